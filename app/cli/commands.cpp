@@ -1,0 +1,378 @@
+#include "commands.h"
+
+#include "cli_help.h"
+#include "progress_printer.h"
+
+#include "novaq/codec/codec_config.h"
+#include "novaq/container/novaq_file.h"
+#include "novaq/io/error.h"
+#include "novaq/pipeline/compress.h"
+#include "novaq/pipeline/export.h"
+#include "novaq/pipeline/report.h"
+#include "novaq/pipeline/validate.h"
+#include "novaq/tensor/dtype.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <limits>
+
+namespace novaq::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int64_t kMaxThreads = 4096;
+constexpr int64_t kMaxSubspaces = 64;
+
+Error usageError(const std::string& message) { return Error(ErrorKind::InvalidArgument, message); }
+
+std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+
+// Exactly `count` positional arguments (or at most, when `atMost`), named in the message.
+void expectPositionals(const ParsedArgs& args, size_t count, const std::string& what, bool atMost = false)
+{
+    const size_t n = args.positionals.size();
+    if (n > count)
+        throw usageError("too many arguments: expected " + std::string(atMost ? "at most " : "") + what +
+                         ", also got '" + args.positionals[count] + "'");
+    if (!atMost && n < count)
+        throw usageError("missing " + what + "; run with --help for the usage");
+}
+
+void requireExisting(const fs::path& path)
+{
+    std::error_code ec;
+    if (!fs::exists(path, ec))
+        throw Error(ErrorKind::Io, quoted(path) + ": no such file or folder; check the path");
+}
+
+// Fails early, before any work, when the output cannot be created where it was asked for.
+void requireOutputFolder(const fs::path& output, const std::string& option)
+{
+    const fs::path folder = output.parent_path().empty() ? fs::path(".") : output.parent_path();
+    std::error_code ec;
+    if (!fs::is_directory(folder, ec))
+        throw Error(ErrorKind::Io, "cannot write " + quoted(output) + ": folder " + quoted(folder) +
+                                       " does not exist; create it or choose another " + option);
+    if (fs::is_directory(output, ec))
+        throw Error(ErrorKind::Io,
+                    "cannot write " + quoted(output) + ": it is a folder; give a file name with " + option);
+}
+
+std::string defaultSeedText() { return std::to_string(CompressOptions{}.seed); }
+
+std::string presetList()
+{
+    std::string list;
+    for (const BitsPreset& p : bitsPresets())
+        list += (list.empty() ? "" : ", ") + formatNumber(p.bits);
+    return list;
+}
+
+nlohmann::json validateJson(const fs::path& file, const ValidateReport& report)
+{
+    nlohmann::json tensors = nlohmann::json::array();
+    for (const TensorCheck& t : report.tensors) {
+        nlohmann::json row = {
+            {"name", t.name}, {"ok", t.ok}, {"problem", t.problem}, {"recorded_rel_error", t.recordedRelError}};
+        row["recomputed_rel_error"] = t.recomputedRelError ? nlohmann::json(*t.recomputedRelError) : nlohmann::json();
+        tensors.push_back(std::move(row));
+    }
+    return {{"file", file.string()},
+            {"ok", report.ok},
+            {"version", {report.major, report.minor}},
+            {"tensor_count", report.tensorCount},
+            {"tensors", std::move(tensors)},
+            {"problems", report.problems}};
+}
+
+} // namespace
+
+const std::vector<Command>& commandTable()
+{
+    static const std::vector<Command> kCommands = [] {
+        const CompressOptions defaults;
+        const OptionSpec help{"--help", "", "show this help and exit", ""};
+        const OptionSpec json{"--json", "", "print the result as JSON on stdout (and nothing else there)", ""};
+        std::vector<Command> commands;
+
+        commands.push_back(Command{
+            "local",
+            "[PATH]",
+            "Compress a local model (the embedded demo model when PATH is omitted)",
+            "PATH is a model file or a folder holding one (safetensors, sharded checkpoints with\n"
+            "model.safetensors.index.json; config.json is read when present). The result is a .novaq\n"
+            "file; a cancelled or failed run leaves no file behind. The same input, settings and\n"
+            "seed give a byte-identical file at any thread count.",
+            {
+                {"--bits", "B", "code bits per weight: " + presetList() + "; see the table below",
+                 formatNumber(defaults.bits)},
+                {"--subspaces", "K", "column subspaces, each with its own codebooks, 1..64",
+                 std::to_string(defaults.subspaces)},
+                {"--output", "FILE", "the .novaq file to write", kDefaultOutput},
+                {"--threads", "N", "worker threads, 0 = all cores", std::to_string(defaults.threads)},
+                {"--seed", "S", "seed of codebook training", defaultSeedText()},
+                json,
+                {"--d", "D", "expert: vector length (give --d, --b1 and --b2 together, instead of --bits)", ""},
+                {"--b1", "X", "expert: stage-1 codebook bits (2^X entries)", ""},
+                {"--b2", "Y", "expert: stage-2 codebook bits (2^Y entries; 0 = one stage)", ""},
+                help,
+            },
+            {
+                "novaq local",
+                "novaq local ./my-model --bits 2 --output my-model.novaq",
+                "novaq local model.safetensors --threads 2 --json > report.json",
+            },
+            true,
+            runLocal,
+            "",
+        });
+        commands.push_back(Command{
+            "validate",
+            "FILE",
+            "Check a .novaq file: structure, checksums, and a decode of every tensor",
+            "With --against SOURCE (the model that was compressed), each tensor's relative error\n"
+            "is recomputed from the source and compared with the one recorded in the file.",
+            {
+                {"--against", "SOURCE", "the source model, to recompute every tensor's error", ""},
+                json,
+                help,
+            },
+            {"novaq validate model.novaq", "novaq validate model.novaq --against ./my-model"},
+            false,
+            runValidate,
+            "",
+        });
+        commands.push_back(Command{
+            "stats",
+            "FILE",
+            "Show the per-tensor table and totals of a .novaq file",
+            "Totals: parameters, source and output size, ratio against the source and against\n"
+            "16-bit, effective bits per weight (everything in the file counted), mean and worst\n"
+            "relative error, and the settings used.",
+            {json, help},
+            {"novaq stats model.novaq", "novaq stats model.novaq --json"},
+            false,
+            runStats,
+            "",
+        });
+        commands.push_back(Command{
+            "export",
+            "FILE",
+            "Write the decoded model as safetensors, tensors under their original names",
+            "Other tools (PyTorch, transformers, llama.cpp's converters) can load the result.",
+            {
+                {"--output", "FILE", "the safetensors file to write (required)", ""},
+                {"--dtype", "TYPE", "element type of the output: f16 or f32", "f16"},
+                help,
+            },
+            {"novaq export model.novaq --output model.safetensors",
+             "novaq export model.novaq --output model-f32.safetensors --dtype f32"},
+            false,
+            runExport,
+            "",
+        });
+        const auto unavailable = [](std::string name, std::string arguments, std::string summary, std::string why) {
+            Command c;
+            c.name = std::move(name);
+            c.arguments = std::move(arguments);
+            c.summary = std::move(summary) + " (not available in this build yet)";
+            c.unavailable = std::move(why);
+            return c;
+        };
+        commands.push_back(unavailable("hf", "REPO_ID", "Download a Hugging Face model and compress it",
+                                       "Hugging Face download comes in a later release"));
+        commands.push_back(unavailable("ollama", "NAME", "Compress a model from the local Ollama store",
+                                       "Ollama import comes in a later release"));
+        commands.push_back(unavailable("url", "URL", "Download a model from a URL and compress it",
+                                       "URL download comes in a later release"));
+        return commands;
+    }();
+    return kCommands;
+}
+
+const Command* findCommand(std::string_view name)
+{
+    for (const Command& c : commandTable())
+        if (c.name == name)
+            return &c;
+    return nullptr;
+}
+
+int runLocal(const Context& context, const ParsedArgs& args)
+{
+    expectPositionals(args, 1, "one model PATH", true);
+    CompressOptions options;
+
+    const bool expert = args.has("--d") || args.has("--b1") || args.has("--b2");
+    if (expert && !(args.has("--d") && args.has("--b1") && args.has("--b2")))
+        throw usageError("the expert override needs --d, --b1 and --b2 together (e.g. --d 8 --b1 8 --b2 4)");
+    if (expert && args.has("--bits"))
+        throw usageError("give either --bits or the expert override --d/--b1/--b2, not both");
+    if (auto bits = args.value("--bits")) {
+        const double b = parseNumber("--bits", *bits);
+        if (!presetForBits(b))
+            throw usageError("--bits " + *bits + " is not a preset; choose one of " + presetList() +
+                             " (see `novaq local --help`), or the expert override --d/--b1/--b2");
+        options.bits = b;
+    }
+    if (auto k = args.value("--subspaces"))
+        options.subspaces = int(parseInteger("--subspaces", *k, 1, kMaxSubspaces));
+    if (auto t = args.value("--threads"))
+        options.threads = int(parseInteger("--threads", *t, 0, kMaxThreads));
+    if (auto s = args.value("--seed"))
+        options.seed = parseUnsigned("--seed", *s);
+    if (expert) {
+        CodecConfig config;
+        config.d = int(parseInteger("--d", *args.value("--d"), 1, 1024));
+        config.b1 = int(parseInteger("--b1", *args.value("--b1"), 0, 64));
+        config.b2 = int(parseInteger("--b2", *args.value("--b2"), 0, 64));
+        config.subspaces = options.subspaces;
+        if (const std::string problem = validateConfig(config); !problem.empty())
+            throw usageError("expert override: " + problem);
+        options.expert = config;
+    }
+
+    options.output = args.value("--output").value_or(kDefaultOutput);
+    if (args.positionals.empty()) {
+        options.input = demoModelPath(context.executable);
+        options.sourceLabel = "kjv-llama-7m (embedded demo model)";
+        std::fprintf(stderr, "No model given: compressing the embedded demo model kjv-llama-7m (%s)\n",
+                     options.input.string().c_str());
+    } else {
+        options.input = args.positionals.front();
+        options.sourceLabel = args.positionals.front();
+    }
+    requireExisting(options.input);
+    requireOutputFolder(options.output, "--output");
+
+    ModelReport report;
+    {
+        ProgressPrinter progress(stderr, "compressed", ProgressPrinter::PlainLines::PerTensor, context.cancel);
+        report = compressModel(options, &progress, context.cancel);
+    }
+    if (args.has("--json")) {
+        std::cout << report.toJson().dump(2) << '\n';
+    } else {
+        std::cout << formatReportTable(report, true) << "\nWrote " << report.output.string() << '\n';
+    }
+    std::cout.flush();
+    return kExitSuccess;
+}
+
+int runValidate(const Context& context, const ParsedArgs& args)
+{
+    expectPositionals(args, 1, "the .novaq FILE to check");
+    const fs::path file = args.positionals.front();
+    requireExisting(file);
+    std::optional<fs::path> against;
+    if (auto a = args.value("--against")) {
+        against = fs::path(*a);
+        requireExisting(*against);
+    }
+
+    ValidateReport report;
+    {
+        ProgressPrinter progress(stderr, "checked", ProgressPrinter::PlainLines::None, context.cancel);
+        report = validateNovaq(file, against, &progress, context.cancel);
+    }
+
+    size_t bad = 0;
+    size_t width = 0;
+    for (const TensorCheck& t : report.tensors) {
+        bad += t.ok ? 0 : 1;
+        width = std::max(width, t.name.size());
+    }
+    std::string problems;
+    if (bad > 0)
+        problems = std::to_string(bad) + " of " + std::to_string(report.tensorCount) + " tensors bad";
+    if (!report.problems.empty())
+        problems += (problems.empty() ? "" : ", ") + std::to_string(report.problems.size()) + " file-level problem" +
+                    (report.problems.size() == 1 ? "" : "s");
+
+    if (args.has("--json")) {
+        std::cout << validateJson(file, report).dump(2) << '\n';
+    } else {
+        std::cout << file.string();
+        if (report.major > 0)
+            std::cout << ": .novaq version " << report.major << "." << report.minor << ", " << report.tensorCount
+                      << " tensors";
+        std::cout << '\n';
+        for (const TensorCheck& t : report.tensors) {
+            char figures[128] = "";
+            if (t.recomputedRelError)
+                std::snprintf(figures, sizeof figures, "  rel.err recorded %.6g, recomputed %.6g", t.recordedRelError,
+                              *t.recomputedRelError);
+            else
+                std::snprintf(figures, sizeof figures, "  rel.err %.6g", t.recordedRelError);
+            const std::string pad(width - t.name.size(), ' ');
+            std::cout << (t.ok ? "  ok    " : "  FAIL  ") << t.name << (t.ok ? pad + figures : ": " + t.problem)
+                      << '\n';
+        }
+        for (const std::string& p : report.problems)
+            std::cout << "  FAIL  " << p << '\n';
+        if (report.ok)
+            std::cout << "OK: " << report.tensorCount << " tensors, all checksums and decodes good"
+                      << (against ? ", errors match the source" : "") << '\n';
+        else
+            std::cout << "FAILED: " << problems << " (listed above)\n";
+    }
+    std::cout.flush();
+    if (report.ok)
+        return kExitSuccess;
+    std::cerr << "novaq validate: " << file.string() << " failed validation (" << problems
+              << "); recompress the model or restore the file from a copy\n";
+    return exitCodeFor(ErrorKind::Corrupt);
+}
+
+int runStats(const Context&, const ParsedArgs& args)
+{
+    expectPositionals(args, 1, "the .novaq FILE to describe");
+    const fs::path file = args.positionals.front();
+    requireExisting(file);
+    const NovaqFile novaq(file);
+    const ModelReport report = reportFromManifest(novaq.manifest(), file, novaq.fileSize());
+    if (args.has("--json")) {
+        std::cout << report.toJson().dump(2) << '\n';
+    } else {
+        std::cout << file.string() << " (.novaq version " << novaq.major() << "." << novaq.minor()
+                  << "), compressed from " << (report.source.empty() ? "an unnamed source" : report.source) << "\n\n"
+                  << formatReportTable(report, false);
+    }
+    std::cout.flush();
+    return kExitSuccess;
+}
+
+int runExport(const Context& context, const ParsedArgs& args)
+{
+    expectPositionals(args, 1, "the model FILE to export");
+    const fs::path model = args.positionals.front();
+    const auto output = args.value("--output");
+    if (!output)
+        throw usageError("--output FILE is required: where to write the safetensors file");
+    const std::string dtypeName = args.value("--dtype").value_or("f16");
+    DType dtype = DType::F16;
+    if (dtypeName == "f16" || dtypeName == "F16")
+        dtype = DType::F16;
+    else if (dtypeName == "f32" || dtypeName == "F32")
+        dtype = DType::F32;
+    else
+        throw usageError("--dtype must be f16 or f32, got '" + dtypeName + "'");
+    requireExisting(model);
+    requireOutputFolder(*output, "--output");
+    {
+        ProgressPrinter progress(stderr, "exported", ProgressPrinter::PlainLines::None, context.cancel);
+        exportSafetensors(model, *output, dtype, &progress, context.cancel);
+    }
+    std::error_code ec;
+    const uintmax_t size = fs::file_size(*output, ec);
+    std::cout << "Wrote " << *output << " (" << (ec ? std::string("size unknown") : humanBytes(size)) << ", "
+              << dtypeInfo(dtype).name << ")\n";
+    return kExitSuccess;
+}
+
+} // namespace novaq::cli

@@ -1,0 +1,48 @@
+#pragma once
+// The table of `novaq` commands. main() dispatches through it and `--help` is generated
+// from it; a command without a runner is listed but not available in this build.
+
+#include "cli_options.h"
+
+#include "novaq/pipeline/job.h"
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace novaq::cli {
+
+inline constexpr const char* kDefaultOutput = "novaq_compressed.bin"; // as in the original NOVAQ README
+
+struct Context {
+    std::string command;              // "local"
+    std::filesystem::path executable; // this program, resolved (/proc/self/exe)
+    const CancelToken* cancel = nullptr;
+};
+
+struct Command {
+    std::string name;
+    std::string arguments; // "[PATH]", "FILE"
+    std::string summary;   // one line for the command list
+    std::string details;   // a paragraph for `novaq help CMD`
+    std::vector<OptionSpec> options;
+    std::vector<std::string> examples;
+    bool showsBitsTable = false;
+    // Returns the exit code; throws Error for everything that went wrong. Empty: the
+    // command is not available in this build and `unavailable` says why.
+    std::function<int(const Context&, const ParsedArgs&)> run;
+    std::string unavailable;
+};
+
+const std::vector<Command>& commandTable();
+const Command* findCommand(std::string_view name);
+
+// Runners (commands.cpp).
+int runLocal(const Context& context, const ParsedArgs& args);
+int runValidate(const Context& context, const ParsedArgs& args);
+int runStats(const Context& context, const ParsedArgs& args);
+int runExport(const Context& context, const ParsedArgs& args);
+
+} // namespace novaq::cli

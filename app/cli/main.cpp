@@ -1,0 +1,148 @@
+// `novaq`: the command line. It parses, calls the engine, and prints; nothing else.
+
+#include "cli_help.h"
+#include "cli_options.h"
+#include "commands.h"
+
+#include "novaq/io/error.h"
+#include "novaq/pipeline/job.h"
+
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <iostream>
+#include <new>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace novaq;
+using namespace novaq::cli;
+
+CancelToken g_cancel;
+
+static_assert(std::atomic<bool>::is_always_lock_free, "the SIGINT handler needs a lock-free atomic store");
+
+// Async-signal-safe: a relaxed store into a lock-free atomic, nothing else. The job sees it
+// at its next check, cleans up its temporary file and throws Error(Cancelled).
+extern "C" void onInterrupt(int) { g_cancel.cancel(); }
+
+void installInterruptHandler()
+{
+    struct sigaction action {};
+    action.sa_handler = onInterrupt;
+    sigemptyset(&action.sa_mask);
+    // A second Ctrl-C gets the default action (terminate) in case a job does not respond.
+    action.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &action, nullptr);
+}
+
+std::filesystem::path executablePath(const char* argv0)
+{
+    std::error_code ec;
+    std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec)
+        return self;
+    return std::filesystem::absolute(argv0 ? argv0 : "novaq", ec);
+}
+
+std::vector<std::string> commandNames()
+{
+    std::vector<std::string> names;
+    for (const Command& c : commandTable())
+        names.push_back(c.name);
+    return names;
+}
+
+std::string commandList()
+{
+    std::string list;
+    for (const std::string& n : commandNames())
+        list += (list.empty() ? "" : ", ") + n;
+    return list;
+}
+
+Error unknownCommand(const std::string& word)
+{
+    if (word.starts_with("-"))
+        return Error(ErrorKind::InvalidArgument,
+                     "unknown option '" + word + "'; options follow a command, run `novaq --help` to see them");
+    const std::string close = suggest(word, commandNames());
+    return Error(ErrorKind::InvalidArgument, "unknown command '" + word + "'" +
+                                                 (close.empty() ? "" : " (did you mean " + close + "?)") +
+                                                 "; commands: " + commandList());
+}
+
+int run(int argc, char** argv, std::string& prefix)
+{
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty()) {
+        std::cerr << generalHelp();
+        std::cerr << "\nnovaq: no command given; run `novaq local` to compress the demo model\n";
+        return exitCodeFor(ErrorKind::InvalidArgument);
+    }
+    const std::string& first = args.front();
+    if (first == "--help" || first == "-h") {
+        std::cout << generalHelp();
+        return kExitSuccess;
+    }
+    if (first == "--version" || first == "-V") {
+        std::cout << versionText();
+        return kExitSuccess;
+    }
+    if (first == "help") {
+        if (args.size() == 1) {
+            std::cout << generalHelp();
+            return kExitSuccess;
+        }
+        const Command* command = findCommand(args[1]);
+        if (!command)
+            throw unknownCommand(args[1]);
+        std::cout << commandHelp(*command);
+        return kExitSuccess;
+    }
+
+    const Command* command = findCommand(first);
+    if (!command)
+        throw unknownCommand(first);
+    prefix = "novaq " + command->name + ": ";
+    if (!command->run)
+        throw Error(ErrorKind::Unsupported, "not available in this build yet (" + command->unavailable +
+                                                "); download the model and use `novaq local PATH`");
+
+    const ParsedArgs parsed = parseArgs({args.begin() + 1, args.end()}, command->options);
+    if (parsed.has("--help")) {
+        std::cout << commandHelp(*command);
+        return kExitSuccess;
+    }
+    installInterruptHandler();
+    const Context context{command->name, executablePath(argv[0]), &g_cancel};
+    return command->run(context, parsed);
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    std::string prefix = "novaq: ";
+    try {
+        return run(argc, argv, prefix);
+    } catch (const Error& e) {
+        std::cout.flush();
+        if (e.kind() == ErrorKind::Cancelled)
+            std::cerr << prefix << "cancelled; no output file was written\n";
+        else
+            std::cerr << prefix << e.what() << '\n';
+        return exitCodeFor(e.kind());
+    } catch (const std::bad_alloc&) {
+        std::cout.flush();
+        std::cerr << prefix << "out of memory; try fewer --threads or a machine with more memory\n";
+        return kExitInternalError;
+    } catch (const std::exception& e) {
+        std::cout.flush();
+        std::cerr << prefix << "internal error: " << e.what() << "; please report it\n";
+        return kExitInternalError;
+    }
+}

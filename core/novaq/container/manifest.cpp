@@ -1,0 +1,255 @@
+#include "novaq/container/manifest.h"
+
+#include "novaq/codec/quantized_tensor.h"
+#include "novaq/io/error.h"
+#include "novaq/tensor/tensor.h"
+
+#include <cmath>
+#include <limits>
+#include <unordered_set>
+
+namespace novaq {
+
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void fieldError(const std::string& field, const std::string& message)
+{
+    throw Error(ErrorKind::Corrupt, "manifest field " + field + ": " + message);
+}
+
+std::string found(const json& value) { return ", found " + value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+const json& require(const json& object, const std::string& where, const char* key)
+{
+    auto it = object.find(key);
+    if (it == object.end())
+        fieldError(where + "." + key, "missing");
+    return *it;
+}
+
+const json& requireObject(const json& object, const std::string& where, const char* key)
+{
+    const json& v = require(object, where, key);
+    if (!v.is_object())
+        fieldError(where + "." + key, "expected an object" + found(v));
+    return v;
+}
+
+std::string requireString(const json& object, const std::string& where, const char* key)
+{
+    const json& v = require(object, where, key);
+    if (!v.is_string())
+        fieldError(where + "." + key, "expected a string" + found(v));
+    return v.get<std::string>();
+}
+
+int64_t requireInt(const json& object, const std::string& where, const char* key, int64_t lo, int64_t hi)
+{
+    const json& v = require(object, where, key);
+    bool ok = false;
+    int64_t x = 0;
+    if (v.is_number_unsigned()) {
+        const uint64_t u = v.get<uint64_t>();
+        ok = u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+        x = static_cast<int64_t>(u);
+    } else if (v.is_number_integer()) {
+        ok = true;
+        x = v.get<int64_t>();
+    }
+    if (!ok || x < lo || x > hi)
+        fieldError(where + "." + key,
+                   "expected an integer " + std::to_string(lo) + ".." + std::to_string(hi) + found(v));
+    return x;
+}
+
+uint64_t requireUnsigned(const json& object, const std::string& where, const char* key)
+{
+    const json& v = require(object, where, key);
+    if (v.is_number_unsigned())
+        return v.get<uint64_t>();
+    if (v.is_number_integer() && v.get<int64_t>() >= 0)
+        return static_cast<uint64_t>(v.get<int64_t>());
+    fieldError(where + "." + key, "expected a non-negative integer" + found(v));
+}
+
+double requireNumber(const json& object, const std::string& where, const char* key)
+{
+    const json& v = require(object, where, key);
+    if (!v.is_number())
+        fieldError(where + "." + key, "expected a number" + found(v));
+    return v.get<double>();
+}
+
+bool requireBool(const json& object, const std::string& where, const char* key)
+{
+    const json& v = require(object, where, key);
+    if (!v.is_boolean())
+        fieldError(where + "." + key, "expected true or false" + found(v));
+    return v.get<bool>();
+}
+
+// JSON has no infinity; an exact tensor's SQNR is stored as 999 (job.h).
+double finiteOr999(double v) { return std::isfinite(v) ? v : 999.0; }
+
+// Product of `shape`, or nullopt-like -1 on overflow.
+int64_t checkedProduct(const std::vector<int64_t>& shape, size_t from)
+{
+    int64_t n = 1;
+    for (size_t i = from; i < shape.size(); ++i) {
+        if (shape[i] != 0 && n > std::numeric_limits<int64_t>::max() / shape[i])
+            return -1;
+        n *= shape[i];
+    }
+    return n;
+}
+
+} // namespace
+
+json TensorRecord::toJson() const
+{
+    json j;
+    j["name"] = name;
+    j["shape"] = shape;
+    j["source_dtype"] = sourceDtype;
+    if (encoding == TensorEncoding::Novaq) {
+        j["encoding"] = "novaq";
+        j["codec"] = json{{"d", codec.d},
+                          {"b1", codec.b1},
+                          {"b2", codec.b2},
+                          {"subspaces", codec.subspaces},
+                          {"col_scale", colScale}};
+    } else {
+        j["encoding"] = "raw";
+        j["dtype"] = std::string(dtypeInfo(dtype).name);
+    }
+    j["data"] = data.toJson();
+    j["stats"] = json{{"rel_error", relError},
+                      {"sqnr_db", finiteOr999(sqnrDb)},
+                      {"effective_bits", effectiveBits},
+                      {"bytes_in", bytesIn},
+                      {"bytes_out", bytesOut}};
+    return j;
+}
+
+TensorRecord TensorRecord::fromJson(const json& j, const std::string& where)
+{
+    if (!j.is_object())
+        fieldError(where, "expected an object" + found(j));
+    TensorRecord r;
+    r.name = requireString(j, where, "name");
+    if (r.name.empty())
+        fieldError(where + ".name", "empty tensor name");
+
+    const json& shape = require(j, where, "shape");
+    if (!shape.is_array())
+        fieldError(where + ".shape", "expected an array of integers" + found(shape));
+    for (size_t i = 0; i < shape.size(); ++i) {
+        const json& dim = shape[i];
+        const std::string field = where + ".shape[" + std::to_string(i) + "]";
+        if (dim.is_number_unsigned() &&
+            dim.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+            r.shape.push_back(static_cast<int64_t>(dim.get<uint64_t>()));
+        else if (dim.is_number_integer() && !dim.is_number_unsigned())
+            r.shape.push_back(dim.get<int64_t>());
+        else
+            fieldError(field, "expected an integer" + found(dim));
+    }
+
+    r.sourceDtype = requireString(j, where, "source_dtype");
+    const std::string encoding = requireString(j, where, "encoding");
+    if (encoding == "novaq") {
+        r.encoding = TensorEncoding::Novaq;
+        const json& codec = requireObject(j, where, "codec");
+        const std::string cw = where + ".codec";
+        r.codec.d = static_cast<int>(requireInt(codec, cw, "d", 1, 1024));
+        r.codec.b1 = static_cast<int>(requireInt(codec, cw, "b1", 0, 16));
+        r.codec.b2 = static_cast<int>(requireInt(codec, cw, "b2", 0, 16));
+        r.codec.subspaces = static_cast<int>(requireInt(codec, cw, "subspaces", 1, 1 << 20));
+        r.colScale = requireBool(codec, cw, "col_scale");
+        if (const std::string problem = validateConfig(r.codec); !problem.empty())
+            fieldError(cw, problem);
+    } else if (encoding == "raw") {
+        r.encoding = TensorEncoding::Raw;
+        const std::string dtype = requireString(j, where, "dtype");
+        const std::optional<DType> type = dtypeFromName(dtype);
+        if (!type)
+            fieldError(where + ".dtype", "unknown element type \"" + dtype + "\"");
+        r.dtype = *type;
+    } else {
+        fieldError(where + ".encoding", "expected \"novaq\" or \"raw\", found \"" + encoding + "\"");
+    }
+
+    r.data = SectionRef::fromJson(require(j, where, "data"), "manifest field " + where + ".data");
+
+    const json& stats = requireObject(j, where, "stats");
+    const std::string sw = where + ".stats";
+    r.relError = requireNumber(stats, sw, "rel_error");
+    r.sqnrDb = requireNumber(stats, sw, "sqnr_db");
+    r.effectiveBits = requireNumber(stats, sw, "effective_bits");
+    r.bytesIn = requireUnsigned(stats, sw, "bytes_in");
+    r.bytesOut = requireUnsigned(stats, sw, "bytes_out");
+    return r;
+}
+
+std::vector<TensorRecord> tensorRecords(const json& manifest, uint64_t fileSize)
+{
+    if (!manifest.is_object())
+        throw Error(ErrorKind::Corrupt, "manifest: expected a JSON object");
+    auto it = manifest.find("tensors");
+    if (it == manifest.end())
+        fieldError("tensors", "missing");
+    if (!it->is_array())
+        fieldError("tensors", "expected an array" + std::string(it->is_null() ? ", found null" : ""));
+
+    constexpr uint64_t kHeader = 64, kTrailer = 64;
+    const uint64_t dataEnd = fileSize >= kHeader + kTrailer ? fileSize - kTrailer : 0;
+
+    std::vector<TensorRecord> records;
+    records.reserve(it->size());
+    std::unordered_set<std::string> names;
+    for (size_t i = 0; i < it->size(); ++i) {
+        const std::string where = "tensors[" + std::to_string(i) + "]";
+        TensorRecord r = TensorRecord::fromJson((*it)[i], where);
+        const std::string label = where + " (\"" + r.name + "\")";
+        if (!names.insert(r.name).second)
+            fieldError(label + ".name", "duplicate tensor name");
+        for (size_t k = 0; k < r.shape.size(); ++k)
+            if (r.shape[k] <= 0)
+                fieldError(label + ".shape[" + std::to_string(k) + "]",
+                           "expected a positive size, found " + std::to_string(r.shape[k]));
+        const int64_t numel = checkedProduct(r.shape, 0);
+        if (numel < 0)
+            fieldError(label + ".shape", "the element count overflows");
+
+        if (r.data.offset < kHeader || r.data.offset > dataEnd || r.data.length > dataEnd - r.data.offset)
+            fieldError(label + ".data", "section at offset " + std::to_string(r.data.offset) + " (length " +
+                                            std::to_string(r.data.length) + ") lies outside the data area [" +
+                                            std::to_string(kHeader) + ", " + std::to_string(dataEnd) + ")");
+        if (r.data.offset % kNovaqAlign != 0)
+            fieldError(label + ".data.offset",
+                       std::to_string(r.data.offset) + " is not a multiple of " + std::to_string(kNovaqAlign));
+
+        uint64_t expected = 0;
+        if (r.encoding == TensorEncoding::Novaq) {
+            if (r.shape.empty())
+                fieldError(label + ".shape", "a quantized tensor needs at least one dimension");
+            const int64_t rows = r.shape[0];
+            const int64_t cols = checkedProduct(r.shape, 1);
+            expected = payloadBytes(rows, cols, r.codec, r.colScale);
+        } else {
+            const uint64_t bytes = dtypeInfo(r.dtype).bytes;
+            if (static_cast<uint64_t>(numel) > std::numeric_limits<uint64_t>::max() / bytes)
+                fieldError(label + ".shape", "the byte count overflows");
+            expected = static_cast<uint64_t>(numel) * bytes;
+        }
+        if (r.data.length != expected)
+            fieldError(label + ".data.length", "expected " + std::to_string(expected) + " bytes for shape " +
+                                                   shapeToString(r.shape) + ", found " + std::to_string(r.data.length));
+        records.push_back(std::move(r));
+    }
+    return records;
+}
+
+} // namespace novaq

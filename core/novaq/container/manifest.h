@@ -1,0 +1,58 @@
+#pragma once
+// The manifest of a .novaq file: one JSON document, written after the data. This header is
+// the schema; manifest.cpp converts both ways and rejects what does not fit, naming the
+// field (e.g. "tensors[3].codec.b1: expected an integer 0..16").
+//
+// {
+//   "format": "novaq", "version": [1, 0], "writer": "novaq-studio 0.1.0",
+//   "source": { "label": "...", "format": "safetensors", "files": ["model.safetensors"],
+//               "tensor_bytes": 13644256 },
+//   "architecture": "llama",
+//   "config": { ...config.json passthrough, or null... },
+//   "format_metadata": { ...source format metadata passthrough... },
+//   "settings": { "bits": 1.5, "d": 8, "b1": 8, "b2": 4, "subspaces": 4, "seed": 20260101, ... },
+//   "tensors": [ TensorRecord, ... ]            in file order (the order they finished)
+// }
+// TensorRecord:
+// { "name": "...", "shape": [m, n], "source_dtype": "F16",
+//   "encoding": "novaq" | "raw",
+//   "dtype": "F16",                                        raw only: stored element type
+//   "codec": {"d":8,"b1":8,"b2":4,"subspaces":4,"col_scale":false},   novaq only
+//   "data": {"offset": o, "length": l, "xxh3": "0123456789abcdef"},
+//   "stats": {"rel_error": e, "sqnr_db": s, "effective_bits": b, "bytes_in": i, "bytes_out": o} }
+
+#include "novaq/codec/codec_config.h"
+#include "novaq/container/novaq_file.h"
+#include "novaq/tensor/dtype.h"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace novaq {
+
+enum class TensorEncoding { Novaq, Raw };
+
+struct TensorRecord {
+    std::string name;
+    std::vector<int64_t> shape;
+    std::string sourceDtype;
+    TensorEncoding encoding = TensorEncoding::Raw;
+    DType dtype = DType::F16;       // Raw: the stored element type
+    CodecConfig codec;              // Novaq
+    bool colScale = false;          // Novaq
+    SectionRef data;
+    double relError = 0, sqnrDb = 0, effectiveBits = 0;
+    uint64_t bytesIn = 0, bytesOut = 0;
+
+    nlohmann::json toJson() const;
+    // Throws Error(Corrupt) naming the field and `where` (e.g. "tensors[3]").
+    static TensorRecord fromJson(const nlohmann::json& j, const std::string& where);
+};
+
+// All tensor records of a manifest, checked: names unique, shapes positive, sections
+// inside [64, fileSize - 64), payload lengths matching their encoding (payloadBytes()).
+std::vector<TensorRecord> tensorRecords(const nlohmann::json& manifest, uint64_t fileSize);
+
+} // namespace novaq

@@ -1,0 +1,525 @@
+#include "novaq/formats/safetensors_reader.h"
+
+#include "novaq/io/error.h"
+#include "novaq/io/mapped_file.h"
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string_view>
+
+namespace novaq {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr uint64_t kMaxHeaderBytes = 100'000'000; // as the reference implementation (MAX_HEADER_SIZE)
+constexpr size_t kMaxRank = 8;
+constexpr size_t kMaxListed = 5; // names listed in a message before "and N more"
+
+std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+[[noreturn]] void fail(const fs::path& file, const std::string& what)
+{
+    throw Error(ErrorKind::InvalidInput, file.string() + ": " + what);
+}
+
+std::string supportedDTypes()
+{
+    std::string names;
+    for (const DTypeInfo& info : allDTypes()) {
+        if (!names.empty())
+            names += ", ";
+        names += info.name;
+    }
+    return names;
+}
+
+std::string offsetsToString(uint64_t begin, uint64_t end)
+{
+    return "[" + std::to_string(begin) + ", " + std::to_string(end) + "]";
+}
+
+// Parses JSON text strictly: exceptions become Error(InvalidInput) naming `file`, `what` and
+// the byte offset (`base` is the file offset of the text), and a key that appears twice in
+// one object is rejected (nlohmann::json would silently keep the last one).
+json parseStrict(std::string_view text, const fs::path& file, uint64_t base, const std::string& what)
+{
+    std::vector<std::set<std::string>> seen; // keys of each open object
+    std::vector<std::string> keys;           // the current key of each open object
+    std::optional<std::string> duplicate;
+
+    auto callback = [&](int /*depth*/, json::parse_event_t event, json& parsed) {
+        switch (event) {
+        case json::parse_event_t::object_start:
+            seen.emplace_back();
+            keys.emplace_back();
+            break;
+        case json::parse_event_t::object_end:
+            if (!seen.empty()) {
+                seen.pop_back();
+                keys.pop_back();
+            }
+            break;
+        case json::parse_event_t::key:
+            if (!seen.empty() && parsed.is_string()) {
+                const std::string& key = parsed.get_ref<const std::string&>();
+                keys.back() = key;
+                if (!seen.back().insert(key).second && !duplicate) {
+                    std::string where;
+                    for (size_t i = 0; i + 1 < keys.size(); ++i)
+                        where += (where.empty() ? "" : " > ") + quote(keys[i]);
+                    duplicate = quote(key) + " appears twice" + (where.empty() ? "" : " inside " + where);
+                }
+            }
+            break;
+        default:
+            break;
+        }
+        return true;
+    };
+
+    json result;
+    try {
+        result = json::parse(text.begin(), text.end(), callback, /*allow_exceptions=*/true);
+    } catch (const json::parse_error& e) {
+        std::string reason = e.what();
+        if (const size_t pos = reason.find("] "); pos != std::string::npos)
+            reason.erase(0, pos + 2);
+        const uint64_t at = e.byte > 0 ? e.byte - 1 : 0;
+        fail(file, what + " is not valid UTF-8 JSON: error near byte " + std::to_string(at) + " of it (file offset " +
+                       std::to_string(base + at) + "): " + reason);
+    } catch (const json::exception& e) {
+        fail(file, what + " cannot be read as JSON: " + e.what());
+    }
+    if (duplicate) {
+        fail(file, what + ": key " + *duplicate +
+                       "; duplicate keys are not allowed (the file is damaged or was written by a broken tool)");
+    }
+    return result;
+}
+
+uint64_t loadU64Le(const std::byte* p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; --i)
+        v = (v << 8) | static_cast<uint64_t>(p[i]);
+    return v;
+}
+
+struct ParsedFile {
+    std::vector<TensorInfo> tensors; // in file offset order
+    json formatMetadata = json::object();
+};
+
+void checkMetadata(const fs::path& file, const json& meta)
+{
+    if (!meta.is_object())
+        fail(file, "__metadata__ must be an object of string values, found " + std::string(meta.type_name()));
+    for (const auto& [key, value] : meta.items())
+        if (!value.is_string())
+            fail(file, "__metadata__ field " + quote(key) + " must be a string, found " +
+                           std::string(value.type_name()));
+}
+
+struct Span {
+    uint64_t begin = 0; // relative to the byte buffer
+    uint64_t end = 0;
+};
+
+TensorInfo parseTensor(const fs::path& file, const std::string& name, const json& entry, uint64_t bufferStart,
+                       uint64_t bufferSize, Span& span)
+{
+    const auto bad = [&](const std::string& what) { fail(file, "tensor " + quote(name) + ": " + what); };
+
+    if (!entry.is_object())
+        bad("must be an object with dtype, shape and data_offsets, found " + std::string(entry.type_name()));
+    for (const auto& [key, value] : entry.items())
+        if (key != "dtype" && key != "shape" && key != "data_offsets")
+            bad("unexpected field " + quote(key) + " (a tensor has exactly dtype, shape and data_offsets)");
+    for (const char* field : {"dtype", "shape", "data_offsets"})
+        if (!entry.contains(field))
+            bad("missing field " + quote(field));
+
+    TensorInfo t;
+    t.name = name;
+
+    const json& dtype = entry["dtype"];
+    if (!dtype.is_string())
+        bad("field dtype must be a string, found " + std::string(dtype.type_name()));
+    const std::optional<DType> type = dtypeFromName(dtype.get_ref<const std::string&>());
+    if (!type)
+        bad("dtype " + quote(dtype.get_ref<const std::string&>()) + " is not supported (supported: " +
+            supportedDTypes() + "); convert the model to F16, BF16 or F32 first");
+    t.dtype = *type;
+
+    const json& shape = entry["shape"];
+    if (!shape.is_array())
+        bad("field shape must be an array of non-negative integers, found " + std::string(shape.type_name()));
+    if (shape.size() > kMaxRank)
+        bad("field shape has rank " + std::to_string(shape.size()) + ", more than the supported " +
+            std::to_string(kMaxRank));
+    uint64_t numel = 1;
+    bool overflow = false;
+    for (size_t i = 0; i < shape.size(); ++i) {
+        const json& d = shape[i];
+        if (!d.is_number_unsigned())
+            bad("field shape[" + std::to_string(i) + "] must be a non-negative integer, found " +
+                (d.is_number() ? d.dump() : std::string(d.type_name())));
+        const uint64_t dim = d.get<uint64_t>();
+        if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+            bad("field shape[" + std::to_string(i) + "] = " + std::to_string(dim) + " is too large");
+        t.shape.push_back(static_cast<int64_t>(dim));
+        overflow = overflow || __builtin_mul_overflow(numel, dim, &numel);
+    }
+    if (overflow || numel > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+        bad("field shape " + shape.dump() + " has more elements than fit in 64 bits");
+
+    const json& offsets = entry["data_offsets"];
+    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+        !offsets[1].is_number_unsigned())
+        bad("field data_offsets must be [begin, end] with two non-negative integers, found " + offsets.dump());
+    span.begin = offsets[0].get<uint64_t>();
+    span.end = offsets[1].get<uint64_t>();
+    if (span.begin > span.end)
+        bad("field data_offsets " + offsetsToString(span.begin, span.end) + " begins after it ends");
+
+    const uint64_t elementBytes = dtypeInfo(t.dtype).bytes;
+    uint64_t expected = 0;
+    if (__builtin_mul_overflow(numel, elementBytes, &expected))
+        bad("field shape " + shape.dump() + " of " + std::string(dtypeInfo(t.dtype).name) +
+            " needs more bytes than fit in 64 bits");
+    if (span.end - span.begin != expected)
+        bad("field data_offsets " + offsetsToString(span.begin, span.end) + " spans " +
+            std::to_string(span.end - span.begin) + " bytes, but shape " + shapeToString(t.shape) + " of " +
+            std::string(dtypeInfo(t.dtype).name) + " needs " + std::to_string(expected) + " bytes");
+    if (span.end > bufferSize)
+        bad("field data_offsets " + offsetsToString(span.begin, span.end) + " ends at file offset " +
+            std::to_string(bufferStart + span.end) + ", past the end of the file (" +
+            std::to_string(bufferStart + bufferSize) + " bytes); the file is truncated, download it again");
+
+    t.offset = bufferStart + span.begin;
+    t.nbytes = expected;
+    return t;
+}
+
+ParsedFile parseSafetensorsFile(const MappedFile& map, uint32_t fileIndex)
+{
+    const fs::path& file = map.path();
+    const uint64_t size = map.size();
+    if (size < 8)
+        fail(file, "the file is " + std::to_string(size) +
+                       " bytes, shorter than the 8-byte header length at offset 0; it is truncated or not a "
+                       "safetensors file");
+    const uint64_t headerBytes = loadU64Le(map.data());
+    if (headerBytes > kMaxHeaderBytes)
+        fail(file, "header length " + std::to_string(headerBytes) + " (file offset 0) exceeds the limit of " +
+                       std::to_string(kMaxHeaderBytes) + " bytes; the file is damaged or not a safetensors file");
+    if (headerBytes > size - 8)
+        fail(file, "header length " + std::to_string(headerBytes) + " (file offset 0) runs past the end of the file (" +
+                       std::to_string(size) + " bytes); the file is truncated, download it again");
+    const auto* text = reinterpret_cast<const char*>(map.data() + 8);
+    if (headerBytes < 2 || text[0] != '{')
+        fail(file, "the JSON header at file offset 8 does not start with '{'; the file is damaged or not a "
+                   "safetensors file");
+
+    const json header = parseStrict(std::string_view(text, static_cast<size_t>(headerBytes)), file, 8, "the header");
+    if (!header.is_object())
+        fail(file, "the header must be a JSON object, found " + std::string(header.type_name()));
+
+    const uint64_t bufferStart = 8 + headerBytes;
+    const uint64_t bufferSize = size - bufferStart;
+
+    ParsedFile parsed;
+    std::vector<Span> spans;
+    for (const auto& [name, entry] : header.items()) {
+        if (name == "__metadata__") {
+            checkMetadata(file, entry);
+            parsed.formatMetadata = entry;
+            continue;
+        }
+        Span span;
+        TensorInfo t = parseTensor(file, name, entry, bufferStart, bufferSize, span);
+        t.fileIndex = fileIndex;
+        parsed.tensors.push_back(std::move(t));
+        spans.push_back(span);
+    }
+
+    // The byte buffer must be covered exactly: in offset order each tensor begins where the
+    // previous one ended, and the last one ends at the end of the file.
+    std::vector<size_t> order(parsed.tensors.size());
+    for (size_t i = 0; i < order.size(); ++i)
+        order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        if (spans[a].begin != spans[b].begin)
+            return spans[a].begin < spans[b].begin;
+        if (spans[a].end != spans[b].end)
+            return spans[a].end < spans[b].end;
+        return parsed.tensors[a].name < parsed.tensors[b].name;
+    });
+    uint64_t previousEnd = 0;
+    const TensorInfo* previous = nullptr;
+    Span previousSpan;
+    for (size_t i : order) {
+        const Span& span = spans[i];
+        const TensorInfo& t = parsed.tensors[i];
+        if (span.begin < previousEnd)
+            fail(file, "tensors " + quote(previous->name) + " (data_offsets " +
+                           offsetsToString(previousSpan.begin, previousSpan.end) + ") and " + quote(t.name) +
+                           " (data_offsets " + offsetsToString(span.begin, span.end) + ") overlap");
+        if (span.begin > previousEnd)
+            fail(file, "bytes " + std::to_string(previousEnd) + " to " + std::to_string(span.begin) +
+                           " of the data (file offset " + std::to_string(bufferStart + previousEnd) +
+                           ") belong to no tensor: a hole " +
+                           (previous ? "between tensor " + quote(previous->name) + " and tensor " + quote(t.name)
+                                     : "before the first tensor " + quote(t.name)) +
+                           " (data_offsets " + offsetsToString(span.begin, span.end) + ")");
+        previousEnd = span.end;
+        previous = &t;
+        previousSpan = span;
+    }
+    if (previousEnd != bufferSize)
+        fail(file, std::to_string(bufferSize - previousEnd) + " trailing bytes at file offset " +
+                       std::to_string(bufferStart + previousEnd) + " after " +
+                       (previous ? "the last tensor " + quote(previous->name) + " (data_offsets " +
+                                       offsetsToString(previousSpan.begin, previousSpan.end) + ")"
+                                 : std::string("the header (the file lists no tensors)")) +
+                       " belong to no tensor; 8 + header length + last data_offsets end must equal the file size " +
+                       std::to_string(size));
+
+    std::vector<TensorInfo> sorted;
+    sorted.reserve(order.size());
+    for (size_t i : order)
+        sorted.push_back(std::move(parsed.tensors[i]));
+    parsed.tensors = std::move(sorted);
+    return parsed;
+}
+
+std::string readText(const fs::path& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw Error(ErrorKind::Io, "cannot open " + path.string() + " for reading; check its permissions");
+    std::ostringstream out;
+    out << in.rdbuf();
+    if (in.bad())
+        throw Error(ErrorKind::Io, "cannot read " + path.string());
+    return out.str();
+}
+
+// config.json beside the weights, or null when there is none.
+json readConfig(const fs::path& folder)
+{
+    const fs::path path = folder / "config.json";
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec))
+        return nullptr;
+    const std::string text = readText(path);
+    json config = parseStrict(text, path, 0, "config.json");
+    if (!config.is_object())
+        fail(path, "config.json must be a JSON object, found " + std::string(config.type_name()) +
+                       "; fix or remove it");
+    return config;
+}
+
+json makeMetadata(json formatMetadata, json config)
+{
+    json meta = json::object();
+    meta["format_metadata"] = std::move(formatMetadata);
+    if (config.is_object()) {
+        if (auto type = config.find("model_type"); type != config.end() && type->is_string())
+            meta["architecture"] = *type;
+    }
+    meta["config"] = std::move(config);
+    return meta;
+}
+
+class SafetensorsModel final : public ModelReader {
+public:
+    SafetensorsModel(std::vector<MappedFile> maps, std::vector<TensorInfo> tensors, json metadata)
+        : m_maps(std::move(maps)), m_tensors(std::move(tensors)), m_metadata(std::move(metadata))
+    {
+        for (const MappedFile& map : m_maps)
+            m_files.push_back(map.path());
+    }
+
+    ModelFormat format() const noexcept override { return ModelFormat::Safetensors; }
+    const std::vector<TensorInfo>& tensors() const noexcept override { return m_tensors; }
+    const json& metadata() const noexcept override { return m_metadata; }
+    const std::vector<fs::path>& files() const noexcept override { return m_files; }
+
+    void readFloat(size_t index, std::span<float> out) const override
+    {
+        const TensorInfo& t = tensor(index);
+        const auto numel = static_cast<uint64_t>(t.numel());
+        if (out.size() != numel)
+            throw Error(ErrorKind::InvalidArgument,
+                        m_files[t.fileIndex].string() + ": tensor " + quote(t.name) + " has " +
+                            std::to_string(numel) + " elements, but the output holds " + std::to_string(out.size()));
+        if (numel == 0)
+            return;
+        convertToFloat(t.dtype, m_maps[t.fileIndex].data() + t.offset, static_cast<size_t>(numel), out.data());
+    }
+
+    std::span<const std::byte> rawBytes(size_t index) const override
+    {
+        const TensorInfo& t = tensor(index);
+        if (t.nbytes == 0)
+            return {};
+        return {m_maps[t.fileIndex].data() + t.offset, static_cast<size_t>(t.nbytes)};
+    }
+
+    void release(size_t index) const noexcept override
+    {
+        if (index >= m_tensors.size())
+            return;
+        const TensorInfo& t = m_tensors[index];
+        m_maps[t.fileIndex].release(t.offset, t.nbytes);
+    }
+
+private:
+    const TensorInfo& tensor(size_t index) const
+    {
+        if (index >= m_tensors.size())
+            throw Error(ErrorKind::InvalidArgument, "tensor index " + std::to_string(index) +
+                                                        " is out of range: the model has " +
+                                                        std::to_string(m_tensors.size()) + " tensors");
+        return m_tensors[index];
+    }
+
+    std::vector<MappedFile> m_maps;
+    std::vector<fs::path> m_files;
+    std::vector<TensorInfo> m_tensors;
+    json m_metadata;
+};
+
+// A shard name from an index must be a plain file name inside the index's folder.
+bool isPlainFileName(const std::string& name)
+{
+    if (name.empty() || name == "." || name == "..")
+        return false;
+    return name.find_first_of(std::string_view("/\\\0", 3)) == std::string::npos;
+}
+
+std::string listNames(const std::vector<std::string>& names)
+{
+    std::string out;
+    for (size_t i = 0; i < names.size() && i < kMaxListed; ++i)
+        out += (i == 0 ? "" : ", ") + quote(names[i]);
+    if (names.size() > kMaxListed)
+        out += " and " + std::to_string(names.size() - kMaxListed) + " more";
+    return out;
+}
+
+} // namespace
+
+bool sniffSafetensors(std::span<const std::byte> head, uint64_t fileSize) noexcept
+{
+    if (head.size() < 9 || fileSize < 10)
+        return false;
+    const uint64_t headerBytes = loadU64Le(head.data());
+    return headerBytes >= 2 && headerBytes <= kMaxHeaderBytes && headerBytes <= fileSize - 8 &&
+           head[8] == std::byte{'{'};
+}
+
+std::unique_ptr<ModelReader> openSafetensors(const fs::path& path)
+{
+    std::vector<MappedFile> maps;
+    maps.emplace_back(path);
+    ParsedFile parsed = parseSafetensorsFile(maps.front(), 0);
+    json config = readConfig(path.parent_path());
+    return std::make_unique<SafetensorsModel>(std::move(maps), std::move(parsed.tensors),
+                                              makeMetadata(std::move(parsed.formatMetadata), std::move(config)));
+}
+
+std::unique_ptr<ModelReader> openSafetensorsIndex(const fs::path& index)
+{
+    std::error_code ec;
+    if (!fs::exists(index, ec))
+        throw Error(ErrorKind::Io, "no such file or folder: " + index.string());
+    const std::string text = readText(index);
+    const json root = parseStrict(text, index, 0, "the index");
+    if (!root.is_object())
+        fail(index, "the index must be a JSON object with a weight_map, found " + std::string(root.type_name()));
+    json indexMetadata = json::object();
+    if (auto meta = root.find("metadata"); meta != root.end() && !meta->is_null()) {
+        if (!meta->is_object())
+            fail(index, "field metadata must be an object, found " + std::string(meta->type_name()));
+        indexMetadata = *meta;
+    }
+    const auto weightMap = root.find("weight_map");
+    if (weightMap == root.end())
+        fail(index, "field weight_map is missing; a sharded checkpoint's index maps each tensor name to its "
+                    "shard file");
+    if (!weightMap->is_object())
+        fail(index, "field weight_map must be an object of tensor name to shard file, found " +
+                        std::string(weightMap->type_name()));
+    if (weightMap->empty())
+        fail(index, "field weight_map lists no tensors");
+
+    const fs::path folder = index.parent_path();
+    std::map<std::string, std::string> shardOf; // tensor -> shard
+    std::map<std::string, std::vector<std::string>> tensorsOf; // shard -> tensors, shards sorted by name
+    for (const auto& [name, shard] : weightMap->items()) {
+        if (!shard.is_string())
+            fail(index, "weight_map[" + quote(name) + "] must be a shard file name, found " +
+                            std::string(shard.type_name()));
+        const std::string& file = shard.get_ref<const std::string&>();
+        if (!isPlainFileName(file))
+            fail(index, "weight_map puts tensor " + quote(name) + " in " + quote(file) +
+                            ", which is not a plain file name inside " + (folder.empty() ? "." : folder.string()) +
+                            "; refusing to read outside the index's folder");
+        shardOf[name] = file;
+        tensorsOf[file].push_back(name);
+    }
+
+    std::vector<MappedFile> maps;
+    std::vector<TensorInfo> tensors;
+    std::map<std::string, uint32_t> foundIn; // tensor -> file index
+    json formatMetadata = json::object();
+    for (const auto& [shard, listed] : tensorsOf) {
+        const fs::path path = folder / shard;
+        if (!fs::exists(path, ec))
+            throw Error(ErrorKind::Io, index.string() + ": shard " + quote(shard) + " (holding " + listNames(listed) +
+                                           ") is missing: no such file " + path.string() +
+                                           "; download the missing shard");
+        const auto fileIndex = static_cast<uint32_t>(maps.size());
+        maps.emplace_back(path);
+        ParsedFile parsed = parseSafetensorsFile(maps.back(), fileIndex);
+        if (fileIndex == 0)
+            formatMetadata = parsed.formatMetadata;
+        for (TensorInfo& t : parsed.tensors) {
+            if (auto other = foundIn.find(t.name); other != foundIn.end())
+                fail(index, "tensor " + quote(t.name) + " is stored twice, in shard " +
+                                quote(maps[other->second].path().filename().string()) + " and in shard " +
+                                quote(shard));
+            const auto listedShard = shardOf.find(t.name);
+            if (listedShard == shardOf.end())
+                fail(index, "shard " + quote(shard) + " holds tensor " + quote(t.name) +
+                                ", which the weight_map does not list; the index does not match its shards");
+            if (listedShard->second != shard)
+                fail(index, "weight_map puts tensor " + quote(t.name) + " in shard " + quote(listedShard->second) +
+                                ", but it is stored in shard " + quote(shard) +
+                                "; the index does not match its shards");
+            foundIn.emplace(t.name, fileIndex);
+            tensors.push_back(std::move(t));
+        }
+    }
+    for (const auto& [name, shard] : shardOf)
+        if (!foundIn.contains(name))
+            fail(index, "weight_map puts tensor " + quote(name) + " in shard " + quote(shard) +
+                            ", but that file does not hold it; the index does not match its shards");
+
+    json metadata = makeMetadata(std::move(formatMetadata), readConfig(folder));
+    metadata["index_metadata"] = std::move(indexMetadata);
+    return std::make_unique<SafetensorsModel>(std::move(maps), std::move(tensors), std::move(metadata));
+}
+
+} // namespace novaq

@@ -1,0 +1,48 @@
+#pragma once
+// A file written through a temporary beside its target and renamed over it only when
+// complete (design.md section 3): a cancelled or failed write never leaves a file that looks
+// valid, and an existing target keeps its old contents until the rename.
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <span>
+
+namespace novaq {
+
+// ".<target filename>.partial-<pid>" in the target's folder.
+std::filesystem::path temporaryPathFor(const std::filesystem::path& target);
+
+class AtomicFile {
+public:
+    // Creates the temporary file; throws Error(Io) naming the folder and the reason.
+    explicit AtomicFile(const std::filesystem::path& target);
+    ~AtomicFile(); // deletes the temporary file unless commit() succeeded
+    AtomicFile(const AtomicFile&) = delete;
+    AtomicFile& operator=(const AtomicFile&) = delete;
+
+    // Appends bytes; throws Error(Io) naming the file and the reason (e.g. disk full).
+    void write(std::span<const std::byte> data);
+    void writeZeros(uint64_t count);
+    uint64_t position() const noexcept { return m_position; }
+
+    // Flushes to disk, closes and renames over the target. On failure the temporary file is
+    // deleted and Error(Io) thrown.
+    void commit();
+    // Closes and deletes the temporary file now (idempotent).
+    void discard() noexcept;
+
+    bool committed() const noexcept { return m_committed; }
+    const std::filesystem::path& target() const noexcept { return m_target; }
+    const std::filesystem::path& temporaryPath() const noexcept { return m_temporary; }
+
+private:
+    std::filesystem::path m_target;
+    std::filesystem::path m_temporary;
+    int m_fd = -1;
+    uint64_t m_position = 0;
+    bool m_committed = false;
+    bool m_removed = false;
+};
+
+} // namespace novaq

@@ -1,0 +1,298 @@
+#include "novaq/pipeline/compress.h"
+
+#include "novaq/codec/encoder.h"
+#include "novaq/container/manifest.h"
+#include "novaq/container/novaq_file.h"
+#include "novaq/formats/model_reader.h"
+#include "novaq/io/error.h"
+#include "novaq/pipeline/planner.h"
+
+#include <tbb/global_control.h>
+#include <tbb/info.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+
+namespace novaq {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// FNV-1a: each tensor gets its own seed from the run's seed and its name, so a tensor's
+// codes do not depend on which tensors came before it.
+uint64_t tensorSeed(uint64_t seed, const std::string& name)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ seed;
+    for (unsigned char c : name) {
+        h ^= c;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+std::string storedAs(const TensorRecord& r)
+{
+    if (r.encoding == TensorEncoding::Raw)
+        return std::string(dtypeInfo(r.dtype).name);
+    return "novaq d=" + std::to_string(r.codec.d) + " " + std::to_string(r.codec.b1) + "+" +
+           std::to_string(r.codec.b2) + " K=" + std::to_string(r.codec.subspaces);
+}
+
+void notify(ProgressSink* sink, const ProgressEvent& e)
+{
+    if (sink)
+        sink->onEvent(e);
+}
+
+} // namespace
+
+std::filesystem::path demoModelPath(const std::filesystem::path& executable)
+{
+    std::vector<std::filesystem::path> candidates;
+    if (const char* env = std::getenv("NOVAQ_DEMO_MODEL"); env && *env)
+        candidates.emplace_back(env);
+    if (!executable.empty())
+        candidates.push_back(executable.parent_path() / ".." / "share" / "novaq-studio" / "models" / "kjv-llama-7m");
+    candidates.emplace_back(NOVAQ_SOURCE_DEMO_MODEL);
+    std::string looked;
+    for (const auto& c : candidates) {
+        std::error_code ec;
+        if (std::filesystem::is_directory(c, ec))
+            return std::filesystem::weakly_canonical(c, ec);
+        looked += (looked.empty() ? "" : ", ") + c.string();
+    }
+    throw Error(ErrorKind::Io, "the embedded demo model was not found (looked in " + looked +
+                                   "); name a model instead: novaq local PATH");
+}
+
+ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, const CancelToken* cancel)
+{
+    const auto t0 = Clock::now();
+    CodecConfig config;
+    if (options.expert) {
+        config = *options.expert;
+    } else {
+        const auto preset = presetForBits(options.bits);
+        if (!preset) {
+            std::string list;
+            for (const BitsPreset& p : bitsPresets())
+                list += (list.empty() ? "" : ", ") + std::to_string(p.bits).substr(0, 3);
+            throw Error(ErrorKind::InvalidArgument,
+                        "--bits " + std::to_string(options.bits) + " is not a preset; choose one of " + list);
+        }
+        config = {preset->d, preset->b1, preset->b2, options.subspaces};
+    }
+    config.subspaces = options.subspaces;
+    if (std::string problem = validateConfig(config); !problem.empty())
+        throw Error(ErrorKind::InvalidArgument, problem);
+    if (options.threads < 0)
+        throw Error(ErrorKind::InvalidArgument, "--threads must be 0 (all cores) or more");
+    if (options.output.empty())
+        throw Error(ErrorKind::InvalidArgument, "no output file given");
+    {
+        std::error_code ec;
+        const auto parent = std::filesystem::absolute(options.output, ec).parent_path();
+        if (!std::filesystem::is_directory(parent, ec))
+            throw Error(ErrorKind::Io, "cannot write " + options.output.string() + ": the folder " + parent.string() +
+                                           " does not exist; create it or choose another --output");
+        if (std::filesystem::exists(options.output, ec) && std::filesystem::exists(options.input, ec) &&
+            std::filesystem::equivalent(options.output, options.input, ec))
+            throw Error(ErrorKind::InvalidArgument,
+                        "--output " + options.output.string() + " is the input model; choose another file name");
+        if (!options.overwrite && std::filesystem::exists(options.output, ec))
+            throw Error(ErrorKind::Io, options.output.string() + " already exists");
+    }
+
+    std::unique_ptr<ModelReader> reader = openModel(options.input);
+    PlanOptions planOptions;
+    planOptions.config = config;
+    const std::vector<TensorPlan> plans = planModel(*reader, planOptions);
+
+    std::optional<tbb::global_control> threadLimit;
+    if (options.threads > 0)
+        threadLimit.emplace(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(options.threads));
+
+    const auto& tensors = reader->tensors();
+    uint64_t totalParams = 0, doneParams = 0;
+    size_t maxNumel = 0;
+    for (const TensorInfo& t : tensors) {
+        totalParams += static_cast<uint64_t>(t.numel());
+        maxNumel = std::max(maxNumel, static_cast<size_t>(t.numel()));
+    }
+
+    ModelReport report;
+    report.output = options.output;
+    report.source = options.sourceLabel.empty() ? options.input.string() : options.sourceLabel;
+    report.sourceFormat = std::string(formatName(reader->format()));
+    report.architecture = reader->architecture();
+    report.sourceBytes = reader->tensorBytes();
+    report.settings = {{"bits", options.expert ? config.codeBitsPerWeight() : options.bits},
+                       {"d", config.d},
+                       {"b1", config.b1},
+                       {"b2", config.b2},
+                       {"subspaces", config.subspaces},
+                       {"seed", options.seed}};
+    const CodecParams defaults;
+    report.settings["kmeans_iterations"] = defaults.kmeansIterations;
+    report.settings["train_vectors"] = defaults.trainVectors;
+    report.settings["refit_iterations"] = defaults.refitIterations;
+    report.settings["full_rounds"] = defaults.fullRounds;
+    report.settings["beam"] = defaults.beamWidth;
+    report.settings["outlier_fraction"] = defaults.outlierFraction;
+    report.settings["outlier_threshold"] = defaults.outlierThreshold;
+
+    ProgressEvent ev;
+    ev.tensorCount = tensors.size();
+    ev.kind = ProgressEvent::Kind::JobStarted;
+    notify(sink, ev);
+
+    NovaqWriter writer(options.output);
+    nlohmann::json records = nlohmann::json::array();
+    std::vector<float> W, What;
+    W.reserve(maxNumel);
+
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        checkCancel(cancel);
+        const TensorInfo& info = tensors[i];
+        const TensorPlan& plan = plans[i];
+        const auto tt = Clock::now();
+        ev = {};
+        ev.kind = ProgressEvent::Kind::TensorStarted;
+        ev.tensorIndex = i;
+        ev.tensorCount = tensors.size();
+        ev.tensorName = info.name;
+        ev.overallFraction = totalParams ? double(doneParams) / double(totalParams) : 0.0;
+        notify(sink, ev);
+
+        TensorRecord rec;
+        rec.name = info.name;
+        rec.shape = info.shape;
+        rec.sourceDtype = std::string(dtypeInfo(info.dtype).name);
+        rec.bytesIn = info.nbytes;
+        const auto numel = static_cast<size_t>(info.numel());
+        std::vector<std::byte> payload;
+
+        if (plan.quantize) {
+            W.resize(numel);
+            reader->readFloat(i, W);
+            CodecParams params;
+            params.config = plan.config;
+            params.seed = tensorSeed(options.seed, info.name);
+            auto onProgress = [&](double f, const char* stage) {
+                ProgressEvent pe;
+                pe.kind = ProgressEvent::Kind::TensorProgress;
+                pe.tensorIndex = i;
+                pe.tensorCount = tensors.size();
+                pe.tensorName = info.name;
+                pe.tensorFraction = f;
+                pe.stage = stage;
+                pe.overallFraction =
+                    totalParams ? (double(doneParams) + f * double(numel)) / double(totalParams) : 0.0;
+                notify(sink, pe);
+            };
+            const QuantizedTensor q = encodeMatrix(W, info.rows(), info.cols(), params, cancel, onProgress);
+            payload = serialize(q);
+            What.resize(numel);
+            decode(q, What);
+            rec.encoding = TensorEncoding::Novaq;
+            rec.codec = q.config;
+            rec.colScale = q.hasColScale;
+            rec.relError = relativeError(W, What);
+        } else if (plan.keepAs == info.dtype) {
+            const auto raw = reader->rawBytes(i);
+            payload.assign(raw.begin(), raw.end());
+            rec.encoding = TensorEncoding::Raw;
+            rec.dtype = info.dtype;
+            rec.relError = 0.0;
+        } else {
+            W.resize(numel);
+            reader->readFloat(i, W);
+            DType target = plan.keepAs;
+            // F16 holds magnitudes up to 65504; larger values keep their range in BF16.
+            for (float x : W)
+                if (std::abs(x) > 65504.0f) {
+                    target = DType::BF16;
+                    break;
+                }
+            payload.resize(numel * dtypeInfo(target).bytes);
+            convertFromFloat(target, W.data(), numel, payload.data());
+            What.resize(numel);
+            convertToFloat(target, payload.data(), numel, What.data());
+            rec.encoding = TensorEncoding::Raw;
+            rec.dtype = target;
+            rec.relError = relativeError(W, What);
+        }
+        reader->release(i);
+        checkCancel(cancel);
+        rec.data = writer.writeSection(payload);
+        rec.bytesOut = payload.size();
+        rec.sqnrDb = sqnrDb(rec.relError);
+        rec.effectiveBits = numel ? 8.0 * double(payload.size()) / double(numel) : 0.0;
+        records.push_back(rec.toJson());
+
+        TensorResult result;
+        result.name = rec.name;
+        result.shape = rec.shape;
+        result.sourceDtype = rec.sourceDtype;
+        result.quantized = plan.quantize;
+        result.storedAs = storedAs(rec);
+        result.relError = rec.relError;
+        result.sqnrDb = rec.sqnrDb;
+        result.effectiveBits = rec.effectiveBits;
+        result.params = numel;
+        result.bytesIn = rec.bytesIn;
+        result.bytesOut = rec.bytesOut;
+        result.seconds = secondsSince(tt);
+        report.tensors.push_back(result);
+        doneParams += numel;
+
+        ev = {};
+        ev.kind = ProgressEvent::Kind::TensorFinished;
+        ev.tensorIndex = i;
+        ev.tensorCount = tensors.size();
+        ev.tensorName = info.name;
+        ev.tensorFraction = 1.0;
+        ev.overallFraction = totalParams ? double(doneParams) / double(totalParams) : 1.0;
+        ev.result = &report.tensors.back();
+        notify(sink, ev);
+    }
+
+    nlohmann::json manifest;
+    manifest["format"] = "novaq";
+    manifest["version"] = {kNovaqMajor, kNovaqMinor};
+    manifest["writer"] = std::string("novaq-studio ") + NOVAQ_VERSION;
+    nlohmann::json files = nlohmann::json::array();
+    for (const auto& f : reader->files())
+        files.push_back(f.filename().string());
+    manifest["source"] = {{"label", report.source},
+                          {"format", report.sourceFormat},
+                          {"files", files},
+                          {"tensor_bytes", report.sourceBytes}};
+    manifest["architecture"] = report.architecture;
+    const nlohmann::json& meta = reader->metadata();
+    manifest["config"] = meta.contains("config") ? meta["config"] : nlohmann::json();
+    manifest["format_metadata"] = meta.contains("format_metadata") ? meta["format_metadata"] : nlohmann::json();
+    manifest["settings"] = report.settings;
+    manifest["tensors"] = records;
+    checkCancel(cancel);
+    writer.commit(manifest);
+
+    std::error_code ec;
+    report.fileBytes = std::filesystem::file_size(options.output, ec);
+    report.seconds = secondsSince(t0);
+    ev = {};
+    ev.kind = ProgressEvent::Kind::JobFinished;
+    ev.tensorCount = tensors.size();
+    ev.tensorIndex = tensors.size();
+    ev.overallFraction = 1.0;
+    notify(sink, ev);
+    return report;
+}
+
+} // namespace novaq

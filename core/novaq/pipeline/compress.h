@@ -1,0 +1,37 @@
+#pragma once
+// `novaq local` as an engine call: read, plan, quantize, write. The GUI calls the same.
+//
+// Determinism: the same input, settings and seed give a byte-identical .novaq file at any
+// thread count. Wall-clock times are therefore reported by the run (events, summary,
+// --json) but never written into the file.
+
+#include "novaq/codec/codec_config.h"
+#include "novaq/pipeline/job.h"
+#include "novaq/pipeline/report.h"
+
+#include <filesystem>
+#include <optional>
+
+namespace novaq {
+
+struct CompressOptions {
+    std::filesystem::path input;  // a model file or folder
+    std::filesystem::path output; // the .novaq file to write
+    std::string sourceLabel;      // what the user named (defaults to input)
+    double bits = 1.5;            // a row of bitsPresets()
+    int subspaces = 4;
+    std::optional<CodecConfig> expert; // d, b1, b2 override (subspaces from above)
+    int threads = 0;                   // 0: all cores
+    uint64_t seed = CodecParams{}.seed;
+    bool overwrite = true;
+};
+
+// Throws Error on bad options, unreadable input, write failure or cancel; in every such
+// case no output file is left behind (an existing file at `output` is untouched).
+ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, const CancelToken* cancel);
+
+// Where the embedded demo model is: $NOVAQ_DEMO_MODEL, the installed data folder next to
+// the executable (../share/novaq-studio/models/kjv-llama-7m), or the source tree.
+std::filesystem::path demoModelPath(const std::filesystem::path& executable);
+
+} // namespace novaq

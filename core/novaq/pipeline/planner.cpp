@@ -1,0 +1,93 @@
+#include "novaq/pipeline/planner.h"
+
+#include "novaq/codec/quantized_tensor.h"
+
+namespace novaq {
+
+namespace {
+
+// Bytes of a kept tensor: 16-bit floats stay as they are, F32/F64 become F16, integers
+// are kept exactly in their own type.
+DType keptType(DType source) noexcept
+{
+    switch (source) {
+    case DType::F16:
+    case DType::BF16:
+        return source;
+    case DType::F32:
+    case DType::F64:
+        return DType::F16;
+    default:
+        return source;
+    }
+}
+
+} // namespace
+
+TensorPlan planTensor(const TensorInfo& info, const PlanOptions& options)
+{
+    TensorPlan plan;
+    plan.keepAs = keptType(info.dtype);
+    plan.estimatedBytes = static_cast<uint64_t>(info.numel()) * dtypeInfo(plan.keepAs).bytes;
+    const bool isFloat = info.dtype == DType::F32 || info.dtype == DType::F16 || info.dtype == DType::BF16 ||
+                         info.dtype == DType::F64;
+    if (!isFloat) {
+        plan.reason = "not a float tensor (kept exactly)";
+        return plan;
+    }
+    if (info.shape.size() < 2) {
+        plan.reason = "1-D (norm or bias)";
+        return plan;
+    }
+    if (info.numel() < options.minParams) {
+        plan.reason = "too small to gain";
+        return plan;
+    }
+    const int64_t rows = info.rows(), cols = info.cols();
+    const CodecConfig& base = options.config;
+    if (cols < base.d) {
+        plan.reason = "rows shorter than one vector";
+        return plan;
+    }
+    const int64_t vpr = vectorsPerRow(cols, base.d);
+    const int64_t m1 = int64_t{1} << base.b1;
+    const int64_t m2 = base.b2 > 0 ? int64_t{1} << base.b2 : 0;
+    const uint64_t sixteenBit = static_cast<uint64_t>(info.numel()) * 2;
+    // Fewer subspaces when each would have too few vectors to train its codebooks or when
+    // the codebooks would cost more than their share of the code bits.
+    for (auto k = static_cast<int>(std::min<int64_t>(base.subspaces, vpr)); k >= 1; --k) {
+        CodecConfig c = base;
+        c.subspaces = k;
+        const int64_t vectorsPerSubspace = rows * (vpr / k);
+        const double codeBits = static_cast<double>(rows * vpr) * (base.b1 + base.b2);
+        const double bookBits = 16.0 * static_cast<double>(k) * static_cast<double>((m1 + m2) * base.d);
+        const double allowed = k > 1 ? options.maxOverheadFraction : options.maxOverheadOneSubspace;
+        if (vectorsPerSubspace < 4 * m1 || bookBits > allowed * codeBits)
+            continue;
+        const uint64_t bytes = payloadBytes(rows, cols, c, true);
+        if (bytes >= sixteenBit)
+            continue;
+        plan.quantize = true;
+        plan.config = c;
+        plan.colScale = true;
+        plan.estimatedBytes = bytes;
+        plan.reason = "quantized";
+        return plan;
+    }
+    plan.reason = "too small to gain";
+    return plan;
+}
+
+std::vector<TensorPlan> planModel(const ModelReader& reader, const PlanOptions& options)
+{
+    std::vector<TensorPlan> plans;
+    plans.reserve(reader.tensors().size());
+    for (size_t i = 0; i < reader.tensors().size(); ++i) {
+        TensorPlan p = planTensor(reader.tensors()[i], options);
+        p.index = i;
+        plans.push_back(std::move(p));
+    }
+    return plans;
+}
+
+} // namespace novaq

@@ -1,0 +1,362 @@
+#include "novaq/pipeline/report.h"
+
+#include "novaq/container/manifest.h"
+#include "novaq/tensor/dtype.h"
+#include "novaq/tensor/tensor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+namespace novaq {
+
+namespace {
+
+// Figures shown as "exact" instead of a number (see TensorResult::sqnrDb).
+constexpr double kExactSqnrDb = 999.0;
+
+std::string format(const char* fmt, double value)
+{
+    char buf[64];
+    std::snprintf(buf, sizeof buf, fmt, value);
+    return buf;
+}
+
+std::string withThousands(uint64_t value)
+{
+    std::string digits = std::to_string(value);
+    std::string out;
+    const size_t n = digits.size();
+    for (size_t i = 0; i < n; ++i) {
+        if (i > 0 && (n - i) % 3 == 0)
+            out.push_back(',');
+        out.push_back(digits[i]);
+    }
+    return out;
+}
+
+std::string relErrorText(double e)
+{
+    if (e == 0.0)
+        return "0";
+    if (!std::isfinite(e))
+        return "n/a";
+    return e >= 1e-3 ? format("%.4f", e) : format("%.1e", e);
+}
+
+std::string sqnrText(double db)
+{
+    if (db >= kExactSqnrDb)
+        return "exact";
+    if (!std::isfinite(db))
+        return "n/a";
+    return format("%.1f", db);
+}
+
+std::string ratioText(double ratio) { return ratio > 0 ? format("%.2fx", ratio) : "n/a"; }
+
+std::string codecLabel(const CodecConfig& c)
+{
+    return "novaq d=" + std::to_string(c.d) + " " + std::to_string(c.b1) + "+" + std::to_string(c.b2) +
+           " K=" + std::to_string(c.subspaces);
+}
+
+uint64_t numelOf(const std::vector<int64_t>& shape)
+{
+    uint64_t n = 1;
+    for (int64_t s : shape)
+        n *= static_cast<uint64_t>(std::max<int64_t>(s, 0));
+    return n;
+}
+
+// "bits=1.5 d=8 b1=8 b2=4 subspaces=4 seed=20260101 ..." with the common keys first.
+std::string settingsText(const nlohmann::json& settings)
+{
+    if (!settings.is_object() || settings.empty())
+        return "(none recorded)";
+    static constexpr const char* kFirst[] = {"bits", "d", "b1", "b2", "subspaces", "seed"};
+    std::vector<std::string> parts;
+    auto add = [&](const std::string& key, const nlohmann::json& value) {
+        parts.push_back(key + "=" + (value.is_string() ? value.get<std::string>() : value.dump()));
+    };
+    for (const char* key : kFirst)
+        if (settings.contains(key))
+            add(key, settings.at(key));
+    for (const auto& [key, value] : settings.items())
+        if (std::find_if(std::begin(kFirst), std::end(kFirst), [&](const char* k) { return key == k; }) ==
+            std::end(kFirst))
+            add(key, value);
+    std::string out;
+    for (const std::string& p : parts)
+        out += (out.empty() ? "" : " ") + p;
+    return out;
+}
+
+std::string stringField(const nlohmann::json& object, const char* key)
+{
+    if (object.is_object() && object.contains(key) && object.at(key).is_string())
+        return object.at(key).get<std::string>();
+    return {};
+}
+
+} // namespace
+
+uint64_t ModelReport::params() const noexcept
+{
+    uint64_t n = 0;
+    for (const TensorResult& t : tensors)
+        n += t.params;
+    return n;
+}
+
+uint64_t ModelReport::quantizedParams() const noexcept
+{
+    uint64_t n = 0;
+    for (const TensorResult& t : tensors)
+        if (t.quantized)
+            n += t.params;
+    return n;
+}
+
+double ModelReport::ratioVsSource() const noexcept
+{
+    return fileBytes > 0 ? double(sourceBytes) / double(fileBytes) : 0.0;
+}
+
+double ModelReport::ratioVs16Bit() const noexcept
+{
+    return fileBytes > 0 ? 2.0 * double(params()) / double(fileBytes) : 0.0;
+}
+
+double ModelReport::effectiveBits() const noexcept
+{
+    const uint64_t n = params();
+    return n > 0 ? 8.0 * double(fileBytes) / double(n) : 0.0;
+}
+
+double ModelReport::meanRelError() const noexcept
+{
+    double weighted = 0.0;
+    double weights = 0.0;
+    for (const TensorResult& t : tensors) {
+        if (!t.quantized)
+            continue;
+        weighted += t.relError * double(t.params);
+        weights += double(t.params);
+    }
+    return weights > 0 ? weighted / weights : 0.0;
+}
+
+// Worst over every tensor: a kept tensor converted from F32 to F16 has a (tiny) error too.
+double ModelReport::worstRelError() const noexcept
+{
+    double worst = 0.0;
+    for (const TensorResult& t : tensors)
+        worst = std::max(worst, t.relError);
+    return worst;
+}
+
+std::string ModelReport::worstTensor() const
+{
+    const TensorResult* worst = nullptr;
+    for (const TensorResult& t : tensors)
+        if (t.relError > 0 && (!worst || t.relError > worst->relError))
+            worst = &t;
+    return worst ? worst->name : std::string();
+}
+
+nlohmann::json ModelReport::toJson() const
+{
+    nlohmann::json list = nlohmann::json::array();
+    for (const TensorResult& t : tensors) {
+        list.push_back({
+            {"name", t.name},
+            {"shape", t.shape},
+            {"source_dtype", t.sourceDtype},
+            {"quantized", t.quantized},
+            {"stored_as", t.storedAs},
+            {"rel_error", t.relError},
+            {"sqnr_db", t.sqnrDb},
+            {"effective_bits", t.effectiveBits},
+            {"params", t.params},
+            {"bytes_in", t.bytesIn},
+            {"bytes_out", t.bytesOut},
+            {"seconds", t.seconds},
+        });
+    }
+    nlohmann::json totals = {
+        {"params", params()},
+        {"quantized_params", quantizedParams()},
+        {"source_bytes", sourceBytes},
+        {"file_bytes", fileBytes},
+        {"ratio_vs_source", ratioVsSource()},
+        {"ratio_vs_16bit", ratioVs16Bit()},
+        {"effective_bits", effectiveBits()},
+        {"mean_rel_error", meanRelError()},
+        {"worst_rel_error", worstRelError()},
+        {"worst_tensor", worstTensor()},
+        {"seconds", seconds},
+    };
+    return {
+        {"output", output.string()},
+        {"source", source},
+        {"source_format", sourceFormat},
+        {"architecture", architecture},
+        {"settings", settings.is_null() ? nlohmann::json::object() : settings},
+        {"tensors", std::move(list)},
+        {"totals", std::move(totals)},
+    };
+}
+
+ModelReport reportFromManifest(const nlohmann::json& manifest, const std::filesystem::path& file, uint64_t fileBytes)
+{
+    ModelReport report;
+    report.output = file;
+    report.fileBytes = fileBytes;
+    if (manifest.contains("source") && manifest.at("source").is_object()) {
+        const nlohmann::json& source = manifest.at("source");
+        report.source = stringField(source, "label");
+        report.sourceFormat = stringField(source, "format");
+        if (source.contains("tensor_bytes") && source.at("tensor_bytes").is_number_unsigned())
+            report.sourceBytes = source.at("tensor_bytes").get<uint64_t>();
+    }
+    report.architecture = stringField(manifest, "architecture");
+    if (manifest.contains("settings") && manifest.at("settings").is_object())
+        report.settings = manifest.at("settings");
+    else
+        report.settings = nlohmann::json::object();
+
+    for (const TensorRecord& r : tensorRecords(manifest, fileBytes)) {
+        TensorResult t;
+        t.name = r.name;
+        t.shape = r.shape;
+        t.sourceDtype = r.sourceDtype;
+        t.quantized = r.encoding == TensorEncoding::Novaq;
+        t.storedAs = t.quantized ? codecLabel(r.codec) : std::string(dtypeInfo(r.dtype).name);
+        t.relError = r.relError;
+        t.sqnrDb = r.sqnrDb;
+        t.effectiveBits = r.effectiveBits;
+        t.params = numelOf(r.shape);
+        t.bytesIn = r.bytesIn;
+        t.bytesOut = r.bytesOut;
+        report.tensors.push_back(std::move(t));
+    }
+    return report;
+}
+
+std::string formatReportTable(const ModelReport& report, bool withTimes, size_t maxRows)
+{
+    struct Column {
+        std::string title;
+        bool rightAlign;
+    };
+    std::vector<Column> columns = {{"tensor", false}, {"shape", false}, {"stored as", false}, {"rel.err", true},
+                                   {"SQNR dB", true}, {"bits", true},   {"in", true},         {"out", true}};
+    if (withTimes)
+        columns.push_back({"time", true});
+
+    auto cells = [&](const TensorResult& t) {
+        std::vector<std::string> row = {t.name,
+                                        shapeToString(t.shape),
+                                        t.storedAs,
+                                        relErrorText(t.relError),
+                                        sqnrText(t.sqnrDb),
+                                        format("%.2f", t.effectiveBits),
+                                        humanBytes(t.bytesIn),
+                                        humanBytes(t.bytesOut)};
+        if (withTimes)
+            row.push_back(format("%.2fs", t.seconds));
+        return row;
+    };
+
+    // Which rows are shown: all, or the first and last ones around a "... N more ..." line.
+    const size_t n = report.tensors.size();
+    size_t head = n, tail = 0;
+    if (maxRows > 0 && n > maxRows) {
+        head = (maxRows + 1) / 2;
+        tail = maxRows - head;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (size_t i = 0; i < head; ++i)
+        rows.push_back(cells(report.tensors[i]));
+    for (size_t i = n - tail; i < n; ++i)
+        rows.push_back(cells(report.tensors[i]));
+
+    std::vector<size_t> widths;
+    for (const Column& c : columns)
+        widths.push_back(c.title.size());
+    for (const auto& row : rows)
+        for (size_t c = 0; c < row.size(); ++c)
+            widths[c] = std::max(widths[c], row[c].size());
+
+    std::ostringstream out;
+    auto line = [&](const std::vector<std::string>& row) {
+        std::string text;
+        for (size_t c = 0; c < row.size(); ++c) {
+            const std::string pad(widths[c] - row[c].size(), ' ');
+            if (c > 0)
+                text += "  ";
+            text += columns[c].rightAlign ? pad + row[c] : row[c] + (c + 1 < row.size() ? pad : "");
+        }
+        out << text << '\n';
+    };
+    std::vector<std::string> titles;
+    for (const Column& c : columns)
+        titles.push_back(c.title);
+    line(titles);
+    size_t total = 0;
+    for (size_t w : widths)
+        total += w;
+    out << std::string(total + 2 * (widths.size() - 1), '-') << '\n';
+    for (size_t i = 0; i < rows.size(); ++i) {
+        if (i == head && tail + head < n)
+            out << "... " << (n - head - tail) << " more tensors ...\n";
+        line(rows[i]);
+    }
+    if (head + tail < n && tail == 0)
+        out << "... " << (n - head) << " more tensors ...\n";
+    out << '\n';
+
+    auto totalLine = [&](const std::string& label, const std::string& value) {
+        out << label << std::string(label.size() < 24 ? 24 - label.size() : 1, ' ') << value << '\n';
+    };
+    const uint64_t params = report.params();
+    const size_t quantizedCount =
+        size_t(std::count_if(report.tensors.begin(), report.tensors.end(), [](const auto& t) { return t.quantized; }));
+    totalLine("tensors", std::to_string(n) + " (" + std::to_string(quantizedCount) + " quantized, " +
+                             std::to_string(n - quantizedCount) + " kept)");
+    totalLine("parameters", withThousands(params) + " (" + withThousands(report.quantizedParams()) + " quantized)");
+    totalLine("source size", humanBytes(report.sourceBytes) + " (" + withThousands(report.sourceBytes) + " bytes" +
+                                 (report.sourceFormat.empty() ? "" : ", " + report.sourceFormat) + ")");
+    totalLine("output size",
+              humanBytes(report.fileBytes) + " (" + withThousands(report.fileBytes) + " bytes, whole file)");
+    totalLine("ratio vs source", ratioText(report.ratioVsSource()));
+    totalLine("ratio vs 16-bit", ratioText(report.ratioVs16Bit()));
+    totalLine("effective bits/weight", format("%.3f", report.effectiveBits()) + " (all overhead included)");
+    totalLine("mean rel. error", relErrorText(report.meanRelError()) + " (quantized tensors, weighted by parameters)");
+    const std::string worst = report.worstTensor();
+    totalLine("worst rel. error", relErrorText(report.worstRelError()) + (worst.empty() ? "" : " (" + worst + ")"));
+    if (withTimes)
+        totalLine("time", format("%.1f s", report.seconds));
+    if (!report.architecture.empty())
+        totalLine("architecture", report.architecture);
+    totalLine("settings", settingsText(report.settings));
+    return out.str();
+}
+
+std::string humanBytes(uint64_t bytes)
+{
+    if (bytes < 1024)
+        return std::to_string(bytes) + " B";
+    static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB"};
+    double value = double(bytes) / 1024.0;
+    size_t unit = 0;
+    while (value >= 1024.0 && unit + 1 < std::size(kUnits)) {
+        value /= 1024.0;
+        ++unit;
+    }
+    return format("%.1f ", value) + kUnits[unit];
+}
+
+} // namespace novaq

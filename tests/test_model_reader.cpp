@@ -1,0 +1,235 @@
+// Opening models by path: format detection by content, folders, and messages for files
+// that are none of ours. Also the memory map underneath every reader.
+
+#include "test_support.h"
+
+#include "novaq/formats/model_reader.h"
+#include "novaq/io/error.h"
+#include "novaq/io/mapped_file.h"
+
+#include <QTest>
+
+#include <bit>
+#include <functional>
+
+using novaq::ModelFormat;
+using novaq::test::makeSafetensors;
+using novaq::test::toPath;
+using novaq::test::writeAll;
+namespace fs = std::filesystem;
+
+Q_DECLARE_METATYPE(ModelFormat)
+
+namespace {
+
+struct Failure {
+    novaq::ErrorKind kind;
+    QString message;
+};
+
+std::optional<Failure> failureOf(const std::function<void()>& fn)
+{
+    try {
+        fn();
+    } catch (const novaq::Error& e) {
+        return Failure{e.kind(), QString::fromStdString(e.what())};
+    }
+    return std::nullopt;
+}
+
+std::string oneTensorFile()
+{
+    const float values[] = {1.0f, 2.0f};
+    std::string data(reinterpret_cast<const char*>(values), sizeof(values)); // little-endian host
+    return makeSafetensors(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", data);
+}
+
+} // namespace
+
+class TestModelReader : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void formatNames();
+    void notAModel_data();
+    void notAModel();
+    void missingPath();
+    void folders_data();
+    void folders();
+    void mappedFile();
+};
+
+void TestModelReader::formatNames()
+{
+    QCOMPARE(novaq::formatName(ModelFormat::Safetensors), std::string_view("safetensors"));
+    QCOMPARE(novaq::formatName(ModelFormat::Novaq), std::string_view("NOVAQ"));
+    QCOMPARE(novaq::formatName(ModelFormat::Gguf), std::string_view("GGUF"));
+    QCOMPARE(novaq::formatName(ModelFormat::Unknown), std::string_view("unknown"));
+    bool hasSafetensors = false;
+    bool hasNovaq = false;
+    for (const novaq::FormatEntry& entry : novaq::formatTable()) {
+        QVERIFY(entry.sniff);
+        QVERIFY(entry.open);
+        hasSafetensors = hasSafetensors || entry.format == ModelFormat::Safetensors;
+        hasNovaq = hasNovaq || entry.format == ModelFormat::Novaq;
+    }
+    QVERIFY(hasSafetensors);
+    QVERIFY(hasNovaq);
+}
+
+void TestModelReader::notAModel_data()
+{
+    QTest::addColumn<QByteArray>("bytes");
+    QTest::addColumn<QString>("fileName");
+    QTest::addColumn<ModelFormat>("format");
+    QTest::addColumn<QString>("description");
+
+    QTest::newRow("text file") << QByteArray("These are not the weights you are looking for.\n") << "notes.txt"
+                               << ModelFormat::Unknown << "it is text";
+    QTest::newRow("JSON text") << QByteArray("{\"hello\": 1}\n") << "model.json" << ModelFormat::Unknown
+                               << "it looks like JSON";
+    QTest::newRow("GGUF magic") << QByteArray("GGUF\x03\0\0\0\x10\0\0\0\0\0\0\0", 16) << "model.gguf"
+                                << ModelFormat::Gguf << "GGUF model (not supported yet";
+    QTest::newRow("GGUF named .safetensors") << QByteArray("GGUF\x03\0\0\0\x10\0\0\0\0\0\0\0", 16)
+                                             << "model.safetensors" << ModelFormat::Gguf << "GGUF model";
+    QTest::newRow("zip archive") << QByteArray("PK\x03\x04\x14\0\0\0", 8) << "pytorch_model.bin"
+                                 << ModelFormat::PyTorch << "zip archive";
+    QTest::newRow("pickle") << QByteArray("\x80\x02\x8a\x0a", 4) << "old.pt" << ModelFormat::PyTorch
+                            << "Python pickle";
+    QTest::newRow("empty file") << QByteArray() << "empty.bin" << ModelFormat::Unknown << "an empty file";
+    QTest::newRow("binary") << QByteArray("\x01\x02\x03\xfe\x00\x10", 6) << "blob.bin" << ModelFormat::Unknown
+                            << "binary data starting with bytes 01 02 03 fe 00 10";
+    QTest::newRow("Git LFS pointer") << QByteArray("version https://git-lfs.github.com/spec/v1\noid sha256:abc\n")
+                                     << "weights.bin" << ModelFormat::Unknown << "git lfs pull";
+}
+
+void TestModelReader::notAModel()
+{
+    QFETCH(QByteArray, bytes);
+    QFETCH(QString, fileName);
+    QFETCH(ModelFormat, format);
+    QFETCH(QString, description);
+
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const fs::path path = toPath(dir.filePath(fileName));
+    writeAll(path, std::vector<char>(bytes.begin(), bytes.end()));
+
+    QCOMPARE(novaq::detectFileFormat(path), format);
+    const auto failure = failureOf([&] { novaq::openModel(path); });
+    QVERIFY2(failure, "a file that is no model was opened");
+    QCOMPARE(failure->kind, novaq::ErrorKind::InvalidInput);
+    QVERIFY2(failure->message.contains(fileName), qPrintable(failure->message));
+    QVERIFY2(failure->message.contains(description), qPrintable(failure->message));
+    QVERIFY2(failure->message.contains("Supported formats: safetensors, NOVAQ"), qPrintable(failure->message));
+
+    // The same file alone in a folder: no model there (or, named *.safetensors, the same message).
+    const auto folderFailure = failureOf([&] { novaq::openModel(path.parent_path()); });
+    QVERIFY(folderFailure);
+    QCOMPARE(folderFailure->kind, novaq::ErrorKind::InvalidInput);
+    QVERIFY2(folderFailure->message.contains("no model found") || folderFailure->message.contains(description),
+             qPrintable(folderFailure->message));
+}
+
+void TestModelReader::missingPath()
+{
+    QTemporaryDir dir;
+    const fs::path path = toPath(dir.filePath("does-not-exist"));
+    const auto failure = failureOf([&] { novaq::openModel(path); });
+    QVERIFY(failure);
+    QCOMPARE(failure->kind, novaq::ErrorKind::Io);
+    QCOMPARE(failure->message, QString::fromStdString("no such file or folder: " + path.string()));
+}
+
+void TestModelReader::folders_data()
+{
+    QTest::addColumn<QStringList>("files"); // written as one-tensor safetensors, or text for *.txt
+    QTest::addColumn<bool>("opens");
+    QTest::addColumn<QString>("expected"); // opened file name, or a substring of the message
+
+    QTest::newRow("one safetensors file among others")
+        << QStringList{"weights.safetensors", "README.txt", "tokenizer.txt"} << true << "weights.safetensors";
+    QTest::newRow("one file without extension that is safetensors")
+        << QStringList{"weights", "README.txt"} << true << "weights";
+    QTest::newRow("two safetensors without an index")
+        << QStringList{"a.safetensors", "b.safetensors"} << false << "several safetensors files";
+    QTest::newRow("two unnamed models") << QStringList{"x", "y"} << false << "several models";
+    QTest::newRow("empty folder") << QStringList{} << false << "no model found";
+}
+
+void TestModelReader::folders()
+{
+    QFETCH(QStringList, files);
+    QFETCH(bool, opens);
+    QFETCH(QString, expected);
+
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    for (const QString& name : files) {
+        if (name.endsWith(".txt"))
+            writeAll(toPath(dir.filePath(name)), std::string("just text\n"));
+        else
+            writeAll(toPath(dir.filePath(name)), oneTensorFile());
+    }
+    const fs::path folder = toPath(dir.path());
+    if (opens) {
+        auto reader = novaq::openModel(folder);
+        QCOMPARE(reader->files().size(), size_t(1));
+        QCOMPARE(QString::fromStdString(reader->files()[0].filename().string()), expected);
+        QCOMPARE(reader->tensors().size(), size_t(1));
+        return;
+    }
+    const auto failure = failureOf([&] { novaq::openModel(folder); });
+    QVERIFY(failure);
+    QCOMPARE(failure->kind, novaq::ErrorKind::InvalidInput);
+    QVERIFY2(failure->message.contains(expected), qPrintable(failure->message));
+    QVERIFY2(failure->message.contains(QString::fromStdString(folder.string())), qPrintable(failure->message));
+}
+
+void TestModelReader::mappedFile()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+
+    const fs::path empty = toPath(dir.filePath("empty"));
+    writeAll(empty, std::string());
+    novaq::MappedFile emptyMap(empty);
+    QCOMPARE(emptyMap.size(), uint64_t(0));
+    QVERIFY(emptyMap.data() == nullptr);
+    QVERIFY(emptyMap.bytes().empty());
+    emptyMap.release(0, 100); // harmless
+
+    const fs::path file = toPath(dir.filePath("data"));
+    std::string content(3 * 4096 + 17, '\0');
+    for (size_t i = 0; i < content.size(); ++i)
+        content[i] = static_cast<char>(i * 7);
+    writeAll(file, content);
+    novaq::MappedFile map(file);
+    QCOMPARE(map.size(), uint64_t(content.size()));
+    QCOMPARE(map.path(), file);
+    QVERIFY(std::memcmp(map.data(), content.data(), content.size()) == 0);
+    map.release(100, 5000);
+    map.release(0, map.size() + 100);
+    QVERIFY(std::memcmp(map.data(), content.data(), content.size()) == 0); // pages come back from the file
+
+    novaq::MappedFile moved(std::move(map));
+    QCOMPARE(moved.size(), uint64_t(content.size()));
+    QVERIFY(map.data() == nullptr); // NOLINT(bugprone-use-after-move): moved-from is empty by contract
+    novaq::MappedFile assigned;
+    assigned = std::move(moved);
+    QCOMPARE(assigned.bytes()[5], static_cast<std::byte>(35));
+
+    const fs::path missing = toPath(dir.filePath("missing.bin"));
+    const auto failure = failureOf([&] { novaq::MappedFile m(missing); });
+    QVERIFY(failure);
+    QCOMPARE(failure->kind, novaq::ErrorKind::Io);
+    QVERIFY2(failure->message.contains("missing.bin"), qPrintable(failure->message));
+    QVERIFY2(failure->message.contains("No such file or directory"), qPrintable(failure->message));
+
+    const auto folderFailure = failureOf([&] { novaq::MappedFile m(toPath(dir.path())); });
+    QVERIFY(folderFailure);
+    QCOMPARE(folderFailure->kind, novaq::ErrorKind::Io);
+}
+
+QTEST_APPLESS_MAIN(TestModelReader)
+#include "test_model_reader.moc"

@@ -1,0 +1,57 @@
+#include "test_support.h"
+
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <stdexcept>
+
+namespace novaq::test {
+
+std::filesystem::path sharedDir() { return std::filesystem::path(NOVAQ_SHARED_DIR); }
+std::filesystem::path demoModelDir() { return std::filesystem::path(NOVAQ_DEMO_MODEL_DIR); }
+std::filesystem::path testDataDir() { return std::filesystem::path(NOVAQ_TEST_DATA_DIR); }
+
+std::vector<char> readAll(const std::filesystem::path& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw std::runtime_error("cannot read " + path.string());
+    return std::vector<char>(std::istreambuf_iterator<char>(in), {});
+}
+
+void writeAll(const std::filesystem::path& path, const std::vector<char>& bytes)
+{
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out)
+        throw std::runtime_error("cannot write " + path.string());
+}
+
+void writeAll(const std::filesystem::path& path, const std::string& bytes)
+{
+    writeAll(path, std::vector<char>(bytes.begin(), bytes.end()));
+}
+
+std::string makeSafetensors(const std::string& headerJson, const std::string& data)
+{
+    std::string header = headerJson;
+    while (header.size() % 8 != 0)
+        header.push_back(' ');
+    std::string out(8, '\0');
+    uint64_t n = header.size();
+    for (int i = 0; i < 8; ++i)
+        out[static_cast<size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xff);
+    return out + header + data;
+}
+
+std::vector<float> gaussian(size_t count, uint64_t seed)
+{
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    std::vector<float> v(count);
+    for (float& x : v)
+        x = dist(rng);
+    return v;
+}
+
+} // namespace novaq::test

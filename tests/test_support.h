@@ -1,0 +1,30 @@
+#pragma once
+// Shared helpers of the Qt Test suite.
+
+#include <QString>
+#include <QTemporaryDir>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace novaq::test {
+
+// ../shared beside the repository; tests that need it call QSKIP naming the missing file.
+std::filesystem::path sharedDir();
+std::filesystem::path demoModelDir();
+std::filesystem::path testDataDir();
+
+std::vector<char> readAll(const std::filesystem::path& path);
+void writeAll(const std::filesystem::path& path, const std::vector<char>& bytes);
+void writeAll(const std::filesystem::path& path, const std::string& bytes);
+
+// Builds a safetensors file in memory: header JSON as given (padded to 8), then `data`.
+std::string makeSafetensors(const std::string& headerJson, const std::string& data);
+
+// A matrix of i.i.d. N(0,1) floats from a fixed seed.
+std::vector<float> gaussian(size_t count, uint64_t seed);
+
+inline std::filesystem::path toPath(const QString& s) { return std::filesystem::path(s.toStdString()); }
+
+} // namespace novaq::test
