@@ -204,7 +204,7 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
             rec.codec = q.config;
             rec.colScale = q.hasColScale;
             rec.relError = relativeError(W, What);
-        } else if (plan.keepAs == info.dtype) {
+        } else if (plan.keepAs == info.dtype && info.storage.empty()) {
             const auto raw = reader->rawBytes(i);
             payload.assign(raw.begin(), raw.end());
             rec.encoding = TensorEncoding::Raw;

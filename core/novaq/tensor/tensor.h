@@ -16,6 +16,9 @@ struct TensorInfo {
     uint32_t fileIndex = 0; // which file of a sharded checkpoint
     uint64_t offset = 0;    // absolute byte offset in that file
     uint64_t nbytes = 0;
+    // The on-disk encoding when it is not a plain element type, e.g. a GGUF block type
+    // ("Q4_K"). Such tensors report dtype F32 (what readFloat() gives) and are never copied raw.
+    std::string storage;
 
     int64_t numel() const noexcept;
     // Rows and columns as the codec sees a weight: rows = shape[0], cols = product of the rest.
