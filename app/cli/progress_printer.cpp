@@ -97,20 +97,26 @@ void ProgressPrinter::draw()
 {
     const double fraction = std::clamp(m_overallFraction, 0.0, 1.0);
     const auto filled = static_cast<size_t>(fraction * double(kBarWidth));
-    std::string line = "[" + std::string(filled, '#') + std::string(kBarWidth - filled, '.') + "] ";
-    line += std::to_string(m_done) + "/" + std::to_string(m_count) + " tensors  " + m_tensor;
-    if (!m_stage.empty())
-        line +=
-            "  " + m_stage + " " + std::to_string(std::lround(100.0 * std::clamp(m_tensorFraction, 0.0, 1.0))) + "%";
+    // Built by appending only: GCC 12 warns (-Wrestrict, falsely) about `"literal" + std::string`.
+    std::string line = "[";
+    line.append(filled, '#').append(kBarWidth - filled, '.').append("] ");
+    line.append(std::to_string(m_done)).append("/").append(std::to_string(m_count)).append(" tensors  ");
+    line.append(m_tensor);
+    if (!m_stage.empty()) {
+        const long percent = std::lround(100.0 * std::clamp(m_tensorFraction, 0.0, 1.0));
+        line.append("  ").append(m_stage).append(" ").append(std::to_string(percent)).append("%");
+    }
     const double elapsed = std::chrono::duration<double>(Clock::now() - m_start).count();
     if (fraction > 0.01 && elapsed > 1.0)
-        line += "  ETA " + clockText(elapsed * (1.0 - fraction) / fraction);
+        line.append("  ETA ").append(clockText(elapsed * (1.0 - fraction) / fraction));
     if (m_cancel && m_cancel->cancelled())
         line += "  cancelling...";
     const size_t columns = terminalColumns(m_stream);
     if (line.size() >= columns)
         line.resize(columns - 1);
-    std::fputs(("\r" + line + "\033[K").c_str(), m_stream);
+    std::fputs("\r", m_stream);
+    std::fputs(line.c_str(), m_stream);
+    std::fputs("\033[K", m_stream);
     std::fflush(m_stream);
     m_lineShown = true;
 }
@@ -119,16 +125,18 @@ void ProgressPrinter::printPlain(const ProgressEvent& event)
 {
     if (m_plain == PlainLines::None)
         return;
-    std::string line =
-        "[" + std::to_string(m_done) + "/" + std::to_string(m_count) + "] " + m_verb + " " + event.tensorName;
+    std::string line = "[";
+    line.append(std::to_string(m_done)).append("/").append(std::to_string(m_count)).append("] ");
+    line.append(m_verb).append(" ").append(event.tensorName);
     if (const TensorResult* r = event.result) {
         char figures[160];
         std::snprintf(figures, sizeof figures, "  rel.err %.4g  %.2f bits  %.2fs", r->relError, r->effectiveBits,
                       r->seconds);
-        line += "  " + shapeToString(r->shape) + "  " + r->storedAs + "  " + humanBytes(r->bytesIn) + " -> " +
-                humanBytes(r->bytesOut) + figures;
+        line.append("  ").append(shapeToString(r->shape)).append("  ").append(r->storedAs).append("  ");
+        line.append(humanBytes(r->bytesIn)).append(" -> ").append(humanBytes(r->bytesOut)).append(figures);
     }
-    std::fputs((line + "\n").c_str(), m_stream);
+    line.append("\n");
+    std::fputs(line.c_str(), m_stream);
     std::fflush(m_stream);
 }
 
