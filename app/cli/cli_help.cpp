@@ -62,7 +62,8 @@ std::string bitsTableText()
         out << row;
     }
     out << "  Code bits per weight are (b1 + b2) / d. Effective bits, as reported, also count the\n"
-           "  codebooks and the per-row and per-column scales, so they are a little higher.\n";
+           "  codebooks and the per-row and per-column scales: a little higher for large matrices,\n"
+           "  much higher for small ones, where the codebooks are a fixed cost.\n";
     return out.str();
 }
 
