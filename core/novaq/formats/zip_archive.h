@@ -1,0 +1,55 @@
+#pragma once
+// A read-only view of a zip archive held in memory (an mmapped file), for PyTorch checkpoints.
+//
+// Why our own reader rather than libzip or minizip (both in Debian): torch.save writes every
+// record STORED (method 0) and 64-byte aligned precisely so that readers can map tensor bytes
+// in place. We need nothing but the central directory (with ZIP64, for checkpoints over 4 GB)
+// and the offset of each entry's bytes in the mapping; a general zip library would bring
+// decompression we must refuse anyway, a second I/O path beside the mmap, and a dependency.
+// Every length and offset is checked against the file before it is used, and a failing field
+// is named with its file offset.
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace novaq {
+
+struct ZipEntry {
+    std::string name;
+    uint16_t flags = 0;
+    uint16_t method = 0; // 0 stored, 8 deflate, ...
+    uint64_t compressedSize = 0;
+    uint64_t size = 0;
+    uint64_t localHeaderOffset = 0;
+    uint64_t centralOffset = 0; // file offset of this entry's central directory record
+};
+
+class ZipArchive {
+public:
+    // Parses the end of central directory (ZIP64 when present) and the central directory.
+    // Throws Error(InvalidInput) naming `path`, the field and its offset when they are malformed.
+    ZipArchive(std::span<const std::byte> bytes, std::filesystem::path path);
+
+    const std::vector<ZipEntry>& entries() const noexcept { return m_entries; }
+    const ZipEntry* find(std::string_view name) const noexcept;
+
+    // The file offset of a STORED entry's bytes, checked against its local header and the
+    // file. Compressed or encrypted entries are refused (Error(InvalidInput) naming the entry).
+    uint64_t dataOffset(const ZipEntry& entry) const;
+    std::span<const std::byte> data(const ZipEntry& entry) const;
+
+    static bool hasZipMagic(std::span<const std::byte> head) noexcept;
+
+private:
+    [[noreturn]] void fail(const std::string& what) const;
+
+    std::span<const std::byte> m_bytes;
+    std::filesystem::path m_path;
+    std::vector<ZipEntry> m_entries; // in central directory order
+    uint64_t m_centralStart = 0;     // entry data must end before the central directory
+};
+
+} // namespace novaq
