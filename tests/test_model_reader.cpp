@@ -53,6 +53,8 @@ private Q_SLOTS:
     void formatNames();
     void notAModel_data();
     void notAModel();
+    void damagedModelsReachTheirReader_data();
+    void damagedModelsReachTheirReader();
     void missingPath();
     void folders_data();
     void folders();
@@ -88,14 +90,8 @@ void TestModelReader::notAModel_data()
                                << ModelFormat::Unknown << "it is text";
     QTest::newRow("JSON text") << QByteArray("{\"hello\": 1}\n") << "model.json" << ModelFormat::Unknown
                                << "it looks like JSON";
-    QTest::newRow("GGUF magic") << QByteArray("GGUF\x03\0\0\0\x10\0\0\0\0\0\0\0", 16) << "model.gguf"
-                                << ModelFormat::Gguf << "GGUF model (not supported yet";
-    QTest::newRow("GGUF named .safetensors") << QByteArray("GGUF\x03\0\0\0\x10\0\0\0\0\0\0\0", 16)
-                                             << "model.safetensors" << ModelFormat::Gguf << "GGUF model";
-    QTest::newRow("zip archive") << QByteArray("PK\x03\x04\x14\0\0\0", 8) << "pytorch_model.bin"
-                                 << ModelFormat::PyTorch << "zip archive";
-    QTest::newRow("pickle") << QByteArray("\x80\x02\x8a\x0a", 4) << "old.pt" << ModelFormat::PyTorch
-                            << "Python pickle";
+    QTest::newRow("a pickle that is no checkpoint")
+        << QByteArray("\x80\x04\x95\x10\0\0\0\0\0\0\0", 11) << "data.pkl" << ModelFormat::Unknown << "Python pickle";
     QTest::newRow("empty file") << QByteArray() << "empty.bin" << ModelFormat::Unknown << "an empty file";
     QTest::newRow("binary") << QByteArray("\x01\x02\x03\xfe\x00\x10", 6) << "blob.bin" << ModelFormat::Unknown
                             << "binary data starting with bytes 01 02 03 fe 00 10";
@@ -121,7 +117,8 @@ void TestModelReader::notAModel()
     QCOMPARE(failure->kind, novaq::ErrorKind::InvalidInput);
     QVERIFY2(failure->message.contains(fileName), qPrintable(failure->message));
     QVERIFY2(failure->message.contains(description), qPrintable(failure->message));
-    QVERIFY2(failure->message.contains("Supported formats: safetensors, NOVAQ"), qPrintable(failure->message));
+    for (const char* name : {"Supported formats: ", "GGUF", "safetensors", "PyTorch", "ONNX", "llama2.c", "NOVAQ"})
+        QVERIFY2(failure->message.contains(name), qPrintable(failure->message));
 
     // The same file alone in a folder: no model there (or, named *.safetensors, the same message).
     const auto folderFailure = failureOf([&] { novaq::openModel(path.parent_path()); });
@@ -129,6 +126,37 @@ void TestModelReader::notAModel()
     QCOMPARE(folderFailure->kind, novaq::ErrorKind::InvalidInput);
     QVERIFY2(folderFailure->message.contains("no model found") || folderFailure->message.contains(description),
              qPrintable(folderFailure->message));
+}
+
+void TestModelReader::damagedModelsReachTheirReader_data()
+{
+    QTest::addColumn<QByteArray>("bytes");
+    QTest::addColumn<QString>("fileName");
+    QTest::addColumn<ModelFormat>("format");
+    // Chosen by content whatever the name says; the format's own reader explains what is wrong.
+    QTest::newRow("GGUF stub") << QByteArray("GGUF\x03\0\0\0\x10\0\0\0\0\0\0\0", 16) << "model.gguf"
+                               << ModelFormat::Gguf;
+    QTest::newRow("GGUF named .safetensors")
+        << QByteArray("GGUF\x03\0\0\0\x10\0\0\0\0\0\0\0", 16) << "model.safetensors" << ModelFormat::Gguf;
+    QTest::newRow("zip stub") << QByteArray("PK\x03\x04\x14\0\0\0", 8) << "pytorch_model.bin" << ModelFormat::PyTorch;
+    // torch.save's legacy stream: protocol 2, then the magic number 0x1950a86a20f9469cfc6c.
+    QTest::newRow("legacy pickle stub") << QByteArray("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15)
+                                        << "old.pt" << ModelFormat::PyTorch;
+}
+
+void TestModelReader::damagedModelsReachTheirReader()
+{
+    QFETCH(QByteArray, bytes);
+    QFETCH(QString, fileName);
+    QFETCH(ModelFormat, format);
+    QTemporaryDir dir;
+    const fs::path path = toPath(dir.filePath(fileName));
+    writeAll(path, std::vector<char>(bytes.begin(), bytes.end()));
+    QCOMPARE(novaq::detectFileFormat(path), format);
+    const auto failure = failureOf([&] { novaq::openModel(path); });
+    QVERIFY(failure);
+    QCOMPARE(failure->kind, novaq::ErrorKind::InvalidInput);
+    QVERIFY2(failure->message.contains(fileName), qPrintable(failure->message));
 }
 
 void TestModelReader::missingPath()

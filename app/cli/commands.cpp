@@ -8,6 +8,7 @@
 #include "novaq/io/error.h"
 #include "novaq/pipeline/compress.h"
 #include "novaq/pipeline/export.h"
+#include "novaq/pipeline/inspect.h"
 #include "novaq/pipeline/report.h"
 #include "novaq/pipeline/validate.h"
 #include "novaq/tensor/dtype.h"
@@ -90,6 +91,35 @@ nlohmann::json validateJson(const fs::path& file, const ValidateReport& report)
             {"problems", report.problems}};
 }
 
+// --bits, --subspaces and the expert override --d/--b1/--b2, shared by `local` and `inspect`.
+void parseCodecOptions(const ParsedArgs& args, CompressOptions& options)
+{
+    const bool expert = args.has("--d") || args.has("--b1") || args.has("--b2");
+    if (expert && !(args.has("--d") && args.has("--b1") && args.has("--b2")))
+        throw usageError("the expert override needs --d, --b1 and --b2 together (e.g. --d 8 --b1 8 --b2 4)");
+    if (expert && args.has("--bits"))
+        throw usageError("give either --bits or the expert override --d/--b1/--b2, not both");
+    if (auto bits = args.value("--bits")) {
+        const double b = parseNumber("--bits", *bits);
+        if (!presetForBits(b))
+            throw usageError("--bits " + *bits + " is not a preset; choose one of " + presetList() +
+                             " (see `novaq local --help`), or the expert override --d/--b1/--b2");
+        options.bits = b;
+    }
+    if (auto k = args.value("--subspaces"))
+        options.subspaces = int(parseInteger("--subspaces", *k, 1, kMaxSubspaces));
+    if (expert) {
+        CodecConfig config;
+        config.d = int(parseInteger("--d", *args.value("--d"), 1, 1024));
+        config.b1 = int(parseInteger("--b1", *args.value("--b1"), 0, 64));
+        config.b2 = int(parseInteger("--b2", *args.value("--b2"), 0, 64));
+        config.subspaces = options.subspaces;
+        if (const std::string problem = validateConfig(config); !problem.empty())
+            throw usageError("expert override: " + problem);
+        options.expert = config;
+    }
+}
+
 } // namespace
 
 const std::vector<Command>& commandTable()
@@ -104,8 +134,9 @@ const std::vector<Command>& commandTable()
             "local",
             "[PATH]",
             "Compress a local model (the embedded demo model when PATH is omitted)",
-            "PATH is a model file or a folder holding one (safetensors, sharded checkpoints with\n"
-            "model.safetensors.index.json; config.json is read when present). The result is a .novaq\n"
+            "PATH is a model file or a folder holding one: safetensors, GGUF, PyTorch (.bin/.pt/.pth),\n"
+            "ONNX or llama2.c, sharded checkpoints by their index files, recognized by content;\n"
+            "config.json is read when present. The result is a .novaq\n"
             "file; a cancelled or failed run leaves no file behind. The same input, settings and\n"
             "seed give a byte-identical file at any thread count.",
             {
@@ -129,6 +160,27 @@ const std::vector<Command>& commandTable()
             },
             true,
             runLocal,
+            "",
+        });
+        commands.push_back(Command{
+            "inspect",
+            "PATH",
+            "List what a model holds and what `novaq local` would do with each tensor",
+            "Format, architecture, every tensor (name, shape, type, bytes), totals, and for the\n"
+            "chosen settings which tensors would be quantized or kept and the estimated output size.\n"
+            "Nothing is decoded or written.",
+            {
+                {"--bits", "B", "code bits per weight: " + presetList(), formatNumber(defaults.bits)},
+                {"--subspaces", "K", "column subspaces, 1..64", std::to_string(defaults.subspaces)},
+                json,
+                {"--d", "D", "expert: vector length (with --b1 and --b2, instead of --bits)", ""},
+                {"--b1", "X", "expert: stage-1 codebook bits", ""},
+                {"--b2", "Y", "expert: stage-2 codebook bits", ""},
+                help,
+            },
+            {"novaq inspect ./my-model", "novaq inspect model.gguf --bits 2 --json"},
+            true,
+            runInspect,
             "",
         });
         commands.push_back(Command{
@@ -164,7 +216,9 @@ const std::vector<Command>& commandTable()
             "export",
             "FILE",
             "Write the decoded model as safetensors, tensors under their original names",
-            "Other tools (PyTorch, transformers, llama.cpp's converters) can load the result.",
+            "FILE is a .novaq file or any model NOVAQ reads (GGUF, PyTorch, ONNX, ...): the way to\n"
+            "convert it for other tools (PyTorch, transformers, llama.cpp's converters) and to see\n"
+            "exactly what our decoding or dequantization produced.",
             {
                 {"--output", "FILE", "the safetensors file to write (required)", ""},
                 {"--dtype", "TYPE", "element type of the output: f16 or f32", "f16"},
@@ -208,34 +262,11 @@ int runLocal(const Context& context, const ParsedArgs& args)
     expectPositionals(args, 1, "one model PATH", true);
     CompressOptions options;
 
-    const bool expert = args.has("--d") || args.has("--b1") || args.has("--b2");
-    if (expert && !(args.has("--d") && args.has("--b1") && args.has("--b2")))
-        throw usageError("the expert override needs --d, --b1 and --b2 together (e.g. --d 8 --b1 8 --b2 4)");
-    if (expert && args.has("--bits"))
-        throw usageError("give either --bits or the expert override --d/--b1/--b2, not both");
-    if (auto bits = args.value("--bits")) {
-        const double b = parseNumber("--bits", *bits);
-        if (!presetForBits(b))
-            throw usageError("--bits " + *bits + " is not a preset; choose one of " + presetList() +
-                             " (see `novaq local --help`), or the expert override --d/--b1/--b2");
-        options.bits = b;
-    }
-    if (auto k = args.value("--subspaces"))
-        options.subspaces = int(parseInteger("--subspaces", *k, 1, kMaxSubspaces));
+    parseCodecOptions(args, options);
     if (auto t = args.value("--threads"))
         options.threads = int(parseInteger("--threads", *t, 0, kMaxThreads));
     if (auto s = args.value("--seed"))
         options.seed = parseUnsigned("--seed", *s);
-    if (expert) {
-        CodecConfig config;
-        config.d = int(parseInteger("--d", *args.value("--d"), 1, 1024));
-        config.b1 = int(parseInteger("--b1", *args.value("--b1"), 0, 64));
-        config.b2 = int(parseInteger("--b2", *args.value("--b2"), 0, 64));
-        config.subspaces = options.subspaces;
-        if (const std::string problem = validateConfig(config); !problem.empty())
-            throw usageError("expert override: " + problem);
-        options.expert = config;
-    }
 
     options.output = args.value("--output").value_or(kDefaultOutput);
     if (args.positionals.empty()) {
@@ -260,6 +291,30 @@ int runLocal(const Context& context, const ParsedArgs& args)
     } else {
         std::cout << formatReportTable(report, true) << "\nWrote " << report.output.string() << '\n';
     }
+    std::cout.flush();
+    return kExitSuccess;
+}
+
+int runInspect(const Context&, const ParsedArgs& args)
+{
+    expectPositionals(args, 1, "the model PATH to inspect");
+    CompressOptions options;
+    parseCodecOptions(args, options);
+    const fs::path path = args.positionals.front();
+    requireExisting(path);
+    CodecConfig config;
+    if (options.expert) {
+        config = *options.expert;
+    } else {
+        const BitsPreset preset = *presetForBits(options.bits);
+        config = {preset.d, preset.b1, preset.b2, options.subspaces};
+    }
+    const double bits = options.expert ? config.codeBitsPerWeight() : options.bits;
+    const ModelInspection inspection = inspectModel(path, bits, config);
+    if (args.has("--json"))
+        std::cout << inspection.toJson().dump(2) << '\n';
+    else
+        std::cout << formatInspection(inspection);
     std::cout.flush();
     return kExitSuccess;
 }

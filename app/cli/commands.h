@@ -41,6 +41,7 @@ const Command* findCommand(std::string_view name);
 
 // Runners (commands.cpp).
 int runLocal(const Context& context, const ParsedArgs& args);
+int runInspect(const Context& context, const ParsedArgs& args);
 int runValidate(const Context& context, const ParsedArgs& args);
 int runStats(const Context& context, const ParsedArgs& args);
 int runExport(const Context& context, const ParsedArgs& args);

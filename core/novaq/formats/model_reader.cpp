@@ -2,6 +2,10 @@
 
 #include "novaq/container/novaq_file.h"
 #include "novaq/container/novaq_model_reader.h"
+#include "novaq/formats/gguf_reader.h"
+#include "novaq/formats/llama2c_reader.h"
+#include "novaq/formats/onnx_reader.h"
+#include "novaq/formats/pytorch_reader.h"
 #include "novaq/formats/safetensors_reader.h"
 #include "novaq/io/error.h"
 
@@ -26,6 +30,8 @@ std::string_view formatName(ModelFormat format) noexcept
         return "PyTorch";
     case ModelFormat::Onnx:
         return "ONNX";
+    case ModelFormat::Llama2c:
+        return "llama2.c";
     case ModelFormat::Novaq:
         return "NOVAQ";
     case ModelFormat::Unknown:
@@ -60,10 +66,15 @@ std::string ModelReader::architecture() const
 
 std::span<const FormatEntry> formatTable()
 {
-    static const std::array<FormatEntry, 2> kTable{{
+    // The llama2.c row is last: that format has no magic number (see llama2c_reader.h).
+    static const std::array<FormatEntry, 6> kTable{{
+        {ModelFormat::Gguf, sniffGguf, openGguf},
         {ModelFormat::Safetensors, sniffSafetensors, openSafetensors},
+        {ModelFormat::PyTorch, sniffPyTorch, openPyTorch},
+        {ModelFormat::Onnx, sniffOnnx, openOnnx},
         {ModelFormat::Novaq, [](std::span<const std::byte> head, uint64_t) { return isNovaqHeader(head); },
          openNovaqModel},
+        {ModelFormat::Llama2c, sniffLlama2c, openLlama2c},
     }};
     return kTable;
 }
@@ -111,20 +122,6 @@ bool startsWith(const std::vector<std::byte>& bytes, std::string_view magic)
     return true;
 }
 
-// Known formats we recognise but cannot open (yet).
-ModelFormat sniffOther(const Head& head)
-{
-    if (startsWith(head.bytes, "GGUF"))
-        return ModelFormat::Gguf;
-    // PyTorch: a zip archive (torch.save since 1.6) or a bare pickle (protocol 2..5).
-    if (startsWith(head.bytes, std::string_view("PK\x03\x04", 4)))
-        return ModelFormat::PyTorch;
-    if (head.bytes.size() >= 2 && head.bytes[0] == std::byte{0x80} && head.bytes[1] >= std::byte{2} &&
-        head.bytes[1] <= std::byte{5})
-        return ModelFormat::PyTorch;
-    return ModelFormat::Unknown;
-}
-
 std::string supportedFormats()
 {
     std::string names;
@@ -133,7 +130,8 @@ std::string supportedFormats()
             names += ", ";
         names += formatName(entry.format);
     }
-    return names + " (a folder may hold a sharded safetensors checkpoint with model.safetensors.index.json)";
+    return names + " (a folder may hold a sharded checkpoint with its model.safetensors.index.json or "
+                   "pytorch_model.bin.index.json)";
 }
 
 bool looksLikeText(const std::vector<std::byte>& bytes)
@@ -155,13 +153,10 @@ std::string describe(const Head& head)
 {
     if (head.fileSize == 0)
         return "an empty file";
-    if (startsWith(head.bytes, "GGUF"))
-        return "a GGUF model (not supported yet; convert it to safetensors first)";
-    if (startsWith(head.bytes, std::string_view("PK\x03\x04", 4)))
-        return "a zip archive (PyTorch checkpoints are zip archives; they are not supported yet, convert to "
-               "safetensors first)";
-    if (sniffOther(head) == ModelFormat::PyTorch)
-        return "a Python pickle (a legacy PyTorch checkpoint, not supported yet; convert it to safetensors first)";
+    if (head.bytes.size() >= 2 && head.bytes[0] == std::byte{0x80} && head.bytes[1] >= std::byte{2} &&
+        head.bytes[1] <= std::byte{5})
+        return "a Python pickle that is not a PyTorch checkpoint (never load it in Python unless you trust it: "
+               "pickles can run code)";
     if (startsWith(head.bytes, "\x1f\x8b"))
         return "a gzip archive (unpack it first)";
     if (looksLikeText(head.bytes)) {
@@ -197,15 +192,18 @@ bool endsWith(const std::string& s, std::string_view suffix)
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// A single file: by content; a damaged .safetensors file goes to its reader, which says
-// precisely what is wrong.
+// A single file: by content.
 std::unique_ptr<ModelReader> openFile(const fs::path& path)
 {
     const Head head = readHead(path);
     if (const FormatEntry* entry = sniff(head))
         return entry->open(path);
-    if (endsWith(path.filename().string(), ".safetensors") && sniffOther(head) == ModelFormat::Unknown)
+    // Formats without a magic number: a damaged file with their extension goes to their
+    // reader, which says precisely what is wrong.
+    if (endsWith(path.filename().string(), ".safetensors"))
         return openSafetensors(path);
+    if (endsWith(path.filename().string(), ".onnx"))
+        return openOnnx(path);
     throwNotAModel(path, head);
 }
 
@@ -246,6 +244,12 @@ std::unique_ptr<ModelReader> openFolder(const fs::path& folder)
                         names + "\nName the file to open, or add the checkpoint's index file.");
     }
 
+    // No safetensors: a Hugging Face PyTorch checkpoint by its conventional names.
+    if (const fs::path index = folder / "pytorch_model.bin.index.json"; fs::is_regular_file(index))
+        return openPyTorchIndex(index);
+    if (const fs::path bin = folder / "pytorch_model.bin"; fs::is_regular_file(bin))
+        return openFile(bin);
+
     // No safetensors by name: look inside each file.
     std::vector<std::pair<fs::path, const FormatEntry*>> found;
     for (const fs::path& f : files) {
@@ -264,13 +268,12 @@ std::unique_ptr<ModelReader> openFolder(const fs::path& folder)
         std::string names;
         for (const auto& [f, entry] : found)
             names += "\n  " + f.filename().string() + " (" + std::string(formatName(entry->format)) + ")";
-        throw Error(ErrorKind::InvalidInput, "the folder " + folder.string() + " holds several models:" + names +
-                                                 "\nName the file to open.");
+        throw Error(ErrorKind::InvalidInput,
+                    "the folder " + folder.string() + " holds several models:" + names + "\nName the file to open.");
     }
-    throw Error(ErrorKind::InvalidInput, "no model found in the folder " + folder.string() + " (" +
-                                             std::to_string(files.size()) +
-                                             " files, none of them a model). Supported formats: " +
-                                             supportedFormats() + ".");
+    throw Error(ErrorKind::InvalidInput,
+                "no model found in the folder " + folder.string() + " (" + std::to_string(files.size()) +
+                    " files, none of them a model). Supported formats: " + supportedFormats() + ".");
 }
 
 } // namespace
@@ -280,7 +283,7 @@ ModelFormat detectFileFormat(const fs::path& path)
     const Head head = readHead(path);
     if (const FormatEntry* entry = sniff(head))
         return entry->format;
-    return sniffOther(head);
+    return ModelFormat::Unknown;
 }
 
 std::unique_ptr<ModelReader> openModel(const fs::path& path)
@@ -295,7 +298,9 @@ std::unique_ptr<ModelReader> openModel(const fs::path& path)
         return openFolder(path);
     if (!fs::is_regular_file(status))
         throw Error(ErrorKind::InvalidInput, path.string() + " is neither a file nor a folder; name a model file "
-                                                              "or the folder that holds one");
+                                                             "or the folder that holds one");
+    if (endsWith(path.filename().string(), ".bin.index.json"))
+        return openPyTorchIndex(path);
     if (endsWith(path.filename().string(), ".index.json"))
         return openSafetensorsIndex(path);
     return openFile(path);

@@ -16,7 +16,7 @@
 
 namespace novaq {
 
-enum class ModelFormat { Safetensors, Gguf, PyTorch, Onnx, Novaq, Unknown };
+enum class ModelFormat { Safetensors, Gguf, PyTorch, Onnx, Llama2c, Novaq, Unknown };
 std::string_view formatName(ModelFormat format) noexcept;
 
 class ModelReader {

@@ -11,18 +11,6 @@
 
 namespace novaq {
 
-namespace {
-
-// Figures shown as "exact" instead of a number (see TensorResult::sqnrDb).
-constexpr double kExactSqnrDb = 999.0;
-
-std::string format(const char* fmt, double value)
-{
-    char buf[64];
-    std::snprintf(buf, sizeof buf, fmt, value);
-    return buf;
-}
-
 std::string withThousands(uint64_t value)
 {
     std::string digits = std::to_string(value);
@@ -34,6 +22,18 @@ std::string withThousands(uint64_t value)
         out.push_back(digits[i]);
     }
     return out;
+}
+
+namespace {
+
+// Figures shown as "exact" instead of a number (see TensorResult::sqnrDb).
+constexpr double kExactSqnrDb = 999.0;
+
+std::string format(const char* fmt, double value)
+{
+    char buf[64];
+    std::snprintf(buf, sizeof buf, fmt, value);
+    return buf;
 }
 
 std::string relErrorText(double e)

@@ -13,22 +13,22 @@
 namespace novaq {
 
 struct ModelReport {
-    std::filesystem::path output;   // the .novaq file
-    std::string source;             // what the user named
-    std::string sourceFormat;       // "safetensors", ...
+    std::filesystem::path output; // the .novaq file
+    std::string source;           // what the user named
+    std::string sourceFormat;     // "safetensors", ...
     std::string architecture;
-    nlohmann::json settings;        // bits, d, b1, b2, subspaces, seed, ...
+    nlohmann::json settings; // bits, d, b1, b2, subspaces, seed, ...
     std::vector<TensorResult> tensors;
-    uint64_t sourceBytes = 0;       // tensor bytes in the source files
-    uint64_t fileBytes = 0;         // size of the .novaq file, everything included
-    double seconds = 0;             // wall time of the run (0 when read back from a file)
+    uint64_t sourceBytes = 0; // tensor bytes in the source files
+    uint64_t fileBytes = 0;   // size of the .novaq file, everything included
+    double seconds = 0;       // wall time of the run (0 when read back from a file)
 
     uint64_t params() const noexcept;
     uint64_t quantizedParams() const noexcept;
-    double ratioVsSource() const noexcept;  // sourceBytes / fileBytes
-    double ratioVs16Bit() const noexcept;   // 2 * params / fileBytes
-    double effectiveBits() const noexcept;  // 8 * fileBytes / params (all overhead included)
-    double meanRelError() const noexcept;   // over quantized tensors, weighted by parameters
+    double ratioVsSource() const noexcept; // sourceBytes / fileBytes
+    double ratioVs16Bit() const noexcept;  // 2 * params / fileBytes
+    double effectiveBits() const noexcept; // 8 * fileBytes / params (all overhead included)
+    double meanRelError() const noexcept;  // over quantized tensors, weighted by parameters
     double worstRelError() const noexcept;
     std::string worstTensor() const;
 
@@ -42,5 +42,6 @@ ModelReport reportFromManifest(const nlohmann::json& manifest, const std::filesy
 std::string formatReportTable(const ModelReport& report, bool withTimes, size_t maxRows = 0);
 
 std::string humanBytes(uint64_t bytes);
+std::string withThousands(uint64_t value); // 6819072 -> "6,819,072"
 
 } // namespace novaq

@@ -1,0 +1,164 @@
+#include "novaq/formats/llama2c_reader.h"
+
+#include "novaq/io/error.h"
+#include "novaq/io/mapped_file.h"
+
+#include <array>
+#include <cstring>
+#include <optional>
+
+namespace novaq {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uint64_t kHeaderBytes = 28;
+constexpr int64_t kMaxDim = 1 << 20;
+
+struct Config {
+    int64_t dim, hidden, layers, heads, kvHeads, vocab, seqLen;
+    bool sharedClassifier;
+};
+
+struct Layout {
+    std::vector<TensorInfo> tensors;
+    uint64_t bytes = 0; // header included
+};
+
+std::optional<Config> parseHeader(std::span<const std::byte> head)
+{
+    if (head.size() < kHeaderBytes)
+        return std::nullopt;
+    std::array<int32_t, 7> v{};
+    std::memcpy(v.data(), head.data(), kHeaderBytes);
+    Config c{v[0], v[1], v[2], v[3], v[4], v[5] < 0 ? -int64_t{v[5]} : int64_t{v[5]}, v[6], v[5] > 0};
+    for (int64_t x : {c.dim, c.hidden, c.layers, c.heads, c.kvHeads, c.vocab, c.seqLen})
+        if (x <= 0 || x > kMaxDim)
+            return std::nullopt;
+    if (c.dim % c.heads != 0 || c.kvHeads > c.heads || c.heads % c.kvHeads != 0 || (c.dim / c.heads) % 2 != 0)
+        return std::nullopt;
+    return c;
+}
+
+// The tensors in file order, under the names llama2.c's exporter reads from PyTorch
+// (Meta's naming), with PyTorch shapes (out, in). The RoPE tables are skipped.
+Layout layoutOf(const Config& c)
+{
+    Layout l;
+    uint64_t offset = kHeaderBytes;
+    const int64_t hs = c.dim / c.heads;
+    auto add = [&](std::string name, std::vector<int64_t> shape) {
+        TensorInfo t;
+        t.name = std::move(name);
+        t.shape = std::move(shape);
+        t.dtype = DType::F32;
+        t.offset = offset;
+        t.nbytes = static_cast<uint64_t>(t.numel()) * 4;
+        offset += t.nbytes;
+        l.tensors.push_back(std::move(t));
+    };
+    auto perLayer = [&](const std::string& suffix, std::vector<int64_t> shape) {
+        for (int64_t i = 0; i < c.layers; ++i)
+            add("layers." + std::to_string(i) + "." + suffix, shape);
+    };
+    add("tok_embeddings.weight", {c.vocab, c.dim});
+    perLayer("attention_norm.weight", {c.dim});
+    perLayer("attention.wq.weight", {c.heads * hs, c.dim});
+    perLayer("attention.wk.weight", {c.kvHeads * hs, c.dim});
+    perLayer("attention.wv.weight", {c.kvHeads * hs, c.dim});
+    perLayer("attention.wo.weight", {c.dim, c.heads * hs});
+    perLayer("ffn_norm.weight", {c.dim});
+    perLayer("feed_forward.w1.weight", {c.hidden, c.dim});
+    perLayer("feed_forward.w2.weight", {c.dim, c.hidden});
+    perLayer("feed_forward.w3.weight", {c.hidden, c.dim});
+    add("norm.weight", {c.dim});
+    offset += 2 * static_cast<uint64_t>(c.seqLen * hs / 2) * 4; // freq_cis_real, freq_cis_imag
+    if (!c.sharedClassifier)
+        add("output.weight", {c.vocab, c.dim});
+    l.bytes = offset;
+    return l;
+}
+
+class Llama2cModel final : public ModelReader {
+public:
+    Llama2cModel(MappedFile map, std::vector<TensorInfo> tensors, nlohmann::json metadata)
+        : m_map(std::move(map)), m_tensors(std::move(tensors)), m_metadata(std::move(metadata))
+    {
+        m_files.push_back(m_map.path());
+    }
+
+    ModelFormat format() const noexcept override { return ModelFormat::Llama2c; }
+    const std::vector<TensorInfo>& tensors() const noexcept override { return m_tensors; }
+    const nlohmann::json& metadata() const noexcept override { return m_metadata; }
+    const std::vector<fs::path>& files() const noexcept override { return m_files; }
+
+    void readFloat(size_t index, std::span<float> out) const override
+    {
+        const TensorInfo& t = at(index);
+        if (out.size() != static_cast<size_t>(t.numel()))
+            throw Error(ErrorKind::InvalidArgument, "internal: readFloat buffer size does not match " + t.name);
+        convertToFloat(DType::F32, m_map.data() + t.offset, out.size(), out.data());
+    }
+
+    std::span<const std::byte> rawBytes(size_t index) const override
+    {
+        const TensorInfo& t = at(index);
+        return {m_map.data() + t.offset, static_cast<size_t>(t.nbytes)};
+    }
+
+    void release(size_t index) const noexcept override
+    {
+        if (index < m_tensors.size())
+            m_map.release(m_tensors[index].offset, m_tensors[index].nbytes);
+    }
+
+private:
+    const TensorInfo& at(size_t index) const
+    {
+        if (index >= m_tensors.size())
+            throw Error(ErrorKind::InvalidArgument, "tensor index " + std::to_string(index) + " is out of range");
+        return m_tensors[index];
+    }
+
+    MappedFile m_map;
+    std::vector<fs::path> m_files;
+    std::vector<TensorInfo> m_tensors;
+    nlohmann::json m_metadata;
+};
+
+} // namespace
+
+bool sniffLlama2c(std::span<const std::byte> head, uint64_t fileSize) noexcept
+{
+    const auto config = parseHeader(head);
+    return config && layoutOf(*config).bytes == fileSize;
+}
+
+std::unique_ptr<ModelReader> openLlama2c(const fs::path& path)
+{
+    MappedFile map(path);
+    const auto config = parseHeader(map.bytes());
+    if (!config)
+        throw Error(ErrorKind::InvalidInput, path.string() +
+                                                 ": not a llama2.c checkpoint (the 28-byte header at offset 0 "
+                                                 "does not hold plausible dimensions)");
+    Layout layout = layoutOf(*config);
+    if (layout.bytes != map.size())
+        throw Error(ErrorKind::InvalidInput, path.string() + ": a llama2.c header for " + std::to_string(layout.bytes) +
+                                                 " bytes, but the file has " + std::to_string(map.size()) +
+                                                 " (truncated or not this format)");
+    const Config& c = *config;
+    nlohmann::json hyper = {{"dim", c.dim},
+                            {"hidden_dim", c.hidden},
+                            {"n_layers", c.layers},
+                            {"n_heads", c.heads},
+                            {"n_kv_heads", c.kvHeads},
+                            {"vocab_size", c.vocab},
+                            {"seq_len", c.seqLen},
+                            {"shared_classifier", c.sharedClassifier}};
+    nlohmann::json metadata = {{"architecture", "llama"}, {"format_metadata", hyper}, {"config", nullptr}};
+    return std::make_unique<Llama2cModel>(std::move(map), std::move(layout.tensors), std::move(metadata));
+}
+
+} // namespace novaq

@@ -1,0 +1,48 @@
+#pragma once
+// What a model holds before anyone compresses it, and what `novaq local` would do with each
+// tensor at the chosen settings: `novaq inspect`, and the data the GUI shows before a run.
+
+#include "novaq/codec/codec_config.h"
+#include "novaq/formats/model_reader.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace novaq {
+
+struct TensorInspection {
+    TensorInfo info;
+    bool quantize = false;
+    CodecConfig config;          // when quantized (subspaces as the planner chose)
+    std::string reason;          // "quantized", "1-D (norm or bias)", ...
+    std::string plannedAs;       // "novaq d=8 8+4 K=4" or "F16"
+    uint64_t estimatedBytes = 0; // payload in the .novaq file (an upper bound for quantized ones)
+};
+
+struct ModelInspection {
+    std::filesystem::path path;
+    std::string format;
+    std::string architecture;
+    std::vector<std::filesystem::path> files;
+    nlohmann::json config; // config.json or null
+    CodecConfig settings;  // the configuration the estimate is for
+    double bits = 0;       // the --bits preset (or the expert code bits)
+    std::vector<TensorInspection> tensors;
+
+    uint64_t params() const noexcept;
+    uint64_t sourceBytes() const noexcept;
+    uint64_t quantizedParams() const noexcept;
+    // The whole .novaq file: payloads, alignment, header, trailer and a manifest estimate.
+    uint64_t estimatedFileBytes() const noexcept;
+    double estimatedEffectiveBits() const noexcept;
+
+    nlohmann::json toJson() const;
+};
+
+ModelInspection inspectModel(const std::filesystem::path& path, double bits, const CodecConfig& config);
+std::string formatInspection(const ModelInspection& inspection);
+
+} // namespace novaq

@@ -1,0 +1,150 @@
+// Every real model file we have inspects, compresses and validates, whatever its format;
+// the files beside them that are not models are refused with a clear message.
+
+#include "test_support.h"
+
+#include "novaq/formats/model_reader.h"
+#include "novaq/io/error.h"
+#include "novaq/pipeline/compress.h"
+#include "novaq/pipeline/inspect.h"
+#include "novaq/pipeline/validate.h"
+
+#include <QtTest>
+
+#include <filesystem>
+
+using namespace novaq;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool isModelFile(const fs::path& p)
+{
+    const std::string name = p.filename().string();
+    // Tokenizers (llama2.c's tok512.bin, SentencePiece's tok512.model) and ONNX external
+    // data are data beside models, not models.
+    return name.rfind("tok512", 0) != 0 && p.extension() != ".data";
+}
+
+CodecConfig preset15()
+{
+    const BitsPreset p = *presetForBits(1.5);
+    return {p.d, p.b1, p.b2, 4};
+}
+
+} // namespace
+
+class TestInspect : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void demoModel()
+    {
+        const ModelInspection m = inspectModel(test::demoModelDir(), 1.5, preset15());
+        QCOMPARE(m.format, std::string("safetensors"));
+        QCOMPARE(m.architecture, std::string("llama"));
+        QCOMPARE(m.tensors.size(), size_t(57));
+        QCOMPARE(m.params(), uint64_t(6819072));
+        QVERIFY(m.config.is_object());
+        size_t quantized = 0;
+        for (const TensorInspection& t : m.tensors) {
+            quantized += t.quantize ? 1 : 0;
+            QVERIFY(t.estimatedBytes <= static_cast<uint64_t>(t.info.numel()) * 2);
+            if (t.info.shape.size() == 1)
+                QCOMPARE(t.reason, std::string("1-D (norm or bias)"));
+        }
+        QCOMPARE(quantized, size_t(44));
+        // The estimate is an upper bound of what compress writes, and close to it.
+        QTemporaryDir tmp;
+        CompressOptions o;
+        o.input = test::demoModelDir();
+        o.output = test::toPath(tmp.filePath("demo.novaq"));
+        const ModelReport r = compressModel(o, nullptr, nullptr);
+        QVERIFY2(m.estimatedFileBytes() >= r.fileBytes, qPrintable(QString::number(m.estimatedFileBytes())));
+        QVERIFY(double(m.estimatedFileBytes()) < 1.05 * double(r.fileBytes));
+        const nlohmann::json j = m.toJson();
+        QCOMPARE(j["totals"]["params"].get<uint64_t>(), uint64_t(6819072));
+        QCOMPARE(j["tensors"].size(), size_t(57));
+    }
+
+    void sharedFiles_data()
+    {
+        QTest::addColumn<QString>("file");
+        const fs::path base = test::sharedDir() / "models";
+        std::vector<fs::path> files;
+        for (const fs::path& dir : {base / "stories260K", base / "stories260K" / "variants"}) {
+            std::error_code ec;
+            for (const auto& e : fs::directory_iterator(dir, ec))
+                if (e.is_regular_file())
+                    files.push_back(e.path());
+        }
+        files.push_back(base / "kjv-llama-7m" / "kjv-llama-7m-Q4_K_M.gguf");
+        files.push_back(base / "kjv-llama-7m" / "kjv-llama-7m-F16.gguf");
+        std::sort(files.begin(), files.end());
+        if (files.size() <= 2)
+            QTest::newRow("../shared/models/stories260K missing") << QString();
+        for (const fs::path& f : files)
+            QTest::newRow(f.filename().string().c_str()) << QString::fromStdString(f.string());
+    }
+    void sharedFiles()
+    {
+        QFETCH(QString, file);
+        if (file.isEmpty() || !fs::exists(test::toPath(file)))
+            QSKIP(qPrintable("../shared/models is not beside the repository: " + file));
+        const fs::path path = test::toPath(file);
+        if (!isModelFile(path)) {
+            try {
+                openModel(path);
+                QFAIL("a file that is not a model was opened");
+            } catch (const Error& e) {
+                QCOMPARE(e.kind(), ErrorKind::InvalidInput);
+                QVERIFY2(QString(e.what()).contains(QString::fromStdString(path.filename().string())), e.what());
+            }
+            return;
+        }
+        const ModelInspection m = inspectModel(path, 1.5, preset15());
+        QVERIFY(!m.tensors.empty());
+        QVERIFY(m.params() > 0);
+        QTemporaryDir tmp;
+        CompressOptions o;
+        o.input = path;
+        o.output = test::toPath(tmp.filePath("out.novaq"));
+        const ModelReport r = compressModel(o, nullptr, nullptr);
+        QCOMPARE(r.tensors.size(), m.tensors.size());
+        for (size_t i = 0; i < r.tensors.size(); ++i) {
+            QCOMPARE(r.tensors[i].name, m.tensors[i].info.name);
+            QCOMPARE(r.tensors[i].quantized, m.tensors[i].quantize);
+            QVERIFY(r.tensors[i].bytesOut <= m.tensors[i].estimatedBytes);
+            QVERIFY(std::isfinite(r.tensors[i].relError));
+        }
+        const ValidateReport v = validateNovaq(o.output, path, nullptr, nullptr);
+        QVERIFY(v.ok);
+    }
+
+    void llama2cCheckpoint()
+    {
+        const fs::path bin = test::sharedDir() / "models" / "stories260K" / "stories260K.bin";
+        const fs::path gguf = test::sharedDir() / "models" / "stories260K" / "stories260K.gguf";
+        if (!fs::exists(bin) || !fs::exists(gguf))
+            QSKIP("../shared/models/stories260K/stories260K.bin or .gguf is missing");
+        auto a = openModel(bin);
+        QCOMPARE(a->format(), ModelFormat::Llama2c);
+        QCOMPARE(a->architecture(), std::string("llama"));
+        // The GGUF file holds the same weights (README: bit-identical); compare the embedding.
+        auto b = openModel(gguf);
+        const TensorInfo& ea = a->tensors()[0];
+        QCOMPARE(ea.name, std::string("tok_embeddings.weight"));
+        size_t gi = 0;
+        while (gi < b->tensors().size() && b->tensors()[gi].name != "token_embd.weight")
+            ++gi;
+        QVERIFY(gi < b->tensors().size());
+        QCOMPARE(b->tensors()[gi].shape, ea.shape);
+        std::vector<float> va(static_cast<size_t>(ea.numel())), vb(va.size());
+        a->readFloat(0, va);
+        b->readFloat(gi, vb);
+        QVERIFY(va == vb);
+    }
+};
+
+QTEST_APPLESS_MAIN(TestInspect)
+#include "test_inspect.moc"
