@@ -207,7 +207,8 @@ private Q_SLOTS:
         // column when present, f16 codebooks, and the packed codes.
         const uint64_t vectors = static_cast<uint64_t>(rows) * static_cast<uint64_t>((cols + d - 1) / d);
         const uint64_t entries = (1u << b1) + (b2 > 0 ? (1u << b2) : 0u);
-        const uint64_t expected = 4 + 4 * static_cast<uint64_t>(rows) + (q.hasColScale ? 2 * static_cast<uint64_t>(cols) : 0) +
+        const uint64_t expected = 4 + 4 * static_cast<uint64_t>(rows) +
+                                  (q.hasColScale ? 2 * static_cast<uint64_t>(cols) : 0) +
                                   2 * static_cast<uint64_t>(subspaces) * entries * static_cast<uint64_t>(d) +
                                   (vectors * static_cast<uint64_t>(b1 + b2) + 7) / 8;
         QCOMPARE(payloadBytes(rows, cols, cfg, q.hasColScale), expected);

@@ -169,8 +169,8 @@ private Q_SLOTS:
         }
         QVERIFY(sink.events > 0);
         QCOMPARE(listDir(dir), before); // no temporary file left behind
-        QCOMPARE(test::readAll(out), std::vector<char>({'w', 'h', 'a', 't', ' ', 't', 'h', 'e', ' ', 'u', 's', 'e', 'r',
-                                                        ' ', 'h', 'a', 'd', ' ', 'b', 'e', 'f', 'o', 'r', 'e'}));
+        QCOMPARE(test::readAll(out), std::vector<char>({'w', 'h', 'a', 't', ' ', 't', 'h', 'e', ' ', 'u', 's', 'e',
+                                                        'r', ' ', 'h', 'a', 'd', ' ', 'b', 'e', 'f', 'o', 'r', 'e'}));
     }
 
     void cancelBeforeStartWritesNothing()
@@ -195,12 +195,13 @@ private Q_SLOTS:
         QTest::addColumn<QString>("output");
         QTest::addColumn<int>("kind");
         QTest::addColumn<QString>("message");
-        QTest::newRow("bits not a preset") << 1.7 << 4 << "o.novaq" << int(ErrorKind::InvalidArgument) << "choose one of";
+        QTest::newRow("bits not a preset")
+            << 1.7 << 4 << "o.novaq" << int(ErrorKind::InvalidArgument) << "choose one of";
         QTest::newRow("zero subspaces") << 1.5 << 0 << "o.novaq" << int(ErrorKind::InvalidArgument) << "subspaces";
-        QTest::newRow("missing output folder") << 1.5 << 4 << "no/such/dir/o.novaq" << int(ErrorKind::Io)
-                                               << "does not exist";
-        QTest::newRow("output is the input") << 1.5 << 4 << "model.safetensors" << int(ErrorKind::InvalidArgument)
-                                             << "is the input model";
+        QTest::newRow("missing output folder")
+            << 1.5 << 4 << "no/such/dir/o.novaq" << int(ErrorKind::Io) << "does not exist";
+        QTest::newRow("output is the input")
+            << 1.5 << 4 << "model.safetensors" << int(ErrorKind::InvalidArgument) << "is the input model";
     }
     void badOptionsAreRefused()
     {
@@ -242,7 +243,8 @@ private Q_SLOTS:
             o.bits = p.bits;
             const ModelReport r = compressModel(o, nullptr, nullptr);
             const double err = r.tensors[0].relError;
-            QVERIFY2(err < lastError, qPrintable(QString("bits %1: error %2 not below %3").arg(p.bits).arg(err).arg(lastError)));
+            QVERIFY2(err < lastError,
+                     qPrintable(QString("bits %1: error %2 not below %3").arg(p.bits).arg(err).arg(lastError)));
             lastError = err;
             QVERIFY(validateNovaq(o.output, std::nullopt, nullptr, nullptr).ok);
         }

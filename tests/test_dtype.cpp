@@ -227,8 +227,7 @@ void TestDType::floatToHalf_data()
     QTest::newRow("1 + half ulp ties to even 1.0") << 1.0f + std::ldexp(1.0f, -11) << 0x3C00u;
     QTest::newRow("1 + 3 half ulps ties to even 0x3C02") << 1.0f + 3 * std::ldexp(1.0f, -11) << 0x3C02u;
     QTest::newRow("just above a tie rounds up") << 1.0f + std::ldexp(1.0f, -11) + std::ldexp(1.0f, -20) << 0x3C01u;
-    QTest::newRow("just below a tie rounds down") << 1.0f + std::ldexp(1.0f, -11) - std::ldexp(1.0f, -20)
-                                                  << 0x3C00u;
+    QTest::newRow("just below a tie rounds down") << 1.0f + std::ldexp(1.0f, -11) - std::ldexp(1.0f, -20) << 0x3C00u;
     QTest::newRow("-1 - half ulp ties to even") << -(1.0f + std::ldexp(1.0f, -11)) << 0xBC00u;
     QTest::newRow("65519 rounds to max 65504") << 65519.0f << 0x7BFFu;
     QTest::newRow("65520 ties to even inf") << 65520.0f << 0x7C00u;
@@ -287,11 +286,10 @@ void TestDType::floatToHalfMatchesReference()
             continue;
         const double got = static_cast<double>(novaq::halfToFloat(novaq::floatToHalf(f)));
         const double expected = referenceRoundToHalf(f);
-        QVERIFY2(sameValue(got, expected),
-                 qPrintable(QStringLiteral("float bits 0x%1: got %2, expected %3")
-                                .arg(bits, 8, 16, QLatin1Char('0'))
-                                .arg(got, 0, 'g', 17)
-                                .arg(expected, 0, 'g', 17)));
+        QVERIFY2(sameValue(got, expected), qPrintable(QStringLiteral("float bits 0x%1: got %2, expected %3")
+                                                          .arg(bits, 8, 16, QLatin1Char('0'))
+                                                          .arg(got, 0, 'g', 17)
+                                                          .arg(expected, 0, 'g', 17)));
     }
 }
 
@@ -309,8 +307,8 @@ void TestDType::bf16_data()
     QTest::newRow("pi") << 3.14159265f << 0x4049u << 3.140625f;
     QTest::newRow("+inf") << std::numeric_limits<float>::infinity() << 0x7F80u
                           << std::numeric_limits<float>::infinity();
-    QTest::newRow("float max rounds to inf") << std::numeric_limits<float>::max() << 0x7F80u
-                                             << std::numeric_limits<float>::infinity();
+    QTest::newRow("float max rounds to inf")
+        << std::numeric_limits<float>::max() << 0x7F80u << std::numeric_limits<float>::infinity();
     QTest::newRow("negative zero") << -0.0f << 0x8000u << -0.0f;
     QTest::newRow("float subnormal kept") << bitsToFloat(0x00010000u) << 0x0001u << bitsToFloat(0x00010000u);
 }
@@ -431,8 +429,8 @@ void TestDType::convertFromFloatRejectsIntegers()
             QFAIL("convertFromFloat accepted a type it cannot write");
         } catch (const novaq::Error& e) {
             QCOMPARE(e.kind(), novaq::ErrorKind::InvalidArgument);
-            QVERIFY2(QString::fromStdString(e.what()).contains(QString::fromUtf8(novaq::dtypeInfo(type).name.data(),
-                                                                      qsizetype(novaq::dtypeInfo(type).name.size()))),
+            QVERIFY2(QString::fromStdString(e.what()).contains(QString::fromUtf8(
+                         novaq::dtypeInfo(type).name.data(), qsizetype(novaq::dtypeInfo(type).name.size()))),
                      e.what());
             QVERIFY2(QString::fromStdString(e.what()).contains("BF16"), e.what());
         }

@@ -69,7 +69,7 @@ std::optional<Failure> failureOf(const std::function<void()>& fn)
     return std::nullopt;
 }
 
-#define QCOMPARE_JSON(actual, expected)                                                                       \
+#define QCOMPARE_JSON(actual, expected)                                                                                \
     QVERIFY2((actual) == (expected), qPrintable(QString::fromStdString((actual).dump() + " != " + (expected).dump())))
 
 const char* kTensorA = R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
@@ -312,12 +312,12 @@ void TestSafetensors::corruption_data()
         "\"dtype\" appears twice inside \"w\"", "dtype");
     row("__metadata__ not an object", makeSafetensors(R"({"__metadata__":[1]})", ""), "must be an object",
         "__metadata__");
-    row("__metadata__ value not a string", makeSafetensors(R"({"__metadata__":{"format":1}})", ""),
-        "must be a string", "\"format\"");
+    row("__metadata__ value not a string", makeSafetensors(R"({"__metadata__":{"format":1}})", ""), "must be a string",
+        "\"format\"");
     row("tensor not an object", makeSafetensors(one("5"), ""), "must be an object", "\"w\"");
     row("tensor with an unknown field",
-        makeSafetensors(one(R"({"dtype":"F32","shape":[2],"data_offsets":[0,8],"foo":1})"), eight),
-        "unexpected field", "\"foo\"");
+        makeSafetensors(one(R"({"dtype":"F32","shape":[2],"data_offsets":[0,8],"foo":1})"), eight), "unexpected field",
+        "\"foo\"");
     row("missing dtype", makeSafetensors(one(R"({"shape":[2],"data_offsets":[0,8]})"), eight), "missing field",
         "\"dtype\"");
     row("missing shape", makeSafetensors(one(R"({"dtype":"F32","data_offsets":[0,8]})"), eight), "missing field",
@@ -333,8 +333,7 @@ void TestSafetensors::corruption_data()
         "must be an array", "shape");
     row("negative dimension", makeSafetensors(one(R"({"dtype":"F32","shape":[-2],"data_offsets":[0,8]})"), eight),
         "must be a non-negative integer", "shape[0]");
-    row("fractional dimension",
-        makeSafetensors(one(R"({"dtype":"F32","shape":[2,1.5],"data_offsets":[0,8]})"), eight),
+    row("fractional dimension", makeSafetensors(one(R"({"dtype":"F32","shape":[2,1.5],"data_offsets":[0,8]})"), eight),
         "must be a non-negative integer", "shape[1]");
     row("rank 9", makeSafetensors(one(R"({"dtype":"F32","shape":[1,1,1,1,1,1,1,1,2],"data_offsets":[0,8]})"), eight),
         "rank 9", "shape");
@@ -345,18 +344,15 @@ void TestSafetensors::corruption_data()
         makeSafetensors(one(R"({"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,8]})"), eight),
         "needs more bytes than fit in 64 bits", "shape");
     row("data_offsets with one number",
-        makeSafetensors(one(R"({"dtype":"F32","shape":[2],"data_offsets":[8]})"), eight),
-        "must be [begin, end]", "data_offsets");
-    row("negative data_offsets",
-        makeSafetensors(one(R"({"dtype":"F32","shape":[2],"data_offsets":[-8,0]})"), eight), "must be [begin, end]",
+        makeSafetensors(one(R"({"dtype":"F32","shape":[2],"data_offsets":[8]})"), eight), "must be [begin, end]",
         "data_offsets");
+    row("negative data_offsets", makeSafetensors(one(R"({"dtype":"F32","shape":[2],"data_offsets":[-8,0]})"), eight),
+        "must be [begin, end]", "data_offsets");
     row("begin after end", makeSafetensors(one(R"({"dtype":"F32","shape":[0],"data_offsets":[8,0]})"), eight),
         "begins after it ends", "data_offsets");
-    row("size does not match shape",
-        makeSafetensors(one(R"({"dtype":"F32","shape":[3],"data_offsets":[0,8]})"), eight),
+    row("size does not match shape", makeSafetensors(one(R"({"dtype":"F32","shape":[3],"data_offsets":[0,8]})"), eight),
         "spans 8 bytes, but shape [3] of F32 needs 12 bytes", "data_offsets");
-    row("offsets out of bounds",
-        makeSafetensors(one(R"({"dtype":"F32","shape":[4],"data_offsets":[0,16]})"), eight),
+    row("offsets out of bounds", makeSafetensors(one(R"({"dtype":"F32","shape":[4],"data_offsets":[0,16]})"), eight),
         "past the end of the file", "data_offsets");
     row("overlapping tensors",
         makeSafetensors(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
@@ -369,8 +365,8 @@ void TestSafetensors::corruption_data()
                         f32Bytes({1, 2, 3})),
         "belong to no tensor: a hole between tensor \"a\" and tensor \"b\"", "data_offsets");
     row("hole before the first tensor",
-        makeSafetensors(one(R"({"dtype":"F32","shape":[1],"data_offsets":[4,8]})"), eight),
-        "before the first tensor", "\"w\"");
+        makeSafetensors(one(R"({"dtype":"F32","shape":[1],"data_offsets":[4,8]})"), eight), "before the first tensor",
+        "\"w\"");
     row("trailing bytes", makeSafetensors(one(R"({"dtype":"F32","shape":[1],"data_offsets":[0,4]})"), eight),
         "4 trailing bytes", "\"w\"");
     row("data but no tensors", makeSafetensors("{}", eight), "8 trailing bytes", "lists no tensors");
@@ -490,8 +486,7 @@ void TestSafetensors::shardedBroken_data()
         return QStringLiteral(R"({"a":"%1","b":"%2","c":"%3"})").arg(a, b, c);
     };
     QTest::newRow("tensor put in the wrong shard")
-        << map(s1, s1, s1) << false << false << invalid
-        << QStringList{"\"b\"", "weight_map", s1, "does not hold it"};
+        << map(s1, s1, s1) << false << false << invalid << QStringList{"\"b\"", "weight_map", s1, "does not hold it"};
     QTest::newRow("weight_map lists a tensor no shard holds")
         << QStringLiteral(R"({"a":"%1","b":"%2","c":"%1","z":"%2"})").arg(s1, s2) << false << false << invalid
         << QStringList{"\"z\"", "does not hold it"};
@@ -502,11 +497,10 @@ void TestSafetensors::shardedBroken_data()
         << map(s1, s2, s1) << true << false << invalid << QStringList{"\"a\"", "stored twice", s1, s2};
     QTest::newRow("missing shard file") << map(s1, s2, s1) << false << true << int(novaq::ErrorKind::Io)
                                         << QStringList{s2, "missing", "\"b\""};
-    QTest::newRow("shard outside the folder with ..")
-        << map(s1, "../evil.safetensors", s1) << false << false << invalid
-        << QStringList{"../evil.safetensors", "refusing"};
-    QTest::newRow("absolute shard path")
-        << map(s1, "/etc/passwd", s1) << false << false << invalid << QStringList{"/etc/passwd", "refusing"};
+    QTest::newRow("shard outside the folder with ..") << map(s1, "../evil.safetensors", s1) << false << false << invalid
+                                                      << QStringList{"../evil.safetensors", "refusing"};
+    QTest::newRow("absolute shard path") << map(s1, "/etc/passwd", s1) << false << false << invalid
+                                         << QStringList{"/etc/passwd", "refusing"};
     QTest::newRow("shard in a subfolder") << map(s1, "sub/x.safetensors", s1) << false << false << invalid
                                           << QStringList{"sub/x.safetensors", "not a plain file name"};
     QTest::newRow("shard name not a string") << QStringLiteral(R"({"a":1})") << false << false << invalid
@@ -514,8 +508,8 @@ void TestSafetensors::shardedBroken_data()
     QTest::newRow("duplicate weight_map key")
         << QStringLiteral(R"({"a":"%1","a":"%1","b":"%2","c":"%1"})").arg(s1, s2) << false << false << invalid
         << QStringList{"\"a\" appears twice inside \"weight_map\""};
-    QTest::newRow("weight_map not an object") << QStringLiteral("[]") << false << false << invalid
-                                              << QStringList{"weight_map", "must be an object"};
+    QTest::newRow("weight_map not an object")
+        << QStringLiteral("[]") << false << false << invalid << QStringList{"weight_map", "must be an object"};
     QTest::newRow("index not JSON") << QStringLiteral("{") << false << false << invalid
                                     << QStringList{"not valid UTF-8 JSON"};
 }

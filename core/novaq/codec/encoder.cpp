@@ -222,7 +222,8 @@ void refitCodebooks(const float* X, const float* w, int64_t n, int d, const uint
     Eigen::MatrixXd R(M, d);
     for (int c = 0; c < M; ++c) {
         G(c, c) = cnt[c] + lambda;
-        const float* old = c < m1 ? C1.data() + static_cast<size_t>(c) * D : C2.data() + static_cast<size_t>(c - m1) * D;
+        const float* old =
+            c < m1 ? C1.data() + static_cast<size_t>(c) * D : C2.data() + static_cast<size_t>(c - m1) * D;
         for (int t = 0; t < d; ++t)
             R(c, t) = rhs[static_cast<size_t>(c) * D + static_cast<size_t>(t)] + lambda * old[t];
     }
@@ -473,9 +474,10 @@ QuantizedTensor encodeMatrix(std::span<const float> W, int64_t rows, int64_t col
             std::vector<float> res(T);
             for (int64_t p = 0; p < S; ++p)
                 for (int t = 0; t < d; ++t)
-                    res[static_cast<size_t>(p) * D + static_cast<size_t>(t)] -= C1[ta[static_cast<size_t>(p)] * D + static_cast<size_t>(t)];
-            C2 = kmeans(res.data(), S, d, m2, params.kmeansIterations, rng,
-                        stats ? &stats->kmeansObjective2 : nullptr, cancel);
+                    res[static_cast<size_t>(p) * D + static_cast<size_t>(t)] -=
+                        C1[ta[static_cast<size_t>(p)] * D + static_cast<size_t>(t)];
+            C2 = kmeans(res.data(), S, d, m2, params.kmeansIterations, rng, stats ? &stats->kmeansObjective2 : nullptr,
+                        cancel);
         }
         checkCancelled(cancel);
 
@@ -542,7 +544,8 @@ QuantizedTensor encodeMatrix(std::span<const float> W, int64_t rows, int64_t col
         std::vector<float> qrow(N);
         for (size_t i = r.begin(); i != r.end(); ++i) {
             for (int64_t v = 0; v < vpr; ++v) {
-                const float* base = books.data() + static_cast<size_t>(subspaceOf[static_cast<size_t>(v)]) * perSubspace;
+                const float* base =
+                    books.data() + static_cast<size_t>(subspaceOf[static_cast<size_t>(v)]) * perSubspace;
                 const uint32_t ca = codeA[i * static_cast<size_t>(vpr) + static_cast<size_t>(v)];
                 const uint32_t cb = codeB[i * static_cast<size_t>(vpr) + static_cast<size_t>(v)];
                 for (int t = 0; t < d; ++t) {

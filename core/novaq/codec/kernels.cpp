@@ -21,8 +21,8 @@ namespace {
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ConstRowMap = Eigen::Map<const RowMatrix>;
 
-constexpr int64_t kBlock = 256;     // vectors per GEMM block
-constexpr float kHuge = 1e30f;      // padding score: never the minimum
+constexpr int64_t kBlock = 256; // vectors per GEMM block
+constexpr float kHuge = 1e30f;  // padding score: never the minimum
 
 struct Best {
     float score;
@@ -50,8 +50,8 @@ Best scanScalar(const uint32_t* list, int count, const float* base, const float*
 }
 
 #if defined(__x86_64__)
-__attribute__((target("avx2"))) inline __m256 rowMin8(const float* base, const float* cross, const float* q2,
-                                                      int m2p, uint32_t a, __m256 acc)
+__attribute__((target("avx2"))) inline __m256 rowMin8(const float* base, const float* cross, const float* q2, int m2p,
+                                                      uint32_t a, __m256 acc)
 {
     const __m256 bv = _mm256_set1_ps(base[a]);
     const float* row = cross + static_cast<size_t>(a) * static_cast<size_t>(m2p);
@@ -76,7 +76,7 @@ __attribute__((target("avx512f"))) inline __m512 rowMin16(const float* base, con
 }
 
 __attribute__((target("avx2"))) Best scanAvx2(const uint32_t* list, int count, const float* base, const float* cross,
-                                               const float* q2, int m2p)
+                                              const float* q2, int m2p)
 {
     const float inf = std::numeric_limits<float>::infinity();
     __m256 acc0 = _mm256_set1_ps(inf), acc1 = acc0, acc2 = acc0, acc3 = acc0;
@@ -108,7 +108,7 @@ __attribute__((target("avx2"))) Best scanAvx2(const uint32_t* list, int count, c
 }
 
 __attribute__((target("avx512f"))) Best scanAvx512(const uint32_t* list, int count, const float* base,
-                                                    const float* cross, const float* q2, int m2p)
+                                                   const float* cross, const float* q2, int m2p)
 {
     const float inf = std::numeric_limits<float>::infinity();
     __m512 acc0 = _mm512_set1_ps(inf), acc1 = acc0, acc2 = acc0, acc3 = acc0;

@@ -42,13 +42,15 @@ uint32_t readBits(const uint8_t* data, uint64_t pos, int nbits) noexcept
     return (v >> shift) & ((1u << nbits) - 1u);
 }
 
-template <typename T> void put(std::vector<std::byte>& out, size_t& pos, const T* src, size_t count)
+template <typename T>
+void put(std::vector<std::byte>& out, size_t& pos, const T* src, size_t count)
 {
     std::memcpy(out.data() + pos, src, count * sizeof(T));
     pos += count * sizeof(T);
 }
 
-template <typename T> void get(std::span<const std::byte> in, size_t& pos, T* dst, size_t count)
+template <typename T>
+void get(std::span<const std::byte> in, size_t& pos, T* dst, size_t count)
 {
     std::memcpy(dst, in.data() + pos, count * sizeof(T));
     pos += count * sizeof(T);
@@ -164,7 +166,8 @@ void decode(const QuantizedTensor& q, std::span<float> out)
             for (int64_t v = 0; v < vpr; ++v) {
                 uint32_t a = 0, b = 0;
                 readCodes(q, i, v, a, b);
-                const float* base = books.data() + static_cast<size_t>(subspaceOf[static_cast<size_t>(v)]) * perSubspace;
+                const float* base =
+                    books.data() + static_cast<size_t>(subspaceOf[static_cast<size_t>(v)]) * perSubspace;
                 const float* e1 = base + static_cast<size_t>(a) * static_cast<size_t>(d);
                 const float* e2 = base + static_cast<size_t>(m1 + b) * static_cast<size_t>(d);
                 for (int t = 0; t < d; ++t)

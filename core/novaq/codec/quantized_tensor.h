@@ -43,8 +43,8 @@ uint64_t payloadBytes(int64_t rows, int64_t cols, const CodecConfig& config, boo
 
 std::vector<std::byte> serialize(const QuantizedTensor& q);
 // Parses a payload; throws Error(Corrupt) when its size does not match the layout.
-QuantizedTensor deserialize(std::span<const std::byte> payload, int64_t rows, int64_t cols,
-                            const CodecConfig& config, bool hasColScale);
+QuantizedTensor deserialize(std::span<const std::byte> payload, int64_t rows, int64_t cols, const CodecConfig& config,
+                            bool hasColScale);
 
 // Reads code pair (c1, c2) of vector v in row i.
 void readCodes(const QuantizedTensor& q, int64_t row, int64_t vec, uint32_t& c1, uint32_t& c2) noexcept;

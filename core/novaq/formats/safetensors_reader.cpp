@@ -125,8 +125,8 @@ void checkMetadata(const fs::path& file, const json& meta)
         fail(file, "__metadata__ must be an object of string values, found " + std::string(meta.type_name()));
     for (const auto& [key, value] : meta.items())
         if (!value.is_string())
-            fail(file, "__metadata__ field " + quote(key) + " must be a string, found " +
-                           std::string(value.type_name()));
+            fail(file,
+                 "__metadata__ field " + quote(key) + " must be a string, found " + std::string(value.type_name()));
 }
 
 struct Span {
@@ -156,8 +156,8 @@ TensorInfo parseTensor(const fs::path& file, const std::string& name, const json
         bad("field dtype must be a string, found " + std::string(dtype.type_name()));
     const std::optional<DType> type = dtypeFromName(dtype.get_ref<const std::string&>());
     if (!type)
-        bad("dtype " + quote(dtype.get_ref<const std::string&>()) + " is not supported (supported: " +
-            supportedDTypes() + "); convert the model to F16, BF16 or F32 first");
+        bad("dtype " + quote(dtype.get_ref<const std::string&>()) +
+            " is not supported (supported: " + supportedDTypes() + "); convert the model to F16, BF16 or F32 first");
     t.dtype = *type;
 
     const json& shape = entry["shape"];
@@ -324,8 +324,8 @@ json readConfig(const fs::path& folder)
     const std::string text = readText(path);
     json config = parseStrict(text, path, 0, "config.json");
     if (!config.is_object())
-        fail(path, "config.json must be a JSON object, found " + std::string(config.type_name()) +
-                       "; fix or remove it");
+        fail(path,
+             "config.json must be a JSON object, found " + std::string(config.type_name()) + "; fix or remove it");
     return config;
 }
 
@@ -361,8 +361,8 @@ public:
         const auto numel = static_cast<uint64_t>(t.numel());
         if (out.size() != numel)
             throw Error(ErrorKind::InvalidArgument,
-                        m_files[t.fileIndex].string() + ": tensor " + quote(t.name) + " has " +
-                            std::to_string(numel) + " elements, but the output holds " + std::to_string(out.size()));
+                        m_files[t.fileIndex].string() + ": tensor " + quote(t.name) + " has " + std::to_string(numel) +
+                            " elements, but the output holds " + std::to_string(out.size()));
         if (numel == 0)
             return;
         convertToFloat(t.dtype, m_maps[t.fileIndex].data() + t.offset, static_cast<size_t>(numel), out.data());
@@ -465,12 +465,12 @@ std::unique_ptr<ModelReader> openSafetensorsIndex(const fs::path& index)
         fail(index, "field weight_map lists no tensors");
 
     const fs::path folder = index.parent_path();
-    std::map<std::string, std::string> shardOf; // tensor -> shard
+    std::map<std::string, std::string> shardOf;                // tensor -> shard
     std::map<std::string, std::vector<std::string>> tensorsOf; // shard -> tensors, shards sorted by name
     for (const auto& [name, shard] : weightMap->items()) {
         if (!shard.is_string())
-            fail(index, "weight_map[" + quote(name) + "] must be a shard file name, found " +
-                            std::string(shard.type_name()));
+            fail(index,
+                 "weight_map[" + quote(name) + "] must be a shard file name, found " + std::string(shard.type_name()));
         const std::string& file = shard.get_ref<const std::string&>();
         if (!isPlainFileName(file))
             fail(index, "weight_map puts tensor " + quote(name) + " in " + quote(file) +

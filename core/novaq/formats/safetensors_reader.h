@@ -10,7 +10,7 @@
 namespace novaq {
 
 bool sniffSafetensors(std::span<const std::byte> head, uint64_t fileSize) noexcept;
-std::unique_ptr<ModelReader> openSafetensors(const std::filesystem::path& path);      // one file
+std::unique_ptr<ModelReader> openSafetensors(const std::filesystem::path& path);       // one file
 std::unique_ptr<ModelReader> openSafetensorsIndex(const std::filesystem::path& index); // sharded
 
 } // namespace novaq

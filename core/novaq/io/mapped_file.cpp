@@ -2,15 +2,15 @@
 
 #include "novaq/io/error.h"
 
-#include <cerrno>
-#include <cstring>
-#include <string>
-#include <utility>
-
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <utility>
 
 namespace novaq {
 
@@ -79,11 +79,9 @@ MappedFile::~MappedFile()
 }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
-    : m_path(std::move(other.m_path)),
-      m_data(std::exchange(other.m_data, nullptr)),
+    : m_path(std::move(other.m_path)), m_data(std::exchange(other.m_data, nullptr)),
       m_size(std::exchange(other.m_size, 0))
-{
-}
+{}
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept
 {

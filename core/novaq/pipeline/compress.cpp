@@ -192,8 +192,7 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
                 pe.tensorName = info.name;
                 pe.tensorFraction = f;
                 pe.stage = stage;
-                pe.overallFraction =
-                    totalParams ? (double(doneParams) + f * double(numel)) / double(totalParams) : 0.0;
+                pe.overallFraction = totalParams ? (double(doneParams) + f * double(numel)) / double(totalParams) : 0.0;
                 notify(sink, pe);
             };
             const QuantizedTensor q = encodeMatrix(W, info.rows(), info.cols(), params, cancel, onProgress);

@@ -29,25 +29,25 @@ struct TensorResult {
     std::vector<int64_t> shape;
     std::string sourceDtype;
     bool quantized = false;
-    std::string storedAs;      // "novaq d=8 8+4 K=4" or "F16"
-    double relError = 0.0;     // ||W - What||^2 / ||W||^2 (0 for kept tensors stored exactly)
-    double sqnrDb = 0.0;       // -10 log10(relError); +inf stored as 999 when exact
-    double effectiveBits = 0;  // payload bits / parameters
+    std::string storedAs;     // "novaq d=8 8+4 K=4" or "F16"
+    double relError = 0.0;    // ||W - What||^2 / ||W||^2 (0 for kept tensors stored exactly)
+    double sqnrDb = 0.0;      // -10 log10(relError); +inf stored as 999 when exact
+    double effectiveBits = 0; // payload bits / parameters
     uint64_t params = 0;
-    uint64_t bytesIn = 0;      // bytes in the source file
-    uint64_t bytesOut = 0;     // payload bytes in the .novaq file
-    double seconds = 0.0;      // wall time of this tensor (reported, not stored in the file)
+    uint64_t bytesIn = 0;  // bytes in the source file
+    uint64_t bytesOut = 0; // payload bytes in the .novaq file
+    double seconds = 0.0;  // wall time of this tensor (reported, not stored in the file)
 };
 
 struct ProgressEvent {
     enum class Kind { JobStarted, TensorStarted, TensorProgress, TensorFinished, JobFinished };
     Kind kind = Kind::JobStarted;
-    size_t tensorIndex = 0;   // 0-based, of tensorCount
+    size_t tensorIndex = 0; // 0-based, of tensorCount
     size_t tensorCount = 0;
     std::string tensorName;
-    double tensorFraction = 0; // progress within the current tensor, 0..1
-    double overallFraction = 0; // by parameters done, 0..1
-    std::string stage;          // "normalize", "train", "encode", "refit", "write"
+    double tensorFraction = 0;            // progress within the current tensor, 0..1
+    double overallFraction = 0;           // by parameters done, 0..1
+    std::string stage;                    // "normalize", "train", "encode", "refit", "write"
     const TensorResult* result = nullptr; // TensorFinished only
 };
 

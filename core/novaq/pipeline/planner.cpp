@@ -29,8 +29,8 @@ TensorPlan planTensor(const TensorInfo& info, const PlanOptions& options)
     TensorPlan plan;
     plan.keepAs = keptType(info.dtype);
     plan.estimatedBytes = static_cast<uint64_t>(info.numel()) * dtypeInfo(plan.keepAs).bytes;
-    const bool isFloat = info.dtype == DType::F32 || info.dtype == DType::F16 || info.dtype == DType::BF16 ||
-                         info.dtype == DType::F64;
+    const bool isFloat =
+        info.dtype == DType::F32 || info.dtype == DType::F16 || info.dtype == DType::BF16 || info.dtype == DType::F64;
     if (!isFloat) {
         plan.reason = "not a float tensor (kept exactly)";
         return plan;

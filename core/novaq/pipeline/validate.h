@@ -12,7 +12,7 @@ namespace novaq {
 struct TensorCheck {
     std::string name;
     bool ok = true;
-    std::string problem;             // empty when ok
+    std::string problem; // empty when ok
     double recordedRelError = 0;
     std::optional<double> recomputedRelError; // with --against
 };
