@@ -24,6 +24,7 @@
 #include <random>
 
 using nlohmann::json;
+using novaq::test::failureOf;
 using novaq::test::toPath;
 using novaq::test::writeAll;
 namespace fs = std::filesystem;
@@ -124,21 +125,6 @@ struct GgufBuilder {
         return out + data;
     }
 };
-
-struct Failure {
-    novaq::ErrorKind kind;
-    QString message;
-};
-
-std::optional<Failure> failureOf(const std::function<void()>& fn)
-{
-    try {
-        fn();
-    } catch (const novaq::Error& e) {
-        return Failure{e.kind(), QString::fromStdString(e.what())};
-    }
-    return std::nullopt;
-}
 
 QByteArray toQBytes(const std::string& s) { return QByteArray(s.data(), static_cast<qsizetype>(s.size())); }
 

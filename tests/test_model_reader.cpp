@@ -13,6 +13,7 @@
 #include <functional>
 
 using novaq::ModelFormat;
+using novaq::test::failureOf;
 using novaq::test::makeSafetensors;
 using novaq::test::toPath;
 using novaq::test::writeAll;
@@ -21,21 +22,6 @@ namespace fs = std::filesystem;
 Q_DECLARE_METATYPE(ModelFormat)
 
 namespace {
-
-struct Failure {
-    novaq::ErrorKind kind;
-    QString message;
-};
-
-std::optional<Failure> failureOf(const std::function<void()>& fn)
-{
-    try {
-        fn();
-    } catch (const novaq::Error& e) {
-        return Failure{e.kind(), QString::fromStdString(e.what())};
-    }
-    return std::nullopt;
-}
 
 std::string oneTensorFile()
 {

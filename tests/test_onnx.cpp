@@ -24,6 +24,7 @@
 #include <optional>
 #include <set>
 
+using novaq::test::failureOf;
 using novaq::test::toPath;
 using novaq::test::writeAll;
 namespace fs = std::filesystem;
@@ -121,21 +122,6 @@ std::string model(const std::vector<std::string>& initializers)
     return vField(1, 8) + bField(2, "novaq-test") + bField(3, "0.1") + bField(7, graph(initializers)) +
            bField(8, bField(1, "") + vField(2, 13)) + bField(8, bField(1, "com.microsoft") + vField(2, 1)) +
            bField(14, bField(1, "author") + bField(2, "tests"));
-}
-
-struct Failure {
-    novaq::ErrorKind kind;
-    QString message;
-};
-
-std::optional<Failure> failureOf(const std::function<void()>& fn)
-{
-    try {
-        fn();
-    } catch (const novaq::Error& e) {
-        return Failure{e.kind(), QString::fromStdString(e.what())};
-    }
-    return std::nullopt;
 }
 
 QString qs(const std::string& s) { return QString::fromStdString(s); }

@@ -24,6 +24,7 @@
 #include <span>
 
 using novaq::ErrorKind;
+using novaq::test::failureOf;
 using novaq::test::toPath;
 using novaq::test::writeAll;
 namespace fs = std::filesystem;
@@ -108,21 +109,6 @@ std::string checkpoint(const std::string& pkl, const std::vector<std::pair<std::
     for (const auto& [key, data] : records)
         entries.emplace_back("archive/data/" + key, data);
     return makeZip(entries);
-}
-
-struct Failure {
-    ErrorKind kind;
-    QString message;
-};
-
-std::optional<Failure> failureOf(const std::function<void()>& fn)
-{
-    try {
-        fn();
-    } catch (const novaq::Error& e) {
-        return Failure{e.kind(), QString::fromStdString(e.what())};
-    }
-    return std::nullopt;
 }
 
 std::vector<float> readFloats(const novaq::ModelReader& reader, size_t index)

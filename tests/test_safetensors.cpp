@@ -17,6 +17,7 @@
 #include <fstream>
 #include <functional>
 
+using novaq::test::failureOf;
 using novaq::test::makeSafetensors;
 using novaq::test::toPath;
 using novaq::test::writeAll;
@@ -52,22 +53,6 @@ std::string u16Bytes(std::initializer_list<uint16_t> values)
 std::string rawFile(uint64_t headerLength, const std::string& rest) { return leBytes(headerLength, 8) + rest; }
 
 QByteArray toQBytes(const std::string& s) { return QByteArray(s.data(), static_cast<qsizetype>(s.size())); }
-
-struct Failure {
-    novaq::ErrorKind kind;
-    QString message;
-};
-
-// Runs `fn`, which must throw novaq::Error; returns the kind and message.
-std::optional<Failure> failureOf(const std::function<void()>& fn)
-{
-    try {
-        fn();
-    } catch (const novaq::Error& e) {
-        return Failure{e.kind(), QString::fromStdString(e.what())};
-    }
-    return std::nullopt;
-}
 
 #define QCOMPARE_JSON(actual, expected)                                                                                \
     QVERIFY2((actual) == (expected), qPrintable(QString::fromStdString((actual).dump() + " != " + (expected).dump())))

@@ -54,4 +54,14 @@ std::vector<float> gaussian(size_t count, uint64_t seed)
     return v;
 }
 
+std::optional<Failure> failureOf(const std::function<void()>& fn)
+{
+    try {
+        fn();
+    } catch (const novaq::Error& e) {
+        return Failure{e.kind(), QString::fromStdString(e.what())};
+    }
+    return std::nullopt;
+}
+
 } // namespace novaq::test

@@ -1,10 +1,14 @@
 #pragma once
 // Shared helpers of the Qt Test suite.
 
+#include "novaq/io/error.h"
+
 #include <QString>
 #include <QTemporaryDir>
 
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,5 +30,12 @@ std::string makeSafetensors(const std::string& headerJson, const std::string& da
 std::vector<float> gaussian(size_t count, uint64_t seed);
 
 inline std::filesystem::path toPath(const QString& s) { return std::filesystem::path(s.toStdString()); }
+
+// What a call that must fail threw: its kind and message (nullopt when it did not throw).
+struct Failure {
+    novaq::ErrorKind kind;
+    QString message;
+};
+std::optional<Failure> failureOf(const std::function<void()>& fn);
 
 } // namespace novaq::test

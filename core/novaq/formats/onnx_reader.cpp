@@ -1,5 +1,6 @@
 #include "novaq/formats/onnx_reader.h"
 
+#include "novaq/formats/model_files.h"
 #include "novaq/formats/protobuf_wire.h"
 #include "novaq/io/error.h"
 #include "novaq/io/mapped_file.h"
@@ -269,39 +270,6 @@ std::optional<uint64_t> parseDecimal(std::string_view text) noexcept
             return std::nullopt;
     }
     return value;
-}
-
-std::string readText(const fs::path& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw Error(ErrorKind::Io, "cannot open " + path.string() + " for reading; check its permissions");
-    std::ostringstream out;
-    out << in.rdbuf();
-    if (in.bad())
-        throw Error(ErrorKind::Io, "cannot read " + path.string());
-    return out.str();
-}
-
-// config.json beside the model, or null when there is none.
-json readConfig(const fs::path& folder)
-{
-    const fs::path path = folder / "config.json";
-    std::error_code ec;
-    if (!fs::is_regular_file(path, ec))
-        return nullptr;
-    const std::string text = readText(path);
-    json config;
-    try {
-        config = json::parse(text);
-    } catch (const json::parse_error& e) {
-        throw Error(ErrorKind::InvalidInput, path.string() + ": config.json is not valid JSON: error near byte " +
-                                                 std::to_string(e.byte > 0 ? e.byte - 1 : 0) + "; fix or remove it");
-    }
-    if (!config.is_object())
-        throw Error(ErrorKind::InvalidInput, path.string() + ": config.json must be a JSON object, found " +
-                                                 std::string(config.type_name()) + "; fix or remove it");
-    return config;
 }
 
 // Parses a model file into tensors, their sources and metadata.
@@ -1094,8 +1062,8 @@ std::unique_ptr<ModelReader> openOnnx(const fs::path& path)
     OnnxParser parser(path);
     parser.parse();
     json config =
-        readConfig(parser.m_maps.front().path().parent_path().empty() ? fs::path(".")
-                                                                      : parser.m_maps.front().path().parent_path());
+        readConfigJson(parser.m_maps.front().path().parent_path().empty() ? fs::path(".")
+                                                                          : parser.m_maps.front().path().parent_path());
     json meta = json::object();
     meta["format_metadata"] = std::move(parser.m_formatMetadata);
     meta["architecture"] = "unknown";

@@ -1,5 +1,6 @@
 #include "novaq/formats/pytorch_reader.h"
 
+#include "novaq/formats/model_files.h"
 #include "novaq/formats/unpickler.h"
 #include "novaq/formats/zip_archive.h"
 #include "novaq/io/error.h"
@@ -479,70 +480,6 @@ void gatherBytes(const std::byte* storage, const TensorInfo& t, const Layout& l,
 
 // ---- metadata ----
 
-std::string readText(const fs::path& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw Error(ErrorKind::Io, "cannot open " + path.string() + " for reading; check its permissions");
-    std::ostringstream out;
-    out << in.rdbuf();
-    if (in.bad())
-        throw Error(ErrorKind::Io, "cannot read " + path.string());
-    return out.str();
-}
-
-// JSON read as the safetensors reader does: errors name the file and byte, duplicate keys are refused.
-json parseJson(const std::string& text, const fs::path& file, const std::string& what)
-{
-    std::vector<std::set<std::string>> seen;
-    std::optional<std::string> duplicate;
-    const auto callback = [&](int, json::parse_event_t event, json& parsed) {
-        if (event == json::parse_event_t::object_start)
-            seen.emplace_back();
-        else if (event == json::parse_event_t::object_end && !seen.empty())
-            seen.pop_back();
-        else if (event == json::parse_event_t::key && !seen.empty() && parsed.is_string() &&
-                 !seen.back().insert(parsed.get<std::string>()).second && !duplicate)
-            duplicate = parsed.get<std::string>();
-        return true;
-    };
-    json result;
-    try {
-        result = json::parse(text, callback, /*allow_exceptions=*/true);
-    } catch (const json::parse_error& e) {
-        fail(file, what + " is not valid JSON: error near byte " + std::to_string(e.byte > 0 ? e.byte - 1 : 0));
-    } catch (const json::exception& e) {
-        fail(file, what + " cannot be read as JSON: " + e.what());
-    }
-    if (duplicate)
-        fail(file, what + ": key " + quote(*duplicate) + " appears twice; duplicate keys are not allowed");
-    return result;
-}
-
-json readConfig(const fs::path& folder)
-{
-    const fs::path path = folder / "config.json";
-    std::error_code ec;
-    if (!fs::is_regular_file(path, ec))
-        return nullptr;
-    json config = parseJson(readText(path), path, "config.json");
-    if (!config.is_object())
-        fail(path,
-             "config.json must be a JSON object, found " + std::string(config.type_name()) + "; fix or remove it");
-    return config;
-}
-
-json makeMetadata(json config)
-{
-    json meta = json::object();
-    meta["format_metadata"] = json::object();
-    if (config.is_object())
-        if (auto type = config.find("model_type"); type != config.end() && type->is_string())
-            meta["architecture"] = *type;
-    meta["config"] = std::move(config);
-    return meta;
-}
-
 // ---- the reader ----
 
 class PyTorchModel final : public ModelReader {
@@ -657,7 +594,7 @@ std::unique_ptr<ModelReader> openPyTorch(const fs::path& path)
     maps.emplace_back(path);
     Parsed parsed = parseCheckpoint(maps.front(), 0);
     return std::make_unique<PyTorchModel>(std::move(maps), std::move(parsed),
-                                          makeMetadata(readConfig(path.parent_path())));
+                                          makeModelMetadata(json::object(), readConfigJson(path.parent_path())));
 }
 
 std::unique_ptr<ModelReader> openPyTorchIndex(const fs::path& index)
@@ -665,7 +602,7 @@ std::unique_ptr<ModelReader> openPyTorchIndex(const fs::path& index)
     std::error_code ec;
     if (!fs::exists(index, ec))
         throw Error(ErrorKind::Io, "no such file or folder: " + index.string());
-    const json root = parseJson(readText(index), index, "the index");
+    const json root = parseJsonStrict(readTextFile(index), index, 0, "the index");
     if (!root.is_object())
         fail(index, "the index must be a JSON object with a weight_map, found " + std::string(root.type_name()));
     json indexMetadata = json::object();
@@ -736,7 +673,7 @@ std::unique_ptr<ModelReader> openPyTorchIndex(const fs::path& index)
             fail(index, "weight_map puts tensor " + quote(name) + " in shard " + quote(shard) +
                             ", but that file does not hold it; the index does not match its shards");
 
-    json metadata = makeMetadata(readConfig(folder));
+    json metadata = makeModelMetadata(json::object(), readConfigJson(folder));
     metadata["index_metadata"] = std::move(indexMetadata);
     return std::make_unique<PyTorchModel>(std::move(maps), std::move(all), std::move(metadata));
 }

@@ -1,5 +1,6 @@
 #include "novaq/formats/safetensors_reader.h"
 
+#include "novaq/formats/model_files.h"
 #include "novaq/io/error.h"
 #include "novaq/io/mapped_file.h"
 
@@ -45,65 +46,6 @@ std::string supportedDTypes()
 std::string offsetsToString(uint64_t begin, uint64_t end)
 {
     return "[" + std::to_string(begin) + ", " + std::to_string(end) + "]";
-}
-
-// Parses JSON text strictly: exceptions become Error(InvalidInput) naming `file`, `what` and
-// the byte offset (`base` is the file offset of the text), and a key that appears twice in
-// one object is rejected (nlohmann::json would silently keep the last one).
-json parseStrict(std::string_view text, const fs::path& file, uint64_t base, const std::string& what)
-{
-    std::vector<std::set<std::string>> seen; // keys of each open object
-    std::vector<std::string> keys;           // the current key of each open object
-    std::optional<std::string> duplicate;
-
-    auto callback = [&](int /*depth*/, json::parse_event_t event, json& parsed) {
-        switch (event) {
-        case json::parse_event_t::object_start:
-            seen.emplace_back();
-            keys.emplace_back();
-            break;
-        case json::parse_event_t::object_end:
-            if (!seen.empty()) {
-                seen.pop_back();
-                keys.pop_back();
-            }
-            break;
-        case json::parse_event_t::key:
-            if (!seen.empty() && parsed.is_string()) {
-                const std::string& key = parsed.get_ref<const std::string&>();
-                keys.back() = key;
-                if (!seen.back().insert(key).second && !duplicate) {
-                    std::string where;
-                    for (size_t i = 0; i + 1 < keys.size(); ++i)
-                        where += (where.empty() ? "" : " > ") + quote(keys[i]);
-                    duplicate = quote(key) + " appears twice" + (where.empty() ? "" : " inside " + where);
-                }
-            }
-            break;
-        default:
-            break;
-        }
-        return true;
-    };
-
-    json result;
-    try {
-        result = json::parse(text.begin(), text.end(), callback, /*allow_exceptions=*/true);
-    } catch (const json::parse_error& e) {
-        std::string reason = e.what();
-        if (const size_t pos = reason.find("] "); pos != std::string::npos)
-            reason.erase(0, pos + 2);
-        const uint64_t at = e.byte > 0 ? e.byte - 1 : 0;
-        fail(file, what + " is not valid UTF-8 JSON: error near byte " + std::to_string(at) + " of it (file offset " +
-                       std::to_string(base + at) + "): " + reason);
-    } catch (const json::exception& e) {
-        fail(file, what + " cannot be read as JSON: " + e.what());
-    }
-    if (duplicate) {
-        fail(file, what + ": key " + *duplicate +
-                       "; duplicate keys are not allowed (the file is damaged or was written by a broken tool)");
-    }
-    return result;
 }
 
 uint64_t loadU64Le(const std::byte* p)
@@ -230,7 +172,8 @@ ParsedFile parseSafetensorsFile(const MappedFile& map, uint32_t fileIndex)
         fail(file, "the JSON header at file offset 8 does not start with '{'; the file is damaged or not a "
                    "safetensors file");
 
-    const json header = parseStrict(std::string_view(text, static_cast<size_t>(headerBytes)), file, 8, "the header");
+    const json header =
+        parseJsonStrict(std::string_view(text, static_cast<size_t>(headerBytes)), file, 8, "the header");
     if (!header.is_object())
         fail(file, "the header must be a JSON object, found " + std::string(header.type_name()));
 
@@ -300,45 +243,6 @@ ParsedFile parseSafetensorsFile(const MappedFile& map, uint32_t fileIndex)
         sorted.push_back(std::move(parsed.tensors[i]));
     parsed.tensors = std::move(sorted);
     return parsed;
-}
-
-std::string readText(const fs::path& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw Error(ErrorKind::Io, "cannot open " + path.string() + " for reading; check its permissions");
-    std::ostringstream out;
-    out << in.rdbuf();
-    if (in.bad())
-        throw Error(ErrorKind::Io, "cannot read " + path.string());
-    return out.str();
-}
-
-// config.json beside the weights, or null when there is none.
-json readConfig(const fs::path& folder)
-{
-    const fs::path path = folder / "config.json";
-    std::error_code ec;
-    if (!fs::is_regular_file(path, ec))
-        return nullptr;
-    const std::string text = readText(path);
-    json config = parseStrict(text, path, 0, "config.json");
-    if (!config.is_object())
-        fail(path,
-             "config.json must be a JSON object, found " + std::string(config.type_name()) + "; fix or remove it");
-    return config;
-}
-
-json makeMetadata(json formatMetadata, json config)
-{
-    json meta = json::object();
-    meta["format_metadata"] = std::move(formatMetadata);
-    if (config.is_object()) {
-        if (auto type = config.find("model_type"); type != config.end() && type->is_string())
-            meta["architecture"] = *type;
-    }
-    meta["config"] = std::move(config);
-    return meta;
 }
 
 class SafetensorsModel final : public ModelReader {
@@ -434,9 +338,9 @@ std::unique_ptr<ModelReader> openSafetensors(const fs::path& path)
     std::vector<MappedFile> maps;
     maps.emplace_back(path);
     ParsedFile parsed = parseSafetensorsFile(maps.front(), 0);
-    json config = readConfig(path.parent_path());
+    json config = readConfigJson(path.parent_path());
     return std::make_unique<SafetensorsModel>(std::move(maps), std::move(parsed.tensors),
-                                              makeMetadata(std::move(parsed.formatMetadata), std::move(config)));
+                                              makeModelMetadata(std::move(parsed.formatMetadata), std::move(config)));
 }
 
 std::unique_ptr<ModelReader> openSafetensorsIndex(const fs::path& index)
@@ -444,8 +348,8 @@ std::unique_ptr<ModelReader> openSafetensorsIndex(const fs::path& index)
     std::error_code ec;
     if (!fs::exists(index, ec))
         throw Error(ErrorKind::Io, "no such file or folder: " + index.string());
-    const std::string text = readText(index);
-    const json root = parseStrict(text, index, 0, "the index");
+    const std::string text = readTextFile(index);
+    const json root = parseJsonStrict(text, index, 0, "the index");
     if (!root.is_object())
         fail(index, "the index must be a JSON object with a weight_map, found " + std::string(root.type_name()));
     json indexMetadata = json::object();
@@ -517,7 +421,7 @@ std::unique_ptr<ModelReader> openSafetensorsIndex(const fs::path& index)
             fail(index, "weight_map puts tensor " + quote(name) + " in shard " + quote(shard) +
                             ", but that file does not hold it; the index does not match its shards");
 
-    json metadata = makeMetadata(std::move(formatMetadata), readConfig(folder));
+    json metadata = makeModelMetadata(std::move(formatMetadata), readConfigJson(folder));
     metadata["index_metadata"] = std::move(indexMetadata);
     return std::make_unique<SafetensorsModel>(std::move(maps), std::move(tensors), std::move(metadata));
 }
