@@ -156,11 +156,18 @@ void TestCli::usage_data()
     QTest::newRow("missing .novaq") << QStringList{"stats", "{tmp}/no-such.novaq"} << 5 << none << "no-such.novaq";
     QTest::newRow("text file as model") << QStringList{"local", "{tmp}/notes.txt", "--output", "{tmp}/t.novaq"} << 3
                                         << none << "notes.txt";
-    QTest::newRow("hf not available") << QStringList{"hf", "meta-llama/Llama-3-8B"} << 4 << none
-                                      << "novaq hf: not available in this build yet";
-    QTest::newRow("ollama not available") << QStringList{"ollama", "llama3:8b"} << 4 << none << "novaq local PATH";
-    QTest::newRow("url not available") << QStringList{"url", "https://example.com/m.safetensors"} << 4 << none
-                                       << "novaq url: not available";
+    // The download commands fail on bad names before any request (their network paths are in
+    // test_huggingface, test_ollama and test_net, against local servers).
+    QTest::newRow("hf bad id") << QStringList{"hf", "not a repo"} << 2 << none << "is not a Hugging Face model id";
+    QTest::newRow("hf two ids") << QStringList{"hf", "a/b", "c/d"} << 2 << none << "too many arguments";
+    QTest::newRow("ollama bad name") << QStringList{"ollama", "a/b/c/d"} << 2 << none << "not an Ollama model name";
+    QTest::newRow("ollama --list with a name")
+        << QStringList{"ollama", "x", "--list"} << 2 << none << "--list takes no NAME";
+    QTest::newRow("url not http") << QStringList{"url", "ftp://example.com/m.gguf"} << 2 << none
+                                  << "novaq url: 'ftp://example.com/m.gguf' is not an http:// or https:// URL";
+    QTest::newRow("search without query") << QStringList{"search"} << 2 << none << "missing a search QUERY";
+    QTest::newRow("search bad sort") << QStringList{"search", "x", "--sort", "stars"} << 2 << none
+                                     << "--sort stars is not an order; choose one of downloads, likes";
 }
 
 void TestCli::usage()

@@ -91,7 +91,10 @@ nlohmann::json validateJson(const fs::path& file, const ValidateReport& report)
             {"problems", report.problems}};
 }
 
-// --bits, --subspaces and the expert override --d/--b1/--b2, shared by `local` and `inspect`.
+} // namespace
+
+// --bits, --subspaces and the expert override --d/--b1/--b2, shared by `local`, `inspect` and
+// the download commands.
 void parseCodecOptions(const ParsedArgs& args, CompressOptions& options)
 {
     const bool expert = args.has("--d") || args.has("--b1") || args.has("--b2");
@@ -120,7 +123,54 @@ void parseCodecOptions(const ParsedArgs& args, CompressOptions& options)
     }
 }
 
-} // namespace
+std::vector<OptionSpec> compressOptionSpecs()
+{
+    const CompressOptions defaults;
+    return {
+        {"--bits", "B", "code bits per weight: " + presetList() + "; see the table below", formatNumber(defaults.bits)},
+        {"--subspaces", "K", "column subspaces, each with its own codebooks, 1..64",
+         std::to_string(defaults.subspaces)},
+        {"--output", "FILE", "the .novaq file to write", kDefaultOutput},
+        {"--threads", "N", "worker threads, 0 = all cores", std::to_string(defaults.threads)},
+        {"--seed", "S", "seed of codebook training", defaultSeedText()},
+        {"--json", "", "print the result as JSON on stdout (and nothing else there)", ""},
+        {"--d", "D", "expert: vector length (give --d, --b1 and --b2 together, instead of --bits)", ""},
+        {"--b1", "X", "expert: stage-1 codebook bits (2^X entries)", ""},
+        {"--b2", "Y", "expert: stage-2 codebook bits (2^Y entries; 0 = one stage)", ""},
+    };
+}
+
+CompressOptions compressOptionsFrom(const ParsedArgs& args)
+{
+    CompressOptions options;
+    parseCodecOptions(args, options);
+    if (auto t = args.value("--threads"))
+        options.threads = int(parseInteger("--threads", *t, 0, kMaxThreads));
+    if (auto s = args.value("--seed"))
+        options.seed = parseUnsigned("--seed", *s);
+    options.output = args.value("--output").value_or(kDefaultOutput);
+    return options;
+}
+
+void requireOutputFolderOf(const CompressOptions& options) { requireOutputFolder(options.output, "--output"); }
+
+int compressAndReport(const Context& context, const ParsedArgs& args, const CompressOptions& options)
+{
+    requireExisting(options.input);
+    requireOutputFolder(options.output, "--output");
+    ModelReport report;
+    {
+        ProgressPrinter progress(stderr, "compressed", ProgressPrinter::PlainLines::PerTensor, context.cancel);
+        report = compressModel(options, &progress, context.cancel);
+    }
+    if (args.has("--json")) {
+        std::cout << report.toJson().dump(2) << '\n';
+    } else {
+        std::cout << formatReportTable(report, true) << "\nWrote " << report.output.string() << '\n';
+    }
+    std::cout.flush();
+    return kExitSuccess;
+}
 
 const std::vector<Command>& commandTable()
 {
@@ -230,20 +280,7 @@ const std::vector<Command>& commandTable()
             runExport,
             "",
         });
-        const auto unavailable = [](std::string name, std::string arguments, std::string summary, std::string why) {
-            Command c;
-            c.name = std::move(name);
-            c.arguments = std::move(arguments);
-            c.summary = std::move(summary) + " (not available in this build yet)";
-            c.unavailable = std::move(why);
-            return c;
-        };
-        commands.push_back(unavailable("hf", "REPO_ID", "Download a Hugging Face model and compress it",
-                                       "Hugging Face download comes in a later release"));
-        commands.push_back(unavailable("ollama", "NAME", "Compress a model from the local Ollama store",
-                                       "Ollama import comes in a later release"));
-        commands.push_back(unavailable("url", "URL", "Download a model from a URL and compress it",
-                                       "URL download comes in a later release"));
+        addSourceCommands(commands);
         return commands;
     }();
     return kCommands;
@@ -260,15 +297,7 @@ const Command* findCommand(std::string_view name)
 int runLocal(const Context& context, const ParsedArgs& args)
 {
     expectPositionals(args, 1, "one model PATH", true);
-    CompressOptions options;
-
-    parseCodecOptions(args, options);
-    if (auto t = args.value("--threads"))
-        options.threads = int(parseInteger("--threads", *t, 0, kMaxThreads));
-    if (auto s = args.value("--seed"))
-        options.seed = parseUnsigned("--seed", *s);
-
-    options.output = args.value("--output").value_or(kDefaultOutput);
+    CompressOptions options = compressOptionsFrom(args);
     if (args.positionals.empty()) {
         options.input = demoModelPath(context.executable);
         options.sourceLabel = "kjv-llama-7m (embedded demo model)";
@@ -278,21 +307,7 @@ int runLocal(const Context& context, const ParsedArgs& args)
         options.input = args.positionals.front();
         options.sourceLabel = args.positionals.front();
     }
-    requireExisting(options.input);
-    requireOutputFolder(options.output, "--output");
-
-    ModelReport report;
-    {
-        ProgressPrinter progress(stderr, "compressed", ProgressPrinter::PlainLines::PerTensor, context.cancel);
-        report = compressModel(options, &progress, context.cancel);
-    }
-    if (args.has("--json")) {
-        std::cout << report.toJson().dump(2) << '\n';
-    } else {
-        std::cout << formatReportTable(report, true) << "\nWrote " << report.output.string() << '\n';
-    }
-    std::cout.flush();
-    return kExitSuccess;
+    return compressAndReport(context, args, options);
 }
 
 int runInspect(const Context&, const ParsedArgs& args)

@@ -4,6 +4,7 @@
 
 #include "cli_options.h"
 
+#include "novaq/pipeline/compress.h"
 #include "novaq/pipeline/job.h"
 
 #include <filesystem>
@@ -45,5 +46,21 @@ int runInspect(const Context& context, const ParsedArgs& args);
 int runValidate(const Context& context, const ParsedArgs& args);
 int runStats(const Context& context, const ParsedArgs& args);
 int runExport(const Context& context, const ParsedArgs& args);
+
+// Shared by `local` and the download commands (commands.cpp).
+void parseCodecOptions(const ParsedArgs& args, CompressOptions& options); // --bits, --subspaces, --d/--b1/--b2
+std::vector<OptionSpec> compressOptionSpecs();                            // --bits ... --b2, without --help
+CompressOptions compressOptionsFrom(const ParsedArgs& args);              // everything but input and label
+void requireOutputFolderOf(const CompressOptions& options);               // fails early, before a download
+// Compresses options.input as `novaq local` does, with progress on stderr and the report
+// (or --json) on stdout.
+int compressAndReport(const Context& context, const ParsedArgs& args, const CompressOptions& options);
+
+// `search`, `hf`, `ollama`, `url` (source_commands.cpp).
+void addSourceCommands(std::vector<Command>& commands);
+int runSearch(const Context& context, const ParsedArgs& args);
+int runHf(const Context& context, const ParsedArgs& args);
+int runOllama(const Context& context, const ParsedArgs& args);
+int runUrl(const Context& context, const ParsedArgs& args);
 
 } // namespace novaq::cli

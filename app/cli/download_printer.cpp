@@ -1,0 +1,110 @@
+#include "download_printer.h"
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace novaq::cli {
+
+namespace {
+
+constexpr size_t kBarWidth = 20;
+constexpr size_t kDefaultColumns = 100;
+
+size_t columnsOf(std::FILE* stream)
+{
+    winsize size{};
+    if (ioctl(fileno(stream), TIOCGWINSZ, &size) == 0 && size.ws_col > 0)
+        return size.ws_col;
+    return kDefaultColumns;
+}
+
+} // namespace
+
+std::string clockText(double seconds)
+{
+    const long total = std::lround(std::max(0.0, seconds));
+    char buf[32];
+    if (total >= 3600)
+        std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", total / 3600, (total / 60) % 60, total % 60);
+    else
+        std::snprintf(buf, sizeof buf, "%ld:%02ld", total / 60, total % 60);
+    return buf;
+}
+
+DownloadPrinter::DownloadPrinter(std::FILE* stream, const CancelToken* cancel)
+    : m_stream(stream), m_cancel(cancel), m_terminal(isatty(fileno(stream)) == 1)
+{}
+
+DownloadPrinter::~DownloadPrinter() { clear(); }
+
+void DownloadPrinter::clear()
+{
+    if (m_lineShown) {
+        std::fputs("\r\033[K", m_stream);
+        std::fflush(m_stream);
+        m_lineShown = false;
+    }
+}
+
+void DownloadPrinter::line(const std::string& text)
+{
+    clear();
+    std::fputs((text + "\n").c_str(), m_stream);
+    std::fflush(m_stream);
+}
+
+void DownloadPrinter::onDownload(const net::DownloadProgress& p)
+{
+    using Stage = net::DownloadProgress::Stage;
+    const std::string total = p.bytesTotal ? net::formatBytes(*p.bytesTotal) : std::string("size unknown");
+    const bool newFile = p.label != m_label;
+    const bool stageChanged = newFile || p.stage != m_stage;
+    m_label = p.label;
+    m_stage = p.stage;
+    switch (p.stage) {
+    case Stage::Connecting:
+        if (stageChanged)
+            line("Downloading " + p.label + " (" + total + ")");
+        return;
+    case Stage::Retrying:
+        line("  " + p.label + ": " + p.note);
+        return;
+    case Stage::Finished:
+        line("  " + p.label + ": done, " + net::formatBytes(p.bytesDone));
+        return;
+    case Stage::Verifying:
+        if (stageChanged && !m_terminal)
+            line("  " + p.label + ": verifying SHA-256");
+        break;
+    case Stage::Downloading:
+        break;
+    }
+    if (!m_terminal)
+        return;
+    std::string text;
+    if (p.bytesTotal && *p.bytesTotal > 0) {
+        const double fraction = std::clamp(double(p.bytesDone) / double(*p.bytesTotal), 0.0, 1.0);
+        const auto filled = static_cast<size_t>(fraction * double(kBarWidth));
+        text = "[";
+        text.append(filled, '#').append(kBarWidth - filled, '.').append("] ");
+    }
+    text += p.label + "  " + (p.stage == Stage::Verifying ? "verifying " : "") + net::formatBytes(p.bytesDone) + " / " +
+            total;
+    if (p.bytesPerSecond > 0)
+        text += "  " + net::formatBytes(uint64_t(p.bytesPerSecond)) + "/s";
+    if (p.etaSeconds)
+        text += "  ETA " + clockText(*p.etaSeconds);
+    if (m_cancel && m_cancel->cancelled())
+        text += "  cancelling...";
+    const size_t columns = columnsOf(m_stream);
+    if (text.size() >= columns)
+        text.resize(columns - 1);
+    std::fputs(("\r" + text + "\033[K").c_str(), m_stream);
+    std::fflush(m_stream);
+    m_lineShown = true;
+}
+
+} // namespace novaq::cli

@@ -1,0 +1,623 @@
+#include "novaq/net/downloader.h"
+
+#include "novaq/io/error.h"
+#include "novaq/net/sha256.h"
+
+#include <nlohmann/json.hpp>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace novaq::net {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kReportInterval = std::chrono::milliseconds(100);
+constexpr auto kSpeedWindow = std::chrono::seconds(5);
+constexpr auto kPollInterval = std::chrono::milliseconds(20);
+
+// An open file descriptor, closed on scope exit.
+class Fd {
+public:
+    Fd(const fs::path& path, int flags, const std::string& what)
+    {
+        m_fd = ::open(path.c_str(), flags | O_CLOEXEC, 0644);
+        if (m_fd < 0)
+            throw Error(ErrorKind::Io, "cannot open " + path.string() + " to " + what + ": " + std::strerror(errno));
+    }
+    ~Fd()
+    {
+        if (m_fd >= 0)
+            ::close(m_fd);
+    }
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    int get() const noexcept { return m_fd; }
+
+private:
+    int m_fd = -1;
+};
+
+Error writeError(const fs::path& path, int err)
+{
+    if (err == ENOSPC || err == EDQUOT)
+        return Error(ErrorKind::Io, "the disk is full while writing " + path.string() +
+                                        "; free some space and run again: the download resumes where it stopped");
+    return Error(ErrorKind::Io, "cannot write " + path.string() + ": " + std::strerror(err));
+}
+
+void writeAt(int fd, const fs::path& path, std::optional<uint64_t> offset, std::span<const char> data)
+{
+    size_t done = 0;
+    while (done < data.size()) {
+        const ssize_t n = offset ? ::pwrite(fd, data.data() + done, data.size() - done, off_t(*offset + done))
+                                 : ::write(fd, data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            throw writeError(path, errno);
+        done += size_t(n);
+    }
+}
+
+uint64_t sizeOrZero(const fs::path& path)
+{
+    std::error_code ec;
+    const uintmax_t size = fs::file_size(path, ec);
+    return ec ? 0 : uint64_t(size);
+}
+
+void removeQuietly(const fs::path& path)
+{
+    std::error_code ec;
+    fs::remove(path, ec);
+}
+
+// Sleeps up to `seconds`, returning early (by throwing) when cancelled.
+void sleepCancellable(double seconds, const CancelToken* cancel)
+{
+    const auto until =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    while (Clock::now() < until) {
+        checkCancel(cancel);
+        std::this_thread::sleep_for(std::min<Clock::duration>(kPollInterval, until - Clock::now()));
+    }
+    checkCancel(cancel);
+}
+
+// "bytes a-b/total" -> (a, total); total may be "*".
+std::pair<std::optional<uint64_t>, std::optional<uint64_t>> parseContentRange(const std::optional<std::string>& value)
+{
+    std::pair<std::optional<uint64_t>, std::optional<uint64_t>> out;
+    if (!value || !value->starts_with("bytes "))
+        return out;
+    const std::string v = value->substr(6);
+    const size_t slash = v.find('/');
+    if (slash == std::string::npos)
+        return out;
+    try {
+        if (v[0] != '*')
+            out.first = std::stoull(v.substr(0, v.find('-')));
+        if (v.substr(slash + 1) != "*")
+            out.second = std::stoull(v.substr(slash + 1));
+    } catch (const std::exception&) {
+        return {};
+    }
+    return out;
+}
+
+std::string statusText(const HttpResponse& r)
+{
+    return "HTTP " + std::to_string(r.status) + " from " + redactUrl(r.url);
+}
+
+} // namespace
+
+struct Downloader::Job {
+    const DownloadTarget& target;
+    fs::path partial;
+    fs::path partsFile;
+    std::optional<uint64_t> total;
+    std::atomic<uint64_t> bytesDone{0};
+    std::atomic<int> requests{0};
+
+    std::mutex mutex;      // guards everything below
+    std::string directUrl; // the signed storage URL of the last cross-host redirect
+    DownloadSink* sink = nullptr;
+    Clock::time_point lastReport{};
+    std::deque<std::pair<Clock::time_point, uint64_t>> samples;
+
+    Job(const DownloadTarget& t, DownloadSink* s) : target(t), sink(s)
+    {
+        partial = incompletePathFor(t.destination);
+        partsFile = partial;
+        partsFile += ".parts";
+        total = t.expectedSize;
+    }
+
+    void report(DownloadProgress::Stage stage, const std::string& note = {}, bool force = false)
+    {
+        if (!sink)
+            return;
+        std::lock_guard lock(mutex);
+        const Clock::time_point now = Clock::now();
+        if (!force && now - lastReport < kReportInterval)
+            return;
+        lastReport = now;
+        const uint64_t done = bytesDone.load();
+        samples.emplace_back(now, done);
+        while (samples.size() > 2 && now - samples.front().first > kSpeedWindow)
+            samples.pop_front();
+        DownloadProgress p;
+        p.stage = stage;
+        p.label = target.label;
+        p.bytesDone = done;
+        p.bytesTotal = total;
+        p.note = note;
+        const double seconds = std::chrono::duration<double>(now - samples.front().first).count();
+        if (seconds > 0.2 && done >= samples.front().second)
+            p.bytesPerSecond = double(done - samples.front().second) / seconds;
+        if (total && p.bytesPerSecond > 0 && *total >= done)
+            p.etaSeconds = double(*total - done) / p.bytesPerSecond;
+        sink->onDownload(p);
+    }
+};
+
+Downloader::Downloader(DownloadSettings settings, DownloadSink* sink, const CancelToken* cancel)
+    : m_settings(std::move(settings)), m_sink(sink), m_cancel(cancel), m_client(m_settings.http)
+{}
+
+fs::path incompletePathFor(const fs::path& destination)
+{
+    fs::path p = destination;
+    p += ".incomplete";
+    return p;
+}
+
+std::string formatBytes(uint64_t bytes)
+{
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double value = double(bytes);
+    int unit = 0;
+    while (value >= 1024.0 && unit < 4) {
+        value /= 1024.0;
+        ++unit;
+    }
+    char buf[32];
+    if (unit == 0)
+        std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+    else
+        std::snprintf(buf, sizeof buf, "%.1f %s", value, units[unit]);
+    return buf;
+}
+
+void requireFreeSpace(const fs::path& folder, uint64_t bytes, const std::string& what)
+{
+    if (bytes == 0)
+        return;
+    fs::path probe = folder;
+    std::error_code ec;
+    while (!probe.empty() && !fs::exists(probe, ec) && probe != probe.parent_path())
+        probe = probe.parent_path();
+    struct statvfs info {};
+    if (probe.empty() || ::statvfs(probe.c_str(), &info) != 0)
+        return; // cannot tell; the write itself will report a full disk
+    const uint64_t available = uint64_t(info.f_bavail) * uint64_t(info.f_frsize);
+    if (available < bytes)
+        throw Error(ErrorKind::Io, what + " needs " + formatBytes(bytes) + " but only " + formatBytes(available) +
+                                       " is free in " + probe.string() +
+                                       "; free some space or choose another folder (HF_HUB_CACHE, --download-dir)");
+}
+
+DownloadResult Downloader::download(const DownloadTarget& target)
+{
+    checkCancel(m_cancel);
+    std::error_code ec;
+    fs::create_directories(target.destination.parent_path(), ec);
+    if (ec)
+        throw Error(ErrorKind::Io,
+                    "cannot create the folder " + target.destination.parent_path().string() + ": " + ec.message());
+    Job job(target, m_sink);
+    // One writer per partial file: a second process downloading the same file waits its turn
+    // by failing with a message instead of interleaving bytes.
+    fs::path lockPath = job.partial;
+    lockPath += ".lock";
+    Fd lock(lockPath, O_RDWR | O_CREAT, "lock the download");
+    if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0)
+        throw Error(ErrorKind::Io, "another download of " + target.label + " into " +
+                                       target.destination.parent_path().string() +
+                                       " is running; wait for it to finish (or stop it) and run again");
+    struct Unlink {
+        fs::path path;
+        ~Unlink() { removeQuietly(path); }
+    } unlinkLock{lockPath};
+    DownloadResult result;
+    result.path = target.destination;
+    result.resumedFrom = sizeOrZero(job.partial);
+    job.report(DownloadProgress::Stage::Connecting, {}, true);
+
+    const bool parallel = target.expectedSize && *target.expectedSize >= m_settings.parallelThreshold &&
+                          m_settings.connections > 1 && m_settings.partSize > 0;
+    if (!parallel || !fetchParallel(job))
+        fetchSingle(job);
+    verifyAndCommit(job, result);
+    result.requests = job.requests.load();
+    job.report(DownloadProgress::Stage::Finished, {}, true);
+    return result;
+}
+
+void Downloader::fetchSingle(Job& job)
+{
+    const DownloadTarget& target = job.target;
+    int attempts = 0;
+    bool spaceChecked = false;
+    for (;;) {
+        checkCancel(m_cancel);
+        uint64_t have = sizeOrZero(job.partial);
+        if (job.total && have > *job.total) {
+            removeQuietly(job.partial); // longer than the file: not ours to resume
+            have = 0;
+        }
+        if (job.total && have == *job.total)
+            return;
+        if (!spaceChecked && m_settings.checkFreeSpace && job.total) {
+            requireFreeSpace(job.partial.parent_path(), *job.total - have, "downloading " + target.label);
+            spaceChecked = true;
+        }
+        job.bytesDone = have;
+
+        Fd out(job.partial, O_WRONLY | O_CREAT | O_APPEND, "write the download");
+        uint64_t received = 0;
+        bool first = true;
+        const BodySink sink = [&](const HttpResponse& head, std::span<const char> chunk) {
+            if (first) {
+                first = false;
+                const auto [start, total] = parseContentRange(head.headers.get("Content-Range"));
+                if (head.status == 200 && have > 0) {
+                    // The server ignored our Range: appending would corrupt the file. Start over.
+                    if (::ftruncate(out.get(), 0) != 0)
+                        throw writeError(job.partial, errno);
+                    have = 0;
+                    job.bytesDone = 0;
+                } else if (head.status == 206 && start != have) {
+                    throw Error(ErrorKind::Network, target.label + ": the server sent bytes from offset " +
+                                                        (start ? std::to_string(*start) : std::string("?")) +
+                                                        " when asked for " + std::to_string(have));
+                }
+                if (!job.total) {
+                    if (total)
+                        job.total = total;
+                    else if (auto length = head.headers.get("Content-Length"); length && head.status == 200)
+                        job.total = std::strtoull(length->c_str(), nullptr, 10);
+                }
+            }
+            writeAt(out.get(), job.partial, std::nullopt, chunk);
+            received += chunk.size();
+            job.bytesDone += chunk.size();
+            job.report(DownloadProgress::Stage::Downloading);
+            return true;
+        };
+
+        HttpRequest request;
+        bool usedDirect = false;
+        {
+            std::lock_guard lock(job.mutex);
+            usedDirect = !job.directUrl.empty();
+            request.url = usedDirect ? job.directUrl : target.url;
+        }
+        if (!usedDirect)
+            request.headers = target.headers;
+        if (have > 0)
+            request.rangeStart = have;
+        ++job.requests;
+        HttpResponse response = m_client.send(request, sink, m_cancel);
+        if (!usedDirect && response.redirects > 0 && hostOf(response.url) != hostOf(target.url)) {
+            std::lock_guard lock(job.mutex);
+            job.directUrl = response.url;
+        }
+
+        if (response.ok()) {
+            const uint64_t now = sizeOrZero(job.partial);
+            if (!job.total || now == *job.total)
+                return;
+            if (now > *job.total)
+                return; // verifyAndCommit reports the size mismatch and deletes the file
+            response.failure = TransportFailure::Truncated;
+            response.failureMessage =
+                "the body ended at " + std::to_string(now) + " of " + std::to_string(*job.total) + " bytes";
+        } else if (response.transportOk() && response.status == 416 && have > 0) {
+            const auto [start, total] = parseContentRange(response.headers.get("Content-Range"));
+            if (total && *total == have) {
+                job.total = have; // complete already (the previous run stopped before the rename)
+                return;
+            }
+            removeQuietly(job.partial); // a partial file that does not fit the server's: start over
+        }
+        afterFailure(job, response, usedDirect, attempts, received > 0, m_cancel);
+    }
+}
+
+void Downloader::afterFailure(Job& job, const HttpResponse& r, bool usedDirect, int& attempts, bool progressed,
+                              const CancelToken* cancel)
+{
+    if (progressed)
+        attempts = 0;
+    ++attempts;
+    const DownloadTarget& target = job.target;
+    std::string reason;
+    double wait =
+        std::min(m_settings.maxBackoffSeconds, m_settings.initialBackoffSeconds * std::pow(2.0, attempts - 1));
+    const bool fromStorage = usedDirect || hostOf(r.url) != hostOf(target.url);
+    if (!r.transportOk()) {
+        reason = std::string(failureName(r.failure)) + " (" + r.failureMessage + ")";
+    } else if ((r.status == 403 || r.status == 410) && fromStorage) {
+        std::lock_guard lock(job.mutex);
+        job.directUrl.clear();
+        reason = "the storage link expired (HTTP " + std::to_string(r.status) + "); asking for a fresh one";
+        wait = 0;
+    } else if (r.status == 429 || r.status == 408 || r.status >= 500) {
+        reason = statusText(r);
+        if (const auto after = retryAfterSeconds(r.headers)) {
+            if (*after > m_settings.maxRetryAfterSeconds)
+                throw HttpStatusError(target.label + ": " + statusText(r) + " asks to wait " +
+                                          std::to_string(long(*after)) + " s before retrying; try again later",
+                                      r.status, r.headers, redactUrl(r.url));
+            wait = *after;
+        }
+    } else if (r.status == 416) {
+        reason = "the server refused the requested range; starting over";
+    } else {
+        throw HttpStatusError(target.label + ": " + statusText(r), r.status, r.headers, redactUrl(r.url));
+    }
+    if (attempts >= m_settings.maxAttempts) {
+        const std::string message = target.label + ": download failed after " + std::to_string(attempts) +
+                                    " attempts, last: " + reason + "; run the command again to resume (" +
+                                    formatBytes(job.bytesDone.load()) + " kept)";
+        if (r.transportOk())
+            throw HttpStatusError(message, r.status, r.headers, redactUrl(r.url));
+        throw Error(ErrorKind::Network, message);
+    }
+    char note[64];
+    std::snprintf(note, sizeof note, "; retry %d of %d in %.1f s", attempts, m_settings.maxAttempts - 1, wait);
+    job.report(DownloadProgress::Stage::Retrying, reason + note, true);
+    sleepCancellable(wait, cancel);
+}
+
+bool Downloader::fetchParallel(Job& job)
+{
+    const DownloadTarget& target = job.target;
+    const uint64_t total = *job.total;
+    const uint64_t partSize = m_settings.partSize;
+    const size_t partCount = size_t((total + partSize - 1) / partSize);
+
+    std::set<size_t> done;
+    bool recordOk = false;
+    try {
+        std::ifstream in(job.partsFile);
+        if (in) {
+            const nlohmann::json record = nlohmann::json::parse(in);
+            if (record.at("size").get<uint64_t>() == total && record.at("part_size").get<uint64_t>() == partSize &&
+                sizeOrZero(job.partial) == total) {
+                for (const auto& i : record.at("done"))
+                    if (i.get<size_t>() < partCount)
+                        done.insert(i.get<size_t>());
+                recordOk = true;
+            }
+        }
+    } catch (const std::exception&) {
+        recordOk = false; // an unreadable record: start over
+    }
+    const auto partBytes = [&](size_t i) { return std::min(partSize, total - uint64_t(i) * partSize); };
+    uint64_t doneBytes = 0;
+    for (size_t i : done)
+        doneBytes += partBytes(i);
+    if (m_settings.checkFreeSpace)
+        requireFreeSpace(job.partial.parent_path(), recordOk ? total - doneBytes : total,
+                         "downloading " + target.label);
+    Fd file(job.partial, O_RDWR | O_CREAT | (recordOk ? 0 : O_TRUNC), "write the download");
+    if (!recordOk && ::ftruncate(file.get(), off_t(total)) != 0)
+        throw writeError(job.partial, errno);
+    job.bytesDone = doneBytes;
+
+    std::mutex recordMutex;
+    const auto saveRecord = [&] {
+        nlohmann::json record = {{"size", total}, {"part_size", partSize}, {"done", nlohmann::json::array()}};
+        for (size_t i : done)
+            record["done"].push_back(i);
+        fs::path tmp = job.partsFile;
+        tmp += ".tmp";
+        {
+            std::ofstream o(tmp, std::ios::trunc);
+            o << record.dump();
+            if (!o)
+                throw writeError(tmp, errno);
+        }
+        std::error_code ec;
+        fs::rename(tmp, job.partsFile, ec);
+    };
+    {
+        std::lock_guard lock(recordMutex);
+        saveRecord();
+    }
+
+    std::vector<size_t> pending;
+    for (size_t i = 0; i < partCount; ++i)
+        if (!done.count(i))
+            pending.push_back(i);
+
+    CancelToken stop; // stops every worker: the user cancelled, or one part failed
+    std::atomic<size_t> next{0};
+    std::atomic<bool> rangeIgnored{false};
+    std::atomic<int> running{0};
+    std::exception_ptr firstError;
+    std::mutex errorMutex;
+
+    const auto fetchPart = [&](size_t index) {
+        const uint64_t start = uint64_t(index) * partSize;
+        const uint64_t end = start + partBytes(index) - 1;
+        int attempts = 0;
+        uint64_t received = 0; // of this part, kept across attempts (resume inside the part)
+        for (;;) {
+            checkCancel(&stop);
+            uint64_t thisAttempt = 0;
+            bool first = true;
+            const BodySink sink = [&](const HttpResponse& head, std::span<const char> chunk) {
+                if (first) {
+                    first = false;
+                    if (head.status != 206) {
+                        rangeIgnored = true;
+                        return false;
+                    }
+                }
+                const uint64_t room = end + 1 - (start + received);
+                const size_t n = size_t(std::min<uint64_t>(room, chunk.size()));
+                writeAt(file.get(), job.partial, start + received, chunk.first(n));
+                received += n;
+                thisAttempt += n;
+                job.bytesDone += n;
+                job.report(DownloadProgress::Stage::Downloading);
+                return true;
+            };
+            HttpRequest request;
+            bool usedDirect = false;
+            {
+                std::lock_guard lock(job.mutex);
+                usedDirect = !job.directUrl.empty();
+                request.url = usedDirect ? job.directUrl : target.url;
+            }
+            if (!usedDirect)
+                request.headers = target.headers;
+            request.rangeStart = start + received;
+            request.rangeEnd = end;
+            ++job.requests;
+            HttpResponse response;
+            try {
+                response = m_client.send(request, sink, &stop);
+            } catch (const Error& e) {
+                if (e.kind() == ErrorKind::Cancelled && rangeIgnored)
+                    return;
+                throw;
+            }
+            if (!usedDirect && response.redirects > 0 && hostOf(response.url) != hostOf(target.url)) {
+                std::lock_guard lock(job.mutex);
+                job.directUrl = response.url;
+            }
+            if (response.ok()) {
+                if (start + received == end + 1)
+                    return;
+                response.failure = TransportFailure::Truncated;
+                response.failureMessage = "a part ended early";
+            }
+            afterFailure(job, response, usedDirect, attempts, thisAttempt > 0, &stop);
+        }
+    };
+
+    const int workers = int(std::min<size_t>(size_t(std::max(1, m_settings.connections)), pending.size()));
+    std::vector<std::thread> threads;
+    running = workers;
+    for (int w = 0; w < workers; ++w)
+        threads.emplace_back([&] {
+            try {
+                for (;;) {
+                    const size_t k = next++;
+                    if (k >= pending.size() || stop.cancelled())
+                        break;
+                    fetchPart(pending[k]);
+                    if (rangeIgnored) {
+                        stop.cancel();
+                        break;
+                    }
+                    std::lock_guard lock(recordMutex);
+                    done.insert(pending[k]);
+                    saveRecord();
+                }
+            } catch (...) {
+                std::lock_guard lock(errorMutex);
+                if (!firstError)
+                    firstError = std::current_exception();
+                stop.cancel();
+            }
+            --running;
+        });
+    while (running.load() > 0) {
+        if (m_cancel && m_cancel->cancelled())
+            stop.cancel();
+        std::this_thread::sleep_for(kPollInterval);
+    }
+    for (std::thread& t : threads)
+        t.join();
+    checkCancel(m_cancel);
+    if (rangeIgnored) {
+        // No ranges: one stream from the start, into a fresh file.
+        removeQuietly(job.partsFile);
+        removeQuietly(job.partial);
+        job.bytesDone = 0;
+        return false;
+    }
+    if (firstError)
+        std::rethrow_exception(firstError);
+    removeQuietly(job.partsFile);
+    return true;
+}
+
+void Downloader::verifyAndCommit(Job& job, DownloadResult& result)
+{
+    const DownloadTarget& target = job.target;
+    const uint64_t size = sizeOrZero(job.partial);
+    std::error_code ec;
+    if (!fs::exists(job.partial, ec))
+        Fd(job.partial, O_WRONLY | O_CREAT, "write the download"); // an empty file
+    if (target.expectedSize && size != *target.expectedSize) {
+        removeQuietly(job.partial);
+        removeQuietly(job.partsFile);
+        throw Error(ErrorKind::Network, target.label + ": the download has " + std::to_string(size) +
+                                            " bytes, expected " + std::to_string(*target.expectedSize) +
+                                            "; deleted it. Run the command again to download it afresh");
+    }
+    if (!target.expectedSha256.empty()) {
+        job.report(DownloadProgress::Stage::Verifying, {}, true);
+        job.bytesDone = 0;
+        const std::string actual = sha256File(job.partial, m_cancel, [&](uint64_t n) {
+            job.bytesDone = n;
+            job.report(DownloadProgress::Stage::Verifying);
+        });
+        std::string expected = target.expectedSha256;
+        std::transform(expected.begin(), expected.end(), expected.begin(),
+                       [](unsigned char c) { return char(std::tolower(c)); });
+        if (actual != expected) {
+            removeQuietly(job.partial);
+            removeQuietly(job.partsFile);
+            throw Error(ErrorKind::Network, target.label + ": SHA-256 mismatch (expected " + expected.substr(0, 16) +
+                                                "..., got " + actual.substr(0, 16) +
+                                                "...): the download is corrupt and was deleted. Run the command "
+                                                "again to download it afresh");
+        }
+        result.sha256 = actual;
+    }
+    fs::rename(job.partial, target.destination, ec);
+    if (ec)
+        throw Error(ErrorKind::Io,
+                    "cannot move the finished download to " + target.destination.string() + ": " + ec.message());
+    result.size = size;
+    job.bytesDone = size;
+}
+
+} // namespace novaq::net
