@@ -1,0 +1,270 @@
+#include "ui/charts.h"
+
+#include "ui/format.h"
+#include "ui/jobs.h"
+
+#include <QBarCategoryAxis>
+#include <QBarSeries>
+#include <QBarSet>
+#include <QCursor>
+#include <QLegendMarker>
+#include <QLineSeries>
+#include <QStackedBarSeries>
+#include <QToolTip>
+#include <QValueAxis>
+
+#include <algorithm>
+
+namespace novaq::ui {
+
+void styleChart(QChart* chart, const QWidget* widget)
+{
+    const QPalette pal = widget->palette();
+    chart->setAnimationOptions(QChart::NoAnimation);
+    chart->setBackgroundBrush(pal.color(QPalette::Base));
+    chart->setBackgroundRoundness(6);
+    chart->setMargins(QMargins(6, 6, 6, 6));
+    chart->setTitleBrush(pal.color(QPalette::Text));
+    chart->legend()->setLabelColor(pal.color(QPalette::Text));
+    chart->legend()->setAlignment(Qt::AlignBottom);
+    for (QAbstractAxis* axis : chart->axes()) {
+        axis->setLabelsBrush(pal.color(QPalette::Text));
+        axis->setTitleBrush(pal.color(QPalette::Text));
+        axis->setLinePenColor(pal.color(QPalette::Mid));
+        axis->setGridLineColor(pal.color(QPalette::Midlight));
+    }
+}
+
+// ---- ErrorBarChart
+
+ErrorBarChart::ErrorBarChart(QWidget* parent) : QChartView(parent)
+{
+    auto* chart = new QChart;
+    chart->setTitle(tr("Relative error per tensor, in model order"));
+    m_series = new QStackedBarSeries(chart);
+    m_series->setBarWidth(0.85);
+    for (int k = 0; k < kTensorKindCount; ++k) {
+        auto* set = new QBarSet(tensorKindName(TensorKind(k)));
+        set->setColor(tensorKindColor(TensorKind(k)));
+        set->setBorderColor(tensorKindColor(TensorKind(k)));
+        m_series->append(set);
+        m_sets.push_back(set);
+    }
+    chart->addSeries(m_series);
+    m_axisX = new QBarCategoryAxis(chart);
+    m_axisX->setLabelsVisible(false);
+    m_axisX->setGridLineVisible(false);
+    m_axisY = new QValueAxis(chart);
+    m_axisY->setLabelFormat(QStringLiteral("%.2g"));
+    m_axisY->setRange(0, 0.1);
+    chart->addAxis(m_axisX, Qt::AlignBottom);
+    chart->addAxis(m_axisY, Qt::AlignLeft);
+    m_series->attachAxis(m_axisX);
+    m_series->attachAxis(m_axisY);
+    setChart(chart);
+    styleChart(chart, this);
+    setRenderHint(QPainter::Antialiasing);
+    setMinimumHeight(220);
+    connect(m_series, &QStackedBarSeries::hovered, this,
+            [this](bool status, int index, QBarSet*) { onHovered(status, index); });
+    setToolTip(
+        tr("Each bar is one compressed tensor; a taller bar means a larger error. Hover a bar for its numbers."));
+    setAccessibleName(tr("Relative error per tensor chart"));
+}
+
+void ErrorBarChart::clear()
+{
+    for (QBarSet* set : m_sets)
+        set->remove(0, set->count());
+    m_axisX->clear();
+    m_tensors.clear();
+    m_maxError = 0;
+    m_axisY->setRange(0, 0.1);
+}
+
+void ErrorBarChart::appendTensor(const TensorResult& result)
+{
+    if (!result.quantized)
+        return;
+    const auto kind = int(tensorKind(result.name));
+    for (int k = 0; k < kTensorKindCount; ++k)
+        m_sets[size_t(k)]->append(k == kind ? result.relError : 0.0);
+    m_tensors.push_back(result);
+    m_axisX->append(QString::number(m_tensors.size()));
+    if (result.relError > m_maxError) {
+        m_maxError = result.relError;
+        m_axisY->setRange(0, m_maxError * 1.15);
+    }
+}
+
+void ErrorBarChart::setTensors(const std::vector<TensorResult>& results)
+{
+    clear();
+    for (const TensorResult& r : results)
+        appendTensor(r);
+}
+
+QString ErrorBarChart::tooltipFor(int index) const
+{
+    if (index < 0 || index >= int(m_tensors.size()))
+        return {};
+    const TensorResult& r = m_tensors[size_t(index)];
+    return tr("<b>%1</b><br>%2<br>relative error %3 (SQNR %4 dB)<br>%5 bits per weight<br>%6 -> %7")
+        .arg(QString::fromStdString(r.name).toHtmlEscaped(), tensorKindName(tensorKind(r.name)), errorText(r.relError))
+        .arg(r.sqnrDb, 0, 'f', 1)
+        .arg(bitsText(r.effectiveBits), sizeText(r.bytesIn), sizeText(r.bytesOut));
+}
+
+void ErrorBarChart::onHovered(bool status, int index)
+{
+    if (status)
+        QToolTip::showText(QCursor::pos(), tooltipFor(index), this);
+    else
+        QToolTip::hideText();
+}
+
+// ---- RatioLineChart
+
+RatioLineChart::RatioLineChart(QWidget* parent) : QChartView(parent)
+{
+    auto* chart = new QChart;
+    chart->setTitle(tr("Running compression ratio and bits per weight"));
+    m_ratio = new QLineSeries(chart);
+    m_ratio->setName(tr("ratio vs source (x)"));
+    m_ratio->setColor(accentColor());
+    m_bits = new QLineSeries(chart);
+    m_bits->setName(tr("effective bits per weight"));
+    m_bits->setColor(tensorKindColor(TensorKind::Mlp));
+    chart->addSeries(m_ratio);
+    chart->addSeries(m_bits);
+    m_axisX = new QValueAxis(chart);
+    m_axisX->setTitleText(tr("tensors done"));
+    m_axisX->setLabelFormat(QStringLiteral("%d"));
+    m_axisX->setRange(0, 1);
+    m_axisRatio = new QValueAxis(chart);
+    m_axisRatio->setLabelFormat(QStringLiteral("%.1fx"));
+    m_axisRatio->setRange(0, 1);
+    m_axisBits = new QValueAxis(chart);
+    m_axisBits->setLabelFormat(QStringLiteral("%.1f"));
+    m_axisBits->setRange(0, 1);
+    chart->addAxis(m_axisX, Qt::AlignBottom);
+    chart->addAxis(m_axisRatio, Qt::AlignLeft);
+    chart->addAxis(m_axisBits, Qt::AlignRight);
+    m_ratio->attachAxis(m_axisX);
+    m_ratio->attachAxis(m_axisRatio);
+    m_bits->attachAxis(m_axisX);
+    m_bits->attachAxis(m_axisBits);
+    setChart(chart);
+    styleChart(chart, this);
+    m_axisRatio->setLabelsColor(accentColor());
+    m_axisBits->setLabelsColor(tensorKindColor(TensorKind::Mlp));
+    setRenderHint(QPainter::Antialiasing);
+    setMinimumHeight(220);
+    setToolTip(tr("How much smaller the file is so far, and how many bits each weight costs so far."));
+    setAccessibleName(tr("Running compression ratio chart"));
+}
+
+void RatioLineChart::clear()
+{
+    m_ratio->clear();
+    m_bits->clear();
+    m_maxRatio = 1;
+    m_maxBits = 1;
+    m_axisX->setRange(0, 1);
+    m_axisRatio->setRange(0, 1);
+    m_axisBits->setRange(0, 1);
+}
+
+void RatioLineChart::appendPoint(int tensorsDone, const RunningTotals& totals)
+{
+    m_ratio->append(tensorsDone, totals.ratio());
+    m_bits->append(tensorsDone, totals.effectiveBits());
+    m_maxRatio = std::max(m_maxRatio, totals.ratio());
+    m_maxBits = std::max(m_maxBits, totals.effectiveBits());
+    m_axisX->setRange(0, std::max(1, tensorsDone));
+    m_axisRatio->setRange(0, m_maxRatio * 1.1);
+    m_axisBits->setRange(0, m_maxBits * 1.1);
+}
+
+int RatioLineChart::pointCount() const noexcept { return int(m_ratio->count()); }
+
+// ---- ErrorHistogramChart
+
+std::vector<int> errorHistogram(const std::vector<TensorResult>& results, int bins, std::vector<double>* edges)
+{
+    std::vector<double> errors;
+    for (const TensorResult& r : results)
+        if (r.quantized)
+            errors.push_back(r.relError);
+    std::vector<int> counts(size_t(std::max(1, bins)), 0);
+    if (edges)
+        edges->clear();
+    if (errors.empty())
+        return counts;
+    const auto [lo, hi] = std::minmax_element(errors.begin(), errors.end());
+    const double low = *lo;
+    const double width = (*hi - low) > 0 ? (*hi - low) / double(counts.size()) : 1.0;
+    for (double e : errors) {
+        auto bin = static_cast<size_t>((e - low) / width);
+        counts[std::min(bin, counts.size() - 1)] += 1;
+    }
+    if (edges)
+        for (size_t i = 0; i <= counts.size(); ++i)
+            edges->push_back(low + width * double(i));
+    return counts;
+}
+
+ErrorHistogramChart::ErrorHistogramChart(QWidget* parent) : QChartView(parent)
+{
+    auto* chart = new QChart;
+    chart->setTitle(tr("How many tensors have each error"));
+    auto* series = new QBarSeries(chart);
+    m_set = new QBarSet(tr("compressed tensors"));
+    m_set->setColor(accentColor());
+    m_set->setBorderColor(accentColor());
+    series->append(m_set);
+    series->setBarWidth(0.95);
+    chart->addSeries(series);
+    m_axisX = new QBarCategoryAxis(chart);
+    m_axisX->setLabelsVisible(false);
+    m_axisY = new QValueAxis(chart);
+    m_axisY->setLabelFormat(QStringLiteral("%d"));
+    chart->addAxis(m_axisX, Qt::AlignBottom);
+    chart->addAxis(m_axisY, Qt::AlignLeft);
+    series->attachAxis(m_axisX);
+    series->attachAxis(m_axisY);
+    chart->legend()->setVisible(false);
+    setChart(chart);
+    styleChart(chart, this);
+    setRenderHint(QPainter::Antialiasing);
+    setMinimumHeight(220);
+    setToolTip(tr("Most tensors should sit close together; a long tail means some tensors lost more."));
+    setAccessibleName(tr("Histogram of errors"));
+}
+
+void ErrorHistogramChart::setTensors(const std::vector<TensorResult>& results, int bins)
+{
+    std::vector<double> edges;
+    const std::vector<int> counts = errorHistogram(results, bins, &edges);
+    m_set->remove(0, m_set->count());
+    m_axisX->clear();
+    int maxCount = 1;
+    for (size_t i = 0; i < counts.size(); ++i) {
+        m_set->append(counts[i]);
+        QString label = edges.empty() ? QString::number(i) : errorText(edges[i]);
+        while (m_axisX->categories().contains(label))
+            label += QLatin1Char(' '); // categories must be unique
+        m_axisX->append(label);
+        maxCount = std::max(maxCount, counts[i]);
+    }
+    const int step = (maxCount + 3) / 4; // four whole-number intervals
+    m_axisY->setRange(0, step * 4);
+    // The axis has no room for labels; the range of errors goes in the title.
+    chart()->setTitle(
+        edges.empty()
+            ? tr("How many tensors have each error")
+            : tr("How many tensors have each error (%1 to %2)").arg(errorText(edges.front()), errorText(edges.back())));
+    m_axisY->setTickCount(5);
+}
+
+} // namespace novaq::ui

@@ -1,0 +1,75 @@
+#pragma once
+// The one window: a step list (Model, Settings, Compress, Results) beside stacked pages, the
+// model chip on top and a status bar with threads, memory in use and the engine version.
+
+#include "novaq/pipeline/compress.h"
+#include "novaq/pipeline/inspect.h"
+#include "novaq/pipeline/report.h"
+
+#include <QMainWindow>
+
+class QLabel;
+class QListWidget;
+class QStackedWidget;
+
+namespace novaq::ui {
+
+class CompressJob;
+class CompressPage;
+class ModelPage;
+class ResultsPage;
+class SettingsPage;
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    enum class Step { Model, Settings, Compress, Results };
+
+    explicit MainWindow(QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    // Opens a model (file or folder) or a .novaq file; the outcome arrives asynchronously
+    // (modelOpened / novaqOpened / openFailed).
+    void openPath(const QString& path);
+    void openDemoModel();
+    void goTo(Step step);
+    Step currentStep() const;
+    bool isStepEnabled(Step step) const;
+
+    ModelPage* modelPage() const noexcept { return m_modelPage; }
+    SettingsPage* settingsPage() const noexcept { return m_settingsPage; }
+    CompressPage* compressPage() const noexcept { return m_compressPage; }
+    ResultsPage* resultsPage() const noexcept { return m_resultsPage; }
+    CompressJob* job() const noexcept { return m_job; }
+    QString modelChipText() const;
+
+Q_SIGNALS:
+    void modelOpened();
+    void novaqOpened();
+    void openFailed(const QString& message);
+
+protected:
+    void closeEvent(QCloseEvent* event) override;
+
+private:
+    void buildMenus();
+    void setStepEnabled(Step step, bool enabled);
+    void startCompression(const CompressOptions& options);
+    void rememberRecent(const QString& path);
+    void updateMemory();
+    void showOpenError(const QString& title, const QString& message);
+
+    QListWidget* m_steps;
+    QStackedWidget* m_pages;
+    QLabel* m_chip;
+    QLabel* m_threadsLabel;
+    QLabel* m_memoryLabel;
+    ModelPage* m_modelPage;
+    SettingsPage* m_settingsPage;
+    CompressPage* m_compressPage;
+    ResultsPage* m_resultsPage;
+    CompressJob* m_job;
+    QString m_modelLabel;
+};
+
+} // namespace novaq::ui

@@ -1,0 +1,208 @@
+#include "ui/results_page.h"
+
+#include "ui/charts.h"
+#include "ui/format.h"
+#include "ui/jobs.h"
+#include "ui/widgets.h"
+
+#include "novaq/pipeline/export.h"
+#include "novaq/pipeline/validate.h"
+
+#include <QDesktopServices>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QPushButton>
+#include <QRegularExpression>
+#include <QScrollArea>
+#include <QSplitter>
+#include <QUrl>
+#include <QVBoxLayout>
+
+namespace novaq::ui {
+
+SummaryTexts summaryTexts(const ModelReport& r)
+{
+    SummaryTexts t;
+    t.sizes = QStringLiteral("%1 -> %2").arg(sizeText(r.sourceBytes), sizeText(r.fileBytes));
+    t.sizesCaption = ResultsPage::tr("original -> compressed file");
+    t.ratio = ResultsPage::tr("%1 smaller").arg(ratioText(r.ratioVsSource()));
+    t.ratioCaption = ResultsPage::tr("than the source; %1 smaller than a 16-bit copy").arg(ratioText(r.ratioVs16Bit()));
+    t.bits = bitsText(r.effectiveBits());
+    t.bitsCaption = ResultsPage::tr("bits per weight, everything included");
+    t.meanError = errorText(r.meanRelError());
+    t.meanCaption = ResultsPage::tr("mean relative error (by weights)");
+    t.worstError = errorText(r.worstRelError());
+    t.worstCaption = ResultsPage::tr("worst error (%1)").arg(QString::fromStdString(r.worstTensor()));
+    t.time = r.seconds > 0 ? durationText(r.seconds) : QStringLiteral("-");
+    t.timeCaption =
+        r.seconds > 0 ? ResultsPage::tr("time to compress (m:ss)") : ResultsPage::tr("time (not stored in the file)");
+    return t;
+}
+
+ResultsPage::ResultsPage(QWidget* parent) : QWidget(parent)
+{
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(24, 16, 24, 16);
+    m_title = new QLabel(tr("Results"), this);
+    QFont hf = m_title->font();
+    hf.setPointSizeF(hf.pointSizeF() * 1.6);
+    hf.setBold(true);
+    m_title->setFont(hf);
+    m_title->setWordWrap(true);
+    layout->addWidget(m_title);
+    m_banner = new ErrorBanner(this);
+    layout->addWidget(m_banner);
+
+    auto* grid = new QGridLayout;
+    grid->setSpacing(10);
+    const QStringList captions{tr("original -> compressed file"), tr("smaller"),     tr("bits per weight"),
+                               tr("mean relative error"),         tr("worst error"), tr("time")};
+    const QStringList tips{tr("The size of the source weights and of the compressed file."),
+                           tr("How many times smaller the file is than the source, and than a 16-bit copy."),
+                           tr("What each weight costs on average, codebooks and scales included."),
+                           tr("The average error of the compressed tensors; smaller is better."),
+                           tr("The largest error of any compressed tensor, and which one."),
+                           tr("How long the compression took.")};
+    for (int i = 0; i < captions.size(); ++i) {
+        auto* card = new SummaryCard(captions[i], this);
+        card->setToolTip(tips[i]);
+        grid->addWidget(card, i / 3, i % 3);
+        m_cards.push_back(card);
+    }
+    layout->addLayout(grid);
+
+    auto* charts = new QSplitter(Qt::Horizontal, this);
+    m_errorChart = new ErrorBarChart(charts);
+    m_histogram = new ErrorHistogramChart(charts);
+    charts->setStretchFactor(0, 3);
+    charts->setStretchFactor(1, 2);
+    layout->addWidget(charts, 1);
+
+    m_busy = new QLabel(this);
+    m_busy->hide();
+    layout->addWidget(m_busy);
+    auto* buttons = new QHBoxLayout;
+    m_validate = new QPushButton(tr("Validate"), this);
+    m_validate->setToolTip(tr("Check the file: structure, checksums, and that every tensor decodes."));
+    m_export = new QPushButton(tr("Export..."), this);
+    m_export->setToolTip(tr("Write the decompressed weights as a safetensors file other tools can read."));
+    m_folder = new QPushButton(tr("Show in folder"), this);
+    m_folder->setToolTip(tr("Open the folder that holds the compressed file."));
+    m_another = new QPushButton(tr("Compress another"), this);
+    m_another->setObjectName(QStringLiteral("primary"));
+    m_another->setToolTip(tr("Go back and choose another model."));
+    for (QPushButton* b : {m_validate, m_export, m_folder, m_another}) {
+        b->setMinimumHeight(36);
+        b->setAccessibleName(b->text().remove(QStringLiteral("...")));
+    }
+    buttons->addWidget(m_validate);
+    buttons->addWidget(m_export);
+    buttons->addWidget(m_folder);
+    buttons->addStretch();
+    buttons->addWidget(m_another);
+    layout->addLayout(buttons);
+    connect(m_validate, &QPushButton::clicked, this, &ResultsPage::validate);
+    connect(m_export, &QPushButton::clicked, this, &ResultsPage::exportSafetensors);
+    connect(m_folder, &QPushButton::clicked, this, &ResultsPage::showInFolder);
+    connect(m_another, &QPushButton::clicked, this, &ResultsPage::compressAnother);
+}
+
+void ResultsPage::showReport(const ModelReport& report)
+{
+    m_report = report;
+    m_banner->clear();
+    m_title->setText(tr("%1 is ready").arg(QFileInfo(QString::fromStdString(report.output.string())).fileName()));
+    m_title->setToolTip(QString::fromStdString(report.output.string()));
+    const SummaryTexts t = summaryTexts(report);
+    m_cards[0]->setValue(t.sizes, t.sizesCaption);
+    m_cards[1]->setValue(t.ratio, t.ratioCaption);
+    m_cards[2]->setValue(t.bits, t.bitsCaption);
+    m_cards[3]->setValue(t.meanError, t.meanCaption);
+    m_cards[4]->setValue(t.worstError, t.worstCaption);
+    m_cards[5]->setValue(t.time, t.timeCaption);
+    m_errorChart->setTensors(report.tensors);
+    m_histogram->setTensors(report.tensors);
+}
+
+void ResultsPage::setBusy(bool busy, const QString& what)
+{
+    m_busy->setText(what);
+    m_busy->setVisible(busy);
+    m_validate->setEnabled(!busy);
+    m_export->setEnabled(!busy);
+}
+
+void ResultsPage::validate()
+{
+    const std::filesystem::path file = m_report.output;
+    setBusy(true, tr("Checking %1...").arg(QString::fromStdString(file.filename().string())));
+    runTask<ValidateReport>(
+        this, [file] { return validateNovaq(file, std::nullopt, nullptr, nullptr); },
+        [this](TaskOutcome<ValidateReport> outcome) {
+            setBusy(false);
+            if (!outcome.value) {
+                m_banner->showError(errorTitle(outcome.kind), outcome.error);
+                Q_EMIT validated(false);
+                return;
+            }
+            const ValidateReport& v = *outcome.value;
+            if (v.ok) {
+                m_banner->showInfo(tr("The file is valid"),
+                                   tr("Format %1.%2, %n tensor(s): structure and checksums are right and every tensor "
+                                      "decodes to finite values.",
+                                      nullptr, int(v.tensorCount))
+                                       .arg(v.major)
+                                       .arg(v.minor));
+            } else {
+                QStringList problems;
+                for (const std::string& p : v.problems)
+                    problems << QString::fromStdString(p);
+                for (const TensorCheck& c : v.tensors)
+                    if (!c.ok)
+                        problems << QStringLiteral("%1: %2").arg(QString::fromStdString(c.name),
+                                                                 QString::fromStdString(c.problem));
+                m_banner->showError(tr("The file has problems"),
+                                    problems.mid(0, 5).join(QLatin1Char('\n')) +
+                                        tr("\nCompress the model again to get a good file."));
+            }
+            Q_EMIT validated(v.ok);
+        });
+}
+
+void ResultsPage::exportSafetensors()
+{
+    const QString source = QString::fromStdString(m_report.output.string());
+    QString suggestion = source;
+    suggestion.replace(QRegularExpression(QStringLiteral("\\.novaq$")), QStringLiteral(".safetensors"));
+    const QString target =
+        QFileDialog::getSaveFileName(this, tr("Export as safetensors"), suggestion, tr("Safetensors (*.safetensors)"));
+    if (target.isEmpty())
+        return;
+    const std::filesystem::path in = m_report.output;
+    const std::filesystem::path out = target.toStdString();
+    setBusy(true, tr("Exporting to %1...").arg(target));
+    runTask<bool>(
+        this,
+        [in, out] {
+            novaq::exportSafetensors(in, out, DType::F16, nullptr, nullptr);
+            return true;
+        },
+        [this, target](TaskOutcome<bool> outcome) {
+            setBusy(false);
+            if (outcome.value)
+                m_banner->showInfo(tr("Exported"), tr("The weights were written to %1 (16-bit).").arg(target));
+            else
+                m_banner->showError(errorTitle(outcome.kind), outcome.error);
+        });
+}
+
+void ResultsPage::showInFolder()
+{
+    const QString folder = QFileInfo(QString::fromStdString(m_report.output.string())).absolutePath();
+    QDesktopServices::openUrl(QUrl::fromLocalFile(folder));
+}
+
+} // namespace novaq::ui

@@ -1,0 +1,362 @@
+#include "ui/settings_page.h"
+
+#include "ui/format.h"
+#include "ui/jobs.h"
+#include "ui/table_models.h"
+#include "ui/widgets.h"
+
+#include "novaq/codec/codec_config.h"
+
+#include <QCheckBox>
+#include <QDir>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QScrollArea>
+#include <QShortcut>
+#include <QSlider>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QStandardPaths>
+#include <QTableView>
+#include <QThread>
+#include <QVBoxLayout>
+
+#include <climits>
+
+namespace novaq::ui {
+
+double estimatedRatio(const ModelInspection& inspection)
+{
+    const uint64_t out = inspection.estimatedFileBytes();
+    return out ? double(inspection.sourceBytes()) / double(out) : 0.0;
+}
+
+namespace {
+
+QString capitalized(std::string_view label)
+{
+    QString s = QString::fromUtf8(label.data(), qsizetype(label.size()));
+    if (!s.isEmpty())
+        s[0] = s[0].toUpper();
+    return s;
+}
+
+QLabel* sectionTitle(const QString& text, QWidget* parent)
+{
+    auto* label = new QLabel(text, parent);
+    QFont f = label->font();
+    f.setBold(true);
+    f.setPointSizeF(f.pointSizeF() * 1.1);
+    label->setFont(f);
+    return label;
+}
+
+} // namespace
+
+SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
+{
+    auto* outer = new QVBoxLayout(this);
+    outer->setContentsMargins(24, 16, 24, 16);
+    auto* heading = new QLabel(tr("How small should it be?"), this);
+    QFont hf = heading->font();
+    hf.setPointSizeF(hf.pointSizeF() * 1.6);
+    hf.setBold(true);
+    heading->setFont(hf);
+    outer->addWidget(heading);
+    m_banner = new ErrorBanner(this);
+    outer->addWidget(m_banner);
+
+    auto* splitter = new QSplitter(Qt::Horizontal, this);
+    outer->addWidget(splitter, 1);
+
+    // Left: the choices.
+    auto* left = new QWidget(splitter);
+    auto* leftLayout = new QVBoxLayout(left);
+    leftLayout->setContentsMargins(0, 0, 12, 0);
+    auto* cardGrid = new QGridLayout;
+    cardGrid->setSpacing(10);
+    const auto presets = bitsPresets();
+    for (size_t i = 0; i < presets.size(); ++i) {
+        const BitsPreset& p = presets[i];
+        auto* card = new ChoiceCard(capitalized(p.label), tr("%1 bits per weight").arg(p.bits, 0, 'f', 1), left);
+        card->setToolTip(tr("Compress to %1 bits per weight; fewer bits make a smaller file and a larger error.")
+                             .arg(p.bits, 0, 'f', 1));
+        cardGrid->addWidget(card, int(i) / 3, int(i) % 3);
+        connect(card, &ChoiceCard::clicked, this, [this, i] { m_bitsSlider->setValue(int(i)); });
+        m_cards.push_back(card);
+    }
+    leftLayout->addLayout(cardGrid);
+
+    auto* form = new QFormLayout;
+    form->setFieldGrowthPolicy(QFormLayout::ExpandingFieldsGrow);
+    auto* bitsRow = new QHBoxLayout;
+    m_bitsSlider = new QSlider(Qt::Horizontal, left);
+    m_bitsSlider->setRange(0, int(presets.size()) - 1);
+    m_bitsSlider->setPageStep(1);
+    m_bitsSlider->setTickPosition(QSlider::TicksBelow);
+    m_bitsSlider->setToolTip(tr("Fewer bits make a smaller file and a larger error."));
+    m_bitsSlider->setAccessibleName(tr("Bits per weight"));
+    m_bitsValue = new QLabel(left);
+    m_bitsValue->setMinimumWidth(150);
+    bitsRow->addWidget(m_bitsSlider, 1);
+    bitsRow->addWidget(m_bitsValue);
+    form->addRow(tr("Bits per weight"), bitsRow);
+    m_subspaces = new QSpinBox(left);
+    m_subspaces->setRange(1, 64);
+    m_subspaces->setValue(CompressOptions{}.subspaces);
+    m_subspaces->setToolTip(tr("How many groups of columns get their own codebooks; more groups fit the weights "
+                               "better but store more codebooks."));
+    m_subspaces->setAccessibleName(tr("Subspaces"));
+    form->addRow(tr("Subspaces"), m_subspaces);
+    leftLayout->addLayout(form);
+
+    m_advancedToggle = new QCheckBox(tr("Advanced"), left);
+    m_advancedToggle->setToolTip(tr("Show the settings most people never need to change."));
+    leftLayout->addWidget(m_advancedToggle);
+    m_advanced = new QWidget(left);
+    auto* advForm = new QFormLayout(m_advanced);
+    advForm->setContentsMargins(20, 0, 0, 0);
+    m_seed = new QSpinBox(m_advanced);
+    m_seed->setRange(0, INT_MAX);
+    m_seed->setValue(int(CompressOptions{}.seed));
+    m_seed->setToolTip(tr("The same seed and settings always give the same file; change it to try another "
+                          "random start."));
+    m_seed->setAccessibleName(tr("Seed"));
+    advForm->addRow(tr("Seed"), m_seed);
+    m_threads = new QSpinBox(m_advanced);
+    m_threads->setRange(0, 1024);
+    m_threads->setSpecialValueText(tr("All cores (%1)").arg(QThread::idealThreadCount()));
+    m_threads->setToolTip(tr("How many processor cores to use; the result is the same for any number."));
+    m_threads->setAccessibleName(tr("Threads"));
+    advForm->addRow(tr("Threads"), m_threads);
+    m_advanced->setVisible(false);
+    connect(m_advancedToggle, &QCheckBox::toggled, m_advanced, &QWidget::setVisible);
+    leftLayout->addWidget(m_advanced);
+
+    auto* outRow = new QHBoxLayout;
+    m_output = new QLineEdit(left);
+    m_output->setToolTip(tr("Where the compressed .novaq file is written."));
+    m_output->setAccessibleName(tr("Output file"));
+    auto* outBrowse = new QPushButton(tr("Choose..."), left);
+    outBrowse->setToolTip(tr("Pick the folder and name of the compressed file."));
+    outBrowse->setAccessibleName(tr("Choose output file"));
+    outRow->addWidget(m_output, 1);
+    outRow->addWidget(outBrowse);
+    auto* outForm = new QFormLayout;
+    outForm->addRow(tr("Output file"), outRow);
+    leftLayout->addLayout(outForm);
+    connect(outBrowse, &QPushButton::clicked, this, [this] {
+        const QString path =
+            QFileDialog::getSaveFileName(this, tr("Save the compressed model as"), m_output->text(),
+                                         tr("NOVAQ files (*.novaq)"), nullptr, QFileDialog::DontConfirmOverwrite);
+        if (!path.isEmpty())
+            m_output->setText(path.endsWith(QStringLiteral(".novaq")) ? path : path + QStringLiteral(".novaq"));
+    });
+
+    leftLayout->addStretch();
+    m_compress = new QPushButton(tr("Compress"), left);
+    m_compress->setObjectName(QStringLiteral("primary"));
+    m_compress->setMinimumHeight(40);
+    m_compress->setToolTip(tr("Start compressing with these settings (Ctrl+Return)."));
+    m_compress->setAccessibleName(tr("Compress"));
+    leftLayout->addWidget(m_compress);
+    connect(m_compress, &QPushButton::clicked, this, &SettingsPage::requestCompress);
+    auto* shortcut = new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), this);
+    shortcut->setContext(Qt::WidgetWithChildrenShortcut);
+    connect(shortcut, &QShortcut::activated, this, &SettingsPage::requestCompress);
+
+    // Right: the preview.
+    auto* right = new QWidget(splitter);
+    auto* rightLayout = new QVBoxLayout(right);
+    rightLayout->setContentsMargins(12, 0, 0, 0);
+    rightLayout->addWidget(sectionTitle(tr("Preview"), right));
+    m_previewModel = new QLabel(right);
+    m_previewModel->setWordWrap(true);
+    rightLayout->addWidget(m_previewModel);
+    auto* figures = new QHBoxLayout;
+    figures->setSpacing(28);
+    m_previewSize = new QLabel(right);
+    m_previewRatio = new QLabel(right);
+    m_previewBits = new QLabel(right);
+    for (QLabel* l : {m_previewSize, m_previewRatio, m_previewBits}) {
+        QFont f = l->font();
+        f.setPointSizeF(f.pointSizeF() * 1.3);
+        f.setBold(true);
+        l->setFont(f);
+        figures->addWidget(l);
+    }
+    figures->addStretch();
+    m_previewSize->setToolTip(tr("The estimated size of the compressed file, everything included."));
+    m_previewRatio->setToolTip(tr("How many times smaller than the source the file should be."));
+    m_previewBits->setToolTip(tr("What each weight costs on average, codebooks and scales included."));
+    rightLayout->addLayout(figures);
+    m_planModel = new TensorPlanModel(this);
+    m_table = new QTableView(right);
+    m_table->setModel(m_planModel);
+    m_table->setAlternatingRowColors(true);
+    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_table->verticalHeader()->hide();
+    m_table->horizontalHeader()->setSectionResizeMode(TensorPlanModel::Name, QHeaderView::Stretch);
+    m_table->setWordWrap(false);
+    m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    m_table->horizontalHeader()->setStretchLastSection(true);
+    m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 8);
+    m_table->setToolTip(tr("What will happen to each tensor: compressed, or kept as it is and why."));
+    m_table->setAccessibleName(tr("Tensors and what will happen to them"));
+    rightLayout->addWidget(m_table, 1);
+    splitter->setStretchFactor(0, 5);
+    splitter->setStretchFactor(1, 6);
+
+    connect(m_bitsSlider, &QSlider::valueChanged, this, [this](int i) {
+        m_cards[size_t(i)]->setChecked(true);
+        const BitsPreset& p = bitsPresets()[size_t(i)];
+        m_bitsValue->setText(tr("%1 bits (%2)").arg(p.bits, 0, 'f', 1).arg(capitalized(p.label).toLower()));
+        showPreview();
+    });
+    connect(m_subspaces, &QSpinBox::valueChanged, this, &SettingsPage::refreshEstimates);
+    setBits(CompressOptions{}.bits);
+    m_bitsValue->setText(
+        tr("%1 bits (%2)").arg(bits(), 0, 'f', 1).arg(capitalized(bitsPresets()[size_t(m_bitsSlider->value())].label)));
+}
+
+void SettingsPage::setBits(double value)
+{
+    const auto presets = bitsPresets();
+    for (size_t i = 0; i < presets.size(); ++i)
+        if (std::abs(presets[i].bits - value) < 1e-9) {
+            m_bitsSlider->setValue(int(i));
+            m_cards[i]->setChecked(true);
+        }
+}
+
+double SettingsPage::bits() const { return bitsPresets()[size_t(m_bitsSlider->value())].bits; }
+
+void SettingsPage::setOutputPath(const QString& path) { m_output->setText(path); }
+
+void SettingsPage::setModel(const ModelInspection& inspection, const QString& label)
+{
+    m_model = inspection;
+    m_label = label;
+    m_banner->clear();
+    // A default output beside the documents, named after the model.
+    QString base = QFileInfo(QString::fromStdString(inspection.path.string())).completeBaseName();
+    if (base.isEmpty())
+        base = QStringLiteral("model");
+    QString folder = QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation);
+    if (folder.isEmpty() || !QDir(folder).exists())
+        folder = QDir::homePath();
+    m_output->setText(QDir(folder).filePath(base + QStringLiteral(".novaq")));
+    m_previewModel->setText(tr("%1 - %2 - %3 parameters - %4 tensors - %5")
+                                .arg(label, QString::fromStdString(inspection.format))
+                                .arg(paramsText(inspection.params()))
+                                .arg(inspection.tensors.size())
+                                .arg(sizeText(inspection.sourceBytes())));
+    refreshEstimates();
+}
+
+void SettingsPage::refreshEstimates()
+{
+    if (m_model.path.empty())
+        return;
+    const int generation = ++m_generation;
+    m_pending = 1;
+    for (ChoiceCard* card : m_cards)
+        card->setEstimate(tr("estimating..."));
+    const std::filesystem::path path = m_model.path;
+    const int subspaces = m_subspaces->value();
+    runTask<std::vector<ModelInspection>>(
+        this,
+        [path, subspaces] {
+            std::vector<ModelInspection> all;
+            for (const BitsPreset& p : bitsPresets())
+                all.push_back(inspectModel(path, p.bits, CodecConfig{p.d, p.b1, p.b2, subspaces}));
+            return all;
+        },
+        [this, generation](TaskOutcome<std::vector<ModelInspection>> outcome) {
+            if (generation != m_generation)
+                return; // a newer request is on its way
+            m_pending = 0;
+            if (!outcome.value) {
+                m_estimates.clear();
+                m_haveEstimates = false;
+                m_banner->showError(tr("The estimate failed"), outcome.error);
+                for (ChoiceCard* card : m_cards)
+                    card->setEstimate({});
+                return;
+            }
+            m_estimates = std::move(*outcome.value);
+            m_haveEstimates = true;
+            for (size_t i = 0; i < m_cards.size() && i < m_estimates.size(); ++i)
+                m_cards[i]->setEstimate(
+                    tr("about %1\n%2 smaller")
+                        .arg(sizeText(m_estimates[i].estimatedFileBytes()), ratioText(estimatedRatio(m_estimates[i]))));
+            showPreview();
+            Q_EMIT estimatesUpdated();
+        });
+}
+
+void SettingsPage::showPreview()
+{
+    const auto i = size_t(m_bitsSlider->value());
+    if (!m_haveEstimates || i >= m_estimates.size()) {
+        m_previewSize->setText(QStringLiteral("-"));
+        m_previewRatio->clear();
+        m_previewBits->clear();
+        m_planModel->clear();
+        return;
+    }
+    const ModelInspection& e = m_estimates[i];
+    m_previewSize->setText(tr("about %1").arg(sizeText(e.estimatedFileBytes())));
+    m_previewRatio->setText(tr("%1 smaller").arg(ratioText(estimatedRatio(e))));
+    m_previewBits->setText(tr("%1 bits per weight").arg(bitsText(e.estimatedEffectiveBits())));
+    m_planModel->setInspection(e);
+}
+
+QString SettingsPage::previewText() const
+{
+    return QStringList{m_previewSize->text(), m_previewRatio->text(), m_previewBits->text()}.join(
+        QStringLiteral(" | "));
+}
+
+CompressOptions SettingsPage::options() const
+{
+    CompressOptions o;
+    o.input = m_model.path;
+    o.sourceLabel = m_label.toStdString();
+    o.output = std::filesystem::path(m_output->text().toStdString());
+    o.bits = bits();
+    o.subspaces = m_subspaces->value();
+    o.threads = m_threads->value();
+    o.seed = uint64_t(m_seed->value());
+    o.overwrite = true;
+    return o;
+}
+
+void SettingsPage::requestCompress()
+{
+    if (m_model.path.empty())
+        return;
+    if (m_output->text().trimmed().isEmpty()) {
+        m_banner->showError(tr("No output file"), tr("Type or choose where the compressed file should go."));
+        return;
+    }
+    if (QFileInfo::exists(m_output->text())) {
+        const auto answer = QMessageBox::question(
+            this, tr("Replace the file?"),
+            tr("%1 already exists. Replace it when the compression finishes?").arg(m_output->text()));
+        if (answer != QMessageBox::Yes)
+            return;
+    }
+    m_banner->clear();
+    Q_EMIT compressRequested(options());
+}
+
+} // namespace novaq::ui

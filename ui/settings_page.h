@@ -1,0 +1,84 @@
+#pragma once
+// Step 2: how to compress. Preset cards generated from bitsPresets() with live estimates from
+// inspectModel, the bits slider, subspaces, Advanced (seed, threads), the output file, and a
+// preview of what happens to each tensor.
+
+#include "novaq/pipeline/compress.h"
+#include "novaq/pipeline/inspect.h"
+
+#include <QWidget>
+
+#include <vector>
+
+class QCheckBox;
+class QLabel;
+class QLineEdit;
+class QPushButton;
+class QSlider;
+class QSpinBox;
+class QTableView;
+
+namespace novaq::ui {
+
+class ChoiceCard;
+class ErrorBanner;
+class TensorPlanModel;
+
+class SettingsPage : public QWidget {
+    Q_OBJECT
+public:
+    explicit SettingsPage(QWidget* parent = nullptr);
+
+    // A freshly opened model; the estimates are recomputed on a worker thread.
+    void setModel(const ModelInspection& inspection, const QString& label);
+    CompressOptions options() const;
+    void setOutputPath(const QString& path);
+    void setBits(double bits);
+    double bits() const;
+
+    ErrorBanner* banner() const noexcept { return m_banner; }
+    QPushButton* compressButton() const noexcept { return m_compress; }
+    const std::vector<ChoiceCard*>& cards() const noexcept { return m_cards; }
+    TensorPlanModel* planModel() const noexcept { return m_planModel; }
+    bool estimatesReady() const noexcept { return m_pending == 0 && m_haveEstimates; }
+    QString previewText() const; // the preview figures, for tests and accessibility
+
+Q_SIGNALS:
+    void compressRequested(const novaq::CompressOptions& options);
+    void estimatesUpdated();
+
+private:
+    void refreshEstimates();
+    void showPreview();
+    void requestCompress();
+
+    ModelInspection m_model;
+    QString m_label;
+    std::vector<ModelInspection> m_estimates; // one per bitsPresets() row
+    int m_pending = 0;
+    int m_generation = 0;
+    bool m_haveEstimates = false;
+
+    ErrorBanner* m_banner;
+    std::vector<ChoiceCard*> m_cards;
+    QSlider* m_bitsSlider;
+    QLabel* m_bitsValue;
+    QSpinBox* m_subspaces;
+    QCheckBox* m_advancedToggle;
+    QWidget* m_advanced;
+    QSpinBox* m_seed;
+    QSpinBox* m_threads;
+    QLineEdit* m_output;
+    QPushButton* m_compress;
+    QLabel* m_previewSize;
+    QLabel* m_previewRatio;
+    QLabel* m_previewBits;
+    QLabel* m_previewModel;
+    TensorPlanModel* m_planModel;
+    QTableView* m_table;
+};
+
+// Estimated ratio of the source size to the .novaq size of an inspection (0 when unknown).
+double estimatedRatio(const ModelInspection& inspection);
+
+} // namespace novaq::ui

@@ -1,0 +1,201 @@
+#include "ui/widgets.h"
+
+#include "ui/format.h"
+
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QMimeData>
+#include <QToolButton>
+#include <QVBoxLayout>
+
+namespace novaq::ui {
+
+// ---- ErrorBanner
+
+ErrorBanner::ErrorBanner(QWidget* parent) : QFrame(parent)
+{
+    setObjectName(QStringLiteral("errorBanner"));
+    auto* layout = new QHBoxLayout(this);
+    layout->setContentsMargins(14, 10, 8, 10);
+    auto* texts = new QVBoxLayout;
+    m_title = new QLabel(this);
+    QFont bold = m_title->font();
+    bold.setBold(true);
+    m_title->setFont(bold);
+    m_message = new QLabel(this);
+    m_message->setWordWrap(true);
+    m_message->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    texts->addWidget(m_title);
+    texts->addWidget(m_message);
+    layout->addLayout(texts, 1);
+    auto* close = new QToolButton(this);
+    close->setText(QStringLiteral("\u2715"));
+    close->setAutoRaise(true);
+    close->setToolTip(tr("Hide this message."));
+    close->setAccessibleName(tr("Hide message"));
+    layout->addWidget(close, 0, Qt::AlignTop);
+    connect(close, &QToolButton::clicked, this, &ErrorBanner::clear);
+    setAccessibleName(tr("Message"));
+    hide();
+}
+
+void ErrorBanner::showStyled(const QString& title, const QString& message, bool error)
+{
+    m_title->setText(title);
+    m_message->setText(message);
+    const QString colour = error ? QStringLiteral("#d9485f") : accentColor().name();
+    setStyleSheet(QStringLiteral("#errorBanner { border: 1px solid %1; border-left: 5px solid %1; border-radius: 6px;"
+                                 " background: palette(base); }")
+                      .arg(colour));
+    show();
+}
+
+void ErrorBanner::showError(const QString& title, const QString& message) { showStyled(title, message, true); }
+
+void ErrorBanner::showInfo(const QString& title, const QString& message) { showStyled(title, message, false); }
+
+void ErrorBanner::clear()
+{
+    m_title->clear();
+    m_message->clear();
+    hide();
+}
+
+QString ErrorBanner::title() const { return m_title->text(); }
+
+QString ErrorBanner::message() const { return m_message->text(); }
+
+// ---- DropZone
+
+DropZone::DropZone(QWidget* parent) : QFrame(parent)
+{
+    setObjectName(QStringLiteral("dropZone"));
+    setAcceptDrops(true);
+    setMinimumHeight(200);
+    auto* layout = new QVBoxLayout(this);
+    auto* icon = new QLabel(QStringLiteral("\u2B07"), this);
+    QFont big = icon->font();
+    big.setPointSizeF(big.pointSizeF() * 3);
+    icon->setFont(big);
+    icon->setAlignment(Qt::AlignCenter);
+    auto* text = new QLabel(tr("Drop a model file or folder here"), this);
+    QFont f = text->font();
+    f.setPointSizeF(f.pointSizeF() * 1.4);
+    text->setFont(f);
+    text->setAlignment(Qt::AlignCenter);
+    auto* hint = new QLabel(tr("Safetensors, GGUF, PyTorch, ONNX, llama2.c or a Hugging Face model folder"), this);
+    hint->setAlignment(Qt::AlignCenter);
+    hint->setEnabled(false);
+    layout->addStretch();
+    layout->addWidget(icon);
+    layout->addWidget(text);
+    layout->addWidget(hint);
+    layout->addStretch();
+    setToolTip(tr("Drag a model file or its folder from your file manager and drop it here."));
+    setAccessibleName(tr("Drop zone for a model file or folder"));
+    setHover(false);
+}
+
+void DropZone::setHover(bool hover)
+{
+    setStyleSheet(QStringLiteral("#dropZone { border: 2px dashed %1; border-radius: 12px; background: %2; }")
+                      .arg(hover ? accentColor().name() : QStringLiteral("palette(mid)"),
+                           hover ? QStringLiteral("palette(alternate-base)") : QStringLiteral("palette(base)")));
+}
+
+void DropZone::dragEnterEvent(QDragEnterEvent* event)
+{
+    if (event->mimeData()->hasUrls() && event->mimeData()->urls().first().isLocalFile()) {
+        setHover(true);
+        event->acceptProposedAction();
+    }
+}
+
+void DropZone::dragLeaveEvent(QDragLeaveEvent* event)
+{
+    setHover(false);
+    QFrame::dragLeaveEvent(event);
+}
+
+void DropZone::dropEvent(QDropEvent* event)
+{
+    setHover(false);
+    const auto urls = event->mimeData()->urls();
+    if (!urls.isEmpty() && urls.first().isLocalFile()) {
+        event->acceptProposedAction();
+        Q_EMIT pathDropped(urls.first().toLocalFile());
+    }
+}
+
+// ---- ChoiceCard
+
+ChoiceCard::ChoiceCard(const QString& title, const QString& detail, QWidget* parent) : QPushButton(parent)
+{
+    setCheckable(true);
+    setAutoExclusive(true);
+    setMinimumSize(170, 112);
+    setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(14, 10, 14, 10);
+    m_title = new QLabel(title, this);
+    QFont f = m_title->font();
+    f.setPointSizeF(f.pointSizeF() * 1.25);
+    f.setBold(true);
+    m_title->setFont(f);
+    m_detail = new QLabel(detail, this);
+    m_estimate = new QLabel(this);
+    m_estimate->setWordWrap(true);
+    for (QLabel* l : {m_title, m_detail, m_estimate})
+        l->setAttribute(Qt::WA_TransparentForMouseEvents);
+    layout->addWidget(m_title);
+    layout->addWidget(m_detail);
+    layout->addWidget(m_estimate);
+    setAccessibleName(title);
+    setStyleSheet(
+        QStringLiteral("novaq--ui--ChoiceCard { border: 1px solid palette(mid); border-radius: 10px;"
+                       " background: palette(base); text-align: left; }"
+                       "novaq--ui--ChoiceCard:checked { border: 2px solid %1; background: palette(alternate-base); }"
+                       "novaq--ui--ChoiceCard:focus { border: 2px solid %1; }")
+            .arg(accentColor().name()));
+}
+
+void ChoiceCard::setEstimate(const QString& estimate) { m_estimate->setText(estimate); }
+
+QString ChoiceCard::estimate() const { return m_estimate->text(); }
+
+// ---- SummaryCard
+
+SummaryCard::SummaryCard(const QString& caption, QWidget* parent) : QFrame(parent)
+{
+    setObjectName(QStringLiteral("summaryCard"));
+    setStyleSheet(QStringLiteral("#summaryCard { border: 1px solid palette(mid); border-radius: 10px;"
+                                 " background: palette(base); }"));
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(16, 12, 16, 12);
+    m_value = new QLabel(QStringLiteral("-"), this);
+    QFont f = m_value->font();
+    f.setPointSizeF(f.pointSizeF() * 1.8);
+    f.setBold(true);
+    m_value->setFont(f);
+    m_value->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_caption = new QLabel(caption, this);
+    m_caption->setWordWrap(true);
+    layout->addWidget(m_value);
+    layout->addWidget(m_caption);
+    setAccessibleName(caption);
+}
+
+void SummaryCard::setValue(const QString& value, const QString& caption)
+{
+    m_value->setText(value);
+    if (!caption.isEmpty())
+        m_caption->setText(caption);
+}
+
+QString SummaryCard::value() const { return m_value->text(); }
+
+QString SummaryCard::caption() const { return m_caption->text(); }
+
+} // namespace novaq::ui
