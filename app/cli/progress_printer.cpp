@@ -127,7 +127,9 @@ void ProgressPrinter::printPlain(const ProgressEvent& event)
         return;
     std::string line = "[";
     line.append(std::to_string(m_done)).append("/").append(std::to_string(m_count)).append("] ");
-    line.append(m_verb).append(" ").append(event.tensorName);
+    // A tensor kept as it was (norms, small tensors) is not "compressed": say so.
+    const bool kept = event.result && !event.result->quantized && m_verb == "compressed";
+    line.append(kept ? "kept" : m_verb).append(" ").append(event.tensorName);
     if (const TensorResult* r = event.result) {
         char figures[160];
         std::snprintf(figures, sizeof figures, "  rel.err %.4g  %.2f bits  %.2fs", r->relError, r->effectiveBits,
