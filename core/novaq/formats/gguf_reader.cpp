@@ -1,6 +1,7 @@
 #include "novaq/formats/gguf_reader.h"
 
 #include "novaq/formats/gguf_quants.h"
+#include "novaq/formats/mapped_model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/io/mapped_file.h"
 
@@ -573,28 +574,15 @@ ParsedGguf parseGguf(const MappedFile& map)
     return out;
 }
 
-class GgufModel final : public ModelReader {
+class GgufModel final : public MappedModelReader {
 public:
-    GgufModel(MappedFile map, ParsedGguf parsed) : m_map(std::move(map)), m_files{m_map.path()}
+    GgufModel(MappedFile map, ParsedGguf parsed)
+        : MappedModelReader(ModelFormat::Gguf, single(std::move(map)), infos(parsed), metadataOf(parsed))
     {
-        m_tensors.reserve(parsed.tensors.size());
         m_types.reserve(parsed.tensors.size());
-        for (ParsedTensor& t : parsed.tensors) {
-            m_tensors.push_back(std::move(t.info));
+        for (const ParsedTensor& t : parsed.tensors)
             m_types.push_back(t.type);
-        }
-        m_metadata = json::object();
-        if (auto it = parsed.keyValues.find("general.architecture"); it != parsed.keyValues.end() && it->is_string())
-            m_metadata["architecture"] = *it;
-        m_metadata["format_metadata"] = std::move(parsed.keyValues);
-        m_metadata["config"] = nullptr;
-        m_metadata["gguf_version"] = parsed.version;
     }
-
-    ModelFormat format() const noexcept override { return ModelFormat::Gguf; }
-    const std::vector<TensorInfo>& tensors() const noexcept override { return m_tensors; }
-    const json& metadata() const noexcept override { return m_metadata; }
-    const std::vector<fs::path>& files() const noexcept override { return m_files; }
 
     void readFloat(size_t index, std::span<float> out) const override
     {
@@ -612,41 +600,49 @@ public:
                     ", which cannot be converted to float yet (supported GGUF types: " + supportedGgmlTypeNames() +
                     "); requantize the model to one of them with llama-quantize, or start from its F16 "
                     "or F32 GGUF");
-        dequantizeGgml(type, m_map.data() + t.offset, static_cast<size_t>(numel), out.data());
+        dequantizeGgml(type, fileData(t) + t.offset, static_cast<size_t>(numel), out.data());
     }
 
     std::span<const std::byte> rawBytes(size_t index) const override
     {
         const TensorInfo& t = tensor(index);
-        return {m_map.data() + t.offset, static_cast<size_t>(t.nbytes)};
-    }
-
-    void release(size_t index) const noexcept override
-    {
-        if (index < m_tensors.size())
-            m_map.release(m_tensors[index].offset, m_tensors[index].nbytes);
+        return {fileData(t) + t.offset, static_cast<size_t>(t.nbytes)};
     }
 
 private:
-    const TensorInfo& tensor(size_t index) const
+    static std::vector<MappedFile> single(MappedFile map)
     {
-        if (index >= m_tensors.size())
-            throw Error(ErrorKind::InvalidArgument, m_map.path().string() + ": tensor index " + std::to_string(index) +
-                                                        " is out of range: the model has " +
-                                                        std::to_string(m_tensors.size()) + " tensors");
-        return m_tensors[index];
+        std::vector<MappedFile> maps;
+        maps.push_back(std::move(map));
+        return maps;
+    }
+
+    static std::vector<TensorInfo> infos(const ParsedGguf& parsed)
+    {
+        std::vector<TensorInfo> out;
+        out.reserve(parsed.tensors.size());
+        for (const ParsedTensor& t : parsed.tensors)
+            out.push_back(t.info);
+        return out;
+    }
+
+    static json metadataOf(ParsedGguf& parsed)
+    {
+        json meta = json::object();
+        if (auto it = parsed.keyValues.find("general.architecture"); it != parsed.keyValues.end() && it->is_string())
+            meta["architecture"] = *it;
+        meta["format_metadata"] = std::move(parsed.keyValues);
+        meta["config"] = nullptr;
+        meta["gguf_version"] = parsed.version;
+        return meta;
     }
 
     std::string label(size_t index) const
     {
-        return m_map.path().string() + ": " + tensorLabel(index, m_tensors[index].name);
+        return m_files.front().string() + ": " + tensorLabel(index, m_tensors[index].name);
     }
 
-    MappedFile m_map;
-    std::vector<fs::path> m_files;
-    std::vector<TensorInfo> m_tensors;
     std::vector<const GgmlTypeTraits*> m_types; // row of each tensor's ggml type
-    json m_metadata;
 };
 
 } // namespace

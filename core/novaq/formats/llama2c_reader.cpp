@@ -1,5 +1,6 @@
 #include "novaq/formats/llama2c_reader.h"
 
+#include "novaq/formats/mapped_model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/io/mapped_file.h"
 
@@ -80,51 +81,32 @@ Layout layoutOf(const Config& c)
     return l;
 }
 
-class Llama2cModel final : public ModelReader {
+class Llama2cModel final : public MappedModelReader {
 public:
     Llama2cModel(MappedFile map, std::vector<TensorInfo> tensors, nlohmann::json metadata)
-        : m_map(std::move(map)), m_tensors(std::move(tensors)), m_metadata(std::move(metadata))
-    {
-        m_files.push_back(m_map.path());
-    }
-
-    ModelFormat format() const noexcept override { return ModelFormat::Llama2c; }
-    const std::vector<TensorInfo>& tensors() const noexcept override { return m_tensors; }
-    const nlohmann::json& metadata() const noexcept override { return m_metadata; }
-    const std::vector<fs::path>& files() const noexcept override { return m_files; }
+        : MappedModelReader(ModelFormat::Llama2c, single(std::move(map)), std::move(tensors), std::move(metadata))
+    {}
 
     void readFloat(size_t index, std::span<float> out) const override
     {
-        const TensorInfo& t = at(index);
-        if (out.size() != static_cast<size_t>(t.numel()))
-            throw Error(ErrorKind::InvalidArgument, "internal: readFloat buffer size does not match " + t.name);
-        convertToFloat(DType::F32, m_map.data() + t.offset, out.size(), out.data());
+        checkOutputSize(index, out.size());
+        const TensorInfo& t = m_tensors[index];
+        convertToFloat(DType::F32, fileData(t) + t.offset, out.size(), out.data());
     }
 
     std::span<const std::byte> rawBytes(size_t index) const override
     {
-        const TensorInfo& t = at(index);
-        return {m_map.data() + t.offset, static_cast<size_t>(t.nbytes)};
-    }
-
-    void release(size_t index) const noexcept override
-    {
-        if (index < m_tensors.size())
-            m_map.release(m_tensors[index].offset, m_tensors[index].nbytes);
+        const TensorInfo& t = tensor(index);
+        return {fileData(t) + t.offset, static_cast<size_t>(t.nbytes)};
     }
 
 private:
-    const TensorInfo& at(size_t index) const
+    static std::vector<MappedFile> single(MappedFile map)
     {
-        if (index >= m_tensors.size())
-            throw Error(ErrorKind::InvalidArgument, "tensor index " + std::to_string(index) + " is out of range");
-        return m_tensors[index];
+        std::vector<MappedFile> maps;
+        maps.push_back(std::move(map));
+        return maps;
     }
-
-    MappedFile m_map;
-    std::vector<fs::path> m_files;
-    std::vector<TensorInfo> m_tensors;
-    nlohmann::json m_metadata;
 };
 
 } // namespace

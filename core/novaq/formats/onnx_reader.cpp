@@ -1,5 +1,6 @@
 #include "novaq/formats/onnx_reader.h"
 
+#include "novaq/formats/mapped_model_reader.h"
 #include "novaq/formats/model_files.h"
 #include "novaq/formats/protobuf_wire.h"
 #include "novaq/io/error.h"
@@ -809,21 +810,13 @@ private:
     std::unordered_map<std::string, uint32_t> m_externalIndex; // canonical path -> file index
 };
 
-class OnnxModel final : public ModelReader {
+class OnnxModel final : public MappedModelReader {
 public:
     OnnxModel(std::vector<MappedFile> maps, std::vector<TensorInfo> tensors, std::vector<TensorSource> sources,
               json metadata)
-        : m_maps(std::move(maps)), m_tensors(std::move(tensors)), m_sources(std::move(sources)),
-          m_metadata(std::move(metadata))
-    {
-        for (const MappedFile& map : m_maps)
-            m_files.push_back(map.path());
-    }
-
-    ModelFormat format() const noexcept override { return ModelFormat::Onnx; }
-    const std::vector<TensorInfo>& tensors() const noexcept override { return m_tensors; }
-    const json& metadata() const noexcept override { return m_metadata; }
-    const std::vector<fs::path>& files() const noexcept override { return m_files; }
+        : MappedModelReader(ModelFormat::Onnx, std::move(maps), std::move(tensors), std::move(metadata)),
+          m_sources(std::move(sources))
+    {}
 
     void readFloat(size_t index, std::span<float> out) const override
     {
@@ -836,7 +829,7 @@ public:
         if (numel == 0)
             return;
         if (m_sources[index].direct) {
-            convertToFloat(t.dtype, m_maps[t.fileIndex].data() + t.offset, static_cast<size_t>(numel), out.data());
+            convertToFloat(t.dtype, fileData(t) + t.offset, static_cast<size_t>(numel), out.data());
             return;
         }
         {
@@ -856,7 +849,7 @@ public:
         if (t.nbytes == 0)
             return {};
         if (m_sources[index].direct)
-            return {m_maps[t.fileIndex].data() + t.offset, static_cast<size_t>(t.nbytes)};
+            return {fileData(t) + t.offset, static_cast<size_t>(t.nbytes)};
         // Typed values are decoded once and kept until release().
         std::lock_guard lock(m_mutex);
         auto it = m_decoded.find(index);
@@ -883,15 +876,6 @@ public:
     }
 
 private:
-    const TensorInfo& tensor(size_t index) const
-    {
-        if (index >= m_tensors.size())
-            throw Error(ErrorKind::InvalidArgument, "tensor index " + std::to_string(index) +
-                                                        " is out of range: the model has " +
-                                                        std::to_string(m_tensors.size()) + " tensors");
-        return m_tensors[index];
-    }
-
     // Typed values in the dtype's little-endian layout.
     std::vector<std::byte> decode(size_t index) const
     {
@@ -995,11 +979,7 @@ private:
         return out;
     }
 
-    std::vector<MappedFile> m_maps;
-    std::vector<fs::path> m_files;
-    std::vector<TensorInfo> m_tensors;
     std::vector<TensorSource> m_sources;
-    json m_metadata;
     mutable std::mutex m_mutex;
     mutable std::map<size_t, std::vector<std::byte>> m_decoded; // typed tensors handed out by rawBytes()
 };

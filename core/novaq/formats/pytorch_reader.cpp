@@ -1,5 +1,6 @@
 #include "novaq/formats/pytorch_reader.h"
 
+#include "novaq/formats/mapped_model_reader.h"
 #include "novaq/formats/model_files.h"
 #include "novaq/formats/unpickler.h"
 #include "novaq/formats/zip_archive.h"
@@ -482,39 +483,27 @@ void gatherBytes(const std::byte* storage, const TensorInfo& t, const Layout& l,
 
 // ---- the reader ----
 
-class PyTorchModel final : public ModelReader {
+class PyTorchModel final : public MappedModelReader {
 public:
     PyTorchModel(std::vector<MappedFile> maps, Parsed parsed, json metadata)
-        : m_maps(std::move(maps)), m_tensors(std::move(parsed.tensors)), m_layouts(std::move(parsed.layouts)),
-          m_metadata(std::move(metadata))
-    {
-        for (const MappedFile& map : m_maps)
-            m_files.push_back(map.path());
-    }
-
-    ModelFormat format() const noexcept override { return ModelFormat::PyTorch; }
-    const std::vector<TensorInfo>& tensors() const noexcept override { return m_tensors; }
-    const json& metadata() const noexcept override { return m_metadata; }
-    const std::vector<fs::path>& files() const noexcept override { return m_files; }
+        : MappedModelReader(ModelFormat::PyTorch, std::move(maps), std::move(parsed.tensors), std::move(metadata)),
+          m_layouts(std::move(parsed.layouts))
+    {}
 
     void readFloat(size_t index, std::span<float> out) const override
     {
-        const TensorInfo& t = tensor(index);
-        const auto numel = static_cast<uint64_t>(t.numel());
-        if (out.size() != numel)
-            throw Error(ErrorKind::InvalidArgument,
-                        m_files[t.fileIndex].string() + ": tensor " + quote(t.name) + " has " + std::to_string(numel) +
-                            " elements, but the output holds " + std::to_string(out.size()));
-        if (numel == 0)
+        checkOutputSize(index, out.size());
+        const TensorInfo& t = m_tensors[index];
+        if (out.empty())
             return;
         const Layout& l = m_layouts[index];
         if (l.contiguous) {
-            convertToFloat(t.dtype, m_maps[t.fileIndex].data() + t.offset, static_cast<size_t>(numel), out.data());
+            convertToFloat(t.dtype, fileData(t) + t.offset, out.size(), out.data());
             return;
         }
         std::vector<std::byte> gathered(static_cast<size_t>(t.nbytes));
-        gatherBytes(m_maps[t.fileIndex].data() + l.base, t, l, gathered.data());
-        convertToFloat(t.dtype, gathered.data(), static_cast<size_t>(numel), out.data());
+        gatherBytes(fileData(t) + l.base, t, l, gathered.data());
+        convertToFloat(t.dtype, gathered.data(), out.size(), out.data());
     }
 
     std::span<const std::byte> rawBytes(size_t index) const override
@@ -524,16 +513,17 @@ public:
             return {};
         const Layout& l = m_layouts[index];
         if (l.contiguous)
-            return {m_maps[t.fileIndex].data() + t.offset, static_cast<size_t>(t.nbytes)};
+            return {fileData(t) + t.offset, static_cast<size_t>(t.nbytes)};
         const std::lock_guard lock(m_mutex);
         auto [it, inserted] = m_gathered.try_emplace(index);
         if (inserted) {
             it->second.resize(static_cast<size_t>(t.nbytes));
-            gatherBytes(m_maps[t.fileIndex].data() + l.base, t, l, it->second.data());
+            gatherBytes(fileData(t) + l.base, t, l, it->second.data());
         }
         return it->second;
     }
 
+    // A view's pages are those of its whole extent in the storage, not only its first bytes.
     void release(size_t index) const noexcept override
     {
         if (index >= m_tensors.size())
@@ -545,20 +535,7 @@ public:
     }
 
 private:
-    const TensorInfo& tensor(size_t index) const
-    {
-        if (index >= m_tensors.size())
-            throw Error(ErrorKind::InvalidArgument, "tensor index " + std::to_string(index) +
-                                                        " is out of range: the model has " +
-                                                        std::to_string(m_tensors.size()) + " tensors");
-        return m_tensors[index];
-    }
-
-    std::vector<MappedFile> m_maps;
-    std::vector<fs::path> m_files;
-    std::vector<TensorInfo> m_tensors;
     std::vector<Layout> m_layouts;
-    json m_metadata;
     mutable std::mutex m_mutex;
     mutable std::map<size_t, std::vector<std::byte>> m_gathered; // non-contiguous rawBytes until release()
 };

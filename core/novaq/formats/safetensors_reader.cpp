@@ -1,5 +1,6 @@
 #include "novaq/formats/safetensors_reader.h"
 
+#include "novaq/formats/mapped_model_reader.h"
 #include "novaq/formats/model_files.h"
 #include "novaq/io/error.h"
 #include "novaq/io/mapped_file.h"
@@ -245,31 +246,19 @@ ParsedFile parseSafetensorsFile(const MappedFile& map, uint32_t fileIndex)
     return parsed;
 }
 
-class SafetensorsModel final : public ModelReader {
+class SafetensorsModel final : public MappedModelReader {
 public:
     SafetensorsModel(std::vector<MappedFile> maps, std::vector<TensorInfo> tensors, json metadata)
-        : m_maps(std::move(maps)), m_tensors(std::move(tensors)), m_metadata(std::move(metadata))
-    {
-        for (const MappedFile& map : m_maps)
-            m_files.push_back(map.path());
-    }
-
-    ModelFormat format() const noexcept override { return ModelFormat::Safetensors; }
-    const std::vector<TensorInfo>& tensors() const noexcept override { return m_tensors; }
-    const json& metadata() const noexcept override { return m_metadata; }
-    const std::vector<fs::path>& files() const noexcept override { return m_files; }
+        : MappedModelReader(ModelFormat::Safetensors, std::move(maps), std::move(tensors), std::move(metadata))
+    {}
 
     void readFloat(size_t index, std::span<float> out) const override
     {
-        const TensorInfo& t = tensor(index);
-        const auto numel = static_cast<uint64_t>(t.numel());
-        if (out.size() != numel)
-            throw Error(ErrorKind::InvalidArgument,
-                        m_files[t.fileIndex].string() + ": tensor " + quote(t.name) + " has " + std::to_string(numel) +
-                            " elements, but the output holds " + std::to_string(out.size()));
-        if (numel == 0)
+        checkOutputSize(index, out.size());
+        const TensorInfo& t = m_tensors[index];
+        if (out.empty())
             return;
-        convertToFloat(t.dtype, m_maps[t.fileIndex].data() + t.offset, static_cast<size_t>(numel), out.data());
+        convertToFloat(t.dtype, fileData(t) + t.offset, out.size(), out.data());
     }
 
     std::span<const std::byte> rawBytes(size_t index) const override
@@ -277,31 +266,8 @@ public:
         const TensorInfo& t = tensor(index);
         if (t.nbytes == 0)
             return {};
-        return {m_maps[t.fileIndex].data() + t.offset, static_cast<size_t>(t.nbytes)};
+        return {fileData(t) + t.offset, static_cast<size_t>(t.nbytes)};
     }
-
-    void release(size_t index) const noexcept override
-    {
-        if (index >= m_tensors.size())
-            return;
-        const TensorInfo& t = m_tensors[index];
-        m_maps[t.fileIndex].release(t.offset, t.nbytes);
-    }
-
-private:
-    const TensorInfo& tensor(size_t index) const
-    {
-        if (index >= m_tensors.size())
-            throw Error(ErrorKind::InvalidArgument, "tensor index " + std::to_string(index) +
-                                                        " is out of range: the model has " +
-                                                        std::to_string(m_tensors.size()) + " tensors");
-        return m_tensors[index];
-    }
-
-    std::vector<MappedFile> m_maps;
-    std::vector<fs::path> m_files;
-    std::vector<TensorInfo> m_tensors;
-    json m_metadata;
 };
 
 // A shard name from an index must be a plain file name inside the index's folder.
