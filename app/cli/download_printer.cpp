@@ -1,38 +1,13 @@
 #include "download_printer.h"
 
-#include <sys/ioctl.h>
+#include "terminal.h"
+
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 
 namespace novaq::cli {
-
-namespace {
-
-constexpr size_t kBarWidth = 20;
-constexpr size_t kDefaultColumns = 100;
-
-size_t columnsOf(std::FILE* stream)
-{
-    winsize size{};
-    if (ioctl(fileno(stream), TIOCGWINSZ, &size) == 0 && size.ws_col > 0)
-        return size.ws_col;
-    return kDefaultColumns;
-}
-
-} // namespace
-
-std::string clockText(double seconds)
-{
-    const long total = std::lround(std::max(0.0, seconds));
-    char buf[32];
-    if (total >= 3600)
-        std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", total / 3600, (total / 60) % 60, total % 60);
-    else
-        std::snprintf(buf, sizeof buf, "%ld:%02ld", total / 60, total % 60);
-    return buf;
-}
 
 DownloadPrinter::DownloadPrinter(std::FILE* stream, const CancelToken* cancel)
     : m_stream(stream), m_cancel(cancel), m_terminal(isatty(fileno(stream)) == 1)
@@ -87,9 +62,7 @@ void DownloadPrinter::onDownload(const net::DownloadProgress& p)
     std::string text;
     if (p.bytesTotal && *p.bytesTotal > 0) {
         const double fraction = std::clamp(double(p.bytesDone) / double(*p.bytesTotal), 0.0, 1.0);
-        const auto filled = static_cast<size_t>(fraction * double(kBarWidth));
-        text = "[";
-        text.append(filled, '#').append(kBarWidth - filled, '.').append("] ");
+        text = textBar(fraction);
     }
     text += p.label + "  " + (p.stage == Stage::Verifying ? "verifying " : "") + net::formatBytes(p.bytesDone) + " / " +
             total;
@@ -99,7 +72,7 @@ void DownloadPrinter::onDownload(const net::DownloadProgress& p)
         text += "  ETA " + clockText(*p.etaSeconds);
     if (m_cancel && m_cancel->cancelled())
         text += "  cancelling...";
-    const size_t columns = columnsOf(m_stream);
+    const size_t columns = terminalColumns(m_stream);
     if (text.size() >= columns)
         text.resize(columns - 1);
     std::fputs(("\r" + text + "\033[K").c_str(), m_stream);

@@ -31,7 +31,4 @@ private:
     net::DownloadProgress::Stage m_stage = net::DownloadProgress::Stage::Finished;
 };
 
-// "1:05", "1:02:03".
-std::string clockText(double seconds);
-
 } // namespace novaq::cli

@@ -1,9 +1,10 @@
 #include "progress_printer.h"
 
+#include "terminal.h"
+
 #include "novaq/pipeline/report.h"
 #include "novaq/tensor/tensor.h"
 
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,28 +15,6 @@ namespace novaq::cli {
 namespace {
 
 constexpr auto kRedrawInterval = std::chrono::milliseconds(100);
-constexpr size_t kBarWidth = 20;
-constexpr size_t kDefaultColumns = 100;
-
-size_t terminalColumns(std::FILE* stream)
-{
-    winsize size{};
-    if (ioctl(fileno(stream), TIOCGWINSZ, &size) == 0 && size.ws_col > 0)
-        return size.ws_col;
-    return kDefaultColumns;
-}
-
-std::string clockText(double seconds)
-{
-    const long total = std::lround(std::max(0.0, seconds));
-    char buf[32];
-    if (total >= 3600)
-        std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", total / 3600, (total / 60) % 60, total % 60);
-    else
-        std::snprintf(buf, sizeof buf, "%ld:%02ld", total / 60, total % 60);
-    return buf;
-}
-
 } // namespace
 
 ProgressPrinter::ProgressPrinter(std::FILE* stream, std::string verb, PlainLines plain, const CancelToken* cancel)
@@ -96,10 +75,7 @@ void ProgressPrinter::onEvent(const ProgressEvent& event)
 void ProgressPrinter::draw()
 {
     const double fraction = std::clamp(m_overallFraction, 0.0, 1.0);
-    const auto filled = static_cast<size_t>(fraction * double(kBarWidth));
-    // Built by appending only: GCC 12 warns (-Wrestrict, falsely) about `"literal" + std::string`.
-    std::string line = "[";
-    line.append(filled, '#').append(kBarWidth - filled, '.').append("] ");
+    std::string line = textBar(fraction);
     line.append(std::to_string(m_done)).append("/").append(std::to_string(m_count)).append(" tensors  ");
     line.append(m_tensor);
     if (!m_stage.empty()) {
