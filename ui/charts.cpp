@@ -217,7 +217,7 @@ std::vector<int> errorHistogram(const std::vector<TensorResult>& results, int bi
 ErrorHistogramChart::ErrorHistogramChart(QWidget* parent) : QChartView(parent)
 {
     auto* chart = new QChart;
-    chart->setTitle(tr("How many tensors have each error"));
+    chart->setTitle(tr("Tensors by error"));
     auto* series = new QBarSeries(chart);
     m_set = new QBarSet(tr("compressed tensors"));
     m_set->setColor(accentColor());
@@ -259,11 +259,11 @@ void ErrorHistogramChart::setTensors(const std::vector<TensorResult>& results, i
     }
     const int step = (maxCount + 3) / 4; // four whole-number intervals
     m_axisY->setRange(0, step * 4);
-    // The axis has no room for labels; the range of errors goes in the title.
+    // The axis has no room for a label per bar, and one long line would be cut off in a
+    // narrow chart: the range of errors goes on a second line of the title.
     chart()->setTitle(
-        edges.empty()
-            ? tr("How many tensors have each error")
-            : tr("How many tensors have each error (%1 to %2)").arg(errorText(edges.front()), errorText(edges.back())));
+        edges.empty() ? tr("Tensors by error")
+                      : tr("Tensors by error<br>from %1 to %2").arg(errorText(edges.front()), errorText(edges.back())));
     m_axisY->setTickCount(5);
 }
 

@@ -1,5 +1,6 @@
 #include "ui/main_window.h"
 
+#include "ui/app_settings.h"
 #include "ui/compress_page.h"
 #include "ui/format.h"
 #include "ui/jobs.h"
@@ -181,6 +182,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     connect(m_settingsPage, &SettingsPage::compressRequested, this, &MainWindow::startCompression);
     connect(m_resultsPage, &ResultsPage::compressAnother, this, [this] { goTo(Step::Model); });
 
+    appsettings::captureEnvironment();
+    appsettings::applyToEnvironment();
+    m_settingsPage->setThreads(appsettings::threads());
+
     QSettings settings;
     m_modelPage->setRecent(settings.value(QString::fromLatin1(kRecentKey)).toStringList());
     buildMenus();
@@ -203,6 +208,15 @@ void MainWindow::buildMenus()
     });
     QAction* demo = file->addAction(tr("Open the &demo model"));
     connect(demo, &QAction::triggered, this, &MainWindow::openDemoModel);
+    file->addSeparator();
+    QAction* prefs = file->addAction(tr("&Settings..."));
+    prefs->setShortcut(QKeySequence::Preferences);
+    prefs->setToolTip(tr("Hugging Face token, cache folders and threads."));
+    connect(prefs, &QAction::triggered, this, [this] {
+        SettingsDialog dialog(this);
+        if (dialog.exec() == QDialog::Accepted)
+            m_settingsPage->setThreads(appsettings::threads());
+    });
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"));
     quit->setShortcut(QKeySequence::Quit);

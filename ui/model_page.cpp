@@ -1,5 +1,6 @@
 #include "ui/model_page.h"
 
+#include "ui/source_tabs.h"
 #include "ui/widgets.h"
 
 #include <QFileDialog>
@@ -27,21 +28,22 @@ ModelPage::ModelPage(QWidget* parent) : QWidget(parent)
 
     m_tabs = new QTabWidget(this);
     m_tabs->setAccessibleName(tr("Where the model comes from"));
-    m_tabs->addTab(
-        makeLaterTab(tr("Hugging Face"),
-                     tr("Searching and downloading from Hugging Face comes in a later build of NOVAQ Studio.\n"
-                        "For now, download a model folder yourself and open it on the \"This computer\" tab.")),
-        tr("Hugging Face"));
-    m_tabs->addTab(
-        makeLaterTab(tr("Ollama"),
-                     tr("Using your Ollama models comes in a later build of NOVAQ Studio.\n"
-                        "For now, open a GGUF file from ~/.ollama/models/blobs on the \"This computer\" tab.")),
-        tr("Ollama"));
+    m_hub = new HubTab(m_tabs);
+    m_tabs->addTab(m_hub, tr("Hugging Face"));
+    m_ollama = new OllamaTab(m_tabs);
+    m_tabs->addTab(m_ollama, tr("Ollama"));
     const int local = m_tabs->addTab(makeLocalTab(), tr("This computer"));
-    m_tabs->addTab(makeLaterTab(tr("URL"), tr("Fetching a model from a web address comes in a later build of NOVAQ "
-                                              "Studio.\nFor now, download the file yourself and open it on the \"This "
-                                              "computer\" tab.")),
-                   tr("URL"));
+    m_url = new UrlTab(m_tabs);
+    m_tabs->addTab(m_url, tr("URL"));
+    const auto showFailure = [this](const QString& title, const QString& message) {
+        m_banner->showError(title, message);
+    };
+    connect(m_hub, &HubTab::failed, this, showFailure);
+    connect(m_ollama, &OllamaTab::failed, this, showFailure);
+    connect(m_url, &UrlTab::failed, this, showFailure);
+    connect(m_hub, &HubTab::openRequested, this, &ModelPage::openRequested);
+    connect(m_ollama, &OllamaTab::openRequested, this, &ModelPage::openRequested);
+    connect(m_url, &UrlTab::openRequested, this, &ModelPage::openRequested);
     m_tabs->setCurrentIndex(local);
     layout->addWidget(m_tabs, 1);
 }
@@ -105,26 +107,6 @@ QWidget* ModelPage::makeLocalTab()
             Q_EMIT openRequested(item->data(Qt::UserRole).toString());
     });
     layout->addWidget(m_recent, 1);
-    return tab;
-}
-
-QWidget* ModelPage::makeLaterTab(const QString& title, const QString& text)
-{
-    auto* tab = new QWidget(this);
-    auto* layout = new QVBoxLayout(tab);
-    layout->addStretch();
-    auto* heading = new QLabel(tr("%1 is not available yet").arg(title), tab);
-    QFont f = heading->font();
-    f.setPointSizeF(f.pointSizeF() * 1.3);
-    f.setBold(true);
-    heading->setFont(f);
-    heading->setAlignment(Qt::AlignCenter);
-    auto* body = new QLabel(text, tab);
-    body->setAlignment(Qt::AlignCenter);
-    body->setWordWrap(true);
-    layout->addWidget(heading);
-    layout->addWidget(body);
-    layout->addStretch();
     return tab;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// Step 1: choose a model. Tabs for Hugging Face, Ollama, this computer and a URL; only
-// local files and the demo model are wired in this build.
+// Step 1: choose a model. Tabs for Hugging Face (search and download), Ollama (models on
+// this computer, pull by name), this computer (files, folders, the demo model) and a URL.
 
 #include <QWidget>
 
@@ -13,6 +13,9 @@ namespace novaq::ui {
 
 class DropZone;
 class ErrorBanner;
+class HubTab;
+class OllamaTab;
+class UrlTab;
 
 class ModelPage : public QWidget {
     Q_OBJECT
@@ -24,6 +27,9 @@ public:
     void setBusy(bool busy, const QString& what = {});
     QPushButton* demoButton() const noexcept { return m_demo; }
     QTabWidget* tabs() const noexcept { return m_tabs; }
+    HubTab* hubTab() const noexcept { return m_hub; }
+    OllamaTab* ollamaTab() const noexcept { return m_ollama; }
+    UrlTab* urlTab() const noexcept { return m_url; }
 
 Q_SIGNALS:
     void openRequested(const QString& path);
@@ -31,9 +37,11 @@ Q_SIGNALS:
 
 private:
     QWidget* makeLocalTab();
-    QWidget* makeLaterTab(const QString& title, const QString& text);
 
     QTabWidget* m_tabs;
+    HubTab* m_hub = nullptr;
+    OllamaTab* m_ollama = nullptr;
+    UrlTab* m_url = nullptr;
     ErrorBanner* m_banner;
     DropZone* m_dropZone = nullptr;
     QPushButton* m_browseFile = nullptr;

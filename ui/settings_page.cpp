@@ -198,6 +198,12 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     m_previewRatio->setToolTip(tr("How many times smaller than the source the file should be."));
     m_previewBits->setToolTip(tr("What each weight costs on average, codebooks and scales included."));
     rightLayout->addLayout(figures);
+    m_previewCost = new QLabel(right);
+    m_previewCost->setWordWrap(true);
+    m_previewCost->setAccessibleName(tr("Estimated time and memory"));
+    m_previewCost->setToolTip(tr("Estimated from a short test run on this computer and from the largest tensor; the "
+                                 "real run may differ."));
+    rightLayout->addWidget(m_previewCost);
     m_planModel = new TensorPlanModel(this);
     m_table = new QTableView(right);
     m_table->setModel(m_planModel);
@@ -222,6 +228,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
         showPreview();
     });
     connect(m_subspaces, &QSpinBox::valueChanged, this, &SettingsPage::refreshEstimates);
+    connect(m_threads, &QSpinBox::valueChanged, this, &SettingsPage::refreshEstimates);
     setBits(CompressOptions{}.bits);
     m_bitsValue->setText(
         tr("%1 bits (%2)").arg(bits(), 0, 'f', 1).arg(capitalized(bitsPresets()[size_t(m_bitsSlider->value())].label)));
@@ -272,15 +279,26 @@ void SettingsPage::refreshEstimates()
         card->setEstimate(tr("estimating..."));
     const std::filesystem::path path = m_model.path;
     const int subspaces = m_subspaces->value();
-    runTask<std::vector<ModelInspection>>(
+    const int threads = m_threads->value();
+    struct Estimates {
+        std::vector<ModelInspection> inspections;
+        std::vector<double> seconds;
+        std::vector<uint64_t> peakBytes;
+    };
+    runTask<Estimates>(
         this,
-        [path, subspaces] {
-            std::vector<ModelInspection> all;
-            for (const BitsPreset& p : bitsPresets())
-                all.push_back(inspectModel(path, p.bits, CodecConfig{p.d, p.b1, p.b2, subspaces}));
+        [path, subspaces, threads] {
+            Estimates all;
+            for (const BitsPreset& p : bitsPresets()) {
+                const CodecConfig config{p.d, p.b1, p.b2, subspaces};
+                ModelInspection inspection = inspectModel(path, p.bits, config);
+                all.seconds.push_back(estimatedSeconds(inspection, calibratedEncodeRate(config, threads)));
+                all.peakBytes.push_back(estimatedPeakBytes(inspection));
+                all.inspections.push_back(std::move(inspection));
+            }
             return all;
         },
-        [this, generation](TaskOutcome<std::vector<ModelInspection>> outcome) {
+        [this, generation](TaskOutcome<Estimates> outcome) {
             if (generation != m_generation)
                 return; // a newer request is on its way
             m_pending = 0;
@@ -292,7 +310,9 @@ void SettingsPage::refreshEstimates()
                     card->setEstimate({});
                 return;
             }
-            m_estimates = std::move(*outcome.value);
+            m_estimates = std::move(outcome.value->inspections);
+            m_seconds = std::move(outcome.value->seconds);
+            m_peakBytes = std::move(outcome.value->peakBytes);
             m_haveEstimates = true;
             for (size_t i = 0; i < m_cards.size() && i < m_estimates.size(); ++i)
                 m_cards[i]->setEstimate(
@@ -310,6 +330,7 @@ void SettingsPage::showPreview()
         m_previewSize->setText(QStringLiteral("-"));
         m_previewRatio->clear();
         m_previewBits->clear();
+        m_previewCost->clear();
         m_planModel->clear();
         return;
     }
@@ -317,13 +338,16 @@ void SettingsPage::showPreview()
     m_previewSize->setText(tr("about %1").arg(sizeText(e.estimatedFileBytes())));
     m_previewRatio->setText(tr("%1 smaller").arg(ratioText(estimatedRatio(e))));
     m_previewBits->setText(tr("%1 bits per weight").arg(bitsText(e.estimatedEffectiveBits())));
+    if (i < m_seconds.size() && i < m_peakBytes.size())
+        m_previewCost->setText(tr("Estimated time: about %1 - estimated working memory: about %2")
+                                   .arg(durationText(m_seconds[i]), sizeText(m_peakBytes[i])));
     m_planModel->setInspection(e);
 }
 
 QString SettingsPage::previewText() const
 {
-    return QStringList{m_previewSize->text(), m_previewRatio->text(), m_previewBits->text()}.join(
-        QStringLiteral(" | "));
+    return QStringList{m_previewSize->text(), m_previewRatio->text(), m_previewBits->text(), m_previewCost->text()}
+        .join(QStringLiteral(" | "));
 }
 
 CompressOptions SettingsPage::options() const
@@ -358,5 +382,7 @@ void SettingsPage::requestCompress()
     m_banner->clear();
     Q_EMIT compressRequested(options());
 }
+
+void SettingsPage::setThreads(int threads) { m_threads->setValue(threads); }
 
 } // namespace novaq::ui

@@ -34,6 +34,7 @@ public:
     CompressOptions options() const;
     void setOutputPath(const QString& path);
     void setBits(double bits);
+    void setThreads(int threads); // the default from the app's settings; 0: all cores
     double bits() const;
 
     ErrorBanner* banner() const noexcept { return m_banner; }
@@ -55,6 +56,8 @@ private:
     ModelInspection m_model;
     QString m_label;
     std::vector<ModelInspection> m_estimates; // one per bitsPresets() row
+    std::vector<double> m_seconds;            // estimated time, one per row
+    std::vector<uint64_t> m_peakBytes;        // estimated peak memory, one per row
     int m_pending = 0;
     int m_generation = 0;
     bool m_haveEstimates = false;
@@ -73,6 +76,7 @@ private:
     QLabel* m_previewSize;
     QLabel* m_previewRatio;
     QLabel* m_previewBits;
+    QLabel* m_previewCost = nullptr; // estimated time and peak memory
     QLabel* m_previewModel;
     TensorPlanModel* m_planModel;
     QTableView* m_table;

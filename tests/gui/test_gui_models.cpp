@@ -10,6 +10,7 @@
 #include <QAbstractItemModelTester>
 #include <QTest>
 
+#include <algorithm>
 #include <cmath>
 
 using namespace novaq;
@@ -40,6 +41,36 @@ TensorResult makeResult(const std::string& name, double error, bool quantized = 
 class TestGuiModels : public QObject {
     Q_OBJECT
 private Q_SLOTS:
+    void memoryEstimateGrowsWithTheTensor()
+    {
+        const CodecConfig c{8, 8, 4, 4};
+        QVERIFY(tensorWorkingBytes(256, 768, c, 1000) > 8ull * 256 * 768); // at least W and its decode
+        QVERIFY(tensorWorkingBytes(512, 768, c, 1000) > tensorWorkingBytes(256, 768, c, 1000));
+        QVERIFY(tensorWorkingBytes(256, 1536, c, 1000) > tensorWorkingBytes(256, 768, c, 1000));
+        QVERIFY(tensorWorkingBytes(256, 768, c, 2000) > tensorWorkingBytes(256, 768, c, 1000));
+
+        const ModelInspection inspection = inspectModel(NOVAQ_DEMO_MODEL_DIR, 1.5, c);
+        uint64_t largest = 0;
+        for (const TensorInspection& t : inspection.tensors)
+            if (t.quantize)
+                largest = std::max<uint64_t>(largest, uint64_t(t.info.numel()));
+        QVERIFY(largest > 0);
+        QVERIFY(estimatedPeakBytes(inspection) >= 8 * largest);
+    }
+
+    void calibratedRateIsPositiveAndCached()
+    {
+        const CodecConfig c{8, 8, 4, 4};
+        const double rate = calibratedEncodeRate(c, 1);
+        QVERIFY(rate > 0);
+        QCOMPARE(calibratedEncodeRate(c, 1), rate); // measured once per config in the process
+        const ModelInspection inspection = inspectModel(NOVAQ_DEMO_MODEL_DIR, 2.0, CodecConfig{8, 8, 8, 4});
+        const double seconds = estimatedSeconds(inspection, rate);
+        QVERIFY(seconds > 0);
+        QVERIFY(estimatedSeconds(inspection, rate / 2) > seconds); // slower machine, longer run
+        QCOMPARE(estimatedSeconds(inspection, 0), 0.0);
+    }
+
     void planModelOverDemo()
     {
         const ModelInspection inspection = inspectModel(NOVAQ_DEMO_MODEL_DIR, 1.5, CodecConfig{8, 8, 4, 4});

@@ -1,11 +1,20 @@
 #include "novaq/pipeline/inspect.h"
 
+#include "novaq/codec/encoder.h"
 #include "novaq/container/novaq_file.h"
 #include "novaq/pipeline/planner.h"
 #include "novaq/pipeline/report.h"
 
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
 #include <sstream>
+#include <tuple>
 
 namespace novaq {
 
@@ -175,6 +184,87 @@ std::string formatInspection(const ModelInspection& m)
                   m.settings.d, m.settings.b1, m.settings.b2, m.settings.subspaces);
     out << line;
     return out.str();
+}
+
+// Peak working memory while one quantized tensor is compressed, R x C, vector length d,
+// K subspaces, b = b1 + b2 code bits per vector, vpr = ceil(C / d) vectors per row:
+//   W, the float copy compressModel reads the tensor into          4 R C
+//   What, the float decode buffer it measures the error with       4 R C
+//   encoder codeA + codeB, one uint32 each per vector               8 R vpr
+//   per subspace (one at a time; the largest has n = R ceil(vpr / K) vectors):
+//     gathered normalized vectors X (float, d each) and weights    n (4 d + 4)
+//     the codes a, b of every vector (uint32)                       8 n
+//     training sample T, Tw and the stage-2 residual copy of T      S (8 d + 4), S = min(n, trainVectors)
+//   row statistics (rowMu, rowSd float; mu, sd double)              24 R
+//   column statistics (colSq, colRms double; colScale float)        20 C
+//   the packed codes of the QuantizedTensor                         ceil(R vpr b / 8)
+//   the serialized payload written to the file                      payloadBytes
+// Codebooks (K 2^b1 d floats and the like) are kilobytes and left out.
+uint64_t tensorWorkingBytes(int64_t rows, int64_t cols, const CodecConfig& config, uint64_t payloadBytes)
+{
+    const auto R = static_cast<uint64_t>(std::max<int64_t>(rows, 1));
+    const auto C = static_cast<uint64_t>(std::max<int64_t>(cols, 1));
+    const auto d = static_cast<uint64_t>(std::max(config.d, 1));
+    const auto K = static_cast<uint64_t>(std::max(config.subspaces, 1));
+    const auto bits = static_cast<uint64_t>(config.b1 + config.b2);
+    const uint64_t vpr = (C + d - 1) / d;
+    const uint64_t n = R * ((vpr + K - 1) / K);
+    const uint64_t S = std::min<uint64_t>(n, static_cast<uint64_t>(CodecParams{}.trainVectors));
+    return 8 * R * C + 8 * R * vpr + n * (4 * d + 4) + 8 * n + S * (8 * d + 4) + 24 * R + 20 * C +
+           (R * vpr * bits + 7) / 8 + payloadBytes;
+}
+
+uint64_t estimatedPeakBytes(const ModelInspection& inspection)
+{
+    uint64_t peak = 0;
+    for (const TensorInspection& t : inspection.tensors)
+        if (t.quantize)
+            peak = std::max(peak, tensorWorkingBytes(t.info.rows(), t.info.cols(), t.config, t.estimatedBytes));
+    return peak;
+}
+
+double calibratedEncodeRate(const CodecConfig& config, int threads)
+{
+    using Key = std::tuple<int, int, int, int, int>;
+    static std::mutex mutex;
+    static std::map<Key, double> rates;
+    const Key key{config.d, config.b1, config.b2, config.subspaces, threads};
+    {
+        const std::lock_guard lock(mutex);
+        if (const auto it = rates.find(key); it != rates.end())
+            return it->second;
+    }
+    constexpr int64_t rows = 256, cols = 1024;
+    std::vector<float> W(static_cast<size_t>(rows * cols));
+    std::mt19937_64 rng(20260101);
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    for (float& x : W)
+        x = gauss(rng);
+    CodecParams params;
+    params.config = config;
+    const auto run = [&] {
+        const auto t0 = std::chrono::steady_clock::now();
+        (void)encodeMatrix(W, rows, cols, params);
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
+    double seconds = 0;
+    if (threads > 0) {
+        tbb::task_arena arena(threads);
+        seconds = arena.execute(run);
+    } else {
+        seconds = run();
+    }
+    const double rate = double(rows * cols) / std::max(seconds, 1e-9);
+    const std::lock_guard lock(mutex);
+    rates.emplace(key, rate);
+    return rate;
+}
+
+double estimatedSeconds(const ModelInspection& inspection, double paramsPerSecond)
+{
+    if (paramsPerSecond <= 0)
+        return 0;
+    return double(inspection.quantizedParams()) / paramsPerSecond;
 }
 
 } // namespace novaq

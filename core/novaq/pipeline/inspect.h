@@ -45,4 +45,22 @@ struct ModelInspection {
 ModelInspection inspectModel(const std::filesystem::path& path, double bits, const CodecConfig& config);
 std::string formatInspection(const ModelInspection& inspection);
 
+// Working memory compressModel needs for one quantized rows x cols tensor whose serialized
+// payload is `payloadBytes` (the formula is in inspect.cpp, derived from compress.cpp and
+// encoder.cpp). The source model itself is memory-mapped and not counted.
+uint64_t tensorWorkingBytes(int64_t rows, int64_t cols, const CodecConfig& config, uint64_t payloadBytes);
+
+// The estimated peak working memory of compressing the model at these settings: the
+// largest tensorWorkingBytes over the quantized tensors (tensors are compressed one at a time).
+uint64_t estimatedPeakBytes(const ModelInspection& inspection);
+
+// Encoding throughput of this machine, in parameters per second, measured once per (config,
+// threads) in the process by encoding a 256 x 1024 Gaussian matrix with encodeMatrix; later
+// calls return the cached rate. threads 0: all cores. Takes a fraction of a second.
+double calibratedEncodeRate(const CodecConfig& config, int threads);
+
+// The estimated time of compressing the quantized tensors at `paramsPerSecond` (kept tensors
+// only convert and cost little next to them).
+double estimatedSeconds(const ModelInspection& inspection, double paramsPerSecond);
+
 } // namespace novaq

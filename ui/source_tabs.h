@@ -1,0 +1,145 @@
+#pragma once
+// The Model page's source tabs: Hugging Face (search, details, download), Ollama (models on
+// this computer, pull by name) and URL (fetch). Engine calls run on worker threads; errors
+// go to the page's banner through `failed`; a finished download asks to open the model.
+
+#include "ui/download_job.h"
+
+#include <QWidget>
+
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QProgressBar;
+class QPushButton;
+class QStackedWidget;
+class QTableView;
+
+namespace novaq::ui {
+
+class HubResultsModel;
+class HubFilesModel;
+class OllamaModelsModel;
+
+// A download in progress: file, a bar, bytes, speed, ETA, and Cancel. Runs its own job.
+class DownloadRow : public QWidget {
+    Q_OBJECT
+public:
+    explicit DownloadRow(QWidget* parent = nullptr);
+    DownloadJob* job() const noexcept { return m_job; }
+    bool start(const QString& what, DownloadJob::Work work);
+    QString statusText() const;
+
+Q_SIGNALS:
+    void finished(const QString& path);
+    void failed(const QString& title, const QString& message);
+    void busyChanged(bool busy);
+
+private:
+    void showStatus(const DownloadStatus& s);
+    DownloadJob* m_job;
+    QLabel* m_file;
+    QProgressBar* m_bar;
+    QLabel* m_status;
+    QPushButton* m_cancel;
+};
+
+class HubTab : public QWidget {
+    Q_OBJECT
+public:
+    explicit HubTab(QWidget* parent = nullptr);
+    HubResultsModel* results() const noexcept { return m_results; }
+    HubFilesModel* files() const noexcept { return m_files; }
+    QLineEdit* searchField() const noexcept { return m_search; }
+    QTableView* resultsView() const noexcept { return m_resultsView; }
+    QPushButton* useButton() const noexcept { return m_use; }
+    DownloadRow* downloadRow() const noexcept { return m_download; }
+    QLabel* statusLabel() const noexcept { return m_status; }
+
+public Q_SLOTS:
+    void search();
+
+Q_SIGNALS:
+    void openRequested(const QString& path);
+    void failed(const QString& title, const QString& message);
+    void searchFinished(int results);
+    void detailsShown(const QString& repo);
+
+private:
+    void showDetails(int row);
+    void useSelected();
+
+    QLineEdit* m_search;
+    QComboBox* m_format;
+    QComboBox* m_sort;
+    QPushButton* m_searchButton;
+    QTableView* m_resultsView;
+    HubResultsModel* m_results;
+    QLabel* m_status;
+    QLabel* m_repoTitle;
+    QLabel* m_gated;
+    QTableView* m_filesView;
+    HubFilesModel* m_files;
+    QLabel* m_total;
+    QPushButton* m_use;
+    DownloadRow* m_download;
+    QString m_repo;
+    int m_searchSerial = 0;
+};
+
+class OllamaTab : public QWidget {
+    Q_OBJECT
+public:
+    explicit OllamaTab(QWidget* parent = nullptr);
+    OllamaModelsModel* models() const noexcept { return m_models; }
+    QTableView* view() const noexcept { return m_view; }
+    QLabel* emptyLabel() const noexcept { return m_empty; }
+    QLineEdit* pullField() const noexcept { return m_pullName; }
+    DownloadRow* downloadRow() const noexcept { return m_download; }
+
+public Q_SLOTS:
+    void refresh();
+
+Q_SIGNALS:
+    void openRequested(const QString& path);
+    void failed(const QString& title, const QString& message);
+    void listed(int models);
+
+protected:
+    void showEvent(QShowEvent* event) override; // lists the models the first time it is shown
+
+private:
+    void useSelected();
+    bool m_listedOnce = false;
+
+    QTableView* m_view;
+    OllamaModelsModel* m_models;
+    QLabel* m_empty;
+    QStackedWidget* m_stack;
+    QPushButton* m_refresh;
+    QPushButton* m_use;
+    QLineEdit* m_pullName;
+    QPushButton* m_pull;
+    DownloadRow* m_download;
+};
+
+class UrlTab : public QWidget {
+    Q_OBJECT
+public:
+    explicit UrlTab(QWidget* parent = nullptr);
+    QLineEdit* urlField() const noexcept { return m_url; }
+    QPushButton* fetchButton() const noexcept { return m_fetch; }
+    DownloadRow* downloadRow() const noexcept { return m_download; }
+
+Q_SIGNALS:
+    void openRequested(const QString& path);
+    void failed(const QString& title, const QString& message);
+
+private:
+    void fetch();
+    QLineEdit* m_url;
+    QPushButton* m_fetch;
+    DownloadRow* m_download;
+};
+
+} // namespace novaq::ui
