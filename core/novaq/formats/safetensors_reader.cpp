@@ -24,7 +24,6 @@ namespace {
 
 constexpr uint64_t kMaxHeaderBytes = 100'000'000; // as the reference implementation (MAX_HEADER_SIZE)
 constexpr size_t kMaxRank = 8;
-constexpr size_t kMaxListed = 5; // names listed in a message before "and N more"
 
 std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
@@ -271,23 +270,6 @@ public:
 };
 
 // A shard name from an index must be a plain file name inside the index's folder.
-bool isPlainFileName(const std::string& name)
-{
-    if (name.empty() || name == "." || name == "..")
-        return false;
-    return name.find_first_of(std::string_view("/\\\0", 3)) == std::string::npos;
-}
-
-std::string listNames(const std::vector<std::string>& names)
-{
-    std::string out;
-    for (size_t i = 0; i < names.size() && i < kMaxListed; ++i)
-        out += (i == 0 ? "" : ", ") + quote(names[i]);
-    if (names.size() > kMaxListed)
-        out += " and " + std::to_string(names.size() - kMaxListed) + " more";
-    return out;
-}
-
 } // namespace
 
 bool sniffSafetensors(std::span<const std::byte> head, uint64_t fileSize) noexcept
@@ -311,84 +293,24 @@ std::unique_ptr<ModelReader> openSafetensors(const fs::path& path)
 
 std::unique_ptr<ModelReader> openSafetensorsIndex(const fs::path& index)
 {
-    std::error_code ec;
-    if (!fs::exists(index, ec))
-        throw Error(ErrorKind::Io, "no such file or folder: " + index.string());
-    const std::string text = readTextFile(index);
-    const json root = parseJsonStrict(text, index, 0, "the index");
-    if (!root.is_object())
-        fail(index, "the index must be a JSON object with a weight_map, found " + std::string(root.type_name()));
-    json indexMetadata = json::object();
-    if (auto meta = root.find("metadata"); meta != root.end() && !meta->is_null()) {
-        if (!meta->is_object())
-            fail(index, "field metadata must be an object, found " + std::string(meta->type_name()));
-        indexMetadata = *meta;
-    }
-    const auto weightMap = root.find("weight_map");
-    if (weightMap == root.end())
-        fail(index, "field weight_map is missing; a sharded checkpoint's index maps each tensor name to its "
-                    "shard file");
-    if (!weightMap->is_object())
-        fail(index, "field weight_map must be an object of tensor name to shard file, found " +
-                        std::string(weightMap->type_name()));
-    if (weightMap->empty())
-        fail(index, "field weight_map lists no tensors");
-
-    const fs::path folder = index.parent_path();
-    std::map<std::string, std::string> shardOf;                // tensor -> shard
-    std::map<std::string, std::vector<std::string>> tensorsOf; // shard -> tensors, shards sorted by name
-    for (const auto& [name, shard] : weightMap->items()) {
-        if (!shard.is_string())
-            fail(index,
-                 "weight_map[" + quote(name) + "] must be a shard file name, found " + std::string(shard.type_name()));
-        const std::string& file = shard.get_ref<const std::string&>();
-        if (!isPlainFileName(file))
-            fail(index, "weight_map puts tensor " + quote(name) + " in " + quote(file) +
-                            ", which is not a plain file name inside " + (folder.empty() ? "." : folder.string()) +
-                            "; refusing to read outside the index's folder");
-        shardOf[name] = file;
-        tensorsOf[file].push_back(name);
-    }
-
+    ShardIndex shards(index);
     std::vector<MappedFile> maps;
     std::vector<TensorInfo> tensors;
-    std::map<std::string, uint32_t> foundIn; // tensor -> file index
     json formatMetadata = json::object();
-    for (const auto& [shard, listed] : tensorsOf) {
-        const fs::path path = folder / shard;
-        if (!fs::exists(path, ec))
-            throw Error(ErrorKind::Io, index.string() + ": shard " + quote(shard) + " (holding " + listNames(listed) +
-                                           ") is missing: no such file " + path.string() +
-                                           "; download the missing shard");
+    for (const auto& [shard, listed] : shards.shards()) {
         const auto fileIndex = static_cast<uint32_t>(maps.size());
-        maps.emplace_back(path);
+        maps.emplace_back(shards.shardPath(shard));
         ParsedFile parsed = parseSafetensorsFile(maps.back(), fileIndex);
         if (fileIndex == 0)
             formatMetadata = parsed.formatMetadata;
         for (TensorInfo& t : parsed.tensors) {
-            if (auto other = foundIn.find(t.name); other != foundIn.end())
-                fail(index, "tensor " + quote(t.name) + " is stored twice, in shard " +
-                                quote(maps[other->second].path().filename().string()) + " and in shard " +
-                                quote(shard));
-            const auto listedShard = shardOf.find(t.name);
-            if (listedShard == shardOf.end())
-                fail(index, "shard " + quote(shard) + " holds tensor " + quote(t.name) +
-                                ", which the weight_map does not list; the index does not match its shards");
-            if (listedShard->second != shard)
-                fail(index, "weight_map puts tensor " + quote(t.name) + " in shard " + quote(listedShard->second) +
-                                ", but it is stored in shard " + quote(shard) +
-                                "; the index does not match its shards");
-            foundIn.emplace(t.name, fileIndex);
+            shards.claim(t.name, shard);
             tensors.push_back(std::move(t));
         }
     }
-    for (const auto& [name, shard] : shardOf)
-        if (!foundIn.contains(name))
-            fail(index, "weight_map puts tensor " + quote(name) + " in shard " + quote(shard) +
-                            ", but that file does not hold it; the index does not match its shards");
-
-    json metadata = makeModelMetadata(std::move(formatMetadata), readConfigJson(folder));
-    metadata["index_metadata"] = std::move(indexMetadata);
+    shards.checkAllFound();
+    json metadata = makeModelMetadata(std::move(formatMetadata), readConfigJson(shards.folder()));
+    metadata["index_metadata"] = shards.metadata();
     return std::make_unique<SafetensorsModel>(std::move(maps), std::move(tensors), std::move(metadata));
 }
 
