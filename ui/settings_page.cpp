@@ -124,6 +124,13 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     m_advanced = new QWidget(left);
     auto* advForm = new QFormLayout(m_advanced);
     advForm->setContentsMargins(20, 0, 0, 0);
+    m_vectorLength = new QSpinBox(m_advanced);
+    m_vectorLength->setRange(0, 16);
+    m_vectorLength->setSpecialValueText(tr("As the preset"));
+    m_vectorLength->setToolTip(tr("How many weights share one code; longer vectors make a smaller file with a "
+                                  "larger error (the codebook sizes stay those of the preset)."));
+    m_vectorLength->setAccessibleName(tr("Vector length"));
+    advForm->addRow(tr("Vector length"), m_vectorLength);
     m_seed = new QSpinBox(m_advanced);
     m_seed->setRange(0, INT_MAX);
     m_seed->setValue(int(CompressOptions{}.seed));
@@ -229,6 +236,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     });
     connect(m_subspaces, &QSpinBox::valueChanged, this, &SettingsPage::refreshEstimates);
     connect(m_threads, &QSpinBox::valueChanged, this, &SettingsPage::refreshEstimates);
+    connect(m_vectorLength, &QSpinBox::valueChanged, this, &SettingsPage::refreshEstimates);
     setBits(CompressOptions{}.bits);
     m_bitsValue->setText(
         tr("%1 bits (%2)").arg(bits(), 0, 'f', 1).arg(capitalized(bitsPresets()[size_t(m_bitsSlider->value())].label)));
@@ -280,6 +288,7 @@ void SettingsPage::refreshEstimates()
     const std::filesystem::path path = m_model.path;
     const int subspaces = m_subspaces->value();
     const int threads = m_threads->value();
+    const int vectorLength = m_vectorLength->value();
     struct Estimates {
         std::vector<ModelInspection> inspections;
         std::vector<double> seconds;
@@ -287,11 +296,12 @@ void SettingsPage::refreshEstimates()
     };
     runTask<Estimates>(
         this,
-        [path, subspaces, threads] {
+        [path, subspaces, threads, vectorLength] {
             Estimates all;
             for (const BitsPreset& p : bitsPresets()) {
-                const CodecConfig config{p.d, p.b1, p.b2, subspaces};
-                ModelInspection inspection = inspectModel(path, p.bits, config);
+                const CodecConfig config{vectorLength > 0 ? vectorLength : p.d, p.b1, p.b2, subspaces};
+                ModelInspection inspection =
+                    inspectModel(path, vectorLength > 0 ? config.codeBitsPerWeight() : p.bits, config);
                 all.seconds.push_back(estimatedSeconds(inspection, calibratedEncodeRate(config, threads)));
                 all.peakBytes.push_back(estimatedPeakBytes(inspection));
                 all.inspections.push_back(std::move(inspection));
@@ -360,6 +370,10 @@ CompressOptions SettingsPage::options() const
     o.subspaces = m_subspaces->value();
     o.threads = m_threads->value();
     o.seed = uint64_t(m_seed->value());
+    if (m_vectorLength->value() > 0) {
+        const BitsPreset& p = bitsPresets()[size_t(m_bitsSlider->value())];
+        o.expert = CodecConfig{m_vectorLength->value(), p.b1, p.b2, o.subspaces};
+    }
     o.overwrite = true;
     return o;
 }

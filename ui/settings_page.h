@@ -71,6 +71,7 @@ private:
     QWidget* m_advanced;
     QSpinBox* m_seed;
     QSpinBox* m_threads;
+    QSpinBox* m_vectorLength; // 0: the preset's own
     QLineEdit* m_output;
     QPushButton* m_compress;
     QLabel* m_previewSize;

@@ -18,6 +18,7 @@
 #include <QFile>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QSpinBox>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
@@ -57,6 +58,22 @@ private Q_SLOTS:
             QVERIFY(card->estimate().contains(QStringLiteral("smaller")));
         QVERIFY(settings->planModel()->rowCount() > 0);
         settings->setBits(1.5);
+        QVERIFY(!settings->options().expert.has_value());
+        // Advanced > Vector length turns into the engine's expert override (preset codebooks, new d).
+        QSpinBox* vectorLength = nullptr;
+        for (QSpinBox* spin : settings->findChildren<QSpinBox*>())
+            if (spin->accessibleName() == QStringLiteral("Vector length"))
+                vectorLength = spin;
+        QVERIFY(vectorLength && vectorLength->accessibleName() == QStringLiteral("Vector length"));
+        vectorLength->setValue(6);
+        QVERIFY(settings->options().expert.has_value());
+        QCOMPARE(settings->options().expert->d, 6);
+        QCOMPARE(settings->options().expert->b1, presetForBits(1.5)->b1);
+        QCOMPARE(settings->options().expert->b2, presetForBits(1.5)->b2);
+        QTRY_VERIFY_WITH_TIMEOUT(settings->estimatesReady(), 60000);
+        vectorLength->setValue(0);
+        QVERIFY(!settings->options().expert.has_value());
+        QTRY_VERIFY_WITH_TIMEOUT(settings->estimatesReady(), 60000);
         const QString output = m_dir.filePath(QStringLiteral("demo.novaq"));
         settings->setOutputPath(output);
 
