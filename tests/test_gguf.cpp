@@ -24,7 +24,11 @@
 #include <random>
 
 using nlohmann::json;
+using novaq::test::f32Bytes;
 using novaq::test::failureOf;
+using novaq::test::indexByName;
+using novaq::test::le;
+using novaq::test::readTensor;
 using novaq::test::toPath;
 using novaq::test::writeAll;
 namespace fs = std::filesystem;
@@ -57,14 +61,6 @@ constexpr uint32_t kTypeQ8_0 = 8;
 constexpr uint32_t kTypeIq4Nl = 20;
 constexpr uint32_t kTypeIq2Xxs = 16; // a type we list but do not dequantize
 constexpr uint32_t kTypeBf16 = 30;
-
-std::string le(uint64_t value, int bytes)
-{
-    std::string out;
-    for (int i = 0; i < bytes; ++i)
-        out.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
-    return out;
-}
 
 std::string str(std::string_view s) { return le(s.size(), 8) + std::string(s); }
 std::string f32(float v) { return le(std::bit_cast<uint32_t>(v), 4); }
@@ -132,21 +128,6 @@ QByteArray toQBytes(const std::string& s) { return QByteArray(s.data(), static_c
     QVERIFY2((actual) == (expected), qPrintable(QString::fromStdString((actual).dump() + " != " + (expected).dump())))
 
 fs::path sharedModels() { return novaq::test::sharedDir() / "models"; }
-
-std::vector<float> readTensor(const novaq::ModelReader& reader, size_t index)
-{
-    std::vector<float> out(static_cast<size_t>(reader.tensors()[index].numel()));
-    reader.readFloat(index, out);
-    return out;
-}
-
-std::map<std::string, size_t> indexByName(const novaq::ModelReader& reader)
-{
-    std::map<std::string, size_t> out;
-    for (size_t i = 0; i < reader.tensors().size(); ++i)
-        out[reader.tensors()[i].name] = i;
-    return out;
-}
 
 // sqrt(sum (a-b)^2 / sum b^2) over the tensors of `a` with at least `minElements` elements
 // that `reference` also holds (pooled over tensors). `compared` counts them.

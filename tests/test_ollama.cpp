@@ -22,20 +22,16 @@
 #include <filesystem>
 
 using namespace novaq;
+using novaq::test::f32Bytes;
 using novaq::test::HttpTestServer;
+using novaq::test::indexByName;
+using novaq::test::le;
+using novaq::test::readTensor;
 using novaq::test::ScriptedResponse;
 using novaq::test::SeenRequest;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string le(uint64_t value, int bytes)
-{
-    std::string out;
-    for (int i = 0; i < bytes; ++i)
-        out.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
-    return out;
-}
 
 std::string ggufString(const std::string& s) { return le(s.size(), 8) + s; }
 

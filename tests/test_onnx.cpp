@@ -24,7 +24,11 @@
 #include <optional>
 #include <set>
 
+using novaq::test::f32Bytes;
 using novaq::test::failureOf;
+using novaq::test::indexByName;
+using novaq::test::le;
+using novaq::test::readTensor;
 using novaq::test::toPath;
 using novaq::test::writeAll;
 namespace fs = std::filesystem;
@@ -51,22 +55,6 @@ std::string vField(uint32_t number, uint64_t value) { return key(number, 0) + va
 std::string bField(uint32_t number, const std::string& payload)
 {
     return key(number, 2) + varint(payload.size()) + payload;
-}
-
-std::string le(uint64_t value, int bytes)
-{
-    std::string out;
-    for (int i = 0; i < bytes; ++i)
-        out.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
-    return out;
-}
-
-std::string f32Bytes(std::initializer_list<float> values)
-{
-    std::string out;
-    for (float v : values)
-        out += le(std::bit_cast<uint32_t>(v), 4);
-    return out;
 }
 
 std::string packedVarints(std::initializer_list<int64_t> values)
@@ -262,13 +250,6 @@ std::string slug(const char* name)
 
 fs::path variants() { return novaq::test::sharedDir() / "models" / "stories260K" / "variants"; }
 
-std::vector<float> readAllFloats(const novaq::ModelReader& reader, size_t i)
-{
-    std::vector<float> values(static_cast<size_t>(reader.tensors()[i].numel()));
-    reader.readFloat(i, values);
-    return values;
-}
-
 bool bitIdentical(const std::vector<float>& a, const std::vector<float>& b)
 {
     return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
@@ -383,7 +364,7 @@ void TestOnnx::valuesOfEverySource()
         {"empty", {}},
     };
     for (size_t i = 0; i < t.size(); ++i) {
-        const std::vector<float> values = readAllFloats(*reader, i);
+        const std::vector<float> values = readTensor(*reader, i);
         QVERIFY2(bitIdentical(values, expected.at(t[i].name)), t[i].name.c_str());
         QCOMPARE(reader->rawBytes(i).size(), size_t(t[i].nbytes));
     }
@@ -400,7 +381,7 @@ void TestOnnx::valuesOfEverySource()
     QCOMPARE(std::string(reinterpret_cast<const char*>(packed.data()), packed.size()), f32Bytes({0.5f, 2.0f, -8.0f}));
     for (size_t i = 0; i < t.size(); ++i)
         reader->release(i);
-    QCOMPARE(readAllFloats(*reader, 3), (std::vector<float>{1.0f, -2.0f, 65504.0f}));
+    QCOMPARE(readTensor(*reader, 3), (std::vector<float>{1.0f, -2.0f, 65504.0f}));
 
     std::vector<float> wrong(5);
     const auto sizeFailure = failureOf([&] { reader->readFloat(0, wrong); });
@@ -448,10 +429,10 @@ void TestOnnx::externalData()
     QCOMPARE(t[1].offset, uint64_t(4096));
     QCOMPARE(t[2].fileIndex, 2u);
     QCOMPARE(t[3].fileIndex, 0u);
-    QCOMPARE(readAllFloats(*reader, 0), (std::vector<float>{1, 2, 3, 4}));
-    QCOMPARE(readAllFloats(*reader, 1), (std::vector<float>{5, 6}));
-    QCOMPARE(readAllFloats(*reader, 2), (std::vector<float>{-1}));
-    QCOMPARE(readAllFloats(*reader, 3), (std::vector<float>{9}));
+    QCOMPARE(readTensor(*reader, 0), (std::vector<float>{1, 2, 3, 4}));
+    QCOMPARE(readTensor(*reader, 1), (std::vector<float>{5, 6}));
+    QCOMPARE(readTensor(*reader, 2), (std::vector<float>{-1}));
+    QCOMPARE(readTensor(*reader, 3), (std::vector<float>{9}));
     QCOMPARE(reader->rawBytes(1).size(), size_t(8));
     QCOMPARE(reader->tensorBytes(), uint64_t(16 + 8 + 4 + 4));
 
@@ -459,7 +440,7 @@ void TestOnnx::externalData()
     fs::create_symlink("model.onnx.data", folder / "link.data");
     writeAll(folder / "linked.onnx", model({tensor("a", {4}, kFloat, external("link.data", "0", "16"))}));
     auto linked = novaq::openOnnx(folder / "linked.onnx");
-    QCOMPARE(readAllFloats(*linked, 0), (std::vector<float>{1, 2, 3, 4}));
+    QCOMPARE(readTensor(*linked, 0), (std::vector<float>{1, 2, 3, 4}));
 }
 
 void TestOnnx::configBesideModel()
@@ -619,7 +600,7 @@ void TestOnnx::mutationsNeverCrash()
         try {
             auto reader = novaq::openOnnx(path);
             for (size_t i = 0; i < reader->tensors().size(); ++i) {
-                readAllFloats(*reader, i);
+                readTensor(*reader, i);
                 (void)reader->rawBytes(i);
             }
             ++opened;
@@ -677,7 +658,7 @@ void TestOnnx::stories()
     size_t matrices = 0;
     for (size_t i = 0; i < tensors.size(); ++i) {
         const novaq::TensorInfo& t = tensors[i];
-        const std::vector<float> values = readAllFloats(*reader, i);
+        const std::vector<float> values = readTensor(*reader, i);
         QCOMPARE(reader->rawBytes(i).size(), size_t(t.nbytes));
         reader->release(i);
         // ONNX and safetensors use the same (llama2.c) names here; every ONNX tensor is in both.
@@ -686,7 +667,7 @@ void TestOnnx::stories()
         const novaq::TensorInfo& s = st->tensors()[it->second];
         QCOMPARE(t.shape, s.shape);
         QCOMPARE(t.dtype, s.dtype);
-        QVERIFY2(bitIdentical(values, readAllFloats(*st, it->second)), qPrintable(qs(t.name)));
+        QVERIFY2(bitIdentical(values, readTensor(*st, it->second)), qPrintable(qs(t.name)));
         if (t.shape.size() == 2)
             ++matrices;
     }
@@ -711,7 +692,7 @@ void TestOnnx::externalEqualsInline()
         QCOMPARE(ta.name, tb.name);
         QCOMPARE(ta.shape, tb.shape);
         QCOMPARE(ta.dtype, tb.dtype);
-        QVERIFY2(bitIdentical(readAllFloats(*a, i), readAllFloats(*b, i)), qPrintable(qs(ta.name)));
+        QVERIFY2(bitIdentical(readTensor(*a, i), readTensor(*b, i)), qPrintable(qs(ta.name)));
         const auto ra = a->rawBytes(i), rb = b->rawBytes(i);
         QVERIFY(ra.size() == rb.size() && std::memcmp(ra.data(), rb.data(), ra.size()) == 0);
         if (tb.fileIndex == 1) {

@@ -24,7 +24,11 @@
 #include <span>
 
 using novaq::ErrorKind;
+using novaq::test::f32Bytes;
 using novaq::test::failureOf;
+using novaq::test::indexByName;
+using novaq::test::le;
+using novaq::test::readTensor;
 using novaq::test::toPath;
 using novaq::test::writeAll;
 namespace fs = std::filesystem;
@@ -35,14 +39,6 @@ Q_DECLARE_METATYPE(novaq::ErrorKind)
 namespace {
 
 // ---- pickles, opcode by opcode (as make_inputs.py builds them) ----
-
-std::string le(uint64_t v, int bytes)
-{
-    std::string out;
-    for (int i = 0; i < bytes; ++i)
-        out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-    return out;
-}
 
 std::string glob(const std::string& module, const std::string& name) { return "c" + module + "\n" + name + "\n"; }
 std::string uni(const std::string& s) { return "X" + le(s.size(), 4) + s; }
@@ -75,14 +71,6 @@ std::string stateDict(const std::vector<std::pair<std::string, std::string>>& it
 
 std::string pickleOf(const std::string& obj) { return std::string("\x80\x02", 2) + obj + "."; }
 
-std::string f32Bytes(std::initializer_list<float> values)
-{
-    std::string out;
-    for (float v : values)
-        out += le(std::bit_cast<uint32_t>(v), 4);
-    return out;
-}
-
 // ---- a minimal stored zip ----
 
 std::string makeZip(const std::vector<std::pair<std::string, std::string>>& entries)
@@ -109,21 +97,6 @@ std::string checkpoint(const std::string& pkl, const std::vector<std::pair<std::
     for (const auto& [key, data] : records)
         entries.emplace_back("archive/data/" + key, data);
     return makeZip(entries);
-}
-
-std::vector<float> readFloats(const novaq::ModelReader& reader, size_t index)
-{
-    std::vector<float> out(static_cast<size_t>(reader.tensors()[index].numel()));
-    reader.readFloat(index, out);
-    return out;
-}
-
-std::map<std::string, size_t> indexByName(const novaq::ModelReader& reader)
-{
-    std::map<std::string, size_t> out;
-    for (size_t i = 0; i < reader.tensors().size(); ++i)
-        out[reader.tensors()[i].name] = i;
-    return out;
 }
 
 bool bitIdentical(const std::vector<float>& a, const std::vector<float>& b)
@@ -196,7 +169,7 @@ void TestPyTorch::stories260K()
 
     // Every tensor reads; raw bytes are the file's (all views here are contiguous).
     for (size_t i = 0; i < reader->tensors().size(); ++i) {
-        const auto values = readFloats(*reader, i);
+        const auto values = readTensor(*reader, i);
         QCOMPARE(reader->rawBytes(i).size(), static_cast<size_t>(reader->tensors()[i].nbytes));
         reader->release(i);
         QCOMPARE(values.size(), static_cast<size_t>(reader->tensors()[i].numel()));
@@ -211,7 +184,7 @@ void TestPyTorch::stories260K()
         const size_t i = names.at(name);
         QCOMPARE(reader->tensors()[i].shape, expected->tensors()[j].shape);
         QCOMPARE(reader->tensors()[i].dtype, expected->tensors()[j].dtype);
-        QVERIFY2(bitIdentical(readFloats(*reader, i), readFloats(*expected, j)), name.c_str());
+        QVERIFY2(bitIdentical(readTensor(*reader, i), readTensor(*expected, j)), name.c_str());
         ++compared;
     }
     QVERIFY(compared >= 40);
@@ -221,8 +194,8 @@ void TestPyTorch::stories260K()
         const auto& out = reader->tensors()[names.at("output.weight")];
         const auto& emb = reader->tensors()[names.at("tok_embeddings.weight")];
         QCOMPARE(out.offset, emb.offset); // one storage
-        QVERIFY(bitIdentical(readFloats(*reader, names.at("output.weight")),
-                             readFloats(*reader, names.at("tok_embeddings.weight"))));
+        QVERIFY(bitIdentical(readTensor(*reader, names.at("output.weight")),
+                             readTensor(*reader, names.at("tok_embeddings.weight"))));
     }
 }
 
@@ -241,7 +214,7 @@ void TestPyTorch::views()
     auto reader = novaq::openModel(dataFile(file));
     const auto names = indexByName(*reader);
     QCOMPARE(names.size(), size_t(8));
-    const auto values = [&](const char* name) { return readFloats(*reader, names.at(name)); };
+    const auto values = [&](const char* name) { return readTensor(*reader, names.at(name)); };
     QCOMPARE(values("w"), (std::vector<float>{0, 1, 2, 3, 4, 5}));
     QCOMPARE(values("w_t"), (std::vector<float>{0, 3, 1, 4, 2, 5})); // transposed: gathered through strides
     QCOMPARE(values("tail"), (std::vector<float>{3, 5}));
@@ -283,8 +256,8 @@ void TestPyTorch::trainingCheckpoint()
     QCOMPARE(reader->tensors().size(), size_t(2));
     QCOMPARE(reader->tensors()[0].name, std::string("w"));
     QCOMPARE(reader->tensors()[1].name, std::string("tied"));
-    QCOMPARE(readFloats(*reader, 0), (std::vector<float>{2, 3, 4, 5}));
-    QCOMPARE(readFloats(*reader, 1), (std::vector<float>{2, 3, 4, 5}));
+    QCOMPARE(readTensor(*reader, 0), (std::vector<float>{2, 3, 4, 5}));
+    QCOMPARE(readTensor(*reader, 1), (std::vector<float>{2, 3, 4, 5}));
     QCOMPARE(reader->tensors()[0].offset, reader->tensors()[1].offset);
 }
 
@@ -293,9 +266,9 @@ void TestPyTorch::legacyViews()
     auto reader = novaq::openModel(dataFile("ok_legacy.pt"));
     QCOMPARE(reader->format(), novaq::ModelFormat::PyTorch);
     const auto names = indexByName(*reader);
-    QCOMPARE(readFloats(*reader, names.at("a")), (std::vector<float>{0, 1, 2, 3}));
-    QCOMPARE(readFloats(*reader, names.at("b")), (std::vector<float>{5, 6, 7})); // a storage view at element 4
-    QCOMPARE(readFloats(*reader, names.at("c")), (std::vector<float>{1.5f, -2.25f}));
+    QCOMPARE(readTensor(*reader, names.at("a")), (std::vector<float>{0, 1, 2, 3}));
+    QCOMPARE(readTensor(*reader, names.at("b")), (std::vector<float>{5, 6, 7})); // a storage view at element 4
+    QCOMPARE(readTensor(*reader, names.at("c")), (std::vector<float>{1.5f, -2.25f}));
     QCOMPARE(reader->tensors()[names.at("c")].dtype, novaq::DType::F64);
 }
 
@@ -491,8 +464,8 @@ void TestPyTorch::sharded()
         QCOMPARE(reader->files().size(), size_t(2));
         QCOMPARE(reader->tensors().size(), size_t(2));
         QCOMPARE(reader->tensors()[1].fileIndex, 1u);
-        QCOMPARE(readFloats(*reader, 0), (std::vector<float>{1, 2}));
-        QCOMPARE(readFloats(*reader, 1), (std::vector<float>{1}));
+        QCOMPARE(readTensor(*reader, 0), (std::vector<float>{1, 2}));
+        QCOMPARE(readTensor(*reader, 1), (std::vector<float>{1}));
         QCOMPARE(reader->architecture(), std::string("llama"));
         QVERIFY(reader->metadata().at("index_metadata").at("total_size") == nlohmann::json(6));
     }

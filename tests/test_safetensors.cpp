@@ -17,40 +17,28 @@
 #include <fstream>
 #include <functional>
 
+using novaq::test::f32Bytes;
 using novaq::test::failureOf;
+using novaq::test::indexByName;
+using novaq::test::le;
 using novaq::test::makeSafetensors;
+using novaq::test::readTensor;
 using novaq::test::toPath;
 using novaq::test::writeAll;
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string leBytes(uint64_t value, int bytes)
-{
-    std::string out;
-    for (int i = 0; i < bytes; ++i)
-        out.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
-    return out;
-}
-
-std::string f32Bytes(std::initializer_list<float> values)
-{
-    std::string out;
-    for (float v : values)
-        out += leBytes(std::bit_cast<uint32_t>(v), 4);
-    return out;
-}
-
 std::string u16Bytes(std::initializer_list<uint16_t> values)
 {
     std::string out;
     for (uint16_t v : values)
-        out += leBytes(v, 2);
+        out += le(v, 2);
     return out;
 }
 
 // A file whose 8-byte header length is given as is (not derived from the header).
-std::string rawFile(uint64_t headerLength, const std::string& rest) { return leBytes(headerLength, 8) + rest; }
+std::string rawFile(uint64_t headerLength, const std::string& rest) { return le(headerLength, 8) + rest; }
 
 QByteArray toQBytes(const std::string& s) { return QByteArray(s.data(), static_cast<qsizetype>(s.size())); }
 

@@ -1,5 +1,6 @@
 #include "test_support.h"
 
+#include <bit>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -52,6 +53,37 @@ std::vector<float> gaussian(size_t count, uint64_t seed)
     for (float& x : v)
         x = dist(rng);
     return v;
+}
+
+std::string le(uint64_t value, int bytes)
+{
+    std::string out;
+    for (int i = 0; i < bytes; ++i)
+        out.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
+    return out;
+}
+
+std::string f32Bytes(std::initializer_list<float> values)
+{
+    std::string out;
+    for (float v : values)
+        out += le(std::bit_cast<uint32_t>(v), 4);
+    return out;
+}
+
+std::vector<float> readTensor(const novaq::ModelReader& reader, size_t index)
+{
+    std::vector<float> out(static_cast<size_t>(reader.tensors()[index].numel()));
+    reader.readFloat(index, out);
+    return out;
+}
+
+std::map<std::string, size_t> indexByName(const novaq::ModelReader& reader)
+{
+    std::map<std::string, size_t> out;
+    for (size_t i = 0; i < reader.tensors().size(); ++i)
+        out[reader.tensors()[i].name] = i;
+    return out;
 }
 
 std::optional<Failure> failureOf(const std::function<void()>& fn)

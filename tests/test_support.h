@@ -1,6 +1,7 @@
 #pragma once
 // Shared helpers of the Qt Test suite.
 
+#include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 
 #include <QString>
@@ -8,6 +9,8 @@
 
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +33,14 @@ std::string makeSafetensors(const std::string& headerJson, const std::string& da
 std::vector<float> gaussian(size_t count, uint64_t seed);
 
 inline std::filesystem::path toPath(const QString& s) { return std::filesystem::path(s.toStdString()); }
+
+// `bytes` little-endian bytes of `value`; F32 values as little-endian bytes.
+std::string le(uint64_t value, int bytes);
+std::string f32Bytes(std::initializer_list<float> values);
+
+// Tensor `index` of a model as floats; every tensor's index by name.
+std::vector<float> readTensor(const novaq::ModelReader& reader, size_t index);
+std::map<std::string, size_t> indexByName(const novaq::ModelReader& reader);
 
 // What a call that must fail threw: its kind and message (nullopt when it did not throw).
 struct Failure {
