@@ -281,6 +281,19 @@ void scaleMinK4(int j, const uint8_t (&s)[12], int& scale, int& min) noexcept
     }
 }
 
+// The scales and minimums of the two 32-weight halves of chunk c (Q4_K and Q5_K).
+struct KChunkScales {
+    float d1, m1, d2, m2;
+};
+KChunkScales chunkScales(const uint8_t (&scales)[12], float d, float dmin, int c)
+{
+    int sc = 0, m = 0;
+    scaleMinK4(2 * c, scales, sc, m);
+    const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
+    scaleMinK4(2 * c + 1, scales, sc, m);
+    return {d1, m1, d * static_cast<float>(sc), dmin * static_cast<float>(m)};
+}
+
 // Q4_K: 4 chunks of 64 weights; chunk c uses qs[32c..32c+31], low nibbles for its first 32
 // weights (sub-block 2c) and high nibbles for the next 32 (sub-block 2c+1).
 void q4_KRef(const std::byte* src, size_t blocks, float* y)
@@ -291,14 +304,7 @@ void q4_KRef(const std::byte* src, size_t blocks, float* y)
         const float dmin = b.dmin.value();
         for (int c = 0; c < 4; ++c) {
             const uint8_t* q = b.qs + 32 * c;
-            int sc = 0;
-            int m = 0;
-            scaleMinK4(2 * c, b.scales, sc, m);
-            const float d1 = d * static_cast<float>(sc);
-            const float m1 = dmin * static_cast<float>(m);
-            scaleMinK4(2 * c + 1, b.scales, sc, m);
-            const float d2 = d * static_cast<float>(sc);
-            const float m2 = dmin * static_cast<float>(m);
+            const auto [d1, m1, d2, m2] = chunkScales(b.scales, d, dmin, c);
             for (int l = 0; l < 32; ++l)
                 *y++ = d1 * static_cast<float>(q[l] & 0x0F) - m1;
             for (int l = 0; l < 32; ++l)
@@ -319,14 +325,7 @@ void q5_KRef(const std::byte* src, size_t blocks, float* y)
             const uint8_t* q = b.qs + 32 * c;
             const auto bit1 = static_cast<uint8_t>(1u << (2 * c));
             const auto bit2 = static_cast<uint8_t>(2u << (2 * c));
-            int sc = 0;
-            int m = 0;
-            scaleMinK4(2 * c, b.scales, sc, m);
-            const float d1 = d * static_cast<float>(sc);
-            const float m1 = dmin * static_cast<float>(m);
-            scaleMinK4(2 * c + 1, b.scales, sc, m);
-            const float d2 = d * static_cast<float>(sc);
-            const float m2 = dmin * static_cast<float>(m);
+            const auto [d1, m1, d2, m2] = chunkScales(b.scales, d, dmin, c);
             for (int l = 0; l < 32; ++l)
                 *y++ = d1 * static_cast<float>((q[l] & 0x0F) + ((b.qh[l] & bit1) ? 16 : 0)) - m1;
             for (int l = 0; l < 32; ++l)

@@ -153,6 +153,22 @@ struct Downloader::Job {
         total = t.expectedSize;
     }
 
+    // A request for the file: to the signed storage URL once a redirect gave one (without the
+    // target's headers, which may carry a token for the first host), else to the target.
+    HttpRequest request(bool& usedDirect)
+    {
+        HttpRequest r;
+        {
+            std::lock_guard lock(mutex);
+            usedDirect = !directUrl.empty();
+            r.url = usedDirect ? directUrl : target.url;
+        }
+        if (!usedDirect)
+            r.headers = target.headers;
+        ++requests;
+        return r;
+    }
+
     void report(DownloadProgress::Stage stage, const std::string& note = {}, bool force = false)
     {
         if (!sink)
@@ -316,18 +332,10 @@ void Downloader::fetchSingle(Job& job)
             return true;
         };
 
-        HttpRequest request;
         bool usedDirect = false;
-        {
-            std::lock_guard lock(job.mutex);
-            usedDirect = !job.directUrl.empty();
-            request.url = usedDirect ? job.directUrl : target.url;
-        }
-        if (!usedDirect)
-            request.headers = target.headers;
+        HttpRequest request = job.request(usedDirect);
         if (have > 0)
             request.rangeStart = have;
-        ++job.requests;
         HttpResponse response = m_client.send(request, sink, m_cancel);
         if (!usedDirect && response.redirects > 0 && hostOf(response.url) != hostOf(target.url)) {
             std::lock_guard lock(job.mutex);
@@ -496,18 +504,10 @@ bool Downloader::fetchParallel(Job& job)
                 job.report(DownloadProgress::Stage::Downloading);
                 return true;
             };
-            HttpRequest request;
             bool usedDirect = false;
-            {
-                std::lock_guard lock(job.mutex);
-                usedDirect = !job.directUrl.empty();
-                request.url = usedDirect ? job.directUrl : target.url;
-            }
-            if (!usedDirect)
-                request.headers = target.headers;
+            HttpRequest request = job.request(usedDirect);
             request.rangeStart = start + received;
             request.rangeEnd = end;
-            ++job.requests;
             HttpResponse response;
             try {
                 response = m_client.send(request, sink, &stop);
