@@ -1,0 +1,119 @@
+// Finding a model's tokenizer: the GGUF metadata, then the files beside the weights.
+
+#include "novaq/container/novaq_model_reader.h"
+#include "novaq/io/error.h"
+#include "novaq/text/tokenizer_detail.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+
+namespace novaq {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// tok*.<extension> in `dir`, sorted by name.
+std::vector<fs::path> llama2cCandidates(const fs::path& dir, const std::string& extension)
+{
+    std::vector<fs::path> out;
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const fs::path& p = it->path();
+        const std::string name = p.filename().string();
+        if (name.rfind("tok", 0) == 0 && p.extension() == extension && it->is_regular_file(ec))
+            out.push_back(p);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+// The tokenizer in `dir`, in the order of tokenizerFilesBeside(); null when none.
+std::unique_ptr<Tokenizer> loadTokenizerFromFolder(const fs::path& dir)
+{
+    std::error_code ec;
+    if (const fs::path json = dir / "tokenizer.json"; fs::is_regular_file(json, ec))
+        return loadHfTokenizerJson(json);
+    if (const fs::path model = dir / "tokenizer.model"; fs::is_regular_file(model, ec))
+        return loadSentencePiece(model);
+    if (const auto bins = llama2cCandidates(dir, ".bin"); !bins.empty())
+        return loadLlama2cTokenizer(bins.front());
+    if (const auto models = llama2cCandidates(dir, ".model"); !models.empty())
+        return loadSentencePiece(models.front());
+    return nullptr;
+}
+
+} // namespace
+
+std::vector<fs::path> tokenizerFilesBeside(const fs::path& modelPath)
+{
+    std::error_code ec;
+    const fs::path dir = fs::is_directory(modelPath, ec) ? modelPath : modelPath.parent_path();
+    std::vector<fs::path> files;
+    if (const fs::path json = dir / "tokenizer.json"; fs::is_regular_file(json, ec)) {
+        files.push_back(json);
+        if (const fs::path config = dir / "tokenizer_config.json"; fs::is_regular_file(config, ec))
+            files.push_back(config);
+    } else if (const fs::path model = dir / "tokenizer.model"; fs::is_regular_file(model, ec)) {
+        files.push_back(model);
+    } else if (const auto bins = llama2cCandidates(dir, ".bin"); !bins.empty()) {
+        files.push_back(bins.front());
+    } else if (const auto models = llama2cCandidates(dir, ".model"); !models.empty()) {
+        files.push_back(models.front());
+    }
+    return files;
+}
+
+std::unique_ptr<Tokenizer> findTokenizer(const ModelReader& reader, const fs::path& modelPath)
+{
+    const nlohmann::json& meta = reader.metadata();
+    if (meta.is_object()) {
+        const auto it = meta.find("format_metadata");
+        if (it != meta.end() && it->is_object() && it->contains("tokenizer.ggml.model")) {
+            const std::string label =
+                (reader.files().empty() ? modelPath : reader.files().front()).string() + ": GGUF metadata";
+            return tokenizerFromGguf(*it, label);
+        }
+    }
+
+    // A .novaq file carries its source's tokenizer files: load them from a private copy.
+    if (const auto attached = novaqAttachments(reader); !attached.empty()) {
+        std::string tmpl = (fs::temp_directory_path() / "novaq-tokenizer-XXXXXX").string();
+        if (mkdtemp(tmpl.data())) {
+            const fs::path tmp = tmpl;
+            std::unique_ptr<Tokenizer> found;
+            try {
+                for (const auto& [name, bytes] : attached) {
+                    std::ofstream out(tmp / name, std::ios::binary);
+                    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+                }
+                if (const auto files = tokenizerFilesBeside(tmp / "model"); !files.empty())
+                    found = loadTokenizerFromFolder(tmp);
+            } catch (...) {
+                std::error_code rmEc;
+                fs::remove_all(tmp, rmEc);
+                throw;
+            }
+            std::error_code rmEc;
+            fs::remove_all(tmp, rmEc);
+            if (found)
+                return found;
+        }
+    }
+
+    std::error_code ec;
+    const fs::path dir = fs::is_directory(modelPath, ec) ? modelPath : modelPath.parent_path();
+    if (!tokenizerFilesBeside(modelPath).empty())
+        return loadTokenizerFromFolder(dir);
+
+    throw Error(ErrorKind::InvalidInput,
+                modelPath.string() +
+                    ": no tokenizer found. Looked for tokenizer metadata in the model "
+                    "(GGUF tokenizer.ggml.*) and, in " +
+                    (dir.empty() ? std::string(".") : dir.string()) +
+                    ", for tokenizer.json, tokenizer.model, tok*.bin and tok*.model. Put the model's "
+                    "tokenizer file (as published with the weights) in that folder.");
+}
+
+} // namespace novaq

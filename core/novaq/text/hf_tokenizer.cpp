@@ -1,0 +1,581 @@
+// Hugging Face tokenizer.json with a BPE model, encoded as HF tokenizers' encode(text,
+// add_special_tokens=False) does:
+//   1. added tokens (added_tokens[]) are cut out of the raw text, leftmost-longest first;
+//   2. each remaining segment is normalized (Sequence / Prepend / Replace with a String pattern);
+//   3. pre-tokenized: ByteLevel (optional prefix space, the GPT-2 split, bytes -> the byte
+//      alphabet), Metaspace (' ' -> '▁', prepend_scheme always/first/never, optional split
+//      before each '▁'), or a Sequence of those; none leaves the segment one word;
+//   4. each word goes through BPE::merge_word: characters become their tokens (or <0xNN> byte
+//      tokens with byte_fallback, or <unk>, fused when fuse_unk), then merges apply by rank
+//      (lowest first, leftmost on ties); ignore_merges takes a word that is a token whole.
+// Anything else (WordPiece, Unigram, regex Split, NFKC, ...) is refused with Error(Unsupported)
+// naming the field, rather than tokenized approximately.
+//
+// BOS/EOS: tokenizer.json does not name them; the post_processor's template (a special token
+// before/after $A) is used, then tokenizer_config.json's bos_token/eos_token beside the file,
+// then special added tokens of the usual names (<s>, </s>, <|endoftext|>, ...).
+
+#include "novaq/io/error.h"
+#include "novaq/text/tokenizer_detail.h"
+
+#include <algorithm>
+#include <array>
+#include <fstream>
+#include <initializer_list>
+#include <map>
+
+namespace novaq {
+
+namespace {
+
+using nlohmann::json;
+using text::failInput;
+using text::MergeCandidate;
+using text::MergeSymbol;
+using text::PieceMap;
+using text::PieceType;
+
+[[noreturn]] void unsupported(const std::string& label, const std::string& what)
+{
+    throw Error(ErrorKind::Unsupported, label + ": " + what);
+}
+
+enum class PrependScheme { Always, First, Never };
+
+struct PreTokenizer {
+    enum class Type { ByteLevel, Metaspace } type = Type::ByteLevel;
+    bool addPrefixSpace = false; // ByteLevel
+    bool useRegex = true;        // ByteLevel
+    std::string replacement = std::string(text::kSpaceSymbol);
+    PrependScheme prepend = PrependScheme::Always;
+    bool split = true; // Metaspace
+};
+
+struct Normalizer {
+    enum class Type { Prepend, Replace } type = Type::Prepend;
+    std::string a; // prepend text, or the pattern replaced
+    std::string b; // the replacement
+};
+
+// A word of the pre-tokenized text with the offset of its segment (Metaspace "first").
+struct Word {
+    std::string text;
+    bool atTextStart = false;
+};
+
+class HfBpeTokenizer final : public text::VocabTokenizer {
+public:
+    struct Config {
+        PieceMap vocab;
+        std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges; // (left, right) -> (rank, merged)
+        std::vector<std::pair<std::string, int32_t>> added;               // content -> id
+        std::vector<Normalizer> normalizers;
+        std::vector<PreTokenizer> preTokenizers;
+        bool byteFallback = false;
+        bool fuseUnk = false;
+        bool ignoreMerges = false;
+        int32_t unk = -1;
+    };
+
+    HfBpeTokenizer(text::Vocabulary v, Config c, text::DecodeStyle style, std::string kind, const std::string& label)
+        : VocabTokenizer(std::move(v), style, std::move(kind), label), m_c(std::move(c))
+    {
+        for (int b = 0; b < 256; ++b) {
+            const auto it = m_c.vocab.find(text::bytePieceName(static_cast<uint8_t>(b)));
+            m_byteIds[static_cast<size_t>(b)] = it == m_c.vocab.end() ? -1 : it->second;
+        }
+        // Leftmost-longest matching: longer contents first at each position.
+        std::stable_sort(m_c.added.begin(), m_c.added.end(),
+                         [](const auto& x, const auto& y) { return x.first.size() > y.first.size(); });
+    }
+
+    std::vector<int32_t> encode(std::string_view input, bool addBos) const override
+    {
+        std::vector<int32_t> ids;
+        if (addBos && bos() >= 0)
+            ids.push_back(bos());
+        size_t segmentStart = 0;
+        size_t pos = 0;
+        auto flush = [&](size_t end) {
+            if (end > segmentStart)
+                encodeSegment(input.substr(segmentStart, end - segmentStart), segmentStart == 0, ids);
+        };
+        while (pos < input.size()) {
+            int32_t hit = -1;
+            size_t hitLength = 0;
+            for (const auto& [content, id] : m_c.added) {
+                if (!content.empty() && input.compare(pos, content.size(), content) == 0) {
+                    hit = id;
+                    hitLength = content.size();
+                    break;
+                }
+            }
+            if (hit < 0) {
+                ++pos;
+                continue;
+            }
+            flush(pos);
+            ids.push_back(hit);
+            pos += hitLength;
+            segmentStart = pos;
+        }
+        flush(input.size());
+        return ids;
+    }
+
+private:
+    void encodeSegment(std::string_view segment, bool atTextStart, std::vector<int32_t>& ids) const
+    {
+        std::string normalized(segment);
+        for (const Normalizer& n : m_c.normalizers) {
+            if (n.type == Normalizer::Type::Prepend) {
+                if (!normalized.empty())
+                    normalized = n.a + normalized;
+            } else {
+                normalized = text::replaceAll(normalized, n.a, n.b);
+            }
+        }
+        std::vector<Word> words{{std::move(normalized), atTextStart}};
+        for (const PreTokenizer& p : m_c.preTokenizers)
+            words = preTokenize(p, std::move(words));
+        for (const Word& w : words)
+            if (!w.text.empty())
+                encodeWord(w.text, ids);
+    }
+
+    static std::vector<Word> preTokenize(const PreTokenizer& p, std::vector<Word> words)
+    {
+        std::vector<Word> out;
+        for (Word& w : words) {
+            if (p.type == PreTokenizer::Type::ByteLevel) {
+                if (p.addPrefixSpace && (w.text.empty() || w.text.front() != ' '))
+                    w.text.insert(w.text.begin(), ' ');
+                auto toByteLevel = [](std::string_view s) {
+                    std::string mapped;
+                    for (const char c : s)
+                        mapped += text::byteLevelChar(static_cast<uint8_t>(c));
+                    return mapped;
+                };
+                if (!p.useRegex) {
+                    out.push_back({toByteLevel(w.text), w.atTextStart});
+                    continue;
+                }
+                const std::u32string cps = text::toCodePoints(w.text);
+                for (const auto& [begin, end] : text::gpt2Split(cps)) {
+                    std::string utf8;
+                    for (size_t k = begin; k < end; ++k)
+                        text::appendUtf8(utf8, cps[k]);
+                    out.push_back({toByteLevel(utf8), w.atTextStart});
+                }
+                continue;
+            }
+            std::string t = text::replaceAll(w.text, " ", p.replacement);
+            const bool prepend =
+                p.prepend == PrependScheme::Always || (p.prepend == PrependScheme::First && w.atTextStart);
+            if (prepend && t.compare(0, p.replacement.size(), p.replacement) != 0)
+                t = p.replacement + t;
+            if (!p.split) {
+                out.push_back({std::move(t), w.atTextStart});
+                continue;
+            }
+            // SplitDelimiterBehavior::MergedWithNext: each '▁' starts a new word.
+            size_t start = 0;
+            for (size_t at = t.find(p.replacement, 1); at != std::string::npos; at = t.find(p.replacement, at + 1)) {
+                out.push_back({t.substr(start, at - start), w.atTextStart});
+                start = at;
+            }
+            out.push_back({t.substr(start), w.atTextStart});
+        }
+        return out;
+    }
+
+    void encodeWord(const std::string& w, std::vector<int32_t>& ids) const
+    {
+        if (m_c.ignoreMerges) {
+            if (const auto it = m_c.vocab.find(w); it != m_c.vocab.end()) {
+                ids.push_back(it->second);
+                return;
+            }
+        }
+        // merge_word(): the symbols' ids; spans are only used by the merger's bookkeeping.
+        std::vector<MergeSymbol> symbols;
+        int32_t pendingUnk = -1;
+        uint32_t pendingUnkLength = 0;
+        uint32_t position = 0;
+        auto add = [&](int32_t id, uint32_t length) {
+            MergeSymbol s;
+            s.id = id;
+            s.begin = position;
+            s.length = length;
+            position += length;
+            symbols.push_back(s);
+        };
+        auto flushUnk = [&] {
+            if (pendingUnk >= 0)
+                add(pendingUnk, pendingUnkLength);
+            pendingUnk = -1;
+        };
+        for (size_t pos = 0; pos < w.size();) {
+            char32_t cp = 0;
+            size_t n = text::decodeUtf8(w, pos, cp);
+            if (n == 0)
+                n = 1;
+            const std::string_view ch = std::string_view(w).substr(pos, n);
+            pos += n;
+            if (const auto it = m_c.vocab.find(ch); it != m_c.vocab.end()) {
+                flushUnk();
+                add(it->second, static_cast<uint32_t>(n));
+                continue;
+            }
+            if (m_c.byteFallback) {
+                bool all = true;
+                for (const char c : ch)
+                    all = all && m_byteIds[static_cast<uint8_t>(c)] >= 0;
+                if (all) {
+                    // Like the reference, a fused <unk> waiting is not flushed here.
+                    for (const char c : ch)
+                        add(m_byteIds[static_cast<uint8_t>(c)], 1);
+                    continue;
+                }
+            }
+            if (m_c.unk >= 0) {
+                if (pendingUnk >= 0 && m_c.fuseUnk) {
+                    pendingUnkLength += static_cast<uint32_t>(n);
+                } else {
+                    flushUnk();
+                    pendingUnk = m_c.unk;
+                    pendingUnkLength = static_cast<uint32_t>(n);
+                }
+            }
+            // No unk token: the character is dropped, as the reference does.
+        }
+        flushUnk();
+        text::linkSymbols(symbols);
+        text::PairMerger merger;
+        merger.run(symbols,
+                   [&](const std::vector<MergeSymbol>& sym, int32_t l, int32_t r) -> std::optional<MergeCandidate> {
+                       const uint64_t key =
+                           (static_cast<uint64_t>(static_cast<uint32_t>(sym[static_cast<size_t>(l)].id)) << 32) |
+                           static_cast<uint32_t>(sym[static_cast<size_t>(r)].id);
+                       const auto it = m_c.merges.find(key);
+                       if (it == m_c.merges.end())
+                           return std::nullopt;
+                       return MergeCandidate{-static_cast<double>(it->second.first), it->second.second};
+                   });
+        for (int32_t i = symbols.empty() ? -1 : 0; i != -1; i = symbols[static_cast<size_t>(i)].next)
+            ids.push_back(symbols[static_cast<size_t>(i)].id);
+    }
+
+    Config m_c;
+    std::array<int32_t, 256> m_byteIds{};
+};
+
+// ---------------------------------------------------------------------------------------
+// Parsing
+
+const json& member(const json& object, const char* key, const std::string& label, const std::string& path)
+{
+    const auto it = object.find(key);
+    if (it == object.end())
+        failInput(label, path + "." + key + " is missing");
+    return *it;
+}
+
+bool boolOr(const json& object, const char* key, bool fallback, const std::string& label, const std::string& path)
+{
+    const auto it = object.find(key);
+    if (it == object.end() || it->is_null())
+        return fallback;
+    if (!it->is_boolean())
+        failInput(label, path + "." + key + " is a " + it->type_name() + "; it must be true or false");
+    return it->get<bool>();
+}
+
+std::string stringOr(const json& object, const char* key, const std::string& fallback, const std::string& label,
+                     const std::string& path)
+{
+    const auto it = object.find(key);
+    if (it == object.end() || it->is_null())
+        return fallback;
+    if (!it->is_string())
+        failInput(label, path + "." + key + " is a " + it->type_name() + "; it must be a string");
+    return it->get<std::string>();
+}
+
+void parseNormalizer(const json& n, const std::string& label, const std::string& path, std::vector<Normalizer>& out)
+{
+    if (n.is_null())
+        return;
+    if (!n.is_object())
+        failInput(label, path + " is a " + std::string(n.type_name()) + "; it must be an object or null");
+    const std::string type = stringOr(n, "type", "", label, path);
+    if (type == "Sequence") {
+        const json& list = member(n, "normalizers", label, path);
+        if (!list.is_array())
+            failInput(label, path + ".normalizers must be an array");
+        for (size_t i = 0; i < list.size(); ++i)
+            parseNormalizer(list[i], label, path + ".normalizers[" + std::to_string(i) + "]", out);
+    } else if (type == "Prepend") {
+        out.push_back({Normalizer::Type::Prepend, stringOr(n, "prepend", "", label, path), {}});
+    } else if (type == "Replace") {
+        const json& pattern = member(n, "pattern", label, path);
+        if (!pattern.is_object() || !pattern.contains("String") || !pattern["String"].is_string())
+            unsupported(label, path + ".pattern is " + pattern.dump() +
+                                   "; only {\"String\": ...} patterns are supported (not Regex)");
+        out.push_back(
+            {Normalizer::Type::Replace, pattern["String"].get<std::string>(), stringOr(n, "content", "", label, path)});
+    } else {
+        unsupported(label, path + ".type is \"" + type +
+                               "\"; the normalizers supported are Sequence, Prepend and Replace (with a String "
+                               "pattern)");
+    }
+}
+
+void parsePreTokenizer(const json& p, const std::string& label, const std::string& path, std::vector<PreTokenizer>& out)
+{
+    if (p.is_null())
+        return;
+    if (!p.is_object())
+        failInput(label, path + " is a " + std::string(p.type_name()) + "; it must be an object or null");
+    const std::string type = stringOr(p, "type", "", label, path);
+    PreTokenizer t;
+    if (type == "Sequence") {
+        const json& list = member(p, "pretokenizers", label, path);
+        if (!list.is_array())
+            failInput(label, path + ".pretokenizers must be an array");
+        for (size_t i = 0; i < list.size(); ++i)
+            parsePreTokenizer(list[i], label, path + ".pretokenizers[" + std::to_string(i) + "]", out);
+        return;
+    }
+    if (type == "ByteLevel") {
+        t.type = PreTokenizer::Type::ByteLevel;
+        t.addPrefixSpace = boolOr(p, "add_prefix_space", true, label, path);
+        t.useRegex = boolOr(p, "use_regex", true, label, path);
+    } else if (type == "Metaspace") {
+        t.type = PreTokenizer::Type::Metaspace;
+        t.replacement = stringOr(p, "replacement", std::string(text::kSpaceSymbol), label, path);
+        if (t.replacement.empty())
+            failInput(label, path + ".replacement is empty");
+        t.split = boolOr(p, "split", true, label, path);
+        if (p.contains("prepend_scheme") && !p["prepend_scheme"].is_null()) {
+            const std::string scheme = stringOr(p, "prepend_scheme", "always", label, path);
+            if (scheme == "always")
+                t.prepend = PrependScheme::Always;
+            else if (scheme == "first")
+                t.prepend = PrependScheme::First;
+            else if (scheme == "never")
+                t.prepend = PrependScheme::Never;
+            else
+                failInput(label, path + ".prepend_scheme is \"" + scheme + "\"; expected always, first or never");
+        } else {
+            // Files older than prepend_scheme say add_prefix_space.
+            t.prepend = boolOr(p, "add_prefix_space", true, label, path) ? PrependScheme::Always : PrependScheme::Never;
+        }
+    } else {
+        unsupported(label, path + ".type is \"" + type +
+                               "\"; the pre-tokenizers supported are ByteLevel, Metaspace and a Sequence of them");
+    }
+    out.push_back(t);
+}
+
+// The token a TemplateProcessing post-processor puts before (front) or after (back) $A.
+std::optional<std::string> templateSpecial(const json& post, bool front)
+{
+    if (!post.is_object() || post.value("type", "") != "TemplateProcessing")
+        return std::nullopt;
+    const auto it = post.find("single");
+    if (it == post.end() || !it->is_array() || it->empty())
+        return std::nullopt;
+    const json& item = front ? it->front() : it->back();
+    if (item.is_object() && item.contains("SpecialToken") && item["SpecialToken"].is_object() &&
+        item["SpecialToken"].contains("id") && item["SpecialToken"]["id"].is_string())
+        return item["SpecialToken"]["id"].get<std::string>();
+    return std::nullopt;
+}
+
+// bos_token / eos_token of tokenizer_config.json beside the file (a string or {"content": ...}).
+std::optional<std::string> configToken(const std::filesystem::path& dir, const char* key)
+{
+    const std::filesystem::path path = dir / "tokenizer_config.json";
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec))
+        return std::nullopt;
+    std::ifstream in(path);
+    const json config = json::parse(in, nullptr, false);
+    if (!config.is_object() || !config.contains(key))
+        return std::nullopt;
+    const json& v = config[key];
+    if (v.is_string())
+        return v.get<std::string>();
+    if (v.is_object() && v.contains("content") && v["content"].is_string())
+        return v["content"].get<std::string>();
+    return std::nullopt;
+}
+
+} // namespace
+
+std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path)
+{
+    const std::string label = path.string();
+    const std::vector<std::byte> bytes = text::readFileBytes(path);
+    const std::string_view textView(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    json root;
+    try {
+        root = json::parse(textView);
+    } catch (const json::parse_error& e) {
+        failInput(label, "not valid JSON (at byte " + std::to_string(e.byte) + "): " + e.what());
+    }
+    if (!root.is_object())
+        failInput(label, "the top level is not a JSON object; this is not a tokenizer.json");
+    const json& model = member(root, "model", label, "tokenizer");
+    if (!model.is_object())
+        failInput(label, "tokenizer.model is a " + std::string(model.type_name()) + "; it must be an object");
+    const std::string type = stringOr(model, "type", "", label, "model");
+    if (type != "BPE")
+        unsupported(label, "model.type is \"" + type +
+                               "\"; only BPE tokenizer.json files are supported (WordPiece, WordLevel and Unigram are "
+                               "not)");
+    for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"})
+        if (!stringOr(model, key, "", label, "model").empty())
+            unsupported(label, std::string("model.") + key + " is set; BPE with subword affixes is not supported");
+
+    HfBpeTokenizer::Config c;
+    const json& vocab = member(model, "vocab", label, "model");
+    if (!vocab.is_object() || vocab.empty())
+        failInput(label, "model.vocab must be a non-empty object of token -> id");
+    std::map<int64_t, std::string> byId;
+    for (const auto& [token, id] : vocab.items()) {
+        if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > (int64_t{1} << 30))
+            failInput(label, "model.vocab[\"" + token + "\"] is " + id.dump() + "; ids must be integers >= 0");
+        byId[id.get<int64_t>()] = token;
+        c.vocab[token] = static_cast<int32_t>(id.get<int64_t>());
+    }
+    std::map<int64_t, bool> specialIds;
+    if (const auto it = root.find("added_tokens"); it != root.end() && !it->is_null()) {
+        if (!it->is_array())
+            failInput(label, "added_tokens must be an array");
+        for (size_t i = 0; i < it->size(); ++i) {
+            const json& a = (*it)[i];
+            const std::string where = "added_tokens[" + std::to_string(i) + "]";
+            if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || a["id"].get<int64_t>() < 0 ||
+                !a.contains("content") || !a["content"].is_string())
+                failInput(label, where + " must be an object with an integer id and a string content");
+            const auto id = a["id"].get<int64_t>();
+            const std::string content = a["content"].get<std::string>();
+            byId[id] = content;
+            c.vocab[content] = static_cast<int32_t>(id);
+            c.added.emplace_back(content, static_cast<int32_t>(id));
+            specialIds[id] = boolOr(a, "special", false, label, where);
+        }
+    }
+    const int64_t size = byId.rbegin()->first + 1;
+    if (static_cast<size_t>(size) != byId.size())
+        failInput(label, "model.vocab and added_tokens use ids up to " + std::to_string(size - 1) + " but only " +
+                             std::to_string(byId.size()) + " distinct ids; the vocabulary has holes");
+
+    text::Vocabulary v;
+    v.pieces.reserve(static_cast<size_t>(size));
+    for (const auto& [id, token] : byId)
+        v.pieces.push_back(token);
+    v.types.assign(v.pieces.size(), PieceType::Normal);
+    c.byteFallback = boolOr(model, "byte_fallback", false, label, "model");
+    c.fuseUnk = boolOr(model, "fuse_unk", false, label, "model");
+    c.ignoreMerges = boolOr(model, "ignore_merges", false, label, "model");
+    const std::string unkToken = stringOr(model, "unk_token", "", label, "model");
+    if (!unkToken.empty()) {
+        const auto it = c.vocab.find(unkToken);
+        if (it == c.vocab.end())
+            failInput(label, "model.unk_token \"" + unkToken + "\" is not in the vocabulary");
+        c.unk = it->second;
+        v.unk = c.unk;
+        v.types[static_cast<size_t>(c.unk)] = PieceType::Unknown;
+    }
+    for (size_t i = 0; i < v.pieces.size(); ++i)
+        if (c.byteFallback && text::parseBytePiece(v.pieces[i]) >= 0)
+            v.types[i] = PieceType::Byte;
+    for (const auto& [id, special] : specialIds)
+        if (special && static_cast<int32_t>(id) != c.unk)
+            v.types[static_cast<size_t>(id)] = PieceType::Control;
+
+    const json& merges = member(model, "merges", label, "model");
+    if (!merges.is_array())
+        failInput(label, "model.merges must be an array");
+    for (size_t i = 0; i < merges.size(); ++i) {
+        const json& m = merges[i];
+        std::string left;
+        std::string right;
+        if (m.is_string()) {
+            const std::string line = m.get<std::string>();
+            const size_t space = line.find(' ');
+            if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos)
+                failInput(label, "model.merges[" + std::to_string(i) + "] \"" + line +
+                                     "\" is not two tokens separated by one space");
+            left = line.substr(0, space);
+            right = line.substr(space + 1);
+        } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+            left = m[0].get<std::string>();
+            right = m[1].get<std::string>();
+        } else {
+            failInput(label, "model.merges[" + std::to_string(i) + "] is " + m.dump() +
+                                 "; merges are \"left right\" strings or [left, right] pairs");
+        }
+        const auto l = c.vocab.find(left);
+        const auto r = c.vocab.find(right);
+        const auto merged = c.vocab.find(left + right);
+        if (l == c.vocab.end() || r == c.vocab.end() || merged == c.vocab.end())
+            failInput(label, "model.merges[" + std::to_string(i) + "] merges \"" + left + "\" and \"" + right +
+                                 "\", but the vocabulary lacks " +
+                                 (l == c.vocab.end()   ? left
+                                  : r == c.vocab.end() ? right
+                                                       : left + right));
+        const uint64_t key =
+            (static_cast<uint64_t>(static_cast<uint32_t>(l->second)) << 32) | static_cast<uint32_t>(r->second);
+        c.merges.emplace(key, std::make_pair(static_cast<int32_t>(i), merged->second)); // first rank wins
+    }
+
+    if (const auto it = root.find("normalizer"); it != root.end())
+        parseNormalizer(*it, label, "normalizer", c.normalizers);
+    if (const auto it = root.find("pre_tokenizer"); it != root.end())
+        parsePreTokenizer(*it, label, "pre_tokenizer", c.preTokenizers);
+
+    bool byteLevel = false;
+    for (const PreTokenizer& p : c.preTokenizers)
+        byteLevel = byteLevel || p.type == PreTokenizer::Type::ByteLevel;
+    if (const auto it = root.find("decoder"); it != root.end() && it->is_object())
+        byteLevel = byteLevel || it->value("type", "") == "ByteLevel";
+
+    const json post = root.value("post_processor", json());
+    const std::filesystem::path dir = path.parent_path();
+    auto idOf = [&](const std::optional<std::string>& token) -> int32_t {
+        if (!token)
+            return -1;
+        const auto it = c.vocab.find(*token);
+        return it == c.vocab.end() ? -1 : it->second;
+    };
+    v.bos = idOf(templateSpecial(post, true));
+    if (v.bos < 0)
+        v.bos = idOf(configToken(dir, "bos_token"));
+    v.eos = idOf(configToken(dir, "eos_token"));
+    if (v.eos < 0) {
+        const auto back = templateSpecial(post, false);
+        v.eos = back && back != templateSpecial(post, true) ? idOf(back) : -1;
+    }
+    // Last resort: the usual names among the special added tokens.
+    auto specialNamed = [&](std::initializer_list<const char*> names) -> int32_t {
+        for (const char* name : names)
+            for (const auto& [content, id] : c.added)
+                if (content == name && specialIds[id])
+                    return id;
+        return -1;
+    };
+    if (v.bos < 0)
+        v.bos = specialNamed({"<s>", "<|begin_of_text|>", "<bos>"});
+    if (v.eos < 0)
+        v.eos = specialNamed({"</s>", "<|end_of_text|>", "<|endoftext|>", "<eos>"});
+
+    std::string kind = byteLevel ? "bpe-byte-level" : c.byteFallback ? "bpe-byte-fallback" : "bpe";
+    const text::DecodeStyle style = byteLevel ? text::DecodeStyle::ByteLevel : text::DecodeStyle::Metaspace;
+    return std::make_unique<HfBpeTokenizer>(std::move(v), std::move(c), style, std::move(kind), label);
+}
+
+} // namespace novaq

@@ -1,0 +1,838 @@
+// Tokenizers, held to their reference implementations id for id:
+// - GGUF "llama" vocabulary: every line of llama.cpp's own ggml-vocab-llama-spm test (.inp/.out);
+// - SentencePiece .model (BPE with byte fallback and an nmt_nfkc charsmap, unigram, user-defined
+//   pieces, unknown fusion): ids that SentencePiece's encode() gave for the same strings, and
+//   the kjv-llama-7m reference token count of John;
+// - llama2.c's tok512.bin against SentencePiece's tok512.model on TinyStories;
+// - GGUF "gpt2": well-known GPT-2 ids and ids of the original GPT-2 encoder.py algorithm;
+// - HF tokenizer.json: hand-made byte-level and byte-fallback fixtures with ids derived by hand;
+// - malformed inputs rejected naming the file and field; decode round trips; encoding speed.
+
+#include "test_support.h"
+
+#include "novaq/formats/model_reader.h"
+#include "novaq/io/error.h"
+#include "novaq/text/tokenizer.h"
+#include "novaq/text/tokenizer_detail.h"
+
+#include <QElapsedTimer>
+#include <QTest>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+using novaq::Tokenizer;
+using novaq::test::failureOf;
+using novaq::test::sharedDir;
+using novaq::test::testDataDir;
+namespace fs = std::filesystem;
+
+Q_DECLARE_METATYPE(std::string)
+Q_DECLARE_METATYPE(std::vector<int32_t>)
+
+namespace {
+
+std::string readText(const fs::path& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+std::vector<std::string> nonEmptyLines(const std::string& text)
+{
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line))
+        if (!line.empty())
+            lines.push_back(line);
+    return lines;
+}
+
+QString q(const std::string& s) { return QString::fromStdString(s); }
+
+// A row name without control characters.
+QString rowName(const std::string& text, int width = 24)
+{
+    QString name = q(text).left(width);
+    name.replace('\n', "\\n").replace('\t', "\\t").replace('\r', "\\r");
+    return name;
+}
+
+QString idsText(const std::vector<int32_t>& ids)
+{
+    QStringList parts;
+    for (const int32_t id : ids)
+        parts << QString::number(id);
+    return "[" + parts.join(", ") + "]";
+}
+
+#define COMPARE_IDS(actual, expected)                                                                                  \
+    do {                                                                                                               \
+        const std::vector<int32_t> a_ = (actual);                                                                      \
+        const std::vector<int32_t> e_ = (expected);                                                                    \
+        if (a_ != e_)                                                                                                  \
+            QFAIL(qPrintable("got " + idsText(a_) + "\nexpected " + idsText(e_)));                                     \
+    } while (false)
+
+fs::path shared(const char* relative) { return sharedDir() / relative; }
+
+#define REQUIRE_SHARED(file)                                                                                           \
+    do {                                                                                                               \
+        if (!fs::exists(file))                                                                                         \
+            QSKIP(qPrintable("needs " + QString::fromStdString(fs::path(file).string()) + " (../shared)"));            \
+    } while (false)
+
+std::unique_ptr<Tokenizer> ggufTokenizer(const fs::path& path)
+{
+    const auto reader = novaq::openModel(path);
+    return novaq::tokenizerFromGguf(reader->metadata()["format_metadata"], path.string());
+}
+
+// Rows of (name, text, expected ids).
+void addRows(const char* prefix, const std::vector<std::pair<std::string, std::vector<int32_t>>>& rows)
+{
+    int i = 0;
+    for (const auto& [text, ids] : rows)
+        QTest::newRow(qPrintable(QString("%1 %2: %3").arg(prefix).arg(i++).arg(rowName(text, 30)))) << text << ids;
+}
+
+} // namespace
+
+class TestTokenizer : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void unicodeClasses();
+    void gpt2Split_data();
+    void gpt2Split();
+
+    void ggufLlamaSpm_data();
+    void ggufLlamaSpm();
+    void ggufLlamaMetadata();
+
+    void sentencePieceShared_data();
+    void sentencePieceShared();
+    void sentencePieceFixtures_data();
+    void sentencePieceFixtures();
+    void sentencePieceKjvJohnTokenCount();
+    void sentencePieceFromBytes();
+
+    void llama2cMatchesSentencePiece();
+    void llama2cEncode();
+
+    void ggufGpt2_data();
+    void ggufGpt2();
+
+    void hfByteLevel_data();
+    void hfByteLevel();
+    void hfByteFallback_data();
+    void hfByteFallback();
+
+    void decodeRoundTrip_data();
+    void decodeRoundTrip();
+
+    void malformedSentencePiece_data();
+    void malformedSentencePiece();
+    void malformedGguf();
+    void malformedHfJson();
+    void malformedLlama2c();
+
+    void findTokenizer();
+    void encodingSpeed();
+};
+
+// ---------------------------------------------------------------------------------------
+
+void TestTokenizer::unicodeClasses()
+{
+    using namespace novaq::text;
+    QVERIFY(isLetter(U'a') && isLetter(U'Z') && isLetter(U'é') && isLetter(U'Ζ') && isLetter(U'日') && isLetter(U'ـ'));
+    QVERIFY(!isLetter(U'1') && !isLetter(U' ') && !isLetter(U'!') && !isLetter(U'😀') && !isLetter(U'\u0301'));
+    QVERIFY(isNumber(U'7') && isNumber(U'١') && isNumber(U'①') && isNumber(U'½') && isNumber(U'Ⅻ'));
+    QVERIFY(!isNumber(U'a') && !isNumber(U'.'));
+    QVERIFY(isWhitespace(U' ') && isWhitespace(U'\t') && isWhitespace(U'\n') && isWhitespace(U'\u00A0') &&
+            isWhitespace(U'\u3000'));
+    QVERIFY(!isWhitespace(U'\u200B') && !isWhitespace(U'x'));
+    QCOMPARE(byteLevelChar(' '), std::string("\u0120"));
+    QCOMPARE(byteLevelChar('\n'), std::string("\u010A"));
+    QCOMPARE(byteLevelChar('A'), std::string("A"));
+    QCOMPARE(byteLevelByte(U'\u0120'), int(' '));
+    QCOMPARE(parseBytePiece("<0x0A>"), 10);
+    QCOMPARE(parseBytePiece("<0xff>"), -1);
+    QCOMPARE(bytePieceName(0xAB), std::string("<0xAB>"));
+}
+
+void TestTokenizer::gpt2Split_data()
+{
+    QTest::addColumn<std::string>("text");
+    QTest::addColumn<QStringList>("words");
+    QTest::newRow("words") << std::string("Hello world") << QStringList{"Hello", " world"};
+    QTest::newRow("contractions") << std::string("I've 'told he's")
+                                  << QStringList{"I", "'ve", " '", "told", " he", "'s"};
+    QTest::newRow("spaces before word") << std::string("a   b") << QStringList{"a", "  ", " b"};
+    QTest::newRow("trailing spaces") << std::string("a  ") << QStringList{"a", "  "};
+    QTest::newRow("newline then word") << std::string("a\nb") << QStringList{"a", "\n", "b"};
+    QTest::newRow("numbers and punctuation") << std::string("3.14!!") << QStringList{"3", ".", "14", "!!"};
+    QTest::newRow("unicode") << std::string("naïve Ζεύς") << QStringList{"naïve", " Ζεύς"};
+}
+
+void TestTokenizer::gpt2Split()
+{
+    QFETCH(std::string, text);
+    QFETCH(QStringList, words);
+    const std::u32string cps = novaq::text::toCodePoints(text);
+    QStringList got;
+    for (const auto& [b, e] : novaq::text::gpt2Split(cps))
+        got << QString::fromStdU32String(cps.substr(b, e - b));
+    QCOMPARE(got, words);
+}
+
+// ---------------------------------------------------------------------------------------
+// llama.cpp's own vocabulary test: tests/test-tokenizer-0 with ggml-vocab-llama-spm.gguf.
+
+void TestTokenizer::ggufLlamaSpm_data()
+{
+    QTest::addColumn<std::string>("text");
+    QTest::addColumn<std::vector<int32_t>>("expected");
+    const fs::path vocab = shared("models/vocab/ggml-vocab-llama-spm.gguf");
+    REQUIRE_SHARED(vocab);
+    const std::string inp = readText(vocab.string() + ".inp");
+    const std::string out = readText(vocab.string() + ".out");
+    const std::string separator = "\n__ggml_vocab_test__\n";
+    std::vector<std::string> texts;
+    for (size_t pos = 0; pos < inp.size();) {
+        const size_t hit = inp.find(separator, pos);
+        QVERIFY2(hit != std::string::npos, "the .inp file must end with a separator");
+        texts.push_back(inp.substr(pos, hit - pos));
+        pos = hit + separator.size();
+    }
+    std::vector<std::vector<int32_t>> expected;
+    std::istringstream lines(out);
+    std::string line;
+    while (std::getline(lines, line)) {
+        std::istringstream numbers(line);
+        std::vector<int32_t> ids;
+        int32_t id = 0;
+        while (numbers >> id)
+            ids.push_back(id);
+        expected.push_back(ids);
+    }
+    QCOMPARE(texts.size(), expected.size());
+    QVERIFY(texts.size() >= 40);
+    for (size_t i = 0; i < texts.size(); ++i)
+        QTest::newRow(qPrintable(QString("line %1: %2").arg(i + 1).arg(rowName(texts[i])))) << texts[i] << expected[i];
+}
+
+void TestTokenizer::ggufLlamaSpm()
+{
+    QFETCH(std::string, text);
+    QFETCH(std::vector<int32_t>, expected);
+    static const std::unique_ptr<Tokenizer> tok = ggufTokenizer(shared("models/vocab/ggml-vocab-llama-spm.gguf"));
+    QCOMPARE(tok->kind(), std::string_view("gguf-llama"));
+    COMPARE_IDS(tok->encode(text, false), expected);
+    if (!text.empty()) {
+        std::vector<int32_t> withBos{1};
+        withBos.insert(withBos.end(), expected.begin(), expected.end());
+        COMPARE_IDS(tok->encode(text, true), withBos);
+    }
+}
+
+void TestTokenizer::ggufLlamaMetadata()
+{
+    const fs::path vocab = shared("models/vocab/ggml-vocab-llama-spm.gguf");
+    REQUIRE_SHARED(vocab);
+    const auto tok = ggufTokenizer(vocab);
+    QCOMPARE(tok->vocabSize(), 32000);
+    QCOMPARE(tok->bos(), 1);
+    QCOMPARE(tok->eos(), 2);
+    QCOMPARE(q(tok->piece(15043)), q(std::string("\u2581Hello")));
+    QCOMPARE(q(tok->piece(13)), q(std::string("<0x0A>")));
+    const std::vector<int32_t> ids{1, 15043, 29892, 3186, 29991, 13, 243, 162, 169, 156};
+    QCOMPARE(q(tok->decode(ids)), q(std::string("Hello, world!\n🦙")));
+}
+
+// ---------------------------------------------------------------------------------------
+// SentencePiece: expected ids are sentencepiece.SentencePieceProcessor.encode() output.
+
+void TestTokenizer::sentencePieceShared_data()
+{
+    QTest::addColumn<std::string>("model");
+    QTest::addColumn<std::string>("text");
+    QTest::addColumn<std::vector<int32_t>>("expected");
+    const std::vector<std::string> texts = {
+        "In the beginning God created the heaven and the earth.",
+        "  And the earth was   without form,\tand void.  ",
+        "\u201cThou shalt not\u201d \u2014 said he; \u2018verily\u2019\u2026",
+        "\uff26\uff35\uff2c\uff2c\uff37\uff29\uff24\uff34\uff28 \u2460 \ufb01ne \u00bd",
+        "caf\u00e9 na\u00efve \u0396\u03b5\u03cd\u03c2 \U0001F999 \u65e5\u672c\u8a9e",
+        "Chapter 12:34, verses 1-10 (1611).",
+        "",
+        "   ",
+        "a\nb",
+    };
+    // kjv-llama-7m: BPE, byte fallback, nmt_nfkc charsmap.
+    const std::vector<std::vector<int32_t>> kjv = {
+        {1043, 261, 1995, 394, 3030, 261, 727, 270, 261, 609, 4047},
+        {307, 261, 609, 399, 917, 320, 4038, 4039, 270, 3613, 326, 4047},
+        {4024, 229, 131,  159,  4056, 4027, 276, 490, 347,  229, 131, 160, 4024, 229,  131, 151,
+         407,  315, 4052, 4024, 229,  131,  155, 350, 1008, 229, 131, 156, 4047, 4047, 4047},
+        {454, 4084, 4053, 4053, 4066, 4051, 4055, 4056, 4064, 4024, 4078, 1933, 4024, 4078, 229, 132, 135, 4081},
+        {478, 4037, 198, 172, 295, 4028, 198,  178, 318, 4024, 209, 153, 209, 184, 210, 144, 210,
+         133, 4024, 243, 162, 169, 156,  4024, 233, 154, 168,  233, 159, 175, 235, 173, 161},
+        {2014, 4045, 434,  4024, 4078, 4081, 4050, 4082, 4083, 4039, 2844, 1096,
+         4024, 4078, 4094, 4078, 4092, 1483, 4078, 4088, 4078, 4078, 4086, 4047},
+        {},
+        {},
+        {262, 273},
+    };
+    // stories260K tok512.model: BPE, byte fallback, identity.
+    const std::vector<std::vector<int32_t>> tok512 = {
+        {359, 416, 265, 329, 428, 271, 416, 299, 410, 463, 414, 418, 280, 276,
+         294, 266, 265, 281, 412, 435, 302, 269, 265, 344, 295, 413, 415, 426},
+        {410, 447, 264, 265, 344, 295, 413, 415, 286, 335, 408, 387, 423, 432, 12, 412, 264, 410, 435, 414, 292, 426},
+        {410, 465, 434, 415, 277, 262, 415, 412, 421, 413, 297, 309,
+         466, 410, 481, 336, 281, 474, 410, 482, 330, 310, 468, 486},
+        {410, 242, 191, 169, 242, 191, 184, 242, 191, 175, 242, 191, 175, 242, 191, 186, 242, 191, 172, 242, 191,
+         167, 242, 191, 183, 242, 191, 171, 410, 229, 148, 163, 410, 242, 175, 132, 416, 411, 410, 197, 192},
+        {280, 412, 431, 485, 297, 412, 198, 178, 360, 410, 209, 153, 209, 184, 210, 144, 210,
+         133, 410, 243, 162, 169, 156, 410, 233, 154, 168, 233, 159, 175, 235, 173, 161},
+        {410, 457, 415, 412, 427, 413, 285, 410, 475, 479, 467, 472, 484, 432, 410, 330,
+         372, 419, 410, 475, 464, 475, 477, 410, 489, 475, 490, 475, 475, 488, 426},
+        {},
+        {},
+        {261, 13, 430},
+    };
+    for (size_t i = 0; i < texts.size(); ++i) {
+        const QString name = rowName(texts[i]);
+        QTest::newRow(qPrintable("kjv " + QString::number(i) + ": " + name))
+            << std::string("models/kjv-llama-7m/tokenizer.model") << texts[i] << kjv[i];
+        QTest::newRow(qPrintable("tok512 " + QString::number(i) + ": " + name))
+            << std::string("models/stories260K/tok512.model") << texts[i] << tok512[i];
+    }
+}
+
+void TestTokenizer::sentencePieceShared()
+{
+    QFETCH(std::string, model);
+    QFETCH(std::string, text);
+    QFETCH(std::vector<int32_t>, expected);
+    const fs::path path = shared(model.c_str());
+    REQUIRE_SHARED(path);
+    const auto tok = novaq::loadSentencePiece(path);
+    QCOMPARE(tok->kind(), std::string_view("sentencepiece-bpe"));
+    QCOMPARE(tok->bos(), 1);
+    QCOMPARE(tok->eos(), 2);
+    COMPARE_IDS(tok->encode(text, false), expected);
+}
+
+void TestTokenizer::sentencePieceFixtures_data()
+{
+    QTest::addColumn<std::string>("model");
+    QTest::addColumn<std::string>("text");
+    QTest::addColumn<std::vector<int32_t>>("expected");
+    QTest::addColumn<std::string>("decoded");
+    const std::vector<std::string> texts = {
+        "In the beginning God created the heaven and the earth.",
+        "  And God  said<sep>Let there be   light.  ",
+        "Zebra QUIZ xylophone 42!",
+        "caf\u00e9 \U0001F999 \u00fcber",
+        "<sep><sep>a<sep>",
+        "\tTabs\tand\nnewlines\n",
+        "",
+    };
+    const std::string unk = " \u2047 ";
+    // Unigram, vocab 250: user-defined <sep> (always chosen), unknown characters fused to one <unk>.
+    const std::vector<std::vector<int32_t>> unigram = {
+        {46, 20, 6, 37, 43, 68, 20, 69, 67, 57, 54, 82, 23, 6, 227, 8, 6, 124, 14},
+        {15, 67, 52, 3, 246, 7, 10, 100, 37, 4, 12, 99, 10, 14},
+        {4, 0, 7, 70, 21, 16, 4, 0, 249, 0, 4, 0, 22, 12, 11, 24, 28, 49, 7, 4, 0},
+        {57, 16, 53, 0, 4, 0, 4, 0, 70, 31},
+        {4, 3, 3, 16, 3},
+        {4, 0, 189, 153, 9, 0, 55, 18, 0, 20, 7, 58, 12, 68, 7, 9, 0},
+        {},
+    };
+    // BPE, vocab 300: no dummy prefix, extra whitespace kept, no byte fallback.
+    const std::vector<std::vector<int32_t>> bpe = {
+        {282, 261, 8, 249, 15, 261, 58, 96, 29, 20, 30, 28, 8, 39, 259, 137, 11, 8, 199, 280},
+        {256, 26, 96, 256, 78, 3, 286, 159, 143, 41, 256, 256, 148, 92, 280, 256, 256},
+        {0, 257, 275, 126, 256, 0, 282, 0, 256, 0, 273, 267, 262, 134, 34, 257, 256, 0},
+        {274, 259, 268, 0, 256, 0, 256, 0, 275, 14},
+        {3, 3, 259, 3},
+        {0, 292, 259, 275, 264, 0, 122, 0, 261, 257, 272, 267, 15, 33, 0},
+        {},
+    };
+    // SentencePiece's decode() of those ids (<unk> reads " \u2047 ").
+    const std::vector<std::string> unigramDecoded = {
+        texts[0],
+        "And God said<sep>Let there be light.",
+        unk + "ebra " + unk + "I" + unk + " " + unk + "ylophone " + unk,
+        "caf" + unk + " " + unk + " " + unk + "ber",
+        texts[4],
+        unk + "Tabs" + unk + "and" + unk + "newlines" + unk,
+        "",
+    };
+    const std::vector<std::string> bpeDecoded = {
+        texts[0], texts[1], unigramDecoded[2], unigramDecoded[3], texts[4], unigramDecoded[5], ""};
+    for (size_t i = 0; i < texts.size(); ++i) {
+        const QString name = rowName(texts[i]);
+        QTest::newRow(qPrintable("unigram " + QString::number(i) + ": " + name))
+            << std::string("spm-unigram-tiny.model") << texts[i] << unigram[i] << unigramDecoded[i];
+        QTest::newRow(qPrintable("bpe " + QString::number(i) + ": " + name))
+            << std::string("spm-bpe-tiny.model") << texts[i] << bpe[i] << bpeDecoded[i];
+    }
+}
+
+void TestTokenizer::sentencePieceFixtures()
+{
+    QFETCH(std::string, model);
+    QFETCH(std::string, text);
+    QFETCH(std::vector<int32_t>, expected);
+    QFETCH(std::string, decoded);
+    const auto tok = novaq::loadSentencePiece(testDataDir() / "tokenizer" / model);
+    QCOMPARE(tok->kind(), std::string_view(model.find("unigram") != std::string::npos ? "sentencepiece-unigram"
+                                                                                      : "sentencepiece-bpe"));
+    COMPARE_IDS(tok->encode(text, false), expected);
+    QCOMPARE(q(tok->decode(expected)), q(decoded));
+}
+
+void TestTokenizer::sentencePieceKjvJohnTokenCount()
+{
+    // README of kjv-llama-7m: [BOS] + ids per non-empty line of John gives 24,064 scored tokens
+    // over 94 windows of 256, so 94*256+1 <= T < 95*256+1. SentencePiece itself gives 24,249.
+    const fs::path model = shared("models/kjv-llama-7m/tokenizer.model");
+    const fs::path john = shared("text/kjv_john.txt");
+    REQUIRE_SHARED(model);
+    REQUIRE_SHARED(john);
+    const auto tok = novaq::loadSentencePiece(model);
+    size_t total = 0;
+    for (const std::string& line : nonEmptyLines(readText(john)))
+        total += tok->encode(line, true).size();
+    qInfo("John: %zu tokens, %zu windows of 256", total, (total - 1) / 256);
+    QVERIFY(total >= 94 * 256 + 1 && total < 95 * 256 + 1);
+    QCOMPARE(total, size_t(24249));
+}
+
+void TestTokenizer::sentencePieceFromBytes()
+{
+    const std::vector<char> chars = novaq::test::readAll(testDataDir() / "tokenizer" / "spm-bpe-tiny.model");
+    std::vector<std::byte> bytes(chars.size());
+    std::memcpy(bytes.data(), chars.data(), chars.size());
+    const auto tok = novaq::loadSentencePieceBytes(bytes, "embedded tokenizer");
+    QCOMPARE(tok->vocabSize(), 300);
+    QCOMPARE(q(tok->piece(3)), q(std::string("<sep>")));
+    COMPARE_IDS(tok->encode("<sep><sep>a<sep>", true), (std::vector<int32_t>{1, 3, 3, 259, 3}));
+    QVERIFY_THROWS_EXCEPTION(novaq::Error, tok->piece(300));
+}
+
+// ---------------------------------------------------------------------------------------
+// llama2.c
+
+void TestTokenizer::llama2cMatchesSentencePiece()
+{
+    // On ordinary text llama2.c's encode() and SentencePiece agree; they differ by design where
+    // SentencePiece's remove_extra_whitespaces applies (leading, trailing or repeated spaces).
+    const fs::path bin = shared("models/stories260K/tok512.bin");
+    const fs::path model = shared("models/stories260K/tok512.model");
+    const fs::path stories = shared("text/tinystories_valid.txt");
+    REQUIRE_SHARED(bin);
+    REQUIRE_SHARED(model);
+    REQUIRE_SHARED(stories);
+    const auto l2c = novaq::loadLlama2cTokenizer(bin);
+    const auto spm = novaq::loadSentencePiece(model);
+    QCOMPARE(l2c->kind(), std::string_view("llama2c"));
+    QCOMPARE(l2c->vocabSize(), 512);
+    const std::vector<std::string> lines = nonEmptyLines(readText(stories));
+    QVERIFY(lines.size() > 300);
+    size_t tokens = 0;
+    size_t compared = 0;
+    for (size_t i = 0; i < 300; ++i) {
+        const std::string& line = lines[i];
+        if (line.front() == ' ' || line.back() == ' ' || line.find("  ") != std::string::npos)
+            continue;
+        ++compared;
+        const std::vector<int32_t> a = l2c->encode(lines[i], true);
+        const std::vector<int32_t> b = spm->encode(lines[i], true);
+        if (a != b)
+            QFAIL(qPrintable(QString("line %1 \"%2\"\nllama2c %3\nsentencepiece %4")
+                                 .arg(i)
+                                 .arg(QString::fromStdString(lines[i]))
+                                 .arg(idsText(a), idsText(b))));
+        tokens += a.size();
+        QCOMPARE(q(l2c->decode(a)), q(lines[i]));
+    }
+    QVERIFY(compared > 250);
+    qInfo("%zu TinyStories lines: %zu tokens, identical", compared, tokens);
+}
+
+void TestTokenizer::llama2cEncode()
+{
+    const fs::path bin = shared("models/stories260K/tok512.bin");
+    REQUIRE_SHARED(bin);
+    const auto tok = novaq::loadLlama2cTokenizer(bin);
+    QCOMPARE(q(tok->piece(1)), q(std::string("\n<s>\n")));
+    COMPARE_IDS(tok->encode("", true), (std::vector<int32_t>{1}));
+    // Byte fallback: '\n' is not a token, so it is byte 0x0A + 3; a leading space is kept.
+    const std::vector<int32_t> ids = tok->encode(" a\nb", false);
+    QVERIFY(std::find(ids.begin(), ids.end(), 13) != ids.end());
+    QCOMPARE(q(tok->decode(ids)), q(" a\nb")); // only the dummy prefix is dropped
+}
+
+// ---------------------------------------------------------------------------------------
+// GGUF gpt2: ids of the original GPT-2 encoder (encoder.py's bpe() with the same regex).
+
+void TestTokenizer::ggufGpt2_data()
+{
+    QTest::addColumn<std::string>("text");
+    QTest::addColumn<std::vector<int32_t>>("expected");
+    addRows("gpt2",
+            {
+                {"Hello world", {15496, 995}},
+                {" Hello world", {18435, 995}},
+                {"Hello, world!", {15496, 11, 995, 0}},
+                {"I've been 'told he's there, 'RE you sure?",
+                 {40, 1053, 587, 705, 44040, 339, 338, 612, 11, 705, 2200, 345, 1654, 30}},
+                {"   leading and trailing   ", {220, 220, 3756, 290, 25462, 220, 220, 220}},
+                {"tabs\tand\n\nnewlines \n end", {8658, 82, 197, 392, 198, 198, 3605, 6615, 220, 198, 886}},
+                {"na\u00efve caf\u00e9 \u0396\u03b5\u03cd\u03c2 \u65e5\u672c\u8a9e \U0001F999 "
+                 "\u0661\u0662\u0663 \u2460\u2461",
+                 {2616,  38776, 40304, 7377,  244, 30950, 139, 235, 35558, 10545, 245, 98,  17312, 105, 45739, 252,
+                  12520, 99,    247,   18923, 94,  149,   95,  149, 96,    2343,  239, 254, 158,   239, 94}},
+                {"3.14159 and 1,000,000 dollars!!!", {18, 13, 1415, 19707, 290, 352, 11, 830, 11, 830, 5054, 10185}},
+                {"", {}},
+                {"\n", {198}},
+                {"<|endoftext|>", {27, 91, 437, 1659, 5239, 91, 29}}, // control tokens are not parsed
+            });
+}
+
+void TestTokenizer::ggufGpt2()
+{
+    QFETCH(std::string, text);
+    QFETCH(std::vector<int32_t>, expected);
+    const fs::path vocab = shared("models/vocab/ggml-vocab-gpt-2.gguf");
+    REQUIRE_SHARED(vocab);
+    static const std::unique_ptr<Tokenizer> tok = ggufTokenizer(vocab);
+    QCOMPARE(tok->kind(), std::string_view("gguf-gpt2"));
+    QCOMPARE(tok->bos(), 50256);
+    COMPARE_IDS(tok->encode(text, false), expected);
+    QCOMPARE(q(tok->decode(expected)), q(text));
+}
+
+// ---------------------------------------------------------------------------------------
+// HF tokenizer.json fixtures (tests/data/tokenizer); the ids are worked out by hand in the
+// comments from the fixtures' vocabularies and merge ranks.
+
+void TestTokenizer::hfByteLevel_data()
+{
+    QTest::addColumn<std::string>("text");
+    QTest::addColumn<std::vector<int32_t>>("expected");
+    // Hello: H e l l o -> (H e) r0 -> (l l) r1 beats (l o) r2 -> (He ll) r3 -> (Hell o) r4 = 13.
+    // " world": Ġw (r5), or (r6), Ġwor (r7), Ġworl (r8), Ġworld (r9) = 18.
+    QTest::newRow("hello world") << std::string("Hello, world!") << std::vector<int32_t>{13, 1, 18, 0};
+    // 'h' is not in the vocabulary and there is no unk token: it is dropped; (l l) before (l o).
+    QTest::newRow("rank order") << std::string("hello") << std::vector<int32_t>{4, 11, 6};
+    QTest::newRow("added token") << std::string("Hello<|endoftext|>lo") << std::vector<int32_t>{13, 20, 19};
+    QTest::newRow("newline") << std::string("\n") << std::vector<int32_t>{21};
+}
+
+void TestTokenizer::hfByteLevel()
+{
+    QFETCH(std::string, text);
+    QFETCH(std::vector<int32_t>, expected);
+    const auto tok = novaq::loadHfTokenizerJson(testDataDir() / "tokenizer" / "hf-byte-level.json");
+    QCOMPARE(tok->kind(), std::string_view("bpe-byte-level"));
+    QCOMPARE(tok->vocabSize(), 22);
+    QCOMPARE(tok->eos(), 20);
+    COMPARE_IDS(tok->encode(text, false), expected);
+    if (text != "hello")
+        QCOMPARE(q(tok->decode(expected)), q(text == "Hello<|endoftext|>lo" ? std::string("Hellolo") : text));
+}
+
+void TestTokenizer::hfByteFallback_data()
+{
+    QTest::addColumn<std::string>("file");
+    QTest::addColumn<std::string>("text");
+    QTest::addColumn<std::vector<int32_t>>("expected");
+    // "ab c" -> "▁ab▁c": (▁ a) r0, then (▁a b) r2 (the stale (a b) is skipped), then (▁ c) r3.
+    for (const char* file : {"hf-byte-fallback.json", "hf-metaspace.json"})
+        QTest::newRow(qPrintable(QString(file) + ": merges"))
+            << std::string(file) << std::string("ab c") << std::vector<int32_t>{265, 266};
+    // No merge for (▁ b) or (b a).
+    QTest::newRow("no merge") << std::string("hf-byte-fallback.json") << std::string("ba")
+                              << std::vector<int32_t>{259, 261, 260};
+    // 🦙 is not in the vocabulary: its four UTF-8 bytes, <0xF0> = 3 + 0xF0 ...
+    QTest::newRow("byte fallback") << std::string("hf-byte-fallback.json") << std::string("\u00e9 \U0001F999")
+                                   << std::vector<int32_t>{259, 267, 259, 243, 162, 169, 156};
+    // An added token splits the text; the Prepend normalizer applies to every segment...
+    QTest::newRow("added token, Prepend")
+        << std::string("hf-byte-fallback.json") << std::string("<s>ab") << std::vector<int32_t>{1, 265};
+    // ... while Metaspace's prepend_scheme "first" prepends only at the start of the text.
+    QTest::newRow("added token, Metaspace first")
+        << std::string("hf-metaspace.json") << std::string("<s>ab") << std::vector<int32_t>{1, 264};
+}
+
+void TestTokenizer::hfByteFallback()
+{
+    QFETCH(std::string, file);
+    QFETCH(std::string, text);
+    QFETCH(std::vector<int32_t>, expected);
+    const auto tok = novaq::loadHfTokenizerJson(testDataDir() / "tokenizer" / file);
+    QCOMPARE(tok->kind(), std::string_view("bpe-byte-fallback"));
+    QCOMPARE(tok->bos(), 1);
+    QCOMPARE(tok->eos(), 2);
+    COMPARE_IDS(tok->encode(text, false), expected);
+    std::vector<int32_t> withBos{1};
+    withBos.insert(withBos.end(), expected.begin(), expected.end());
+    COMPARE_IDS(tok->encode(text, true), withBos);
+    const std::string plain = text.rfind("<s>", 0) == 0 ? text.substr(3) : text;
+    QCOMPARE(q(tok->decode(expected)), q(plain));
+}
+
+// ---------------------------------------------------------------------------------------
+
+void TestTokenizer::decodeRoundTrip_data()
+{
+    QTest::addColumn<std::string>("source");
+    QTest::addColumn<std::string>("text");
+    const std::vector<std::string> texts = {
+        "And God said, Let there be light: and there was light.",
+        "Once upon a time, a little dog named Spot found a red ball.",
+        "Numbers 3:16 and 1,000 things; caf\u00e9 \U0001F999 \u65e5\u672c!",
+    };
+    for (const char* source : {"models/kjv-llama-7m/tokenizer.model", "models/stories260K/tok512.model",
+                               "models/stories260K/tok512.bin", "models/vocab/ggml-vocab-llama-spm.gguf",
+                               "models/vocab/ggml-vocab-gpt-2.gguf", "models/kjv-llama-7m/kjv-llama-7m-F16.gguf"})
+        for (size_t i = 0; i < texts.size(); ++i)
+            QTest::newRow(qPrintable(QString("%1 %2").arg(source).arg(i))) << std::string(source) << texts[i];
+}
+
+void TestTokenizer::decodeRoundTrip()
+{
+    QFETCH(std::string, source);
+    QFETCH(std::string, text);
+    const fs::path path = shared(source.c_str());
+    REQUIRE_SHARED(path);
+    std::unique_ptr<Tokenizer> tok;
+    if (path.extension() == ".gguf")
+        tok = ggufTokenizer(path);
+    else if (path.extension() == ".bin")
+        tok = novaq::loadLlama2cTokenizer(path);
+    else
+        tok = novaq::loadSentencePiece(path);
+    const std::vector<int32_t> ids = tok->encode(text, true);
+    QCOMPARE(ids.front(), tok->bos());
+    QCOMPARE(q(tok->decode(ids)), q(text));
+}
+
+// ---------------------------------------------------------------------------------------
+// Malformed input
+
+void TestTokenizer::malformedSentencePiece_data()
+{
+    QTest::addColumn<QByteArray>("bytes");
+    QTest::addColumn<QString>("mentions");
+    const std::vector<char> good = novaq::test::readAll(testDataDir() / "tokenizer" / "spm-bpe-tiny.model");
+    const QByteArray model(good.data(), static_cast<qsizetype>(good.size()));
+    QTest::newRow("empty") << QByteArray() << "empty";
+    QTest::newRow("truncated") << model.left(model.size() / 2) << "at file offset";
+    QTest::newRow("garbage") << QByteArray("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 12) << "ModelProto";
+    QTest::newRow("text file") << QByteArray("this is not a model") << "ModelProto";
+    // A piece with no text: ModelProto { pieces { score: 0 } trainer_spec { } }.
+    QTest::newRow("empty piece") << QByteArray("\x0a\x05\x15\x00\x00\x00\x00\x12\x00", 9) << "pieces[0]";
+    // Pieces but no <unk>: pieces { piece: "a" } trainer_spec { model_type: BPE }.
+    QTest::newRow("no unk") << QByteArray("\x0a\x03\x0a\x01\x61\x12\x02\x18\x02", 9) << "UNKNOWN";
+    // model_type WORD.
+    QTest::newRow("word model") << QByteArray("\x0a\x05\x0a\x01\x61\x18\x02\x12\x02\x18\x03", 11) << "model_type";
+}
+
+void TestTokenizer::malformedSentencePiece()
+{
+    QFETCH(QByteArray, bytes);
+    QFETCH(QString, mentions);
+    std::vector<std::byte> data(static_cast<size_t>(bytes.size()));
+    std::memcpy(data.data(), bytes.constData(), data.size());
+    const auto failure = failureOf([&] { novaq::loadSentencePieceBytes(data, "broken.model"); });
+    QVERIFY(failure);
+    QVERIFY2(failure->kind == novaq::ErrorKind::InvalidInput || failure->kind == novaq::ErrorKind::Unsupported,
+             qPrintable(failure->message));
+    QVERIFY2(failure->message.startsWith("broken.model"), qPrintable(failure->message));
+    QVERIFY2(failure->message.contains(mentions), qPrintable(failure->message));
+}
+
+void TestTokenizer::malformedGguf()
+{
+    using nlohmann::json;
+    auto check = [](const json& meta, const QString& mentions) {
+        const auto failure = failureOf([&] { novaq::tokenizerFromGguf(meta, "model.gguf"); });
+        QVERIFY(failure);
+        QVERIFY2(failure->message.startsWith("model.gguf: "), qPrintable(failure->message));
+        QVERIFY2(failure->message.contains(mentions), qPrintable(failure->message));
+    };
+    check(json{{"general.architecture", "llama"}}, "tokenizer.ggml.model is missing");
+    check(json{{"tokenizer.ggml.model", "llama"}}, "tokenizer.ggml.tokens is missing");
+    check(json{{"tokenizer.ggml.model", "bert"}, {"tokenizer.ggml.tokens", {"a"}}}, "\"bert\"");
+    check(json{{"tokenizer.ggml.model", "llama"},
+               {"tokenizer.ggml.tokens", {"a", "b"}},
+               {"tokenizer.ggml.scores", {1.0}}},
+          "tokenizer.ggml.scores");
+    check(json{{"tokenizer.ggml.model", "llama"}, {"tokenizer.ggml.tokens", {"a", 3}}}, "tokenizer.ggml.tokens[1]");
+    check(json{{"tokenizer.ggml.model", "gpt2"}, {"tokenizer.ggml.pre", "gpt-2"}, {"tokenizer.ggml.tokens", {"a"}}},
+          "tokenizer.ggml.merges");
+    check(json{{"tokenizer.ggml.model", "gpt2"}, {"tokenizer.ggml.pre", "llama-bpe"}, {"tokenizer.ggml.tokens", {"a"}}},
+          "tokenizer.ggml.pre");
+
+    // A GGUF file without tokenizer keys (one key, no tensors) and nothing beside it.
+    QTemporaryDir dir;
+    const fs::path path = novaq::test::toPath(dir.path()) / "bare.gguf";
+    auto str = [](std::string_view s) { return novaq::test::le(s.size(), 8) + std::string(s); };
+    novaq::test::writeAll(path, "GGUF" + novaq::test::le(3, 4) + novaq::test::le(0, 8) + novaq::test::le(1, 8) +
+                                    str("general.architecture") + novaq::test::le(8, 4) + str("llama"));
+    const auto reader = novaq::openModel(path);
+    const auto direct =
+        failureOf([&] { novaq::tokenizerFromGguf(reader->metadata()["format_metadata"], path.string()); });
+    QVERIFY(direct);
+    QVERIFY2(direct->message.contains("bare.gguf") && direct->message.contains("tokenizer.ggml.model"),
+             qPrintable(direct->message));
+    const auto found = failureOf([&] { novaq::findTokenizer(*reader, path); });
+    QVERIFY(found);
+    QCOMPARE(found->kind, novaq::ErrorKind::InvalidInput);
+    QVERIFY2(found->message.contains("bare.gguf") && found->message.contains("tokenizer.ggml") &&
+                 found->message.contains("tokenizer.model"),
+             qPrintable(found->message));
+}
+
+void TestTokenizer::malformedHfJson()
+{
+    QTemporaryDir dir;
+    auto check = [&](const std::string& name, const std::string& content, const QString& mentions) {
+        const fs::path path = novaq::test::toPath(dir.path()) / name;
+        if (!content.empty())
+            novaq::test::writeAll(path, content);
+        const auto failure = failureOf([&] { novaq::loadHfTokenizerJson(path); });
+        QVERIFY(failure);
+        QVERIFY2(failure->message.contains(QString::fromStdString(path.string())), qPrintable(failure->message));
+        QVERIFY2(failure->message.contains(mentions), qPrintable(failure->message));
+    };
+    const auto wordpiece =
+        failureOf([] { novaq::loadHfTokenizerJson(testDataDir() / "tokenizer" / "hf-wordpiece.json"); });
+    QVERIFY(wordpiece);
+    QCOMPARE(wordpiece->kind, novaq::ErrorKind::Unsupported);
+    QVERIFY2(wordpiece->message.contains("hf-wordpiece.json") && wordpiece->message.contains("model.type") &&
+                 wordpiece->message.contains("WordPiece"),
+             qPrintable(wordpiece->message));
+    check("missing.json", "", "cannot open");
+    check("bad.json", "{\"model\": {", "not valid JSON");
+    check("nomodel.json", "{\"version\": \"1.0\"}", "model is missing");
+    check("holes.json", R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 5}, "merges": []}})", "holes");
+    check("merge.json", R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}})",
+          "model.merges[0]");
+    check("regex.json",
+          R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+              "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "x"}}})",
+          "pre_tokenizer.type");
+    check("nfkc.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": "NFKC"}})",
+          "normalizer.type");
+}
+
+void TestTokenizer::malformedLlama2c()
+{
+    QTemporaryDir dir;
+    const fs::path path = novaq::test::toPath(dir.path()) / "tok.bin";
+    auto check = [&](const std::string& content, const QString& mentions) {
+        novaq::test::writeAll(path, content);
+        const auto failure = failureOf([&] { novaq::loadLlama2cTokenizer(path); });
+        QVERIFY(failure);
+        QCOMPARE(failure->kind, novaq::ErrorKind::InvalidInput);
+        QVERIFY2(failure->message.contains("tok.bin") && failure->message.contains(mentions),
+                 qPrintable(failure->message));
+    };
+    check("ab", "max_token_length");
+    check(novaq::test::le(0, 4), "max_token_length");
+    check(novaq::test::le(8, 4) + novaq::test::f32Bytes({0.0f}) + novaq::test::le(99, 4) + "x", "token 0");
+    check(novaq::test::le(8, 4) + novaq::test::f32Bytes({0.0f}), "token 0");
+    check(novaq::test::le(8, 4) + novaq::test::f32Bytes({0.0f}) + novaq::test::le(1, 4) + "a", "needs");
+    const fs::path bin = shared("models/stories260K/tok512.bin");
+    if (fs::exists(bin)) {
+        const std::vector<char> good = novaq::test::readAll(bin);
+        check(std::string(good.data(), good.size() - 3), "runs past the end");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+void TestTokenizer::findTokenizer()
+{
+    const fs::path kjv = shared("models/kjv-llama-7m");
+    const fs::path stories = shared("models/stories260K");
+    REQUIRE_SHARED(kjv);
+    REQUIRE_SHARED(stories);
+    {
+        const auto reader = novaq::openModel(kjv / "kjv-llama-7m-F16.gguf");
+        const auto tok = novaq::findTokenizer(*reader, kjv / "kjv-llama-7m-F16.gguf");
+        QCOMPARE(tok->kind(), std::string_view("gguf-llama"));
+        QCOMPARE(tok->vocabSize(), 4096);
+    }
+    {
+        const auto reader = novaq::openModel(kjv / "model.safetensors");
+        QCOMPARE(novaq::findTokenizer(*reader, kjv / "model.safetensors")->kind(),
+                 std::string_view("sentencepiece-bpe"));
+        QCOMPARE(novaq::findTokenizer(*reader, kjv)->kind(), std::string_view("sentencepiece-bpe"));
+    }
+    {
+        const auto reader = novaq::openModel(stories / "stories260K.bin");
+        const auto tok = novaq::findTokenizer(*reader, stories / "stories260K.bin");
+        QCOMPARE(tok->kind(), std::string_view("llama2c"));
+    }
+    {
+        // The weights alone in a folder: the error names what was looked for and where.
+        QTemporaryDir dir;
+        const fs::path copy = novaq::test::toPath(dir.path()) / "model.safetensors";
+        fs::copy_file(kjv / "model.safetensors", copy);
+        const auto reader = novaq::openModel(copy);
+        const auto failure = failureOf([&] { novaq::findTokenizer(*reader, copy); });
+        QVERIFY(failure);
+        QCOMPARE(failure->kind, novaq::ErrorKind::InvalidInput);
+        for (const char* word :
+             {"tokenizer.json", "tokenizer.model", "tok*.bin", "tokenizer.ggml", "model.safetensors"})
+            QVERIFY2(failure->message.contains(word), qPrintable(failure->message));
+        QVERIFY2(failure->message.contains(dir.path()), qPrintable(failure->message));
+    }
+}
+
+void TestTokenizer::encodingSpeed()
+{
+    const fs::path model = shared("models/kjv-llama-7m/tokenizer.model");
+    const fs::path text = shared("text/kjv_calibration.txt");
+    REQUIRE_SHARED(model);
+    REQUIRE_SHARED(text);
+    const std::string calibration = readText(text);
+    const auto spm = novaq::loadSentencePiece(model);
+    const auto gguf = ggufTokenizer(shared("models/kjv-llama-7m/kjv-llama-7m-F16.gguf"));
+    for (const Tokenizer* tok : {spm.get(), gguf.get()}) {
+        QElapsedTimer timer;
+        timer.start();
+        size_t tokens = 0;
+        for (const std::string& line : nonEmptyLines(calibration))
+            tokens += tok->encode(line, true).size();
+        const qint64 ms = timer.elapsed();
+        qInfo("%s: %zu bytes -> %zu tokens in %lld ms", std::string(tok->kind()).c_str(), calibration.size(), tokens,
+              static_cast<long long>(ms));
+        QVERIFY(tokens > 80000);
+#ifdef NDEBUG
+        QVERIFY2(ms < 1000, "encoding kjv_calibration.txt must take well under a second");
+#endif
+        // The whole text as one string (one long word for the merge queue) is no slower.
+        timer.restart();
+        QVERIFY(tok->encode(calibration, false).size() > 80000);
+#ifdef NDEBUG
+        QVERIFY2(timer.elapsed() < 1000, "encoding kjv_calibration.txt in one piece must take well under a second");
+#endif
+    }
+}
+
+QTEST_GUILESS_MAIN(TestTokenizer)
+#include "test_tokenizer.moc"
