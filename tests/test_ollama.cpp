@@ -143,6 +143,7 @@ private Q_SLOTS:
     void readsTheStoreInPlace();
     void manifestWithoutBlobIsSkipped();
     void listsFromServerElseStores();
+    void listsStoreDetailsFromTheConfig();
     void pullFromRegistry();
     void pullChecksumMismatch();
     void pullErrors();
@@ -270,6 +271,75 @@ void TestOllama::listsFromServerElseStores()
     QCOMPARE(ollama::serverUrl(), std::string("http://0.0.0.0:11434"));
     qunsetenv("OLLAMA_HOST");
     QCOMPARE(ollama::serverUrl(), std::string("http://127.0.0.1:11434"));
+}
+
+// The store's config blob (Ollama's ConfigV2) gives what /api/tags calls the details.
+void TestOllama::listsStoreDetailsFromTheConfig()
+{
+    QTemporaryDir dir;
+    const fs::path store = test::toPath(dir.path());
+    const auto writeManifest = [&store](const std::string& name, const nlohmann::json& manifest) {
+        const fs::path path = store / ollama::ModelName::parse(name).manifestPath();
+        fs::create_directories(path.parent_path());
+        test::writeAll(path, manifest.dump());
+    };
+    const std::string gguf = tinyGguf(8, 32);
+    // manifestFor() names the config blob sha256("{}"): a config without details.
+    writeStoreModel(store, "bare:v1", gguf);
+    test::writeAll(store / "blobs" / ("sha256-" + net::sha256Hex("{}")), std::string("{}"));
+
+    // A model whose config says what it is, as `ollama pull` writes it.
+    const std::string config =
+        R"({"model_format":"gguf","model_family":"llama","model_families":["llama"],"model_type":"1.2B",)"
+        R"("file_type":"Q8_0","architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
+    nlohmann::json manifest = nlohmann::json::parse(manifestFor(gguf));
+    manifest["config"]["digest"] = "sha256:" + net::sha256Hex(config);
+    manifest["config"]["size"] = config.size();
+    writeManifest("full:q8", manifest);
+    test::writeAll(store / "blobs" / ("sha256-" + net::sha256Hex(config)), config);
+
+    // Only model_families, and a config blob that is missing from the store.
+    const std::string familiesOnly = R"({"model_families":["qwen2","clip"],"file_type":"F16"})";
+    manifest["config"]["digest"] = "sha256:" + net::sha256Hex(familiesOnly);
+    writeManifest("families:f16", manifest);
+    test::writeAll(store / "blobs" / ("sha256-" + net::sha256Hex(familiesOnly)), familiesOnly);
+    manifest["config"]["digest"] = "sha256:" + std::string(64, 'e');
+    writeManifest("noconfig:v1", manifest);
+    // A config blob that is not JSON.
+    manifest["config"]["digest"] = "sha256:" + net::sha256Hex("not json");
+    writeManifest("garbled:v1", manifest);
+    test::writeAll(store / "blobs" / ("sha256-" + net::sha256Hex("not json")), std::string("not json"));
+
+    const auto rows = ollama::listStores({store});
+    QCOMPARE(rows.size(), size_t(5)); // a model with an unreadable config is still listed
+    std::map<std::string, ollama::ListedModel> byName;
+    for (const auto& r : rows)
+        byName[r.name] = r;
+    QCOMPARE(byName.at("full:q8").family, std::string("llama"));
+    QCOMPARE(byName.at("full:q8").parameterSize, std::string("1.2B"));
+    QCOMPARE(byName.at("full:q8").quantization, std::string("Q8_0"));
+    QCOMPARE(byName.at("full:q8").size, uint64_t(gguf.size() + 3)); // the model and the license layer
+    QCOMPARE(byName.at("families:f16").family, std::string("qwen2"));
+    QCOMPARE(byName.at("families:f16").parameterSize, std::string());
+    QCOMPARE(byName.at("families:f16").quantization, std::string("F16"));
+    for (const char* name : {"bare:v1", "noconfig:v1", "garbled:v1"}) {
+        QVERIFY2(byName.at(name).family.empty(), name);
+        QVERIFY2(byName.at(name).parameterSize.empty(), name);
+        QVERIFY2(byName.at(name).quantization.empty(), name);
+    }
+
+    // The server's details give the same fields.
+    HttpTestServer server;
+    server.route("/api/tags", [](const SeenRequest&) {
+        return ScriptedResponse::json(
+            R"({"models":[{"name":"full:q8","size":1,"details":{"family":"llama","parameter_size":"1.2B",)"
+            R"("quantization_level":"Q8_0"}}]})");
+    });
+    const auto listed = ollama::listFromServer(server.url(), nullptr);
+    QVERIFY(listed);
+    QCOMPARE(listed->front().family, byName.at("full:q8").family);
+    QCOMPARE(listed->front().parameterSize, byName.at("full:q8").parameterSize);
+    QCOMPARE(listed->front().quantization, byName.at("full:q8").quantization);
 }
 
 void TestOllama::pullFromRegistry()

@@ -14,14 +14,76 @@
 #include <QIcon>
 #include <QPalette>
 #include <QPushButton>
+#include <QStyle>
 #include <QStyleFactory>
 #include <QTimer>
+#include <QToolTip>
 
 #include <memory>
 
 namespace novaq::ui {
 
-void setupApplication(QApplication& app)
+namespace {
+
+void applyAccent(QPalette& pal)
+{
+    pal.setColor(QPalette::Highlight, accentColor());
+    pal.setColor(QPalette::HighlightedText, Qt::white);
+    pal.setColor(QPalette::Link, accentTextColor(pal));
+    pal.setColor(QPalette::LinkVisited, accentTextColor(pal));
+}
+
+} // namespace
+
+Theme themeFromEnvironment()
+{
+    const QString theme = qEnvironmentVariable("NOVAQ_STUDIO_THEME").trimmed().toLower();
+    if (theme == QStringLiteral("dark"))
+        return Theme::Dark;
+    if (theme == QStringLiteral("light"))
+        return Theme::Light;
+    return Theme::System;
+}
+
+QPalette lightPalette()
+{
+    const std::unique_ptr<QStyle> fusion(QStyleFactory::create(QStringLiteral("Fusion")));
+    QPalette pal = fusion ? fusion->standardPalette() : QPalette();
+    applyAccent(pal);
+    return pal;
+}
+
+QPalette darkPalette()
+{
+    const QColor window(0x26, 0x27, 0x2b);
+    const QColor base(0x1d, 0x1e, 0x21);
+    const QColor text(0xe6, 0xe6, 0xea);
+    const QColor dimmed(0x80, 0x82, 0x8a);
+    QPalette pal(window);
+    pal.setColor(QPalette::Window, window);
+    pal.setColor(QPalette::WindowText, text);
+    pal.setColor(QPalette::Base, base);
+    pal.setColor(QPalette::AlternateBase, QColor(0x2a, 0x2b, 0x30));
+    pal.setColor(QPalette::ToolTipBase, QColor(0x34, 0x35, 0x3b));
+    pal.setColor(QPalette::ToolTipText, text);
+    pal.setColor(QPalette::PlaceholderText, dimmed);
+    pal.setColor(QPalette::Text, text);
+    pal.setColor(QPalette::Button, QColor(0x33, 0x34, 0x3a));
+    pal.setColor(QPalette::ButtonText, text);
+    pal.setColor(QPalette::BrightText, QColor(0xff, 0x6b, 0x6b));
+    pal.setColor(QPalette::Light, QColor(0x44, 0x45, 0x4c));
+    pal.setColor(QPalette::Midlight, QColor(0x36, 0x37, 0x3d));
+    pal.setColor(QPalette::Mid, QColor(0x55, 0x57, 0x5f));
+    pal.setColor(QPalette::Dark, QColor(0x18, 0x19, 0x1c));
+    pal.setColor(QPalette::Shadow, QColor(0x0e, 0x0e, 0x10));
+    for (QPalette::ColorRole role : {QPalette::WindowText, QPalette::Text, QPalette::ButtonText})
+        pal.setColor(QPalette::Disabled, role, dimmed);
+    pal.setColor(QPalette::Disabled, QPalette::Base, window);
+    applyAccent(pal);
+    return pal;
+}
+
+void setupApplication(QApplication& app, Theme theme)
 {
     QCoreApplication::setOrganizationName(QStringLiteral("NOVAQ"));
     QCoreApplication::setOrganizationDomain(QStringLiteral("novaq.org"));
@@ -29,12 +91,16 @@ void setupApplication(QApplication& app)
     QCoreApplication::setApplicationVersion(QStringLiteral(NOVAQ_VERSION));
     QGuiApplication::setDesktopFileName(QStringLiteral("org.novaq.Studio"));
     app.setStyle(QStyleFactory::create(QStringLiteral("Fusion")));
-    // The system palette (light or dark) with our one accent colour.
+    // The system palette (light or dark) with our one accent colour, or one of ours.
     QPalette pal = app.palette();
-    pal.setColor(QPalette::Highlight, accentColor());
-    pal.setColor(QPalette::HighlightedText, Qt::white);
-    pal.setColor(QPalette::Link, accentColor());
+    if (theme == Theme::Dark)
+        pal = darkPalette();
+    else if (theme == Theme::Light)
+        pal = lightPalette();
+    else
+        applyAccent(pal);
     app.setPalette(pal);
+    QToolTip::setPalette(pal);
     app.setWindowIcon(QIcon(QStringLiteral(":/icons/novaq-studio-256.png")));
     app.setStyleSheet(QStringLiteral("QPushButton#primary { background: %1; color: white; border: none;"
                                      " border-radius: 6px; padding: 6px 18px; font-weight: bold; }"
@@ -46,16 +112,20 @@ void setupApplication(QApplication& app)
                           .arg(accentColor().name(), accentColor().lighter(115).name()));
 }
 
+QString screenshotPath(const QString& folder, const QString& page)
+{
+    const QString suffix = isDark(QApplication::palette()) ? QStringLiteral("-dark") : QString();
+    return QDir(folder).filePath(page + suffix + QStringLiteral(".png"));
+}
+
 void runScreenshotTour(MainWindow* window, const QString& folder)
 {
     QDir().mkpath(folder);
-    auto grab = [window, folder](const QString& name) {
-        window->grab().save(QDir(folder).filePath(name + QStringLiteral(".png")));
-    };
+    auto grab = [window, folder](const QString& name) { window->grab().save(screenshotPath(folder, name)); };
     auto step = std::make_shared<int>(0);
     auto* timer = new QTimer(window);
     timer->setInterval(250);
-    const QString output = QDir(folder).filePath(QStringLiteral("tour-demo.novaq"));
+    const QString output = QDir(QDir::tempPath()).filePath(QStringLiteral("kjv-llama-7m.novaq"));
     QObject::connect(timer, &QTimer::timeout, window, [=] {
         switch (*step) {
         case 0:
@@ -72,24 +142,30 @@ void runScreenshotTour(MainWindow* window, const QString& folder)
             break;
         case 2:
             grab(QStringLiteral("settings"));
+            window->settingsPage()->setAdvancedVisible(true);
+            ++*step;
+            break;
+        case 3:
+            grab(QStringLiteral("settings-advanced"));
+            window->settingsPage()->setAdvancedVisible(false);
             QFile::remove(output);
             window->settingsPage()->compressButton()->click();
             ++*step;
             break;
-        case 3:
+        case 4:
             if (window->compressPage()->resultModel()->rowCount() >= 30) {
                 grab(QStringLiteral("compress"));
                 ++*step;
             }
             break;
-        case 4:
+        case 5:
             if (window->currentStep() == MainWindow::Step::Results) {
                 grab(QStringLiteral("results"));
                 window->goTo(MainWindow::Step::Compress);
                 ++*step;
             }
             break;
-        case 5:
+        case 6:
             grab(QStringLiteral("compress-done"));
             QFile::remove(output);
             timer->stop();

@@ -9,6 +9,7 @@
 #include <QCursor>
 #include <QLegendMarker>
 #include <QLineSeries>
+#include <QPen>
 #include <QStackedBarSeries>
 #include <QToolTip>
 #include <QValueAxis>
@@ -20,6 +21,9 @@ namespace novaq::ui {
 void styleChart(QChart* chart, const QWidget* widget)
 {
     const QPalette pal = widget->palette();
+    const QChart::ChartTheme theme = isDark(pal) ? QChart::ChartThemeDark : QChart::ChartThemeLight;
+    if (chart->theme() != theme)
+        chart->setTheme(theme);
     chart->setAnimationOptions(QChart::NoAnimation);
     chart->setBackgroundBrush(pal.color(QPalette::Base));
     chart->setBackgroundRoundness(6);
@@ -31,9 +35,18 @@ void styleChart(QChart* chart, const QWidget* widget)
         axis->setLabelsBrush(pal.color(QPalette::Text));
         axis->setTitleBrush(pal.color(QPalette::Text));
         axis->setLinePenColor(pal.color(QPalette::Mid));
-        axis->setGridLineColor(pal.color(QPalette::Midlight));
+        axis->setGridLineColor(isDark(pal) ? pal.color(QPalette::Light) : pal.color(QPalette::Midlight));
     }
 }
+
+namespace {
+
+bool restyles(const QEvent* event)
+{
+    return event->type() == QEvent::PaletteChange || event->type() == QEvent::StyleChange;
+}
+
+} // namespace
 
 // ---- ErrorBarChart
 
@@ -45,8 +58,6 @@ ErrorBarChart::ErrorBarChart(QWidget* parent) : QChartView(parent)
     m_series->setBarWidth(0.85);
     for (int k = 0; k < kTensorKindCount; ++k) {
         auto* set = new QBarSet(tensorKindName(TensorKind(k)));
-        set->setColor(tensorKindColor(TensorKind(k)));
-        set->setBorderColor(tensorKindColor(TensorKind(k)));
         m_series->append(set);
         m_sets.push_back(set);
     }
@@ -62,7 +73,7 @@ ErrorBarChart::ErrorBarChart(QWidget* parent) : QChartView(parent)
     m_series->attachAxis(m_axisX);
     m_series->attachAxis(m_axisY);
     setChart(chart);
-    styleChart(chart, this);
+    applyStyle();
     setRenderHint(QPainter::Antialiasing);
     setMinimumHeight(220);
     connect(m_series, &QStackedBarSeries::hovered, this,
@@ -70,6 +81,22 @@ ErrorBarChart::ErrorBarChart(QWidget* parent) : QChartView(parent)
     setToolTip(
         tr("Each bar is one compressed tensor; a taller bar means a larger error. Hover a bar for its numbers."));
     setAccessibleName(tr("Relative error per tensor chart"));
+}
+
+void ErrorBarChart::applyStyle()
+{
+    styleChart(chart(), this);
+    for (int k = 0; k < kTensorKindCount; ++k) {
+        m_sets[size_t(k)]->setColor(tensorKindColor(TensorKind(k)));
+        m_sets[size_t(k)]->setBorderColor(tensorKindColor(TensorKind(k)));
+    }
+}
+
+void ErrorBarChart::changeEvent(QEvent* event)
+{
+    QChartView::changeEvent(event);
+    if (restyles(event))
+        applyStyle();
 }
 
 void ErrorBarChart::clear()
@@ -131,10 +158,8 @@ RatioLineChart::RatioLineChart(QWidget* parent) : QChartView(parent)
     chart->setTitle(tr("Running compression ratio and bits per weight"));
     m_ratio = new QLineSeries(chart);
     m_ratio->setName(tr("ratio vs source (x)"));
-    m_ratio->setColor(accentColor());
     m_bits = new QLineSeries(chart);
     m_bits->setName(tr("effective bits per weight"));
-    m_bits->setColor(tensorKindColor(TensorKind::Mlp));
     chart->addSeries(m_ratio);
     chart->addSeries(m_bits);
     m_axisX = new QValueAxis(chart);
@@ -155,13 +180,29 @@ RatioLineChart::RatioLineChart(QWidget* parent) : QChartView(parent)
     m_bits->attachAxis(m_axisX);
     m_bits->attachAxis(m_axisBits);
     setChart(chart);
-    styleChart(chart, this);
-    m_axisRatio->setLabelsColor(accentColor());
-    m_axisBits->setLabelsColor(tensorKindColor(TensorKind::Mlp));
+    applyStyle();
     setRenderHint(QPainter::Antialiasing);
     setMinimumHeight(220);
     setToolTip(tr("How much smaller the file is so far, and how many bits each weight costs so far."));
     setAccessibleName(tr("Running compression ratio chart"));
+}
+
+void RatioLineChart::applyStyle()
+{
+    styleChart(chart(), this);
+    const QColor ratio = accentTextColor(palette());
+    const QColor bits = tensorKindColor(TensorKind::Mlp);
+    m_ratio->setPen(QPen(ratio, 2));
+    m_bits->setPen(QPen(bits, 2));
+    m_axisRatio->setLabelsColor(ratio);
+    m_axisBits->setLabelsColor(bits);
+}
+
+void RatioLineChart::changeEvent(QEvent* event)
+{
+    QChartView::changeEvent(event);
+    if (restyles(event))
+        applyStyle();
 }
 
 void RatioLineChart::clear()
@@ -190,38 +231,12 @@ int RatioLineChart::pointCount() const noexcept { return int(m_ratio->count()); 
 
 // ---- ErrorHistogramChart
 
-std::vector<int> errorHistogram(const std::vector<TensorResult>& results, int bins, std::vector<double>* edges)
-{
-    std::vector<double> errors;
-    for (const TensorResult& r : results)
-        if (r.quantized)
-            errors.push_back(r.relError);
-    std::vector<int> counts(size_t(std::max(1, bins)), 0);
-    if (edges)
-        edges->clear();
-    if (errors.empty())
-        return counts;
-    const auto [lo, hi] = std::minmax_element(errors.begin(), errors.end());
-    const double low = *lo;
-    const double width = (*hi - low) > 0 ? (*hi - low) / double(counts.size()) : 1.0;
-    for (double e : errors) {
-        auto bin = static_cast<size_t>((e - low) / width);
-        counts[std::min(bin, counts.size() - 1)] += 1;
-    }
-    if (edges)
-        for (size_t i = 0; i <= counts.size(); ++i)
-            edges->push_back(low + width * double(i));
-    return counts;
-}
-
 ErrorHistogramChart::ErrorHistogramChart(QWidget* parent) : QChartView(parent)
 {
     auto* chart = new QChart;
     chart->setTitle(tr("Tensors by error"));
     auto* series = new QBarSeries(chart);
     m_set = new QBarSet(tr("compressed tensors"));
-    m_set->setColor(accentColor());
-    m_set->setBorderColor(accentColor());
     series->append(m_set);
     series->setBarWidth(0.95);
     chart->addSeries(series);
@@ -235,17 +250,32 @@ ErrorHistogramChart::ErrorHistogramChart(QWidget* parent) : QChartView(parent)
     series->attachAxis(m_axisY);
     chart->legend()->setVisible(false);
     setChart(chart);
-    styleChart(chart, this);
+    applyStyle();
     setRenderHint(QPainter::Antialiasing);
     setMinimumHeight(220);
     setToolTip(tr("Most tensors should sit close together; a long tail means some tensors lost more."));
     setAccessibleName(tr("Histogram of errors"));
 }
 
+void ErrorHistogramChart::applyStyle()
+{
+    styleChart(chart(), this);
+    m_set->setColor(accentColor());
+    m_set->setBorderColor(accentColor());
+}
+
+void ErrorHistogramChart::changeEvent(QEvent* event)
+{
+    QChartView::changeEvent(event);
+    if (restyles(event))
+        applyStyle();
+}
+
 void ErrorHistogramChart::setTensors(const std::vector<TensorResult>& results, int bins)
 {
-    std::vector<double> edges;
-    const std::vector<int> counts = errorHistogram(results, bins, &edges);
+    const Histogram histogram = errorHistogram(results, bins);
+    const std::vector<double>& edges = histogram.edges;
+    const std::vector<int>& counts = histogram.counts;
     m_set->remove(0, m_set->count());
     m_axisX->clear();
     int maxCount = 1;

@@ -1,9 +1,11 @@
 #pragma once
 // The live charts: relative error per tensor (bars in model order, coloured by kind), the
 // running compression ratio and effective bits (lines), and a histogram of errors. They
-// append points as tensors finish; animations are off.
+// append points as tensors finish; animations are off. Every figure they draw comes from the
+// engine (TensorResult, RunningTotals, errorHistogram).
 
 #include "novaq/pipeline/job.h"
+#include "novaq/pipeline/report.h"
 
 #include <QChartView>
 
@@ -17,9 +19,8 @@ class QValueAxis;
 
 namespace novaq::ui {
 
-struct RunningTotals;
-
-// Applies the palette of `widget` (light or dark) to a chart.
+// Applies the palette of `widget` to a chart: Qt's dark or light chart theme to match, then
+// the palette's own colours. A theme resets series colours: set them again afterwards.
 void styleChart(QChart* chart, const QWidget* widget);
 
 class ErrorBarChart : public QChartView {
@@ -33,7 +34,11 @@ public:
     int pointCount() const noexcept { return int(m_tensors.size()); }
     QString tooltipFor(int index) const;
 
+protected:
+    void changeEvent(QEvent* event) override; // follows a change of palette (light <-> dark)
+
 private:
+    void applyStyle();
     void onHovered(bool status, int index);
 
     QStackedBarSeries* m_series = nullptr;
@@ -53,7 +58,11 @@ public:
     void appendPoint(int tensorsDone, const RunningTotals& totals);
     int pointCount() const noexcept;
 
+protected:
+    void changeEvent(QEvent* event) override;
+
 private:
+    void applyStyle();
     QLineSeries* m_ratio = nullptr;
     QLineSeries* m_bits = nullptr;
     QValueAxis* m_axisX = nullptr;
@@ -69,14 +78,14 @@ public:
     explicit ErrorHistogramChart(QWidget* parent = nullptr);
     void setTensors(const std::vector<TensorResult>& results, int bins = 8);
 
+protected:
+    void changeEvent(QEvent* event) override;
+
 private:
+    void applyStyle();
     QBarSet* m_set = nullptr;
     QBarCategoryAxis* m_axisX = nullptr;
     QValueAxis* m_axisY = nullptr;
 };
-
-// Counts of quantized tensors' relative errors in `bins` equal-width bins from the smallest to
-// the largest; `edges` gets bins + 1 edges. Presentation only (no figure of the run changes).
-std::vector<int> errorHistogram(const std::vector<TensorResult>& results, int bins, std::vector<double>* edges);
 
 } // namespace novaq::ui

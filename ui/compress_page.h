@@ -22,7 +22,6 @@ class ErrorBarChart;
 class RatioLineChart;
 class TensorResultModel;
 struct CompressProgress;
-struct RunningTotals;
 
 class CompressPage : public QWidget {
     Q_OBJECT

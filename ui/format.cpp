@@ -142,4 +142,11 @@ QColor tensorKindColor(TensorKind kind)
 
 QColor accentColor() { return QColor(0x6d, 0x4a, 0xff); }
 
+QColor accentTextColor(const QPalette& palette) { return isDark(palette) ? QColor(0xa8, 0x94, 0xff) : accentColor(); }
+
+bool isDark(const QPalette& palette)
+{
+    return palette.color(QPalette::Window).lightness() < palette.color(QPalette::WindowText).lightness();
+}
+
 } // namespace novaq::ui

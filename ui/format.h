@@ -5,6 +5,7 @@
 #include "novaq/io/error.h"
 
 #include <QColor>
+#include <QPalette>
 #include <QString>
 
 #include <cstdint>
@@ -32,7 +33,13 @@ QString tensorKindName(TensorKind kind);
 QColor tensorKindColor(TensorKind kind);
 inline constexpr int kTensorKindCount = 4;
 
-// The app's one accent colour.
+// The app's one accent colour: fills (primary buttons, progress, the current step, bars).
 QColor accentColor();
+// The accent for thin lines and text on the palette's base colour: lighter on a dark palette,
+// where the fill colour would be too dim to read.
+QColor accentTextColor(const QPalette& palette);
+
+// True for a dark palette (light text on a dark window), whether the system's or ours.
+bool isDark(const QPalette& palette);
 
 } // namespace novaq::ui

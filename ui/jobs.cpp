@@ -113,9 +113,7 @@ void CompressJob::deliverEvent(const ProgressEvent& event, const TensorResult* r
         return;
     }
     if (event.kind == ProgressEvent::Kind::TensorFinished && result) {
-        m_totals.bytesIn += result->bytesIn;
-        m_totals.bytesOut += result->bytesOut;
-        m_totals.params += result->params;
+        m_totals.add(*result);
         Q_EMIT tensorFinished(int(event.tensorIndex), *result, m_totals);
     }
     CompressProgress p;
@@ -127,8 +125,7 @@ void CompressJob::deliverEvent(const ProgressEvent& event, const TensorResult* r
     p.overallFraction = event.overallFraction;
     p.elapsedSeconds = elapsed;
     // The engine's own fraction (by parameters done) over the time so far.
-    if (event.overallFraction > 0.02 && elapsed > 0.5)
-        p.remainingSeconds = elapsed * (1.0 - event.overallFraction) / event.overallFraction;
+    p.remainingSeconds = estimatedSecondsLeft(elapsed, event.overallFraction);
     Q_EMIT progress(p);
 }
 

@@ -30,16 +30,7 @@ struct CompressProgress {
     double tensorFraction = 0;
     double overallFraction = 0;
     double elapsedSeconds = 0;
-    double remainingSeconds = -1; // < 0 while unknown
-};
-
-// Running totals over the tensors finished so far (sums of the engine's TensorResults).
-struct RunningTotals {
-    uint64_t bytesIn = 0;
-    uint64_t bytesOut = 0;
-    uint64_t params = 0;
-    double ratio() const noexcept { return bytesOut ? double(bytesIn) / double(bytesOut) : 0.0; }
-    double effectiveBits() const noexcept { return params ? 8.0 * double(bytesOut) / double(params) : 0.0; }
+    double remainingSeconds = -1; // the engine's estimatedSecondsLeft; < 0 while unknown
 };
 
 class CompressJob : public QObject {
@@ -62,7 +53,8 @@ public Q_SLOTS:
 Q_SIGNALS:
     void started(int tensorCount);
     void progress(const novaq::ui::CompressProgress& progress);
-    void tensorFinished(int index, const novaq::TensorResult& result, const novaq::ui::RunningTotals& totals);
+    // `totals`: the engine's RunningTotals over the tensors finished so far, this one included.
+    void tensorFinished(int index, const novaq::TensorResult& result, const novaq::RunningTotals& totals);
     void finished(const novaq::ModelReport& report);
     void failed(novaq::ErrorKind kind, const QString& message);
     void cancelled();
@@ -114,7 +106,7 @@ void runTask(QObject* context, std::function<T()> work, std::function<void(TaskO
 } // namespace novaq::ui
 
 Q_DECLARE_METATYPE(novaq::ui::CompressProgress)
-Q_DECLARE_METATYPE(novaq::ui::RunningTotals)
+Q_DECLARE_METATYPE(novaq::RunningTotals)
 Q_DECLARE_METATYPE(novaq::TensorResult)
 Q_DECLARE_METATYPE(novaq::ModelReport)
 Q_DECLARE_METATYPE(novaq::ErrorKind)

@@ -9,6 +9,7 @@
 
 #include <QCheckBox>
 #include <QDir>
+#include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
@@ -35,8 +36,7 @@ namespace novaq::ui {
 
 double estimatedRatio(const ModelInspection& inspection)
 {
-    const uint64_t out = inspection.estimatedFileBytes();
-    return out ? double(inspection.sourceBytes()) / double(out) : 0.0;
+    return compressionRatio(inspection.sourceBytes(), inspection.estimatedFileBytes());
 }
 
 namespace {
@@ -124,6 +124,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     m_advanced = new QWidget(left);
     auto* advForm = new QFormLayout(m_advanced);
     advForm->setContentsMargins(20, 0, 0, 0);
+    advForm->setFieldGrowthPolicy(QFormLayout::ExpandingFieldsGrow);
     m_vectorLength = new QSpinBox(m_advanced);
     m_vectorLength->setRange(0, 16);
     m_vectorLength->setSpecialValueText(tr("As the preset"));
@@ -144,6 +145,30 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     m_threads->setToolTip(tr("How many processor cores to use; the result is the same for any number."));
     m_threads->setAccessibleName(tr("Threads"));
     advForm->addRow(tr("Threads"), m_threads);
+    const QString calibrationTip =
+        tr("A plain-text file in the model's language; when set, the compressor runs the original model on it and "
+           "fits the compressed weights to what the model actually computes (Llama-family models only).");
+    auto* calibrationRow = new QHBoxLayout;
+    m_calibration = new QLineEdit(m_advanced);
+    m_calibration->setPlaceholderText(tr("None"));
+    m_calibration->setClearButtonEnabled(true);
+    m_calibration->setToolTip(calibrationTip);
+    m_calibration->setAccessibleName(tr("Calibration text"));
+    auto* calibrationBrowse = new QPushButton(tr("Choose..."), m_advanced);
+    calibrationBrowse->setToolTip(tr("Pick the plain-text file to calibrate with."));
+    calibrationBrowse->setAccessibleName(tr("Choose calibration text"));
+    calibrationRow->addWidget(m_calibration, 1);
+    calibrationRow->addWidget(calibrationBrowse);
+    advForm->addRow(tr("Calibration text"), calibrationRow);
+    if (QWidget* label = advForm->labelForField(calibrationRow))
+        label->setToolTip(calibrationTip);
+    connect(calibrationBrowse, &QPushButton::clicked, this, [this] {
+        const QString path =
+            QFileDialog::getOpenFileName(this, tr("Choose the calibration text"), m_calibration->text(),
+                                         tr("Text files (*.txt *.text *.raw);;All files (*)"));
+        if (!path.isEmpty())
+            m_calibration->setText(path);
+    });
     m_advanced->setVisible(false);
     connect(m_advancedToggle, &QCheckBox::toggled, m_advanced, &QWidget::setVisible);
     leftLayout->addWidget(m_advanced);
@@ -217,10 +242,16 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     m_table->setAlternatingRowColors(true);
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_table->verticalHeader()->hide();
-    m_table->horizontalHeader()->setSectionResizeMode(TensorPlanModel::Name, QHeaderView::Stretch);
     m_table->setWordWrap(false);
+    m_table->setTextElideMode(Qt::ElideMiddle);
+    // What happens to each tensor must stay in view at 1280 x 800: the name takes the room the
+    // other columns leave (elided in the middle); kind and the technical how/why are in every
+    // row's tooltip instead of columns of their own.
+    m_table->setColumnHidden(TensorPlanModel::Kind, true);
+    m_table->setColumnHidden(TensorPlanModel::Why, true);
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
-    m_table->horizontalHeader()->setStretchLastSection(true);
+    m_table->horizontalHeader()->setSectionResizeMode(TensorPlanModel::Name, QHeaderView::Stretch);
+    m_table->horizontalHeader()->setStretchLastSection(false);
     m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 8);
     m_table->setToolTip(tr("What will happen to each tensor: compressed, or kept as it is and why."));
     m_table->setAccessibleName(tr("Tensors and what will happen to them"));
@@ -370,6 +401,7 @@ CompressOptions SettingsPage::options() const
     o.subspaces = m_subspaces->value();
     o.threads = m_threads->value();
     o.seed = uint64_t(m_seed->value());
+    o.calibration = std::filesystem::path(QFile::encodeName(calibrationPath()).toStdString());
     if (m_vectorLength->value() > 0) {
         const BitsPreset& p = bitsPresets()[size_t(m_bitsSlider->value())];
         o.expert = CodecConfig{m_vectorLength->value(), p.b1, p.b2, o.subspaces};
@@ -386,6 +418,14 @@ void SettingsPage::requestCompress()
         m_banner->showError(tr("No output file"), tr("Type or choose where the compressed file should go."));
         return;
     }
+    if (const QString text = calibrationPath(); !text.isEmpty() && !QFileInfo(text).isFile()) {
+        m_banner->showError(tr("The calibration text was not found"),
+                            tr("%1 is not a file. Choose a plain-text file under Advanced, or clear the field to "
+                               "compress without calibration.")
+                                .arg(text));
+        setAdvancedVisible(true);
+        return;
+    }
     if (QFileInfo::exists(m_output->text())) {
         const auto answer = QMessageBox::question(
             this, tr("Replace the file?"),
@@ -398,5 +438,11 @@ void SettingsPage::requestCompress()
 }
 
 void SettingsPage::setThreads(int threads) { m_threads->setValue(threads); }
+
+void SettingsPage::setCalibrationPath(const QString& path) { m_calibration->setText(path); }
+
+QString SettingsPage::calibrationPath() const { return m_calibration->text().trimmed(); }
+
+void SettingsPage::setAdvancedVisible(bool visible) { m_advancedToggle->setChecked(visible); }
 
 } // namespace novaq::ui

@@ -1,7 +1,7 @@
 #pragma once
 // Step 2: how to compress. Preset cards generated from bitsPresets() with live estimates from
-// inspectModel, the bits slider, subspaces, Advanced (seed, threads), the output file, and a
-// preview of what happens to each tensor.
+// inspectModel, the bits slider, subspaces, Advanced (vector length, seed, threads, calibration
+// text), the output file, and a preview of what happens to each tensor.
 
 #include "novaq/pipeline/compress.h"
 #include "novaq/pipeline/inspect.h"
@@ -36,6 +36,10 @@ public:
     void setBits(double bits);
     void setThreads(int threads); // the default from the app's settings; 0: all cores
     double bits() const;
+    // Calibration text for CompressOptions::calibration; empty: none.
+    void setCalibrationPath(const QString& path);
+    QString calibrationPath() const;
+    void setAdvancedVisible(bool visible);
 
     ErrorBanner* banner() const noexcept { return m_banner; }
     QPushButton* compressButton() const noexcept { return m_compress; }
@@ -72,6 +76,7 @@ private:
     QSpinBox* m_seed;
     QSpinBox* m_threads;
     QSpinBox* m_vectorLength; // 0: the preset's own
+    QLineEdit* m_calibration;
     QLineEdit* m_output;
     QPushButton* m_compress;
     QLabel* m_previewSize;
@@ -83,7 +88,8 @@ private:
     QTableView* m_table;
 };
 
-// Estimated ratio of the source size to the .novaq size of an inspection (0 when unknown).
+// Estimated ratio of the source size to the .novaq size of an inspection (0 when unknown), by
+// the engine's compressionRatio.
 double estimatedRatio(const ModelInspection& inspection);
 
 } // namespace novaq::ui

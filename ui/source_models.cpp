@@ -33,6 +33,28 @@ void HubResultsModel::setResults(std::vector<HubResult> results)
     endResetModel();
 }
 
+void HubResultsModel::appendResults(std::vector<HubResult> results)
+{
+    if (results.empty())
+        return;
+    const int first = int(m_results.size());
+    beginInsertRows({}, first, first + int(results.size()) - 1);
+    for (HubResult& r : results)
+        m_results.push_back(std::move(r));
+    endInsertRows();
+}
+
+void HubResultsModel::markCached(const std::string& id)
+{
+    for (size_t row = 0; row < m_results.size(); ++row) {
+        if (m_results[row].summary.id != id || m_results[row].cached)
+            continue;
+        m_results[row].cached = true;
+        const QModelIndex cell = index(int(row), Local);
+        Q_EMIT dataChanged(cell, cell);
+    }
+}
+
 void HubResultsModel::clear() { setResults({}); }
 
 int HubResultsModel::rowCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : int(m_results.size()); }
@@ -173,6 +195,8 @@ QVariant OllamaModelsModel::data(const QModelIndex& index, int role) const
             return QString::fromStdString(m.name);
         case Size:
             return sizeText(m.size);
+        case Parameters:
+            return QString::fromStdString(m.parameterSize);
         case Family:
             return QString::fromStdString(m.family);
         case Quantization:
@@ -183,7 +207,7 @@ QVariant OllamaModelsModel::data(const QModelIndex& index, int role) const
             return {};
         }
     }
-    if (role == Qt::TextAlignmentRole && index.column() == Size)
+    if (role == Qt::TextAlignmentRole && (index.column() == Size || index.column() == Parameters))
         return rightAligned();
     if (role == Qt::ToolTipRole)
         return tr("%1, found in %2").arg(QString::fromStdString(m.name), QString::fromStdString(m.where));
@@ -200,6 +224,8 @@ QVariant OllamaModelsModel::headerData(int section, Qt::Orientation orientation,
             return tr("Model");
         case Size:
             return tr("Size");
+        case Parameters:
+            return tr("Parameters");
         case Family:
             return tr("Family");
         case Quantization:
@@ -210,7 +236,23 @@ QVariant OllamaModelsModel::headerData(int section, Qt::Orientation orientation,
             return {};
         }
     }
-    if (role == Qt::TextAlignmentRole && section == Size)
+    if (role == Qt::ToolTipRole) {
+        switch (section) {
+        case Size:
+            return tr("The size of the model's files in the store.");
+        case Parameters:
+            return tr("How many weights the model has, as Ollama reports it (B: billions, M: millions).");
+        case Family:
+            return tr("The model family the weights belong to, such as llama or qwen2.");
+        case Quantization:
+            return tr("How the weights are stored now (the technical word is quantized), such as Q4_K_M or F16.");
+        case Where:
+            return tr("The Ollama server or store folder the model was found in.");
+        default:
+            return {};
+        }
+    }
+    if (role == Qt::TextAlignmentRole && (section == Size || section == Parameters))
         return rightAligned();
     return {};
 }

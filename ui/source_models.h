@@ -25,6 +25,8 @@ public:
     using QAbstractTableModel::QAbstractTableModel;
 
     void setResults(std::vector<HubResult> results);
+    void appendResults(std::vector<HubResult> results); // the next page, below the rows shown
+    void markCached(const std::string& id);             // after a download: the "downloaded" badge
     void clear();
     const HubResult& result(int row) const { return m_results.at(size_t(row)); }
 
@@ -60,7 +62,7 @@ private:
 class OllamaModelsModel : public QAbstractTableModel {
     Q_OBJECT
 public:
-    enum Column { Name, Size, Family, Quantization, Where, ColumnCount };
+    enum Column { Name, Size, Parameters, Family, Quantization, Where, ColumnCount };
     using QAbstractTableModel::QAbstractTableModel;
 
     void setModels(std::vector<ollama::ListedModel> models);

@@ -27,6 +27,9 @@ namespace novaq::ui {
 
 namespace {
 
+// Results asked for per page; "Load more" asks for the next page.
+constexpr int kHubPageSize = 30;
+
 QString toQ(const std::string& s) { return QString::fromStdString(s); }
 
 QString pathText(const std::filesystem::path& p) { return QFile::decodeName(QByteArray::fromStdString(p.string())); }
@@ -188,10 +191,16 @@ HubTab::HubTab(QWidget* parent) : QWidget(parent)
     m_resultsView->horizontalHeader()->setSectionResizeMode(HubResultsModel::Model, QHeaderView::Stretch);
     m_resultsView->horizontalHeader()->setStretchLastSection(false);
     leftLayout->addWidget(m_resultsView, 1);
+    auto* statusRow = new QHBoxLayout;
     m_status = new QLabel(tr("Search for a model by name, then pick it to see its files."), left);
     m_status->setWordWrap(true);
     m_status->setAccessibleName(tr("Search status"));
-    leftLayout->addWidget(m_status);
+    statusRow->addWidget(m_status, 1);
+    m_more = new QPushButton(tr("Load more"), left);
+    setUp(m_more, tr("Load more results"), tr("Ask Hugging Face for the next page of models that match."));
+    m_more->hide();
+    statusRow->addWidget(m_more, 0, Qt::AlignTop);
+    leftLayout->addLayout(statusRow);
 
     auto* right = new QWidget(split);
     auto* rightLayout = new QVBoxLayout(right);
@@ -235,6 +244,7 @@ HubTab::HubTab(QWidget* parent) : QWidget(parent)
 
     connect(m_search, &QLineEdit::returnPressed, this, &HubTab::search);
     connect(m_searchButton, &QPushButton::clicked, this, &HubTab::search);
+    connect(m_more, &QPushButton::clicked, this, &HubTab::loadMore);
     connect(m_format, &QComboBox::activated, this, &HubTab::search);
     connect(m_sort, &QComboBox::activated, this, &HubTab::search);
     connect(m_resultsView->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
@@ -244,7 +254,7 @@ HubTab::HubTab(QWidget* parent) : QWidget(parent)
             });
     connect(m_use, &QPushButton::clicked, this, &HubTab::useSelected);
     connect(m_download, &DownloadRow::finished, this, [this](const QString& path) {
-        search(); // refreshes the "downloaded" badges
+        m_results->markCached(m_downloadingRepo.toStdString());
         Q_EMIT openRequested(path);
     });
     connect(m_download, &DownloadRow::failed, this, &HubTab::failed);
@@ -254,39 +264,72 @@ HubTab::HubTab(QWidget* parent) : QWidget(parent)
 
 void HubTab::search()
 {
-    hf::SearchQuery query;
-    query.text = m_search->text().trimmed().toStdString();
-    query.format = m_format->currentData().toString().toStdString();
-    query.sort = m_sort->currentData().toString().toStdString();
-    query.limit = 30;
+    m_query = {};
+    m_query.text = m_search->text().trimmed().toStdString();
+    m_query.format = m_format->currentData().toString().toStdString();
+    m_query.sort = m_sort->currentData().toString().toStdString();
+    m_query.limit = kHubPageSize;
+    m_nextUrl.clear();
+    fetchPage(false);
+}
+
+void HubTab::loadMore()
+{
+    if (!m_nextUrl.empty())
+        fetchPage(true);
+}
+
+void HubTab::fetchPage(bool append)
+{
+    struct Page {
+        std::vector<HubResult> results;
+        std::string nextUrl;
+    };
     const int serial = ++m_searchSerial;
-    m_status->setText(tr("Searching..."));
-    runTask<std::vector<HubResult>>(
+    m_status->setText(append ? tr("Loading more...") : tr("Searching..."));
+    m_more->setEnabled(false);
+    if (!append)
+        m_more->hide();
+    runTask<Page>(
         this,
-        [query] {
+        [query = m_query, pageUrl = append ? m_nextUrl : std::string()] {
             const hf::HubClient client(hf::HubSettings::fromEnvironment(), {}, nullptr, nullptr);
-            std::vector<HubResult> results;
-            for (hf::ModelSummary& m : client.search(query)) {
+            hf::SearchPage found = client.searchPage(query, pageUrl);
+            Page page;
+            page.nextUrl = std::move(found.nextUrl);
+            for (hf::ModelSummary& m : found.models) {
                 HubResult r;
                 r.cached = client.cachedCommit(m.id, "main").has_value();
                 r.summary = std::move(m);
-                results.push_back(std::move(r));
+                page.results.push_back(std::move(r));
             }
-            return results;
+            return page;
         },
-        [this, serial](TaskOutcome<std::vector<HubResult>> outcome) {
+        [this, serial, append](TaskOutcome<Page> outcome) {
             if (serial != m_searchSerial)
                 return; // a newer search is on its way
+            m_more->setEnabled(true);
             if (!outcome.value) {
-                m_status->setText(tr("The search did not work."));
+                m_status->setText(append ? tr("More results could not be loaded.") : tr("The search did not work."));
+                m_more->setVisible(append && !m_nextUrl.empty());
                 Q_EMIT failed(tr("Hugging Face could not be searched"),
                               outcome.error + tr("\nCheck your internet connection and try again."));
                 return;
             }
-            const int n = int(outcome.value->size());
-            m_results->setResults(std::move(*outcome.value));
-            m_status->setText(n ? tr("%n model(s) found. Select one to see its files.", nullptr, n)
-                                : tr("No models match. Try fewer words or another format."));
+            m_nextUrl = std::move(outcome.value->nextUrl);
+            if (append)
+                m_results->appendResults(std::move(outcome.value->results));
+            else
+                m_results->setResults(std::move(outcome.value->results));
+            const int n = m_results->rowCount();
+            m_more->setVisible(!m_nextUrl.empty());
+            if (n == 0)
+                m_status->setText(tr("No models match. Try fewer words or another format."));
+            else if (!m_nextUrl.empty())
+                m_status->setText(
+                    tr("%n model(s) shown, more on Hugging Face. Select one to see its files.", nullptr, n));
+            else
+                m_status->setText(tr("%n model(s) found. Select one to see its files.", nullptr, n));
             Q_EMIT searchFinished(n);
         });
 }
@@ -343,6 +386,7 @@ void HubTab::useSelected()
     if (!selected.isEmpty())
         file = m_files->file(selected.first().row()).path;
     const std::string repo = m_repo.toStdString();
+    m_downloadingRepo = m_repo;
     m_download->start(m_repo, [repo, file](net::DownloadSink* sink, const CancelToken* cancel) {
         const hf::HubClient client(hf::HubSettings::fromEnvironment(), {}, sink, cancel);
         const hf::Snapshot snapshot = client.download(repo, "main", file);

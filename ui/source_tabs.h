@@ -5,7 +5,11 @@
 
 #include "ui/download_job.h"
 
+#include "novaq/sources/huggingface.h"
+
 #include <QWidget>
+
+#include <string>
 
 class QComboBox;
 class QLabel;
@@ -53,19 +57,23 @@ public:
     QLineEdit* searchField() const noexcept { return m_search; }
     QTableView* resultsView() const noexcept { return m_resultsView; }
     QPushButton* useButton() const noexcept { return m_use; }
+    QPushButton* loadMoreButton() const noexcept { return m_more; }
     DownloadRow* downloadRow() const noexcept { return m_download; }
     QLabel* statusLabel() const noexcept { return m_status; }
+    bool hasMore() const noexcept { return !m_nextUrl.empty(); }
 
 public Q_SLOTS:
-    void search();
+    void search();   // the first page of a new search
+    void loadMore(); // the next page of the current search (the Hub's next-page link)
 
 Q_SIGNALS:
     void openRequested(const QString& path);
     void failed(const QString& title, const QString& message);
-    void searchFinished(int results);
+    void searchFinished(int results); // after a search or a further page: the rows shown now
     void detailsShown(const QString& repo);
 
 private:
+    void fetchPage(bool append);
     void showDetails(int row);
     void useSelected();
 
@@ -76,6 +84,7 @@ private:
     QTableView* m_resultsView;
     HubResultsModel* m_results;
     QLabel* m_status;
+    QPushButton* m_more;
     QLabel* m_repoTitle;
     QLabel* m_gated;
     QTableView* m_filesView;
@@ -84,6 +93,9 @@ private:
     QPushButton* m_use;
     DownloadRow* m_download;
     QString m_repo;
+    QString m_downloadingRepo;
+    hf::SearchQuery m_query; // of the results shown
+    std::string m_nextUrl;   // their next page; empty on the last one
     int m_searchSerial = 0;
 };
 

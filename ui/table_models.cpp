@@ -58,8 +58,14 @@ QVariant TensorPlanModel::data(const QModelIndex& index, int role) const
     }
     if (role == Qt::TextAlignmentRole)
         return alignFor(index.column() == Estimate || index.column() == Shape);
-    if (role == Qt::ToolTipRole && index.column() == Why)
-        return QString::fromStdString(t.reason);
+    if (role == Qt::ToolTipRole) {
+        // The whole story of the row: views may elide the name or hide the Why column.
+        const QString name = QString::fromStdString(t.info.name);
+        const QString kind = tensorKindName(tensorKind(t.info.name));
+        return t.quantize ? tr("%1 (%2): compressed as %3").arg(name, kind, QString::fromStdString(t.plannedAs))
+                          : tr("%1 (%2): kept as %3 - %4")
+                                .arg(name, kind, QString::fromStdString(t.plannedAs), QString::fromStdString(t.reason));
+    }
     return {};
 }
 

@@ -16,6 +16,8 @@
 #include <QApplication>
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
+#include <QLineEdit>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -124,6 +126,66 @@ private Q_SLOTS:
         QCOMPARE(reader.resultsPage()->card(0)->value(), results->card(0)->value());
         QCOMPARE(reader.resultsPage()->card(3)->value(), results->card(3)->value());
         QCOMPARE(reader.resultsPage()->errorChart()->pointCount(), quantized);
+    }
+
+    // Settings > Advanced > Calibration text reaches the engine's CompressOptions; a missing
+    // file is refused on the page, in words, before anything starts; a calibrated run records
+    // the engine's output errors.
+    void calibrationTextGoesToTheEngine()
+    {
+        MainWindow window;
+        window.show();
+        QSignalSpy opened(&window, &MainWindow::modelOpened);
+        window.openDemoModel();
+        QTRY_COMPARE_WITH_TIMEOUT(opened.count(), 1, 60000);
+        SettingsPage* settings = window.settingsPage();
+        QVERIFY(settings->options().calibration.empty());
+        QLineEdit* field = nullptr;
+        for (QLineEdit* edit : settings->findChildren<QLineEdit*>())
+            if (edit->accessibleName() == QStringLiteral("Calibration text"))
+                field = edit;
+        QVERIFY(field);
+        QVERIFY(field->toolTip().contains(QStringLiteral("Llama-family models only")));
+
+        const QString output = m_dir.filePath(QStringLiteral("calibrated.novaq"));
+        settings->setOutputPath(output);
+        settings->setCalibrationPath(m_dir.filePath(QStringLiteral("no-such-text.txt")));
+        QSignalSpy requested(settings, &SettingsPage::compressRequested);
+        QTest::mouseClick(settings->compressButton(), Qt::LeftButton);
+        QCOMPARE(requested.count(), 0);
+        QCOMPARE(window.currentStep(), MainWindow::Step::Settings);
+        QVERIFY(settings->banner()->isVisible());
+        QVERIFY(settings->banner()->message().contains(QStringLiteral("no-such-text.txt")));
+        QVERIFY(field->isVisible()); // Advanced opened to show the field
+
+        // The first 8 KB (about 2000 tokens) of the shared calibration text: enough for the
+        // engine to calibrate every matrix, short enough for a GUI test.
+        QFile source(QStringLiteral(NOVAQ_SHARED_DIR "/text/kjv_calibration.txt"));
+        if (!source.open(QIODevice::ReadOnly))
+            QSKIP("the calibration text of ../shared is not there");
+        QByteArray head = source.read(8192);
+        head.truncate(head.lastIndexOf('\n') + 1);
+        const QString text = m_dir.filePath(QStringLiteral("calibration.txt"));
+        {
+            QFile out(text);
+            QVERIFY(out.open(QIODevice::WriteOnly));
+            QCOMPARE(out.write(head), qint64(head.size()));
+        }
+        settings->setCalibrationPath(text);
+        QCOMPARE(settings->options().calibration, std::filesystem::path(QFile::encodeName(text).toStdString()));
+        QSignalSpy finished(window.job(), &CompressJob::finished);
+        QSignalSpy failed(window.job(), &CompressJob::failed);
+        QTest::mouseClick(settings->compressButton(), Qt::LeftButton);
+        QCOMPARE(requested.count(), 1);
+        QCOMPARE(requested.at(0).at(0).value<CompressOptions>().calibration, settings->options().calibration);
+        QTRY_VERIFY_WITH_TIMEOUT(finished.count() + failed.count() == 1, 600000);
+        QCOMPARE(failed.count(), 0);
+        const auto report = finished.at(0).at(0).value<ModelReport>();
+        QVERIFY(report.settings.contains("calibration"));
+        int calibrated = 0;
+        for (const TensorResult& r : report.tensors)
+            calibrated += r.outputError >= 0 ? 1 : 0;
+        QVERIFY(calibrated > 0);
     }
 
     void cancelMidRunLeavesNoFile()

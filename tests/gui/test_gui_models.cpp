@@ -1,13 +1,17 @@
 // The GUI's item models and text formatting: QAbstractItemModelTester on every model, and
 // the number formats of ui.md.
 
+#include "ui/application.h"
 #include "ui/charts.h"
 #include "ui/format.h"
 #include "ui/table_models.h"
 
 #include "novaq/pipeline/inspect.h"
 
+#include <QAbstractBarSeries>
 #include <QAbstractItemModelTester>
+#include <QBarSet>
+#include <QLineSeries>
 #include <QTest>
 
 #include <algorithm>
@@ -167,13 +171,39 @@ private Q_SLOTS:
     {
         const std::vector<TensorResult> results{makeResult("a", 0.10), makeResult("b", 0.12), makeResult("c", 0.20),
                                                 makeResult("n", 0, false)};
-        std::vector<double> edges;
-        const std::vector<int> counts = errorHistogram(results, 4, &edges);
+        const Histogram histogram = errorHistogram(results, 4);
+        const std::vector<int>& counts = histogram.counts;
         QCOMPARE(counts.size(), size_t(4));
-        QCOMPARE(edges.size(), size_t(5));
+        QCOMPARE(histogram.edges.size(), size_t(5));
         QCOMPARE(counts[0] + counts[1] + counts[2] + counts[3], 3);
         QCOMPARE(counts[0], 2);
         QCOMPARE(counts[3], 1);
+    }
+
+    // Charts follow the palette: Qt's dark chart theme on a dark palette, light on a light one,
+    // and the kind colours survive the theme change (a theme resets series colours).
+    void chartsFollowThePalette()
+    {
+        QVERIFY(isDark(darkPalette()));
+        QVERIFY(!isDark(lightPalette()));
+        ErrorBarChart bars;
+        RatioLineChart lines;
+        ErrorHistogramChart histogram;
+        for (QPalette palette : {darkPalette(), lightPalette()}) {
+            const bool dark = isDark(palette);
+            for (QChartView* view : std::initializer_list<QChartView*>{&bars, &lines, &histogram}) {
+                view->setPalette(palette);
+                QCOMPARE(view->chart()->theme(), dark ? QChart::ChartThemeDark : QChart::ChartThemeLight);
+                QCOMPARE(view->chart()->backgroundBrush().color(), palette.color(QPalette::Base));
+            }
+            const auto* series = qobject_cast<QAbstractBarSeries*>(bars.chart()->series().first());
+            QVERIFY(series);
+            for (int k = 0; k < kTensorKindCount; ++k)
+                QCOMPARE(series->barSets().at(k)->color(), tensorKindColor(TensorKind(k)));
+            const auto* ratio = qobject_cast<QLineSeries*>(lines.chart()->series().first());
+            QVERIFY(ratio);
+            QCOMPARE(ratio->pen().color(), accentTextColor(palette));
+        }
     }
 
     void errorChartAppendsQuantizedOnly()

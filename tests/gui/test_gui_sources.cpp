@@ -31,6 +31,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <tuple>
 
 using namespace novaq;
@@ -76,26 +77,55 @@ void writeAll(const fs::path& path, const std::string& data)
     out << data;
 }
 
-// The way `ollama pull` leaves a model: a manifest and the GGUF blob by digest.
-void writeStoreModel(const fs::path& store, const std::string& model, const std::string& gguf)
+// What `ollama pull` writes as a model's config blob (Ollama's ConfigV2).
+std::string ollamaConfig(const std::string& family, const std::string& parameters, const std::string& fileType)
+{
+    return nlohmann::json{{"model_format", "gguf"},
+                          {"model_family", family},
+                          {"model_families", {family}},
+                          {"model_type", parameters},
+                          {"file_type", fileType}}
+        .dump();
+}
+
+// The way `ollama pull` leaves a model: a manifest, the config blob and the GGUF blob by digest.
+void writeStoreModel(const fs::path& store, const std::string& model, const std::string& gguf,
+                     const std::string& config = "{}")
 {
     const nlohmann::json manifest = {{"schemaVersion", 2},
                                      {"mediaType", ollama::kManifestMediaType},
                                      {"config",
                                       {{"mediaType", "application/vnd.docker.container.image.v1+json"},
-                                       {"digest", "sha256:" + net::sha256Hex("{}")},
-                                       {"size", 2}}},
+                                       {"digest", "sha256:" + net::sha256Hex(config)},
+                                       {"size", config.size()}}},
                                      {"layers",
                                       {{{"mediaType", ollama::kModelMediaType},
                                         {"digest", "sha256:" + net::sha256Hex(gguf)},
                                         {"size", gguf.size()}}}}};
     writeAll(store / "manifests" / "registry.ollama.ai" / "library" / model / "latest", manifest.dump());
     writeAll(store / "blobs" / ("sha256-" + net::sha256Hex(gguf)), gguf);
+    writeAll(store / "blobs" / ("sha256-" + net::sha256Hex(config)), config);
 }
 
 const std::string kWeights = tinyGguf();
 
-// A scripted Hub: three search results, details and a one-file tree for org/alpha.
+// One page of search results as the Hub lists them.
+nlohmann::json resultRows(std::initializer_list<std::tuple<const char*, int, int, const char*>> rows)
+{
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& [id, downloads, likes, updated] : rows)
+        list.push_back({{"id", id},
+                        {"downloads", downloads},
+                        {"likes", likes},
+                        {"lastModified", updated},
+                        {"gated", false},
+                        {"tags", {"gguf"}}});
+    return list;
+}
+
+// A scripted Hub: three search results, details and a one-file tree for org/alpha. A search
+// for "paged" has two pages: the first links to the second the way the Hub does (a Link
+// header naming huggingface.co, which the engine maps to HF_ENDPOINT).
 void scriptHub(HttpTestServer& hub)
 {
     hub.route("/api/models/org/alpha/revision/", [](const SeenRequest&) {
@@ -111,19 +141,23 @@ void scriptHub(HttpTestServer& hub)
     hub.route("/api/models", [](const SeenRequest& r) {
         if (r.target.find("search=broken") != std::string::npos)
             return ScriptedResponse::json(R"({"error":"Invalid search"})", 400);
-        nlohmann::json list = nlohmann::json::array();
-        const std::tuple<const char*, int, int, const char*> rows[] = {
-            {"org/alpha", 48210, 312, "2026-01-02T03:04:05.000Z"},
-            {"org/beta", 9120, 87, "2025-11-20T10:00:00.000Z"},
-            {"org/gamma", 1234, 5, "2025-06-14T08:30:00.000Z"}};
-        for (const auto& [id, downloads, likes, updated] : rows)
-            list.push_back({{"id", id},
-                            {"downloads", downloads},
-                            {"likes", likes},
-                            {"lastModified", updated},
-                            {"gated", false},
-                            {"tags", {"gguf"}}});
-        return ScriptedResponse::json(list.dump());
+        if (r.target.find("cursor=page2") != std::string::npos)
+            return ScriptedResponse::json(resultRows({{"org/paged-3", 300, 3, "2025-03-03T00:00:00.000Z"},
+                                                      {"org/paged-4", 200, 2, "2025-02-02T00:00:00.000Z"}})
+                                              .dump());
+        if (r.target.find("search=paged") != std::string::npos) {
+            ScriptedResponse first =
+                ScriptedResponse::json(resultRows({{"org/paged-1", 500, 5, "2025-05-05T00:00:00.000Z"},
+                                                   {"org/paged-2", 400, 4, "2025-04-04T00:00:00.000Z"}})
+                                           .dump());
+            first.headers.emplace_back(
+                "Link", "<https://huggingface.co/api/models?search=paged&limit=30&cursor=page2>; rel=\"next\"");
+            return first;
+        }
+        return ScriptedResponse::json(resultRows({{"org/alpha", 48210, 312, "2026-01-02T03:04:05.000Z"},
+                                                  {"org/beta", 9120, 87, "2025-11-20T10:00:00.000Z"},
+                                                  {"org/gamma", 1234, 5, "2025-06-14T08:30:00.000Z"}})
+                                          .dump());
     });
     hub.route("/org/alpha/resolve/", [](const SeenRequest&) { return ScriptedResponse::file(kWeights); });
 }
@@ -182,8 +216,14 @@ private Q_SLOTS:
         ollama::ListedModel m;
         m.name = "tiny:latest";
         m.size = 2048;
+        m.family = "llama";
+        m.parameterSize = "1.2B";
+        m.quantization = "Q8_0";
         ollamaModels.setModels({m});
         QCOMPARE(ollamaModels.index(0, OllamaModelsModel::Name).data().toString(), QStringLiteral("tiny:latest"));
+        QCOMPARE(ollamaModels.index(0, OllamaModelsModel::Parameters).data().toString(), QStringLiteral("1.2B"));
+        QCOMPARE(ollamaModels.index(0, OllamaModelsModel::Family).data().toString(), QStringLiteral("llama"));
+        QCOMPARE(ollamaModels.index(0, OllamaModelsModel::Quantization).data().toString(), QStringLiteral("Q8_0"));
         ollamaModels.clear();
         QCOMPARE(ollamaModels.rowCount(), 0);
     }
@@ -224,6 +264,55 @@ private Q_SLOTS:
         QVERIFY(QFileInfo(path).isFile());
         QCOMPARE(QFileInfo(path).size(), qint64(kWeights.size()));
         QCOMPARE(failed.count(), 0);
+        // The downloaded model gets its badge without a new search.
+        QCOMPARE(tab.results()->index(0, HubResultsModel::Local).data().toString(), QStringLiteral("downloaded"));
+        QVERIFY(tab.loadMoreButton()->isHidden()); // one page only
+        qunsetenv("HF_ENDPOINT");
+    }
+
+    void hubSearchLoadsMorePages()
+    {
+        HttpTestServer hub;
+        scriptHub(hub);
+        qputenv("HF_ENDPOINT", QByteArray::fromStdString(hub.url()));
+        HubTab tab;
+        QAbstractItemModelTester tester(tab.results(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QSignalSpy searched(&tab, &HubTab::searchFinished);
+        QSignalSpy failed(&tab, &HubTab::failed);
+        tab.searchField()->setText(QStringLiteral("paged"));
+        tab.search();
+        QVERIFY(searched.wait(10000));
+        QCOMPARE(failed.count(), 0);
+        QCOMPARE(tab.results()->rowCount(), 2);
+        QVERIFY(tab.hasMore());
+        QVERIFY(!tab.loadMoreButton()->isHidden());
+        QVERIFY(tab.loadMoreButton()->isEnabled());
+        QVERIFY(tab.statusLabel()->text().contains(QStringLiteral("more")));
+
+        // "Load more" follows the engine's next-page link and appends below the first page.
+        QSignalSpy inserted(tab.results(), &QAbstractItemModel::rowsInserted);
+        tab.loadMoreButton()->click();
+        QVERIFY(searched.wait(10000));
+        QCOMPARE(failed.count(), 0);
+        QCOMPARE(searched.last().first().toInt(), 4);
+        QCOMPARE(inserted.count(), 1);
+        QCOMPARE(tab.results()->rowCount(), 4);
+        QCOMPARE(tab.results()->index(0, HubResultsModel::Model).data().toString(), QStringLiteral("org/paged-1"));
+        QCOMPARE(tab.results()->index(2, HubResultsModel::Model).data().toString(), QStringLiteral("org/paged-3"));
+        QCOMPARE(tab.results()->index(3, HubResultsModel::Model).data().toString(), QStringLiteral("org/paged-4"));
+        QVERIFY(!tab.hasMore());
+        QVERIFY(tab.loadMoreButton()->isHidden());
+        // The second page was asked for at the link's cursor, on the local Hub.
+        int pageTwo = 0;
+        for (const SeenRequest& r : hub.requests())
+            pageTwo += r.target.find("cursor=page2") != std::string::npos;
+        QCOMPARE(pageTwo, 1);
+
+        // A new search starts over at the first page.
+        tab.search();
+        QVERIFY(searched.wait(10000));
+        QCOMPARE(tab.results()->rowCount(), 2);
+        QVERIFY(tab.hasMore());
         qunsetenv("HF_ENDPOINT");
     }
 
@@ -246,7 +335,8 @@ private Q_SLOTS:
     void ollamaStoreListingAndUse()
     {
         QTemporaryDir store;
-        writeStoreModel(fs::path(QFile::encodeName(store.path()).toStdString()), "tiny", kWeights);
+        writeStoreModel(fs::path(QFile::encodeName(store.path()).toStdString()), "tiny", kWeights,
+                        ollamaConfig("llama", "32", "F32"));
         qputenv("OLLAMA_MODELS", QFile::encodeName(store.path()));
         OllamaTab tab;
         QSignalSpy listed(&tab, &OllamaTab::listed);
@@ -256,6 +346,10 @@ private Q_SLOTS:
         QCOMPARE(tab.models()->rowCount(), 1);
         QCOMPARE(tab.models()->index(0, OllamaModelsModel::Name).data().toString(), QStringLiteral("tiny:latest"));
         QCOMPARE(tab.models()->model(0).size, uint64_t(kWeights.size()));
+        QCOMPARE(tab.models()->index(0, OllamaModelsModel::Family).data().toString(), QStringLiteral("llama"));
+        QCOMPARE(tab.models()->index(0, OllamaModelsModel::Quantization).data().toString(), QStringLiteral("F32"));
+        QCOMPARE(tab.models()->index(0, OllamaModelsModel::Parameters).data().toString(), QStringLiteral("32"));
+        QVERIFY(!tab.view()->isColumnHidden(OllamaModelsModel::Family));
 
         QSignalSpy open(&tab, &OllamaTab::openRequested);
         tab.view()->setCurrentIndex(tab.models()->index(0, 0));
@@ -346,8 +440,10 @@ private Q_SLOTS:
         scriptHub(hub);
         qputenv("HF_ENDPOINT", QByteArray::fromStdString(hub.url()));
         QTemporaryDir store;
-        writeStoreModel(fs::path(QFile::encodeName(store.path()).toStdString()), "kjv-llama", kWeights);
-        writeStoreModel(fs::path(QFile::encodeName(store.path()).toStdString()), "tiny", kWeights + "x");
+        writeStoreModel(fs::path(QFile::encodeName(store.path()).toStdString()), "kjv-llama", kWeights,
+                        ollamaConfig("llama", "6.8M", "F32"));
+        writeStoreModel(fs::path(QFile::encodeName(store.path()).toStdString()), "tiny", kWeights + "x",
+                        ollamaConfig("llama", "32", "F32"));
         qputenv("OLLAMA_MODELS", QFile::encodeName(store.path()));
         writeAll(fs::path(QFile::encodeName(m_home.path()).toStdString()) / "hf" / "hub" / "models--org--beta" /
                      "refs" / "main",
@@ -369,25 +465,25 @@ private Q_SLOTS:
         QVERIFY(details.wait(10000));
         QTest::qWait(200);
         QDir().mkpath(folder);
-        QVERIFY(window.grab().save(QDir(folder).filePath(QStringLiteral("model-huggingface.png"))));
+        QVERIFY(window.grab().save(screenshotPath(folder, QStringLiteral("model-huggingface"))));
 
         QSignalSpy listed(page->ollamaTab(), &OllamaTab::listed);
         page->tabs()->setCurrentWidget(page->ollamaTab());
         QVERIFY(listed.count() > 0 || listed.wait(10000));
         QTest::qWait(200);
-        QVERIFY(window.grab().save(QDir(folder).filePath(QStringLiteral("model-ollama.png"))));
+        QVERIFY(window.grab().save(screenshotPath(folder, QStringLiteral("model-ollama"))));
 
         page->tabs()->setCurrentWidget(page->urlTab());
         page->urlTab()->urlField()->setText(QStringLiteral("https://example.com/models/tiny-F32.gguf"));
         QTest::qWait(100);
-        QVERIFY(window.grab().save(QDir(folder).filePath(QStringLiteral("model-url.png"))));
+        QVERIFY(window.grab().save(screenshotPath(folder, QStringLiteral("model-url"))));
         qunsetenv("HF_ENDPOINT");
         qunsetenv("OLLAMA_MODELS");
 
         SettingsDialog dialog(&window);
         dialog.show();
         QVERIFY(QTest::qWaitForWindowExposed(&dialog));
-        QVERIFY(dialog.grab().save(QDir(folder).filePath(QStringLiteral("settings-dialog.png"))));
+        QVERIFY(dialog.grab().save(screenshotPath(folder, QStringLiteral("settings-dialog"))));
         dialog.reject();
     }
 

@@ -184,6 +184,11 @@ nlohmann::json ModelReport::toJson() const
             {"bytes_out", t.bytesOut},
             {"seconds", t.seconds},
         });
+        if (t.outputError >= 0) {
+            list.back()["output_error"] = t.outputError;
+            if (t.outputErrorUnrefined >= 0)
+                list.back()["output_error_unrefined"] = t.outputErrorUnrefined;
+        }
     }
     nlohmann::json totals = {
         {"params", params()},
@@ -240,6 +245,7 @@ ModelReport reportFromManifest(const nlohmann::json& manifest, const std::filesy
         t.params = numelOf(r.shape);
         t.bytesIn = r.bytesIn;
         t.bytesOut = r.bytesOut;
+        t.outputError = r.outputError;
         report.tensors.push_back(std::move(t));
     }
     return report;
@@ -343,6 +349,75 @@ std::string formatReportTable(const ModelReport& report, bool withTimes, size_t 
         totalLine("architecture", report.architecture);
     totalLine("settings", settingsText(report.settings));
     return out.str();
+}
+
+void RunningTotals::add(const TensorResult& tensor) noexcept
+{
+    ++tensors;
+    if (tensor.quantized)
+        ++quantizedTensors;
+    params += tensor.params;
+    bytesIn += tensor.bytesIn;
+    bytesOut += tensor.bytesOut;
+}
+
+double RunningTotals::ratio() const noexcept { return compressionRatio(bytesIn, bytesOut); }
+
+double RunningTotals::effectiveBits() const noexcept
+{
+    return params > 0 ? 8.0 * double(bytesOut) / double(params) : 0.0;
+}
+
+int Histogram::total() const noexcept
+{
+    int n = 0;
+    for (int c : counts)
+        n += c;
+    return n;
+}
+
+Histogram errorHistogram(std::span<const TensorResult> tensors, int bins)
+{
+    Histogram h;
+    h.counts.assign(size_t(std::clamp(bins, 1, kMaxHistogramBins)), 0);
+    std::vector<double> errors;
+    for (const TensorResult& t : tensors)
+        if (t.quantized && std::isfinite(t.relError))
+            errors.push_back(t.relError);
+    if (errors.empty())
+        return h;
+    const auto [lo, hi] = std::minmax_element(errors.begin(), errors.end());
+    const double low = *lo;
+    const double high = *hi;
+    const size_t n = h.counts.size();
+    const double width = (high - low) / double(n);
+    for (size_t i = 0; i <= n; ++i)
+        h.edges.push_back(i == n ? high : low + width * double(i));
+    if (!(high > low)) {
+        h.counts[0] = int(errors.size());
+        return h;
+    }
+    // The bin is the number of inner edges at or below the error: exact against the edges shown.
+    const auto inner = std::span<const double>(h.edges).subspan(1, n - 1);
+    for (double e : errors) {
+        const auto bin = size_t(std::upper_bound(inner.begin(), inner.end(), e) - inner.begin());
+        h.counts[bin] += 1;
+    }
+    return h;
+}
+
+double compressionRatio(uint64_t sourceBytes, uint64_t outputBytes) noexcept
+{
+    return outputBytes > 0 ? double(sourceBytes) / double(outputBytes) : 0.0;
+}
+
+double estimatedSecondsLeft(double elapsedSeconds, double fractionDone) noexcept
+{
+    if (!(fractionDone > 0.02) || !(elapsedSeconds > 0.5))
+        return -1.0;
+    if (fractionDone >= 1.0)
+        return 0.0;
+    return elapsedSeconds * (1.0 - fractionDone) / fractionDone;
 }
 
 std::string humanBytes(uint64_t bytes)

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,41 @@ ModelReport reportFromManifest(const nlohmann::json& manifest, const std::filesy
 
 // A fixed-width text table: one row per tensor, then totals. `maxRows` > 0 elides the middle.
 std::string formatReportTable(const ModelReport& report, bool withTimes, size_t maxRows = 0);
+
+// Running totals over the tensors of a run finished so far, in the order they finish: what
+// the GUI's live chart draws after each tensor. Payload bytes only (the header, manifest and
+// alignment of the file come at the end), so `ratio` and `effectiveBits` approach, but are
+// not, the whole-file figures of ModelReport.
+struct RunningTotals {
+    size_t tensors = 0;          // tensors added
+    size_t quantizedTensors = 0; // of which compressed
+    uint64_t params = 0;         // weights of the tensors added
+    uint64_t bytesIn = 0;        // their bytes in the source
+    uint64_t bytesOut = 0;       // their payload bytes in the .novaq file
+
+    void add(const TensorResult& tensor) noexcept;
+    double ratio() const noexcept;         // bytesIn / bytesOut; 0 while bytesOut is 0
+    double effectiveBits() const noexcept; // 8 * bytesOut / params; 0 while params is 0
+};
+
+// The relative errors of the quantized tensors in `bins` equal-width bins from the smallest to
+// the largest error (a value on an inner edge counts in the bin above it; the largest in the
+// last bin). Kept tensors and non-finite errors are left out. When every error is the same,
+// all of them are in the first bin and every edge is that error.
+struct Histogram {
+    std::vector<double> edges; // bins + 1, ascending; empty when there is no error to count
+    std::vector<int> counts;   // bins (clamped to 1..kMaxHistogramBins), all 0 when there is no error to count
+    int total() const noexcept;
+};
+inline constexpr int kMaxHistogramBins = 1024;
+Histogram errorHistogram(std::span<const TensorResult> tensors, int bins);
+
+// sourceBytes / outputBytes, 0 when outputBytes is 0 (as ModelReport::ratioVsSource).
+double compressionRatio(uint64_t sourceBytes, uint64_t outputBytes) noexcept;
+
+// Seconds left of a run `fractionDone` (0..1) done after `elapsedSeconds`, assuming the rest
+// goes at the same pace; -1 (unknown) until 2 % and half a second have passed.
+double estimatedSecondsLeft(double elapsedSeconds, double fractionDone) noexcept;
 
 std::string humanBytes(uint64_t bytes);
 std::string withThousands(uint64_t value); // 6819072 -> "6,819,072"

@@ -61,6 +61,34 @@ fs::path blobPath(const fs::path& store, const std::string& digest)
     return store / "blobs" / ("sha256-" + digestHex(digest));
 }
 
+// What `ollama show` and /api/tags report of a model in a store comes from its config blob
+// (Ollama's ConfigV2: model_family or model_families, model_type such as "8.0B", file_type
+// such as "Q4_0"). A missing or unreadable config leaves the fields empty: it is a detail of
+// the listing, not a reason to hide the model.
+void readStoreConfig(const fs::path& store, const Layer& config, ListedModel& row)
+{
+    if (config.digest.empty())
+        return;
+    try {
+        const nlohmann::json j = nlohmann::json::parse(readSmallFile(blobPath(store, config.digest)));
+        if (!j.is_object())
+            return;
+        const auto text = [&j](const char* key) {
+            const auto it = j.find(key);
+            return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+        };
+        row.family = text("model_family");
+        if (const auto families = j.find("model_families"); row.family.empty() && families != j.end() &&
+                                                            families->is_array() && !families->empty() &&
+                                                            families->front().is_string())
+            row.family = families->front().get<std::string>();
+        row.parameterSize = text("model_type");
+        row.quantization = text("file_type");
+    } catch (const std::exception&) {
+        // not there or not JSON: the fields stay empty
+    }
+}
+
 } // namespace
 
 ModelName ModelName::parse(const std::string& text)
@@ -314,6 +342,7 @@ std::vector<ListedModel> listStores(const std::vector<fs::path>& stores)
                 row.name = name.shortest();
                 for (const Layer& l : m.layers)
                     row.size += l.size;
+                readStoreConfig(store, m.config, row);
                 row.where = store.string();
                 rows.push_back(std::move(row));
             } catch (const Error&) {

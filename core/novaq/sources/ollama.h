@@ -86,7 +86,8 @@ struct ListedModel {
 std::string serverUrl();
 // GET /api/tags with a short timeout; nullopt when no server answers.
 std::optional<std::vector<ListedModel>> listFromServer(const std::string& server, const CancelToken* cancel);
-// Every manifest in the stores with a model layer.
+// Every manifest in the stores with a model layer; family, parameter size and quantization
+// come from the model's config blob when the store has it (as /api/tags reports them).
 std::vector<ListedModel> listStores(const std::vector<std::filesystem::path>& stores);
 
 // Pulls the model layer of `name` from its registry into `store` (manifest, then the blob by
