@@ -4,31 +4,48 @@
 //   - the same with a few outlier columns (x10),
 //   - every tensor the planner quantizes in the demo model,
 // at each requested --bits. Also writes large synthetic safetensors files for memory runs.
+// With --matvec, inference speed instead, for a rows x cols Gaussian matrix at each --bits
+// (default 1.5,2,4), median of --repeat calls, one thread and all threads: y = W x dense (f32 with
+// Eigen and with a hand AVX-512 kernel, f16 converted on the fly) against QuantizedLinear's
+// code-domain matVec; Y = X W^T for 256 tokens, Eigen GEMM against QuantizedLinear's decoded
+// product (FMA kernel and Eigen) and its look-up passes; and where matMul switches between them.
 //
 //   novaq_bench [--bits 1.5,2] [--rows 4096] [--cols 4096] [--threads N] [--repeat R]
 //               [--no-demo] [--demo PATH] [--make-safetensors FILE --gib G]
+//   novaq_bench --matvec [--bits 1.5,2,4] [--rows 4096] [--cols 4096] [--threads N] [--repeat 31]
 
 #include "novaq/codec/encoder.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/pipeline/planner.h"
+#include "novaq/runtime/quantized_linear.h"
 #include "novaq/tensor/dtype.h"
 
+#include <Eigen/Core>
+#include <tbb/blocked_range.h>
 #include <tbb/global_control.h>
 #include <tbb/info.h>
+#include <tbb/parallel_for.h>
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace {
 
@@ -125,6 +142,261 @@ void makeSafetensors(const std::string& path, double gib)
                 static_cast<long long>(rows), static_cast<long long>(cols));
 }
 
+// ---- --matvec: inference speed ---------------------------------------------------------------
+
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstRowMap = Eigen::Map<const RowMatrix>;
+constexpr int64_t kDenseBlock = 256; // rows per TBB task of the dense baselines
+
+// Median wall time of `n` calls of f, after one warm-up call.
+double medianSeconds(int n, const std::function<void()>& f)
+{
+    f();
+    std::vector<double> t;
+    for (int r = 0; r < std::max(n, 1); ++r) {
+        const auto t0 = Clock::now();
+        f();
+        t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+}
+
+// fn(r0, r1) over blocks of kDenseBlock rows, in parallel.
+void overRowBlocks(int64_t rows, const std::function<void(int64_t, int64_t)>& fn)
+{
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, (rows + kDenseBlock - 1) / kDenseBlock, 1),
+                      [&](const tbb::blocked_range<int64_t>& r) {
+                          for (int64_t b = r.begin(); b != r.end(); ++b)
+                              fn(b * kDenseBlock, std::min(rows, (b + 1) * kDenseBlock));
+                      });
+}
+
+#if defined(__x86_64__)
+bool haveAvx512() { return __builtin_cpu_supports("avx512f"); }
+
+// Dense baselines at the full SIMD width: the project's Eigen is compiled for baseline x86-64
+// (no -march), so these show what a dense mat-vec does with AVX-512 FMA on this machine.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+template <typename T>
+__attribute__((target("avx512f"))) inline __m512 load16(const T* p)
+{
+    if constexpr (sizeof(T) == 4)
+        return _mm512_loadu_ps(p);
+    else
+        return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// y[i] = W[i] . x for rows [r0, r1); W is f32, or f16 bits converted on the fly.
+template <typename T>
+__attribute__((target("avx512f"))) void gemvAvx512(const T* W, int64_t r0, int64_t r1, int64_t n, const float* x,
+                                                   float* y)
+{
+    for (int64_t i = r0; i < r1; ++i) {
+        const T* w = W + i * n;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int64_t j = 0;
+        for (; j + 64 <= n; j += 64) {
+            a0 = _mm512_fmadd_ps(load16(w + j), _mm512_loadu_ps(x + j), a0);
+            a1 = _mm512_fmadd_ps(load16(w + j + 16), _mm512_loadu_ps(x + j + 16), a1);
+            a2 = _mm512_fmadd_ps(load16(w + j + 32), _mm512_loadu_ps(x + j + 32), a2);
+            a3 = _mm512_fmadd_ps(load16(w + j + 48), _mm512_loadu_ps(x + j + 48), a3);
+        }
+        for (; j + 16 <= n; j += 16)
+            a0 = _mm512_fmadd_ps(load16(w + j), _mm512_loadu_ps(x + j), a0);
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+        for (; j < n; ++j) {
+            if constexpr (sizeof(T) == 4)
+                s += w[j] * x[j];
+            else
+                s += novaq::halfToFloat(w[j]) * x[j];
+        }
+        y[i] = s;
+    }
+}
+#pragma GCC diagnostic pop
+#endif
+
+struct SpeedRow {
+    std::string what;
+    int threads;
+    double seconds;     // per call
+    double weightBytes; // bytes of the weight representation read per call
+    double flops;       // 2 * rows * cols * tokens
+};
+
+void printSpeedHeader(const char* title)
+{
+    std::printf("\n%s\n%-46s %7s %11s %9s %8s %9s %9s\n", title, "kernel", "threads", "us/call", "weightMB", "GB/s",
+                "GFLOP/s", "vs dense");
+}
+
+void printSpeed(const SpeedRow& r, double denseSeconds)
+{
+    std::printf("%-46s %7d %11.1f %9.1f %8.2f %9.2f %8.2fx\n", r.what.c_str(), r.threads, r.seconds * 1e6,
+                r.weightBytes / 1e6, r.weightBytes / r.seconds / 1e9, r.flops / r.seconds / 1e9,
+                denseSeconds / r.seconds);
+    std::fflush(stdout);
+}
+
+// The 1-minute load average: timings on a shared machine are only as good as it is idle.
+std::string loadAverage()
+{
+    std::ifstream in("/proc/loadavg");
+    std::string first;
+    in >> first;
+    return first.empty() ? "unknown" : first;
+}
+
+int runMatVec(const std::vector<double>& bitsList, int64_t rows, int64_t cols, int useThreads, int repeat)
+{
+    const int gemmRepeat = std::max(3, repeat / 6);
+    const int64_t T = 256;
+    std::vector<int> threadCounts{1};
+    if (useThreads > 1)
+        threadCounts.push_back(useThreads);
+    std::printf("load average %s at start. y = W x and Y = X W^T (T = %lld) for a %lldx%lld Gaussian W; median of "
+                "%d mat-vec calls, %d mat-mul calls.\n'vs dense' = time of dense f32 Eigen at the same thread count / "
+                "this time; GB/s counts the bytes of the weights' in-memory form (memoryBytes for the codes), "
+                "GFLOP/s is 2 rows cols T / time.\n",
+                loadAverage().c_str(), static_cast<long long>(T), static_cast<long long>(rows),
+                static_cast<long long>(cols), repeat, gemmRepeat);
+
+    const std::vector<float> W = gaussian(static_cast<size_t>(rows * cols), 1);
+    std::vector<uint16_t> W16(W.size());
+    for (size_t i = 0; i < W.size(); ++i)
+        W16[i] = novaq::floatToHalf(W[i]);
+    const std::vector<float> x = gaussian(static_cast<size_t>(cols), 2);
+    const std::vector<float> X = gaussian(static_cast<size_t>(T * cols), 3);
+    std::vector<float> y(static_cast<size_t>(rows)), Y(static_cast<size_t>(T * rows));
+    const ConstRowMap Wm(W.data(), rows, cols);
+    const Eigen::Map<const Eigen::VectorXf> xv(x.data(), cols);
+    const ConstRowMap Xm(X.data(), T, cols);
+    const double flops1 = 2.0 * static_cast<double>(rows * cols);
+
+    // Quantize once per preset (speed does not depend on code quality: a short encode).
+    struct Quantized {
+        double bits;
+        std::string label;
+        std::unique_ptr<novaq::QuantizedLinear> lin;
+    };
+    std::vector<Quantized> quantized;
+    for (double bits : bitsList) {
+        const auto preset = novaq::presetForBits(bits);
+        if (!preset) {
+            std::fprintf(stderr, "novaq_bench: no preset for --bits %g\n", bits);
+            return 2;
+        }
+        novaq::CodecParams params;
+        params.config = {preset->d, preset->b1, preset->b2, 4};
+        params.kmeansIterations = 2;
+        params.trainVectors = 8192;
+        params.refitIterations = 0;
+        params.fullRounds = 1;
+        const auto t0 = Clock::now();
+        const novaq::QuantizedTensor q = novaq::encodeMatrix(W, rows, cols, params);
+        const auto t1 = Clock::now();
+        auto lin = std::make_unique<novaq::QuantizedLinear>(q);
+        const auto t2 = Clock::now();
+        char label[96];
+        std::snprintf(label, sizeof label, "NOVAQ %.1f bits (d%d %d+%d)", bits, preset->d, preset->b1, preset->b2);
+        std::printf("%s: packed %.1f MB, in memory %.1f MB; encode %.1f s (short), prepare %.0f ms\n", label,
+                    static_cast<double>(novaq::payloadBytes(rows, cols, q.config, q.hasColScale)) / 1e6,
+                    static_cast<double>(lin->memoryBytes()) / 1e6, std::chrono::duration<double>(t1 - t0).count(),
+                    std::chrono::duration<double>(t2 - t1).count() * 1e3);
+        quantized.push_back({bits, label, std::move(lin)});
+    }
+    const double f32Bytes = 4.0 * static_cast<double>(rows * cols);
+
+    printSpeedHeader("mat-vec y = W x");
+    for (int threads : threadCounts) {
+        tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads));
+        const bool par = threads > 1;
+        const double dense = medianSeconds(repeat, [&] {
+            if (!par) {
+                Eigen::Map<Eigen::VectorXf>(y.data(), rows).noalias() = Wm * xv;
+                return;
+            }
+            overRowBlocks(rows, [&](int64_t r0, int64_t r1) {
+                Eigen::Map<Eigen::VectorXf>(y.data() + r0, r1 - r0).noalias() = Wm.middleRows(r0, r1 - r0) * xv;
+            });
+        });
+        printSpeed({"dense f32, Eigen", threads, dense, f32Bytes, flops1}, dense);
+#if defined(__x86_64__)
+        if (haveAvx512()) {
+            const double f32 = medianSeconds(repeat, [&] {
+                overRowBlocks(rows,
+                              [&](int64_t r0, int64_t r1) { gemvAvx512(W.data(), r0, r1, cols, x.data(), y.data()); });
+            });
+            printSpeed({"dense f32, AVX-512 FMA kernel", threads, f32, f32Bytes, flops1}, dense);
+            const double f16 = medianSeconds(repeat, [&] {
+                overRowBlocks(
+                    rows, [&](int64_t r0, int64_t r1) { gemvAvx512(W16.data(), r0, r1, cols, x.data(), y.data()); });
+            });
+            printSpeed({"dense f16 -> f32 on the fly, AVX-512", threads, f16, f32Bytes / 2, flops1}, dense);
+        }
+#endif
+        for (const Quantized& qz : quantized) {
+            const double s = medianSeconds(repeat, [&] { qz.lin->matVec(x, y); });
+            printSpeed({qz.label + ", code domain", threads, s, static_cast<double>(qz.lin->memoryBytes()), flops1},
+                       dense);
+        }
+    }
+
+    printSpeedHeader(("mat-mul Y = X W^T, T = " + std::to_string(T)).c_str());
+    for (int threads : threadCounts) {
+        tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads));
+        const double dense = medianSeconds(gemmRepeat, [&] {
+            overRowBlocks(rows, [&](int64_t r0, int64_t r1) {
+                Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>> Yb(Y.data() + r0, T, r1 - r0,
+                                                                  Eigen::OuterStride<>(rows));
+                Yb.noalias() = Xm * Wm.middleRows(r0, r1 - r0).transpose();
+            });
+        });
+        printSpeed({"dense f32, Eigen GEMM", threads, dense, f32Bytes, flops1 * T}, dense);
+        for (const Quantized& qz : quantized) {
+            const double dec = medianSeconds(gemmRepeat, [&] { qz.lin->matMulDecoded(X.data(), T, Y.data()); });
+            printSpeed({qz.label + ", decode + FMA kernel", threads, dec, static_cast<double>(qz.lin->memoryBytes()),
+                        flops1 * T},
+                       dense);
+            const double eig = medianSeconds(
+                gemmRepeat, [&] { qz.lin->matMulDecoded(X.data(), T, Y.data(), novaq::SimdLevel::Portable); });
+            printSpeed({qz.label + ", decode + Eigen GEMM", threads, eig, static_cast<double>(qz.lin->memoryBytes()),
+                        flops1 * T},
+                       dense);
+            const double lut = medianSeconds(gemmRepeat, [&] { qz.lin->matMulLookup(X.data(), T, Y.data()); });
+            printSpeed({qz.label + ", T look-up passes", threads, lut, static_cast<double>(qz.lin->memoryBytes()) * T,
+                        flops1 * T},
+                       dense);
+        }
+    }
+
+    // Where matMul switches from look-up passes to decode + FMA kernel (lookupMaxTokens, a cost model).
+    std::printf("\nmatMul crossover, one thread: microseconds per token, look-up passes / decode + FMA kernel; "
+                "matMul takes look-ups up to the T in brackets\n%-34s",
+                "preset");
+    const std::vector<int64_t> tokens{1, 2, 4, 8, 16, 32, 64};
+    for (int64_t t : tokens)
+        std::printf(" %16s", ("T=" + std::to_string(t)).c_str());
+    std::printf("\n");
+    {
+        tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 1);
+        for (const Quantized& qz : quantized) {
+            std::printf("%-34s", (qz.label + " [" + std::to_string(qz.lin->lookupMaxTokens()) + "]").c_str());
+            for (int64_t t : tokens) {
+                const double lut = medianSeconds(gemmRepeat, [&] { qz.lin->matMulLookup(X.data(), t, Y.data()); });
+                const double dec = medianSeconds(gemmRepeat, [&] { qz.lin->matMulDecoded(X.data(), t, Y.data()); });
+                std::printf(" %7.0f / %6.0f", lut * 1e6 / static_cast<double>(t), dec * 1e6 / static_cast<double>(t));
+            }
+            std::printf("\n");
+            std::fflush(stdout);
+        }
+    }
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -132,7 +404,7 @@ int main(int argc, char** argv)
     std::vector<double> bitsList{1.5, 2.0};
     int64_t rows = 4096, cols = 4096;
     int threads = 0, repeat = 1;
-    bool demo = true;
+    bool demo = true, matvec = false, bitsGiven = false, repeatGiven = false;
     std::string demoPath = NOVAQ_BENCH_DEMO_MODEL;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
@@ -144,6 +416,7 @@ int main(int argc, char** argv)
             return argv[++i];
         };
         if (a == "--bits") {
+            bitsGiven = true;
             bitsList.clear();
             std::stringstream ss(next());
             std::string item;
@@ -156,7 +429,10 @@ int main(int argc, char** argv)
         } else if (a == "--threads") {
             threads = std::stoi(next());
         } else if (a == "--repeat") {
+            repeatGiven = true;
             repeat = std::stoi(next());
+        } else if (a == "--matvec") {
+            matvec = true;
         } else if (a == "--no-demo") {
             demo = false;
         } else if (a == "--demo") {
@@ -180,6 +456,11 @@ int main(int argc, char** argv)
 
     std::printf("novaq_bench: machine %s, %d threads (of %d cores); compiler %s; build %s\n", cpuModel().c_str(),
                 useThreads, tbb::info::default_concurrency(), __VERSION__, NOVAQ_BUILD_FLAGS);
+    if (matvec) {
+        if (!bitsGiven)
+            bitsList = {1.5, 2.0, 4.0};
+        return runMatVec(bitsList, rows, cols, useThreads, repeatGiven ? repeat : 31);
+    }
     std::printf("weights/s counts training and encoding of the tensor (normalization, k-means, refits, final "
                 "encode), best of %d\n\n",
                 repeat);

@@ -358,6 +358,53 @@ private Q_SLOTS:
                 QCOMPARE(plan.quantize, quantized);
         }
     }
+
+    // Balanced allocation: the output layer, the embedding and the first block get the higher
+    // preset of the table under every naming scheme; other tensors and expert settings do not.
+    void plannerBalancesBits_data()
+    {
+        QTest::addColumn<QString>("name");
+        QTest::addColumn<int>("role");
+        QTest::newRow("hf lm_head") << "lm_head.weight" << int(TensorRole::Output);
+        QTest::newRow("gguf output") << "output.weight" << int(TensorRole::Output);
+        QTest::newRow("hf embedding") << "model.embed_tokens.weight" << int(TensorRole::Embedding);
+        QTest::newRow("gguf embedding") << "token_embd.weight" << int(TensorRole::Embedding);
+        QTest::newRow("meta embedding") << "tok_embeddings.weight" << int(TensorRole::Embedding);
+        QTest::newRow("hf block 0") << "model.layers.0.mlp.down_proj.weight" << int(TensorRole::FirstBlock);
+        QTest::newRow("gguf block 0") << "blk.0.ffn_down.weight" << int(TensorRole::FirstBlock);
+        QTest::newRow("hf block 10") << "model.layers.10.mlp.down_proj.weight" << int(TensorRole::Other);
+        QTest::newRow("gguf block 1") << "blk.1.attn_q.weight" << int(TensorRole::Other);
+        QTest::newRow("attn output is not the output layer") << "blk.3.attn_output.weight" << int(TensorRole::Other);
+    }
+    void plannerBalancesBits()
+    {
+        QFETCH(QString, name);
+        QFETCH(int, role);
+        QCOMPARE(int(tensorRole(name.toStdString())), role);
+        TensorInfo info;
+        info.name = name.toStdString();
+        info.dtype = DType::F16;
+        info.shape = {4096, 256};
+        info.nbytes = 4096 * 256 * 2;
+        for (const BitsPreset& preset : bitsPresets()) {
+            PlanOptions o;
+            o.config = {preset.d, preset.b1, preset.b2, 4};
+            o.bits = preset.bits;
+            const double target = presetBitsFor(preset.bits, TensorRole(role));
+            QVERIFY(presetForBits(target));
+            QVERIFY(target >= preset.bits); // never fewer bits than asked for
+            if (TensorRole(role) == TensorRole::Other)
+                QCOMPARE(target, preset.bits);
+            const TensorPlan plan = planTensor(info, o);
+            QVERIFY(plan.quantize);
+            QCOMPARE(plan.config.codeBitsPerWeight(), target);
+            o.allocation = BitAllocation::Uniform;
+            QCOMPARE(planTensor(info, o).config.codeBitsPerWeight(), preset.bits);
+            o.allocation = BitAllocation::Balanced;
+            o.bits = 0; // expert settings are taken as given
+            QCOMPARE(planTensor(info, o).config.codeBitsPerWeight(), preset.bits);
+        }
+    }
 };
 
 QTEST_APPLESS_MAIN(TestCodec)

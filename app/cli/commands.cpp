@@ -137,6 +137,12 @@ std::vector<OptionSpec> compressOptionSpecs()
         {"--d", "D", "expert: vector length (give --d, --b1 and --b2 together, instead of --bits)", ""},
         {"--b1", "X", "expert: stage-1 codebook bits (2^X entries)", ""},
         {"--b2", "Y", "expert: stage-2 codebook bits (2^Y entries; 0 = one stage)", ""},
+        {"--calibration", "FILE",
+         "plain text in the model's language: run the original model on it and fit every layer to what it "
+         "computes (Llama-family models; never evaluate on this text)",
+         ""},
+        {"--calibration-tokens", "N", "use at most N tokens of the calibration text",
+         std::to_string(defaults.calibrationTokens)},
     };
 }
 
@@ -149,6 +155,15 @@ CompressOptions compressOptionsFrom(const ParsedArgs& args)
     if (auto s = args.value("--seed"))
         options.seed = parseUnsigned("--seed", *s);
     options.output = args.value("--output").value_or(kDefaultOutput);
+    if (auto c = args.value("--calibration")) {
+        options.calibration = *c;
+        requireExisting(options.calibration);
+    }
+    if (auto n = args.value("--calibration-tokens")) {
+        if (options.calibration.empty())
+            throw usageError("--calibration-tokens needs --calibration FILE");
+        options.calibrationTokens = parseInteger("--calibration-tokens", *n, 16, int64_t(1) << 32);
+    }
     return options;
 }
 
@@ -189,24 +204,16 @@ const std::vector<Command>& commandTable()
             "config.json is read when present. The result is a .novaq\n"
             "file; a cancelled or failed run leaves no file behind. The same input, settings and\n"
             "seed give a byte-identical file at any thread count.",
-            {
-                {"--bits", "B", "code bits per weight: " + presetList() + "; see the table below",
-                 formatNumber(defaults.bits)},
-                {"--subspaces", "K", "column subspaces, each with its own codebooks, 1..64",
-                 std::to_string(defaults.subspaces)},
-                {"--output", "FILE", "the .novaq file to write", kDefaultOutput},
-                {"--threads", "N", "worker threads, 0 = all cores", std::to_string(defaults.threads)},
-                {"--seed", "S", "seed of codebook training", defaultSeedText()},
-                json,
-                {"--d", "D", "expert: vector length (give --d, --b1 and --b2 together, instead of --bits)", ""},
-                {"--b1", "X", "expert: stage-1 codebook bits (2^X entries)", ""},
-                {"--b2", "Y", "expert: stage-2 codebook bits (2^Y entries; 0 = one stage)", ""},
-                help,
-            },
+            [&] {
+                std::vector<OptionSpec> options = compressOptionSpecs();
+                options.push_back(help);
+                return options;
+            }(),
             {
                 "novaq local",
                 "novaq local ./my-model --bits 2 --output my-model.novaq",
                 "novaq local model.safetensors --threads 2 --json > report.json",
+                "novaq local ./kjv-llama-7m --bits 2 --calibration kjv_calibration.txt",
             },
             true,
             runLocal,
@@ -281,6 +288,7 @@ const std::vector<Command>& commandTable()
             "",
         });
         addSourceCommands(commands);
+        addRuntimeCommands(commands);
         return commands;
     }();
     return kCommands;

@@ -46,6 +46,15 @@ struct CodecParams {
     int exactJointLimit = 4096;    // 2^(b1+b2) up to this searches all pairs exactly
     double outlierFraction = 0.01; // at most this fraction of columns get an outlier scale
     double outlierThreshold = 2.5; // a column is an outlier when its RMS > threshold * median RMS
+
+    // Calibration (teacher-guided refinement). Empty: every weight counts the same.
+    // columnImportance[j] = mean of x_j^2 over the layer's calibration inputs: column j's
+    // error costs that much in the layer's output. The encoder folds importance^(-exponent/2)
+    // into the column scale, so the codebooks and codes minimize the importance-weighted error.
+    std::span<const float> columnImportance;
+    double importanceExponent = 1.0;
+    // rowImportance[i] weighs row i's error (e.g. how often an embedding row is used).
+    std::span<const float> rowImportance;
 };
 
 } // namespace novaq

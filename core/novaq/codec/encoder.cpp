@@ -423,6 +423,27 @@ QuantizedTensor encodeMatrix(std::span<const float> W, int64_t rows, int64_t col
         if (stats)
             stats->outlierColumns = outliers;
     }
+    // Importance: columns whose inputs are large get magnified before quantization (and
+    // shrunk back by the stored column scale), so the codec's squared error becomes the
+    // importance-weighted error sum_j h_j (w_ij - what_ij)^2 when the exponent is 1.
+    const bool weighted = params.columnImportance.size() == N;
+    std::vector<double> colWeight(N, 1.0);
+    if (weighted) {
+        double mean = 0;
+        for (float h : params.columnImportance)
+            mean += std::max(0.0f, h);
+        mean /= static_cast<double>(N);
+        if (mean > 0) {
+            for (size_t j = 0; j < N; ++j) {
+                const double h = std::max(double(params.columnImportance[j]) / mean, 1e-4);
+                colWeight[j] = h;
+                colScale[j] =
+                    roundHalf(static_cast<float>(colScale[j] * std::pow(h, -0.5 * params.importanceExponent)));
+            }
+            hasColScale = true;
+        }
+    }
+    const bool rowWeighted = params.rowImportance.size() == R;
     checkCancelled(cancel);
 
     // 2. Per subspace: gather normalized vectors, train, encode jointly, refit.
@@ -449,7 +470,8 @@ QuantizedTensor encodeMatrix(std::span<const float> W, int64_t rows, int64_t col
                         if (j < cols)
                             x[t] = (row[j] - m) / (s * colScale[static_cast<size_t>(j)]);
                     }
-                    weight[static_cast<size_t>(i * nv + (v - vb))] = s * s;
+                    weight[static_cast<size_t>(i * nv + (v - vb))] =
+                        s * s * (rowWeighted ? params.rowImportance[static_cast<size_t>(i)] : 1.0f);
                 }
             }
         });
@@ -559,14 +581,15 @@ QuantizedTensor encodeMatrix(std::span<const float> W, int64_t rows, int64_t col
                 }
             }
             const float* row = W.data() + i * N;
-            double sq = 0, sqq = 0, sw = 0, swq = 0;
+            double sq = 0, sqq = 0, sw = 0, swq = 0, nn = 0;
             for (size_t j = 0; j < N; ++j) {
-                sq += qrow[j];
-                sqq += double(qrow[j]) * qrow[j];
-                sw += row[j];
-                swq += double(row[j]) * qrow[j];
+                const double h = colWeight[j];
+                sq += h * qrow[j];
+                sqq += h * double(qrow[j]) * qrow[j];
+                sw += h * row[j];
+                swq += h * double(row[j]) * qrow[j];
+                nn += h;
             }
-            const double nn = static_cast<double>(N);
             const double det = sqq * nn - sq * sq;
             double ai = rowSd[i], bi = mu[i];
             if (det > 1e-12 * std::max(1.0, sqq * nn)) {

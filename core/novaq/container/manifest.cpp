@@ -130,6 +130,8 @@ json TensorRecord::toJson() const
                       {"effective_bits", effectiveBits},
                       {"bytes_in", bytesIn},
                       {"bytes_out", bytesOut}};
+    if (outputError >= 0)
+        j["stats"]["output_error"] = outputError;
     return j;
 }
 
@@ -190,6 +192,11 @@ TensorRecord TensorRecord::fromJson(const json& j, const std::string& where)
     r.effectiveBits = requireNumber(stats, sw, "effective_bits");
     r.bytesIn = requireUnsigned(stats, sw, "bytes_in");
     r.bytesOut = requireUnsigned(stats, sw, "bytes_out");
+    if (auto it = stats.find("output_error"); it != stats.end()) {
+        if (!it->is_number() || it->get<double>() < 0)
+            fieldError(sw + ".output_error", "expected a number >= 0");
+        r.outputError = it->get<double>();
+    }
     return r;
 }
 

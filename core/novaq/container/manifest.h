@@ -19,7 +19,8 @@
 //   "dtype": "F16",                                        raw only: stored element type
 //   "codec": {"d":8,"b1":8,"b2":4,"subspaces":4,"col_scale":false},   novaq only
 //   "data": {"offset": o, "length": l, "xxh3": "0123456789abcdef"},
-//   "stats": {"rel_error": e, "sqnr_db": s, "effective_bits": b, "bytes_in": i, "bytes_out": o} }
+//   "stats": {"rel_error": e, "sqnr_db": s, "effective_bits": b, "bytes_in": i, "bytes_out": o,
+//             "output_error": x   (optional: calibrated runs, relative layer-output error) } }
 
 #include "novaq/codec/codec_config.h"
 #include "novaq/container/novaq_file.h"
@@ -45,6 +46,7 @@ struct TensorRecord {
     SectionRef data;
     double relError = 0, sqnrDb = 0, effectiveBits = 0;
     uint64_t bytesIn = 0, bytesOut = 0;
+    double outputError = -1; // calibrated runs only (stats.output_error, optional)
 
     nlohmann::json toJson() const;
     // Throws Error(Corrupt) naming the field and `where` (e.g. "tensors[3]").

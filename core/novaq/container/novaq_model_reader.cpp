@@ -85,6 +85,47 @@ public:
             m_file.release(m_records[index].data);
     }
 
+    std::optional<QuantizedTensor> quantized(size_t index) const
+    {
+        const TensorRecord& r = record(index);
+        if (r.encoding != TensorEncoding::Novaq)
+            return std::nullopt;
+        const TensorInfo& info = m_tensors[index];
+        try {
+            return deserialize(m_file.section(r.data, "tensor '" + r.name + "'"), info.rows(), info.cols(), r.codec,
+                               r.colScale);
+        } catch (const Error& e) {
+            throw Error(e.kind(), m_file.path().string() + ": tensor '" + r.name + "': " + e.what());
+        }
+    }
+
+    std::vector<std::pair<std::string, std::vector<std::byte>>> attachments() const
+    {
+        std::vector<std::pair<std::string, std::vector<std::byte>>> out;
+        const nlohmann::json& manifest = m_file.manifest();
+        const auto it = manifest.find("attachments");
+        if (it == manifest.end() || it->is_null())
+            return out;
+        if (!it->is_array())
+            throw Error(ErrorKind::Corrupt, m_file.path().string() + ": manifest field attachments: expected an array");
+        for (size_t k = 0; k < it->size(); ++k) {
+            const nlohmann::json& a = (*it)[k];
+            const std::string where = "attachments[" + std::to_string(k) + "]";
+            if (!a.is_object() || !a.contains("name") || !a["name"].is_string() || !a.contains("data"))
+                throw Error(ErrorKind::Corrupt,
+                            m_file.path().string() + ": manifest field " + where + ": expected {name, data}");
+            const std::string name = a["name"].get<std::string>();
+            if (name.empty() || name.find('/') != std::string::npos || name.find('\\') != std::string::npos ||
+                name == "." || name == "..")
+                throw Error(ErrorKind::Corrupt, m_file.path().string() + ": manifest field " + where + ".name: '" +
+                                                    name + "' is not a plain file name");
+            const SectionRef ref = SectionRef::fromJson(a["data"], "manifest field " + where + ".data");
+            const auto bytes = m_file.section(ref, "attachment '" + name + "'");
+            out.emplace_back(name, std::vector<std::byte>(bytes.begin(), bytes.end()));
+        }
+        return out;
+    }
+
 private:
     const TensorRecord& record(size_t index) const
     {
@@ -107,6 +148,20 @@ private:
 std::unique_ptr<ModelReader> openNovaqModel(const std::filesystem::path& path)
 {
     return std::make_unique<NovaqModelReader>(path);
+}
+
+std::vector<std::pair<std::string, std::vector<std::byte>>> novaqAttachments(const ModelReader& reader)
+{
+    if (const auto* novaq = dynamic_cast<const NovaqModelReader*>(&reader))
+        return novaq->attachments();
+    return {};
+}
+
+std::optional<QuantizedTensor> quantizedTensorOf(const ModelReader& reader, size_t index)
+{
+    if (const auto* novaq = dynamic_cast<const NovaqModelReader*>(&reader))
+        return novaq->quantized(index);
+    return std::nullopt;
 }
 
 } // namespace novaq

@@ -1,12 +1,17 @@
 #include "novaq/pipeline/compress.h"
 
 #include "novaq/codec/encoder.h"
+#include "novaq/codec/refine.h"
 #include "novaq/container/manifest.h"
 #include "novaq/container/novaq_file.h"
+#include "novaq/formats/model_files.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
+#include "novaq/pipeline/calibrate.h"
 #include "novaq/pipeline/planner.h"
+#include "novaq/text/tokenizer.h"
 
+#include <Eigen/Cholesky>
 #include <tbb/global_control.h>
 #include <tbb/info.h>
 
@@ -112,6 +117,7 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     std::unique_ptr<ModelReader> reader = openModel(options.input);
     PlanOptions planOptions;
     planOptions.config = config;
+    planOptions.bits = options.expert ? 0.0 : options.bits;
     const std::vector<TensorPlan> plans = planModel(*reader, planOptions);
 
     std::optional<tbb::global_control> threadLimit;
@@ -146,6 +152,26 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     report.settings["beam"] = defaults.beamWidth;
     report.settings["outlier_fraction"] = defaults.outlierFraction;
     report.settings["outlier_threshold"] = defaults.outlierThreshold;
+    report.settings["allocation"] = planOptions.bits > 0 ? "balanced" : "uniform";
+
+    // With calibration text, the model's matrices go first, in model order (each fitted to
+    // what the compressed layers before it produce), then everything else in file order.
+    std::unique_ptr<Calibrator> calibrator;
+    std::vector<size_t> order;
+    if (!options.calibration.empty()) {
+        const std::unique_ptr<Tokenizer> tokenizer = findTokenizer(*reader, options.input);
+        CalibrationOptions calibrationOptions;
+        calibrationOptions.text = options.calibration;
+        calibrationOptions.maxTokens = options.calibrationTokens;
+        calibrator = std::make_unique<Calibrator>(*reader, *tokenizer, calibrationOptions, cancel);
+        order = calibrator->order();
+        report.settings["calibration"] = {{"text", options.calibration.filename().string()},
+                                          {"tokens", calibrator->tokens()},
+                                          {"damping", calibrationOptions.damping}};
+    }
+    for (size_t i = 0; i < tensors.size(); ++i)
+        if (!calibrator || !calibrator->covers(i))
+            order.push_back(i);
 
     ProgressEvent ev;
     ev.tensorCount = tensors.size();
@@ -157,8 +183,9 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     std::vector<float> W, What;
     W.reserve(maxNumel);
 
-    for (size_t i = 0; i < tensors.size(); ++i) {
+    for (const size_t i : order) {
         checkCancel(cancel);
+        const bool calibrated = calibrator && calibrator->covers(i);
         const TensorInfo& info = tensors[i];
         const TensorPlan& plan = plans[i];
         const auto tt = Clock::now();
@@ -177,6 +204,7 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         rec.bytesIn = info.nbytes;
         const auto numel = static_cast<size_t>(info.numel());
         std::vector<std::byte> payload;
+        double unrefinedOutputError = -1;
 
         if (plan.quantize) {
             W.resize(numel);
@@ -195,7 +223,33 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
                 pe.overallFraction = totalParams ? (double(doneParams) + f * double(numel)) / double(totalParams) : 0.0;
                 notify(sink, pe);
             };
-            const QuantizedTensor q = encodeMatrix(W, info.rows(), info.cols(), params, cancel, onProgress);
+            TensorCalibration calibration;
+            if (calibrated) {
+                onProgress(0.0, "calibrate");
+                calibration = calibrator->statistics(i);
+                params.columnImportance = calibration.columnImportance;
+                params.rowImportance = calibration.rowImportance;
+            }
+            // Teacher targets: the weights that best map the compressed model's inputs to the
+            // original's outputs, W* = W C H^-1 (calibrate.h); quantizing towards W* instead of
+            // W minimizes ||X_t W^T - X_s What^T||.
+            std::vector<float> target;
+            if (calibration.C.size() > 0) {
+                const Eigen::Map<const HessianMatrix> Wm(W.data(), info.rows(), info.cols());
+                const Eigen::LLT<Eigen::MatrixXd> llt(calibration.H.cast<double>());
+                const Eigen::MatrixXd WstarT =
+                    llt.solve(calibration.C.cast<double>().transpose() * Wm.cast<double>().transpose());
+                target.resize(numel);
+                Eigen::Map<HessianMatrix>(target.data(), info.rows(), info.cols()) = WstarT.transpose().cast<float>();
+            }
+            const std::span<const float> goal = target.empty() ? std::span<const float>(W) : target;
+            QuantizedTensor q = encodeMatrix(goal, info.rows(), info.cols(), params, cancel, onProgress);
+            if (calibration.H.size() > 0) {
+                onProgress(0.97, "refit");
+                const RefineResult refined = refineForOutput(q, goal, calibration.H);
+                rec.outputError = refined.after;
+                unrefinedOutputError = refined.before;
+            }
             payload = serialize(q);
             What.resize(numel);
             decode(q, What);
@@ -227,6 +281,15 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
             rec.dtype = target;
             rec.relError = relativeError(W, What);
         }
+        if (calibrated) {
+            if (plan.quantize) {
+                calibrator->done(i, What);
+            } else { // kept (at 16 bits or more): later layers see its values
+                W.resize(numel);
+                reader->readFloat(i, W);
+                calibrator->done(i, W);
+            }
+        }
         reader->release(i);
         checkCancel(cancel);
         rec.data = writer.writeSection(payload);
@@ -248,6 +311,8 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         result.bytesIn = rec.bytesIn;
         result.bytesOut = rec.bytesOut;
         result.seconds = secondsSince(tt);
+        result.outputError = rec.outputError;
+        result.outputErrorUnrefined = unrefinedOutputError;
         report.tensors.push_back(result);
         doneParams += numel;
 
@@ -279,6 +344,16 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     manifest["format_metadata"] = meta.contains("format_metadata") ? meta["format_metadata"] : nlohmann::json();
     manifest["settings"] = report.settings;
     manifest["tensors"] = records;
+    // The tokenizer goes along, so the .novaq file runs (novaq eval / generate) on its own.
+    nlohmann::json attachments = nlohmann::json::array();
+    for (const std::filesystem::path& file : tokenizerFilesBeside(options.input)) {
+        const std::string text = readTextFile(file);
+        const auto* data = reinterpret_cast<const std::byte*>(text.data());
+        attachments.push_back(
+            {{"name", file.filename().string()}, {"data", writer.writeSection({data, text.size()}).toJson()}});
+    }
+    if (!attachments.empty())
+        manifest["attachments"] = attachments;
     checkCancel(cancel);
     writer.commit(manifest);
 

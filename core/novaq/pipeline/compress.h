@@ -24,6 +24,10 @@ struct CompressOptions {
     int threads = 0;                   // 0: all cores
     uint64_t seed = CodecParams{}.seed;
     bool overwrite = true;
+    // Teacher-guided refinement: calibration text (empty: none) and how many of its tokens
+    // to use. Llama-family models only.
+    std::filesystem::path calibration;
+    int64_t calibrationTokens = 32768;
 };
 
 // Throws Error on bad options, unreadable input, write failure or cancel; in every such

@@ -135,6 +135,8 @@ ModelInspection inspectModel(const std::filesystem::path& path, double bits, con
     out.bits = bits;
     PlanOptions options;
     options.config = config;
+    if (const auto p = presetForBits(bits); p && p->d == config.d && p->b1 == config.b1 && p->b2 == config.b2)
+        options.bits = bits; // a preset, not expert settings: the balanced allocation applies
     for (const TensorPlan& plan : planModel(*reader, options)) {
         TensorInspection t;
         t.info = reader->tensors()[plan.index];

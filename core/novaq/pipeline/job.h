@@ -37,6 +37,10 @@ struct TensorResult {
     uint64_t bytesIn = 0;  // bytes in the source file
     uint64_t bytesOut = 0; // payload bytes in the .novaq file
     double seconds = 0.0;  // wall time of this tensor (reported, not stored in the file)
+    // With calibration: tr(E H E^T) / tr(W H W^T) on the calibration inputs (E = W - What),
+    // after and before the output refit; -1 when the tensor was not calibrated.
+    double outputError = -1.0;
+    double outputErrorUnrefined = -1.0;
 };
 
 struct ProgressEvent {

@@ -2,6 +2,9 @@
 
 #include "novaq/codec/quantized_tensor.h"
 
+#include <algorithm>
+#include <array>
+
 namespace novaq {
 
 namespace {
@@ -22,7 +25,51 @@ DType keptType(DType source) noexcept
     }
 }
 
+bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+
+// Per --bits preset: the presets of the output layer, the embedding and the first block.
+struct RoleRow {
+    double bits, output, embedding, firstBlock;
+};
+constexpr std::array<RoleRow, 6> kRoleTable = {{
+    {1.0, 2.0, 1.5, 1.5},
+    {1.5, 3.0, 2.0, 2.0},
+    {2.0, 3.0, 2.0, 2.0},
+    {2.5, 4.0, 2.5, 3.0},
+    {3.0, 4.0, 3.0, 4.0},
+    {4.0, 4.0, 4.0, 4.0},
+}};
+
 } // namespace
+
+TensorRole tensorRole(const std::string& name)
+{
+    if (contains(name, "embed_tokens") || name == "token_embd.weight" || contains(name, "tok_embeddings") ||
+        contains(name, "wte.weight"))
+        return TensorRole::Embedding;
+    if (contains(name, "lm_head") || name == "output.weight")
+        return TensorRole::Output;
+    if (contains(name, "layers.0.") || name.starts_with("blk.0.") || contains(name, ".h.0."))
+        return TensorRole::FirstBlock;
+    return TensorRole::Other;
+}
+
+double presetBitsFor(double bits, TensorRole role) noexcept
+{
+    for (const RoleRow& r : kRoleTable)
+        if (r.bits == bits)
+            switch (role) {
+            case TensorRole::Output:
+                return r.output;
+            case TensorRole::Embedding:
+                return r.embedding;
+            case TensorRole::FirstBlock:
+                return r.firstBlock;
+            case TensorRole::Other:
+                break;
+            }
+    return bits;
+}
 
 TensorPlan planTensor(const TensorInfo& info, const PlanOptions& options)
 {
@@ -44,7 +91,15 @@ TensorPlan planTensor(const TensorInfo& info, const PlanOptions& options)
         return plan;
     }
     const int64_t rows = info.rows(), cols = info.cols();
-    const CodecConfig& base = options.config;
+    CodecConfig base = options.config;
+    if (options.bits > 0 && options.allocation == BitAllocation::Balanced) {
+        const double target = presetBitsFor(options.bits, tensorRole(info.name));
+        if (const auto preset = presetForBits(target); preset && target != options.bits) {
+            base.d = preset->d;
+            base.b1 = preset->b1;
+            base.b2 = preset->b2;
+        }
+    }
     if (cols < base.d) {
         plan.reason = "rows shorter than one vector";
         return plan;
@@ -72,6 +127,10 @@ TensorPlan planTensor(const TensorInfo& info, const PlanOptions& options)
         plan.colScale = true;
         plan.estimatedBytes = bytes;
         plan.reason = "quantized";
+        if (c.d != options.config.d || c.b1 != options.config.b1 || c.b2 != options.config.b2)
+            plan.reason = tensorRole(info.name) == TensorRole::Output      ? "quantized, more bits: output layer"
+                          : tensorRole(info.name) == TensorRole::Embedding ? "quantized, more bits: embedding"
+                                                                           : "quantized, more bits: first block";
         return plan;
     }
     plan.reason = "too small to gain";

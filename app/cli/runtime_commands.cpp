@@ -1,0 +1,308 @@
+// `novaq eval` and `novaq generate`: run a model (original or compressed) with the engine's
+// Llama runtime and say how good it is.
+
+#include "cli_help.h"
+#include "commands.h"
+#include "terminal.h"
+
+#include "novaq/io/error.h"
+#include "novaq/runtime/session.h"
+
+#include <nlohmann/json.hpp>
+#include <tbb/global_control.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+
+namespace novaq::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int64_t kMaxThreads = 4096;
+
+const OptionSpec kHelp{"--help", "", "show this help and exit", ""};
+const OptionSpec kJson{"--json", "", "print the result as JSON on stdout (and nothing else there)", ""};
+const OptionSpec kTokenizer{"--tokenizer", "FILE",
+                            "tokenizer to use (tokenizer.model, tokenizer.json, a GGUF file, a llama2.c tok*.bin); "
+                            "default: the model's own, else the --against model's",
+                            ""};
+const OptionSpec kThreads{"--threads", "N", "worker threads, 0 = all cores", "0"};
+const OptionSpec kDecode{"--decode", "",
+                         "decode quantized matrices to F32 once at load instead of multiplying in the code domain "
+                         "(faster for long texts, more memory)",
+                         ""};
+
+std::optional<tbb::global_control> threadLimit(const ParsedArgs& args)
+{
+    std::optional<tbb::global_control> limit;
+    if (auto t = args.value("--threads")) {
+        const int64_t n = parseInteger("--threads", *t, 0, kMaxThreads);
+        if (n > 0)
+            limit.emplace(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(n));
+    }
+    return limit;
+}
+
+void requireFile(const fs::path& path)
+{
+    std::error_code ec;
+    if (!fs::exists(path, ec))
+        throw Error(ErrorKind::Io, "'" + path.string() + "': no such file or folder; check the path");
+}
+
+std::optional<fs::path> optionalPath(const ParsedArgs& args, const char* option)
+{
+    if (auto v = args.value(option)) {
+        requireFile(*v);
+        return fs::path(*v);
+    }
+    return std::nullopt;
+}
+
+std::string fixed(double value, int digits)
+{
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", digits, value);
+    return buf;
+}
+
+std::string thousands(int64_t value)
+{
+    std::string digits = std::to_string(value), out;
+    for (size_t i = 0; i < digits.size(); ++i) {
+        if (i > 0 && (digits.size() - i) % 3 == 0)
+            out += ',';
+        out += digits[i];
+    }
+    return out;
+}
+
+int runEval(const Context& context, const ParsedArgs& args)
+{
+    if (args.positionals.size() != 1)
+        throw Error(ErrorKind::InvalidArgument,
+                    args.positionals.empty()
+                        ? "missing the MODEL to evaluate; run with --help for the usage"
+                        : "too many arguments: expected one MODEL, also got '" + args.positionals[1] + "'");
+    EvalRequest request;
+    request.model = args.positionals.front();
+    requireFile(request.model);
+    request.against = optionalPath(args, "--against");
+    const auto text = optionalPath(args, "--text");
+    if (!text)
+        throw Error(ErrorKind::InvalidArgument, "missing --text FILE: the plain-text file to measure on");
+    request.text = *text;
+    request.tokenizer = optionalPath(args, "--tokenizer");
+    if (auto v = args.value("--ctx"))
+        request.options.ctx = static_cast<int>(parseInteger("--ctx", *v, 2, 1 << 20));
+    if (auto v = args.value("--max-tokens"))
+        request.maxTokens = parseInteger("--max-tokens", *v, 2, int64_t(1) << 40);
+    if (auto v = args.value("--split")) {
+        if (*v == "lines")
+            request.split = DocumentSplit::Lines;
+        else if (*v == "paragraphs")
+            request.split = DocumentSplit::Paragraphs;
+        else
+            throw Error(ErrorKind::InvalidArgument, "--split must be 'lines' or 'paragraphs', got '" + *v + "'");
+    }
+    request.decodeQuantized = args.has("--decode");
+    const auto limit = threadLimit(args);
+    const bool json = args.has("--json");
+
+    const bool live = !json && isatty(fileno(stderr));
+    const EvalReport report = evaluateFiles(request, context.cancel, [&](int64_t done, int64_t total) {
+        if (live)
+            std::fprintf(stderr, "\r%s%lld/%lld windows", textBar(double(done) / double(total)).c_str(),
+                         static_cast<long long>(done), static_cast<long long>(total));
+    });
+    if (live)
+        std::fprintf(stderr, "\r%*s\r", static_cast<int>(terminalColumns(stderr)) - 1, "");
+    const EvalResult& r = report.result;
+
+    if (json) {
+        nlohmann::json j = {{"model", request.model.string()},
+                            {"text", request.text.string()},
+                            {"tokenizer", report.tokenizerKind},
+                            {"ctx", request.options.ctx},
+                            {"tokens", report.tokens},
+                            {"windows", r.windows},
+                            {"scored", r.scored},
+                            {"perplexity", r.perplexity},
+                            {"mean_nll", r.meanNll},
+                            {"seconds", r.seconds},
+                            {"weights_in_memory_bytes", report.modelMemoryBytes}};
+        if (r.compared) {
+            j["against"] = request.against->string();
+            j["against_perplexity"] = r.refPerplexity;
+            j["kl"] = r.meanKl;
+            j["top1"] = r.top1;
+        }
+        std::cout << j.dump(2) << '\n';
+        return kExitSuccess;
+    }
+    std::cout << "text       " << request.text.string() << ": " << thousands(report.tokens) << " tokens ("
+              << report.tokenizerKind << "), " << r.windows << " windows of " << request.options.ctx << ", "
+              << thousands(r.scored) << " scored\n";
+    std::cout << "model      " << request.model.string() << "  perplexity " << fixed(r.perplexity, 3) << '\n';
+    if (r.compared) {
+        std::cout << "original   " << request.against->string() << "  perplexity " << fixed(r.refPerplexity, 3) << '\n';
+        std::cout << "KL divergence of the model from the original: " << fixed(r.meanKl, 5)
+                  << " nats/token; top-1 agreement " << fixed(100.0 * r.top1, 2) << "%\n";
+    }
+    std::cout << "time " << fixed(r.seconds, 1) << " s (" << thousands(static_cast<int64_t>(r.scored / r.seconds))
+              << " tokens/s" << (r.compared ? " through both models" : "") << ")\n";
+    return kExitSuccess;
+}
+
+int runGenerate(const Context& context, const ParsedArgs& args)
+{
+    if (args.positionals.size() != 1)
+        throw Error(ErrorKind::InvalidArgument,
+                    args.positionals.empty()
+                        ? "missing the MODEL to run; run with --help for the usage"
+                        : "too many arguments: expected one MODEL, also got '" + args.positionals[1] + "'");
+    const fs::path modelPath = args.positionals.front();
+    requireFile(modelPath);
+    const auto againstPath = optionalPath(args, "--against");
+    const auto tokenizerPath = optionalPath(args, "--tokenizer");
+    const auto prompt = args.value("--prompt");
+    if (!prompt || prompt->empty())
+        throw Error(ErrorKind::InvalidArgument, "missing --prompt TEXT: the text to continue");
+    GenerateOptions options;
+    if (auto v = args.value("--max-tokens"))
+        options.maxTokens = static_cast<int>(parseInteger("--max-tokens", *v, 1, 1 << 20));
+    if (auto v = args.value("--temperature")) {
+        options.temperature = static_cast<float>(parseNumber("--temperature", *v));
+        if (options.temperature < 0)
+            throw Error(ErrorKind::InvalidArgument, "--temperature must be >= 0 (0 is greedy), got '" + *v + "'");
+    }
+    if (auto v = args.value("--seed"))
+        options.seed = parseUnsigned("--seed", *v);
+    LoadOptions load;
+    load.decodeQuantized = args.has("--decode");
+    const auto limit = threadLimit(args);
+    const bool json = args.has("--json");
+
+    const RunnableModel model = openRunnable(modelPath, tokenizerPath, load);
+    std::optional<RunnableModel> against;
+    if (againstPath)
+        against = openRunnable(*againstPath, tokenizerPath, load);
+    const Tokenizer& tokenizer = tokenizerOf(model, against ? &*against : nullptr);
+    std::vector<int32_t> ids = tokenizer.encode(*prompt, false);
+    const int bos = model.model.config.bos >= 0 ? model.model.config.bos : tokenizer.bos();
+    if (bos >= 0)
+        ids.insert(ids.begin(), bos);
+
+    nlohmann::json out = nlohmann::json::array();
+    auto runOne = [&](const RunnableModel& m, const char* label) {
+        if (!json)
+            std::cout << label << " (" << m.path.string() << "):\n" << *prompt << std::flush;
+        std::vector<int32_t> produced;
+        std::string shown; // the decoded text printed so far
+        const auto started = std::chrono::steady_clock::now();
+        generate(
+            m.model, ids, options,
+            [&](int32_t id) {
+                produced.push_back(id);
+                if (!json) {
+                    // Print the growth of the decoded text, so byte tokens join into characters.
+                    const std::string text = tokenizer.decode(produced);
+                    if (text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0) {
+                        std::cout << text.substr(shown.size()) << std::flush;
+                        shown = text;
+                    }
+                }
+                return true;
+            },
+            context.cancel);
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        const double rate = produced.empty() ? 0.0 : double(produced.size()) / seconds;
+        if (json) {
+            out.push_back({{"model", m.path.string()},
+                           {"text", tokenizer.decode(produced)},
+                           {"ids", produced},
+                           {"tokens_per_second", rate}});
+        } else {
+            std::cout << "\n[" << produced.size() << " tokens, " << fixed(rate, 1) << " tokens/s]\n";
+        }
+    };
+    runOne(model, againstPath ? "compressed" : "model");
+    if (against) {
+        if (!json)
+            std::cout << '\n';
+        runOne(*against, "original");
+    }
+    if (json)
+        std::cout << nlohmann::json{{"prompt", *prompt}, {"results", out}}.dump(2) << '\n';
+    return kExitSuccess;
+}
+
+} // namespace
+
+void addRuntimeCommands(std::vector<Command>& commands)
+{
+    commands.push_back(Command{
+        "eval",
+        "MODEL",
+        "Perplexity of a model on a text; with --against, KL divergence and top-1 agreement",
+        "MODEL is a .novaq file or an original model (safetensors folder, GGUF, llama2.c, ...) of\n"
+        "the Llama family. Protocol: the tokens are, over the documents of the text (non-empty\n"
+        "lines, or blank-line-separated paragraphs with --split paragraphs), [BOS] followed by the\n"
+        "document's token ids; window j of N = --ctx tokens has inputs t[jN..jN+N-1] and targets\n"
+        "t[jN+1..jN+N]; windows run while jN+N+1 <= len(t), the last partial one is dropped; no BOS\n"
+        "is added at window starts and nothing carries over; every target is scored.\n"
+        "Perplexity = exp(mean negative log-likelihood). KL = mean over the scored positions of\n"
+        "KL(original || model) of the next-token distributions, in nats; top-1 = how often both\n"
+        "models' most likely next token agree. Quantized matrices are multiplied in the code\n"
+        "domain unless --decode is given.",
+        {
+            {"--text", "FILE", "the plain-text file to measure on (required)", ""},
+            {"--against", "ORIGINAL", "the original model, for KL divergence and top-1 agreement", ""},
+            {"--ctx", "N", "window length in tokens", "256"},
+            {"--split", "S", "documents of the text: lines or paragraphs", "lines"},
+            {"--max-tokens", "N", "use only the first N tokens of the text", ""},
+            kTokenizer,
+            kDecode,
+            kThreads,
+            kJson,
+            kHelp,
+        },
+        {"novaq eval model.novaq --against kjv-llama-7m --text kjv_john.txt",
+         "novaq eval stories260K.gguf --text tinystories_valid.txt --split paragraphs --max-tokens 8192"},
+        false,
+        runEval,
+        "",
+    });
+    commands.push_back(Command{
+        "generate",
+        "MODEL",
+        "Continue a prompt with a model (and with the original beside it)",
+        "Greedy by default (--temperature 0). With --against ORIGINAL both continue the same\n"
+        "prompt, one after the other, so the two texts can be compared.",
+        {
+            {"--prompt", "TEXT", "the text to continue (required)", ""},
+            {"--max-tokens", "N", "new tokens at most", "64"},
+            {"--against", "ORIGINAL", "also continue with this model", ""},
+            {"--temperature", "T", "sampling temperature; 0 picks the most likely token", "0"},
+            {"--seed", "S", "random seed for sampling", "1"},
+            kTokenizer,
+            kDecode,
+            kThreads,
+            kJson,
+            kHelp,
+        },
+        {"novaq generate model.novaq --prompt \"In the beginning\" --against kjv-llama-7m"},
+        false,
+        runGenerate,
+        "",
+    });
+}
+
+} // namespace novaq::cli

@@ -1,0 +1,236 @@
+#include "novaq/codec/refine.h"
+
+#include "novaq/io/error.h"
+#include "novaq/tensor/dtype.h"
+
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace novaq {
+
+namespace {
+
+using Matrix = HessianMatrix; // row-major float
+
+// The codes and fixed parts of q, unpacked once.
+struct Unpacked {
+    int64_t R = 0, N = 0, vpr = 0;
+    int d = 0, m1 = 0, m2 = 0, K = 0;
+    std::vector<int> subspaceOf; // per vector position
+    std::vector<uint32_t> a, b;  // R * vpr
+    std::vector<float> colScale; // N (1 when absent)
+    size_t perSubspace() const { return static_cast<size_t>(m1 + m2) * static_cast<size_t>(d); }
+
+    explicit Unpacked(const QuantizedTensor& q)
+        : R(q.rows), N(q.cols), vpr(vectorsPerRow(q.cols, q.config.d)), d(q.config.d), m1(1 << q.config.b1),
+          m2(q.config.b2 > 0 ? 1 << q.config.b2 : 0), K(q.config.subspaces)
+    {
+        subspaceOf.resize(static_cast<size_t>(vpr));
+        for (int k = 0; k < K; ++k)
+            for (int64_t v = subspaceBegin(vpr, K, k); v < subspaceBegin(vpr, K, k + 1); ++v)
+                subspaceOf[static_cast<size_t>(v)] = k;
+        a.resize(static_cast<size_t>(R * vpr));
+        b.resize(a.size());
+        for (int64_t i = 0; i < R; ++i)
+            for (int64_t v = 0; v < vpr; ++v)
+                readCodes(q, i, v, a[static_cast<size_t>(i * vpr + v)], b[static_cast<size_t>(i * vpr + v)]);
+        colScale.assign(static_cast<size_t>(N), 1.0f);
+        if (q.hasColScale)
+            for (int64_t j = 0; j < N; ++j)
+                colScale[static_cast<size_t>(j)] = halfToFloat(q.colScale[static_cast<size_t>(j)]);
+    }
+
+    // A_ij = c_j (C1[a][t] + C2[b][t]): the matrix before row scale and offset.
+    void decodeNormalized(const std::vector<float>& theta, Matrix& A) const
+    {
+        A.resize(R, N);
+        tbb::parallel_for(int64_t(0), R, [&](int64_t i) {
+            for (int64_t v = 0; v < vpr; ++v) {
+                const float* base =
+                    theta.data() + static_cast<size_t>(subspaceOf[static_cast<size_t>(v)]) * perSubspace();
+                const float* c1 = base + a[static_cast<size_t>(i * vpr + v)] * static_cast<size_t>(d);
+                const float* c2 =
+                    m2 ? base + (static_cast<size_t>(m1) + b[static_cast<size_t>(i * vpr + v)]) * static_cast<size_t>(d)
+                       : nullptr;
+                for (int t = 0; t < d; ++t) {
+                    const int64_t j = v * d + t;
+                    if (j >= N)
+                        break;
+                    A(i, j) = colScale[static_cast<size_t>(j)] * (c1[t] + (c2 ? c2[t] : 0.0f));
+                }
+            }
+        });
+    }
+
+    // The adjoint of decodeNormalized: entry e of a codebook collects c_j G_ij over the
+    // (i, j) that use it. Subspaces own disjoint entries, so they run in parallel; each one
+    // sums its rows in order (the same result at any thread count).
+    void scatter(const Matrix& G, std::vector<double>& out) const
+    {
+        out.assign(static_cast<size_t>(K) * perSubspace(), 0.0);
+        tbb::parallel_for(0, K, [&](int k) {
+            double* base = out.data() + static_cast<size_t>(k) * perSubspace();
+            const int64_t vb = subspaceBegin(vpr, K, k), ve = subspaceBegin(vpr, K, k + 1);
+            for (int64_t i = 0; i < R; ++i)
+                for (int64_t v = vb; v < ve; ++v) {
+                    double* c1 = base + a[static_cast<size_t>(i * vpr + v)] * static_cast<size_t>(d);
+                    double* c2 = m2 ? base + (static_cast<size_t>(m1) + b[static_cast<size_t>(i * vpr + v)]) *
+                                                 static_cast<size_t>(d)
+                                    : nullptr;
+                    for (int t = 0; t < d; ++t) {
+                        const int64_t j = v * d + t;
+                        if (j >= N)
+                            break;
+                        const double g = double(G(i, j)) * colScale[static_cast<size_t>(j)];
+                        c1[t] += g;
+                        if (c2)
+                            c2[t] += g;
+                    }
+                }
+        });
+    }
+};
+
+double objective(const Matrix& W, const Matrix& What, const Matrix& H)
+{
+    const Matrix E = W - What;
+    const Matrix EH = E * H;
+    return EH.cwiseProduct(E).cast<double>().sum();
+}
+
+Matrix decodeMatrix(const QuantizedTensor& q)
+{
+    Matrix M(q.rows, q.cols);
+    decode(q, {M.data(), static_cast<size_t>(M.size())});
+    return M;
+}
+
+double dot(const std::vector<double>& x, const std::vector<double>& y)
+{
+    double s = 0;
+    for (size_t i = 0; i < x.size(); ++i)
+        s += x[i] * y[i];
+    return s;
+}
+
+} // namespace
+
+double outputError(const QuantizedTensor& q, std::span<const float> W, const HessianMatrix& H)
+{
+    const Eigen::Map<const Matrix> Wm(W.data(), q.rows, q.cols);
+    const Matrix Wd = Wm;
+    const double denom = (Wd * H).cwiseProduct(Wd).cast<double>().sum();
+    return denom > 0 ? objective(Wd, decodeMatrix(q), H) / denom : 0.0;
+}
+
+RefineResult refineForOutput(QuantizedTensor& q, std::span<const float> Wspan, const HessianMatrix& H,
+                             const RefineOptions& options)
+{
+    if (H.rows() != q.cols || H.cols() != q.cols || Wspan.size() != static_cast<size_t>(q.rows * q.cols))
+        throw Error(ErrorKind::InvalidArgument, "internal: refineForOutput shapes do not match");
+    const Matrix W = Eigen::Map<const Matrix>(Wspan.data(), q.rows, q.cols);
+    const double denom = (W * H).cwiseProduct(W).cast<double>().sum();
+    RefineResult result;
+    const double before = objective(W, decodeMatrix(q), H);
+    result.before = result.after = denom > 0 ? before / denom : 0.0;
+    if (denom <= 0 || before <= 0)
+        return result;
+
+    const Unpacked u(q);
+    const size_t P = static_cast<size_t>(u.K) * u.perSubspace();
+    std::vector<float> theta(P);
+    for (size_t e = 0; e < P; ++e)
+        theta[e] = halfToFloat(q.codebooks[e]);
+    std::vector<double> s(static_cast<size_t>(u.R)), mu(static_cast<size_t>(u.R));
+    for (int64_t i = 0; i < u.R; ++i) {
+        s[static_cast<size_t>(i)] = double(q.scale) * halfToFloat(q.rowScale[static_cast<size_t>(i)]);
+        mu[static_cast<size_t>(i)] = double(q.scale) * halfToFloat(q.rowMean[static_cast<size_t>(i)]);
+    }
+    const Matrix WH = W * H;
+    const Eigen::VectorXf H1 = H.rowwise().sum();
+    const double hh = H1.cast<double>().sum();
+
+    Matrix A, G;
+    for (int round = 0; round < options.rounds; ++round) {
+        // Codebooks: minimize ||S A(theta) + mu 1^T - W||_H, i.e. solve
+        // scatter(S^2 A(theta) H) = scatter(S (W H - mu (H 1)^T)) by conjugate gradients.
+        auto apply = [&](const std::vector<double>& x, std::vector<double>& out) {
+            std::vector<float> xf(x.begin(), x.end());
+            u.decodeNormalized(xf, A);
+            for (int64_t i = 0; i < u.R; ++i)
+                A.row(i) *= static_cast<float>(s[static_cast<size_t>(i)] * s[static_cast<size_t>(i)]);
+            G.noalias() = A * H;
+            u.scatter(G, out);
+        };
+        G = WH;
+        for (int64_t i = 0; i < u.R; ++i)
+            G.row(i) = static_cast<float>(s[static_cast<size_t>(i)]) *
+                       (WH.row(i) - static_cast<float>(mu[static_cast<size_t>(i)]) * H1.transpose());
+        std::vector<double> rhs;
+        u.scatter(G, rhs);
+        std::vector<double> x(theta.begin(), theta.end()), Ax, r(P), p, Ap;
+        apply(x, Ax);
+        for (size_t e = 0; e < P; ++e)
+            r[e] = rhs[e] - Ax[e];
+        p = r;
+        double rs = dot(r, r);
+        const double stop = 1e-12 * std::max(dot(rhs, rhs), 1e-30);
+        for (int it = 0; it < options.cgIterations && rs > stop; ++it) {
+            apply(p, Ap);
+            const double pAp = dot(p, Ap);
+            if (!(pAp > 0))
+                break;
+            const double alpha = rs / pAp;
+            for (size_t e = 0; e < P; ++e) {
+                x[e] += alpha * p[e];
+                r[e] -= alpha * Ap[e];
+            }
+            const double rsNew = dot(r, r);
+            for (size_t e = 0; e < P; ++e)
+                p[e] = r[e] + (rsNew / rs) * p[e];
+            rs = rsNew;
+        }
+        for (size_t e = 0; e < P; ++e) // what the file stores
+            theta[e] = halfToFloat(floatToHalf(static_cast<float>(x[e])));
+
+        // Rows: for each row the (scale, offset) minimizing ||s a + m 1 - w||_H.
+        u.decodeNormalized(theta, A);
+        const Matrix AH = A * H;
+        for (int64_t i = 0; i < u.R; ++i) {
+            const double aHa = AH.row(i).cast<double>().dot(A.row(i).cast<double>());
+            const double aH1 = AH.row(i).cast<double>().sum();
+            const double aHw = AH.row(i).cast<double>().dot(W.row(i).cast<double>());
+            const double wH1 = WH.row(i).cast<double>().sum();
+            const double det = aHa * hh - aH1 * aH1;
+            if (det > 1e-12 * std::max(aHa * hh, 1e-30)) {
+                s[static_cast<size_t>(i)] = (aHw * hh - aH1 * wH1) / det;
+                mu[static_cast<size_t>(i)] = (aHa * wH1 - aH1 * aHw) / det;
+            }
+        }
+    }
+
+    QuantizedTensor fitted = q;
+    for (size_t e = 0; e < P; ++e)
+        fitted.codebooks[e] = floatToHalf(theta[e]);
+    double g = 0;
+    for (int64_t i = 0; i < u.R; ++i)
+        g = std::max({g, std::abs(s[static_cast<size_t>(i)]), std::abs(mu[static_cast<size_t>(i)])});
+    fitted.scale = g > 0 ? static_cast<float>(g) : 1.0f;
+    for (int64_t i = 0; i < u.R; ++i) {
+        fitted.rowScale[static_cast<size_t>(i)] =
+            floatToHalf(static_cast<float>(s[static_cast<size_t>(i)] / fitted.scale));
+        fitted.rowMean[static_cast<size_t>(i)] =
+            floatToHalf(static_cast<float>(mu[static_cast<size_t>(i)] / fitted.scale));
+    }
+    const double after = objective(W, decodeMatrix(fitted), H);
+    if (after < before) {
+        q = std::move(fitted);
+        result.after = after / denom;
+    }
+    return result;
+}
+
+} // namespace novaq

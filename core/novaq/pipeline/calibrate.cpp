@@ -1,0 +1,305 @@
+#include "novaq/pipeline/calibrate.h"
+
+#include "novaq/io/error.h"
+#include "novaq/runtime/eval.h"
+#include "novaq/runtime/session.h"
+#include "novaq/text/tokenizer.h"
+
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace novaq {
+
+namespace {
+
+// Windows are split into this many fixed chunks, each summed in order into its own H and the
+// chunks added in order: the same H at any thread count.
+constexpr int64_t kChunks = 8;
+
+LinearInput siteOf(int slot)
+{
+    switch (static_cast<LinearSlot>(slot)) {
+    case LinearSlot::Q:
+    case LinearSlot::K:
+    case LinearSlot::V:
+        return LinearInput::Attention;
+    case LinearSlot::O:
+        return LinearInput::AttentionOutput;
+    case LinearSlot::Gate:
+    case LinearSlot::Up:
+        return LinearInput::Mlp;
+    case LinearSlot::Down:
+        break;
+    }
+    return LinearInput::MlpDown;
+}
+
+void rmsNormRows(const float* x, const std::vector<float>& w, float eps, int64_t T, int64_t dim, float* out)
+{
+    for (int64_t t = 0; t < T; ++t) {
+        double ss = 0;
+        for (int64_t i = 0; i < dim; ++i)
+            ss += double(x[t * dim + i]) * x[t * dim + i];
+        const float inv = 1.0f / std::sqrt(static_cast<float>(ss / double(dim)) + eps);
+        for (int64_t i = 0; i < dim; ++i)
+            out[t * dim + i] = x[t * dim + i] * inv * w[static_cast<size_t>(i)];
+    }
+}
+
+HessianMatrix damped(HessianMatrix H, double damping, std::vector<float>& diag)
+{
+    diag.resize(static_cast<size_t>(H.rows()));
+    double mean = 0;
+    for (int64_t j = 0; j < H.rows(); ++j) {
+        diag[static_cast<size_t>(j)] = H(j, j);
+        mean += H(j, j);
+    }
+    mean /= double(std::max<int64_t>(H.rows(), 1));
+    const float add = static_cast<float>(damping * (mean > 0 ? mean : 1.0));
+    for (int64_t j = 0; j < H.rows(); ++j)
+        H(j, j) += add;
+    return H;
+}
+
+} // namespace
+
+Calibrator::Calibrator(const ModelReader& reader, const Tokenizer& tokenizer, const CalibrationOptions& options,
+                       const CancelToken* cancel)
+    : m_reader(reader), m_options(options), m_cancel(cancel)
+{
+    m_model.config = llamaConfig(reader);
+    const LlamaConfig& c = m_model.config;
+    m_map = llamaTensors(reader, c);
+    m_model.layers.resize(static_cast<size_t>(c.layers));
+
+    m_order.push_back(m_map.embedding);
+    for (const auto& slots : m_map.linear)
+        m_order.insert(m_order.end(), slots.begin(), slots.end());
+    if (m_map.output)
+        m_order.push_back(*m_map.output);
+
+    m_ctx = std::min<int64_t>(options.ctx, c.maxSeq);
+    const std::string text = readTextForEval(options.text);
+    const int bos = c.bos >= 0 ? c.bos : tokenizer.bos();
+    std::vector<int32_t> all = protocolTokens(tokenizer, text, DocumentSplit::Lines, bos, 0);
+    for (int32_t& t : all)
+        if (t < 0 || t >= c.vocab)
+            throw Error(ErrorKind::InvalidInput, options.text.string() + ": the tokenizer gives id " +
+                                                     std::to_string(t) + ", outside the model's vocabulary of " +
+                                                     std::to_string(c.vocab));
+    m_windows =
+        std::min<int64_t>(static_cast<int64_t>(all.size()) / m_ctx, std::max<int64_t>(options.maxTokens / m_ctx, 1));
+    if (m_windows < 1)
+        throw Error(ErrorKind::InvalidArgument, options.text.string() + ": the calibration text gives " +
+                                                    std::to_string(all.size()) + " tokens, fewer than one window of " +
+                                                    std::to_string(m_ctx) + "; give a longer text");
+    m_tokens.assign(all.begin(), all.begin() + m_windows * m_ctx);
+    m_cache.resize(4);
+    m_cached.assign(4, false);
+    if (options.teacherTargets) {
+        m_original.config = c;
+        m_original.layers.resize(static_cast<size_t>(c.layers));
+    }
+}
+
+Calibrator::~Calibrator() = default;
+
+bool Calibrator::covers(size_t index) const
+{
+    return std::find(m_order.begin(), m_order.end(), index) != m_order.end();
+}
+
+Calibrator::Slot Calibrator::slotOf(size_t index) const
+{
+    if (index == m_map.embedding)
+        return {-1, 0};
+    if (m_map.output && index == *m_map.output)
+        return {m_model.config.layers, 0};
+    for (size_t l = 0; l < m_map.linear.size(); ++l)
+        for (int k = 0; k < kLinearSlots; ++k)
+            if (m_map.linear[l][static_cast<size_t>(k)] == index)
+                return {static_cast<int>(l), k};
+    throw Error(ErrorKind::InvalidArgument, "internal: tensor " + std::to_string(index) + " is not calibrated");
+}
+
+// Hidden states from the original embedding, when the embedding itself was not compressed.
+void Calibrator::ensureHidden()
+{
+    if (m_hiddenReady)
+        return;
+    const LlamaConfig& c = m_model.config;
+    std::vector<float> E(static_cast<size_t>(c.vocab) * static_cast<size_t>(c.dim));
+    m_reader.readFloat(m_map.embedding, E);
+    m_reader.release(m_map.embedding);
+    done(m_map.embedding, E);
+}
+
+void Calibrator::runTeacher(int layer, float* hidden, const InputObserver* observer) const
+{
+    KvCache cache(m_original.config, m_ctx);
+    forwardLayer(m_original, layer, hidden, m_ctx, cache, observer);
+}
+
+void Calibrator::enterLayer(int layer)
+{
+    ensureHidden();
+    const LlamaConfig& c = m_model.config;
+    while (m_layer < layer) {
+        if (m_layer >= 0) {
+            // Move the hidden states through the finished block (its compressed weights), and
+            // the teacher's through the original block.
+            tbb::parallel_for(int64_t(0), m_windows, [&](int64_t w) {
+                KvCache cache(c, m_ctx);
+                forwardLayer(m_model, m_layer, m_hidden.data() + w * m_ctx * c.dim, m_ctx, cache);
+                if (m_options.teacherTargets)
+                    runTeacher(m_layer, m_teacher.data() + w * m_ctx * c.dim, nullptr);
+            });
+            m_model.layers[static_cast<size_t>(m_layer)] = LlamaLayer{};
+            if (m_options.teacherTargets)
+                m_original.layers[static_cast<size_t>(m_layer)] = LlamaLayer{};
+            checkCancel(m_cancel);
+        }
+        ++m_layer;
+        if (m_layer < c.layers) {
+            m_model.layers[static_cast<size_t>(m_layer)] = loadLlamaLayer(m_reader, c, m_map, m_layer);
+            if (m_options.teacherTargets)
+                m_original.layers[static_cast<size_t>(m_layer)] = loadLlamaLayer(m_reader, c, m_map, m_layer);
+        }
+        m_cached.assign(4, false);
+    }
+}
+
+void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCalibration& out)
+{
+    const LlamaConfig& c = m_model.config;
+    const bool teacher = m_options.teacherTargets;
+    struct Part {
+        HessianMatrix H, C;
+    };
+    std::vector<Part> parts(static_cast<size_t>(kChunks));
+    const int64_t perChunk = (m_windows + kChunks - 1) / kChunks;
+    const int64_t window = m_ctx * c.dim;
+    tbb::parallel_for(int64_t(0), kChunks, [&](int64_t ch) {
+        Part& part = parts[static_cast<size_t>(ch)];
+        part.H.setZero(cols, cols);
+        if (teacher)
+            part.C.setZero(cols, cols);
+        std::vector<float> hidden(static_cast<size_t>(window)), xt(static_cast<size_t>(m_ctx * cols));
+        const InputObserver studentSeen = [&](int l, LinearInput s, const float* X, int64_t T, int64_t n) {
+            if (l != layer || s != site)
+                return;
+            const Eigen::Map<const HessianMatrix> Xs(X, T, n);
+            part.H.noalias() += Xs.transpose() * Xs;
+            if (teacher)
+                part.C.noalias() += Eigen::Map<const HessianMatrix>(xt.data(), T, n).transpose() * Xs;
+        };
+        const InputObserver teacherSeen = [&](int l, LinearInput s, const float* X, int64_t T, int64_t n) {
+            if (l == layer && s == site)
+                std::copy_n(X, T * n, xt.data());
+        };
+        for (int64_t w = ch * perChunk; w < std::min(m_windows, (ch + 1) * perChunk); ++w) {
+            if (m_cancel && m_cancel->cancelled())
+                return;
+            if (layer < c.layers) {
+                if (teacher) {
+                    std::copy_n(m_teacher.data() + w * window, window, hidden.data());
+                    runTeacher(layer, hidden.data(), &teacherSeen);
+                }
+                std::copy_n(m_hidden.data() + w * window, window, hidden.data());
+                KvCache cache(c, m_ctx);
+                forwardLayer(m_model, layer, hidden.data(), m_ctx, cache, &studentSeen);
+            } else { // the output layer's input: the final norm of the last hidden states
+                std::vector<float> xn(static_cast<size_t>(window));
+                if (teacher)
+                    rmsNormRows(m_teacher.data() + w * window, m_model.finalNorm, c.normEps, m_ctx, c.dim, xt.data());
+                rmsNormRows(m_hidden.data() + w * window, m_model.finalNorm, c.normEps, m_ctx, c.dim, xn.data());
+                studentSeen(layer, site, xn.data(), m_ctx, c.dim);
+            }
+        }
+    });
+    checkCancel(m_cancel);
+    HessianMatrix H = HessianMatrix::Zero(cols, cols);
+    for (const Part& p : parts)
+        H += p.H;
+    const float n = static_cast<float>(m_windows * m_ctx);
+    out.H = damped(H / n, m_options.damping, out.columnImportance);
+    if (teacher) {
+        out.C = HessianMatrix::Zero(cols, cols);
+        for (const Part& p : parts)
+            out.C += p.C;
+        out.C /= n;
+    }
+}
+
+TensorCalibration Calibrator::statistics(size_t index)
+{
+    const Slot s = slotOf(index);
+    const LlamaConfig& c = m_model.config;
+    TensorCalibration out;
+    if (s.layer < 0) {
+        std::vector<double> counts(static_cast<size_t>(c.vocab), 1.0);
+        for (int32_t t : m_tokens)
+            counts[static_cast<size_t>(t)] += 1.0;
+        double mean = 0;
+        for (double x : counts)
+            mean += x;
+        mean /= double(counts.size());
+        out.rowImportance.resize(counts.size());
+        for (size_t i = 0; i < counts.size(); ++i)
+            out.rowImportance[i] = static_cast<float>(counts[i] / mean);
+        return out;
+    }
+    enterLayer(s.layer);
+    if (s.layer == c.layers) {
+        if (m_model.finalNorm.empty()) {
+            m_model.finalNorm.resize(static_cast<size_t>(c.dim));
+            m_reader.readFloat(m_map.finalNorm, m_model.finalNorm);
+        }
+        accumulate(s.layer, LinearInput::Attention, c.dim, out);
+        return out;
+    }
+    const LinearInput site = siteOf(s.slot);
+    const auto g = static_cast<size_t>(site);
+    if (!m_cached[g]) {
+        accumulate(s.layer, site, site == LinearInput::MlpDown ? c.hiddenDim : c.dim, m_cache[g]);
+        m_cached[g] = true;
+    }
+    return m_cache[g];
+}
+
+void Calibrator::done(size_t index, std::span<const float> What)
+{
+    const Slot s = slotOf(index);
+    const LlamaConfig& c = m_model.config;
+    if (s.layer < 0) {
+        m_hidden.resize(m_tokens.size() * static_cast<size_t>(c.dim));
+        for (size_t t = 0; t < m_tokens.size(); ++t)
+            std::copy_n(What.data() + static_cast<size_t>(m_tokens[t]) * static_cast<size_t>(c.dim), c.dim,
+                        m_hidden.data() + t * static_cast<size_t>(c.dim));
+        if (m_options.teacherTargets && m_teacher.empty()) { // the original embedding's rows
+            std::vector<float> E(static_cast<size_t>(c.vocab) * static_cast<size_t>(c.dim));
+            m_reader.readFloat(m_map.embedding, E);
+            m_teacher.resize(m_hidden.size());
+            for (size_t t = 0; t < m_tokens.size(); ++t)
+                std::copy_n(E.data() + static_cast<size_t>(m_tokens[t]) * static_cast<size_t>(c.dim), c.dim,
+                            m_teacher.data() + t * static_cast<size_t>(c.dim));
+        }
+        m_hiddenReady = true;
+        return;
+    }
+    if (s.layer == c.layers)
+        return; // nothing comes after the output layer
+    if (s.layer != m_layer)
+        throw Error(ErrorKind::InvalidArgument, "internal: calibration out of model order");
+    LlamaLayer& layer = m_model.layers[static_cast<size_t>(s.layer)];
+    const Linear& old = *layer.linear[s.slot];
+    RowMatrix W = Eigen::Map<const RowMatrix>(What.data(), old.rows(), old.cols());
+    layer.linear[s.slot] = makeDenseLinear(std::move(W));
+    // Inputs downstream of this layer change.
+    for (int g = static_cast<int>(siteOf(s.slot)) + 1; g < 4; ++g)
+        m_cached[static_cast<size_t>(g)] = false;
+}
+
+} // namespace novaq

@@ -1,0 +1,95 @@
+#pragma once
+// Teacher-guided refinement, the data side: runs the model over calibration text one
+// transformer block at a time and hands the compressor, for each linear layer in model
+// order, the statistics of that layer's inputs: H = X^T X / n (damped) and its diagonal.
+//
+// Error feedback: the inputs are those the already-compressed layers produce. The hidden
+// states of the calibration tokens start from the (compressed) embedding; within a block,
+// q/k/v are fitted to the normed hidden states, o to the attention output computed with
+// the compressed q/k/v, gate/up to the MLP input after the compressed o, and down to the
+// SwiGLU output of the compressed gate/up; then the block, fully compressed, moves the
+// hidden states on to the next one. Memory: one block's weights, the hidden states of the
+// calibration tokens and one H at a time, never the whole model.
+
+#include "novaq/codec/refine.h"
+#include "novaq/formats/model_reader.h"
+#include "novaq/pipeline/job.h"
+#include "novaq/runtime/llama.h"
+
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace novaq {
+
+class Tokenizer;
+
+struct CalibrationOptions {
+    std::filesystem::path text;
+    int ctx = 256;             // tokens per window
+    int64_t maxTokens = 32768; // calibration tokens used at most (whole windows)
+    double damping = 0.01;     // H += damping * mean(diag H) * I
+    // Fit each layer to the original model's output on the original inputs (X_t W^T) rather
+    // than to the original weights on the compressed inputs (X_s W^T): the refit then also
+    // corrects what the compressed layers before it got wrong.
+    bool teacherTargets = true;
+};
+
+struct TensorCalibration {
+    HessianMatrix H;                     // cols x cols, X_s^T X_s / n damped; empty for the embedding
+    HessianMatrix C;                     // X_t^T X_s / n (teacher targets), else empty
+    std::vector<float> columnImportance; // diag of H (before damping)
+    std::vector<float> rowImportance;    // embedding: how often each token occurs (+1), mean 1
+};
+
+class Calibrator {
+public:
+    // Tokenizes the text (non-empty lines, [BOS] + ids each) and keeps whole windows.
+    // Throws Error(Unsupported) for models the runtime cannot run, Error(InvalidArgument)
+    // when the text is too short for one window.
+    Calibrator(const ModelReader& reader, const Tokenizer& tokenizer, const CalibrationOptions& options,
+               const CancelToken* cancel);
+    ~Calibrator();
+
+    // The tensors calibration covers, in the order they must be compressed: embedding, each
+    // block's q k v o gate up down, output (when not tied).
+    const std::vector<size_t>& order() const noexcept { return m_order; }
+    bool covers(size_t index) const;
+    int64_t tokens() const noexcept { return m_windows * m_ctx; }
+
+    // Statistics for tensor `index` (the next one in order()).
+    TensorCalibration statistics(size_t index);
+    // What tensor `index` became (decoded), so later layers see its effect.
+    void done(size_t index, std::span<const float> What);
+
+private:
+    struct Slot {
+        int layer = -1; // -1: embedding, layers: output
+        int slot = 0;
+    };
+    Slot slotOf(size_t index) const;
+    void ensureHidden();
+    void enterLayer(int layer);
+    void accumulate(int layer, LinearInput site, int64_t cols, TensorCalibration& out);
+    void runTeacher(int layer, float* hidden, const InputObserver* observer) const;
+
+    const ModelReader& m_reader;
+    CalibrationOptions m_options;
+    const CancelToken* m_cancel;
+    LlamaModel m_model; // config, and the weights of the current block only
+    LlamaTensorMap m_map;
+    std::vector<size_t> m_order;
+    std::vector<int32_t> m_tokens; // m_windows * m_ctx inputs
+    int64_t m_windows = 0;
+    int64_t m_ctx = 0;
+    std::vector<float> m_hidden;  // tokens x dim: hidden states at the current block's input
+    std::vector<float> m_teacher; // the same through the original model (teacher targets)
+    LlamaModel m_original;        // the current block's original weights (teacher targets)
+    bool m_hiddenReady = false;
+    int m_layer = -1;                       // block whose weights are loaded
+    std::vector<TensorCalibration> m_cache; // per LinearInput of the current block
+    std::vector<bool> m_cached;
+};
+
+} // namespace novaq

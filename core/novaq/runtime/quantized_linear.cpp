@@ -1,0 +1,752 @@
+#include "novaq/runtime/quantized_linear.h"
+
+#include "novaq/io/error.h"
+#include "novaq/tensor/dtype.h"
+
+#include <Eigen/Core>
+#include <tbb/blocked_range.h>
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace novaq {
+
+namespace {
+
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+constexpr int64_t kGroup = 16;                           // rows served by one SIMD look-up (the code interleave)
+constexpr int64_t kChunkGroups = 8;                      // groups whose sums stay in registers/L1 while tiles stream
+constexpr int64_t kTileBytes = 32 << 10;                 // table bytes per tile of vector positions (L1-sized)
+constexpr int64_t kParallelLookups = int64_t{1} << 15;   // rows * vectors above which look-ups go parallel
+constexpr int64_t kParallelTableWork = int64_t{1} << 16; // cols * entries above which tables go parallel
+constexpr int64_t kTableGrain = 64;                      // vector positions per table task
+constexpr int64_t kKc = 256;      // columns per slice of the decoded product: an X tile slice stays in L1
+constexpr int64_t kTablePad = 16; // floats after the last table: a 16-lane load of a small stage-2 table
+
+// Arguments of one look-up kernel call: the sums of one group of 16 rows over vectors [v0, v1).
+struct LookupArgs {
+    const float* table; // [vec][entries]
+    int64_t entries;    // m1 + m2
+    int m1;
+    const uint8_t* codes1; // this group's codes: [vec][16 rows]
+    const uint8_t* codes2; // null when m2 = 0
+};
+using LookupFn = void (*)(const LookupArgs& a, int64_t v0, int64_t v1, float* acc1, float* acc2);
+
+inline uint32_t loadCode(const uint8_t* p, int width, int64_t index) noexcept
+{
+    if (width == 1)
+        return p[index];
+    uint16_t c = 0;
+    std::memcpy(&c, p + 2 * index, 2);
+    return c;
+}
+
+// The portable twin: 16 lanes, each a running sum over v, exactly as the SIMD versions add.
+template <int W1, int W2>
+void lookupPortable(const LookupArgs& a, int64_t v0, int64_t v1, float* acc1, float* acc2)
+{
+    for (int64_t v = v0; v < v1; ++v) {
+        const float* t1 = a.table + v * a.entries;
+        for (int64_t r = 0; r < kGroup; ++r)
+            acc1[r] += t1[loadCode(a.codes1, W1, v * kGroup + r)];
+        if constexpr (W2 > 0) {
+            const float* t2 = t1 + a.m1;
+            for (int64_t r = 0; r < kGroup; ++r)
+                acc2[r] += t2[loadCode(a.codes2, W2, v * kGroup + r)];
+        }
+    }
+}
+
+#if defined(__x86_64__)
+template <int W>
+__attribute__((target("avx2"))) inline __m256i codes8(const uint8_t* codes, int64_t index)
+{
+    if constexpr (W == 1)
+        return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + index)));
+    else
+        return _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + 2 * index)));
+}
+
+template <int W1, int W2>
+__attribute__((target("avx2"))) void lookupAvx2(const LookupArgs& a, int64_t v0, int64_t v1, float* acc1, float* acc2)
+{
+    __m256 s1a = _mm256_loadu_ps(acc1), s1b = _mm256_loadu_ps(acc1 + 8);
+    __m256 s2a = _mm256_loadu_ps(acc2), s2b = _mm256_loadu_ps(acc2 + 8);
+    for (int64_t v = v0; v < v1; ++v) {
+        const float* t1 = a.table + v * a.entries;
+        s1a = _mm256_add_ps(s1a, _mm256_i32gather_ps(t1, codes8<W1>(a.codes1, v * kGroup), 4));
+        s1b = _mm256_add_ps(s1b, _mm256_i32gather_ps(t1, codes8<W1>(a.codes1, v * kGroup + 8), 4));
+        if constexpr (W2 > 0) {
+            const float* t2 = t1 + a.m1;
+            s2a = _mm256_add_ps(s2a, _mm256_i32gather_ps(t2, codes8<W2>(a.codes2, v * kGroup), 4));
+            s2b = _mm256_add_ps(s2b, _mm256_i32gather_ps(t2, codes8<W2>(a.codes2, v * kGroup + 8), 4));
+        }
+    }
+    _mm256_storeu_ps(acc1, s1a);
+    _mm256_storeu_ps(acc1 + 8, s1b);
+    _mm256_storeu_ps(acc2, s2a);
+    _mm256_storeu_ps(acc2 + 8, s2b);
+}
+
+// GCC 12's AVX-512 gather and min intrinsics use _mm512_undefined_*(), which its own
+// -Wuninitialized flags (a false positive in the compiler's header, as in codec/kernels.cpp).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+template <int W>
+__attribute__((target("avx512f"))) inline __m512i codes16(const uint8_t* codes, int64_t index)
+{
+    if constexpr (W == 1)
+        return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + index)));
+    else
+        return _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 2 * index)));
+}
+
+// Stage 1 by gathers; stage 2 by gathers too, or, when it has at most 16 entries, by one
+// in-register permutation of its table (vpermps): a shuffle instead of 16 loads.
+template <int W1, int W2, bool kPermute2>
+__attribute__((target("avx512f"))) void lookupAvx512(const LookupArgs& a, int64_t v0, int64_t v1, float* acc1,
+                                                     float* acc2)
+{
+    __m512 s1 = _mm512_loadu_ps(acc1);
+    __m512 s2 = _mm512_loadu_ps(acc2);
+    for (int64_t v = v0; v < v1; ++v) {
+        const float* t1 = a.table + v * a.entries;
+        s1 = _mm512_add_ps(s1, _mm512_i32gather_ps(codes16<W1>(a.codes1, v * kGroup), t1, 4));
+        if constexpr (W2 > 0) {
+            const float* t2 = t1 + a.m1;
+            if constexpr (kPermute2)
+                s2 = _mm512_add_ps(s2, _mm512_permutexvar_ps(codes16<W2>(a.codes2, v * kGroup), _mm512_loadu_ps(t2)));
+            else
+                s2 = _mm512_add_ps(s2, _mm512_i32gather_ps(codes16<W2>(a.codes2, v * kGroup), t2, 4));
+        }
+    }
+    _mm512_storeu_ps(acc1, s1);
+    _mm512_storeu_ps(acc2, s2);
+}
+
+// C[8][32] += A B: A is 8 decoded rows (kc columns, row stride lda), B a packed X slice [kc][32].
+// 16 accumulators; per k two loads of B and 8 broadcasts of A for 16 FMAs, FMA-bound. Every C
+// entry is one FMA chain over k ascending.
+__attribute__((target("avx512f"))) void gemm8x32Avx512(const float* A, int64_t lda, const float* B, int64_t kc,
+                                                       float* C)
+{
+    __m512 c[8][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; ++r) {
+        c[r][0] = _mm512_loadu_ps(C + r * 32);
+        c[r][1] = _mm512_loadu_ps(C + r * 32 + 16);
+    }
+    for (int64_t k = 0; k < kc; ++k) {
+        const __m512 b0 = _mm512_loadu_ps(B + k * 32), b1 = _mm512_loadu_ps(B + k * 32 + 16);
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; ++r) {
+            const __m512 a = _mm512_set1_ps(A[r * lda + k]);
+            c[r][0] = _mm512_fmadd_ps(a, b0, c[r][0]);
+            c[r][1] = _mm512_fmadd_ps(a, b1, c[r][1]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; ++r) {
+        _mm512_storeu_ps(C + r * 32, c[r][0]);
+        _mm512_storeu_ps(C + r * 32 + 16, c[r][1]);
+    }
+}
+
+// The same with one vector of 16 tokens: for T <= 16, where a 32-token tile would mostly compute
+// padding.
+__attribute__((target("avx512f"))) void gemm8x16Avx512(const float* A, int64_t lda, const float* B, int64_t kc,
+                                                       float* C)
+{
+    __m512 c[8];
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; ++r)
+        c[r] = _mm512_loadu_ps(C + r * 16);
+    for (int64_t k = 0; k < kc; ++k) {
+        const __m512 b = _mm512_loadu_ps(B + k * 16);
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; ++r)
+            c[r] = _mm512_fmadd_ps(_mm512_set1_ps(A[r * lda + k]), b, c[r]);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; ++r)
+        _mm512_storeu_ps(C + r * 16, c[r]);
+}
+#pragma GCC diagnostic pop
+
+// C[4][16] += A B with B packed [kc][16]: 8 accumulators (AVX2 has 16 registers).
+__attribute__((target("avx2,fma"))) void gemm4x16Avx2(const float* A, int64_t lda, const float* B, int64_t kc, float* C)
+{
+    __m256 c[4][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) {
+        c[r][0] = _mm256_loadu_ps(C + r * 16);
+        c[r][1] = _mm256_loadu_ps(C + r * 16 + 8);
+    }
+    for (int64_t k = 0; k < kc; ++k) {
+        const __m256 b0 = _mm256_loadu_ps(B + k * 16), b1 = _mm256_loadu_ps(B + k * 16 + 8);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) {
+            const __m256 a = _mm256_broadcast_ss(A + r * lda + k);
+            c[r][0] = _mm256_fmadd_ps(a, b0, c[r][0]);
+            c[r][1] = _mm256_fmadd_ps(a, b1, c[r][1]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) {
+        _mm256_storeu_ps(C + r * 16, c[r][0]);
+        _mm256_storeu_ps(C + r * 16 + 8, c[r][1]);
+    }
+}
+
+bool haveAvx2() noexcept
+{
+    static const bool have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return have;
+}
+
+bool haveAvx512() noexcept
+{
+    static const bool have = __builtin_cpu_supports("avx512f");
+    return have;
+}
+#endif
+
+template <int W1, int W2>
+LookupFn pickFor(SimdLevel level, bool smallStage2)
+{
+    switch (level) {
+#if defined(__x86_64__)
+    case SimdLevel::Avx512:
+        return smallStage2 ? &lookupAvx512<W1, W2, true> : &lookupAvx512<W1, W2, false>;
+    case SimdLevel::Avx2:
+        return &lookupAvx2<W1, W2>;
+#endif
+    default:
+        return &lookupPortable<W1, W2>;
+    }
+}
+
+LookupFn pickLookup(SimdLevel level, int w1, int w2, int m2)
+{
+    const bool small = m2 > 0 && m2 <= 16;
+    if (w1 == 1)
+        return w2 == 0   ? pickFor<1, 0>(level, small)
+               : w2 == 1 ? pickFor<1, 1>(level, small)
+                         : pickFor<1, 2>(level, small);
+    return w2 == 0 ? pickFor<2, 0>(level, small) : w2 == 1 ? pickFor<2, 1>(level, small) : pickFor<2, 2>(level, small);
+}
+
+SimdLevel resolve(SimdLevel level)
+{
+    if (level != SimdLevel::Best)
+        return level;
+    if (simdLevelAvailable(SimdLevel::Avx512))
+        return SimdLevel::Avx512;
+    if (simdLevelAvailable(SimdLevel::Avx2))
+        return SimdLevel::Avx2;
+    return SimdLevel::Portable;
+}
+
+// C[MR][NR] += A B over kc columns: A is a slice of MR decoded rows (row stride lda), B a slice of
+// NR tokens packed [kc][NR]. fn is null on the portable path, which multiplies with Eigen instead.
+using GemmFn = void (*)(const float* A, int64_t lda, const float* B, int64_t kc, float* C);
+struct GemmKernel {
+    GemmFn fn;
+    int64_t mr, nr;
+};
+
+GemmKernel pickGemm(SimdLevel level, int64_t T)
+{
+#if defined(__x86_64__)
+    if (level == SimdLevel::Avx512)
+        return T > 16 ? GemmKernel{&gemm8x32Avx512, 8, 32} : GemmKernel{&gemm8x16Avx512, 8, 16};
+    if (level == SimdLevel::Avx2)
+        return {&gemm4x16Avx2, 4, 16};
+#endif
+    (void)level;
+    (void)T;
+    return {nullptr, 0, 0};
+}
+
+void checkAvailable(SimdLevel level)
+{
+    if (!simdLevelAvailable(level))
+        throw Error(ErrorKind::Unsupported,
+                    std::string("the ") + simdLevelName(level) + " path needs an instruction set this CPU lacks");
+}
+
+// out[c] = sum_t x[t] * BT[t][c] for c < m: the tables of one vector position.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void tableRow(const float* x, int d, const float* BT,
+                                                                           int64_t m, float* out)
+{
+    const float x0 = x[0];
+    for (int64_t c = 0; c < m; ++c)
+        out[c] = x0 * BT[c];
+    for (int t = 1; t < d; ++t) {
+        const float xt = x[t];
+        const float* row = BT + t * m;
+        for (int64_t c = 0; c < m; ++c)
+            out[c] += xt * row[c];
+    }
+}
+
+// One decoded row from the offsets of its entries in the codebooks: out[j] = s t_j (e1 + e2)_j + mu
+// (kWithScales, the expression decode() evaluates), else t_j (e1 + e2)_j. No FMA in either clone,
+// so every clone rounds exactly as decode() does. D > 0: d as a constant (straight SIMD).
+template <int D, bool kTwoStages, bool kWithScales>
+__attribute__((target_clones("avx2", "default"))) void
+decodeRowFromOffsets(const float* books, const uint32_t* off1, const uint32_t* off2, const float* colScale, int dRun,
+                     int64_t cols, float s, float mu, float* row)
+{
+    const int64_t d = D > 0 ? D : dRun;
+    const int64_t whole = cols / d; // vectors with all d columns inside the row
+    auto one = [&](int64_t v, int64_t n) {
+        // Into a local buffer first: every load precedes the store, so the compiler need not
+        // fear aliasing between the row and the codebooks, and vectorizes the whole vector.
+        const float* e1 = books + off1[v];
+        const float* e2 = books + off2[v];
+        const float* t = colScale + v * d;
+        float buf[D > 0 ? D : 32];
+        for (int64_t k = 0; k < n; ++k) {
+            const float value = kTwoStages ? e1[k] + e2[k] : e1[k];
+            buf[k] = kWithScales ? s * t[k] * value + mu : t[k] * value;
+        }
+        float* o = row + v * d;
+        for (int64_t k = 0; k < n; ++k)
+            o[k] = buf[k];
+    };
+    for (int64_t v = 0; v < whole; ++v)
+        one(v, d);
+    if (whole * d < cols)
+        one(whole, cols - whole * d);
+}
+
+// matMul's choice between T look-up passes (cost T * L) and the decoded product (D + T * G):
+// look-ups while T * (L - G) < D. Unit costs in nanoseconds on one thread, measured with
+// novaq_bench --matvec and per-kernel timings (4096 x 4096, Xeon with AVX-512, GCC 12 -O3); only
+// their ratios matter. They put the crossover at T ~ 24 for d8 8+4, 8 for d8 8+8, 3 for d4 8+8,
+// where the benchmark measured ~16, 8 and 4 (near it both paths cost about the same).
+struct UnitCosts {
+    double gatheredStage; // per row and vector position, one stage looked up by gathers / loads
+    double permutedStage; // per row and vector position, a stage of <= 16 entries (AVX-512 permute)
+    double fma;           // per weight and token in the decoded product
+};
+constexpr double kTableEntryCost = 0.06; // per column and table entry (building the tables)
+constexpr double kDecodeCost = 0.45;     // per weight: codes to f32 with the column scale
+
+UnitCosts unitCosts(SimdLevel level)
+{
+    switch (level) {
+    case SimdLevel::Avx512:
+        return {0.28, 0.035, 0.025};
+    case SimdLevel::Avx2:
+        return {0.25, 0.25, 0.05};
+    default:
+        return {0.4, 0.4, 0.12}; // scalar look-ups; Eigen's GEMM at SSE2 width
+    }
+}
+
+int64_t lookupCrossover(int64_t rows, int64_t cols, int64_t vpr, int m1, int m2, SimdLevel level)
+{
+    const UnitCosts c = unitCosts(level);
+    const double rv = static_cast<double>(rows * vpr), weights = static_cast<double>(rows * cols);
+    const double stage2 = m2 == 0 ? 0.0 : m2 <= 16 ? c.permutedStage : c.gatheredStage;
+    const double L = rv * (c.gatheredStage + stage2) + static_cast<double>(cols * (m1 + m2)) * kTableEntryCost;
+    const double D = weights * kDecodeCost, G = weights * c.fma;
+    if (L <= G)
+        return std::numeric_limits<int64_t>::max();
+    return std::max<int64_t>(1, static_cast<int64_t>(D / (L - G)));
+}
+
+float sumOf(const float* x, int64_t n)
+{
+    double s = 0;
+    for (int64_t j = 0; j < n; ++j)
+        s += x[j];
+    return static_cast<float>(s);
+}
+
+} // namespace
+
+bool simdLevelAvailable(SimdLevel level) noexcept
+{
+    switch (level) {
+    case SimdLevel::Best:
+    case SimdLevel::Portable:
+        return true;
+#if defined(__x86_64__)
+    case SimdLevel::Avx2:
+        return haveAvx2();
+    case SimdLevel::Avx512:
+        return haveAvx512();
+#endif
+    default:
+        return false;
+    }
+}
+
+const char* simdLevelName(SimdLevel level) noexcept
+{
+    switch (level) {
+    case SimdLevel::Best:
+        return "best";
+    case SimdLevel::Avx512:
+        return "avx512";
+    case SimdLevel::Avx2:
+        return "avx2";
+    case SimdLevel::Portable:
+        return "portable";
+    }
+    return "?";
+}
+
+QuantizedLinear::QuantizedLinear(const QuantizedTensor& q)
+{
+    if (std::string problem = validateConfig(q.config); !problem.empty())
+        throw Error(ErrorKind::InvalidArgument, "quantized matrix has invalid codec settings: " + problem);
+    if (q.rows <= 0 || q.cols <= 0)
+        throw Error(ErrorKind::InvalidArgument, "quantized matrix has an empty shape");
+    const CodecConfig& c = q.config;
+    if (q.rowMean.size() != static_cast<size_t>(q.rows) || q.rowScale.size() != static_cast<size_t>(q.rows) ||
+        q.colScale.size() != (q.hasColScale ? static_cast<size_t>(q.cols) : size_t{0}) ||
+        q.codes.size() * 8 < static_cast<size_t>(q.rows * vectorsPerRow(q.cols, c.d) * (c.b1 + c.b2)))
+        throw Error(ErrorKind::InvalidArgument, "quantized matrix parts do not match its shape");
+
+    m_rows = q.rows;
+    m_cols = q.cols;
+    m_d = c.d;
+    m_m1 = 1 << c.b1;
+    m_m2 = c.b2 > 0 ? 1 << c.b2 : 0;
+    m_entries = m_m1 + m_m2;
+    m_vpr = vectorsPerRow(q.cols, c.d);
+    m_groups = (q.rows + kGroup - 1) / kGroup;
+    m_width1 = c.b1 > 8 ? 2 : 1;
+    m_width2 = c.b2 == 0 ? 0 : c.b2 > 8 ? 2 : 1;
+    const auto books = static_cast<size_t>(c.subspaces * m_entries * m_d);
+    if (q.codebooks.size() != books)
+        throw Error(ErrorKind::InvalidArgument, "quantized matrix codebooks do not match its codec settings");
+
+    m_books.resize(books);
+    for (size_t i = 0; i < books; ++i)
+        m_books[i] = halfToFloat(q.codebooks[i]);
+    m_booksT.resize(books);
+    for (int k = 0; k < c.subspaces; ++k)
+        for (int64_t e = 0; e < m_entries; ++e)
+            for (int t = 0; t < m_d; ++t)
+                m_booksT[static_cast<size_t>((k * m_d + t) * m_entries + e)] =
+                    m_books[static_cast<size_t>((k * m_entries + e) * m_d + t)];
+    m_bookOf.resize(static_cast<size_t>(m_vpr));
+    for (int k = 0; k < c.subspaces; ++k)
+        for (int64_t v = subspaceBegin(m_vpr, c.subspaces, k); v < subspaceBegin(m_vpr, c.subspaces, k + 1); ++v)
+            m_bookOf[static_cast<size_t>(v)] = static_cast<uint32_t>(k * m_entries * m_d);
+
+    m_rowScale.resize(static_cast<size_t>(m_rows));
+    m_rowMean.resize(static_cast<size_t>(m_rows));
+    for (size_t i = 0; i < m_rowScale.size(); ++i) {
+        m_rowScale[i] = q.scale * halfToFloat(q.rowScale[i]);
+        m_rowMean[i] = q.scale * halfToFloat(q.rowMean[i]);
+    }
+    m_lookupMaxTokens = lookupCrossover(m_rows, m_cols, m_vpr, m_m1, m_m2, resolve(SimdLevel::Best));
+    m_colScale.assign(static_cast<size_t>(m_cols), 1.0f); // ones when the tensor has none, as decode() does
+    if (q.hasColScale)
+        for (size_t j = 0; j < m_colScale.size(); ++j)
+            m_colScale[j] = halfToFloat(q.colScale[j]);
+
+    // Codes: [group][vec][16 rows], padding rows of the last group hold code 0.
+    const auto slots = static_cast<size_t>(m_groups * m_vpr * kGroup);
+    m_codes1.assign(slots * static_cast<size_t>(m_width1), 0);
+    m_codes2.assign(slots * static_cast<size_t>(m_width2), 0);
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, m_groups, 4), [&](const tbb::blocked_range<int64_t>& range) {
+        for (int64_t g = range.begin(); g != range.end(); ++g)
+            for (int64_t r = 0; r < kGroup && g * kGroup + r < m_rows; ++r)
+                for (int64_t v = 0; v < m_vpr; ++v) {
+                    uint32_t a = 0, b = 0;
+                    readCodes(q, g * kGroup + r, v, a, b);
+                    const auto slot = static_cast<size_t>((g * m_vpr + v) * kGroup + r);
+                    const auto a16 = static_cast<uint16_t>(a), b16 = static_cast<uint16_t>(b);
+                    std::memcpy(m_codes1.data() + slot * static_cast<size_t>(m_width1), &a16,
+                                static_cast<size_t>(m_width1));
+                    if (m_width2 > 0)
+                        std::memcpy(m_codes2.data() + slot * static_cast<size_t>(m_width2), &b16,
+                                    static_cast<size_t>(m_width2));
+                }
+    });
+}
+
+void QuantizedLinear::buildTables(const float* x, float* table) const
+{
+    // x o t, zero-padded to whole vectors.
+    std::vector<float> xt(static_cast<size_t>(m_vpr * m_d), 0.0f);
+    for (int64_t j = 0; j < m_cols; ++j)
+        xt[static_cast<size_t>(j)] = x[j] * m_colScale[static_cast<size_t>(j)];
+    auto body = [&](int64_t v0, int64_t v1) {
+        for (int64_t v = v0; v < v1; ++v) {
+            tableRow(xt.data() + v * m_d, m_d, m_booksT.data() + m_bookOf[static_cast<size_t>(v)], m_entries,
+                     table + v * m_entries);
+        }
+    };
+    if (m_cols * m_entries < kParallelTableWork)
+        body(0, m_vpr);
+    else
+        tbb::parallel_for(tbb::blocked_range<int64_t>(0, m_vpr, kTableGrain),
+                          [&](const tbb::blocked_range<int64_t>& r) { body(r.begin(), r.end()); });
+}
+
+void QuantizedLinear::lookupSums(const float* table, SimdLevel level, float* sums) const
+{
+    const LookupFn fn = pickLookup(resolve(level), m_width1, m_width2, m_m2);
+    const int64_t tile = std::max<int64_t>(1, kTileBytes / (m_entries * static_cast<int64_t>(sizeof(float))));
+    const int64_t planeBytes1 = m_vpr * kGroup * m_width1, planeBytes2 = m_vpr * kGroup * m_width2;
+    auto body = [&](int64_t g0, int64_t g1) {
+        float acc1[kChunkGroups * kGroup], acc2[kChunkGroups * kGroup];
+        for (int64_t c0 = g0; c0 < g1; c0 += kChunkGroups) {
+            const int64_t c1 = std::min(g1, c0 + kChunkGroups);
+            std::fill(std::begin(acc1), std::end(acc1), 0.0f);
+            std::fill(std::begin(acc2), std::end(acc2), 0.0f);
+            for (int64_t v0 = 0; v0 < m_vpr; v0 += tile) {
+                const int64_t v1 = std::min(m_vpr, v0 + tile);
+                for (int64_t g = c0; g < c1; ++g) {
+                    const LookupArgs args{table, m_entries, m_m1, m_codes1.data() + g * planeBytes1,
+                                          m_width2 > 0 ? m_codes2.data() + g * planeBytes2 : nullptr};
+                    fn(args, v0, v1, acc1 + (g - c0) * kGroup, acc2 + (g - c0) * kGroup);
+                }
+            }
+            for (int64_t i = c0 * kGroup; i < std::min(m_rows, c1 * kGroup); ++i)
+                sums[i] = acc1[i - c0 * kGroup] + acc2[i - c0 * kGroup];
+        }
+    };
+    if (m_rows * m_vpr < kParallelLookups)
+        body(0, m_groups);
+    else
+        tbb::parallel_for(tbb::blocked_range<int64_t>(0, m_groups, kChunkGroups),
+                          [&](const tbb::blocked_range<int64_t>& r) { body(r.begin(), r.end()); });
+}
+
+void QuantizedLinear::matVec(std::span<const float> x, std::span<float> y) const { matVec(x, y, SimdLevel::Best); }
+
+void QuantizedLinear::matVec(std::span<const float> x, std::span<float> y, SimdLevel level) const
+{
+    if (x.size() != static_cast<size_t>(m_cols) || y.size() != static_cast<size_t>(m_rows))
+        throw Error(ErrorKind::InvalidArgument, "mat-vec with a " + std::to_string(m_rows) + "x" +
+                                                    std::to_string(m_cols) + " matrix got x of " +
+                                                    std::to_string(x.size()) + " and y of " + std::to_string(y.size()));
+    checkAvailable(level);
+    // Everything that reads x comes before y is written, so x and y may be the same buffer.
+    // Scratch: the tables (not zeroed: every entry is written, only the padding is cleared).
+    const auto tableSize = static_cast<size_t>(m_vpr * m_entries + kTablePad);
+    std::unique_ptr<float[]> table(new float[tableSize]);
+    std::fill(table.get() + tableSize - kTablePad, table.get() + tableSize, 0.0f);
+    buildTables(x.data(), table.get());
+    const float sx = sumOf(x.data(), m_cols);
+    lookupSums(table.get(), level, y.data());
+    for (int64_t i = 0; i < m_rows; ++i)
+        y[static_cast<size_t>(i)] =
+            m_rowScale[static_cast<size_t>(i)] * y[static_cast<size_t>(i)] + m_rowMean[static_cast<size_t>(i)] * sx;
+}
+
+void QuantizedLinear::matMul(const float* X, int64_t T, float* Y) const
+{
+    if (T <= m_lookupMaxTokens)
+        matMulLookup(X, T, Y);
+    else
+        matMulDecoded(X, T, Y);
+}
+
+void QuantizedLinear::matMulLookup(const float* X, int64_t T, float* Y, SimdLevel level) const
+{
+    for (int64_t t = 0; t < T; ++t)
+        matVec(std::span<const float>(X + t * m_cols, static_cast<size_t>(m_cols)),
+               std::span<float>(Y + t * m_rows, static_cast<size_t>(m_rows)), level);
+}
+
+void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLevel level) const
+{
+    checkAvailable(level);
+    if (T <= 0)
+        return;
+    const int64_t K = m_cols;
+    std::vector<float> sx(static_cast<size_t>(T));
+    for (int64_t t = 0; t < T; ++t)
+        sx[static_cast<size_t>(t)] = sumOf(X + t * K, K);
+    const int64_t blocks = (m_rows + kDecodeRows - 1) / kDecodeRows;
+    // y_ti = s_i * (X N^T)_ti + mu_i * sum(x_t), N = the block's rows of t_j (C1 + C2)_j.
+    auto finish = [&](int64_t r0, int64_t nb, int64_t t, const float* sums) {
+        for (int64_t i = 0; i < nb; ++i)
+            Y[t * m_rows + r0 + i] = m_rowScale[static_cast<size_t>(r0 + i)] * sums[i] +
+                                     m_rowMean[static_cast<size_t>(r0 + i)] * sx[static_cast<size_t>(t)];
+    };
+    const GemmKernel kernel = pickGemm(resolve(level), T);
+    if (!kernel.fn) {
+        // Portable: Eigen's GEMM on each decoded block.
+        const Eigen::Map<const RowMatrix> Xm(X, T, K);
+        tbb::enumerable_thread_specific<std::pair<RowMatrix, RowMatrix>> scratch;
+        tbb::parallel_for(tbb::blocked_range<int64_t>(0, blocks, 1), [&](const tbb::blocked_range<int64_t>& range) {
+            auto& [Nb, P] = scratch.local();
+            for (int64_t blk = range.begin(); blk != range.end(); ++blk) {
+                const int64_t r0 = blk * kDecodeRows, nb = std::min(kDecodeRows, m_rows - r0);
+                Nb.resize(nb, K);
+                decodeRows(r0, nb, Nb.data(), K, false);
+                P.resize(T, nb);
+                P.noalias() = Xm * Nb.transpose();
+                for (int64_t t = 0; t < T; ++t)
+                    finish(r0, nb, t, P.data() + t * nb);
+            }
+        });
+        return;
+    }
+
+    // FMA kernels. X is repacked once into tiles of NR tokens, [tile][k][NR] (zeros past T). Each
+    // block of rows is decoded row-major with a padded stride (the MR rows a kernel reads then
+    // fall in different cache sets; zero rows up to whole MR-row tiles); then per slice of kKc
+    // columns, C[tile][row][NR] += N[rows][slice] Xp[slice][NR] for every token tile and row
+    // tile: the X slice stays in L1 across the row tiles, the N slice in L2 across the token
+    // tiles. Each C entry is one FMA chain over k ascending, whatever the thread count.
+    const int64_t NR = kernel.nr, MR = kernel.mr, tiles = (T + NR - 1) / NR;
+    std::vector<float> Xp(static_cast<size_t>(tiles * K * NR), 0.0f);
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, tiles, 1), [&](const tbb::blocked_range<int64_t>& range) {
+        for (int64_t tile = range.begin(); tile != range.end(); ++tile)
+            for (int64_t u = 0; u < NR && tile * NR + u < T; ++u) {
+                const float* x = X + (tile * NR + u) * K;
+                float* dst = Xp.data() + tile * K * NR + u;
+                for (int64_t k = 0; k < K; ++k)
+                    dst[k * NR] = x[k];
+            }
+    });
+    const int64_t paddedRows = (kDecodeRows + MR - 1) / MR * MR;
+    const int64_t ldn = K + 16; // padded row stride: the MR rows a kernel reads do not share cache sets
+    struct Scratch {
+        std::vector<float> N, C, sums;
+    };
+    tbb::enumerable_thread_specific<Scratch> scratch;
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, blocks, 1), [&](const tbb::blocked_range<int64_t>& range) {
+        Scratch& s = scratch.local();
+        s.N.resize(static_cast<size_t>(paddedRows * ldn));
+        s.C.resize(static_cast<size_t>(tiles * paddedRows * NR));
+        s.sums.resize(static_cast<size_t>(paddedRows));
+        for (int64_t blk = range.begin(); blk != range.end(); ++blk) {
+            const int64_t r0 = blk * kDecodeRows, nb = std::min(kDecodeRows, m_rows - r0);
+            const int64_t nbp = (nb + MR - 1) / MR * MR;
+            decodeRows(r0, nb, s.N.data(), ldn, false);
+            std::fill(s.N.begin() + nb * ldn, s.N.begin() + nbp * ldn, 0.0f);
+            std::fill(s.C.begin(), s.C.begin() + tiles * nbp * NR, 0.0f);
+            for (int64_t k0 = 0; k0 < K; k0 += kKc) {
+                const int64_t kc = std::min(kKc, K - k0);
+                for (int64_t tile = 0; tile < tiles; ++tile) {
+                    const float* xp = Xp.data() + (tile * K + k0) * NR;
+                    for (int64_t i0 = 0; i0 < nbp; i0 += MR)
+                        kernel.fn(s.N.data() + i0 * ldn + k0, ldn, xp, kc, s.C.data() + (tile * nbp + i0) * NR);
+                }
+            }
+            for (int64_t tile = 0; tile < tiles; ++tile)
+                for (int64_t u = 0; u < NR && tile * NR + u < T; ++u) {
+                    for (int64_t i = 0; i < nb; ++i)
+                        s.sums[static_cast<size_t>(i)] = s.C[static_cast<size_t>((tile * nbp + i) * NR + u)];
+                    finish(r0, nb, tile * NR + u, s.sums.data());
+                }
+        }
+    });
+}
+
+// Rows [row0, row0 + count) into out (count x cols). kWithScales: W itself, computed exactly as
+// decode() does; else the normalized part t_j * (C1[a] + C2[b])_j that matMulDecoded scales later.
+// D > 0: the vector length as a constant (the common 4 and 8), so the inner loop is straight SIMD.
+template <int D, bool kTwoStages, bool kWithScales>
+void QuantizedLinear::decodeRowsImpl(int64_t row0, int64_t count, float* out, int64_t ld) const
+{
+    const auto d = static_cast<uint32_t>(D > 0 ? D : m_d);
+    std::vector<uint32_t> off1(static_cast<size_t>(m_vpr)), off2(static_cast<size_t>(m_vpr));
+    for (int64_t i = row0; i < row0 + count; ++i) {
+        float* row = out + (i - row0) * ld;
+        const float s = m_rowScale[static_cast<size_t>(i)], mu = m_rowMean[static_cast<size_t>(i)];
+        // First the codebook offsets of the row's entries (the branchy part), then the arithmetic.
+        const int64_t slot0 = (i / kGroup) * m_vpr * kGroup + i % kGroup; // slot of (i, v) = slot0 + 16 v
+        for (int64_t v = 0; v < m_vpr; ++v) {
+            const uint32_t base = m_bookOf[static_cast<size_t>(v)];
+            off1[static_cast<size_t>(v)] = base + loadCode(m_codes1.data(), m_width1, slot0 + v * kGroup) * d;
+            if constexpr (kTwoStages)
+                off2[static_cast<size_t>(v)] =
+                    base + (static_cast<uint32_t>(m_m1) + loadCode(m_codes2.data(), m_width2, slot0 + v * kGroup)) * d;
+        }
+        decodeRowFromOffsets<D, kTwoStages, kWithScales>(m_books.data(), off1.data(), off2.data(), m_colScale.data(),
+                                                         m_d, m_cols, s, mu, row);
+    }
+}
+
+void QuantizedLinear::decodeRows(int64_t row0, int64_t count, float* out, int64_t ld, bool withScales) const
+{
+    auto forD = [&]<int D>() {
+        if (m_m2 > 0)
+            withScales ? decodeRowsImpl<D, true, true>(row0, count, out, ld)
+                       : decodeRowsImpl<D, true, false>(row0, count, out, ld);
+        else
+            withScales ? decodeRowsImpl<D, false, true>(row0, count, out, ld)
+                       : decodeRowsImpl<D, false, false>(row0, count, out, ld);
+    };
+    if (m_d == 8)
+        forD.operator()<8>();
+    else if (m_d == 4)
+        forD.operator()<4>();
+    else
+        forD.operator()<0>();
+}
+
+void QuantizedLinear::decodeRow(int64_t row, std::span<float> out) const
+{
+    if (row < 0 || row >= m_rows || out.size() != static_cast<size_t>(m_cols))
+        throw Error(ErrorKind::InvalidArgument, "decodeRow " + std::to_string(row) + " of a " + std::to_string(m_rows) +
+                                                    "x" + std::to_string(m_cols) + " matrix into " +
+                                                    std::to_string(out.size()) + " floats");
+    decodeRows(row, 1, out.data(), m_cols, true);
+}
+
+size_t QuantizedLinear::memoryBytes() const noexcept
+{
+    return sizeof(*this) + m_codes1.capacity() + m_codes2.capacity() +
+           (m_books.capacity() + m_booksT.capacity() + m_rowScale.capacity() + m_rowMean.capacity() +
+            m_colScale.capacity()) *
+               sizeof(float) +
+           m_bookOf.capacity() * sizeof(uint32_t);
+}
+
+void quantizedMatVecReference(const QuantizedTensor& q, std::span<const float> x, std::span<float> y)
+{
+    const CodecConfig& c = q.config;
+    const int64_t vpr = vectorsPerRow(q.cols, c.d);
+    const int64_t m1 = int64_t{1} << c.b1, m2 = c.b2 > 0 ? int64_t{1} << c.b2 : 0;
+    if (x.size() != static_cast<size_t>(q.cols) || y.size() != static_cast<size_t>(q.rows))
+        throw Error(ErrorKind::InvalidArgument, "reference mat-vec got vectors of the wrong size");
+    for (int64_t i = 0; i < q.rows; ++i) {
+        const double s = double(q.scale) * halfToFloat(q.rowScale[static_cast<size_t>(i)]);
+        const double mu = double(q.scale) * halfToFloat(q.rowMean[static_cast<size_t>(i)]);
+        double sum = 0;
+        for (int64_t j = 0; j < q.cols; ++j) {
+            const int64_t v = j / c.d;
+            int k = 0;
+            while (subspaceBegin(vpr, c.subspaces, k + 1) <= v)
+                ++k;
+            uint32_t a = 0, b = 0;
+            readCodes(q, i, v, a, b);
+            const int64_t base = k * (m1 + m2) * c.d, t = j % c.d;
+            double value = halfToFloat(q.codebooks[static_cast<size_t>(base + a * c.d + t)]);
+            if (m2 > 0)
+                value += halfToFloat(q.codebooks[static_cast<size_t>(base + (m1 + b) * c.d + t)]);
+            const double colScale = q.hasColScale ? halfToFloat(q.colScale[static_cast<size_t>(j)]) : 1.0;
+            sum += (s * colScale * value + mu) * double(x[static_cast<size_t>(j)]);
+        }
+        y[static_cast<size_t>(i)] = static_cast<float>(sum);
+    }
+}
+
+} // namespace novaq

@@ -1,0 +1,106 @@
+#pragma once
+// Inference with a NOVAQ-quantized matrix W (rows x cols, y = W x) without decoding it.
+//
+// With W_ij = s_i t_j (C1_k[a_iv] + C2_k[b_iv])_(j mod d) + mu_i (quantized_tensor.h), where v is
+// the vector holding column j and k its subspace,
+//   y_i = s_i * sum_v (L1_v[a_iv] + L2_v[b_iv]) + mu_i * sum_j x_j,
+//   L1_v[c] = C1_k[c] . (t o x)_v,   L2_v[c] = C2_k[c] . (t o x)_v,
+// i.e. per vector position v a table over every entry of both stages (the column scale t folds
+// into x, since the codebooks are shared by columns of different scales), then per row two
+// look-ups and two additions per d weights instead of d multiply-adds.
+//
+// Summation order (what every implementation computes, so that all of them give the same bits):
+// per row, sum1 = (((0 + L1_0[a_0]) + L1_1[a_1]) + ...) over v ascending, sum2 likewise over the
+// stage-2 tables, then y_i = s_i * (sum1 + sum2) + mu_i * float(sum of x in double).
+
+#include "novaq/codec/quantized_tensor.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace novaq {
+
+// Instruction-set paths of the look-up sums and of the decoded product. Best is the widest this
+// CPU has; Portable is plain C++ (and Eigen for the product). The look-up paths add the same
+// numbers in the same order, so their results are bit-identical; the product paths sum in
+// different orders and agree to f32 rounding (the tests hold each to the bound).
+enum class SimdLevel { Best, Avx512, Avx2, Portable };
+bool simdLevelAvailable(SimdLevel level) noexcept;
+const char* simdLevelName(SimdLevel level) noexcept;
+
+// A quantized matrix W prepared for inference: codebooks in f32 (the column scale is folded into
+// x instead: it varies inside a vector that shares its codebook with other columns), codes
+// unpacked to one byte (two above 8 bits) per stage and vector, interleaved by groups of 16 rows
+// so that one SIMD look-up serves 16 rows; row scale and mean in f32. Memory: about 1.3x the
+// packed size at 1.5 bits, 1.05x at 2 and 4 bits (tests: under 2x); never rows * cols floats.
+// Every method is const and safe to call from several threads; each call owns its scratch.
+class QuantizedLinear {
+public:
+    explicit QuantizedLinear(const QuantizedTensor& q);
+
+    int64_t rows() const noexcept { return m_rows; }
+    int64_t cols() const noexcept { return m_cols; }
+
+    // y = W x (x: cols floats, y: rows floats) in the code domain. Parallel over groups of rows
+    // (and over vector positions for the tables) when the matrix is large; the result does not
+    // depend on the thread count. x and y may be the same buffer (square W).
+    void matVec(std::span<const float> x, std::span<float> y) const;
+    void matVec(std::span<const float> x, std::span<float> y, SimdLevel level) const;
+
+    // Y (T x rows) = X (T x cols) W^T, both row-major; the result does not depend on the thread
+    // count. Two strategies, public for tests and the benchmark:
+    //  - matMulLookup: T passes of matVec; cost per token = one mat-vec.
+    //  - matMulDecoded: blocks of kDecodeRows rows decoded to f32 (t_j folded in), each multiplied
+    //    by X with a register-blocked AVX-512 (8 rows x 32 tokens) or AVX2 (4 x 16) FMA kernel,
+    //    then scaled by s_i and shifted by mu_i sum(x_t). The portable path uses Eigen instead:
+    //    the library is built for baseline x86-64, where Eigen's GEMM runs at SSE2 width (15-20
+    //    GFLOP/s on one Xeon core against 55-85 for the AVX-512 kernel). Scratch per thread:
+    //    kDecodeRows x cols floats, plus X repacked once; never the whole matrix.
+    // matMul takes look-ups for T <= lookupMaxTokens(), else the decoded product. Decoding costs
+    // ~10-20 mat-vecs, so look-ups win only for short batches. The crossover comes from a cost
+    // model of both paths calibrated with novaq_bench --matvec: on 4096 x 4096, one thread, it
+    // measured T ~ 16 at 1.5 bits (d8 8+4; model: 24), 8 at 2 bits (d8 8+8; model: 8) and 4 at
+    // 4 bits (d4 8+8; model: 3); near it both paths cost about the same. At T = 256 the decoded
+    // product ran at 75-85 GFLOP/s, 3x dense f32 Eigen GEMM and 3-14x the look-up passes.
+    void matMul(const float* X, int64_t T, float* Y) const;
+    void matMulLookup(const float* X, int64_t T, float* Y, SimdLevel level = SimdLevel::Best) const;
+    void matMulDecoded(const float* X, int64_t T, float* Y, SimdLevel level = SimdLevel::Best) const;
+    int64_t lookupMaxTokens() const noexcept { return m_lookupMaxTokens; }
+    static constexpr int64_t kDecodeRows = 128; // rows decoded at a time
+
+    // Row `row` of W decoded, bit-identical to that row of decode() (out: cols floats).
+    void decodeRow(int64_t row, std::span<float> out) const;
+
+    // Bytes held by this object (codes, codebooks, scales), not counting per-call scratch.
+    size_t memoryBytes() const noexcept;
+
+private:
+    void buildTables(const float* x, float* table) const;
+    void lookupSums(const float* table, SimdLevel level, float* sums) const;
+    void decodeRows(int64_t row0, int64_t count, float* out, int64_t ld, bool withScales) const;
+    template <int D, bool kTwoStages, bool kWithScales>
+    void decodeRowsImpl(int64_t row0, int64_t count, float* out, int64_t ld) const;
+
+    int64_t m_rows = 0, m_cols = 0;
+    int m_d = 0, m_m1 = 0, m_m2 = 0;
+    int64_t m_entries = 0;          // m1 + m2: table entries per vector position
+    int64_t m_vpr = 0;              // vectors per row
+    int64_t m_groups = 0;           // groups of 16 rows (the last one padded with code 0)
+    int m_width1 = 1, m_width2 = 1; // bytes per stage-1 / stage-2 code (0: no stage 2)
+    int64_t m_lookupMaxTokens = 1;
+    std::vector<uint8_t> m_codes1;  // [group][vec][16 rows], m_width1 bytes each
+    std::vector<uint8_t> m_codes2;  // same for stage 2 (empty when m2 = 0)
+    std::vector<float> m_books;     // [subspace][m1 + m2][d]: stage-1 then stage-2 entries
+    std::vector<float> m_booksT;    // [subspace][d][m1 + m2]: the same, transposed for the tables
+    std::vector<uint32_t> m_bookOf; // per vector position: offset of its subspace in m_books / m_booksT
+    std::vector<float> m_rowScale;  // s_i = g * rowScale_i
+    std::vector<float> m_rowMean;   // mu_i = g * rowMean_i
+    std::vector<float> m_colScale;  // t_j (ones when the tensor has none)
+};
+
+// The plain scalar twin of matVec: y = W x element by element from the layout, in double.
+void quantizedMatVecReference(const QuantizedTensor& q, std::span<const float> x, std::span<float> y);
+
+} // namespace novaq

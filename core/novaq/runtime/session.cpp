@@ -1,0 +1,104 @@
+#include "novaq/runtime/session.h"
+
+#include "novaq/container/novaq_model_reader.h"
+#include "novaq/formats/model_files.h"
+#include "novaq/io/error.h"
+
+#include <chrono>
+
+namespace novaq {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// A tokenizer given by the user: a tokenizer.json, a GGUF file (its metadata), a llama2.c
+// tokenizer .bin, else a SentencePiece model.
+std::unique_ptr<Tokenizer> loadTokenizerFile(const fs::path& path)
+{
+    if (!fs::exists(path))
+        throw Error(ErrorKind::Io, path.string() + ": no such tokenizer file");
+    const std::string ext = path.extension().string();
+    if (ext == ".json")
+        return loadHfTokenizerJson(path);
+    if (ext == ".bin")
+        return loadLlama2cTokenizer(path);
+    if (detectFileFormat(path) == ModelFormat::Gguf) {
+        const auto reader = openModel(path);
+        const nlohmann::json& meta = reader->metadata();
+        return tokenizerFromGguf(meta.contains("format_metadata") ? meta["format_metadata"] : nlohmann::json::object(),
+                                 path.string());
+    }
+    return loadSentencePiece(path);
+}
+
+} // namespace
+
+RunnableModel openRunnable(const fs::path& path, const std::optional<fs::path>& tokenizerPath,
+                           const LoadOptions& options)
+{
+    const auto started = std::chrono::steady_clock::now();
+    RunnableModel r;
+    r.path = path;
+    r.reader = openModel(path);
+    r.model = loadLlama(*r.reader, options);
+    if (tokenizerPath) {
+        r.tokenizer = loadTokenizerFile(*tokenizerPath);
+    } else {
+        try {
+            r.tokenizer = findTokenizer(*r.reader, path);
+        } catch (const Error& e) {
+            r.tokenizerError = e.what();
+        }
+    }
+    r.loadSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return r;
+}
+
+const Tokenizer& tokenizerOf(const RunnableModel& primary, const RunnableModel* fallback)
+{
+    if (primary.tokenizer)
+        return *primary.tokenizer;
+    if (fallback && fallback->tokenizer)
+        return *fallback->tokenizer;
+    throw Error(ErrorKind::InvalidInput, primary.tokenizerError + " (or give one with --tokenizer FILE)");
+}
+
+std::string readTextForEval(const fs::path& path)
+{
+    std::string text = readTextFile(path);
+    if (text.find('\0') != std::string::npos)
+        throw Error(ErrorKind::InvalidInput,
+                    path.string() + ": holds NUL bytes, so it is not a plain-text file; give a UTF-8 text file");
+    return text;
+}
+
+EvalReport evaluateFiles(const EvalRequest& request, const CancelToken* cancel, const EvalProgress& progress)
+{
+    const std::string text = readTextForEval(request.text);
+    LoadOptions load;
+    load.decodeQuantized = request.decodeQuantized;
+    const RunnableModel model = openRunnable(request.model, request.tokenizer, load);
+    std::optional<RunnableModel> against;
+    if (request.against)
+        against = openRunnable(*request.against, request.tokenizer, load);
+    const Tokenizer& tokenizer = tokenizerOf(model, against ? &*against : nullptr);
+    if (tokenizer.vocabSize() > model.model.config.vocab)
+        throw Error(ErrorKind::InvalidInput,
+                    "the tokenizer (" + std::string(tokenizer.kind()) + ", " + std::to_string(tokenizer.vocabSize()) +
+                        " tokens) does not fit the model's vocabulary of " + std::to_string(model.model.config.vocab) +
+                        "; give the model's own tokenizer with --tokenizer");
+    int bos = model.model.config.bos >= 0 ? model.model.config.bos : tokenizer.bos();
+
+    EvalReport report;
+    const std::vector<int32_t> tokens = protocolTokens(tokenizer, text, request.split, bos, request.maxTokens);
+    report.tokens = static_cast<int64_t>(tokens.size());
+    report.tokenizerKind = std::string(tokenizer.kind());
+    report.modelMemoryBytes = model.model.memoryBytes();
+    report.loadSeconds = model.loadSeconds + (against ? against->loadSeconds : 0.0);
+    report.result =
+        evaluate(model.model, against ? &against->model : nullptr, tokens, request.options, cancel, progress);
+    return report;
+}
+
+} // namespace novaq

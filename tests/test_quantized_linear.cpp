@@ -1,0 +1,366 @@
+// QuantizedLinear (code-domain mat-vec, batched product, row decode) held to decode()-then-multiply
+// in double, to its scalar reference, and to itself across SIMD kernels and thread counts.
+//
+// Tolerance. Every path computes a sum of products in f32; Higham's bound for a recursive or
+// blocked f32 sum of n terms is |error| <= n * u * sum |terms| (u = 2^-24, first order). Measured
+// against the exact product of the decode()d matrix, with A_ti = sum_j (|s_i t_j| (|C1| + |C2|)_j
+// + |mu_i|) |x_tj| (computed from the layout):
+//   - look-ups: t_j x_j (1 rounding), a table entry is a d-term dot (d), the row sum adds 2 * vpr
+//     table entries (2 * cols / d + 2), then s * sum + mu * sum(x) (3, sum(x) in double);
+//   - decode + GEMM: t_j (C1 + C2)_j (2), a cols-term dot (cols, any blocking), then 3 as above;
+//   - decode() itself rounds s t (C1 + C2) + mu (4) and the reference rounds its double once (1).
+// All fit in (cols + 2d + 16) * u * A_ti, a bound that holds whatever the data and summation
+// order; typical errors are ~sqrt(n) times smaller. The reference, in double, is held to 8 u A.
+
+#include "test_support.h"
+
+#include "novaq/codec/encoder.h"
+#include "novaq/codec/quantized_tensor.h"
+#include "novaq/io/error.h"
+#include "novaq/runtime/quantized_linear.h"
+#include "novaq/tensor/dtype.h"
+
+#include <QtTest>
+
+#include <tbb/global_control.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+using namespace novaq;
+
+namespace {
+
+constexpr double kU = 1.0 / 16777216.0; // 2^-24, the unit roundoff of f32
+
+// A tensor with random codes, f16 codebooks (stage 2 smaller, like a residual), row scales and
+// means, and optionally column scales in [1, 4], laid out exactly as quantized_tensor.h says.
+QuantizedTensor randomTensor(int64_t rows, int64_t cols, CodecConfig cfg, bool colScale, uint64_t seed)
+{
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+    QuantizedTensor q;
+    q.rows = rows;
+    q.cols = cols;
+    q.config = cfg;
+    q.hasColScale = colScale;
+    q.scale = 0.05f;
+    for (int64_t i = 0; i < rows; ++i) {
+        q.rowMean.push_back(floatToHalf(normal(rng)));
+        q.rowScale.push_back(floatToHalf(0.5f + 1.5f * uniform(rng)));
+    }
+    if (colScale)
+        for (int64_t j = 0; j < cols; ++j)
+            q.colScale.push_back(floatToHalf(j % 7 == 3 ? 1.0f + 3.0f * uniform(rng) : 1.0f));
+    const int m1 = 1 << cfg.b1, m2 = cfg.b2 > 0 ? 1 << cfg.b2 : 0;
+    for (int k = 0; k < cfg.subspaces; ++k)
+        for (int e = 0; e < m1 + m2; ++e)
+            for (int t = 0; t < cfg.d; ++t)
+                q.codebooks.push_back(floatToHalf((e < m1 ? 1.0f : 0.3f) * normal(rng)));
+    const uint64_t bits = static_cast<uint64_t>(rows * vectorsPerRow(cols, cfg.d) * (cfg.b1 + cfg.b2));
+    q.codes.resize((bits + 7) / 8);
+    for (uint8_t& b : q.codes)
+        b = static_cast<uint8_t>(rng());
+    return q;
+}
+
+// The exact product Y = X W^T of the decode()d matrix (in double) and the error scale A.
+struct Expected {
+    std::vector<double> y, scale; // T x rows
+};
+
+Expected expectedProduct(const QuantizedTensor& q, const std::vector<float>& X, int64_t T)
+{
+    const int64_t rows = q.rows, cols = q.cols, vpr = vectorsPerRow(cols, q.config.d);
+    const int d = q.config.d, m1 = 1 << q.config.b1, m2 = q.config.b2 > 0 ? 1 << q.config.b2 : 0;
+    std::vector<float> W(static_cast<size_t>(rows * cols));
+    decode(q, W);
+    std::vector<double> A(W.size()); // |s t| (|C1| + |C2|) + |mu| per weight
+    for (int64_t i = 0; i < rows; ++i) {
+        const double s = std::abs(double(q.scale) * halfToFloat(q.rowScale[static_cast<size_t>(i)]));
+        const double mu = std::abs(double(q.scale) * halfToFloat(q.rowMean[static_cast<size_t>(i)]));
+        for (int64_t j = 0; j < cols; ++j) {
+            const int64_t v = j / d;
+            int k = 0;
+            while (subspaceBegin(vpr, q.config.subspaces, k + 1) <= v)
+                ++k;
+            uint32_t a = 0, b = 0;
+            readCodes(q, i, v, a, b);
+            const size_t base = static_cast<size_t>(k * (m1 + m2) * d + j % d);
+            double c = std::abs(halfToFloat(q.codebooks[base + a * static_cast<size_t>(d)]));
+            if (m2 > 0)
+                c += std::abs(halfToFloat(q.codebooks[base + (static_cast<size_t>(m1) + b) * static_cast<size_t>(d)]));
+            const double t = q.hasColScale ? halfToFloat(q.colScale[static_cast<size_t>(j)]) : 1.0;
+            A[static_cast<size_t>(i * cols + j)] = s * t * c + mu;
+        }
+    }
+    Expected e;
+    e.y.resize(static_cast<size_t>(T * rows));
+    e.scale.resize(e.y.size());
+    for (int64_t t = 0; t < T; ++t)
+        for (int64_t i = 0; i < rows; ++i) {
+            double y = 0, a = 0;
+            for (int64_t j = 0; j < cols; ++j) {
+                const double x = X[static_cast<size_t>(t * cols + j)];
+                y += double(W[static_cast<size_t>(i * cols + j)]) * x;
+                a += A[static_cast<size_t>(i * cols + j)] * std::abs(x);
+            }
+            e.y[static_cast<size_t>(t * rows + i)] = y;
+            e.scale[static_cast<size_t>(t * rows + i)] = a;
+        }
+    return e;
+}
+
+// The first entry of `got` farther than factor * u * A from the exact product, or an empty string.
+QString firstViolation(const char* what, const std::vector<float>& got, const Expected& e, double factor)
+{
+    for (size_t n = 0; n < got.size(); ++n) {
+        const double err = std::abs(double(got[n]) - e.y[n]);
+        if (!(err <= factor * kU * e.scale[n]))
+            return QString("%1[%2] = %3, exact %4: error %5 > bound %6")
+                .arg(what)
+                .arg(n)
+                .arg(double(got[n]), 0, 'g', 9)
+                .arg(e.y[n], 0, 'g', 12)
+                .arg(err, 0, 'g', 3)
+                .arg(factor * kU * e.scale[n], 0, 'g', 3);
+    }
+    return {};
+}
+
+bool sameBits(const std::vector<float>& a, const std::vector<float>& b)
+{
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+const SimdLevel kLevels[] = {SimdLevel::Portable, SimdLevel::Avx2, SimdLevel::Avx512};
+
+} // namespace
+
+class TestQuantizedLinear : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void matchesDecodedProduct_data()
+    {
+        QTest::addColumn<int>("d");
+        QTest::addColumn<int>("b1");
+        QTest::addColumn<int>("b2");
+        QTest::addColumn<int>("subspaces");
+        QTest::addColumn<bool>("colScale");
+        QTest::addColumn<int>("rows");
+        QTest::addColumn<int>("cols");
+        const int stages[][2] = {{8, 0}, {8, 4}, {8, 8}, {8, 7}, {4, 4}};
+        for (int d : {4, 6, 8})
+            for (const auto& s : stages)
+                for (int k : {1, 4})
+                    for (bool cs : {false, true})
+                        for (int rows : {1, 300})
+                            for (int cols : {100, 172})
+                                QTest::addRow("d%d %d+%d K%d %s %dx%d", d, s[0], s[1], k,
+                                              cs ? "colscale" : "no-colscale", rows, cols)
+                                    << d << s[0] << s[1] << k << cs << rows << cols;
+    }
+    void matchesDecodedProduct()
+    {
+        QFETCH(int, d);
+        QFETCH(int, b1);
+        QFETCH(int, b2);
+        QFETCH(int, subspaces);
+        QFETCH(bool, colScale);
+        QFETCH(int, rows);
+        QFETCH(int, cols);
+        const QuantizedTensor q = randomTensor(rows, cols, {d, b1, b2, subspaces}, colScale,
+                                               static_cast<uint64_t>(d * 1000 + b1 * 100 + b2 * 10 + subspaces));
+        const QuantizedLinear lin(q);
+        QCOMPARE(lin.rows(), int64_t{rows});
+        QCOMPARE(lin.cols(), int64_t{cols});
+        const double tol = cols + 2.0 * d + 16.0;
+
+        // matVec on every path this CPU has: within the bound, and the same bits as the portable one.
+        const std::vector<float> x = test::gaussian(static_cast<size_t>(cols), 5);
+        const Expected e1 = expectedProduct(q, x, 1);
+        std::vector<float> portable(static_cast<size_t>(rows));
+        lin.matVec(x, portable, SimdLevel::Portable);
+        QVERIFY2(firstViolation("matVec", portable, e1, tol).isEmpty(),
+                 qPrintable(firstViolation("matVec", portable, e1, tol)));
+        for (SimdLevel level : kLevels) {
+            if (!simdLevelAvailable(level))
+                continue;
+            std::vector<float> y(static_cast<size_t>(rows), -1.0f);
+            lin.matVec(x, y, level);
+            QVERIFY2(sameBits(y, portable), simdLevelName(level));
+        }
+        std::vector<float> best(static_cast<size_t>(rows));
+        lin.matVec(x, best);
+        QVERIFY(sameBits(best, portable));
+
+        // The scalar reference: the same product, in double.
+        std::vector<float> ref(static_cast<size_t>(rows));
+        quantizedMatVecReference(q, x, ref);
+        QVERIFY2(firstViolation("reference", ref, e1, 8.0).isEmpty(),
+                 qPrintable(firstViolation("reference", ref, e1, 8.0)));
+
+        // matMul for several token counts: the path it picks, both paths, and the decoded product on
+        // every instruction-set path (FMA kernels and the portable Eigen one).
+        for (int64_t T : {int64_t{1}, int64_t{3}, int64_t{64}}) {
+            const std::vector<float> X = test::gaussian(static_cast<size_t>(T * cols), 100 + static_cast<uint64_t>(T));
+            const Expected e = expectedProduct(q, X, T);
+            std::vector<float> Y(static_cast<size_t>(T * rows)), Yl(Y.size()), Yd(Y.size());
+            lin.matMul(X.data(), T, Y.data());
+            lin.matMulLookup(X.data(), T, Yl.data());
+            lin.matMulDecoded(X.data(), T, Yd.data());
+            QVERIFY2(sameBits(Y, T <= lin.lookupMaxTokens() ? Yl : Yd), "matMul takes one of its paths");
+            QVERIFY2(firstViolation("matMulLookup", Yl, e, tol).isEmpty(),
+                     qPrintable(firstViolation("matMulLookup", Yl, e, tol)));
+            for (SimdLevel level : kLevels) {
+                if (!simdLevelAvailable(level))
+                    continue;
+                std::vector<float> Yp(Y.size(), -1.0f);
+                lin.matMulDecoded(X.data(), T, Yp.data(), level);
+                const QString what = QString("matMulDecoded %1").arg(simdLevelName(level));
+                QVERIFY2(firstViolation(qPrintable(what), Yp, e, tol).isEmpty(),
+                         qPrintable(firstViolation(qPrintable(what), Yp, e, tol)));
+            }
+            // A token of the look-up path is exactly matVec of that token.
+            std::vector<float> xt(X.end() - cols, X.end()), yt(static_cast<size_t>(rows));
+            lin.matVec(xt, yt);
+            QVERIFY(std::memcmp(yt.data(), Yl.data() + (T - 1) * rows, yt.size() * sizeof(float)) == 0);
+        }
+
+        // decodeRow is that row of decode(), bit for bit.
+        std::vector<float> W(static_cast<size_t>(rows * cols));
+        decode(q, W);
+        std::vector<float> row(static_cast<size_t>(cols));
+        for (int i : {0, rows / 2, rows - 1}) {
+            lin.decodeRow(i, row);
+            QVERIFY(std::memcmp(row.data(), W.data() + int64_t{i} * cols, row.size() * sizeof(float)) == 0);
+        }
+    }
+
+    void matchesOnEncodedWeights_data()
+    {
+        QTest::addColumn<int>("d");
+        QTest::addColumn<int>("b1");
+        QTest::addColumn<int>("b2");
+        QTest::newRow("1.5 bits d8 8+4") << 8 << 8 << 4;
+        QTest::newRow("2 bits d8 8+8") << 8 << 8 << 8;
+        QTest::newRow("4 bits d4 8+8") << 4 << 8 << 8;
+    }
+    void matchesOnEncodedWeights()
+    {
+        // Real codes from the encoder, with outlier columns so the column scale is in play.
+        QFETCH(int, d);
+        QFETCH(int, b1);
+        QFETCH(int, b2);
+        const int64_t rows = 200, cols = 172;
+        std::vector<float> W = test::gaussian(static_cast<size_t>(rows * cols), 9);
+        for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j : {int64_t{5}, int64_t{77}})
+                W[static_cast<size_t>(i * cols + j)] *= 12.0f;
+        CodecParams p;
+        p.config = {d, b1, b2, 4};
+        p.refitIterations = 1;
+        p.fullRounds = 1;
+        const QuantizedTensor q = encodeMatrix(W, rows, cols, p);
+        QVERIFY(q.hasColScale);
+        const QuantizedLinear lin(q);
+        const double tol = cols + 2.0 * d + 16.0;
+        const std::vector<float> X = test::gaussian(static_cast<size_t>(8 * cols), 10);
+        const Expected e = expectedProduct(q, X, 8);
+        std::vector<float> Yl(static_cast<size_t>(8 * rows)), Yd(Yl.size());
+        lin.matMulLookup(X.data(), 8, Yl.data());
+        lin.matMulDecoded(X.data(), 8, Yd.data());
+        QVERIFY2(firstViolation("lookup", Yl, e, tol).isEmpty(), qPrintable(firstViolation("lookup", Yl, e, tol)));
+        QVERIFY2(firstViolation("decoded", Yd, e, tol).isEmpty(), qPrintable(firstViolation("decoded", Yd, e, tol)));
+    }
+
+    void sameBitsAtAnyThreadCount_data()
+    {
+        QTest::addColumn<int>("d");
+        QTest::addColumn<int>("b1");
+        QTest::addColumn<int>("b2");
+        QTest::addColumn<bool>("colScale");
+        QTest::newRow("d8 8+4 colscale") << 8 << 8 << 4 << true;
+        QTest::newRow("d8 8+8") << 8 << 8 << 8 << false;
+        QTest::newRow("d4 8+8 colscale") << 4 << 8 << 8 << true;
+    }
+    void sameBitsAtAnyThreadCount()
+    {
+        // Large enough that tables, look-ups and decoded blocks all run in parallel.
+        QFETCH(int, d);
+        QFETCH(int, b1);
+        QFETCH(int, b2);
+        QFETCH(bool, colScale);
+        const int64_t rows = 1000, cols = 1000, T = 5;
+        const QuantizedLinear lin(randomTensor(rows, cols, {d, b1, b2, 4}, colScale, 77));
+        const std::vector<float> X = test::gaussian(static_cast<size_t>(T * cols), 78);
+        std::vector<std::vector<float>> vecs, lookups, decoded;
+        for (size_t threads : {size_t{1}, size_t{2}}) {
+            tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
+            std::vector<float> y(static_cast<size_t>(rows)), Yl(static_cast<size_t>(T * rows)), Yd(Yl.size());
+            lin.matVec(std::span<const float>(X.data(), static_cast<size_t>(cols)), y);
+            lin.matMulLookup(X.data(), T, Yl.data());
+            lin.matMulDecoded(X.data(), T, Yd.data());
+            vecs.push_back(y);
+            lookups.push_back(Yl);
+            decoded.push_back(Yd);
+        }
+        QVERIFY(sameBits(vecs[0], vecs[1]));
+        QVERIFY(sameBits(lookups[0], lookups[1]));
+        QVERIFY(sameBits(decoded[0], decoded[1]));
+    }
+
+    void memoryIsASmallMultipleOfThePackedSize_data()
+    {
+        QTest::addColumn<int>("d");
+        QTest::addColumn<int>("b1");
+        QTest::addColumn<int>("b2");
+        QTest::newRow("1.5 bits d8 8+4") << 8 << 8 << 4;
+        QTest::newRow("2 bits d8 8+8") << 8 << 8 << 8;
+        QTest::newRow("4 bits d4 8+8") << 4 << 8 << 8;
+    }
+    void memoryIsASmallMultipleOfThePackedSize()
+    {
+        QFETCH(int, d);
+        QFETCH(int, b1);
+        QFETCH(int, b2);
+        const int64_t rows = 1024, cols = 2048;
+        const QuantizedTensor q = randomTensor(rows, cols, {d, b1, b2, 4}, true, 1);
+        const QuantizedLinear lin(q);
+        const uint64_t packed = payloadBytes(rows, cols, q.config, q.hasColScale);
+        QVERIFY2(lin.memoryBytes() < 2 * packed,
+                 qPrintable(QString("%1 bytes for %2 packed").arg(lin.memoryBytes()).arg(packed)));
+        QVERIFY(lin.memoryBytes() < static_cast<size_t>(rows * cols) * sizeof(float) / 4);
+    }
+
+    void matVecInPlace()
+    {
+        // A square matrix may overwrite its input: y = W y.
+        const QuantizedLinear lin(randomTensor(64, 64, {8, 8, 4, 2}, true, 4));
+        std::vector<float> x = test::gaussian(64, 6), y(64);
+        lin.matVec(x, y);
+        lin.matVec(x, x);
+        QVERIFY(sameBits(x, y));
+    }
+
+    void rejectsWrongSizes()
+    {
+        const QuantizedTensor q = randomTensor(10, 20, {4, 4, 4, 1}, false, 2);
+        const QuantizedLinear lin(q);
+        std::vector<float> x(20), y(10), shortX(19), row(20);
+        const auto f1 = test::failureOf([&] { lin.matVec(shortX, y); });
+        QVERIFY(f1 && f1->kind == ErrorKind::InvalidArgument);
+        const auto f2 = test::failureOf([&] { lin.decodeRow(10, row); });
+        QVERIFY(f2 && f2->kind == ErrorKind::InvalidArgument);
+        QuantizedTensor bad = q;
+        bad.codebooks.pop_back();
+        const auto f3 = test::failureOf([&] { QuantizedLinear broken(bad); });
+        QVERIFY(f3 && f3->kind == ErrorKind::InvalidArgument);
+    }
+};
+
+QTEST_APPLESS_MAIN(TestQuantizedLinear)
+#include "test_quantized_linear.moc"

@@ -1,0 +1,439 @@
+// The Llama runtime, evaluation protocol and teacher-guided refinement.
+
+#include "test_support.h"
+
+#include "novaq/codec/encoder.h"
+#include "novaq/codec/refine.h"
+#include "novaq/container/novaq_model_reader.h"
+#include "novaq/pipeline/compress.h"
+#include "novaq/runtime/eval.h"
+#include "novaq/runtime/llama.h"
+#include "novaq/runtime/session.h"
+#include "novaq/text/tokenizer.h"
+
+#include <QTest>
+
+#include <tbb/global_control.h>
+
+#include <cmath>
+#include <random>
+
+using namespace novaq;
+using namespace novaq::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+#define REQUIRE_FILE(file)                                                                                             \
+    do {                                                                                                               \
+        if (!fs::exists(file))                                                                                         \
+            QSKIP(qPrintable(QString::fromStdString("missing " + fs::path(file).string())));                           \
+    } while (0)
+
+fs::path stories(const std::string& name) { return sharedDir() / "models" / "stories260K" / name; }
+fs::path kjv(const std::string& name) { return sharedDir() / "models" / "kjv-llama-7m" / name; }
+
+// A plain reference forward pass, written from the Llama definition with no cache, in double:
+// every position recomputes attention over all earlier positions. Reads weights by name.
+std::vector<double> referenceLogits(const ModelReader& reader, const LlamaConfig& c, const std::vector<int32_t>& ids)
+{
+    const auto idx = indexByName(reader);
+    auto tensor = [&](const std::string& name) {
+        const std::vector<float> f = readTensor(reader, idx.at(name));
+        return std::vector<double>(f.begin(), f.end());
+    };
+    const bool meta = idx.count("tok_embeddings.weight") != 0;
+    const bool gguf = idx.count("token_embd.weight") != 0;
+    auto name = [&](int layer, const std::string& hf, const std::string& g, const std::string& m) {
+        const std::string base = gguf   ? "blk." + std::to_string(layer) + "." + g
+                                 : meta ? "layers." + std::to_string(layer) + "." + m
+                                        : "model.layers." + std::to_string(layer) + "." + hf;
+        return base;
+    };
+    const int D = c.dim, H = c.heads, KV = c.kvHeads, hd = D / H, F = c.hiddenDim, V = c.vocab;
+    const auto n = static_cast<int>(ids.size());
+    const std::vector<double> emb = tensor(gguf   ? "token_embd.weight"
+                                           : meta ? "tok_embeddings.weight"
+                                                  : "model.embed_tokens.weight");
+    std::vector<std::vector<double>> x(static_cast<size_t>(n), std::vector<double>(static_cast<size_t>(D)));
+    for (int t = 0; t < n; ++t)
+        for (int i = 0; i < D; ++i)
+            x[t][i] = emb[static_cast<size_t>(ids[t]) * D + i];
+    auto norm = [&](const std::vector<double>& v, const std::vector<double>& w) {
+        double ss = 0;
+        for (double a : v)
+            ss += a * a;
+        const double inv = 1.0 / std::sqrt(ss / D + c.normEps);
+        std::vector<double> out(v.size());
+        for (size_t i = 0; i < v.size(); ++i)
+            out[i] = v[i] * inv * w[i];
+        return out;
+    };
+    auto matvec = [](const std::vector<double>& W, const std::vector<double>& v, int rows) {
+        const int cols = static_cast<int>(v.size());
+        std::vector<double> y(static_cast<size_t>(rows), 0.0);
+        for (int r = 0; r < rows; ++r)
+            for (int k = 0; k < cols; ++k)
+                y[r] += W[static_cast<size_t>(r) * cols + k] * v[k];
+        return y;
+    };
+    auto rot = [&](std::vector<double>& v, int heads, int pos) {
+        for (int h = 0; h < heads; ++h)
+            for (int i = 0; i < hd / 2; ++i) {
+                const double f = std::pow(double(c.ropeTheta), -2.0 * i / hd) * pos;
+                const int a = c.ropeHalves ? h * hd + i : h * hd + 2 * i;
+                const int b = c.ropeHalves ? h * hd + i + hd / 2 : h * hd + 2 * i + 1;
+                const double x0 = v[a], x1 = v[b];
+                v[a] = x0 * std::cos(f) - x1 * std::sin(f);
+                v[b] = x0 * std::sin(f) + x1 * std::cos(f);
+            }
+    };
+    for (int l = 0; l < c.layers; ++l) {
+        const auto wq = tensor(name(l, "self_attn.q_proj.weight", "attn_q.weight", "attention.wq.weight"));
+        const auto wk = tensor(name(l, "self_attn.k_proj.weight", "attn_k.weight", "attention.wk.weight"));
+        const auto wv = tensor(name(l, "self_attn.v_proj.weight", "attn_v.weight", "attention.wv.weight"));
+        const auto wo = tensor(name(l, "self_attn.o_proj.weight", "attn_output.weight", "attention.wo.weight"));
+        const auto w1 = tensor(name(l, "mlp.gate_proj.weight", "ffn_gate.weight", "feed_forward.w1.weight"));
+        const auto w3 = tensor(name(l, "mlp.up_proj.weight", "ffn_up.weight", "feed_forward.w3.weight"));
+        const auto w2 = tensor(name(l, "mlp.down_proj.weight", "ffn_down.weight", "feed_forward.w2.weight"));
+        const auto an = tensor(name(l, "input_layernorm.weight", "attn_norm.weight", "attention_norm.weight"));
+        const auto fn = tensor(name(l, "post_attention_layernorm.weight", "ffn_norm.weight", "ffn_norm.weight"));
+        std::vector<std::vector<double>> q(n), k(n), v(n);
+        for (int t = 0; t < n; ++t) {
+            const auto xn = norm(x[t], an);
+            q[t] = matvec(wq, xn, D);
+            k[t] = matvec(wk, xn, KV * hd);
+            v[t] = matvec(wv, xn, KV * hd);
+            rot(q[t], H, t);
+            rot(k[t], KV, t);
+        }
+        for (int t = 0; t < n; ++t) {
+            std::vector<double> att(static_cast<size_t>(D), 0.0);
+            for (int h = 0; h < H; ++h) {
+                const int g = h / (H / KV);
+                std::vector<double> s(static_cast<size_t>(t + 1));
+                double mx = -1e300;
+                for (int j = 0; j <= t; ++j) {
+                    double dot = 0;
+                    for (int i = 0; i < hd; ++i)
+                        dot += q[t][h * hd + i] * k[j][g * hd + i];
+                    s[j] = dot / std::sqrt(double(hd));
+                    mx = std::max(mx, s[j]);
+                }
+                double sum = 0;
+                for (double& e : s)
+                    sum += (e = std::exp(e - mx));
+                for (int j = 0; j <= t; ++j)
+                    for (int i = 0; i < hd; ++i)
+                        att[h * hd + i] += s[j] / sum * v[j][g * hd + i];
+            }
+            const auto o = matvec(wo, att, D);
+            for (int i = 0; i < D; ++i)
+                x[t][i] += o[i];
+            const auto xn = norm(x[t], fn);
+            auto g1 = matvec(w1, xn, F);
+            const auto g3 = matvec(w3, xn, F);
+            for (int i = 0; i < F; ++i)
+                g1[i] = g1[i] / (1.0 + std::exp(-g1[i])) * g3[i];
+            const auto down = matvec(w2, g1, D);
+            for (int i = 0; i < D; ++i)
+                x[t][i] += down[i];
+        }
+    }
+    const auto fnorm = tensor(gguf ? "output_norm.weight" : meta ? "norm.weight" : "model.norm.weight");
+    const std::string outName = gguf ? "output.weight" : meta ? "output.weight" : "lm_head.weight";
+    const std::vector<double> out = idx.count(outName) ? tensor(outName) : emb;
+    std::vector<double> logits;
+    for (int t = 0; t < n; ++t) {
+        const auto y = matvec(out, norm(x[t], fnorm), V);
+        logits.insert(logits.end(), y.begin(), y.end());
+    }
+    return logits;
+}
+
+double maxRelativeDifference(const std::vector<float>& a, const std::vector<double>& b)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        num = std::max(num, std::abs(double(a[i]) - b[i]));
+        den = std::max(den, std::abs(b[i]));
+    }
+    return num / den;
+}
+
+const std::vector<int32_t> kIds = {1, 403, 407, 261, 378, 499, 12, 76, 345, 290, 23, 9, 410, 511, 300, 2, 61, 88};
+
+} // namespace
+
+class TestRuntime : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void referenceForward_data()
+    {
+        QTest::addColumn<QString>("file");
+        QTest::newRow("llama2.c") << "stories260K.bin";
+        QTest::newRow("gguf") << "stories260K.gguf";
+        QTest::newRow("pytorch") << "variants/stories260K_state_dict_f32.pt";
+    }
+
+    // The runtime's logits against the plain reference, to 1e-4 of the largest logit.
+    void referenceForward()
+    {
+        QFETCH(QString, file);
+        const fs::path path = stories(file.toStdString());
+        REQUIRE_FILE(path);
+        const auto reader = openModel(path);
+        const auto failure = failureOf([&] { (void)llamaConfig(*reader); });
+        if (failure && file.endsWith(".pt")) {
+            // A bare state dict says nothing about the heads: a clear message, not a guess.
+            QCOMPARE(failure->kind, ErrorKind::Unsupported);
+            QVERIFY2(failure->message.contains("configuration"), qPrintable(failure->message));
+            return;
+        }
+        const LlamaModel model = loadLlama(*reader);
+        QCOMPARE(model.config.dim, 64);
+        QCOMPARE(model.config.kvHeads, 4);
+        KvCache cache(model.config, 64);
+        std::vector<float> logits(kIds.size() * static_cast<size_t>(model.config.vocab));
+        forward(model, cache, kIds, logits.data());
+        const std::vector<double> ref = referenceLogits(*reader, model.config, kIds);
+        const double diff = maxRelativeDifference(logits, ref);
+        QVERIFY2(diff < 1e-4, qPrintable(QString("max relative difference %1").arg(diff)));
+    }
+
+    // Token by token through the cache gives the logits of the whole sequence at once.
+    void kvCacheMatchesBatch()
+    {
+        const fs::path path = stories("stories260K.bin");
+        REQUIRE_FILE(path);
+        const auto reader = openModel(path);
+        const LlamaModel model = loadLlama(*reader);
+        const int64_t V = model.config.vocab;
+        KvCache batch(model.config, 32);
+        std::vector<float> all(kIds.size() * static_cast<size_t>(V));
+        forward(model, batch, kIds, all.data());
+        KvCache step(model.config, 32);
+        std::vector<float> one(static_cast<size_t>(V));
+        for (size_t t = 0; t < kIds.size(); ++t) {
+            forward(model, step, std::span(kIds).subspan(t, 1), one.data());
+            for (int64_t v = 0; v < V; ++v)
+                QVERIFY(std::abs(one[static_cast<size_t>(v)] -
+                                 all[t * static_cast<size_t>(V) + static_cast<size_t>(v)]) < 1e-4f);
+        }
+        QCOMPARE(step.pos, int64_t(kIds.size()));
+        // A full cache is an error, not a write past the end.
+        const auto full = failureOf([&] {
+            KvCache tiny(model.config, 4);
+            std::vector<float> l(5 * static_cast<size_t>(V));
+            forward(model, tiny, std::span(kIds).subspan(0, 5), l.data());
+        });
+        QVERIFY(full && full->kind == ErrorKind::InvalidArgument);
+    }
+
+    // The Hugging Face checkpoint (halves rotated) and llama.cpp's GGUF (q/k rows permuted,
+    // adjacent pairs rotated) of the same model give the same logits.
+    void ropeLayoutsAgree()
+    {
+        const fs::path gguf = kjv("kjv-llama-7m-F16.gguf");
+        REQUIRE_FILE(gguf);
+        const auto hfReader = openModel(demoModelDir());
+        const auto ggufReader = openModel(gguf);
+        const LlamaModel hf = loadLlama(*hfReader), gg = loadLlama(*ggufReader);
+        QVERIFY(hf.config.ropeHalves);
+        QVERIFY(!gg.config.ropeHalves);
+        const std::vector<int32_t> ids = {1, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100};
+        std::vector<float> a(ids.size() * 4096), b(a.size());
+        KvCache ca(hf.config, 16), cb(gg.config, 16);
+        forward(hf, ca, ids, a.data());
+        forward(gg, cb, ids, b.data());
+        const double diff = maxRelativeDifference(a, std::vector<double>(b.begin(), b.end()));
+        QVERIFY2(diff < 1e-3, qPrintable(QString("max relative difference %1").arg(diff)));
+    }
+
+    // The protocol by hand on a short token list: windows, targets and the three figures.
+    void evaluationProtocol()
+    {
+        const fs::path path = stories("stories260K.bin");
+        REQUIRE_FILE(path);
+        const auto reader = openModel(path);
+        const LlamaModel model = loadLlama(*reader);
+        std::vector<int32_t> tokens;
+        for (int i = 0; i < 2 * 8 + 5; ++i)
+            tokens.push_back(kIds[static_cast<size_t>(i) % kIds.size()]);
+        EvalOptions options;
+        options.ctx = 8;
+        const EvalResult r = evaluate(model, &model, tokens, options);
+        QCOMPARE(r.windows, int64_t(2)); // 21 tokens: windows need 9, 17 <= 21 < 25
+        QCOMPARE(r.scored, int64_t(16));
+        double nll = 0;
+        for (int w = 0; w < 2; ++w) {
+            KvCache cache(model.config, 8);
+            std::vector<float> logits(8 * 512);
+            forward(model, cache, std::span(tokens).subspan(static_cast<size_t>(w * 8), 8), logits.data());
+            for (int t = 0; t < 8; ++t) {
+                const float* l = logits.data() + t * 512;
+                double mx = *std::max_element(l, l + 512), sum = 0;
+                for (int v = 0; v < 512; ++v)
+                    sum += std::exp(double(l[v]) - mx);
+                nll -= double(l[tokens[static_cast<size_t>(w * 8 + t + 1)]]) - mx - std::log(sum);
+            }
+        }
+        QVERIFY(std::abs(r.meanNll - nll / 16) < 1e-9);
+        QVERIFY(std::abs(r.perplexity - std::exp(nll / 16)) < 1e-6 * r.perplexity);
+        QVERIFY(std::abs(r.meanKl) < 1e-12); // a model against itself
+        QCOMPARE(r.top1, 1.0);
+        const auto tooShort = failureOf([&] { evaluate(model, nullptr, std::span(tokens).subspan(0, 8), options); });
+        QVERIFY(tooShort && tooShort->kind == ErrorKind::InvalidArgument);
+        QVERIFY(tooShort->message.contains("fewer than one window"));
+    }
+
+    // A .novaq model runs in the code domain and gives what its decoded weights give.
+    void codeDomainMatchesDecoded()
+    {
+        QTemporaryDir dir;
+        CompressOptions options;
+        options.input = demoModelDir();
+        options.output = toPath(dir.path()) / "demo.novaq";
+        options.bits = 2;
+        compressModel(options, nullptr, nullptr);
+        const auto reader = openModel(options.output);
+        const LlamaModel code = loadLlama(*reader);
+        LoadOptions decodeAll;
+        decodeAll.decodeQuantized = true;
+        const LlamaModel dense = loadLlama(*reader, decodeAll);
+        QVERIFY(code.memoryBytes() < dense.memoryBytes() / 3);
+        const std::vector<int32_t> ids = {1, 100, 200, 300, 400, 500};
+        std::vector<float> a(ids.size() * 4096), b(a.size());
+        KvCache ca(code.config, 8), cb(dense.config, 8);
+        forward(code, ca, ids, a.data());
+        forward(dense, cb, ids, b.data());
+        const double diff = maxRelativeDifference(a, std::vector<double>(b.begin(), b.end()));
+        QVERIFY2(diff < 1e-4, qPrintable(QString("max relative difference %1").arg(diff)));
+    }
+
+    // The reference perplexities of ../shared/models, same protocol, same text, within 0.5%.
+    void referencePerplexity_data()
+    {
+        QTest::addColumn<QString>("model");
+        QTest::addColumn<QString>("text");
+        QTest::addColumn<bool>("paragraphs");
+        QTest::addColumn<int>("maxTokens");
+        QTest::addColumn<double>("expected");
+        QTest::newRow("kjv-llama-7m on John") << "kjv-llama-7m"
+                                              << "kjv_john.txt" << false << 0 << 68.378;
+        QTest::newRow("stories260K on TinyStories") << "stories260K/stories260K.gguf"
+                                                    << "tinystories_valid.txt" << true << 8191 << 4.123;
+    }
+
+    void referencePerplexity()
+    {
+        QFETCH(QString, model);
+        QFETCH(QString, text);
+        QFETCH(bool, paragraphs);
+        QFETCH(int, maxTokens);
+        QFETCH(double, expected);
+        const fs::path modelPath = sharedDir() / "models" / model.toStdString();
+        const fs::path textPath = sharedDir() / "text" / text.toStdString();
+        REQUIRE_FILE(modelPath);
+        REQUIRE_FILE(textPath);
+        EvalRequest request;
+        request.model = modelPath;
+        request.text = textPath;
+        request.split = paragraphs ? DocumentSplit::Paragraphs : DocumentSplit::Lines;
+        request.maxTokens = maxTokens;
+        const EvalReport report = evaluateFiles(request);
+        const double ppl = report.result.perplexity;
+        QVERIFY2(std::abs(ppl - expected) / expected < 0.005,
+                 qPrintable(QString("perplexity %1, reference %2 (%3 tokens, %4 scored)")
+                                .arg(ppl, 0, 'f', 4)
+                                .arg(expected)
+                                .arg(report.tokens)
+                                .arg(report.result.scored)));
+    }
+
+    // Refinement never makes the layer-output error worse, and with correlated inputs it helps.
+    void refinementNeverWorse_data()
+    {
+        QTest::addColumn<int>("rows");
+        QTest::addColumn<int>("cols");
+        QTest::addColumn<int>("b2");
+        QTest::addColumn<double>("correlation");
+        QTest::newRow("128x64 8+4 correlated") << 128 << 64 << 4 << 0.8;
+        QTest::newRow("96x100 8+0 correlated") << 96 << 100 << 0 << 0.6;
+        QTest::newRow("64x64 8+8 white") << 64 << 64 << 8 << 0.0;
+    }
+
+    void refinementNeverWorse()
+    {
+        QFETCH(int, rows);
+        QFETCH(int, cols);
+        QFETCH(int, b2);
+        QFETCH(double, correlation);
+        const std::vector<float> W = gaussian(static_cast<size_t>(rows * cols), 7);
+        // Inputs with an AR(1) correlation between neighbouring columns and uneven scales.
+        const int n = 512;
+        std::vector<float> noise = gaussian(static_cast<size_t>(n * cols), 8);
+        HessianMatrix X(n, cols);
+        for (int t = 0; t < n; ++t)
+            for (int j = 0; j < cols; ++j) {
+                const float prev = j ? X(t, j - 1) : 0.0f;
+                X(t, j) = static_cast<float>(correlation) * prev + noise[static_cast<size_t>(t * cols + j)];
+            }
+        for (int j = 0; j < cols; ++j)
+            X.col(j) *= 1.0f + 3.0f * float(j % 7 == 0);
+        HessianMatrix H = X.transpose() * X / float(n);
+        CodecParams params;
+        params.config = {8, 8, b2, 1};
+        QuantizedTensor q = encodeMatrix(W, rows, cols, params);
+        const double plain = outputError(q, W, H);
+        const RefineResult r = refineForOutput(q, W, H);
+        QVERIFY(std::abs(r.before - plain) < 1e-9 * std::max(plain, 1.0));
+        QVERIFY2(r.after <= r.before, qPrintable(QString("%1 -> %2").arg(r.before).arg(r.after)));
+        QVERIFY(std::abs(outputError(q, W, H) - r.after) < 1e-6 * std::max(r.after, 1e-6));
+        if (correlation > 0)
+            QVERIFY2(r.after < 0.97 * r.before, qPrintable(QString("%1 -> %2").arg(r.before).arg(r.after)));
+    }
+
+    // Calibrated compression: output errors recorded, never worse than before the refit, and
+    // the same bytes at any thread count.
+    void calibratedCompression()
+    {
+        const fs::path text = sharedDir() / "text" / "kjv_calibration.txt";
+        REQUIRE_FILE(text);
+        QTemporaryDir dir;
+        CompressOptions options;
+        options.input = demoModelDir();
+        options.bits = 1.5;
+        options.calibration = text;
+        options.calibrationTokens = 1024;
+        options.output = toPath(dir.path()) / "one.novaq";
+        options.threads = 1;
+        const ModelReport one = compressModel(options, nullptr, nullptr);
+        options.output = toPath(dir.path()) / "two.novaq";
+        options.threads = 2;
+        compressModel(options, nullptr, nullptr);
+        QCOMPARE(readAll(toPath(dir.path()) / "one.novaq"), readAll(toPath(dir.path()) / "two.novaq"));
+        int calibrated = 0;
+        for (const TensorResult& t : one.tensors) {
+            if (t.outputError < 0)
+                continue;
+            ++calibrated;
+            QVERIFY2(t.outputError <= t.outputErrorUnrefined,
+                     qPrintable(QString::fromStdString(t.name) +
+                                QString(": %1 > %2").arg(t.outputError).arg(t.outputErrorUnrefined)));
+        }
+        QCOMPARE(calibrated, 6 * 7 + 1); // every block's seven matrices and the output layer
+        // Without a Llama runtime for the model, calibration is refused by name.
+        options.input = sharedDir() / "models" / "stories260K" / "variants" / "stories260K_state_dict_f32.pt";
+        if (fs::exists(options.input)) {
+            const auto failure = failureOf([&] { compressModel(options, nullptr, nullptr); });
+            QVERIFY(failure);
+            QVERIFY2(failure->kind == ErrorKind::Unsupported || failure->kind == ErrorKind::InvalidInput,
+                     qPrintable(failure->message));
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestRuntime)
+#include "test_runtime.moc"
