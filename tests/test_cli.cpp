@@ -51,6 +51,7 @@ private Q_SLOTS:
     void validateCorrupt();
     void outputFolderMissing();
     void cancelLeavesNothing();
+    void evalAndGenerate();
 
 private:
     Result run(const QStringList& args, int timeoutMs = kQuickTimeoutMs, const QString& workDir = {});
@@ -166,6 +167,18 @@ void TestCli::usage_data()
     QTest::newRow("url not http") << QStringList{"url", "ftp://example.com/m.gguf"} << 2 << none
                                   << "novaq url: 'ftp://example.com/m.gguf' is not an http:// or https:// URL";
     QTest::newRow("search without query") << QStringList{"search"} << 2 << none << "missing a search QUERY";
+    QTest::newRow("eval without --text") << QStringList{"eval", "{demo}"} << 2 << none << "missing --text FILE";
+    QTest::newRow("eval without model") << QStringList{"eval"} << 2 << none << "missing the MODEL to evaluate";
+    QTest::newRow("eval bad --split") << QStringList{"eval", "{demo}", "--text", "{tmp}/notes.txt", "--split", "words"}
+                                      << 2 << none << "--split must be 'lines' or 'paragraphs'";
+    QTest::newRow("eval text too short") << QStringList{"eval", "{demo}", "--text", "{tmp}/notes.txt"} << 2 << none
+                                         << "fewer than one window of --ctx 256";
+    QTest::newRow("eval missing text") << QStringList{"eval", "{demo}", "--text", "{tmp}/none.txt"} << 5 << none
+                                       << "none.txt";
+    QTest::newRow("generate without --prompt")
+        << QStringList{"generate", "{demo}"} << 2 << none << "missing --prompt TEXT";
+    QTest::newRow("calibration without file") << QStringList{"local", "--calibration-tokens", "64"} << 2 << none
+                                              << "--calibration-tokens needs --calibration FILE";
     QTest::newRow("search bad sort") << QStringList{"search", "x", "--sort", "stars"} << 2 << none
                                      << "--sort stars is not an order; choose one of downloads, likes";
 }
@@ -346,6 +359,47 @@ void TestCli::cancelLeavesNothing()
     const QDir dir(work.path());
     QVERIFY2(dir.entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot).isEmpty(),
              qPrintable(dir.entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot).join(", ")));
+}
+
+// The compressed demo model runs: eval against the original (text, perplexities, KL, top-1 in
+// JSON), and generate continues a prompt with both; the tokenizer is found through the
+// source folder the manifest names.
+void TestCli::evalAndGenerate()
+{
+    requireCompressed();
+    QFile text(m_dir.filePath(QStringLiteral("verses.txt")));
+    QVERIFY(text.open(QIODevice::WriteOnly));
+    for (int i = 0; i < 30; ++i)
+        text.write("And God said, Let there be light: and there was light. And God saw the light, that it was good.\n");
+    text.close();
+    const Result r =
+        run(expand({"eval", m_novaq, "--against", "{demo}", "--text", "{tmp}/verses.txt", "--ctx", "64", "--json"}),
+            kCompressTimeoutMs);
+    QVERIFY2(!r.crashed && r.exitCode == 0, qPrintable(r.err));
+    const QJsonObject j = QJsonDocument::fromJson(r.out.toUtf8()).object();
+    QCOMPARE(j.value("ctx").toInt(), 64);
+    QVERIFY(j.value("windows").toInt() >= 10);
+    QCOMPARE(j.value("scored").toInt(), 64 * j.value("windows").toInt());
+    QVERIFY(j.value("perplexity").toDouble() > 1.0);
+    QVERIFY(j.value("against_perplexity").toDouble() > 1.0);
+    QVERIFY(j.value("kl").toDouble() > 0.0 && j.value("kl").toDouble() < 1.0);
+    QVERIFY(j.value("top1").toDouble() > 0.3 && j.value("top1").toDouble() <= 1.0);
+    QCOMPARE(j.value("tokenizer").toString(), QStringLiteral("sentencepiece-bpe"));
+
+    const Result g = run(
+        expand({"generate", m_novaq, "--prompt", "And God said", "--max-tokens", "8", "--against", "{demo}", "--json"}),
+        kCompressTimeoutMs);
+    QVERIFY2(!g.crashed && g.exitCode == 0, qPrintable(g.err));
+    const QJsonArray results = QJsonDocument::fromJson(g.out.toUtf8()).object().value("results").toArray();
+    QCOMPARE(results.size(), 2);
+    for (const QJsonValue& v : results) {
+        QVERIFY(!v.toObject().value("ids").toArray().isEmpty());
+        QVERIFY(!v.toObject().value("text").toString().trimmed().isEmpty());
+    }
+    // A model the runtime cannot run is refused by name (exit 4: unsupported).
+    const Result bad = run(expand({"eval", "{tmp}/notes.txt", "--text", "{tmp}/verses.txt"}));
+    QVERIFY2(bad.exitCode == 3 || bad.exitCode == 4, qPrintable(bad.err));
+    QVERIFY(bad.err.contains("notes.txt"));
 }
 
 QTEST_GUILESS_MAIN(TestCli)

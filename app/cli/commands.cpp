@@ -143,6 +143,10 @@ std::vector<OptionSpec> compressOptionSpecs()
          ""},
         {"--calibration-tokens", "N", "use at most N tokens of the calibration text",
          std::to_string(defaults.calibrationTokens)},
+        {"--with-tokenizer", "",
+         "carry the model's tokenizer files inside the .novaq file (their size counts), so that eval and "
+         "generate need nothing else",
+         ""},
     };
 }
 
@@ -159,6 +163,7 @@ CompressOptions compressOptionsFrom(const ParsedArgs& args)
         options.calibration = *c;
         requireExisting(options.calibration);
     }
+    options.attachTokenizer = args.has("--with-tokenizer");
     if (auto n = args.value("--calibration-tokens")) {
         if (options.calibration.empty())
             throw usageError("--calibration-tokens needs --calibration FILE");

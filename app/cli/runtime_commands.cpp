@@ -200,6 +200,16 @@ int runGenerate(const Context& context, const ParsedArgs& args)
     if (bos >= 0)
         ids.insert(ids.begin(), bos);
 
+    // Printed text grows as decode(prompt + produced) grows past decode(prompt), so spaces
+    // and characters made of several byte tokens come out right.
+    const std::vector<int32_t> promptIds(ids.begin() + (bos >= 0 ? 1 : 0), ids.end());
+    const std::string promptText = tokenizer.decode(promptIds);
+    auto continuation = [&](const std::vector<int32_t>& produced) {
+        std::vector<int32_t> all = promptIds;
+        all.insert(all.end(), produced.begin(), produced.end());
+        const std::string full = tokenizer.decode(all);
+        return full.compare(0, promptText.size(), promptText) == 0 ? full.substr(promptText.size()) : full;
+    };
     nlohmann::json out = nlohmann::json::array();
     auto runOne = [&](const RunnableModel& m, const char* label) {
         if (!json)
@@ -212,8 +222,7 @@ int runGenerate(const Context& context, const ParsedArgs& args)
             [&](int32_t id) {
                 produced.push_back(id);
                 if (!json) {
-                    // Print the growth of the decoded text, so byte tokens join into characters.
-                    const std::string text = tokenizer.decode(produced);
+                    const std::string text = continuation(produced);
                     if (text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0) {
                         std::cout << text.substr(shown.size()) << std::flush;
                         shown = text;
@@ -226,7 +235,7 @@ int runGenerate(const Context& context, const ParsedArgs& args)
         const double rate = produced.empty() ? 0.0 : double(produced.size()) / seconds;
         if (json) {
             out.push_back({{"model", m.path.string()},
-                           {"text", tokenizer.decode(produced)},
+                           {"text", continuation(produced)},
                            {"ids", produced},
                            {"tokens_per_second", rate}});
         } else {

@@ -5,7 +5,7 @@
 //
 // {
 //   "format": "novaq", "version": [1, 0], "writer": "novaq-studio 0.1.0",
-//   "source": { "label": "...", "format": "safetensors", "files": ["model.safetensors"],
+//   "source": { "label": "...", "path": "/abs/input", "format": "safetensors", "files": ["model.safetensors"],
 //               "tensor_bytes": 13644256 },
 //   "architecture": "llama",
 //   "config": { ...config.json passthrough, or null... },

@@ -338,15 +338,21 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
                           {"format", report.sourceFormat},
                           {"files", files},
                           {"tensor_bytes", report.sourceBytes}};
+    {
+        std::error_code ec;
+        const std::filesystem::path where = std::filesystem::absolute(options.input, ec);
+        manifest["source"]["path"] = (ec ? options.input : where).string(); // where eval finds the tokenizer
+    }
     manifest["architecture"] = report.architecture;
     const nlohmann::json& meta = reader->metadata();
     manifest["config"] = meta.contains("config") ? meta["config"] : nlohmann::json();
     manifest["format_metadata"] = meta.contains("format_metadata") ? meta["format_metadata"] : nlohmann::json();
     manifest["settings"] = report.settings;
     manifest["tensors"] = records;
-    // The tokenizer goes along, so the .novaq file runs (novaq eval / generate) on its own.
+    // On request the tokenizer goes along, so the .novaq file runs (eval / generate) on its own.
     nlohmann::json attachments = nlohmann::json::array();
-    for (const std::filesystem::path& file : tokenizerFilesBeside(options.input)) {
+    for (const std::filesystem::path& file :
+         options.attachTokenizer ? tokenizerFilesBeside(options.input) : std::vector<std::filesystem::path>{}) {
         const std::string text = readTextFile(file);
         const auto* data = reinterpret_cast<const std::byte*>(text.data());
         attachments.push_back(

@@ -28,6 +28,10 @@ struct CompressOptions {
     // to use. Llama-family models only.
     std::filesystem::path calibration;
     int64_t calibrationTokens = 32768;
+    // Carry the source's tokenizer files inside the .novaq file (their size counts in the
+    // file). Without them, eval/generate find the tokenizer in the source folder the
+    // manifest names, or take --tokenizer / --against.
+    bool attachTokenizer = false;
 };
 
 // Throws Error on bad options, unreadable input, write failure or cancel; in every such

@@ -337,7 +337,7 @@ decodeRowFromOffsets(const float* books, const uint32_t* off1, const uint32_t* o
 // look-ups while T * (L - G) < D. Unit costs in nanoseconds on one thread, measured with
 // novaq_bench --matvec and per-kernel timings (4096 x 4096, Xeon with AVX-512, GCC 12 -O3); only
 // their ratios matter. They put the crossover at T ~ 24 for d8 8+4, 8 for d8 8+8, 3 for d4 8+8,
-// where the benchmark measured ~16, 8 and 4 (near it both paths cost about the same).
+// where the benchmark measured ~16, 8-12 and 4-5 (near it both paths cost about the same).
 struct UnitCosts {
     double gatheredStage; // per row and vector position, one stage looked up by gathers / loads
     double permutedStage; // per row and vector position, a stage of <= 16 entries (AVX-512 permute)

@@ -55,15 +55,15 @@ public:
     //  - matMulDecoded: blocks of kDecodeRows rows decoded to f32 (t_j folded in), each multiplied
     //    by X with a register-blocked AVX-512 (8 rows x 32 tokens) or AVX2 (4 x 16) FMA kernel,
     //    then scaled by s_i and shifted by mu_i sum(x_t). The portable path uses Eigen instead:
-    //    the library is built for baseline x86-64, where Eigen's GEMM runs at SSE2 width (15-20
-    //    GFLOP/s on one Xeon core against 55-85 for the AVX-512 kernel). Scratch per thread:
+    //    the library is built for baseline x86-64, where Eigen's GEMM runs at SSE2 width (20-25
+    //    GFLOP/s on one Xeon core against 80-130 for the AVX-512 kernel). Scratch per thread:
     //    kDecodeRows x cols floats, plus X repacked once; never the whole matrix.
     // matMul takes look-ups for T <= lookupMaxTokens(), else the decoded product. Decoding costs
     // ~10-20 mat-vecs, so look-ups win only for short batches. The crossover comes from a cost
     // model of both paths calibrated with novaq_bench --matvec: on 4096 x 4096, one thread, it
-    // measured T ~ 16 at 1.5 bits (d8 8+4; model: 24), 8 at 2 bits (d8 8+8; model: 8) and 4 at
+    // measured T ~ 16 at 1.5 bits (d8 8+4; model: 24), 8-12 at 2 bits (d8 8+8; model: 8), 4-5 at
     // 4 bits (d4 8+8; model: 3); near it both paths cost about the same. At T = 256 the decoded
-    // product ran at 75-85 GFLOP/s, 3x dense f32 Eigen GEMM and 3-14x the look-up passes.
+    // product ran at 80-130 GFLOP/s, 3-6x dense f32 Eigen GEMM and 2.5-17x the look-up passes.
     void matMul(const float* X, int64_t T, float* Y) const;
     void matMulLookup(const float* X, int64_t T, float* Y, SimdLevel level = SimdLevel::Best) const;
     void matMulDecoded(const float* X, int64_t T, float* Y, SimdLevel level = SimdLevel::Best) const;

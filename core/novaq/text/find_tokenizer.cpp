@@ -106,14 +106,25 @@ std::unique_ptr<Tokenizer> findTokenizer(const ModelReader& reader, const fs::pa
     const fs::path dir = fs::is_directory(modelPath, ec) ? modelPath : modelPath.parent_path();
     if (!tokenizerFilesBeside(modelPath).empty())
         return loadTokenizerFromFolder(dir);
+    // A .novaq file without attachments: the source model it was compressed from, when it is
+    // still where the manifest says.
+    if (meta.is_object() && meta.contains("novaq") && meta["novaq"].is_object()) {
+        const nlohmann::json& source = meta["novaq"].value("source", nlohmann::json::object());
+        if (source.is_object() && source.contains("path") && source["path"].is_string()) {
+            const fs::path origin = source["path"].get<std::string>();
+            if (fs::exists(origin, ec) && !tokenizerFilesBeside(origin).empty())
+                return loadTokenizerFromFolder(fs::is_directory(origin, ec) ? origin : origin.parent_path());
+        }
+    }
 
     throw Error(ErrorKind::InvalidInput,
                 modelPath.string() +
                     ": no tokenizer found. Looked for tokenizer metadata in the model "
                     "(GGUF tokenizer.ggml.*) and, in " +
                     (dir.empty() ? std::string(".") : dir.string()) +
-                    ", for tokenizer.json, tokenizer.model, tok*.bin and tok*.model. Put the model's "
-                    "tokenizer file (as published with the weights) in that folder.");
+                    ", for tokenizer.json, tokenizer.model, tok*.bin and tok*.model (for a .novaq file also "
+                    "inside it and in its source model's folder). Put the model's tokenizer file (as published "
+                    "with the weights) in that folder.");
 }
 
 } // namespace novaq
