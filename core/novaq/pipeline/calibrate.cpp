@@ -36,18 +36,6 @@ LinearInput siteOf(int slot)
     return LinearInput::MlpDown;
 }
 
-void rmsNormRows(const float* x, const std::vector<float>& w, float eps, int64_t T, int64_t dim, float* out)
-{
-    for (int64_t t = 0; t < T; ++t) {
-        double ss = 0;
-        for (int64_t i = 0; i < dim; ++i)
-            ss += double(x[t * dim + i]) * x[t * dim + i];
-        const float inv = 1.0f / std::sqrt(static_cast<float>(ss / double(dim)) + eps);
-        for (int64_t i = 0; i < dim; ++i)
-            out[t * dim + i] = x[t * dim + i] * inv * w[static_cast<size_t>(i)];
-    }
-}
-
 HessianMatrix damped(HessianMatrix H, double damping, std::vector<float>& diag)
 {
     diag.resize(static_cast<size_t>(H.rows()));
@@ -213,8 +201,8 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
             } else { // the output layer's input: the final norm of the last hidden states
                 std::vector<float> xn(static_cast<size_t>(window));
                 if (teacher)
-                    rmsNormRows(m_teacher.data() + w * window, m_model.finalNorm, c.normEps, m_ctx, c.dim, xt.data());
-                rmsNormRows(m_hidden.data() + w * window, m_model.finalNorm, c.normEps, m_ctx, c.dim, xn.data());
+                    rmsNorm(m_teacher.data() + w * window, m_model.finalNorm, c.normEps, m_ctx, c.dim, xt.data());
+                rmsNorm(m_hidden.data() + w * window, m_model.finalNorm, c.normEps, m_ctx, c.dim, xn.data());
                 studentSeen(layer, site, xn.data(), m_ctx, c.dim);
             }
         }

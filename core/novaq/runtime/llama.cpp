@@ -406,19 +406,6 @@ KvCache::KvCache(const LlamaConfig& c, int64_t maxSeq) : capacity(maxSeq > 0 ? m
 
 namespace {
 
-void rmsNorm(const float* x, const std::vector<float>& w, float eps, int64_t T, int64_t dim, float* out)
-{
-    for (int64_t t = 0; t < T; ++t) {
-        const float* xt = x + t * dim;
-        double ss = 0;
-        for (int64_t i = 0; i < dim; ++i)
-            ss += double(xt[i]) * xt[i];
-        const float inv = 1.0f / std::sqrt(static_cast<float>(ss / double(dim)) + eps);
-        for (int64_t i = 0; i < dim; ++i)
-            out[t * dim + i] = xt[i] * inv * w[static_cast<size_t>(i)];
-    }
-}
-
 // Rotates each head of `x` (T rows of nHeads * headDim) for positions pos0 + t.
 void rope(float* x, int64_t T, int nHeads, int headDim, int64_t pos0, const LlamaConfig& c)
 {
@@ -446,6 +433,19 @@ void rope(float* x, int64_t T, int nHeads, int headDim, int64_t pos0, const Llam
 }
 
 } // namespace
+
+void rmsNorm(const float* x, const std::vector<float>& w, float eps, int64_t T, int64_t dim, float* out)
+{
+    for (int64_t t = 0; t < T; ++t) {
+        const float* xt = x + t * dim;
+        double ss = 0;
+        for (int64_t i = 0; i < dim; ++i)
+            ss += double(xt[i]) * xt[i];
+        const float inv = 1.0f / std::sqrt(static_cast<float>(ss / double(dim)) + eps);
+        for (int64_t i = 0; i < dim; ++i)
+            out[t * dim + i] = xt[i] * inv * w[static_cast<size_t>(i)];
+    }
+}
 
 void embedTokens(const LlamaModel& model, std::span<const int32_t> tokens, float* H)
 {

@@ -133,6 +133,9 @@ using InputObserver = std::function<void(int layer, LinearInput site, const floa
 void forwardLayer(const LlamaModel& model, int layer, float* H, int64_t T, KvCache& cache,
                   const InputObserver* observer = nullptr);
 
+// out (T x dim) = each row of x scaled to unit RMS (plus eps) times w.
+void rmsNorm(const float* x, const std::vector<float>& w, float eps, int64_t T, int64_t dim, float* out);
+
 // Embeds tokens into H (T x dim). Throws Error(InvalidArgument) on an id outside the vocabulary.
 void embedTokens(const LlamaModel& model, std::span<const int32_t> tokens, float* H);
 
