@@ -28,6 +28,10 @@ struct ParsedArgs {
     std::optional<std::string> value(const std::string& name) const;
 };
 
+// Options many commands share.
+inline const OptionSpec kHelpOption{"--help", "", "show this help and exit", ""};
+inline const OptionSpec kJsonOption{"--json", "", "print the result as JSON on stdout (and nothing else there)", ""};
+
 // Parses `args` (the words after the command name) against `options`. Accepts `--opt value`
 // and `--opt=value`; `--` ends the options. Throws Error(InvalidArgument) for an unknown
 // option (with a suggestion when one is close), a missing value, a value given to a flag, or

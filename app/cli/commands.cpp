@@ -196,8 +196,8 @@ const std::vector<Command>& commandTable()
 {
     static const std::vector<Command> kCommands = [] {
         const CompressOptions defaults;
-        const OptionSpec help{"--help", "", "show this help and exit", ""};
-        const OptionSpec json{"--json", "", "print the result as JSON on stdout (and nothing else there)", ""};
+        const OptionSpec& help = kHelpOption;
+        const OptionSpec& json = kJsonOption;
         std::vector<Command> commands;
 
         commands.push_back(Command{

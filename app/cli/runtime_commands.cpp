@@ -27,8 +27,8 @@ namespace {
 
 constexpr int64_t kMaxThreads = 4096;
 
-const OptionSpec kHelp{"--help", "", "show this help and exit", ""};
-const OptionSpec kJson{"--json", "", "print the result as JSON on stdout (and nothing else there)", ""};
+const OptionSpec& kHelp = kHelpOption;
+const OptionSpec& kJson = kJsonOption;
 const OptionSpec kTokenizer{"--tokenizer", "FILE",
                             "tokenizer to use (tokenizer.model, tokenizer.json, a GGUF file, a llama2.c tok*.bin); "
                             "default: the model's own, else the --against model's",
@@ -38,6 +38,14 @@ const OptionSpec kDecode{"--decode", "",
                          "decode quantized matrices to F32 once at load instead of multiplying in the code domain "
                          "(faster for long texts, more memory)",
                          ""};
+
+// A command's own options, then the ones eval and generate share.
+std::vector<OptionSpec> withRuntimeOptions(std::vector<OptionSpec> own)
+{
+    for (const OptionSpec* o : {&kTokenizer, &kDecode, &kThreads, &kJson, &kHelp})
+        own.push_back(*o);
+    return own;
+}
 
 std::optional<tbb::global_control> threadLimit(const ParsedArgs& args)
 {
@@ -271,18 +279,13 @@ void addRuntimeCommands(std::vector<Command>& commands)
         "KL(original || model) of the next-token distributions, in nats; top-1 = how often both\n"
         "models' most likely next token agree. Quantized matrices are multiplied in the code\n"
         "domain unless --decode is given.",
-        {
+        withRuntimeOptions({
             {"--text", "FILE", "the plain-text file to measure on (required)", ""},
             {"--against", "ORIGINAL", "the original model, for KL divergence and top-1 agreement", ""},
             {"--ctx", "N", "window length in tokens", "256"},
             {"--split", "S", "documents of the text: lines or paragraphs", "lines"},
             {"--max-tokens", "N", "use only the first N tokens of the text", ""},
-            kTokenizer,
-            kDecode,
-            kThreads,
-            kJson,
-            kHelp,
-        },
+        }),
         {"novaq eval model.novaq --against kjv-llama-7m --text kjv_john.txt",
          "novaq eval stories260K.gguf --text tinystories_valid.txt --split paragraphs --max-tokens 8192"},
         false,
@@ -295,18 +298,13 @@ void addRuntimeCommands(std::vector<Command>& commands)
         "Continue a prompt with a model (and with the original beside it)",
         "Greedy by default (--temperature 0). With --against ORIGINAL both continue the same\n"
         "prompt, one after the other, so the two texts can be compared.",
-        {
+        withRuntimeOptions({
             {"--prompt", "TEXT", "the text to continue (required)", ""},
             {"--max-tokens", "N", "new tokens at most", "64"},
             {"--against", "ORIGINAL", "also continue with this model", ""},
             {"--temperature", "T", "sampling temperature; 0 picks the most likely token", "0"},
             {"--seed", "S", "random seed for sampling", "1"},
-            kTokenizer,
-            kDecode,
-            kThreads,
-            kJson,
-            kHelp,
-        },
+        }),
         {"novaq generate model.novaq --prompt \"In the beginning\" --against kjv-llama-7m"},
         false,
         runGenerate,

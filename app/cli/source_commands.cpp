@@ -27,8 +27,8 @@ namespace {
 
 constexpr int64_t kMaxSearchResults = 1000;
 
-const OptionSpec kHelp{"--help", "", "show this help and exit", ""};
-const OptionSpec kJson{"--json", "", "print the result as JSON on stdout (and nothing else there)", ""};
+const OptionSpec& kHelp = kHelpOption;
+const OptionSpec& kJson = kJsonOption;
 
 // The sort keys `novaq search` offers, and what the Hub calls them.
 struct SortRow {

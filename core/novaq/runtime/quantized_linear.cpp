@@ -722,29 +722,15 @@ size_t QuantizedLinear::memoryBytes() const noexcept
 
 void quantizedMatVecReference(const QuantizedTensor& q, std::span<const float> x, std::span<float> y)
 {
-    const CodecConfig& c = q.config;
-    const int64_t vpr = vectorsPerRow(q.cols, c.d);
-    const int64_t m1 = int64_t{1} << c.b1, m2 = c.b2 > 0 ? int64_t{1} << c.b2 : 0;
     if (x.size() != static_cast<size_t>(q.cols) || y.size() != static_cast<size_t>(q.rows))
         throw Error(ErrorKind::InvalidArgument, "reference mat-vec got vectors of the wrong size");
+    // The layout's own element-by-element decode, then plain dot products in double.
+    std::vector<float> W(static_cast<size_t>(q.rows * q.cols));
+    decodeReference(q, W);
     for (int64_t i = 0; i < q.rows; ++i) {
-        const double s = double(q.scale) * halfToFloat(q.rowScale[static_cast<size_t>(i)]);
-        const double mu = double(q.scale) * halfToFloat(q.rowMean[static_cast<size_t>(i)]);
         double sum = 0;
-        for (int64_t j = 0; j < q.cols; ++j) {
-            const int64_t v = j / c.d;
-            int k = 0;
-            while (subspaceBegin(vpr, c.subspaces, k + 1) <= v)
-                ++k;
-            uint32_t a = 0, b = 0;
-            readCodes(q, i, v, a, b);
-            const int64_t base = k * (m1 + m2) * c.d, t = j % c.d;
-            double value = halfToFloat(q.codebooks[static_cast<size_t>(base + a * c.d + t)]);
-            if (m2 > 0)
-                value += halfToFloat(q.codebooks[static_cast<size_t>(base + (m1 + b) * c.d + t)]);
-            const double colScale = q.hasColScale ? halfToFloat(q.colScale[static_cast<size_t>(j)]) : 1.0;
-            sum += (s * colScale * value + mu) * double(x[static_cast<size_t>(j)]);
-        }
+        for (int64_t j = 0; j < q.cols; ++j)
+            sum += double(W[static_cast<size_t>(i * q.cols + j)]) * double(x[static_cast<size_t>(j)]);
         y[static_cast<size_t>(i)] = static_cast<float>(sum);
     }
 }
