@@ -12,6 +12,8 @@
 //   "format_metadata": { ...source format metadata passthrough... },
 //   "settings": { "bits": 1.5, "d": 8, "b1": 8, "b2": 4, "subspaces": 4, "seed": 20260101, ... },
 //   "tensors": [ TensorRecord, ... ]            in file order (the order they finished)
+//   "attachments": [ {"name": "tokenizer.model", "data": {...}} ]   optional (--with-tokenizer);
+//                                               read by novaqAttachments() (novaq_model_reader.h)
 // }
 // TensorRecord:
 // { "name": "...", "shape": [m, n], "source_dtype": "F16",
