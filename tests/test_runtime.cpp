@@ -296,8 +296,15 @@ private Q_SLOTS:
         options.input = demoModelDir();
         options.output = toPath(dir.path()) / "demo.novaq";
         options.bits = 2;
+        options.attachTokenizer = true;
         compressModel(options, nullptr, nullptr);
         const auto reader = openModel(options.output);
+        // The tokenizer travels inside the file and is found there first.
+        const auto attached = novaqAttachments(*reader);
+        QCOMPARE(attached.size(), size_t(1));
+        QCOMPARE(attached.front().first, std::string("tokenizer.model"));
+        QCOMPARE(attached.front().second.size(), size_t(fs::file_size(demoModelDir() / "tokenizer.model")));
+        QCOMPARE(findTokenizer(*reader, toPath(dir.path()) / "elsewhere.novaq")->vocabSize(), 4096);
         const LlamaModel code = loadLlama(*reader);
         LoadOptions decodeAll;
         decodeAll.decodeQuantized = true;
