@@ -273,4 +273,15 @@ void HttpTestServer::serve(int fd)
     ::shutdown(fd, SHUT_RDWR);
 }
 
+net::DownloadSettings quickDownloadSettings()
+{
+    net::DownloadSettings s;
+    s.http.connectTimeoutSeconds = 2;
+    s.http.stallSeconds = 2;
+    s.initialBackoffSeconds = 0.01;
+    s.maxBackoffSeconds = 0.05;
+    s.maxAttempts = 3;
+    return s;
+}
+
 } // namespace novaq::test

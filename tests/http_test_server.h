@@ -5,6 +5,8 @@
 // body short, go silent (a stall) or send slowly. It stops when destroyed, and by itself
 // after a minute at the latest, so a failing test never hangs on it.
 
+#include "novaq/net/downloader.h"
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -78,5 +80,8 @@ private:
     std::vector<SeenRequest> m_requests;
     std::vector<std::thread> m_connections;
 };
+
+// Download settings for tests against this server: short timeouts, quick retries.
+novaq::net::DownloadSettings quickDownloadSettings();
 
 } // namespace novaq::test

@@ -257,29 +257,6 @@ private:
     }
 };
 
-net::DownloadSettings fast()
-{
-    net::DownloadSettings s;
-    s.http.connectTimeoutSeconds = 2;
-    s.http.stallSeconds = 2;
-    s.initialBackoffSeconds = 0.01;
-    s.maxBackoffSeconds = 0.05;
-    s.maxAttempts = 3;
-    return s;
-}
-
-std::string failureOf(const std::function<void()>& f, ErrorKind* kind = nullptr)
-{
-    try {
-        f();
-    } catch (const Error& e) {
-        if (kind)
-            *kind = e.kind();
-        return e.what();
-    }
-    return "(no error)";
-}
-
 #define VERIFY_CONTAINS(text, part)                                                                                    \
     QVERIFY2(std::string(text).find(part) != std::string::npos,                                                        \
              (std::string(text) + "  [missing: " + (part) + "]").c_str())
@@ -316,7 +293,7 @@ void TestHuggingFace::searchFollowsPages()
 {
     FakeHub fake;
     QTemporaryDir dir;
-    const hf::HubClient hub(fake.settings(test::toPath(dir.path())), fast(), nullptr, nullptr);
+    const hf::HubClient hub(fake.settings(test::toPath(dir.path())), test::quickDownloadSettings(), nullptr, nullptr);
     hf::SearchQuery q;
     q.text = "tiny";
     q.format = "gguf";
@@ -341,7 +318,7 @@ void TestHuggingFace::modelInfoHasTreeSizesAndHashes()
 {
     FakeHub fake;
     QTemporaryDir dir;
-    const hf::HubClient hub(fake.settings(test::toPath(dir.path())), fast(), nullptr, nullptr);
+    const hf::HubClient hub(fake.settings(test::toPath(dir.path())), test::quickDownloadSettings(), nullptr, nullptr);
     const hf::ModelInfo info = hub.modelInfo("org/tiny");
     QCOMPARE(info.commit, std::string(kCommit));
     QCOMPARE(info.architecture, std::string("LlamaForCausalLM"));
@@ -361,7 +338,7 @@ void TestHuggingFace::downloadWritesTheCacheLayout()
     FakeHub fake;
     QTemporaryDir dir;
     const fs::path cache = test::toPath(dir.path());
-    const hf::HubClient hub(fake.settings(cache, kGoodToken), fast(), nullptr, nullptr);
+    const hf::HubClient hub(fake.settings(cache, kGoodToken), test::quickDownloadSettings(), nullptr, nullptr);
     const hf::Snapshot s = hub.download("org/tiny", "main", "");
     const fs::path repo = cache / "models--org--tiny";
     QCOMPARE(s.modelPath, repo / "snapshots" / kCommit / "model.safetensors");
@@ -391,7 +368,7 @@ void TestHuggingFace::cachedFilesAreNotRequested()
 {
     FakeHub fake;
     QTemporaryDir dir;
-    const hf::HubClient hub(fake.settings(test::toPath(dir.path())), fast(), nullptr, nullptr);
+    const hf::HubClient hub(fake.settings(test::toPath(dir.path())), test::quickDownloadSettings(), nullptr, nullptr);
     hub.download("org/tiny", "main", "");
     const int resolves = fake.resolves();
     const int stored = fake.storage.count("/");
@@ -408,18 +385,23 @@ void TestHuggingFace::offlineUsesOnlyTheCache()
     FakeHub fake;
     QTemporaryDir dir;
     const fs::path cache = test::toPath(dir.path());
-    hf::HubClient(fake.settings(cache), fast(), nullptr, nullptr).download("org/tiny", "main", "");
+    hf::HubClient(fake.settings(cache), test::quickDownloadSettings(), nullptr, nullptr)
+        .download("org/tiny", "main", "");
     const size_t before = fake.hub.requests().size();
     hf::HubSettings offline = fake.settings(cache);
     offline.offline = true;
-    const hf::Snapshot s = hf::HubClient(offline, fast(), nullptr, nullptr).download("org/tiny", "main", "");
+    const hf::Snapshot s =
+        hf::HubClient(offline, test::quickDownloadSettings(), nullptr, nullptr).download("org/tiny", "main", "");
     QVERIFY(s.offline);
     QCOMPARE(s.modelPath.filename(), fs::path("model.safetensors"));
     QCOMPARE(fake.hub.requests().size(), before); // not a single request
 
     ErrorKind kind{};
-    const std::string message =
-        failureOf([&] { hf::HubClient(offline, fast(), nullptr, nullptr).download("org/sharded", "main", ""); }, &kind);
+    const std::string message = test::failureMessage(
+        [&] {
+            hf::HubClient(offline, test::quickDownloadSettings(), nullptr, nullptr).download("org/sharded", "main", "");
+        },
+        &kind);
     QCOMPARE(kind, ErrorKind::Network);
     VERIFY_CONTAINS(message, "HF_HUB_OFFLINE");
     VERIFY_CONTAINS(message, "not in the Hugging Face cache");
@@ -430,13 +412,16 @@ void TestHuggingFace::unreachableHubFallsBackToCache()
     FakeHub fake;
     QTemporaryDir dir;
     const fs::path cache = test::toPath(dir.path());
-    hf::HubClient(fake.settings(cache), fast(), nullptr, nullptr).download("org/tiny", "main", "");
+    hf::HubClient(fake.settings(cache), test::quickDownloadSettings(), nullptr, nullptr)
+        .download("org/tiny", "main", "");
     hf::HubSettings down = fake.settings(cache);
     down.endpoint = "http://127.0.0.1:1"; // nothing listens there
-    const hf::Snapshot s = hf::HubClient(down, fast(), nullptr, nullptr).download("org/tiny", "main", "");
+    const hf::Snapshot s =
+        hf::HubClient(down, test::quickDownloadSettings(), nullptr, nullptr).download("org/tiny", "main", "");
     QVERIFY(s.offline);
-    const std::string message =
-        failureOf([&] { hf::HubClient(down, fast(), nullptr, nullptr).download("org/other", "main", ""); });
+    const std::string message = test::failureMessage([&] {
+        hf::HubClient(down, test::quickDownloadSettings(), nullptr, nullptr).download("org/other", "main", "");
+    });
     VERIFY_CONTAINS(message, "cannot reach");
 }
 
@@ -444,7 +429,7 @@ void TestHuggingFace::shardedCheckpoint()
 {
     FakeHub fake;
     QTemporaryDir dir;
-    const hf::HubClient hub(fake.settings(test::toPath(dir.path())), fast(), nullptr, nullptr);
+    const hf::HubClient hub(fake.settings(test::toPath(dir.path())), test::quickDownloadSettings(), nullptr, nullptr);
     const hf::Snapshot s = hub.download("org/sharded", "main", "");
     QCOMPARE(s.modelPath.filename(), fs::path("model.safetensors.index.json"));
     QCOMPARE(s.filesDownloaded, 4); // index, config, two shards
@@ -456,9 +441,9 @@ void TestHuggingFace::gatedWithoutToken()
 {
     FakeHub fake;
     QTemporaryDir dir;
-    const hf::HubClient hub(fake.settings(test::toPath(dir.path())), fast(), nullptr, nullptr);
+    const hf::HubClient hub(fake.settings(test::toPath(dir.path())), test::quickDownloadSettings(), nullptr, nullptr);
     ErrorKind kind{};
-    const std::string message = failureOf([&] { hub.download("org/gated", "main", ""); }, &kind);
+    const std::string message = test::failureMessage([&] { hub.download("org/gated", "main", ""); }, &kind);
     QCOMPARE(kind, ErrorKind::Network);
     VERIFY_CONTAINS(message, "gated");
     VERIFY_CONTAINS(message, fake.endpoint() + "/org/gated");
@@ -469,8 +454,9 @@ void TestHuggingFace::gatedWithUnapprovedToken()
 {
     FakeHub fake;
     QTemporaryDir dir;
-    const hf::HubClient hub(fake.settings(test::toPath(dir.path()), "hf_NotApprovedSecret"), fast(), nullptr, nullptr);
-    const std::string message = failureOf([&] { hub.download("org/gated", "main", ""); });
+    const hf::HubClient hub(fake.settings(test::toPath(dir.path()), "hf_NotApprovedSecret"),
+                            test::quickDownloadSettings(), nullptr, nullptr);
+    const std::string message = test::failureMessage([&] { hub.download("org/gated", "main", ""); });
     VERIFY_CONTAINS(message, "no access yet");
     VERIFY_CONTAINS(message, fake.endpoint() + "/org/gated");
     QVERIFY(message.find("hf_NotApprovedSecret") == std::string::npos);
@@ -480,7 +466,8 @@ void TestHuggingFace::gatedWithApprovedToken()
 {
     FakeHub fake;
     QTemporaryDir dir;
-    const hf::HubClient hub(fake.settings(test::toPath(dir.path()), kGoodToken), fast(), nullptr, nullptr);
+    const hf::HubClient hub(fake.settings(test::toPath(dir.path()), kGoodToken), test::quickDownloadSettings(), nullptr,
+                            nullptr);
     QCOMPARE(hub.download("org/gated", "main", "").filesDownloaded, 2);
     QCOMPARE(fake.storageAuthLeaks.load(), 0);
 }
@@ -490,8 +477,9 @@ void TestHuggingFace::invalidToken()
     FakeHub fake;
     fake.rejectTokens = true;
     QTemporaryDir dir;
-    const hf::HubClient hub(fake.settings(test::toPath(dir.path()), "hf_ExpiredSecret"), fast(), nullptr, nullptr);
-    const std::string message = failureOf([&] { hub.download("org/tiny", "main", ""); });
+    const hf::HubClient hub(fake.settings(test::toPath(dir.path()), "hf_ExpiredSecret"), test::quickDownloadSettings(),
+                            nullptr, nullptr);
+    const std::string message = test::failureMessage([&] { hub.download("org/tiny", "main", ""); });
     VERIFY_CONTAINS(message, "token was rejected");
     VERIFY_CONTAINS(message, "/settings/tokens");
     QVERIFY(message.find("hf_ExpiredSecret") == std::string::npos);
@@ -533,10 +521,10 @@ void TestHuggingFace::notFound()
     QFETCH(QString, expected);
     FakeHub fake;
     QTemporaryDir dir;
-    const hf::HubClient hub(fake.settings(test::toPath(dir.path())), fast(), nullptr, nullptr);
+    const hf::HubClient hub(fake.settings(test::toPath(dir.path())), test::quickDownloadSettings(), nullptr, nullptr);
     ErrorKind kind{};
-    const std::string message =
-        failureOf([&] { hub.download(repo.toStdString(), revision.toStdString(), file.toStdString()); }, &kind);
+    const std::string message = test::failureMessage(
+        [&] { hub.download(repo.toStdString(), revision.toStdString(), file.toStdString()); }, &kind);
     VERIFY_CONTAINS(message, expected.toStdString());
     QCOMPARE(kind, ErrorKind::InvalidArgument);
 }
@@ -546,9 +534,9 @@ void TestHuggingFace::rateLimited()
     FakeHub fake;
     fake.rateLimited = true;
     QTemporaryDir dir;
-    const hf::HubClient hub(fake.settings(test::toPath(dir.path())), fast(), nullptr, nullptr);
+    const hf::HubClient hub(fake.settings(test::toPath(dir.path())), test::quickDownloadSettings(), nullptr, nullptr);
     ErrorKind kind{};
-    const std::string message = failureOf([&] { hub.modelInfo("org/tiny"); }, &kind);
+    const std::string message = test::failureMessage([&] { hub.modelInfo("org/tiny"); }, &kind);
     QCOMPARE(kind, ErrorKind::Network);
     VERIFY_CONTAINS(message, "rate-limiting");
     VERIFY_CONTAINS(message, "HF_TOKEN");
@@ -560,15 +548,16 @@ void TestHuggingFace::checksumMismatchKeepsNothing()
     FakeHub fake;
     QTemporaryDir dir;
     const fs::path cache = test::toPath(dir.path());
-    const hf::HubClient hub(fake.settings(cache), fast(), nullptr, nullptr);
-    const std::string message = failureOf([&] { hub.download("org/corrupt", "main", ""); });
+    const hf::HubClient hub(fake.settings(cache), test::quickDownloadSettings(), nullptr, nullptr);
+    const std::string message = test::failureMessage([&] { hub.download("org/corrupt", "main", ""); });
     VERIFY_CONTAINS(message, "SHA-256 mismatch");
     const fs::path repo = cache / "models--org--corrupt";
     QVERIFY(!fs::exists(repo / "snapshots" / kCommit / "model.safetensors"));
     QVERIFY(!fs::exists(repo / "blobs" / std::string(64, 'e')));
     QVERIFY(!fs::exists(repo / "blobs" / (std::string(64, 'e') + ".incomplete")));
     // And a second run does not mistake anything for a cached file.
-    QVERIFY(failureOf([&] { hub.download("org/corrupt", "main", ""); }).find("SHA-256 mismatch") != std::string::npos);
+    QVERIFY(test::failureMessage([&] { hub.download("org/corrupt", "main", ""); }).find("SHA-256 mismatch") !=
+            std::string::npos);
 }
 
 void TestHuggingFace::chooseFiles_data()
@@ -623,7 +612,7 @@ void TestHuggingFace::chooseFiles()
         list.push_back({f.toStdString(), 100, std::string(40, 'a'), {}});
     if (model.isEmpty()) {
         ErrorKind kind{};
-        VERIFY_CONTAINS(failureOf([&] { hf::chooseFiles(list, wanted.toStdString(), "org/x"); }, &kind),
+        VERIFY_CONTAINS(test::failureMessage([&] { hf::chooseFiles(list, wanted.toStdString(), "org/x"); }, &kind),
                         expected.toStdString());
         QCOMPARE(kind, ErrorKind::InvalidArgument);
         return;
@@ -679,7 +668,8 @@ void TestHuggingFace::compressesEndToEnd()
 {
     FakeHub fake;
     QTemporaryDir dir;
-    const hf::HubClient hub(fake.settings(test::toPath(dir.path()) / "cache"), fast(), nullptr, nullptr);
+    const hf::HubClient hub(fake.settings(test::toPath(dir.path()) / "cache"), test::quickDownloadSettings(), nullptr,
+                            nullptr);
     const hf::Snapshot s = hub.download("org/tiny", "main", "");
     CompressOptions options;
     options.input = s.modelPath;

@@ -59,18 +59,6 @@ std::string readFile(const fs::path& p)
     return std::string(bytes.begin(), bytes.end());
 }
 
-std::string errorOf(const std::function<void()>& f, ErrorKind* kind = nullptr)
-{
-    try {
-        f();
-    } catch (const Error& e) {
-        if (kind)
-            *kind = e.kind();
-        return e.what();
-    }
-    return {};
-}
-
 class Recorder : public DownloadSink {
 public:
     void onDownload(const DownloadProgress& p) override
@@ -234,7 +222,11 @@ void TestNet::cancelMidFileThenResume()
         progress.cancelAt = 100000;
         Downloader d(fastSettings(), &progress, &token);
         ErrorKind kind{};
-        errorOf([&] { d.download({server.url() + "/slow", {}, dest, body.size(), sha256Hex(body), "m"}); }, &kind);
+        test::failureMessage(
+            [&] {
+                d.download({server.url() + "/slow", {}, dest, body.size(), sha256Hex(body), "m"});
+            },
+            &kind);
         QCOMPARE(kind, ErrorKind::Cancelled);
     }
     QVERIFY(!fs::exists(dest));
@@ -258,7 +250,11 @@ void TestNet::cancelBeforeFirstByte()
     token.cancel();
     Downloader d(fastSettings(), nullptr, &token);
     ErrorKind kind{};
-    errorOf([&] { d.download({server.url() + "/a", {}, test::toPath(dir.path()) / "a", {}, {}, "a"}); }, &kind);
+    test::failureMessage(
+        [&] {
+            d.download({server.url() + "/a", {}, test::toPath(dir.path()) / "a", {}, {}, "a"});
+        },
+        &kind);
     QCOMPARE(kind, ErrorKind::Cancelled);
     QCOMPARE(int(server.requests().size()), 0);
 }
@@ -284,7 +280,11 @@ void TestNet::cancelWhileConnecting()
     });
     const auto start = std::chrono::steady_clock::now();
     ErrorKind kind{};
-    errorOf([&] { d.download({server.url() + "/a", {}, test::toPath(dir.path()) / "a", 10, {}, "a"}); }, &kind);
+    test::failureMessage(
+        [&] {
+            d.download({server.url() + "/a", {}, test::toPath(dir.path()) / "a", 10, {}, "a"});
+        },
+        &kind);
     canceller.join();
     QCOMPARE(kind, ErrorKind::Cancelled);
     QVERIFY(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(2500));
@@ -405,7 +405,7 @@ void TestNet::checksumMismatchDeletes()
     const fs::path dest = test::toPath(dir.path()) / "f";
     Downloader d(fastSettings(), nullptr, nullptr);
     ErrorKind kind{};
-    const std::string message = errorOf(
+    const std::string message = test::failureMessage(
         [&] {
             d.download({server.url() + "/f", {}, dest, body.size(), sha256Hex(body), "model.gguf"});
         },
@@ -424,7 +424,9 @@ void TestNet::sizeMismatchDeletes()
     QTemporaryDir dir;
     const fs::path dest = test::toPath(dir.path()) / "f";
     Downloader d(fastSettings(), nullptr, nullptr);
-    const std::string message = errorOf([&] { d.download({server.url() + "/f", {}, dest, 4000, {}, "f"}); });
+    const std::string message = test::failureMessage([&] {
+        d.download({server.url() + "/f", {}, dest, 4000, {}, "f"});
+    });
     QVERIFY2(message.find("expected 4000") != std::string::npos, message.c_str());
     QVERIFY(!fs::exists(dest));
     QVERIFY(!fs::exists(incompletePathFor(dest)));
@@ -494,7 +496,7 @@ void TestNet::givesUpWithMessage()
     QTemporaryDir dir;
     Downloader d(fastSettings(), nullptr, nullptr);
     ErrorKind kind{};
-    const std::string message = errorOf(
+    const std::string message = test::failureMessage(
         [&] {
             d.download({server.url() + "/f", {}, test::toPath(dir.path()) / "f", 10, {}, "f.gguf"});
         },
@@ -592,7 +594,11 @@ void TestNet::parallelResumesUnfinishedParts()
         progress.cancelAt = 140000;
         Downloader d(s, &progress, &token);
         ErrorKind kind{};
-        errorOf([&] { d.download({server.url() + "/f", {}, dest, body.size(), sha256Hex(body), "big"}); }, &kind);
+        test::failureMessage(
+            [&] {
+                d.download({server.url() + "/f", {}, dest, body.size(), sha256Hex(body), "big"});
+            },
+            &kind);
         QCOMPARE(kind, ErrorKind::Cancelled);
     }
     const fs::path parts = incompletePathFor(dest).string() + ".parts";
@@ -615,7 +621,7 @@ void TestNet::freeSpaceChecked()
     QTemporaryDir dir;
     Downloader d(fastSettings(), nullptr, nullptr);
     ErrorKind kind{};
-    const std::string message = errorOf(
+    const std::string message = test::failureMessage(
         [&] {
             d.download({server.url() + "/f", {}, test::toPath(dir.path()) / "f", uint64_t(1) << 60, {}, "huge"});
         },
@@ -649,13 +655,13 @@ void TestNet::urlDownload()
     QCOMPARE(server.count("/dl"), before + 1); // only the HEAD
 
     ErrorKind kind{};
-    const std::string missing = errorOf(
+    const std::string missing = test::failureMessage(
         [&] { sources::downloadUrl(server.url() + "/missing/x.gguf", folder, fastSettings(), nullptr, nullptr); },
         &kind);
     QCOMPARE(kind, ErrorKind::InvalidArgument);
     QVERIFY2(missing.find("does not exist") != std::string::npos, missing.c_str());
-    const std::string ftp =
-        errorOf([&] { sources::downloadUrl("ftp://h/x.gguf", folder, fastSettings(), nullptr, nullptr); }, &kind);
+    const std::string ftp = test::failureMessage(
+        [&] { sources::downloadUrl("ftp://h/x.gguf", folder, fastSettings(), nullptr, nullptr); }, &kind);
     QCOMPARE(kind, ErrorKind::InvalidArgument);
 }
 

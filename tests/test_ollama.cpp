@@ -77,29 +77,6 @@ void writeStoreModel(const fs::path& store, const std::string& name, const std::
     test::writeAll(store / "blobs" / ("sha256-" + net::sha256Hex("MIT")), std::string("MIT"));
 }
 
-net::DownloadSettings fast()
-{
-    net::DownloadSettings s;
-    s.http.connectTimeoutSeconds = 2;
-    s.http.stallSeconds = 2;
-    s.initialBackoffSeconds = 0.01;
-    s.maxBackoffSeconds = 0.05;
-    s.maxAttempts = 3;
-    return s;
-}
-
-std::string failureOf(const std::function<void()>& f, ErrorKind* kind = nullptr)
-{
-    try {
-        f();
-    } catch (const Error& e) {
-        if (kind)
-            *kind = e.kind();
-        return e.what();
-    }
-    return "(no error)";
-}
-
 // A registry: manifests and blobs; the blob redirects to a CDN path on the same server.
 class FakeRegistry {
 public:
@@ -205,7 +182,7 @@ void TestOllama::badNames()
 {
     QFETCH(QString, text);
     ErrorKind kind{};
-    const std::string message = failureOf([&] { ollama::ModelName::parse(text.toStdString()); }, &kind);
+    const std::string message = test::failureMessage([&] { ollama::ModelName::parse(text.toStdString()); }, &kind);
     QCOMPARE(kind, ErrorKind::InvalidArgument);
     QVERIFY2(message.find("not an Ollama model name") != std::string::npos, message.c_str());
 }
@@ -349,7 +326,7 @@ void TestOllama::pullFromRegistry()
     QTemporaryDir dir;
     const fs::path store = test::toPath(dir.path()) / "novaq-ollama";
     const auto name = ollama::ModelName::parse(registry.host() + "/library/tiny");
-    const ollama::LocalModel pulled = ollama::pull(name, true, store, fast(), nullptr, nullptr);
+    const ollama::LocalModel pulled = ollama::pull(name, true, store, test::quickDownloadSettings(), nullptr, nullptr);
     QCOMPARE(test::readAll(pulled.blob).size(), registry.blob.size());
     QCOMPARE(net::sha256File(pulled.blob, nullptr), net::sha256Hex(registry.blob));
     const auto requests = registry.server.requests();
@@ -358,7 +335,7 @@ void TestOllama::pullFromRegistry()
     // Found in our store afterwards, without the registry.
     QVERIFY(ollama::findLocal(name, {store}));
     const int before = int(registry.server.requests().size());
-    ollama::pull(name, true, store, fast(), nullptr, nullptr);
+    ollama::pull(name, true, store, test::quickDownloadSettings(), nullptr, nullptr);
     QCOMPARE(registry.server.count("/cdn/"), 2);                  // the blob was not fetched again
     QCOMPARE(int(registry.server.requests().size()), before + 1); // the manifest only
 }
@@ -371,7 +348,8 @@ void TestOllama::pullChecksumMismatch()
     QTemporaryDir dir;
     const fs::path store = test::toPath(dir.path());
     const auto name = ollama::ModelName::parse(registry.host() + "/library/tiny");
-    const std::string message = failureOf([&] { ollama::pull(name, true, store, fast(), nullptr, nullptr); });
+    const std::string message =
+        test::failureMessage([&] { ollama::pull(name, true, store, test::quickDownloadSettings(), nullptr, nullptr); });
     QVERIFY2(message.find("SHA-256 mismatch") != std::string::npos, message.c_str());
     QVERIFY(!ollama::findLocal(name, {store}));
     QVERIFY(!fs::exists(store / name.manifestPath()));
@@ -384,19 +362,19 @@ void TestOllama::pullErrors()
     QTemporaryDir dir;
     const fs::path store = test::toPath(dir.path());
     ErrorKind kind{};
-    std::string message = failureOf(
+    std::string message = test::failureMessage(
         [&] {
-            ollama::pull(ollama::ModelName::parse(registry.host() + "/library/tiny:nope"), true, store, fast(), nullptr,
-                         nullptr);
+            ollama::pull(ollama::ModelName::parse(registry.host() + "/library/tiny:nope"), true, store,
+                         test::quickDownloadSettings(), nullptr, nullptr);
         },
         &kind);
     QCOMPARE(kind, ErrorKind::InvalidArgument);
     QVERIFY2(message.find("is not in the registry") != std::string::npos, message.c_str());
     // Without --insecure the registry is spoken to over https, which this one does not speak.
-    message = failureOf(
+    message = test::failureMessage(
         [&] {
-            ollama::pull(ollama::ModelName::parse(registry.host() + "/library/tiny"), false, store, fast(), nullptr,
-                         nullptr);
+            ollama::pull(ollama::ModelName::parse(registry.host() + "/library/tiny"), false, store,
+                         test::quickDownloadSettings(), nullptr, nullptr);
         },
         &kind);
     QCOMPARE(kind, ErrorKind::Network);

@@ -137,6 +137,17 @@ bool sameBits(const std::vector<float>& a, const std::vector<float>& b)
 
 const SimdLevel kLevels[] = {SimdLevel::Portable, SimdLevel::Avx2, SimdLevel::Avx512};
 
+// Columns d, b1, b2 and one row per preset the benchmark measures (1.5, 2 and 4 bits).
+void addPresetRows()
+{
+    QTest::addColumn<int>("d");
+    QTest::addColumn<int>("b1");
+    QTest::addColumn<int>("b2");
+    QTest::newRow("1.5 bits d8 8+4") << 8 << 8 << 4;
+    QTest::newRow("2 bits d8 8+8") << 8 << 8 << 8;
+    QTest::newRow("4 bits d4 8+8") << 4 << 8 << 8;
+}
+
 } // namespace
 
 class TestQuantizedLinear : public QObject {
@@ -240,15 +251,7 @@ private Q_SLOTS:
         }
     }
 
-    void matchesOnEncodedWeights_data()
-    {
-        QTest::addColumn<int>("d");
-        QTest::addColumn<int>("b1");
-        QTest::addColumn<int>("b2");
-        QTest::newRow("1.5 bits d8 8+4") << 8 << 8 << 4;
-        QTest::newRow("2 bits d8 8+8") << 8 << 8 << 8;
-        QTest::newRow("4 bits d4 8+8") << 4 << 8 << 8;
-    }
+    void matchesOnEncodedWeights_data() { addPresetRows(); }
     void matchesOnEncodedWeights()
     {
         // Real codes from the encoder, with outlier columns so the column scale is in play.
@@ -313,15 +316,7 @@ private Q_SLOTS:
         QVERIFY(sameBits(decoded[0], decoded[1]));
     }
 
-    void memoryIsASmallMultipleOfThePackedSize_data()
-    {
-        QTest::addColumn<int>("d");
-        QTest::addColumn<int>("b1");
-        QTest::addColumn<int>("b2");
-        QTest::newRow("1.5 bits d8 8+4") << 8 << 8 << 4;
-        QTest::newRow("2 bits d8 8+8") << 8 << 8 << 8;
-        QTest::newRow("4 bits d4 8+8") << 4 << 8 << 8;
-    }
+    void memoryIsASmallMultipleOfThePackedSize_data() { addPresetRows(); }
     void memoryIsASmallMultipleOfThePackedSize()
     {
         QFETCH(int, d);

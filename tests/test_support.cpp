@@ -96,4 +96,14 @@ std::optional<Failure> failureOf(const std::function<void()>& fn)
     return std::nullopt;
 }
 
+std::string failureMessage(const std::function<void()>& fn, novaq::ErrorKind* kind)
+{
+    const std::optional<Failure> failure = failureOf(fn);
+    if (!failure)
+        return "(no error)";
+    if (kind)
+        *kind = failure->kind;
+    return failure->message.toStdString();
+}
+
 } // namespace novaq::test

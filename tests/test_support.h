@@ -48,5 +48,7 @@ struct Failure {
     QString message;
 };
 std::optional<Failure> failureOf(const std::function<void()>& fn);
+// The same as text: the message ("(no error)" when nothing was thrown), the kind in *kind.
+std::string failureMessage(const std::function<void()>& fn, novaq::ErrorKind* kind = nullptr);
 
 } // namespace novaq::test

@@ -28,6 +28,9 @@ struct ParsedArgs {
     std::optional<std::string> value(const std::string& name) const;
 };
 
+// --threads N accepts 0 (all cores) .. kMaxThreads.
+inline constexpr int64_t kMaxThreads = 4096;
+
 // Options many commands share.
 inline const OptionSpec kHelpOption{"--help", "", "show this help and exit", ""};
 inline const OptionSpec kJsonOption{"--json", "", "print the result as JSON on stdout (and nothing else there)", ""};

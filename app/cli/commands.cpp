@@ -26,7 +26,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int64_t kMaxThreads = 4096;
 constexpr int64_t kMaxSubspaces = 64;
 
 Error usageError(const std::string& message) { return Error(ErrorKind::InvalidArgument, message); }
@@ -42,13 +41,6 @@ void expectPositionals(const ParsedArgs& args, size_t count, const std::string& 
                          ", also got '" + args.positionals[count] + "'");
     if (!atMost && n < count)
         throw usageError("missing " + what + "; run with --help for the usage");
-}
-
-void requireExisting(const fs::path& path)
-{
-    std::error_code ec;
-    if (!fs::exists(path, ec))
-        throw Error(ErrorKind::Io, quoted(path) + ": no such file or folder; check the path");
 }
 
 // Fails early, before any work, when the output cannot be created where it was asked for.
@@ -92,6 +84,21 @@ nlohmann::json validateJson(const fs::path& file, const ValidateReport& report)
 }
 
 } // namespace
+
+void requireExisting(const fs::path& path)
+{
+    std::error_code ec;
+    if (!fs::exists(path, ec))
+        throw Error(ErrorKind::Io, quoted(path) + ": no such file or folder; check the path");
+}
+
+fs::path oneModelArgument(const ParsedArgs& args, const std::string& what)
+{
+    expectPositionals(args, 1, what);
+    const fs::path path = args.positionals.front();
+    requireExisting(path);
+    return path;
+}
 
 // --bits, --subspaces and the expert override --d/--b1/--b2, shared by `local`, `inspect` and
 // the download commands.

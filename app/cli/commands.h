@@ -47,6 +47,11 @@ int runValidate(const Context& context, const ParsedArgs& args);
 int runStats(const Context& context, const ParsedArgs& args);
 int runExport(const Context& context, const ParsedArgs& args);
 
+// Error(Io) naming `path` when nothing is there (commands.cpp).
+void requireExisting(const std::filesystem::path& path);
+// The one MODEL argument of a command; `what` names the missing one ("the MODEL to evaluate").
+std::filesystem::path oneModelArgument(const ParsedArgs& args, const std::string& what);
+
 // Shared by `local` and the download commands (commands.cpp).
 void parseCodecOptions(const ParsedArgs& args, CompressOptions& options); // --bits, --subspaces, --d/--b1/--b2
 std::vector<OptionSpec> compressOptionSpecs();                            // --bits ... --b2, without --help

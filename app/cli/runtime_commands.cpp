@@ -6,6 +6,7 @@
 #include "terminal.h"
 
 #include "novaq/io/error.h"
+#include "novaq/pipeline/report.h"
 #include "novaq/runtime/session.h"
 
 #include <nlohmann/json.hpp>
@@ -24,8 +25,6 @@ namespace novaq::cli {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr int64_t kMaxThreads = 4096;
 
 const OptionSpec& kHelp = kHelpOption;
 const OptionSpec& kJson = kJsonOption;
@@ -58,21 +57,16 @@ std::optional<tbb::global_control> threadLimit(const ParsedArgs& args)
     return limit;
 }
 
-void requireFile(const fs::path& path)
-{
-    std::error_code ec;
-    if (!fs::exists(path, ec))
-        throw Error(ErrorKind::Io, "'" + path.string() + "': no such file or folder; check the path");
-}
-
 std::optional<fs::path> optionalPath(const ParsedArgs& args, const char* option)
 {
     if (auto v = args.value(option)) {
-        requireFile(*v);
+        requireExisting(*v);
         return fs::path(*v);
     }
     return std::nullopt;
 }
+
+std::string thousandsOf(int64_t value) { return withThousands(static_cast<uint64_t>(std::max<int64_t>(value, 0))); }
 
 std::string fixed(double value, int digits)
 {
@@ -81,27 +75,10 @@ std::string fixed(double value, int digits)
     return buf;
 }
 
-std::string thousands(int64_t value)
-{
-    std::string digits = std::to_string(value), out;
-    for (size_t i = 0; i < digits.size(); ++i) {
-        if (i > 0 && (digits.size() - i) % 3 == 0)
-            out += ',';
-        out += digits[i];
-    }
-    return out;
-}
-
 int runEval(const Context& context, const ParsedArgs& args)
 {
-    if (args.positionals.size() != 1)
-        throw Error(ErrorKind::InvalidArgument,
-                    args.positionals.empty()
-                        ? "missing the MODEL to evaluate; run with --help for the usage"
-                        : "too many arguments: expected one MODEL, also got '" + args.positionals[1] + "'");
     EvalRequest request;
-    request.model = args.positionals.front();
-    requireFile(request.model);
+    request.model = oneModelArgument(args, "the MODEL to evaluate");
     request.against = optionalPath(args, "--against");
     const auto text = optionalPath(args, "--text");
     if (!text)
@@ -155,29 +132,23 @@ int runEval(const Context& context, const ParsedArgs& args)
         std::cout << j.dump(2) << '\n';
         return kExitSuccess;
     }
-    std::cout << "text       " << request.text.string() << ": " << thousands(report.tokens) << " tokens ("
+    std::cout << "text       " << request.text.string() << ": " << thousandsOf(report.tokens) << " tokens ("
               << report.tokenizerKind << "), " << r.windows << " windows of " << request.options.ctx << ", "
-              << thousands(r.scored) << " scored\n";
+              << thousandsOf(r.scored) << " scored\n";
     std::cout << "model      " << request.model.string() << "  perplexity " << fixed(r.perplexity, 3) << '\n';
     if (r.compared) {
         std::cout << "original   " << request.against->string() << "  perplexity " << fixed(r.refPerplexity, 3) << '\n';
         std::cout << "KL divergence of the model from the original: " << fixed(r.meanKl, 5)
                   << " nats/token; top-1 agreement " << fixed(100.0 * r.top1, 2) << "%\n";
     }
-    std::cout << "time " << fixed(r.seconds, 1) << " s (" << thousands(static_cast<int64_t>(r.scored / r.seconds))
+    std::cout << "time " << fixed(r.seconds, 1) << " s (" << thousandsOf(static_cast<int64_t>(r.scored / r.seconds))
               << " tokens/s" << (r.compared ? " through both models" : "") << ")\n";
     return kExitSuccess;
 }
 
 int runGenerate(const Context& context, const ParsedArgs& args)
 {
-    if (args.positionals.size() != 1)
-        throw Error(ErrorKind::InvalidArgument,
-                    args.positionals.empty()
-                        ? "missing the MODEL to run; run with --help for the usage"
-                        : "too many arguments: expected one MODEL, also got '" + args.positionals[1] + "'");
-    const fs::path modelPath = args.positionals.front();
-    requireFile(modelPath);
+    const fs::path modelPath = oneModelArgument(args, "the MODEL to run");
     const auto againstPath = optionalPath(args, "--against");
     const auto tokenizerPath = optionalPath(args, "--tokenizer");
     const auto prompt = args.value("--prompt");
@@ -204,7 +175,7 @@ int runGenerate(const Context& context, const ParsedArgs& args)
         against = openRunnable(*againstPath, tokenizerPath, load);
     const Tokenizer& tokenizer = tokenizerOf(model, against ? &*against : nullptr);
     std::vector<int32_t> ids = tokenizer.encode(*prompt, false);
-    const int bos = model.model.config.bos >= 0 ? model.model.config.bos : tokenizer.bos();
+    const int bos = bosOf(model.model.config, tokenizer);
     if (bos >= 0)
         ids.insert(ids.begin(), bos);
 

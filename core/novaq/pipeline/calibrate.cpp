@@ -70,7 +70,7 @@ Calibrator::Calibrator(const ModelReader& reader, const Tokenizer& tokenizer, co
 
     m_ctx = std::min<int64_t>(options.ctx, c.maxSeq);
     const std::string text = readTextForEval(options.text);
-    const int bos = c.bos >= 0 ? c.bos : tokenizer.bos();
+    const int bos = bosOf(c, tokenizer);
     std::vector<int32_t> all = protocolTokens(tokenizer, text, DocumentSplit::Lines, bos, 0);
     for (int32_t& t : all)
         if (t < 0 || t >= c.vocab)

@@ -159,6 +159,7 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     std::unique_ptr<Calibrator> calibrator;
     std::vector<size_t> order;
     if (!options.calibration.empty()) {
+        (void)llamaConfig(*reader); // an architecture we cannot run is the first thing to say
         const std::unique_ptr<Tokenizer> tokenizer = findTokenizer(*reader, options.input);
         CalibrationOptions calibrationOptions;
         calibrationOptions.text = options.calibration;

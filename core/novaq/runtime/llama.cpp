@@ -410,13 +410,16 @@ namespace {
 void rope(float* x, int64_t T, int nHeads, int headDim, int64_t pos0, const LlamaConfig& c)
 {
     const int half = headDim / 2;
+    std::vector<double> freq(static_cast<size_t>(half));
+    for (int i = 0; i < half; ++i)
+        freq[static_cast<size_t>(i)] = std::pow(double(c.ropeTheta), -2.0 * i / headDim);
     std::vector<float> cosv(static_cast<size_t>(half)), sinv(static_cast<size_t>(half));
     for (int64_t t = 0; t < T; ++t) {
         const double pos = double(pos0 + t);
         for (int i = 0; i < half; ++i) {
-            const double freq = std::pow(double(c.ropeTheta), -2.0 * i / headDim);
-            cosv[static_cast<size_t>(i)] = static_cast<float>(std::cos(pos * freq));
-            sinv[static_cast<size_t>(i)] = static_cast<float>(std::sin(pos * freq));
+            const double angle = pos * freq[static_cast<size_t>(i)];
+            cosv[static_cast<size_t>(i)] = static_cast<float>(std::cos(angle));
+            sinv[static_cast<size_t>(i)] = static_cast<float>(std::sin(angle));
         }
         for (int h = 0; h < nHeads; ++h) {
             float* v = x + (t * nHeads + h) * headDim;

@@ -57,11 +57,23 @@ RunnableModel openRunnable(const fs::path& path, const std::optional<fs::path>& 
 
 const Tokenizer& tokenizerOf(const RunnableModel& primary, const RunnableModel* fallback)
 {
-    if (primary.tokenizer)
-        return *primary.tokenizer;
-    if (fallback && fallback->tokenizer)
-        return *fallback->tokenizer;
-    throw Error(ErrorKind::InvalidInput, primary.tokenizerError + " (or give one with --tokenizer FILE)");
+    const Tokenizer* tokenizer = primary.tokenizer                 ? primary.tokenizer.get()
+                                 : fallback && fallback->tokenizer ? fallback->tokenizer.get()
+                                                                   : nullptr;
+    if (!tokenizer)
+        throw Error(ErrorKind::InvalidInput, primary.tokenizerError + " (or give one with --tokenizer FILE)");
+    if (tokenizer->vocabSize() > primary.model.config.vocab)
+        throw Error(ErrorKind::InvalidInput, "the tokenizer (" + std::string(tokenizer->kind()) + ", " +
+                                                 std::to_string(tokenizer->vocabSize()) +
+                                                 " tokens) does not fit the vocabulary of " + primary.path.string() +
+                                                 " (" + std::to_string(primary.model.config.vocab) +
+                                                 " tokens); give the model's own tokenizer with --tokenizer FILE");
+    return *tokenizer;
+}
+
+int bosOf(const LlamaConfig& config, const Tokenizer& tokenizer) noexcept
+{
+    return config.bos >= 0 ? config.bos : tokenizer.bos();
 }
 
 std::string readTextForEval(const fs::path& path)
@@ -83,12 +95,7 @@ EvalReport evaluateFiles(const EvalRequest& request, const CancelToken* cancel, 
     if (request.against)
         against = openRunnable(*request.against, request.tokenizer, load);
     const Tokenizer& tokenizer = tokenizerOf(model, against ? &*against : nullptr);
-    if (tokenizer.vocabSize() > model.model.config.vocab)
-        throw Error(ErrorKind::InvalidInput,
-                    "the tokenizer (" + std::string(tokenizer.kind()) + ", " + std::to_string(tokenizer.vocabSize()) +
-                        " tokens) does not fit the model's vocabulary of " + std::to_string(model.model.config.vocab) +
-                        "; give the model's own tokenizer with --tokenizer");
-    int bos = model.model.config.bos >= 0 ? model.model.config.bos : tokenizer.bos();
+    const int bos = bosOf(model.model.config, tokenizer);
 
     EvalReport report;
     const std::vector<int32_t> tokens = protocolTokens(tokenizer, text, request.split, bos, request.maxTokens);

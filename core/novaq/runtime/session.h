@@ -29,8 +29,12 @@ RunnableModel openRunnable(const std::filesystem::path& path, const std::optiona
                            const LoadOptions& options = {});
 
 // The tokenizer of `primary`, else of `fallback` (the original model of a compressed one);
-// throws the primary's error when neither has one.
+// throws the primary's error when neither has one, and Error(InvalidInput) when its ids do
+// not fit the primary model's vocabulary.
 const Tokenizer& tokenizerOf(const RunnableModel& primary, const RunnableModel* fallback);
+
+// The BOS id the model was trained with: its configuration's, else the tokenizer's (-1: none).
+int bosOf(const LlamaConfig& config, const Tokenizer& tokenizer) noexcept;
 
 // Reads a text file for evaluation or calibration; throws Error(Io / InvalidInput) naming it.
 std::string readTextForEval(const std::filesystem::path& path);

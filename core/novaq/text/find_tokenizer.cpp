@@ -87,6 +87,12 @@ std::unique_ptr<Tokenizer> findTokenizer(const ModelReader& reader, const fs::pa
                 for (const auto& [name, bytes] : attached) {
                     std::ofstream out(tmp / name, std::ios::binary);
                     out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+                    out.close();
+                    if (!out)
+                        throw Error(ErrorKind::Io,
+                                    "cannot unpack the tokenizer carried in " + modelPath.string() + " to " +
+                                        tmp.string() +
+                                        " (is the temporary folder full?); give it with --tokenizer FILE");
                 }
                 if (const auto files = tokenizerFilesBeside(tmp / "model"); !files.empty())
                     found = loadTokenizerFromFolder(tmp);
