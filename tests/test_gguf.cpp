@@ -1,7 +1,7 @@
 // The GGUF reader and the ggml dequantizers: every value type and the reversed dimension
 // order round-trip through a small in-memory writer; each malformed input is rejected with
 // a message naming the file and the field; the production dequantizers equal the scalar
-// references on random blocks; and the real files in ../shared/models read, with the
+// references on random blocks; and the real files in tests/data/models read, with the
 // rows256 K-quant errors reproducing llama.cpp's own figures to the fourth digit.
 
 #include "test_support.h"
@@ -127,8 +127,6 @@ QByteArray toQBytes(const std::string& s) { return QByteArray(s.data(), static_c
 #define QCOMPARE_JSON(actual, expected)                                                                                \
     QVERIFY2((actual) == (expected), qPrintable(QString::fromStdString((actual).dump() + " != " + (expected).dump())))
 
-fs::path sharedModels() { return novaq::test::sharedDir() / "models"; }
-
 // sqrt(sum (a-b)^2 / sum b^2) over the tensors of `a` with at least `minElements` elements
 // that `reference` also holds (pooled over tensors). `compared` counts them.
 double relativeRms(const novaq::ModelReader& a, const novaq::ModelReader& reference, int64_t minElements,
@@ -189,8 +187,8 @@ private Q_SLOTS:
     void malformed();
     void blocksMatchReference_data();
     void blocksMatchReference();
-    void sharedFilesRead_data();
-    void sharedFilesRead();
+    void realFilesRead_data();
+    void realFilesRead();
     void rows256Error_data();
     void rows256Error();
     void variantsAgreeWithF32_data();
@@ -713,14 +711,10 @@ void TestGguf::blocksMatchReference()
         QVERIFY(std::isfinite(v));
 }
 
-void TestGguf::sharedFilesRead_data()
+void TestGguf::realFilesRead_data()
 {
     QTest::addColumn<QString>("file");
-    const fs::path folder = sharedModels() / "stories260K";
-    if (!fs::is_directory(folder)) {
-        QTest::newRow("missing") << QString::fromStdString(folder.string());
-        return;
-    }
+    const fs::path folder = novaq::test::modelsDir() / "stories260K";
     std::vector<fs::path> files;
     for (const fs::path& sub : {folder, folder / "variants"})
         for (const auto& entry : fs::directory_iterator(sub))
@@ -731,12 +725,11 @@ void TestGguf::sharedFilesRead_data()
         QTest::newRow(f.filename().string().c_str()) << QString::fromStdString(f.string());
 }
 
-void TestGguf::sharedFilesRead()
+void TestGguf::realFilesRead()
 {
     QFETCH(QString, file);
     const fs::path path = toPath(file);
-    if (!fs::exists(path))
-        QSKIP(qPrintable("missing " + file));
+    NOVAQ_REQUIRE_DATA(path);
 
     auto reader = novaq::openModel(path);
     QCOMPARE(reader->format(), novaq::ModelFormat::Gguf);
@@ -778,7 +771,7 @@ void TestGguf::sharedFilesRead()
 
 void TestGguf::rows256Error_data()
 {
-    // llama.cpp's own figures (../shared/models/README.md).
+    // llama.cpp's own figures (tests/data/models/README.md).
     QTest::addColumn<QString>("type");
     QTest::addColumn<double>("expected");
     QTest::newRow("Q2_K") << "Q2_K" << 0.3244;
@@ -795,12 +788,11 @@ void TestGguf::rows256Error()
 {
     QFETCH(QString, type);
     QFETCH(double, expected);
-    const fs::path folder = sharedModels() / "stories260K" / "variants";
+    const fs::path folder = novaq::test::modelsDir() / "stories260K" / "variants";
     const fs::path f32Path = folder / "stories260K-rows256-F32.gguf";
     const fs::path quantPath = folder / ("stories260K-rows256-" + type.toStdString() + ".gguf");
-    for (const fs::path& p : {f32Path, quantPath})
-        if (!fs::exists(p))
-            QSKIP(qPrintable(QString::fromStdString("missing " + p.string())));
+    NOVAQ_REQUIRE_DATA(f32Path);
+    NOVAQ_REQUIRE_DATA(quantPath);
 
     auto reference = novaq::openGguf(f32Path);
     auto quant = novaq::openGguf(quantPath);
@@ -834,12 +826,11 @@ void TestGguf::variantsAgreeWithF32()
 {
     QFETCH(QString, variant);
     QFETCH(double, maxRelRms);
-    const fs::path f32Path = sharedModels() / "stories260K" / "stories260K.gguf";
+    const fs::path f32Path = novaq::test::modelsDir() / "stories260K" / "stories260K.gguf";
     const fs::path path =
-        sharedModels() / "stories260K" / "variants" / ("stories260K-" + variant.toStdString() + ".gguf");
-    for (const fs::path& p : {f32Path, path})
-        if (!fs::exists(p))
-            QSKIP(qPrintable(QString::fromStdString("missing " + p.string())));
+        novaq::test::modelsDir() / "stories260K" / "variants" / ("stories260K-" + variant.toStdString() + ".gguf");
+    NOVAQ_REQUIRE_DATA(f32Path);
+    NOVAQ_REQUIRE_DATA(path);
 
     auto reference = novaq::openGguf(f32Path);
     auto reader = novaq::openGguf(path);
@@ -875,9 +866,8 @@ void TestGguf::variantsAgreeWithF32()
 
 void TestGguf::kjvQ4KM()
 {
-    const fs::path path = sharedModels() / "kjv-llama-7m" / "kjv-llama-7m-Q4_K_M.gguf";
-    if (!fs::exists(path))
-        QSKIP(qPrintable(QString::fromStdString("missing " + path.string())));
+    const fs::path path = novaq::test::modelsDir() / "kjv-llama-7m" / "kjv-llama-7m-Q4_K_M.gguf";
+    NOVAQ_REQUIRE_DATA(path);
     auto reader = novaq::openModel(path);
     QCOMPARE(reader->format(), novaq::ModelFormat::Gguf);
     QCOMPARE(reader->architecture(), std::string("llama"));
@@ -899,23 +889,21 @@ void TestGguf::kjvQ4KM()
     qInfo("kjv-llama-7m-Q4_K_M: %zu tensors: %s", reader->tensors().size(), qPrintable(mix));
     QVERIFY(types.contains("Q4_K"));
 
-    // Against the F16 file of the same model, when present.
-    const fs::path f16Path = sharedModels() / "kjv-llama-7m" / "kjv-llama-7m-F16.gguf";
-    if (fs::exists(f16Path)) {
-        auto f16 = novaq::openGguf(f16Path);
-        size_t compared = 0;
-        const double rms = relativeRms(*reader, *f16, 4096, compared);
-        qInfo("kjv-llama-7m-Q4_K_M vs F16: relative RMS error %.6f over %zu tensors", rms, compared);
-        QVERIFY(compared > 0);
-        QVERIFY(rms < 0.1);
-    }
+    // Against the F16 file of the same model.
+    const fs::path f16Path = novaq::test::modelsDir() / "kjv-llama-7m" / "kjv-llama-7m-F16.gguf";
+    NOVAQ_REQUIRE_DATA(f16Path);
+    auto f16 = novaq::openGguf(f16Path);
+    size_t compared = 0;
+    const double rms = relativeRms(*reader, *f16, 4096, compared);
+    qInfo("kjv-llama-7m-Q4_K_M vs F16: relative RMS error %.6f over %zu tensors", rms, compared);
+    QVERIFY(compared > 0);
+    QVERIFY(rms < 0.1);
 }
 
 void TestGguf::compressEndToEnd()
 {
-    const fs::path input = sharedModels() / "stories260K" / "stories260K.gguf";
-    if (!fs::exists(input))
-        QSKIP(qPrintable(QString::fromStdString("missing " + input.string())));
+    const fs::path input = novaq::test::modelsDir() / "stories260K" / "stories260K.gguf";
+    NOVAQ_REQUIRE_DATA(input);
     QTemporaryDir dir;
     QVERIFY(dir.isValid());
     novaq::CompressOptions options;

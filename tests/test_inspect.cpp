@@ -67,10 +67,10 @@ private Q_SLOTS:
         QCOMPARE(j["tensors"].size(), size_t(57));
     }
 
-    void sharedFiles_data()
+    void realFiles_data()
     {
         QTest::addColumn<QString>("file");
-        const fs::path base = test::sharedDir() / "models";
+        const fs::path base = test::modelsDir();
         std::vector<fs::path> files;
         for (const fs::path& dir : {base / "stories260K", base / "stories260K" / "variants"}) {
             std::error_code ec;
@@ -81,17 +81,14 @@ private Q_SLOTS:
         files.push_back(base / "kjv-llama-7m" / "kjv-llama-7m-Q4_K_M.gguf");
         files.push_back(base / "kjv-llama-7m" / "kjv-llama-7m-F16.gguf");
         std::sort(files.begin(), files.end());
-        if (files.size() <= 2)
-            QTest::newRow("../shared/models/stories260K missing") << QString();
         for (const fs::path& f : files)
             QTest::newRow(f.filename().string().c_str()) << QString::fromStdString(f.string());
     }
-    void sharedFiles()
+    void realFiles()
     {
         QFETCH(QString, file);
-        if (file.isEmpty() || !fs::exists(test::toPath(file)))
-            QSKIP(qPrintable("../shared/models is not beside the repository: " + file));
         const fs::path path = test::toPath(file);
+        NOVAQ_REQUIRE_DATA(path);
         if (!isModelFile(path)) {
             try {
                 openModel(path);
@@ -123,10 +120,10 @@ private Q_SLOTS:
 
     void llama2cCheckpoint()
     {
-        const fs::path bin = test::sharedDir() / "models" / "stories260K" / "stories260K.bin";
-        const fs::path gguf = test::sharedDir() / "models" / "stories260K" / "stories260K.gguf";
-        if (!fs::exists(bin) || !fs::exists(gguf))
-            QSKIP("../shared/models/stories260K/stories260K.bin or .gguf is missing");
+        const fs::path bin = test::modelsDir() / "stories260K" / "stories260K.bin";
+        const fs::path gguf = test::modelsDir() / "stories260K" / "stories260K.gguf";
+        NOVAQ_REQUIRE_DATA(bin);
+        NOVAQ_REQUIRE_DATA(gguf);
         auto a = openModel(bin);
         QCOMPARE(a->format(), ModelFormat::Llama2c);
         QCOMPARE(a->architecture(), std::string("llama"));

@@ -248,7 +248,7 @@ std::string slug(const char* name)
     return out;
 }
 
-fs::path variants() { return novaq::test::sharedDir() / "models" / "stories260K" / "variants"; }
+fs::path variants() { return novaq::test::modelsDir() / "stories260K" / "variants"; }
 
 bool bitIdentical(const std::vector<float>& a, const std::vector<float>& b)
 {
@@ -639,8 +639,7 @@ void TestOnnx::stories()
     const fs::path onnxPath = variants() / onnx.toStdString();
     const fs::path stPath = variants() / safetensors.toStdString();
     for (const fs::path& p : {onnxPath, stPath})
-        if (!fs::exists(p))
-            QSKIP(qPrintable("missing " + qs(p.string())));
+        NOVAQ_REQUIRE_DATA(p);
 
     QCOMPARE(novaq::detectFileFormat(onnxPath), novaq::ModelFormat::Onnx);
     auto reader = novaq::openModel(onnxPath);
@@ -679,8 +678,7 @@ void TestOnnx::externalEqualsInline()
     const fs::path inlinePath = variants() / "stories260K_weights_f32.onnx";
     const fs::path extPath = variants() / "stories260K_weights_f32_extdata.onnx";
     for (const fs::path& p : {inlinePath, extPath, fs::path(extPath.string() + ".data")})
-        if (!fs::exists(p))
-            QSKIP(qPrintable("missing " + qs(p.string())));
+        NOVAQ_REQUIRE_DATA(p);
     auto a = novaq::openOnnx(inlinePath);
     auto b = novaq::openOnnx(extPath);
     QCOMPARE(b->files().size(), size_t(2));
@@ -706,8 +704,7 @@ void TestOnnx::externalEqualsInline()
 void TestOnnx::compressEndToEnd()
 {
     const fs::path input = variants() / "stories260K_weights_f32.onnx";
-    if (!fs::exists(input))
-        QSKIP(qPrintable("missing " + qs(input.string())));
+    NOVAQ_REQUIRE_DATA(input);
     QTemporaryDir dir;
     QVERIFY(dir.isValid());
     novaq::CompressOptions options;

@@ -153,10 +153,9 @@ void TestPyTorch::stories260K()
     QFETCH(std::string, checkpoint);
     QFETCH(std::string, reference);
     QFETCH(bool, tiedStorage);
-    const fs::path dir = novaq::test::sharedDir() / "models" / "stories260K" / "variants";
+    const fs::path dir = novaq::test::modelsDir() / "stories260K" / "variants";
     for (const fs::path& f : {dir / checkpoint, dir / reference})
-        if (!fs::exists(f))
-            QSKIP(qPrintable("missing " + QString::fromStdString(f.string())));
+        NOVAQ_REQUIRE_DATA(f);
 
     auto reader = novaq::openModel(dir / checkpoint);
     QCOMPARE(reader->format(), novaq::ModelFormat::PyTorch);
@@ -516,10 +515,8 @@ void TestPyTorch::folderPrefersPyTorchBin()
 
 void TestPyTorch::compressEndToEnd()
 {
-    const fs::path input =
-        novaq::test::sharedDir() / "models" / "stories260K" / "variants" / "stories260K_state_dict_f32.pt";
-    if (!fs::exists(input))
-        QSKIP(qPrintable("missing " + QString::fromStdString(input.string())));
+    const fs::path input = novaq::test::modelsDir() / "stories260K" / "variants" / "stories260K_state_dict_f32.pt";
+    NOVAQ_REQUIRE_DATA(input);
     QTemporaryDir tmp;
     novaq::CompressOptions options;
     options.input = input;

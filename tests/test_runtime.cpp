@@ -24,14 +24,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-#define REQUIRE_FILE(file)                                                                                             \
-    do {                                                                                                               \
-        if (!fs::exists(file))                                                                                         \
-            QSKIP(qPrintable(QString::fromStdString("missing " + fs::path(file).string())));                           \
-    } while (0)
-
-fs::path stories(const std::string& name) { return sharedDir() / "models" / "stories260K" / name; }
-fs::path kjv(const std::string& name) { return sharedDir() / "models" / "kjv-llama-7m" / name; }
+fs::path stories(const std::string& name) { return modelsDir() / "stories260K" / name; }
+fs::path kjv(const std::string& name) { return modelsDir() / "kjv-llama-7m" / name; }
 
 // A plain reference forward pass, written from the Llama definition with no cache, in double:
 // every position recomputes attention over all earlier positions. Reads weights by name.
@@ -182,7 +176,7 @@ private Q_SLOTS:
     {
         QFETCH(QString, file);
         const fs::path path = stories(file.toStdString());
-        REQUIRE_FILE(path);
+        NOVAQ_REQUIRE_DATA(path);
         const auto reader = openModel(path);
         const auto failure = failureOf([&] { (void)llamaConfig(*reader); });
         if (failure && file.endsWith(".pt")) {
@@ -206,7 +200,7 @@ private Q_SLOTS:
     void kvCacheMatchesBatch()
     {
         const fs::path path = stories("stories260K.bin");
-        REQUIRE_FILE(path);
+        NOVAQ_REQUIRE_DATA(path);
         const auto reader = openModel(path);
         const LlamaModel model = loadLlama(*reader);
         const int64_t V = model.config.vocab;
@@ -236,7 +230,7 @@ private Q_SLOTS:
     void ropeLayoutsAgree()
     {
         const fs::path gguf = kjv("kjv-llama-7m-F16.gguf");
-        REQUIRE_FILE(gguf);
+        NOVAQ_REQUIRE_DATA(gguf);
         const auto hfReader = openModel(demoModelDir());
         const auto ggufReader = openModel(gguf);
         const LlamaModel hf = loadLlama(*hfReader), gg = loadLlama(*ggufReader);
@@ -255,7 +249,7 @@ private Q_SLOTS:
     void evaluationProtocol()
     {
         const fs::path path = stories("stories260K.bin");
-        REQUIRE_FILE(path);
+        NOVAQ_REQUIRE_DATA(path);
         const auto reader = openModel(path);
         const LlamaModel model = loadLlama(*reader);
         std::vector<int32_t> tokens;
@@ -319,7 +313,7 @@ private Q_SLOTS:
         QVERIFY2(diff < 1e-4, qPrintable(QString("max relative difference %1").arg(diff)));
     }
 
-    // The reference perplexities of ../shared/models, same protocol, same text, within 0.5%.
+    // The reference perplexities of tests/data/models (its README), same protocol, same text, within 0.5%.
     void referencePerplexity_data()
     {
         QTest::addColumn<QString>("model");
@@ -340,10 +334,10 @@ private Q_SLOTS:
         QFETCH(bool, paragraphs);
         QFETCH(int, maxTokens);
         QFETCH(double, expected);
-        const fs::path modelPath = sharedDir() / "models" / model.toStdString();
-        const fs::path textPath = sharedDir() / "text" / text.toStdString();
-        REQUIRE_FILE(modelPath);
-        REQUIRE_FILE(textPath);
+        const fs::path modelPath = modelsDir() / model.toStdString();
+        const fs::path textPath = textDir() / text.toStdString();
+        NOVAQ_REQUIRE_DATA(modelPath);
+        NOVAQ_REQUIRE_DATA(textPath);
         EvalRequest request;
         request.model = modelPath;
         request.text = textPath;
@@ -406,8 +400,8 @@ private Q_SLOTS:
     // the same bytes at any thread count.
     void calibratedCompression()
     {
-        const fs::path text = sharedDir() / "text" / "kjv_calibration.txt";
-        REQUIRE_FILE(text);
+        const fs::path text = textDir() / "kjv_calibration.txt";
+        NOVAQ_REQUIRE_DATA(text);
         QTemporaryDir dir;
         CompressOptions options;
         options.input = demoModelDir();
@@ -432,7 +426,7 @@ private Q_SLOTS:
         }
         QCOMPARE(calibrated, 6 * 7 + 1); // every block's seven matrices and the output layer
         // Without a Llama runtime for the model, calibration is refused by name.
-        options.input = sharedDir() / "models" / "stories260K" / "variants" / "stories260K_state_dict_f32.pt";
+        options.input = modelsDir() / "stories260K" / "variants" / "stories260K_state_dict_f32.pt";
         if (fs::exists(options.input)) {
             const auto failure = failureOf([&] { compressModel(options, nullptr, nullptr); });
             QVERIFY(failure);

@@ -8,9 +8,10 @@
 
 namespace novaq::test {
 
-std::filesystem::path sharedDir() { return std::filesystem::path(NOVAQ_SHARED_DIR); }
 std::filesystem::path demoModelDir() { return std::filesystem::path(NOVAQ_DEMO_MODEL_DIR); }
 std::filesystem::path testDataDir() { return std::filesystem::path(NOVAQ_TEST_DATA_DIR); }
+std::filesystem::path modelsDir() { return testDataDir() / "models"; }
+std::filesystem::path textDir() { return testDataDir() / "text"; }
 
 std::vector<char> readAll(const std::filesystem::path& path)
 {

@@ -17,10 +17,12 @@
 
 namespace novaq::test {
 
-// ../shared beside the repository; tests that need it call QSKIP naming the missing file.
-std::filesystem::path sharedDir();
+// tests/data: everything the suite reads lives in the repository, so a fresh clone runs every
+// test. modelsDir() holds real model files (tests/data/models, see its README), textDir() text.
 std::filesystem::path demoModelDir();
 std::filesystem::path testDataDir();
+std::filesystem::path modelsDir();
+std::filesystem::path textDir();
 
 std::vector<char> readAll(const std::filesystem::path& path);
 void writeAll(const std::filesystem::path& path, const std::vector<char>& bytes);
@@ -52,3 +54,11 @@ std::optional<Failure> failureOf(const std::function<void()>& fn);
 std::string failureMessage(const std::function<void()>& fn, novaq::ErrorKind* kind = nullptr);
 
 } // namespace novaq::test
+
+// A data file of tests/data that a test needs: missing is a failure (a broken checkout), never a skip.
+#define NOVAQ_REQUIRE_DATA(path)                                                                                       \
+    QVERIFY2(std::filesystem::exists(path), qPrintable("missing test data " + QString::fromStdString((path).string())))
+
+// The one accepted reason to skip: an optional external tool (say Node.js for a reference
+// tokenizer) is not installed. .ci/check-skips fails CI on any other skip.
+#define NOVAQ_SKIP_MISSING_TOOL(tool) QSKIP("optional tool missing: " tool)

@@ -25,7 +25,6 @@
 
 using novaq::Tokenizer;
 using novaq::test::failureOf;
-using novaq::test::sharedDir;
 using novaq::test::testDataDir;
 namespace fs = std::filesystem;
 
@@ -79,13 +78,7 @@ QString idsText(const std::vector<int32_t>& ids)
             QFAIL(qPrintable("got " + idsText(a_) + "\nexpected " + idsText(e_)));                                     \
     } while (false)
 
-fs::path shared(const char* relative) { return sharedDir() / relative; }
-
-#define REQUIRE_SHARED(file)                                                                                           \
-    do {                                                                                                               \
-        if (!fs::exists(file))                                                                                         \
-            QSKIP(qPrintable("needs " + QString::fromStdString(fs::path(file).string()) + " (../shared)"));            \
-    } while (false)
+fs::path dataFile(const char* relative) { return testDataDir() / relative; }
 
 std::unique_ptr<Tokenizer> ggufTokenizer(const fs::path& path)
 {
@@ -199,8 +192,8 @@ void TestTokenizer::ggufLlamaSpm_data()
 {
     QTest::addColumn<std::string>("text");
     QTest::addColumn<std::vector<int32_t>>("expected");
-    const fs::path vocab = shared("models/vocab/ggml-vocab-llama-spm.gguf");
-    REQUIRE_SHARED(vocab);
+    const fs::path vocab = dataFile("models/vocab/ggml-vocab-llama-spm.gguf");
+    NOVAQ_REQUIRE_DATA(vocab);
     const std::string inp = readText(vocab.string() + ".inp");
     const std::string out = readText(vocab.string() + ".out");
     const std::string separator = "\n__ggml_vocab_test__\n";
@@ -232,7 +225,7 @@ void TestTokenizer::ggufLlamaSpm()
 {
     QFETCH(std::string, text);
     QFETCH(std::vector<int32_t>, expected);
-    static const std::unique_ptr<Tokenizer> tok = ggufTokenizer(shared("models/vocab/ggml-vocab-llama-spm.gguf"));
+    static const std::unique_ptr<Tokenizer> tok = ggufTokenizer(dataFile("models/vocab/ggml-vocab-llama-spm.gguf"));
     QCOMPARE(tok->kind(), std::string_view("gguf-llama"));
     COMPARE_IDS(tok->encode(text, false), expected);
     if (!text.empty()) {
@@ -244,8 +237,8 @@ void TestTokenizer::ggufLlamaSpm()
 
 void TestTokenizer::ggufLlamaMetadata()
 {
-    const fs::path vocab = shared("models/vocab/ggml-vocab-llama-spm.gguf");
-    REQUIRE_SHARED(vocab);
+    const fs::path vocab = dataFile("models/vocab/ggml-vocab-llama-spm.gguf");
+    NOVAQ_REQUIRE_DATA(vocab);
     const auto tok = ggufTokenizer(vocab);
     QCOMPARE(tok->vocabSize(), 32000);
     QCOMPARE(tok->bos(), 1);
@@ -321,8 +314,8 @@ void TestTokenizer::sentencePieceShared()
     QFETCH(std::string, model);
     QFETCH(std::string, text);
     QFETCH(std::vector<int32_t>, expected);
-    const fs::path path = shared(model.c_str());
-    REQUIRE_SHARED(path);
+    const fs::path path = dataFile(model.c_str());
+    NOVAQ_REQUIRE_DATA(path);
     const auto tok = novaq::loadSentencePiece(path);
     QCOMPARE(tok->kind(), std::string_view("sentencepiece-bpe"));
     QCOMPARE(tok->bos(), 1);
@@ -404,10 +397,10 @@ void TestTokenizer::sentencePieceKjvJohnTokenCount()
 {
     // README of kjv-llama-7m: [BOS] + ids per non-empty line of John gives 24,064 scored tokens
     // over 94 windows of 256, so 94*256+1 <= T < 95*256+1. SentencePiece itself gives 24,249.
-    const fs::path model = shared("models/kjv-llama-7m/tokenizer.model");
-    const fs::path john = shared("text/kjv_john.txt");
-    REQUIRE_SHARED(model);
-    REQUIRE_SHARED(john);
+    const fs::path model = dataFile("models/kjv-llama-7m/tokenizer.model");
+    const fs::path john = dataFile("text/kjv_john.txt");
+    NOVAQ_REQUIRE_DATA(model);
+    NOVAQ_REQUIRE_DATA(john);
     const auto tok = novaq::loadSentencePiece(model);
     size_t total = 0;
     for (const std::string& line : nonEmptyLines(readText(john)))
@@ -436,12 +429,12 @@ void TestTokenizer::llama2cMatchesSentencePiece()
 {
     // On ordinary text llama2.c's encode() and SentencePiece agree; they differ by design where
     // SentencePiece's remove_extra_whitespaces applies (leading, trailing or repeated spaces).
-    const fs::path bin = shared("models/stories260K/tok512.bin");
-    const fs::path model = shared("models/stories260K/tok512.model");
-    const fs::path stories = shared("text/tinystories_valid.txt");
-    REQUIRE_SHARED(bin);
-    REQUIRE_SHARED(model);
-    REQUIRE_SHARED(stories);
+    const fs::path bin = dataFile("models/stories260K/tok512.bin");
+    const fs::path model = dataFile("models/stories260K/tok512.model");
+    const fs::path stories = dataFile("text/tinystories_valid.txt");
+    NOVAQ_REQUIRE_DATA(bin);
+    NOVAQ_REQUIRE_DATA(model);
+    NOVAQ_REQUIRE_DATA(stories);
     const auto l2c = novaq::loadLlama2cTokenizer(bin);
     const auto spm = novaq::loadSentencePiece(model);
     QCOMPARE(l2c->kind(), std::string_view("llama2c"));
@@ -471,8 +464,8 @@ void TestTokenizer::llama2cMatchesSentencePiece()
 
 void TestTokenizer::llama2cEncode()
 {
-    const fs::path bin = shared("models/stories260K/tok512.bin");
-    REQUIRE_SHARED(bin);
+    const fs::path bin = dataFile("models/stories260K/tok512.bin");
+    NOVAQ_REQUIRE_DATA(bin);
     const auto tok = novaq::loadLlama2cTokenizer(bin);
     QCOMPARE(q(tok->piece(1)), q(std::string("\n<s>\n")));
     COMPARE_IDS(tok->encode("", true), (std::vector<int32_t>{1}));
@@ -513,8 +506,8 @@ void TestTokenizer::ggufGpt2()
 {
     QFETCH(std::string, text);
     QFETCH(std::vector<int32_t>, expected);
-    const fs::path vocab = shared("models/vocab/ggml-vocab-gpt-2.gguf");
-    REQUIRE_SHARED(vocab);
+    const fs::path vocab = dataFile("models/vocab/ggml-vocab-gpt-2.gguf");
+    NOVAQ_REQUIRE_DATA(vocab);
     static const std::unique_ptr<Tokenizer> tok = ggufTokenizer(vocab);
     QCOMPARE(tok->kind(), std::string_view("gguf-gpt2"));
     QCOMPARE(tok->bos(), 50256);
@@ -614,8 +607,8 @@ void TestTokenizer::decodeRoundTrip()
 {
     QFETCH(std::string, source);
     QFETCH(std::string, text);
-    const fs::path path = shared(source.c_str());
-    REQUIRE_SHARED(path);
+    const fs::path path = dataFile(source.c_str());
+    NOVAQ_REQUIRE_DATA(path);
     std::unique_ptr<Tokenizer> tok;
     if (path.extension() == ".gguf")
         tok = ggufTokenizer(path);
@@ -755,7 +748,7 @@ void TestTokenizer::malformedLlama2c()
     check(novaq::test::le(8, 4) + novaq::test::f32Bytes({0.0f}) + novaq::test::le(99, 4) + "x", "token 0");
     check(novaq::test::le(8, 4) + novaq::test::f32Bytes({0.0f}), "token 0");
     check(novaq::test::le(8, 4) + novaq::test::f32Bytes({0.0f}) + novaq::test::le(1, 4) + "a", "needs");
-    const fs::path bin = shared("models/stories260K/tok512.bin");
+    const fs::path bin = dataFile("models/stories260K/tok512.bin");
     if (fs::exists(bin)) {
         const std::vector<char> good = novaq::test::readAll(bin);
         check(std::string(good.data(), good.size() - 3), "runs past the end");
@@ -766,10 +759,10 @@ void TestTokenizer::malformedLlama2c()
 
 void TestTokenizer::findTokenizer()
 {
-    const fs::path kjv = shared("models/kjv-llama-7m");
-    const fs::path stories = shared("models/stories260K");
-    REQUIRE_SHARED(kjv);
-    REQUIRE_SHARED(stories);
+    const fs::path kjv = dataFile("models/kjv-llama-7m");
+    const fs::path stories = dataFile("models/stories260K");
+    NOVAQ_REQUIRE_DATA(kjv);
+    NOVAQ_REQUIRE_DATA(stories);
     {
         const auto reader = novaq::openModel(kjv / "kjv-llama-7m-F16.gguf");
         const auto tok = novaq::findTokenizer(*reader, kjv / "kjv-llama-7m-F16.gguf");
@@ -805,13 +798,13 @@ void TestTokenizer::findTokenizer()
 
 void TestTokenizer::encodingSpeed()
 {
-    const fs::path model = shared("models/kjv-llama-7m/tokenizer.model");
-    const fs::path text = shared("text/kjv_calibration.txt");
-    REQUIRE_SHARED(model);
-    REQUIRE_SHARED(text);
+    const fs::path model = dataFile("models/kjv-llama-7m/tokenizer.model");
+    const fs::path text = dataFile("text/kjv_calibration.txt");
+    NOVAQ_REQUIRE_DATA(model);
+    NOVAQ_REQUIRE_DATA(text);
     const std::string calibration = readText(text);
     const auto spm = novaq::loadSentencePiece(model);
-    const auto gguf = ggufTokenizer(shared("models/kjv-llama-7m/kjv-llama-7m-F16.gguf"));
+    const auto gguf = ggufTokenizer(dataFile("models/kjv-llama-7m/kjv-llama-7m-F16.gguf"));
     for (const Tokenizer* tok : {spm.get(), gguf.get()}) {
         QElapsedTimer timer;
         timer.start();

@@ -158,11 +158,10 @@ private Q_SLOTS:
         QVERIFY(settings->banner()->message().contains(QStringLiteral("no-such-text.txt")));
         QVERIFY(field->isVisible()); // Advanced opened to show the field
 
-        // The first 8 KB (about 2000 tokens) of the shared calibration text: enough for the
-        // engine to calibrate every matrix, short enough for a GUI test.
-        QFile source(QStringLiteral(NOVAQ_SHARED_DIR "/text/kjv_calibration.txt"));
-        if (!source.open(QIODevice::ReadOnly))
-            QSKIP("the calibration text of ../shared is not there");
+        // The first 8 KB (about 2000 tokens) of the calibration text: enough for the engine to
+        // calibrate every matrix, short enough for a GUI test.
+        QFile source(QStringLiteral(NOVAQ_TEST_DATA_DIR "/text/kjv_calibration.txt"));
+        QVERIFY2(source.open(QIODevice::ReadOnly), qPrintable("missing test data " + source.fileName()));
         QByteArray head = source.read(8192);
         head.truncate(head.lastIndexOf('\n') + 1);
         const QString text = m_dir.filePath(QStringLiteral("calibration.txt"));
