@@ -59,6 +59,8 @@ private Q_SLOTS:
     void staleTemporaryRemoved();
     void namesFromFilesEscaped_data();
     void namesFromFilesEscaped();
+    void unboundedTextRefused_data();
+    void unboundedTextRefused();
     void evalAndGenerate();
 
 private:
@@ -497,6 +499,40 @@ void TestCli::namesFromFilesEscaped()
     for (const QString& line : both.split(QLatin1Char('\n')))
         QVERIFY2(!line.trimmed().startsWith(QStringLiteral("novaq: forged")), qPrintable(both));
     QVERIFY2(both.contains(QString::fromUtf8("w\\n novaq: forged\\x1b[31m caf\u00e9\\u009b2J")), qPrintable(both));
+}
+
+// An evaluation or calibration text that never ends (/dev/zero) or is over the 1 GiB limit is
+// refused by name before anything is allocated for it (exit 3: malformed input).
+void TestCli::unboundedTextRefused_data()
+{
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("eval --text /dev/zero")
+        << QStringList{"eval", "{tmp}/notes.txt", "--text", "/dev/zero"} << "/dev/zero: not a regular file";
+    QTest::newRow("eval --text over 1 GiB (sparse)")
+        << QStringList{"eval", "{tmp}/notes.txt", "--text", "{tmp}/huge.txt"}
+        << "huge.txt: the text is 1073741825 bytes";
+    QTest::newRow("local --calibration /dev/zero")
+        << QStringList{"local", "{demo}", "--calibration", "/dev/zero", "--output", "{tmp}/calibrated.novaq"}
+        << "/dev/zero: not a regular file";
+}
+
+void TestCli::unboundedTextRefused()
+{
+    QFETCH(QStringList, args);
+    QFETCH(QString, expected);
+    QFile huge(m_dir.filePath(QStringLiteral("huge.txt")));
+    QVERIFY(huge.open(QIODevice::WriteOnly));
+    QVERIFY(huge.resize((qint64(1) << 30) + 1)); // sparse: no gigabyte is written
+    huge.close();
+    const Result r = run(expand(args), kCompressTimeoutMs);
+    QVERIFY(QFile::remove(huge.fileName()));
+    QVERIFY2(!r.crashed && r.exitCode == 3,
+             qPrintable(QStringLiteral("exit %1, expected 3\n%2").arg(r.exitCode).arg(r.err)));
+    QVERIFY2(r.err.contains(expected), qPrintable(r.err));
+    QVERIFY(!QFile::exists(m_dir.filePath(QStringLiteral("calibrated.novaq"))));
+    QVERIFY2(QDir(m_dir.path()).entryList({"*.partial-*"}, QDir::Files | QDir::Hidden).isEmpty(),
+             "temporary file left behind");
 }
 
 // The compressed demo model runs: eval against the original (text, perplexities, KL, top-1 in

@@ -264,7 +264,7 @@ void addRuntimeCommands(std::vector<Command>& commands)
         "models' most likely next token agree. Quantized matrices are multiplied in the code\n"
         "domain unless --decode is given.",
         withRuntimeOptions({
-            {"--text", "FILE", "the plain-text file to measure on (required)", ""},
+            {"--text", "FILE", "the plain-text file to measure on (required; a regular file of at most 1 GiB)", ""},
             {"--against", "ORIGINAL", "the original model, for KL divergence and top-1 agreement", ""},
             {"--ctx", "N", "window length in tokens", "256"},
             {"--split", "S", "documents of the text: lines or paragraphs", "lines"},
