@@ -56,6 +56,7 @@ private Q_SLOTS:
     void cancelLeavesNothing();
     void stopSignalLeavesNothing_data();
     void stopSignalLeavesNothing();
+    void ignoredHangupStaysIgnored();
     void staleTemporaryRemoved();
     void namesFromFilesEscaped_data();
     void namesFromFilesEscaped();
@@ -414,6 +415,45 @@ void TestCli::stopSignalLeavesNothing()
     QVERIFY2(QString::fromUtf8(err).contains(message), err.constData());
     QVERIFY2(dir.entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot).isEmpty(),
              qPrintable(dir.entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot).join(", ")));
+}
+
+// Under `nohup` (SIGHUP ignored when novaq starts) novaq leaves SIGHUP ignored, and still
+// stops cleanly on SIGTERM.
+void TestCli::ignoredHangupStaysIgnored()
+{
+    QTemporaryDir work;
+    QVERIFY(work.isValid());
+    QProcess process;
+    process.setWorkingDirectory(work.path());
+    process.setStandardInputFile(QProcess::nullDevice());
+    // `trap '' HUP` is what nohup does before it runs the command.
+    process.start(QStringLiteral("sh"),
+                  {"-c", QStringLiteral("trap '' HUP; exec '%1' local --threads 1 --output out.novaq")
+                             .arg(QStringLiteral(NOVAQ_CLI_PATH))});
+    QVERIFY(process.waitForStarted());
+    const QDir dir(work.path());
+    while (dir.entryList({".out.novaq.partial-*"}, QDir::Files | QDir::Hidden).isEmpty() &&
+           process.state() == QProcess::Running)
+        process.waitForFinished(20);
+    QVERIFY2(process.state() == QProcess::Running, "the run ended before it created its temporary file");
+    // The kernel's view of the running novaq: SIGHUP in the ignored set, SIGTERM caught.
+    QFile status(QStringLiteral("/proc/%1/status").arg(process.processId()));
+    QVERIFY(status.open(QIODevice::ReadOnly));
+    quint64 ignored = 0;
+    quint64 caught = 0;
+    for (const QByteArray& line : status.readAll().split('\n')) {
+        if (line.startsWith("SigIgn:"))
+            ignored = line.mid(7).trimmed().toULongLong(nullptr, 16);
+        if (line.startsWith("SigCgt:"))
+            caught = line.mid(7).trimmed().toULongLong(nullptr, 16);
+    }
+    QVERIFY2(ignored & (quint64(1) << (SIGHUP - 1)), "SIGHUP is no longer ignored");
+    QVERIFY2(caught & (quint64(1) << (SIGTERM - 1)), "SIGTERM is not handled");
+    QCOMPARE(::kill(pid_t(process.processId()), SIGTERM), 0);
+    QVERIFY(process.waitForFinished(120'000));
+    QCOMPARE(process.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(process.exitCode(), 143);
+    QVERIFY(dir.entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot).isEmpty());
 }
 
 // A temporary file a crashed run left (its process is gone) is deleted by the next run that

@@ -49,8 +49,14 @@ void installStopHandlers()
     sigemptyset(&action.sa_mask);
     // A second signal gets the default action (terminate) in case a job does not respond.
     action.sa_flags = SA_RESETHAND;
-    for (int signal : {SIGINT, SIGTERM, SIGHUP})
+    for (int signal : {SIGINT, SIGTERM, SIGHUP}) {
+        // A signal ignored when we started stays ignored: `nohup` ignores SIGHUP, a shell
+        // ignores SIGINT for a background job (`novaq local &` in a script).
+        struct sigaction previous {};
+        if (sigaction(signal, nullptr, &previous) == 0 && previous.sa_handler == SIG_IGN)
+            continue;
         sigaction(signal, &action, nullptr);
+    }
 }
 
 int cancelledExitCode()

@@ -51,8 +51,14 @@ void installStopHandlers(QApplication& app, int* stopSignal)
     sigemptyset(&action.sa_mask);
     // SA_RESETHAND: a second signal gets the default action, in case quitting hangs.
     action.sa_flags = SA_RESETHAND | SA_RESTART;
-    for (int signal : {SIGINT, SIGTERM, SIGHUP})
+    for (int signal : {SIGINT, SIGTERM, SIGHUP}) {
+        // A signal ignored when we started stays ignored: `nohup` ignores SIGHUP, a shell
+        // ignores SIGINT for a background job (`novaq local &` in a script).
+        struct sigaction previous {};
+        if (sigaction(signal, nullptr, &previous) == 0 && previous.sa_handler == SIG_IGN)
+            continue;
         sigaction(signal, &action, nullptr);
+    }
 }
 
 } // namespace
