@@ -14,6 +14,9 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
@@ -51,6 +54,14 @@ private Q_SLOTS:
     void validateCorrupt();
     void outputFolderMissing();
     void cancelLeavesNothing();
+    void stopSignalLeavesNothing_data();
+    void stopSignalLeavesNothing();
+    void ignoredHangupStaysIgnored();
+    void staleTemporaryRemoved();
+    void namesFromFilesEscaped_data();
+    void namesFromFilesEscaped();
+    void unboundedTextRefused_data();
+    void unboundedTextRefused();
     void evalAndGenerate();
 
 private:
@@ -115,6 +126,7 @@ void TestCli::usage_data()
     QTest::newRow("--help lists commands") << QStringList{"--help"} << 0 << "COMMANDS" << none;
     QTest::newRow("--help has the bits table") << QStringList{"--help"} << 0 << "b1+b2" << none;
     QTest::newRow("--help has the exit codes") << QStringList{"--help"} << 0 << "130" << none;
+    QTest::newRow("--help has the SIGTERM exit code") << QStringList{"--help"} << 0 << "143" << none;
     QTest::newRow("help local") << QStringList{"help", "local"} << 0 << "--subspaces K" << none;
     QTest::newRow("local --help shows defaults")
         << QStringList{"local", "--help"} << 0 << "novaq_compressed.bin" << none;
@@ -359,6 +371,208 @@ void TestCli::cancelLeavesNothing()
     const QDir dir(work.path());
     QVERIFY2(dir.entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot).isEmpty(),
              qPrintable(dir.entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot).join(", ")));
+}
+
+// SIGTERM (kill, timeout, systemd, containers) and SIGHUP cancel a run like Ctrl-C: the hidden
+// temporary file is deleted, and the exit code is the shell's 128 + signal number.
+void TestCli::stopSignalLeavesNothing_data()
+{
+    QTest::addColumn<int>("signal");
+    QTest::addColumn<int>("exitCode");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("SIGTERM") << int(SIGTERM) << 143 << "novaq local: cancelled by SIGTERM";
+    QTest::newRow("SIGHUP") << int(SIGHUP) << 129 << "novaq local: cancelled by SIGHUP";
+    QTest::newRow("SIGINT") << int(SIGINT) << 130 << "novaq local: cancelled;";
+}
+
+void TestCli::stopSignalLeavesNothing()
+{
+    QFETCH(int, signal);
+    QFETCH(int, exitCode);
+    QFETCH(QString, message);
+    QTemporaryDir work;
+    QVERIFY(work.isValid());
+    const QDir dir(work.path());
+    QProcess process;
+    process.setWorkingDirectory(work.path());
+    process.setStandardInputFile(QProcess::nullDevice());
+    process.start(QStringLiteral(NOVAQ_CLI_PATH), {"local", "--threads", "1", "--output", "out.novaq"});
+    QVERIFY(process.waitForStarted());
+    // The signal comes once the run is writing: when its temporary file exists.
+    QStringList partial;
+    while (partial.isEmpty() && process.state() == QProcess::Running) {
+        process.waitForReadyRead(20);
+        partial = dir.entryList({".out.novaq.partial-*"}, QDir::Files | QDir::Hidden);
+    }
+    QVERIFY2(!partial.isEmpty(), "the run ended before it created its temporary file");
+    QCOMPARE(partial.first(), QStringLiteral(".out.novaq.partial-%1").arg(process.processId()));
+    QCOMPARE(::kill(pid_t(process.processId()), signal), 0);
+    QVERIFY2(process.waitForFinished(120'000), "did not stop within 2 minutes of the signal");
+    const QByteArray err = process.readAllStandardError();
+    QCOMPARE(process.exitStatus(), QProcess::NormalExit);
+    QVERIFY2(process.exitCode() == exitCode,
+             qPrintable(QStringLiteral("exit %1, expected %2\n%3").arg(process.exitCode()).arg(exitCode).arg(err)));
+    QVERIFY2(QString::fromUtf8(err).contains(message), err.constData());
+    QVERIFY2(dir.entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot).isEmpty(),
+             qPrintable(dir.entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot).join(", ")));
+}
+
+// Under `nohup` (SIGHUP ignored when novaq starts) novaq leaves SIGHUP ignored, and still
+// stops cleanly on SIGTERM.
+void TestCli::ignoredHangupStaysIgnored()
+{
+    QTemporaryDir work;
+    QVERIFY(work.isValid());
+    QProcess process;
+    process.setWorkingDirectory(work.path());
+    process.setStandardInputFile(QProcess::nullDevice());
+    // `trap '' HUP` is what nohup does before it runs the command.
+    process.start(QStringLiteral("sh"),
+                  {"-c", QStringLiteral("trap '' HUP; exec '%1' local --threads 1 --output out.novaq")
+                             .arg(QStringLiteral(NOVAQ_CLI_PATH))});
+    QVERIFY(process.waitForStarted());
+    const QDir dir(work.path());
+    while (dir.entryList({".out.novaq.partial-*"}, QDir::Files | QDir::Hidden).isEmpty() &&
+           process.state() == QProcess::Running)
+        process.waitForFinished(20);
+    QVERIFY2(process.state() == QProcess::Running, "the run ended before it created its temporary file");
+    // The kernel's view of the running novaq: SIGHUP in the ignored set, SIGTERM caught.
+    QFile status(QStringLiteral("/proc/%1/status").arg(process.processId()));
+    QVERIFY(status.open(QIODevice::ReadOnly));
+    quint64 ignored = 0;
+    quint64 caught = 0;
+    for (const QByteArray& line : status.readAll().split('\n')) {
+        if (line.startsWith("SigIgn:"))
+            ignored = line.mid(7).trimmed().toULongLong(nullptr, 16);
+        if (line.startsWith("SigCgt:"))
+            caught = line.mid(7).trimmed().toULongLong(nullptr, 16);
+    }
+    QVERIFY2(ignored & (quint64(1) << (SIGHUP - 1)), "SIGHUP is no longer ignored");
+    QVERIFY2(caught & (quint64(1) << (SIGTERM - 1)), "SIGTERM is not handled");
+    QCOMPARE(::kill(pid_t(process.processId()), SIGTERM), 0);
+    QVERIFY(process.waitForFinished(120'000));
+    QCOMPARE(process.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(process.exitCode(), 143);
+    QVERIFY(dir.entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot).isEmpty());
+}
+
+// A temporary file a crashed run left (its process is gone) is deleted by the next run that
+// writes the same output; a live process's, other outputs' and look-alikes are kept.
+void TestCli::staleTemporaryRemoved()
+{
+    QTemporaryDir work;
+    QVERIFY(work.isValid());
+    const std::filesystem::path dir = novaq::test::toPath(work.path());
+    novaq::test::writeAll(dir / "m.safetensors",
+                          novaq::test::makeSafetensors(R"({"w":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]}})",
+                                                       novaq::test::f32Bytes({1, -2, 3, -4, 5, -6, 7, -8})));
+    // A process id that no longer exists: a child that has exited and been reaped.
+    QProcess child;
+    child.start(QStringLiteral("true"), {});
+    QVERIFY(child.waitForStarted());
+    const auto dead = pid_t(child.processId());
+    QVERIFY(child.waitForFinished());
+    QVERIFY2(::kill(dead, 0) == -1 && errno == ESRCH, "the finished child's process id is in use again");
+    const std::string deadPid = std::to_string(dead);
+    const std::string livePid = std::to_string(::getpid());
+
+    const std::string stale = ".out.novaq.partial-" + deadPid;
+    const std::vector<std::string> kept{
+        ".out.novaq.partial-" + livePid,       // a run still going (this test)
+        ".other.novaq.partial-" + deadPid,     // another output's
+        ".out.novaq.partial-" + deadPid + "x", // not a process id
+        "out.novaq.partial-" + deadPid,        // not hidden: not one of ours
+        ".out.novaq.partial-0" + deadPid,      // not the decimal form of a pid
+    };
+    novaq::test::writeAll(dir / stale, std::string("half a file"));
+    for (const std::string& name : kept)
+        novaq::test::writeAll(dir / name, std::string("keep me"));
+
+    const Result r = run({"local", "m.safetensors", "--output", "out.novaq"}, kQuickTimeoutMs, work.path());
+    QVERIFY2(!r.crashed && r.exitCode == 0, qPrintable(r.err));
+    QVERIFY(std::filesystem::exists(dir / "out.novaq"));
+    QVERIFY2(!std::filesystem::exists(dir / stale), stale.c_str());
+    for (const std::string& name : kept)
+        QVERIFY2(std::filesystem::exists(dir / name), name.c_str());
+}
+
+// Names from files reach the terminal escaped: a newline cannot forge a `novaq:` line of its
+// own, no escape sequence (ESC, or the C1 CSI) gets through, and other UTF-8 text stays as it
+// is. JSON output is escaped by the JSON library.
+void TestCli::namesFromFilesEscaped_data()
+{
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<int>("exitCode");
+    QTest::newRow("inspect") << QStringList{"inspect", "{tmp}/evil/m.safetensors"} << 0;
+    QTest::newRow("local") << QStringList{"local", "{tmp}/evil/m.safetensors", "--output", "{tmp}/evil/m.novaq"} << 0;
+    QTest::newRow("stats") << QStringList{"stats", "{tmp}/evil/m.novaq"} << 0;
+    QTest::newRow("validate") << QStringList{"validate", "{tmp}/evil/m.novaq"} << 0;
+    QTest::newRow("inspect, error naming the tensor") << QStringList{"inspect", "{tmp}/evil/bad.safetensors"} << 3;
+    QTest::newRow("local, error naming the tensor")
+        << QStringList{"local", "{tmp}/evil/bad.safetensors", "--output", "{tmp}/evil/bad.novaq"} << 3;
+}
+
+void TestCli::namesFromFilesEscaped()
+{
+    QFETCH(QStringList, args);
+    QFETCH(int, exitCode);
+    const std::filesystem::path evil = novaq::test::toPath(m_dir.filePath(QStringLiteral("evil")));
+    std::filesystem::create_directories(evil);
+    // "w\n novaq: forged\x1b[31m café\u009b2J": a newline, ESC, UTF-8 text and the C1 CSI.
+    const std::string name = R"(w\n novaq: forged\u001b[31m caf\u00e9\u009b2J)";
+    const std::string data = novaq::test::f32Bytes({1, -2, 3, -4, 5, -6, 7, -8});
+    novaq::test::writeAll(evil / "m.safetensors",
+                          novaq::test::makeSafetensors(
+                              R"({")" + name + R"(":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]}})", data));
+    novaq::test::writeAll(evil / "bad.safetensors",
+                          novaq::test::makeSafetensors(
+                              R"({")" + name + R"(":{"dtype":"F32","shape":[2,4],"data_offsets":[0,36]}})", data));
+    if (args.first() == "stats" || args.first() == "validate")
+        QVERIFY(run(expand({"local", "{tmp}/evil/m.safetensors", "--output", "{tmp}/evil/m.novaq"})).exitCode == 0);
+
+    const Result r = run(expand(args));
+    QVERIFY2(!r.crashed && r.exitCode == exitCode,
+             qPrintable(QStringLiteral("exit %1, expected %2\n%3").arg(r.exitCode).arg(exitCode).arg(r.err)));
+    const QString both = r.out + r.err;
+    QVERIFY2(!both.contains(QChar(0x1b)), qPrintable(both));
+    QVERIFY2(!both.contains(QChar(0x9b)), qPrintable(both));
+    for (const QString& line : both.split(QLatin1Char('\n')))
+        QVERIFY2(!line.trimmed().startsWith(QStringLiteral("novaq: forged")), qPrintable(both));
+    QVERIFY2(both.contains(QString::fromUtf8("w\\n novaq: forged\\x1b[31m caf\u00e9\\u009b2J")), qPrintable(both));
+}
+
+// An evaluation or calibration text that never ends (/dev/zero) or is over the 1 GiB limit is
+// refused by name before anything is allocated for it (exit 3: malformed input).
+void TestCli::unboundedTextRefused_data()
+{
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("eval --text /dev/zero")
+        << QStringList{"eval", "{tmp}/notes.txt", "--text", "/dev/zero"} << "/dev/zero: not a regular file";
+    QTest::newRow("eval --text over 1 GiB (sparse)")
+        << QStringList{"eval", "{tmp}/notes.txt", "--text", "{tmp}/huge.txt"}
+        << "huge.txt: the text is 1073741825 bytes";
+    QTest::newRow("local --calibration /dev/zero")
+        << QStringList{"local", "{demo}", "--calibration", "/dev/zero", "--output", "{tmp}/calibrated.novaq"}
+        << "/dev/zero: not a regular file";
+}
+
+void TestCli::unboundedTextRefused()
+{
+    QFETCH(QStringList, args);
+    QFETCH(QString, expected);
+    QFile huge(m_dir.filePath(QStringLiteral("huge.txt")));
+    QVERIFY(huge.open(QIODevice::WriteOnly));
+    QVERIFY(huge.resize((qint64(1) << 30) + 1)); // sparse: no gigabyte is written
+    huge.close();
+    const Result r = run(expand(args), kCompressTimeoutMs);
+    QVERIFY(QFile::remove(huge.fileName()));
+    QVERIFY2(!r.crashed && r.exitCode == 3,
+             qPrintable(QStringLiteral("exit %1, expected 3\n%2").arg(r.exitCode).arg(r.err)));
+    QVERIFY2(r.err.contains(expected), qPrintable(r.err));
+    QVERIFY(!QFile::exists(m_dir.filePath(QStringLiteral("calibrated.novaq"))));
+    QVERIFY2(QDir(m_dir.path()).entryList({"*.partial-*"}, QDir::Files | QDir::Hidden).isEmpty(),
+             "temporary file left behind");
 }
 
 // The compressed demo model runs: eval against the original (text, perplexities, KL, top-1 in

@@ -22,6 +22,7 @@
 #include <map>
 #include <optional>
 #include <span>
+#include <zlib.h>
 
 using novaq::ErrorKind;
 using novaq::test::f32Bytes;
@@ -73,14 +74,21 @@ std::string pickleOf(const std::string& obj) { return std::string("\x80\x02", 2)
 
 // ---- a minimal stored zip ----
 
+// CRC-32 of a record as zip records it (zlib's, as the reader uses; the test only needs it to
+// build valid archives).
+uint64_t crcOf(const std::string& data)
+{
+    return crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size()));
+}
+
 std::string makeZip(const std::vector<std::pair<std::string, std::string>>& entries)
 {
     std::string out, central;
     for (const auto& [name, data] : entries) {
         const uint64_t offset = out.size();
-        out += le(0x04034b50, 4) + le(20, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(0, 4) + le(data.size(), 4) +
-               le(data.size(), 4) + le(name.size(), 2) + le(0, 2) + name + data;
-        central += le(0x02014b50, 4) + le(20, 2) + le(20, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(0, 4) +
+        out += le(0x04034b50, 4) + le(20, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(crcOf(data), 4) +
+               le(data.size(), 4) + le(data.size(), 4) + le(name.size(), 2) + le(0, 2) + name + data;
+        central += le(0x02014b50, 4) + le(20, 2) + le(20, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(crcOf(data), 4) +
                    le(data.size(), 4) + le(data.size(), 4) + le(name.size(), 2) + le(0, 2) + le(0, 2) + le(0, 2) +
                    le(0, 2) + le(0, 4) + le(offset, 4) + name;
     }
@@ -129,6 +137,8 @@ private Q_SLOTS:
     void shardedBroken();
     void folderPrefersPyTorchBin();
     void compressEndToEnd();
+    void zipRecordCrc_data();
+    void zipRecordCrc();
 };
 
 // ---- the real files ----
@@ -528,6 +538,76 @@ void TestPyTorch::compressEndToEnd()
     QCOMPARE(report.tensors.size(), reader->tensors().size());
     auto compressed = novaq::openModel(options.output);
     QCOMPARE(compressed->tensors().size(), reader->tensors().size());
+}
+
+// A zip record whose bytes no longer match the CRC-32 the archive recorded is refused, naming
+// the archive, the record and both checksums: a damaged storage when its tensor is read (the
+// pickle and byteorder records when the file is opened), never read as weights.
+void TestPyTorch::zipRecordCrc_data()
+{
+    QTest::addColumn<std::string>("record"); // the entry whose byte is flipped; empty: none
+    QTest::addColumn<bool>("failsAtOpen");
+    QTest::newRow("intact") << std::string() << false;
+    QTest::newRow("storage record") << std::string("archive/data/0") << false;
+    QTest::newRow("data.pkl") << std::string("archive/data.pkl") << true;
+    QTest::newRow("byteorder") << std::string("archive/byteorder") << true;
+}
+
+void TestPyTorch::zipRecordCrc()
+{
+    QFETCH(std::string, record);
+    QFETCH(bool, failsAtOpen);
+    const std::string pkl = pickleOf(stateDict({{"w", tensor(storage("FloatStorage", "0", 4), 0, {2, 2}, {2, 1})}}));
+    const std::string weights = f32Bytes({1.5f, -2.25f, 3.0f, 0.5f});
+    const std::vector<std::pair<std::string, std::string>> entries{
+        {"archive/data.pkl", pkl}, {"archive/byteorder", "little"}, {"archive/data/0", weights}};
+    std::string zip = makeZip(entries);
+    uint32_t expected = 0;
+    uint32_t actual = 0;
+    if (!record.empty()) {
+        // The entry's bytes follow its 30-byte local header and its name; flip the middle one.
+        const auto it = std::find_if(entries.begin(), entries.end(), [&](const auto& e) { return e.first == record; });
+        QVERIFY(it != entries.end());
+        const size_t local =
+            zip.find(le(0x04034b50, 4) + le(20, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(crcOf(it->second), 4));
+        QVERIFY(local != std::string::npos);
+        const size_t at = local + 30 + record.size() + it->second.size() / 2;
+        std::string damaged = it->second;
+        damaged[it->second.size() / 2] = char(damaged[it->second.size() / 2] ^ 0x10);
+        zip[at] = char(zip[at] ^ 0x10);
+        expected = static_cast<uint32_t>(crcOf(it->second));
+        actual = static_cast<uint32_t>(crcOf(damaged));
+    }
+    QTemporaryDir tmp;
+    const fs::path path = toPath(tmp.path()) / "model.pt";
+    writeAll(path, zip);
+
+    std::unique_ptr<novaq::ModelReader> reader;
+    std::vector<float> values;
+    const auto failure = failureOf([&] {
+        reader = novaq::openModel(path);
+        if (failsAtOpen)
+            QFAIL("a damaged record was accepted at open");
+        values = readTensor(*reader, 0);
+    });
+    if (record.empty()) {
+        QVERIFY2(!failure, failure ? qPrintable(failure->message) : "");
+        QCOMPARE(values, (std::vector<float>{1.5f, -2.25f, 3.0f, 0.5f}));
+        // A second read of the same record (checked once) gives the same floats.
+        QCOMPARE(readTensor(*reader, 0), values);
+        return;
+    }
+    QVERIFY2(failure, "a damaged record was read as weights");
+    QCOMPARE(failure->kind, ErrorKind::InvalidInput);
+    QCOMPARE(bool(reader), !failsAtOpen);
+    char hex[2][16];
+    std::snprintf(hex[0], sizeof hex[0], "0x%08x", expected);
+    std::snprintf(hex[1], sizeof hex[1], "0x%08x", actual);
+    for (const QString& part : {QString::fromStdString(path.string()), QString::fromStdString("\"" + record + "\""),
+                                QStringLiteral("CRC-32"), QString(hex[0]), QString(hex[1])})
+        QVERIFY2(failure->message.contains(part), qPrintable(part + " missing in: " + failure->message));
+    if (!failsAtOpen) // the check is repeated on the next read, not remembered as passed
+        QVERIFY(failureOf([&] { readTensor(*reader, 0); }));
 }
 
 QTEST_GUILESS_MAIN(TestPyTorch)

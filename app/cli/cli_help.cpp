@@ -44,7 +44,10 @@ const std::vector<ExitCodeRow>& exitCodeTable()
         {ErrorKind::Io, 0, "I/O error: missing file or folder, permissions, disk full"},
         {ErrorKind::Corrupt, 0, "corrupt .novaq file, or validation failed"},
         {ErrorKind::Network, 0, "network error (a download failed)"},
+        {std::nullopt, 129, "stopped by SIGHUP (the terminal closed); no output file is left behind"},
         {ErrorKind::Cancelled, 0, "cancelled (Ctrl-C); no output file is left behind"},
+        {std::nullopt, 143,
+         "stopped by SIGTERM (kill, timeout, systemd, a container stop); no output file is left behind"},
     };
     return kTable;
 }

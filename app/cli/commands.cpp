@@ -2,6 +2,7 @@
 
 #include "cli_help.h"
 #include "progress_printer.h"
+#include "terminal.h"
 
 #include "novaq/codec/codec_config.h"
 #include "novaq/container/novaq_file.h"
@@ -85,6 +86,42 @@ nlohmann::json validateJson(const fs::path& file, const ValidateReport& report)
 
 } // namespace
 
+ModelReport printableReport(ModelReport report)
+{
+    report.output = printable(report.output.string());
+    report.source = printable(report.source);
+    report.sourceFormat = printable(report.sourceFormat);
+    report.architecture = printable(report.architecture);
+    if (report.settings.is_object()) {
+        nlohmann::json settings = nlohmann::json::object();
+        for (const auto& [key, value] : report.settings.items())
+            settings[printable(key)] = value.is_string() ? nlohmann::json(printable(value.get<std::string>())) : value;
+        report.settings = std::move(settings);
+    }
+    for (TensorResult& t : report.tensors) {
+        t.name = printable(t.name);
+        t.sourceDtype = printable(t.sourceDtype);
+        t.storedAs = printable(t.storedAs);
+    }
+    return report;
+}
+
+ModelInspection printableInspection(ModelInspection inspection)
+{
+    inspection.path = printable(inspection.path.string());
+    inspection.format = printable(inspection.format);
+    inspection.architecture = printable(inspection.architecture);
+    for (fs::path& file : inspection.files)
+        file = printable(file.string());
+    for (TensorInspection& t : inspection.tensors) {
+        t.info.name = printable(t.info.name);
+        t.info.storage = printable(t.info.storage);
+        t.reason = printable(t.reason);
+        t.plannedAs = printable(t.plannedAs);
+    }
+    return inspection;
+}
+
 void requireExisting(const fs::path& path)
 {
     std::error_code ec;
@@ -146,7 +183,7 @@ std::vector<OptionSpec> compressOptionSpecs()
         {"--b2", "Y", "expert: stage-2 codebook bits (2^Y entries; 0 = one stage)", ""},
         {"--calibration", "FILE",
          "plain text in the model's language: run the original model on it and fit every layer to what it "
-         "computes (Llama-family models; never evaluate on this text)",
+         "computes (Llama-family models; never evaluate on this text; a regular file of at most 1 GiB)",
          ""},
         {"--calibration-tokens", "N", "use at most N tokens of the calibration text",
          std::to_string(defaults.calibrationTokens)},
@@ -193,7 +230,8 @@ int compressAndReport(const Context& context, const ParsedArgs& args, const Comp
     if (args.has("--json")) {
         std::cout << report.toJson().dump(2) << '\n';
     } else {
-        std::cout << formatReportTable(report, true) << "\nWrote " << report.output.string() << '\n';
+        std::cout << formatReportTable(printableReport(report), true) << "\nWrote " << printable(report.output.string())
+                  << '\n';
     }
     std::cout.flush();
     return kExitSuccess;
@@ -322,7 +360,7 @@ int runLocal(const Context& context, const ParsedArgs& args)
         options.input = demoModelPath(context.executable);
         options.sourceLabel = "kjv-llama-7m (embedded demo model)";
         std::fprintf(stderr, "No model given: compressing the embedded demo model kjv-llama-7m (%s)\n",
-                     options.input.string().c_str());
+                     printable(options.input.string()).c_str());
     } else {
         options.input = args.positionals.front();
         options.sourceLabel = args.positionals.front();
@@ -349,7 +387,7 @@ int runInspect(const Context&, const ParsedArgs& args)
     if (args.has("--json"))
         std::cout << inspection.toJson().dump(2) << '\n';
     else
-        std::cout << formatInspection(inspection);
+        std::cout << formatInspection(printableInspection(inspection));
     std::cout.flush();
     return kExitSuccess;
 }
@@ -375,7 +413,7 @@ int runValidate(const Context& context, const ParsedArgs& args)
     size_t width = 0;
     for (const TensorCheck& t : report.tensors) {
         bad += t.ok ? 0 : 1;
-        width = std::max(width, t.name.size());
+        width = std::max(width, printable(t.name).size());
     }
     std::string problems;
     if (bad > 0)
@@ -387,7 +425,7 @@ int runValidate(const Context& context, const ParsedArgs& args)
     if (args.has("--json")) {
         std::cout << validateJson(file, report).dump(2) << '\n';
     } else {
-        std::cout << file.string();
+        std::cout << printable(file.string());
         if (report.major > 0)
             std::cout << ": .novaq version " << report.major << "." << report.minor << ", " << report.tensorCount
                       << " tensors";
@@ -399,12 +437,13 @@ int runValidate(const Context& context, const ParsedArgs& args)
                               *t.recomputedRelError);
             else
                 std::snprintf(figures, sizeof figures, "  rel.err %.6g", t.recordedRelError);
-            const std::string pad(width - t.name.size(), ' ');
-            std::cout << (t.ok ? "  ok    " : "  FAIL  ") << t.name << (t.ok ? pad + figures : ": " + t.problem)
-                      << '\n';
+            const std::string name = printable(t.name);
+            const std::string pad(width - name.size(), ' ');
+            std::cout << (t.ok ? "  ok    " : "  FAIL  ") << name
+                      << (t.ok ? pad + figures : ": " + printable(t.problem)) << '\n';
         }
         for (const std::string& p : report.problems)
-            std::cout << "  FAIL  " << p << '\n';
+            std::cout << "  FAIL  " << printable(p) << '\n';
         if (report.ok)
             std::cout << "OK: " << report.tensorCount << " tensors, all checksums and decodes good"
                       << (against ? ", errors match the source" : "") << '\n';
@@ -414,7 +453,7 @@ int runValidate(const Context& context, const ParsedArgs& args)
     std::cout.flush();
     if (report.ok)
         return kExitSuccess;
-    std::cerr << "novaq validate: " << file.string() << " failed validation (" << problems
+    std::cerr << "novaq validate: " << printable(file.string()) << " failed validation (" << problems
               << "); recompress the model or restore the file from a copy\n";
     return exitCodeFor(ErrorKind::Corrupt);
 }
@@ -429,9 +468,10 @@ int runStats(const Context&, const ParsedArgs& args)
     if (args.has("--json")) {
         std::cout << report.toJson().dump(2) << '\n';
     } else {
-        std::cout << file.string() << " (.novaq version " << novaq.major() << "." << novaq.minor()
-                  << "), compressed from " << (report.source.empty() ? "an unnamed source" : report.source) << "\n\n"
-                  << formatReportTable(report, false);
+        const ModelReport shown = printableReport(report);
+        std::cout << printable(file.string()) << " (.novaq version " << novaq.major() << "." << novaq.minor()
+                  << "), compressed from " << (shown.source.empty() ? "an unnamed source" : shown.source) << "\n\n"
+                  << formatReportTable(shown, false);
     }
     std::cout.flush();
     return kExitSuccess;
@@ -460,7 +500,7 @@ int runExport(const Context& context, const ParsedArgs& args)
     }
     std::error_code ec;
     const uintmax_t size = fs::file_size(*output, ec);
-    std::cout << "Wrote " << *output << " (" << (ec ? std::string("size unknown") : humanBytes(size)) << ", "
+    std::cout << "Wrote " << printable(*output) << " (" << (ec ? std::string("size unknown") : humanBytes(size)) << ", "
               << dtypeInfo(dtype).name << ")\n";
     return kExitSuccess;
 }

@@ -5,7 +5,9 @@
 #include "cli_options.h"
 
 #include "novaq/pipeline/compress.h"
+#include "novaq/pipeline/inspect.h"
 #include "novaq/pipeline/job.h"
+#include "novaq/pipeline/report.h"
 
 #include <filesystem>
 #include <functional>
@@ -51,6 +53,11 @@ int runExport(const Context& context, const ParsedArgs& args);
 void requireExisting(const std::filesystem::path& path);
 // The one MODEL argument of a command; `what` names the missing one ("the MODEL to evaluate").
 std::filesystem::path oneModelArgument(const ParsedArgs& args, const std::string& what);
+
+// Copies whose texts from files (names, formats, settings) went through printable()
+// (terminal.h), for the text formatters of the core, which print them as given.
+ModelReport printableReport(ModelReport report);
+ModelInspection printableInspection(ModelInspection inspection);
 
 // Shared by `local` and the download commands (commands.cpp).
 void parseCodecOptions(const ParsedArgs& args, CompressOptions& options); // --bits, --subspaces, --d/--b1/--b2

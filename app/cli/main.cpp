@@ -3,6 +3,7 @@
 #include "cli_help.h"
 #include "cli_options.h"
 #include "commands.h"
+#include "terminal.h"
 
 #include "novaq/io/error.h"
 #include "novaq/pipeline/job.h"
@@ -22,21 +23,58 @@ using namespace novaq;
 using namespace novaq::cli;
 
 CancelToken g_cancel;
+// The signal that asked us to stop (0: none): the exit code is 128 + its number, as a shell
+// reports a process killed by it (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
+volatile std::sig_atomic_t g_stopSignal = 0;
 
-static_assert(std::atomic<bool>::is_always_lock_free, "the SIGINT handler needs a lock-free atomic store");
+static_assert(std::atomic<bool>::is_always_lock_free, "the signal handler needs a lock-free atomic store");
 
-// Async-signal-safe: a relaxed store into a lock-free atomic, nothing else. The job sees it
-// at its next check, cleans up its temporary file and throws Error(Cancelled).
-extern "C" void onInterrupt(int) { g_cancel.cancel(); }
+// Async-signal-safe: a store into a sig_atomic_t and a relaxed store into a lock-free atomic,
+// nothing else. The job sees the token at its next check, deletes its temporary file and
+// throws Error(Cancelled).
+extern "C" void onStopSignal(int signal)
+{
+    if (g_stopSignal == 0)
+        g_stopSignal = signal;
+    g_cancel.cancel();
+}
 
-void installInterruptHandler()
+// Ctrl-C (SIGINT), SIGTERM (what `kill`, `timeout`, systemd and container runtimes send) and
+// SIGHUP (the terminal went away) all cancel the job the same way, so that no hidden
+// `.OUT.partial-PID` file is left behind.
+void installStopHandlers()
 {
     struct sigaction action {};
-    action.sa_handler = onInterrupt;
+    action.sa_handler = onStopSignal;
     sigemptyset(&action.sa_mask);
-    // A second Ctrl-C gets the default action (terminate) in case a job does not respond.
+    // A second signal gets the default action (terminate) in case a job does not respond.
     action.sa_flags = SA_RESETHAND;
-    sigaction(SIGINT, &action, nullptr);
+    for (int signal : {SIGINT, SIGTERM, SIGHUP}) {
+        // A signal ignored when we started stays ignored: `nohup` ignores SIGHUP, a shell
+        // ignores SIGINT for a background job (`novaq local &` in a script).
+        struct sigaction previous {};
+        if (sigaction(signal, nullptr, &previous) == 0 && previous.sa_handler == SIG_IGN)
+            continue;
+        sigaction(signal, &action, nullptr);
+    }
+}
+
+int cancelledExitCode()
+{
+    const int signal = g_stopSignal;
+    return signal > 0 ? 128 + signal : exitCodeFor(ErrorKind::Cancelled);
+}
+
+const char* stopSignalName()
+{
+    switch (g_stopSignal) {
+    case SIGTERM:
+        return " by SIGTERM";
+    case SIGHUP:
+        return " by SIGHUP";
+    default:
+        return "";
+    }
 }
 
 std::filesystem::path executablePath(const char* argv0)
@@ -117,7 +155,7 @@ int run(int argc, char** argv, std::string& prefix)
         std::cout << commandHelp(*command);
         return kExitSuccess;
     }
-    installInterruptHandler();
+    installStopHandlers();
     const Context context{command->name, executablePath(argv[0]), &g_cancel};
     return command->run(context, parsed);
 }
@@ -131,10 +169,11 @@ int main(int argc, char** argv)
         return run(argc, argv, prefix);
     } catch (const Error& e) {
         std::cout.flush();
-        if (e.kind() == ErrorKind::Cancelled)
-            std::cerr << prefix << "cancelled; no output file was written\n";
-        else
-            std::cerr << prefix << e.what() << '\n';
+        if (e.kind() == ErrorKind::Cancelled) {
+            std::cerr << prefix << "cancelled" << stopSignalName() << "; no output file was written\n";
+            return cancelledExitCode();
+        }
+        std::cerr << prefix << printable(e.what()) << '\n';
         return exitCodeFor(e.kind());
     } catch (const std::bad_alloc&) {
         std::cout.flush();
@@ -142,7 +181,7 @@ int main(int argc, char** argv)
         return kExitInternalError;
     } catch (const std::exception& e) {
         std::cout.flush();
-        std::cerr << prefix << "internal error: " << e.what() << "; please report it\n";
+        std::cerr << prefix << "internal error: " << printable(e.what()) << "; please report it\n";
         return kExitInternalError;
     }
 }

@@ -77,7 +77,7 @@ void ProgressPrinter::draw()
     const double fraction = std::clamp(m_overallFraction, 0.0, 1.0);
     std::string line = textBar(fraction);
     line.append(std::to_string(m_done)).append("/").append(std::to_string(m_count)).append(" tensors  ");
-    line.append(m_tensor);
+    line.append(printable(m_tensor));
     if (!m_stage.empty()) {
         const long percent = std::lround(100.0 * std::clamp(m_tensorFraction, 0.0, 1.0));
         line.append("  ").append(m_stage).append(" ").append(std::to_string(percent)).append("%");
@@ -105,12 +105,12 @@ void ProgressPrinter::printPlain(const ProgressEvent& event)
     line.append(std::to_string(m_done)).append("/").append(std::to_string(m_count)).append("] ");
     // A tensor kept as it was (norms, small tensors) is not "compressed": say so.
     const bool kept = event.result && !event.result->quantized && m_verb == "compressed";
-    line.append(kept ? "kept" : m_verb).append(" ").append(event.tensorName);
+    line.append(kept ? "kept" : m_verb).append(" ").append(printable(event.tensorName));
     if (const TensorResult* r = event.result) {
         char figures[160];
         std::snprintf(figures, sizeof figures, "  rel.err %.4g  %.2f bits  %.2fs", r->relError, r->effectiveBits,
                       r->seconds);
-        line.append("  ").append(shapeToString(r->shape)).append("  ").append(r->storedAs).append("  ");
+        line.append("  ").append(shapeToString(r->shape)).append("  ").append(printable(r->storedAs)).append("  ");
         line.append(humanBytes(r->bytesIn)).append(" -> ").append(humanBytes(r->bytesOut)).append(figures);
     }
     line.append("\n");

@@ -132,12 +132,14 @@ int runEval(const Context& context, const ParsedArgs& args)
         std::cout << j.dump(2) << '\n';
         return kExitSuccess;
     }
-    std::cout << "text       " << request.text.string() << ": " << thousandsOf(report.tokens) << " tokens ("
-              << report.tokenizerKind << "), " << r.windows << " windows of " << request.options.ctx << ", "
+    std::cout << "text       " << printable(request.text.string()) << ": " << thousandsOf(report.tokens) << " tokens ("
+              << printable(report.tokenizerKind) << "), " << r.windows << " windows of " << request.options.ctx << ", "
               << thousandsOf(r.scored) << " scored\n";
-    std::cout << "model      " << request.model.string() << "  perplexity " << fixed(r.perplexity, 3) << '\n';
+    std::cout << "model      " << printable(request.model.string()) << "  perplexity " << fixed(r.perplexity, 3)
+              << '\n';
     if (r.compared) {
-        std::cout << "original   " << request.against->string() << "  perplexity " << fixed(r.refPerplexity, 3) << '\n';
+        std::cout << "original   " << printable(request.against->string()) << "  perplexity "
+                  << fixed(r.refPerplexity, 3) << '\n';
         std::cout << "KL divergence of the model from the original: " << fixed(r.meanKl, 5)
                   << " nats/token; top-1 agreement " << fixed(100.0 * r.top1, 2) << "%\n";
     }
@@ -192,9 +194,19 @@ int runGenerate(const Context& context, const ParsedArgs& args)
     nlohmann::json out = nlohmann::json::array();
     auto runOne = [&](const RunnableModel& m, const char* label) {
         if (!json)
-            std::cout << label << " (" << m.path.string() << "):\n" << *prompt << std::flush;
+            std::cout << label << " (" << printable(m.path.string()) << "):\n"
+                      << printable(*prompt, true) << std::flush;
         std::vector<int32_t> produced;
         std::string shown; // the decoded text printed so far
+        // Tokens come from the tokenizer's file: their text goes through printable(), whole
+        // UTF-8 characters at a time (a character made of byte tokens is printed when complete).
+        const auto showNew = [&](const std::string& text, size_t end) {
+            if (end > shown.size() && text.compare(0, shown.size(), shown) == 0) {
+                std::cout << printable(std::string_view(text).substr(shown.size(), end - shown.size()), true)
+                          << std::flush;
+                shown = text.substr(0, end);
+            }
+        };
         const auto started = std::chrono::steady_clock::now();
         generate(
             m.model, ids, options,
@@ -202,14 +214,15 @@ int runGenerate(const Context& context, const ParsedArgs& args)
                 produced.push_back(id);
                 if (!json) {
                     const std::string text = continuation(produced);
-                    if (text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0) {
-                        std::cout << text.substr(shown.size()) << std::flush;
-                        shown = text;
-                    }
+                    showNew(text, completeUtf8Length(text));
                 }
                 return true;
             },
             context.cancel);
+        if (!json) {
+            const std::string text = continuation(produced);
+            showNew(text, text.size());
+        }
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         const double rate = produced.empty() ? 0.0 : double(produced.size()) / seconds;
         if (json) {
@@ -251,7 +264,7 @@ void addRuntimeCommands(std::vector<Command>& commands)
         "models' most likely next token agree. Quantized matrices are multiplied in the code\n"
         "domain unless --decode is given.",
         withRuntimeOptions({
-            {"--text", "FILE", "the plain-text file to measure on (required)", ""},
+            {"--text", "FILE", "the plain-text file to measure on (required; a regular file of at most 1 GiB)", ""},
             {"--against", "ORIGINAL", "the original model, for KL divergence and top-1 agreement", ""},
             {"--ctx", "N", "window length in tokens", "256"},
             {"--split", "S", "documents of the text: lines or paragraphs", "lines"},

@@ -43,4 +43,108 @@ std::string clockText(double seconds)
     return buf;
 }
 
+namespace {
+
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+// "\x1b" or, with prefix "\u00", "\u009b".
+void appendHex(std::string& out, unsigned char byte, const char* prefix = "\\x")
+{
+    out.append(prefix);
+    out.push_back(kHexDigits[byte >> 4]);
+    out.push_back(kHexDigits[byte & 15]);
+}
+
+// Length of the valid UTF-8 sequence (RFC 3629: shortest form, no surrogates, at most
+// U+10FFFF) starting at text[i], or 0 when there is none.
+size_t utf8Length(std::string_view text, size_t i)
+{
+    const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+    const unsigned char b0 = byte(i);
+    size_t length = 0;
+    unsigned char low = 0x80;
+    unsigned char high = 0xBF;
+    if (b0 >= 0xC2 && b0 <= 0xDF) {
+        length = 2;
+    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+        length = 3;
+        low = b0 == 0xE0 ? 0xA0 : 0x80;
+        high = b0 == 0xED ? 0x9F : 0xBF;
+    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+        length = 4;
+        low = b0 == 0xF0 ? 0x90 : 0x80;
+        high = b0 == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return 0;
+    }
+    if (text.size() - i < length)
+        return 0;
+    if (byte(i + 1) < low || byte(i + 1) > high)
+        return 0;
+    for (size_t k = 2; k < length; ++k)
+        if (byte(i + k) < 0x80 || byte(i + k) > 0xBF)
+            return 0;
+    return length;
+}
+
+} // namespace
+
+std::string printable(std::string_view text, bool keepLineBreaks)
+{
+    std::string out;
+    out.reserve(text.size());
+    for (size_t i = 0; i < text.size();) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x20 && c < 0x7F) {
+            out.push_back(static_cast<char>(c));
+            ++i;
+            continue;
+        }
+        if (c < 0x80) { // C0 controls and DEL
+            if (keepLineBreaks && (c == '\n' || c == '\t'))
+                out.push_back(static_cast<char>(c));
+            else if (c == '\n')
+                out.append("\\n");
+            else if (c == '\r')
+                out.append("\\r");
+            else if (c == '\t')
+                out.append("\\t");
+            else
+                appendHex(out, c);
+            ++i;
+            continue;
+        }
+        const size_t length = utf8Length(text, i);
+        if (length == 0) {
+            appendHex(out, c);
+            ++i;
+        } else if (length == 2 && c == 0xC2 && static_cast<unsigned char>(text[i + 1]) < 0xA0) {
+            // U+0080..U+009F, the C1 controls (CSI U+009B starts an escape sequence on some terminals).
+            appendHex(out, static_cast<unsigned char>(text[i + 1]), "\\u00");
+            i += 2;
+        } else {
+            out.append(text.substr(i, length));
+            i += length;
+        }
+    }
+    return out;
+}
+
+size_t completeUtf8Length(std::string_view text)
+{
+    // The last byte that is not a continuation byte (10xxxxxx), at most three bytes back.
+    size_t lead = text.size();
+    for (size_t back = 1; back <= 4 && back <= text.size(); ++back) {
+        if ((static_cast<unsigned char>(text[text.size() - back]) & 0xC0) != 0x80) {
+            lead = text.size() - back;
+            break;
+        }
+    }
+    if (lead == text.size())
+        return text.size();
+    const auto b0 = static_cast<unsigned char>(text[lead]);
+    const size_t needed = b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC0 ? 2 : 1;
+    return text.size() - lead < needed ? lead : text.size();
+}
+
 } // namespace novaq::cli

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -48,7 +49,19 @@ std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 // Where a tensor's elements are. `base` is the file offset of element 0 of its storage (a
 // legacy storage view already applied); element i of the tensor is at base + elem * (offset +
 // sum(index[d] * strides[d])).
+// A zip record holding a storage, checked against its CRC-32 once, when a tensor in it is first
+// read (checking every record at open would read the whole checkpoint for `inspect`).
+struct RecordCheck {
+    std::filesystem::path archive;
+    std::string name;
+    uint64_t offset = 0; // of its bytes in the file
+    uint64_t size = 0;
+    uint32_t crc32 = 0;
+    std::once_flag verified;
+};
+
 struct Layout {
+    std::shared_ptr<RecordCheck> record; // null: nothing to check (the legacy format has no CRC)
     uint64_t base = 0;
     int64_t storageOffset = 0;
     std::vector<int64_t> strides;
@@ -66,6 +79,7 @@ struct Parsed {
 struct StorageBytes {
     uint64_t offset = 0;
     uint64_t bytes = 0;
+    std::shared_ptr<RecordCheck> record;
 };
 
 // ---- the pickle's object tree -> named tensors ----
@@ -215,6 +229,7 @@ void addTensor(const fs::path& file, const Unpickled& u, const NamedTensor& name
     }
     t.offset = base + offset * elem;
     t.nbytes = nbytes;
+    layout.record = storage.record;
     out.tensors.push_back(std::move(t));
     out.layouts.push_back(std::move(layout));
 }
@@ -276,7 +291,7 @@ Parsed parseZip(const MappedFile& map, uint32_t fileIndex)
                                                             "torch.save and open that");
 
     if (const ZipEntry* order = zip.find(prefix + "byteorder")) {
-        const auto bytes = zip.data(*order);
+        const auto bytes = zip.verifiedData(*order);
         const std::string text(reinterpret_cast<const char*>(bytes.data()), std::min<size_t>(bytes.size(), 16));
         if (text == "big")
             throw Error(ErrorKind::Unsupported, file.string() + ": record " + quote(order->name) +
@@ -289,7 +304,7 @@ Parsed parseZip(const MappedFile& map, uint32_t fileIndex)
 
     const uint64_t pickleOffset = zip.dataOffset(pickleEntry);
     const pickle::PickleSource source{file.string(), pickleEntry.name, pickleOffset};
-    const Unpickled u = pickle::unpickle(zip.data(pickleEntry), source);
+    const Unpickled u = pickle::unpickle(zip.verifiedData(pickleEntry), source);
     const std::vector<NamedTensor> named = namedTensors(u, file);
 
     std::unordered_map<std::string, StorageBytes> records; // key -> its record's bytes
@@ -304,7 +319,14 @@ Parsed parseZip(const MappedFile& map, uint32_t fileIndex)
             if (!entry)
                 fail(file, "tensor " + quote(n.name) + " uses storage " + quote(s.key) + ", but the archive has no " +
                                "record " + quote(recordName) + "; the file is truncated or damaged");
-            it = records.emplace(s.key, StorageBytes{zip.dataOffset(*entry), entry->size}).first;
+            const uint64_t offset = zip.dataOffset(*entry);
+            auto check = std::make_shared<RecordCheck>();
+            check->archive = file;
+            check->name = entry->name;
+            check->offset = offset;
+            check->size = entry->size;
+            check->crc32 = entry->crc32;
+            it = records.emplace(s.key, StorageBytes{offset, entry->size, std::move(check)}).first;
         }
         const uint64_t needed = storageBytes(file, s);
         if (needed > it->second.bytes)
@@ -398,7 +420,7 @@ Parsed parseLegacy(const MappedFile& map, uint32_t fileIndex)
             fail(file, "storage " + quote(key) + ": its " + std::to_string(size) + " bytes at offset " +
                            std::to_string(pos) + " run past the end of the file (" + std::to_string(bytes.size()) +
                            " bytes); the file is truncated, download it again");
-        if (!records.emplace(key, StorageBytes{pos, size}).second)
+        if (!records.emplace(key, StorageBytes{pos, size, nullptr}).second)
             fail(file, "the storage key list names storage " + quote(key) + " twice");
         pos += size;
     }
@@ -496,6 +518,7 @@ public:
         const TensorInfo& t = m_tensors[index];
         if (out.empty())
             return;
+        verifyRecord(index);
         const Layout& l = m_layouts[index];
         if (l.contiguous) {
             convertToFloat(t.dtype, fileData(t) + t.offset, out.size(), out.data());
@@ -511,6 +534,7 @@ public:
         const TensorInfo& t = tensor(index);
         if (t.nbytes == 0)
             return {};
+        verifyRecord(index);
         const Layout& l = m_layouts[index];
         if (l.contiguous)
             return {fileData(t) + t.offset, static_cast<size_t>(t.nbytes)};
@@ -535,6 +559,20 @@ public:
     }
 
 private:
+    // The CRC-32 of the zip record under tensor `index`, once per record (Error(InvalidInput)
+    // naming archive, record and both checksums; a failed check is repeated by the next read).
+    void verifyRecord(size_t index) const
+    {
+        RecordCheck* record = m_layouts[index].record.get();
+        if (!record)
+            return;
+        std::call_once(record->verified, [&] {
+            const std::byte* bytes = fileData(m_tensors[index]) + record->offset;
+            ZipArchive::verify({bytes, static_cast<size_t>(record->size)}, record->crc32, record->archive,
+                               record->name);
+        });
+    }
+
     std::vector<Layout> m_layouts;
     mutable std::mutex m_mutex;
     mutable std::map<size_t, std::vector<std::byte>> m_gathered; // non-contiguous rawBytes until release()

@@ -3,7 +3,9 @@
 #include "novaq/io/error.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <unordered_set>
+#include <zlib.h>
 
 namespace novaq {
 
@@ -32,6 +34,13 @@ uint64_t loadLe(const std::byte* p, int bytes)
 }
 
 std::string at(uint64_t offset) { return " at file offset " + std::to_string(offset); }
+
+std::string hex32(uint32_t value)
+{
+    char text[16];
+    std::snprintf(text, sizeof text, "0x%08x", value);
+    return text;
+}
 
 } // namespace
 
@@ -122,6 +131,7 @@ ZipArchive::ZipArchive(std::span<const std::byte> bytes, std::filesystem::path p
         e.centralOffset = pos;
         e.flags = static_cast<uint16_t>(loadLe(base + pos + 8, 2));
         e.method = static_cast<uint16_t>(loadLe(base + pos + 10, 2));
+        e.crc32 = static_cast<uint32_t>(loadLe(base + pos + 16, 4));
         e.compressedSize = loadLe(base + pos + 20, 4);
         e.size = loadLe(base + pos + 24, 4);
         const uint64_t nameLen = loadLe(base + pos + 28, 2);
@@ -219,6 +229,31 @@ std::span<const std::byte> ZipArchive::data(const ZipEntry& entry) const
 {
     const uint64_t offset = dataOffset(entry);
     return m_bytes.subspan(static_cast<size_t>(offset), static_cast<size_t>(entry.size));
+}
+
+std::span<const std::byte> ZipArchive::verifiedData(const ZipEntry& entry) const
+{
+    const std::span<const std::byte> bytes = data(entry);
+    verify(bytes, entry.crc32, m_path, entry.name);
+    return bytes;
+}
+
+void ZipArchive::verify(std::span<const std::byte> bytes, uint32_t expected, const std::filesystem::path& archive,
+                        const std::string& entry)
+{
+    uLong crc = crc32(0L, Z_NULL, 0);
+    // crc32() takes a 32-bit length: records over 4 GB go in pieces.
+    constexpr size_t kPiece = size_t(1) << 30;
+    for (size_t done = 0; done < bytes.size(); done += kPiece) {
+        const size_t n = std::min(kPiece, bytes.size() - done);
+        crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + done), static_cast<uInt>(n));
+    }
+    const auto actual = static_cast<uint32_t>(crc);
+    if (actual != expected)
+        throw Error(ErrorKind::InvalidInput,
+                    archive.string() + ": record \"" + entry + "\" (" + std::to_string(bytes.size()) +
+                        " bytes) fails its CRC-32 check: the zip directory records " + hex32(expected) +
+                        ", its bytes give " + hex32(actual) + "; the file is damaged, download or copy it again");
 }
 
 } // namespace novaq

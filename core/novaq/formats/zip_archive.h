@@ -7,7 +7,8 @@
 // and the offset of each entry's bytes in the mapping; a general zip library would bring
 // decompression we must refuse anyway, a second I/O path beside the mmap, and a dependency.
 // Every length and offset is checked against the file before it is used, and a failing field
-// is named with its file offset.
+// is named with its file offset. Record bytes are checked against the CRC-32 the central
+// directory records (zlib's crc32) when they are read: verify(), once per record.
 
 #include <cstdint>
 #include <filesystem>
@@ -25,6 +26,7 @@ struct ZipEntry {
     uint64_t size = 0;
     uint64_t localHeaderOffset = 0;
     uint64_t centralOffset = 0; // file offset of this entry's central directory record
+    uint32_t crc32 = 0;         // of the uncompressed bytes, from the central directory
 };
 
 class ZipArchive {
@@ -40,6 +42,14 @@ public:
     // file. Compressed or encrypted entries are refused (Error(InvalidInput) naming the entry).
     uint64_t dataOffset(const ZipEntry& entry) const;
     std::span<const std::byte> data(const ZipEntry& entry) const;
+    // data(entry), after checking it against the entry's CRC-32.
+    std::span<const std::byte> verifiedData(const ZipEntry& entry) const;
+
+    // Throws Error(InvalidInput) naming `archive`, the entry and both checksums when the CRC-32
+    // of `bytes` is not `expected`. For callers that check a record later than the archive
+    // is parsed (PyTorch storages, when their tensor is read).
+    static void verify(std::span<const std::byte> bytes, uint32_t expected, const std::filesystem::path& archive,
+                       const std::string& entry);
 
     static bool hasZipMagic(std::span<const std::byte> head) noexcept;
 

@@ -9,8 +9,11 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
+#include <climits>
 #include <cstdio>
 #include <cstring>
+#include <signal.h>
 #include <string>
 
 namespace novaq {
@@ -25,11 +28,61 @@ std::string folderOf(const std::filesystem::path& target)
 
 std::string errnoText(int error) { return std::strerror(error); }
 
+std::string temporaryPrefixFor(const std::filesystem::path& target)
+{
+    return "." + target.filename().string() + ".partial-";
+}
+
+// The process id of a name "<prefix><decimal pid>", or 0 when the rest is not exactly a pid.
+pid_t pidAfter(const std::string& name, const std::string& prefix)
+{
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0)
+        return 0;
+    const char* first = name.data() + prefix.size();
+    const char* last = name.data() + name.size();
+    if (*first == '0' || last - first > 10)
+        return 0;
+    long long pid = 0;
+    const auto [end, error] = std::from_chars(first, last, pid);
+    if (error != std::errc() || end != last || pid <= 0 || pid > INT_MAX)
+        return 0;
+    return static_cast<pid_t>(pid);
+}
+
 } // namespace
+
+size_t removeStaleTemporaries(const std::filesystem::path& target) noexcept
+{
+    if (target.filename().empty())
+        return 0;
+    size_t removed = 0;
+    try {
+        const std::string prefix = temporaryPrefixFor(target);
+        const std::filesystem::path folder = target.parent_path().empty() ? "." : target.parent_path();
+        std::error_code ec;
+        for (std::filesystem::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+            const std::string name = it->path().filename().string();
+            const pid_t pid = pidAfter(name, prefix);
+            if (pid == 0 || pid == ::getpid())
+                continue;
+            // Alive (0), or alive but another user's (EPERM): not ours to delete.
+            if (::kill(pid, 0) == 0 || errno != ESRCH)
+                continue;
+            std::error_code statusError;
+            if (!std::filesystem::is_regular_file(it->symlink_status(statusError)) || statusError)
+                continue;
+            if (::unlink(it->path().c_str()) == 0)
+                ++removed;
+        }
+    } catch (...) {
+        // Best effort: a failure here must not stop the write that follows.
+    }
+    return removed;
+}
 
 std::filesystem::path temporaryPathFor(const std::filesystem::path& target)
 {
-    const std::string name = "." + target.filename().string() + ".partial-" + std::to_string(::getpid());
+    const std::string name = temporaryPrefixFor(target) + std::to_string(::getpid());
     return target.parent_path() / name;
 }
 
@@ -38,6 +91,7 @@ AtomicFile::AtomicFile(const std::filesystem::path& target) : m_target(target), 
     if (target.filename().empty())
         throw Error(ErrorKind::InvalidArgument,
                     "cannot write to '" + target.string() + "': the path names a folder, not a file");
+    removeStaleTemporaries(target);
     m_fd = ::open(m_temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (m_fd < 0) {
         const int error = errno;

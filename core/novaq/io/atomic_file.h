@@ -13,9 +13,19 @@ namespace novaq {
 // ".<target filename>.partial-<pid>" in the target's folder.
 std::filesystem::path temporaryPathFor(const std::filesystem::path& target);
 
+// Deletes what a crashed or killed run left behind for `target`: regular files named exactly
+// ".<target filename>.partial-<pid>" in its folder whose process no longer exists (kill(pid, 0)
+// fails with ESRCH). A live process's file, this process's own, other targets' and anything
+// else are left alone. Returns how many were deleted; never throws (a folder that cannot be
+// listed or a file that cannot be deleted is skipped). AtomicFile calls it before it writes.
+// (A writer in another PID namespace sharing the folder looks dead from here; NOVAQ does not
+// support two containers writing the same output.)
+size_t removeStaleTemporaries(const std::filesystem::path& target) noexcept;
+
 class AtomicFile {
 public:
-    // Creates the temporary file; throws Error(Io) naming the folder and the reason.
+    // Removes stale temporaries of earlier runs for the same target (removeStaleTemporaries),
+    // then creates the temporary file; throws Error(Io) naming the folder and the reason.
     explicit AtomicFile(const std::filesystem::path& target);
     ~AtomicFile(); // deletes the temporary file unless commit() succeeded
     AtomicFile(const AtomicFile&) = delete;

@@ -3,6 +3,7 @@
 #include "novaq/container/novaq_model_reader.h"
 #include "novaq/formats/model_files.h"
 #include "novaq/io/error.h"
+#include "novaq/io/text_file.h"
 
 #include <chrono>
 
@@ -78,7 +79,7 @@ int bosOf(const LlamaConfig& config, const Tokenizer& tokenizer) noexcept
 
 std::string readTextForEval(const fs::path& path)
 {
-    std::string text = readTextFile(path);
+    std::string text = readBoundedText(path); // not /dev/zero, not past kMaxTextBytes
     if (text.find('\0') != std::string::npos)
         throw Error(ErrorKind::InvalidInput,
                     path.string() + ": holds NUL bytes, so it is not a plain-text file; give a UTF-8 text file");

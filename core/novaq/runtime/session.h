@@ -36,7 +36,8 @@ const Tokenizer& tokenizerOf(const RunnableModel& primary, const RunnableModel* 
 // The BOS id the model was trained with: its configuration's, else the tokenizer's (-1: none).
 int bosOf(const LlamaConfig& config, const Tokenizer& tokenizer) noexcept;
 
-// Reads a text file for evaluation or calibration; throws Error(Io / InvalidInput) naming it.
+// Reads a text file for evaluation or calibration, at most kMaxTextBytes (io/text_file.h), only
+// a regular file; throws Error(Io / InvalidInput) naming it.
 std::string readTextForEval(const std::filesystem::path& path);
 
 struct EvalRequest {
