@@ -122,6 +122,8 @@ private Q_SLOTS:
     void silentServerFailsSoon();
     void deterministicFailuresAreNotRetried_data();
     void deterministicFailuresAreNotRetried();
+    void urlFailsAtOnce_data();
+    void urlFailsAtOnce();
 };
 
 void TestNet::helpers()
@@ -1012,6 +1014,40 @@ void TestNet::deterministicFailuresAreNotRetried()
     QVERIFY2(message.find("f.gguf") != std::string::npos, message.c_str());
     QCOMPARE(server.count("/f") + server.tlsHellos(), 1);
     QVERIFY(progress.notes.empty()); // no retry was announced
+}
+
+void TestNet::urlFailsAtOnce_data()
+{
+    QTest::addColumn<QString>("scheme");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("silent server") << "http"
+                                   << "no answer within";
+    QTest::newRow("TLS to a plain-HTTP port") << "https"
+                                              << "write http://";
+}
+
+void TestNet::urlFailsAtOnce()
+{
+    // `novaq url` asks with HEAD first: when that gets no answer, or no HTTP, the download
+    // would fail the same way, so it is not tried.
+    QFETCH(QString, scheme);
+    QFETCH(QString, expected);
+    HttpTestServer server;
+    server.route("/f", [](const SeenRequest&) {
+        ScriptedResponse r = ScriptedResponse::file(payload(1000));
+        r.silentMs = 20000;
+        return r;
+    });
+    QTemporaryDir dir;
+    DownloadSettings s = fastSettings();
+    s.http.firstByteSeconds = 0.3;
+    const std::string url = scheme.toStdString() + "://127.0.0.1:" + std::to_string(server.port()) + "/f.gguf";
+    ErrorKind kind{};
+    const std::string message =
+        test::failureMessage([&] { sources::downloadUrl(url, test::toPath(dir.path()), s, nullptr, nullptr); }, &kind);
+    QCOMPARE(kind, ErrorKind::Network);
+    QVERIFY2(message.find(expected.toStdString()) != std::string::npos, message.c_str());
+    QCOMPARE(server.count("/f") + server.tlsHellos(), 1);
 }
 
 QTEST_GUILESS_MAIN(TestNet)

@@ -814,7 +814,7 @@ Snapshot HubClient::download(const std::string& repo, const std::string& revisio
     std::error_code ec;
     for (const std::string& p : paths)
         if (!fs::exists(s.folder / p, ec))
-            missing += findFile(p).size;
+            missing = std::min(missing + findFile(p).size, kMaxFileSize); // no overflow with many shards
     if (m_download.checkFreeSpace)
         net::requireFreeSpace(repoFolder(repo) / "blobs", missing, "downloading " + repo);
     for (const std::string& p : paths)
