@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cctype>
+#include <cstdio>
 #include <cstring>
 #include <netinet/in.h>
 #include <poll.h>
@@ -81,6 +82,9 @@ ScriptedResponse ScriptedResponse::file(const std::string& body)
     r.body = body;
     r.honourRange = true;
     r.headers.emplace_back("Accept-Ranges", "bytes");
+    char etag[32];
+    std::snprintf(etag, sizeof etag, "\"%016zx\"", std::hash<std::string>{}(body));
+    r.headers.emplace_back("ETag", etag);
     return r;
 }
 
@@ -186,6 +190,15 @@ void HttpTestServer::serve(int fd)
         if (n <= 0)
             return;
         head.append(buf, size_t(n));
+        if (head.size() >= 2 && head[0] == 0x16 && head[1] == 0x03) {
+            // A TLS ClientHello on this plain-HTTP port: answer as nginx or Apache do.
+            ++m_tlsHellos;
+            const std::string bad = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n"
+                                    "Connection: close\r\n\r\nBad Request";
+            sendAll(fd, bad.data(), bad.size());
+            ::shutdown(fd, SHUT_RDWR);
+            return;
+        }
     }
     SeenRequest request;
     std::istringstream lines(head.substr(0, head.find("\r\n\r\n")));
@@ -225,7 +238,16 @@ void HttpTestServer::serve(int fd)
     int status = response.status;
     std::vector<std::pair<std::string, std::string>> headers = response.headers;
     const std::string range = request.header("range");
-    if (response.honourRange && status == 200 && range.starts_with("bytes=")) {
+    const auto responseHeader = [&](const std::string& name) {
+        for (const auto& [k, v] : headers)
+            if (k == name)
+                return v;
+        return std::string();
+    };
+    const std::string ifRange = request.header("if-range");
+    const bool sameFile = ifRange.empty() || !response.honourIfRange || ifRange == responseHeader("ETag") ||
+                          ifRange == responseHeader("Last-Modified");
+    if (response.honourRange && status == 200 && range.starts_with("bytes=") && sameFile) {
         const std::string spec = range.substr(6);
         const size_t dash = spec.find('-');
         const uint64_t total = body.size();
@@ -243,10 +265,27 @@ void HttpTestServer::serve(int fd)
             body = body.substr(size_t(first), size_t(last - first + 1));
         }
     }
-    std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reasonFor(status) + "\r\n";
-    for (const auto& [k, v] : headers)
-        out += k + ": " + v + "\r\n";
-    out += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+    if (response.silentMs > 0) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(response.silentMs);
+        while (!m_stop && std::chrono::steady_clock::now() < until) {
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, kPollMs) > 0) {
+                char c;
+                if (::recv(fd, &c, 1, MSG_PEEK) <= 0)
+                    return; // the client gave up
+            }
+        }
+        return;
+    }
+    std::string out = response.rawHead;
+    if (out.empty()) {
+        out = "HTTP/1.1 " + std::to_string(status) + " " + reasonFor(status) + "\r\n";
+        for (const auto& [k, v] : headers)
+            out += k + ": " + v + "\r\n";
+        if (response.sendContentLength)
+            out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+        out += "Connection: close\r\n\r\n";
+    }
     if (!sendAll(fd, out.data(), out.size()) || request.method == "HEAD")
         return;
     const size_t limit = std::min(response.cutAfter, body.size());
@@ -256,6 +295,7 @@ void HttpTestServer::serve(int fd)
         if (!sendAll(fd, body.data() + sent, n))
             return;
         sent += n;
+        m_bodyBytesSent += n;
         if (response.chunkDelayMs > 0)
             std::this_thread::sleep_for(std::chrono::milliseconds(response.chunkDelayMs));
     }
@@ -278,6 +318,7 @@ net::DownloadSettings quickDownloadSettings()
     net::DownloadSettings s;
     s.http.connectTimeoutSeconds = 2;
     s.http.stallSeconds = 2;
+    s.http.firstByteSeconds = 2;
     s.initialBackoffSeconds = 0.01;
     s.maxBackoffSeconds = 0.05;
     s.maxAttempts = 3;

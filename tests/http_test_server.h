@@ -1,15 +1,19 @@
 #pragma once
 // A small scripted HTTP/1.1 server for the network tests: bound to 127.0.0.1 on a free port,
 // one thread per connection, one request per connection (Connection: close). Routes are
-// matched by path prefix in the order they were added. It can honour or ignore Range, cut a
-// body short, go silent (a stall) or send slowly. It stops when destroyed, and by itself
-// after a minute at the latest, so a failing test never hangs on it.
+// matched by path prefix in the order they were added. It can honour or ignore Range (and
+// If-Range against the response's ETag / Last-Modified), cut a body short, go silent before
+// the answer or in the middle of the body, send slowly, send a body without Content-Length or
+// a raw, malformed head; a TLS ClientHello gets the plain-text 400 a plain-HTTP server sends.
+// It stops when destroyed, and by itself after a minute at the latest, so a failing test
+// never hangs on it.
 
 #include "novaq/net/downloader.h"
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -39,13 +43,17 @@ struct ScriptedResponse {
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
     bool honourRange = false;            // a Range request gets 206 and the slice
+    bool honourIfRange = true;           // ... unless If-Range names another ETag / Last-Modified
     size_t cutAfter = std::string::npos; // close after this many body bytes (Content-Length stays full)
     int stallMs = 0;                     // at the cut, stay silent this long before closing
     int chunkDelayMs = 0;                // pause between chunks of chunkBytes
     size_t chunkBytes = 16 * 1024;
+    int silentMs = 0;              // before the answer: say nothing this long (then close)
+    bool sendContentLength = true; // false: the body ends when the connection closes
+    std::string rawHead;           // non-empty: sent as the whole head instead (ends with CRLF CRLF)
 
     static ScriptedResponse json(const std::string& body, int status = 200);
-    static ScriptedResponse file(const std::string& body); // honours Range
+    static ScriptedResponse file(const std::string& body); // honours Range, with a strong ETag of the body
     static ScriptedResponse redirect(const std::string& location, int status = 302);
 };
 
@@ -64,6 +72,8 @@ public:
 
     std::vector<SeenRequest> requests() const;
     int count(const std::string& pathPrefix) const;
+    int tlsHellos() const noexcept { return m_tlsHellos; }
+    uint64_t bodyBytesSent() const noexcept { return m_bodyBytesSent; } // accepted by the socket
     void stop();
 
 private:
@@ -73,6 +83,8 @@ private:
     int m_listen = -1;
     int m_port = 0;
     std::atomic<bool> m_stop{false};
+    std::atomic<int> m_tlsHellos{0};
+    std::atomic<uint64_t> m_bodyBytesSent{0};
     std::chrono::steady_clock::time_point m_deadline;
     std::thread m_acceptThread;
     mutable std::mutex m_mutex;

@@ -2,7 +2,10 @@
 // 127.0.0.1: search with pagination, details and tree, downloads into the huggingface_hub
 // cache layout, cache reuse without requests, offline, gated (401/403), not found, invalid
 // token, rate limits, checksum mismatch, the token kept from the storage host and out of
-// every message, file choice, environment variables; then `novaq hf` end to end.
+// every message, file choice, environment variables; then `novaq hf` end to end. A hostile
+// Hub: listings that page on forever or loop, answers that are not JSON or not HTTP, sizes
+// that are not sizes, a listed file that is missing, a repo with 100,000 files; each fails
+// with a bounded number of requests as a network error (exit 7), never as bad usage.
 
 #include "http_test_server.h"
 #include "test_support.h"
@@ -261,6 +264,81 @@ private:
     QVERIFY2(std::string(text).find(part) != std::string::npos,                                                        \
              (std::string(text) + "  [missing: " + (part) + "]").c_str())
 
+// A Hub that misbehaves in one way (`mode`), for org/x at kCommit.
+class HostileHub {
+public:
+    explicit HostileHub(std::string mode) : m_mode(std::move(mode))
+    {
+        server.route("/api/models/org/x/revision/", [this](const SeenRequest&) {
+            if (m_mode == "not JSON")
+                return ScriptedResponse::json("<html>a captive portal</html>");
+            if (m_mode == "HTTP 500")
+                return ScriptedResponse::json(R"({"error":"internal"})", 500);
+            return ScriptedResponse::json(std::string(R"({"id":"org/x","sha":")") + kCommit + "\"}");
+        });
+        server.route("/api/models/org/x/tree/", [this](const SeenRequest& r) { return tree(r); });
+        server.route("/api/models", [this](const SeenRequest& r) {
+            ScriptedResponse out = ScriptedResponse::json("[]");
+            const int n = cursor(r);
+            const int next = m_mode == "search links back" ? (n == 2 ? 1 : n + 1) : n + 1;
+            out.headers.emplace_back(
+                "Link", "<" + server.url() + "/api/models?search=x&cursor=" + std::to_string(next) + ">; rel=\"next\"");
+            return out;
+        });
+        server.route("/org/x/resolve/", [](const SeenRequest&) {
+            ScriptedResponse out = ScriptedResponse::json(R"({"error":"Entry not found"})", 404);
+            out.headers.emplace_back("X-Error-Code", "EntryNotFound");
+            return out;
+        });
+    }
+
+    hf::HubSettings settings(const fs::path& cache) const
+    {
+        hf::HubSettings s;
+        s.endpoint =
+            m_mode == "TLS to a plain port" ? "https://127.0.0.1:" + std::to_string(server.port()) : server.url();
+        s.cacheDir = cache;
+        s.maxPages = 25;
+        return s;
+    }
+
+    HttpTestServer server;
+
+private:
+    static int cursor(const SeenRequest& r)
+    {
+        const size_t c = r.target.find("cursor=");
+        return c == std::string::npos ? 0 : std::stoi(r.target.substr(c + 7));
+    }
+
+    ScriptedResponse tree(const SeenRequest& r)
+    {
+        nlohmann::json entry = {{"type", "file"}, {"path", "model.safetensors"}, {"oid", std::string(40, 'b')}};
+        entry["size"] = 10;
+        if (m_mode == "negative size")
+            entry["size"] = -5;
+        else if (m_mode == "size as text")
+            entry["size"] = "10";
+        else if (m_mode == "size of 16 EiB")
+            entry["size"] = uint64_t(1) << 62;
+        const int n = cursor(r);
+        ScriptedResponse out = ScriptedResponse::json(nlohmann::json::array({entry}).dump());
+        std::string next;
+        if (m_mode == "tree pages on forever")
+            next = std::to_string(n + 1);
+        else if (m_mode == "tree links back")
+            next = n == 2 ? "1" : std::to_string(n + 1);
+        if (!next.empty())
+            out.headers.emplace_back("Link", "<" + server.url() + "/api/models/org/x/tree/" + kCommit +
+                                                 "?recursive=true&cursor=" + next + ">; rel=\"next\"");
+        if (m_mode == "next page not http")
+            out.headers.emplace_back("Link", "<ftp://127.0.0.1/tree?cursor=2>; rel=\"next\"");
+        return out;
+    }
+
+    std::string m_mode;
+};
+
 } // namespace
 
 class TestHuggingFace : public QObject {
@@ -287,6 +365,9 @@ private Q_SLOTS:
     void environment();
     void compressesEndToEnd();
     void cliEndToEnd();
+    void hostileHub_data();
+    void hostileHub();
+    void longFileListsAreCapped();
 };
 
 void TestHuggingFace::searchFollowsPages()
@@ -721,6 +802,88 @@ void TestHuggingFace::cliEndToEnd()
     env.insert("HF_HOME", dir.path() + "/hf-empty"); // nothing cached: the files must be fetched
     QCOMPARE(run({"hf", "org/gated"}, &out, &err), 7);
     QVERIFY2(err.contains("no access yet") && !err.contains("hf_BadSecret"), qPrintable(err));
+}
+
+void TestHuggingFace::hostileHub_data()
+{
+    QTest::addColumn<QString>("mode");
+    QTest::addColumn<bool>("search"); // else download org/x
+    QTest::addColumn<QString>("expected");
+    QTest::addColumn<QString>("countedPath"); // requests to this path prefix ...
+    QTest::addColumn<int>("requests");        // ... are this many (-1: not checked)
+
+    const QString tree = QString("/api/models/org/x/tree/");
+    QTest::newRow("tree pages on forever") << "tree pages on forever" << false << "goes on past 25 pages" << tree << 25;
+    QTest::newRow("tree links back") << "tree links back" << false << "links back to a page already read" << tree << 3;
+    QTest::newRow("search pages on forever") << "search pages on forever" << true << "go on past 25 pages"
+                                             << "/api/models" << 25;
+    QTest::newRow("search links back") << "search links back" << true << "link back to a page already read"
+                                       << "/api/models" << 3;
+    QTest::newRow("details not JSON") << "not JSON" << false << "not JSON"
+                                      << "/api/models/org/x/revision/" << 1;
+    QTest::newRow("details HTTP 500") << "HTTP 500" << false << "HTTP 500"
+                                      << "/api/models/org/x/revision/" << 4;
+    QTest::newRow("negative size") << "negative size" << false << "without a valid size" << tree << 1;
+    QTest::newRow("size as text") << "size as text" << false << "without a valid size" << tree << 1;
+    QTest::newRow("size of 16 EiB") << "size of 16 EiB" << false << "without a valid size" << tree << 1;
+    QTest::newRow("next page not http") << "next page not http" << false << "not an http(s) URL" << tree << 1;
+    QTest::newRow("listed file missing") << "listed file missing" << false << "but answered HTTP 404"
+                                         << "/org/x/resolve/" << 1;
+    QTest::newRow("TLS to a plain port") << "TLS to a plain port" << false << "not valid HTTP or TLS" << QString()
+                                         << -1;
+}
+
+void TestHuggingFace::hostileHub()
+{
+    QFETCH(QString, mode);
+    QFETCH(bool, search);
+    QFETCH(QString, expected);
+    QFETCH(QString, countedPath);
+    QFETCH(int, requests);
+    HostileHub fake(mode.toStdString());
+    QTemporaryDir dir;
+    const hf::HubClient hub(fake.settings(test::toPath(dir.path())), test::quickDownloadSettings(), nullptr, nullptr);
+    ErrorKind kind{};
+    const std::string message = test::failureMessage(
+        [&] {
+            if (search) {
+                hf::SearchQuery q;
+                q.text = "x";
+                q.limit = 5;
+                hub.search(q);
+            } else {
+                hub.download("org/x", "main", "");
+            }
+        },
+        &kind);
+    QCOMPARE(kind, ErrorKind::Network);
+    VERIFY_CONTAINS(message, expected.toStdString());
+    if (requests >= 0)
+        QCOMPARE(fake.server.count(countedPath.toStdString()), requests);
+    else
+        QCOMPARE(fake.server.tlsHellos(), 1); // not retried
+}
+
+void TestHuggingFace::longFileListsAreCapped()
+{
+    std::vector<hf::RepoFile> ggufs;
+    std::vector<hf::RepoFile> safetensors;
+    for (int i = 0; i < 100000; ++i) {
+        ggufs.push_back({"m-" + std::to_string(i) + ".gguf", 100, std::string(40, 'a'), {}});
+        safetensors.push_back({"part-" + std::to_string(i) + ".safetensors", 100, std::string(40, 'a'), {}});
+    }
+    for (const auto* files : {&ggufs, &safetensors}) {
+        for (const std::string wanted : {"", "nothing-like-it"}) {
+            ErrorKind kind{};
+            const std::string message =
+                test::failureMessage([&] { hf::chooseFiles(*files, wanted, "org/huge"); }, &kind);
+            QCOMPARE(kind, ErrorKind::InvalidArgument);
+            if (files == &safetensors && !wanted.empty())
+                continue; // names no list: "run novaq hf --list"
+            VERIFY_CONTAINS(message, "and 99990 more");
+            QVERIFY2(message.size() < 1500, std::to_string(message.size()).c_str());
+        }
+    }
 }
 
 QTEST_GUILESS_MAIN(TestHuggingFace)

@@ -2,6 +2,10 @@
 // server that ignores Range, stalls, 429 with Retry-After, 5xx, truncated bodies, checksum
 // mismatch, expired storage links, credentials kept from the storage host, parallel parts,
 // cancel before the first byte and mid-file, the free-disk check; and URL downloads.
+// Hostile servers: a file that changes between a cut and its resume (If-Range and the stored
+// validator), a server that cuts every answer, a body past the expected size, a trickle below
+// the minimum rate, a silent server, and failures a retry cannot cure (TLS to a plain port, a
+// NUL in a header, a malformed status line, 4xx).
 
 #include "http_test_server.h"
 #include "test_support.h"
@@ -107,6 +111,19 @@ private Q_SLOTS:
     void freeSpaceChecked();
     void urlDownload();
     void urlCliEndToEnd();
+    void resumeOnlyWhenUnchanged_data();
+    void resumeOnlyWhenUnchanged();
+    void parallelPartsOfAChangedFileStartOver();
+    void urlCliDoesNotSplice();
+    void cutEveryAnswerEnds();
+    void bodyPastExpectedSizeStops_data();
+    void bodyPastExpectedSizeStops();
+    void tooSlowFails();
+    void silentServerFailsSoon();
+    void deterministicFailuresAreNotRetried_data();
+    void deterministicFailuresAreNotRetried();
+    void urlFailsAtOnce_data();
+    void urlFailsAtOnce();
 };
 
 void TestNet::helpers()
@@ -427,7 +444,7 @@ void TestNet::sizeMismatchDeletes()
     const std::string message = test::failureMessage([&] {
         d.download({server.url() + "/f", {}, dest, 4000, {}, "f"});
     });
-    QVERIFY2(message.find("expected 4000") != std::string::npos, message.c_str());
+    QVERIFY2(message.find("4000 bytes expected") != std::string::npos, message.c_str());
     QVERIFY(!fs::exists(dest));
     QVERIFY(!fs::exists(incompletePathFor(dest)));
 }
@@ -687,6 +704,350 @@ void TestNet::urlCliEndToEnd()
     QVERIFY(QFileInfo::exists(dir.path() + "/dl/weights-v2"));
     QVERIFY2(err.contains("safetensors"), qPrintable(err)); // recognized by content
     QVERIFY2(!err.contains("token=abc"), qPrintable(err));  // the query (often a signature) is not printed
+}
+
+// Version A of a file is cut at 30000 bytes; by the resume the server may hold version B of
+// the same size. Only an unchanged file may be resumed; anything else starts over.
+void TestNet::resumeOnlyWhenUnchanged_data()
+{
+    QTest::addColumn<QString>("validator"); // what the server sends: etag, last-modified, none
+    QTest::addColumn<bool>("changed");
+    QTest::addColumn<bool>("honourIfRange");
+    QTest::addColumn<int>("requests");
+    QTest::addColumn<bool>("resumed"); // the second request asks for a range
+
+    QTest::newRow("unchanged, ETag: resumed") << "etag" << false << true << 2 << true;
+    QTest::newRow("unchanged, Last-Modified: resumed") << "last-modified" << false << true << 2 << true;
+    QTest::newRow("changed, ETag, If-Range honoured: whole new file") << "etag" << true << true << 2 << true;
+    QTest::newRow("changed, Last-Modified, If-Range honoured") << "last-modified" << true << true << 2 << true;
+    // The server honours Range but ignores If-Range: the 206's ETag gives it away.
+    QTest::newRow("changed, If-Range ignored: 206 of another ETag") << "etag" << true << false << 3 << true;
+    // Nothing identifies the version: the partial bytes are not resumed at all.
+    QTest::newRow("changed, no validator: not resumed") << "none" << true << true << 2 << false;
+    QTest::newRow("unchanged, no validator: not resumed") << "none" << false << true << 2 << false;
+}
+
+void TestNet::resumeOnlyWhenUnchanged()
+{
+    QFETCH(QString, validator);
+    QFETCH(bool, changed);
+    QFETCH(bool, honourIfRange);
+    QFETCH(int, requests);
+    QFETCH(bool, resumed);
+    const std::string a = payload(80000, 1);
+    const std::string b = changed ? payload(80000, 2) : a;
+    HttpTestServer server;
+    std::atomic<int> calls{0};
+    server.route("/f", [&](const SeenRequest&) {
+        const bool first = calls++ == 0;
+        ScriptedResponse r;
+        r.body = first ? a : b;
+        r.honourRange = true;
+        r.honourIfRange = honourIfRange;
+        if (validator == "etag")
+            r.headers.emplace_back("ETag", first ? "\"version-a\"" : (changed ? "\"version-b\"" : "\"version-a\""));
+        else if (validator == "last-modified")
+            r.headers.emplace_back("Last-Modified", first || !changed ? "Tue, 01 Dec 2026 10:00:00 GMT"
+                                                                      : "Fri, 04 Dec 2026 18:30:00 GMT");
+        if (first)
+            r.cutAfter = 30000;
+        return r;
+    });
+    QTemporaryDir dir;
+    const fs::path dest = test::toPath(dir.path()) / "f";
+    Downloader d(fastSettings(), nullptr, nullptr);
+    // As `novaq url` downloads: a size from HEAD, no checksum.
+    d.download({server.url() + "/f", {}, dest, b.size(), {}, "f"});
+    QVERIFY2(readFile(dest) == b, "the download is not the server's current file");
+    QVERIFY(!fs::exists(incompletePathFor(dest)));
+    QVERIFY(!fs::exists(validatorPathFor(dest)));
+    const auto seen = server.requests();
+    QCOMPARE(int(seen.size()), requests);
+    QCOMPARE(seen[1].hasHeader("range"), resumed);
+    if (resumed)
+        QCOMPARE(seen[1].header("if-range"),
+                 validator == "etag" ? std::string("\"version-a\"") : std::string("Tue, 01 Dec 2026 10:00:00 GMT"));
+    if (requests == 3)
+        QVERIFY(!seen[2].hasHeader("range"));
+}
+
+void TestNet::parallelPartsOfAChangedFileStartOver()
+{
+    const std::string a = payload(256 * 1024, 3);
+    const std::string b = payload(256 * 1024, 4);
+    std::atomic<bool> changed{false};
+    HttpTestServer server;
+    server.route("/f", [&](const SeenRequest&) {
+        ScriptedResponse r = ScriptedResponse::file(changed ? b : a);
+        r.chunkBytes = 4096;
+        r.chunkDelayMs = changed ? 0 : 20;
+        return r;
+    });
+    QTemporaryDir dir;
+    const fs::path dest = test::toPath(dir.path()) / "big";
+    DownloadSettings s = fastSettings();
+    s.parallelThreshold = 100000;
+    s.partSize = 32768;
+    s.connections = 2;
+    {
+        CancelToken token;
+        Recorder progress;
+        progress.token = &token;
+        progress.cancelAt = 140000;
+        Downloader d(s, &progress, &token);
+        ErrorKind kind{};
+        test::failureMessage([&] { d.download({server.url() + "/f", {}, dest, a.size(), {}, "big"}); }, &kind);
+        QCOMPARE(kind, ErrorKind::Cancelled);
+    }
+    QVERIFY(fs::exists(validatorPathFor(dest)));
+    changed = true;
+    Downloader again(s, nullptr, nullptr);
+    again.download({server.url() + "/f", {}, dest, b.size(), {}, "big"});
+    QVERIFY2(readFile(dest) == b, "parts of two versions of the file were spliced");
+    QVERIFY(!fs::exists(validatorPathFor(dest)));
+}
+
+void TestNet::urlCliDoesNotSplice()
+{
+    // `novaq url` end to end: the model changes between a cut and the resume; what is
+    // downloaded and compressed is the new model, whole.
+    const auto weights = [](uint64_t seed) {
+        const auto values = test::gaussian(64 * 96, seed);
+        const std::string data(reinterpret_cast<const char*>(values.data()), values.size() * 4);
+        return test::makeSafetensors(R"({"w.weight":{"dtype":"F32","shape":[64,96],"data_offsets":[0,24576]}})", data);
+    };
+    const std::string a = weights(1);
+    const std::string b = weights(2);
+    HttpTestServer server;
+    server.route("/get", [&](const SeenRequest& r) {
+        if (r.method == "HEAD" || server.count("/get") == 2) {
+            ScriptedResponse out = ScriptedResponse::file(a);
+            out.cutAfter = 10000;
+            return out;
+        }
+        return ScriptedResponse::file(b);
+    });
+    QTemporaryDir dir;
+    QProcess p;
+    p.setStandardInputFile(QProcess::nullDevice());
+    p.start(NOVAQ_CLI_PATH, {"url", QString::fromStdString(server.url() + "/get/w.safetensors"), "--download-dir",
+                             dir.path() + "/dl", "--output", dir.path() + "/w.novaq", "--threads", "1"});
+    QVERIFY(p.waitForFinished(60000));
+    const QString err = QString::fromUtf8(p.readAllStandardError());
+    QVERIFY2(p.exitCode() == 0, qPrintable(err));
+    QVERIFY2(readFile(test::toPath(dir.path()) / "dl" / "w.safetensors") == b, qPrintable(err));
+}
+
+void TestNet::cutEveryAnswerEnds()
+{
+    // Ignores Range and closes every answer a little later than the one before: the file
+    // grows each time, so only a bound on all failures ends it.
+    HttpTestServer server;
+    const std::string body = payload(200000);
+    std::atomic<int> calls{0};
+    server.route("/f", [&](const SeenRequest&) {
+        ScriptedResponse r;
+        r.body = body;
+        r.cutAfter = size_t(1000) * size_t(++calls);
+        return r;
+    });
+    QTemporaryDir dir;
+    DownloadSettings s = fastSettings();
+    s.maxFailures = 6;
+    Downloader d(s, nullptr, nullptr);
+    ErrorKind kind{};
+    const std::string message = test::failureMessage(
+        [&] {
+            d.download({server.url() + "/f", {}, test::toPath(dir.path()) / "f", body.size(), sha256Hex(body), "f"});
+        },
+        &kind);
+    QCOMPARE(kind, ErrorKind::Network);
+    QVERIFY2(message.find("6 failed attempts in all") != std::string::npos, message.c_str());
+    QCOMPARE(server.count("/f"), 6);
+}
+
+void TestNet::bodyPastExpectedSizeStops_data()
+{
+    QTest::addColumn<bool>("contentLength");
+    QTest::addColumn<bool>("expectedByCaller"); // else announced by Content-Range
+    QTest::newRow("expected size, body with a larger Content-Length") << true << true;
+    QTest::newRow("expected size, body until the connection closes") << false << true;
+    QTest::newRow("Content-Range total, 206 body until the connection closes") << false << false;
+}
+
+void TestNet::bodyPastExpectedSizeStops()
+{
+    QFETCH(bool, contentLength);
+    QFETCH(bool, expectedByCaller);
+    const std::string endless = payload(size_t(48) << 20);
+    HttpTestServer server;
+    server.route("/f", [&](const SeenRequest&) {
+        ScriptedResponse r;
+        r.body = endless;
+        r.sendContentLength = contentLength;
+        if (!expectedByCaller) {
+            r.status = 206;
+            r.headers.emplace_back("Content-Range", "bytes 1000-1999/2000");
+            r.headers.emplace_back("ETag", "\"v\"");
+        }
+        return r;
+    });
+    QTemporaryDir dir;
+    const fs::path dest = test::toPath(dir.path()) / "f";
+    if (!expectedByCaller) { // a resumable partial file: the request asks for bytes 1000-
+        test::writeAll(incompletePathFor(dest), std::string(1000, 'x'));
+        test::writeAll(validatorPathFor(dest), std::string("\"v\""));
+    }
+    Downloader d(fastSettings(), nullptr, nullptr);
+    ErrorKind kind{};
+    const std::string message = test::failureMessage(
+        [&] {
+            d.download({server.url() + "/f",
+                        {},
+                        dest,
+                        expectedByCaller ? std::optional<uint64_t>(1000) : std::nullopt,
+                        {},
+                        "f.gguf"});
+        },
+        &kind);
+    QCOMPARE(kind, ErrorKind::Network);
+    const std::string limit = expectedByCaller ? "more than the 1000 bytes expected" : "more than the 2000 bytes";
+    QVERIFY2(message.find(limit) != std::string::npos, message.c_str());
+    QVERIFY(!fs::exists(incompletePathFor(dest)));
+    QVERIFY(!fs::exists(dest));
+    // Stopped at once, not after the whole body (socket buffers take a few MiB at most).
+    QVERIFY2(server.bodyBytesSent() < endless.size() / 2, std::to_string(server.bodyBytesSent()).c_str());
+    QCOMPARE(server.count("/f"), 1);
+}
+
+void TestNet::tooSlowFails()
+{
+    // 100 bytes every 20 ms: never a stall, but far below the minimum rate.
+    HttpTestServer server;
+    server.route("/f", [&](const SeenRequest&) {
+        ScriptedResponse r = ScriptedResponse::file(payload(400000));
+        r.chunkBytes = 100;
+        r.chunkDelayMs = 20;
+        return r;
+    });
+    QTemporaryDir dir;
+    DownloadSettings s = fastSettings();
+    s.http.minBytesPerSecond = 50000;
+    s.http.minRateWindowSeconds = 0.5;
+    Downloader d(s, nullptr, nullptr);
+    ErrorKind kind{};
+    const std::string message = test::failureMessage(
+        [&] {
+            d.download({server.url() + "/f", {}, test::toPath(dir.path()) / "f", 400000, {}, "f"});
+        },
+        &kind);
+    QCOMPARE(kind, ErrorKind::Network);
+    QVERIFY2(message.find("below the minimum of 50000 bytes/s") != std::string::npos, message.c_str());
+    QCOMPARE(server.count("/f"), s.maxSlowAttempts);
+}
+
+void TestNet::silentServerFailsSoon()
+{
+    // Accepts, reads the request, says nothing.
+    HttpTestServer server;
+    server.route("/f", [](const SeenRequest&) {
+        ScriptedResponse r = ScriptedResponse::file("x");
+        r.silentMs = 20000;
+        return r;
+    });
+    QTemporaryDir dir;
+    DownloadSettings s = fastSettings();
+    s.http.stallSeconds = 30;
+    s.http.firstByteSeconds = 0.3;
+    Downloader d(s, nullptr, nullptr);
+    ErrorKind kind{};
+    const std::string message = test::failureMessage(
+        [&] {
+            d.download({server.url() + "/f", {}, test::toPath(dir.path()) / "f", {}, {}, "f"});
+        },
+        &kind);
+    QCOMPARE(kind, ErrorKind::Network);
+    QVERIFY2(message.find("no answer within") != std::string::npos, message.c_str());
+    QCOMPARE(server.count("/f"), s.maxSlowAttempts);
+}
+
+void TestNet::deterministicFailuresAreNotRetried_data()
+{
+    QTest::addColumn<QString>("scheme");
+    QTest::addColumn<QByteArray>("rawHead"); // empty: a normal head with `status`
+    QTest::addColumn<int>("status");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("TLS to a plain-HTTP port") << "https" << QByteArray() << 200 << "write http://";
+    static const char kNulHead[] = "HTTP/1.1 200 OK\r\nX-Bad: a\0b\r\nContent-Length: 5\r\n\r\n";
+    QTest::newRow("NUL in a header") << "http" << QByteArray(kNulHead, sizeof kNulHead - 1) << 200 << "not retried";
+    QTest::newRow("malformed status line")
+        << "http" << QByteArray("HTTP/1.1 2x0 OK\r\nContent-Length: 5\r\n\r\n") << 200 << "not retried";
+    QTest::newRow("no HTTP at all") << "http" << QByteArray("SSH-2.0-OpenSSH_9.2\r\n\r\n") << 200 << "not retried";
+    QTest::newRow("HTTP 400") << "http" << QByteArray() << 400 << "HTTP 400";
+    QTest::newRow("HTTP 451") << "http" << QByteArray() << 451 << "HTTP 451";
+}
+
+void TestNet::deterministicFailuresAreNotRetried()
+{
+    QFETCH(QString, scheme);
+    QFETCH(QByteArray, rawHead);
+    QFETCH(int, status);
+    QFETCH(QString, expected);
+    HttpTestServer server;
+    server.route("/f", [&](const SeenRequest&) {
+        ScriptedResponse r = ScriptedResponse::json("hello", status);
+        r.rawHead = rawHead.toStdString();
+        return r;
+    });
+    QTemporaryDir dir;
+    const std::string url = scheme.toStdString() + "://127.0.0.1:" + std::to_string(server.port()) + "/f";
+    Recorder progress;
+    Downloader d(fastSettings(), &progress, nullptr);
+    ErrorKind kind{};
+    const std::string message = test::failureMessage(
+        [&] {
+            d.download({url, {}, test::toPath(dir.path()) / "f", {}, {}, "f.gguf"});
+        },
+        &kind);
+    QCOMPARE(kind, ErrorKind::Network);
+    QVERIFY2(message.find(expected.toStdString()) != std::string::npos, message.c_str());
+    QVERIFY2(message.find("f.gguf") != std::string::npos, message.c_str());
+    QCOMPARE(server.count("/f") + server.tlsHellos(), 1);
+    QVERIFY(progress.notes.empty()); // no retry was announced
+}
+
+void TestNet::urlFailsAtOnce_data()
+{
+    QTest::addColumn<QString>("scheme");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("silent server") << "http"
+                                   << "no answer within";
+    QTest::newRow("TLS to a plain-HTTP port") << "https"
+                                              << "write http://";
+}
+
+void TestNet::urlFailsAtOnce()
+{
+    // `novaq url` asks with HEAD first: when that gets no answer, or no HTTP, the download
+    // would fail the same way, so it is not tried.
+    QFETCH(QString, scheme);
+    QFETCH(QString, expected);
+    HttpTestServer server;
+    server.route("/f", [](const SeenRequest&) {
+        ScriptedResponse r = ScriptedResponse::file(payload(1000));
+        r.silentMs = 20000;
+        return r;
+    });
+    QTemporaryDir dir;
+    DownloadSettings s = fastSettings();
+    s.http.firstByteSeconds = 0.3;
+    const std::string url = scheme.toStdString() + "://127.0.0.1:" + std::to_string(server.port()) + "/f.gguf";
+    ErrorKind kind{};
+    const std::string message =
+        test::failureMessage([&] { sources::downloadUrl(url, test::toPath(dir.path()), s, nullptr, nullptr); }, &kind);
+    QCOMPARE(kind, ErrorKind::Network);
+    QVERIFY2(message.find(expected.toStdString()) != std::string::npos, message.c_str());
+    QCOMPARE(server.count("/f") + server.tlsHellos(), 1);
 }
 
 QTEST_GUILESS_MAIN(TestNet)

@@ -1,6 +1,8 @@
 // Ollama as a source: names as Ollama parses them, models read in place from a store,
 // listing through a (scripted) server with the stores as fallback, registry pulls verified
-// by SHA-256 and resumable, and `novaq ollama` end to end.
+// by SHA-256 and resumable, and `novaq ollama` end to end. A faulty registry (a malformed
+// manifest, a 5xx, a blob longer than the manifest says) is malformed input or a network
+// error, never bad usage or a disk problem.
 
 #include "http_test_server.h"
 #include "test_support.h"
@@ -83,10 +85,8 @@ public:
     explicit FakeRegistry(std::string gguf) : blob(std::move(gguf))
     {
         server.route("/v2/library/tiny/manifests/", [this](const SeenRequest& r) {
-            if (r.path.ends_with("/latest") || r.path.ends_with("/q8")) {
-                ScriptedResponse out = ScriptedResponse::json(manifestFor(blob));
-                return out;
-            }
+            if (r.path.ends_with("/latest") || r.path.ends_with("/q8"))
+                return ScriptedResponse::json(manifest.empty() ? manifestFor(blob) : manifest, manifestStatus);
             return ScriptedResponse::json(R"({"errors":[{"code":"MANIFEST_UNKNOWN"}]})", 404);
         });
         server.route("/v2/library/tiny/blobs/", [this](const SeenRequest&) {
@@ -105,6 +105,8 @@ public:
     std::string blob;
     std::string served; // what the CDN sends instead, when set
     bool cutFirst = false;
+    std::string manifest; // the manifest served instead, when set
+    int manifestStatus = 200;
 };
 
 } // namespace
@@ -124,6 +126,8 @@ private Q_SLOTS:
     void pullFromRegistry();
     void pullChecksumMismatch();
     void pullErrors();
+    void registryFaults_data();
+    void registryFaults();
     void cliEndToEnd();
 };
 
@@ -379,6 +383,53 @@ void TestOllama::pullErrors()
         &kind);
     QCOMPARE(kind, ErrorKind::Network);
     QVERIFY2(message.find("--insecure") != std::string::npos, message.c_str());
+}
+
+void TestOllama::registryFaults_data()
+{
+    QTest::addColumn<QString>("fault");
+    QTest::addColumn<int>("kind"); // ErrorKind
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("negative layer size") << "negative size" << int(ErrorKind::InvalidInput)
+                                         << "is not an Ollama manifest";
+    QTest::newRow("layer size as text") << "size as text" << int(ErrorKind::InvalidInput)
+                                        << "is not an Ollama manifest";
+    QTest::newRow("manifest not JSON") << "not JSON" << int(ErrorKind::InvalidInput) << "is not an Ollama manifest";
+    QTest::newRow("registry HTTP 503") << "HTTP 503" << int(ErrorKind::Network) << "answered HTTP 503";
+    QTest::newRow("blob past the manifest's size") << "long blob" << int(ErrorKind::Network) << "sent more than the";
+}
+
+void TestOllama::registryFaults()
+{
+    QFETCH(QString, fault);
+    QFETCH(int, kind);
+    QFETCH(QString, expected);
+    FakeRegistry registry(tinyGguf(8, 32));
+    const nlohmann::json good = nlohmann::json::parse(manifestFor(registry.blob));
+    nlohmann::json bad = good;
+    if (fault == "negative size")
+        bad["layers"][0]["size"] = -5;
+    else if (fault == "size as text")
+        bad["layers"][0]["size"] = "1024";
+    registry.manifest = bad.dump();
+    if (fault == "not JSON")
+        registry.manifest = "<html>a proxy login page</html>";
+    if (fault == "HTTP 503")
+        registry.manifestStatus = 503;
+    if (fault == "long blob")
+        registry.served = registry.blob + std::string(size_t(32) << 20, 'x');
+    QTemporaryDir dir;
+    const fs::path store = test::toPath(dir.path());
+    const auto name = ollama::ModelName::parse(registry.host() + "/library/tiny");
+    ErrorKind actual{};
+    const std::string message = test::failureMessage(
+        [&] { ollama::pull(name, true, store, test::quickDownloadSettings(), nullptr, nullptr); }, &actual);
+    QCOMPARE(int(actual), kind);
+    QVERIFY2(message.find(expected.toStdString()) != std::string::npos, message.c_str());
+    QVERIFY(!ollama::findLocal(name, {store}));
+    if (fault == "long blob") // stopped at the manifest's size, not after the whole body
+        QVERIFY2(registry.server.bodyBytesSent() < registry.served.size() / 2,
+                 std::to_string(registry.server.bodyBytesSent()).c_str());
 }
 
 void TestOllama::cliEndToEnd()

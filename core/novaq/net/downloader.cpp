@@ -129,15 +129,79 @@ std::string statusText(const HttpResponse& r)
     return "HTTP " + std::to_string(r.status) + " from " + redactUrl(r.url);
 }
 
+constexpr size_t kMaxValidatorBytes = 512;
+
+// What identifies this version of the file, for If-Range: a strong ETag, else Last-Modified
+// (a weak ETag must not be used in If-Range, RFC 9110 13.1.5); empty when there is neither.
+std::string validatorOf(const HttpHeaders& headers)
+{
+    const auto usable = [](const std::string& v) {
+        return !v.empty() && v.size() <= kMaxValidatorBytes &&
+               std::all_of(v.begin(), v.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; });
+    };
+    if (auto etag = headers.get("ETag"); etag && etag->starts_with("\"") && usable(*etag))
+        return *etag;
+    if (auto date = headers.get("Last-Modified"); date && usable(*date))
+        return *date;
+    return {};
+}
+
+std::string readValidator(const fs::path& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    std::string v(kMaxValidatorBytes + 1, '\0');
+    in.read(v.data(), std::streamsize(v.size()));
+    v.resize(in ? v.size() : size_t(std::max<std::streamsize>(0, in.gcount())));
+    if (v.size() > kMaxValidatorBytes ||
+        !std::all_of(v.begin(), v.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; }))
+        return {}; // not ours: as if there were none
+    return v;
+}
+
+void writeValidator(const fs::path& path, const std::string& validator)
+{
+    if (validator.empty()) {
+        removeQuietly(path);
+        return;
+    }
+    fs::path tmp = path;
+    tmp += ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        out << validator;
+        if (!out)
+            throw writeError(tmp, errno);
+    }
+    std::error_code ec;
+    fs::rename(tmp, path, ec);
+    if (ec)
+        throw Error(ErrorKind::Io, "cannot write " + path.string() + ": " + ec.message());
+}
+
+// Why a request fails the same way every time, and what to check.
+std::string protocolHint(const HttpResponse& r)
+{
+    const bool tls = r.failureMessage.find("SSL") != std::string::npos ||
+                     r.failureMessage.find("TLS") != std::string::npos ||
+                     r.failureMessage.find("certificate") != std::string::npos;
+    if (tls && schemeOf(r.url) == "https")
+        return "; check the URL (is it a plain-http server? then write http://) or the server's certificate";
+    return "; the server's answer is malformed: check the URL, or try again later";
+}
+
 } // namespace
 
 struct Downloader::Job {
     const DownloadTarget& target;
     fs::path partial;
     fs::path partsFile;
+    fs::path validatorFile;
+    bool pinned = false; // the SHA-256 is known: any splice is caught at the end
     std::optional<uint64_t> total;
     std::atomic<uint64_t> bytesDone{0};
     std::atomic<int> requests{0};
+    std::atomic<int> failures{0};     // failed requests in all
+    std::atomic<int> slowFailures{0}; // no answer, or too slow
 
     std::mutex mutex;      // guards everything below
     std::string directUrl; // the signed storage URL of the last cross-host redirect
@@ -150,7 +214,16 @@ struct Downloader::Job {
         partial = incompletePathFor(t.destination);
         partsFile = partial;
         partsFile += ".parts";
+        validatorFile = validatorPathFor(t.destination);
+        pinned = !t.expectedSha256.empty();
         total = t.expectedSize;
+    }
+
+    void removePartial()
+    {
+        removeQuietly(partial);
+        removeQuietly(partsFile);
+        removeQuietly(validatorFile);
     }
 
     // A request for the file: to the signed storage URL once a redirect gave one (without the
@@ -205,6 +278,13 @@ fs::path incompletePathFor(const fs::path& destination)
 {
     fs::path p = destination;
     p += ".incomplete";
+    return p;
+}
+
+fs::path validatorPathFor(const fs::path& destination)
+{
+    fs::path p = incompletePathFor(destination);
+    p += ".validator";
     return p;
 }
 
@@ -267,7 +347,8 @@ DownloadResult Downloader::download(const DownloadTarget& target)
     } unlinkLock{lockPath};
     DownloadResult result;
     result.path = target.destination;
-    result.resumedFrom = sizeOrZero(job.partial);
+    if (job.pinned || !readValidator(job.validatorFile).empty())
+        result.resumedFrom = sizeOrZero(job.partial);
     job.report(DownloadProgress::Stage::Connecting, {}, true);
 
     const bool parallel = target.expectedSize && *target.expectedSize >= m_settings.parallelThreshold &&
@@ -288,8 +369,15 @@ void Downloader::fetchSingle(Job& job)
     for (;;) {
         checkCancel(m_cancel);
         uint64_t have = sizeOrZero(job.partial);
+        const std::string validator = readValidator(job.validatorFile);
+        if (have > 0 && validator.empty() && !job.pinned) {
+            // Bytes of an unknown version of the file: appending could splice two versions
+            // together, and nothing would notice. Start over.
+            job.removePartial();
+            have = 0;
+        }
         if (job.total && have > *job.total) {
-            removeQuietly(job.partial); // longer than the file: not ours to resume
+            job.removePartial(); // longer than the file: not ours to resume
             have = 0;
         }
         if (job.total && have == *job.total)
@@ -299,16 +387,23 @@ void Downloader::fetchSingle(Job& job)
             spaceChecked = true;
         }
         job.bytesDone = have;
+        const uint64_t before = have;
 
         Fd out(job.partial, O_WRONLY | O_CREAT | O_APPEND, "write the download");
-        uint64_t received = 0;
         bool first = true;
+        bool changed = false; // a 206 from another version of the file than the partial bytes
         const BodySink sink = [&](const HttpResponse& head, std::span<const char> chunk) {
             if (first) {
                 first = false;
+                const std::string current = validatorOf(head.headers);
                 const auto [start, total] = parseContentRange(head.headers.get("Content-Range"));
+                if (head.status == 206 && have > 0 && !validator.empty() && !current.empty() && current != validator) {
+                    changed = true; // the server honoured Range but not If-Range
+                    return false;
+                }
                 if (head.status == 200 && have > 0) {
-                    // The server ignored our Range: appending would corrupt the file. Start over.
+                    // The server ignored our Range, or If-Range said the file changed: appending
+                    // would corrupt the file. Start over.
                     if (::ftruncate(out.get(), 0) != 0)
                         throw writeError(job.partial, errno);
                     have = 0;
@@ -318,15 +413,25 @@ void Downloader::fetchSingle(Job& job)
                                                         (start ? std::to_string(*start) : std::string("?")) +
                                                         " when asked for " + std::to_string(have));
                 }
-                if (!job.total) {
-                    if (total)
+                if (have == 0)
+                    writeValidator(job.validatorFile, current); // what a later resume must match
+                if (!target.expectedSize) {
+                    if (head.status == 200) // a new body: what it announces, or nothing
+                        job.total = parseDecimal(head.headers.get("Content-Length").value_or(""));
+                    else if (total)
                         job.total = total;
-                    else if (auto length = head.headers.get("Content-Length"); length && head.status == 200)
-                        job.total = std::strtoull(length->c_str(), nullptr, 10);
                 }
             }
+            if (job.total && job.bytesDone.load() + chunk.size() > *job.total) {
+                // More than the file has: stop now, not when the disk is full.
+                job.removePartial();
+                throw Error(ErrorKind::Network,
+                            target.label + ": " + redactUrl(head.url) + " sent more than the " +
+                                std::to_string(*job.total) + " bytes " +
+                                (target.expectedSize ? "expected" : "it announced") +
+                                "; stopped and deleted the partial download. Check the URL, or try again later");
+            }
             writeAt(out.get(), job.partial, std::nullopt, chunk);
-            received += chunk.size();
             job.bytesDone += chunk.size();
             job.report(DownloadProgress::Stage::Downloading);
             return true;
@@ -334,9 +439,22 @@ void Downloader::fetchSingle(Job& job)
 
         bool usedDirect = false;
         HttpRequest request = job.request(usedDirect);
-        if (have > 0)
+        if (have > 0) {
             request.rangeStart = have;
-        HttpResponse response = m_client.send(request, sink, m_cancel);
+            if (!validator.empty())
+                request.headers.set("If-Range", validator);
+        }
+        HttpResponse response;
+        try {
+            response = m_client.send(request, sink, m_cancel);
+        } catch (const Error& e) {
+            if (!changed || e.kind() != ErrorKind::Cancelled || (m_cancel && m_cancel->cancelled()))
+                throw;
+            response.url = request.url;
+            response.failure = TransportFailure::Other;
+            response.failureMessage = "the file changed on the server since the download began; starting over";
+            job.removePartial();
+        }
         if (!usedDirect && response.redirects > 0 && hostOf(response.url) != hostOf(target.url)) {
             std::lock_guard lock(job.mutex);
             job.directUrl = response.url;
@@ -346,8 +464,6 @@ void Downloader::fetchSingle(Job& job)
             const uint64_t now = sizeOrZero(job.partial);
             if (!job.total || now == *job.total)
                 return;
-            if (now > *job.total)
-                return; // verifyAndCommit reports the size mismatch and deletes the file
             response.failure = TransportFailure::Truncated;
             response.failureMessage =
                 "the body ended at " + std::to_string(now) + " of " + std::to_string(*job.total) + " bytes";
@@ -357,18 +473,22 @@ void Downloader::fetchSingle(Job& job)
                 job.total = have; // complete already (the previous run stopped before the rename)
                 return;
             }
-            removeQuietly(job.partial); // a partial file that does not fit the server's: start over
+            job.removePartial(); // a partial file that does not fit the server's: start over
         }
-        afterFailure(job, response, usedDirect, attempts, received > 0, m_cancel);
+        afterFailure(job, response, usedDirect, attempts, sizeOrZero(job.partial) > before, m_cancel);
     }
 }
 
 void Downloader::afterFailure(Job& job, const HttpResponse& r, bool usedDirect, int& attempts, bool progressed,
                               const CancelToken* cancel)
 {
-    if (progressed)
+    // A trickle is not progress: it must not reset the counter that ends the download.
+    const bool slow = r.failure == TransportFailure::NoAnswer || r.failure == TransportFailure::TooSlow;
+    if (progressed && !slow)
         attempts = 0;
     ++attempts;
+    const int failures = ++job.failures;
+    const int slowFailures = slow ? ++job.slowFailures : job.slowFailures.load();
     const DownloadTarget& target = job.target;
     std::string reason;
     double wait =
@@ -376,6 +496,10 @@ void Downloader::afterFailure(Job& job, const HttpResponse& r, bool usedDirect, 
     const bool fromStorage = usedDirect || hostOf(r.url) != hostOf(target.url);
     if (!r.transportOk()) {
         reason = std::string(failureName(r.failure)) + " (" + r.failureMessage + ")";
+        if (!isRetryable(r.failure))
+            throw Error(ErrorKind::Network, target.label + ": " + reason + " from " + redactUrl(r.url) +
+                                                "; not retried, the same request would fail the same way" +
+                                                protocolHint(r));
     } else if ((r.status == 403 || r.status == 410) && fromStorage) {
         std::lock_guard lock(job.mutex);
         job.directUrl.clear();
@@ -393,12 +517,23 @@ void Downloader::afterFailure(Job& job, const HttpResponse& r, bool usedDirect, 
     } else if (r.status == 416) {
         reason = "the server refused the requested range; starting over";
     } else {
-        throw HttpStatusError(target.label + ": " + statusText(r), r.status, r.headers, redactUrl(r.url));
+        throw HttpStatusError(target.label + ": " + statusText(r) +
+                                  (r.status >= 400 && r.status < 500
+                                       ? "; not retried, the server refuses this request: check the URL"
+                                       : std::string()),
+                              r.status, r.headers, redactUrl(r.url));
     }
-    if (attempts >= m_settings.maxAttempts) {
-        const std::string message = target.label + ": download failed after " + std::to_string(attempts) +
-                                    " attempts, last: " + reason + "; run the command again to resume (" +
-                                    formatBytes(job.bytesDone.load()) + " kept)";
+    std::string limit;
+    if (attempts >= m_settings.maxAttempts)
+        limit = std::to_string(attempts) + " attempts";
+    else if (failures >= m_settings.maxFailures)
+        limit = std::to_string(failures) + " failed attempts in all (the server keeps failing part-way)";
+    else if (slow && slowFailures >= m_settings.maxSlowAttempts)
+        limit = std::to_string(slowFailures) + " attempts that got no answer or too slow an answer";
+    if (!limit.empty()) {
+        const std::string message = target.label + ": download failed after " + limit + ", last: " + reason +
+                                    "; run the command again to resume (" + formatBytes(job.bytesDone.load()) +
+                                    " kept)";
         if (r.transportOk())
             throw HttpStatusError(message, r.status, r.headers, redactUrl(r.url));
         throw Error(ErrorKind::Network, message);
@@ -418,9 +553,11 @@ bool Downloader::fetchParallel(Job& job)
 
     std::set<size_t> done;
     bool recordOk = false;
+    // The parts on disk may only be kept when they are provably of this version of the file.
+    std::string validator = readValidator(job.validatorFile);
     try {
         std::ifstream in(job.partsFile);
-        if (in) {
+        if (in && (job.pinned || !validator.empty())) {
             const nlohmann::json record = nlohmann::json::parse(in);
             if (record.at("size").get<uint64_t>() == total && record.at("part_size").get<uint64_t>() == partSize &&
                 sizeOrZero(job.partial) == total) {
@@ -432,6 +569,11 @@ bool Downloader::fetchParallel(Job& job)
         }
     } catch (const std::exception&) {
         recordOk = false; // an unreadable record: start over
+    }
+    if (!recordOk) {
+        done.clear();
+        validator.clear();
+        removeQuietly(job.validatorFile);
     }
     const auto partBytes = [&](size_t i) { return std::min(partSize, total - uint64_t(i) * partSize); };
     uint64_t doneBytes = 0;
@@ -473,7 +615,7 @@ bool Downloader::fetchParallel(Job& job)
 
     CancelToken stop; // stops every worker: the user cancelled, or one part failed
     std::atomic<size_t> next{0};
-    std::atomic<bool> rangeIgnored{false};
+    std::atomic<bool> rangeIgnored{false}; // or the file changed: one stream from the start
     std::atomic<int> running{0};
     std::exception_ptr firstError;
     std::mutex errorMutex;
@@ -491,16 +633,35 @@ bool Downloader::fetchParallel(Job& job)
                 if (first) {
                     first = false;
                     if (head.status != 206) {
-                        rangeIgnored = true;
+                        rangeIgnored = true; // no ranges, or If-Range said the file changed
+                        return false;
+                    }
+                    const auto [from, size] = parseContentRange(head.headers.get("Content-Range"));
+                    if (from != start + received || (size && *size != total))
+                        throw Error(ErrorKind::Network,
+                                    target.label + ": the server answered the range " +
+                                        std::to_string(start + received) + "-" + std::to_string(end) + " with " +
+                                        head.headers.get("Content-Range").value_or("no Content-Range") +
+                                        " (the file has " + std::to_string(total) + " bytes)");
+                    const std::string current = validatorOf(head.headers);
+                    std::lock_guard lock(job.mutex);
+                    if (validator.empty() && !current.empty()) {
+                        validator = current;
+                        writeValidator(job.validatorFile, validator);
+                    } else if (!current.empty() && current != validator) {
+                        rangeIgnored = true; // another version of the file than the other parts
                         return false;
                     }
                 }
                 const uint64_t room = end + 1 - (start + received);
-                const size_t n = size_t(std::min<uint64_t>(room, chunk.size()));
-                writeAt(file.get(), job.partial, start + received, chunk.first(n));
-                received += n;
-                thisAttempt += n;
-                job.bytesDone += n;
+                if (chunk.size() > room)
+                    throw Error(ErrorKind::Network, target.label + ": the server sent more than the range " +
+                                                        std::to_string(start) + "-" + std::to_string(end) +
+                                                        " it was asked for; check the URL, or try again later");
+                writeAt(file.get(), job.partial, start + received, chunk);
+                received += chunk.size();
+                thisAttempt += chunk.size();
+                job.bytesDone += chunk.size();
                 job.report(DownloadProgress::Stage::Downloading);
                 return true;
             };
@@ -508,6 +669,11 @@ bool Downloader::fetchParallel(Job& job)
             HttpRequest request = job.request(usedDirect);
             request.rangeStart = start + received;
             request.rangeEnd = end;
+            {
+                std::lock_guard lock(job.mutex);
+                if (!validator.empty())
+                    request.headers.set("If-Range", validator);
+            }
             HttpResponse response;
             try {
                 response = m_client.send(request, sink, &stop);
@@ -566,9 +732,8 @@ bool Downloader::fetchParallel(Job& job)
         t.join();
     checkCancel(m_cancel);
     if (rangeIgnored) {
-        // No ranges: one stream from the start, into a fresh file.
-        removeQuietly(job.partsFile);
-        removeQuietly(job.partial);
+        // No ranges, or the file changed under us: one stream from the start, into a fresh file.
+        job.removePartial();
         job.bytesDone = 0;
         return false;
     }
@@ -586,8 +751,7 @@ void Downloader::verifyAndCommit(Job& job, DownloadResult& result)
     if (!fs::exists(job.partial, ec))
         Fd(job.partial, O_WRONLY | O_CREAT, "write the download"); // an empty file
     if (target.expectedSize && size != *target.expectedSize) {
-        removeQuietly(job.partial);
-        removeQuietly(job.partsFile);
+        job.removePartial();
         throw Error(ErrorKind::Network, target.label + ": the download has " + std::to_string(size) +
                                             " bytes, expected " + std::to_string(*target.expectedSize) +
                                             "; deleted it. Run the command again to download it afresh");
@@ -603,8 +767,7 @@ void Downloader::verifyAndCommit(Job& job, DownloadResult& result)
         std::transform(expected.begin(), expected.end(), expected.begin(),
                        [](unsigned char c) { return char(std::tolower(c)); });
         if (actual != expected) {
-            removeQuietly(job.partial);
-            removeQuietly(job.partsFile);
+            job.removePartial();
             throw Error(ErrorKind::Network, target.label + ": SHA-256 mismatch (expected " + expected.substr(0, 16) +
                                                 "..., got " + actual.substr(0, 16) +
                                                 "...): the download is corrupt and was deleted. Run the command "
@@ -616,6 +779,7 @@ void Downloader::verifyAndCommit(Job& job, DownloadResult& result)
     if (ec)
         throw Error(ErrorKind::Io,
                     "cannot move the finished download to " + target.destination.string() + ": " + ec.message());
+    removeQuietly(job.validatorFile);
     result.size = size;
     job.bytesDone = size;
 }

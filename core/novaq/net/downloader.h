@@ -5,10 +5,20 @@
 // - bytes go to "<destination>.incomplete" and the file appears under its real name only
 //   after its size and SHA-256 were checked; a mismatch deletes the partial file, so a bad
 //   download is never kept or used as good;
-// - an interrupted download resumes with Range, also in a later process; a server that
-//   answers a range request with 200 makes it start over instead of appending;
+// - an interrupted download resumes with Range and If-Range, also in a later process, but only
+//   when the file is provably the same: the validator (a strong ETag, else Last-Modified) of
+//   the answer that began it is kept beside the partial file ("<destination>.incomplete.validator")
+//   and a server that answers with 200, or with a 206 of another validator, makes it start over
+//   instead of splicing two versions; a partial file without a validator starts over too, unless
+//   its SHA-256 is known (the check at the end then catches any splice);
 // - stalls (no bytes for a while), truncated bodies, 5xx, 408 and 429 are retried with
-//   exponential backoff, honouring Retry-After; the attempt counter resets when bytes flow;
+//   exponential backoff, honouring Retry-After; the attempt counter resets when the file grows,
+//   but the failures of one download are bounded in all (a server that cuts every answer ends);
+// - failures a retry cannot cure (TLS to a plain-HTTP port, a malformed answer, 4xx but 408
+//   and 429) fail at once; a server that does not answer or trickles below the minimum rate
+//   is tried at most maxSlowAttempts times;
+// - bytes beyond the expected size (the caller's, else Content-Length or Content-Range) stop
+//   the transfer at once: a hostile server cannot fill the disk;
 // - a signed storage URL that expired (403/410 from the redirect target) is re-resolved
 //   from the canonical URL;
 // - large files with a known size download as parallel ranged parts written in place,
@@ -47,7 +57,9 @@ public:
 
 struct DownloadSettings {
     HttpSettings http;
-    int maxAttempts = 6; // per file (or part), counted since bytes last arrived
+    int maxAttempts = 6;     // per file (or part): failures in a row without the file growing
+    int maxFailures = 20;    // per download: failed requests in all, whatever the progress
+    int maxSlowAttempts = 2; // per download: a server that does not answer, or is too slow (HttpSettings)
     double initialBackoffSeconds = 1.0;
     double maxBackoffSeconds = 30.0;
     double maxRetryAfterSeconds = 300.0;              // a longer Retry-After fails with a message instead
@@ -102,6 +114,8 @@ private:
 };
 
 std::filesystem::path incompletePathFor(const std::filesystem::path& destination);
+// Where the validator of an incomplete download is kept ("<destination>.incomplete.validator").
+std::filesystem::path validatorPathFor(const std::filesystem::path& destination);
 
 // Throws Error(Io) when `folder` (or its closest existing parent) has less than `bytes` free.
 void requireFreeSpace(const std::filesystem::path& folder, uint64_t bytes, const std::string& what);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <deque>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -57,18 +58,29 @@ struct CurlUrl {
 
 // State shared with curl's callbacks during one transfer.
 struct Transfer {
+    using Clock = std::chrono::steady_clock;
     HttpResponse* response = nullptr;
     const BodySink* sink = nullptr;
     const CancelToken* cancel = nullptr;
+    const HttpSettings* settings = nullptr;
     size_t maxBodyBytes = 0;
     bool cancelled = false;
     bool tooLarge = false;
     bool stalled = false;
-    double stallSeconds = 0;
+    bool noAnswer = false;
+    bool tooSlow = false;
+    double measuredRate = 0; // bytes per second when tooSlow
+    bool answered = false;   // a status line arrived
+    Clock::time_point started = Clock::now();
     curl_off_t lastBytes = -1;
-    std::chrono::steady_clock::time_point lastBytesAt = std::chrono::steady_clock::now();
+    Clock::time_point lastBytesAt = Clock::now();
+    // (time, bytes) since the answer arrived, at least kSampleInterval apart, spanning a
+    // little more than the rate window.
+    std::deque<std::pair<Clock::time_point, curl_off_t>> samples;
     std::exception_ptr error;
 };
+
+constexpr auto kSampleInterval = std::chrono::milliseconds(100);
 
 bool isRedirect(long status)
 {
@@ -80,6 +92,7 @@ size_t onHeader(char* data, size_t size, size_t count, void* user)
     auto* t = static_cast<Transfer*>(user);
     const size_t n = size * count;
     std::string_view line(data, n);
+    t->answered = true;
     if (line.starts_with("HTTP/")) {
         // A new response (after 100-continue or a redirect): start over.
         t->response->headers.entries.clear();
@@ -134,12 +147,38 @@ int onProgress(void* user, curl_off_t, curl_off_t downloaded, curl_off_t, curl_o
         t->cancelled = true;
         return 1;
     }
-    const auto now = std::chrono::steady_clock::now();
+    using Seconds = std::chrono::duration<double>;
+    const HttpSettings& s = *t->settings;
+    const auto now = Transfer::Clock::now();
+    if (!t->answered && s.firstByteSeconds > 0 && Seconds(now - t->started).count() > s.firstByteSeconds) {
+        t->noAnswer = true;
+        return 1;
+    }
     if (downloaded != t->lastBytes) {
         t->lastBytes = downloaded;
         t->lastBytesAt = now;
-    } else if (t->stallSeconds > 0 && std::chrono::duration<double>(now - t->lastBytesAt).count() > t->stallSeconds) {
+    } else if (s.stallSeconds > 0 && Seconds(now - t->lastBytesAt).count() > s.stallSeconds) {
         t->stalled = true;
+        return 1;
+    }
+    // The minimum average rate. curl's CURLOPT_LOW_SPEED_LIMIT does a similar check, but it
+    // cannot say which rate it measured, and the message should.
+    if (!t->answered || s.minBytesPerSecond <= 0 || s.minRateWindowSeconds <= 0)
+        return 0;
+    if (t->samples.empty() || now - t->samples.back().first >= kSampleInterval)
+        t->samples.emplace_back(now, downloaded);
+    const auto windowStart =
+        now - std::chrono::duration_cast<Transfer::Clock::duration>(Seconds(s.minRateWindowSeconds));
+    while (t->samples.size() > 1 && t->samples[1].first <= windowStart)
+        t->samples.pop_front();
+    const auto& [since, bytesThen] = t->samples.front();
+    if (since > windowStart)
+        return 0; // the answer is younger than the window
+    const double seconds = Seconds(now - since).count();
+    const double rate = double(downloaded - bytesThen) / seconds;
+    if (rate < s.minBytesPerSecond) {
+        t->tooSlow = true;
+        t->measuredRate = rate;
         return 1;
     }
     return 0;
@@ -153,7 +192,7 @@ TransportFailure classify(CURLcode code, const std::string& message)
     case CURLE_COULDNT_CONNECT:
         return TransportFailure::Connect;
     case CURLE_OPERATION_TIMEDOUT:
-        return message.find("too slow") != std::string::npos ? TransportFailure::Stall : TransportFailure::Timeout;
+        return message.find("too slow") != std::string::npos ? TransportFailure::TooSlow : TransportFailure::Timeout;
     case CURLE_PARTIAL_FILE:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
@@ -161,6 +200,23 @@ TransportFailure classify(CURLcode code, const std::string& message)
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
         return TransportFailure::Truncated;
+    case CURLE_SSL_CONNECT_ERROR:
+        // A handshake cut by the network is worth a retry; one the server answered with
+        // something that is not TLS (a plain-HTTP port) is not.
+        if (message.find("reset") != std::string::npos || message.find("SYSCALL") != std::string::npos ||
+            message.find("unexpected eof") != std::string::npos)
+            return TransportFailure::Truncated;
+        return TransportFailure::Protocol;
+    case CURLE_UNSUPPORTED_PROTOCOL: // also "Received HTTP/0.9 when not allowed"
+    case CURLE_WEIRD_SERVER_REPLY:   // a NUL in a header, a malformed status line
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_RANGE_ERROR:
+        return TransportFailure::Protocol;
     default:
         return TransportFailure::Other;
     }
@@ -239,7 +295,7 @@ HttpResponse HttpClient::sendOnce(const std::string& url, const HttpRequest& req
     transfer.sink = &sink;
     transfer.cancel = cancel;
     transfer.maxBodyBytes = maxBodyBytes;
-    transfer.stallSeconds = m_settings.stallSeconds;
+    transfer.settings = &m_settings;
 
     std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
     if (!curl)
@@ -285,10 +341,19 @@ HttpResponse HttpClient::sendOnce(const std::string& url, const HttpRequest& req
     if (transfer.tooLarge)
         throw Error(ErrorKind::Network, "the answer of " + redactUrl(url) + " is larger than expected (over " +
                                             std::to_string(maxBodyBytes >> 20) + " MiB); is this the right server?");
-    if (transfer.stalled) {
-        char text[64];
+    char text[160];
+    if (transfer.noAnswer) {
+        std::snprintf(text, sizeof text, "connected, but no answer within %.0f s", m_settings.firstByteSeconds);
+        response.failure = TransportFailure::NoAnswer;
+        response.failureMessage = text;
+    } else if (transfer.stalled) {
         std::snprintf(text, sizeof text, "no data for %.0f s", m_settings.stallSeconds);
         response.failure = TransportFailure::Stall;
+        response.failureMessage = text;
+    } else if (transfer.tooSlow) {
+        std::snprintf(text, sizeof text, "%.0f bytes/s on average over %.0f s, below the minimum of %.0f bytes/s",
+                      transfer.measuredRate, m_settings.minRateWindowSeconds, m_settings.minBytesPerSecond);
+        response.failure = TransportFailure::TooSlow;
         response.failureMessage = text;
     } else if (code != CURLE_OK) {
         response.failureMessage = errorBuffer[0] ? errorBuffer : curl_easy_strerror(code);
@@ -390,11 +455,21 @@ std::optional<double> retryAfterSeconds(const HttpHeaders& headers)
     if (!value || value->empty())
         return std::nullopt;
     if (std::all_of(value->begin(), value->end(), [](unsigned char c) { return std::isdigit(c); }))
-        return std::stod(*value);
+        return value->size() > 12 ? 1e12 : std::stod(*value); // a hostile 400-digit value overflows stod
     const time_t when = curl_getdate(value->c_str(), nullptr);
     if (when < 0)
         return std::nullopt;
     return std::max(0.0, std::difftime(when, std::time(nullptr)));
+}
+
+bool isRetryable(TransportFailure failure) noexcept { return failure != TransportFailure::Protocol; }
+
+std::optional<uint64_t> parseDecimal(std::string_view text)
+{
+    const std::string t = trim(text);
+    if (t.empty() || t.size() > 19 || !std::all_of(t.begin(), t.end(), [](unsigned char c) { return std::isdigit(c); }))
+        return std::nullopt;
+    return std::stoull(t);
 }
 
 std::string_view failureName(TransportFailure failure) noexcept
@@ -410,6 +485,12 @@ std::string_view failureName(TransportFailure failure) noexcept
         return "stalled (no data arriving)";
     case TransportFailure::Truncated:
         return "connection closed before the end";
+    case TransportFailure::Protocol:
+        return "the answer is not valid HTTP or TLS";
+    case TransportFailure::NoAnswer:
+        return "no answer";
+    case TransportFailure::TooSlow:
+        return "too slow";
     case TransportFailure::Other:
         return "transfer failed";
     }

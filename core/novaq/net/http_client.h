@@ -1,8 +1,10 @@
 #pragma once
 // A small HTTP/1.1 client over libcurl: one request at a time per call, bodies streamed to a
 // sink, redirects followed by hand so that credentials (Authorization) are sent only to the
-// host they were meant for, stalls detected when no bytes arrive for a while, cancel at any moment
-// (before the first byte too) through the CancelToken.
+// host they were meant for, cancel at any moment (before the first byte too) through the
+// CancelToken. Every transfer is bounded in time: a connect timeout, a time to the answer's
+// first byte, a stall limit (no bytes for a while) and a minimum average rate over a window,
+// so a silent or trickling server fails instead of holding a download for days.
 
 #include "novaq/io/error.h"
 #include "novaq/pipeline/job.h"
@@ -29,9 +31,15 @@ struct HttpHeaders {
 };
 
 struct HttpSettings {
-    long connectTimeoutSeconds = 15;
+    long connectTimeoutSeconds = 10;
+    // No answer (not even a status line) this long after the transfer began, connecting included.
+    double firstByteSeconds = 20;
     // No body bytes for this long (also while waiting for the answer) is a stall.
     double stallSeconds = 30;
+    // Fewer than minBytesPerSecond on average over the last minRateWindowSeconds of a body
+    // is too slow (1 byte a second would otherwise keep a download alive for days).
+    double minBytesPerSecond = 1024;
+    double minRateWindowSeconds = 60;
     long requestTimeoutSeconds = 0; // the whole transfer; 0: no limit (downloads)
     int maxRedirects = 10;
     std::string userAgent; // empty: "novaq-studio/<version>"
@@ -48,7 +56,14 @@ struct HttpRequest {
     std::vector<std::string> hostBoundHeaders{"Authorization"};
 };
 
-enum class TransportFailure { None, Connect, Timeout, Stall, Truncated, Other };
+// Protocol: the answer is not HTTP (TLS to a plain-HTTP port, a NUL in a header, a certificate
+// that does not verify): the same request fails the same way again, so it is not retried.
+// NoAnswer and TooSlow: the server accepted but says nothing, or trickles; retried at most
+// once (DownloadSettings::maxSlowAttempts).
+enum class TransportFailure { None, Connect, Timeout, Stall, Truncated, Protocol, NoAnswer, TooSlow, Other };
+
+// False for failures that a retry cannot cure (Protocol).
+bool isRetryable(TransportFailure failure) noexcept;
 
 struct HttpResponse {
     long status = 0;     // 0 when no response arrived
@@ -118,6 +133,8 @@ std::string percentEncode(std::string_view text, bool keepSlash);
 std::string linkTarget(const std::string& linkHeader, std::string_view rel);
 // Seconds to wait from a Retry-After header (delta seconds or an HTTP date), if any.
 std::optional<double> retryAfterSeconds(const HttpHeaders& headers);
+// An unsigned decimal header value (Content-Length), nullopt when it is not one.
+std::optional<uint64_t> parseDecimal(std::string_view text);
 // "connection failed", "stalled", ...: a few words for messages.
 std::string_view failureName(TransportFailure failure) noexcept;
 

@@ -24,6 +24,8 @@ namespace {
 
 constexpr int kApiAttempts = 4;
 constexpr int kPageSizeMax = 100;
+constexpr size_t kListedMax = 10;                    // names in one message
+constexpr uint64_t kMaxFileSize = uint64_t(1) << 50; // 1 PiB: a larger size is a malformed listing
 
 // The Hub could not be reached at all (as opposed to an answer we could not use).
 class Unreachable : public Error {
@@ -84,12 +86,38 @@ bool isSafeRepoPath(const std::string& path)
     return true;
 }
 
+// A count the Hub reports (downloads, likes, parameters); 0 when absent or not a count.
 uint64_t jsonCount(const nlohmann::json& j, const char* key)
 {
     const auto it = j.find(key);
     if (it == j.end() || !it->is_number())
         return 0;
-    return it->is_number_unsigned() || it->is_number_integer() ? it->get<uint64_t>() : uint64_t(it->get<double>());
+    if (it->is_number_unsigned())
+        return it->get<uint64_t>();
+    if (it->is_number_integer())
+        return it->get<int64_t>() < 0 ? 0 : uint64_t(it->get<int64_t>());
+    const double d = it->get<double>();
+    return d >= 0 && d < 1.8e19 ? uint64_t(d) : 0;
+}
+
+// A file size from the tree API: a non-negative integer below kMaxFileSize, else nullopt.
+std::optional<uint64_t> jsonSize(const nlohmann::json& j, const char* key)
+{
+    const auto it = j.find(key);
+    if (it == j.end() || !it->is_number_unsigned() || it->get<uint64_t>() > kMaxFileSize)
+        return std::nullopt;
+    return it->get<uint64_t>();
+}
+
+// "\n  a\n  b ... and 12 more": a list that stays readable for a repo of 100,000 files.
+std::string cappedList(const std::vector<std::string>& lines)
+{
+    std::string out;
+    for (size_t i = 0; i < std::min(lines.size(), kListedMax); ++i)
+        out += "\n  " + lines[i];
+    if (lines.size() > kListedMax)
+        out += "\n  ... and " + std::to_string(lines.size() - kListedMax) + " more";
+    return out;
 }
 
 std::string jsonString(const nlohmann::json& j, const char* key)
@@ -301,10 +329,18 @@ nlohmann::json HubClient::getJson(const std::string& url, const std::string& rep
     request.headers = authHeaders(url);
     request.headers.set("Accept", "application/json");
     HttpResponse r;
+    int slowAttempts = 0;
     for (int attempt = 1;; ++attempt) {
         r = client.send(request, {}, m_cancel);
+        // A silent or trickling Hub is tried maxSlowAttempts times; an answer that is not
+        // HTTP (TLS to a plain port, a malformed head) is not retried at all.
+        const bool slow = r.failure == net::TransportFailure::NoAnswer || r.failure == net::TransportFailure::TooSlow;
+        if (slow)
+            ++slowAttempts;
         const bool retry =
-            !r.transportOk() || r.status == 429 || r.status == 408 || (r.status >= 500 && r.status <= 599);
+            (!r.transportOk() && net::isRetryable(r.failure) &&
+             !(slow && slowAttempts >= m_download.maxSlowAttempts)) ||
+            (r.transportOk() && (r.status == 429 || r.status == 408 || (r.status >= 500 && r.status <= 599)));
         if (!retry || attempt >= kApiAttempts)
             break;
         double wait =
@@ -330,6 +366,9 @@ nlohmann::json HubClient::getJson(const std::string& url, const std::string& rep
     if (nextUrl) {
         const std::string next = net::linkTarget(r.headers.get("Link").value_or(""), "next");
         *nextUrl = next.empty() ? std::string() : fixEndpoint(net::resolveUrl(url, next));
+        if (!next.empty() && net::schemeOf(*nextUrl).empty())
+            throw Error(ErrorKind::Network, m_settings.endpoint + " answered " + net::redactUrl(url) +
+                                                " with a next page that is not an http(s) URL; is HF_ENDPOINT a Hub?");
     }
     try {
         return nlohmann::json::parse(r.body);
@@ -374,13 +413,19 @@ std::vector<ModelSummary> HubClient::search(const SearchQuery& query) const
     std::vector<ModelSummary> all;
     std::string next;
     std::set<std::string> seen;
+    int pages = 0;
     do {
+        if (++pages > m_settings.maxPages)
+            throw Error(ErrorKind::Network, "the Hub's search results go on past " +
+                                                std::to_string(m_settings.maxPages) +
+                                                " pages without reaching --limit; stopped. Is HF_ENDPOINT a Hub?");
         SearchPage page = searchPage(query, next);
         for (ModelSummary& m : page.models)
             if (int(all.size()) < query.limit)
                 all.push_back(std::move(m));
-        if (!page.nextUrl.empty() && !seen.insert(page.nextUrl).second)
-            break; // a server that links back: stop
+        if (!page.nextUrl.empty() && !seen.insert(page.nextUrl).second && int(all.size()) < query.limit)
+            throw Error(ErrorKind::Network, "the Hub's search results link back to a page already read (" +
+                                                net::redactUrl(page.nextUrl) + "); stopped. Is HF_ENDPOINT a Hub?");
         next = page.nextUrl;
     } while (!next.empty() && int(all.size()) < query.limit);
     return all;
@@ -392,7 +437,14 @@ std::vector<RepoFile> HubClient::tree(const std::string& repo, const std::string
     std::string url =
         m_settings.endpoint + "/api/models/" + repo + "/tree/" + net::percentEncode(commit, false) + "?recursive=true";
     std::set<std::string> seen;
-    while (!url.empty() && seen.insert(url).second) {
+    for (int pages = 1; !url.empty(); ++pages) {
+        if (pages > m_settings.maxPages)
+            throw Error(ErrorKind::Network, "the Hub's file list of " + repo + " goes on past " +
+                                                std::to_string(m_settings.maxPages) +
+                                                " pages; stopped. Is HF_ENDPOINT a Hub?");
+        if (!seen.insert(url).second)
+            throw Error(ErrorKind::Network, "the Hub's file list of " + repo + " links back to a page already read (" +
+                                                net::redactUrl(url) + "); stopped. Is HF_ENDPOINT a Hub?");
         std::string next;
         const nlohmann::json j = getJson(url, repo, commit, &next);
         if (!j.is_array())
@@ -402,13 +454,17 @@ std::vector<RepoFile> HubClient::tree(const std::string& repo, const std::string
                 continue;
             RepoFile f;
             f.path = jsonString(e, "path");
-            f.size = jsonCount(e, "size");
+            std::optional<uint64_t> size = jsonSize(e, "size");
             f.gitOid = jsonString(e, "oid");
             if (const auto lfs = e.find("lfs"); lfs != e.end() && lfs->is_object()) {
                 f.sha256 = lower(jsonString(*lfs, "oid"));
-                if (const uint64_t s = jsonCount(*lfs, "size"); s > 0)
-                    f.size = s;
+                if (lfs->contains("size"))
+                    size = jsonSize(*lfs, "size");
             }
+            if (!size)
+                throw Error(ErrorKind::Network, "the Hub listed the file '" + f.path.substr(0, 200) + "' of " + repo +
+                                                    " without a valid size; refusing to download it");
+            f.size = *size;
             if (!isSafeRepoPath(f.path) || (!f.sha256.empty() && !isHex(f.sha256, 64)) ||
                 (f.sha256.empty() && !isHex(f.gitOid, 40)))
                 throw Error(ErrorKind::Network,
@@ -485,11 +541,11 @@ FileChoice chooseFiles(const std::vector<RepoFile>& files, const std::string& wa
         choice.description = what + " (sharded, by " + index + ")";
     };
     const auto ggufList = [&] {
-        std::string list;
+        std::vector<std::string> lines;
         for (const RepoFile& f : files)
             if (isWeightsGguf(f))
-                list += "\n  " + f.path + "  (" + net::formatBytes(f.size) + ")";
-        return list;
+                lines.push_back(f.path + "  (" + net::formatBytes(f.size) + ")");
+        return cappedList(lines);
     };
 
     if (!wanted.empty()) {
@@ -545,11 +601,12 @@ FileChoice chooseFiles(const std::vector<RepoFile>& files, const std::string& wa
         return choice;
     }
     if (safetensors.size() > 1) {
-        std::string list;
+        std::vector<std::string> lines;
         for (const RepoFile* f : safetensors)
-            list += "\n  " + f->path;
-        throw Error(ErrorKind::InvalidArgument,
-                    repo + " has several safetensors files and no index:" + list + "\nPick one with --file");
+            lines.push_back(f->path);
+        throw Error(ErrorKind::InvalidArgument, repo + " has " + std::to_string(safetensors.size()) +
+                                                    " safetensors files and no index:" + cappedList(lines) +
+                                                    "\nPick one with --file");
     }
     if (find("pytorch_model.bin.index.json")) {
         useIndex("pytorch_model.bin.index.json", "PyTorch");
@@ -686,6 +743,12 @@ fs::path HubClient::fetchFile(const std::string& repo, const std::string& commit
         try {
             downloader.download(target);
         } catch (const net::HttpStatusError& e) {
+            if (e.status() == 404 || e.status() == 416 || e.status() >= 500)
+                // The tree listed this file at this commit: a 404 now is the Hub's fault.
+                throw Error(ErrorKind::Network, "the Hub lists " + file.path + " in " + repo + " at commit " +
+                                                    commit.substr(0, 12) + ", but answered HTTP " +
+                                                    std::to_string(e.status()) + " when it was downloaded (" +
+                                                    e.what() + "); try again later");
             HttpResponse r;
             r.status = e.status();
             r.headers = e.headers();
@@ -751,7 +814,7 @@ Snapshot HubClient::download(const std::string& repo, const std::string& revisio
     std::error_code ec;
     for (const std::string& p : paths)
         if (!fs::exists(s.folder / p, ec))
-            missing += findFile(p).size;
+            missing = std::min(missing + findFile(p).size, kMaxFileSize); // no overflow with many shards
     if (m_download.checkFreeSpace)
         net::requireFreeSpace(repoFolder(repo) / "blobs", missing, "downloading " + repo);
     for (const std::string& p : paths)

@@ -25,6 +25,7 @@ struct HubSettings {
     std::string token;                               // secret: never printed
     std::filesystem::path cacheDir;                  // HF_HUB_CACHE, else $HF_HOME/hub
     bool offline = false;                            // HF_HUB_OFFLINE=1: cache only, no request
+    int maxPages = 1000; // of one listing (search, file tree): a Hub that links on forever is stopped
 
     // As huggingface_hub reads them: HF_ENDPOINT; HF_TOKEN, HUGGING_FACE_HUB_TOKEN,
     // HUGGINGFACE_HUB_TOKEN, then the token file ($HF_TOKEN_PATH, else $HF_HOME/token);
@@ -93,7 +94,8 @@ struct FileChoice {
 
 // safetensors (with their index) else PyTorch shards else GGUF; `wanted` (a path, or a
 // part of a GGUF file name such as "Q4_K_M") picks a file. Throws Error(InvalidArgument)
-// naming the candidates when the choice is ambiguous or nothing fits.
+// naming the candidates (the first 10, then how many more) when the choice is ambiguous or
+// nothing fits.
 FileChoice chooseFiles(const std::vector<RepoFile>& files, const std::string& wanted, const std::string& repo);
 
 // The shards an index file names (its weight_map values).
@@ -117,11 +119,13 @@ public:
     HubClient(HubSettings settings, net::DownloadSettings download, net::DownloadSink* sink, const CancelToken* cancel);
 
     SearchPage searchPage(const SearchQuery& query, const std::string& pageUrl = {}) const;
-    // Follows pages until `query.limit` results (or the last page).
+    // Follows pages until `query.limit` results (or the last page). Throws Error(Network) when
+    // the pages go on past settings().maxPages or a page links back to one already read.
     std::vector<ModelSummary> search(const SearchQuery& query) const;
 
     // Details of a repo at a revision, with the file tree (sizes, SHA-256).
     ModelInfo modelInfo(const std::string& repo, const std::string& revision = "main") const;
+    // The same bounds on pages as search().
     std::vector<RepoFile> tree(const std::string& repo, const std::string& commit) const;
 
     // Fetches what chooseFiles() picks (or `file`) into the cache and returns where it is.

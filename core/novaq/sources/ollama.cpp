@@ -9,6 +9,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 
 namespace novaq::ollama {
 
@@ -17,6 +18,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kMaxManifestBytes = size_t(4) << 20;
+constexpr uint64_t kMaxLayerSize = uint64_t(1) << 50; // 1 PiB: a larger size is a malformed manifest
 
 std::string lower(std::string s)
 {
@@ -178,7 +180,11 @@ Manifest Manifest::parse(const std::string& json, const std::string& what)
             Layer out;
             out.mediaType = l.value("mediaType", "");
             out.digest = l.value("digest", "");
-            out.size = l.value("size", uint64_t(0));
+            if (const auto size = l.find("size"); size != l.end()) {
+                if (!size->is_number_unsigned() || size->get<uint64_t>() > kMaxLayerSize)
+                    throw std::invalid_argument("a layer's size is not a byte count");
+                out.size = size->get<uint64_t>();
+            }
             digestHex(out.digest); // validates
             return out;
         };

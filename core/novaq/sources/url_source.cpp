@@ -132,12 +132,20 @@ UrlDownload downloadUrl(const std::string& url, const fs::path& folder, const ne
         if (auto cd = r.headers.get("Content-Disposition"))
             name = fileNameFromContentDisposition(*cd);
         if (auto length = r.headers.get("Content-Length"); length && !r.headers.has("Content-Encoding"))
-            size = std::strtoull(length->c_str(), nullptr, 10);
+            size = net::parseDecimal(*length); // a malformed value: size unknown
         if (name.empty())
             name = fileNameFromUrl(r.url); // after redirects: the real file's name
     } else if (r.transportOk() && (r.status == 404 || r.status == 410)) {
         throw Error(ErrorKind::InvalidArgument,
                     net::redactUrl(url) + " does not exist (HTTP " + std::to_string(r.status) + "); check the URL");
+    } else if (r.failure == net::TransportFailure::NoAnswer || r.failure == net::TransportFailure::Protocol) {
+        // The download would fail the same way (after the slow retries): say so now.
+        throw Error(ErrorKind::Network,
+                    net::redactUrl(url) + ": " + std::string(net::failureName(r.failure)) + " (" + r.failureMessage +
+                        ")" +
+                        (r.failure == net::TransportFailure::Protocol && net::schemeOf(url) == "https"
+                             ? "; check the URL (is it a plain-http server? then write http://)"
+                             : "; check the URL, or try again later"));
     } else if (r.transportOk() && (r.status == 401 || r.status == 403)) {
         throw Error(ErrorKind::Network, net::redactUrl(url) + " refused access (HTTP " + std::to_string(r.status) +
                                             "); NOVAQ sends no credentials for plain URLs: use a public or signed "
