@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -52,6 +54,21 @@ void exportSafetensors(const std::filesystem::path& model, const std::filesystem
                                                         "' is a file of the input model; choose another output file");
 
     const std::vector<TensorInfo>& tensors = reader->tensors();
+    // Names safetensors cannot hold are a fault of the input model, not of the command line.
+    std::set<std::string_view> names;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        const TensorInfo& t = tensors[i];
+        const std::string file =
+            t.fileIndex < reader->files().size() ? reader->files()[t.fileIndex].string() : model.string();
+        if (t.name.empty() || t.name == "__metadata__")
+            throw Error(ErrorKind::InvalidInput,
+                        file + ": tensor " + std::to_string(i + 1) + " of " + std::to_string(tensors.size()) +
+                            " (shape " + shapeToString(t.shape) + ") is named '" + t.name +
+                            "', which a safetensors file cannot hold; rename it in the source");
+        if (!names.insert(t.name).second)
+            throw Error(ErrorKind::InvalidInput,
+                        file + ": tensor '" + t.name + "' appears twice; a safetensors file names every tensor once");
+    }
     std::vector<SafetensorsWriter::Entry> entries;
     entries.reserve(tensors.size());
     size_t largest = 0;
