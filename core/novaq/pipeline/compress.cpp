@@ -363,7 +363,7 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
                 rec.colScale = false;
                 rec.outputError = -1;
                 unrefinedOutputError = -1;
-                keepFaithfully(DType::F16);
+                keepFaithfully(plan.keepAs);
             }
         } else if (plan.keepAs == info.dtype && info.storage.empty()) {
             const auto raw = reader->rawBytes(i);

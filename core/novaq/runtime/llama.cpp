@@ -71,9 +71,9 @@ std::optional<int> optionalInt(const json& object, const char* key, const Config
 constexpr int64_t kMaxDimension = 10'000'000;
 constexpr int64_t kMaxInt = std::numeric_limits<int>::max();
 
-int requiredInt(const json& object, const char* key, const ConfigSource& src, int64_t hi = kMaxDimension)
+int requiredInt(const json& object, const char* key, const ConfigSource& src)
 {
-    const std::optional<int> v = optionalInt(object, key, src, 1, hi);
+    const std::optional<int> v = optionalInt(object, key, src, 1, kMaxDimension);
     if (!v)
         throw Error(ErrorKind::InvalidInput,
                     src.where + ": " + src.field + " '" + key + "' is missing; fix the model's configuration");
@@ -86,10 +86,10 @@ std::optional<float> positiveFloat(const json& object, const char* key, const Co
     const std::optional<double> v = number(object, key, src);
     if (!v)
         return std::nullopt;
-    const auto f = static_cast<float>(*v);
-    if (!(*v > 0) || !std::isfinite(f) || !(f > 0))
+    // (a double beyond the float range has no float conversion; check before converting)
+    if (!(*v > 0) || !(*v <= std::numeric_limits<float>::max()) || !(static_cast<float>(*v) > 0))
         badValue(src, key, *member(object, key), "a finite number > 0 (as a 32-bit float)");
-    return f;
+    return static_cast<float>(*v);
 }
 
 // Tensor names of the three naming schemes we meet (Hugging Face, GGUF, Meta/llama2.c).
