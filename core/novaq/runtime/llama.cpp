@@ -35,15 +35,17 @@ const json* member(const json& object, const char* key)
 // Every problem is Error(InvalidInput) naming the source (config.json, GGUF metadata or the
 // llama.c header), the field and the value.
 struct ConfigSource {
-    std::string where; // "MODEL config.json", "MODEL GGUF metadata", ...
+    std::string file;  // the model's first file
+    const char* name;  // "config.json", "GGUF metadata", "llama.c header"
     const char* field; // "field" or "key"
+    std::string where() const { return file + ": " + name; }
 };
 
 std::string valueText(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 [[noreturn]] void badValue(const ConfigSource& src, const char* key, const json& v, const std::string& expected)
 {
-    throw Error(ErrorKind::InvalidInput, src.where + ": " + src.field + " '" + key + "' = " + valueText(v) +
+    throw Error(ErrorKind::InvalidInput, src.where() + " " + src.field + " '" + key + "' = " + valueText(v) +
                                              " is not " + expected + "; fix the model's configuration");
 }
 
@@ -76,7 +78,7 @@ int requiredInt(const json& object, const char* key, const ConfigSource& src)
     const std::optional<int> v = optionalInt(object, key, src, 1, kMaxDimension);
     if (!v)
         throw Error(ErrorKind::InvalidInput,
-                    src.where + ": " + src.field + " '" + key + "' is missing; fix the model's configuration");
+                    src.where() + " " + src.field + " '" + key + "' is missing; fix the model's configuration");
     return *v;
 }
 
@@ -175,7 +177,7 @@ LlamaConfig llamaConfig(const ModelReader& reader)
     const std::string where = modelLabel(reader);
 
     LlamaConfig c;
-    ConfigSource src{where, "field"};
+    ConfigSource src{where, "config.json", "field"};
     const char* dimKey = "hidden_size";
     const char* headsKey = "num_attention_heads";
     const char* kvKey = "num_key_value_heads";
@@ -187,7 +189,7 @@ LlamaConfig llamaConfig(const ModelReader& reader)
                                      : arch;
         if (type != "llama" && type != "mistral")
             unsupported(reader, "architecture '" + type + "' (config.json model_type) is not supported for evaluation");
-        src = {where + " config.json", "field"};
+        src = {where, "config.json", "field"};
         values = config;
         c.dim = requiredInt(*config, "hidden_size", src);
         c.hiddenDim = requiredInt(*config, "intermediate_size", src);
@@ -212,7 +214,7 @@ LlamaConfig llamaConfig(const ModelReader& reader)
     } else if (fmeta && member(*fmeta, "llama.embedding_length")) {
         if (arch != "llama")
             unsupported(reader, "GGUF architecture '" + arch + "' is not supported for evaluation");
-        src = {where + " GGUF metadata", "key"};
+        src = {where, "GGUF metadata", "key"};
         values = fmeta;
         dimKey = "llama.embedding_length";
         headsKey = "llama.attention.head_count";
@@ -232,7 +234,7 @@ LlamaConfig llamaConfig(const ModelReader& reader)
             v && *v != c.dim / c.heads)
             unsupported(reader, "partial rotary embeddings (llama.rope.dimension_count)");
     } else if (fmeta && member(*fmeta, "n_heads") && arch == "llama") {
-        src = {where + " llama.c header", "field"};
+        src = {where, "llama.c header", "field"};
         dimKey = "dim";
         headsKey = "n_heads";
         kvKey = "n_kv_heads";
@@ -252,7 +254,7 @@ LlamaConfig llamaConfig(const ModelReader& reader)
                             "metadata or a llama2.c header)");
     }
     if (c.dim % c.heads != 0 || c.heads % c.kvHeads != 0 || c.headDim() % 2 != 0)
-        throw Error(ErrorKind::InvalidInput, src.where + ": inconsistent attention shape: " + headsKey + " (" +
+        throw Error(ErrorKind::InvalidInput, src.where() + ": inconsistent attention shape: " + headsKey + " (" +
                                                  std::to_string(c.heads) + ") must divide " + dimKey + " (" +
                                                  std::to_string(c.dim) + ") into heads of an even size, and " + kvKey +
                                                  " (" + std::to_string(c.kvHeads) + ") must divide " + headsKey +
