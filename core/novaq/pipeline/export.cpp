@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <set>
+#include <sstream>
 #include <string_view>
 #include <system_error>
 #include <vector>
@@ -107,6 +109,18 @@ void exportSafetensors(const std::filesystem::path& model, const std::filesystem
 
         buffer.resize(numel);
         reader->readFloat(i, buffer);
+        // F16 holds magnitudes up to 65504; beyond, it would write infinities that no reader
+        // (novaq local included) takes back. Nothing is left behind: the writer is not committed.
+        if (entries[i].dtype == DType::F16)
+            if (const auto big =
+                    std::find_if(buffer.begin(), buffer.end(), [](float x) { return !(std::abs(x) <= 65504.0f); });
+                big != buffer.end()) {
+                std::ostringstream value;
+                value << *big;
+                throw Error(ErrorKind::Unsupported, model.string() + ": tensor '" + t.name + "' holds " + value.str() +
+                                                        " (element " + std::to_string(big - buffer.begin()) +
+                                                        "), beyond the F16 range of +-65504; export with --dtype f32");
+            }
         writer.writeTensor(i, buffer);
         reader->release(i);
         doneParams += numel;
