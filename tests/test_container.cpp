@@ -737,8 +737,8 @@ void TestContainer::tensorRecordChecks_data()
                            << "";
     QTest::newRow("duplicate name") << "duplicate"
                                     << "duplicate tensor name";
-    QTest::newRow("zero dimension") << "zero-dim"
-                                    << "tensors[0] (\"model.norm.weight\").shape[0]";
+    QTest::newRow("zero dimension of a quantized tensor") << "zero-dim"
+                                                          << ".shape[0]: expected a positive size";
     QTest::newRow("section before the header end") << "offset-low"
                                                    << "outside";
     QTest::newRow("section past the data area") << "offset-high"
@@ -769,7 +769,7 @@ void TestContainer::tensorRecordChecks()
     if (change == "duplicate")
         t[2]["name"] = t[0]["name"];
     else if (change == "zero-dim")
-        t[0]["shape"][0] = 0;
+        t[1]["shape"][0] = 0;
     else if (change == "offset-low")
         t[0]["data"]["offset"] = 0;
     else if (change == "offset-high")

@@ -273,8 +273,9 @@ void TestSafetensors::corruption_data()
     row("header length past end of file", rawFile(1000, "{}"), "runs past the end of the file", "header length");
     row("header length over 100 MB", rawFile(200'000'000, "{}"), "exceeds the limit", "header length");
     row("header not starting with brace", makeSafetensors("[1,2]", ""), "does not start with '{'", "header");
-    row("header not JSON", makeSafetensors("{nope", ""), "not valid UTF-8 JSON: error near byte 2", "file offset 10");
-    row("header not UTF-8", makeSafetensors("{\"w\xff\":1}", ""), "not valid UTF-8 JSON", "header");
+    row("header not JSON", makeSafetensors("{nope", ""), "not valid JSON in UTF-8: error near byte 2",
+        "file offset 10");
+    row("header not UTF-8", makeSafetensors("{\"w\xff\":1}", ""), "not valid JSON in UTF-8", "header");
     row("duplicate tensor name",
         makeSafetensors(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
                         R"("w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
@@ -484,7 +485,7 @@ void TestSafetensors::shardedBroken_data()
     QTest::newRow("weight_map not an object")
         << QStringLiteral("[]") << false << false << invalid << QStringList{"weight_map", "must be an object"};
     QTest::newRow("index not JSON") << QStringLiteral("{") << false << false << invalid
-                                    << QStringList{"not valid UTF-8 JSON"};
+                                    << QStringList{"not valid JSON in UTF-8"};
 }
 
 void TestSafetensors::shardedBroken()

@@ -22,6 +22,9 @@ namespace {
 // parallel) and added in chunk order, so sums do not depend on the thread count.
 constexpr int64_t kChunk = 8192;
 
+// Largest weight magnitude encoded as it is (2^32); see encodeMatrix.
+constexpr float kLargestUnscaled = 4294967296.0f;
+
 int64_t chunkCount(int64_t n) { return (n + kChunk - 1) / kChunk; }
 
 // splitmix64: a small, portable, seedable generator (the standard library's distributions
@@ -337,10 +340,27 @@ QuantizedTensor encodeMatrix(std::span<const float> W, int64_t rows, int64_t col
         throw Error(ErrorKind::InvalidArgument, "codec settings: " + problem);
     if (rows <= 0 || cols <= 0 || W.size() != static_cast<size_t>(rows * cols))
         throw Error(ErrorKind::InvalidArgument, "internal: encodeMatrix shape does not match the data");
-    for (float x : W)
+    float maxAbs = 0;
+    for (float x : W) {
         if (!std::isfinite(x))
             throw Error(ErrorKind::InvalidInput,
                         "the tensor holds NaN or infinite values; such a model cannot be quantized (check the source)");
+        maxAbs = std::max(maxAbs, std::abs(x));
+    }
+    // Below, squared row scales and differences of weights are formed in float: weights near
+    // the float maximum would overflow them (and give NaN codebooks). Every stage is exact
+    // under scaling by a power of two, so such a matrix is encoded as W * 2^-e, with 2^e
+    // folded into the stored tensor scale. Real weights are far below the threshold.
+    if (maxAbs > kLargestUnscaled) {
+        int e = 0;
+        (void)std::frexp(maxAbs, &e);
+        std::vector<float> scaled(W.size());
+        for (size_t i = 0; i < W.size(); ++i)
+            scaled[i] = std::ldexp(W[i], -e);
+        QuantizedTensor q = encodeMatrix(scaled, rows, cols, params, cancel, progress, stats);
+        q.scale = std::ldexp(q.scale, e); // may overflow to infinity: callers check the decode
+        return q;
+    }
 
     auto report = [&](double f, const char* stage) {
         if (progress)

@@ -222,10 +222,14 @@ std::vector<TensorRecord> tensorRecords(const json& manifest, uint64_t fileSize)
         const std::string label = where + " (\"" + r.name + "\")";
         if (!names.insert(r.name).second)
             fieldError(label + ".name", "duplicate tensor name");
+        // A zero size is legal (a tensor with no elements, as safetensors allows); quantized
+        // tensors need at least one row and one column.
         for (size_t k = 0; k < r.shape.size(); ++k)
-            if (r.shape[k] <= 0)
+            if (r.shape[k] < 0 || (r.shape[k] == 0 && r.encoding == TensorEncoding::Novaq))
                 fieldError(label + ".shape[" + std::to_string(k) + "]",
-                           "expected a positive size, found " + std::to_string(r.shape[k]));
+                           std::string(r.encoding == TensorEncoding::Novaq ? "expected a positive size"
+                                                                           : "expected a size >= 0") +
+                               ", found " + std::to_string(r.shape[k]));
         const int64_t numel = checkedProduct(r.shape, 0);
         if (numel < 0)
             fieldError(label + ".shape", "the element count overflows");

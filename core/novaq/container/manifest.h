@@ -55,8 +55,9 @@ struct TensorRecord {
     static TensorRecord fromJson(const nlohmann::json& j, const std::string& where);
 };
 
-// All tensor records of a manifest, checked: names unique, shapes positive, sections
-// inside [64, fileSize - 64), payload lengths matching their encoding (payloadBytes()).
+// All tensor records of a manifest, checked: names non-empty and unique, sizes >= 0 (> 0 when
+// quantized), sections inside [64, fileSize - 64), payload lengths matching their encoding
+// (payloadBytes()).
 std::vector<TensorRecord> tensorRecords(const nlohmann::json& manifest, uint64_t fileSize);
 
 } // namespace novaq

@@ -280,10 +280,11 @@ NovaqFile::NovaqFile(const std::filesystem::path& path) : m_impl(std::make_uniqu
                           hex16(expectedHash) + ", found " + hex16(actualHash) +
                           ") — the file was damaged; re-create or re-download it");
     try {
-        const auto* text = reinterpret_cast<const char*>(manifestBytes.data());
-        d.manifest = nlohmann::json::parse(text, text + manifestBytes.size());
-    } catch (const nlohmann::json::exception& e) {
-        corrupt(path, "manifest at offset " + std::to_string(manifestOffset) + " is not valid JSON: " + e.what());
+        const std::string_view text(reinterpret_cast<const char*>(manifestBytes.data()), manifestBytes.size());
+        d.manifest = parseJsonStrict(text, path, manifestOffset,
+                                     "the manifest at offset " + std::to_string(manifestOffset), kMaxManifestDepth);
+    } catch (const Error& e) {
+        throw Error(ErrorKind::Corrupt, e.what()); // the message names the file already
     }
     if (!d.manifest.is_object())
         corrupt(path, "manifest at offset " + std::to_string(manifestOffset) + " is not a JSON object");

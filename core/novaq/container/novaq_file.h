@@ -13,6 +13,8 @@
 // Version rules: a reader accepts any minor of its major; a new major is refused with a
 // message that says which version wrote the file.
 
+#include "novaq/io/json.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
@@ -26,6 +28,9 @@ namespace novaq {
 inline constexpr uint16_t kNovaqMajor = 1;
 inline constexpr uint16_t kNovaqMinor = 0;
 inline constexpr uint64_t kNovaqAlign = 64;
+// How deep the manifest's JSON may nest: the config and metadata it copies from the source
+// model were parsed within kMaxJsonDepth (io/json.h) and sit a few levels down in it.
+inline constexpr int kMaxManifestDepth = kMaxJsonDepth + 8;
 
 struct SectionRef {
     uint64_t offset = 0;

@@ -1,6 +1,7 @@
 #include "novaq/net/downloader.h"
 
 #include "novaq/io/error.h"
+#include "novaq/io/json.h"
 #include "novaq/net/sha256.h"
 
 #include <nlohmann/json.hpp>
@@ -558,7 +559,8 @@ bool Downloader::fetchParallel(Job& job)
     try {
         std::ifstream in(job.partsFile);
         if (in && (job.pinned || !validator.empty())) {
-            const nlohmann::json record = nlohmann::json::parse(in);
+            const nlohmann::json record =
+                parseJsonStrict(std::string(std::istreambuf_iterator<char>(in), {}), job.partsFile, 0, "the record");
             if (record.at("size").get<uint64_t>() == total && record.at("part_size").get<uint64_t>() == partSize &&
                 sizeOrZero(job.partial) == total) {
                 for (const auto& i : record.at("done"))

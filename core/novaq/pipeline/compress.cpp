@@ -15,11 +15,14 @@
 #include <tbb/global_control.h>
 #include <tbb/info.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <memory>
 #include <optional>
+#include <sstream>
+#include <unordered_set>
 
 namespace novaq {
 
@@ -53,6 +56,72 @@ void notify(ProgressSink* sink, const ProgressEvent& e)
 {
     if (sink)
         sink->onEvent(e);
+}
+
+bool isFloatType(DType type) noexcept
+{
+    return type == DType::F32 || type == DType::F16 || type == DType::BF16 || type == DType::F64;
+}
+
+bool allFinite(std::span<const float> values) noexcept
+{
+    return std::all_of(values.begin(), values.end(), [](float x) { return std::isfinite(x); });
+}
+
+std::string fileOf(const ModelReader& reader, const TensorInfo& t)
+{
+    const auto& files = reader.files();
+    return t.fileIndex < files.size() ? files[t.fileIndex].string() : files.empty() ? std::string() : files[0].string();
+}
+
+// What `validate` refuses in a .novaq file is refused here, before any work, as malformed input
+// naming the file and the tensor: an empty, duplicate or non-UTF-8 tensor name (a .novaq
+// manifest names every tensor once, in JSON), NaN or infinite weights (as 32-bit floats).
+void checkBeforeCompressing(const ModelReader& reader, std::vector<float>& scratch, const CancelToken* cancel)
+{
+    const std::vector<TensorInfo>& tensors = reader.tensors();
+    std::unordered_set<std::string_view> names;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        const TensorInfo& t = tensors[i];
+        const std::string which = "tensor " + std::to_string(i + 1) + " of " + std::to_string(tensors.size()) +
+                                  " (shape " + shapeToString(t.shape) + ")";
+        if (t.name.empty())
+            throw Error(ErrorKind::InvalidInput, fileOf(reader, t) + ": " + which +
+                                                     " has an empty name; a .novaq file names every tensor, so "
+                                                     "this model cannot be compressed (name the tensor in the source)");
+        try {
+            (void)nlohmann::json(t.name).dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+        } catch (const nlohmann::json::exception&) {
+            throw Error(ErrorKind::InvalidInput,
+                        fileOf(reader, t) + ": the name of " + which +
+                            " is not valid UTF-8; a .novaq file stores names as JSON text (rename the tensor)");
+        }
+        if (!names.insert(t.name).second)
+            throw Error(ErrorKind::InvalidInput, fileOf(reader, t) + ": tensor '" + t.name +
+                                                     "' appears twice; a .novaq file names every tensor once");
+    }
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        const TensorInfo& t = tensors[i];
+        if (!isFloatType(t.dtype)) // integers are kept exactly and are always finite
+            continue;
+        checkCancel(cancel);
+        scratch.resize(static_cast<size_t>(t.numel()));
+        reader.readFloat(i, scratch);
+        reader.release(i);
+        const auto first = std::find_if(scratch.begin(), scratch.end(), [](float x) { return !std::isfinite(x); });
+        if (first == scratch.end())
+            continue;
+        const auto count = std::count_if(first, scratch.end(), [](float x) { return !std::isfinite(x); });
+        std::ostringstream value;
+        value << *first;
+        throw Error(ErrorKind::InvalidInput,
+                    fileOf(reader, t) + ": tensor '" + t.name + "' " + shapeToString(t.shape) + " holds " +
+                        std::to_string(count) + " NaN or infinite value" + (count == 1 ? "" : "s") +
+                        " (the first, element " + std::to_string(first - scratch.begin()) + ", is " + value.str() +
+                        (t.dtype == DType::F64 ? " as a 32-bit float" : "") +
+                        "); NOVAQ does not compress non-finite weights, which would fail at first use: repair or "
+                        "re-export the model");
+    }
 }
 
 } // namespace
@@ -115,6 +184,8 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     }
 
     std::unique_ptr<ModelReader> reader = openModel(options.input);
+    std::vector<float> W, What;
+    checkBeforeCompressing(*reader, W, cancel);
     PlanOptions planOptions;
     planOptions.config = config;
     planOptions.bits = options.expert ? 0.0 : options.bits;
@@ -181,7 +252,6 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
 
     NovaqWriter writer(options.output);
     nlohmann::json records = nlohmann::json::array();
-    std::vector<float> W, What;
     W.reserve(maxNumel);
 
     for (const size_t i : order) {
@@ -206,6 +276,27 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         const auto numel = static_cast<size_t>(info.numel());
         std::vector<std::byte> payload;
         double unrefinedOutputError = -1;
+        // Keeps W (read already) as `target`; What gets the values the file will give back.
+        auto keepAs = [&](DType target) {
+            payload.resize(numel * dtypeInfo(target).bytes);
+            convertFromFloat(target, W.data(), numel, payload.data());
+            What.resize(numel);
+            convertToFloat(target, payload.data(), numel, What.data());
+            rec.encoding = TensorEncoding::Raw;
+            rec.dtype = target;
+            rec.relError = relativeError(W, What);
+        };
+        // F16 holds magnitudes up to 65504: larger values keep their range in BF16, and values
+        // that BF16 would round to infinity (near the float maximum) stay F32, exactly.
+        auto keepFaithfully = [&](DType preferred) {
+            DType target = preferred;
+            if (target == DType::F16 &&
+                !std::all_of(W.begin(), W.end(), [](float x) { return std::abs(x) <= 65504.0f; }))
+                target = DType::BF16;
+            keepAs(target);
+            if (target != DType::F32 && !allFinite(What))
+                keepAs(DType::F32);
+        };
 
         if (plan.quantize) {
             W.resize(numel);
@@ -244,7 +335,14 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
                 Eigen::Map<HessianMatrix>(target.data(), info.rows(), info.cols()) = WstarT.transpose().cast<float>();
             }
             const std::span<const float> goal = target.empty() ? std::span<const float>(W) : target;
-            QuantizedTensor q = encodeMatrix(goal, info.rows(), info.cols(), params, cancel, onProgress);
+            QuantizedTensor q;
+            try {
+                q = encodeMatrix(goal, info.rows(), info.cols(), params, cancel, onProgress);
+            } catch (const Error& e) {
+                if (e.kind() != ErrorKind::InvalidInput)
+                    throw;
+                throw Error(e.kind(), fileOf(*reader, info) + ": tensor '" + info.name + "': " + e.what());
+            }
             if (calibration.H.size() > 0) {
                 onProgress(0.97, "refit");
                 const RefineResult refined = refineForOutput(q, goal, calibration.H);
@@ -258,6 +356,15 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
             rec.codec = q.config;
             rec.colScale = q.hasColScale;
             rec.relError = relativeError(W, What);
+            // The codec's float arithmetic can overflow on weights near the float maximum; a
+            // tensor it cannot give back finitely is kept instead (validate refuses non-finite).
+            if (!allFinite(What) || !std::isfinite(rec.relError)) {
+                rec.codec = {};
+                rec.colScale = false;
+                rec.outputError = -1;
+                unrefinedOutputError = -1;
+                keepFaithfully(plan.keepAs);
+            }
         } else if (plan.keepAs == info.dtype && info.storage.empty()) {
             const auto raw = reader->rawBytes(i);
             payload.assign(raw.begin(), raw.end());
@@ -267,23 +374,11 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         } else {
             W.resize(numel);
             reader->readFloat(i, W);
-            DType target = plan.keepAs;
-            // F16 holds magnitudes up to 65504; larger values keep their range in BF16.
-            for (float x : W)
-                if (std::abs(x) > 65504.0f) {
-                    target = DType::BF16;
-                    break;
-                }
-            payload.resize(numel * dtypeInfo(target).bytes);
-            convertFromFloat(target, W.data(), numel, payload.data());
-            What.resize(numel);
-            convertToFloat(target, payload.data(), numel, What.data());
-            rec.encoding = TensorEncoding::Raw;
-            rec.dtype = target;
-            rec.relError = relativeError(W, What);
+            keepFaithfully(plan.keepAs);
         }
+        const bool quantized = rec.encoding == TensorEncoding::Novaq;
         if (calibrated) {
-            if (plan.quantize) {
+            if (quantized) {
                 calibrator->done(i, What);
             } else { // kept (at 16 bits or more): later layers see its values
                 W.resize(numel);
@@ -303,7 +398,7 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         result.name = rec.name;
         result.shape = rec.shape;
         result.sourceDtype = rec.sourceDtype;
-        result.quantized = plan.quantize;
+        result.quantized = quantized;
         result.storedAs = storedAs(rec);
         result.relError = rec.relError;
         result.sqnrDb = rec.sqnrDb;

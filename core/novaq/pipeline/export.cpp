@@ -6,6 +6,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <set>
+#include <sstream>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -52,6 +56,21 @@ void exportSafetensors(const std::filesystem::path& model, const std::filesystem
                                                         "' is a file of the input model; choose another output file");
 
     const std::vector<TensorInfo>& tensors = reader->tensors();
+    // Names safetensors cannot hold are a fault of the input model, not of the command line.
+    std::set<std::string_view> names;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        const TensorInfo& t = tensors[i];
+        const std::string file =
+            t.fileIndex < reader->files().size() ? reader->files()[t.fileIndex].string() : model.string();
+        if (t.name.empty() || t.name == "__metadata__")
+            throw Error(ErrorKind::InvalidInput,
+                        file + ": tensor " + std::to_string(i + 1) + " of " + std::to_string(tensors.size()) +
+                            " (shape " + shapeToString(t.shape) + ") is named '" + t.name +
+                            "', which a safetensors file cannot hold; rename it in the source");
+        if (!names.insert(t.name).second)
+            throw Error(ErrorKind::InvalidInput,
+                        file + ": tensor '" + t.name + "' appears twice; a safetensors file names every tensor once");
+    }
     std::vector<SafetensorsWriter::Entry> entries;
     entries.reserve(tensors.size());
     size_t largest = 0;
@@ -90,6 +109,18 @@ void exportSafetensors(const std::filesystem::path& model, const std::filesystem
 
         buffer.resize(numel);
         reader->readFloat(i, buffer);
+        // F16 holds magnitudes up to 65504; beyond, it would write infinities that no reader
+        // (novaq local included) takes back. Nothing is left behind: the writer is not committed.
+        if (entries[i].dtype == DType::F16)
+            if (const auto big =
+                    std::find_if(buffer.begin(), buffer.end(), [](float x) { return !(std::abs(x) <= 65504.0f); });
+                big != buffer.end()) {
+                std::ostringstream value;
+                value << *big;
+                throw Error(ErrorKind::Unsupported, model.string() + ": tensor '" + t.name + "' holds " + value.str() +
+                                                        " (element " + std::to_string(big - buffer.begin()) +
+                                                        "), beyond the F16 range of +-65504; export with --dtype f32");
+            }
         writer.writeTensor(i, buffer);
         reader->release(i);
         doneParams += numel;

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <optional>
 
@@ -29,20 +30,68 @@ const json* member(const json& object, const char* key)
     return it == object.end() || it->is_null() ? nullptr : &*it;
 }
 
-std::optional<double> number(const json& object, const char* key)
+// Configuration values are checked where they are read: a value out of range would become
+// an undefined float-to-int conversion, a negative context or a NaN perplexity later on.
+// Every problem is Error(InvalidInput) naming the source (config.json, GGUF metadata or the
+// llama.c header), the field and the value.
+struct ConfigSource {
+    std::string file;  // the model's first file
+    const char* name;  // "config.json", "GGUF metadata", "llama.c header"
+    const char* field; // "field" or "key"
+    std::string where() const { return file + ": " + name; }
+};
+
+std::string valueText(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+[[noreturn]] void badValue(const ConfigSource& src, const char* key, const json& v, const std::string& expected)
+{
+    throw Error(ErrorKind::InvalidInput, src.where() + " " + src.field + " '" + key + "' = " + valueText(v) +
+                                             " is not " + expected + "; fix the model's configuration");
+}
+
+// The number under `key`, or nullopt when it is absent or null.
+std::optional<double> number(const json& object, const char* key, const ConfigSource& src)
 {
     const json* v = member(object, key);
-    if (!v || !v->is_number())
+    if (!v)
         return std::nullopt;
+    if (!v->is_number())
+        badValue(src, key, *v, "a number");
     return v->get<double>();
 }
 
-int requiredInt(const json& object, const char* key, const std::string& where)
+std::optional<int> optionalInt(const json& object, const char* key, const ConfigSource& src, int64_t lo, int64_t hi)
 {
-    auto v = number(object, key);
-    if (!v || *v < 1 || *v > 1e7 || std::floor(*v) != *v)
-        throw Error(ErrorKind::InvalidInput, where + ": '" + key + "' is missing or not a positive integer");
+    const std::optional<double> v = number(object, key, src);
+    if (!v)
+        return std::nullopt;
+    if (!(*v >= static_cast<double>(lo) && *v <= static_cast<double>(hi)) || std::floor(*v) != *v)
+        badValue(src, key, (*member(object, key)), "an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
     return static_cast<int>(*v);
+}
+
+constexpr int64_t kMaxDimension = 10'000'000;
+constexpr int64_t kMaxInt = std::numeric_limits<int>::max();
+
+int requiredInt(const json& object, const char* key, const ConfigSource& src)
+{
+    const std::optional<int> v = optionalInt(object, key, src, 1, kMaxDimension);
+    if (!v)
+        throw Error(ErrorKind::InvalidInput,
+                    src.where() + " " + src.field + " '" + key + "' is missing; fix the model's configuration");
+    return *v;
+}
+
+// rms_norm_eps, rope_theta: finite and > 0 as the 32-bit float the runtime uses.
+std::optional<float> positiveFloat(const json& object, const char* key, const ConfigSource& src)
+{
+    const std::optional<double> v = number(object, key, src);
+    if (!v)
+        return std::nullopt;
+    // (a double beyond the float range has no float conversion; check before converting)
+    if (!(*v > 0) || !(*v <= std::numeric_limits<float>::max()) || !(static_cast<float>(*v) > 0))
+        badValue(src, key, *member(object, key), "a finite number > 0 (as a 32-bit float)");
+    return static_cast<float>(*v);
 }
 
 // Tensor names of the three naming schemes we meet (Hugging Face, GGUF, Meta/llama2.c).
@@ -128,66 +177,74 @@ LlamaConfig llamaConfig(const ModelReader& reader)
     const std::string where = modelLabel(reader);
 
     LlamaConfig c;
+    ConfigSource src{where, "config.json", "field"};
+    const char* dimKey = "hidden_size";
+    const char* headsKey = "num_attention_heads";
+    const char* kvKey = "num_key_value_heads";
+    const char* bosKey = "bos_token_id";
+    const json* values = nullptr; // where bos_token_id came from
     if (config && config->is_object()) {
         const std::string type = member(*config, "model_type") && (*config)["model_type"].is_string()
                                      ? (*config)["model_type"].get<std::string>()
                                      : arch;
         if (type != "llama" && type != "mistral")
             unsupported(reader, "architecture '" + type + "' (config.json model_type) is not supported for evaluation");
-        const std::string cw = where + " config.json";
-        c.dim = requiredInt(*config, "hidden_size", cw);
-        c.hiddenDim = requiredInt(*config, "intermediate_size", cw);
-        c.layers = requiredInt(*config, "num_hidden_layers", cw);
-        c.heads = requiredInt(*config, "num_attention_heads", cw);
-        c.kvHeads = number(*config, "num_key_value_heads") ? requiredInt(*config, "num_key_value_heads", cw) : c.heads;
-        c.vocab = requiredInt(*config, "vocab_size", cw);
-        if (auto v = number(*config, "max_position_embeddings"))
-            c.maxSeq = static_cast<int>(*v);
-        if (auto v = number(*config, "rms_norm_eps"))
-            c.normEps = static_cast<float>(*v);
-        if (auto v = number(*config, "rope_theta"))
-            c.ropeTheta = static_cast<float>(*v);
+        src = {where, "config.json", "field"};
+        values = config;
+        c.dim = requiredInt(*config, "hidden_size", src);
+        c.hiddenDim = requiredInt(*config, "intermediate_size", src);
+        c.layers = requiredInt(*config, "num_hidden_layers", src);
+        c.heads = requiredInt(*config, "num_attention_heads", src);
+        c.kvHeads = optionalInt(*config, "num_key_value_heads", src, 1, kMaxDimension).value_or(c.heads);
+        c.vocab = requiredInt(*config, "vocab_size", src);
+        c.maxSeq = optionalInt(*config, "max_position_embeddings", src, 1, kMaxInt).value_or(c.maxSeq);
+        c.normEps = positiveFloat(*config, "rms_norm_eps", src).value_or(c.normEps);
+        c.ropeTheta = positiveFloat(*config, "rope_theta", src).value_or(c.ropeTheta);
         if (const json* scaling = member(*config, "rope_scaling"))
-            unsupported(reader, "RoPE scaling (config.json rope_scaling = " + scaling->dump() + ") is not implemented");
-        if (auto v = number(*config, "bos_token_id"))
-            c.bos = static_cast<int>(*v);
-        if (auto v = number(*config, "eos_token_id"))
-            c.eos = static_cast<int>(*v);
-        if (auto v = number(*config, "head_dim"); v && static_cast<int>(*v) != c.dim / c.heads)
-            unsupported(reader, "a head size (head_dim " + std::to_string(static_cast<int>(*v)) +
+            unsupported(reader,
+                        "RoPE scaling (config.json rope_scaling = " + valueText(*scaling) + ") is not implemented");
+        // Token ids: a number, or (eos_token_id of newer models) a list, which we leave to the tokenizer.
+        if (const json* v = member(*config, "bos_token_id"); v && !v->is_array())
+            c.bos = *optionalInt(*config, "bos_token_id", src, 0, kMaxInt);
+        if (const json* v = member(*config, "eos_token_id"); v && !v->is_array())
+            c.eos = *optionalInt(*config, "eos_token_id", src, 0, kMaxInt);
+        if (auto v = optionalInt(*config, "head_dim", src, 1, kMaxDimension); v && *v != c.dim / c.heads)
+            unsupported(reader, "a head size (head_dim " + std::to_string(*v) +
                                     ") other than hidden_size / num_attention_heads");
     } else if (fmeta && member(*fmeta, "llama.embedding_length")) {
         if (arch != "llama")
             unsupported(reader, "GGUF architecture '" + arch + "' is not supported for evaluation");
-        const std::string gw = where + " GGUF metadata";
-        c.dim = requiredInt(*fmeta, "llama.embedding_length", gw);
-        c.hiddenDim = requiredInt(*fmeta, "llama.feed_forward_length", gw);
-        c.layers = requiredInt(*fmeta, "llama.block_count", gw);
-        c.heads = requiredInt(*fmeta, "llama.attention.head_count", gw);
-        c.kvHeads = number(*fmeta, "llama.attention.head_count_kv")
-                        ? requiredInt(*fmeta, "llama.attention.head_count_kv", gw)
-                        : c.heads;
-        if (auto v = number(*fmeta, "llama.context_length"))
-            c.maxSeq = static_cast<int>(*v);
-        if (auto v = number(*fmeta, "llama.attention.layer_norm_rms_epsilon"))
-            c.normEps = static_cast<float>(*v);
-        if (auto v = number(*fmeta, "llama.rope.freq_base"))
-            c.ropeTheta = static_cast<float>(*v);
-        if (auto v = number(*fmeta, "tokenizer.ggml.bos_token_id"))
-            c.bos = static_cast<int>(*v);
-        if (auto v = number(*fmeta, "tokenizer.ggml.eos_token_id"))
-            c.eos = static_cast<int>(*v);
-        if (auto v = number(*fmeta, "llama.rope.dimension_count"); v && static_cast<int>(*v) != c.dim / c.heads)
+        src = {where, "GGUF metadata", "key"};
+        values = fmeta;
+        dimKey = "llama.embedding_length";
+        headsKey = "llama.attention.head_count";
+        kvKey = "llama.attention.head_count_kv";
+        bosKey = "tokenizer.ggml.bos_token_id";
+        c.dim = requiredInt(*fmeta, "llama.embedding_length", src);
+        c.hiddenDim = requiredInt(*fmeta, "llama.feed_forward_length", src);
+        c.layers = requiredInt(*fmeta, "llama.block_count", src);
+        c.heads = requiredInt(*fmeta, "llama.attention.head_count", src);
+        c.kvHeads = optionalInt(*fmeta, "llama.attention.head_count_kv", src, 1, kMaxDimension).value_or(c.heads);
+        c.maxSeq = optionalInt(*fmeta, "llama.context_length", src, 1, kMaxInt).value_or(c.maxSeq);
+        c.normEps = positiveFloat(*fmeta, "llama.attention.layer_norm_rms_epsilon", src).value_or(c.normEps);
+        c.ropeTheta = positiveFloat(*fmeta, "llama.rope.freq_base", src).value_or(c.ropeTheta);
+        c.bos = optionalInt(*fmeta, "tokenizer.ggml.bos_token_id", src, 0, kMaxInt).value_or(c.bos);
+        c.eos = optionalInt(*fmeta, "tokenizer.ggml.eos_token_id", src, 0, kMaxInt).value_or(c.eos);
+        if (auto v = optionalInt(*fmeta, "llama.rope.dimension_count", src, 1, kMaxDimension);
+            v && *v != c.dim / c.heads)
             unsupported(reader, "partial rotary embeddings (llama.rope.dimension_count)");
     } else if (fmeta && member(*fmeta, "n_heads") && arch == "llama") {
-        const std::string lw = where + " llama.c header";
-        c.dim = requiredInt(*fmeta, "dim", lw);
-        c.hiddenDim = requiredInt(*fmeta, "hidden_dim", lw);
-        c.layers = requiredInt(*fmeta, "n_layers", lw);
-        c.heads = requiredInt(*fmeta, "n_heads", lw);
-        c.kvHeads = requiredInt(*fmeta, "n_kv_heads", lw);
-        c.vocab = requiredInt(*fmeta, "vocab_size", lw);
-        c.maxSeq = requiredInt(*fmeta, "seq_len", lw);
+        src = {where, "llama.c header", "field"};
+        dimKey = "dim";
+        headsKey = "n_heads";
+        kvKey = "n_kv_heads";
+        c.dim = requiredInt(*fmeta, "dim", src);
+        c.hiddenDim = requiredInt(*fmeta, "hidden_dim", src);
+        c.layers = requiredInt(*fmeta, "n_layers", src);
+        c.heads = requiredInt(*fmeta, "n_heads", src);
+        c.kvHeads = requiredInt(*fmeta, "n_kv_heads", src);
+        c.vocab = requiredInt(*fmeta, "vocab_size", src);
+        c.maxSeq = requiredInt(*fmeta, "seq_len", src);
         c.bos = 1;
         c.eos = 2;
     } else if (arch != "llama" && arch != "mistral" && arch != "unknown") {
@@ -197,9 +254,11 @@ LlamaConfig llamaConfig(const ModelReader& reader)
                             "metadata or a llama2.c header)");
     }
     if (c.dim % c.heads != 0 || c.heads % c.kvHeads != 0 || c.headDim() % 2 != 0)
-        throw Error(ErrorKind::InvalidInput, where + ": inconsistent attention shape (hidden " + std::to_string(c.dim) +
-                                                 ", " + std::to_string(c.heads) + " heads, " +
-                                                 std::to_string(c.kvHeads) + " KV heads)");
+        throw Error(ErrorKind::InvalidInput, src.where() + ": inconsistent attention shape: " + headsKey + " (" +
+                                                 std::to_string(c.heads) + ") must divide " + dimKey + " (" +
+                                                 std::to_string(c.dim) + ") into heads of an even size, and " + kvKey +
+                                                 " (" + std::to_string(c.kvHeads) + ") must divide " + headsKey +
+                                                 "; fix the model's configuration");
 
     const auto index = tensorIndex(reader);
     const NameScheme* scheme = schemeOf(index);
@@ -214,6 +273,9 @@ LlamaConfig llamaConfig(const ModelReader& reader)
         throw Error(ErrorKind::InvalidInput, where + ": tensor '" + emb.name + "' has shape " +
                                                  shapeToString(emb.shape) + ", the configuration says [" +
                                                  std::to_string(c.vocab) + ", " + std::to_string(c.dim) + "]");
+    if (values && c.bos >= c.vocab)
+        badValue(src, bosKey, (*values)[bosKey],
+                 "a token id of the vocabulary (0.." + std::to_string(c.vocab - 1) + ")");
     return c;
 }
 

@@ -1,6 +1,7 @@
 #include "novaq/sources/huggingface.h"
 
 #include "novaq/io/error.h"
+#include "novaq/io/json.h"
 #include "novaq/net/http_client.h"
 #include "novaq/net/sha256.h"
 
@@ -162,7 +163,7 @@ std::string errorDetail(const HttpResponse& r)
     if (auto m = r.headers.get("X-Error-Message"))
         return *m;
     try {
-        const nlohmann::json j = nlohmann::json::parse(r.body);
+        const nlohmann::json j = parseJsonStrict(r.body, "the Hub", 0, "its error answer");
         if (j.is_object() && j.contains("error") && j["error"].is_string())
             return j["error"].get<std::string>();
     } catch (const std::exception&) {
@@ -371,7 +372,7 @@ nlohmann::json HubClient::getJson(const std::string& url, const std::string& rep
                                                 " with a next page that is not an http(s) URL; is HF_ENDPOINT a Hub?");
     }
     try {
-        return nlohmann::json::parse(r.body);
+        return parseJsonStrict(r.body, net::redactUrl(url), 0, "the answer");
     } catch (const std::exception&) {
         throw Error(ErrorKind::Network, m_settings.endpoint + " answered " + net::redactUrl(url) +
                                             " with something that is not JSON; is HF_ENDPOINT a Hub (or is a proxy "
@@ -641,7 +642,7 @@ std::vector<std::string> shardsOfIndex(const fs::path& index)
     std::ifstream in(index);
     nlohmann::json j;
     try {
-        j = nlohmann::json::parse(in);
+        j = parseJsonStrict(std::string(std::istreambuf_iterator<char>(in), {}), index, 0, "the index");
     } catch (const std::exception&) {
         throw Error(ErrorKind::InvalidInput, index.string() + " is not a valid index (not JSON)");
     }

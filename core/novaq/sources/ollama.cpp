@@ -1,6 +1,7 @@
 #include "novaq/sources/ollama.h"
 
 #include "novaq/io/error.h"
+#include "novaq/io/json.h"
 #include "novaq/net/http_client.h"
 
 #include <algorithm>
@@ -72,7 +73,8 @@ void readStoreConfig(const fs::path& store, const Layer& config, ListedModel& ro
     if (config.digest.empty())
         return;
     try {
-        const nlohmann::json j = nlohmann::json::parse(readSmallFile(blobPath(store, config.digest)));
+        const nlohmann::json j = parseJsonStrict(readSmallFile(blobPath(store, config.digest)),
+                                                 blobPath(store, config.digest), 0, "the config blob");
         if (!j.is_object())
             return;
         const auto text = [&j](const char* key) {
@@ -174,8 +176,8 @@ const Layer* Manifest::modelLayer() const
 Manifest Manifest::parse(const std::string& json, const std::string& what)
 {
     Manifest m;
+    const nlohmann::json j = parseJsonStrict(json, what, 0, "the manifest"); // Error(InvalidInput) naming `what`
     try {
-        const nlohmann::json j = nlohmann::json::parse(json);
         const auto layer = [&](const nlohmann::json& l) {
             Layer out;
             out.mediaType = l.value("mediaType", "");
@@ -294,7 +296,7 @@ std::optional<std::vector<ListedModel>> listFromServer(const std::string& server
         return std::nullopt;
     std::vector<ListedModel> models;
     try {
-        const nlohmann::json j = nlohmann::json::parse(r.body);
+        const nlohmann::json j = parseJsonStrict(r.body, request.url, 0, "the model list");
         for (const auto& m : j.at("models")) {
             ListedModel row;
             row.name = m.value("name", m.value("model", ""));

@@ -16,6 +16,7 @@
 // then special added tokens of the usual names (<s>, </s>, <|endoftext|>, ...).
 
 #include "novaq/io/error.h"
+#include "novaq/io/json.h"
 #include "novaq/text/tokenizer_detail.h"
 
 #include <algorithm>
@@ -400,8 +401,13 @@ std::optional<std::string> configToken(const std::filesystem::path& dir, const c
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec))
         return std::nullopt;
-    std::ifstream in(path);
-    const json config = json::parse(in, nullptr, false);
+    json config; // a malformed tokenizer_config.json is ignored, as a missing one
+    try {
+        const std::vector<std::byte> bytes = text::readFileBytes(path);
+        config = parseJsonStrict({reinterpret_cast<const char*>(bytes.data()), bytes.size()}, path, 0,
+                                 "tokenizer_config.json");
+    } catch (const Error&) {
+    }
     if (!config.is_object() || !config.contains(key))
         return std::nullopt;
     const json& v = config[key];
@@ -419,12 +425,7 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
     const std::string label = path.string();
     const std::vector<std::byte> bytes = text::readFileBytes(path);
     const std::string_view textView(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    json root;
-    try {
-        root = json::parse(textView);
-    } catch (const json::parse_error& e) {
-        failInput(label, "not valid JSON (at byte " + std::to_string(e.byte) + "): " + e.what());
-    }
+    const json root = parseJsonStrict(textView, path, 0, "tokenizer.json");
     if (!root.is_object())
         failInput(label, "the top level is not a JSON object; this is not a tokenizer.json");
     const json& model = member(root, "model", label, "tokenizer");
