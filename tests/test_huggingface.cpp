@@ -272,6 +272,8 @@ public:
         server.route("/api/models/org/x/revision/", [this](const SeenRequest&) {
             if (m_mode == "not JSON")
                 return ScriptedResponse::json("<html>a captive portal</html>");
+            if (m_mode == "JSON nested 60,000 deep") // overflowed the stack of a recursive reader
+                return ScriptedResponse::json(std::string(60000, '[') + std::string(60000, ']'));
             if (m_mode == "HTTP 500")
                 return ScriptedResponse::json(R"({"error":"internal"})", 500);
             return ScriptedResponse::json(std::string(R"({"id":"org/x","sha":")") + kCommit + "\"}");
@@ -821,6 +823,8 @@ void TestHuggingFace::hostileHub_data()
                                        << "/api/models" << 3;
     QTest::newRow("details not JSON") << "not JSON" << false << "not JSON"
                                       << "/api/models/org/x/revision/" << 1;
+    QTest::newRow("details nested too deep") << "JSON nested 60,000 deep" << false << "nested deeper than 256 levels"
+                                             << "/api/models/org/x/revision/" << 1;
     QTest::newRow("details HTTP 500") << "HTTP 500" << false << "HTTP 500"
                                       << "/api/models/org/x/revision/" << 4;
     QTest::newRow("negative size") << "negative size" << false << "without a valid size" << tree << 1;

@@ -372,11 +372,11 @@ nlohmann::json HubClient::getJson(const std::string& url, const std::string& rep
                                                 " with a next page that is not an http(s) URL; is HF_ENDPOINT a Hub?");
     }
     try {
-        return parseJsonStrict(r.body, net::redactUrl(url), 0, "the answer");
-    } catch (const std::exception&) {
+        return parseJsonStrict(r.body, "the answer", 0, "it");
+    } catch (const std::exception& e) {
         throw Error(ErrorKind::Network, m_settings.endpoint + " answered " + net::redactUrl(url) +
-                                            " with something that is not JSON; is HF_ENDPOINT a Hub (or is a proxy "
-                                            "in the way)?");
+                                            " with something that is not JSON (" + e.what() +
+                                            "); is HF_ENDPOINT a Hub (or is a proxy in the way)?");
     }
 }
 
@@ -643,8 +643,8 @@ std::vector<std::string> shardsOfIndex(const fs::path& index)
     nlohmann::json j;
     try {
         j = parseJsonStrict(std::string(std::istreambuf_iterator<char>(in), {}), index, 0, "the index");
-    } catch (const std::exception&) {
-        throw Error(ErrorKind::InvalidInput, index.string() + " is not a valid index (not JSON)");
+    } catch (const std::exception& e) {
+        throw Error(ErrorKind::InvalidInput, std::string(e.what()) + "; it is not a valid index");
     }
     std::vector<std::string> shards;
     std::set<std::string> seen;
