@@ -176,7 +176,12 @@ const Layer* Manifest::modelLayer() const
 Manifest Manifest::parse(const std::string& json, const std::string& what)
 {
     Manifest m;
-    const nlohmann::json j = parseJsonStrict(json, what, 0, "the manifest"); // Error(InvalidInput) naming `what`
+    nlohmann::json j;
+    try {
+        j = parseJsonStrict(json, "the manifest", 0, "it");
+    } catch (const Error& e) {
+        throw Error(ErrorKind::InvalidInput, what + " is not an Ollama manifest (" + e.what() + ")");
+    }
     try {
         const auto layer = [&](const nlohmann::json& l) {
             Layer out;
