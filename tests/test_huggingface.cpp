@@ -218,7 +218,8 @@ private:
             start = std::stoul(r.target.substr(c + 7));
         nlohmann::json list = nlohmann::json::array();
         for (size_t i = start; i < std::min<size_t>(start + 2, 5); ++i)
-            list.push_back({{"id", "org/tiny-" + std::to_string(i)},
+            // The third id carries terminal escapes and a forged line, as a hostile listing could.
+            list.push_back({{"id", "org/tiny-" + std::to_string(i) + (i == 2 ? "\x1b[2J\nnovaq: forged" : "")},
                             {"downloads", 1000 - i},
                             {"likes", i},
                             {"lastModified", "2026-01-0" + std::to_string(i + 1) + "T00:00:00.000Z"},
@@ -797,6 +798,10 @@ void TestHuggingFace::cliEndToEnd()
     QCOMPARE(run({"search", "tiny", "--limit", "3", "--json"}, &out, &err), 0);
     const auto j = nlohmann::json::parse(out.toStdString());
     QCOMPARE(j.size(), size_t(3));
+    // In a table, names from the Hub are shown escaped: no escape reaches the terminal, no forged line.
+    QCOMPARE(run({"search", "tiny", "--limit", "3"}, &out, &err), 0);
+    QVERIFY2(out.contains("org/tiny-2\\x1b[2J\\nnovaq: forged"), qPrintable(out));
+    QVERIFY2(!out.contains(QChar(0x1b)) && !out.contains("\nnovaq:"), qPrintable(out));
 
     QCOMPARE(run({"hf", "org/missing"}, &out, &err), 2);
     QVERIFY2(err.contains("not found"), qPrintable(err));

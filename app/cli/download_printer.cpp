@@ -27,7 +27,7 @@ void DownloadPrinter::clear()
 void DownloadPrinter::line(const std::string& text)
 {
     clear();
-    std::fputs((text + "\n").c_str(), m_stream);
+    std::fputs((printable(text) + "\n").c_str(), m_stream);
     std::fflush(m_stream);
 }
 
@@ -64,8 +64,8 @@ void DownloadPrinter::onDownload(const net::DownloadProgress& p)
         const double fraction = std::clamp(double(p.bytesDone) / double(*p.bytesTotal), 0.0, 1.0);
         text = textBar(fraction);
     }
-    text += p.label + "  " + (p.stage == Stage::Verifying ? "verifying " : "") + net::formatBytes(p.bytesDone) + " / " +
-            total;
+    text += printable(p.label) + "  " + (p.stage == Stage::Verifying ? "verifying " : "") +
+            net::formatBytes(p.bytesDone) + " / " + total;
     if (p.bytesPerSecond > 0)
         text += "  " + net::formatBytes(uint64_t(p.bytesPerSecond)) + "/s";
     if (p.etaSeconds)

@@ -4,6 +4,7 @@
 #include "cli_help.h"
 #include "commands.h"
 #include "download_printer.h"
+#include "terminal.h"
 
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
@@ -146,29 +147,31 @@ int listHf(const hf::HubClient& hub, const std::string& repo, const std::string&
         std::cout << infoJson(info, choice ? &*choice : nullptr).dump(2) << '\n';
         return kExitSuccess;
     }
-    std::cout << info.id << " at " << revision << " (commit " << shortCommit(info.commit) << ")\n";
-    std::cout << "  architecture: " << (info.architecture.empty() ? "unknown" : info.architecture)
+    std::cout << printable(info.id) << " at " << printable(revision) << " (commit " << shortCommit(info.commit)
+              << ")\n";
+    std::cout << "  architecture: " << (info.architecture.empty() ? "unknown" : printable(info.architecture))
               << "   parameters: " << (info.parameters ? countText(info.parameters) : std::string("unknown"))
-              << "   gated: " << (info.gated == "false" ? "no" : info.gated + " (needs a token with access)")
+              << "   gated: " << (info.gated == "false" ? "no" : printable(info.gated) + " (needs a token with access)")
               << (info.isPrivate ? "   private" : "") << '\n';
     size_t width = 0;
     uint64_t total = 0;
     for (const hf::RepoFile& f : info.files)
-        width = std::max(width, f.path.size());
+        width = std::max(width, printable(f.path).size());
     std::cout << "  files (* = what `novaq hf` downloads):\n";
     for (const hf::RepoFile& f : info.files) {
         const bool chosen =
             choice && std::find(choice->files.begin(), choice->files.end(), f.path) != choice->files.end();
         total += f.size;
-        std::cout << "  " << (chosen ? "* " : "  ") << pad(f.path, width + 2) << padLeft(humanBytes(f.size), 10)
+        std::cout << "  " << (chosen ? "* " : "  ") << pad(printable(f.path), width + 2)
+                  << padLeft(humanBytes(f.size), 10)
                   << (f.sha256.empty() ? "" : "  sha256 " + f.sha256.substr(0, 16) + "...") << '\n';
     }
     std::cout << "  " << info.files.size() << " files, " << humanBytes(total) << " in all\n";
     if (choice)
-        std::cout << "  selected: " << choice->description
+        std::cout << "  selected: " << printable(choice->description)
                   << (choice->indexPath.empty() ? "" : " (shards listed in the index)") << '\n';
     else
-        std::cout << "  selected: nothing yet; " << choiceProblem << '\n';
+        std::cout << "  selected: nothing yet; " << printable(choiceProblem) << '\n';
     return kExitSuccess;
 }
 
@@ -288,11 +291,12 @@ int runSearch(const Context& context, const ParsedArgs& args)
     }
     size_t width = 5;
     for (const hf::ModelSummary& m : models)
-        width = std::max(width, m.id.size());
+        width = std::max(width, printable(m.id).size());
     std::cout << pad("MODEL", width + 2) << padLeft("DOWNLOADS", 10) << padLeft("LIKES", 8) << "  UPDATED     NOTE\n";
     for (const hf::ModelSummary& m : models)
-        std::cout << pad(m.id, width + 2) << padLeft(countText(m.downloads), 10) << padLeft(countText(m.likes), 8)
-                  << "  " << pad(m.lastModified.substr(0, 10), 12) << (m.gated == "false" ? "" : "gated") << '\n';
+        std::cout << pad(printable(m.id), width + 2) << padLeft(countText(m.downloads), 10)
+                  << padLeft(countText(m.likes), 8) << "  " << pad(printable(m.lastModified.substr(0, 10)), 12)
+                  << (m.gated == "false" ? "" : "gated") << '\n';
     std::cout << models.size() << " models; `novaq hf ID --list` shows one's files\n";
     return kExitSuccess;
 }
@@ -314,7 +318,7 @@ int runHf(const Context& context, const ParsedArgs& args)
     const hf::Snapshot snapshot = hub.download(repo, revision, file);
     printer.clear();
     std::fprintf(stderr, "%s at commit %s: %s; %d file(s) from the cache, %d downloaded (%s)%s\n", repo.c_str(),
-                 shortCommit(snapshot.commit).c_str(), snapshot.description.c_str(), snapshot.filesCached,
+                 shortCommit(snapshot.commit).c_str(), printable(snapshot.description).c_str(), snapshot.filesCached,
                  snapshot.filesDownloaded, humanBytes(snapshot.downloadedBytes).c_str(),
                  snapshot.offline ? ", offline" : "");
     options.input = snapshot.modelPath;
@@ -354,13 +358,13 @@ int runOllama(const Context& context, const ParsedArgs& args)
         }
         size_t width = 4;
         for (const ollama::ListedModel& m : rows)
-            width = std::max(width, m.name.size());
+            width = std::max(width, printable(m.name).size());
         for (const ollama::ListedModel& m : rows) {
-            std::cout << "  " << pad(m.name, width + 2) << padLeft(humanBytes(m.size), 10);
+            std::cout << "  " << pad(printable(m.name), width + 2) << padLeft(humanBytes(m.size), 10);
             if (!m.parameterSize.empty() || !m.quantization.empty())
-                std::cout << "  " << m.parameterSize << " " << m.quantization;
+                std::cout << "  " << printable(m.parameterSize) << " " << printable(m.quantization);
             if (!fromServer)
-                std::cout << "  " << m.where;
+                std::cout << "  " << printable(m.where);
             std::cout << '\n';
         }
         std::cout << rows.size() << " models" << (rows.empty() ? "; pull one with `ollama pull NAME`" : "") << '\n';
@@ -401,7 +405,7 @@ int runUrl(const Context& context, const ParsedArgs& args)
     }
     const ModelFormat format = detectFileFormat(download.file);
     std::fprintf(stderr, "%s %s (%s, %s)\n", download.reused ? "Using the earlier download" : "Downloaded",
-                 download.file.string().c_str(), humanBytes(download.size).c_str(),
+                 printable(download.file.string()).c_str(), humanBytes(download.size).c_str(),
                  format == ModelFormat::Unknown ? "format not recognized by content"
                                                 : std::string(formatName(format)).c_str());
     options.input = download.file;
