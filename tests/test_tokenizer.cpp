@@ -140,6 +140,8 @@ private Q_SLOTS:
     void malformedSentencePiece();
     void malformedGguf();
     void malformedHfJson();
+    void hfAddedTokenIdOutOfRange_data();
+    void hfAddedTokenIdOutOfRange();
     void malformedLlama2c();
 
     void findTokenizer();
@@ -736,6 +738,32 @@ void TestTokenizer::malformedHfJson()
           "pre_tokenizer.type");
     check("nfkc.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": "NFKC"}})",
           "normalizer.type");
+}
+
+// Found by fuzz_hf_tokenizer: an added token with id 2^63 - 1 made "largest id + 1" overflow
+// (undefined behaviour; in practice a misleading "holes" message). Ids are bounded like
+// model.vocab's and the message names the entry.
+void TestTokenizer::hfAddedTokenIdOutOfRange_data()
+{
+    QTest::addColumn<QString>("id");
+    QTest::newRow("int64 max") << "9223372036854775807";
+    QTest::newRow("2^40") << "1099511627776";
+    QTest::newRow("2^30 + 1") << "1073741825";
+}
+
+void TestTokenizer::hfAddedTokenIdOutOfRange()
+{
+    QFETCH(QString, id);
+    QTemporaryDir dir;
+    const fs::path path = novaq::test::toPath(dir.path()) / "tokenizer.json";
+    novaq::test::writeAll(path, R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []},
+                                     "added_tokens": [{"id": )" +
+                                    id.toStdString() + R"(, "content": "x", "special": true}]})");
+    novaq::ErrorKind kind{};
+    const QString message =
+        QString::fromStdString(novaq::test::failureMessage([&] { novaq::loadHfTokenizerJson(path); }, &kind));
+    QCOMPARE(kind, novaq::ErrorKind::InvalidInput);
+    QVERIFY2(message.contains("added_tokens[0].id") && message.contains(id), qPrintable(message));
 }
 
 void TestTokenizer::malformedLlama2c()

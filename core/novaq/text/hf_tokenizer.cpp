@@ -460,6 +460,9 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
             if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || a["id"].get<int64_t>() < 0 ||
                 !a.contains("content") || !a["content"].is_string())
                 failInput(label, where + " must be an object with an integer id and a string content");
+            // The same bound as model.vocab's ids (the vocabulary size is the largest id + 1).
+            if (a["id"].get<int64_t>() > (int64_t{1} << 30))
+                failInput(label, where + ".id is " + a["id"].dump() + "; ids must be at most 2^30");
             const auto id = a["id"].get<int64_t>();
             const std::string content = a["content"].get<std::string>();
             byId[id] = content;
