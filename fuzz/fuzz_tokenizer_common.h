@@ -29,8 +29,11 @@ inline void exerciseTokenizer(const novaq::Tokenizer& tok)
         for (bool bos : {false, true}) {
             std::vector<int32_t> ids = tok.encode(text, bos);
             for (int32_t id : ids)
-                if (id < 0 || id >= n)
-                    __builtin_trap(); // encode gave an id outside the vocabulary
+                if (id < 0 || id >= n) {
+                    std::fprintf(stderr, "encode(\"%.*s\", bos=%d) gave id %d; the vocabulary has %d\n",
+                                 static_cast<int>(text.size()), text.data(), bos ? 1 : 0, id, n);
+                    __builtin_trap();
+                }
             (void)tok.decode(ids);
         }
     }

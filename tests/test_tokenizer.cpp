@@ -139,6 +139,7 @@ private Q_SLOTS:
     void malformedSentencePiece_data();
     void malformedSentencePiece();
     void malformedGguf();
+    void ggufLlamaByteWithoutTokenOrUnknown();
     void malformedHfJson();
     void hfAddedTokenIdOutOfRange_data();
     void hfAddedTokenIdOutOfRange();
@@ -705,6 +706,29 @@ void TestTokenizer::malformedGguf()
     QVERIFY2(found->message.contains("bare.gguf") && found->message.contains("tokenizer.ggml") &&
                  found->message.contains("tokenizer.model"),
              qPrintable(found->message));
+}
+
+// Found by fuzz_gguf_tokenizer: a "llama" vocabulary whose unknown_token_id lies past the
+// vocabulary (0xFFFFFFFF, llama.cpp's "none") and without byte tokens encoded a character
+// outside it as id -1. It is refused, naming the byte; characters it has still encode.
+void TestTokenizer::ggufLlamaByteWithoutTokenOrUnknown()
+{
+    using nlohmann::json;
+    const json meta{{"tokenizer.ggml.model", "llama"},
+                    {"tokenizer.ggml.tokens",
+                     {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a",
+                      "\xE2\x96\x81"
+                      "a"}},
+                    {"tokenizer.ggml.scores", {0.0, 0.0, 0.0, -1.0, -2.0, -3.0}},
+                    {"tokenizer.ggml.token_type", {2, 3, 3, 1, 1, 1}},
+                    {"tokenizer.ggml.unknown_token_id", 0xFFFFFFFFu}};
+    const auto tok = novaq::tokenizerFromGguf(meta, "model.gguf");
+    QCOMPARE(tok->encode("a", false), (std::vector<int32_t>{5}));
+    const auto failure = failureOf([&] { (void)tok->encode("a\xC3\xA9", false); });
+    QVERIFY(failure);
+    QCOMPARE(failure->kind, novaq::ErrorKind::InvalidInput);
+    QVERIFY2(failure->message.startsWith("model.gguf: ") && failure->message.contains("<0xC3>"),
+             qPrintable(failure->message));
 }
 
 void TestTokenizer::malformedHfJson()
