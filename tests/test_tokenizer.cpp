@@ -143,6 +143,7 @@ private Q_SLOTS:
     void malformedHfJson();
     void hfAddedTokenIdOutOfRange_data();
     void hfAddedTokenIdOutOfRange();
+    void hfNumberOverflow();
     void malformedLlama2c();
 
     void findTokenizer();
@@ -788,6 +789,21 @@ void TestTokenizer::hfAddedTokenIdOutOfRange()
         QString::fromStdString(novaq::test::failureMessage([&] { novaq::loadHfTokenizerJson(path); }, &kind));
     QCOMPARE(kind, novaq::ErrorKind::InvalidInput);
     QVERIFY2(message.contains("added_tokens[0].id") && message.contains(id), qPrintable(message));
+}
+
+// Found by fuzz_hf_tokenizer: a number too large for a double (1E400) makes nlohmann::json
+// throw out_of_range, not parse_error, and it escaped the loader as an internal error.
+void TestTokenizer::hfNumberOverflow()
+{
+    QTemporaryDir dir;
+    const fs::path path = novaq::test::toPath(dir.path()) / "tokenizer.json";
+    novaq::test::writeAll(path, R"({"model": {"type": "BPE", "vocab": {"a": 1E400}, "merges": []}})");
+    novaq::ErrorKind kind{};
+    const QString message =
+        QString::fromStdString(novaq::test::failureMessage([&] { novaq::loadHfTokenizerJson(path); }, &kind));
+    QCOMPARE(kind, novaq::ErrorKind::InvalidInput);
+    QVERIFY2(message.contains("tokenizer.json") && message.contains("not valid JSON") && message.contains("1E400"),
+             qPrintable(message));
 }
 
 void TestTokenizer::malformedLlama2c()

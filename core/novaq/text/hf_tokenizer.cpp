@@ -424,6 +424,9 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
         root = json::parse(textView);
     } catch (const json::parse_error& e) {
         failInput(label, "not valid JSON (at byte " + std::to_string(e.byte) + "): " + e.what());
+    } catch (const json::exception& e) {
+        // A number too large for a double (out_of_range 406) is not a parse_error.
+        failInput(label, std::string("not valid JSON: ") + e.what());
     }
     if (!root.is_object())
         failInput(label, "the top level is not a JSON object; this is not a tokenizer.json");
