@@ -144,6 +144,8 @@ private Q_SLOTS:
     void hfAddedTokenIdOutOfRange_data();
     void hfAddedTokenIdOutOfRange();
     void hfNumberOverflow();
+    void hfOptionalPartsWithOddTypes_data();
+    void hfOptionalPartsWithOddTypes();
     void malformedLlama2c();
 
     void findTokenizer();
@@ -804,6 +806,32 @@ void TestTokenizer::hfNumberOverflow()
     QCOMPARE(kind, novaq::ErrorKind::InvalidInput);
     QVERIFY2(message.contains("tokenizer.json") && message.contains("not valid JSON") && message.contains("1E400"),
              qPrintable(message));
+}
+
+// Found by fuzz_hf_tokenizer: a post_processor (or decoder) whose "type" is not a string threw
+// nlohmann's type_error out of the loader (an internal error). These parts are only looked at:
+// the tokenizer loads as if they were absent.
+void TestTokenizer::hfOptionalPartsWithOddTypes_data()
+{
+    QTest::addColumn<QString>("part");
+    QTest::newRow("post_processor type true") << R"("post_processor": {"type": true})";
+    QTest::newRow("post_processor type number") << R"("post_processor": {"type": 3, "single": []})";
+    QTest::newRow("decoder type null") << R"("decoder": {"type": null})";
+    QTest::newRow("decoder type object") << R"("decoder": {"type": {}})";
+}
+
+void TestTokenizer::hfOptionalPartsWithOddTypes()
+{
+    QFETCH(QString, part);
+    QTemporaryDir dir;
+    const fs::path path = novaq::test::toPath(dir.path()) / "tokenizer.json";
+    novaq::test::writeAll(path,
+                          R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}, )" +
+                              part.toStdString() + "}");
+    std::unique_ptr<Tokenizer> tok;
+    const auto failure = failureOf([&] { tok = novaq::loadHfTokenizerJson(path); });
+    QVERIFY2(!failure, failure ? qPrintable(failure->message) : "");
+    QCOMPARE(tok->encode("ab", false), (std::vector<int32_t>{2}));
 }
 
 void TestTokenizer::malformedLlama2c()

@@ -378,10 +378,18 @@ void parsePreTokenizer(const json& p, const std::string& label, const std::strin
     out.push_back(t);
 }
 
+// obj["type"] when it is a string, else "": these parts (post_processor, decoder) are only
+// looked at, never required, and json::value("type", "") throws for a type that is not a string.
+std::string optionalType(const json& obj)
+{
+    const auto it = obj.find("type");
+    return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 // The token a TemplateProcessing post-processor puts before (front) or after (back) $A.
 std::optional<std::string> templateSpecial(const json& post, bool front)
 {
-    if (!post.is_object() || post.value("type", "") != "TemplateProcessing")
+    if (!post.is_object() || optionalType(post) != "TemplateProcessing")
         return std::nullopt;
     const auto it = post.find("single");
     if (it == post.end() || !it->is_array() || it->empty())
@@ -548,7 +556,7 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
     for (const PreTokenizer& p : c.preTokenizers)
         byteLevel = byteLevel || p.type == PreTokenizer::Type::ByteLevel;
     if (const auto it = root.find("decoder"); it != root.end() && it->is_object())
-        byteLevel = byteLevel || it->value("type", "") == "ByteLevel";
+        byteLevel = byteLevel || optionalType(*it) == "ByteLevel";
 
     const json post = root.value("post_processor", json());
     const std::filesystem::path dir = path.parent_path();
