@@ -3,6 +3,7 @@
 
 #include "test_support.h"
 
+#include "novaq/formats/llama2c_reader.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/io/mapped_file.h"
@@ -45,6 +46,8 @@ private Q_SLOTS:
     void folders_data();
     void folders();
     void mappedFile();
+    void llama2cHeaderSizes_data();
+    void llama2cHeaderSizes();
 };
 
 void TestModelReader::formatNames()
@@ -243,6 +246,52 @@ void TestModelReader::mappedFile()
     const auto folderFailure = failureOf([&] { novaq::MappedFile m(toPath(dir.path())); });
     QVERIFY(folderFailure);
     QCOMPARE(folderFailure->kind, novaq::ErrorKind::Io);
+}
+
+// Found by fuzz_llama2c: the file size a llama2.c header implies was summed without overflow
+// checks, after listing every tensor. Dimensions near the 2^20 bound wrapped the size around
+// to exactly 28 bytes, so a bare header opened as a model of 2^62 weights (reads past the
+// file); 2^20 layers listed 9 million tensors before the size was compared. The size is now
+// checked first, in 64 bits without wrapping; real layouts still open.
+void TestModelReader::llama2cHeaderSizes_data()
+{
+    QTest::addColumn<QList<int>>("header");
+    QTest::addColumn<int>("fileBytes");
+    QTest::addColumn<int>("tensors"); // 0: refused
+    QTest::addColumn<QString>("mentions");
+    QTest::newRow("tiny, shared classifier") << QList<int>{8, 16, 1, 2, 2, 16, 4} << 3260 << 11 << "";
+    QTest::newRow("GQA, separate classifier") << QList<int>{8, 12, 2, 4, 2, -10, 2} << 4684 << 21 << "";
+    QTest::newRow("size wraps to 28 bytes")
+        << QList<int>{1 << 20, 699047, 1 << 20, 1 << 19, 2, (1 << 20) - 2, 1 << 19} << 28 << 0 << "2^64";
+    QTest::newRow("2^20 layers, header only") << QList<int>{8, 16, 1 << 20, 2, 2, 16, 4} << 28 << 0 << "header for";
+}
+
+void TestModelReader::llama2cHeaderSizes()
+{
+    QFETCH(QList<int>, header);
+    QFETCH(int, fileBytes);
+    QFETCH(int, tensors);
+    QFETCH(QString, mentions);
+    std::string bytes;
+    for (int v : header)
+        bytes += novaq::test::le(static_cast<uint32_t>(v), 4);
+    bytes.resize(static_cast<size_t>(fileBytes), '\0');
+    QTemporaryDir dir;
+    const fs::path path = toPath(dir.filePath("model.bin"));
+    writeAll(path, bytes);
+    QCOMPARE(novaq::detectFileFormat(path) == ModelFormat::Llama2c, tensors > 0);
+    if (tensors > 0) {
+        const auto reader = novaq::openLlama2c(path);
+        QCOMPARE(static_cast<int>(reader->tensors().size()), tensors);
+        QCOMPARE(reader->tensors().back().offset + reader->tensors().back().nbytes <= static_cast<uint64_t>(fileBytes),
+                 true);
+        return;
+    }
+    const auto failure = failureOf([&] { novaq::openLlama2c(path); });
+    QVERIFY(failure);
+    QCOMPARE(failure->kind, novaq::ErrorKind::InvalidInput);
+    QVERIFY2(failure->message.contains("model.bin") && failure->message.contains(mentions),
+             qPrintable(failure->message));
 }
 
 QTEST_APPLESS_MAIN(TestModelReader)

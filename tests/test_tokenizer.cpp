@@ -132,7 +132,13 @@ private Q_SLOTS:
     void malformedSentencePiece_data();
     void malformedSentencePiece();
     void malformedGguf();
+    void ggufLlamaByteWithoutTokenOrUnknown();
     void malformedHfJson();
+    void hfAddedTokenIdOutOfRange_data();
+    void hfAddedTokenIdOutOfRange();
+    void hfNumberOverflow();
+    void hfOptionalPartsWithOddTypes_data();
+    void hfOptionalPartsWithOddTypes();
     void malformedLlama2c();
 
     void findTokenizer();
@@ -698,6 +704,29 @@ void TestTokenizer::malformedGguf()
              qPrintable(found->message));
 }
 
+// Found by fuzz_gguf_tokenizer: a "llama" vocabulary whose unknown_token_id lies past the
+// vocabulary (0xFFFFFFFF, llama.cpp's "none") and without byte tokens encoded a character
+// outside it as id -1. It is refused, naming the byte; characters it has still encode.
+void TestTokenizer::ggufLlamaByteWithoutTokenOrUnknown()
+{
+    using nlohmann::json;
+    const json meta{{"tokenizer.ggml.model", "llama"},
+                    {"tokenizer.ggml.tokens",
+                     {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a",
+                      "\xE2\x96\x81"
+                      "a"}},
+                    {"tokenizer.ggml.scores", {0.0, 0.0, 0.0, -1.0, -2.0, -3.0}},
+                    {"tokenizer.ggml.token_type", {2, 3, 3, 1, 1, 1}},
+                    {"tokenizer.ggml.unknown_token_id", 0xFFFFFFFFu}};
+    const auto tok = novaq::tokenizerFromGguf(meta, "model.gguf");
+    QCOMPARE(tok->encode("a", false), (std::vector<int32_t>{5}));
+    const auto failure = failureOf([&] { (void)tok->encode("a\xC3\xA9", false); });
+    QVERIFY(failure);
+    QCOMPARE(failure->kind, novaq::ErrorKind::InvalidInput);
+    QVERIFY2(failure->message.startsWith("model.gguf: ") && failure->message.contains("<0xC3>"),
+             qPrintable(failure->message));
+}
+
 void TestTokenizer::malformedHfJson()
 {
     QTemporaryDir dir;
@@ -729,6 +758,73 @@ void TestTokenizer::malformedHfJson()
           "pre_tokenizer.type");
     check("nfkc.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": "NFKC"}})",
           "normalizer.type");
+}
+
+// Found by fuzz_hf_tokenizer: an added token with id 2^63 - 1 made "largest id + 1" overflow
+// (undefined behaviour; in practice a misleading "holes" message). Ids are bounded like
+// model.vocab's and the message names the entry.
+void TestTokenizer::hfAddedTokenIdOutOfRange_data()
+{
+    QTest::addColumn<QString>("id");
+    QTest::newRow("int64 max") << "9223372036854775807";
+    QTest::newRow("2^40") << "1099511627776";
+    QTest::newRow("2^30 + 1") << "1073741825";
+}
+
+void TestTokenizer::hfAddedTokenIdOutOfRange()
+{
+    QFETCH(QString, id);
+    QTemporaryDir dir;
+    const fs::path path = novaq::test::toPath(dir.path()) / "tokenizer.json";
+    novaq::test::writeAll(path, R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []},
+                                     "added_tokens": [{"id": )" +
+                                    id.toStdString() + R"(, "content": "x", "special": true}]})");
+    novaq::ErrorKind kind{};
+    const QString message =
+        QString::fromStdString(novaq::test::failureMessage([&] { novaq::loadHfTokenizerJson(path); }, &kind));
+    QCOMPARE(kind, novaq::ErrorKind::InvalidInput);
+    QVERIFY2(message.contains("added_tokens[0].id") && message.contains(id), qPrintable(message));
+}
+
+// Found by fuzz_hf_tokenizer: a number too large for a double (1E400) makes nlohmann::json
+// throw out_of_range, not parse_error, and it escaped the loader as an internal error.
+void TestTokenizer::hfNumberOverflow()
+{
+    QTemporaryDir dir;
+    const fs::path path = novaq::test::toPath(dir.path()) / "tokenizer.json";
+    novaq::test::writeAll(path, R"({"model": {"type": "BPE", "vocab": {"a": 1E400}, "merges": []}})");
+    novaq::ErrorKind kind{};
+    const QString message =
+        QString::fromStdString(novaq::test::failureMessage([&] { novaq::loadHfTokenizerJson(path); }, &kind));
+    QCOMPARE(kind, novaq::ErrorKind::InvalidInput);
+    QVERIFY2(message.contains("tokenizer.json") && message.contains("not valid JSON") && message.contains("1E400"),
+             qPrintable(message));
+}
+
+// Found by fuzz_hf_tokenizer: a post_processor (or decoder) whose "type" is not a string threw
+// nlohmann's type_error out of the loader (an internal error). These parts are only looked at:
+// the tokenizer loads as if they were absent.
+void TestTokenizer::hfOptionalPartsWithOddTypes_data()
+{
+    QTest::addColumn<QString>("part");
+    QTest::newRow("post_processor type true") << R"("post_processor": {"type": true})";
+    QTest::newRow("post_processor type number") << R"("post_processor": {"type": 3, "single": []})";
+    QTest::newRow("decoder type null") << R"("decoder": {"type": null})";
+    QTest::newRow("decoder type object") << R"("decoder": {"type": {}})";
+}
+
+void TestTokenizer::hfOptionalPartsWithOddTypes()
+{
+    QFETCH(QString, part);
+    QTemporaryDir dir;
+    const fs::path path = novaq::test::toPath(dir.path()) / "tokenizer.json";
+    novaq::test::writeAll(path,
+                          R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}, )" +
+                              part.toStdString() + "}");
+    std::unique_ptr<Tokenizer> tok;
+    const auto failure = failureOf([&] { tok = novaq::loadHfTokenizerJson(path); });
+    QVERIFY2(!failure, failure ? qPrintable(failure->message) : "");
+    QCOMPARE(tok->encode("ab", false), (std::vector<int32_t>{2}));
 }
 
 void TestTokenizer::malformedLlama2c()

@@ -42,6 +42,43 @@ std::optional<Config> parseHeader(std::span<const std::byte> head)
     return c;
 }
 
+// The file size the header implies, or nullopt when it passes 64 bits. Computed before any
+// tensor is listed: a 28-byte header may claim 2^20 layers (9 million tensors, gigabytes of
+// TensorInfo), and dimensions near 2^20 make the sum wrap around to a small size; found by
+// fuzz_llama2c (a 28-byte file whose wrapped size was exactly 28 bytes opened as a model).
+std::optional<uint64_t> impliedBytes(const Config& c)
+{
+    bool overflow = false;
+    auto mul = [&](uint64_t a, uint64_t b) {
+        uint64_t r = 0;
+        overflow = __builtin_mul_overflow(a, b, &r) || overflow;
+        return r;
+    };
+    auto add = [&](uint64_t a, uint64_t b) {
+        uint64_t r = 0;
+        overflow = __builtin_add_overflow(a, b, &r) || overflow;
+        return r;
+    };
+    const auto dim = static_cast<uint64_t>(c.dim), hidden = static_cast<uint64_t>(c.hidden);
+    const auto hs = static_cast<uint64_t>(c.dim / c.heads);
+    const uint64_t qDim = mul(static_cast<uint64_t>(c.heads), hs), kvDim = mul(static_cast<uint64_t>(c.kvHeads), hs);
+    // Per layer (layoutOf's order): two norms, wq, wk, wv, wo, w1, w2, w3.
+    uint64_t perLayer = add(mul(2, dim), mul(qDim, dim));
+    perLayer = add(perLayer, mul(mul(2, kvDim), dim));
+    perLayer = add(perLayer, mul(dim, qDim));
+    perLayer = add(perLayer, mul(mul(3, hidden), dim));
+    const uint64_t embedding = mul(static_cast<uint64_t>(c.vocab), dim);
+    uint64_t elements = add(embedding, mul(static_cast<uint64_t>(c.layers), perLayer));
+    elements = add(elements, dim);                                                  // norm.weight
+    elements = add(elements, mul(2, mul(static_cast<uint64_t>(c.seqLen), hs) / 2)); // freq_cis
+    if (!c.sharedClassifier)
+        elements = add(elements, embedding); // output.weight
+    const uint64_t bytes = add(kHeaderBytes, mul(elements, 4));
+    if (overflow)
+        return std::nullopt;
+    return bytes;
+}
+
 // The tensors in file order, under the names llama2.c's exporter reads from PyTorch
 // (Meta's naming), with PyTorch shapes (out, in). The RoPE tables are skipped.
 Layout layoutOf(const Config& c)
@@ -114,7 +151,7 @@ private:
 bool sniffLlama2c(std::span<const std::byte> head, uint64_t fileSize) noexcept
 {
     const auto config = parseHeader(head);
-    return config && layoutOf(*config).bytes == fileSize;
+    return config && impliedBytes(*config) == fileSize;
 }
 
 std::unique_ptr<ModelReader> openLlama2c(const fs::path& path)
@@ -125,11 +162,16 @@ std::unique_ptr<ModelReader> openLlama2c(const fs::path& path)
         throw Error(ErrorKind::InvalidInput, path.string() +
                                                  ": not a llama2.c checkpoint (the 28-byte header at offset 0 "
                                                  "does not hold plausible dimensions)");
-    Layout layout = layoutOf(*config);
-    if (layout.bytes != map.size())
-        throw Error(ErrorKind::InvalidInput, path.string() + ": a llama2.c header for " + std::to_string(layout.bytes) +
+    const std::optional<uint64_t> bytes = impliedBytes(*config);
+    if (!bytes)
+        throw Error(ErrorKind::InvalidInput, path.string() +
+                                                 ": the dimensions of the llama2.c header imply more than 2^64 bytes "
+                                                 "(not a llama2.c checkpoint, or a damaged header)");
+    if (*bytes != map.size())
+        throw Error(ErrorKind::InvalidInput, path.string() + ": a llama2.c header for " + std::to_string(*bytes) +
                                                  " bytes, but the file has " + std::to_string(map.size()) +
                                                  " (truncated or not this format)");
+    Layout layout = layoutOf(*config);
     const Config& c = *config;
     nlohmann::json hyper = {{"dim", c.dim},
                             {"hidden_dim", c.hidden},

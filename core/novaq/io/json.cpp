@@ -77,7 +77,7 @@ json parseJsonStrict(std::string_view text, const std::filesystem::path& file, u
         fail(file, what + " is not valid JSON in UTF-8: error near byte " + std::to_string(at) +
                        " of it (file offset " + std::to_string(base + at) + "): " + reason);
     } catch (const json::exception& e) {
-        fail(file, what + " cannot be read as JSON: " + e.what());
+        fail(file, what + " is not valid JSON: " + e.what()); // e.g. a number too large for a double
     }
     if (duplicate) {
         fail(file, what + ": key " + *duplicate +

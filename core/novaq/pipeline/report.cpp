@@ -83,8 +83,10 @@ std::string settingsText(const nlohmann::json& settings)
     for (const char* key : kFirst)
         if (settings.contains(key))
             add(key, settings.at(key));
+    // An init-capture, not [&]: clang 14 (the fuzz preset's compiler) cannot capture a
+    // structured binding.
     for (const auto& [key, value] : settings.items())
-        if (std::find_if(std::begin(kFirst), std::end(kFirst), [&](const char* k) { return key == k; }) ==
+        if (std::find_if(std::begin(kFirst), std::end(kFirst), [&name = key](const char* k) { return name == k; }) ==
             std::end(kFirst))
             add(key, value);
     std::string out;

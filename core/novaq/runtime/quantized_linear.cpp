@@ -305,10 +305,16 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void tableRow(const
 // One decoded row from the offsets of its entries in the codebooks: out[j] = s t_j (e1 + e2)_j + mu
 // (kWithScales, the expression decode() evaluates), else t_j (e1 + e2)_j. No FMA in either clone,
 // so every clone rounds exactly as decode() does. D > 0: d as a constant (straight SIMD).
+#if defined(__clang__)
+// Clang 14 (the fuzz preset's compiler) cannot multiversion a function template: one build.
+#define NOVAQ_TEMPLATE_CLONES_AVX2
+#else
+#define NOVAQ_TEMPLATE_CLONES_AVX2 __attribute__((target_clones("avx2", "default")))
+#endif
 template <int D, bool kTwoStages, bool kWithScales>
-__attribute__((target_clones("avx2", "default"))) void
-decodeRowFromOffsets(const float* books, const uint32_t* off1, const uint32_t* off2, const float* colScale, int dRun,
-                     int64_t cols, float s, float mu, float* row)
+NOVAQ_TEMPLATE_CLONES_AVX2 void decodeRowFromOffsets(const float* books, const uint32_t* off1, const uint32_t* off2,
+                                                     const float* colScale, int dRun, int64_t cols, float s, float mu,
+                                                     float* row)
 {
     const int64_t d = D > 0 ? D : dRun;
     const int64_t whole = cols / d; // vectors with all d columns inside the row

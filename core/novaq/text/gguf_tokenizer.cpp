@@ -229,8 +229,17 @@ private:
                 out.push_back(s.id);
                 continue;
             }
-            for (uint32_t k = 0; k < s.length; ++k) // a character outside the vocabulary: its bytes
-                out.push_back(m_byteIds[static_cast<uint8_t>(t[s.begin + k])]);
+            for (uint32_t k = 0; k < s.length; ++k) { // a character outside the vocabulary: its bytes
+                const auto byte = static_cast<uint8_t>(t[s.begin + k]);
+                // No byte token and no unknown token (an unknown_token_id past the vocabulary):
+                // llama.cpp fails here too; never hand out id -1.
+                if (m_byteIds[byte] < 0)
+                    failInput(label(), "the text holds the byte " + text::bytePieceName(byte) +
+                                           ", which this vocabulary cannot encode: it has no " +
+                                           text::bytePieceName(byte) +
+                                           " byte token, the byte itself as a token or an unknown token");
+                out.push_back(m_byteIds[byte]);
+            }
         }
     }
 

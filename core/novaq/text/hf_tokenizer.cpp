@@ -379,10 +379,18 @@ void parsePreTokenizer(const json& p, const std::string& label, const std::strin
     out.push_back(t);
 }
 
+// obj["type"] when it is a string, else "": these parts (post_processor, decoder) are only
+// looked at, never required, and json::value("type", "") throws for a type that is not a string.
+std::string optionalType(const json& obj)
+{
+    const auto it = obj.find("type");
+    return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 // The token a TemplateProcessing post-processor puts before (front) or after (back) $A.
 std::optional<std::string> templateSpecial(const json& post, bool front)
 {
-    if (!post.is_object() || post.value("type", "") != "TemplateProcessing")
+    if (!post.is_object() || optionalType(post) != "TemplateProcessing")
         return std::nullopt;
     const auto it = post.find("single");
     if (it == post.end() || !it->is_array() || it->empty())
@@ -461,6 +469,9 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
             if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || a["id"].get<int64_t>() < 0 ||
                 !a.contains("content") || !a["content"].is_string())
                 failInput(label, where + " must be an object with an integer id and a string content");
+            // The same bound as model.vocab's ids (the vocabulary size is the largest id + 1).
+            if (a["id"].get<int64_t>() > (int64_t{1} << 30))
+                failInput(label, where + ".id is " + a["id"].dump() + "; ids must be at most 2^30");
             const auto id = a["id"].get<int64_t>();
             const std::string content = a["content"].get<std::string>();
             byId[id] = content;
@@ -543,7 +554,7 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
     for (const PreTokenizer& p : c.preTokenizers)
         byteLevel = byteLevel || p.type == PreTokenizer::Type::ByteLevel;
     if (const auto it = root.find("decoder"); it != root.end() && it->is_object())
-        byteLevel = byteLevel || it->value("type", "") == "ByteLevel";
+        byteLevel = byteLevel || optionalType(*it) == "ByteLevel";
 
     const json post = root.value("post_processor", json());
     const std::filesystem::path dir = path.parent_path();
