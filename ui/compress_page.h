@@ -17,6 +17,7 @@ class QToolButton;
 
 namespace novaq::ui {
 
+class ElidedLabel;
 class ErrorBanner;
 class ErrorBarChart;
 class RatioLineChart;
@@ -52,9 +53,9 @@ private:
     void setRunning(bool running);
 
     ErrorBanner* m_banner;
-    QLabel* m_title;
+    ElidedLabel* m_title;
     QProgressBar* m_progress;
-    QLabel* m_status;
+    ElidedLabel* m_status;
     QPushButton* m_cancel;
     QPushButton* m_back;
     ErrorBarChart* m_errorChart;

@@ -23,6 +23,7 @@
 #include <QListWidget>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QScreen>
 #include <QSettings>
 #include <QStackedWidget>
 #include <QStatusBar>
@@ -71,7 +72,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
 {
     setWindowTitle(tr("NOVAQ Studio"));
     setWindowIcon(QIcon(QStringLiteral(":/icons/novaq-studio-256.png")));
-    resize(1280, 800);
+    // 1280 x 800, or the whole available screen when it is smaller (every page works down to
+    // 1024 x 600).
+    resize(initialSize(screen() ? screen()->availableGeometry() : QRect()));
 
     auto* central = new QWidget(this);
     auto* hbox = new QHBoxLayout(central);
@@ -125,14 +128,15 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     rightLayout->setSpacing(0);
     auto* chipRow = new QHBoxLayout;
     chipRow->setContentsMargins(24, 12, 24, 0);
-    m_chip = new QLabel(tr("No model yet"), right);
+    m_chip = new ElidedLabel(Qt::ElideMiddle, right);
+    m_chip->setText(tr("No model yet"));
     m_chip->setObjectName(QStringLiteral("modelChip"));
     m_chip->setStyleSheet(QStringLiteral("#modelChip { border: 1px solid %1; border-radius: 14px; padding: 4px 14px; }")
                               .arg(accentColor().name()));
     m_chip->setToolTip(tr("The model you are working on."));
     m_chip->setAccessibleName(tr("Current model"));
-    chipRow->addWidget(m_chip);
-    chipRow->addStretch();
+    m_chip->setSizePolicy(QSizePolicy::Maximum, QSizePolicy::Preferred);
+    chipRow->addWidget(m_chip, 1, Qt::AlignLeft);
     rightLayout->addLayout(chipRow);
     m_pages = new QStackedWidget(right);
     m_modelPage = new ModelPage(m_pages);
@@ -192,6 +196,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
 }
 
 MainWindow::~MainWindow() = default;
+
+QSize MainWindow::initialSize(const QRect& available)
+{
+    const QSize preferred(1280, 800);
+    if (!available.isValid())
+        return preferred;
+    return preferred.boundedTo(available.size());
+}
 
 void MainWindow::buildMenus()
 {

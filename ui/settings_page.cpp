@@ -77,23 +77,30 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     auto* splitter = new QSplitter(Qt::Horizontal, this);
     outer->addWidget(splitter, 1);
 
-    // Left: the choices.
-    auto* left = new QWidget(splitter);
+    // Left: the choices, in a scroll area (Advanced open on a 600-pixel-high screen does not fit),
+    // with Compress below it, always in view.
+    auto* leftColumn = new QWidget(splitter);
+    auto* leftColumnLayout = new QVBoxLayout(leftColumn);
+    leftColumnLayout->setContentsMargins(0, 0, 12, 0);
+    auto* scroll = new VerticalScrollArea(leftColumn);
+    scroll->setObjectName(QStringLiteral("settingsScroll"));
+    leftColumnLayout->addWidget(scroll, 1);
+    auto* left = new QWidget(scroll);
+    scroll->setWidget(left);
     auto* leftLayout = new QVBoxLayout(left);
-    leftLayout->setContentsMargins(0, 0, 12, 0);
-    auto* cardGrid = new QGridLayout;
-    cardGrid->setSpacing(10);
+    leftLayout->setContentsMargins(2, 2, 8, 2); // room for the cards' focus ring
+    auto* cardGrid = new CardGrid(3, 136, left);
     const auto presets = bitsPresets();
     for (size_t i = 0; i < presets.size(); ++i) {
         const BitsPreset& p = presets[i];
         auto* card = new ChoiceCard(capitalized(p.label), tr("%1 bits per weight").arg(p.bits, 0, 'f', 1), left);
         card->setToolTip(tr("Compress to %1 bits per weight; fewer bits make a smaller file and a larger error.")
                              .arg(p.bits, 0, 'f', 1));
-        cardGrid->addWidget(card, int(i) / 3, int(i) % 3);
+        cardGrid->addCard(card);
         connect(card, &ChoiceCard::clicked, this, [this, i] { m_bitsSlider->setValue(int(i)); });
         m_cards.push_back(card);
     }
-    leftLayout->addLayout(cardGrid);
+    leftLayout->addWidget(cardGrid);
 
     auto* form = new QFormLayout;
     form->setFieldGrowthPolicy(QFormLayout::ExpandingFieldsGrow);
@@ -105,7 +112,6 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     m_bitsSlider->setToolTip(tr("Fewer bits make a smaller file and a larger error."));
     m_bitsSlider->setAccessibleName(tr("Bits per weight"));
     m_bitsValue = new QLabel(left);
-    m_bitsValue->setMinimumWidth(150);
     bitsRow->addWidget(m_bitsSlider, 1);
     bitsRow->addWidget(m_bitsValue);
     form->addRow(tr("Bits per weight"), bitsRow);
@@ -194,12 +200,12 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     });
 
     leftLayout->addStretch();
-    m_compress = new QPushButton(tr("Compress"), left);
+    m_compress = new QPushButton(tr("Compress"), leftColumn);
     m_compress->setObjectName(QStringLiteral("primary"));
     m_compress->setMinimumHeight(40);
     m_compress->setToolTip(tr("Start compressing with these settings (Ctrl+Return)."));
     m_compress->setAccessibleName(tr("Compress"));
-    leftLayout->addWidget(m_compress);
+    leftColumnLayout->addWidget(m_compress);
     connect(m_compress, &QPushButton::clicked, this, &SettingsPage::requestCompress);
     auto* shortcut = new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), this);
     shortcut->setContext(Qt::WidgetWithChildrenShortcut);
@@ -210,11 +216,10 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     auto* rightLayout = new QVBoxLayout(right);
     rightLayout->setContentsMargins(12, 0, 0, 0);
     rightLayout->addWidget(sectionTitle(tr("Preview"), right));
-    m_previewModel = new QLabel(right);
-    m_previewModel->setWordWrap(true);
+    m_previewModel = new ElidedLabel(Qt::ElideMiddle, right);
     rightLayout->addWidget(m_previewModel);
     auto* figures = new QHBoxLayout;
-    figures->setSpacing(28);
+    figures->setSpacing(20);
     m_previewSize = new QLabel(right);
     m_previewRatio = new QLabel(right);
     m_previewBits = new QLabel(right);
@@ -223,7 +228,8 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
         f.setPointSizeF(f.pointSizeF() * 1.3);
         f.setBold(true);
         l->setFont(f);
-        figures->addWidget(l);
+        l->setWordWrap(true); // "2.42 bits per weight" wraps on a narrow preview
+        figures->addWidget(l, 0, Qt::AlignTop);
     }
     figures->addStretch();
     m_previewSize->setToolTip(tr("The estimated size of the compressed file, everything included."));
@@ -258,6 +264,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     rightLayout->addWidget(m_table, 1);
     splitter->setStretchFactor(0, 5);
     splitter->setStretchFactor(1, 6);
+    splitter->setChildrenCollapsible(false);
 
     connect(m_bitsSlider, &QSlider::valueChanged, this, [this](int i) {
         m_cards[size_t(i)]->setChecked(true);

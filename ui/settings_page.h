@@ -21,6 +21,7 @@ class QTableView;
 namespace novaq::ui {
 
 class ChoiceCard;
+class ElidedLabel;
 class ErrorBanner;
 class TensorPlanModel;
 
@@ -83,7 +84,7 @@ private:
     QLabel* m_previewRatio;
     QLabel* m_previewBits;
     QLabel* m_previewCost = nullptr; // estimated time and peak memory
-    QLabel* m_previewModel;
+    ElidedLabel* m_previewModel;
     TensorPlanModel* m_planModel;
     QTableView* m_table;
 };

@@ -4,6 +4,7 @@
 #include "ui/format.h"
 #include "ui/jobs.h"
 #include "ui/source_models.h"
+#include "ui/widgets.h"
 
 #include "novaq/sources/huggingface.h"
 #include "novaq/sources/ollama.h"
@@ -76,21 +77,24 @@ DownloadRow::DownloadRow(QWidget* parent) : QWidget(parent), m_job(new DownloadJ
 {
     auto* layout = new QHBoxLayout(this);
     layout->setContentsMargins(0, 4, 0, 4);
-    m_file = boldLabel({}, this);
+    m_file = new ElidedLabel(Qt::ElideMiddle, this);
+    QFont bold = m_file->font();
+    bold.setBold(true);
+    m_file->setFont(bold);
     m_file->setAccessibleName(tr("File being downloaded"));
     m_bar = new QProgressBar(this);
     m_bar->setRange(0, 1000);
     m_bar->setTextVisible(false);
     setUp(m_bar, tr("Download progress"), tr("How much of the file has arrived."));
-    m_status = new QLabel(this);
+    m_status = new ElidedLabel(Qt::ElideRight, this);
     m_status->setAccessibleName(tr("Download status"));
     m_status->setToolTip(tr("Bytes received, download speed and the time left."));
     m_cancel = new QPushButton(tr("Cancel"), this);
     setUp(m_cancel, tr("Cancel the download"),
           tr("Stop the download; the part already received is kept so that it can resume later."));
-    layout->addWidget(m_file);
-    layout->addWidget(m_bar, 1);
-    layout->addWidget(m_status);
+    layout->addWidget(m_file, 2);
+    layout->addWidget(m_bar, 3);
+    layout->addWidget(m_status, 3);
     layout->addWidget(m_cancel);
     hide();
 

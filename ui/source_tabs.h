@@ -21,6 +21,7 @@ class QTableView;
 
 namespace novaq::ui {
 
+class ElidedLabel;
 class HubResultsModel;
 class HubFilesModel;
 class OllamaModelsModel;
@@ -42,9 +43,9 @@ Q_SIGNALS:
 private:
     void showStatus(const DownloadStatus& s);
     DownloadJob* m_job;
-    QLabel* m_file;
+    ElidedLabel* m_file;
     QProgressBar* m_bar;
-    QLabel* m_status;
+    ElidedLabel* m_status;
     QPushButton* m_cancel;
 };
 

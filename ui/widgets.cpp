@@ -4,11 +4,17 @@
 
 #include <QDragEnterEvent>
 #include <QDropEvent>
+#include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QMimeData>
+#include <QPainter>
+#include <QScrollBar>
+#include <QStyle>
 #include <QToolButton>
 #include <QVBoxLayout>
+
+#include <algorithm>
 
 namespace novaq::ui {
 
@@ -66,6 +72,129 @@ void ErrorBanner::clear()
 QString ErrorBanner::title() const { return m_title->text(); }
 
 QString ErrorBanner::message() const { return m_message->text(); }
+
+// ---- ElidedLabel
+
+ElidedLabel::ElidedLabel(Qt::TextElideMode mode, QWidget* parent) : QLabel(parent), m_mode(mode)
+{
+    setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    setWordWrap(false);
+}
+
+void ElidedLabel::setText(const QString& text)
+{
+    QLabel::setText(text);
+    updateTip();
+}
+
+void ElidedLabel::setToolTip(const QString& tip)
+{
+    m_tip = tip;
+    updateTip();
+}
+
+bool ElidedLabel::isElided() const { return fontMetrics().horizontalAdvance(text()) > contentsRect().width(); }
+
+QSize ElidedLabel::minimumSizeHint() const
+{
+    const QSize hint = QLabel::minimumSizeHint();
+    const QMargins m = contentsMargins();
+    return {fontMetrics().horizontalAdvance(QStringLiteral("M...M")) + m.left() + m.right(), hint.height()};
+}
+
+QSize ElidedLabel::sizeHint() const { return QLabel::sizeHint(); }
+
+void ElidedLabel::paintEvent(QPaintEvent*)
+{
+    QPainter painter(this);
+    const QRect r = contentsRect();
+    const QString shown = fontMetrics().elidedText(text(), m_mode, r.width());
+    style()->drawItemText(&painter, r, int(alignment()), palette(), isEnabled(), shown, foregroundRole());
+}
+
+void ElidedLabel::resizeEvent(QResizeEvent* event)
+{
+    QLabel::resizeEvent(event);
+    updateTip();
+}
+
+void ElidedLabel::updateTip()
+{
+    if (isElided() && !text().isEmpty())
+        QLabel::setToolTip(m_tip.isEmpty() ? text() : text() + QStringLiteral("\n") + m_tip);
+    else
+        QLabel::setToolTip(m_tip);
+}
+
+// ---- VerticalScrollArea
+
+VerticalScrollArea::VerticalScrollArea(QWidget* parent) : QScrollArea(parent)
+{
+    setWidgetResizable(true);
+    setFrameShape(QFrame::NoFrame);
+    setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Expanding);
+    viewport()->setAutoFillBackground(false);
+}
+
+QSize VerticalScrollArea::minimumSizeHint() const
+{
+    const int scrollBar = verticalScrollBar()->sizeHint().width();
+    const int inner = widget() ? widget()->minimumSizeHint().width() : 0;
+    return {inner + scrollBar + frameWidth() * 2, 60};
+}
+
+QSize VerticalScrollArea::sizeHint() const
+{
+    const QSize inner = widget() ? widget()->sizeHint() : QSize(0, 0);
+    return {inner.width() + verticalScrollBar()->sizeHint().width() + frameWidth() * 2, inner.height()};
+}
+
+bool VerticalScrollArea::eventFilter(QObject* watched, QEvent* event)
+{
+    // The widget's minimum width changes (Advanced opens, cards rewrap): ask the layout again.
+    if (watched == widget() && event->type() == QEvent::LayoutRequest)
+        updateGeometry();
+    return QScrollArea::eventFilter(watched, event);
+}
+
+// ---- CardGrid
+
+CardGrid::CardGrid(int maxColumns, int minCardWidth, QWidget* parent)
+    : QWidget(parent), m_grid(new QGridLayout(this)), m_maxColumns(maxColumns), m_minCardWidth(minCardWidth)
+{
+    m_grid->setContentsMargins(0, 0, 0, 0);
+    m_grid->setSpacing(10);
+}
+
+void CardGrid::addCard(QWidget* card)
+{
+    m_cards.push_back(card);
+    card->setMinimumWidth(m_minCardWidth);
+    relayout(m_columns > 0 ? m_columns : m_maxColumns);
+}
+
+QSize CardGrid::minimumSizeHint() const { return {m_minCardWidth, m_grid->minimumSize().height()}; }
+
+void CardGrid::resizeEvent(QResizeEvent* event)
+{
+    QWidget::resizeEvent(event);
+    const int fit = (width() + m_grid->spacing()) / (m_minCardWidth + m_grid->spacing());
+    relayout(std::clamp(fit, 1, m_maxColumns));
+}
+
+void CardGrid::relayout(int columns)
+{
+    if (columns == m_columns && m_grid->count() == m_cards.size())
+        return;
+    m_columns = columns;
+    for (QWidget* card : m_cards)
+        m_grid->removeWidget(card);
+    for (int i = 0; i < m_cards.size(); ++i)
+        m_grid->addWidget(m_cards[i], i / columns, i % columns);
+    for (int c = 0; c < m_maxColumns; ++c)
+        m_grid->setColumnStretch(c, c < columns ? 1 : 0);
+}
 
 // ---- DropZone
 
@@ -135,7 +264,7 @@ ChoiceCard::ChoiceCard(const QString& title, const QString& detail, QWidget* par
 {
     setCheckable(true);
     setAutoExclusive(true);
-    setMinimumSize(170, 112);
+    setMinimumHeight(124);
     setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(14, 10, 14, 10);
@@ -146,9 +275,10 @@ ChoiceCard::ChoiceCard(const QString& title, const QString& detail, QWidget* par
     m_title->setFont(f);
     m_detail = new QLabel(detail, this);
     m_estimate = new QLabel(this);
-    m_estimate->setWordWrap(true);
-    for (QLabel* l : {m_title, m_detail, m_estimate})
+    for (QLabel* l : {m_title, m_detail, m_estimate}) {
         l->setAttribute(Qt::WA_TransparentForMouseEvents);
+        l->setWordWrap(true); // a narrow card wraps its words instead of widening the page
+    }
     layout->addWidget(m_title);
     layout->addWidget(m_detail);
     layout->addWidget(m_estimate);
@@ -180,22 +310,44 @@ SummaryCard::SummaryCard(const QString& caption, QWidget* parent) : QFrame(paren
     f.setBold(true);
     m_value->setFont(f);
     m_value->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    m_caption = new QLabel(caption, this);
+    m_caption = new QLabel(this);
     m_caption->setWordWrap(true);
+    m_value->setWordWrap(true);
     layout->addWidget(m_value);
     layout->addWidget(m_caption);
+    setValue(QStringLiteral("-"), caption);
     setAccessibleName(caption);
 }
+
+namespace {
+
+// A caption may name a tensor ("worst error (model.layers.31.mlp.down_proj)"), one long word:
+// zero-width spaces after its dots and underscores let the label wrap it on a narrow card.
+QString breakable(const QString& text)
+{
+    QString out;
+    out.reserve(text.size() + text.size() / 4);
+    for (const QChar c : text) {
+        out += c;
+        if (c == QLatin1Char('.') || c == QLatin1Char('_') || c == QLatin1Char('/'))
+            out += QChar(0x200B);
+    }
+    return out;
+}
+
+} // namespace
 
 void SummaryCard::setValue(const QString& value, const QString& caption)
 {
     m_value->setText(value);
-    if (!caption.isEmpty())
-        m_caption->setText(caption);
+    if (!caption.isEmpty()) {
+        m_captionText = caption;
+        m_caption->setText(breakable(caption));
+    }
 }
 
 QString SummaryCard::value() const { return m_value->text(); }
 
-QString SummaryCard::caption() const { return m_caption->text(); }
+QString SummaryCard::caption() const { return m_captionText; }
 
 } // namespace novaq::ui
