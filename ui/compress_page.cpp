@@ -66,12 +66,7 @@ CompressPage::CompressPage(QWidget* parent) : QWidget(parent)
     layout->addLayout(top);
     connect(m_cancel, &QPushButton::clicked, this, &CompressPage::cancelRequested);
     connect(m_back, &QPushButton::clicked, this, &CompressPage::backToSettings);
-    auto* esc = new QShortcut(QKeySequence(Qt::Key_Escape), this);
-    esc->setContext(Qt::WidgetWithChildrenShortcut);
-    connect(esc, &QShortcut::activated, this, [this] {
-        if (m_cancel->isVisible() && m_cancel->isEnabled())
-            Q_EMIT cancelRequested();
-    });
+    // Esc is the window's shortcut (MainWindow), so that it works whatever has the focus.
 
     auto* vsplit = new QSplitter(Qt::Vertical, this);
     auto* charts = new QSplitter(Qt::Horizontal, vsplit);
@@ -191,6 +186,14 @@ void CompressPage::onCancelled()
     m_status->setText(tr("Cancelled: nothing was written."));
     log(tr("Cancelled"));
     setRunning(false);
+}
+
+bool CompressPage::requestCancel()
+{
+    if (!m_cancel->isVisible() || !m_cancel->isEnabled())
+        return false;
+    Q_EMIT cancelRequested();
+    return true;
 }
 
 QString CompressPage::statusLine() const { return m_status->text(); }

@@ -43,6 +43,8 @@ public:
     TensorResultModel* resultModel() const noexcept { return m_results; }
     QPushButton* cancelButton() const noexcept { return m_cancel; }
     QString statusLine() const;
+    // Cancel, as the button does, when a run is going (Esc); false when there is none.
+    bool requestCancel();
 
 Q_SIGNALS:
     void cancelRequested();

@@ -6,6 +6,7 @@
 #include <QDropEvent>
 #include <QGridLayout>
 #include <QHBoxLayout>
+#include <QKeyEvent>
 #include <QLabel>
 #include <QMimeData>
 #include <QPainter>
@@ -263,7 +264,9 @@ void DropZone::dropEvent(QDropEvent* event)
 ChoiceCard::ChoiceCard(const QString& title, const QString& detail, QWidget* parent) : QPushButton(parent)
 {
     setCheckable(true);
-    setAutoExclusive(true);
+    // Not auto-exclusive: an exclusive group takes Tab to its checked button only; the page
+    // keeps one card checked itself, so that Tab reaches every card.
+    setFocusPolicy(Qt::StrongFocus);
     setMinimumHeight(124);
     setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
     auto* layout = new QVBoxLayout(this);
@@ -287,8 +290,28 @@ ChoiceCard::ChoiceCard(const QString& title, const QString& detail, QWidget* par
         QStringLiteral("novaq--ui--ChoiceCard { border: 1px solid palette(mid); border-radius: 10px;"
                        " background: palette(base); text-align: left; }"
                        "novaq--ui--ChoiceCard:checked { border: 2px solid %1; background: palette(alternate-base); }"
-                       "novaq--ui--ChoiceCard:focus { border: 2px solid %1; }")
+                       // The focus ring: dashed in the text colour, so that a focused card never
+                       // looks like the selected one (solid accent), in light and dark palettes.
+                       "novaq--ui--ChoiceCard:focus { border: 2px dashed palette(text); }"
+                       "novaq--ui--ChoiceCard:checked:focus { border: 2px dashed palette(text);"
+                       " background: palette(alternate-base); }")
             .arg(accentColor().name()));
+}
+
+void ChoiceCard::keyPressEvent(QKeyEvent* event)
+{
+    // Arrow keys move the focus to the previous or next card, as in a row of choices.
+    if (event->modifiers() == Qt::NoModifier || event->modifiers() == Qt::KeypadModifier) {
+        const int step = (event->key() == Qt::Key_Left || event->key() == Qt::Key_Up)      ? -1
+                         : (event->key() == Qt::Key_Right || event->key() == Qt::Key_Down) ? 1
+                                                                                           : 0;
+        if (step != 0) {
+            Q_EMIT moveFocusRequested(step);
+            event->accept();
+            return;
+        }
+    }
+    QPushButton::keyPressEvent(event);
 }
 
 void ChoiceCard::setEstimate(const QString& estimate) { m_estimate->setText(estimate); }

@@ -112,6 +112,12 @@ public:
     void setEstimate(const QString& estimate);
     QString estimate() const;
 
+Q_SIGNALS:
+    void moveFocusRequested(int step); // an arrow key: -1 previous card, +1 next
+
+protected:
+    void keyPressEvent(QKeyEvent* event) override;
+
 private:
     QLabel* m_title;
     QLabel* m_detail;
