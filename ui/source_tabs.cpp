@@ -290,6 +290,7 @@ void HubTab::fetchPage(bool append)
         std::string nextUrl;
     };
     const int serial = ++m_searchSerial;
+    Q_EMIT actionStarted();
     m_status->setText(append ? tr("Loading more...") : tr("Searching..."));
     m_more->setEnabled(false);
     if (!append)
@@ -391,6 +392,7 @@ void HubTab::useSelected()
         file = m_files->file(selected.first().row()).path;
     const std::string repo = m_repo.toStdString();
     m_downloadingRepo = m_repo;
+    Q_EMIT actionStarted();
     m_download->start(m_repo, [repo, file](net::DownloadSink* sink, const CancelToken* cancel) {
         const hf::HubClient client(hf::HubSettings::fromEnvironment(), {}, sink, cancel);
         const hf::Snapshot snapshot = client.download(repo, "main", file);
@@ -458,6 +460,7 @@ OllamaTab::OllamaTab(QWidget* parent) : QWidget(parent)
         const QString name = m_pullName->text().trimmed();
         if (name.isEmpty())
             return;
+        Q_EMIT actionStarted();
         m_download->start(name, [name = name.toStdString()](net::DownloadSink* sink, const CancelToken* cancel) {
             const ollama::LocalModel local =
                 ollama::pull(ollama::ModelName::parse(name), false, ollama::novaqStore(), {}, sink, cancel);
@@ -487,6 +490,7 @@ void OllamaTab::refresh()
 {
     m_listedOnce = true;
     m_refresh->setEnabled(false);
+    Q_EMIT actionStarted();
     runTask<OllamaListing>(
         this,
         [] {
@@ -519,6 +523,7 @@ void OllamaTab::useSelected()
     if (!current.isValid())
         return;
     const std::string name = m_models->model(current.row()).name;
+    Q_EMIT actionStarted();
     runTask<QString>(
         this,
         [name] {
@@ -574,6 +579,7 @@ void UrlTab::fetch()
     const QString url = m_url->text().trimmed();
     if (url.isEmpty())
         return;
+    Q_EMIT actionStarted();
     const std::filesystem::path folder = appsettings::effectiveDownloadFolder();
     m_download->start(url, [url = url.toStdString(), folder](net::DownloadSink* sink, const CancelToken* cancel) {
         return pathText(sources::downloadUrl(url, folder, {}, sink, cancel).file);

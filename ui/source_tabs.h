@@ -70,6 +70,7 @@ public Q_SLOTS:
 Q_SIGNALS:
     void openRequested(const QString& path);
     void failed(const QString& title, const QString& message);
+    void actionStarted();             // a search, a page, a details request or a download: old errors go
     void searchFinished(int results); // after a search or a further page: the rows shown now
     void detailsShown(const QString& repo);
 
@@ -116,6 +117,7 @@ public Q_SLOTS:
 Q_SIGNALS:
     void openRequested(const QString& path);
     void failed(const QString& title, const QString& message);
+    void actionStarted(); // a refresh, a pull or a use: old errors go
     void listed(int models);
 
 protected:
@@ -147,6 +149,7 @@ public:
 Q_SIGNALS:
     void openRequested(const QString& path);
     void failed(const QString& title, const QString& message);
+    void actionStarted(); // a fetch: old errors go
 
 private:
     void fetch();

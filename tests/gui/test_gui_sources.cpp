@@ -332,6 +332,63 @@ private Q_SLOTS:
         qunsetenv("HF_ENDPOINT");
     }
 
+    // A tab's error banner goes when another tab is shown, and when a new action starts on its
+    // tab: a new search, or a new download while the old error is still up.
+    void bannersBelongToTheirTab()
+    {
+        HttpTestServer hub;
+        scriptHub(hub);
+        qputenv("HF_ENDPOINT", QByteArray::fromStdString(hub.url()));
+        HttpTestServer server;
+        server.route("/slow.gguf", [](const SeenRequest&) {
+            ScriptedResponse r = ScriptedResponse::file(std::string(2 << 20, 'x'));
+            r.chunkDelayMs = 40;
+            return r;
+        });
+        ModelPage page;
+        page.show();
+        HubTab* hubTab = page.hubTab();
+        page.tabs()->setCurrentWidget(hubTab);
+        QSignalSpy failed(hubTab, &HubTab::failed);
+        hubTab->searchField()->setText(QStringLiteral("broken"));
+        hubTab->search();
+        QVERIFY(failed.wait(15000));
+        QVERIFY(page.banner()->isVisible());
+
+        // Another tab: the Hub's error is not shown there.
+        page.tabs()->setCurrentWidget(page.urlTab());
+        QVERIFY(!page.banner()->isVisible());
+
+        // A new search on the Hub tab clears its old error as it starts.
+        page.tabs()->setCurrentWidget(hubTab);
+        hubTab->search();
+        QVERIFY(failed.wait(15000));
+        QVERIFY(page.banner()->isVisible());
+        QSignalSpy searched(hubTab, &HubTab::searchFinished);
+        hubTab->searchField()->setText(QStringLiteral("llama"));
+        hubTab->search();
+        QVERIFY(!page.banner()->isVisible());
+        QVERIFY(searched.wait(15000));
+        QVERIFY(!page.banner()->isVisible());
+
+        // A failed download on the URL tab, then a new one: the old error goes while it runs.
+        UrlTab* urlTab = page.urlTab();
+        page.tabs()->setCurrentWidget(urlTab);
+        QSignalSpy urlFailed(urlTab, &UrlTab::failed);
+        urlTab->urlField()->setText(QString::fromStdString(server.url() + "/missing.gguf"));
+        urlTab->fetchButton()->click();
+        QVERIFY(urlFailed.wait(15000));
+        QVERIFY(page.banner()->isVisible());
+        QSignalSpy cancelled(urlTab->downloadRow()->job(), &DownloadJob::cancelled);
+        urlTab->urlField()->setText(QString::fromStdString(server.url() + "/slow.gguf"));
+        urlTab->fetchButton()->click();
+        QVERIFY(urlTab->downloadRow()->job()->isRunning());
+        QVERIFY(!page.banner()->isVisible());
+        urlTab->downloadRow()->job()->cancel();
+        QVERIFY(cancelled.wait(15000));
+        qunsetenv("HF_ENDPOINT");
+    }
+
     void ollamaStoreListingAndUse()
     {
         QTemporaryDir store;
