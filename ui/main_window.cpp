@@ -12,6 +12,7 @@
 #include "novaq/container/novaq_file.h"
 #include "novaq/pipeline/compress.h"
 
+#include <QAbstractItemView>
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
@@ -23,8 +24,10 @@
 #include <QListWidget>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QPushButton>
 #include <QScreen>
 #include <QSettings>
+#include <QShortcut>
 #include <QStackedWidget>
 #include <QStatusBar>
 #include <QThread>
@@ -180,6 +183,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
         goTo(Step::Results);
     });
     connect(m_compressPage, &CompressPage::cancelRequested, m_job, &CompressJob::cancel);
+    // Esc cancels a run whatever has the focus in the window (a chart, the table, the step
+    // list), but only on the Compress step.
+    m_cancelShortcut = new QShortcut(QKeySequence(Qt::Key_Escape), this);
+    m_cancelShortcut->setContext(Qt::WindowShortcut);
+    m_cancelShortcut->setEnabled(false);
+    connect(m_cancelShortcut, &QShortcut::activated, m_compressPage, &CompressPage::requestCancel);
+    connect(m_pages, &QStackedWidget::currentChanged, this,
+            [this](int index) { m_cancelShortcut->setEnabled(index == int(Step::Compress)); });
     connect(m_compressPage, &CompressPage::backToSettings, this, [this] { goTo(Step::Settings); });
     connect(m_modelPage, &ModelPage::openRequested, this, &MainWindow::openPath);
     connect(m_modelPage, &ModelPage::demoRequested, this, &MainWindow::openDemoModel);
@@ -189,6 +200,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     appsettings::captureEnvironment();
     appsettings::applyToEnvironment();
     m_settingsPage->setThreads(appsettings::threads());
+
+    // Keyboard: Return or Enter presses the focused button (outside dialogs Qt does that only
+    // for auto-default buttons), and Tab leaves a table instead of walking its cells.
+    for (QPushButton* button : findChildren<QPushButton*>())
+        button->setAutoDefault(true);
+    for (QAbstractItemView* view : findChildren<QAbstractItemView*>())
+        view->setTabKeyNavigation(false);
 
     QSettings settings;
     m_modelPage->setRecent(settings.value(QString::fromLatin1(kRecentKey)).toStringList());
@@ -266,7 +284,7 @@ QString MainWindow::modelChipText() const { return m_chip->text(); }
 void MainWindow::showOpenError(const QString& title, const QString& message)
 {
     m_modelPage->setBusy(false);
-    m_modelPage->banner()->showError(title, message + tr("\nChoose another file or folder, or try the demo model."));
+    m_modelPage->showError(nullptr, title, message + tr("\nChoose another file or folder, or try the demo model."));
     goTo(Step::Model);
     Q_EMIT openFailed(message);
 }
@@ -289,7 +307,7 @@ void MainWindow::openPath(const QString& path)
         goTo(Step::Compress);
         return;
     }
-    m_modelPage->banner()->clear();
+    m_modelPage->clearError();
     m_modelPage->setBusy(true, tr("Reading %1...").arg(path));
     const std::filesystem::path p = path.toStdString();
     if (looksLikeNovaq(path)) {
@@ -305,6 +323,12 @@ void MainWindow::openPath(const QString& path)
                     return;
                 }
                 m_modelPage->setBusy(false);
+                // The chip names the .novaq file now, so Settings and Compress must not go on
+                // compressing the model opened before: they close until a model is opened.
+                m_modelLabel.clear();
+                m_settingsPage->clearModel();
+                setStepEnabled(Step::Settings, false);
+                setStepEnabled(Step::Compress, false);
                 m_chip->setText(tr("%1 - compressed file - %2")
                                     .arg(QFileInfo(path).fileName(), sizeText(outcome.value->fileBytes)));
                 m_resultsPage->showReport(*outcome.value);

@@ -12,6 +12,7 @@ class QLabel;
 class QRect;
 class QSize;
 class QListWidget;
+class QShortcut;
 class QStackedWidget;
 
 namespace novaq::ui {
@@ -76,6 +77,7 @@ private:
     CompressPage* m_compressPage;
     ResultsPage* m_resultsPage;
     CompressJob* m_job;
+    QShortcut* m_cancelShortcut = nullptr;
     QString m_modelLabel;
 };
 

@@ -97,7 +97,17 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
         card->setToolTip(tr("Compress to %1 bits per weight; fewer bits make a smaller file and a larger error.")
                              .arg(p.bits, 0, 'f', 1));
         cardGrid->addCard(card);
-        connect(card, &ChoiceCard::clicked, this, [this, i] { m_bitsSlider->setValue(int(i)); });
+        // One card is checked at a time, kept so by hand: an exclusive group (auto-exclusive or
+        // QButtonGroup) would let Tab reach the checked card only.
+        connect(card, &ChoiceCard::clicked, this, [this, i] {
+            m_bitsSlider->setValue(int(i));
+            selectCard(i);
+        });
+        connect(card, &ChoiceCard::moveFocusRequested, this, [this, i](int step) {
+            const int next = int(i) + step;
+            if (next >= 0 && next < int(m_cards.size()))
+                m_cards[size_t(next)]->setFocus(Qt::TabFocusReason);
+        });
         m_cards.push_back(card);
     }
     leftLayout->addWidget(cardGrid);
@@ -191,6 +201,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     auto* outForm = new QFormLayout;
     outForm->addRow(tr("Output file"), outRow);
     leftLayout->addLayout(outForm);
+    connect(m_output, &QLineEdit::textChanged, this, &SettingsPage::checkOutput);
     connect(outBrowse, &QPushButton::clicked, this, [this] {
         const QString path =
             QFileDialog::getSaveFileName(this, tr("Save the compressed model as"), m_output->text(),
@@ -206,6 +217,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     m_compress->setToolTip(tr("Start compressing with these settings (Ctrl+Return)."));
     m_compress->setAccessibleName(tr("Compress"));
     leftColumnLayout->addWidget(m_compress);
+    m_compress->setEnabled(false); // until a model is open
     connect(m_compress, &QPushButton::clicked, this, &SettingsPage::requestCompress);
     auto* shortcut = new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), this);
     shortcut->setContext(Qt::WidgetWithChildrenShortcut);
@@ -267,7 +279,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     splitter->setChildrenCollapsible(false);
 
     connect(m_bitsSlider, &QSlider::valueChanged, this, [this](int i) {
-        m_cards[size_t(i)]->setChecked(true);
+        selectCard(size_t(i));
         const BitsPreset& p = bitsPresets()[size_t(i)];
         m_bitsValue->setText(tr("%1 bits (%2)").arg(p.bits, 0, 'f', 1).arg(capitalized(p.label).toLower()));
         showPreview();
@@ -286,8 +298,14 @@ void SettingsPage::setBits(double value)
     for (size_t i = 0; i < presets.size(); ++i)
         if (std::abs(presets[i].bits - value) < 1e-9) {
             m_bitsSlider->setValue(int(i));
-            m_cards[i]->setChecked(true);
+            selectCard(i);
         }
+}
+
+void SettingsPage::selectCard(size_t index)
+{
+    for (size_t j = 0; j < m_cards.size(); ++j)
+        m_cards[j]->setChecked(j == index);
 }
 
 double SettingsPage::bits() const { return bitsPresets()[size_t(m_bitsSlider->value())].bits; }
@@ -307,12 +325,63 @@ void SettingsPage::setModel(const ModelInspection& inspection, const QString& la
     if (folder.isEmpty() || !QDir(folder).exists())
         folder = QDir::homePath();
     m_output->setText(QDir(folder).filePath(base + QStringLiteral(".novaq")));
+    m_bannerIsOutput = false;
+    checkOutput();
     m_previewModel->setText(tr("%1 - %2 - %3 parameters - %4 tensors - %5")
                                 .arg(label, QString::fromStdString(inspection.format))
                                 .arg(paramsText(inspection.params()))
                                 .arg(inspection.tensors.size())
                                 .arg(sizeText(inspection.sourceBytes())));
     refreshEstimates();
+}
+
+void SettingsPage::clearModel()
+{
+    ++m_generation; // an estimate on its way is for the old model
+    m_model = {};
+    m_label.clear();
+    m_pending = 0;
+    m_estimates.clear();
+    m_haveEstimates = false;
+    m_banner->clear();
+    m_bannerIsOutput = false;
+    m_previewModel->setText(tr("No model: choose one on the Model step."));
+    for (ChoiceCard* card : m_cards)
+        card->setEstimate({});
+    showPreview();
+    checkOutput();
+}
+
+QString SettingsPage::outputProblem() const
+{
+    const QString path = m_output->text().trimmed();
+    if (path.isEmpty())
+        return tr("Type or choose where the compressed file should go.");
+    const QFileInfo file(path);
+    if (file.isDir())
+        return tr("%1 is a folder. Add a file name, such as model.novaq.").arg(path);
+    const QFileInfo folder(file.absolutePath());
+    if (!folder.exists())
+        return tr("The folder %1 does not exist. Create it, or choose another output file.").arg(folder.filePath());
+    if (!folder.isDir())
+        return tr("%1 is a file, not a folder. Choose another output file.").arg(folder.filePath());
+    if (!folder.isWritable() || (file.exists() && !file.isWritable()))
+        return tr("You may not write to %1. Choose a folder of your own, such as your Documents.")
+            .arg(file.exists() ? path : folder.filePath());
+    return {};
+}
+
+void SettingsPage::checkOutput()
+{
+    const QString problem = outputProblem();
+    if (!problem.isEmpty() && hasModel()) {
+        m_banner->showError(tr("The compressed file cannot be written there"), problem);
+        m_bannerIsOutput = true;
+    } else if (m_bannerIsOutput) {
+        m_banner->clear();
+        m_bannerIsOutput = false;
+    }
+    m_compress->setEnabled(hasModel() && problem.isEmpty());
 }
 
 void SettingsPage::refreshEstimates()
@@ -354,6 +423,7 @@ void SettingsPage::refreshEstimates()
                 m_estimates.clear();
                 m_haveEstimates = false;
                 m_banner->showError(tr("The estimate failed"), outcome.error);
+                m_bannerIsOutput = false;
                 for (ChoiceCard* card : m_cards)
                     card->setEstimate({});
                 return;
@@ -421,8 +491,8 @@ void SettingsPage::requestCompress()
 {
     if (m_model.path.empty())
         return;
-    if (m_output->text().trimmed().isEmpty()) {
-        m_banner->showError(tr("No output file"), tr("Type or choose where the compressed file should go."));
+    if (const QString problem = outputProblem(); !problem.isEmpty()) {
+        checkOutput();
         return;
     }
     if (const QString text = calibrationPath(); !text.isEmpty() && !QFileInfo(text).isFile()) {
