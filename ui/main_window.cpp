@@ -87,7 +87,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     // Left: brand and steps.
     auto* side = new QWidget(central);
     side->setObjectName(QStringLiteral("sidebar"));
-    side->setFixedWidth(200);
+    side->setFixedWidth(180); // narrow enough to leave the pages room at 1024 x 600
     side->setStyleSheet(
         QStringLiteral("#sidebar { background: palette(window); border-right: 1px solid palette(mid); }"));
     auto* sideLayout = new QVBoxLayout(side);

@@ -28,6 +28,7 @@
 #include <QStandardPaths>
 #include <QTableView>
 #include <QThread>
+#include <QTimer>
 #include <QVBoxLayout>
 
 #include <climits>
@@ -89,7 +90,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     scroll->setWidget(left);
     auto* leftLayout = new QVBoxLayout(left);
     leftLayout->setContentsMargins(2, 2, 8, 2); // room for the cards' focus ring
-    auto* cardGrid = new CardGrid(3, 136, left);
+    auto* cardGrid = new CardGrid(3, 120, left);
     const auto presets = bitsPresets();
     for (size_t i = 0; i < presets.size(); ++i) {
         const BitsPreset& p = presets[i];
@@ -186,7 +187,11 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
             m_calibration->setText(path);
     });
     m_advanced->setVisible(false);
-    connect(m_advancedToggle, &QCheckBox::toggled, m_advanced, &QWidget::setVisible);
+    connect(m_advancedToggle, &QCheckBox::toggled, this, [this, scroll](bool on) {
+        m_advanced->setVisible(on);
+        if (on) // bring the opened settings into view (on a small screen they are below the fold)
+            QTimer::singleShot(0, scroll, [scroll, this] { scroll->ensureWidgetVisible(m_advanced, 0, 8); });
+    });
     leftLayout->addWidget(m_advanced);
 
     auto* outRow = new QHBoxLayout;
@@ -230,8 +235,10 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     rightLayout->addWidget(sectionTitle(tr("Preview"), right));
     m_previewModel = new ElidedLabel(Qt::ElideMiddle, right);
     rightLayout->addWidget(m_previewModel);
-    auto* figures = new QHBoxLayout;
-    figures->setSpacing(20);
+    // Size and ratio side by side, bits per weight below: the three fit a narrow preview.
+    auto* figures = new QGridLayout;
+    figures->setHorizontalSpacing(20);
+    figures->setVerticalSpacing(2);
     m_previewSize = new QLabel(right);
     m_previewRatio = new QLabel(right);
     m_previewBits = new QLabel(right);
@@ -240,10 +247,12 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
         f.setPointSizeF(f.pointSizeF() * 1.3);
         f.setBold(true);
         l->setFont(f);
-        l->setWordWrap(true); // "2.42 bits per weight" wraps on a narrow preview
-        figures->addWidget(l, 0, Qt::AlignTop);
+        l->setWordWrap(true);
     }
-    figures->addStretch();
+    figures->addWidget(m_previewSize, 0, 0);
+    figures->addWidget(m_previewRatio, 0, 1);
+    figures->addWidget(m_previewBits, 1, 0, 1, 2);
+    figures->setColumnStretch(2, 1);
     m_previewSize->setToolTip(tr("The estimated size of the compressed file, everything included."));
     m_previewRatio->setToolTip(tr("How many times smaller than the source the file should be."));
     m_previewBits->setToolTip(tr("What each weight costs on average, codebooks and scales included."));

@@ -10,6 +10,7 @@
 #include <QLabel>
 #include <QMimeData>
 #include <QPainter>
+#include <QRegularExpression>
 #include <QScrollBar>
 #include <QStyle>
 #include <QToolButton>
@@ -270,7 +271,7 @@ ChoiceCard::ChoiceCard(const QString& title, const QString& detail, QWidget* par
     setMinimumHeight(124);
     setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
     auto* layout = new QVBoxLayout(this);
-    layout->setContentsMargins(14, 10, 14, 10);
+    layout->setContentsMargins(12, 8, 12, 8);
     m_title = new QLabel(title, this);
     QFont f = m_title->font();
     f.setPointSizeF(f.pointSizeF() * 1.25);
@@ -362,14 +363,19 @@ QString breakable(const QString& text)
 
 void SummaryCard::setValue(const QString& value, const QString& caption)
 {
-    m_value->setText(value);
+    // A wrapped value breaks between figures, never between a number and its unit.
+    m_valueText = value;
+    static const QRegularExpression numberSpace(QStringLiteral("(\\d) "));
+    QString shown = value;
+    shown.replace(numberSpace, QStringLiteral("\\1") + QChar(0x00A0));
+    m_value->setText(shown);
     if (!caption.isEmpty()) {
         m_captionText = caption;
         m_caption->setText(breakable(caption));
     }
 }
 
-QString SummaryCard::value() const { return m_value->text(); }
+QString SummaryCard::value() const { return m_valueText; }
 
 QString SummaryCard::caption() const { return m_captionText; }
 

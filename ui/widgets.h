@@ -136,6 +136,7 @@ public:
 private:
     QLabel* m_value;
     QLabel* m_caption;
+    QString m_valueText;   // as given, without the no-break spaces shown in m_value
     QString m_captionText; // without the break hints shown in m_caption
 };
 
