@@ -537,6 +537,20 @@ private Q_SLOTS:
         page->urlTab()->urlField()->setText(QStringLiteral("https://example.com/models/tiny-F32.gguf"));
         QTest::qWait(100);
         QVERIFY(window.grab().save(screenshotPath(folder, QStringLiteral("model-url"))));
+
+        // The same tabs on a small screen (1024 x 640), into small/.
+        const QString small = QDir(folder).filePath(QStringLiteral("small"));
+        QDir().mkpath(small);
+        window.resize(1024, 640);
+        QTRY_COMPARE(window.size(), QSize(1024, 640));
+        for (QWidget* tab : std::initializer_list<QWidget*>{hubTab, page->ollamaTab(), page->urlTab()}) {
+            page->tabs()->setCurrentWidget(tab);
+            QTest::qWait(200);
+            const QString name = tab == hubTab              ? QStringLiteral("model-huggingface")
+                                 : tab == page->ollamaTab() ? QStringLiteral("model-ollama")
+                                                            : QStringLiteral("model-url");
+            QVERIFY(window.grab().save(screenshotPath(small, name)));
+        }
         qunsetenv("HF_ENDPOINT");
         qunsetenv("OLLAMA_MODELS");
 
