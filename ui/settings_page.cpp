@@ -9,6 +9,7 @@
 
 #include <QCheckBox>
 #include <QDir>
+#include <QEvent>
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -283,6 +284,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     m_table->setToolTip(tr("What will happen to each tensor: compressed, or kept as it is and why."));
     m_table->setAccessibleName(tr("Tensors and what will happen to them"));
     rightLayout->addWidget(m_table, 1);
+    m_table->installEventFilter(this); // hides the Shape column when the table is narrow
     splitter->setStretchFactor(0, 5);
     splitter->setStretchFactor(1, 6);
     splitter->setChildrenCollapsible(false);
@@ -299,6 +301,15 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     setBits(CompressOptions{}.bits);
     m_bitsValue->setText(
         tr("%1 bits (%2)").arg(bits(), 0, 'f', 1).arg(capitalized(bitsPresets()[size_t(m_bitsSlider->value())].label)));
+}
+
+bool SettingsPage::eventFilter(QObject* watched, QEvent* event)
+{
+    // On a small screen the preview is narrow: the tensor names need the room more than the
+    // shapes do (each row's tooltip still gives the shape).
+    if (watched == m_table && event->type() == QEvent::Resize)
+        m_table->setColumnHidden(TensorPlanModel::Shape, m_table->width() < 420);
+    return QWidget::eventFilter(watched, event);
 }
 
 void SettingsPage::setBits(double value)

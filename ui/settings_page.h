@@ -55,6 +55,9 @@ public:
     bool estimatesReady() const noexcept { return m_pending == 0 && m_haveEstimates; }
     QString previewText() const; // the preview figures, for tests and accessibility
 
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;
+
 Q_SIGNALS:
     void compressRequested(const novaq::CompressOptions& options);
     void estimatesUpdated();
