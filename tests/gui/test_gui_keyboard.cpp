@@ -154,8 +154,10 @@ private Q_SLOTS:
         const QPalette before = QApplication::palette();
         QApplication::setPalette(dark ? darkPalette() : lightPalette());
         const auto& cards = m_window->settingsPage()->cards();
-        cards[0]->setChecked(true);
+        m_window->settingsPage()->setBits(bitsPresets().front().bits);
+        QVERIFY(cards[0]->isChecked());
         ChoiceCard* card = cards[1];
+        QVERIFY(!card->isChecked());
         m_window->settingsPage()->compressButton()->setFocus();
         const QImage plain = look(card);
         const QImage selected = look(cards[0]);
