@@ -60,6 +60,7 @@ ResultsPage::ResultsPage(QWidget* parent) : QWidget(parent)
     auto* scroll = new VerticalScrollArea(this);
     auto* body = new QWidget(scroll);
     scroll->setWidget(body);
+    body->setAutoFillBackground(false); // the page shows through, in any palette
     auto* bodyLayout = new QVBoxLayout(body);
     bodyLayout->setContentsMargins(0, 0, 0, 0);
     auto* grid = new CardGrid(3, 180, body);

@@ -89,6 +89,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     leftColumnLayout->addWidget(scroll, 1);
     auto* left = new QWidget(scroll);
     scroll->setWidget(left);
+    left->setAutoFillBackground(false); // the page shows through, in any palette
     auto* leftLayout = new QVBoxLayout(left);
     leftLayout->setContentsMargins(2, 2, 8, 2); // room for the cards' focus ring
     auto* cardGrid = new CardGrid(3, 120, left);
