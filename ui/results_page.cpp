@@ -56,13 +56,10 @@ ResultsPage::ResultsPage(QWidget* parent) : QWidget(parent)
     m_banner = new ErrorBanner(this);
     layout->addWidget(m_banner);
 
-    // The cards and charts scroll on a small screen; the buttons below stay in view.
-    auto* scroll = new VerticalScrollArea(this);
-    auto* body = new QWidget(scroll);
-    scroll->setWidget(body);
-    body->setAutoFillBackground(false); // the page shows through, in any palette
-    auto* bodyLayout = new QVBoxLayout(body);
-    bodyLayout->setContentsMargins(0, 0, 0, 0);
+    // The cards rewrap into fewer columns on a narrow page and the charts (150 pixels high at
+    // least) take the height that is left, so the page fits 1024 x 600 with its buttons in view.
+    QWidget* body = this;
+    QVBoxLayout* bodyLayout = layout;
     auto* grid = new CardGrid(3, 180, body);
     const QStringList captions{tr("original -> compressed file"), tr("smaller"),     tr("bits per weight"),
                                tr("mean relative error"),         tr("worst error"), tr("time")};
@@ -85,9 +82,7 @@ ResultsPage::ResultsPage(QWidget* parent) : QWidget(parent)
     m_histogram = new ErrorHistogramChart(charts);
     charts->setStretchFactor(0, 3);
     charts->setStretchFactor(1, 2);
-    charts->setMinimumHeight(220);
     bodyLayout->addWidget(charts, 1);
-    layout->addWidget(scroll, 1);
 
     m_busy = new QLabel(this);
     m_busy->hide();

@@ -2,6 +2,7 @@
 
 #include "ui/format.h"
 
+#include <QCoreApplication>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QGridLayout>
@@ -155,8 +156,12 @@ QSize VerticalScrollArea::sizeHint() const
 bool VerticalScrollArea::eventFilter(QObject* watched, QEvent* event)
 {
     // The widget's minimum width changes (Advanced opens, cards rewrap): ask the layout again.
-    if (watched == widget() && event->type() == QEvent::LayoutRequest)
+    // QScrollArea sizes its widget again only on a LayoutRequest of its own: post one, so that a
+    // widget that became shorter (the cards rewrapped into more columns) is not left too tall.
+    if (watched == widget() && event->type() == QEvent::LayoutRequest) {
         updateGeometry();
+        QCoreApplication::postEvent(this, new QEvent(QEvent::LayoutRequest));
+    }
     return QScrollArea::eventFilter(watched, event);
 }
 
@@ -181,6 +186,11 @@ QSize CardGrid::minimumSizeHint() const { return {m_minCardWidth, m_grid->minimu
 void CardGrid::resizeEvent(QResizeEvent* event)
 {
     QWidget::resizeEvent(event);
+    // A widget shown for the first time gets its default size (100 x 30) before its layout gives
+    // it the real one: rewrapping into one column then would make the page (and the window) as
+    // tall as six cards. Widths below one card are such passing sizes; keep the columns.
+    if (width() < m_minCardWidth)
+        return;
     const int fit = (width() + m_grid->spacing()) / (m_minCardWidth + m_grid->spacing());
     relayout(std::clamp(fit, 1, m_maxColumns));
 }

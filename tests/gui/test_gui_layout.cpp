@@ -103,6 +103,27 @@ private Q_SLOTS:
         QCOMPARE(MainWindow::initialSize(available), expected);
     }
 
+    // Cards rewrap into the columns that fit, but a width below one card (the default size a
+    // widget has for a moment when first shown) does not turn them into one tall column: that
+    // made the window grow past a 1024 x 640 screen when Results was first shown.
+    void cardGridIgnoresPassingTinyWidths()
+    {
+        QWidget holder;
+        auto* grid = new CardGrid(3, 120, &holder);
+        for (int i = 0; i < 6; ++i)
+            grid->addCard(new QLabel(QStringLiteral("card %1").arg(i)));
+        holder.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&holder));
+        grid->resize(420, 300);
+        QCOMPARE(grid->columns(), 3);
+        grid->resize(100, 30);
+        QCOMPARE(grid->columns(), 3);
+        grid->resize(260, 300);
+        QCOMPARE(grid->columns(), 2);
+        grid->resize(120, 300);
+        QCOMPARE(grid->columns(), 1);
+    }
+
     void everyPageFits_data()
     {
         QTest::addColumn<QSize>("size");
@@ -214,6 +235,27 @@ private Q_SLOTS:
         shows(page, {QStringLiteral("Cancel")});
         QVERIFY(page->statusLine().contains(p.tensorName)); // the full text stays available
         page->onCancelled();
+
+        // File > Open of the .novaq in a new window: the Results page is shown for the first
+        // time straight away, and the window does not grow.
+        MainWindow reader;
+        reader.resize(size);
+        reader.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&reader));
+        QSignalSpy novaqOpened(&reader, &MainWindow::novaqOpened);
+        reader.openPath(output);
+        QTRY_COMPARE_WITH_TIMEOUT(novaqOpened.count(), 1, 60000);
+        QApplication::processEvents();
+        QApplication::sendPostedEvents(nullptr, QEvent::LayoutRequest);
+        QApplication::processEvents();
+        QVERIFY2(
+            reader.size() == size,
+            qPrintable(QStringLiteral("reading: the window grew to %1x%2").arg(reader.width()).arg(reader.height())));
+        for (const QString& text : {QStringLiteral("Validate"), QStringLiteral("Compress another")}) {
+            QPushButton* b = buttonNamed(reader.resultsPage(), text);
+            QVERIFY(b);
+            QVERIFY2(wholeInWindow(&reader, b, &why), qPrintable(why));
+        }
         QFile::remove(output);
     }
 
