@@ -106,6 +106,8 @@ void setupApplication(QApplication& app, Theme theme)
                                      " border-radius: 6px; padding: 6px 18px; font-weight: bold; }"
                                      "QPushButton#primary:hover { background: %2; }"
                                      "QPushButton#primary:disabled { background: palette(mid); }"
+                                     // A visible focus ring on the accent-coloured buttons too.
+                                     "QPushButton#primary:focus { border: 2px solid palette(text); }"
                                      "QProgressBar { border: 1px solid palette(mid); border-radius: 6px;"
                                      " text-align: center; }"
                                      "QProgressBar::chunk { background: %1; border-radius: 5px; }")

@@ -75,7 +75,7 @@ ErrorBarChart::ErrorBarChart(QWidget* parent) : QChartView(parent)
     setChart(chart);
     applyStyle();
     setRenderHint(QPainter::Antialiasing);
-    setMinimumHeight(220);
+    setMinimumHeight(150);
     connect(m_series, &QStackedBarSeries::hovered, this,
             [this](bool status, int index, QBarSet*) { onHovered(status, index); });
     setToolTip(
@@ -182,7 +182,7 @@ RatioLineChart::RatioLineChart(QWidget* parent) : QChartView(parent)
     setChart(chart);
     applyStyle();
     setRenderHint(QPainter::Antialiasing);
-    setMinimumHeight(220);
+    setMinimumHeight(150);
     setToolTip(tr("How much smaller the file is so far, and how many bits each weight costs so far."));
     setAccessibleName(tr("Running compression ratio chart"));
 }
@@ -252,7 +252,7 @@ ErrorHistogramChart::ErrorHistogramChart(QWidget* parent) : QChartView(parent)
     setChart(chart);
     applyStyle();
     setRenderHint(QPainter::Antialiasing);
-    setMinimumHeight(220);
+    setMinimumHeight(150);
     setToolTip(tr("Most tensors should sit close together; a long tail means some tensors lost more."));
     setAccessibleName(tr("Histogram of errors"));
 }

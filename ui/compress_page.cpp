@@ -25,7 +25,8 @@ CompressPage::CompressPage(QWidget* parent) : QWidget(parent)
 {
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(24, 16, 24, 16);
-    m_title = new QLabel(tr("Compressing"), this);
+    m_title = new ElidedLabel(Qt::ElideMiddle, this);
+    m_title->setText(tr("Compressing"));
     QFont hf = m_title->font();
     hf.setPointSizeF(hf.pointSizeF() * 1.6);
     hf.setBold(true);
@@ -43,7 +44,8 @@ CompressPage::CompressPage(QWidget* parent) : QWidget(parent)
     m_progress->setFormat(QStringLiteral("%p%"));
     m_progress->setToolTip(tr("How much of the model is done, by number of weights."));
     m_progress->setAccessibleName(tr("Overall progress"));
-    m_status = new QLabel(tr("Waiting to start..."), this);
+    m_status = new ElidedLabel(Qt::ElideMiddle, this); // a long tensor name never widens the page
+    m_status->setText(tr("Waiting to start..."));
     QFont sf = m_status->font();
     sf.setPointSizeF(sf.pointSizeF() * 1.1);
     m_status->setFont(sf);
@@ -64,12 +66,7 @@ CompressPage::CompressPage(QWidget* parent) : QWidget(parent)
     layout->addLayout(top);
     connect(m_cancel, &QPushButton::clicked, this, &CompressPage::cancelRequested);
     connect(m_back, &QPushButton::clicked, this, &CompressPage::backToSettings);
-    auto* esc = new QShortcut(QKeySequence(Qt::Key_Escape), this);
-    esc->setContext(Qt::WidgetWithChildrenShortcut);
-    connect(esc, &QShortcut::activated, this, [this] {
-        if (m_cancel->isVisible() && m_cancel->isEnabled())
-            Q_EMIT cancelRequested();
-    });
+    // Esc is the window's shortcut (MainWindow), so that it works whatever has the focus.
 
     auto* vsplit = new QSplitter(Qt::Vertical, this);
     auto* charts = new QSplitter(Qt::Horizontal, vsplit);
@@ -189,6 +186,14 @@ void CompressPage::onCancelled()
     m_status->setText(tr("Cancelled: nothing was written."));
     log(tr("Cancelled"));
     setRunning(false);
+}
+
+bool CompressPage::requestCancel()
+{
+    if (!m_cancel->isVisible() || !m_cancel->isEnabled())
+        return false;
+    Q_EMIT cancelRequested();
+    return true;
 }
 
 QString CompressPage::statusLine() const { return m_status->text(); }

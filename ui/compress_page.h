@@ -17,6 +17,7 @@ class QToolButton;
 
 namespace novaq::ui {
 
+class ElidedLabel;
 class ErrorBanner;
 class ErrorBarChart;
 class RatioLineChart;
@@ -42,6 +43,8 @@ public:
     TensorResultModel* resultModel() const noexcept { return m_results; }
     QPushButton* cancelButton() const noexcept { return m_cancel; }
     QString statusLine() const;
+    // Cancel, as the button does, when a run is going (Esc); false when there is none.
+    bool requestCancel();
 
 Q_SIGNALS:
     void cancelRequested();
@@ -52,9 +55,9 @@ private:
     void setRunning(bool running);
 
     ErrorBanner* m_banner;
-    QLabel* m_title;
+    ElidedLabel* m_title;
     QProgressBar* m_progress;
-    QLabel* m_status;
+    ElidedLabel* m_status;
     QPushButton* m_cancel;
     QPushButton* m_back;
     ErrorBarChart* m_errorChart;

@@ -12,6 +12,7 @@
 #include "novaq/container/novaq_file.h"
 #include "novaq/pipeline/compress.h"
 
+#include <QAbstractItemView>
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
@@ -23,7 +24,10 @@
 #include <QListWidget>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QPushButton>
+#include <QScreen>
 #include <QSettings>
+#include <QShortcut>
 #include <QStackedWidget>
 #include <QStatusBar>
 #include <QThread>
@@ -71,7 +75,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
 {
     setWindowTitle(tr("NOVAQ Studio"));
     setWindowIcon(QIcon(QStringLiteral(":/icons/novaq-studio-256.png")));
-    resize(1280, 800);
+    // 1280 x 800, or the whole available screen when it is smaller (every page works down to
+    // 1024 x 600).
+    resize(initialSize(screen() ? screen()->availableGeometry() : QRect()));
 
     auto* central = new QWidget(this);
     auto* hbox = new QHBoxLayout(central);
@@ -81,7 +87,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     // Left: brand and steps.
     auto* side = new QWidget(central);
     side->setObjectName(QStringLiteral("sidebar"));
-    side->setFixedWidth(200);
+    side->setFixedWidth(180); // narrow enough to leave the pages room at 1024 x 600
     side->setStyleSheet(
         QStringLiteral("#sidebar { background: palette(window); border-right: 1px solid palette(mid); }"));
     auto* sideLayout = new QVBoxLayout(side);
@@ -125,14 +131,15 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     rightLayout->setSpacing(0);
     auto* chipRow = new QHBoxLayout;
     chipRow->setContentsMargins(24, 12, 24, 0);
-    m_chip = new QLabel(tr("No model yet"), right);
+    m_chip = new ElidedLabel(Qt::ElideMiddle, right);
+    m_chip->setText(tr("No model yet"));
     m_chip->setObjectName(QStringLiteral("modelChip"));
     m_chip->setStyleSheet(QStringLiteral("#modelChip { border: 1px solid %1; border-radius: 14px; padding: 4px 14px; }")
                               .arg(accentColor().name()));
     m_chip->setToolTip(tr("The model you are working on."));
     m_chip->setAccessibleName(tr("Current model"));
-    chipRow->addWidget(m_chip);
-    chipRow->addStretch();
+    m_chip->setSizePolicy(QSizePolicy::Maximum, QSizePolicy::Preferred);
+    chipRow->addWidget(m_chip, 1, Qt::AlignLeft);
     rightLayout->addLayout(chipRow);
     m_pages = new QStackedWidget(right);
     m_modelPage = new ModelPage(m_pages);
@@ -176,6 +183,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
         goTo(Step::Results);
     });
     connect(m_compressPage, &CompressPage::cancelRequested, m_job, &CompressJob::cancel);
+    // Esc cancels a run whatever has the focus in the window (a chart, the table, the step
+    // list), but only on the Compress step.
+    m_cancelShortcut = new QShortcut(QKeySequence(Qt::Key_Escape), this);
+    m_cancelShortcut->setContext(Qt::WindowShortcut);
+    m_cancelShortcut->setEnabled(false);
+    connect(m_cancelShortcut, &QShortcut::activated, m_compressPage, &CompressPage::requestCancel);
+    connect(m_pages, &QStackedWidget::currentChanged, this,
+            [this](int index) { m_cancelShortcut->setEnabled(index == int(Step::Compress)); });
     connect(m_compressPage, &CompressPage::backToSettings, this, [this] { goTo(Step::Settings); });
     connect(m_modelPage, &ModelPage::openRequested, this, &MainWindow::openPath);
     connect(m_modelPage, &ModelPage::demoRequested, this, &MainWindow::openDemoModel);
@@ -186,12 +201,27 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     appsettings::applyToEnvironment();
     m_settingsPage->setThreads(appsettings::threads());
 
+    // Keyboard: Return or Enter presses the focused button (outside dialogs Qt does that only
+    // for auto-default buttons), and Tab leaves a table instead of walking its cells.
+    for (QPushButton* button : findChildren<QPushButton*>())
+        button->setAutoDefault(true);
+    for (QAbstractItemView* view : findChildren<QAbstractItemView*>())
+        view->setTabKeyNavigation(false);
+
     QSettings settings;
     m_modelPage->setRecent(settings.value(QString::fromLatin1(kRecentKey)).toStringList());
     buildMenus();
 }
 
 MainWindow::~MainWindow() = default;
+
+QSize MainWindow::initialSize(const QRect& available)
+{
+    const QSize preferred(1280, 800);
+    if (!available.isValid())
+        return preferred;
+    return preferred.boundedTo(available.size());
+}
 
 void MainWindow::buildMenus()
 {
@@ -254,7 +284,7 @@ QString MainWindow::modelChipText() const { return m_chip->text(); }
 void MainWindow::showOpenError(const QString& title, const QString& message)
 {
     m_modelPage->setBusy(false);
-    m_modelPage->banner()->showError(title, message + tr("\nChoose another file or folder, or try the demo model."));
+    m_modelPage->showError(nullptr, title, message + tr("\nChoose another file or folder, or try the demo model."));
     goTo(Step::Model);
     Q_EMIT openFailed(message);
 }
@@ -277,7 +307,7 @@ void MainWindow::openPath(const QString& path)
         goTo(Step::Compress);
         return;
     }
-    m_modelPage->banner()->clear();
+    m_modelPage->clearError();
     m_modelPage->setBusy(true, tr("Reading %1...").arg(path));
     const std::filesystem::path p = path.toStdString();
     if (looksLikeNovaq(path)) {
@@ -293,6 +323,12 @@ void MainWindow::openPath(const QString& path)
                     return;
                 }
                 m_modelPage->setBusy(false);
+                // The chip names the .novaq file now, so Settings and Compress must not go on
+                // compressing the model opened before: they close until a model is opened.
+                m_modelLabel.clear();
+                m_settingsPage->clearModel();
+                setStepEnabled(Step::Settings, false);
+                setStepEnabled(Step::Compress, false);
                 m_chip->setText(tr("%1 - compressed file - %2")
                                     .arg(QFileInfo(path).fileName(), sizeText(outcome.value->fileBytes)));
                 m_resultsPage->showReport(*outcome.value);

@@ -9,13 +9,17 @@
 #include <QMainWindow>
 
 class QLabel;
+class QRect;
+class QSize;
 class QListWidget;
+class QShortcut;
 class QStackedWidget;
 
 namespace novaq::ui {
 
 class CompressJob;
 class CompressPage;
+class ElidedLabel;
 class ModelPage;
 class ResultsPage;
 class SettingsPage;
@@ -27,6 +31,10 @@ public:
 
     explicit MainWindow(QWidget* parent = nullptr);
     ~MainWindow() override;
+
+    // The size the window opens at on a screen with this available geometry: 1280x800 when it
+    // fits, else no larger than the screen.
+    static QSize initialSize(const QRect& available);
 
     // Opens a model (file or folder) or a .novaq file; the outcome arrives asynchronously
     // (modelOpened / novaqOpened / openFailed).
@@ -61,7 +69,7 @@ private:
 
     QListWidget* m_steps;
     QStackedWidget* m_pages;
-    QLabel* m_chip;
+    ElidedLabel* m_chip;
     QLabel* m_threadsLabel;
     QLabel* m_memoryLabel;
     ModelPage* m_modelPage;
@@ -69,6 +77,7 @@ private:
     CompressPage* m_compressPage;
     ResultsPage* m_resultsPage;
     CompressJob* m_job;
+    QShortcut* m_cancelShortcut = nullptr;
     QString m_modelLabel;
 };
 

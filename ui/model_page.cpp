@@ -35,12 +35,19 @@ ModelPage::ModelPage(QWidget* parent) : QWidget(parent)
     const int local = m_tabs->addTab(makeLocalTab(), tr("This computer"));
     m_url = new UrlTab(m_tabs);
     m_tabs->addTab(m_url, tr("URL"));
-    const auto showFailure = [this](const QString& title, const QString& message) {
-        m_banner->showError(title, message);
-    };
-    connect(m_hub, &HubTab::failed, this, showFailure);
-    connect(m_ollama, &OllamaTab::failed, this, showFailure);
-    connect(m_url, &UrlTab::failed, this, showFailure);
+    // The banner belongs to the tab whose action failed: it goes when another tab is shown, and
+    // when a new action starts on its tab (a new search, download or pull).
+    connect(m_hub, &HubTab::failed, this, [this](const QString& t, const QString& m) { showError(m_hub, t, m); });
+    connect(m_ollama, &OllamaTab::failed, this,
+            [this](const QString& t, const QString& m) { showError(m_ollama, t, m); });
+    connect(m_url, &UrlTab::failed, this, [this](const QString& t, const QString& m) { showError(m_url, t, m); });
+    connect(m_hub, &HubTab::actionStarted, this, [this] { clearError(m_hub); });
+    connect(m_ollama, &OllamaTab::actionStarted, this, [this] { clearError(m_ollama); });
+    connect(m_url, &UrlTab::actionStarted, this, [this] { clearError(m_url); });
+    connect(m_tabs, &QTabWidget::currentChanged, this, [this] {
+        if (m_bannerOwner && m_bannerOwner != m_tabs->currentWidget())
+            clearError(m_bannerOwner);
+    });
     connect(m_hub, &HubTab::openRequested, this, &ModelPage::openRequested);
     connect(m_ollama, &OllamaTab::openRequested, this, &ModelPage::openRequested);
     connect(m_url, &UrlTab::openRequested, this, &ModelPage::openRequested);
@@ -108,6 +115,20 @@ QWidget* ModelPage::makeLocalTab()
     });
     layout->addWidget(m_recent, 1);
     return tab;
+}
+
+void ModelPage::showError(QWidget* tab, const QString& title, const QString& message)
+{
+    m_bannerOwner = tab ? tab : m_tabs->currentWidget();
+    m_banner->showError(title, message);
+}
+
+void ModelPage::clearError(QWidget* tab)
+{
+    if (!tab || tab == m_bannerOwner) {
+        m_banner->clear();
+        m_bannerOwner = nullptr;
+    }
 }
 
 void ModelPage::setRecent(const QStringList& paths)

@@ -23,6 +23,10 @@ public:
     explicit ModelPage(QWidget* parent = nullptr);
 
     ErrorBanner* banner() const noexcept { return m_banner; }
+    // An error of `tab` (nullptr: the tab shown now) in the page's banner; it goes when another
+    // tab is shown or a new action starts on `tab`.
+    void showError(QWidget* tab, const QString& title, const QString& message);
+    void clearError(QWidget* tab = nullptr); // nullptr: whichever tab it belongs to
     void setRecent(const QStringList& paths);
     void setBusy(bool busy, const QString& what = {});
     QPushButton* demoButton() const noexcept { return m_demo; }
@@ -43,6 +47,7 @@ private:
     OllamaTab* m_ollama = nullptr;
     UrlTab* m_url = nullptr;
     ErrorBanner* m_banner;
+    QWidget* m_bannerOwner = nullptr;
     DropZone* m_dropZone = nullptr;
     QPushButton* m_browseFile = nullptr;
     QPushButton* m_browseFolder = nullptr;

@@ -46,18 +46,21 @@ ResultsPage::ResultsPage(QWidget* parent) : QWidget(parent)
 {
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(24, 16, 24, 16);
-    m_title = new QLabel(tr("Results"), this);
+    m_title = new ElidedLabel(Qt::ElideMiddle, this);
+    m_title->setText(tr("Results"));
     QFont hf = m_title->font();
     hf.setPointSizeF(hf.pointSizeF() * 1.6);
     hf.setBold(true);
     m_title->setFont(hf);
-    m_title->setWordWrap(true);
     layout->addWidget(m_title);
     m_banner = new ErrorBanner(this);
     layout->addWidget(m_banner);
 
-    auto* grid = new QGridLayout;
-    grid->setSpacing(10);
+    // The cards rewrap into fewer columns on a narrow page and the charts (150 pixels high at
+    // least) take the height that is left, so the page fits 1024 x 600 with its buttons in view.
+    QWidget* body = this;
+    QVBoxLayout* bodyLayout = layout;
+    auto* grid = new CardGrid(3, 180, body);
     const QStringList captions{tr("original -> compressed file"), tr("smaller"),     tr("bits per weight"),
                                tr("mean relative error"),         tr("worst error"), tr("time")};
     const QStringList tips{tr("The size of the source weights and of the compressed file."),
@@ -67,19 +70,19 @@ ResultsPage::ResultsPage(QWidget* parent) : QWidget(parent)
                            tr("The largest error of any compressed tensor, and which one."),
                            tr("How long the compression took.")};
     for (int i = 0; i < captions.size(); ++i) {
-        auto* card = new SummaryCard(captions[i], this);
+        auto* card = new SummaryCard(captions[i], body);
         card->setToolTip(tips[i]);
-        grid->addWidget(card, i / 3, i % 3);
+        grid->addCard(card);
         m_cards.push_back(card);
     }
-    layout->addLayout(grid);
+    bodyLayout->addWidget(grid);
 
-    auto* charts = new QSplitter(Qt::Horizontal, this);
+    auto* charts = new QSplitter(Qt::Horizontal, body);
     m_errorChart = new ErrorBarChart(charts);
     m_histogram = new ErrorHistogramChart(charts);
     charts->setStretchFactor(0, 3);
     charts->setStretchFactor(1, 2);
-    layout->addWidget(charts, 1);
+    bodyLayout->addWidget(charts, 1);
 
     m_busy = new QLabel(this);
     m_busy->hide();

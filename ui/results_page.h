@@ -10,6 +10,7 @@ class QPushButton;
 
 namespace novaq::ui {
 
+class ElidedLabel;
 class ErrorBanner;
 class ErrorBarChart;
 class ErrorHistogramChart;
@@ -53,7 +54,7 @@ private:
     void setBusy(bool busy, const QString& what = {});
 
     ModelReport m_report;
-    QLabel* m_title;
+    ElidedLabel* m_title;
     ErrorBanner* m_banner;
     QList<SummaryCard*> m_cards;
     ErrorBarChart* m_errorChart;

@@ -9,6 +9,7 @@
 
 #include <QCheckBox>
 #include <QDir>
+#include <QEvent>
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -28,6 +29,7 @@
 #include <QStandardPaths>
 #include <QTableView>
 #include <QThread>
+#include <QTimer>
 #include <QVBoxLayout>
 
 #include <climits>
@@ -77,23 +79,41 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     auto* splitter = new QSplitter(Qt::Horizontal, this);
     outer->addWidget(splitter, 1);
 
-    // Left: the choices.
-    auto* left = new QWidget(splitter);
+    // Left: the choices, in a scroll area (Advanced open on a 600-pixel-high screen does not fit),
+    // with Compress below it, always in view.
+    auto* leftColumn = new QWidget(splitter);
+    auto* leftColumnLayout = new QVBoxLayout(leftColumn);
+    leftColumnLayout->setContentsMargins(0, 0, 12, 0);
+    auto* scroll = new VerticalScrollArea(leftColumn);
+    scroll->setObjectName(QStringLiteral("settingsScroll"));
+    leftColumnLayout->addWidget(scroll, 1);
+    auto* left = new QWidget(scroll);
+    scroll->setWidget(left);
+    left->setAutoFillBackground(false); // the page shows through, in any palette
     auto* leftLayout = new QVBoxLayout(left);
-    leftLayout->setContentsMargins(0, 0, 12, 0);
-    auto* cardGrid = new QGridLayout;
-    cardGrid->setSpacing(10);
+    leftLayout->setContentsMargins(2, 2, 8, 2); // room for the cards' focus ring
+    auto* cardGrid = new CardGrid(3, 120, left);
     const auto presets = bitsPresets();
     for (size_t i = 0; i < presets.size(); ++i) {
         const BitsPreset& p = presets[i];
         auto* card = new ChoiceCard(capitalized(p.label), tr("%1 bits per weight").arg(p.bits, 0, 'f', 1), left);
         card->setToolTip(tr("Compress to %1 bits per weight; fewer bits make a smaller file and a larger error.")
                              .arg(p.bits, 0, 'f', 1));
-        cardGrid->addWidget(card, int(i) / 3, int(i) % 3);
-        connect(card, &ChoiceCard::clicked, this, [this, i] { m_bitsSlider->setValue(int(i)); });
+        cardGrid->addCard(card);
+        // One card is checked at a time, kept so by hand: an exclusive group (auto-exclusive or
+        // QButtonGroup) would let Tab reach the checked card only.
+        connect(card, &ChoiceCard::clicked, this, [this, i] {
+            m_bitsSlider->setValue(int(i));
+            selectCard(i);
+        });
+        connect(card, &ChoiceCard::moveFocusRequested, this, [this, i](int step) {
+            const int next = int(i) + step;
+            if (next >= 0 && next < int(m_cards.size()))
+                m_cards[size_t(next)]->setFocus(Qt::TabFocusReason);
+        });
         m_cards.push_back(card);
     }
-    leftLayout->addLayout(cardGrid);
+    leftLayout->addWidget(cardGrid);
 
     auto* form = new QFormLayout;
     form->setFieldGrowthPolicy(QFormLayout::ExpandingFieldsGrow);
@@ -105,7 +125,6 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     m_bitsSlider->setToolTip(tr("Fewer bits make a smaller file and a larger error."));
     m_bitsSlider->setAccessibleName(tr("Bits per weight"));
     m_bitsValue = new QLabel(left);
-    m_bitsValue->setMinimumWidth(150);
     bitsRow->addWidget(m_bitsSlider, 1);
     bitsRow->addWidget(m_bitsValue);
     form->addRow(tr("Bits per weight"), bitsRow);
@@ -170,7 +189,11 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
             m_calibration->setText(path);
     });
     m_advanced->setVisible(false);
-    connect(m_advancedToggle, &QCheckBox::toggled, m_advanced, &QWidget::setVisible);
+    connect(m_advancedToggle, &QCheckBox::toggled, this, [this, scroll](bool on) {
+        m_advanced->setVisible(on);
+        if (on) // bring the opened settings into view (on a small screen they are below the fold)
+            QTimer::singleShot(0, scroll, [scroll, this] { scroll->ensureWidgetVisible(m_advanced, 0, 8); });
+    });
     leftLayout->addWidget(m_advanced);
 
     auto* outRow = new QHBoxLayout;
@@ -185,6 +208,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     auto* outForm = new QFormLayout;
     outForm->addRow(tr("Output file"), outRow);
     leftLayout->addLayout(outForm);
+    connect(m_output, &QLineEdit::textChanged, this, &SettingsPage::checkOutput);
     connect(outBrowse, &QPushButton::clicked, this, [this] {
         const QString path =
             QFileDialog::getSaveFileName(this, tr("Save the compressed model as"), m_output->text(),
@@ -194,12 +218,13 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     });
 
     leftLayout->addStretch();
-    m_compress = new QPushButton(tr("Compress"), left);
+    m_compress = new QPushButton(tr("Compress"), leftColumn);
     m_compress->setObjectName(QStringLiteral("primary"));
     m_compress->setMinimumHeight(40);
     m_compress->setToolTip(tr("Start compressing with these settings (Ctrl+Return)."));
     m_compress->setAccessibleName(tr("Compress"));
-    leftLayout->addWidget(m_compress);
+    leftColumnLayout->addWidget(m_compress);
+    m_compress->setEnabled(false); // until a model is open
     connect(m_compress, &QPushButton::clicked, this, &SettingsPage::requestCompress);
     auto* shortcut = new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), this);
     shortcut->setContext(Qt::WidgetWithChildrenShortcut);
@@ -210,11 +235,12 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     auto* rightLayout = new QVBoxLayout(right);
     rightLayout->setContentsMargins(12, 0, 0, 0);
     rightLayout->addWidget(sectionTitle(tr("Preview"), right));
-    m_previewModel = new QLabel(right);
-    m_previewModel->setWordWrap(true);
+    m_previewModel = new ElidedLabel(Qt::ElideMiddle, right);
     rightLayout->addWidget(m_previewModel);
-    auto* figures = new QHBoxLayout;
-    figures->setSpacing(28);
+    // Size and ratio side by side, bits per weight below: the three fit a narrow preview.
+    auto* figures = new QGridLayout;
+    figures->setHorizontalSpacing(20);
+    figures->setVerticalSpacing(2);
     m_previewSize = new QLabel(right);
     m_previewRatio = new QLabel(right);
     m_previewBits = new QLabel(right);
@@ -223,9 +249,12 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
         f.setPointSizeF(f.pointSizeF() * 1.3);
         f.setBold(true);
         l->setFont(f);
-        figures->addWidget(l);
+        l->setWordWrap(true);
     }
-    figures->addStretch();
+    figures->addWidget(m_previewSize, 0, 0);
+    figures->addWidget(m_previewRatio, 0, 1);
+    figures->addWidget(m_previewBits, 1, 0, 1, 2);
+    figures->setColumnStretch(2, 1);
     m_previewSize->setToolTip(tr("The estimated size of the compressed file, everything included."));
     m_previewRatio->setToolTip(tr("How many times smaller than the source the file should be."));
     m_previewBits->setToolTip(tr("What each weight costs on average, codebooks and scales included."));
@@ -256,11 +285,13 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     m_table->setToolTip(tr("What will happen to each tensor: compressed, or kept as it is and why."));
     m_table->setAccessibleName(tr("Tensors and what will happen to them"));
     rightLayout->addWidget(m_table, 1);
+    m_table->installEventFilter(this); // hides the Shape column when the table is narrow
     splitter->setStretchFactor(0, 5);
     splitter->setStretchFactor(1, 6);
+    splitter->setChildrenCollapsible(false);
 
     connect(m_bitsSlider, &QSlider::valueChanged, this, [this](int i) {
-        m_cards[size_t(i)]->setChecked(true);
+        selectCard(size_t(i));
         const BitsPreset& p = bitsPresets()[size_t(i)];
         m_bitsValue->setText(tr("%1 bits (%2)").arg(p.bits, 0, 'f', 1).arg(capitalized(p.label).toLower()));
         showPreview();
@@ -273,14 +304,29 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
         tr("%1 bits (%2)").arg(bits(), 0, 'f', 1).arg(capitalized(bitsPresets()[size_t(m_bitsSlider->value())].label)));
 }
 
+bool SettingsPage::eventFilter(QObject* watched, QEvent* event)
+{
+    // On a small screen the preview is narrow: the tensor names need the room more than the
+    // shapes do (each row's tooltip still gives the shape).
+    if (watched == m_table && event->type() == QEvent::Resize)
+        m_table->setColumnHidden(TensorPlanModel::Shape, m_table->width() < 420);
+    return QWidget::eventFilter(watched, event);
+}
+
 void SettingsPage::setBits(double value)
 {
     const auto presets = bitsPresets();
     for (size_t i = 0; i < presets.size(); ++i)
         if (std::abs(presets[i].bits - value) < 1e-9) {
             m_bitsSlider->setValue(int(i));
-            m_cards[i]->setChecked(true);
+            selectCard(i);
         }
+}
+
+void SettingsPage::selectCard(size_t index)
+{
+    for (size_t j = 0; j < m_cards.size(); ++j)
+        m_cards[j]->setChecked(j == index);
 }
 
 double SettingsPage::bits() const { return bitsPresets()[size_t(m_bitsSlider->value())].bits; }
@@ -300,12 +346,63 @@ void SettingsPage::setModel(const ModelInspection& inspection, const QString& la
     if (folder.isEmpty() || !QDir(folder).exists())
         folder = QDir::homePath();
     m_output->setText(QDir(folder).filePath(base + QStringLiteral(".novaq")));
+    m_bannerIsOutput = false;
+    checkOutput();
     m_previewModel->setText(tr("%1 - %2 - %3 parameters - %4 tensors - %5")
                                 .arg(label, QString::fromStdString(inspection.format))
                                 .arg(paramsText(inspection.params()))
                                 .arg(inspection.tensors.size())
                                 .arg(sizeText(inspection.sourceBytes())));
     refreshEstimates();
+}
+
+void SettingsPage::clearModel()
+{
+    ++m_generation; // an estimate on its way is for the old model
+    m_model = {};
+    m_label.clear();
+    m_pending = 0;
+    m_estimates.clear();
+    m_haveEstimates = false;
+    m_banner->clear();
+    m_bannerIsOutput = false;
+    m_previewModel->setText(tr("No model: choose one on the Model step."));
+    for (ChoiceCard* card : m_cards)
+        card->setEstimate({});
+    showPreview();
+    checkOutput();
+}
+
+QString SettingsPage::outputProblem() const
+{
+    const QString path = m_output->text().trimmed();
+    if (path.isEmpty())
+        return tr("Type or choose where the compressed file should go.");
+    const QFileInfo file(path);
+    if (file.isDir())
+        return tr("%1 is a folder. Add a file name, such as model.novaq.").arg(path);
+    const QFileInfo folder(file.absolutePath());
+    if (!folder.exists())
+        return tr("The folder %1 does not exist. Create it, or choose another output file.").arg(folder.filePath());
+    if (!folder.isDir())
+        return tr("%1 is a file, not a folder. Choose another output file.").arg(folder.filePath());
+    if (!folder.isWritable() || (file.exists() && !file.isWritable()))
+        return tr("You may not write to %1. Choose a folder of your own, such as your Documents.")
+            .arg(file.exists() ? path : folder.filePath());
+    return {};
+}
+
+void SettingsPage::checkOutput()
+{
+    const QString problem = outputProblem();
+    if (!problem.isEmpty() && hasModel()) {
+        m_banner->showError(tr("The compressed file cannot be written there"), problem);
+        m_bannerIsOutput = true;
+    } else if (m_bannerIsOutput) {
+        m_banner->clear();
+        m_bannerIsOutput = false;
+    }
+    m_compress->setEnabled(hasModel() && problem.isEmpty());
 }
 
 void SettingsPage::refreshEstimates()
@@ -347,6 +444,7 @@ void SettingsPage::refreshEstimates()
                 m_estimates.clear();
                 m_haveEstimates = false;
                 m_banner->showError(tr("The estimate failed"), outcome.error);
+                m_bannerIsOutput = false;
                 for (ChoiceCard* card : m_cards)
                     card->setEstimate({});
                 return;
@@ -414,8 +512,8 @@ void SettingsPage::requestCompress()
 {
     if (m_model.path.empty())
         return;
-    if (m_output->text().trimmed().isEmpty()) {
-        m_banner->showError(tr("No output file"), tr("Type or choose where the compressed file should go."));
+    if (const QString problem = outputProblem(); !problem.isEmpty()) {
+        checkOutput();
         return;
     }
     if (const QString text = calibrationPath(); !text.isEmpty() && !QFileInfo(text).isFile()) {

@@ -21,6 +21,7 @@ class QTableView;
 namespace novaq::ui {
 
 class ChoiceCard;
+class ElidedLabel;
 class ErrorBanner;
 class TensorPlanModel;
 
@@ -31,6 +32,12 @@ public:
 
     // A freshly opened model; the estimates are recomputed on a worker thread.
     void setModel(const ModelInspection& inspection, const QString& label);
+    // No model (a .novaq file was opened): nothing to compress, Compress disabled.
+    void clearModel();
+    bool hasModel() const noexcept { return !m_model.path.empty(); }
+    // Why the output file cannot be written (its folder missing, a file, or read-only), in
+    // words; empty when it can.
+    QString outputProblem() const;
     CompressOptions options() const;
     void setOutputPath(const QString& path);
     void setBits(double bits);
@@ -48,6 +55,9 @@ public:
     bool estimatesReady() const noexcept { return m_pending == 0 && m_haveEstimates; }
     QString previewText() const; // the preview figures, for tests and accessibility
 
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;
+
 Q_SIGNALS:
     void compressRequested(const novaq::CompressOptions& options);
     void estimatesUpdated();
@@ -56,6 +66,8 @@ private:
     void refreshEstimates();
     void showPreview();
     void requestCompress();
+    void selectCard(size_t index); // checks that card only
+    void checkOutput();            // shows outputProblem() in the banner and enables Compress
 
     ModelInspection m_model;
     QString m_label;
@@ -65,6 +77,7 @@ private:
     int m_pending = 0;
     int m_generation = 0;
     bool m_haveEstimates = false;
+    bool m_bannerIsOutput = false; // the banner shows outputProblem()
 
     ErrorBanner* m_banner;
     std::vector<ChoiceCard*> m_cards;
@@ -83,7 +96,7 @@ private:
     QLabel* m_previewRatio;
     QLabel* m_previewBits;
     QLabel* m_previewCost = nullptr; // estimated time and peak memory
-    QLabel* m_previewModel;
+    ElidedLabel* m_previewModel;
     TensorPlanModel* m_planModel;
     QTableView* m_table;
 };

@@ -4,6 +4,7 @@
 #include "ui/format.h"
 #include "ui/jobs.h"
 #include "ui/source_models.h"
+#include "ui/widgets.h"
 
 #include "novaq/sources/huggingface.h"
 #include "novaq/sources/ollama.h"
@@ -76,21 +77,24 @@ DownloadRow::DownloadRow(QWidget* parent) : QWidget(parent), m_job(new DownloadJ
 {
     auto* layout = new QHBoxLayout(this);
     layout->setContentsMargins(0, 4, 0, 4);
-    m_file = boldLabel({}, this);
+    m_file = new ElidedLabel(Qt::ElideMiddle, this);
+    QFont bold = m_file->font();
+    bold.setBold(true);
+    m_file->setFont(bold);
     m_file->setAccessibleName(tr("File being downloaded"));
     m_bar = new QProgressBar(this);
     m_bar->setRange(0, 1000);
     m_bar->setTextVisible(false);
     setUp(m_bar, tr("Download progress"), tr("How much of the file has arrived."));
-    m_status = new QLabel(this);
+    m_status = new ElidedLabel(Qt::ElideRight, this);
     m_status->setAccessibleName(tr("Download status"));
     m_status->setToolTip(tr("Bytes received, download speed and the time left."));
     m_cancel = new QPushButton(tr("Cancel"), this);
     setUp(m_cancel, tr("Cancel the download"),
           tr("Stop the download; the part already received is kept so that it can resume later."));
-    layout->addWidget(m_file);
-    layout->addWidget(m_bar, 1);
-    layout->addWidget(m_status);
+    layout->addWidget(m_file, 2);
+    layout->addWidget(m_bar, 3);
+    layout->addWidget(m_status, 3);
     layout->addWidget(m_cancel);
     hide();
 
@@ -286,6 +290,7 @@ void HubTab::fetchPage(bool append)
         std::string nextUrl;
     };
     const int serial = ++m_searchSerial;
+    Q_EMIT actionStarted();
     m_status->setText(append ? tr("Loading more...") : tr("Searching..."));
     m_more->setEnabled(false);
     if (!append)
@@ -387,6 +392,7 @@ void HubTab::useSelected()
         file = m_files->file(selected.first().row()).path;
     const std::string repo = m_repo.toStdString();
     m_downloadingRepo = m_repo;
+    Q_EMIT actionStarted();
     m_download->start(m_repo, [repo, file](net::DownloadSink* sink, const CancelToken* cancel) {
         const hf::HubClient client(hf::HubSettings::fromEnvironment(), {}, sink, cancel);
         const hf::Snapshot snapshot = client.download(repo, "main", file);
@@ -454,6 +460,7 @@ OllamaTab::OllamaTab(QWidget* parent) : QWidget(parent)
         const QString name = m_pullName->text().trimmed();
         if (name.isEmpty())
             return;
+        Q_EMIT actionStarted();
         m_download->start(name, [name = name.toStdString()](net::DownloadSink* sink, const CancelToken* cancel) {
             const ollama::LocalModel local =
                 ollama::pull(ollama::ModelName::parse(name), false, ollama::novaqStore(), {}, sink, cancel);
@@ -483,6 +490,7 @@ void OllamaTab::refresh()
 {
     m_listedOnce = true;
     m_refresh->setEnabled(false);
+    Q_EMIT actionStarted();
     runTask<OllamaListing>(
         this,
         [] {
@@ -515,6 +523,7 @@ void OllamaTab::useSelected()
     if (!current.isValid())
         return;
     const std::string name = m_models->model(current.row()).name;
+    Q_EMIT actionStarted();
     runTask<QString>(
         this,
         [name] {
@@ -570,6 +579,7 @@ void UrlTab::fetch()
     const QString url = m_url->text().trimmed();
     if (url.isEmpty())
         return;
+    Q_EMIT actionStarted();
     const std::filesystem::path folder = appsettings::effectiveDownloadFolder();
     m_download->start(url, [url = url.toStdString(), folder](net::DownloadSink* sink, const CancelToken* cancel) {
         return pathText(sources::downloadUrl(url, folder, {}, sink, cancel).file);

@@ -21,6 +21,7 @@ class QTableView;
 
 namespace novaq::ui {
 
+class ElidedLabel;
 class HubResultsModel;
 class HubFilesModel;
 class OllamaModelsModel;
@@ -42,9 +43,9 @@ Q_SIGNALS:
 private:
     void showStatus(const DownloadStatus& s);
     DownloadJob* m_job;
-    QLabel* m_file;
+    ElidedLabel* m_file;
     QProgressBar* m_bar;
-    QLabel* m_status;
+    ElidedLabel* m_status;
     QPushButton* m_cancel;
 };
 
@@ -69,6 +70,7 @@ public Q_SLOTS:
 Q_SIGNALS:
     void openRequested(const QString& path);
     void failed(const QString& title, const QString& message);
+    void actionStarted();             // a search, a page, a details request or a download: old errors go
     void searchFinished(int results); // after a search or a further page: the rows shown now
     void detailsShown(const QString& repo);
 
@@ -115,6 +117,7 @@ public Q_SLOTS:
 Q_SIGNALS:
     void openRequested(const QString& path);
     void failed(const QString& title, const QString& message);
+    void actionStarted(); // a refresh, a pull or a use: old errors go
     void listed(int models);
 
 protected:
@@ -146,6 +149,7 @@ public:
 Q_SIGNALS:
     void openRequested(const QString& path);
     void failed(const QString& title, const QString& message);
+    void actionStarted(); // a fetch: old errors go
 
 private:
     void fetch();

@@ -61,7 +61,8 @@ QVariant TensorPlanModel::data(const QModelIndex& index, int role) const
     if (role == Qt::ToolTipRole) {
         // The whole story of the row: views may elide the name or hide the Why column.
         const QString name = QString::fromStdString(t.info.name);
-        const QString kind = tensorKindName(tensorKind(t.info.name));
+        // The shape too: a narrow Settings page hides the Shape column.
+        const QString kind = tensorKindName(tensorKind(t.info.name)) + QStringLiteral(", ") + shapeText(t.info.shape);
         return t.quantize ? tr("%1 (%2): compressed as %3").arg(name, kind, QString::fromStdString(t.plannedAs))
                           : tr("%1 (%2): kept as %3 - %4")
                                 .arg(name, kind, QString::fromStdString(t.plannedAs), QString::fromStdString(t.reason));

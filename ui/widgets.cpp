@@ -2,13 +2,22 @@
 
 #include "ui/format.h"
 
+#include <QCoreApplication>
 #include <QDragEnterEvent>
 #include <QDropEvent>
+#include <QGridLayout>
 #include <QHBoxLayout>
+#include <QKeyEvent>
 #include <QLabel>
 #include <QMimeData>
+#include <QPainter>
+#include <QRegularExpression>
+#include <QScrollBar>
+#include <QStyle>
 #include <QToolButton>
 #include <QVBoxLayout>
+
+#include <algorithm>
 
 namespace novaq::ui {
 
@@ -66,6 +75,138 @@ void ErrorBanner::clear()
 QString ErrorBanner::title() const { return m_title->text(); }
 
 QString ErrorBanner::message() const { return m_message->text(); }
+
+// ---- ElidedLabel
+
+ElidedLabel::ElidedLabel(Qt::TextElideMode mode, QWidget* parent) : QLabel(parent), m_mode(mode)
+{
+    setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    setWordWrap(false);
+}
+
+void ElidedLabel::setText(const QString& text)
+{
+    QLabel::setText(text);
+    updateTip();
+}
+
+void ElidedLabel::setToolTip(const QString& tip)
+{
+    m_tip = tip;
+    updateTip();
+}
+
+bool ElidedLabel::isElided() const { return fontMetrics().horizontalAdvance(text()) > contentsRect().width(); }
+
+QSize ElidedLabel::minimumSizeHint() const
+{
+    const QSize hint = QLabel::minimumSizeHint();
+    const QMargins m = contentsMargins();
+    return {fontMetrics().horizontalAdvance(QStringLiteral("M...M")) + m.left() + m.right(), hint.height()};
+}
+
+QSize ElidedLabel::sizeHint() const { return QLabel::sizeHint(); }
+
+void ElidedLabel::paintEvent(QPaintEvent*)
+{
+    QPainter painter(this);
+    const QRect r = contentsRect();
+    const QString shown = fontMetrics().elidedText(text(), m_mode, r.width());
+    style()->drawItemText(&painter, r, int(alignment()), palette(), isEnabled(), shown, foregroundRole());
+}
+
+void ElidedLabel::resizeEvent(QResizeEvent* event)
+{
+    QLabel::resizeEvent(event);
+    updateTip();
+}
+
+void ElidedLabel::updateTip()
+{
+    if (isElided() && !text().isEmpty())
+        QLabel::setToolTip(m_tip.isEmpty() ? text() : text() + QStringLiteral("\n") + m_tip);
+    else
+        QLabel::setToolTip(m_tip);
+}
+
+// ---- VerticalScrollArea
+
+VerticalScrollArea::VerticalScrollArea(QWidget* parent) : QScrollArea(parent)
+{
+    setWidgetResizable(true);
+    setFrameShape(QFrame::NoFrame);
+    setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Expanding);
+    viewport()->setAutoFillBackground(false);
+}
+
+QSize VerticalScrollArea::minimumSizeHint() const
+{
+    const int scrollBar = verticalScrollBar()->sizeHint().width();
+    const int inner = widget() ? widget()->minimumSizeHint().width() : 0;
+    return {inner + scrollBar + frameWidth() * 2, 60};
+}
+
+QSize VerticalScrollArea::sizeHint() const
+{
+    const QSize inner = widget() ? widget()->sizeHint() : QSize(0, 0);
+    return {inner.width() + verticalScrollBar()->sizeHint().width() + frameWidth() * 2, inner.height()};
+}
+
+bool VerticalScrollArea::eventFilter(QObject* watched, QEvent* event)
+{
+    // The widget's minimum width changes (Advanced opens, cards rewrap): ask the layout again.
+    // QScrollArea sizes its widget again only on a LayoutRequest of its own: post one, so that a
+    // widget that became shorter (the cards rewrapped into more columns) is not left too tall.
+    if (watched == widget() && event->type() == QEvent::LayoutRequest) {
+        updateGeometry();
+        QCoreApplication::postEvent(this, new QEvent(QEvent::LayoutRequest));
+    }
+    return QScrollArea::eventFilter(watched, event);
+}
+
+// ---- CardGrid
+
+CardGrid::CardGrid(int maxColumns, int minCardWidth, QWidget* parent)
+    : QWidget(parent), m_grid(new QGridLayout(this)), m_maxColumns(maxColumns), m_minCardWidth(minCardWidth)
+{
+    m_grid->setContentsMargins(0, 0, 0, 0);
+    m_grid->setSpacing(10);
+}
+
+void CardGrid::addCard(QWidget* card)
+{
+    m_cards.push_back(card);
+    card->setMinimumWidth(m_minCardWidth);
+    relayout(m_columns > 0 ? m_columns : m_maxColumns);
+}
+
+QSize CardGrid::minimumSizeHint() const { return {m_minCardWidth, m_grid->minimumSize().height()}; }
+
+void CardGrid::resizeEvent(QResizeEvent* event)
+{
+    QWidget::resizeEvent(event);
+    // A widget shown for the first time gets its default size (100 x 30) before its layout gives
+    // it the real one: rewrapping into one column then would make the page (and the window) as
+    // tall as six cards. Widths below one card are such passing sizes; keep the columns.
+    if (width() < m_minCardWidth)
+        return;
+    const int fit = (width() + m_grid->spacing()) / (m_minCardWidth + m_grid->spacing());
+    relayout(std::clamp(fit, 1, m_maxColumns));
+}
+
+void CardGrid::relayout(int columns)
+{
+    if (columns == m_columns && m_grid->count() == m_cards.size())
+        return;
+    m_columns = columns;
+    for (QWidget* card : m_cards)
+        m_grid->removeWidget(card);
+    for (int i = 0; i < m_cards.size(); ++i)
+        m_grid->addWidget(m_cards[i], i / columns, i % columns);
+    for (int c = 0; c < m_maxColumns; ++c)
+        m_grid->setColumnStretch(c, c < columns ? 1 : 0);
+}
 
 // ---- DropZone
 
@@ -134,11 +275,13 @@ void DropZone::dropEvent(QDropEvent* event)
 ChoiceCard::ChoiceCard(const QString& title, const QString& detail, QWidget* parent) : QPushButton(parent)
 {
     setCheckable(true);
-    setAutoExclusive(true);
-    setMinimumSize(170, 112);
+    // Not auto-exclusive: an exclusive group takes Tab to its checked button only; the page
+    // keeps one card checked itself, so that Tab reaches every card.
+    setFocusPolicy(Qt::StrongFocus);
+    setMinimumHeight(124);
     setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
     auto* layout = new QVBoxLayout(this);
-    layout->setContentsMargins(14, 10, 14, 10);
+    layout->setContentsMargins(12, 8, 12, 8);
     m_title = new QLabel(title, this);
     QFont f = m_title->font();
     f.setPointSizeF(f.pointSizeF() * 1.25);
@@ -146,9 +289,10 @@ ChoiceCard::ChoiceCard(const QString& title, const QString& detail, QWidget* par
     m_title->setFont(f);
     m_detail = new QLabel(detail, this);
     m_estimate = new QLabel(this);
-    m_estimate->setWordWrap(true);
-    for (QLabel* l : {m_title, m_detail, m_estimate})
+    for (QLabel* l : {m_title, m_detail, m_estimate}) {
         l->setAttribute(Qt::WA_TransparentForMouseEvents);
+        l->setWordWrap(true); // a narrow card wraps its words instead of widening the page
+    }
     layout->addWidget(m_title);
     layout->addWidget(m_detail);
     layout->addWidget(m_estimate);
@@ -157,8 +301,28 @@ ChoiceCard::ChoiceCard(const QString& title, const QString& detail, QWidget* par
         QStringLiteral("novaq--ui--ChoiceCard { border: 1px solid palette(mid); border-radius: 10px;"
                        " background: palette(base); text-align: left; }"
                        "novaq--ui--ChoiceCard:checked { border: 2px solid %1; background: palette(alternate-base); }"
-                       "novaq--ui--ChoiceCard:focus { border: 2px solid %1; }")
+                       // The focus ring: dashed in the text colour, so that a focused card never
+                       // looks like the selected one (solid accent), in light and dark palettes.
+                       "novaq--ui--ChoiceCard:focus { border: 2px dashed palette(text); }"
+                       "novaq--ui--ChoiceCard:checked:focus { border: 2px dashed palette(text);"
+                       " background: palette(alternate-base); }")
             .arg(accentColor().name()));
+}
+
+void ChoiceCard::keyPressEvent(QKeyEvent* event)
+{
+    // Arrow keys move the focus to the previous or next card, as in a row of choices.
+    if (event->modifiers() == Qt::NoModifier || event->modifiers() == Qt::KeypadModifier) {
+        const int step = (event->key() == Qt::Key_Left || event->key() == Qt::Key_Up)      ? -1
+                         : (event->key() == Qt::Key_Right || event->key() == Qt::Key_Down) ? 1
+                                                                                           : 0;
+        if (step != 0) {
+            Q_EMIT moveFocusRequested(step);
+            event->accept();
+            return;
+        }
+    }
+    QPushButton::keyPressEvent(event);
 }
 
 void ChoiceCard::setEstimate(const QString& estimate) { m_estimate->setText(estimate); }
@@ -180,22 +344,49 @@ SummaryCard::SummaryCard(const QString& caption, QWidget* parent) : QFrame(paren
     f.setBold(true);
     m_value->setFont(f);
     m_value->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    m_caption = new QLabel(caption, this);
+    m_caption = new QLabel(this);
     m_caption->setWordWrap(true);
+    m_value->setWordWrap(true);
     layout->addWidget(m_value);
     layout->addWidget(m_caption);
+    setValue(QStringLiteral("-"), caption);
     setAccessibleName(caption);
 }
 
-void SummaryCard::setValue(const QString& value, const QString& caption)
+namespace {
+
+// A caption may name a tensor ("worst error (model.layers.31.mlp.down_proj)"), one long word:
+// zero-width spaces after its dots and underscores let the label wrap it on a narrow card.
+QString breakable(const QString& text)
 {
-    m_value->setText(value);
-    if (!caption.isEmpty())
-        m_caption->setText(caption);
+    QString out;
+    out.reserve(text.size() + text.size() / 4);
+    for (const QChar c : text) {
+        out += c;
+        if (c == QLatin1Char('.') || c == QLatin1Char('_') || c == QLatin1Char('/'))
+            out += QChar(0x200B);
+    }
+    return out;
 }
 
-QString SummaryCard::value() const { return m_value->text(); }
+} // namespace
 
-QString SummaryCard::caption() const { return m_caption->text(); }
+void SummaryCard::setValue(const QString& value, const QString& caption)
+{
+    // A wrapped value breaks between figures, never between a number and its unit.
+    m_valueText = value;
+    static const QRegularExpression numberSpace(QStringLiteral("(\\d) "));
+    QString shown = value;
+    shown.replace(numberSpace, QStringLiteral("\\1") + QChar(0x00A0));
+    m_value->setText(shown);
+    if (!caption.isEmpty()) {
+        m_captionText = caption;
+        m_caption->setText(breakable(caption));
+    }
+}
+
+QString SummaryCard::value() const { return m_valueText; }
+
+QString SummaryCard::caption() const { return m_captionText; }
 
 } // namespace novaq::ui

@@ -3,9 +3,11 @@
 // and summary cards.
 
 #include <QFrame>
+#include <QLabel>
 #include <QPushButton>
+#include <QScrollArea>
 
-class QLabel;
+class QGridLayout;
 
 namespace novaq::ui {
 
@@ -24,6 +26,64 @@ private:
     void showStyled(const QString& title, const QString& message, bool error);
     QLabel* m_title;
     QLabel* m_message;
+};
+
+// A one-line label that never asks for more width than it gets: a text too long for it is
+// elided (at `mode`) and the full text is then its tooltip. minimumSizeHint is a few
+// characters wide, so a long file or tensor name cannot widen the window.
+class ElidedLabel : public QLabel {
+    Q_OBJECT
+public:
+    explicit ElidedLabel(Qt::TextElideMode mode = Qt::ElideRight, QWidget* parent = nullptr);
+    void setText(const QString& text);   // hides QLabel::setText: keeps the tooltip in step
+    void setToolTip(const QString& tip); // the tooltip when the text is not elided
+    bool isElided() const;
+    QSize minimumSizeHint() const override;
+    QSize sizeHint() const override;
+
+protected:
+    void paintEvent(QPaintEvent* event) override;
+    void resizeEvent(QResizeEvent* event) override;
+
+private:
+    void updateTip();
+    Qt::TextElideMode m_mode;
+    QString m_tip;
+};
+
+// A frameless scroll area that scrolls only vertically and is as wide as its widget needs, so
+// that a tall page fits a small screen and nothing is cut off on the right.
+class VerticalScrollArea : public QScrollArea {
+    Q_OBJECT
+public:
+    explicit VerticalScrollArea(QWidget* parent = nullptr);
+    QSize minimumSizeHint() const override;
+    QSize sizeHint() const override;
+
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;
+};
+
+// Cards in a grid whose number of columns follows the width it gets (up to `maxColumns`), so
+// that a row of cards wraps instead of widening the page.
+class CardGrid : public QWidget {
+    Q_OBJECT
+public:
+    CardGrid(int maxColumns, int minCardWidth, QWidget* parent = nullptr);
+    void addCard(QWidget* card);
+    int columns() const noexcept { return m_columns; }
+    QSize minimumSizeHint() const override; // one card wide, as tall as the current rows
+
+protected:
+    void resizeEvent(QResizeEvent* event) override;
+
+private:
+    void relayout(int columns);
+    QGridLayout* m_grid;
+    QList<QWidget*> m_cards;
+    int m_maxColumns;
+    int m_minCardWidth;
+    int m_columns = 0;
 };
 
 // A large area that accepts a dropped file or folder.
@@ -52,6 +112,12 @@ public:
     void setEstimate(const QString& estimate);
     QString estimate() const;
 
+Q_SIGNALS:
+    void moveFocusRequested(int step); // an arrow key: -1 previous card, +1 next
+
+protected:
+    void keyPressEvent(QKeyEvent* event) override;
+
 private:
     QLabel* m_title;
     QLabel* m_detail;
@@ -70,6 +136,8 @@ public:
 private:
     QLabel* m_value;
     QLabel* m_caption;
+    QString m_valueText;   // as given, without the no-break spaces shown in m_value
+    QString m_captionText; // without the break hints shown in m_caption
 };
 
 } // namespace novaq::ui

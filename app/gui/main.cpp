@@ -6,6 +6,7 @@
 
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QScreen>
 #include <QSocketNotifier>
 
 #include <fcntl.h>
@@ -81,7 +82,13 @@ int main(int argc, char** argv)
     parser.process(app);
 
     novaq::ui::MainWindow window;
-    window.show();
+    // On a screen smaller than 1280 x 800 the window opens at the screen's available size
+    // (novaq::ui::MainWindow::initialSize); maximized, so that its title bar does not push it off-screen.
+    const QScreen* screen = window.screen();
+    if (screen && novaq::ui::MainWindow::initialSize(screen->availableGeometry()) != QSize(1280, 800))
+        window.showMaximized();
+    else
+        window.show();
     if (!parser.positionalArguments().isEmpty())
         window.openPath(parser.positionalArguments().first());
     if (const QByteArray dir = qgetenv("NOVAQ_STUDIO_SCREENSHOTS"); !dir.isEmpty())

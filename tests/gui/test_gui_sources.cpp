@@ -332,6 +332,63 @@ private Q_SLOTS:
         qunsetenv("HF_ENDPOINT");
     }
 
+    // A tab's error banner goes when another tab is shown, and when a new action starts on its
+    // tab: a new search, or a new download while the old error is still up.
+    void bannersBelongToTheirTab()
+    {
+        HttpTestServer hub;
+        scriptHub(hub);
+        qputenv("HF_ENDPOINT", QByteArray::fromStdString(hub.url()));
+        HttpTestServer server;
+        server.route("/slow.gguf", [](const SeenRequest&) {
+            ScriptedResponse r = ScriptedResponse::file(std::string(2 << 20, 'x'));
+            r.chunkDelayMs = 40;
+            return r;
+        });
+        ModelPage page;
+        page.show();
+        HubTab* hubTab = page.hubTab();
+        page.tabs()->setCurrentWidget(hubTab);
+        QSignalSpy failed(hubTab, &HubTab::failed);
+        hubTab->searchField()->setText(QStringLiteral("broken"));
+        hubTab->search();
+        QVERIFY(failed.wait(15000));
+        QVERIFY(page.banner()->isVisible());
+
+        // Another tab: the Hub's error is not shown there.
+        page.tabs()->setCurrentWidget(page.urlTab());
+        QVERIFY(!page.banner()->isVisible());
+
+        // A new search on the Hub tab clears its old error as it starts.
+        page.tabs()->setCurrentWidget(hubTab);
+        hubTab->search();
+        QVERIFY(failed.wait(15000));
+        QVERIFY(page.banner()->isVisible());
+        QSignalSpy searched(hubTab, &HubTab::searchFinished);
+        hubTab->searchField()->setText(QStringLiteral("llama"));
+        hubTab->search();
+        QVERIFY(!page.banner()->isVisible());
+        QVERIFY(searched.wait(15000));
+        QVERIFY(!page.banner()->isVisible());
+
+        // A failed download on the URL tab, then a new one: the old error goes while it runs.
+        UrlTab* urlTab = page.urlTab();
+        page.tabs()->setCurrentWidget(urlTab);
+        QSignalSpy urlFailed(urlTab, &UrlTab::failed);
+        urlTab->urlField()->setText(QString::fromStdString(server.url() + "/missing.gguf"));
+        urlTab->fetchButton()->click();
+        QVERIFY(urlFailed.wait(15000));
+        QVERIFY(page.banner()->isVisible());
+        QSignalSpy cancelled(urlTab->downloadRow()->job(), &DownloadJob::cancelled);
+        urlTab->urlField()->setText(QString::fromStdString(server.url() + "/slow.gguf"));
+        urlTab->fetchButton()->click();
+        QVERIFY(urlTab->downloadRow()->job()->isRunning());
+        QVERIFY(!page.banner()->isVisible());
+        urlTab->downloadRow()->job()->cancel();
+        QVERIFY(cancelled.wait(15000));
+        qunsetenv("HF_ENDPOINT");
+    }
+
     void ollamaStoreListingAndUse()
     {
         QTemporaryDir store;
@@ -480,6 +537,20 @@ private Q_SLOTS:
         page->urlTab()->urlField()->setText(QStringLiteral("https://example.com/models/tiny-F32.gguf"));
         QTest::qWait(100);
         QVERIFY(window.grab().save(screenshotPath(folder, QStringLiteral("model-url"))));
+
+        // The same tabs on a small screen (1024 x 640), into small/.
+        const QString small = QDir(folder).filePath(QStringLiteral("small"));
+        QDir().mkpath(small);
+        window.resize(1024, 640);
+        QTRY_COMPARE(window.size(), QSize(1024, 640));
+        for (QWidget* tab : std::initializer_list<QWidget*>{hubTab, page->ollamaTab(), page->urlTab()}) {
+            page->tabs()->setCurrentWidget(tab);
+            QTest::qWait(200);
+            const QString name = tab == hubTab              ? QStringLiteral("model-huggingface")
+                                 : tab == page->ollamaTab() ? QStringLiteral("model-ollama")
+                                                            : QStringLiteral("model-url");
+            QVERIFY(window.grab().save(screenshotPath(small, name)));
+        }
         qunsetenv("HF_ENDPOINT");
         qunsetenv("OLLAMA_MODELS");
 
