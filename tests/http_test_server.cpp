@@ -65,6 +65,22 @@ bool sendAll(int fd, const char* data, size_t size)
     return true;
 }
 
+// Keeps the connection open and silent for `ms` (or until the server stops); false when the
+// client gave up first.
+bool holdOpen(int fd, const std::atomic<bool>& stop, int ms)
+{
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (!stop && std::chrono::steady_clock::now() < until) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, kPollMs) > 0) {
+            char c;
+            if (::recv(fd, &c, 1, MSG_PEEK) <= 0)
+                return false;
+        }
+    }
+    return true;
+}
+
 } // namespace
 
 ScriptedResponse ScriptedResponse::json(const std::string& body, int status)
@@ -266,15 +282,7 @@ void HttpTestServer::serve(int fd)
         }
     }
     if (response.silentMs > 0) {
-        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(response.silentMs);
-        while (!m_stop && std::chrono::steady_clock::now() < until) {
-            pollfd p{fd, POLLIN, 0};
-            if (::poll(&p, 1, kPollMs) > 0) {
-                char c;
-                if (::recv(fd, &c, 1, MSG_PEEK) <= 0)
-                    return; // the client gave up
-            }
-        }
+        holdOpen(fd, m_stop, response.silentMs);
         return;
     }
     std::string out = response.rawHead;
@@ -299,17 +307,8 @@ void HttpTestServer::serve(int fd)
         if (response.chunkDelayMs > 0)
             std::this_thread::sleep_for(std::chrono::milliseconds(response.chunkDelayMs));
     }
-    if (response.stallMs > 0) {
-        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(response.stallMs);
-        while (!m_stop && std::chrono::steady_clock::now() < until) {
-            pollfd p{fd, POLLIN, 0};
-            if (::poll(&p, 1, kPollMs) > 0) {
-                char c;
-                if (::recv(fd, &c, 1, MSG_PEEK) <= 0)
-                    return; // the client gave up
-            }
-        }
-    }
+    if (response.stallMs > 0 && !holdOpen(fd, m_stop, response.stallMs))
+        return;
     ::shutdown(fd, SHUT_RDWR);
 }
 

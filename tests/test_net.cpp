@@ -57,6 +57,16 @@ DownloadSettings fastSettings()
     return s;
 }
 
+// A parallel download: eight parts of 32 KiB over two connections for a 256 KiB file.
+DownloadSettings parallelSettings()
+{
+    DownloadSettings s = fastSettings();
+    s.parallelThreshold = 100000;
+    s.partSize = 32768;
+    s.connections = 2;
+    return s;
+}
+
 std::string readFile(const fs::path& p)
 {
     const auto bytes = test::readAll(p);
@@ -80,6 +90,19 @@ public:
     uint64_t cancelAt = 0;
     CancelToken* token = nullptr;
 };
+
+// Runs `target` with `s` and cancels once 140,000 bytes have arrived; what the run threw.
+ErrorKind cancelledMidway(const DownloadSettings& s, const DownloadTarget& target)
+{
+    CancelToken token;
+    Recorder progress;
+    progress.token = &token;
+    progress.cancelAt = 140000;
+    Downloader d(s, &progress, &token);
+    ErrorKind kind{};
+    test::failureMessage([&] { d.download(target); }, &kind);
+    return kind;
+}
 
 } // namespace
 
@@ -600,24 +623,9 @@ void TestNet::parallelResumesUnfinishedParts()
     });
     QTemporaryDir dir;
     const fs::path dest = test::toPath(dir.path()) / "big";
-    DownloadSettings s = fastSettings();
-    s.parallelThreshold = 100000;
-    s.partSize = 32768;
-    s.connections = 2;
-    {
-        CancelToken token;
-        Recorder progress;
-        progress.token = &token;
-        progress.cancelAt = 140000;
-        Downloader d(s, &progress, &token);
-        ErrorKind kind{};
-        test::failureMessage(
-            [&] {
-                d.download({server.url() + "/f", {}, dest, body.size(), sha256Hex(body), "big"});
-            },
-            &kind);
-        QCOMPARE(kind, ErrorKind::Cancelled);
-    }
+    const DownloadSettings s = parallelSettings();
+    QCOMPARE(cancelledMidway(s, {server.url() + "/f", {}, dest, body.size(), sha256Hex(body), "big"}),
+             ErrorKind::Cancelled);
     const fs::path parts = incompletePathFor(dest).string() + ".parts";
     QVERIFY(fs::exists(parts));
     const size_t before = server.requests().size();
@@ -785,20 +793,8 @@ void TestNet::parallelPartsOfAChangedFileStartOver()
     });
     QTemporaryDir dir;
     const fs::path dest = test::toPath(dir.path()) / "big";
-    DownloadSettings s = fastSettings();
-    s.parallelThreshold = 100000;
-    s.partSize = 32768;
-    s.connections = 2;
-    {
-        CancelToken token;
-        Recorder progress;
-        progress.token = &token;
-        progress.cancelAt = 140000;
-        Downloader d(s, &progress, &token);
-        ErrorKind kind{};
-        test::failureMessage([&] { d.download({server.url() + "/f", {}, dest, a.size(), {}, "big"}); }, &kind);
-        QCOMPARE(kind, ErrorKind::Cancelled);
-    }
+    const DownloadSettings s = parallelSettings();
+    QCOMPARE(cancelledMidway(s, {server.url() + "/f", {}, dest, a.size(), {}, "big"}), ErrorKind::Cancelled);
     QVERIFY(fs::exists(validatorPathFor(dest)));
     changed = true;
     Downloader again(s, nullptr, nullptr);

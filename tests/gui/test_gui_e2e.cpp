@@ -1,6 +1,7 @@
 // The whole window: open the demo model, compress it, read the results; cancel mid-run; a bad
 // file shows the error banner and the app keeps working; File > Open of a .novaq file.
 
+#include "gui_test_support.h"
 #include "ui/application.h"
 #include "ui/charts.h"
 #include "ui/compress_page.h"
@@ -36,9 +37,7 @@ class TestGuiEndToEnd : public QObject {
 private Q_SLOTS:
     void initTestCase()
     {
-        Q_INIT_RESOURCE(novaq_studio);
-        QStandardPaths::setTestModeEnabled(true);
-        setupApplication(*qApp);
+        setUpStudioForTests();
         QVERIFY(m_dir.isValid());
     }
 

@@ -4,6 +4,7 @@
 // Tab leaves the Compress page's table; and a walk Settings -> Compress -> Esc -> back to
 // Settings with Tab, Return and Esc only.
 
+#include "gui_test_support.h"
 #include "ui/application.h"
 #include "ui/compress_page.h"
 #include "ui/jobs.h"
@@ -52,9 +53,7 @@ class TestGuiKeyboard : public QObject {
 private Q_SLOTS:
     void initTestCase()
     {
-        Q_INIT_RESOURCE(novaq_studio);
-        QStandardPaths::setTestModeEnabled(true);
-        setupApplication(*qApp);
+        setUpStudioForTests();
         QVERIFY(m_dir.isValid());
     }
 

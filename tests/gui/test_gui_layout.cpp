@@ -3,6 +3,7 @@
 // Compress during and after a run, Results) keeps the window's minimum size within 1024x600,
 // never grows the window, and shows every key button whole inside the window.
 
+#include "gui_test_support.h"
 #include "ui/application.h"
 #include "ui/compress_page.h"
 #include "ui/jobs.h"
@@ -81,9 +82,7 @@ class TestGuiLayout : public QObject {
 private Q_SLOTS:
     void initTestCase()
     {
-        Q_INIT_RESOURCE(novaq_studio);
-        QStandardPaths::setTestModeEnabled(true);
-        setupApplication(*qApp);
+        setUpStudioForTests();
         QVERIFY(m_dir.isValid());
     }
 

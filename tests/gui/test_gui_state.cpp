@@ -2,6 +2,7 @@
 // Settings and Compress steps no longer compress the model opened before; an output file that
 // cannot be written is named on the Settings page, with Compress disabled, before anything runs.
 
+#include "gui_test_support.h"
 #include "ui/application.h"
 #include "ui/jobs.h"
 #include "ui/main_window.h"
@@ -40,9 +41,7 @@ class TestGuiState : public QObject {
 private Q_SLOTS:
     void initTestCase()
     {
-        Q_INIT_RESOURCE(novaq_studio);
-        QStandardPaths::setTestModeEnabled(true);
-        setupApplication(*qApp);
+        setUpStudioForTests();
         QVERIFY(m_dir.isValid());
         QVERIFY2(QFile::exists(kStories), qPrintable(QStringLiteral("missing test data ") + kStories));
     }
