@@ -111,6 +111,8 @@ class TestNet : public QObject {
 
 private Q_SLOTS:
     void helpers();
+    void protocolHints_data();
+    void protocolHints();
     void fileNames_data();
     void fileNames();
     void plainDownloadVerifies();
@@ -148,6 +150,39 @@ private Q_SLOTS:
     void urlFailsAtOnce_data();
     void urlFailsAtOnce();
 };
+
+// What a request that fails the same way every time tells the user to check. The messages are
+// libcurl 7.88's own (Debian 12) for each case.
+void TestNet::protocolHints_data()
+{
+    QTest::addColumn<QString>("url");
+    QTest::addColumn<QString>("curlMessage");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("no CA certificates (no ca-certificates package)")
+        << "https://huggingface.co/x"
+        << "error setting certificate verify locations:  CAfile: /etc/ssl/certs/ca-certificates.crt  CApath: "
+           "/etc/ssl/certs"
+        << "apt install ca-certificates";
+    QTest::newRow("TLS to a plain-HTTP port") << "https://127.0.0.1:8080/f"
+                                              << "OpenSSL/3.0.17: error:0A00010B:SSL routines::wrong version number"
+                                              << "then write http://";
+    QTest::newRow("a NUL in a header") << "http://127.0.0.1:8080/f"
+                                       << "Nul byte in header"
+                                       << "the server's answer is malformed";
+}
+
+void TestNet::protocolHints()
+{
+    QFETCH(QString, url);
+    QFETCH(QString, curlMessage);
+    QFETCH(QString, expected);
+    HttpResponse r;
+    r.url = url.toStdString();
+    r.failure = TransportFailure::Protocol;
+    r.failureMessage = curlMessage.toStdString();
+    const std::string hint = net::protocolHint(r);
+    QVERIFY2(hint.find(expected.toStdString()) != std::string::npos, hint.c_str());
+}
 
 void TestNet::helpers()
 {

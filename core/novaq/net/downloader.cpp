@@ -179,17 +179,6 @@ void writeValidator(const fs::path& path, const std::string& validator)
         throw Error(ErrorKind::Io, "cannot write " + path.string() + ": " + ec.message());
 }
 
-// Why a request fails the same way every time, and what to check.
-std::string protocolHint(const HttpResponse& r)
-{
-    const bool tls = r.failureMessage.find("SSL") != std::string::npos ||
-                     r.failureMessage.find("TLS") != std::string::npos ||
-                     r.failureMessage.find("certificate") != std::string::npos;
-    if (tls && schemeOf(r.url) == "https")
-        return "; check the URL (is it a plain-http server? then write http://) or the server's certificate";
-    return "; the server's answer is malformed: check the URL, or try again later";
-}
-
 } // namespace
 
 struct Downloader::Job {

@@ -472,6 +472,19 @@ std::optional<uint64_t> parseDecimal(std::string_view text)
     return std::stoull(t);
 }
 
+std::string protocolHint(const HttpResponse& r)
+{
+    if (r.failureMessage.find("certificate verify locations") != std::string::npos)
+        return "; this computer has no CA certificates to check the server's identity: install them (Debian: "
+               "apt install ca-certificates)";
+    const bool tls = r.failureMessage.find("SSL") != std::string::npos ||
+                     r.failureMessage.find("TLS") != std::string::npos ||
+                     r.failureMessage.find("certificate") != std::string::npos;
+    if (tls && schemeOf(r.url) == "https")
+        return "; check the URL (is it a plain-http server? then write http://) or the server's certificate";
+    return "; the server's answer is malformed: check the URL, or try again later";
+}
+
 std::string_view failureName(TransportFailure failure) noexcept
 {
     switch (failure) {

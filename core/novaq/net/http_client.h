@@ -137,5 +137,9 @@ std::optional<double> retryAfterSeconds(const HttpHeaders& headers);
 std::optional<uint64_t> parseDecimal(std::string_view text);
 // "connection failed", "stalled", ...: a few words for messages.
 std::string_view failureName(TransportFailure failure) noexcept;
+// For a request that fails the same way every time (TransportFailure::Protocol): what to check,
+// starting with "; ". Names a missing CA certificate store (libcurl only recommends Debian's
+// ca-certificates, so a minimal system can lack it) before suspecting the URL.
+std::string protocolHint(const HttpResponse& r);
 
 } // namespace novaq::net

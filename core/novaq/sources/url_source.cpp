@@ -143,9 +143,8 @@ UrlDownload downloadUrl(const std::string& url, const fs::path& folder, const ne
         throw Error(ErrorKind::Network,
                     net::redactUrl(url) + ": " + std::string(net::failureName(r.failure)) + " (" + r.failureMessage +
                         ")" +
-                        (r.failure == net::TransportFailure::Protocol && net::schemeOf(url) == "https"
-                             ? "; check the URL (is it a plain-http server? then write http://)"
-                             : "; check the URL, or try again later"));
+                        (r.failure == net::TransportFailure::Protocol ? net::protocolHint(r)
+                                                                      : "; check the URL, or try again later"));
     } else if (r.transportOk() && (r.status == 401 || r.status == 403)) {
         throw Error(ErrorKind::Network, net::redactUrl(url) + " refused access (HTTP " + std::to_string(r.status) +
                                             "); NOVAQ sends no credentials for plain URLs: use a public or signed "
