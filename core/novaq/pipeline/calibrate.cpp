@@ -64,7 +64,9 @@ Calibrator::Calibrator(const ModelReader& reader, const Tokenizer& tokenizer, co
 
     m_order.push_back(m_map.embedding);
     for (const auto& slots : m_map.linear)
-        m_order.insert(m_order.end(), slots.begin(), slots.end());
+        for (size_t t : slots)
+            if (t != kNoTensor) // fused projections fill one slot of their group
+                m_order.push_back(t);
     if (m_map.output)
         m_order.push_back(*m_map.output);
 
@@ -105,7 +107,7 @@ Calibrator::Slot Calibrator::slotOf(size_t index) const
         return {-1, 0};
     if (m_map.output && index == *m_map.output)
         return {m_model.config.layers, 0};
-    for (size_t l = 0; l < m_map.linear.size(); ++l)
+    for (size_t l = 0; l < m_map.linear.size() && index != kNoTensor; ++l)
         for (int k = 0; k < kLinearSlots; ++k)
             if (m_map.linear[l][static_cast<size_t>(k)] == index)
                 return {static_cast<int>(l), k};
@@ -201,8 +203,8 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
             } else { // the output layer's input: the final norm of the last hidden states
                 std::vector<float> xn(static_cast<size_t>(window));
                 if (teacher)
-                    rmsNorm(m_teacher.data() + w * window, m_model.finalNorm, c.normEps, m_ctx, c.dim, xt.data());
-                rmsNorm(m_hidden.data() + w * window, m_model.finalNorm, c.normEps, m_ctx, c.dim, xn.data());
+                    finalNorm(m_model, m_teacher.data() + w * window, m_ctx, xt.data());
+                finalNorm(m_model, m_hidden.data() + w * window, m_ctx, xn.data());
                 studentSeen(layer, site, xn.data(), m_ctx, c.dim);
             }
         }
@@ -242,8 +244,7 @@ TensorCalibration Calibrator::statistics(size_t index)
     enterLayer(s.layer);
     if (s.layer == c.layers) {
         if (m_model.finalNorm.empty()) {
-            m_model.finalNorm.resize(static_cast<size_t>(c.dim));
-            m_reader.readFloat(m_map.finalNorm, m_model.finalNorm);
+            m_model.finalNorm = readFinalNorm(m_reader, c, m_map);
         }
         accumulate(s.layer, LinearInput::Attention, c.dim, out);
         return out;
@@ -251,7 +252,10 @@ TensorCalibration Calibrator::statistics(size_t index)
     const LinearInput site = siteOf(s.slot);
     const auto g = static_cast<size_t>(site);
     if (!m_cached[g]) {
-        accumulate(s.layer, site, site == LinearInput::MlpDown ? c.hiddenDim : c.dim, m_cache[g]);
+        const int64_t cols = site == LinearInput::MlpDown           ? c.hiddenDim
+                             : site == LinearInput::AttentionOutput ? c.qDim()
+                                                                    : c.dim;
+        accumulate(s.layer, site, cols, m_cache[g]);
         m_cached[g] = true;
     }
     return m_cache[g];
@@ -266,6 +270,7 @@ void Calibrator::done(size_t index, std::span<const float> What)
         for (size_t t = 0; t < m_tokens.size(); ++t)
             std::copy_n(What.data() + static_cast<size_t>(m_tokens[t]) * static_cast<size_t>(c.dim), c.dim,
                         m_hidden.data() + t * static_cast<size_t>(c.dim));
+        scaleEmbeddings(c, m_hidden.data(), static_cast<int64_t>(m_tokens.size()));
         if (m_options.teacherTargets && m_teacher.empty()) { // the original embedding's rows
             std::vector<float> E(static_cast<size_t>(c.vocab) * static_cast<size_t>(c.dim));
             m_reader.readFloat(m_map.embedding, E);
@@ -273,6 +278,7 @@ void Calibrator::done(size_t index, std::span<const float> What)
             for (size_t t = 0; t < m_tokens.size(); ++t)
                 std::copy_n(E.data() + static_cast<size_t>(m_tokens[t]) * static_cast<size_t>(c.dim), c.dim,
                             m_teacher.data() + t * static_cast<size_t>(c.dim));
+            scaleEmbeddings(c, m_teacher.data(), static_cast<int64_t>(m_tokens.size()));
         }
         m_hiddenReady = true;
         return;

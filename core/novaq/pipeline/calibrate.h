@@ -7,7 +7,7 @@
 // states of the calibration tokens start from the (compressed) embedding; within a block,
 // q/k/v are fitted to the normed hidden states, o to the attention output computed with
 // the compressed q/k/v, gate/up to the MLP input after the compressed o, and down to the
-// SwiGLU output of the compressed gate/up; then the block, fully compressed, moves the
+// gated-MLP output of the compressed gate/up; then the block, fully compressed, moves the
 // hidden states on to the next one. Memory: one block's weights, the hidden states of the
 // calibration tokens and one H at a time, never the whole model.
 

@@ -4,6 +4,7 @@
 #include "novaq/container/novaq_model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/runtime/quantized_linear.h"
+#include "novaq/tensor/dtype.h"
 
 #include <tbb/parallel_for.h>
 
@@ -94,48 +95,6 @@ std::optional<float> positiveFloat(const json& object, const char* key, const Co
     return static_cast<float>(*v);
 }
 
-// Tensor names of the three naming schemes we meet (Hugging Face, GGUF, Meta/llama2.c).
-struct NameScheme {
-    const char* embedding;
-    const char* output;
-    const char* finalNorm;
-    const char* layerPrefix; // followed by the layer number and '.'
-    const char* slots[kLinearSlots];
-    const char* attnNorm;
-    const char* ffnNorm;
-    bool ropeHalves;
-};
-
-constexpr NameScheme kSchemes[] = {
-    {"model.embed_tokens.weight",
-     "lm_head.weight",
-     "model.norm.weight",
-     "model.layers.",
-     {"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
-      "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"},
-     "input_layernorm.weight",
-     "post_attention_layernorm.weight",
-     true},
-    {"token_embd.weight",
-     "output.weight",
-     "output_norm.weight",
-     "blk.",
-     {"attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight", "ffn_gate.weight", "ffn_up.weight",
-      "ffn_down.weight"},
-     "attn_norm.weight",
-     "ffn_norm.weight",
-     false},
-    {"tok_embeddings.weight",
-     "output.weight",
-     "norm.weight",
-     "layers.",
-     {"attention.wq.weight", "attention.wk.weight", "attention.wv.weight", "attention.wo.weight",
-      "feed_forward.w1.weight", "feed_forward.w3.weight", "feed_forward.w2.weight"},
-     "attention_norm.weight",
-     "ffn_norm.weight",
-     false},
-};
-
 std::map<std::string, size_t> tensorIndex(const ModelReader& reader)
 {
     std::map<std::string, size_t> index;
@@ -145,14 +104,6 @@ std::map<std::string, size_t> tensorIndex(const ModelReader& reader)
     return index;
 }
 
-const NameScheme* schemeOf(const std::map<std::string, size_t>& index)
-{
-    for (const NameScheme& s : kSchemes)
-        if (index.count(s.embedding))
-            return &s;
-    return nullptr;
-}
-
 std::string modelLabel(const ModelReader& reader)
 {
     return reader.files().empty() ? std::string("the model") : reader.files().front().string();
@@ -160,10 +111,441 @@ std::string modelLabel(const ModelReader& reader)
 
 [[noreturn]] void unsupported(const ModelReader& reader, const std::string& why)
 {
-    throw Error(ErrorKind::Unsupported, modelLabel(reader) + ": " + why +
-                                            ". Evaluation and calibration run Llama-family models only "
-                                            "(Llama 2/3, Mistral, TinyLlama, SmolLM, llama2.c); compressing "
-                                            "this model without --calibration still works");
+    throw Error(ErrorKind::Unsupported,
+                modelLabel(reader) + ": " + why + ". Evaluation, generation and calibration run the architectures " +
+                    supportedArchitectureList() + "; compressing this model without --calibration still works");
+}
+
+// The layout of the row whose token-embedding name the file has.
+const Layout* layoutOf(const Architecture& arch, const std::map<std::string, size_t>& index)
+{
+    for (const Layout& l : arch.layouts)
+        if (l.name && index.count(l.names.embedding))
+            return &l;
+    return nullptr;
+}
+
+std::string embeddingNames(const Architecture& arch)
+{
+    std::string out;
+    for (const Layout& l : arch.layouts)
+        if (l.name)
+            out += std::string(out.empty() ? "" : " or ") + l.names.embedding;
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Rotary embeddings: the angle per position of each rotated pair.
+
+std::vector<double> baseFrequencies(double theta, int rotDims)
+{
+    std::vector<double> f(static_cast<size_t>(rotDims / 2));
+    for (int i = 0; i < rotDims / 2; ++i)
+        f[static_cast<size_t>(i)] = std::pow(theta, -2.0 * i / rotDims);
+    return f;
+}
+
+// Llama 3.1's rule (Meta's reference code and transformers' "llama3" rope type): long
+// wavelengths are divided by `factor`, short ones kept, the band between blended.
+void llama3Scaling(std::vector<double>& freq, double factor, double lowFactor, double highFactor, double original)
+{
+    const double lowWavelen = original / lowFactor, highWavelen = original / highFactor;
+    for (double& f : freq) {
+        const double wavelen = 2 * M_PI / f;
+        if (wavelen < highWavelen)
+            continue;
+        if (wavelen > lowWavelen) {
+            f /= factor;
+            continue;
+        }
+        const double smooth = (original / wavelen - lowFactor) / (highFactor - lowFactor);
+        f = (1 - smooth) * f / factor + smooth * f;
+    }
+}
+
+// YaRN (Peng et al. 2023, as transformers' "yarn" rope type computes it): dimensions that
+// turn fewer than beta_slow times over the original context are interpolated (divided by
+// factor), those turning more than beta_fast times kept, a linear ramp between; the
+// attention is sharpened by 0.1 ln(factor) + 1 applied to cos and sin.
+void yarnScaling(std::vector<double>& freq, double theta, int rotDims, double factor, double original, double betaFast,
+                 double betaSlow)
+{
+    auto correctionDim = [&](double rotations) {
+        return rotDims * std::log(original / (rotations * 2 * M_PI)) / (2 * std::log(theta));
+    };
+    const double low = std::max(0.0, std::floor(correctionDim(betaFast)));
+    double high = std::min(double(rotDims - 1), std::ceil(correctionDim(betaSlow)));
+    if (high == low)
+        high += 0.001;
+    for (size_t i = 0; i < freq.size(); ++i) {
+        const double ramp = std::clamp((double(i) - low) / (high - low), 0.0, 1.0);
+        const double extrapolation = 1 - ramp;
+        freq[i] = freq[i] / factor * (1 - extrapolation) + freq[i] * extrapolation;
+    }
+}
+
+// Phi-3's LongRoPE: each frequency divided by its own factor.
+std::vector<double> divided(std::vector<double> freq, const std::vector<double>& factors)
+{
+    for (size_t i = 0; i < freq.size(); ++i)
+        freq[i] /= factors[i];
+    return freq;
+}
+
+std::vector<double> factorList(const json& scaling, const char* key, size_t expected, const ConfigSource& src)
+{
+    const json* v = member(scaling, key);
+    if (!v || !v->is_array() || v->size() != expected)
+        throw Error(ErrorKind::InvalidInput, src.where() + " rope_scaling." + key + " must be a list of " +
+                                                 std::to_string(expected) +
+                                                 " numbers (one per rotated pair); fix the model's configuration");
+    std::vector<double> out;
+    for (const json& x : *v) {
+        if (!x.is_number() || !(x.get<double>() > 0) || !std::isfinite(x.get<double>()))
+            throw Error(ErrorKind::InvalidInput, src.where() + " rope_scaling." + key + " holds " + valueText(x) +
+                                                     ", not a finite number > 0; fix the model's configuration");
+        out.push_back(x.get<double>());
+    }
+    return out;
+}
+
+double scalingNumber(const json& scaling, const char* key, double fallback, const ConfigSource& src)
+{
+    const std::optional<double> v = number(scaling, key, src);
+    if (!v)
+        return fallback;
+    if (!(*v > 0) || !std::isfinite(*v))
+        badValue(src, (std::string("rope_scaling.") + key).c_str(), *member(scaling, key), "a finite number > 0");
+    return *v;
+}
+
+// config.json rope_scaling (transformers' rope types) into the frequency tables.
+void hfRopeScaling(const ModelReader& reader, LlamaConfig& c, const json& config, const ConfigSource& src)
+{
+    c.ropeFreq = baseFrequencies(c.ropeTheta, c.rotaryDims());
+    const json* scaling = member(config, "rope_scaling");
+    if (!scaling)
+        return;
+    if (!scaling->is_object())
+        badValue(src, "rope_scaling", *scaling, "an object");
+    std::string type;
+    for (const char* key : {"rope_type", "type"})
+        if (const json* t = member(*scaling, key); t && t->is_string())
+            type = t->get<std::string>();
+    const double original =
+        scalingNumber(*scaling, "original_max_position_embeddings",
+                      number(config, "original_max_position_embeddings", src).value_or(double(c.maxSeq)), src);
+    if (type == "default" || type.empty())
+        return;
+    c.ropeScaling = type;
+    if (type == "linear") {
+        const double factor = scalingNumber(*scaling, "factor", 1, src);
+        for (double& f : c.ropeFreq)
+            f /= factor;
+    } else if (type == "llama3") {
+        llama3Scaling(c.ropeFreq, scalingNumber(*scaling, "factor", 8, src),
+                      scalingNumber(*scaling, "low_freq_factor", 1, src),
+                      scalingNumber(*scaling, "high_freq_factor", 4, src), original);
+    } else if (type == "yarn") {
+        const double factor = scalingNumber(*scaling, "factor", 1, src);
+        yarnScaling(c.ropeFreq, c.ropeTheta, c.rotaryDims(), factor, original,
+                    scalingNumber(*scaling, "beta_fast", 32, src), scalingNumber(*scaling, "beta_slow", 1, src));
+        c.ropeAttnFactor = static_cast<float>(
+            scalingNumber(*scaling, "attention_factor", factor > 1 ? 0.1 * std::log(factor) + 1 : 1.0, src));
+    } else if (type == "longrope" || type == "su") {
+        c.ropeScaling = "longrope";
+        const size_t pairs = c.ropeFreq.size();
+        const std::vector<double> shortF = factorList(*scaling, "short_factor", pairs, src);
+        const std::vector<double> longF = factorList(*scaling, "long_factor", pairs, src);
+        const std::vector<double> base = c.ropeFreq;
+        c.ropeFreq = divided(base, shortF);
+        c.ropeFreqLong = divided(base, longF);
+        c.ropeLongFrom = static_cast<int64_t>(original);
+        const double factor = double(c.maxSeq) / original;
+        c.ropeAttnFactor = static_cast<float>(
+            scalingNumber(*scaling, "attention_factor",
+                          factor > 1 ? std::sqrt(1 + std::log(factor) / std::log(original)) : 1.0, src));
+    } else {
+        unsupported(reader, "RoPE scaling type '" + type + "' (config.json rope_scaling) is not implemented");
+    }
+}
+
+std::string stringField(const json& object, const char* key)
+{
+    const json* v = member(object, key);
+    return v && v->is_string() ? v->get<std::string>() : std::string();
+}
+
+// The token ids of a configuration: a number, or (eos_token_id of newer models) a list,
+// which we leave to the tokenizer.
+void tokenIds(LlamaConfig& c, const json& config, const ConfigSource& src)
+{
+    if (const json* v = member(config, "bos_token_id"); v && !v->is_array())
+        c.bos = *optionalInt(config, "bos_token_id", src, 0, kMaxInt);
+    if (const json* v = member(config, "eos_token_id"); v && !v->is_array())
+        c.eos = *optionalInt(config, "eos_token_id", src, 0, kMaxInt);
+}
+
+// Which layers are local, from config.json: `layer_types` when given, else the row's rule.
+void windowLayers(LlamaConfig& c, const json* config, int pattern, const ConfigSource& src)
+{
+    c.localLayer.assign(static_cast<size_t>(c.layers), false);
+    if (c.window <= 0)
+        return;
+    if (const json* types = config ? member(*config, "layer_types") : nullptr) {
+        if (!types->is_array() || types->size() != static_cast<size_t>(c.layers))
+            throw Error(ErrorKind::InvalidInput, src.where() + " field 'layer_types' must list one type per layer (" +
+                                                     std::to_string(c.layers) + "); fix the model's configuration");
+        for (size_t l = 0; l < types->size(); ++l)
+            c.localLayer[l] = (*types)[l] == "sliding_attention";
+        return;
+    }
+    for (int l = 0; l < c.layers; ++l) {
+        switch (c.arch->window) {
+        case WindowLayers::None:
+            break;
+        case WindowLayers::All:
+            c.localLayer[static_cast<size_t>(l)] = true;
+            break;
+        case WindowLayers::EvenLocal:
+            c.localLayer[static_cast<size_t>(l)] = l % 2 == 0;
+            break;
+        case WindowLayers::EveryNthGlobal:
+            c.localLayer[static_cast<size_t>(l)] = (l + 1) % pattern != 0;
+            break;
+        }
+    }
+}
+
+// Gemma multiplies the embedding by sqrt(hidden) in the hidden states' dtype: transformers
+// rounds the factor to bfloat16 / float16 for such checkpoints; llama.cpp uses float.
+float gemmaEmbedScale(int dim, DType dtype)
+{
+    const float s = std::sqrt(static_cast<float>(dim));
+    if (dtype == DType::BF16)
+        return bf16ToFloat(floatToBf16(s));
+    if (dtype == DType::F16)
+        return halfToFloat(floatToHalf(s));
+    return s;
+}
+
+// shape: long on purpose: one field after another of config.json, each checked where read.
+LlamaConfig configFromHf(const ModelReader& reader, const json& root, const std::string& where)
+{
+    const json* config = &root;
+    std::string type = stringField(root, "model_type");
+    if (type.empty())
+        type = reader.architecture();
+    if (const json* text = member(root, "text_config"); text && text->is_object())
+        config = text; // multimodal wrappers (Gemma 3): the language model's own configuration
+    const Architecture* arch = architectureForModelType(type);
+    if (!arch)
+        unsupported(reader, "architecture '" + type + "' (config.json model_type) is not supported for evaluation");
+    const ConfigSource src{where, "config.json", "field"};
+    LlamaConfig c;
+    c.arch = arch;
+    c.dim = requiredInt(*config, "hidden_size", src);
+    c.hiddenDim = requiredInt(*config, "intermediate_size", src);
+    c.layers = requiredInt(*config, "num_hidden_layers", src);
+    c.heads = requiredInt(*config, "num_attention_heads", src);
+    c.kvHeads = optionalInt(*config, "num_key_value_heads", src, 1, kMaxDimension).value_or(c.heads);
+    c.vocab = requiredInt(*config, "vocab_size", src);
+    c.maxSeq = optionalInt(*config, "max_position_embeddings", src, 1, kMaxInt).value_or(c.maxSeq);
+    c.normEps = positiveFloat(*config, "rms_norm_eps", src).value_or(c.normEps);
+    c.ropeTheta = positiveFloat(*config, "rope_theta", src).value_or(c.ropeTheta);
+    c.headSize = optionalInt(*config, "head_dim", src, 1, kMaxDimension).value_or(0);
+    tokenIds(c, root, src);
+    if (c.bos < 0 && c.eos < 0)
+        tokenIds(c, *config, src);
+
+    if (const std::optional<double> partial = number(*config, "partial_rotary_factor", src)) {
+        if (!(*partial > 0 && *partial <= 1))
+            badValue(src, "partial_rotary_factor", *member(*config, "partial_rotary_factor"), "a number in (0, 1]");
+        c.ropeDims = static_cast<int>(c.dim / c.heads * *partial);
+        if (c.headSize > 0)
+            c.ropeDims = static_cast<int>(c.headSize * *partial);
+    }
+    const std::string act = !stringField(*config, "hidden_activation").empty()
+                                ? stringField(*config, "hidden_activation")
+                                : stringField(*config, "hidden_act");
+    c.activation = arch->activation;
+    if (arch->activation == MlpActivation::SiLU && !act.empty() && act != "silu" && act != "swish")
+        unsupported(reader,
+                    "the MLP activation '" + act + "' (config.json hidden_act) is not implemented for " + arch->name);
+
+    // Sliding windows: Mistral and Phi-3 on every layer when the config sets one, Gemma 2/3
+    // on their local layers; Qwen2's optional window (use_sliding_window) is not implemented.
+    if (arch->window != WindowLayers::None)
+        c.window = optionalInt(*config, "sliding_window", src, 1, kMaxInt).value_or(0);
+    if (const json* use = member(*config, "use_sliding_window"); use && use->is_boolean() && use->get<bool>())
+        unsupported(reader, "Qwen2's sliding window (config.json use_sliding_window true) is not implemented");
+    if (c.window >= c.maxSeq && arch->window == WindowLayers::All)
+        c.window = 0; // a window as long as the context is none
+    const int pattern = optionalInt(*config, "sliding_window_pattern", src, 1, kMaxDimension).value_or(6);
+
+    if (const std::optional<float> s = positiveFloat(*config, "query_pre_attn_scalar", src))
+        c.attnScale = 1.0f / std::sqrt(*s);
+    c.attnSoftcap = positiveFloat(*config, "attn_logit_softcapping", src).value_or(0.0f);
+    c.finalSoftcap = positiveFloat(*config, "final_logit_softcapping", src).value_or(0.0f);
+
+    const auto index = tensorIndex(reader);
+    c.layout = layoutOf(*arch, index);
+    if (!c.layout)
+        unsupported(reader, std::string("no token embedding tensor under the names of ") + arch->name + " (" +
+                                embeddingNames(*arch) + ")");
+    c.ropeHalves = c.layout->rope == RopeLayout::Halves;
+    c.normPlusOne = c.layout->normPlusOne;
+    c.ropeDims = c.ropeDims == c.headDim() ? 0 : c.ropeDims;
+    hfRopeScaling(reader, c, *config, src);
+    if (arch->window == WindowLayers::EveryNthGlobal)
+        c.ropeFreqLocal =
+            baseFrequencies(positiveFloat(*config, "rope_local_base_freq", src).value_or(10000.0f), c.rotaryDims());
+    windowLayers(c, config, pattern, src);
+    if (arch->embeddingScale)
+        c.embedScale = gemmaEmbedScale(c.dim, reader.tensors()[index.at(c.layout->names.embedding)].dtype);
+    return c;
+}
+
+// The frequencies of a GGUF file: freq_base, the linear or YaRN scaling of its metadata, and
+// the per-pair divisors llama.cpp's converter stores as tensors (Llama 3.1's rope_freqs,
+// Phi-3's rope_factors_short / rope_factors_long).
+void ggufRope(const ModelReader& reader, LlamaConfig& c, const json& meta, const std::string& prefix,
+              const std::map<std::string, size_t>& index, const ConfigSource& src)
+{
+    c.ropeFreq = baseFrequencies(c.ropeTheta, c.rotaryDims());
+    const size_t pairs = c.ropeFreq.size();
+    auto factors = [&](const char* name) -> std::optional<std::vector<double>> {
+        auto it = index.find(name);
+        if (it == index.end())
+            return std::nullopt;
+        const TensorInfo& t = reader.tensors()[it->second];
+        if (t.numel() != static_cast<int64_t>(pairs))
+            throw Error(ErrorKind::InvalidInput, modelLabel(reader) + ": tensor '" + t.name + "' has " +
+                                                     std::to_string(t.numel()) + " values, expected " +
+                                                     std::to_string(pairs) + " (one per rotated pair)");
+        std::vector<float> v(pairs);
+        reader.readFloat(it->second, v);
+        std::vector<double> out;
+        for (float x : v) {
+            if (!(x > 0) || !std::isfinite(x))
+                throw Error(ErrorKind::InvalidInput, modelLabel(reader) + ": tensor '" + t.name + "' holds " +
+                                                         std::to_string(x) + ", not a finite number > 0");
+            out.push_back(x);
+        }
+        return out;
+    };
+    const std::string type = stringField(meta, (prefix + "rope.scaling.type").c_str());
+    const double factor = positiveFloat(meta, (prefix + "rope.scaling.factor").c_str(), src).value_or(1.0f);
+    const double original =
+        optionalInt(meta, (prefix + "rope.scaling.original_context_length").c_str(), src, 1, kMaxInt)
+            .value_or(c.maxSeq);
+    if (type == "linear" && factor != 1) {
+        c.ropeScaling = "linear";
+        for (double& f : c.ropeFreq)
+            f /= factor;
+    } else if (type == "yarn") {
+        c.ropeScaling = "yarn";
+        yarnScaling(c.ropeFreq, c.ropeTheta, c.rotaryDims(), factor, original, 32, 1);
+        c.ropeAttnFactor = static_cast<float>(factor > 1 ? 0.1 * std::log(factor) + 1 : 1.0);
+    } else if (!type.empty() && type != "none") {
+        unsupported(reader, "RoPE scaling type '" + type + "' (GGUF " + prefix + "rope.scaling.type)");
+    }
+    if (auto f = factors("rope_freqs.weight")) {
+        c.ropeScaling = "llama3";
+        c.ropeFreq = divided(c.ropeFreq, *f);
+    }
+    auto longF = factors("rope_factors_long.weight");
+    auto shortF = factors("rope_factors_short.weight");
+    if (longF && shortF) {
+        c.ropeScaling = "longrope";
+        const std::vector<double> base = c.ropeFreq;
+        c.ropeFreq = divided(base, *shortF);
+        c.ropeFreqLong = divided(base, *longF);
+        c.ropeLongFrom = static_cast<int64_t>(original);
+        const double scale = double(c.maxSeq) / original;
+        c.ropeAttnFactor =
+            positiveFloat(meta, (prefix + "rope.scaling.attn_factor").c_str(), src)
+                .value_or(static_cast<float>(scale > 1 ? std::sqrt(1 + std::log(scale) / std::log(original)) : 1.0));
+    }
+}
+
+// shape: long on purpose: one metadata key after another, each checked where read.
+LlamaConfig configFromGguf(const ModelReader& reader, const json& meta, const std::string& where,
+                           const std::string& ggufArch)
+{
+    const Architecture* arch = architectureForGguf(ggufArch);
+    if (!arch)
+        unsupported(reader, "GGUF architecture '" + ggufArch + "' is not supported for evaluation");
+    const ConfigSource src{where, "GGUF metadata", "key"};
+    const std::string p = ggufArch + ".";
+    auto key = [&](const char* k) { return p + k; };
+    LlamaConfig c;
+    c.arch = arch;
+    c.dim = requiredInt(meta, key("embedding_length").c_str(), src);
+    c.hiddenDim = requiredInt(meta, key("feed_forward_length").c_str(), src);
+    c.layers = requiredInt(meta, key("block_count").c_str(), src);
+    c.heads = requiredInt(meta, key("attention.head_count").c_str(), src);
+    c.kvHeads = optionalInt(meta, key("attention.head_count_kv").c_str(), src, 1, kMaxDimension).value_or(c.heads);
+    c.maxSeq = optionalInt(meta, key("context_length").c_str(), src, 1, kMaxInt).value_or(c.maxSeq);
+    c.normEps = positiveFloat(meta, key("attention.layer_norm_rms_epsilon").c_str(), src).value_or(c.normEps);
+    c.ropeTheta = positiveFloat(meta, key("rope.freq_base").c_str(), src).value_or(c.ropeTheta);
+    c.headSize = optionalInt(meta, key("attention.key_length").c_str(), src, 1, kMaxDimension).value_or(0);
+    c.bos = optionalInt(meta, "tokenizer.ggml.bos_token_id", src, 0, kMaxInt).value_or(c.bos);
+    c.eos = optionalInt(meta, "tokenizer.ggml.eos_token_id", src, 0, kMaxInt).value_or(c.eos);
+    if (auto v = optionalInt(meta, key("attention.value_length").c_str(), src, 1, kMaxDimension);
+        v && *v != c.headDim())
+        unsupported(reader, "value heads of another size than the key heads (" + key("attention.value_length") + ")");
+    c.ropeDims = optionalInt(meta, key("rope.dimension_count").c_str(), src, 1, kMaxDimension).value_or(0);
+    c.activation = arch->activation;
+    if (arch->window != WindowLayers::None)
+        c.window = optionalInt(meta, key("attention.sliding_window").c_str(), src, 1, kMaxInt).value_or(0);
+    if (c.window >= c.maxSeq && arch->window == WindowLayers::All)
+        c.window = 0;
+    c.attnSoftcap = positiveFloat(meta, key("attn_logit_softcapping").c_str(), src).value_or(0.0f);
+    c.finalSoftcap = positiveFloat(meta, key("final_logit_softcapping").c_str(), src).value_or(0.0f);
+    const int pattern =
+        optionalInt(meta, key("attention.sliding_window_pattern").c_str(), src, 1, kMaxDimension).value_or(6);
+
+    const auto index = tensorIndex(reader);
+    c.layout = layoutOf(*arch, index);
+    if (!c.layout)
+        unsupported(reader, std::string("no token embedding tensor under the names of ") + arch->name + " (" +
+                                embeddingNames(*arch) + ")");
+    c.ropeHalves = c.layout->rope == RopeLayout::Halves;
+    c.normPlusOne = c.layout->normPlusOne;
+    if (c.ropeDims == c.headDim())
+        c.ropeDims = 0;
+    ggufRope(reader, c, meta, p, index, src);
+    if (arch->window == WindowLayers::EveryNthGlobal)
+        c.ropeFreqLocal = baseFrequencies(
+            positiveFloat(meta, key("rope.freq_base_swa").c_str(), src).value_or(10000.0f), c.rotaryDims());
+    windowLayers(c, nullptr, pattern, src);
+    if (arch->embeddingScale)
+        c.embedScale = std::sqrt(static_cast<float>(c.dim));
+    return c;
+}
+
+LlamaConfig configFromLlama2c(const ModelReader& reader, const json& meta, const std::string& where)
+{
+    const ConfigSource src{where, "llama.c header", "field"};
+    LlamaConfig c;
+    c.arch = architectureForModelType("llama");
+    c.dim = requiredInt(meta, "dim", src);
+    c.hiddenDim = requiredInt(meta, "hidden_dim", src);
+    c.layers = requiredInt(meta, "n_layers", src);
+    c.heads = requiredInt(meta, "n_heads", src);
+    c.kvHeads = requiredInt(meta, "n_kv_heads", src);
+    c.vocab = requiredInt(meta, "vocab_size", src);
+    c.maxSeq = requiredInt(meta, "seq_len", src);
+    c.bos = 1;
+    c.eos = 2;
+    c.layout = layoutOf(*c.arch, tensorIndex(reader));
+    if (!c.layout)
+        unsupported(reader, "no token embedding tensor under a Llama name (" + embeddingNames(*c.arch) + ")");
+    c.ropeHalves = c.layout->rope == RopeLayout::Halves;
+    c.ropeFreq = baseFrequencies(c.ropeTheta, c.rotaryDims());
+    c.localLayer.assign(static_cast<size_t>(c.layers), false);
+    return c;
 }
 
 } // namespace
@@ -177,83 +559,42 @@ LlamaConfig llamaConfig(const ModelReader& reader)
     const std::string where = modelLabel(reader);
 
     LlamaConfig c;
-    ConfigSource src{where, "config.json", "field"};
-    const char* dimKey = "hidden_size";
-    const char* headsKey = "num_attention_heads";
-    const char* kvKey = "num_key_value_heads";
-    const char* bosKey = "bos_token_id";
+    const char* file = "config.json";
+    std::string dimKey = "hidden_size", headsKey = "num_attention_heads", kvKey = "num_key_value_heads";
+    std::string bosKey = "bos_token_id";
     const json* values = nullptr; // where bos_token_id came from
     if (config && config->is_object()) {
-        const std::string type = member(*config, "model_type") && (*config)["model_type"].is_string()
-                                     ? (*config)["model_type"].get<std::string>()
-                                     : arch;
-        if (type != "llama" && type != "mistral")
-            unsupported(reader, "architecture '" + type + "' (config.json model_type) is not supported for evaluation");
-        src = {where, "config.json", "field"};
+        c = configFromHf(reader, *config, where);
         values = config;
-        c.dim = requiredInt(*config, "hidden_size", src);
-        c.hiddenDim = requiredInt(*config, "intermediate_size", src);
-        c.layers = requiredInt(*config, "num_hidden_layers", src);
-        c.heads = requiredInt(*config, "num_attention_heads", src);
-        c.kvHeads = optionalInt(*config, "num_key_value_heads", src, 1, kMaxDimension).value_or(c.heads);
-        c.vocab = requiredInt(*config, "vocab_size", src);
-        c.maxSeq = optionalInt(*config, "max_position_embeddings", src, 1, kMaxInt).value_or(c.maxSeq);
-        c.normEps = positiveFloat(*config, "rms_norm_eps", src).value_or(c.normEps);
-        c.ropeTheta = positiveFloat(*config, "rope_theta", src).value_or(c.ropeTheta);
-        if (const json* scaling = member(*config, "rope_scaling"))
-            unsupported(reader,
-                        "RoPE scaling (config.json rope_scaling = " + valueText(*scaling) + ") is not implemented");
-        // Token ids: a number, or (eos_token_id of newer models) a list, which we leave to the tokenizer.
-        if (const json* v = member(*config, "bos_token_id"); v && !v->is_array())
-            c.bos = *optionalInt(*config, "bos_token_id", src, 0, kMaxInt);
-        if (const json* v = member(*config, "eos_token_id"); v && !v->is_array())
-            c.eos = *optionalInt(*config, "eos_token_id", src, 0, kMaxInt);
-        if (auto v = optionalInt(*config, "head_dim", src, 1, kMaxDimension); v && *v != c.dim / c.heads)
-            unsupported(reader, "a head size (head_dim " + std::to_string(*v) +
-                                    ") other than hidden_size / num_attention_heads");
-    } else if (fmeta && member(*fmeta, "llama.embedding_length")) {
-        if (arch != "llama")
-            unsupported(reader, "GGUF architecture '" + arch + "' is not supported for evaluation");
-        src = {where, "GGUF metadata", "key"};
-        values = fmeta;
-        dimKey = "llama.embedding_length";
-        headsKey = "llama.attention.head_count";
-        kvKey = "llama.attention.head_count_kv";
+        if (const json* text = member(*config, "text_config"); text && !member(*config, "bos_token_id"))
+            values = text;
+    } else if (fmeta &&
+               (member(*fmeta, "general.architecture") || member(*fmeta, (arch + ".embedding_length").c_str()))) {
+        const std::string ggufArch =
+            member(*fmeta, "general.architecture") ? stringField(*fmeta, "general.architecture") : arch;
+        c = configFromGguf(reader, *fmeta, where, ggufArch);
+        file = "GGUF metadata";
+        dimKey = ggufArch + ".embedding_length";
+        headsKey = ggufArch + ".attention.head_count";
+        kvKey = ggufArch + ".attention.head_count_kv";
         bosKey = "tokenizer.ggml.bos_token_id";
-        c.dim = requiredInt(*fmeta, "llama.embedding_length", src);
-        c.hiddenDim = requiredInt(*fmeta, "llama.feed_forward_length", src);
-        c.layers = requiredInt(*fmeta, "llama.block_count", src);
-        c.heads = requiredInt(*fmeta, "llama.attention.head_count", src);
-        c.kvHeads = optionalInt(*fmeta, "llama.attention.head_count_kv", src, 1, kMaxDimension).value_or(c.heads);
-        c.maxSeq = optionalInt(*fmeta, "llama.context_length", src, 1, kMaxInt).value_or(c.maxSeq);
-        c.normEps = positiveFloat(*fmeta, "llama.attention.layer_norm_rms_epsilon", src).value_or(c.normEps);
-        c.ropeTheta = positiveFloat(*fmeta, "llama.rope.freq_base", src).value_or(c.ropeTheta);
-        c.bos = optionalInt(*fmeta, "tokenizer.ggml.bos_token_id", src, 0, kMaxInt).value_or(c.bos);
-        c.eos = optionalInt(*fmeta, "tokenizer.ggml.eos_token_id", src, 0, kMaxInt).value_or(c.eos);
-        if (auto v = optionalInt(*fmeta, "llama.rope.dimension_count", src, 1, kMaxDimension);
-            v && *v != c.dim / c.heads)
-            unsupported(reader, "partial rotary embeddings (llama.rope.dimension_count)");
+        values = fmeta;
     } else if (fmeta && member(*fmeta, "n_heads") && arch == "llama") {
-        src = {where, "llama.c header", "field"};
+        c = configFromLlama2c(reader, *fmeta, where);
+        file = "llama.c header";
         dimKey = "dim";
         headsKey = "n_heads";
         kvKey = "n_kv_heads";
-        c.dim = requiredInt(*fmeta, "dim", src);
-        c.hiddenDim = requiredInt(*fmeta, "hidden_dim", src);
-        c.layers = requiredInt(*fmeta, "n_layers", src);
-        c.heads = requiredInt(*fmeta, "n_heads", src);
-        c.kvHeads = requiredInt(*fmeta, "n_kv_heads", src);
-        c.vocab = requiredInt(*fmeta, "vocab_size", src);
-        c.maxSeq = requiredInt(*fmeta, "seq_len", src);
-        c.bos = 1;
-        c.eos = 2;
-    } else if (arch != "llama" && arch != "mistral" && arch != "unknown") {
+    } else if (arch != "llama" && arch != "unknown" && !architectureForModelType(arch)) {
         unsupported(reader, "architecture '" + arch + "' is not supported for evaluation");
     } else {
-        unsupported(reader, "no model configuration found (a config.json beside the weights, GGUF llama.* "
-                            "metadata or a llama2.c header)");
+        unsupported(reader, "no model configuration found (a config.json beside the weights, GGUF metadata or "
+                            "a llama2.c header)");
     }
-    if (c.dim % c.heads != 0 || c.heads % c.kvHeads != 0 || c.headDim() % 2 != 0)
+    const ConfigSource src{where, file, values == fmeta && fmeta ? "key" : "field"};
+    const bool explicitHead = c.headSize > 0;
+    if ((!explicitHead && c.dim % c.heads != 0) || c.heads % c.kvHeads != 0 || c.rotaryDims() % 2 != 0 ||
+        c.rotaryDims() > c.headDim())
         throw Error(ErrorKind::InvalidInput, src.where() + ": inconsistent attention shape: " + headsKey + " (" +
                                                  std::to_string(c.heads) + ") must divide " + dimKey + " (" +
                                                  std::to_string(c.dim) + ") into heads of an even size, and " + kvKey +
@@ -261,12 +602,7 @@ LlamaConfig llamaConfig(const ModelReader& reader)
                                                  "; fix the model's configuration");
 
     const auto index = tensorIndex(reader);
-    const NameScheme* scheme = schemeOf(index);
-    if (!scheme)
-        unsupported(reader, "no token embedding tensor under a Llama name (model.embed_tokens.weight, "
-                            "token_embd.weight or tok_embeddings.weight)");
-    c.ropeHalves = scheme->ropeHalves;
-    const TensorInfo& emb = reader.tensors()[index.at(scheme->embedding)];
+    const TensorInfo& emb = reader.tensors()[index.at(c.layout->names.embedding)];
     if (c.vocab == 0)
         c.vocab = static_cast<int>(emb.rows());
     if (emb.shape.size() != 2 || emb.cols() != c.dim || emb.rows() != c.vocab)
@@ -274,7 +610,7 @@ LlamaConfig llamaConfig(const ModelReader& reader)
                                                  shapeToString(emb.shape) + ", the configuration says [" +
                                                  std::to_string(c.vocab) + ", " + std::to_string(c.dim) + "]");
     if (values && c.bos >= c.vocab)
-        badValue(src, bosKey, (*values)[bosKey],
+        badValue(src, bosKey.c_str(), (*values)[bosKey],
                  "a token id of the vocabulary (0.." + std::to_string(c.vocab - 1) + ")");
     return c;
 }
@@ -361,7 +697,7 @@ size_t LlamaModel::memoryBytes() const noexcept
 
 namespace {
 
-std::vector<float> readVector(const ModelReader& reader, size_t index, int64_t expected)
+std::vector<float> readVector(const ModelReader& reader, size_t index, int64_t expected, bool plusOne = false)
 {
     const TensorInfo& t = reader.tensors()[index];
     if (t.numel() != expected)
@@ -371,6 +707,9 @@ std::vector<float> readVector(const ModelReader& reader, size_t index, int64_t e
     std::vector<float> v(static_cast<size_t>(expected));
     reader.readFloat(index, v);
     reader.release(index);
+    if (plusOne) // Gemma's norms scale by 1 + w (computed in float32, as transformers does)
+        for (float& x : v)
+            x += 1.0f;
     return v;
 }
 
@@ -391,34 +730,92 @@ std::unique_ptr<Linear> readLinear(const ModelReader& reader, size_t index, int6
     return makeDenseLinear(std::move(W));
 }
 
+// Rows x columns of each slot's matrix; fused slots stack their parts.
+std::array<std::array<int64_t, 2>, kLinearSlots> slotShapes(const LlamaConfig& c, bool fusedQkv, bool fusedGateUp)
+{
+    const int64_t q = fusedQkv ? c.qDim() + 2 * c.kvDim() : c.qDim();
+    const int64_t ff = fusedGateUp ? 2 * int64_t(c.hiddenDim) : c.hiddenDim;
+    return {{{q, c.dim},
+             {c.kvDim(), c.dim},
+             {c.kvDim(), c.dim},
+             {c.dim, c.qDim()},
+             {ff, c.dim},
+             {c.hiddenDim, c.dim},
+             {c.dim, c.hiddenDim}}};
+}
+
+std::string biasName(const std::string& weightName)
+{
+    const std::string_view suffix = ".weight";
+    if (weightName.size() > suffix.size() && weightName.ends_with(suffix))
+        return weightName.substr(0, weightName.size() - suffix.size()) + ".bias";
+    return weightName + ".bias";
+}
+
 } // namespace
 
+// shape: long on purpose: one lookup per tensor kind, each with its own rule.
 LlamaTensorMap llamaTensors(const ModelReader& reader, const LlamaConfig& c)
 {
     const auto index = tensorIndex(reader);
-    const NameScheme* s = schemeOf(index);
-    if (!s)
-        unsupported(reader, "no token embedding tensor under a Llama name");
+    if (!c.layout || !c.arch)
+        throw Error(ErrorKind::InvalidArgument, "internal: llamaTensors needs a configuration from llamaConfig");
+    const TensorNames& n = c.layout->names;
+    auto has = [&](const std::string& name) { return index.count(name) > 0; };
     auto find = [&](const std::string& name) -> size_t {
         auto it = index.find(name);
         if (it == index.end())
-            throw Error(ErrorKind::InvalidInput,
-                        modelLabel(reader) + ": tensor '" + name + "' is missing (a Llama model needs it)");
+            throw Error(ErrorKind::InvalidInput, modelLabel(reader) + ": tensor '" + name + "' is missing (a " +
+                                                     c.arch->name + " model needs it)");
         return it->second;
     };
+    auto optional = [&](const char* suffix, const std::string& prefix) -> size_t {
+        return suffix ? find(prefix + suffix) : kNoTensor;
+    };
     LlamaTensorMap map;
-    map.embedding = find(s->embedding);
-    if (index.count(s->output))
-        map.output = find(s->output);
-    map.finalNorm = find(s->finalNorm);
+    map.embedding = find(n.embedding);
+    if (has(n.output))
+        map.output = find(n.output);
+    map.finalNorm = find(n.finalNorm);
+    const auto& tensors = reader.tensors();
     for (int l = 0; l < c.layers; ++l) {
-        const std::string prefix = s->layerPrefix + std::to_string(l) + ".";
-        std::array<size_t, kLinearSlots> slots{};
-        for (int k = 0; k < kLinearSlots; ++k)
-            slots[static_cast<size_t>(k)] = find(prefix + s->slots[k]);
+        const std::string prefix = n.layerPrefix + std::to_string(l) + ".";
+        std::array<size_t, kLinearSlots> slots;
+        slots.fill(kNoTensor);
+        auto slot = [&](LinearSlot s) -> size_t& { return slots[static_cast<size_t>(s)]; };
+        if (n.qkv && has(prefix + n.qkv)) {
+            slot(LinearSlot::Q) = find(prefix + n.qkv);
+        } else {
+            slot(LinearSlot::Q) = find(prefix + n.q);
+            slot(LinearSlot::K) = find(prefix + n.k);
+            slot(LinearSlot::V) = find(prefix + n.v);
+        }
+        slot(LinearSlot::O) = find(prefix + n.o);
+        if (n.gateUp && has(prefix + n.gateUp)) {
+            slot(LinearSlot::Gate) = find(prefix + n.gateUp);
+        } else if (!has(prefix + n.gate) && has(prefix + n.up) &&
+                   tensors[find(prefix + n.up)].rows() == 2 * int64_t(c.hiddenDim)) {
+            // llama.cpp keeps Phi-3's gate_up_proj as ffn_up with twice the rows (gate first).
+            slot(LinearSlot::Gate) = find(prefix + n.up);
+        } else {
+            slot(LinearSlot::Gate) = find(prefix + n.gate);
+            slot(LinearSlot::Up) = find(prefix + n.up);
+        }
+        slot(LinearSlot::Down) = find(prefix + n.down);
+        std::array<size_t, kLinearSlots> biases;
+        biases.fill(kNoTensor);
+        for (size_t k = 0; k < kLinearSlots; ++k)
+            if (slots[k] != kNoTensor)
+                if (auto it = index.find(biasName(tensors[slots[k]].name)); it != index.end())
+                    biases[k] = it->second;
         map.linear.push_back(slots);
-        map.attnNorm.push_back(find(prefix + s->attnNorm));
-        map.ffnNorm.push_back(find(prefix + s->ffnNorm));
+        map.bias.push_back(biases);
+        map.attnNorm.push_back(find(prefix + n.attnNorm));
+        map.ffnNorm.push_back(find(prefix + n.ffnNorm));
+        map.postAttnNorm.push_back(optional(n.postAttnNorm, prefix));
+        map.postFfnNorm.push_back(optional(n.postFfnNorm, prefix));
+        map.qNorm.push_back(optional(n.qNorm, prefix));
+        map.kNorm.push_back(optional(n.kNorm, prefix));
     }
     return map;
 }
@@ -426,16 +823,36 @@ LlamaTensorMap llamaTensors(const ModelReader& reader, const LlamaConfig& c)
 LlamaLayer loadLlamaLayer(const ModelReader& reader, const LlamaConfig& c, const LlamaTensorMap& map, int l,
                           const LoadOptions& options)
 {
-    const int64_t shapes[kLinearSlots][2] = {{c.dim, c.dim},      {c.kvDim(), c.dim},   {c.kvDim(), c.dim},
-                                             {c.dim, c.dim},      {c.hiddenDim, c.dim}, {c.hiddenDim, c.dim},
-                                             {c.dim, c.hiddenDim}};
+    const auto li = static_cast<size_t>(l);
+    const auto& slots = map.linear[li];
+    const bool fusedQkv = slots[static_cast<size_t>(LinearSlot::K)] == kNoTensor;
+    const bool fusedGateUp = slots[static_cast<size_t>(LinearSlot::Up)] == kNoTensor;
+    const auto shapes = slotShapes(c, fusedQkv, fusedGateUp);
     LlamaLayer layer;
-    const auto& slots = map.linear[static_cast<size_t>(l)];
-    for (int k = 0; k < kLinearSlots; ++k)
-        layer.linear[k] = readLinear(reader, slots[static_cast<size_t>(k)], shapes[k][0], shapes[k][1], options);
-    layer.attnNorm = readVector(reader, map.attnNorm[static_cast<size_t>(l)], c.dim);
-    layer.ffnNorm = readVector(reader, map.ffnNorm[static_cast<size_t>(l)], c.dim);
+    for (size_t k = 0; k < kLinearSlots; ++k) {
+        if (slots[k] == kNoTensor)
+            continue;
+        layer.linear[k] = readLinear(reader, slots[k], shapes[k][0], shapes[k][1], options);
+        if (map.bias[li][k] != kNoTensor)
+            layer.bias[k] = readVector(reader, map.bias[li][k], shapes[k][0]);
+    }
+    const bool p1 = c.normPlusOne;
+    layer.attnNorm = readVector(reader, map.attnNorm[li], c.dim, p1);
+    layer.ffnNorm = readVector(reader, map.ffnNorm[li], c.dim, p1);
+    if (map.postAttnNorm[li] != kNoTensor)
+        layer.postAttnNorm = readVector(reader, map.postAttnNorm[li], c.dim, p1);
+    if (map.postFfnNorm[li] != kNoTensor)
+        layer.postFfnNorm = readVector(reader, map.postFfnNorm[li], c.dim, p1);
+    if (map.qNorm[li] != kNoTensor)
+        layer.qNorm = readVector(reader, map.qNorm[li], c.headDim(), p1);
+    if (map.kNorm[li] != kNoTensor)
+        layer.kNorm = readVector(reader, map.kNorm[li], c.headDim(), p1);
     return layer;
+}
+
+std::vector<float> readFinalNorm(const ModelReader& reader, const LlamaConfig& c, const LlamaTensorMap& map)
+{
+    return readVector(reader, map.finalNorm, c.dim, c.normPlusOne);
 }
 
 LlamaModel loadLlama(const ModelReader& reader, const LoadOptions& options)
@@ -449,7 +866,7 @@ LlamaModel loadLlama(const ModelReader& reader, const LoadOptions& options)
     m.outputTensor = map.output.value_or(map.embedding);
     if (map.output)
         m.output = readLinear(reader, *map.output, c.vocab, c.dim, options);
-    m.finalNorm = readVector(reader, map.finalNorm, c.dim);
+    m.finalNorm = readFinalNorm(reader, c, map);
     m.layerTensor = map.linear;
     for (int l = 0; l < c.layers; ++l)
         m.layers.push_back(loadLlamaLayer(reader, c, map, l, options));
@@ -468,23 +885,40 @@ KvCache::KvCache(const LlamaConfig& c, int64_t maxSeq) : capacity(maxSeq > 0 ? m
 
 namespace {
 
-// Rotates each head of `x` (T rows of nHeads * headDim) for positions pos0 + t.
-void rope(float* x, int64_t T, int nHeads, int headDim, int64_t pos0, const LlamaConfig& c)
+struct RopeTable {
+    const std::vector<double>* freq;
+    float scale; // cos and sin times this
+};
+
+// The frequencies a layer rotates with: local layers their own base (Gemma 3); LongRoPE's
+// long factors once the context (the cache) is longer than the original one, as llama.cpp
+// chooses them by context size.
+RopeTable ropeTableOf(const LlamaConfig& c, int layer, int64_t capacity)
 {
-    const int half = headDim / 2;
-    std::vector<double> freq(static_cast<size_t>(half));
-    for (int i = 0; i < half; ++i)
-        freq[static_cast<size_t>(i)] = std::pow(double(c.ropeTheta), -2.0 * i / headDim);
+    const bool local = !c.localLayer.empty() && c.localLayer[static_cast<size_t>(layer)];
+    if (local && !c.ropeFreqLocal.empty())
+        return {&c.ropeFreqLocal, 1.0f};
+    if (!c.ropeFreqLong.empty() && capacity > c.ropeLongFrom)
+        return {&c.ropeFreqLong, c.ropeAttnFactor};
+    return {&c.ropeFreq, c.ropeAttnFactor};
+}
+
+// Rotates the first rotaryDims() of each head of `x` (T rows of nHeads heads, `stride`
+// floats apart) for positions pos0 + t.
+void rope(float* x, int64_t T, int nHeads, int64_t stride, int64_t pos0, const LlamaConfig& c, const RopeTable& table)
+{
+    const int half = c.rotaryDims() / 2;
+    const int headDim = c.headDim();
     std::vector<float> cosv(static_cast<size_t>(half)), sinv(static_cast<size_t>(half));
     for (int64_t t = 0; t < T; ++t) {
         const double pos = double(pos0 + t);
         for (int i = 0; i < half; ++i) {
-            const double angle = pos * freq[static_cast<size_t>(i)];
-            cosv[static_cast<size_t>(i)] = static_cast<float>(std::cos(angle));
-            sinv[static_cast<size_t>(i)] = static_cast<float>(std::sin(angle));
+            const double angle = pos * (*table.freq)[static_cast<size_t>(i)];
+            cosv[static_cast<size_t>(i)] = static_cast<float>(std::cos(angle)) * table.scale;
+            sinv[static_cast<size_t>(i)] = static_cast<float>(std::sin(angle)) * table.scale;
         }
         for (int h = 0; h < nHeads; ++h) {
-            float* v = x + (t * nHeads + h) * headDim;
+            float* v = x + t * stride + int64_t(h) * headDim;
             for (int i = 0; i < half; ++i) {
                 const int a = c.ropeHalves ? i : 2 * i;
                 const int b = c.ropeHalves ? i + half : 2 * i + 1;
@@ -495,6 +929,97 @@ void rope(float* x, int64_t T, int nHeads, int headDim, int64_t pos0, const Llam
             }
         }
     }
+}
+
+// RMSNorm of each head (Qwen3's and Gemma 3's q/k norms), in place.
+void headNorm(float* x, int64_t T, int nHeads, int64_t stride, const std::vector<float>& w, float eps)
+{
+    const int64_t hd = static_cast<int64_t>(w.size());
+    for (int64_t t = 0; t < T; ++t)
+        for (int h = 0; h < nHeads; ++h) {
+            float* v = x + t * stride + h * hd;
+            rmsNorm(v, w, eps, 1, hd, v);
+        }
+}
+
+void addBias(float* Y, int64_t T, const std::vector<float>& b)
+{
+    if (b.empty())
+        return;
+    const int64_t n = static_cast<int64_t>(b.size());
+    for (int64_t t = 0; t < T; ++t)
+        for (int64_t i = 0; i < n; ++i)
+            Y[t * n + i] += b[static_cast<size_t>(i)];
+}
+
+float softcap(float x, float cap) { return cap * std::tanh(x / cap); }
+
+// GELU with the tanh approximation (transformers' gelu_pytorch_tanh, llama.cpp's ggml_gelu).
+float geluTanh(float x)
+{
+    constexpr float k = 0.7978845608028654f; // sqrt(2 / pi)
+    return 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
+}
+
+// y (T x rows) = linear(x) + its bias.
+void project(const LlamaLayer& layer, LinearSlot s, const float* X, int64_t T, float* Y)
+{
+    layer.at(s).forward(X, T, Y);
+    addBias(Y, T, layer.bias[static_cast<int>(s)]);
+}
+
+// Causal attention of T queries at positions pos0.. over the cache, each query head reading
+// its group's key/value head; local layers see only the last `window` positions.
+void attend(const LlamaConfig& c, const float* q, int64_t T, int64_t pos0, const float* kc, const float* vc,
+            int64_t window, float* att)
+{
+    const int64_t hd = c.headDim(), qDim = c.qDim(), kvDim = c.kvDim();
+    const int group = c.heads / c.kvHeads;
+    const float scale = c.attnScale > 0 ? c.attnScale : 1.0f / std::sqrt(static_cast<float>(hd));
+    std::vector<float> scores(static_cast<size_t>(pos0 + T));
+    for (int64_t t = 0; t < T; ++t) {
+        const int64_t end = pos0 + t + 1;
+        const int64_t begin = window > 0 ? std::max<int64_t>(0, end - window) : 0;
+        for (int h = 0; h < c.heads; ++h) {
+            const float* qh = q + t * qDim + h * hd;
+            const int64_t kvOff = (h / group) * hd;
+            float maxScore = -INFINITY;
+            for (int64_t j = begin; j < end; ++j) {
+                const float* kj = kc + j * kvDim + kvOff;
+                float dot = 0;
+                for (int64_t i = 0; i < hd; ++i)
+                    dot += qh[i] * kj[i];
+                float s = dot * scale;
+                if (c.attnSoftcap > 0)
+                    s = softcap(s, c.attnSoftcap);
+                scores[static_cast<size_t>(j)] = s;
+                maxScore = std::max(maxScore, s);
+            }
+            double sum = 0;
+            for (int64_t j = begin; j < end; ++j) {
+                scores[static_cast<size_t>(j)] = std::exp(scores[static_cast<size_t>(j)] - maxScore);
+                sum += scores[static_cast<size_t>(j)];
+            }
+            const float inv = static_cast<float>(1.0 / sum);
+            float* out = att + t * qDim + h * hd;
+            std::fill_n(out, hd, 0.0f);
+            for (int64_t j = begin; j < end; ++j) {
+                const float p = scores[static_cast<size_t>(j)] * inv;
+                const float* vj = vc + j * kvDim + kvOff;
+                for (int64_t i = 0; i < hd; ++i)
+                    out[i] += p * vj[i];
+            }
+        }
+    }
+}
+
+// H += norm(x) (when the block has a post-norm) or x.
+void residual(float* H, float* x, int64_t T, int64_t dim, const std::vector<float>& postNorm, float eps)
+{
+    if (!postNorm.empty())
+        rmsNorm(x, postNorm, eps, T, dim, x);
+    for (int64_t i = 0; i < T * dim; ++i)
+        H[i] += x[i];
 }
 
 } // namespace
@@ -512,6 +1037,19 @@ void rmsNorm(const float* x, const std::vector<float>& w, float eps, int64_t T, 
     }
 }
 
+void finalNorm(const LlamaModel& model, const float* H, int64_t T, float* out)
+{
+    rmsNorm(H, model.finalNorm, model.config.normEps, T, model.config.dim, out);
+}
+
+void scaleEmbeddings(const LlamaConfig& config, float* E, int64_t T)
+{
+    if (config.embedScale == 1.0f)
+        return;
+    for (int64_t i = 0; i < T * config.dim; ++i)
+        E[i] *= config.embedScale;
+}
+
 void embedTokens(const LlamaModel& model, std::span<const int32_t> tokens, float* H)
 {
     const int64_t dim = model.config.dim;
@@ -522,97 +1060,99 @@ void embedTokens(const LlamaModel& model, std::span<const int32_t> tokens, float
                                                         std::to_string(model.config.vocab - 1) + ")");
         model.embedding->row(tokens[t], H + static_cast<int64_t>(t) * dim);
     }
+    scaleEmbeddings(model.config, H, static_cast<int64_t>(tokens.size()));
 }
 
+// shape: long on purpose: one transformer block, read top to bottom as the model computes it.
 void forwardLayer(const LlamaModel& model, int layerIndex, float* H, int64_t T, KvCache& cache,
                   const InputObserver* observer)
 {
     const LlamaConfig& c = model.config;
     const LlamaLayer& layer = model.layers[static_cast<size_t>(layerIndex)];
-    const int64_t dim = c.dim, kvDim = c.kvDim(), hd = c.headDim(), hidden = c.hiddenDim;
+    const int64_t dim = c.dim, qDim = c.qDim(), kvDim = c.kvDim(), hidden = c.hiddenDim;
     const int64_t pos0 = cache.pos;
     if (pos0 + T > cache.capacity)
         throw Error(ErrorKind::InvalidArgument, "the context is full (" + std::to_string(cache.capacity) +
                                                     " positions); use a shorter text or a larger context");
 
-    std::vector<float> xn(static_cast<size_t>(T * dim)), q(static_cast<size_t>(T * dim)),
-        att(static_cast<size_t>(T * dim)), tmp(static_cast<size_t>(T * dim));
+    std::vector<float> xn(static_cast<size_t>(T * dim)), q(static_cast<size_t>(T * qDim)),
+        att(static_cast<size_t>(T * qDim)), tmp(static_cast<size_t>(T * dim));
     rmsNorm(H, layer.attnNorm, c.normEps, T, dim, xn.data());
     if (observer)
         (*observer)(layerIndex, LinearInput::Attention, xn.data(), T, dim);
 
     float* kc = cache.k.data() + static_cast<size_t>(layerIndex) * static_cast<size_t>(cache.capacity * kvDim);
     float* vc = cache.v.data() + static_cast<size_t>(layerIndex) * static_cast<size_t>(cache.capacity * kvDim);
-    layer.at(LinearSlot::Q).forward(xn.data(), T, q.data());
-    layer.at(LinearSlot::K).forward(xn.data(), T, kc + pos0 * kvDim);
-    layer.at(LinearSlot::V).forward(xn.data(), T, vc + pos0 * kvDim);
-    rope(q.data(), T, c.heads, static_cast<int>(hd), pos0, c);
-    rope(kc + pos0 * kvDim, T, c.kvHeads, static_cast<int>(hd), pos0, c);
-
-    // Causal attention, each query head reading its group's key/value head.
-    const int group = c.heads / c.kvHeads;
-    const float invSqrt = 1.0f / std::sqrt(static_cast<float>(hd));
-    std::vector<float> scores(static_cast<size_t>(pos0 + T));
-    for (int64_t t = 0; t < T; ++t) {
-        const int64_t span = pos0 + t + 1;
-        for (int h = 0; h < c.heads; ++h) {
-            const float* qh = q.data() + t * dim + h * hd;
-            const int64_t kvOff = (h / group) * hd;
-            float maxScore = -INFINITY;
-            for (int64_t j = 0; j < span; ++j) {
-                const float* kj = kc + j * kvDim + kvOff;
-                float dot = 0;
-                for (int64_t i = 0; i < hd; ++i)
-                    dot += qh[i] * kj[i];
-                scores[static_cast<size_t>(j)] = dot * invSqrt;
-                maxScore = std::max(maxScore, scores[static_cast<size_t>(j)]);
-            }
-            double sum = 0;
-            for (int64_t j = 0; j < span; ++j) {
-                scores[static_cast<size_t>(j)] = std::exp(scores[static_cast<size_t>(j)] - maxScore);
-                sum += scores[static_cast<size_t>(j)];
-            }
-            const float inv = static_cast<float>(1.0 / sum);
-            float* out = att.data() + t * dim + h * hd;
-            std::fill_n(out, hd, 0.0f);
-            for (int64_t j = 0; j < span; ++j) {
-                const float p = scores[static_cast<size_t>(j)] * inv;
-                const float* vj = vc + j * kvDim + kvOff;
-                for (int64_t i = 0; i < hd; ++i)
-                    out[i] += p * vj[i];
-            }
+    if (layer.fusedQkv()) {
+        const int64_t width = qDim + 2 * kvDim;
+        std::vector<float> qkv(static_cast<size_t>(T * width));
+        project(layer, LinearSlot::Q, xn.data(), T, qkv.data());
+        for (int64_t t = 0; t < T; ++t) {
+            const float* row = qkv.data() + t * width;
+            std::copy_n(row, qDim, q.data() + t * qDim);
+            std::copy_n(row + qDim, kvDim, kc + (pos0 + t) * kvDim);
+            std::copy_n(row + qDim + kvDim, kvDim, vc + (pos0 + t) * kvDim);
         }
+    } else {
+        project(layer, LinearSlot::Q, xn.data(), T, q.data());
+        project(layer, LinearSlot::K, xn.data(), T, kc + pos0 * kvDim);
+        project(layer, LinearSlot::V, xn.data(), T, vc + pos0 * kvDim);
     }
-    if (observer)
-        (*observer)(layerIndex, LinearInput::AttentionOutput, att.data(), T, dim);
-    layer.at(LinearSlot::O).forward(att.data(), T, tmp.data());
-    for (int64_t i = 0; i < T * dim; ++i)
-        H[i] += tmp[static_cast<size_t>(i)];
+    if (!layer.qNorm.empty())
+        headNorm(q.data(), T, c.heads, qDim, layer.qNorm, c.normEps);
+    if (!layer.kNorm.empty())
+        headNorm(kc + pos0 * kvDim, T, c.kvHeads, kvDim, layer.kNorm, c.normEps);
+    const RopeTable table = ropeTableOf(c, layerIndex, cache.capacity);
+    rope(q.data(), T, c.heads, qDim, pos0, c, table);
+    rope(kc + pos0 * kvDim, T, c.kvHeads, kvDim, pos0, c, table);
 
-    // SwiGLU MLP.
+    const bool local = !c.localLayer.empty() && c.localLayer[static_cast<size_t>(layerIndex)];
+    attend(c, q.data(), T, pos0, kc, vc, local ? c.window : 0, att.data());
+    if (observer)
+        (*observer)(layerIndex, LinearInput::AttentionOutput, att.data(), T, qDim);
+    project(layer, LinearSlot::O, att.data(), T, tmp.data());
+    residual(H, tmp.data(), T, dim, layer.postAttnNorm, c.normEps);
+
+    // Gated MLP: act(gate) * up, then down.
     rmsNorm(H, layer.ffnNorm, c.normEps, T, dim, xn.data());
     if (observer)
         (*observer)(layerIndex, LinearInput::Mlp, xn.data(), T, dim);
     std::vector<float> gate(static_cast<size_t>(T * hidden)), up(static_cast<size_t>(T * hidden));
-    layer.at(LinearSlot::Gate).forward(xn.data(), T, gate.data());
-    layer.at(LinearSlot::Up).forward(xn.data(), T, up.data());
-    for (size_t i = 0; i < gate.size(); ++i) {
-        const float g = gate[i];
-        gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+    if (layer.fusedGateUp()) {
+        std::vector<float> both(static_cast<size_t>(T * 2 * hidden));
+        project(layer, LinearSlot::Gate, xn.data(), T, both.data());
+        for (int64_t t = 0; t < T; ++t) {
+            std::copy_n(both.data() + t * 2 * hidden, hidden, gate.data() + t * hidden);
+            std::copy_n(both.data() + t * 2 * hidden + hidden, hidden, up.data() + t * hidden);
+        }
+    } else {
+        project(layer, LinearSlot::Gate, xn.data(), T, gate.data());
+        project(layer, LinearSlot::Up, xn.data(), T, up.data());
+    }
+    if (c.activation == MlpActivation::GeluTanh) {
+        for (size_t i = 0; i < gate.size(); ++i)
+            gate[i] = geluTanh(gate[i]) * up[i];
+    } else {
+        for (size_t i = 0; i < gate.size(); ++i) {
+            const float g = gate[i];
+            gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+        }
     }
     if (observer)
         (*observer)(layerIndex, LinearInput::MlpDown, gate.data(), T, hidden);
-    layer.at(LinearSlot::Down).forward(gate.data(), T, tmp.data());
-    for (int64_t i = 0; i < T * dim; ++i)
-        H[i] += tmp[static_cast<size_t>(i)];
+    project(layer, LinearSlot::Down, gate.data(), T, tmp.data());
+    residual(H, tmp.data(), T, dim, layer.postFfnNorm, c.normEps);
 }
 
 void outputLogits(const LlamaModel& model, const float* H, int64_t T, float* logits)
 {
     const int64_t dim = model.config.dim;
     std::vector<float> xn(static_cast<size_t>(T * dim));
-    rmsNorm(H, model.finalNorm, model.config.normEps, T, dim, xn.data());
+    finalNorm(model, H, T, xn.data());
     model.head().forward(xn.data(), T, logits);
+    if (const float cap = model.config.finalSoftcap; cap > 0)
+        for (int64_t i = 0; i < T * model.config.vocab; ++i)
+            logits[i] = softcap(logits[i], cap);
 }
 
 void forward(const LlamaModel& model, KvCache& cache, std::span<const int32_t> tokens, float* logits,

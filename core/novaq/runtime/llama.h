@@ -1,16 +1,17 @@
 #pragma once
-// A forward pass for Llama-architecture models (Llama 2/3, Mistral, TinyLlama, SmolLM,
-// llama2.c): RMSNorm, rotary position embeddings, grouped-query attention with a KV cache,
-// SwiGLU MLP, tied or untied output. Configured from config.json (Hugging Face), GGUF
-// `llama.*` metadata or a llama2.c header, reading weights from any ModelReader: the
-// original files, or a .novaq file whose quantized matrices stay quantized and are
-// multiplied in the code domain (runtime/quantized_linear.h).
-//
-// RoPE layouts: Hugging Face checkpoints rotate the two halves of each head (i, i + h/2);
-// Meta/llama2.c checkpoints and GGUF `llama` files (whose q/k rows llama.cpp permuted)
-// rotate adjacent pairs (2i, 2i + 1). The layout is chosen from the tensor names.
+// A forward pass for the decoder-only families of the architecture table
+// (runtime/architecture.h: Llama 2/3.x, Mistral, Qwen2/2.5/3, Gemma 1/2/3, Phi-3/3.5/4-mini,
+// TinyLlama, SmolLM, llama2.c): RMSNorm (Gemma's 1 + w folded into the weights at load),
+// rotary position embeddings (whole or partial heads, linear / llama3 / YaRN / LongRoPE
+// scaling), grouped-query attention with a KV cache, optional q/k/v biases, q/k norms,
+// soft-capping and sliding windows, a gated MLP (SwiGLU or GELU-tanh), tied or untied output.
+// Configured from config.json (Hugging Face), GGUF metadata or a llama2.c header, reading
+// weights from any ModelReader: the original files, or a .novaq file whose quantized
+// matrices stay quantized and are multiplied in the code domain (runtime/quantized_linear.h).
+// The names keep "Llama" from when it was the only family.
 
 #include "novaq/formats/model_reader.h"
+#include "novaq/runtime/architecture.h"
 
 #include <Eigen/Core>
 
@@ -28,25 +29,45 @@ namespace novaq {
 struct QuantizedTensor;
 
 struct LlamaConfig {
-    int dim = 0;       // hidden size
-    int hiddenDim = 0; // MLP intermediate size
+    const Architecture* arch = nullptr; // the row of the table
+    const Layout* layout = nullptr;     // the naming layout of the file (Hugging Face, GGUF, Meta)
+    int dim = 0;                        // hidden size
+    int hiddenDim = 0;                  // MLP intermediate size
     int layers = 0;
     int heads = 0;
     int kvHeads = 0;
+    int headSize = 0; // head_dim; 0: dim / heads
     int vocab = 0;
     int maxSeq = 2048; // positions the cache holds at most
     float normEps = 1e-5f;
     float ropeTheta = 10000.0f;
-    bool ropeHalves = false; // true: (i, i + h/2) pairs (Hugging Face); false: adjacent pairs
+    bool ropeHalves = false; // true: (i, i + r/2) pairs (Hugging Face, NeoX); false: adjacent pairs
+    int ropeDims = 0;        // rotated dimensions of each head (partial rotary); 0: the whole head
+    // Angle per position of each rotated pair, for global and (when they differ) local layers;
+    // LongRoPE has a second global table for contexts longer than ropeLongFrom.
+    std::vector<double> ropeFreq, ropeFreqLocal, ropeFreqLong;
+    int64_t ropeLongFrom = 0; // caches larger than this use ropeFreqLong
+    float ropeAttnFactor = 1; // cos and sin scaled by this (YaRN, LongRoPE)
+    std::string ropeScaling;  // "", "linear", "llama3", "yarn", "longrope": for reports
+    bool normPlusOne = false; // norm weights were stored as w, applied as 1 + w (folded at load)
+    float embedScale = 1;     // hidden states start as embedding * this (Gemma: sqrt(dim))
+    MlpActivation activation = MlpActivation::SiLU;
+    float attnScale = 0;          // q.k scale; 0: 1 / sqrt(headDim)
+    float attnSoftcap = 0;        // scores -> cap * tanh(scores / cap) when > 0 (Gemma 2)
+    float finalSoftcap = 0;       // logits -> cap * tanh(logits / cap) when > 0 (Gemma 2)
+    int window = 0;               // sliding window of local layers (tokens), 0: none
+    std::vector<bool> localLayer; // per layer: attends to the window only
     int bos = -1, eos = -1;
 
-    int headDim() const noexcept { return dim / heads; }
+    int headDim() const noexcept { return headSize > 0 ? headSize : dim / heads; }
+    int qDim() const noexcept { return heads * headDim(); }
     int kvDim() const noexcept { return kvHeads * headDim(); }
+    int rotaryDims() const noexcept { return ropeDims > 0 ? ropeDims : headDim(); }
 };
 
 // The dimensions of a Llama-family model from the reader's metadata and tensor shapes.
-// Throws Error(Unsupported) naming the architecture when it is not one we can run
-// ("compression still works; evaluation needs a Llama-family model").
+// Throws Error(Unsupported) naming the architecture, or the feature, when it is not one we
+// can run ("compression still works"), and Error(InvalidInput) naming the field of a bad value.
 LlamaConfig llamaConfig(const ModelReader& reader);
 
 // A weight matrix y = W x (rows x cols) as the runtime uses it.
@@ -72,10 +93,17 @@ enum class LinearSlot { Q, K, V, O, Gate, Up, Down };
 inline constexpr int kLinearSlots = 7;
 std::string_view slotName(LinearSlot slot) noexcept;
 
+// Fused projections (Phi-3): slot Q holds q, k and v stacked (K and V empty), slot Gate holds
+// gate and up stacked (Up empty).
 struct LlamaLayer {
     std::unique_ptr<Linear> linear[kLinearSlots];
+    std::vector<float> bias[kLinearSlots]; // empty: none
     std::vector<float> attnNorm, ffnNorm;
+    std::vector<float> postAttnNorm, postFfnNorm; // empty: none (Gemma 2/3 have them)
+    std::vector<float> qNorm, kNorm;              // empty: none (Qwen3, Gemma 3)
     Linear& at(LinearSlot s) const { return *linear[static_cast<int>(s)]; }
+    bool fusedQkv() const noexcept { return !linear[static_cast<int>(LinearSlot::K)]; }
+    bool fusedGateUp() const noexcept { return !linear[static_cast<int>(LinearSlot::Up)]; }
 };
 
 struct LlamaModel {
@@ -92,13 +120,18 @@ struct LlamaModel {
     size_t memoryBytes() const noexcept;
 };
 
-// Where each weight of a Llama model is among reader.tensors().
+inline constexpr size_t kNoTensor = static_cast<size_t>(-1);
+
+// Where each weight of a model is among reader.tensors(); kNoTensor where there is none
+// (K and V of a fused qkv, Up of a fused gate_up).
 struct LlamaTensorMap {
     size_t embedding = 0;
     std::optional<size_t> output; // none when tied to the embedding
     size_t finalNorm = 0;
     std::vector<std::array<size_t, kLinearSlots>> linear; // per layer
+    std::vector<std::array<size_t, kLinearSlots>> bias;   // per layer, kNoTensor: no bias
     std::vector<size_t> attnNorm, ffnNorm;
+    std::vector<size_t> postAttnNorm, postFfnNorm, qNorm, kNorm; // per layer, kNoTensor: none
 };
 // Throws Error(InvalidInput) naming the first missing tensor.
 LlamaTensorMap llamaTensors(const ModelReader& reader, const LlamaConfig& config);
@@ -111,6 +144,8 @@ struct LoadOptions {
 
 // Loads the weights. Throws Error(Unsupported / InvalidInput) naming the missing tensor.
 LlamaModel loadLlama(const ModelReader& reader, const LoadOptions& options = {});
+// The final norm's weights (Gemma's 1 + w folded in), for calibration.
+std::vector<float> readFinalNorm(const ModelReader& reader, const LlamaConfig& config, const LlamaTensorMap& map);
 // Loads one block's weights (calibration walks the model a block at a time).
 LlamaLayer loadLlamaLayer(const ModelReader& reader, const LlamaConfig& config, const LlamaTensorMap& map, int layer,
                           const LoadOptions& options = {});
@@ -136,10 +171,17 @@ void forwardLayer(const LlamaModel& model, int layer, float* H, int64_t T, KvCac
 // out (T x dim) = each row of x scaled to unit RMS (plus eps) times w.
 void rmsNorm(const float* x, const std::vector<float>& w, float eps, int64_t T, int64_t dim, float* out);
 
-// Embeds tokens into H (T x dim). Throws Error(InvalidArgument) on an id outside the vocabulary.
+// The final norm as the model applies it (the output layer's input), T x dim.
+void finalNorm(const LlamaModel& model, const float* H, int64_t T, float* out);
+
+// The hidden states the blocks start from for embedding rows E (T x dim, in place): times
+// the embedding scale of the architecture (Gemma), else unchanged.
+void scaleEmbeddings(const LlamaConfig& config, float* E, int64_t T);
+
+// Embeds tokens into H (T x dim), scaled. Throws Error(InvalidArgument) on an id outside the vocabulary.
 void embedTokens(const LlamaModel& model, std::span<const int32_t> tokens, float* H);
 
-// Final norm and output layer: logits (T x vocab) from the last hidden states.
+// Final norm, output layer and soft-capping: logits (T x vocab) from the last hidden states.
 void outputLogits(const LlamaModel& model, const float* H, int64_t T, float* logits);
 
 // Runs T tokens after what the cache holds; writes logits (T x vocab) when non-null,
