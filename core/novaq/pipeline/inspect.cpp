@@ -2,8 +2,10 @@
 
 #include "novaq/codec/encoder.h"
 #include "novaq/container/novaq_file.h"
+#include "novaq/io/error.h"
 #include "novaq/pipeline/planner.h"
 #include "novaq/pipeline/report.h"
+#include "novaq/runtime/llama.h"
 
 #include <tbb/task_arena.h>
 
@@ -101,6 +103,7 @@ nlohmann::json ModelInspection::toJson() const
     return {{"path", path.string()},
             {"format", format},
             {"architecture", architecture},
+            {"runtime", runtime},
             {"files", filesJson},
             {"config", config},
             {"settings",
@@ -128,6 +131,17 @@ ModelInspection inspectModel(const std::filesystem::path& path, double bits, con
     out.path = path;
     out.format = std::string(formatName(reader->format()));
     out.architecture = reader->architecture();
+    try {
+        const LlamaConfig c = llamaConfig(*reader);
+        out.runtime = describeConfig(c);
+        out.runtime["runs"] = true;
+        out.runtimeText = describeConfigText(c);
+    } catch (const Error& e) {
+        if (e.kind() != ErrorKind::Unsupported && e.kind() != ErrorKind::InvalidInput)
+            throw;
+        out.runtime = {{"runs", false}, {"reason", e.what()}};
+        out.runtimeText = std::string("cannot run it (compression works): ") + e.what();
+    }
     out.files = reader->files();
     const nlohmann::json& meta = reader->metadata();
     out.config = meta.contains("config") ? meta["config"] : nlohmann::json();
@@ -157,7 +171,10 @@ std::string formatInspection(const ModelInspection& m)
         nameWidth = std::max(nameWidth, t.info.name.size());
     std::ostringstream out;
     out << m.path.string() << ": " << m.format << ", architecture " << m.architecture << ", " << m.tensors.size()
-        << " tensors in " << m.files.size() << " file" << (m.files.size() == 1 ? "" : "s") << "\n\n";
+        << " tensors in " << m.files.size() << " file" << (m.files.size() == 1 ? "" : "s") << "\n";
+    if (!m.runtimeText.empty())
+        out << "runs as: " << m.runtimeText << "\n";
+    out << "\n";
     char line[512];
     std::snprintf(line, sizeof line, "%-*s  %-14s %-7s %10s   %-20s %10s  %s\n", int(nameWidth), "tensor", "shape",
                   "type", "bytes", "planned as", "est. out", "why");

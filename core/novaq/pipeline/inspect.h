@@ -26,6 +26,10 @@ struct ModelInspection {
     std::filesystem::path path;
     std::string format;
     std::string architecture;
+    // How the runtime runs it (eval, generate, calibration): the architecture table's row and
+    // the features used (runtime/llama.h describeConfig), or {"runs": false, "reason": ...}.
+    nlohmann::json runtime;
+    std::string runtimeText; // one line of words
     std::vector<std::filesystem::path> files;
     nlohmann::json config; // config.json or null
     CodecConfig settings;  // the configuration the estimate is for

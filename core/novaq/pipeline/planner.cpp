@@ -1,6 +1,7 @@
 #include "novaq/pipeline/planner.h"
 
 #include "novaq/codec/quantized_tensor.h"
+#include "novaq/runtime/architecture.h"
 
 #include <algorithm>
 #include <array>
@@ -44,12 +45,24 @@ constexpr std::array<RoleRow, 6> kRoleTable = {{
 
 TensorRole tensorRole(const std::string& name)
 {
-    if (contains(name, "embed_tokens") || name == "token_embd.weight" || contains(name, "tok_embeddings") ||
-        contains(name, "wte.weight"))
+    // The names of the architecture table first (every layout of every family), then the
+    // patterns of models outside it (GPT-2's wte / h.0, wrapped checkpoints' prefixes).
+    for (const Architecture& arch : architectures())
+        for (const Layout& layout : arch.layouts) {
+            if (!layout.name)
+                continue;
+            if (name == layout.names.embedding)
+                return TensorRole::Embedding;
+            if (name == layout.names.output)
+                return TensorRole::Output;
+            if (name.starts_with(std::string(layout.names.layerPrefix) + "0."))
+                return TensorRole::FirstBlock;
+        }
+    if (contains(name, "embed_tokens") || contains(name, "tok_embeddings") || contains(name, "wte.weight"))
         return TensorRole::Embedding;
-    if (contains(name, "lm_head") || name == "output.weight")
+    if (contains(name, "lm_head"))
         return TensorRole::Output;
-    if (contains(name, "layers.0.") || name.starts_with("blk.0.") || contains(name, ".h.0."))
+    if (contains(name, "layers.0.") || contains(name, ".h.0."))
         return TensorRole::FirstBlock;
     return TensorRole::Other;
 }

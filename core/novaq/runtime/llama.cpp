@@ -397,9 +397,10 @@ LlamaConfig configFromHf(const ModelReader& reader, const json& root, const std:
     c.normPlusOne = c.layout->normPlusOne;
     c.ropeDims = c.ropeDims == c.headDim() ? 0 : c.ropeDims;
     hfRopeScaling(reader, c, *config, src);
-    if (arch->window == WindowLayers::EveryNthGlobal)
-        c.ropeFreqLocal =
-            baseFrequencies(positiveFloat(*config, "rope_local_base_freq", src).value_or(10000.0f), c.rotaryDims());
+    if (arch->window == WindowLayers::EveryNthGlobal) {
+        c.ropeThetaLocal = positiveFloat(*config, "rope_local_base_freq", src).value_or(10000.0f);
+        c.ropeFreqLocal = baseFrequencies(c.ropeThetaLocal, c.rotaryDims());
+    }
     windowLayers(c, config, pattern, src);
     if (arch->embeddingScale)
         c.embedScale = gemmaEmbedScale(c.dim, reader.tensors()[index.at(c.layout->names.embedding)].dtype);
@@ -516,9 +517,10 @@ LlamaConfig configFromGguf(const ModelReader& reader, const json& meta, const st
     if (c.ropeDims == c.headDim())
         c.ropeDims = 0;
     ggufRope(reader, c, meta, p, index, src);
-    if (arch->window == WindowLayers::EveryNthGlobal)
-        c.ropeFreqLocal = baseFrequencies(
-            positiveFloat(meta, key("rope.freq_base_swa").c_str(), src).value_or(10000.0f), c.rotaryDims());
+    if (arch->window == WindowLayers::EveryNthGlobal) {
+        c.ropeThetaLocal = positiveFloat(meta, key("rope.freq_base_swa").c_str(), src).value_or(10000.0f);
+        c.ropeFreqLocal = baseFrequencies(c.ropeThetaLocal, c.rotaryDims());
+    }
     windowLayers(c, nullptr, pattern, src);
     if (arch->embeddingScale)
         c.embedScale = std::sqrt(static_cast<float>(c.dim));
@@ -613,6 +615,66 @@ LlamaConfig llamaConfig(const ModelReader& reader)
         badValue(src, bosKey.c_str(), (*values)[bosKey],
                  "a token id of the vocabulary (0.." + std::to_string(c.vocab - 1) + ")");
     return c;
+}
+
+nlohmann::json describeConfig(const LlamaConfig& c)
+{
+    int local = 0;
+    for (bool b : c.localLayer)
+        local += b ? 1 : 0;
+    json rope = {{"layout", c.ropeHalves ? "halves" : "adjacent pairs"},
+                 {"base", c.ropeTheta},
+                 {"dims", c.rotaryDims()},
+                 {"scaling", c.ropeScaling.empty() ? "none" : c.ropeScaling}};
+    if (c.ropeAttnFactor != 1.0f)
+        rope["attention_factor"] = c.ropeAttnFactor;
+    if (!c.ropeFreqLocal.empty())
+        rope["local_base"] = c.ropeThetaLocal;
+    json out = {{"architecture", c.arch ? c.arch->name : "?"},
+                {"families", c.arch ? c.arch->families : ""},
+                {"layout", c.layout ? c.layout->name : "?"},
+                {"layers", c.layers},
+                {"hidden", c.dim},
+                {"heads", c.heads},
+                {"kv_heads", c.kvHeads},
+                {"head_dim", c.headDim()},
+                {"ffn", c.hiddenDim},
+                {"vocab", c.vocab},
+                {"context", c.maxSeq},
+                {"activation", c.activation == MlpActivation::GeluTanh ? "GELU-tanh" : "SiLU"},
+                {"rope", rope},
+                {"norm_plus_one", c.normPlusOne},
+                {"embedding_scale", c.embedScale},
+                {"sliding_window", c.window},
+                {"local_layers", local},
+                {"attn_softcap", c.attnSoftcap},
+                {"final_softcap", c.finalSoftcap}};
+    return out;
+}
+
+std::string describeConfigText(const LlamaConfig& c)
+{
+    std::string s = std::string(c.arch ? c.arch->name : "?") + " (" + (c.arch ? c.arch->families : "") + "), " +
+                    (c.layout ? c.layout->name : "?") + " layout: " + std::to_string(c.layers) + " layers, head " +
+                    std::to_string(c.headDim()) + ", " + std::to_string(c.heads) + "/" + std::to_string(c.kvHeads) +
+                    " heads, RoPE " + (c.ropeHalves ? "halves" : "adjacent pairs");
+    if (c.ropeDims > 0)
+        s += " on " + std::to_string(c.ropeDims) + " dims";
+    if (!c.ropeScaling.empty())
+        s += " with " + c.ropeScaling + " scaling";
+    s += c.activation == MlpActivation::GeluTanh ? ", GELU-tanh" : ", SiLU";
+    int local = 0;
+    for (bool b : c.localLayer)
+        local += b ? 1 : 0;
+    if (c.window > 0 && local > 0)
+        s += ", window " + std::to_string(c.window) + " on " + std::to_string(local) + " of " +
+             std::to_string(c.layers) + " layers";
+    if (c.attnSoftcap > 0 || c.finalSoftcap > 0) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, ", soft-cap %g/%g", double(c.attnSoftcap), double(c.finalSoftcap));
+        s += buf;
+    }
+    return s;
 }
 
 std::string_view slotName(LinearSlot slot) noexcept

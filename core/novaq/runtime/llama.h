@@ -14,6 +14,7 @@
 #include "novaq/runtime/architecture.h"
 
 #include <Eigen/Core>
+#include <nlohmann/json.hpp>
 
 #include <array>
 #include <cstdint>
@@ -46,6 +47,7 @@ struct LlamaConfig {
     // Angle per position of each rotated pair, for global and (when they differ) local layers;
     // LongRoPE has a second global table for contexts longer than ropeLongFrom.
     std::vector<double> ropeFreq, ropeFreqLocal, ropeFreqLong;
+    float ropeThetaLocal = 0; // base of ropeFreqLocal
     int64_t ropeLongFrom = 0; // caches larger than this use ropeFreqLong
     float ropeAttnFactor = 1; // cos and sin scaled by this (YaRN, LongRoPE)
     std::string ropeScaling;  // "", "linear", "llama3", "yarn", "longrope": for reports
@@ -69,6 +71,12 @@ struct LlamaConfig {
 // Throws Error(Unsupported) naming the architecture, or the feature, when it is not one we
 // can run ("compression still works"), and Error(InvalidInput) naming the field of a bad value.
 LlamaConfig llamaConfig(const ModelReader& reader);
+
+// The architecture row and the features a configuration uses, for `inspect` and reports:
+// {"architecture", "families", "layout", "head_dim", "rope": {...}, "window", ...}.
+nlohmann::json describeConfig(const LlamaConfig& config);
+// The same in one line of words: "gemma2 (Gemma 2), Hugging Face layout: ...".
+std::string describeConfigText(const LlamaConfig& config);
 
 // A weight matrix y = W x (rows x cols) as the runtime uses it.
 class Linear {
