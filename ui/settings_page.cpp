@@ -166,7 +166,8 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     advForm->addRow(tr("Threads"), m_threads);
     const QString calibrationTip =
         tr("A plain-text file in the model's language; when set, the compressor runs the original model on it and "
-           "fits the compressed weights to what the model actually computes (Llama-family models only).");
+           "fits the compressed weights to what the model actually computes (Llama, Mistral, Qwen, Gemma and Phi-3 "
+           "models).");
     auto* calibrationRow = new QHBoxLayout;
     m_calibration = new QLineEdit(m_advanced);
     m_calibration->setPlaceholderText(tr("None"));

@@ -148,7 +148,7 @@ private Q_SLOTS:
             if (edit->accessibleName() == QStringLiteral("Calibration text"))
                 field = edit;
         QVERIFY(field);
-        QVERIFY(field->toolTip().contains(QStringLiteral("Llama-family models only")));
+        QVERIFY(field->toolTip().contains(QStringLiteral("Llama, Mistral, Qwen, Gemma and Phi-3")));
 
         const QString output = m_dir.filePath(QStringLiteral("calibrated.novaq"));
         settings->setOutputPath(output);

@@ -25,7 +25,7 @@ struct CompressOptions {
     uint64_t seed = CodecParams{}.seed;
     bool overwrite = true;
     // Teacher-guided refinement: calibration text (empty: none) and how many of its tokens
-    // to use. Llama-family models only.
+    // to use. Families of the architecture table only (runtime/architecture.h).
     std::filesystem::path calibration;
     int64_t calibrationTokens = 32768;
     // Carry the source's tokenizer files inside the .novaq file (their size counts in the

@@ -67,7 +67,7 @@ struct LlamaConfig {
     int rotaryDims() const noexcept { return ropeDims > 0 ? ropeDims : headDim(); }
 };
 
-// The dimensions of a Llama-family model from the reader's metadata and tensor shapes.
+// The dimensions and features of a model of the architecture table from the reader's metadata and tensor shapes.
 // Throws Error(Unsupported) naming the architecture, or the feature, when it is not one we
 // can run ("compression still works"), and Error(InvalidInput) naming the field of a bad value.
 LlamaConfig llamaConfig(const ModelReader& reader);
