@@ -198,6 +198,7 @@ private Q_SLOTS:
     void greedyMatchesLlamaCpp_data();
     void greedyMatchesLlamaCpp();
     void unknownArchitectureNamesWhatIsMissing();
+    void slidingWindowIsApplied();
     void calibrationAndCodeDomain_data();
     void calibrationAndCodeDomain();
 };
@@ -309,6 +310,45 @@ void TestArchitectures::unknownArchitectureNamesWhatIsMissing()
     test::writeAll(dir / "config.json", c.dump());
     const std::string scaling = test::failureMessage([&] { loadLlama(*openModel(dir)); });
     QVERIFY2(scaling.find("'dynamic'") != std::string::npos, scaling.c_str());
+}
+
+// llama.cpp runs Mistral as `llama`, without its window, so the fixture cannot show the
+// window; this does. With one block, the logits at position t depend only on the last W
+// tokens, and RoPE makes attention depend on relative positions only: the last W tokens run
+// on their own from position 0 give the same logits. Without the window they would not.
+void TestArchitectures::slidingWindowIsApplied()
+{
+    QTemporaryDir tmp;
+    const fs::path dir = test::toPath(tmp.path());
+    writeRandomModel(*architectureForModelType("mistral"), RandomModel{64, 128, 1, 2, 1, 32, 512}, dir);
+    json c = readJson(dir / "config.json");
+    constexpr int W = 6;
+    c["sliding_window"] = W;
+    test::writeAll(dir / "config.json", c.dump());
+    const LlamaModel m = loadLlama(*openModel(dir));
+    QCOMPARE(m.config.window, W);
+    std::vector<int32_t> tokens;
+    for (int i = 0; i < 20; ++i)
+        tokens.push_back((i * 37 + 11) % 512);
+    const int64_t V = m.config.vocab, T = static_cast<int64_t>(tokens.size());
+    std::vector<float> all(static_cast<size_t>(T * V)), tail(static_cast<size_t>(W * V));
+    KvCache cache(m.config, T);
+    forward(m, cache, tokens, all.data());
+    for (int64_t t = W; t < T; ++t) {
+        KvCache own(m.config, W);
+        forward(m, own, std::span<const int32_t>(tokens.data() + t - W + 1, W), tail.data());
+        const double err = rowError(all.data() + t * V, tail.data() + (W - 1) * V, V);
+        QVERIFY2(err < 1e-4, qPrintable(QStringLiteral("position %1: %2").arg(t).arg(err)));
+    }
+    // The same model without a window sees further back: the logits differ.
+    c.erase("sliding_window");
+    test::writeAll(dir / "config.json", c.dump());
+    const LlamaModel full = loadLlama(*openModel(dir));
+    QCOMPARE(full.config.window, 0);
+    KvCache fc(full.config, T);
+    std::vector<float> fullLogits(all.size());
+    forward(full, fc, tokens, fullLogits.data());
+    QVERIFY(rowError(fullLogits.data() + (T - 1) * V, all.data() + (T - 1) * V, V) > 1e-3);
 }
 
 void TestArchitectures::calibrationAndCodeDomain_data()
