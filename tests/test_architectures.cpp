@@ -112,10 +112,10 @@ json familyConfig(const Architecture& a, const RandomModel& m)
     return c;
 }
 
-void writeRandomModel(const Architecture& a, const RandomModel& m, const fs::path& dir)
+void writeRandomModel(const Architecture& a, const RandomModel& m, const fs::path& dir, size_t layout = 0)
 {
     fs::create_directories(dir);
-    const Layout& hf = a.layouts[0];
+    const Layout& hf = a.layouts[layout];
     const TensorNames& n = hf.names;
     const int64_t q = int64_t(m.heads) * m.headDim, kv = int64_t(m.kvHeads) * m.headDim;
     struct Item {
@@ -173,7 +173,10 @@ void writeRandomModel(const Architecture& a, const RandomModel& m, const fs::pat
         writer.writeTensor(i, v);
     }
     writer.commit();
-    test::writeAll(dir / "config.json", familyConfig(a, m).dump(1));
+    json config = familyConfig(a, m);
+    if (layout == 2 && std::string(a.name) == "gemma3") // the multimodal wrapper: the text model's config inside
+        config = {{"model_type", "gemma3"}, {"text_config", config}};
+    test::writeAll(dir / "config.json", config.dump(1));
     fs::copy_file(test::modelsDir() / "stories260K" / "tok512.model", dir / "tokenizer.model");
 }
 
@@ -199,6 +202,7 @@ private Q_SLOTS:
     void greedyMatchesLlamaCpp();
     void unknownArchitectureNamesWhatIsMissing();
     void slidingWindowIsApplied();
+    void gemma3MultimodalCheckpoint();
     void calibrationAndCodeDomain_data();
     void calibrationAndCodeDomain();
 };
@@ -349,6 +353,27 @@ void TestArchitectures::slidingWindowIsApplied()
     std::vector<float> fullLogits(all.size());
     forward(full, fc, tokens, fullLogits.data());
     QVERIFY(rowError(fullLogits.data() + (T - 1) * V, all.data() + (T - 1) * V, V) > 1e-3);
+}
+
+// Gemma 3's multimodal checkpoints: the same language model under "language_model." with its
+// configuration in text_config gives the same logits as the text-only layout.
+void TestArchitectures::gemma3MultimodalCheckpoint()
+{
+    QTemporaryDir tmp;
+    const fs::path text = test::toPath(tmp.path()) / "text", wrapped = test::toPath(tmp.path()) / "wrapped";
+    const Architecture& a = *architectureForModelType("gemma3_text");
+    const RandomModel shape{64, 128, 2, 2, 1, 32, 512};
+    writeRandomModel(a, shape, text, 0);
+    writeRandomModel(a, shape, wrapped, 2);
+    const LlamaModel m1 = loadLlama(*openModel(text)), m2 = loadLlama(*openModel(wrapped));
+    QCOMPARE(std::string(m2.config.layout->name), std::string("Hugging Face (multimodal)"));
+    const std::vector<int32_t> tokens = {2, 100, 200, 300};
+    const int64_t V = m1.config.vocab;
+    std::vector<float> l1(tokens.size() * static_cast<size_t>(V)), l2(l1.size());
+    KvCache c1(m1.config, 8), c2(m2.config, 8);
+    forward(m1, c1, tokens, l1.data());
+    forward(m2, c2, tokens, l2.data());
+    QCOMPARE(l1, l2);
 }
 
 void TestArchitectures::calibrationAndCodeDomain_data()

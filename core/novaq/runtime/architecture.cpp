@@ -89,6 +89,28 @@ constexpr TensorNames kHfSandwich = hfNames("post_attention_layernorm.weight", "
 constexpr TensorNames kHfSandwichQkNorm = hfNames("post_attention_layernorm.weight", "pre_feedforward_layernorm.weight",
                                                   "post_feedforward_layernorm.weight", true);
 
+// Gemma 3's multimodal checkpoints (model_type "gemma3", Gemma3ForConditionalGeneration) keep
+// the language model under "language_model."; the vision tower is not run.
+constexpr TensorNames kHfGemma3Multimodal{"language_model.model.embed_tokens.weight",
+                                          "language_model.lm_head.weight",
+                                          "language_model.model.norm.weight",
+                                          "language_model.model.layers.",
+                                          kHfSandwichQkNorm.q,
+                                          kHfSandwichQkNorm.k,
+                                          kHfSandwichQkNorm.v,
+                                          kHfSandwichQkNorm.qkv,
+                                          kHfSandwichQkNorm.o,
+                                          kHfSandwichQkNorm.gate,
+                                          kHfSandwichQkNorm.up,
+                                          kHfSandwichQkNorm.gateUp,
+                                          kHfSandwichQkNorm.down,
+                                          kHfSandwichQkNorm.attnNorm,
+                                          kHfSandwichQkNorm.postAttnNorm,
+                                          kHfSandwichQkNorm.ffnNorm,
+                                          kHfSandwichQkNorm.postFfnNorm,
+                                          kHfSandwichQkNorm.qNorm,
+                                          kHfSandwichQkNorm.kNorm};
+
 // shape: long on purpose: the table reads best as one list of rows.
 constexpr Architecture kArchitectures[] = {
     {"llama",
@@ -162,7 +184,8 @@ constexpr Architecture kArchitectures[] = {
      "Gemma 3 (text)",
      {"gemma3_text", "gemma3", nullptr, nullptr},
      {"gemma3", nullptr},
-     {hf(kHfSandwichQkNorm, true), gguf(ggufNames(true, true), RopeLayout::Halves), kNone},
+     {hf(kHfSandwichQkNorm, true), gguf(ggufNames(true, true), RopeLayout::Halves),
+      Layout{"Hugging Face (multimodal)", kHfGemma3Multimodal, RopeLayout::Halves, true}},
      true,
      MlpActivation::GeluTanh,
      WindowLayers::EveryNthGlobal,
