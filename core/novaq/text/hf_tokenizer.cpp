@@ -1,14 +1,17 @@
 // Hugging Face tokenizer.json with a BPE model, encoded as HF tokenizers' encode(text,
 // add_special_tokens=False) does:
 //   1. added tokens (added_tokens[]) are cut out of the raw text, leftmost-longest first;
-//   2. each remaining segment is normalized (Sequence / Prepend / Replace with a String pattern);
+//   2. each remaining segment is normalized (Sequence / Prepend / Replace with a String pattern /
+//      NFC);
 //   3. pre-tokenized: ByteLevel (optional prefix space, the GPT-2 split, bytes -> the byte
 //      alphabet), Metaspace (' ' -> '▁', prepend_scheme always/first/never, optional split
-//      before each '▁'), or a Sequence of those; none leaves the segment one word;
+//      before each '▁'), Split on a String or on one of the regexes we know by heart (GPT-2's,
+//      Llama 3's, Qwen2's: see text::knownSplitRegex), or a Sequence of those; none leaves the
+//      segment one word;
 //   4. each word goes through BPE::merge_word: characters become their tokens (or <0xNN> byte
 //      tokens with byte_fallback, or <unk>, fused when fuse_unk), then merges apply by rank
 //      (lowest first, leftmost on ties); ignore_merges takes a word that is a token whole.
-// Anything else (WordPiece, Unigram, regex Split, NFKC, ...) is refused with Error(Unsupported)
+// Anything else (WordPiece, Unigram, a Split regex we do not know, NFKC, ...) is refused with Error(Unsupported)
 // naming the field, rather than tokenized approximately.
 //
 // BOS/EOS: tokenizer.json does not name them; the post_processor's template (a special token
@@ -43,17 +46,24 @@ using text::PieceType;
 
 enum class PrependScheme { Always, First, Never };
 
+// HF tokenizers' SplitDelimiterBehavior: what becomes of the matches of a Split.
+enum class SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous };
+
 struct PreTokenizer {
-    enum class Type { ByteLevel, Metaspace } type = Type::ByteLevel;
+    enum class Type { ByteLevel, Metaspace, Split } type = Type::ByteLevel;
     bool addPrefixSpace = false; // ByteLevel
     bool useRegex = true;        // ByteLevel
     std::string replacement = std::string(text::kSpaceSymbol);
     PrependScheme prepend = PrependScheme::Always;
     bool split = true; // Metaspace
+    // Split: a literal pattern, or one of the regexes we match by hand.
+    std::string literal;
+    std::optional<text::SplitRegex> regex;
+    SplitBehavior behavior = SplitBehavior::Isolated;
 };
 
 struct Normalizer {
-    enum class Type { Prepend, Replace } type = Type::Prepend;
+    enum class Type { Prepend, Replace, Nfc } type = Type::Prepend;
     std::string a; // prepend text, or the pattern replaced
     std::string b; // the replacement
 };
@@ -85,9 +95,13 @@ public:
             const auto it = m_c.vocab.find(text::bytePieceName(static_cast<uint8_t>(b)));
             m_byteIds[static_cast<size_t>(b)] = it == m_c.vocab.end() ? -1 : it->second;
         }
-        // Leftmost-longest matching: longer contents first at each position.
+        // Leftmost-longest matching: longer contents first at each position, bucketed by their
+        // first byte (Gemma 3 has 6415 added tokens).
         std::stable_sort(m_c.added.begin(), m_c.added.end(),
                          [](const auto& x, const auto& y) { return x.first.size() > y.first.size(); });
+        for (const auto& entry : m_c.added)
+            if (!entry.first.empty())
+                m_addedByFirstByte[static_cast<uint8_t>(entry.first.front())].push_back(entry);
     }
 
     std::vector<int32_t> encode(std::string_view input, bool addBos) const override
@@ -104,8 +118,8 @@ public:
         while (pos < input.size()) {
             int32_t hit = -1;
             size_t hitLength = 0;
-            for (const auto& [content, id] : m_c.added) {
-                if (!content.empty() && input.compare(pos, content.size(), content) == 0) {
+            for (const auto& [content, id] : m_addedByFirstByte[static_cast<uint8_t>(input[pos])]) {
+                if (input.compare(pos, content.size(), content) == 0) {
                     hit = id;
                     hitLength = content.size();
                     break;
@@ -132,6 +146,8 @@ private:
             if (n.type == Normalizer::Type::Prepend) {
                 if (!normalized.empty())
                     normalized = n.a + normalized;
+            } else if (n.type == Normalizer::Type::Nfc) {
+                normalized = text::nfc(normalized);
             } else {
                 normalized = text::replaceAll(normalized, n.a, n.b);
             }
@@ -148,6 +164,10 @@ private:
     {
         std::vector<Word> out;
         for (Word& w : words) {
+            if (p.type == PreTokenizer::Type::Split) {
+                splitWord(p, std::move(w), out);
+                continue;
+            }
             if (p.type == PreTokenizer::Type::ByteLevel) {
                 if (p.addPrefixSpace && (w.text.empty() || w.text.front() != ' '))
                     w.text.insert(w.text.begin(), ' ');
@@ -267,8 +287,69 @@ private:
             ids.push_back(symbols[static_cast<size_t>(i)].id);
     }
 
+    // Split: the matches of the pattern as byte ranges of the word, then the pieces its
+    // behavior makes of matches and the text between them (empty pieces are dropped).
+    static void splitWord(const PreTokenizer& p, Word w, std::vector<Word>& out)
+    {
+        std::vector<std::pair<size_t, size_t>> matches;
+        if (p.regex) {
+            const std::u32string cps = text::toCodePoints(w.text);
+            std::string utf8; // re-encoded, so that malformed bytes (now U+FFFD) keep offsets right
+            std::vector<size_t> offset;
+            offset.reserve(cps.size() + 1);
+            for (const char32_t cp : cps) {
+                offset.push_back(utf8.size());
+                text::appendUtf8(utf8, cp);
+            }
+            offset.push_back(utf8.size());
+            w.text = std::move(utf8);
+            for (const auto& [begin, end] : text::regexSplit(cps, *p.regex))
+                matches.emplace_back(offset[begin], offset[end]);
+        } else {
+            for (size_t at = w.text.find(p.literal); at != std::string::npos && !p.literal.empty();
+                 at = w.text.find(p.literal, at + p.literal.size()))
+                matches.emplace_back(at, at + p.literal.size());
+        }
+        std::vector<std::pair<size_t, size_t>> pieces;
+        size_t pos = 0;
+        size_t lastMatchEnd = std::string::npos;
+        for (const auto& [begin, end] : matches) {
+            switch (p.behavior) {
+            case SplitBehavior::Removed:
+                pieces.emplace_back(pos, begin);
+                break;
+            case SplitBehavior::Isolated:
+                pieces.emplace_back(pos, begin);
+                pieces.emplace_back(begin, end);
+                break;
+            case SplitBehavior::MergedWithPrevious:
+                pieces.emplace_back(pos, end);
+                break;
+            case SplitBehavior::MergedWithNext:
+                pieces.emplace_back(pos, begin);
+                pos = begin;
+                continue;
+            case SplitBehavior::Contiguous:
+                if (begin == lastMatchEnd) {
+                    pieces.back().second = end; // a match right after a match extends it
+                } else {
+                    pieces.emplace_back(pos, begin);
+                    pieces.emplace_back(begin, end);
+                }
+                lastMatchEnd = end;
+                break;
+            }
+            pos = end;
+        }
+        pieces.emplace_back(pos, w.text.size());
+        for (const auto& [begin, end] : pieces)
+            if (end > begin)
+                out.push_back({w.text.substr(begin, end - begin), w.atTextStart});
+    }
+
     Config m_c;
     std::array<int32_t, 256> m_byteIds{};
+    std::array<std::vector<std::pair<std::string, int32_t>>, 256> m_addedByFirstByte;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -316,6 +397,8 @@ void parseNormalizer(const json& n, const std::string& label, const std::string&
             failInput(label, path + ".normalizers must be an array");
         for (size_t i = 0; i < list.size(); ++i)
             parseNormalizer(list[i], label, path + ".normalizers[" + std::to_string(i) + "]", out);
+    } else if (type == "NFC") {
+        out.push_back({Normalizer::Type::Nfc, {}, {}});
     } else if (type == "Prepend") {
         out.push_back({Normalizer::Type::Prepend, stringOr(n, "prepend", "", label, path), {}});
     } else if (type == "Replace") {
@@ -327,8 +410,8 @@ void parseNormalizer(const json& n, const std::string& label, const std::string&
             {Normalizer::Type::Replace, pattern["String"].get<std::string>(), stringOr(n, "content", "", label, path)});
     } else {
         unsupported(label, path + ".type is \"" + type +
-                               "\"; the normalizers supported are Sequence, Prepend and Replace (with a String "
-                               "pattern)");
+                               "\"; the normalizers supported are Sequence, Prepend, Replace (with a String "
+                               "pattern) and NFC");
     }
 }
 
@@ -372,9 +455,45 @@ void parsePreTokenizer(const json& p, const std::string& label, const std::strin
             // Files older than prepend_scheme say add_prefix_space.
             t.prepend = boolOr(p, "add_prefix_space", true, label, path) ? PrependScheme::Always : PrependScheme::Never;
         }
+    } else if (type == "Split") {
+        t.type = PreTokenizer::Type::Split;
+        const json& pattern = member(p, "pattern", label, path);
+        if (pattern.is_object() && pattern.contains("String") && pattern["String"].is_string()) {
+            t.literal = pattern["String"].get<std::string>();
+        } else if (pattern.is_object() && pattern.contains("Regex") && pattern["Regex"].is_string()) {
+            const std::string regex = pattern["Regex"].get<std::string>();
+            t.regex = text::knownSplitRegex(regex);
+            if (!t.regex)
+                unsupported(label, path + ".pattern.Regex is " + json(regex).dump() +
+                                       "; the Split regexes supported are GPT-2's, Llama 3's and Qwen2's, exactly as "
+                                       "their tokenizer.json files spell them");
+        } else {
+            failInput(label,
+                      path + ".pattern is " + pattern.dump() + "; expected {\"String\": ...} or {\"Regex\": ...}");
+        }
+        if (boolOr(p, "invert", false, label, path))
+            unsupported(label, path + ".invert is true; only Split without invert is supported");
+        const std::string behavior = stringOr(p, "behavior", "", label, path);
+        static const std::pair<const char*, SplitBehavior> kBehaviors[] = {
+            {"Removed", SplitBehavior::Removed},
+            {"Isolated", SplitBehavior::Isolated},
+            {"MergedWithPrevious", SplitBehavior::MergedWithPrevious},
+            {"MergedWithNext", SplitBehavior::MergedWithNext},
+            {"Contiguous", SplitBehavior::Contiguous}};
+        bool known = false;
+        for (const auto& [name, value] : kBehaviors) {
+            if (behavior == name) {
+                t.behavior = value;
+                known = true;
+            }
+        }
+        if (!known)
+            failInput(label, path + ".behavior is \"" + behavior +
+                                 "\"; expected Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous");
     } else {
         unsupported(label, path + ".type is \"" + type +
-                               "\"; the pre-tokenizers supported are ByteLevel, Metaspace and a Sequence of them");
+                               "\"; the pre-tokenizers supported are ByteLevel, Metaspace, Split and a Sequence of "
+                               "them");
     }
     out.push_back(t);
 }

