@@ -48,6 +48,11 @@ public:
     // The raw vocabulary entry of `id` ("▁the", "<0x0A>", "Ġthe"); throws for ids out of range.
     virtual std::string piece(int32_t id) const = 0;
 
+    // The bytes the piece of `id` stands for: byte-level characters and <0xNN> pieces as their
+    // bytes, '▁' as ' ' (Metaspace), control and unknown tokens as their piece ("<|im_start|>").
+    // A token that is part of a UTF-8 character gives those bytes only. Throws for bad ids.
+    virtual std::string pieceBytes(int32_t id) const = 0;
+
     virtual int32_t vocabSize() const noexcept = 0;
     virtual int32_t bos() const noexcept = 0; // -1 when none
     virtual int32_t eos() const noexcept = 0; // -1 when none
@@ -79,6 +84,11 @@ std::unique_ptr<Tokenizer> loadLlama2cTokenizer(const std::filesystem::path& pat
 // checkpoints. Throws Error(InvalidInput) naming what was looked for and where when none is
 // found (ErrorKind has no NotFound), and the loader's own error when a file found is broken.
 std::unique_ptr<Tokenizer> findTokenizer(const ModelReader& reader, const std::filesystem::path& modelPath);
+
+// A tokenizer file given by itself (`novaq tokenize --tokenizer`): a tokenizer.json (*.json), a
+// llama2.c tokenizer (*.bin), a GGUF file (its metadata), else a SentencePiece model. Error(Io)
+// naming the path when nothing is there.
+std::unique_ptr<Tokenizer> openTokenizerFile(const std::filesystem::path& path);
 
 // The tokenizer files beside a model (the one findTokenizer would load, with
 // tokenizer_config.json when it goes with a tokenizer.json): what a .novaq file carries

@@ -101,6 +101,7 @@ public:
 
     std::string decode(std::span<const int32_t> ids) const override;
     std::string piece(int32_t id) const override;
+    std::string pieceBytes(int32_t id) const override;
     int32_t vocabSize() const noexcept override { return static_cast<int32_t>(m_vocab.pieces.size()); }
     int32_t bos() const noexcept override { return m_vocab.bos; }
     int32_t eos() const noexcept override { return m_vocab.eos; }
