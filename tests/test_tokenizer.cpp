@@ -254,6 +254,8 @@ private Q_SLOTS:
     void hfSplitBehaviors_data();
     void hfSplitBehaviors();
     void unknownSplitRegex();
+    void hfDecoderLeadingSpace_data();
+    void hfDecoderLeadingSpace();
     void realTokenizers_data();
     void realTokenizers();
     void realTokenizersFromGguf_data();
@@ -773,6 +775,33 @@ void TestTokenizer::unknownSplitRegex()
         QVERIFY2(message.find(word) != std::string::npos, message.c_str());
 }
 
+// Decoding keeps the leading space the normalizer added unless the decoder strips it (Llama
+// 2's Strip step does; Gemma's decoder has none, and HF's decode of "▁ab" is " ab" there).
+void TestTokenizer::hfDecoderLeadingSpace_data()
+{
+    QTest::addColumn<bool>("withStrip");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("Strip") << true << "ab c";
+    QTest::newRow("no Strip") << false << " ab c";
+}
+
+void TestTokenizer::hfDecoderLeadingSpace()
+{
+    QFETCH(bool, withStrip);
+    QFETCH(QString, expected);
+    const fs::path source = testDataDir() / "tokenizer" / "hf-byte-fallback.json";
+    NOVAQ_REQUIRE_DATA(source);
+    nlohmann::json tok = readJson(source);
+    QVERIFY(tok["decoder"]["decoders"].back()["type"] == "Strip");
+    if (!withStrip)
+        tok["decoder"]["decoders"].erase(tok["decoder"]["decoders"].size() - 1);
+    QTemporaryDir dir;
+    const fs::path path = novaq::test::toPath(dir.path()) / "tokenizer.json";
+    novaq::test::writeAll(path, tok.dump());
+    const auto t = novaq::loadHfTokenizerJson(path);
+    QCOMPARE(q(t->decode(t->encode("ab c", false))), expected);
+}
+
 // ---------------------------------------------------------------------------------------
 // The real tokenizers against @huggingface/transformers (tools/tokenizer-fixtures).
 
@@ -830,6 +859,18 @@ void TestTokenizer::realTokenizers()
     const auto wholeWant = expected["whole"].get<std::vector<int32_t>>();
     if (tok.encode(text, false) != wholeWant)
         failures << "the whole text at once differs";
+    // decode() as the reference's decode(ids, skip_special_tokens, no clean-up of spaces).
+    const std::string decoded = tok.decode(wholeWant);
+    const std::string decodedWant = expected["decoded"].get<std::string>();
+    if (decoded != decodedWant) {
+        size_t at = 0;
+        while (at < decoded.size() && at < decodedWant.size() && decoded[at] == decodedWant[at])
+            ++at;
+        failures << QString("decode differs at byte %1: got \"%2\", expected \"%3\"")
+                        .arg(at)
+                        .arg(rowName(decoded.substr(at > 20 ? at - 20 : 0, 60), 60),
+                             rowName(decodedWant.substr(at > 20 ? at - 20 : 0, 60), 60));
+    }
     qInfo("%s: %zu of %zu lines (%zu ids) and the whole text (%zu ids): %lld differ", name.c_str(),
           lines.size() - static_cast<size_t>(failures.size()), lines.size(), ids, wholeWant.size(),
           static_cast<long long>(failures.size()));

