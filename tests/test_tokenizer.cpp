@@ -254,6 +254,7 @@ private Q_SLOTS:
     void hfSplitBehaviors_data();
     void hfSplitBehaviors();
     void unknownSplitRegex();
+    void hfSpecialTokensDecodeToNothing();
     void hfDecoderLeadingSpace_data();
     void hfDecoderLeadingSpace();
     void realTokenizers_data();
@@ -773,6 +774,22 @@ void TestTokenizer::unknownSplitRegex()
     QCOMPARE(kind, novaq::ErrorKind::Unsupported);
     for (const char* word : {"pre_tokenizer.pretokenizers[0].pattern.Regex", "\\\\p{L}+|\\\\p{N}", "Llama 3"})
         QVERIFY2(message.find(word) != std::string::npos, message.c_str());
+}
+
+// Special added tokens decode to nothing, <unk> too (it is one in Llama 2's, Mistral's and Gemma's
+// tokenizer.json), as HF's decode(skip_special_tokens=True); it decoded as SentencePiece's " ⁇ ".
+void TestTokenizer::hfSpecialTokensDecodeToNothing()
+{
+    const fs::path path = testDataDir() / "tokenizer" / "hf-byte-fallback.json";
+    NOVAQ_REQUIRE_DATA(path);
+    const auto t = novaq::loadHfTokenizerJson(path);
+    QCOMPARE(q(t->piece(0)), QString("<unk>"));
+    std::vector<int32_t> ids{1, 0};
+    for (const int32_t id : t->encode("ab c", false))
+        ids.push_back(id);
+    ids.push_back(0);
+    ids.push_back(2);
+    QCOMPARE(q(t->decode(ids)), QString("ab c"));
 }
 
 // Decoding keeps the leading space the normalizer added unless the decoder strips it (Llama
