@@ -598,6 +598,7 @@ void TestCli::tokenize_data()
     QTest::addColumn<QStringList>("args");
     const QString dir = QString::fromStdString((novaq::test::testDataDir() / "tokenizers").string());
     QTest::newRow("tokenizer.json as MODEL") << QStringList{dir + "/qwen3/tokenizer.json"};
+    QTest::newRow("folder of tokenizer files as MODEL") << QStringList{dir + "/qwen3"};
     QTest::newRow("--tokenizer") << QStringList{"--tokenizer", dir + "/qwen3/tokenizer.json"};
 }
 

@@ -21,7 +21,8 @@ namespace fs = std::filesystem;
 namespace {
 
 // MODEL's own tokenizer (GGUF metadata, the files beside it, a .novaq file's copy), or MODEL
-// itself when it is a tokenizer file (tokenizer.json, tokenizer.model); --tokenizer wins.
+// itself when it is a tokenizer file (tokenizer.json, tokenizer.model) or a folder of them;
+// --tokenizer wins.
 std::unique_ptr<Tokenizer> tokenizerFor(const ParsedArgs& args)
 {
     if (auto t = args.value("--tokenizer")) {
@@ -35,6 +36,19 @@ std::unique_ptr<Tokenizer> tokenizerFor(const ParsedArgs& args)
     const std::string ext = model.extension().string();
     if (fs::is_regular_file(model) && (ext == ".json" || ext == ".model"))
         return openTokenizerFile(model);
+    if (fs::is_directory(model)) {
+        // A folder of tokenizer files alone (no weights) is enough to tokenize with.
+        std::unique_ptr<ModelReader> reader;
+        try {
+            reader = openModel(model);
+        } catch (const Error&) {
+            const std::vector<fs::path> files = tokenizerFilesBeside(model);
+            if (files.empty())
+                throw;
+            return openTokenizerFile(files.front());
+        }
+        return findTokenizer(*reader, model);
+    }
     const auto reader = openModel(model);
     return findTokenizer(*reader, model);
 }
