@@ -255,6 +255,8 @@ private Q_SLOTS:
     void hfSplitBehaviors();
     void unknownSplitRegex();
     void hfSpecialTokensDecodeToNothing();
+    void hfAddedTokenStrip_data();
+    void hfAddedTokenStrip();
     void hfDecoderLeadingSpace_data();
     void hfDecoderLeadingSpace();
     void realTokenizers_data();
@@ -790,6 +792,57 @@ void TestTokenizer::hfSpecialTokensDecodeToNothing()
     ids.push_back(0);
     ids.push_back(2);
     QCOMPARE(q(t->decode(ids)), QString("ab c"));
+}
+
+// Added tokens with rstrip / lstrip (Phi-3's <|user|>, <|end|>, <|assistant|> rstrip) take the
+// whitespace after / before them along: the ids are those of the text without it.
+void TestTokenizer::hfAddedTokenStrip_data()
+{
+    QTest::addColumn<bool>("lstrip");
+    QTest::addColumn<bool>("rstrip");
+    QTest::addColumn<std::string>("text");
+    QTest::addColumn<std::string>("same"); // the text whose ids are expected
+    const std::string t = "<|end|>";
+    QTest::newRow("none") << false << false << "ab " + t + " \n c" << std::string();
+    QTest::newRow("rstrip") << false << true << "ab " + t + " \t\n c"
+                            << "ab " + t + "c";
+    QTest::newRow("lstrip") << true << false << "ab \u3000\n" + t + " c"
+                            << "ab" + t + " c";
+    QTest::newRow("both") << true << true << "ab  " + t + "  c  "
+                          << "ab" + t + "c  ";
+    QTest::newRow("only whitespace") << true << true << " \n" + t + "\n\n" << t;
+}
+
+void TestTokenizer::hfAddedTokenStrip()
+{
+    QFETCH(bool, lstrip);
+    QFETCH(bool, rstrip);
+    QFETCH(std::string, text);
+    QFETCH(std::string, same);
+    const fs::path source = testDataDir() / "tokenizer" / "hf-byte-fallback.json";
+    NOVAQ_REQUIRE_DATA(source);
+    nlohmann::json tok = readJson(source);
+    const auto id = static_cast<int64_t>(tok["model"]["vocab"].size());
+    tok["added_tokens"].push_back({{"id", id},
+                                   {"content", "<|end|>"},
+                                   {"special", true},
+                                   {"lstrip", lstrip},
+                                   {"rstrip", rstrip},
+                                   {"normalized", false},
+                                   {"single_word", false}});
+    QTemporaryDir dir;
+    const fs::path path = novaq::test::toPath(dir.path()) / "tokenizer.json";
+    novaq::test::writeAll(path, tok.dump());
+    const auto t = novaq::loadHfTokenizerJson(path);
+    const std::vector<int32_t> ids = t->encode(text, false);
+    QVERIFY(std::count(ids.begin(), ids.end(), static_cast<int32_t>(id)) == 1);
+    if (same.empty()) { // without the flags the whitespace is encoded: more ids than without it
+        std::string bare = text;
+        bare.erase(std::remove_if(bare.begin(), bare.end(), [](char c) { return c == ' ' || c == '\n'; }), bare.end());
+        QVERIFY(ids.size() > t->encode(bare, false).size());
+    } else {
+        COMPARE_IDS(ids, t->encode(same, false));
+    }
 }
 
 // Decoding keeps the leading space the normalizer added unless the decoder strips it (Llama

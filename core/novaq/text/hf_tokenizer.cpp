@@ -1,6 +1,9 @@
 // Hugging Face tokenizer.json with a BPE model, encoded as HF tokenizers' encode(text,
 // add_special_tokens=False) does:
-//   1. added tokens (added_tokens[]) are cut out of the raw text, leftmost-longest first;
+//   1. added tokens (added_tokens[]) are cut out of the raw text, leftmost-longest first,
+//      with the whitespace before (lstrip) or after (rstrip) them when they say so; their
+//      single_word and normalized flags are not applied (false in the tokenizers of Llama 3,
+//      Qwen, Gemma, Mistral and Phi-3, which tests/data/tokenizers checks or names);
 //   2. each remaining segment is normalized (Sequence / Prepend / Replace with a String pattern /
 //      NFC);
 //   3. pre-tokenized: ByteLevel (optional prefix space, the GPT-2 split, bytes -> the byte
@@ -68,6 +71,15 @@ struct Normalizer {
     std::string b; // the replacement
 };
 
+// An added token: matched in the raw text before anything else; lstrip / rstrip take the
+// whitespace before / after it along (HF's AddedToken flags; Phi-3's chat tokens rstrip).
+struct AddedToken {
+    std::string content;
+    int32_t id = -1;
+    bool lstrip = false;
+    bool rstrip = false;
+};
+
 // A word of the pre-tokenized text with the offset of its segment (Metaspace "first").
 struct Word {
     std::string text;
@@ -79,7 +91,7 @@ public:
     struct Config {
         PieceMap vocab;
         std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges; // (left, right) -> (rank, merged)
-        std::vector<std::pair<std::string, int32_t>> added;               // content -> id
+        std::vector<AddedToken> added;
         std::vector<Normalizer> normalizers;
         std::vector<PreTokenizer> preTokenizers;
         bool byteFallback = false;
@@ -100,10 +112,10 @@ public:
         // Leftmost-longest matching: longer contents first at each position, bucketed by their
         // first byte (Gemma 3 has 6415 added tokens).
         std::stable_sort(m_c.added.begin(), m_c.added.end(),
-                         [](const auto& x, const auto& y) { return x.first.size() > y.first.size(); });
-        for (const auto& entry : m_c.added)
-            if (!entry.first.empty())
-                m_addedByFirstByte[static_cast<uint8_t>(entry.first.front())].push_back(entry);
+                         [](const auto& x, const auto& y) { return x.content.size() > y.content.size(); });
+        for (const AddedToken& entry : m_c.added)
+            if (!entry.content.empty())
+                m_addedByFirstByte[static_cast<uint8_t>(entry.content.front())].push_back(entry);
     }
 
     std::vector<int32_t> encode(std::string_view input, bool addBos) const override
@@ -118,22 +130,37 @@ public:
                 encodeSegment(input.substr(segmentStart, end - segmentStart), segmentStart == 0, ids);
         };
         while (pos < input.size()) {
-            int32_t hit = -1;
-            size_t hitLength = 0;
-            for (const auto& [content, id] : m_addedByFirstByte[static_cast<uint8_t>(input[pos])]) {
-                if (input.compare(pos, content.size(), content) == 0) {
-                    hit = id;
-                    hitLength = content.size();
+            const AddedToken* hit = nullptr;
+            for (const AddedToken& token : m_addedByFirstByte[static_cast<uint8_t>(input[pos])]) {
+                if (input.compare(pos, token.content.size(), token.content) == 0) {
+                    hit = &token;
                     break;
                 }
             }
-            if (hit < 0) {
+            if (hit == nullptr) {
                 ++pos;
                 continue;
             }
-            flush(pos);
-            ids.push_back(hit);
-            pos += hitLength;
+            size_t segmentEnd = pos;
+            if (hit->lstrip) { // the whitespace at the end of the text before goes with the token
+                size_t lastKept = segmentStart;
+                for (size_t at = segmentStart; at < pos;) {
+                    char32_t cp = 0; // stays 0, not whitespace, for a malformed byte
+                    at += std::max<size_t>(text::decodeUtf8(input, at, cp), 1);
+                    if (!text::isWhitespace(cp))
+                        lastKept = at;
+                }
+                segmentEnd = lastKept;
+            }
+            flush(segmentEnd);
+            ids.push_back(hit->id);
+            pos += hit->content.size();
+            if (hit->rstrip) { // and so does the whitespace after it
+                char32_t cp = 0;
+                for (size_t n = text::decodeUtf8(input, pos, cp); n > 0 && text::isWhitespace(cp);
+                     n = text::decodeUtf8(input, pos, cp))
+                    pos += n;
+            }
             segmentStart = pos;
         }
         flush(input.size());
@@ -351,7 +378,7 @@ private:
 
     Config m_c;
     std::array<int32_t, 256> m_byteIds{};
-    std::array<std::vector<std::pair<std::string, int32_t>>, 256> m_addedByFirstByte;
+    std::array<std::vector<AddedToken>, 256> m_addedByFirstByte;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -625,7 +652,8 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
             const std::string content = a["content"].get<std::string>();
             byId[id] = content;
             c.vocab[content] = static_cast<int32_t>(id);
-            c.added.emplace_back(content, static_cast<int32_t>(id));
+            c.added.push_back({content, static_cast<int32_t>(id), boolOr(a, "lstrip", false, label, where),
+                               boolOr(a, "rstrip", false, label, where)});
             specialIds[id] = boolOr(a, "special", false, label, where);
         }
     }
@@ -728,9 +756,9 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
     // Last resort: the usual names among the special added tokens.
     auto specialNamed = [&](std::initializer_list<const char*> names) -> int32_t {
         for (const char* name : names)
-            for (const auto& [content, id] : c.added)
-                if (content == name && specialIds[id])
-                    return id;
+            for (const AddedToken& t : c.added)
+                if (t.content == name && specialIds[t.id])
+                    return t.id;
         return -1;
     };
     if (v.bos < 0)
