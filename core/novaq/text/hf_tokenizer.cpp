@@ -2,8 +2,8 @@
 // add_special_tokens=False) does:
 //   1. added tokens (added_tokens[]) are cut out of the raw text, leftmost-longest first,
 //      with the whitespace before (lstrip) or after (rstrip) them when they say so; their
-//      single_word and normalized flags are not applied (false in the tokenizers of Llama 3,
-//      Qwen, Gemma, Mistral and Phi-3, which tests/data/tokenizers checks or names);
+//      single_word and normalized flags are not applied (false for every added token of the
+//      Llama 3.1, Qwen3, Gemma 3 and Mistral tokenizers tests/data/tokenizers checks);
 //   2. each remaining segment is normalized (Sequence / Prepend / Replace with a String pattern /
 //      NFC);
 //   3. pre-tokenized: ByteLevel (optional prefix space, the GPT-2 split, bytes -> the byte
