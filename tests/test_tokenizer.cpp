@@ -926,9 +926,25 @@ void TestTokenizer::realTokenizers()
                             .arg(i + 1)
                             .arg(rowName(lines[i], 60), idsText(got), idsText(want));
     }
+    const auto lineFailures = static_cast<size_t>(failures.size());
     const auto wholeWant = expected["whole"].get<std::vector<int32_t>>();
-    if (tok.encode(text, false) != wholeWant)
+    const bool wholeMatches = tok.encode(text, false) == wholeWant;
+    if (!wholeMatches)
         failures << "the whole text at once differs";
+    // The 1000 short strings on the edges of the pre-tokenizer rules (random.json).
+    NOVAQ_REQUIRE_DATA(dir / "random.json");
+    const nlohmann::json random = readJson(dir / "random.json");
+    size_t randomDiffer = 0;
+    for (size_t i = 0; i < random["texts"].size(); ++i) {
+        const std::string s = random["texts"][i].get<std::string>();
+        const auto want = random[name][i].get<std::vector<int32_t>>();
+        const auto got = tok.encode(s, false);
+        if (got != want && randomDiffer++ < 5)
+            failures << QString("random string %1 %2:\n  got      %3\n  expected %4")
+                            .arg(i)
+                            .arg(rowName(s, 60), idsText(got), idsText(want));
+    }
+    qInfo("%s: %zu random strings, %zu differ", name.c_str(), random["texts"].size(), randomDiffer);
     // decode() as the reference's decode(ids, skip_special_tokens, no clean-up of spaces).
     const std::string decoded = tok.decode(wholeWant);
     const std::string decodedWant = expected["decoded"].get<std::string>();
@@ -941,9 +957,8 @@ void TestTokenizer::realTokenizers()
                         .arg(rowName(decoded.substr(at > 20 ? at - 20 : 0, 60), 60),
                              rowName(decodedWant.substr(at > 20 ? at - 20 : 0, 60), 60));
     }
-    qInfo("%s: %zu of %zu lines (%zu ids) and the whole text (%zu ids): %lld differ", name.c_str(),
-          lines.size() - static_cast<size_t>(failures.size()), lines.size(), ids, wholeWant.size(),
-          static_cast<long long>(failures.size()));
+    qInfo("%s: %zu of %zu lines (%zu ids) match, the whole text (%zu ids) %s", name.c_str(),
+          lines.size() - lineFailures, lines.size(), ids, wholeWant.size(), wholeMatches ? "matches" : "differs");
     if (!failures.isEmpty())
         QFAIL(qPrintable(failures.mid(0, 5).join("\n")));
 }
@@ -998,6 +1013,27 @@ void TestTokenizer::realTokenizersFromGguf()
     qInfo("%s from GGUF (%s): %zu of %zu lines compared, %lld differ", name.c_str(), pre.c_str(), compared,
           lines.size(), static_cast<long long>(failures.size()));
     QVERIFY2(compared + 20 >= lines.size(), "too few lines compared");
+    NOVAQ_REQUIRE_DATA(dir / "random.json");
+    const nlohmann::json random = readJson(dir / "random.json");
+    size_t randomCompared = 0;
+    size_t randomDiffer = 0;
+    for (size_t i = 0; i < random["texts"].size(); ++i) {
+        const std::string s = random["texts"][i].get<std::string>();
+        const bool hasControl = std::any_of(control.begin(), control.end(),
+                                            [&](const std::string& c) { return s.find(c) != std::string::npos; });
+        if (hasControl || (pre == "qwen2" && novaq::text::nfc(s) != s))
+            continue;
+        ++randomCompared;
+        const auto want = random[name][i].get<std::vector<int32_t>>();
+        const auto got = tok->encode(s, false);
+        if (got != want && randomDiffer++ < 5)
+            failures << QString("random string %1 %2:\n  got      %3\n  expected %4")
+                            .arg(i)
+                            .arg(rowName(s, 60), idsText(got), idsText(want));
+    }
+    qInfo("%s from GGUF (%s): %zu of %zu random strings compared, %zu differ", name.c_str(), pre.c_str(),
+          randomCompared, random["texts"].size(), randomDiffer);
+    QVERIFY2(randomCompared >= 300, "too few random strings compared");
     if (!failures.isEmpty())
         QFAIL(qPrintable(failures.mid(0, 5).join("\n")));
 }

