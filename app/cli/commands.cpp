@@ -339,6 +339,7 @@ const std::vector<Command>& commandTable()
         });
         addSourceCommands(commands);
         addRuntimeCommands(commands);
+        addTextCommands(commands);
         return commands;
     }();
     return kCommands;

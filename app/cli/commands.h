@@ -72,6 +72,8 @@ int compressAndReport(const Context& context, const ParsedArgs& args, const Comp
 void addSourceCommands(std::vector<Command>& commands);
 // `eval`, `generate` (runtime_commands.cpp).
 void addRuntimeCommands(std::vector<Command>& commands);
+// `tokenize` (text_commands.cpp).
+void addTextCommands(std::vector<Command>& commands);
 int runSearch(const Context& context, const ParsedArgs& args);
 int runHf(const Context& context, const ParsedArgs& args);
 int runOllama(const Context& context, const ParsedArgs& args);

@@ -46,6 +46,25 @@ std::unique_ptr<Tokenizer> loadTokenizerFromFolder(const fs::path& dir)
 
 } // namespace
 
+std::unique_ptr<Tokenizer> openTokenizerFile(const fs::path& path)
+{
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec))
+        throw Error(ErrorKind::Io, path.string() + ": no such tokenizer file");
+    const std::string ext = path.extension().string();
+    if (ext == ".json")
+        return loadHfTokenizerJson(path);
+    if (ext == ".bin")
+        return loadLlama2cTokenizer(path);
+    if (detectFileFormat(path) == ModelFormat::Gguf) {
+        const auto reader = openModel(path);
+        const auto it = reader->metadata().find("format_metadata");
+        return tokenizerFromGguf(it != reader->metadata().end() ? *it : nlohmann::json::object(),
+                                 path.string() + ": GGUF metadata");
+    }
+    return loadSentencePiece(path);
+}
+
 std::vector<fs::path> tokenizerFilesBeside(const fs::path& modelPath)
 {
     std::error_code ec;

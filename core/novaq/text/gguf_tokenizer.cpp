@@ -1,6 +1,9 @@
 // The tokenizer in a GGUF file's metadata, tokenized as llama.cpp tokenizes it (llama_tokenize
 // with parse_special = false): tokenizer.ggml.model "llama" -> llm_tokenizer_spm, "gpt2" ->
-// llm_tokenizer_bpe with the GPT-2 pre-tokenizer.
+// llm_tokenizer_bpe with the pre-tokenizer regex tokenizer.ggml.pre names: "gpt-2"; "llama-bpe"
+// (and its aliases "llama3", "llama-v3": Llama 3's regex, a word that is a token is taken whole
+// as llama.cpp's ignore_merges does); "qwen2" (and "deepseek-r1-qwen"). Like llama.cpp, no NFC
+// for Qwen (its tokenizer.json asks for one): identical ids for text already in NFC.
 //
 // llama.cpp's SPM path is not SentencePiece's: no normalization and no whitespace cleanup, a
 // space is prepended to non-empty text (tokenizer.ggml.add_space_prefix, default true) only
@@ -253,9 +256,11 @@ private:
 
 class GgufGpt2Tokenizer final : public text::VocabTokenizer {
 public:
-    GgufGpt2Tokenizer(GgufVocab v, const json& merges, const std::string& label)
+    GgufGpt2Tokenizer(GgufVocab v, const json& merges, text::SplitRegex regex, bool ignoreMerges,
+                      const std::string& label)
         : VocabTokenizer(std::move(v.vocab), text::DecodeStyle::ByteLevel, "gguf-gpt2", label),
-          m_tokenToId(std::move(v.tokenToId)), m_userDefined(std::move(v.userDefinedTexts))
+          m_tokenToId(std::move(v.tokenToId)), m_userDefined(std::move(v.userDefinedTexts)), m_regex(regex),
+          m_ignoreMerges(ignoreMerges)
     {
         m_ranks.reserve(merges.size());
         for (size_t i = 0; i < merges.size(); ++i) {
@@ -283,7 +288,7 @@ public:
                 continue;
             }
             const std::u32string cps = text::toCodePoints(f.text);
-            for (const auto& [begin, end] : text::gpt2Split(cps)) {
+            for (const auto& [begin, end] : text::regexSplit(cps, m_regex)) {
                 std::string utf8;
                 for (size_t k = begin; k < end; ++k)
                     text::appendUtf8(utf8, cps[k]);
@@ -299,6 +304,12 @@ public:
 private:
     void tokenizeWord(const std::string& w, std::vector<int32_t>& out) const
     {
+        if (m_ignoreMerges) {
+            if (const auto it = m_tokenToId.find(w); it != m_tokenToId.end()) {
+                out.push_back(it->second);
+                return;
+            }
+        }
         std::vector<MergeSymbol> symbols;
         for (size_t pos = 0; pos < w.size();) {
             MergeSymbol s;
@@ -344,6 +355,8 @@ private:
     PieceMap m_tokenToId;
     std::vector<std::string> m_userDefined;
     PieceMap m_ranks; // "left right" -> rank
+    text::SplitRegex m_regex;
+    bool m_ignoreMerges;
 };
 
 } // namespace
@@ -380,14 +393,23 @@ std::unique_ptr<Tokenizer> tokenizerFromGguf(const json& meta, const std::string
     }
     const json* pre = findKey(meta, "tokenizer.ggml.pre");
     const std::string preName = pre != nullptr && pre->is_string() ? pre->get<std::string>() : "(missing)";
-    if (preName != "gpt-2")
-        throw Error(ErrorKind::Unsupported, label + ": tokenizer.ggml.pre is \"" + preName +
-                                                "\"; of llama.cpp's byte-level BPE pre-tokenizers only \"gpt-2\" is "
-                                                "supported (convert the model with its tokenizer.json instead)");
+    text::SplitRegex regex = text::SplitRegex::Gpt2;
+    bool ignoreMerges = false;
+    if (preName == "llama-bpe" || preName == "llama3" || preName == "llama-v3") {
+        regex = text::SplitRegex::Llama3;
+        ignoreMerges = true;
+    } else if (preName == "qwen2" || preName == "deepseek-r1-qwen") {
+        regex = text::SplitRegex::Qwen2;
+    } else if (preName != "gpt-2") {
+        throw Error(ErrorKind::Unsupported,
+                    label + ": tokenizer.ggml.pre is \"" + preName +
+                        "\"; the byte-level BPE pre-tokenizers supported are \"gpt-2\", \"llama-bpe\" (Llama 3) and "
+                        "\"qwen2\" (Qwen 2, 2.5, 3); use the model's tokenizer.json instead (--tokenizer)");
+    }
     const json* merges = findKey(meta, "tokenizer.ggml.merges");
     if (merges == nullptr || !merges->is_array())
         failInput(label, "tokenizer.ggml.merges is missing or not an array; a \"gpt2\" tokenizer needs its merges");
-    return std::make_unique<GgufGpt2Tokenizer>(std::move(v), *merges, label);
+    return std::make_unique<GgufGpt2Tokenizer>(std::move(v), *merges, regex, ignoreMerges, label);
 }
 
 } // namespace novaq

@@ -1,14 +1,20 @@
 // Hugging Face tokenizer.json with a BPE model, encoded as HF tokenizers' encode(text,
 // add_special_tokens=False) does:
-//   1. added tokens (added_tokens[]) are cut out of the raw text, leftmost-longest first;
-//   2. each remaining segment is normalized (Sequence / Prepend / Replace with a String pattern);
+//   1. added tokens (added_tokens[]) are cut out of the raw text, leftmost-longest first,
+//      with the whitespace before (lstrip) or after (rstrip) them when they say so; their
+//      single_word and normalized flags are not applied (false for every added token of the
+//      Llama 3.1, Qwen3, Gemma 3 and Mistral tokenizers tests/data/tokenizers checks);
+//   2. each remaining segment is normalized (Sequence / Prepend / Replace with a String pattern /
+//      NFC);
 //   3. pre-tokenized: ByteLevel (optional prefix space, the GPT-2 split, bytes -> the byte
 //      alphabet), Metaspace (' ' -> '▁', prepend_scheme always/first/never, optional split
-//      before each '▁'), or a Sequence of those; none leaves the segment one word;
+//      before each '▁'), Split on a String or on one of the regexes we know by heart (GPT-2's,
+//      Llama 3's, Qwen2's: see text::knownSplitRegex), or a Sequence of those; none leaves the
+//      segment one word;
 //   4. each word goes through BPE::merge_word: characters become their tokens (or <0xNN> byte
 //      tokens with byte_fallback, or <unk>, fused when fuse_unk), then merges apply by rank
 //      (lowest first, leftmost on ties); ignore_merges takes a word that is a token whole.
-// Anything else (WordPiece, Unigram, regex Split, NFKC, ...) is refused with Error(Unsupported)
+// Anything else (WordPiece, Unigram, a Split regex we do not know, NFKC, ...) is refused with Error(Unsupported)
 // naming the field, rather than tokenized approximately.
 //
 // BOS/EOS: tokenizer.json does not name them; the post_processor's template (a special token
@@ -43,19 +49,35 @@ using text::PieceType;
 
 enum class PrependScheme { Always, First, Never };
 
+// HF tokenizers' SplitDelimiterBehavior: what becomes of the matches of a Split.
+enum class SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous };
+
 struct PreTokenizer {
-    enum class Type { ByteLevel, Metaspace } type = Type::ByteLevel;
+    enum class Type { ByteLevel, Metaspace, Split } type = Type::ByteLevel;
     bool addPrefixSpace = false; // ByteLevel
     bool useRegex = true;        // ByteLevel
     std::string replacement = std::string(text::kSpaceSymbol);
     PrependScheme prepend = PrependScheme::Always;
     bool split = true; // Metaspace
+    // Split: a literal pattern, or one of the regexes we match by hand.
+    std::string literal;
+    std::optional<text::SplitRegex> regex;
+    SplitBehavior behavior = SplitBehavior::Isolated;
 };
 
 struct Normalizer {
-    enum class Type { Prepend, Replace } type = Type::Prepend;
+    enum class Type { Prepend, Replace, Nfc } type = Type::Prepend;
     std::string a; // prepend text, or the pattern replaced
     std::string b; // the replacement
+};
+
+// An added token: matched in the raw text before anything else; lstrip / rstrip take the
+// whitespace before / after it along (HF's AddedToken flags; Phi-3's chat tokens rstrip).
+struct AddedToken {
+    std::string content;
+    int32_t id = -1;
+    bool lstrip = false;
+    bool rstrip = false;
 };
 
 // A word of the pre-tokenized text with the offset of its segment (Metaspace "first").
@@ -69,25 +91,31 @@ public:
     struct Config {
         PieceMap vocab;
         std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges; // (left, right) -> (rank, merged)
-        std::vector<std::pair<std::string, int32_t>> added;               // content -> id
+        std::vector<AddedToken> added;
         std::vector<Normalizer> normalizers;
         std::vector<PreTokenizer> preTokenizers;
         bool byteFallback = false;
         bool fuseUnk = false;
         bool ignoreMerges = false;
+        bool stripLeadingSpace = true; // decode: the decoder drops the first piece's leading space
         int32_t unk = -1;
     };
 
     HfBpeTokenizer(text::Vocabulary v, Config c, text::DecodeStyle style, std::string kind, const std::string& label)
         : VocabTokenizer(std::move(v), style, std::move(kind), label), m_c(std::move(c))
     {
+        setStripLeadingSpace(m_c.stripLeadingSpace);
         for (int b = 0; b < 256; ++b) {
             const auto it = m_c.vocab.find(text::bytePieceName(static_cast<uint8_t>(b)));
             m_byteIds[static_cast<size_t>(b)] = it == m_c.vocab.end() ? -1 : it->second;
         }
-        // Leftmost-longest matching: longer contents first at each position.
+        // Leftmost-longest matching: longer contents first at each position, bucketed by their
+        // first byte (Gemma 3 has 6415 added tokens).
         std::stable_sort(m_c.added.begin(), m_c.added.end(),
-                         [](const auto& x, const auto& y) { return x.first.size() > y.first.size(); });
+                         [](const auto& x, const auto& y) { return x.content.size() > y.content.size(); });
+        for (const AddedToken& entry : m_c.added)
+            if (!entry.content.empty())
+                m_addedByFirstByte[static_cast<uint8_t>(entry.content.front())].push_back(entry);
     }
 
     std::vector<int32_t> encode(std::string_view input, bool addBos) const override
@@ -102,22 +130,37 @@ public:
                 encodeSegment(input.substr(segmentStart, end - segmentStart), segmentStart == 0, ids);
         };
         while (pos < input.size()) {
-            int32_t hit = -1;
-            size_t hitLength = 0;
-            for (const auto& [content, id] : m_c.added) {
-                if (!content.empty() && input.compare(pos, content.size(), content) == 0) {
-                    hit = id;
-                    hitLength = content.size();
+            const AddedToken* hit = nullptr;
+            for (const AddedToken& token : m_addedByFirstByte[static_cast<uint8_t>(input[pos])]) {
+                if (input.compare(pos, token.content.size(), token.content) == 0) {
+                    hit = &token;
                     break;
                 }
             }
-            if (hit < 0) {
+            if (hit == nullptr) {
                 ++pos;
                 continue;
             }
-            flush(pos);
-            ids.push_back(hit);
-            pos += hitLength;
+            size_t segmentEnd = pos;
+            if (hit->lstrip) { // the whitespace at the end of the text before goes with the token
+                size_t lastKept = segmentStart;
+                for (size_t at = segmentStart; at < pos;) {
+                    char32_t cp = 0; // stays 0, not whitespace, for a malformed byte
+                    at += std::max<size_t>(text::decodeUtf8(input, at, cp), 1);
+                    if (!text::isWhitespace(cp))
+                        lastKept = at;
+                }
+                segmentEnd = lastKept;
+            }
+            flush(segmentEnd);
+            ids.push_back(hit->id);
+            pos += hit->content.size();
+            if (hit->rstrip) { // and so does the whitespace after it
+                char32_t cp = 0;
+                for (size_t n = text::decodeUtf8(input, pos, cp); n > 0 && text::isWhitespace(cp);
+                     n = text::decodeUtf8(input, pos, cp))
+                    pos += n;
+            }
             segmentStart = pos;
         }
         flush(input.size());
@@ -132,6 +175,8 @@ private:
             if (n.type == Normalizer::Type::Prepend) {
                 if (!normalized.empty())
                     normalized = n.a + normalized;
+            } else if (n.type == Normalizer::Type::Nfc) {
+                normalized = text::nfc(normalized);
             } else {
                 normalized = text::replaceAll(normalized, n.a, n.b);
             }
@@ -148,6 +193,10 @@ private:
     {
         std::vector<Word> out;
         for (Word& w : words) {
+            if (p.type == PreTokenizer::Type::Split) {
+                splitWord(p, std::move(w), out);
+                continue;
+            }
             if (p.type == PreTokenizer::Type::ByteLevel) {
                 if (p.addPrefixSpace && (w.text.empty() || w.text.front() != ' '))
                     w.text.insert(w.text.begin(), ' ');
@@ -267,8 +316,69 @@ private:
             ids.push_back(symbols[static_cast<size_t>(i)].id);
     }
 
+    // Split: the matches of the pattern as byte ranges of the word, then the pieces its
+    // behavior makes of matches and the text between them (empty pieces are dropped).
+    static void splitWord(const PreTokenizer& p, Word w, std::vector<Word>& out)
+    {
+        std::vector<std::pair<size_t, size_t>> matches;
+        if (p.regex) {
+            const std::u32string cps = text::toCodePoints(w.text);
+            std::string utf8; // re-encoded, so that malformed bytes (now U+FFFD) keep offsets right
+            std::vector<size_t> offset;
+            offset.reserve(cps.size() + 1);
+            for (const char32_t cp : cps) {
+                offset.push_back(utf8.size());
+                text::appendUtf8(utf8, cp);
+            }
+            offset.push_back(utf8.size());
+            w.text = std::move(utf8);
+            for (const auto& [begin, end] : text::regexSplit(cps, *p.regex))
+                matches.emplace_back(offset[begin], offset[end]);
+        } else {
+            for (size_t at = w.text.find(p.literal); at != std::string::npos && !p.literal.empty();
+                 at = w.text.find(p.literal, at + p.literal.size()))
+                matches.emplace_back(at, at + p.literal.size());
+        }
+        std::vector<std::pair<size_t, size_t>> pieces;
+        size_t pos = 0;
+        size_t lastMatchEnd = std::string::npos;
+        for (const auto& [begin, end] : matches) {
+            switch (p.behavior) {
+            case SplitBehavior::Removed:
+                pieces.emplace_back(pos, begin);
+                break;
+            case SplitBehavior::Isolated:
+                pieces.emplace_back(pos, begin);
+                pieces.emplace_back(begin, end);
+                break;
+            case SplitBehavior::MergedWithPrevious:
+                pieces.emplace_back(pos, end);
+                break;
+            case SplitBehavior::MergedWithNext:
+                pieces.emplace_back(pos, begin);
+                pos = begin;
+                continue;
+            case SplitBehavior::Contiguous:
+                if (begin == lastMatchEnd) {
+                    pieces.back().second = end; // a match right after a match extends it
+                } else {
+                    pieces.emplace_back(pos, begin);
+                    pieces.emplace_back(begin, end);
+                }
+                lastMatchEnd = end;
+                break;
+            }
+            pos = end;
+        }
+        pieces.emplace_back(pos, w.text.size());
+        for (const auto& [begin, end] : pieces)
+            if (end > begin)
+                out.push_back({w.text.substr(begin, end - begin), w.atTextStart});
+    }
+
     Config m_c;
     std::array<int32_t, 256> m_byteIds{};
+    std::array<std::vector<AddedToken>, 256> m_addedByFirstByte;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -316,6 +426,8 @@ void parseNormalizer(const json& n, const std::string& label, const std::string&
             failInput(label, path + ".normalizers must be an array");
         for (size_t i = 0; i < list.size(); ++i)
             parseNormalizer(list[i], label, path + ".normalizers[" + std::to_string(i) + "]", out);
+    } else if (type == "NFC") {
+        out.push_back({Normalizer::Type::Nfc, {}, {}});
     } else if (type == "Prepend") {
         out.push_back({Normalizer::Type::Prepend, stringOr(n, "prepend", "", label, path), {}});
     } else if (type == "Replace") {
@@ -327,8 +439,8 @@ void parseNormalizer(const json& n, const std::string& label, const std::string&
             {Normalizer::Type::Replace, pattern["String"].get<std::string>(), stringOr(n, "content", "", label, path)});
     } else {
         unsupported(label, path + ".type is \"" + type +
-                               "\"; the normalizers supported are Sequence, Prepend and Replace (with a String "
-                               "pattern)");
+                               "\"; the normalizers supported are Sequence, Prepend, Replace (with a String "
+                               "pattern) and NFC");
     }
 }
 
@@ -372,9 +484,45 @@ void parsePreTokenizer(const json& p, const std::string& label, const std::strin
             // Files older than prepend_scheme say add_prefix_space.
             t.prepend = boolOr(p, "add_prefix_space", true, label, path) ? PrependScheme::Always : PrependScheme::Never;
         }
+    } else if (type == "Split") {
+        t.type = PreTokenizer::Type::Split;
+        const json& pattern = member(p, "pattern", label, path);
+        if (pattern.is_object() && pattern.contains("String") && pattern["String"].is_string()) {
+            t.literal = pattern["String"].get<std::string>();
+        } else if (pattern.is_object() && pattern.contains("Regex") && pattern["Regex"].is_string()) {
+            const std::string regex = pattern["Regex"].get<std::string>();
+            t.regex = text::knownSplitRegex(regex);
+            if (!t.regex)
+                unsupported(label, path + ".pattern.Regex is " + json(regex).dump() +
+                                       "; the Split regexes supported are GPT-2's, Llama 3's and Qwen2's, exactly as "
+                                       "their tokenizer.json files spell them");
+        } else {
+            failInput(label,
+                      path + ".pattern is " + pattern.dump() + "; expected {\"String\": ...} or {\"Regex\": ...}");
+        }
+        if (boolOr(p, "invert", false, label, path))
+            unsupported(label, path + ".invert is true; only Split without invert is supported");
+        const std::string behavior = stringOr(p, "behavior", "", label, path);
+        static const std::pair<const char*, SplitBehavior> kBehaviors[] = {
+            {"Removed", SplitBehavior::Removed},
+            {"Isolated", SplitBehavior::Isolated},
+            {"MergedWithPrevious", SplitBehavior::MergedWithPrevious},
+            {"MergedWithNext", SplitBehavior::MergedWithNext},
+            {"Contiguous", SplitBehavior::Contiguous}};
+        bool known = false;
+        for (const auto& [name, value] : kBehaviors) {
+            if (behavior == name) {
+                t.behavior = value;
+                known = true;
+            }
+        }
+        if (!known)
+            failInput(label, path + ".behavior is \"" + behavior +
+                                 "\"; expected Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous");
     } else {
         unsupported(label, path + ".type is \"" + type +
-                               "\"; the pre-tokenizers supported are ByteLevel, Metaspace and a Sequence of them");
+                               "\"; the pre-tokenizers supported are ByteLevel, Metaspace, Split and a Sequence of "
+                               "them");
     }
     out.push_back(t);
 }
@@ -385,6 +533,34 @@ std::string optionalType(const json& obj)
 {
     const auto it = obj.find("type");
     return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// Whether a decoder drops the leading space of the text: a Strip step with start >= 1, or a
+// Metaspace decoder that prepends (Llama 2's has the first, Gemma's neither: its decode keeps
+// the space).
+bool decoderStripsLeadingSpace(const json& decoder)
+{
+    if (!decoder.is_object())
+        return false;
+    const std::string type = optionalType(decoder);
+    if (type == "Sequence") {
+        const auto it = decoder.find("decoders");
+        if (it == decoder.end() || !it->is_array())
+            return false;
+        return std::any_of(it->begin(), it->end(), [](const json& d) { return decoderStripsLeadingSpace(d); });
+    }
+    if (type == "Strip") {
+        const auto it = decoder.find("start");
+        return it != decoder.end() && it->is_number_integer() && it->get<int64_t>() >= 1;
+    }
+    if (type == "Metaspace") {
+        const auto scheme = decoder.find("prepend_scheme");
+        if (scheme != decoder.end() && scheme->is_string())
+            return scheme->get<std::string>() != "never";
+        const auto prefix = decoder.find("add_prefix_space");
+        return prefix == decoder.end() || !prefix->is_boolean() || prefix->get<bool>();
+    }
+    return false;
 }
 
 // The token a TemplateProcessing post-processor puts before (front) or after (back) $A.
@@ -476,7 +652,8 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
             const std::string content = a["content"].get<std::string>();
             byId[id] = content;
             c.vocab[content] = static_cast<int32_t>(id);
-            c.added.emplace_back(content, static_cast<int32_t>(id));
+            c.added.push_back({content, static_cast<int32_t>(id), boolOr(a, "lstrip", false, label, where),
+                               boolOr(a, "rstrip", false, label, where)});
             specialIds[id] = boolOr(a, "special", false, label, where);
         }
     }
@@ -505,8 +682,10 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
     for (size_t i = 0; i < v.pieces.size(); ++i)
         if (c.byteFallback && text::parseBytePiece(v.pieces[i]) >= 0)
             v.types[i] = PieceType::Byte;
+    // Special added tokens, the unknown token among them, decode to nothing, as HF's
+    // decode(skip_special_tokens=True) does (Gemma 3, Mistral: "<unk>" is a special added token).
     for (const auto& [id, special] : specialIds)
-        if (special && static_cast<int32_t>(id) != c.unk)
+        if (special)
             v.types[static_cast<size_t>(id)] = PieceType::Control;
 
     const json& merges = member(model, "merges", label, "model");
@@ -553,8 +732,10 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
     bool byteLevel = false;
     for (const PreTokenizer& p : c.preTokenizers)
         byteLevel = byteLevel || p.type == PreTokenizer::Type::ByteLevel;
-    if (const auto it = root.find("decoder"); it != root.end() && it->is_object())
+    if (const auto it = root.find("decoder"); it != root.end() && it->is_object()) {
         byteLevel = byteLevel || optionalType(*it) == "ByteLevel";
+        c.stripLeadingSpace = decoderStripsLeadingSpace(*it);
+    }
 
     const json post = root.value("post_processor", json());
     const std::filesystem::path dir = path.parent_path();
@@ -575,9 +756,9 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
     // Last resort: the usual names among the special added tokens.
     auto specialNamed = [&](std::initializer_list<const char*> names) -> int32_t {
         for (const char* name : names)
-            for (const auto& [content, id] : c.added)
-                if (content == name && specialIds[id])
-                    return id;
+            for (const AddedToken& t : c.added)
+                if (t.content == name && specialIds[t.id])
+                    return t.id;
         return -1;
     };
     if (v.bos < 0)

@@ -6,9 +6,10 @@
 //   "sentencepiece-bpe"     tokenizer.model (ModelProto, BPE)     SentencePiece's Encode
 //   "sentencepiece-unigram" tokenizer.model (ModelProto, UNIGRAM) SentencePiece's Encode (Viterbi)
 //   "gguf-llama"            GGUF tokenizer.ggml.model "llama"     llama.cpp's llm_tokenizer_spm
-//   "gguf-gpt2"             GGUF tokenizer.ggml.model "gpt2"      llama.cpp's llm_tokenizer_bpe, GPT-2 split
-//   "bpe-byte-level"        tokenizer.json, ByteLevel BPE         HF tokenizers
-//   "bpe-byte-fallback"     tokenizer.json, Metaspace BPE         HF tokenizers
+//   "gguf-gpt2"             GGUF tokenizer.ggml.model "gpt2"      llama.cpp's llm_tokenizer_bpe (pre: gpt-2,
+//                                                                 llama-bpe, qwen2)
+//   "bpe-byte-level"        tokenizer.json, ByteLevel BPE         HF tokenizers (GPT-2, Llama 3, Qwen)
+//   "bpe-byte-fallback"     tokenizer.json, byte-fallback BPE     HF tokenizers (Llama 2, Gemma)
 //   "bpe"                   tokenizer.json, other BPE             HF tokenizers
 //   "llama2c"               llama2.c tok*.bin                     llama2.c run.c encode()
 //
@@ -47,6 +48,11 @@ public:
     // The raw vocabulary entry of `id` ("▁the", "<0x0A>", "Ġthe"); throws for ids out of range.
     virtual std::string piece(int32_t id) const = 0;
 
+    // The bytes the piece of `id` stands for: byte-level characters and <0xNN> pieces as their
+    // bytes, '▁' as ' ' (Metaspace), control and unknown tokens as their piece ("<|im_start|>").
+    // A token that is part of a UTF-8 character gives those bytes only. Throws for bad ids.
+    virtual std::string pieceBytes(int32_t id) const = 0;
+
     virtual int32_t vocabSize() const noexcept = 0;
     virtual int32_t bos() const noexcept = 0; // -1 when none
     virtual int32_t eos() const noexcept = 0; // -1 when none
@@ -63,9 +69,9 @@ std::unique_ptr<Tokenizer> loadSentencePieceBytes(std::span<const std::byte> byt
 // all GGUF key/values (reader.metadata()["format_metadata"]); `label` names it in errors.
 std::unique_ptr<Tokenizer> tokenizerFromGguf(const nlohmann::json& meta, const std::string& label);
 
-// Hugging Face tokenizer.json with model.type "BPE": byte-level (GPT-2 style ByteLevel
-// pre-tokenizer) and the byte-fallback Llama style (Metaspace / Prepend+Replace "▁"
-// normalizer, byte_fallback true).
+// Hugging Face tokenizer.json with model.type "BPE": byte-level (ByteLevel pre-tokenizer, alone
+// as GPT-2 or after a Split on Llama 3's or Qwen2's regex, NFC normalizer) and the byte-fallback
+// style of Llama 2 and Gemma (Metaspace / Prepend+Replace "▁" normalizer, byte_fallback true).
 std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path);
 
 // llama2.c's tokenizer .bin (tok512.bin): int32 max_token_length, then per token float score,
@@ -78,6 +84,11 @@ std::unique_ptr<Tokenizer> loadLlama2cTokenizer(const std::filesystem::path& pat
 // checkpoints. Throws Error(InvalidInput) naming what was looked for and where when none is
 // found (ErrorKind has no NotFound), and the loader's own error when a file found is broken.
 std::unique_ptr<Tokenizer> findTokenizer(const ModelReader& reader, const std::filesystem::path& modelPath);
+
+// A tokenizer file given by itself (`novaq tokenize --tokenizer`): a tokenizer.json (*.json), a
+// llama2.c tokenizer (*.bin), a GGUF file (its metadata), else a SentencePiece model. Error(Io)
+// naming the path when nothing is there.
+std::unique_ptr<Tokenizer> openTokenizerFile(const std::filesystem::path& path);
 
 // The tokenizer files beside a model (the one findTokenizer would load, with
 // tokenizer_config.json when it goes with a tokenizer.json): what a .novaq file carries

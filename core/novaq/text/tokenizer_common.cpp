@@ -113,6 +113,34 @@ std::string VocabTokenizer::decode(std::span<const int32_t> ids) const
     return out;
 }
 
+std::string VocabTokenizer::pieceBytes(int32_t id) const
+{
+    checkId(id);
+    const auto index = static_cast<size_t>(id);
+    const std::string& p = m_vocab.pieces[index];
+    const PieceType type = m_vocab.types[index];
+    if (type == PieceType::Control || type == PieceType::Unknown)
+        return p;
+    if (type == PieceType::Byte && parseBytePiece(p) >= 0)
+        return std::string(1, static_cast<char>(parseBytePiece(p)));
+    if (m_style == DecodeStyle::Metaspace)
+        return replaceAll(p, kSpaceSymbol, " ");
+    if (m_style == DecodeStyle::Llama2c)
+        return p;
+    std::string bytes;
+    for (size_t pos = 0; pos < p.size();) {
+        char32_t cp = 0;
+        const size_t length = decodeUtf8(p, pos, cp);
+        const int b = length == 0 ? -1 : byteLevelByte(cp);
+        if (b >= 0)
+            bytes += static_cast<char>(b);
+        else
+            bytes.append(p, pos, length == 0 ? 1 : length); // outside the byte alphabet (an added token)
+        pos += length == 0 ? 1 : length;
+    }
+    return bytes;
+}
+
 void linkSymbols(std::vector<MergeSymbol>& symbols)
 {
     const auto n = static_cast<int32_t>(symbols.size());

@@ -46,6 +46,19 @@ bool isWhitespace(char32_t cp) noexcept;
 // over `text` as [begin, end) code point ranges covering it.
 std::vector<std::pair<size_t, size_t>> gpt2Split(const std::u32string& text);
 
+// The pre-tokenizer regexes we match by hand (std::regex has no Unicode classes): GPT-2's
+// above; Llama 3's (tokenizer.json of Llama 3.x, llama.cpp's "llama-bpe")
+//   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+// and Qwen2's (Qwen 2, 2.5, 3; llama.cpp's "qwen2"): the same with \p{N} for \p{N}{1,3}.
+enum class SplitRegex { Gpt2, Llama3, Qwen2 };
+// Which of them a tokenizer.json Split pattern is, by its exact text; nullopt for any other.
+std::optional<SplitRegex> knownSplitRegex(std::string_view pattern) noexcept;
+// The matches of the regex over `text`, as [begin, end) code point ranges covering it.
+std::vector<std::pair<size_t, size_t>> regexSplit(const std::u32string& text, SplitRegex regex);
+
+// Unicode Normalization Form C of UTF-8 text (malformed bytes become U+FFFD first).
+std::string nfc(std::string_view text);
+
 // GPT-2's bytes_to_unicode(): byte -> the printable character that stands for it.
 const std::string& byteLevelChar(uint8_t byte) noexcept;
 // The byte a byte-level character stands for, or -1.
@@ -88,6 +101,7 @@ public:
 
     std::string decode(std::span<const int32_t> ids) const override;
     std::string piece(int32_t id) const override;
+    std::string pieceBytes(int32_t id) const override;
     int32_t vocabSize() const noexcept override { return static_cast<int32_t>(m_vocab.pieces.size()); }
     int32_t bos() const noexcept override { return m_vocab.bos; }
     int32_t eos() const noexcept override { return m_vocab.eos; }
