@@ -242,7 +242,10 @@ void TestArchitectures::logitsMatchLlamaCpp()
     NOVAQ_REQUIRE_DATA(model);
     const std::unique_ptr<ModelReader> reader = openModel(model);
     const LlamaModel m = loadLlama(*reader);
-    QCOMPARE(std::string(m.config.arch->name), e.at("family").get<std::string>());
+    // llama.cpp's converter writes Mistral as its `llama` architecture.
+    const std::string family = e.at("family").get<std::string>();
+    QCOMPARE(std::string(m.config.arch->name),
+             layout == QLatin1String("gguf") && family == "mistral" ? std::string("llama") : family);
     const std::vector<int32_t> tokens = e.at("tokens").get<std::vector<int32_t>>();
     const std::vector<float> ref = readFloats(dir / e.at("logits").at("file").get<std::string>());
     const int64_t V = m.config.vocab, T = static_cast<int64_t>(tokens.size());
@@ -259,8 +262,13 @@ void TestArchitectures::logitsMatchLlamaCpp()
             worstAt = t;
         }
     }
+    // 1e-3 of the row's largest logit, except where the reference itself rounds more: the
+    // llama.cpp of the Gemma 2 fixture computes GELU through an F16 table (ggml-cpu.c's
+    // GGML_GELU_FP16), which over its 26 layers moves the logits by up to 2e-3 (its
+    // expected.json suggests 3e-3); with that table emulated our error is 4e-4.
+    const double tolerance = family == "gemma2" ? 3e-3 : 1e-3;
     QVERIFY2(
-        worst <= 1e-3,
+        worst <= tolerance,
         qPrintable(
             QStringLiteral("%1 %2: relative error %3 at position %4").arg(variant, layout).arg(worst).arg(worstAt)));
 }

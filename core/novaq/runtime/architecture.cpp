@@ -199,7 +199,7 @@ constexpr Architecture kArchitectures[] = {
      {hf(kHfPlain), gguf(ggufNames(false, false), RopeLayout::Halves), kNone},
      false,
      MlpActivation::SiLU,
-     WindowLayers::None,
+     WindowLayers::All,
      false,
      false,
      true},

@@ -420,12 +420,16 @@ void ggufRope(const ModelReader& reader, LlamaConfig& c, const json& meta, const
         if (it == index.end())
             return std::nullopt;
         const TensorInfo& t = reader.tensors()[it->second];
-        if (t.numel() != static_cast<int64_t>(pairs))
+        // One divisor per rotated pair; converters of partial-rotary models (Phi-4-mini) may
+        // pad to head_dim / 2, of which llama.cpp reads the first rotated pairs only.
+        const auto headPairs = static_cast<int64_t>(c.headDim() / 2);
+        if (t.numel() != static_cast<int64_t>(pairs) && t.numel() != headPairs)
             throw Error(ErrorKind::InvalidInput, modelLabel(reader) + ": tensor '" + t.name + "' has " +
                                                      std::to_string(t.numel()) + " values, expected " +
                                                      std::to_string(pairs) + " (one per rotated pair)");
-        std::vector<float> v(pairs);
+        std::vector<float> v(static_cast<size_t>(t.numel()));
         reader.readFloat(it->second, v);
+        v.resize(pairs);
         std::vector<double> out;
         for (float x : v) {
             if (!(x > 0) || !std::isfinite(x))
@@ -524,6 +528,11 @@ LlamaConfig configFromGguf(const ModelReader& reader, const json& meta, const st
     windowLayers(c, nullptr, pattern, src);
     if (arch->embeddingScale)
         c.embedScale = std::sqrt(static_cast<float>(c.dim));
+    // Gemma 2/3 GGUFs carry no query_pre_attn_scalar: llama.cpp takes 1/sqrt(hidden / heads)
+    // for the 27B models (46 layers for Gemma 2, 62 for Gemma 3; their scalar is 144, not the
+    // head size) and 1/sqrt(head_dim) for the others. So do we.
+    if ((ggufArch == "gemma2" && c.layers == 46) || (ggufArch == "gemma3" && c.layers == 62))
+        c.attnScale = 1.0f / std::sqrt(static_cast<float>(c.dim) / static_cast<float>(c.heads));
     return c;
 }
 
