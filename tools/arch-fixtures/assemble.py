@@ -1,7 +1,11 @@
 #!/usr/bin/python3
 """Write expected.json of one fixture from spec.json and dump_logits' output.
 
-Usage: assemble.py FIXTURE_DIR DUMP_PREFIX SOURCE_DESCRIPTION
+Usage: assemble.py FIXTURE_DIR DUMP_PREFIX SOURCE_DESCRIPTION [CROSS_PREFIX CROSS_DESCRIPTION]
+
+With CROSS_PREFIX (another implementation's dump of the same model and tokens) the largest
+difference of its logits, relative to the largest |logit|, and whether its greedy continuation
+is the same, are recorded under "cross_check".
 
 Checks that no greedy step has a near-tie between its two best tokens, so that a 1e-3
 relative error in a runtime cannot flip the continuation: the margin must be at least
@@ -10,8 +14,11 @@ too (those are compared as numbers, an argmax there does not matter).
 """
 
 import json
+
+import numpy as np
 import math
 import os
+import re
 import shutil
 import sys
 
@@ -19,7 +26,8 @@ MIN_MARGIN = 0.1
 
 
 def main():
-    d, prefix, source = sys.argv[1], sys.argv[2], sys.argv[3]
+    d, prefix, source = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
+    cross = sys.argv[4:6] if len(sys.argv) >= 6 else None
     with open(os.path.join(d, "spec.json")) as f:
         spec = json.load(f)
     with open(prefix + ".json") as f:
@@ -32,9 +40,21 @@ def main():
     worst = min(dump["greedy_top1_margin"])
     if worst < MIN_MARGIN:
         sys.exit(f"{d}: greedy top-1 margin {worst:.4g} < {MIN_MARGIN}: near-tie, change the seed or the weights")
+    logits = np.fromfile(prefix + ".logits.f32", dtype="<f4").reshape(n, v)
+    check = None
+    if cross:
+        with open(cross[0] + ".json") as f:
+            other = json.load(f)
+        o = np.fromfile(cross[0] + ".logits.f32", dtype="<f4").reshape(n, v)
+        check = {
+            "against": cross[1],
+            "max_abs_diff_over_max_abs_logit": float(f"{np.abs(o - logits).max() / np.abs(logits).max():.3g}"),
+            "same_greedy_continuation": other["continuation"] == dump["continuation"],
+        }
     expected = {
         "family": spec["family"],
         "source": source,
+        "kv_cache": dump.get("kv_type", "f32"),
         "n_ctx": spec["n_ctx"],
         "tokens": spec["tokens"],
         "logits": {
@@ -48,11 +68,17 @@ def main():
         "min_top1_margin_over_tokens": round(min(dump["top1_margin"]), 4),
         "features": spec["features"],
     }
+    if check:
+        expected["cross_check"] = check
+    text = json.dumps(expected, indent=1)
+    # one line per list of numbers
+    text = re.sub(r"\[\s*(-?[0-9][0-9.e+-]*(?:,\s*-?[0-9][0-9.e+-]*)*)\s*\]",
+                  lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
     with open(os.path.join(d, "expected.json"), "w") as f:
-        json.dump(expected, f, indent=1)
-        f.write("\n")
+        f.write(text + "\n")
     os.remove(os.path.join(d, "spec.json"))
-    print(f"{os.path.basename(d)}: {n} positions, greedy margin >= {worst:.3f}, continuation {dump['continuation']}")
+    print(f"{os.path.basename(d)}: {n} positions, greedy margin >= {worst:.3f}, continuation {dump['continuation']}"
+          + (f", cross-check {check}" if check else ""))
 
 
 if __name__ == "__main__":

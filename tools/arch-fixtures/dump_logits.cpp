@@ -1,6 +1,6 @@
 // dump_logits: what llama.cpp computes for a model, written as data for our tests.
 //
-//   dump_logits MODEL.gguf N_CTX TOKENS N_PREDICT OUT_PREFIX
+//   dump_logits MODEL.gguf N_CTX TOKENS N_PREDICT OUT_PREFIX [KV_TYPE]
 //
 // TOKENS is a comma-separated list of ids. One llama_decode of all TOKENS with logits requested
 // at every position gives OUT_PREFIX.logits.f32 (little-endian float32, row-major
@@ -9,9 +9,12 @@
 // fixtures: the margins are printed to OUT_PREFIX.json so that one can check). OUT_PREFIX.json
 // holds n_vocab, the tokens, the continuation and per position the top-1 minus top-2 margin.
 //
-// Deterministic settings: one thread, F32 K/V cache, no flash attention, context N_CTX
+// Deterministic settings: one thread, K/V cache in KV_TYPE (f32, the default, or f16: the
+// ik_llama.cpp snapshot's non-flash-attention path is wrong with an F32 V cache, so it is run
+// with f16 there), no flash attention, context N_CTX
 // (which decides llama.cpp's long/short RoPE factors for longrope models), one sequence.
-// Builds against libllama only (no common/): see regenerate.sh.
+// Builds against libllama only (no common/): see regenerate.sh, which defines
+// NOVAQ_LLAMA_VOCAB_API for llama.cpp trees whose llama.h has llama_model_free.
 
 #include "llama.h"
 
@@ -65,8 +68,8 @@ void quietLog(ggml_log_level level, const char* text, void*) {
 } // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 6) {
-        std::fprintf(stderr, "usage: %s MODEL.gguf N_CTX TOKENS N_PREDICT OUT_PREFIX\n", argv[0]);
+    if (argc != 6 && argc != 7) {
+        std::fprintf(stderr, "usage: %s MODEL.gguf N_CTX TOKENS N_PREDICT OUT_PREFIX [f32|f16]\n", argv[0]);
         return 2;
     }
     const std::string modelPath = argv[1];
@@ -74,6 +77,12 @@ int main(int argc, char** argv) {
     const std::vector<llama_token> tokens = parseTokens(argv[3]);
     const int nPredict = std::atoi(argv[4]);
     const std::string prefix = argv[5];
+    const std::string kvType = argc == 7 ? argv[6] : "f32";
+    if (kvType != "f32" && kvType != "f16") {
+        std::fprintf(stderr, "KV_TYPE must be f32 or f16\n");
+        return 2;
+    }
+    const ggml_type kv = kvType == "f16" ? GGML_TYPE_F16 : GGML_TYPE_F32;
     if (tokens.empty() || nCtx < static_cast<int>(tokens.size()) + nPredict) {
         std::fprintf(stderr, "need 1 <= tokens and tokens + N_PREDICT <= N_CTX\n");
         return 2;
@@ -96,8 +105,8 @@ int main(int argc, char** argv) {
     cp.n_seq_max = 1;
     cp.n_threads = 1;
     cp.n_threads_batch = 1;
-    cp.type_k = GGML_TYPE_F32;
-    cp.type_v = GGML_TYPE_F32;
+    cp.type_k = kv;
+    cp.type_v = kv;
     cp.flash_attn = false;
     cp.offload_kqv = false;
     llama_context* ctx = llama_init_from_model(model, cp);
@@ -105,7 +114,11 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "cannot create a context\n");
         return 1;
     }
+#ifdef NOVAQ_LLAMA_VOCAB_API // llama.cpp since early 2025: the vocabulary is its own object
+    const int nVocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+#else // ik_llama.cpp
     const int nVocab = llama_n_vocab(model);
+#endif
     const int n = static_cast<int>(tokens.size());
 
     llama_batch batch = llama_batch_init(nCtx, 0, 1);
@@ -168,7 +181,8 @@ int main(int argc, char** argv) {
     };
     char desc[256] = {};
     llama_model_desc(model, desc, sizeof desc);
-    std::fprintf(f, "{\n  \"model_desc\": \"%s\",\n  \"n_ctx\": %d,\n  \"n_vocab\": %d,\n", desc, nCtx, nVocab);
+    std::fprintf(f, "{\n  \"model_desc\": \"%s\",\n  \"n_ctx\": %d,\n  \"n_vocab\": %d,\n  \"kv_type\": \"%s\",\n",
+                 desc, nCtx, nVocab, kvType.c_str());
     list("tokens", tokens, false);
     list("continuation", continuation, false);
     list("top1_margin", margins, false);
@@ -178,7 +192,11 @@ int main(int argc, char** argv) {
 
     llama_batch_free(batch);
     llama_free(ctx);
+#ifdef NOVAQ_LLAMA_VOCAB_API
+    llama_model_free(model);
+#else
     llama_free_model(model);
+#endif
     llama_backend_free();
     return 0;
 }
