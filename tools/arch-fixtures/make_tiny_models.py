@@ -410,52 +410,67 @@ def phi3_rope_scaling(name, c):
     return {"type": "longrope", "short_factor": short, "long_factor": long}
 
 
+def prepare():
+    for name in [n for n in ("phi3", "phi4mini") if n in FAMILIES]:
+        FAMILIES[name]["extra"]["rope_scaling"] = phi3_rope_scaling(name, FAMILIES[name])
+
+
+def write_family(out, name, c, tok, ids, patch=None):
+    """Writes out/name/hf and out/name/spec.json; `patch` updates config.json (same weights)."""
+    d = out / name
+    hf = d / "hf"
+    hf.mkdir(parents=True, exist_ok=True)
+    cfg, tensors = build(name, c)
+    if patch:
+        cfg.update(patch)
+    with open(hf / "config.json", "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    write_safetensors(hf / "model.safetensors", tensors)
+    shutil.copyfile(tok, hf / "tokenizer.model")
+    tc = {
+        "add_bos_token": True,
+        "add_eos_token": False,
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "unk_token": "<unk>",
+        "model_max_length": cfg["max_position_embeddings"],
+        "tokenizer_class": "LlamaTokenizer",
+    }
+    with open(hf / "tokenizer_config.json", "w") as f:
+        json.dump(tc, f, indent=2)
+        f.write("\n")
+    n = c["n_tokens"]
+    assert len(ids) >= n
+    spec = {
+        "family": c["family"],
+        "tokens": ids[:n],
+        "n_ctx": c.get("n_ctx", n + 16 + 8),
+        "n_predict": 16,
+        "features": c["features"],
+    }
+    with open(d / "spec.json", "w") as f:
+        json.dump(spec, f, indent=1)
+        f.write("\n")
+    return sum(t.size for t in tensors.values())
+
+
+def token_ids(tok):
+    sp = spm.SentencePieceProcessor(model_file=str(tok))
+    assert sp.vocab_size() == VOCAB
+    return [BOS] + sp.encode(TEXT)
+
+
 def main():
     out = pathlib.Path(sys.argv[1])
     tok = pathlib.Path(sys.argv[2])
-    sp = spm.SentencePieceProcessor(model_file=str(tok))
-    assert sp.vocab_size() == VOCAB
-    ids = [BOS] + sp.encode(TEXT)
-    for name in [n for n in ("phi3", "phi4mini") if n in FAMILIES]:
-        FAMILIES[name]["extra"]["rope_scaling"] = phi3_rope_scaling(name, FAMILIES[name])
+    ids = token_ids(tok)
+    prepare()
     only = set(sys.argv[3:])
     for name, c in FAMILIES.items():
         if only and name not in only:
             continue
-        d = out / name
-        hf = d / "hf"
-        hf.mkdir(parents=True, exist_ok=True)
-        cfg, tensors = build(name, c)
-        with open(hf / "config.json", "w") as f:
-            json.dump(cfg, f, indent=2)
-            f.write("\n")
-        write_safetensors(hf / "model.safetensors", tensors)
-        shutil.copyfile(tok, hf / "tokenizer.model")
-        tc = {
-            "add_bos_token": True,
-            "add_eos_token": False,
-            "bos_token": "<s>",
-            "eos_token": "</s>",
-            "unk_token": "<unk>",
-            "model_max_length": cfg["max_position_embeddings"],
-            "tokenizer_class": "LlamaTokenizer",
-        }
-        with open(hf / "tokenizer_config.json", "w") as f:
-            json.dump(tc, f, indent=2)
-            f.write("\n")
-        n = c["n_tokens"]
-        assert len(ids) >= n
-        spec = {
-            "family": c["family"],
-            "tokens": ids[:n],
-            "n_ctx": c.get("n_ctx", n + 16 + 8),
-            "n_predict": 16,
-            "features": c["features"],
-        }
-        with open(d / "spec.json", "w") as f:
-            json.dump(spec, f, indent=1)
-            f.write("\n")
-        print(f"{name}: {sum(t.size for t in tensors.values())} parameters")
+        print(f"{name}: {write_family(out, name, c, tok, ids)} parameters")
 
 
 if __name__ == "__main__":

@@ -90,4 +90,8 @@ if [ -x "$ppl" ] && [ -f "$out/llama2/model.gguf" ]; then
     done
     $py "$here/record_perplexity.py" "$out/perplexity.json" "llama.cpp commit $up_commit" "${args[*]}" "${pyargs[@]}"
 fi
+# 5. each claimed feature, switched off, must move the logits (feature_checks.json)
+if [ $# -eq 0 ]; then
+    $py "$here/check_features.py" "$ik_src" "$work/dump_ik" "$work/dump_up" "$out/feature_checks.json"
+fi
 du -sh "$out"
