@@ -27,6 +27,7 @@ tok="$repo/tests/data/models/stories260K/tok512.model"
 py=/usr/bin/python3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+cd "$work" # llama.cpp tools may leave log files in the working directory
 ik_only=" qwen3 gemma3 "
 
 commit_of() { if [ -f "$1/.novaq-commit" ]; then cat "$1/.novaq-commit"; else echo unknown; fi; }
