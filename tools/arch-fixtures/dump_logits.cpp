@@ -1,6 +1,6 @@
 // dump_logits: what llama.cpp computes for a model, written as data for our tests.
 //
-//   dump_logits MODEL.gguf N_CTX TOKENS N_PREDICT OUT_PREFIX [KV_TYPE]
+//   dump_logits MODEL.gguf N_CTX TOKENS N_PREDICT OUT_PREFIX [MODE]
 //
 // TOKENS is a comma-separated list of ids. One llama_decode of all TOKENS with logits requested
 // at every position gives OUT_PREFIX.logits.f32 (little-endian float32, row-major
@@ -9,9 +9,10 @@
 // fixtures: the margins are printed to OUT_PREFIX.json so that one can check). OUT_PREFIX.json
 // holds n_vocab, the tokens, the continuation and per position the top-1 minus top-2 margin.
 //
-// Deterministic settings: one thread, K/V cache in KV_TYPE (f32, the default, or f16: the
-// ik_llama.cpp snapshot's non-flash-attention path is wrong with an F32 V cache, so it is run
-// with f16 there), no flash attention, context N_CTX
+// Deterministic settings: one thread, context N_CTX, and per MODE: f32 (the default) F32 K/V
+// cache without flash attention; f16 F16 K/V cache without flash attention; f32-fa F32 K/V
+// cache with flash attention (the ik_llama.cpp snapshot's non-flash-attention path is wrong
+// with an F32 V cache),
 // (which decides llama.cpp's long/short RoPE factors for longrope models), one sequence.
 // Builds against libllama only (no common/): see regenerate.sh, which defines
 // NOVAQ_LLAMA_VOCAB_API for llama.cpp trees whose llama.h has llama_model_free.
@@ -69,7 +70,7 @@ void quietLog(ggml_log_level level, const char* text, void*) {
 
 int main(int argc, char** argv) {
     if (argc != 6 && argc != 7) {
-        std::fprintf(stderr, "usage: %s MODEL.gguf N_CTX TOKENS N_PREDICT OUT_PREFIX [f32|f16]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s MODEL.gguf N_CTX TOKENS N_PREDICT OUT_PREFIX [f32|f16|f32-fa]\n", argv[0]);
         return 2;
     }
     const std::string modelPath = argv[1];
@@ -78,11 +79,12 @@ int main(int argc, char** argv) {
     const int nPredict = std::atoi(argv[4]);
     const std::string prefix = argv[5];
     const std::string kvType = argc == 7 ? argv[6] : "f32";
-    if (kvType != "f32" && kvType != "f16") {
-        std::fprintf(stderr, "KV_TYPE must be f32 or f16\n");
+    if (kvType != "f32" && kvType != "f16" && kvType != "f32-fa") {
+        std::fprintf(stderr, "MODE must be f32, f16 or f32-fa\n");
         return 2;
     }
     const ggml_type kv = kvType == "f16" ? GGML_TYPE_F16 : GGML_TYPE_F32;
+    const bool flashAttention = kvType == "f32-fa";
     if (tokens.empty() || nCtx < static_cast<int>(tokens.size()) + nPredict) {
         std::fprintf(stderr, "need 1 <= tokens and tokens + N_PREDICT <= N_CTX\n");
         return 2;
@@ -107,7 +109,7 @@ int main(int argc, char** argv) {
     cp.n_threads_batch = 1;
     cp.type_k = kv;
     cp.type_v = kv;
-    cp.flash_attn = false;
+    cp.flash_attn = flashAttention;
     cp.offload_kqv = false;
     llama_context* ctx = llama_init_from_model(model, cp);
     if (!ctx) {
