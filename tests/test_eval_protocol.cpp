@@ -161,7 +161,13 @@ private Q_SLOTS:
         QCOMPARE(kind, ErrorKind::InvalidArgument);
         QVERIFY2(message.find("32") != std::string::npos && message.find("two chunks") != std::string::npos,
                  message.c_str());
+        // A chunk of 2 would score nothing.
+        options.ctx = 2;
+        const std::string tooShort = failureMessage([&] { evaluate(model, nullptr, tokens, options); }, &kind);
+        QCOMPARE(kind, ErrorKind::InvalidArgument);
+        QVERIFY2(tooShort.find("--ctx 3 or more") != std::string::npos, tooShort.c_str());
         // The same 31 tokens make one window of today's protocol.
+        options.ctx = 16;
         options.protocol = EvalProtocol::Novaq;
         QCOMPARE(evaluate(model, nullptr, tokens, options).windows, int64_t(1));
     }

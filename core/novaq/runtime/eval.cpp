@@ -127,10 +127,10 @@ EvalResult evaluate(const LlamaModel& model, const LlamaModel* reference, std::s
                         (llamaCpp ? "two chunks of --ctx " + std::to_string(N) + " need (" + std::to_string(2 * N)
                                   : "one window of --ctx " + std::to_string(N) + " needs (" + std::to_string(N + 1)) +
                         "); use a longer text or a smaller --ctx");
-    if (llamaCpp && N < 4)
+    if (llamaCpp && N < 3)
         throw Error(ErrorKind::InvalidArgument, "--ctx " + std::to_string(N) +
                                                     ": the llama.cpp protocol scores the second half of each chunk "
-                                                    "and needs --ctx 4 or more");
+                                                    "and needs --ctx 3 or more");
     if (reference && reference->config.vocab != model.config.vocab)
         throw Error(ErrorKind::InvalidInput, "the two models have different vocabularies (" +
                                                  std::to_string(model.config.vocab) + " and " +
