@@ -11,8 +11,9 @@
 //
 // Deterministic settings: one thread, context N_CTX, and per MODE: f32 (the default) F32 K/V
 // cache without flash attention; f16 F16 K/V cache without flash attention; f32-fa F32 K/V
-// cache with flash attention (the ik_llama.cpp snapshot's non-flash-attention path is wrong
-// with an F32 V cache),
+// cache with flash attention (for llama.cpp builds that accept it: the ik_llama.cpp snapshot's
+// non-flash-attention path is wrong with an F32 V cache and its CPU flash attention refuses
+// F32 K/V, so it runs with f16),
 // (which decides llama.cpp's long/short RoPE factors for longrope models), one sequence.
 // Builds against libllama only (no common/): see regenerate.sh, which defines
 // NOVAQ_LLAMA_VOCAB_API for llama.cpp trees whose llama.h has llama_model_free.
