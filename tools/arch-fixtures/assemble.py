@@ -7,20 +7,23 @@ With CROSS_PREFIX (another implementation's dump of the same model and tokens) t
 difference of its logits, relative to the largest |logit|, and whether its greedy continuation
 is the same, are recorded under "cross_check".
 
-Checks that no greedy step has a near-tie between its two best tokens, so that a 1e-3
+Also runs hf_reference.py (float64, from the HF folder) and records how far llama.cpp's logits
+are from it, with a suggested comparison tolerance. Checks that no greedy step has a near-tie between its two best tokens, so that a 1e-3
 relative error in a runtime cannot flip the continuation: the margin must be at least
 MIN_MARGIN (absolute, in logits). The smallest margin over the evaluated positions is recorded
 too (those are compared as numbers, an argmax there does not matter).
 """
 
 import json
-
-import numpy as np
-import math
 import os
 import re
 import shutil
 import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hf_reference  # noqa: E402
 
 MIN_MARGIN = 0.1
 
@@ -51,6 +54,23 @@ def main():
             "max_abs_diff_over_max_abs_logit": float(f"{np.abs(o - logits).max() / np.abs(logits).max():.3g}"),
             "same_greedy_continuation": other["continuation"] == dump["continuation"],
         }
+    # the same model in float64 from the HF folder (hf_reference.py): how far llama.cpp's
+    # shortcuts (F16 K/V cache in ik_llama.cpp, ggml's F16 GELU table) are from exact math
+    cfg = json.load(open(os.path.join(d, "hf", "config.json")))
+    weights = hf_reference.load_safetensors(os.path.join(d, "hf", "model.safetensors"))
+    exact = hf_reference.forward(cfg, weights, spec["tokens"])
+    deviation = float(np.abs(logits - exact).max() / np.abs(exact).max())
+    seq = list(spec["tokens"])
+    for _ in dump["continuation"]:
+        seq.append(int(np.argmax(hf_reference.forward(cfg, weights, seq)[-1])))
+    exact_check = {
+        "max_abs_diff_over_max_abs_logit": float(f"{deviation:.3g}"),
+        "same_greedy_continuation": seq[len(spec["tokens"]) :] == dump["continuation"],
+    }
+    if not exact_check["same_greedy_continuation"] or deviation > 5e-3:
+        sys.exit(f"{d}: llama.cpp and the float64 HF reference disagree ({exact_check})")
+    # a tolerance with room for both llama.cpp's and a float32 runtime's rounding
+    tolerance = max(1e-3, float(f"{2 * deviation:.1g}"))
     expected = {
         "family": spec["family"],
         "source": source,
@@ -68,6 +88,8 @@ def main():
         "min_top1_margin_over_tokens": round(min(dump["top1_margin"]), 4),
         "features": spec["features"],
     }
+    expected["hf_float64_reference"] = exact_check
+    expected["suggested_tolerance"] = tolerance
     if check:
         expected["cross_check"] = check
     text = json.dumps(expected, indent=1)

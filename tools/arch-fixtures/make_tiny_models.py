@@ -75,14 +75,14 @@ def write_safetensors(path, tensors):
             f.write(raw)
 
 
-def attention(w, p, i, hidden, heads, kv_heads, head_dim, bias=False, qk_norm=False, gemma_norm=False, fused=False):
+def attention(w, p, i, hidden, heads, kv_heads, head_dim, bias=False, qk_norm=False, gemma_norm=False, fused=False, gain=1.5):
     q, kv = heads * head_dim, kv_heads * head_dim
     a = f"model.layers.{i}.self_attn."
     if fused:  # Phi-3: rows of q, then k, then v
-        w.mat(a + "qkv_proj.weight", q + 2 * kv, hidden, 1.5)
+        w.mat(a + "qkv_proj.weight", q + 2 * kv, hidden, gain)
     else:
-        w.mat(a + "q_proj.weight", q, hidden, 1.5)
-        w.mat(a + "k_proj.weight", kv, hidden, 1.5)
+        w.mat(a + "q_proj.weight", q, hidden, gain)
+        w.mat(a + "k_proj.weight", kv, hidden, gain)
         w.mat(a + "v_proj.weight", kv, hidden)
     if bias:
         w.vec(a + "q_proj.bias", q, 0, 0.5)
@@ -95,13 +95,13 @@ def attention(w, p, i, hidden, heads, kv_heads, head_dim, bias=False, qk_norm=Fa
     w.mat(a + "o_proj.weight", hidden, q)
 
 
-def mlp(w, i, hidden, ffn, fused=False):
+def mlp(w, i, hidden, ffn, fused=False, gain=1.5):
     m = f"model.layers.{i}.mlp."
     if fused:  # Phi-3: rows of gate, then up
-        w.mat(m + "gate_up_proj.weight", 2 * ffn, hidden, 1.5)
+        w.mat(m + "gate_up_proj.weight", 2 * ffn, hidden, gain)
     else:
-        w.mat(m + "gate_proj.weight", ffn, hidden, 1.5)
-        w.mat(m + "up_proj.weight", ffn, hidden, 1.5)
+        w.mat(m + "gate_proj.weight", ffn, hidden, gain)
+        w.mat(m + "up_proj.weight", ffn, hidden, gain)
     w.mat(m + "down_proj.weight", hidden, ffn)
 
 
@@ -132,6 +132,8 @@ def build(name, c):
     # "salt" (chosen so that no greedy step is a near-tie) varies the seed; ARCH_FIXTURE_SALT
     # overrides it, to search for one.
     salt = os.environ.get("ARCH_FIXTURE_SALT", c.get("salt", ""))
+    if "ARCH_FIXTURE_GAIN" in os.environ:
+        c = dict(c, gain=float(os.environ["ARCH_FIXTURE_GAIN"]))
     rng = np.random.Generator(np.random.PCG64(seed_of(name + salt)))
     w = Writer(rng)
     hidden, heads, kv_heads, ffn, layers = c["hidden"], c["heads"], c["kv_heads"], c["ffn"], c["layers"]
@@ -162,8 +164,9 @@ def build(name, c):
             qk_norm=fam in ("qwen3", "gemma3"),
             gemma_norm=gemma,
             fused=(fam == "phi3"),
+            gain=c.get("gain", 1.5),
         )
-        mlp(w, i, hidden, ffn, fused=(fam == "phi3"))
+        mlp(w, i, hidden, ffn, fused=(fam == "phi3"), gain=c.get("gain", 1.5))
     w.vec("model.norm.weight", hidden, nm, ns)
     if not c["tied"]:
         w.mat("lm_head.weight", VOCAB, hidden, 8.0)
@@ -242,6 +245,9 @@ FAMILIES = {
         max_pos=256,
         n_tokens=48,
         extra={
+            # llama.cpp's converter reads original_max_position_embeddings from the top level
+            # (default 8192, right for real Llama 3.1/3.2), HF from rope_scaling: both given
+            "original_max_position_embeddings": 32,
             "rope_scaling": {
                 "rope_type": "llama3",
                 "factor": 8.0,
