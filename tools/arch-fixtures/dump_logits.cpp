@@ -28,7 +28,8 @@
 
 namespace {
 
-std::vector<llama_token> parseTokens(const char* s) {
+std::vector<llama_token> parseTokens(const char* s)
+{
     std::vector<llama_token> out;
     std::string cur;
     for (const char* p = s;; ++p) {
@@ -50,7 +51,8 @@ struct Top2 {
     float margin = 0;
 };
 
-Top2 top2(const float* logits, int n) {
+Top2 top2(const float* logits, int n)
+{
     int best = 0;
     for (int i = 1; i < n; ++i)
         if (logits[i] > logits[best])
@@ -62,14 +64,16 @@ Top2 top2(const float* logits, int n) {
     return {best, logits[best] - second};
 }
 
-void quietLog(ggml_log_level level, const char* text, void*) {
+void quietLog(ggml_log_level level, const char* text, void*)
+{
     if (level == GGML_LOG_LEVEL_ERROR)
         std::fputs(text, stderr);
 }
 
 } // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv)
+{
     if (argc != 6 && argc != 7) {
         std::fprintf(stderr, "usage: %s MODEL.gguf N_CTX TOKENS N_PREDICT OUT_PREFIX [f32|f16|f32-fa]\n", argv[0]);
         return 2;
