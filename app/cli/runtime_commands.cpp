@@ -97,6 +97,18 @@ int runEval(const Context& context, const ParsedArgs& args)
         else
             throw Error(ErrorKind::InvalidArgument, "--split must be 'lines' or 'paragraphs', got '" + *v + "'");
     }
+    if (auto v = args.value("--protocol")) {
+        if (*v == "novaq")
+            request.options.protocol = EvalProtocol::Novaq;
+        else if (*v == "llama.cpp")
+            request.options.protocol = EvalProtocol::LlamaCpp;
+        else
+            throw Error(ErrorKind::InvalidArgument, "--protocol must be 'novaq' or 'llama.cpp', got '" + *v + "'");
+    }
+    const bool llamaCpp = request.options.protocol == EvalProtocol::LlamaCpp;
+    if (llamaCpp && args.has("--split"))
+        throw Error(ErrorKind::InvalidArgument,
+                    "--split does not apply to --protocol llama.cpp, which reads the text as one document");
     request.decodeQuantized = args.has("--decode");
     const auto limit = threadLimit(args);
     const bool json = args.has("--json");
@@ -115,6 +127,7 @@ int runEval(const Context& context, const ParsedArgs& args)
         nlohmann::json j = {{"model", request.model.string()},
                             {"text", request.text.string()},
                             {"tokenizer", report.tokenizerKind},
+                            {"protocol", llamaCpp ? "llama.cpp" : "novaq"},
                             {"ctx", request.options.ctx},
                             {"tokens", report.tokens},
                             {"windows", r.windows},
@@ -133,8 +146,9 @@ int runEval(const Context& context, const ParsedArgs& args)
         return kExitSuccess;
     }
     std::cout << "text       " << printable(request.text.string()) << ": " << thousandsOf(report.tokens) << " tokens ("
-              << printable(report.tokenizerKind) << "), " << r.windows << " windows of " << request.options.ctx << ", "
-              << thousandsOf(r.scored) << " scored\n";
+              << printable(report.tokenizerKind) << "), " << r.windows << (llamaCpp ? " chunks of " : " windows of ")
+              << request.options.ctx << (llamaCpp ? " (llama.cpp protocol)" : "") << ", " << thousandsOf(r.scored)
+              << " scored\n";
     std::cout << "model      " << printable(request.model.string()) << "  perplexity " << fixed(r.perplexity, 3)
               << '\n';
     if (r.compared) {
@@ -262,16 +276,23 @@ void addRuntimeCommands(std::vector<Command>& commands)
         "Perplexity = exp(mean negative log-likelihood). KL = mean over the scored positions of\n"
         "KL(original || model) of the next-token distributions, in nats; top-1 = how often both\n"
         "models' most likely next token agree. Quantized matrices are multiplied in the code\n"
-        "domain unless --decode is given.",
+        "domain unless --decode is given.\n"
+        "With --protocol llama.cpp, llama-perplexity's protocol instead, to compare with figures\n"
+        "published with it: tokens = [BOS] + the whole text's ids; chunk j of N = --ctx tokens is\n"
+        "t[jN..jN+N-1] with its first token replaced by BOS; only the second half is scored\n"
+        "(positions N/2..N-2, each predicting the next token of the chunk); at least two chunks.\n"
+        "llama-perplexity's --chunks C corresponds to --max-tokens C*N.",
         withRuntimeOptions({
             {"--text", "FILE", "the plain-text file to measure on (required; a regular file of at most 1 GiB)", ""},
             {"--against", "ORIGINAL", "the original model, for KL divergence and top-1 agreement", ""},
             {"--ctx", "N", "window length in tokens", "256"},
             {"--split", "S", "documents of the text: lines or paragraphs", "lines"},
+            {"--protocol", "P", "novaq, or llama.cpp (llama-perplexity's chunks, second half scored)", "novaq"},
             {"--max-tokens", "N", "use only the first N tokens of the text", ""},
         }),
         {"novaq eval model.novaq --against kjv-llama-7m --text kjv_john.txt",
-         "novaq eval stories260K.gguf --text tinystories_valid.txt --split paragraphs --max-tokens 8192"},
+         "novaq eval stories260K.gguf --text tinystories_valid.txt --split paragraphs --max-tokens 8192",
+         "novaq eval model.gguf --text wiki.test.raw --protocol llama.cpp --ctx 512"},
         false,
         runEval,
         "",

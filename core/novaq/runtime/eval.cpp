@@ -56,6 +56,27 @@ std::vector<int32_t> protocolTokens(const Tokenizer& tokenizer, std::string_view
     return tokens;
 }
 
+std::vector<int32_t> llamaCppProtocolTokens(const Tokenizer& tokenizer, std::string_view text, int bos,
+                                            int64_t maxTokens)
+{
+    std::vector<int32_t> tokens;
+    if (bos >= 0)
+        tokens.push_back(bos);
+    const std::vector<int32_t> ids = tokenizer.encode(text, false);
+    tokens.insert(tokens.end(), ids.begin(), ids.end());
+    if (maxTokens > 0 && static_cast<int64_t>(tokens.size()) > maxTokens)
+        tokens.resize(static_cast<size_t>(maxTokens));
+    return tokens;
+}
+
+std::vector<int32_t> evalTokens(const Tokenizer& tokenizer, std::string_view text, EvalProtocol protocol,
+                                DocumentSplit split, int bos, int64_t maxTokens)
+{
+    if (protocol == EvalProtocol::LlamaCpp)
+        return llamaCppProtocolTokens(tokenizer, text, bos, maxTokens);
+    return protocolTokens(tokenizer, text, split, bos, maxTokens);
+}
+
 namespace {
 
 // log-softmax of one row, in double.
@@ -93,12 +114,23 @@ EvalResult evaluate(const LlamaModel& model, const LlamaModel* reference, std::s
         throw Error(ErrorKind::InvalidArgument, "--ctx " + std::to_string(N) + " is longer than the model's context (" +
                                                     std::to_string(model.config.maxSeq) + " positions)");
     const int64_t len = static_cast<int64_t>(tokens.size());
-    const int64_t windows = len >= N + 1 ? (len - 1) / N : 0;
+    const bool llamaCpp = options.protocol == EvalProtocol::LlamaCpp;
+    // Novaq: window w has inputs t[wN..wN+N-1] and targets t[wN+1..wN+N], all scored.
+    // LlamaCpp: chunk w is t[wN..wN+N-1] (first token made BOS); positions first..N-2 are
+    // scored, each against the chunk's next token (see eval.h).
+    const int64_t windows = llamaCpp ? (len >= 2 * N ? len / N : 0) : (len >= N + 1 ? (len - 1) / N : 0);
+    const int64_t first = llamaCpp ? N / 2 : 0;
+    const int64_t perWindow = llamaCpp ? N - 1 - first : N;
     if (windows == 0)
-        throw Error(ErrorKind::InvalidArgument, "the text gives " + std::to_string(len) +
-                                                    " tokens, fewer than one window of --ctx " + std::to_string(N) +
-                                                    " needs (" + std::to_string(N + 1) +
-                                                    "); use a longer text or a smaller --ctx");
+        throw Error(ErrorKind::InvalidArgument,
+                    "the text gives " + std::to_string(len) + " tokens, fewer than " +
+                        (llamaCpp ? "two chunks of --ctx " + std::to_string(N) + " need (" + std::to_string(2 * N)
+                                  : "one window of --ctx " + std::to_string(N) + " needs (" + std::to_string(N + 1)) +
+                        "); use a longer text or a smaller --ctx");
+    if (llamaCpp && N < 3)
+        throw Error(ErrorKind::InvalidArgument, "--ctx " + std::to_string(N) +
+                                                    ": the llama.cpp protocol scores the second half of each chunk "
+                                                    "and needs --ctx 3 or more");
     if (reference && reference->config.vocab != model.config.vocab)
         throw Error(ErrorKind::InvalidInput, "the two models have different vocabularies (" +
                                                  std::to_string(model.config.vocab) + " and " +
@@ -111,7 +143,14 @@ EvalResult evaluate(const LlamaModel& model, const LlamaModel* reference, std::s
     tbb::parallel_for(int64_t(0), windows, [&](int64_t w) {
         if (cancel && cancel->cancelled())
             return;
-        const std::span<const int32_t> input = tokens.subspan(static_cast<size_t>(w * N), static_cast<size_t>(N));
+        const std::span<const int32_t> window = tokens.subspan(static_cast<size_t>(w * N), static_cast<size_t>(N));
+        std::vector<int32_t> chunk;
+        std::span<const int32_t> input = window;
+        if (llamaCpp && options.bos >= 0) {
+            chunk.assign(window.begin(), window.end());
+            chunk[0] = options.bos;
+            input = chunk;
+        }
         std::vector<float> logits(static_cast<size_t>(N * V)), refLogits;
         KvCache cache(model.config, N);
         forward(model, cache, input, logits.data());
@@ -122,7 +161,7 @@ EvalResult evaluate(const LlamaModel& model, const LlamaModel* reference, std::s
         }
         WindowSums& s = sums[static_cast<size_t>(w)];
         std::vector<double> lp, lq;
-        for (int64_t t = 0; t < N; ++t) {
+        for (int64_t t = first; t < first + perWindow; ++t) {
             const int32_t target = tokens[static_cast<size_t>(w * N + t + 1)];
             logSoftmax(logits.data() + t * V, V, lp);
             s.nll -= lp[static_cast<size_t>(target)];
@@ -147,7 +186,7 @@ EvalResult evaluate(const LlamaModel& model, const LlamaModel* reference, std::s
 
     EvalResult r;
     r.windows = windows;
-    r.scored = windows * N;
+    r.scored = windows * perWindow;
     WindowSums total;
     for (const WindowSums& s : sums) { // in window order: the same figures at any thread count
         total.nll += s.nll;

@@ -99,13 +99,15 @@ EvalReport evaluateFiles(const EvalRequest& request, const CancelToken* cancel, 
     const int bos = bosOf(model.model.config, tokenizer);
 
     EvalReport report;
-    const std::vector<int32_t> tokens = protocolTokens(tokenizer, text, request.split, bos, request.maxTokens);
+    const std::vector<int32_t> tokens =
+        evalTokens(tokenizer, text, request.options.protocol, request.split, bos, request.maxTokens);
+    EvalOptions options = request.options;
+    options.bos = bos;
     report.tokens = static_cast<int64_t>(tokens.size());
     report.tokenizerKind = std::string(tokenizer.kind());
     report.modelMemoryBytes = model.model.memoryBytes();
     report.loadSeconds = model.loadSeconds + (against ? against->loadSeconds : 0.0);
-    report.result =
-        evaluate(model.model, against ? &against->model : nullptr, tokens, request.options, cancel, progress);
+    report.result = evaluate(model.model, against ? &against->model : nullptr, tokens, options, cancel, progress);
     return report;
 }
 
