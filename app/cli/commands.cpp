@@ -339,6 +339,7 @@ const std::vector<Command>& commandTable()
         });
         addSourceCommands(commands);
         addRuntimeCommands(commands);
+        addChatCommands(commands);
         return commands;
     }();
     return kCommands;

@@ -72,6 +72,8 @@ int compressAndReport(const Context& context, const ParsedArgs& args, const Comp
 void addSourceCommands(std::vector<Command>& commands);
 // `eval`, `generate` (runtime_commands.cpp).
 void addRuntimeCommands(std::vector<Command>& commands);
+// `prompt` (chat_commands.cpp).
+void addChatCommands(std::vector<Command>& commands);
 int runSearch(const Context& context, const ParsedArgs& args);
 int runHf(const Context& context, const ParsedArgs& args);
 int runOllama(const Context& context, const ParsedArgs& args);
