@@ -396,6 +396,10 @@ private Q_SLOTS:
                                << "<|im_end|>";
         QTest::newRow("gemma3") << "gemma3"
                                 << "<end_of_turn>";
+        QTest::newRow("llama3") << "llama3"
+                                << "<|eot_id|>";
+        QTest::newRow("deepseek_v3 eos") << "deepseek_v3"
+                                         << "<\uff5cend\u2581of\u2581sentence\uff5c>";
     }
 
     void stopStrings()
