@@ -231,6 +231,9 @@ private Q_SLOTS:
                                        << "a\n\tbéA";
         QTest::newRow("conditional without else") << "[{{ 'x' if false }}]"
                                                   << "[]";
+        QTest::newRow("namespace holding itself prints")
+            << "{% set ns = namespace() %}{% set ns.me = [ns] %}{{ ns.me }}"
+            << "[<Namespace>]";
         QTest::newRow("namespace from loop")
             << "{% set ns = namespace(s='') %}{% for c in 'abc' %}{% set ns.s = c ~ ns.s %}{% endfor %}{{ ns.s }}"
             << "cba";
@@ -348,6 +351,29 @@ private Q_SLOTS:
                                     << "more than";
         QTest::newRow("huge list") << "{{ ([0] * 100000) * 100000 }}"
                                    << "more than";
+        // Chains are parsed in loops, not by recursion: without a bound on their height the
+        // evaluation (and the tree's destruction) would overflow the stack.
+        QTest::newRow("attribute chain") << "{{ x" + QString(".a").repeated(100000) + " }}"
+                                         << "nested more than";
+        QTest::newRow("plus chain") << "{{ 1" + QString(" + 1").repeated(100000) + " }}"
+                                    << "nested more than";
+        QTest::newRow("filter chain") << "{{ 'a'" + QString(" | trim").repeated(100000) + " }}"
+                                      << "nested more than";
+        QTest::newRow("item chain") << "{{ x" + QString("[0]").repeated(100000) + " }}"
+                                    << "nested more than";
+        QTest::newRow("not chain") << "{{ " + QString("not ").repeated(100000) + "x }}"
+                                   << "nested more than";
+        // Values that nest a little more each iteration.
+        QTest::newRow("growing list")
+            << "{% set ns = namespace(v=[]) %}{% for i in range(100000) %}{% set ns.v = [ns.v] "
+               "%}{% endfor %}{{ ns.v }}"
+            << "nests lists or dicts more than";
+        QTest::newRow("growing dict") << "{% set ns = namespace(v=1) %}{% for i in range(100000) %}{% set ns.v = "
+                                         "dict(a=ns.v) %}{% endfor %}{{ ns.v | tojson }}"
+                                      << "nests lists or dicts more than";
+        QTest::newRow("namespace holding itself")
+            << "{% set ns = namespace() %}{% set ns.me = [ns] %}{{ ns.me | tojson }}"
+            << "cannot write a namespace as JSON";
         QTest::newRow("macro recursion") << "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}"
                                          << "levels deep";
     }

@@ -51,6 +51,7 @@ struct Value {
     std::shared_ptr<const ValueList> list;
     std::shared_ptr<ValueDict> dict;
     std::shared_ptr<const NativeFn> fn;
+    uint32_t depth = 0; // nesting of lists and dicts inside (namespaces count 0: nothing recurses into them)
 
     static Value undefined(std::string what = {})
     {
@@ -96,6 +97,8 @@ struct Value {
     {
         Value v;
         v.kind = Kind::List;
+        for (const Value& item : x)
+            v.depth = std::max(v.depth, item.depth + 1);
         v.list = std::make_shared<const ValueList>(std::move(x));
         return v;
     }
@@ -103,6 +106,9 @@ struct Value {
     {
         Value v;
         v.kind = Kind::Dict;
+        if (!d->isNamespace)
+            for (const auto& entry : d->entries)
+                v.depth = std::max(v.depth, entry.second.depth + 1);
         v.dict = std::move(d);
         return v;
     }
@@ -511,6 +517,8 @@ void toJson(const Value& v, int indent, int level, std::string& out, int line, c
         out += ']';
         return;
     case Value::Kind::Dict: {
+        if (v.dict->isNamespace)
+            fail(label, line, "tojson: cannot write a namespace as JSON");
         if (v.dict->entries.empty()) {
             out += "{}";
             return;
@@ -938,6 +946,7 @@ struct Expr {
     std::vector<std::pair<std::string, ExprPtr>> kwargs;
     std::vector<std::string> ops; // Compare operators
     bool negated = false;         // Test: `is not`
+    int depth = 1;                // height of this subtree (bounded: evaluation recurses over it)
 };
 
 struct Stmt;
@@ -983,6 +992,7 @@ const std::vector<std::string_view>& testNames();
 // Parser
 
 constexpr int kMaxNesting = 200;
+constexpr uint32_t kMaxValueDepth = 200;
 
 class Parser {
 public:
@@ -1240,6 +1250,22 @@ private:
         return e;
     }
 
+    // Sets the node's height from its children's; chains like a.b.c... or 1+1+... are built
+    // in loops, so this (not the recursion depth of the parser) is what bounds them.
+    ExprPtr seal(ExprPtr e)
+    {
+        int h = 0;
+        for (const auto& a : e->args)
+            if (a)
+                h = std::max(h, a->depth);
+        for (const auto& [name, a] : e->kwargs)
+            h = std::max(h, a->depth);
+        e->depth = h + 1;
+        if (e->depth > kMaxNesting)
+            fail(m_label, e->line, "an expression nested more than " + std::to_string(kMaxNesting) + " levels deep");
+        return e;
+    }
+
     // An expression, or a tuple of them without parentheses (for/set right-hand sides).
     ExprPtr parseTupleOr(bool noCond)
     {
@@ -1255,7 +1281,7 @@ private:
                 break;
             t->args.push_back(noCond ? parseOr() : parseExpr());
         }
-        return t;
+        return seal(std::move(t));
     }
 
 public:
@@ -1273,7 +1299,7 @@ public:
                 ++m_i;
                 c->args.push_back(parseExpr());
             }
-            e = std::move(c);
+            e = seal(std::move(c));
         }
         --m_depth;
         return e;
@@ -1287,7 +1313,7 @@ private:
             auto o = make(Expr::Kind::Or, next().line);
             o->args.push_back(std::move(e));
             o->args.push_back(parseAnd());
-            e = std::move(o);
+            e = seal(std::move(o));
         }
         return e;
     }
@@ -1299,7 +1325,7 @@ private:
             auto o = make(Expr::Kind::And, next().line);
             o->args.push_back(std::move(e));
             o->args.push_back(parseNot());
-            e = std::move(o);
+            e = seal(std::move(o));
         }
         return e;
     }
@@ -1312,7 +1338,7 @@ private:
             auto n = make(Expr::Kind::Not, line);
             n->args.push_back(parseNot());
             --m_depth;
-            return n;
+            return seal(std::move(n));
         }
         return parseCompare();
     }
@@ -1343,7 +1369,7 @@ private:
             cmp->ops.push_back(op);
             cmp->args.push_back(parseMath1());
         }
-        return cmp ? std::move(cmp) : std::move(first);
+        return cmp ? seal(std::move(cmp)) : std::move(first);
     }
 
     ExprPtr binary(std::string op, ExprPtr a, ExprPtr b, int line)
@@ -1352,7 +1378,7 @@ private:
         e->name = std::move(op);
         e->args.push_back(std::move(a));
         e->args.push_back(std::move(b));
-        return e;
+        return seal(std::move(e));
     }
 
     ExprPtr parseMath1()
@@ -1403,6 +1429,7 @@ private:
             enter(t.line);
             e = make(t.text == "-" ? Expr::Kind::Neg : Expr::Kind::Pos, t.line);
             e->args.push_back(parseUnary(false));
+            e = seal(std::move(e));
             --m_depth;
         } else {
             e = parsePostfix(parsePrimary());
@@ -1461,7 +1488,7 @@ private:
                         break;
                     tup->args.push_back(parseExpr());
                 }
-                first = std::move(tup);
+                first = seal(std::move(tup));
             }
             expectOp(")");
             --m_depth;
@@ -1478,7 +1505,7 @@ private:
             }
             ++m_i;
             --m_depth;
-            return e;
+            return seal(std::move(e));
         }
         if (isOp("{")) {
             ++m_i;
@@ -1493,7 +1520,7 @@ private:
             }
             ++m_i;
             --m_depth;
-            return e;
+            return seal(std::move(e));
         }
         unexpected("a value");
     }
@@ -1534,7 +1561,7 @@ private:
                     a->name = expectName("an attribute name");
                     a->args.push_back(std::move(e));
                 }
-                e = std::move(a);
+                e = seal(std::move(a));
             } else if (isOp("[")) {
                 ++m_i;
                 enter(line);
@@ -1562,14 +1589,14 @@ private:
                     a->args.push_back(std::move(stop));
                     a->args.push_back(std::move(step));
                 }
-                e = std::move(a);
+                e = seal(std::move(a));
             } else if (isOp("(")) {
                 enter(line);
                 auto c = make(Expr::Kind::Call, line);
                 c->args.push_back(std::move(e));
                 parseCallArgs(*c);
                 --m_depth;
-                e = std::move(c);
+                e = seal(std::move(c));
             } else {
                 return e;
             }
@@ -1593,7 +1620,7 @@ private:
                     parseCallArgs(*f);
                     --m_depth;
                 }
-                e = std::move(f);
+                e = seal(std::move(f));
             } else if (isName("is")) {
                 ++m_i;
                 auto t = make(Expr::Kind::Test, line);
@@ -1616,7 +1643,7 @@ private:
                              isName("is") || isName("not"))) {
                     t->args.push_back(parsePostfix(parsePrimary()));
                 }
-                e = std::move(t);
+                e = seal(std::move(t));
             } else {
                 return e;
             }
@@ -1651,6 +1678,15 @@ public:
 
     void setGlobal(const std::string& name, Value v) { m_frames.front()[name] = std::move(v); }
 
+    // Namespaces can hold themselves (set ns.me = [ns]); emptied when rendering ends so such
+    // cycles do not outlive it.
+    void track(std::shared_ptr<ValueDict> ns) { m_namespaces.push_back(std::move(ns)); }
+    ~Evaluator()
+    {
+        for (const auto& ns : m_namespaces)
+            ns->entries.clear();
+    }
+
     std::string run()
     {
         exec(m_program.body);
@@ -1671,6 +1707,14 @@ public:
         if (bytes > m_options.limits.maxOutputBytes)
             error(line,
                   "the template makes text longer than " + std::to_string(m_options.limits.maxOutputBytes) + " bytes");
+    }
+
+    Value checkDepth(Value v, int line) const
+    {
+        if (v.depth > kMaxValueDepth)
+            error(line,
+                  "the template nests lists or dicts more than " + std::to_string(kMaxValueDepth) + " levels deep");
+        return v;
     }
 
     void checkItems(size_t n, int line) const
@@ -1899,7 +1943,7 @@ public:
             ValueList items;
             for (const auto& a : e.args)
                 items.push_back(eval(*a));
-            return Value::makeList(std::move(items));
+            return checkDepth(Value::makeList(std::move(items)), e.line);
         }
         case Expr::Kind::Dict: {
             auto d = std::make_shared<ValueDict>();
@@ -1909,7 +1953,7 @@ public:
                     error(e.line, std::string("dict keys must be strings here, found a ") + typeName(key));
                 d->set(key.s, eval(*e.args[k + 1]));
             }
-            return Value::makeDict(std::move(d));
+            return checkDepth(Value::makeDict(std::move(d)), e.line);
         }
         case Expr::Kind::Attr:
             return attribute(eval(*e.args[0]), e.name, e.line);
@@ -2270,6 +2314,7 @@ private:
     std::string m_out;
     uint64_t m_steps = 0;
     int m_callDepth = 0;
+    std::vector<std::shared_ptr<ValueDict>> m_namespaces;
 };
 
 std::vector<Value> Evaluator::iterate(const Value& v, int line)
@@ -3053,13 +3098,14 @@ std::string Template::render(const nlohmann::ordered_json& variables, const Rend
                      }
                      for (const auto& [k, v] : a.kw)
                          d->set(k, v);
+                     e.track(d);
                      return Value::makeDict(std::move(d));
                  }));
-    ev.setGlobal("dict", Value::function([](Evaluator&, Args& a, int) {
+    ev.setGlobal("dict", Value::function([](Evaluator& e, Args& a, int line) {
                      auto d = std::make_shared<ValueDict>();
                      for (const auto& [k, v] : a.kw)
                          d->set(k, v);
-                     return Value::makeDict(std::move(d));
+                     return e.checkDepth(Value::makeDict(std::move(d)), line);
                  }));
     ev.setGlobal("raise_exception", Value::function([](Evaluator& e, Args& a, int line) -> Value {
                      throw RaiseSignal{toStr(a.get(0, "message")), line};
