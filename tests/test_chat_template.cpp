@@ -541,6 +541,30 @@ private Q_SLOTS:
         QCOMPARE(found->render(messages, true), std::string("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"));
         QCOMPARE(found->stopStrings().front(), std::string("<|im_end|>"));
     }
+
+    // A template saved as chat_template.jinja (newer transformers) travels inside too.
+    void novaqAttachmentJinjaFile()
+    {
+        QTemporaryDir source, elsewhere;
+        const fs::path model = writeTinyModel(toPath(source.path()));
+        writeAll(toPath(source.path()) / "tokenizer.json", std::string("{}"));
+        writeAll(toPath(source.path()) / "tokenizer_config.json", std::string(R"({"bos_token": "<s>"})"));
+        writeAll(toPath(source.path()) / "chat_template.jinja",
+                 std::string("{{ bos_token }}{% for m in messages %}[{{ m.content }}]{% endfor %}"));
+        CompressOptions options;
+        options.input = model;
+        options.output = toPath(elsewhere.path()) / "tiny.novaq";
+        options.bits = 2;
+        options.attachTokenizer = true;
+        compressModel(options, nullptr, nullptr);
+        fs::remove_all(toPath(source.path()));
+        const auto reader = openModel(options.output);
+        const auto found = findChatTemplate(*reader, options.output);
+        QVERIFY(found);
+        QVERIFY2(QString::fromStdString(found->name()).contains("attached chat_template.jinja"), found->name().c_str());
+        const std::vector<ChatMessage> messages = {{"user", "Hi"}};
+        QCOMPARE(found->render(messages, true), std::string("<s>[Hi]"));
+    }
 };
 
 QTEST_APPLESS_MAIN(TestChatTemplate)

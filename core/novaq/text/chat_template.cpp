@@ -363,13 +363,19 @@ std::optional<ChatTemplate> findChatTemplate(const ModelReader& reader, const fs
         }
     }
 
-    // A .novaq file carries its source's tokenizer_config.json.
+    // A .novaq file carries its source's tokenizer_config.json (and chat_template.jinja).
+    std::optional<std::string> attachedConfig, attachedTemplate;
     for (const auto& [name, bytes] : novaqAttachments(reader)) {
-        if (name != "tokenizer_config.json")
-            continue;
         const std::string text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-        return fromTokenizerConfig(text, modelPath.string() + ": attached tokenizer_config.json", std::nullopt, {});
+        if (name == "tokenizer_config.json")
+            attachedConfig = text;
+        else if (name == "chat_template.jinja")
+            attachedTemplate = text;
     }
+    if (attachedConfig || attachedTemplate)
+        return fromTokenizerConfig(attachedConfig.value_or(std::string()),
+                                   modelPath.string() + ": attached tokenizer_config.json", attachedTemplate,
+                                   modelPath.string() + ": attached chat_template.jinja");
 
     std::error_code ec;
     const fs::path dir = fs::is_directory(modelPath, ec) ? modelPath : modelPath.parent_path();
