@@ -498,6 +498,14 @@ private Q_SLOTS:
         const std::string message = failureMessage([&] { findChatTemplate(*reader, model); });
         QVERIFY2(QString::fromStdString(message).contains("chat_template.jinja"), message.c_str());
         QVERIFY2(QString::fromStdString(message).contains("--chat-template NAME"), message.c_str());
+        // ... but when its text shows a known family, chat/serve/prompt fall back to that built-in.
+        writeAll(toPath(dir.path()) / "chat_template.jinja",
+                 std::string("{% call x %}{{ '<|im_start|>' + m.role }}{% endcall %}"));
+        std::string note;
+        const ChatTemplate chosen = chooseChatTemplate(*reader, model, std::nullopt, &note);
+        QCOMPARE(chosen.name(), std::string("chatml"));
+        QVERIFY2(QString::fromStdString(note).contains("recognized in the model's own template"), note.c_str());
+        QVERIFY(failureOf([&] { findChatTemplate(*reader, model); }));
     }
 
     // GGUF metadata: tokenizer.chat_template, bos/eos spelled by the vocabulary.

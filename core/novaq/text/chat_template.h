@@ -76,9 +76,10 @@ private:
 // template it ships does not parse.
 std::optional<ChatTemplate> findChatTemplate(const ModelReader& reader, const std::filesystem::path& modelPath);
 
-// What `novaq chat/serve/prompt` use: the built-in `name` when given, else the model's own,
-// else the "plain" transcript (a base model has no chat format to follow). `note`, when not
-// null, receives one sentence saying which template was chosen and why.
+// What `novaq chat/serve/prompt` use: the built-in `name` when given, else the model's own
+// (or, when it uses Jinja we cannot run, the built-in family recognized in its text, as
+// llama.cpp does), else the "plain" transcript (a base model has no chat format to follow).
+// `note`, when not null, receives one sentence saying which template was chosen and why.
 ChatTemplate chooseChatTemplate(const ModelReader& reader, const std::filesystem::path& modelPath,
                                 const std::optional<std::string>& name, std::string* note);
 
