@@ -82,6 +82,25 @@ fs::path writeTinyModel(const fs::path& dir)
     return path;
 }
 
+// A GGUF v3 file with one F32 4x4 tensor, a vocabulary and `chatTemplate`.
+std::string tinyGguf(const std::string& chatTemplate)
+{
+    auto str = [](std::string_view v) { return le(v.size(), 8) + std::string(v); };
+    std::string kvs;
+    kvs += str("general.architecture") + le(8, 4) + str("llama");
+    kvs += str("tokenizer.chat_template") + le(8, 4) + str(chatTemplate);
+    kvs += str("tokenizer.ggml.tokens") + le(9, 4) + le(8, 4) + le(3, 8) + str("<unk>") + str("<s>") + str("</s>");
+    kvs += str("tokenizer.ggml.bos_token_id") + le(4, 4) + le(1, 4);
+    kvs += str("tokenizer.ggml.eos_token_id") + le(4, 4) + le(2, 4);
+    const std::string info = str("w.weight") + le(2, 4) + le(4, 8) + le(4, 8) + le(0, 4) + le(0, 8);
+    std::string out = "GGUF" + le(3, 4) + le(1, 8) + le(5, 8) + kvs + info;
+    while (out.size() % 32 != 0)
+        out.push_back('\0');
+    for (int k = 0; k < 16; ++k)
+        out += f32Bytes({float(k) / 8.0f - 1.0f});
+    return out;
+}
+
 std::string render(std::string_view source, const nlohmann::ordered_json& vars = nlohmann::ordered_json::object(),
                    jinja::RenderOptions options = {})
 {
@@ -526,7 +545,35 @@ private Q_SLOTS:
                  std::string("<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n"));
     }
 
-    // A .novaq file carries tokenizer_config.json and its template with it.
+    // A real GGUF file, and a .novaq file compressed from it (its manifest keeps the GGUF metadata).
+    void ggufFileAndNovaqOfIt()
+    {
+        QTemporaryDir dir;
+        const fs::path gguf = toPath(dir.path()) / "tiny.gguf";
+        writeAll(gguf, tinyGguf(readText(fixtureDir() / "templates" / "llama3.jinja")));
+        const std::vector<ChatMessage> messages = {{"user", "Hi"}};
+        {
+            const auto reader = openModel(gguf);
+            const auto found = findChatTemplate(*reader, gguf);
+            QVERIFY(found);
+            QCOMPARE(found->bosToken(), std::string("<s>"));
+            QCOMPARE(found->stopStrings().back(), std::string("</s>"));
+        }
+        CompressOptions options;
+        options.input = gguf;
+        options.output = toPath(dir.path()) / "tiny.novaq";
+        options.bits = 2;
+        compressModel(options, nullptr, nullptr);
+        fs::remove(gguf);
+        const auto reader = openModel(options.output);
+        const auto found = findChatTemplate(*reader, options.output);
+        QVERIFY(found);
+        QVERIFY2(QString::fromStdString(found->name()).contains("GGUF tokenizer.chat_template"), found->name().c_str());
+        QVERIFY(QString::fromStdString(found->render(messages, true)).startsWith("<s><|start_header_id|>user"));
+    }
+
+    // A .novaq file carries tokenizer_config.json and its template with it.    // A .novaq file carries
+    // tokenizer_config.json and its template with it.
     void novaqAttachment()
     {
         QTemporaryDir source, elsewhere;
