@@ -253,6 +253,12 @@ private Q_SLOTS:
         QTest::newRow("namespace holding itself prints")
             << "{% set ns = namespace() %}{% set ns.me = [ns] %}{{ ns.me }}"
             << "[<Namespace>]";
+        QTest::newRow("percent format") << "{{ '%s=%d' % ('a', 3) }}|{{ '%05.1f' | format(3.14159) }}|{{ '%-4s|' % "
+                                           "'ab' }}|{{ '100%%' % () }}|{{ '%x %r' % (255, 'q') }}"
+                                        << "a=3|003.1|ab  ||100%|ff 'q'";
+        QTest::newRow("str.format")
+            << "{{ '{} and {}'.format(1, 'b') }}|{{ '{0}{0}{name}'.format('x', name='y') }}|{{ '{{}}'.format() }}"
+            << "1 and b|xxy|{}";
         QTest::newRow("namespace from loop")
             << "{% set ns = namespace(s='') %}{% for c in 'abc' %}{% set ns.s = c ~ ns.s %}{% endfor %}{{ ns.s }}"
             << "cba";
@@ -335,6 +341,12 @@ private Q_SLOTS:
                                           << "division by zero";
         QTest::newRow("compare types") << "{{ 1 < 'a' }}"
                                        << "cannot compare a integer with a string";
+        QTest::newRow("format: too few arguments") << "{{ '%s %s' % ('a',) }}"
+                                                   << "not enough arguments";
+        QTest::newRow("format: too many arguments") << "{{ '%s' % ('a', 'b') }}"
+                                                    << "not all arguments converted";
+        QTest::newRow("format: number expected") << "{{ '%d' % 'a' }}"
+                                                 << "%d needs a number";
         QTest::newRow("raise") << "{{ raise_exception('No system messages, please.') }}"
                                << "the template refused the conversation: No system messages, please.";
     }

@@ -1725,6 +1725,8 @@ public:
     }
 
     Value callFilter(const std::string& name, Value& subject, Args& args, int line);
+    std::string percentFormat(const std::string& format, const std::vector<Value>& args, int line);
+    std::string braceFormat(const std::string& format, const Args& args, int line);
     bool callTest(const std::string& name, const Value& subject, Args& args, int line);
     Value attribute(const Value& obj, const std::string& name, int line);
     Value item(const Value& obj, const Value& key, int line);
@@ -2170,6 +2172,9 @@ public:
                 return Value::makeList(std::move(items));
             }
         }
+        if (op == "%" && a.kind == Value::Kind::String)
+            return Value::string(
+                percentFormat(a.s, b.kind == Value::Kind::List ? *b.list : std::vector<Value>{b}, line));
         if (!a.isNumber() || !b.isNumber())
             badOperands(op, a, b, line);
         const bool ints = a.kind != Value::Kind::Float && b.kind != Value::Kind::Float;
@@ -2501,6 +2506,9 @@ Value Evaluator::attribute(const Value& obj, const std::string& name, int line)
                 Value v = self;
                 return ev.callFilter(name, v, a, ln);
             });
+        if (name == "format")
+            return method(
+                [self](Evaluator& ev, Args& a, int ln) { return Value::string(ev.braceFormat(self.s, a, ln)); });
         if (name == "find" || name == "count")
             return method([self, name](Evaluator& ev, Args& a, int ln) {
                 const Value sub = a.get(0, "sub");
@@ -2574,11 +2582,11 @@ Value Evaluator::attribute(const Value& obj, const std::string& name, int line)
 const std::vector<std::string_view>& filterNames()
 {
     static const std::vector<std::string_view> names = {
-        "abs",     "attr",    "capitalize", "count",  "d",      "default",    "dictsort", "e",
-        "escape",  "first",   "float",      "indent", "int",    "items",      "join",     "last",
-        "length",  "list",    "lower",      "map",    "max",    "min",        "reject",   "rejectattr",
-        "replace", "reverse", "round",      "safe",   "select", "selectattr", "sort",     "string",
-        "sum",     "title",   "tojson",     "trim",   "unique", "upper",      "wordcount"};
+        "abs",        "format",  "attr",    "capitalize", "count",  "d",      "default",    "dictsort",
+        "e",          "escape",  "first",   "float",      "indent", "int",    "items",      "join",
+        "last",       "length",  "list",    "lower",      "map",    "max",    "min",        "reject",
+        "rejectattr", "replace", "reverse", "round",      "safe",   "select", "selectattr", "sort",
+        "string",     "sum",     "title",   "tojson",     "trim",   "unique", "upper",      "wordcount"};
     return names;
 }
 
@@ -2590,6 +2598,171 @@ const std::vector<std::string_view>& testNames()
         "mapping",   "ne",       "none",    "number",      "odd",     "sameas",   "sequence", "string", "true",
         "undefined", "upper",    "==",      "!=",          "<",       ">",        "<=",       ">="};
     return names;
+}
+
+// Python's printf-style `format % args` for the conversions templates use: s r d i f F x X o
+// c %, with flags - 0 + and space, a width and a precision (no %(name)s mappings).
+std::string Evaluator::percentFormat(const std::string& format, const std::vector<Value>& args, int line)
+{
+    std::string out;
+    size_t next = 0;
+    for (size_t i = 0; i < format.size(); ++i) {
+        if (format[i] != '%') {
+            out += format[i];
+            continue;
+        }
+        size_t j = i + 1;
+        std::string flags;
+        while (j < format.size() && std::string_view("-+ 0#").find(format[j]) != std::string_view::npos)
+            flags += format[j++];
+        int width = 0, precision = -1;
+        while (j < format.size() && std::isdigit(static_cast<unsigned char>(format[j])) && width < 10000)
+            width = width * 10 + (format[j++] - '0');
+        if (j < format.size() && format[j] == '.') {
+            precision = 0;
+            ++j;
+            while (j < format.size() && std::isdigit(static_cast<unsigned char>(format[j])) && precision < 1000)
+                precision = precision * 10 + (format[j++] - '0');
+        }
+        if (j >= format.size())
+            error(line, "format: the string ends inside a % conversion");
+        const char type = format[j];
+        i = j;
+        if (type == '%') {
+            out += '%';
+            continue;
+        }
+        if (type == '(')
+            error(line, "format: %(name)s conversions are not supported");
+        if (next >= args.size())
+            error(line, "format: not enough arguments for the format string");
+        const Value& v = args[next++];
+        std::string text;
+        switch (type) {
+        case 's':
+            text = toStr(v);
+            if (precision >= 0) {
+                const auto cps = codePoints(text);
+                if (cps.size() > size_t(precision)) {
+                    text.clear();
+                    for (size_t k = 0; k < size_t(precision); ++k)
+                        text += cps[k];
+                }
+            }
+            break;
+        case 'r':
+            text = pyRepr(v);
+            break;
+        case 'd':
+        case 'i':
+        case 'x':
+        case 'X':
+        case 'o':
+        case 'c':
+        case 'f':
+        case 'F':
+        case 'e':
+        case 'E':
+        case 'g':
+        case 'G': {
+            if (!v.isNumber())
+                error(line, std::string("format: %") + type + " needs a number, found a " + typeName(v));
+            std::string spec = "%";
+            for (const char f : flags)
+                if (f != '-' && f != '0')
+                    spec += f;
+            char buf[512];
+            if (type == 'f' || type == 'F' || type == 'e' || type == 'E' || type == 'g' || type == 'G') {
+                spec += "." + std::to_string(precision < 0 ? 6 : std::min(precision, 100)) + type;
+                std::snprintf(buf, sizeof buf, spec.c_str(), v.number());
+            } else if (type == 'c') {
+                const int64_t c = v.kind == Value::Kind::Float ? int64_t(v.f) : v.kind == Value::Kind::Bool ? v.b : v.i;
+                if (c < 0 || c > 0x10FFFF)
+                    error(line, "format: %c needs a code point");
+                std::string ch;
+                appendUtf8(ch, uint32_t(c));
+                std::snprintf(buf, sizeof buf, "%s", ch.c_str());
+            } else {
+                const long long n = v.kind == Value::Kind::Float  ? (long long)(v.f)
+                                    : v.kind == Value::Kind::Bool ? (long long)(v.b)
+                                                                  : (long long)(v.i);
+                spec += std::string("ll") + (type == 'i' ? 'd' : type);
+                std::snprintf(buf, sizeof buf, spec.c_str(), n);
+            }
+            text = buf;
+            break;
+        }
+        default:
+            error(line, std::string("format: unsupported conversion %") + type);
+        }
+        const size_t length = codePoints(text).size();
+        if (size_t(width) > length) {
+            const size_t pad = size_t(width) - length;
+            if (flags.find('-') != std::string::npos)
+                text += std::string(pad, ' ');
+            else if (flags.find('0') != std::string::npos && type != 's' && type != 'r' && type != 'c') {
+                const size_t at = (!text.empty() && (text[0] == '-' || text[0] == '+' || text[0] == ' ')) ? 1 : 0;
+                text.insert(at, pad, '0');
+            } else
+                text.insert(0, pad, ' ');
+        }
+        out += text;
+        checkSize(out.size(), line);
+    }
+    if (next < args.size())
+        error(line, "format: not all arguments converted");
+    return out;
+}
+
+// str.format with {} / {0} / {name} fields and {{ }} escapes (no format specs).
+std::string Evaluator::braceFormat(const std::string& format, const Args& args, int line)
+{
+    std::string out;
+    size_t auto_ = 0;
+    for (size_t i = 0; i < format.size(); ++i) {
+        const char c = format[i];
+        if (c == '}') {
+            if (i + 1 < format.size() && format[i + 1] == '}')
+                ++i;
+            out += '}';
+            continue;
+        }
+        if (c != '{') {
+            out += c;
+            continue;
+        }
+        if (i + 1 < format.size() && format[i + 1] == '{') {
+            out += '{';
+            ++i;
+            continue;
+        }
+        const size_t close = format.find('}', i);
+        if (close == std::string::npos)
+            error(line, "format(): a { is never closed");
+        const std::string field = format.substr(i + 1, close - i - 1);
+        i = close;
+        if (field.find_first_of(":!") != std::string::npos)
+            error(line, "format(): format specs ({:...}, {!r}) are not supported");
+        Value v;
+        if (field.empty()) {
+            if (auto_ >= args.pos.size())
+                error(line, "format(): not enough arguments");
+            v = args.pos[auto_++];
+        } else if (std::all_of(field.begin(), field.end(),
+                               [](char d) { return std::isdigit(static_cast<unsigned char>(d)); })) {
+            const size_t k = size_t(std::stoul(field.substr(0, 9)));
+            if (k >= args.pos.size())
+                error(line, "format(): no argument " + field);
+            v = args.pos[k];
+        } else {
+            v = args.get(size_t(-1), field);
+            if (v.isUndefined())
+                error(line, "format(): no argument named " + field);
+        }
+        out += toStr(v);
+        checkSize(out.size(), line);
+    }
+    return out;
 }
 
 std::string htmlEscape(std::string_view s)
@@ -2761,6 +2934,8 @@ Value Evaluator::callFilter(const std::string& name, Value& v, Args& args, int l
     }
     if (name == "safe")
         return v;
+    if (name == "format")
+        return Value::string(percentFormat(toStr(v), args.pos, line));
     if (name == "escape" || name == "e")
         return Value::string(htmlEscape(toStr(v)));
     if (name == "tojson") {
