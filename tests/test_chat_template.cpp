@@ -259,6 +259,11 @@ private Q_SLOTS:
         QTest::newRow("str.format")
             << "{{ '{} and {}'.format(1, 'b') }}|{{ '{0}{0}{name}'.format('x', name='y') }}|{{ '{{}}'.format() }}"
             << "1 and b|xxy|{}";
+        QTest::newRow("with") << "{% set x = 1 %}{% with x = 2, y = 3 %}{{ x }}{{ y }}{% endwith %}{{ x }}{{ y }}"
+                              << "231";
+        QTest::newRow("filter block")
+            << "{% filter upper %}ab{{ 'c' }}{% endfilter %}|{% filter replace('a', 'b') %}aa{% endfilter %}"
+            << "ABC|bb";
         QTest::newRow("namespace from loop")
             << "{% set ns = namespace(s='') %}{% for c in 'abc' %}{% set ns.s = c ~ ns.s %}{% endfor %}{{ ns.s }}"
             << "cba";

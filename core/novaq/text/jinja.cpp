@@ -953,7 +953,7 @@ struct Stmt;
 using Body = std::vector<std::unique_ptr<Stmt>>;
 
 struct Stmt {
-    enum class Kind { Text, Output, If, For, Set, SetBlock, Macro, Break, Continue, Scope };
+    enum class Kind { Text, Output, If, For, Set, SetBlock, Macro, Break, Continue, Scope, With, FilterBlock };
     Kind kind = Kind::Text;
     int line = 0;
     std::string text;                               // Text
@@ -1223,13 +1223,45 @@ private:
             std::string tag;
             s->body = parseBody({"endgeneration"}, tag, line);
             expectType(Tok::BlockEnd, "'%}'");
+        } else if (keyword == "with") {
+            // {% with a = 1, b = x %} ... {% endwith %}: names that live only inside.
+            s = newStmt(Stmt::Kind::With, line);
+            while (peek().type != Tok::BlockEnd) {
+                std::string name = expectName("a variable name");
+                expectOp("=");
+                s->params.emplace_back(std::move(name), parseExpr());
+                if (peek().type != Tok::BlockEnd)
+                    expectOp(",");
+            }
+            ++m_i;
+            std::string tag;
+            s->body = parseBody({"endwith"}, tag, line);
+            expectType(Tok::BlockEnd, "'%}'");
+        } else if (keyword == "filter") {
+            // {% filter upper %} ... {% endfilter %}: the body's text through a filter.
+            s = newStmt(Stmt::Kind::FilterBlock, line);
+            auto f = make(Expr::Kind::Filter, line);
+            f->name = expectName("a filter name");
+            const auto& names = filterNames();
+            if (std::find(names.begin(), names.end(), f->name) == names.end())
+                fail(m_label, line, "no filter named '" + f->name + "'");
+            if (isOp("(")) {
+                enter(line);
+                parseCallArgs(*f);
+                --m_depth;
+            }
+            s->expr = std::move(f);
+            expectType(Tok::BlockEnd, "'%}'");
+            std::string tag;
+            s->body = parseBody({"endfilter"}, tag, line);
+            expectType(Tok::BlockEnd, "'%}'");
         } else if (keyword == "elif" || keyword == "else" || keyword.rfind("end", 0) == 0) {
             fail(m_label, line, "{% " + keyword + " %} without a matching opening tag");
         } else {
             fail(m_label, line,
                  "{% " + keyword +
-                     " %} is not supported in chat templates (supported: if, for, set, macro, raw, break, continue, "
-                     "generation)");
+                     " %} is not supported in chat templates (supported: if, for, set, macro, with, filter, raw, "
+                     "break, continue, generation)");
         }
         --m_depth;
         return s;
@@ -1858,6 +1890,37 @@ private:
             return Flow::Continue;
         case Stmt::Kind::Scope:
             return exec(s.body);
+        case Stmt::Kind::With: {
+            std::unordered_map<std::string, Value> frame;
+            for (const auto& [name, e] : s.params)
+                frame[name] = eval(*e);
+            m_frames.push_back(std::move(frame));
+            Flow f;
+            try {
+                f = exec(s.body);
+            } catch (...) {
+                m_frames.pop_back();
+                throw;
+            }
+            m_frames.pop_back();
+            return f;
+        }
+        case Stmt::Kind::FilterBlock: {
+            std::string saved;
+            std::swap(saved, m_out);
+            Flow f;
+            try {
+                f = exec(s.body);
+            } catch (...) {
+                std::swap(saved, m_out);
+                throw;
+            }
+            std::swap(saved, m_out);
+            Value text = Value::string(std::move(saved));
+            Args args = evalArgs(*s.expr, 0);
+            emit(toStr(callFilter(s.expr->name, text, args, s.line)), s.line);
+            return f;
+        }
         }
         return Flow::Normal;
     }
