@@ -264,6 +264,8 @@ private Q_SLOTS:
         QTest::newRow("filter block")
             << "{% filter upper %}ab{{ 'c' }}{% endfilter %}|{% filter replace('a', 'b') %}aa{% endfilter %}"
             << "ABC|bb";
+        QTest::newRow("huge numeric attribute") << "[{{ messages | map(attribute='99999999999999999999') | join }}]"
+                                                << "[]";
         QTest::newRow("namespace from loop")
             << "{% set ns = namespace(s='') %}{% for c in 'abc' %}{% set ns.s = c ~ ns.s %}{% endfor %}{{ ns.s }}"
             << "cba";
@@ -273,7 +275,9 @@ private Q_SLOTS:
     {
         QFETCH(QString, source);
         QFETCH(QString, output);
-        QCOMPARE(QString::fromStdString(render(source.toStdString())), output);
+        nlohmann::ordered_json vars;
+        vars["messages"] = expected().at("feature_conversation");
+        QCOMPARE(QString::fromStdString(render(source.toStdString(), vars)), output);
     }
 
     // strftime_now at a fixed time (2025-01-01 12:00 UTC), as Llama 3.x templates date the prompt.

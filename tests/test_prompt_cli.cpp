@@ -198,6 +198,8 @@ private Q_SLOTS:
                                  << "message 0: missing field \"role\"";
         QTest::newRow("image part") << R"([{"role": "user", "content": [{"type": "image_url"}]}])" << QStringList{} << 3
                                     << "message 0, content part 0: only text parts";
+        QTest::newRow("part type not a string") << R"([{"role": "user", "content": [{"type": 5, "text": "x"}]}])"
+                                                << QStringList{} << 3 << "message 0, content part 0: only text parts";
         QTest::newRow("template refuses")
             << R"([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])"
             << QStringList{"--chat-template", "gemma"} << 3 << "the template refused the conversation";

@@ -98,7 +98,7 @@ std::vector<ChatMessage> parseMessages(const std::string& file, const std::strin
             for (size_t p = 0; p < content->size(); ++p) {
                 const nlohmann::json& part = (*content)[p];
                 const std::string partAt = at + ", content part " + std::to_string(p);
-                if (!part.is_object() || part.value("type", std::string()) != "text" || !part.contains("text") ||
+                if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
                     !part["text"].is_string())
                     throw Error(ErrorKind::InvalidInput,
                                 partAt + ": only text parts {\"type\": \"text\", \"text\": \"...\"} are supported");

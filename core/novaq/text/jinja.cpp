@@ -2939,7 +2939,10 @@ Value Evaluator::callFilter(const std::string& name, Value& v, Args& args, int l
             const size_t dot = path.find('.', pos);
             const std::string part = path.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
             bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
-            cur = numeric ? item(cur, Value::integer(std::stoll(part)), line) : item(cur, Value::string(part), line);
+            int64_t index = 0;
+            if (numeric && std::from_chars(part.data(), part.data() + part.size(), index).ec != std::errc())
+                numeric = false; // too large for an index: a key that will not be found
+            cur = numeric ? item(cur, Value::integer(index), line) : item(cur, Value::string(part), line);
             if (dot == std::string::npos)
                 return cur;
             pos = dot + 1;
