@@ -13,8 +13,9 @@
 // access, slices, arithmetic, ~, comparisons, in, and/or/not, conditional expressions,
 // '%s' % x), filters, tests, str/dict methods (str.format included), and the globals
 // namespace(), range(), dict(), raise_exception() and strftime_now(). Not supported:
-// {% call %}, {% include/import/extends/block %}, recursive loops, %(name)s formatting. Rendering is bounded (output size, steps, call depth) so a hostile
-// template cannot run away.
+// {% call %}, {% include/import/extends/block %}, recursive loops, %(name)s formatting.
+// Rendering is bounded (output size, steps, call depth, nesting) so a hostile template
+// cannot run away.
 
 #include <nlohmann/json.hpp>
 
