@@ -340,6 +340,7 @@ const std::vector<Command>& commandTable()
         addSourceCommands(commands);
         addRuntimeCommands(commands);
         addTextCommands(commands);
+        addChatCommands(commands);
         return commands;
     }();
     return kCommands;

@@ -74,6 +74,8 @@ void addSourceCommands(std::vector<Command>& commands);
 void addRuntimeCommands(std::vector<Command>& commands);
 // `tokenize` (text_commands.cpp).
 void addTextCommands(std::vector<Command>& commands);
+// `prompt` (chat_commands.cpp).
+void addChatCommands(std::vector<Command>& commands);
 int runSearch(const Context& context, const ParsedArgs& args);
 int runHf(const Context& context, const ParsedArgs& args);
 int runOllama(const Context& context, const ParsedArgs& args);
