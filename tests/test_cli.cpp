@@ -188,6 +188,12 @@ void TestCli::usage_data()
                                          << "fewer than one window of --ctx 256";
     QTest::newRow("eval missing text") << QStringList{"eval", "{demo}", "--text", "{tmp}/none.txt"} << 5 << none
                                        << "none.txt";
+    QTest::newRow("eval bad --protocol") << QStringList{"eval",       "{demo}", "--text", "{tmp}/notes.txt",
+                                                        "--protocol", "llama"}
+                                         << 2 << none << "--protocol must be 'novaq' or 'llama.cpp', got 'llama'";
+    QTest::newRow("eval --split with --protocol llama.cpp")
+        << QStringList{"eval", "{demo}", "--text", "{tmp}/notes.txt", "--protocol", "llama.cpp", "--split", "lines"}
+        << 2 << none << "--split does not apply to --protocol llama.cpp";
     QTest::newRow("generate without --prompt")
         << QStringList{"generate", "{demo}"} << 2 << none << "missing --prompt TEXT";
     QTest::newRow("calibration without file") << QStringList{"local", "--calibration-tokens", "64"} << 2 << none
