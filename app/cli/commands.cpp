@@ -339,6 +339,8 @@ const std::vector<Command>& commandTable()
         });
         addSourceCommands(commands);
         addRuntimeCommands(commands);
+        addChatCommand(commands);
+        addServeCommands(commands);
         return commands;
     }();
     return kCommands;
