@@ -15,6 +15,7 @@
 #include <httplib.h>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <vector>
 
@@ -61,6 +62,13 @@ const json* field(const json& body, const char* name)
     return it == body.end() || it->is_null() ? nullptr : &*it;
 }
 
+std::string plainNumber(double x)
+{
+    std::ostringstream out;
+    out << x; // 0, 2, 0.5
+    return out.str();
+}
+
 double numberField(const json& body, const char* name, double def, double lo, double hi)
 {
     const json* v = field(body, name);
@@ -71,7 +79,7 @@ double numberField(const json& body, const char* name, double def, double lo, do
     const double x = v->get<double>();
     if (!(x >= lo && x <= hi))
         throw ApiError(400,
-                       std::string("'") + name + "' must be between " + json(lo).dump() + " and " + json(hi).dump() +
+                       std::string("'") + name + "' must be between " + plainNumber(lo) + " and " + plainNumber(hi) +
                            ", got " + v->dump(),
                        name, "invalid_value");
     return x;
