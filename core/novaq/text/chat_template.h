@@ -6,6 +6,7 @@
 // carries), rendered by our Jinja subset (jinja.h), or from a small built-in list of the
 // common families (llama2, llama3, chatml, gemma, phi3, mistral, plain) chosen by name.
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -45,6 +46,10 @@ public:
     std::string render(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
     std::string render(std::span<const ChatMessage> messages, bool addGenerationPrompt,
                        const ChatTemplateVariables& variables) const;
+    // `now` (seconds since the epoch, rendered in UTC) fixes strftime_now() for reproducible
+    // output; the local clock when nullopt.
+    std::string render(std::span<const ChatMessage> messages, bool addGenerationPrompt,
+                       const ChatTemplateVariables& variables, std::optional<int64_t> now) const;
 
     // End-of-turn markers to stop generation on (e.g. "<|eot_id|>", "<|im_end|>").
     std::vector<std::string> stopStrings() const;
