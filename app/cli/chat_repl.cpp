@@ -14,6 +14,7 @@
 
 #include <tbb/global_control.h>
 
+#include <sys/select.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -77,20 +78,49 @@ public:
                 line = std::exchange(m_buffer, std::string());
                 return Result::Line;
             }
+            // SIGINT is blocked from the check of the count until pselect() waits with it
+            // unblocked, so a Ctrl-C that comes in between is not lost.
+            sigset_t blocked, previous;
+            sigemptyset(&blocked);
+            sigaddset(&blocked, SIGINT);
+            sigprocmask(SIG_BLOCK, &blocked, &previous);
+            if (g_interrupts > m_seen) {
+                m_seen = g_interrupts;
+                sigprocmask(SIG_SETMASK, &previous, nullptr);
+                return Result::Interrupted;
+            }
+            fd_set readable;
+            FD_ZERO(&readable);
+            FD_SET(STDIN_FILENO, &readable);
+            const int ready = pselect(STDIN_FILENO + 1, &readable, nullptr, nullptr, nullptr, &previous);
+            sigprocmask(SIG_SETMASK, &previous, nullptr);
+            if (ready < 0) {
+                if (errno == EINTR)
+                    continue; // the count is looked at again above
+                m_end = true;
+                continue;
+            }
             char chunk[4096];
             const ssize_t n = ::read(STDIN_FILENO, chunk, sizeof chunk);
             if (n > 0)
                 m_buffer.append(chunk, static_cast<size_t>(n));
             else if (n == 0 || errno != EINTR)
                 m_end = true;
-            else if (g_interrupts > 0)
-                return Result::Interrupted;
         }
+    }
+
+    // Ctrl-C presses counted so far, for the prompt to see each once; forgotten after a line.
+    int interrupts() const noexcept { return m_seen; }
+    void forgetInterrupts() noexcept
+    {
+        g_interrupts = 0;
+        m_seen = 0;
     }
 
 private:
     std::string m_buffer;
     bool m_end = false;
+    int m_seen = 0;
 };
 
 std::string fixed1(double value)
@@ -188,12 +218,12 @@ int runChat(const Context& context, const ParsedArgs& args)
             break;
         }
         if (got == LineReader::Result::Interrupted) {
-            if (g_interrupts >= 2)
+            if (reader.interrupts() >= 2)
                 return 128 + SIGINT;
             std::cerr << "\n(Ctrl-C again to quit, or /exit)\n";
             continue;
         }
-        g_interrupts = 0;
+        reader.forgetInterrupts();
         const std::string text = trimmed(line);
         if (text.empty())
             continue;
@@ -243,7 +273,7 @@ int runChat(const Context& context, const ParsedArgs& args)
             throw Error(ErrorKind::Cancelled, "chat ended by a signal");
         if (r.finish == FinishReason::Cancelled) {
             std::cerr << "[stopped]\n";
-            g_interrupts = 0;
+            reader.forgetInterrupts();
         }
         messages.push_back({"assistant", r.text});
         std::cerr << "[prompt " << r.promptTokens << " tokens (" << r.promptTokens - r.reusedTokens << " new), "
