@@ -1141,6 +1141,22 @@ private Q_SLOTS:
         QVERIFY(!st.done); // cut, not finished
     }
 
+    // A port that is taken: exit code 5 (Io) and a message naming the address and what to do.
+    void cliServePortInUse()
+    {
+        Running s(*m_demo, {});
+        QProcess serve;
+        serve.setStandardInputFile(QProcess::nullDevice());
+        serve.start(QStringLiteral(NOVAQ_CLI_PATH), {"serve", QString::fromStdString(m_demo->path.string()), "--port",
+                                                     QString::number(s.port), "--threads", "1"});
+        QVERIFY(serve.waitForFinished(120000));
+        QCOMPARE(serve.exitCode(), 5);
+        const QString err = QString::fromUtf8(serve.readAllStandardError());
+        QVERIFY2(err.contains(QString("cannot listen on 127.0.0.1:%1").arg(s.port)) && err.contains("--port"),
+                 qPrintable(err));
+        QVERIFY(serve.readAllStandardOutput().isEmpty());
+    }
+
     // `novaq serve` on a free port: prints where it listens, answers, stops on SIGTERM with 0.
     void cliServeStopsOnSigterm()
     {

@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -578,6 +580,8 @@ struct Server::Impl {
                 if (!g) {
                     if (stopping.cancelled())
                         data(errorJson("the server is shutting down", "server_error", "", "shutting_down"));
+                    else
+                        ++disconnected; // the client left while it waited
                     return false;
                 }
                 if (options.onSlotAcquired)
@@ -647,6 +651,14 @@ struct Server::Impl {
             return new httplib::ThreadPool(n);
         };
         http.set_payload_max_length(options.maxBodyBytes);
+        // httplib's default options include SO_REUSEPORT, with which a second server binds the
+        // same port and silently takes half the connections: SO_REUSEADDR alone (a restart need
+        // not wait for TIME_WAIT), so a taken port is an error.
+        http.set_socket_options([](socket_t sock) {
+            const int yes = 1;
+            ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+        });
+        http.set_tcp_nodelay(true); // each streamed token goes out at once
         http.set_keep_alive_timeout(3);
         http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
             if (options.apiKey.empty() || req.path == "/health")
