@@ -605,6 +605,49 @@ private Q_SLOTS:
         QCOMPARE(QString::fromStdString(r.text), QString::fromStdString(streamed));
     }
 
+    // A rendered chat prompt: "<s>" and "</s>" (control tokens that SentencePiece encodes as
+    // letters) become the BOS and EOS ids, one BOS at the start; the text between them is
+    // encoded as text; "</s>" as a stop string stops by id.
+    void promptEncoderSpecialTokens()
+    {
+        const RunnableModel& m = *m_demo;
+        const Tokenizer& tok = *m.tokenizer;
+        const PromptEncoder encoder(m.model, tok);
+        const ChatTemplate llama2 = ChatTemplate::builtin("llama2");
+        const std::vector<ChatMessage> messages = {{"user", "Hi"}, {"assistant", "Hello"}, {"user", "Bye"}};
+        const std::string rendered = llama2.render(messages, true);
+        QVERIFY2(rendered.starts_with("<s>[INST]") && rendered.find("</s><s>") != std::string::npos, rendered.c_str());
+        const int32_t bos = tok.bos(), eos = tok.eos();
+        QVERIFY(tok.encode("<s>", false) != std::vector<int32_t>{bos}); // the reason for PromptEncoder
+        // Expected: split by hand at "<s>" and "</s>".
+        std::vector<int32_t> expected;
+        std::string_view rest = rendered;
+        while (!rest.empty()) {
+            const size_t open = rest.find("<s>"), close = rest.find("</s>");
+            const size_t at = std::min(open, close);
+            const std::vector<int32_t> text = tok.encode(rest.substr(0, at), false);
+            expected.insert(expected.end(), text.begin(), text.end());
+            if (at == std::string_view::npos)
+                break;
+            expected.push_back(at == open ? bos : eos);
+            rest.remove_prefix(at + (at == open ? 3 : 4));
+        }
+        const std::vector<int32_t> ids = encoder.encodeChat(rendered, llama2);
+        QCOMPARE(ids, expected);
+        QCOMPARE(ids.front(), bos);
+        QCOMPARE(std::count(ids.begin(), ids.end(), bos), 2);
+        QCOMPARE(std::count(ids.begin(), ids.end(), eos), 1);
+        // Without the BOS text a built-in template still gets the model's one BOS.
+        const std::vector<int32_t> plain = encoder.encodeChat("User: Hi\nAssistant:", ChatTemplate::builtin("plain"));
+        QCOMPARE(plain.front(), bos);
+        QCOMPARE(std::count(plain.begin(), plain.end(), bos), 1);
+        // Stops by id: EOS always, and a stop string that is one token's text.
+        const std::vector<std::string> stops = {"</s>", "not a token"};
+        const std::vector<int32_t> stopIds = encoder.stopTokens(stops);
+        QVERIFY(std::find(stopIds.begin(), stopIds.end(), eos) != stopIds.end());
+        QCOMPARE(encoder.stopTokens({}), std::vector<int32_t>{eos});
+    }
+
     // ---- the server ----
 
     void modelsAndHealth()
@@ -668,6 +711,11 @@ private Q_SLOTS:
             const json b = post(s.port, path.toStdString(), stopped.dump()).parsed();
             QCOMPARE(QString::fromStdString(contentOf(b)), QString::fromStdString(text.substr(0, space)));
             QCOMPARE(QString::fromStdString(b["choices"][0]["finish_reason"].get<std::string>()), QString("stop"));
+            // Streamed, the stop string never shows, not even its first characters.
+            stopped["stream"] = true;
+            const Streamed st = postStream(s.port, path.toStdString(), stopped);
+            QCOMPARE(QString::fromStdString(st.text()), QString::fromStdString(text.substr(0, space)));
+            QCOMPARE(QString::fromStdString(st.finish()), QString("stop"));
         }
     }
 
