@@ -370,14 +370,14 @@ struct Server::Impl {
 
     void checkModel(const json& body) const
     {
-        const json* m = field(body, "model");
-        if (!m)
+        const json* named = field(body, "model");
+        if (!named)
             return; // OpenAI requires it; a server of one model can do without
-        if (!m->is_string())
+        if (!named->is_string())
             throw ApiError(400, "'model' must be a string", "model", "invalid_type");
-        if (m->get<std::string>() != options.modelId)
+        if (named->get<std::string>() != options.modelId)
             throw ApiError(404,
-                           "The model '" + m->get<std::string>() + "' does not exist; this server serves '" +
+                           "The model '" + named->get<std::string>() + "' does not exist; this server serves '" +
                                options.modelId + "' (GET /v1/models)",
                            "model", "model_not_found");
     }
@@ -755,7 +755,7 @@ struct Server::Impl {
 
 Server::Server(const LlamaModel& model, const Tokenizer& tokenizer, const ChatTemplate& chatTemplate,
                ServerOptions options)
-    : m(std::make_unique<Impl>(model, tokenizer, chatTemplate, std::move(options)))
+    : m_impl(std::make_unique<Impl>(model, tokenizer, chatTemplate, std::move(options)))
 {}
 
 Server::~Server() { stop(); }
@@ -763,14 +763,14 @@ Server::~Server() { stop(); }
 int Server::bind()
 {
     std::signal(SIGPIPE, SIG_IGN);
-    const ServerOptions& o = m->options;
+    const ServerOptions& o = m_impl->options;
     const std::string where = o.host + ":" + std::to_string(o.port);
     int port = o.port;
     if (o.port == 0) {
-        port = m->http.bind_to_any_port(o.host);
+        port = m_impl->http.bind_to_any_port(o.host);
         if (port <= 0)
             throw Error(ErrorKind::Io, "cannot listen on " + o.host + " (any port): check --host");
-    } else if (!m->http.bind_to_port(o.host, o.port)) {
+    } else if (!m_impl->http.bind_to_port(o.host, o.port)) {
         throw Error(ErrorKind::Io, "cannot listen on " + where +
                                        ": the port is in use or the address is not this machine's; choose another "
                                        "--port or --host");
@@ -778,27 +778,27 @@ int Server::bind()
     return port;
 }
 
-void Server::run() { m->http.listen_after_bind(); }
+void Server::run() { m_impl->http.listen_after_bind(); }
 
 void Server::stop()
 {
-    m->stopping.cancel();
-    m->pool->stop();
-    m->http.stop();
+    m_impl->stopping.cancel();
+    m_impl->pool->stop();
+    m_impl->http.stop();
 }
 
 ServerStats Server::stats() const
 {
     ServerStats s;
-    std::tie(s.active, s.queued) = m->pool->counts();
-    s.completed = m->completed;
-    s.disconnected = m->disconnected;
-    s.rejected = m->rejected;
-    s.generatedTokens = m->generated;
+    std::tie(s.active, s.queued) = m_impl->pool->counts();
+    s.completed = m_impl->completed;
+    s.disconnected = m_impl->disconnected;
+    s.rejected = m_impl->rejected;
+    s.generatedTokens = m_impl->generated;
     return s;
 }
 
-const ServerOptions& Server::options() const noexcept { return m->options; }
-int64_t Server::contextTokens() const noexcept { return m->context; }
+const ServerOptions& Server::options() const noexcept { return m_impl->options; }
+int64_t Server::contextTokens() const noexcept { return m_impl->context; }
 
 } // namespace novaq::serve
