@@ -82,6 +82,25 @@ fs::path writeTinyModel(const fs::path& dir)
     return path;
 }
 
+// A GGUF v3 file with one F32 4x4 tensor, a vocabulary and `chatTemplate`.
+std::string tinyGguf(const std::string& chatTemplate)
+{
+    auto str = [](std::string_view v) { return le(v.size(), 8) + std::string(v); };
+    std::string kvs;
+    kvs += str("general.architecture") + le(8, 4) + str("llama");
+    kvs += str("tokenizer.chat_template") + le(8, 4) + str(chatTemplate);
+    kvs += str("tokenizer.ggml.tokens") + le(9, 4) + le(8, 4) + le(3, 8) + str("<unk>") + str("<s>") + str("</s>");
+    kvs += str("tokenizer.ggml.bos_token_id") + le(4, 4) + le(1, 4);
+    kvs += str("tokenizer.ggml.eos_token_id") + le(4, 4) + le(2, 4);
+    const std::string info = str("w.weight") + le(2, 4) + le(4, 8) + le(4, 8) + le(0, 4) + le(0, 8);
+    std::string out = "GGUF" + le(3, 4) + le(1, 8) + le(5, 8) + kvs + info;
+    while (out.size() % 32 != 0)
+        out.push_back('\0');
+    for (int k = 0; k < 16; ++k)
+        out += f32Bytes({float(k) / 8.0f - 1.0f});
+    return out;
+}
+
 std::string render(std::string_view source, const nlohmann::ordered_json& vars = nlohmann::ordered_json::object(),
                    jinja::RenderOptions options = {})
 {
@@ -231,6 +250,22 @@ private Q_SLOTS:
                                        << "a\n\tbéA";
         QTest::newRow("conditional without else") << "[{{ 'x' if false }}]"
                                                   << "[]";
+        QTest::newRow("namespace holding itself prints")
+            << "{% set ns = namespace() %}{% set ns.me = [ns] %}{{ ns.me }}"
+            << "[<Namespace>]";
+        QTest::newRow("percent format") << "{{ '%s=%d' % ('a', 3) }}|{{ '%05.1f' | format(3.14159) }}|{{ '%-4s|' % "
+                                           "'ab' }}|{{ '100%%' % () }}|{{ '%x %r' % (255, 'q') }}"
+                                        << "a=3|003.1|ab  ||100%|ff 'q'";
+        QTest::newRow("str.format")
+            << "{{ '{} and {}'.format(1, 'b') }}|{{ '{0}{0}{name}'.format('x', name='y') }}|{{ '{{}}'.format() }}"
+            << "1 and b|xxy|{}";
+        QTest::newRow("with") << "{% set x = 1 %}{% with x = 2, y = 3 %}{{ x }}{{ y }}{% endwith %}{{ x }}{{ y }}"
+                              << "231";
+        QTest::newRow("filter block")
+            << "{% filter upper %}ab{{ 'c' }}{% endfilter %}|{% filter replace('a', 'b') %}aa{% endfilter %}"
+            << "ABC|bb";
+        QTest::newRow("huge numeric attribute") << "[{{ messages | map(attribute='99999999999999999999') | join }}]"
+                                                << "[]";
         QTest::newRow("namespace from loop")
             << "{% set ns = namespace(s='') %}{% for c in 'abc' %}{% set ns.s = c ~ ns.s %}{% endfor %}{{ ns.s }}"
             << "cba";
@@ -240,7 +275,9 @@ private Q_SLOTS:
     {
         QFETCH(QString, source);
         QFETCH(QString, output);
-        QCOMPARE(QString::fromStdString(render(source.toStdString())), output);
+        nlohmann::ordered_json vars;
+        vars["messages"] = expected().at("feature_conversation");
+        QCOMPARE(QString::fromStdString(render(source.toStdString(), vars)), output);
     }
 
     // strftime_now at a fixed time (2025-01-01 12:00 UTC), as Llama 3.x templates date the prompt.
@@ -313,6 +350,12 @@ private Q_SLOTS:
                                           << "division by zero";
         QTest::newRow("compare types") << "{{ 1 < 'a' }}"
                                        << "cannot compare a integer with a string";
+        QTest::newRow("format: too few arguments") << "{{ '%s %s' % ('a',) }}"
+                                                   << "not enough arguments";
+        QTest::newRow("format: too many arguments") << "{{ '%s' % ('a', 'b') }}"
+                                                    << "not all arguments converted";
+        QTest::newRow("format: number expected") << "{{ '%d' % 'a' }}"
+                                                 << "%d needs a number";
         QTest::newRow("raise") << "{{ raise_exception('No system messages, please.') }}"
                                << "the template refused the conversation: No system messages, please.";
     }
@@ -348,6 +391,29 @@ private Q_SLOTS:
                                     << "more than";
         QTest::newRow("huge list") << "{{ ([0] * 100000) * 100000 }}"
                                    << "more than";
+        // Chains are parsed in loops, not by recursion: without a bound on their height the
+        // evaluation (and the tree's destruction) would overflow the stack.
+        QTest::newRow("attribute chain") << "{{ x" + QString(".a").repeated(100000) + " }}"
+                                         << "nested more than";
+        QTest::newRow("plus chain") << "{{ 1" + QString(" + 1").repeated(100000) + " }}"
+                                    << "nested more than";
+        QTest::newRow("filter chain") << "{{ 'a'" + QString(" | trim").repeated(100000) + " }}"
+                                      << "nested more than";
+        QTest::newRow("item chain") << "{{ x" + QString("[0]").repeated(100000) + " }}"
+                                    << "nested more than";
+        QTest::newRow("not chain") << "{{ " + QString("not ").repeated(100000) + "x }}"
+                                   << "nested more than";
+        // Values that nest a little more each iteration.
+        QTest::newRow("growing list")
+            << "{% set ns = namespace(v=[]) %}{% for i in range(100000) %}{% set ns.v = [ns.v] "
+               "%}{% endfor %}{{ ns.v }}"
+            << "nests lists or dicts more than";
+        QTest::newRow("growing dict") << "{% set ns = namespace(v=1) %}{% for i in range(100000) %}{% set ns.v = "
+                                         "dict(a=ns.v) %}{% endfor %}{{ ns.v | tojson }}"
+                                      << "nests lists or dicts more than";
+        QTest::newRow("namespace holding itself")
+            << "{% set ns = namespace() %}{% set ns.me = [ns] %}{{ ns.me | tojson }}"
+            << "cannot write a namespace as JSON";
         QTest::newRow("macro recursion") << "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}"
                                          << "levels deep";
     }
@@ -396,6 +462,10 @@ private Q_SLOTS:
                                << "<|im_end|>";
         QTest::newRow("gemma3") << "gemma3"
                                 << "<end_of_turn>";
+        QTest::newRow("llama3") << "llama3"
+                                << "<|eot_id|>";
+        QTest::newRow("deepseek_v3 eos") << "deepseek_v3"
+                                         << "<\uff5cend\u2581of\u2581sentence\uff5c>";
     }
 
     void stopStrings()
@@ -468,6 +538,14 @@ private Q_SLOTS:
         const std::string message = failureMessage([&] { findChatTemplate(*reader, model); });
         QVERIFY2(QString::fromStdString(message).contains("chat_template.jinja"), message.c_str());
         QVERIFY2(QString::fromStdString(message).contains("--chat-template NAME"), message.c_str());
+        // ... but when its text shows a known family, chat/serve/prompt fall back to that built-in.
+        writeAll(toPath(dir.path()) / "chat_template.jinja",
+                 std::string("{% call x %}{{ '<|im_start|>' + m.role }}{% endcall %}"));
+        std::string note;
+        const ChatTemplate chosen = chooseChatTemplate(*reader, model, std::nullopt, &note);
+        QCOMPARE(chosen.name(), std::string("chatml"));
+        QVERIFY2(QString::fromStdString(note).contains("recognized in the model's own template"), note.c_str());
+        QVERIFY(failureOf([&] { findChatTemplate(*reader, model); }));
     }
 
     // GGUF metadata: tokenizer.chat_template, bos/eos spelled by the vocabulary.
@@ -488,7 +566,35 @@ private Q_SLOTS:
                  std::string("<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n"));
     }
 
-    // A .novaq file carries tokenizer_config.json and its template with it.
+    // A real GGUF file, and a .novaq file compressed from it (its manifest keeps the GGUF metadata).
+    void ggufFileAndNovaqOfIt()
+    {
+        QTemporaryDir dir;
+        const fs::path gguf = toPath(dir.path()) / "tiny.gguf";
+        writeAll(gguf, tinyGguf(readText(fixtureDir() / "templates" / "llama3.jinja")));
+        const std::vector<ChatMessage> messages = {{"user", "Hi"}};
+        {
+            const auto reader = openModel(gguf);
+            const auto found = findChatTemplate(*reader, gguf);
+            QVERIFY(found);
+            QCOMPARE(found->bosToken(), std::string("<s>"));
+            QCOMPARE(found->stopStrings().back(), std::string("</s>"));
+        }
+        CompressOptions options;
+        options.input = gguf;
+        options.output = toPath(dir.path()) / "tiny.novaq";
+        options.bits = 2;
+        compressModel(options, nullptr, nullptr);
+        fs::remove(gguf);
+        const auto reader = openModel(options.output);
+        const auto found = findChatTemplate(*reader, options.output);
+        QVERIFY(found);
+        QVERIFY2(QString::fromStdString(found->name()).contains("GGUF tokenizer.chat_template"), found->name().c_str());
+        QVERIFY(QString::fromStdString(found->render(messages, true)).startsWith("<s><|start_header_id|>user"));
+    }
+
+    // A .novaq file carries tokenizer_config.json and its template with it.    // A .novaq file carries
+    // tokenizer_config.json and its template with it.
     void novaqAttachment()
     {
         QTemporaryDir source, elsewhere;
@@ -510,6 +616,30 @@ private Q_SLOTS:
         const std::vector<ChatMessage> messages = {{"user", "Hi"}};
         QCOMPARE(found->render(messages, true), std::string("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"));
         QCOMPARE(found->stopStrings().front(), std::string("<|im_end|>"));
+    }
+
+    // A template saved as chat_template.jinja (newer transformers) travels inside too.
+    void novaqAttachmentJinjaFile()
+    {
+        QTemporaryDir source, elsewhere;
+        const fs::path model = writeTinyModel(toPath(source.path()));
+        writeAll(toPath(source.path()) / "tokenizer.json", std::string("{}"));
+        writeAll(toPath(source.path()) / "tokenizer_config.json", std::string(R"({"bos_token": "<s>"})"));
+        writeAll(toPath(source.path()) / "chat_template.jinja",
+                 std::string("{{ bos_token }}{% for m in messages %}[{{ m.content }}]{% endfor %}"));
+        CompressOptions options;
+        options.input = model;
+        options.output = toPath(elsewhere.path()) / "tiny.novaq";
+        options.bits = 2;
+        options.attachTokenizer = true;
+        compressModel(options, nullptr, nullptr);
+        fs::remove_all(toPath(source.path()));
+        const auto reader = openModel(options.output);
+        const auto found = findChatTemplate(*reader, options.output);
+        QVERIFY(found);
+        QVERIFY2(QString::fromStdString(found->name()).contains("attached chat_template.jinja"), found->name().c_str());
+        const std::vector<ChatMessage> messages = {{"user", "Hi"}};
+        QCOMPARE(found->render(messages, true), std::string("<s>[Hi]"));
     }
 };
 

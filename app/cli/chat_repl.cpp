@@ -286,7 +286,7 @@ int runChat(const Context& context, const ParsedArgs& args)
 
 } // namespace
 
-void addChatCommand(std::vector<Command>& commands)
+void addChatReplCommand(std::vector<Command>& commands)
 {
     commands.push_back(Command{
         "chat",

@@ -339,7 +339,8 @@ const std::vector<Command>& commandTable()
         });
         addSourceCommands(commands);
         addRuntimeCommands(commands);
-        addChatCommand(commands);
+        addChatCommands(commands);
+        addChatReplCommand(commands);
         addServeCommands(commands);
         return commands;
     }();

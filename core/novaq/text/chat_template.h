@@ -1,9 +1,9 @@
 #pragma once
 // Chat templates: a conversation rendered into the text a chat model was trained on.
 //
-// The template comes from the model itself (tokenizer_config.json's "chat_template" beside
-// it, GGUF metadata tokenizer.chat_template, or the tokenizer_config.json a .novaq file
-// carries), rendered by our Jinja subset (jinja.h), or from a small built-in list of the
+// The template comes from the model itself (tokenizer_config.json's "chat_template" or
+// chat_template.jinja beside it, GGUF metadata tokenizer.chat_template, or the files a .novaq
+// file carries), rendered by our Jinja subset (jinja.h), or from a small built-in list of the
 // common families (llama2, llama3, chatml, gemma, phi3, mistral, plain) chosen by name.
 
 #include <cstdint>
@@ -30,6 +30,8 @@ struct ChatMessage {
 // Variables not given stay undefined, as in the reference renderer.
 using ChatTemplateVariables = std::map<std::string, std::string>;
 
+// Immutable once made: copies share the parsed template, and render() may run on many
+// threads at once (each call has its own evaluation state).
 class ChatTemplate {
 public:
     // Parses Jinja source; throws Error(InvalidInput) naming `label` and the line on a syntax
@@ -54,7 +56,8 @@ public:
     // End-of-turn markers to stop generation on (e.g. "<|eot_id|>", "<|im_end|>").
     std::vector<std::string> stopStrings() const;
 
-    // "llama3", "chatml", ... for built-ins; "<label> (chat_template)" for a model's own.
+    // "llama3", "chatml", ... for built-ins; for a model's own, where it came from (the label:
+    // "/m/tokenizer_config.json chat_template", "m.gguf: GGUF tokenizer.chat_template", ...).
     const std::string& name() const;
 
     // The BOS string the template was given (empty when none). When a rendered prompt
@@ -76,9 +79,10 @@ private:
 // template it ships does not parse.
 std::optional<ChatTemplate> findChatTemplate(const ModelReader& reader, const std::filesystem::path& modelPath);
 
-// What `novaq chat/serve/prompt` use: the built-in `name` when given, else the model's own,
-// else the "plain" transcript (a base model has no chat format to follow). `note`, when not
-// null, receives one sentence saying which template was chosen and why.
+// What `novaq chat/serve/prompt` use: the built-in `name` when given, else the model's own
+// (or, when it uses Jinja we cannot run, the built-in family recognized in its text, as
+// llama.cpp does), else the "plain" transcript (a base model has no chat format to follow).
+// `note`, when not null, receives one sentence saying which template was chosen and why.
 ChatTemplate chooseChatTemplate(const ModelReader& reader, const std::filesystem::path& modelPath,
                                 const std::optional<std::string>& name, std::string* note);
 

@@ -55,6 +55,9 @@ std::vector<fs::path> tokenizerFilesBeside(const fs::path& modelPath)
         files.push_back(json);
         if (const fs::path config = dir / "tokenizer_config.json"; fs::is_regular_file(config, ec))
             files.push_back(config);
+        // The chat template, when saved apart from tokenizer_config.json (newer transformers).
+        if (const fs::path chat = dir / "chat_template.jinja"; fs::is_regular_file(chat, ec))
+            files.push_back(chat);
     } else if (const fs::path model = dir / "tokenizer.model"; fs::is_regular_file(model, ec)) {
         files.push_back(model);
     } else if (const auto bins = llama2cCandidates(dir, ".bin"); !bins.empty()) {

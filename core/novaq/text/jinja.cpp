@@ -51,6 +51,7 @@ struct Value {
     std::shared_ptr<const ValueList> list;
     std::shared_ptr<ValueDict> dict;
     std::shared_ptr<const NativeFn> fn;
+    uint32_t depth = 0; // nesting of lists and dicts inside (namespaces count 0: nothing recurses into them)
 
     static Value undefined(std::string what = {})
     {
@@ -96,6 +97,8 @@ struct Value {
     {
         Value v;
         v.kind = Kind::List;
+        for (const Value& item : x)
+            v.depth = std::max(v.depth, item.depth + 1);
         v.list = std::make_shared<const ValueList>(std::move(x));
         return v;
     }
@@ -103,6 +106,9 @@ struct Value {
     {
         Value v;
         v.kind = Kind::Dict;
+        if (!d->isNamespace)
+            for (const auto& entry : d->entries)
+                v.depth = std::max(v.depth, entry.second.depth + 1);
         v.dict = std::move(d);
         return v;
     }
@@ -511,6 +517,8 @@ void toJson(const Value& v, int indent, int level, std::string& out, int line, c
         out += ']';
         return;
     case Value::Kind::Dict: {
+        if (v.dict->isNamespace)
+            fail(label, line, "tojson: cannot write a namespace as JSON");
         if (v.dict->entries.empty()) {
             out += "{}";
             return;
@@ -938,13 +946,14 @@ struct Expr {
     std::vector<std::pair<std::string, ExprPtr>> kwargs;
     std::vector<std::string> ops; // Compare operators
     bool negated = false;         // Test: `is not`
+    int depth = 1;                // height of this subtree (bounded: evaluation recurses over it)
 };
 
 struct Stmt;
 using Body = std::vector<std::unique_ptr<Stmt>>;
 
 struct Stmt {
-    enum class Kind { Text, Output, If, For, Set, SetBlock, Macro, Break, Continue, Scope };
+    enum class Kind { Text, Output, If, For, Set, SetBlock, Macro, Break, Continue, Scope, With, FilterBlock };
     Kind kind = Kind::Text;
     int line = 0;
     std::string text;                               // Text
@@ -983,6 +992,7 @@ const std::vector<std::string_view>& testNames();
 // Parser
 
 constexpr int kMaxNesting = 200;
+constexpr uint32_t kMaxValueDepth = 200;
 
 class Parser {
 public:
@@ -1213,13 +1223,45 @@ private:
             std::string tag;
             s->body = parseBody({"endgeneration"}, tag, line);
             expectType(Tok::BlockEnd, "'%}'");
+        } else if (keyword == "with") {
+            // {% with a = 1, b = x %} ... {% endwith %}: names that live only inside.
+            s = newStmt(Stmt::Kind::With, line);
+            while (peek().type != Tok::BlockEnd) {
+                std::string name = expectName("a variable name");
+                expectOp("=");
+                s->params.emplace_back(std::move(name), parseExpr());
+                if (peek().type != Tok::BlockEnd)
+                    expectOp(",");
+            }
+            ++m_i;
+            std::string tag;
+            s->body = parseBody({"endwith"}, tag, line);
+            expectType(Tok::BlockEnd, "'%}'");
+        } else if (keyword == "filter") {
+            // {% filter upper %} ... {% endfilter %}: the body's text through a filter.
+            s = newStmt(Stmt::Kind::FilterBlock, line);
+            auto f = make(Expr::Kind::Filter, line);
+            f->name = expectName("a filter name");
+            const auto& names = filterNames();
+            if (std::find(names.begin(), names.end(), f->name) == names.end())
+                fail(m_label, line, "no filter named '" + f->name + "'");
+            if (isOp("(")) {
+                enter(line);
+                parseCallArgs(*f);
+                --m_depth;
+            }
+            s->expr = std::move(f);
+            expectType(Tok::BlockEnd, "'%}'");
+            std::string tag;
+            s->body = parseBody({"endfilter"}, tag, line);
+            expectType(Tok::BlockEnd, "'%}'");
         } else if (keyword == "elif" || keyword == "else" || keyword.rfind("end", 0) == 0) {
             fail(m_label, line, "{% " + keyword + " %} without a matching opening tag");
         } else {
             fail(m_label, line,
                  "{% " + keyword +
-                     " %} is not supported in chat templates (supported: if, for, set, macro, raw, break, continue, "
-                     "generation)");
+                     " %} is not supported in chat templates (supported: if, for, set, macro, with, filter, raw, "
+                     "break, continue, generation)");
         }
         --m_depth;
         return s;
@@ -1240,6 +1282,22 @@ private:
         return e;
     }
 
+    // Sets the node's height from its children's; chains like a.b.c... or 1+1+... are built
+    // in loops, so this (not the recursion depth of the parser) is what bounds them.
+    ExprPtr seal(ExprPtr e)
+    {
+        int h = 0;
+        for (const auto& a : e->args)
+            if (a)
+                h = std::max(h, a->depth);
+        for (const auto& [name, a] : e->kwargs)
+            h = std::max(h, a->depth);
+        e->depth = h + 1;
+        if (e->depth > kMaxNesting)
+            fail(m_label, e->line, "an expression nested more than " + std::to_string(kMaxNesting) + " levels deep");
+        return e;
+    }
+
     // An expression, or a tuple of them without parentheses (for/set right-hand sides).
     ExprPtr parseTupleOr(bool noCond)
     {
@@ -1255,7 +1313,7 @@ private:
                 break;
             t->args.push_back(noCond ? parseOr() : parseExpr());
         }
-        return t;
+        return seal(std::move(t));
     }
 
 public:
@@ -1273,7 +1331,7 @@ public:
                 ++m_i;
                 c->args.push_back(parseExpr());
             }
-            e = std::move(c);
+            e = seal(std::move(c));
         }
         --m_depth;
         return e;
@@ -1287,7 +1345,7 @@ private:
             auto o = make(Expr::Kind::Or, next().line);
             o->args.push_back(std::move(e));
             o->args.push_back(parseAnd());
-            e = std::move(o);
+            e = seal(std::move(o));
         }
         return e;
     }
@@ -1299,7 +1357,7 @@ private:
             auto o = make(Expr::Kind::And, next().line);
             o->args.push_back(std::move(e));
             o->args.push_back(parseNot());
-            e = std::move(o);
+            e = seal(std::move(o));
         }
         return e;
     }
@@ -1312,7 +1370,7 @@ private:
             auto n = make(Expr::Kind::Not, line);
             n->args.push_back(parseNot());
             --m_depth;
-            return n;
+            return seal(std::move(n));
         }
         return parseCompare();
     }
@@ -1343,7 +1401,7 @@ private:
             cmp->ops.push_back(op);
             cmp->args.push_back(parseMath1());
         }
-        return cmp ? std::move(cmp) : std::move(first);
+        return cmp ? seal(std::move(cmp)) : std::move(first);
     }
 
     ExprPtr binary(std::string op, ExprPtr a, ExprPtr b, int line)
@@ -1352,7 +1410,7 @@ private:
         e->name = std::move(op);
         e->args.push_back(std::move(a));
         e->args.push_back(std::move(b));
-        return e;
+        return seal(std::move(e));
     }
 
     ExprPtr parseMath1()
@@ -1403,6 +1461,7 @@ private:
             enter(t.line);
             e = make(t.text == "-" ? Expr::Kind::Neg : Expr::Kind::Pos, t.line);
             e->args.push_back(parseUnary(false));
+            e = seal(std::move(e));
             --m_depth;
         } else {
             e = parsePostfix(parsePrimary());
@@ -1461,7 +1520,7 @@ private:
                         break;
                     tup->args.push_back(parseExpr());
                 }
-                first = std::move(tup);
+                first = seal(std::move(tup));
             }
             expectOp(")");
             --m_depth;
@@ -1478,7 +1537,7 @@ private:
             }
             ++m_i;
             --m_depth;
-            return e;
+            return seal(std::move(e));
         }
         if (isOp("{")) {
             ++m_i;
@@ -1493,7 +1552,7 @@ private:
             }
             ++m_i;
             --m_depth;
-            return e;
+            return seal(std::move(e));
         }
         unexpected("a value");
     }
@@ -1534,7 +1593,7 @@ private:
                     a->name = expectName("an attribute name");
                     a->args.push_back(std::move(e));
                 }
-                e = std::move(a);
+                e = seal(std::move(a));
             } else if (isOp("[")) {
                 ++m_i;
                 enter(line);
@@ -1562,14 +1621,14 @@ private:
                     a->args.push_back(std::move(stop));
                     a->args.push_back(std::move(step));
                 }
-                e = std::move(a);
+                e = seal(std::move(a));
             } else if (isOp("(")) {
                 enter(line);
                 auto c = make(Expr::Kind::Call, line);
                 c->args.push_back(std::move(e));
                 parseCallArgs(*c);
                 --m_depth;
-                e = std::move(c);
+                e = seal(std::move(c));
             } else {
                 return e;
             }
@@ -1593,7 +1652,7 @@ private:
                     parseCallArgs(*f);
                     --m_depth;
                 }
-                e = std::move(f);
+                e = seal(std::move(f));
             } else if (isName("is")) {
                 ++m_i;
                 auto t = make(Expr::Kind::Test, line);
@@ -1616,7 +1675,7 @@ private:
                              isName("is") || isName("not"))) {
                     t->args.push_back(parsePostfix(parsePrimary()));
                 }
-                e = std::move(t);
+                e = seal(std::move(t));
             } else {
                 return e;
             }
@@ -1651,6 +1710,15 @@ public:
 
     void setGlobal(const std::string& name, Value v) { m_frames.front()[name] = std::move(v); }
 
+    // Namespaces can hold themselves (set ns.me = [ns]); emptied when rendering ends so such
+    // cycles do not outlive it.
+    void track(std::shared_ptr<ValueDict> ns) { m_namespaces.push_back(std::move(ns)); }
+    ~Evaluator()
+    {
+        for (const auto& ns : m_namespaces)
+            ns->entries.clear();
+    }
+
     std::string run()
     {
         exec(m_program.body);
@@ -1673,6 +1741,14 @@ public:
                   "the template makes text longer than " + std::to_string(m_options.limits.maxOutputBytes) + " bytes");
     }
 
+    Value checkDepth(Value v, int line) const
+    {
+        if (v.depth > kMaxValueDepth)
+            error(line,
+                  "the template nests lists or dicts more than " + std::to_string(kMaxValueDepth) + " levels deep");
+        return v;
+    }
+
     void checkItems(size_t n, int line) const
     {
         if (n > m_options.limits.maxItems)
@@ -1681,6 +1757,8 @@ public:
     }
 
     Value callFilter(const std::string& name, Value& subject, Args& args, int line);
+    std::string percentFormat(const std::string& format, const std::vector<Value>& args, int line);
+    std::string braceFormat(const std::string& format, const Args& args, int line);
     bool callTest(const std::string& name, const Value& subject, Args& args, int line);
     Value attribute(const Value& obj, const std::string& name, int line);
     Value item(const Value& obj, const Value& key, int line);
@@ -1812,6 +1890,37 @@ private:
             return Flow::Continue;
         case Stmt::Kind::Scope:
             return exec(s.body);
+        case Stmt::Kind::With: {
+            std::unordered_map<std::string, Value> frame;
+            for (const auto& [name, e] : s.params)
+                frame[name] = eval(*e);
+            m_frames.push_back(std::move(frame));
+            Flow f;
+            try {
+                f = exec(s.body);
+            } catch (...) {
+                m_frames.pop_back();
+                throw;
+            }
+            m_frames.pop_back();
+            return f;
+        }
+        case Stmt::Kind::FilterBlock: {
+            std::string saved;
+            std::swap(saved, m_out);
+            Flow f;
+            try {
+                f = exec(s.body);
+            } catch (...) {
+                std::swap(saved, m_out);
+                throw;
+            }
+            std::swap(saved, m_out);
+            Value text = Value::string(std::move(saved));
+            Args args = evalArgs(*s.expr, 0);
+            emit(toStr(callFilter(s.expr->name, text, args, s.line)), s.line);
+            return f;
+        }
         }
         return Flow::Normal;
     }
@@ -1899,7 +2008,7 @@ public:
             ValueList items;
             for (const auto& a : e.args)
                 items.push_back(eval(*a));
-            return Value::makeList(std::move(items));
+            return checkDepth(Value::makeList(std::move(items)), e.line);
         }
         case Expr::Kind::Dict: {
             auto d = std::make_shared<ValueDict>();
@@ -1909,7 +2018,7 @@ public:
                     error(e.line, std::string("dict keys must be strings here, found a ") + typeName(key));
                 d->set(key.s, eval(*e.args[k + 1]));
             }
-            return Value::makeDict(std::move(d));
+            return checkDepth(Value::makeDict(std::move(d)), e.line);
         }
         case Expr::Kind::Attr:
             return attribute(eval(*e.args[0]), e.name, e.line);
@@ -2126,6 +2235,9 @@ public:
                 return Value::makeList(std::move(items));
             }
         }
+        if (op == "%" && a.kind == Value::Kind::String)
+            return Value::string(
+                percentFormat(a.s, b.kind == Value::Kind::List ? *b.list : std::vector<Value>{b}, line));
         if (!a.isNumber() || !b.isNumber())
             badOperands(op, a, b, line);
         const bool ints = a.kind != Value::Kind::Float && b.kind != Value::Kind::Float;
@@ -2270,6 +2382,7 @@ private:
     std::string m_out;
     uint64_t m_steps = 0;
     int m_callDepth = 0;
+    std::vector<std::shared_ptr<ValueDict>> m_namespaces;
 };
 
 std::vector<Value> Evaluator::iterate(const Value& v, int line)
@@ -2456,6 +2569,9 @@ Value Evaluator::attribute(const Value& obj, const std::string& name, int line)
                 Value v = self;
                 return ev.callFilter(name, v, a, ln);
             });
+        if (name == "format")
+            return method(
+                [self](Evaluator& ev, Args& a, int ln) { return Value::string(ev.braceFormat(self.s, a, ln)); });
         if (name == "find" || name == "count")
             return method([self, name](Evaluator& ev, Args& a, int ln) {
                 const Value sub = a.get(0, "sub");
@@ -2529,11 +2645,11 @@ Value Evaluator::attribute(const Value& obj, const std::string& name, int line)
 const std::vector<std::string_view>& filterNames()
 {
     static const std::vector<std::string_view> names = {
-        "abs",     "attr",    "capitalize", "count",  "d",      "default",    "dictsort", "e",
-        "escape",  "first",   "float",      "indent", "int",    "items",      "join",     "last",
-        "length",  "list",    "lower",      "map",    "max",    "min",        "reject",   "rejectattr",
-        "replace", "reverse", "round",      "safe",   "select", "selectattr", "sort",     "string",
-        "sum",     "title",   "tojson",     "trim",   "unique", "upper",      "wordcount"};
+        "abs",        "format",  "attr",    "capitalize", "count",  "d",      "default",    "dictsort",
+        "e",          "escape",  "first",   "float",      "indent", "int",    "items",      "join",
+        "last",       "length",  "list",    "lower",      "map",    "max",    "min",        "reject",
+        "rejectattr", "replace", "reverse", "round",      "safe",   "select", "selectattr", "sort",
+        "string",     "sum",     "title",   "tojson",     "trim",   "unique", "upper",      "wordcount"};
     return names;
 }
 
@@ -2545,6 +2661,171 @@ const std::vector<std::string_view>& testNames()
         "mapping",   "ne",       "none",    "number",      "odd",     "sameas",   "sequence", "string", "true",
         "undefined", "upper",    "==",      "!=",          "<",       ">",        "<=",       ">="};
     return names;
+}
+
+// Python's printf-style `format % args` for the conversions templates use: s r d i f F x X o
+// c %, with flags - 0 + and space, a width and a precision (no %(name)s mappings).
+std::string Evaluator::percentFormat(const std::string& format, const std::vector<Value>& args, int line)
+{
+    std::string out;
+    size_t next = 0;
+    for (size_t i = 0; i < format.size(); ++i) {
+        if (format[i] != '%') {
+            out += format[i];
+            continue;
+        }
+        size_t j = i + 1;
+        std::string flags;
+        while (j < format.size() && std::string_view("-+ 0#").find(format[j]) != std::string_view::npos)
+            flags += format[j++];
+        int width = 0, precision = -1;
+        while (j < format.size() && std::isdigit(static_cast<unsigned char>(format[j])) && width < 10000)
+            width = width * 10 + (format[j++] - '0');
+        if (j < format.size() && format[j] == '.') {
+            precision = 0;
+            ++j;
+            while (j < format.size() && std::isdigit(static_cast<unsigned char>(format[j])) && precision < 1000)
+                precision = precision * 10 + (format[j++] - '0');
+        }
+        if (j >= format.size())
+            error(line, "format: the string ends inside a % conversion");
+        const char type = format[j];
+        i = j;
+        if (type == '%') {
+            out += '%';
+            continue;
+        }
+        if (type == '(')
+            error(line, "format: %(name)s conversions are not supported");
+        if (next >= args.size())
+            error(line, "format: not enough arguments for the format string");
+        const Value& v = args[next++];
+        std::string text;
+        switch (type) {
+        case 's':
+            text = toStr(v);
+            if (precision >= 0) {
+                const auto cps = codePoints(text);
+                if (cps.size() > size_t(precision)) {
+                    text.clear();
+                    for (size_t k = 0; k < size_t(precision); ++k)
+                        text += cps[k];
+                }
+            }
+            break;
+        case 'r':
+            text = pyRepr(v);
+            break;
+        case 'd':
+        case 'i':
+        case 'x':
+        case 'X':
+        case 'o':
+        case 'c':
+        case 'f':
+        case 'F':
+        case 'e':
+        case 'E':
+        case 'g':
+        case 'G': {
+            if (!v.isNumber())
+                error(line, std::string("format: %") + type + " needs a number, found a " + typeName(v));
+            std::string spec = "%";
+            for (const char f : flags)
+                if (f != '-' && f != '0')
+                    spec += f;
+            char buf[512];
+            if (type == 'f' || type == 'F' || type == 'e' || type == 'E' || type == 'g' || type == 'G') {
+                spec += "." + std::to_string(precision < 0 ? 6 : std::min(precision, 100)) + type;
+                std::snprintf(buf, sizeof buf, spec.c_str(), v.number());
+            } else if (type == 'c') {
+                const int64_t c = v.kind == Value::Kind::Float ? int64_t(v.f) : v.kind == Value::Kind::Bool ? v.b : v.i;
+                if (c < 0 || c > 0x10FFFF)
+                    error(line, "format: %c needs a code point");
+                std::string ch;
+                appendUtf8(ch, uint32_t(c));
+                std::snprintf(buf, sizeof buf, "%s", ch.c_str());
+            } else {
+                const long long n = v.kind == Value::Kind::Float  ? (long long)(v.f)
+                                    : v.kind == Value::Kind::Bool ? (long long)(v.b)
+                                                                  : (long long)(v.i);
+                spec += std::string("ll") + (type == 'i' ? 'd' : type);
+                std::snprintf(buf, sizeof buf, spec.c_str(), n);
+            }
+            text = buf;
+            break;
+        }
+        default:
+            error(line, std::string("format: unsupported conversion %") + type);
+        }
+        const size_t length = codePoints(text).size();
+        if (size_t(width) > length) {
+            const size_t pad = size_t(width) - length;
+            if (flags.find('-') != std::string::npos)
+                text += std::string(pad, ' ');
+            else if (flags.find('0') != std::string::npos && type != 's' && type != 'r' && type != 'c') {
+                const size_t at = (!text.empty() && (text[0] == '-' || text[0] == '+' || text[0] == ' ')) ? 1 : 0;
+                text.insert(at, pad, '0');
+            } else
+                text.insert(0, pad, ' ');
+        }
+        out += text;
+        checkSize(out.size(), line);
+    }
+    if (next < args.size())
+        error(line, "format: not all arguments converted");
+    return out;
+}
+
+// str.format with {} / {0} / {name} fields and {{ }} escapes (no format specs).
+std::string Evaluator::braceFormat(const std::string& format, const Args& args, int line)
+{
+    std::string out;
+    size_t auto_ = 0;
+    for (size_t i = 0; i < format.size(); ++i) {
+        const char c = format[i];
+        if (c == '}') {
+            if (i + 1 < format.size() && format[i + 1] == '}')
+                ++i;
+            out += '}';
+            continue;
+        }
+        if (c != '{') {
+            out += c;
+            continue;
+        }
+        if (i + 1 < format.size() && format[i + 1] == '{') {
+            out += '{';
+            ++i;
+            continue;
+        }
+        const size_t close = format.find('}', i);
+        if (close == std::string::npos)
+            error(line, "format(): a { is never closed");
+        const std::string field = format.substr(i + 1, close - i - 1);
+        i = close;
+        if (field.find_first_of(":!") != std::string::npos)
+            error(line, "format(): format specs ({:...}, {!r}) are not supported");
+        Value v;
+        if (field.empty()) {
+            if (auto_ >= args.pos.size())
+                error(line, "format(): not enough arguments");
+            v = args.pos[auto_++];
+        } else if (std::all_of(field.begin(), field.end(),
+                               [](char d) { return std::isdigit(static_cast<unsigned char>(d)); })) {
+            const size_t k = size_t(std::stoul(field.substr(0, 9)));
+            if (k >= args.pos.size())
+                error(line, "format(): no argument " + field);
+            v = args.pos[k];
+        } else {
+            v = args.get(size_t(-1), field);
+            if (v.isUndefined())
+                error(line, "format(): no argument named " + field);
+        }
+        out += toStr(v);
+        checkSize(out.size(), line);
+    }
+    return out;
 }
 
 std::string htmlEscape(std::string_view s)
@@ -2658,7 +2939,10 @@ Value Evaluator::callFilter(const std::string& name, Value& v, Args& args, int l
             const size_t dot = path.find('.', pos);
             const std::string part = path.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
             bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
-            cur = numeric ? item(cur, Value::integer(std::stoll(part)), line) : item(cur, Value::string(part), line);
+            int64_t index = 0;
+            if (numeric && std::from_chars(part.data(), part.data() + part.size(), index).ec != std::errc())
+                numeric = false; // too large for an index: a key that will not be found
+            cur = numeric ? item(cur, Value::integer(index), line) : item(cur, Value::string(part), line);
             if (dot == std::string::npos)
                 return cur;
             pos = dot + 1;
@@ -2716,6 +3000,8 @@ Value Evaluator::callFilter(const std::string& name, Value& v, Args& args, int l
     }
     if (name == "safe")
         return v;
+    if (name == "format")
+        return Value::string(percentFormat(toStr(v), args.pos, line));
     if (name == "escape" || name == "e")
         return Value::string(htmlEscape(toStr(v)));
     if (name == "tojson") {
@@ -3053,13 +3339,14 @@ std::string Template::render(const nlohmann::ordered_json& variables, const Rend
                      }
                      for (const auto& [k, v] : a.kw)
                          d->set(k, v);
+                     e.track(d);
                      return Value::makeDict(std::move(d));
                  }));
-    ev.setGlobal("dict", Value::function([](Evaluator&, Args& a, int) {
+    ev.setGlobal("dict", Value::function([](Evaluator& e, Args& a, int line) {
                      auto d = std::make_shared<ValueDict>();
                      for (const auto& [k, v] : a.kw)
                          d->set(k, v);
-                     return Value::makeDict(std::move(d));
+                     return e.checkDepth(Value::makeDict(std::move(d)), line);
                  }));
     ev.setGlobal("raise_exception", Value::function([](Evaluator& e, Args& a, int line) -> Value {
                      throw RaiseSignal{toStr(a.get(0, "message")), line};

@@ -7,13 +7,15 @@
 // loopcontrols extension, Python's str methods and json.dumps-style tojson.
 //
 // Supported: {{ }}, {% if/elif/else %}, {% for %} (tuple targets, `if` filter, else, loop.*,
-// break/continue), {% set %} (names, tuples, ns.attr, block set), {% macro %}, {% raw %},
-// {% generation %}, comments, whitespace control (-, +, trim_blocks, lstrip_blocks), the
-// usual expressions (literals, lists, dicts, tuples, attribute/item access, slices,
-// arithmetic, ~, comparisons, in, and/or/not, conditional expressions), filters, tests,
-// str/dict methods, and the globals namespace(), range(), dict(), raise_exception() and
-// strftime_now(). Rendering is bounded (output size, steps, call depth) so a hostile
-// template cannot run away.
+// break/continue), {% set %} (names, tuples, ns.attr, block set), {% macro %}, {% with %},
+// {% filter %}, {% raw %}, {% generation %}, comments, whitespace control (-, +, trim_blocks,
+// lstrip_blocks), the usual expressions (literals, lists, dicts, tuples, attribute/item
+// access, slices, arithmetic, ~, comparisons, in, and/or/not, conditional expressions,
+// '%s' % x), filters, tests, str/dict methods (str.format included), and the globals
+// namespace(), range(), dict(), raise_exception() and strftime_now(). Not supported:
+// {% call %}, {% include/import/extends/block %}, recursive loops, %(name)s formatting.
+// Rendering is bounded (output size, steps, call depth, nesting) so a hostile template
+// cannot run away.
 
 #include <nlohmann/json.hpp>
 

@@ -80,7 +80,7 @@ std::unique_ptr<Tokenizer> loadLlama2cTokenizer(const std::filesystem::path& pat
 std::unique_ptr<Tokenizer> findTokenizer(const ModelReader& reader, const std::filesystem::path& modelPath);
 
 // The tokenizer files beside a model (the one findTokenizer would load, with
-// tokenizer_config.json when it goes with a tokenizer.json): what a .novaq file carries
+// tokenizer_config.json and chat_template.jinja when they go with a tokenizer.json): what a .novaq file carries
 // along so that it runs without its source folder. Empty when there are none.
 std::vector<std::filesystem::path> tokenizerFilesBeside(const std::filesystem::path& modelPath);
 
