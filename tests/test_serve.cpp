@@ -1014,6 +1014,13 @@ private Q_SLOTS:
         const QString node = QStandardPaths::findExecutable("node");
         if (node.isEmpty())
             NOVAQ_SKIP_MISSING_TOOL("node");
+        // The openai package supports Node.js 20 and later (Debian 12's own nodejs is 18).
+        QProcess version;
+        version.start(node, {"--version"});
+        QVERIFY(version.waitForFinished(60000));
+        const QString v = QString::fromUtf8(version.readAllStandardOutput()).trimmed(); // "v20.20.2"
+        if (v.mid(1).section('.', 0, 0).toInt() < 20)
+            NOVAQ_SKIP_MISSING_TOOL("node 20 or later (the openai package needs it)");
         const fs::path dir = NOVAQ_OPENAI_CLIENT_DIR;
         NOVAQ_REQUIRE_DATA(dir / "client.mjs");
         if (!fs::exists(dir / "node_modules" / "openai" / "package.json"))

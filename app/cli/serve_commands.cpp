@@ -38,7 +38,7 @@ int runServe(const Context& context, const ParsedArgs& args)
     if (auto v = args.value("--parallel"))
         options.parallel = static_cast<int>(parseInteger("--parallel", *v, 1, 256));
     if (auto v = args.value("--queue"))
-        options.queue = static_cast<int>(parseInteger("--queue", *v, 0, 4096));
+        options.queue = static_cast<int>(parseInteger("--queue", *v, 0, 256));
     if (auto v = args.value("--ctx"))
         options.contextTokens = parseInteger("--ctx", *v, 2, int64_t(1) << 24);
     if (auto v = args.value("--api-key")) {
@@ -121,7 +121,7 @@ void addServeCommands(std::vector<Command>& commands)
             {"--port", "N", "TCP port (0: a free one, printed)", "8080"},
             {"--api-key", "KEY", "require `Authorization: Bearer KEY` (default: $NOVAQ_API_KEY when set)", ""},
             {"--parallel", "N", "generations at once, each with its own KV cache", "1"},
-            {"--queue", "N", "requests that may wait for a free generation; more get 503", "16"},
+            {"--queue", "N", "requests that may wait for a free generation (at most 256); more get 503", "16"},
             {"--ctx", "N", "context tokens per generation (prompt and reply)",
              "the model's, at most " + std::to_string(serve::kDefaultContext)},
             {"--chat-template", "NAME",

@@ -345,9 +345,9 @@ struct Server::Impl {
         if (options.parallel < 1 || options.parallel > 256)
             throw Error(ErrorKind::InvalidArgument,
                         "--parallel must be between 1 and 256, got " + std::to_string(options.parallel));
-        if (options.queue < 0 || options.queue > 4096)
+        if (options.queue < 0 || options.queue > 256)
             throw Error(ErrorKind::InvalidArgument,
-                        "--queue must be between 0 and 4096, got " + std::to_string(options.queue));
+                        "--queue must be between 0 and 256, got " + std::to_string(options.queue));
         if (options.port < 0 || options.port > 65535)
             throw Error(ErrorKind::InvalidArgument,
                         "--port must be between 0 and 65535, got " + std::to_string(options.port));
@@ -647,6 +647,9 @@ struct Server::Impl {
 
     void routes()
     {
+        // A generating or waiting request holds its connection's thread: room for all of them,
+        // plus 8 for /health, /v1/models, errors and the 503s (a connection beyond the pool
+        // would wait unanswered in httplib's own unbounded list instead of getting 503).
         http.new_task_queue = [n = static_cast<size_t>(options.parallel + options.queue + 8)] {
             return new httplib::ThreadPool(n);
         };

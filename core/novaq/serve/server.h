@@ -35,7 +35,7 @@ struct ServerOptions {
     int port = 8080;                       // 0: a free port (Server::bind() returns it)
     std::string apiKey;                    // non-empty: requests need `Authorization: Bearer KEY`
     int parallel = 1;                      // generations at once (a KV cache each)
-    int queue = 16;                        // requests waiting for a slot at most; more get 503
+    int queue = 16;                        // requests waiting for a slot at most (0..256); more get 503
     size_t maxBodyBytes = size_t(4) << 20; // larger request bodies get 413
     int64_t contextTokens = 0;             // per slot; 0: the model's context, at most kDefaultContext
     std::string modelId = "model";         // the name /v1/models lists and requests use
