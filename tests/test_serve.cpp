@@ -1217,6 +1217,9 @@ private Q_SLOTS:
     {
         QProcess serve;
         serve.setStandardInputFile(QProcess::nullDevice());
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert("NOVAQ_API_KEY", "sk-from-env");
+        serve.setProcessEnvironment(env);
         serve.start(QStringLiteral(NOVAQ_CLI_PATH),
                     {"serve", QString::fromStdString(m_novaqPath.string()), "--port", "0", "--threads", "2"});
         QVERIFY(serve.waitForStarted());
@@ -1229,7 +1232,9 @@ private Q_SLOTS:
         QVERIFY(port > 0);
         QVERIFY(line.contains("model \"kjv-llama-7m.novaq\""));
         QCOMPARE(get(port, "/health").status, 200);
-        const Reply r = post(port, "/v1/completions", json{{"prompt", "In the beginning"}, {"max_tokens", 4}}.dump());
+        const std::string body = json{{"prompt", "In the beginning"}, {"max_tokens", 4}}.dump();
+        QCOMPARE(post(port, "/v1/completions", body).status, 401); // NOVAQ_API_KEY is required
+        const Reply r = post(port, "/v1/completions", body, {{"Authorization", "Bearer sk-from-env"}});
         QCOMPARE(r.status, 200);
         ::kill(static_cast<pid_t>(serve.processId()), SIGTERM);
         QVERIFY(serve.waitForFinished(60000));
@@ -1237,7 +1242,7 @@ private Q_SLOTS:
         QCOMPARE(serve.exitCode(), 0);
         const QByteArray err = serve.readAllStandardError();
         QVERIFY2(err.contains("stopped (1 completions"), err.constData());
-        QVERIFY2(err.contains("POST /v1/completions 200"), err.constData());
+        QVERIFY2(err.contains("POST /v1/completions 200") && err.contains("POST /v1/completions 401"), err.constData());
     }
 };
 
