@@ -243,12 +243,23 @@ int runChat(const Context& context, const ParsedArgs& args)
         // The prompt; the oldest turns go when it does not leave room for a reply.
         std::vector<int32_t> ids;
         size_t dropped = 0;
+        std::string failed;
         for (;;) {
-            ids = encoder.encodeChat(chatTemplate.render(messages, true), chatTemplate);
+            try {
+                ids = encoder.encodeChat(chatTemplate.render(messages, true), chatTemplate);
+            } catch (const Error& e) { // the template refuses this conversation: say so, keep going
+                failed = e.what();
+                break;
+            }
             if (static_cast<int64_t>(ids.size()) < generator.contextTokens() - 16 || messages.size() <= kept + 1)
                 break;
             messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(kept));
             ++dropped;
+        }
+        if (!failed.empty()) {
+            std::cerr << printable(failed) << '\n';
+            messages.pop_back();
+            continue;
         }
         if (dropped > 0)
             std::cerr << "(context full: left out the " << dropped << " oldest messages)\n";
