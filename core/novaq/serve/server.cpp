@@ -558,7 +558,13 @@ struct Server::Impl {
                 throw ApiError(503, "the server is shutting down", "", "shutting_down", "server_error");
             if (options.onSlotAcquired)
                 options.onSlotAcquired();
-            const GenerationResult r = g->generate(job->prompt, job->params, {}, &stopping, observer());
+            GenerationResult r;
+            try {
+                r = g->generate(job->prompt, job->params, {}, &stopping, observer());
+            } catch (...) {
+                ++disconnected; // cut short by an error: counted once all the same
+                throw;
+            }
             ticket->release();
             count(r);
             if (r.finish == FinishReason::Cancelled)
@@ -612,6 +618,7 @@ struct Server::Impl {
                 sink.done();
                 return true;
             } catch (const std::exception& e) {
+                ++disconnected; // cut short by an error: counted once all the same
                 data(errorJson(std::string("generation failed: ") + e.what(), "server_error", "", ""));
                 return false;
             }

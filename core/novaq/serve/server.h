@@ -52,7 +52,7 @@ struct ServerStats {
     int64_t active = 0;       // generating now
     int64_t queued = 0;       // waiting for a slot
     int64_t completed = 0;    // generations that ran to their end
-    int64_t disconnected = 0; // requests whose client went away (or that shutdown cut short)
+    int64_t disconnected = 0; // cut short: the client went away, shutdown, or an error
     int64_t rejected = 0;     // 503 for a full queue
     int64_t generatedTokens = 0;
 };
