@@ -121,6 +121,10 @@ private Q_SLOTS:
         QTest::newRow("--chat-template chatml") << ""
                                                 << "multi_turn" << QStringList{"--chat-template", "chatml"}
                                                 << "builtin_chatml" << true << "--chat-template";
+        QTest::newRow("qwen3 --template-vars enable_thinking false")
+            << "qwen3_tokenizer_config.json"
+            << "thinking_disabled" << QStringList{"--template-vars", R"({"enable_thinking": false})"} << "qwen3" << true
+            << "the model's own";
         QTest::newRow("--chat-template beats own")
             << "qwen3_tokenizer_config.json"
             << "no_system" << QStringList{"--chat-template", "llama3"} << "builtin_llama3" << true << "--chat-template";
@@ -200,6 +204,9 @@ private Q_SLOTS:
                                     << "message 0, content part 0: only text parts";
         QTest::newRow("part type not a string") << R"([{"role": "user", "content": [{"type": 5, "text": "x"}]}])"
                                                 << QStringList{} << 3 << "message 0, content part 0: only text parts";
+        QTest::newRow("template vars not an object")
+            << R"([{"role": "user", "content": "x"}])" << QStringList{"--template-vars", "[1]"} << 2
+            << "--template-vars: expected a JSON object";
         QTest::newRow("template refuses")
             << R"([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])"
             << QStringList{"--chat-template", "gemma"} << 3 << "the template refused the conversation";

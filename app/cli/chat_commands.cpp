@@ -127,11 +127,21 @@ int runPrompt(const Context&, const ParsedArgs& args)
             throw Error(ErrorKind::InvalidArgument, "--chat-template: unknown template '" + *name +
                                                         "'; the built-in ones are " + builtinNameList());
     }
+    ChatTemplateVariables variables;
+    if (auto vars = args.value("--template-vars")) {
+        const nlohmann::json object = nlohmann::json::parse(*vars, nullptr, false);
+        if (object.is_discarded() || !object.is_object())
+            throw Error(ErrorKind::InvalidArgument, "--template-vars: expected a JSON object such as "
+                                                    "'{\"enable_thinking\": false}', got '" +
+                                                        *vars + "'");
+        for (auto it = object.begin(); it != object.end(); ++it)
+            variables[it.key()] = it.value().dump();
+    }
     const std::vector<ChatMessage> messages = parseMessages(*file, readMessagesText(*file));
     const auto reader = openModel(modelPath);
     std::string note;
     const ChatTemplate chat = chooseChatTemplate(*reader, modelPath, name, &note);
-    const std::string text = chat.render(messages, !args.has("--no-generation-prompt"));
+    const std::string text = chat.render(messages, !args.has("--no-generation-prompt"), variables);
     std::cerr << note << '\n';
     std::cout << text << std::flush;
     if (!std::cout)
@@ -157,6 +167,8 @@ void addChatCommands(std::vector<Command>& commands)
              "the conversation: a JSON array of {\"role\", \"content\"} (OpenAI style); - reads stdin (required)", ""},
             {"--chat-template", "NAME", "use a built-in template instead: " + builtinNameList(), ""},
             {"--no-generation-prompt", "", "do not open the assistant's turn at the end", ""},
+            {"--template-vars", "JSON",
+             "extra template variables as a JSON object, e.g. '{\"enable_thinking\": false}' for Qwen3", ""},
             kHelpOption,
         },
         {"novaq prompt Qwen3-0.6B --messages chat.json",
