@@ -7,6 +7,7 @@
 
 #include "novaq/io/error.h"
 #include "novaq/pipeline/report.h"
+#include "novaq/runtime/generator.h"
 #include "novaq/runtime/session.h"
 
 #include <nlohmann/json.hpp>
@@ -211,32 +212,22 @@ int runGenerate(const Context& context, const ParsedArgs& args)
             std::cout << label << " (" << printable(m.path.string()) << "):\n"
                       << printable(*prompt, true) << std::flush;
         std::vector<int32_t> produced;
-        std::string shown; // the decoded text printed so far
-        // Tokens come from the tokenizer's file: their text goes through printable(), whole
-        // UTF-8 characters at a time (a character made of byte tokens is printed when complete).
-        const auto showNew = [&](const std::string& text, size_t end) {
-            if (end > shown.size() && text.compare(0, shown.size(), shown) == 0) {
-                std::cout << printable(std::string_view(text).substr(shown.size(), end - shown.size()), true)
-                          << std::flush;
-                shown = text.substr(0, end);
-            }
-        };
+        // Text as decode(prompt + produced) grows past decode(prompt), whole UTF-8 characters
+        // only: a character still waiting for byte tokens (which decoders show as U+FFFD) is
+        // held back until it is complete. Tokens come from the tokenizer's file: printable().
+        IncrementalDecoder decoder(tokenizer, promptIds);
         const auto started = std::chrono::steady_clock::now();
         generate(
             m.model, ids, options,
             [&](int32_t id) {
                 produced.push_back(id);
-                if (!json) {
-                    const std::string text = continuation(produced);
-                    showNew(text, completeUtf8Length(text));
-                }
+                if (!json)
+                    std::cout << printable(decoder.push(id), true) << std::flush;
                 return true;
             },
             context.cancel);
-        if (!json) {
-            const std::string text = continuation(produced);
-            showNew(text, text.size());
-        }
+        if (!json)
+            std::cout << printable(decoder.flush(), true) << std::flush;
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         const double rate = produced.empty() ? 0.0 : double(produced.size()) / seconds;
         if (json) {

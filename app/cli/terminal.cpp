@@ -130,21 +130,4 @@ std::string printable(std::string_view text, bool keepLineBreaks)
     return out;
 }
 
-size_t completeUtf8Length(std::string_view text)
-{
-    // The last byte that is not a continuation byte (10xxxxxx), at most three bytes back.
-    size_t lead = text.size();
-    for (size_t back = 1; back <= 4 && back <= text.size(); ++back) {
-        if ((static_cast<unsigned char>(text[text.size() - back]) & 0xC0) != 0x80) {
-            lead = text.size() - back;
-            break;
-        }
-    }
-    if (lead == text.size())
-        return text.size();
-    const auto b0 = static_cast<unsigned char>(text[lead]);
-    const size_t needed = b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC0 ? 2 : 1;
-    return text.size() - lead < needed ? lead : text.size();
-}
-
 } // namespace novaq::cli

@@ -22,7 +22,5 @@ std::string clockText(double seconds);
 // that are not valid UTF-8 \xHH. Valid UTF-8 text is kept as it is. With `keepLineBreaks`,
 // '\n' and '\t' pass unchanged (generated text, whose lines are its own).
 std::string printable(std::string_view text, bool keepLineBreaks = false);
-// The length of `text` without a UTF-8 sequence cut short at its end (text streamed in pieces).
-size_t completeUtf8Length(std::string_view text);
 
 } // namespace novaq::cli
