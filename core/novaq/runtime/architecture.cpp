@@ -181,7 +181,7 @@ constexpr Architecture kArchitectures[] = {
      true,
      false},
     {"gemma3",
-     "Gemma 3 (text)",
+     "Gemma 3 text models",
      {"gemma3_text", "gemma3", nullptr, nullptr},
      {"gemma3", nullptr},
      {hf(kHfSandwichQkNorm, true), gguf(ggufNames(true, true), RopeLayout::Halves),
