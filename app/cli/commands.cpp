@@ -341,6 +341,8 @@ const std::vector<Command>& commandTable()
         addRuntimeCommands(commands);
         addTextCommands(commands);
         addChatCommands(commands);
+        addChatReplCommand(commands);
+        addServeCommands(commands);
         return commands;
     }();
     return kCommands;

@@ -76,6 +76,9 @@ void addRuntimeCommands(std::vector<Command>& commands);
 void addTextCommands(std::vector<Command>& commands);
 // `prompt` (chat_commands.cpp).
 void addChatCommands(std::vector<Command>& commands);
+// `chat` (chat_repl.cpp) and `serve` (serve_commands.cpp).
+void addChatReplCommand(std::vector<Command>& commands);
+void addServeCommands(std::vector<Command>& commands);
 int runSearch(const Context& context, const ParsedArgs& args);
 int runHf(const Context& context, const ParsedArgs& args);
 int runOllama(const Context& context, const ParsedArgs& args);

@@ -1,0 +1,150 @@
+// `novaq serve`: the OpenAI-compatible HTTP server (core/novaq/serve/server.h) on a model.
+
+#include "cli_help.h"
+#include "commands.h"
+#include "terminal.h"
+
+#include "novaq/io/error.h"
+#include "novaq/runtime/session.h"
+#include "novaq/serve/server.h"
+#include "novaq/text/chat_template.h"
+
+#include <tbb/global_control.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <thread>
+
+namespace novaq::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool isLoopback(const std::string& host) { return host == "127.0.0.1" || host == "localhost" || host == "::1"; }
+
+int runServe(const Context& context, const ParsedArgs& args)
+{
+    const fs::path modelPath = oneModelArgument(args, "the MODEL to serve");
+    serve::ServerOptions options;
+    options.host = args.value("--host").value_or("127.0.0.1");
+    if (options.host.empty())
+        throw Error(ErrorKind::InvalidArgument, "--host must not be empty (127.0.0.1, or 0.0.0.0 for every interface)");
+    if (auto v = args.value("--port"))
+        options.port = static_cast<int>(parseInteger("--port", *v, 0, 65535));
+    if (auto v = args.value("--parallel"))
+        options.parallel = static_cast<int>(parseInteger("--parallel", *v, 1, 256));
+    if (auto v = args.value("--queue"))
+        options.queue = static_cast<int>(parseInteger("--queue", *v, 0, 256));
+    if (auto v = args.value("--ctx"))
+        options.contextTokens = parseInteger("--ctx", *v, 2, int64_t(1) << 24);
+    if (auto v = args.value("--api-key")) {
+        options.apiKey = *v;
+    } else if (const char* env = std::getenv("NOVAQ_API_KEY")) {
+        options.apiKey = env;
+    }
+    if (args.has("--api-key") && options.apiKey.empty())
+        throw Error(ErrorKind::InvalidArgument, "--api-key must not be empty");
+    std::optional<fs::path> tokenizerPath;
+    if (auto v = args.value("--tokenizer")) {
+        requireExisting(*v);
+        tokenizerPath = fs::path(*v);
+    }
+    std::optional<tbb::global_control> limit;
+    if (auto t = args.value("--threads"))
+        if (const int64_t n = parseInteger("--threads", *t, 0, kMaxThreads); n > 0)
+            limit.emplace(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(n));
+    LoadOptions load;
+    load.decodeQuantized = args.has("--decode");
+
+    const RunnableModel model = openRunnable(modelPath, tokenizerPath, load);
+    const Tokenizer& tokenizer = tokenizerOf(model, nullptr);
+    std::string note;
+    const ChatTemplate chatTemplate =
+        chooseChatTemplate(*model.reader, modelPath, args.value("--chat-template"), &note);
+    options.modelId = fs::absolute(modelPath).lexically_normal().filename().string();
+    if (options.modelId.empty()) // a folder given with a trailing slash
+        options.modelId = fs::absolute(modelPath).lexically_normal().parent_path().filename().string();
+    options.log = [](const std::string& line) { std::cerr << "novaq serve: " << printable(line) << '\n'; };
+
+    serve::Server server(model.model, tokenizer, chatTemplate, options);
+    const int port = server.bind();
+    const std::string base = "http://" +
+                             (options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host) +
+                             ":" + std::to_string(port);
+    std::cerr << "novaq serve: " << printable(note) << "; context " << server.contextTokens() << " tokens, "
+              << options.parallel << " at once, " << options.queue << " waiting at most\n";
+    if (!isLoopback(options.host) && options.apiKey.empty())
+        std::cerr << "novaq serve: warning: listening on " << printable(options.host)
+                  << " without --api-key: anyone who can reach this machine can use the model\n";
+    std::cout << "listening on " << printable(base) << " (model \"" << printable(options.modelId)
+              << "\"; OpenAI base URL " << printable(base) << "/v1; Ctrl-C stops)" << std::endl;
+
+    std::atomic<bool> running{true};
+    std::thread listener([&] {
+        server.run();
+        running = false;
+    });
+    // SIGINT/SIGTERM/SIGHUP set the context's token (main.cpp); stop then, cleanly.
+    while (running && !context.cancel->cancelled())
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    server.stop();
+    listener.join();
+    const serve::ServerStats stats = server.stats();
+    std::cerr << "novaq serve: stopped (" << stats.completed << " completions, " << stats.disconnected << " cut short, "
+              << stats.rejected << " turned away as busy)\n";
+    return kExitSuccess;
+}
+
+} // namespace
+
+void addServeCommands(std::vector<Command>& commands)
+{
+    commands.push_back(Command{
+        "serve",
+        "MODEL",
+        "Serve a model over an OpenAI-compatible HTTP API (chat and completions, streamed or not)",
+        "Endpoints: GET /health, GET /v1/models, POST /v1/chat/completions and POST\n"
+        "/v1/completions, with \"stream\": true (server-sent events) or false; max_tokens,\n"
+        "temperature, top_p, top_k, seed, stop; usage in every answer. Point an OpenAI client at\n"
+        "the base URL it prints (http://127.0.0.1:8080/v1) with any API key, or the one given with\n"
+        "--api-key (or the NOVAQ_API_KEY environment variable), which requests then must send as\n"
+        "`Authorization: Bearer KEY`. Listens on the loopback address unless --host says\n"
+        "otherwise. The model is loaded once; --parallel generations run at once, each with its own\n"
+        "context of --ctx tokens; up to --queue more requests wait, further ones get 503. Ctrl-C\n"
+        "(or SIGTERM) stops the server; running generations end.",
+        {
+            {"--host", "ADDR", "address to listen on (0.0.0.0: every interface)", "127.0.0.1"},
+            {"--port", "N", "TCP port (0: a free one, printed)", "8080"},
+            {"--api-key", "KEY", "require `Authorization: Bearer KEY` (default: $NOVAQ_API_KEY when set)", ""},
+            {"--parallel", "N", "generations at once, each with its own KV cache", "1"},
+            {"--queue", "N", "requests that may wait for a free generation (at most 256); more get 503", "16"},
+            {"--ctx", "N", "context tokens per generation (prompt and reply)",
+             "the model's, at most " + std::to_string(serve::kDefaultContext)},
+            {"--chat-template", "NAME",
+             "built-in chat template to use instead of the model's own: " +
+                 [] {
+                     std::string names;
+                     for (const std::string& n : ChatTemplate::builtinNames())
+                         names += (names.empty() ? "" : ", ") + n;
+                     return names;
+                 }(),
+             ""},
+            {"--tokenizer", "FILE", "tokenizer to use; default: the model's own", ""},
+            {"--decode", "", "decode quantized matrices to F32 once at load (faster, more memory)", ""},
+            {"--threads", "N", "worker threads, 0 = all cores", "0"},
+            kHelpOption,
+        },
+        {"novaq serve model.novaq --port 8080",
+         "curl http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' "
+         "-d '{\"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'"},
+        false,
+        runServe,
+        "",
+    });
+}
+
+} // namespace novaq::cli
