@@ -30,6 +30,12 @@ namespace {
 
 const char* const kSampleResource = ":/text/kjv_john.txt";
 
+QString kQualityHint()
+{
+    return TryItPage::tr("Does the compressed model still work? Check quality lets both models read a sample text "
+                         "and counts how often the compressed one predicts the same next word as the original.");
+}
+
 QString perplexityText(double value) { return QLocale().toString(value, 'f', 2); }
 
 QString ratePerSecond(qint64 tokens, double seconds)
@@ -44,11 +50,10 @@ QualityTexts qualityTexts(const QualityCheck& c)
     QualityTexts t;
     const int same = qRound(c.top1 * 100);
     t.verdict = TryItPage::tr("Picks the same next word as the original %1 times in 100.").arg(same);
-    t.detail = TryItPage::tr("On %1 (%2 words scored): perplexity %3 for the original and %4 for the compressed "
-                             "model (how surprised each is by the text; lower is better), and the two disagree by "
-                             "%5 on average (KL divergence; 0 would mean the same predictions).")
-                   .arg(QString::fromStdString(c.text), QLocale().toString(qlonglong(c.tokens)),
-                        perplexityText(c.originalPerplexity), perplexityText(c.perplexity), errorText(c.meanKl));
+    t.detail = TryItPage::tr("Measured on %1, %2 tokens. Perplexity is how surprised a model is by the text (lower "
+                             "is better); KL divergence is how far the compressed model's predictions are from the "
+                             "original's (0: the same).")
+                   .arg(QString::fromStdString(c.text), QLocale().toString(qlonglong(c.tokens)));
     t.original = perplexityText(c.originalPerplexity);
     t.compressed = perplexityText(c.perplexity);
     t.kl = errorText(c.meanKl);
@@ -114,6 +119,7 @@ TryItPage::TryItPage(QWidget* parent) : QWidget(parent)
     m_newChat->setToolTip(tr("Forget the conversation and start again."));
     for (QPushButton* b : {m_send, m_stop, m_newChat}) {
         b->setMinimumHeight(34);
+        b->setMinimumWidth(b->sizeHint().width() + 16);
         b->setAccessibleName(b->text());
     }
     promptRow->addWidget(m_prompt, 1);
@@ -208,6 +214,7 @@ TryItPage::TryItPage(QWidget* parent) : QWidget(parent)
     m_cancelCheck->setToolTip(tr("Stop the quality check (Esc); nothing is kept."));
     for (QPushButton* b : {m_check, m_cancelCheck}) {
         b->setMinimumHeight(34);
+        b->setMinimumWidth(b->sizeHint().width() + 24);
         b->setAccessibleName(b->text());
     }
     m_cancelCheck->setAccessibleName(tr("Cancel the quality check"));
@@ -219,7 +226,7 @@ TryItPage::TryItPage(QWidget* parent) : QWidget(parent)
     layout->addLayout(checkRow);
     m_qualityStatus = new QLabel(body);
     m_qualityStatus->setWordWrap(true);
-    m_qualityStatus->hide();
+    m_qualityStatus->setAccessibleName(tr("Quality check status"));
     layout->addWidget(m_qualityStatus);
 
     m_qualityResult = new QWidget(body);
@@ -283,7 +290,8 @@ TryItPage::TryItPage(QWidget* parent) : QWidget(parent)
         Q_EMIT qualityCancelled();
     });
     connect(m_qualityJob, &QualityJob::failed, this, [this](ErrorKind kind, const QString& message) {
-        m_qualityStatus->hide();
+        m_qualityStatus->setText(kQualityHint());
+        m_qualityStatus->show();
         m_banner->showError(kind == ErrorKind::InvalidArgument ? tr("The text is too short") : errorTitle(kind),
                             message);
         updateButtons();
@@ -303,6 +311,7 @@ TryItPage::TryItPage(QWidget* parent) : QWidget(parent)
     esc->setContext(Qt::WidgetWithChildrenShortcut);
     connect(esc, &QShortcut::activated, this, &TryItPage::stop);
     setSampleTextFile({});
+    m_qualityStatus->setText(kQualityHint());
     updateButtons();
 }
 
@@ -321,7 +330,8 @@ void TryItPage::setModels(const QString& compressed, const QString& original, bo
     m_demo = demo;
     m_quality.reset();
     m_qualityResult->hide();
-    m_qualityStatus->hide();
+    m_qualityStatus->setText(kQualityHint());
+    m_qualityStatus->show();
     m_banner->clear();
     m_title->setText(compressed.isEmpty() ? tr("Try it") : tr("Try %1").arg(QFileInfo(compressed).fileName()));
     m_title->setToolTip(compressed);
