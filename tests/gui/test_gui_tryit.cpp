@@ -254,6 +254,36 @@ private Q_SLOTS:
         QVERIFY(page.checkButton()->isEnabled());
     }
 
+    // Tab walks the page in order (prompt, Send, ..., Check quality) with a visible focus, and a
+    // report without a quality check has no "quality" in its JSON.
+    void keyboardAndReportJson()
+    {
+        TryItPage page;
+        QSignalSpy loaded(&page, &TryItPage::loaded);
+        page.setModels(m_novaq, kDemo, true);
+        page.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&page));
+        QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, 60000);
+        page.promptEdit()->setText(kPrompt);
+        page.promptEdit()->setFocus();
+        QTRY_VERIFY(page.promptEdit()->hasFocus());
+        QList<QWidget*> order;
+        for (int i = 0; i < 12 && !page.checkButton()->hasFocus(); ++i) {
+            QTest::keyClick(QApplication::focusWidget(), Qt::Key_Tab);
+            order << QApplication::focusWidget();
+        }
+        QVERIFY(page.checkButton()->hasFocus());
+        QVERIFY(order.indexOf(page.sendButton()) >= 0);
+        QVERIFY(order.indexOf(page.sendButton()) < order.indexOf(page.newChatButton()));
+        QVERIFY(order.indexOf(page.newChatButton()) < order.indexOf(page.checkButton()));
+
+        ModelReport report;
+        QVERIFY(!report.toJson().contains("quality"));
+        report.quality = QualityCheck{"sample.txt", 10, 256, 2.5, 2.25, 0.125, 0.75};
+        QCOMPARE(report.toJson().at("quality").at("top1_agreement").get<double>(), 0.75);
+        QCOMPARE(report.toJson().at("quality").at("text").get<std::string>(), std::string("sample.txt"));
+    }
+
     // A model the runtime cannot run: the engine's reason in the app's words, nothing to send.
     void unsupportedModelShowsWords()
     {
