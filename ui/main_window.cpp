@@ -363,9 +363,9 @@ void MainWindow::openPath(const QString& path)
                 m_chip->setText(tr("%1 - compressed file - %2")
                                     .arg(QFileInfo(path).fileName(), sizeText(outcome.value->fileBytes)));
                 m_resultsPage->showReport(*outcome.value);
-                // The original is the source the file names, when it is still there.
+                // The original is the source the file names (the page says so when it is not there).
                 const QString source = QString::fromStdString(outcome.value->source);
-                m_tryItPage->setModels(path, QFileInfo::exists(source) ? source : QString(), isDemoModel(source));
+                m_tryItPage->setModels(path, source, isDemoModel(source));
                 setStepEnabled(Step::Results, true);
                 setStepEnabled(Step::TryIt, true);
                 goTo(Step::Results);

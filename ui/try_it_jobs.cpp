@@ -31,7 +31,7 @@ std::shared_ptr<TryItPair> loadTryItPair(const std::filesystem::path& compressed
         pair->original = std::make_unique<RunnableModel>(openRunnable(*original, std::nullopt));
         pair->originalTokenizer = &tokenizerOf(*pair->original, nullptr);
     } else if (original) {
-        pair->originalMissing = original->string() + " is not there any more";
+        pair->originalMissing = original->string() + " is not a file or folder on this computer";
     } else {
         pair->originalMissing = "the compressed file does not say where its original is";
     }

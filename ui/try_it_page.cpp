@@ -155,6 +155,8 @@ TryItPage::TryItPage(QWidget* parent) : QWidget(parent)
                                                        : tr("Answer of the compressed model"));
         pane->text->setToolTip(side == Original ? tr("What the original model answers.")
                                                 : tr("What the compressed model answers."));
+        pane->text->setPlaceholderText(side == Original ? tr("The original model's answer appears here.")
+                                                        : tr("The compressed model's answer appears here."));
         pane->stats = new QLabel(pane->frame);
         pane->stats->setWordWrap(true);
         pane->stats->setToolTip(
@@ -162,6 +164,22 @@ TryItPage::TryItPage(QWidget* parent) : QWidget(parent)
         v->addWidget(pane->header);
         v->addWidget(pane->text, 1);
         v->addWidget(pane->stats);
+        if (side == Original) {
+            m_chooseOriginal = new QPushButton(tr("Choose the original..."), pane->frame);
+            m_chooseOriginal->setToolTip(tr("Open the model this file was compressed from, to compare with it."));
+            m_chooseOriginal->setAccessibleName(tr("Choose the original"));
+            m_chooseOriginal->setMinimumHeight(32);
+            m_chooseOriginal->setMinimumWidth(m_chooseOriginal->sizeHint().width() + 24);
+            m_chooseOriginal->hide();
+            v->addWidget(m_chooseOriginal, 0, Qt::AlignLeft);
+            connect(m_chooseOriginal, &QPushButton::clicked, this, [this] {
+                const QString path = QFileDialog::getOpenFileName(
+                    this, tr("Choose the original model"), {},
+                    tr("Models (*.safetensors *.gguf *.bin *.pt *.pth *.json);;All files (*)"));
+                if (!path.isEmpty())
+                    setOriginal(path);
+            });
+        }
         panes->addWidget(pane->frame, 1);
         m_jobs[side] = new StreamJob(this);
         connect(m_jobs[side], &StreamJob::text, this, [this, side](const QString& piece) {
@@ -346,6 +364,12 @@ void TryItPage::setModels(const QString& compressed, const QString& original, bo
         load();
 }
 
+void TryItPage::setOriginal(const QString& original)
+{
+    const QString compressed = m_compressedPath;
+    setModels(compressed, original, m_demo);
+}
+
 void TryItPage::freeModels()
 {
     ++m_loadEpoch; // a load still running is dropped when it arrives
@@ -361,6 +385,8 @@ void TryItPage::freeModels()
         m_answering[side] = false;
     }
     m_pair.reset();
+    m_chooseOriginal->hide();
+    m_panes[Original]->text->setPlaceholderText(tr("The original model's answer appears here."));
     updateButtons();
 }
 
@@ -413,8 +439,12 @@ void TryItPage::onLoaded(std::shared_ptr<TryItPair> pair)
     for (int side = 0; side < 2; ++side) {
         Pane* pane = m_panes[side];
         if (!models[side]) {
-            pane->stats->setText(tr("The original model is not available (%1), so only the compressed one answers.")
+            pane->stats->setText(tr("The original model is not available (%1), so only the compressed one answers. "
+                                    "Choose it to compare the two and to check the quality.")
                                      .arg(QString::fromStdString(m_pair->originalMissing)));
+            pane->header->setText(tr("Original - not found"));
+            pane->text->setPlaceholderText(tr("No original to compare with."));
+            m_chooseOriginal->show();
             continue;
         }
         m_jobs[side]->setModel(&models[side]->model, tokenizers[side]);

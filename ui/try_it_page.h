@@ -54,6 +54,9 @@ public:
     void setModels(const QString& compressed, const QString& original, bool demo);
     QString compressedPath() const noexcept { return m_compressedPath; }
     QString originalPath() const noexcept { return m_originalPath; }
+    // Another original for the same compressed file (the one it names is not on this computer).
+    void setOriginal(const QString& original);
+    QPushButton* chooseOriginalButton() const noexcept { return m_chooseOriginal; }
     // Loads the pair unless it is loaded or loading (showing the page does this).
     void load();
     bool isLoaded() const noexcept { return m_pair != nullptr; }
@@ -125,6 +128,7 @@ private:
     QPushButton* m_send;
     QPushButton* m_stop;
     QPushButton* m_newChat;
+    QPushButton* m_chooseOriginal;
     std::array<Pane*, 2> m_panes{};
     std::array<StreamJob*, 2> m_jobs{};
     QComboBox* m_sample;

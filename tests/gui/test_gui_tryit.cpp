@@ -284,6 +284,33 @@ private Q_SLOTS:
         QCOMPARE(report.toJson().at("quality").at("text").get<std::string>(), std::string("sample.txt"));
     }
 
+    // The original the file names is not on this computer: the compressed model answers alone,
+    // the page says why, and choosing the original brings the comparison and the check back.
+    void withoutTheOriginal()
+    {
+        TryItPage page;
+        QSignalSpy loaded(&page, &TryItPage::loaded);
+        page.setModels(m_novaq, m_dir.filePath(QStringLiteral("gone/kjv-llama-7m")), false);
+        page.show();
+        QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, 60000);
+        QVERIFY2(page.statsText(TryItPage::Original).contains(QStringLiteral("not available")),
+                 qPrintable(page.statsText(TryItPage::Original)));
+        QVERIFY(page.chooseOriginalButton()->isVisible());
+        QVERIFY(!page.checkButton()->isEnabled());
+        QSignalSpy done(&page, &TryItPage::answersFinished);
+        page.promptEdit()->setText(kPrompt);
+        page.sendButton()->click();
+        QTRY_COMPARE_WITH_TIMEOUT(done.count(), 1, 120000);
+        QVERIFY(page.transcript(TryItPage::Original).isEmpty());
+        QVERIFY(page.transcript(TryItPage::Compressed).size() > kPrompt.size() + 6);
+
+        page.setOriginal(kDemo);
+        QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 2, 60000);
+        QVERIFY(!page.chooseOriginalButton()->isVisible());
+        QVERIFY(page.checkButton()->isEnabled());
+        QVERIFY(page.statsText(TryItPage::Original).contains(QStringLiteral("in memory")));
+    }
+
     // A model the runtime cannot run: the engine's reason in the app's words, nothing to send.
     void unsupportedModelShowsWords()
     {
