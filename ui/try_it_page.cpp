@@ -459,8 +459,14 @@ void TryItPage::onLoaded(std::shared_ptr<TryItPair> pair)
                            "there rather than follow instructions.")
                             .arg(name));
     else
-        m_note->setText(tr("Your messages are given to both models in the chat format of %1 (%2).")
-                            .arg(name, QString::fromStdString(m_pair->templateNote)));
+        m_note->setText(
+            m_pair->chatTemplate->isBuiltin()
+                ? tr("Your messages are given to both models in the %1 chat format, the one %2's template is "
+                     "written for; hover here for details.")
+                      .arg(QString::fromStdString(m_pair->chatTemplate->name()), name)
+                : tr("Your messages are given to both models in %1's own chat format; hover here for where it comes "
+                     "from.")
+                      .arg(name));
     m_note->setToolTip(QString::fromStdString(m_pair->templateNote));
     updateButtons();
     Q_EMIT loaded();

@@ -16,6 +16,7 @@
 #include "novaq/text/chat_template.h"
 
 #include <QApplication>
+#include <QDir>
 #include <QFile>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -135,6 +136,65 @@ private Q_SLOTS:
         QVERIFY(page.transcript(TryItPage::Compressed).contains(QStringLiteral("You: And then?")));
         page.newChatButton()->click();
         QVERIFY(page.transcript(TryItPage::Original).isEmpty());
+    }
+
+    // A model that ships a chat template: both panes get the prompt in that format (the original's
+    // answer is the engine's for the rendered template) and the page says whose format it is.
+    void chatTemplateFromTheModel()
+    {
+        const QString fixture = QStringLiteral(NOVAQ_TEST_DATA_DIR "/architectures/llama3/hf");
+        const QString dir = m_dir.filePath(QStringLiteral("chat-model"));
+        QVERIFY(QDir().mkpath(dir));
+        for (const QString& name :
+             {QStringLiteral("config.json"), QStringLiteral("model.safetensors"), QStringLiteral("tokenizer.model")})
+            QVERIFY2(QFile::copy(fixture + QLatin1Char('/') + name, dir + QLatin1Char('/') + name), qPrintable(name));
+        QFile config(fixture + QStringLiteral("/tokenizer_config.json"));
+        QVERIFY(config.open(QIODevice::ReadOnly));
+        QJsonObject tokenizerConfig = QJsonDocument::fromJson(config.readAll()).object();
+        tokenizerConfig.insert(
+            QStringLiteral("chat_template"),
+            QStringLiteral("{% for message in messages %}{{ '<|im_start|>' + message['role'] + "
+                           "'\n' + message['content'] + '<|im_end|>\n' }}{% endfor %}"
+                           "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"));
+        QFile out(dir + QStringLiteral("/tokenizer_config.json"));
+        QVERIFY(out.open(QIODevice::WriteOnly));
+        out.write(QJsonDocument(tokenizerConfig).toJson());
+        out.close();
+        CompressOptions options;
+        options.input = dir.toStdString();
+        options.output = (dir + QStringLiteral(".novaq")).toStdString();
+        options.bits = 2;
+        options.threads = 2;
+        compressModel(options, nullptr, nullptr);
+
+        TryItPage page;
+        QSignalSpy loaded(&page, &TryItPage::loaded);
+        page.setModels(dir + QStringLiteral(".novaq"), dir, false);
+        page.show();
+        QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, 60000);
+        QVERIFY2(page.templateNote().contains(QStringLiteral("own chat format")), qPrintable(page.templateNote()));
+        QSignalSpy done(&page, &TryItPage::answersFinished);
+        page.findChild<QSpinBox*>()->setValue(24);
+        page.promptEdit()->setText(QStringLiteral("Hello"));
+        page.sendButton()->click();
+        QTRY_COMPARE_WITH_TIMEOUT(done.count(), 1, 120000);
+
+        const RunnableModel model = openRunnable(dir.toStdString(), std::nullopt);
+        const Tokenizer& tokenizer = tokenizerOf(model, nullptr);
+        const ChatTemplate chat = chooseChatTemplate(*model.reader, dir.toStdString(), std::nullopt, nullptr);
+        QVERIFY(!chat.isBuiltin());
+        const PromptEncoder encoder(model.model, tokenizer);
+        const std::vector<ChatMessage> messages{{"user", "Hello"}};
+        const std::string rendered = chat.render(messages, true);
+        QVERIFY(rendered.find("<|im_start|>user\nHello<|im_end|>") != std::string::npos);
+        GenerationParams params;
+        params.maxTokens = 24;
+        params.stop = chat.stopStrings();
+        params.stopTokens = encoder.stopTokens(params.stop);
+        Generator generator(model.model, tokenizer, tryItContextTokens(model.model));
+        const GenerationResult expected = generator.generate(encoder.encodeChat(rendered, chat), params);
+        QCOMPARE(page.transcript(TryItPage::Original),
+                 QStringLiteral("You: Hello\n") + QString::fromStdString(expected.text));
     }
 
     // Esc (and Stop) ends both answers early.
