@@ -7,11 +7,13 @@
 #include "ui/model_page.h"
 #include "ui/settings_page.h"
 #include "ui/table_models.h"
+#include "ui/try_it_page.h"
 
 #include <QApplication>
 #include <QDir>
 #include <QFile>
 #include <QIcon>
+#include <QLineEdit>
 #include <QPalette>
 #include <QPushButton>
 #include <QStyle>
@@ -163,11 +165,31 @@ void runScreenshotTour(MainWindow* window, const QString& folder)
         case 5:
             if (window->currentStep() == MainWindow::Step::Results) {
                 grab(QStringLiteral("results"));
-                window->goTo(MainWindow::Step::Compress);
+                window->goTo(MainWindow::Step::TryIt); // loads the demo model and its .novaq
                 ++*step;
             }
             break;
         case 6:
+            if (window->tryItPage()->isLoaded()) {
+                window->tryItPage()->promptEdit()->setText(QStringLiteral("In the beginning God created"));
+                window->tryItPage()->send();
+                ++*step;
+            }
+            break;
+        case 7:
+            if (!window->tryItPage()->isBusy()) {
+                window->tryItPage()->checkQuality();
+                ++*step;
+            }
+            break;
+        case 8:
+            if (!window->tryItPage()->isBusy()) {
+                grab(QStringLiteral("try-it"));
+                window->goTo(MainWindow::Step::Compress);
+                ++*step;
+            }
+            break;
+        case 9:
             grab(QStringLiteral("compress-done"));
             QFile::remove(output);
             timer->stop();

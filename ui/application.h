@@ -27,7 +27,7 @@ QString screenshotPath(const QString& folder, const QString& page);
 
 // For the README's screenshots only (NOVAQ_STUDIO_SCREENSHOTS=folder): opens the demo model,
 // grabs every page (Settings also with Advanced open), compresses it and grabs the compress
-// and results pages, then quits.
+// and results pages, then Try it with an answer and a quality check, then quits.
 void runScreenshotTour(MainWindow* window, const QString& folder);
 
 } // namespace novaq::ui

@@ -7,6 +7,7 @@
 #include "ui/model_page.h"
 #include "ui/results_page.h"
 #include "ui/settings_page.h"
+#include "ui/try_it_page.h"
 #include "ui/widgets.h"
 
 #include "novaq/container/novaq_file.h"
@@ -69,6 +70,22 @@ uint64_t residentBytes()
     return 0;
 }
 
+// Whether `source` is the demo model (its held-out text is the quality check's sample): the
+// folder demoModelPath() finds, or a copy of it under the same name.
+bool isDemoModel(const QString& source)
+{
+    if (source.isEmpty())
+        return false;
+    try {
+        const std::filesystem::path demo = demoModelPath(QCoreApplication::applicationFilePath().toStdString());
+        std::error_code ec;
+        const std::filesystem::path path = std::filesystem::weakly_canonical(source.toStdString(), ec);
+        return path == demo || path.filename() == demo.filename();
+    } catch (const Error&) {
+        return false;
+    }
+}
+
 } // namespace
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
@@ -108,15 +125,17 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     m_steps->setFrameShape(QFrame::NoFrame);
     m_steps->setIconSize(QSize(22, 22));
     m_steps->setAccessibleName(tr("Steps"));
-    m_steps->setToolTip(tr("The four steps; a step opens once the one before it is done."));
+    m_steps->setToolTip(tr("The steps; a step opens once the one before it is done."));
     m_steps->setStyleSheet(QStringLiteral("QListWidget { background: transparent; font-size: 11pt; }"
                                           "QListWidget::item { padding: 10px 6px; border-radius: 6px; }"
                                           "QListWidget::item:selected { background: %1; color: white; }"
                                           "QListWidget::item:disabled { color: palette(mid); }")
                                .arg(accentColor().name()));
-    const std::array<QString, 4> names{tr("1  Model"), tr("2  Settings"), tr("3  Compress"), tr("4  Results")};
-    const std::array<QString, 4> tips{tr("Choose the model to compress."), tr("Choose how small it should be."),
-                                      tr("Watch it compress."), tr("Read the figures of the compressed file.")};
+    const std::array<QString, 5> names{tr("1  Model"), tr("2  Settings"), tr("3  Compress"), tr("4  Results"),
+                                       tr("5  Try it")};
+    const std::array<QString, 5> tips{tr("Choose the model to compress."), tr("Choose how small it should be."),
+                                      tr("Watch it compress."), tr("Read the figures of the compressed file."),
+                                      tr("Chat with the compressed model beside the original, and check its quality.")};
     for (size_t i = 0; i < names.size(); ++i) {
         auto* item = new QListWidgetItem(names[i], m_steps);
         item->setToolTip(tips[i]);
@@ -146,7 +165,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     m_settingsPage = new SettingsPage(m_pages);
     m_compressPage = new CompressPage(m_pages);
     m_resultsPage = new ResultsPage(m_pages);
-    for (QWidget* page : std::initializer_list<QWidget*>{m_modelPage, m_settingsPage, m_compressPage, m_resultsPage})
+    m_tryItPage = new TryItPage(m_pages);
+    for (QWidget* page :
+         std::initializer_list<QWidget*>{m_modelPage, m_settingsPage, m_compressPage, m_resultsPage, m_tryItPage})
         m_pages->addWidget(page);
     rightLayout->addWidget(m_pages, 1);
     hbox->addWidget(right, 1);
@@ -157,6 +178,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     setStepEnabled(Step::Settings, false);
     setStepEnabled(Step::Compress, false);
     setStepEnabled(Step::Results, false);
+    setStepEnabled(Step::TryIt, false);
 
     // Status bar.
     m_threadsLabel = new QLabel(tr("%n thread(s)", nullptr, QThread::idealThreadCount()), this);
@@ -179,7 +201,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     connect(m_job, &CompressJob::finished, this, [this](const ModelReport& report) {
         m_compressPage->onFinished(report);
         m_resultsPage->showReport(report);
+        const QString source = QString::fromStdString(m_job->options().input.string());
+        m_tryItPage->setModels(QString::fromStdString(report.output.string()), source, isDemoModel(source));
         setStepEnabled(Step::Results, true);
+        setStepEnabled(Step::TryIt, true);
         goTo(Step::Results);
     });
     connect(m_compressPage, &CompressPage::cancelRequested, m_job, &CompressJob::cancel);
@@ -196,6 +221,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     connect(m_modelPage, &ModelPage::demoRequested, this, &MainWindow::openDemoModel);
     connect(m_settingsPage, &SettingsPage::compressRequested, this, &MainWindow::startCompression);
     connect(m_resultsPage, &ResultsPage::compressAnother, this, [this] { goTo(Step::Model); });
+    connect(m_resultsPage, &ResultsPage::tryItRequested, this, [this] { goTo(Step::TryIt); });
+    // A quality check goes into the report of the file it checked.
+    connect(m_tryItPage, &TryItPage::qualityChecked, this, [this](const QualityCheck& check) {
+        if (QString::fromStdString(m_resultsPage->report().output.string()) == m_tryItPage->compressedPath())
+            m_resultsPage->setQuality(check);
+    });
 
     appsettings::captureEnvironment();
     appsettings::applyToEnvironment();
@@ -332,6 +363,11 @@ void MainWindow::openPath(const QString& path)
                 m_chip->setText(tr("%1 - compressed file - %2")
                                     .arg(QFileInfo(path).fileName(), sizeText(outcome.value->fileBytes)));
                 m_resultsPage->showReport(*outcome.value);
+                // The original is the source the file names (the page says so when it is not there).
+                const QString source = QString::fromStdString(outcome.value->source);
+                m_tryItPage->setModels(path, source, isDemoModel(source));
+                setStepEnabled(Step::Results, true);
+                setStepEnabled(Step::TryIt, true);
                 goTo(Step::Results);
                 Q_EMIT novaqOpened();
             });
@@ -381,6 +417,8 @@ void MainWindow::startCompression(const CompressOptions& options)
     m_compressPage->begin(m_modelLabel, QString::fromStdString(options.output.string()));
     goTo(Step::Compress);
     setStepEnabled(Step::Results, false);
+    setStepEnabled(Step::TryIt, false);
+    m_tryItPage->setModels({}, {}, false); // frees the models tried before, for the compression
     m_threadsLabel->setText(
         tr("%n thread(s)", nullptr, options.threads > 0 ? options.threads : QThread::idealThreadCount()));
     if (!m_job->start(options))

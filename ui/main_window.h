@@ -1,5 +1,5 @@
 #pragma once
-// The one window: a step list (Model, Settings, Compress, Results) beside stacked pages, the
+// The one window: a step list (Model, Settings, Compress, Results, Try it) beside stacked pages, the
 // model chip on top and a status bar with threads, memory in use and the engine version.
 
 #include "novaq/pipeline/compress.h"
@@ -23,11 +23,12 @@ class ElidedLabel;
 class ModelPage;
 class ResultsPage;
 class SettingsPage;
+class TryItPage;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
-    enum class Step { Model, Settings, Compress, Results };
+    enum class Step { Model, Settings, Compress, Results, TryIt };
 
     explicit MainWindow(QWidget* parent = nullptr);
     ~MainWindow() override;
@@ -48,6 +49,7 @@ public:
     SettingsPage* settingsPage() const noexcept { return m_settingsPage; }
     CompressPage* compressPage() const noexcept { return m_compressPage; }
     ResultsPage* resultsPage() const noexcept { return m_resultsPage; }
+    TryItPage* tryItPage() const noexcept { return m_tryItPage; }
     CompressJob* job() const noexcept { return m_job; }
     QString modelChipText() const;
 
@@ -76,6 +78,7 @@ private:
     SettingsPage* m_settingsPage;
     CompressPage* m_compressPage;
     ResultsPage* m_resultsPage;
+    TryItPage* m_tryItPage;
     CompressJob* m_job;
     QShortcut* m_cancelShortcut = nullptr;
     QString m_modelLabel;

@@ -3,12 +3,14 @@
 #include "ui/charts.h"
 #include "ui/format.h"
 #include "ui/jobs.h"
+#include "ui/try_it_page.h"
 #include "ui/widgets.h"
 
 #include "novaq/pipeline/export.h"
 #include "novaq/pipeline/validate.h"
 
 #include <QDesktopServices>
+#include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QGridLayout>
@@ -84,6 +86,11 @@ ResultsPage::ResultsPage(QWidget* parent) : QWidget(parent)
     charts->setStretchFactor(1, 2);
     bodyLayout->addWidget(charts, 1);
 
+    m_quality = new QLabel(this);
+    m_quality->setWordWrap(true);
+    m_quality->setAccessibleName(tr("Quality check"));
+    m_quality->hide();
+    layout->addWidget(m_quality);
     m_busy = new QLabel(this);
     m_busy->hide();
     layout->addWidget(m_busy);
@@ -94,23 +101,31 @@ ResultsPage::ResultsPage(QWidget* parent) : QWidget(parent)
     m_export->setToolTip(tr("Write the decompressed weights as a safetensors file other tools can read."));
     m_folder = new QPushButton(tr("Show in folder"), this);
     m_folder->setToolTip(tr("Open the folder that holds the compressed file."));
+    m_save = new QPushButton(tr("Save report..."), this);
+    m_save->setToolTip(tr("Save these figures, and the quality check when there is one, as a JSON file."));
     m_another = new QPushButton(tr("Compress another"), this);
-    m_another->setObjectName(QStringLiteral("primary"));
     m_another->setToolTip(tr("Go back and choose another model."));
-    for (QPushButton* b : {m_validate, m_export, m_folder, m_another}) {
+    m_tryIt = new QPushButton(tr("Try it"), this);
+    m_tryIt->setObjectName(QStringLiteral("primary"));
+    m_tryIt->setToolTip(tr("Chat with the compressed model beside the original, and check its quality."));
+    for (QPushButton* b : {m_validate, m_export, m_folder, m_save, m_another, m_tryIt}) {
         b->setMinimumHeight(36);
         b->setAccessibleName(b->text().remove(QStringLiteral("...")));
     }
     buttons->addWidget(m_validate);
     buttons->addWidget(m_export);
     buttons->addWidget(m_folder);
+    buttons->addWidget(m_save);
     buttons->addStretch();
     buttons->addWidget(m_another);
+    buttons->addWidget(m_tryIt);
     layout->addLayout(buttons);
     connect(m_validate, &QPushButton::clicked, this, &ResultsPage::validate);
     connect(m_export, &QPushButton::clicked, this, &ResultsPage::exportSafetensors);
     connect(m_folder, &QPushButton::clicked, this, &ResultsPage::showInFolder);
     connect(m_another, &QPushButton::clicked, this, &ResultsPage::compressAnother);
+    connect(m_save, &QPushButton::clicked, this, &ResultsPage::saveReportAs);
+    connect(m_tryIt, &QPushButton::clicked, this, &ResultsPage::tryItRequested);
 }
 
 void ResultsPage::showReport(const ModelReport& report)
@@ -128,6 +143,43 @@ void ResultsPage::showReport(const ModelReport& report)
     m_cards[5]->setValue(t.time, t.timeCaption);
     m_errorChart->setTensors(report.tensors);
     m_histogram->setTensors(report.tensors);
+    m_quality->setVisible(report.quality.has_value());
+    if (report.quality)
+        setQuality(*report.quality);
+}
+
+void ResultsPage::setQuality(const QualityCheck& check)
+{
+    m_report.quality = check;
+    const QualityTexts t = qualityTexts(check);
+    m_quality->setText(tr("Quality check: %1 %2").arg(t.verdict, t.detail));
+    m_quality->show();
+}
+
+QString ResultsPage::qualityLine() const { return m_report.quality ? m_quality->text() : QString(); }
+
+bool ResultsPage::saveReport(const QString& path)
+{
+    QFile f(path);
+    const std::string json = m_report.toJson().dump(2) + "\n";
+    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate) ||
+        f.write(json.data(), qint64(json.size())) != qint64(json.size())) {
+        m_banner->showError(errorTitle(ErrorKind::Io),
+                            tr("%1 could not be written: %2. Choose another place.").arg(path, f.errorString()));
+        return false;
+    }
+    m_banner->showInfo(tr("Report saved"), tr("The figures were written to %1.").arg(path));
+    return true;
+}
+
+void ResultsPage::saveReportAs()
+{
+    QString suggestion = QString::fromStdString(m_report.output.string());
+    suggestion.replace(QRegularExpression(QStringLiteral("\\.novaq$")), QStringLiteral(".report.json"));
+    const QString target =
+        QFileDialog::getSaveFileName(this, tr("Save the report"), suggestion, tr("JSON files (*.json)"));
+    if (!target.isEmpty())
+        saveReport(target);
 }
 
 void ResultsPage::setBusy(bool busy, const QString& what)

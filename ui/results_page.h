@@ -33,6 +33,12 @@ public:
     explicit ResultsPage(QWidget* parent = nullptr);
 
     void showReport(const ModelReport& report);
+    // Adds a quality check (Try it's "Check quality") to the report: shown under the cards and
+    // saved with Save report.
+    void setQuality(const QualityCheck& check);
+    QString qualityLine() const;
+    // Writes the report (toJson(), with the quality check when there is one) to `path`.
+    bool saveReport(const QString& path);
     const ModelReport& report() const noexcept { return m_report; }
 
     ErrorBanner* banner() const noexcept { return m_banner; }
@@ -45,9 +51,11 @@ public Q_SLOTS:
     void validate();
     void exportSafetensors();
     void showInFolder();
+    void saveReportAs();
 
 Q_SIGNALS:
     void compressAnother();
+    void tryItRequested();
     void validated(bool ok);
 
 private:
@@ -63,7 +71,10 @@ private:
     QPushButton* m_export;
     QPushButton* m_folder;
     QPushButton* m_another;
+    QPushButton* m_save;
+    QPushButton* m_tryIt;
     QLabel* m_busy;
+    QLabel* m_quality;
 };
 
 } // namespace novaq::ui

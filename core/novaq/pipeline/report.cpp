@@ -168,6 +168,19 @@ std::string ModelReport::worstTensor() const
     return worst ? worst->name : std::string();
 }
 
+nlohmann::json QualityCheck::toJson() const
+{
+    return {
+        {"text", text},
+        {"tokens", tokens},
+        {"ctx", ctx},
+        {"perplexity", perplexity},
+        {"original_perplexity", originalPerplexity},
+        {"mean_kl", meanKl},
+        {"top1_agreement", top1},
+    };
+}
+
 nlohmann::json ModelReport::toJson() const
 {
     nlohmann::json list = nlohmann::json::array();
@@ -205,7 +218,7 @@ nlohmann::json ModelReport::toJson() const
         {"worst_tensor", worstTensor()},
         {"seconds", seconds},
     };
-    return {
+    nlohmann::json json = {
         {"output", output.string()},
         {"source", source},
         {"source_format", sourceFormat},
@@ -214,6 +227,9 @@ nlohmann::json ModelReport::toJson() const
         {"tensors", std::move(list)},
         {"totals", std::move(totals)},
     };
+    if (quality)
+        json["quality"] = quality->toJson();
+    return json;
 }
 
 ModelReport reportFromManifest(const nlohmann::json& manifest, const std::filesystem::path& file, uint64_t fileBytes)

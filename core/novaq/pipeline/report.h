@@ -7,11 +7,26 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 namespace novaq {
+
+// How the compressed model compares with its original on a sample text (the app's "Check
+// quality": `novaq eval MODEL --against ORIGINAL`'s figures). Not stored in the .novaq file.
+struct QualityCheck {
+    std::string text;              // the sample text: a file name or what the app calls it
+    int64_t tokens = 0;            // positions scored
+    int ctx = 0;                   // window length
+    double perplexity = 0;         // the compressed model's (lower is better)
+    double originalPerplexity = 0; // the original's on the same text
+    double meanKl = 0;             // KL(original || compressed), nats per token
+    double top1 = 0;               // fraction of positions where both pick the same next token
+
+    nlohmann::json toJson() const;
+};
 
 struct ModelReport {
     std::filesystem::path output; // the .novaq file
@@ -20,9 +35,10 @@ struct ModelReport {
     std::string architecture;
     nlohmann::json settings; // bits, d, b1, b2, subspaces, seed, ...
     std::vector<TensorResult> tensors;
-    uint64_t sourceBytes = 0; // tensor bytes in the source files
-    uint64_t fileBytes = 0;   // size of the .novaq file, everything included
-    double seconds = 0;       // wall time of the run (0 when read back from a file)
+    uint64_t sourceBytes = 0;            // tensor bytes in the source files
+    uint64_t fileBytes = 0;              // size of the .novaq file, everything included
+    double seconds = 0;                  // wall time of the run (0 when read back from a file)
+    std::optional<QualityCheck> quality; // set once a quality check ran; "quality" in toJson()
 
     uint64_t params() const noexcept;
     uint64_t quantizedParams() const noexcept;
