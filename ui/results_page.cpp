@@ -18,6 +18,7 @@
 #include <QLabel>
 #include <QPushButton>
 #include <QRegularExpression>
+#include <QSaveFile>
 #include <QScrollArea>
 #include <QSplitter>
 #include <QUrl>
@@ -160,10 +161,11 @@ QString ResultsPage::qualityLine() const { return m_report.quality ? m_quality->
 
 bool ResultsPage::saveReport(const QString& path)
 {
-    QFile f(path);
+    // QSaveFile: a failed write leaves an existing report as it was, never half-written.
+    QSaveFile f(path);
     const std::string json = m_report.toJson().dump(2) + "\n";
-    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate) ||
-        f.write(json.data(), qint64(json.size())) != qint64(json.size())) {
+    if (!f.open(QIODevice::WriteOnly) || f.write(json.data(), qint64(json.size())) != qint64(json.size()) ||
+        !f.commit()) {
         m_banner->showError(errorTitle(ErrorKind::Io),
                             tr("%1 could not be written: %2. Choose another place.").arg(path, f.errorString()));
         return false;

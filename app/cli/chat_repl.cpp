@@ -171,15 +171,8 @@ int runChat(const Context& context, const ParsedArgs& args)
     int64_t contextTokens = serve::kDefaultContext;
     if (auto v = args.value("--ctx"))
         contextTokens = parseInteger("--ctx", *v, 2, int64_t(1) << 24);
-    std::optional<fs::path> tokenizerPath;
-    if (auto v = args.value("--tokenizer")) {
-        requireExisting(*v);
-        tokenizerPath = fs::path(*v);
-    }
-    std::optional<tbb::global_control> limit;
-    if (auto t = args.value("--threads"))
-        if (const int64_t n = parseInteger("--threads", *t, 0, kMaxThreads); n > 0)
-            limit.emplace(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(n));
+    const std::optional<fs::path> tokenizerPath = optionalPath(args, "--tokenizer");
+    const auto limit = threadLimit(args);
     LoadOptions load;
     load.decodeQuantized = args.has("--decode");
 

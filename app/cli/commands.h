@@ -9,8 +9,11 @@
 #include "novaq/pipeline/job.h"
 #include "novaq/pipeline/report.h"
 
+#include <tbb/global_control.h>
+
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +54,10 @@ int runExport(const Context& context, const ParsedArgs& args);
 
 // Error(Io) naming `path` when nothing is there (commands.cpp).
 void requireExisting(const std::filesystem::path& path);
+// --threads N as a TBB limit for the command's lifetime (none for 0 or no option).
+std::optional<tbb::global_control> threadLimit(const ParsedArgs& args);
+// The path given with `option`, which must exist (requireExisting), or nullopt.
+std::optional<std::filesystem::path> optionalPath(const ParsedArgs& args, const char* option);
 // The one MODEL argument of a command; `what` names the missing one ("the MODEL to evaluate").
 std::filesystem::path oneModelArgument(const ParsedArgs& args, const std::string& what);
 

@@ -47,26 +47,6 @@ std::vector<OptionSpec> withRuntimeOptions(std::vector<OptionSpec> own)
     return own;
 }
 
-std::optional<tbb::global_control> threadLimit(const ParsedArgs& args)
-{
-    std::optional<tbb::global_control> limit;
-    if (auto t = args.value("--threads")) {
-        const int64_t n = parseInteger("--threads", *t, 0, kMaxThreads);
-        if (n > 0)
-            limit.emplace(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(n));
-    }
-    return limit;
-}
-
-std::optional<fs::path> optionalPath(const ParsedArgs& args, const char* option)
-{
-    if (auto v = args.value(option)) {
-        requireExisting(*v);
-        return fs::path(*v);
-    }
-    return std::nullopt;
-}
-
 std::string thousandsOf(int64_t value) { return withThousands(static_cast<uint64_t>(std::max<int64_t>(value, 0))); }
 
 std::string fixed(double value, int digits)
@@ -251,6 +231,26 @@ int runGenerate(const Context& context, const ParsedArgs& args)
 }
 
 } // namespace
+
+std::optional<tbb::global_control> threadLimit(const ParsedArgs& args)
+{
+    std::optional<tbb::global_control> limit;
+    if (auto t = args.value("--threads")) {
+        const int64_t n = parseInteger("--threads", *t, 0, kMaxThreads);
+        if (n > 0)
+            limit.emplace(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(n));
+    }
+    return limit;
+}
+
+std::optional<fs::path> optionalPath(const ParsedArgs& args, const char* option)
+{
+    if (auto v = args.value(option)) {
+        requireExisting(*v);
+        return fs::path(*v);
+    }
+    return std::nullopt;
+}
 
 void addRuntimeCommands(std::vector<Command>& commands)
 {

@@ -48,15 +48,8 @@ int runServe(const Context& context, const ParsedArgs& args)
     }
     if (args.has("--api-key") && options.apiKey.empty())
         throw Error(ErrorKind::InvalidArgument, "--api-key must not be empty");
-    std::optional<fs::path> tokenizerPath;
-    if (auto v = args.value("--tokenizer")) {
-        requireExisting(*v);
-        tokenizerPath = fs::path(*v);
-    }
-    std::optional<tbb::global_control> limit;
-    if (auto t = args.value("--threads"))
-        if (const int64_t n = parseInteger("--threads", *t, 0, kMaxThreads); n > 0)
-            limit.emplace(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(n));
+    const std::optional<fs::path> tokenizerPath = optionalPath(args, "--tokenizer");
+    const auto limit = threadLimit(args);
     LoadOptions load;
     load.decodeQuantized = args.has("--decode");
 

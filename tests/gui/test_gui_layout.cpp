@@ -33,37 +33,6 @@ namespace {
 
 const QSize kSmallest(1024, 600);
 
-// The button is shown, and its whole rectangle lies inside every ancestor up to the window (so
-// neither the window's edge nor a scroll area's viewport cuts it off).
-bool wholeInWindow(QWidget* window, QWidget* w, QString* why)
-{
-    if (!w->isVisible()) {
-        *why = QStringLiteral("'%1' is not visible").arg(w->accessibleName());
-        return false;
-    }
-    QRect r = w->rect();
-    QWidget* child = w;
-    while (child != window && child->parentWidget()) {
-        r.translate(child->pos());
-        child = child->parentWidget();
-        if (!child->rect().contains(r)) {
-            *why = QStringLiteral("'%1' at (%2,%3 %4x%5) is cut off by %6 (%7x%8) in a %9x%10 window")
-                       .arg(w->accessibleName())
-                       .arg(r.x())
-                       .arg(r.y())
-                       .arg(r.width())
-                       .arg(r.height())
-                       .arg(QString::fromLatin1(child->metaObject()->className()))
-                       .arg(child->width())
-                       .arg(child->height())
-                       .arg(window->width())
-                       .arg(window->height());
-            return false;
-        }
-    }
-    return true;
-}
-
 QPushButton* buttonNamed(QWidget* root, const QString& text)
 {
     for (QPushButton* b : root->findChildren<QPushButton*>())

@@ -37,26 +37,6 @@ const QString kDemo = QStringLiteral(NOVAQ_DEMO_MODEL_DIR);
 const QString kJohn = QStringLiteral(NOVAQ_TEST_DATA_DIR "/text/kjv_john.txt");
 const QString kPrompt = QStringLiteral("In the beginning God created");
 
-// The button is shown and lies whole inside every ancestor up to the window.
-bool wholeInWindow(QWidget* window, QWidget* w, QString* why)
-{
-    if (!w->isVisible()) {
-        *why = w->accessibleName() + QStringLiteral(" is not visible");
-        return false;
-    }
-    QRect r = w->rect();
-    QWidget* child = w;
-    while (child != window && child->parentWidget()) {
-        r.translate(child->pos());
-        child = child->parentWidget();
-        if (!child->rect().contains(r)) {
-            *why = QStringLiteral("%1 is cut off by a %2").arg(w->accessibleName(), child->metaObject()->className());
-            return false;
-        }
-    }
-    return true;
-}
-
 } // namespace
 
 class TestGuiTryIt : public QObject {

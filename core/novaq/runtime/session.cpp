@@ -11,30 +11,6 @@ namespace novaq {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-// A tokenizer given by the user: a tokenizer.json, a GGUF file (its metadata), a llama2.c
-// tokenizer .bin, else a SentencePiece model.
-std::unique_ptr<Tokenizer> loadTokenizerFile(const fs::path& path)
-{
-    if (!fs::exists(path))
-        throw Error(ErrorKind::Io, path.string() + ": no such tokenizer file");
-    const std::string ext = path.extension().string();
-    if (ext == ".json")
-        return loadHfTokenizerJson(path);
-    if (ext == ".bin")
-        return loadLlama2cTokenizer(path);
-    if (detectFileFormat(path) == ModelFormat::Gguf) {
-        const auto reader = openModel(path);
-        const nlohmann::json& meta = reader->metadata();
-        return tokenizerFromGguf(meta.contains("format_metadata") ? meta["format_metadata"] : nlohmann::json::object(),
-                                 path.string());
-    }
-    return loadSentencePiece(path);
-}
-
-} // namespace
-
 RunnableModel openRunnable(const fs::path& path, const std::optional<fs::path>& tokenizerPath,
                            const LoadOptions& options)
 {
@@ -44,7 +20,7 @@ RunnableModel openRunnable(const fs::path& path, const std::optional<fs::path>& 
     r.reader = openModel(path);
     r.model = loadLlama(*r.reader, options);
     if (tokenizerPath) {
-        r.tokenizer = loadTokenizerFile(*tokenizerPath);
+        r.tokenizer = openTokenizerFile(*tokenizerPath);
     } else {
         try {
             r.tokenizer = findTokenizer(*r.reader, path);
