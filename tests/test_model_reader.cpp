@@ -171,7 +171,7 @@ void TestModelReader::folders_data()
     QTest::newRow("two safetensors without an index")
         << QStringList{"a.safetensors", "b.safetensors"} << false << "several safetensors files";
     QTest::newRow("two unnamed models") << QStringList{"x", "y"} << false << "several models";
-    QTest::newRow("empty folder") << QStringList{} << false << "no model found";
+    QTest::newRow("empty folder") << QStringList{} << false << "is empty";
 }
 
 void TestModelReader::folders()

@@ -191,6 +191,11 @@ void TestNet::helpers()
     QCOMPARE(resolveUrl("http://a.b/x/y?z", "/c?d=1"), std::string("http://a.b/c?d=1"));
     QCOMPARE(resolveUrl("http://a.b/x/y", "https://cdn.c/z"), std::string("https://cdn.c/z"));
     QCOMPARE(redactUrl("https://user:pw@cdn.c/f.bin?X-Amz-Signature=secret"), std::string("https://cdn.c/f.bin"));
+    // Not a URL curl parses: said as given (not "an invalid URL"), still without secrets.
+    QCOMPARE(redactUrl("example.com/model.gguf?sig=secret"), std::string("example.com/model.gguf"));
+    QCOMPARE(redactUrl("user:pw@example.com/m.gguf#x"), std::string("example.com/m.gguf"));
+    QCOMPARE(redactUrl("C:\\models\\m.gguf"), std::string("C:\\models\\m.gguf"));
+    QCOMPARE(redactUrl(""), std::string("(an empty URL)"));
     QCOMPARE(linkTarget(R"(<https://h/api/models?cursor=abc>; rel="next")", "next"),
              std::string("https://h/api/models?cursor=abc"));
     QCOMPARE(linkTarget(R"(<https://h/p1>; rel="prev", <https://h/p3>; rel="next")", "next"),

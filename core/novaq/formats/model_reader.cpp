@@ -213,10 +213,13 @@ std::unique_ptr<ModelReader> openFolder(const fs::path& folder)
         return openSafetensorsIndex(index);
 
     std::vector<fs::path> files;
+    size_t others = 0; // subfolders and the like: not read, but the folder is not empty
     std::error_code ec;
     for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec))
         if (it->is_regular_file())
             files.push_back(it->path());
+        else
+            ++others;
     if (ec)
         throw Error(ErrorKind::Io, "cannot list the folder " + folder.string() + ": " + ec.message());
     std::sort(files.begin(), files.end());
@@ -271,6 +274,12 @@ std::unique_ptr<ModelReader> openFolder(const fs::path& folder)
         throw Error(ErrorKind::InvalidInput,
                     "the folder " + folder.string() + " holds several models:" + names + "\nName the file to open.");
     }
+    if (files.empty())
+        throw Error(ErrorKind::InvalidInput,
+                    "the folder " + folder.string() +
+                        (others ? " holds only folders; name the folder or the file that holds the model itself"
+                                : " is empty; put the model's files in it, or name the folder or file that holds "
+                                  "the model"));
     throw Error(ErrorKind::InvalidInput,
                 "no model found in the folder " + folder.string() + " (" + std::to_string(files.size()) +
                     " files, none of them a model). Supported formats: " + supportedFormats() + ".");

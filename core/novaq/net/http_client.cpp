@@ -400,8 +400,17 @@ std::string resolveUrl(const std::string& base, const std::string& location)
 std::string redactUrl(const std::string& url)
 {
     CurlUrl u;
-    if (curl_url_set(u.handle, CURLUPART_URL, url.c_str(), 0) != CURLUE_OK)
-        return "(an invalid URL)";
+    if (curl_url_set(u.handle, CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
+        // Not a URL curl parses (no scheme, a path, a typo): say what was given, still without
+        // a query, a fragment or a user:password@ part, so that a secret never gets printed.
+        std::string shown = url.substr(0, url.find_first_of("?#"));
+        const size_t scheme = shown.find("://");
+        const size_t authority = scheme == std::string::npos ? 0 : scheme + 3;
+        const size_t at = shown.find('@', authority);
+        if (at != std::string::npos && at < shown.find('/', authority))
+            shown.erase(authority, at + 1 - authority);
+        return shown.empty() ? std::string("(an empty URL)") : shown;
+    }
     curl_url_set(u.handle, CURLUPART_QUERY, nullptr, 0);
     curl_url_set(u.handle, CURLUPART_FRAGMENT, nullptr, 0);
     curl_url_set(u.handle, CURLUPART_USER, nullptr, 0);
