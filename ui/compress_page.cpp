@@ -1,6 +1,7 @@
 #include "ui/compress_page.h"
 
 #include "ui/charts.h"
+#include "ui/error_wording.h"
 #include "ui/format.h"
 #include "ui/jobs.h"
 #include "ui/table_models.h"
@@ -173,7 +174,7 @@ void CompressPage::onFinished(const ModelReport& report)
 
 void CompressPage::onFailed(ErrorKind kind, const QString& message)
 {
-    m_banner->showError(errorTitle(kind), message);
+    m_banner->showError(wordError(kind, message, ErrorContext::Compress));
     m_status->setText(tr("Stopped: nothing was written."));
     log(message);
     setRunning(false);

@@ -2,6 +2,7 @@
 
 #include "ui/app_settings.h"
 #include "ui/compress_page.h"
+#include "ui/error_wording.h"
 #include "ui/format.h"
 #include "ui/jobs.h"
 #include "ui/model_page.h"
@@ -312,10 +313,10 @@ void MainWindow::setStepEnabled(Step step, bool enabled)
 
 QString MainWindow::modelChipText() const { return m_chip->text(); }
 
-void MainWindow::showOpenError(const QString& title, const QString& message)
+void MainWindow::showOpenError(ErrorKind kind, const QString& message, const QString& path)
 {
     m_modelPage->setBusy(false);
-    m_modelPage->showError(nullptr, title, message + tr("\nChoose another file or folder, or try the demo model."));
+    m_modelPage->showError(nullptr, wordError(kind, message, ErrorContext::OpenModel, path));
     goTo(Step::Model);
     Q_EMIT openFailed(message);
 }
@@ -326,7 +327,7 @@ void MainWindow::openDemoModel()
         const auto path = demoModelPath(QCoreApplication::applicationFilePath().toStdString());
         openPath(QString::fromStdString(path.string()));
     } catch (const Error& e) {
-        showOpenError(errorTitle(e.kind()), QString::fromStdString(e.what()));
+        showOpenError(e.kind(), QString::fromStdString(e.what()), {});
     }
 }
 
@@ -350,7 +351,7 @@ void MainWindow::openPath(const QString& path)
             },
             [this, path](TaskOutcome<ModelReport> outcome) {
                 if (!outcome.value) {
-                    showOpenError(errorTitle(outcome.kind), outcome.error);
+                    showOpenError(outcome.kind, outcome.error, path);
                     return;
                 }
                 m_modelPage->setBusy(false);
@@ -380,7 +381,7 @@ void MainWindow::openPath(const QString& path)
         this, [p, bits = defaults.bits, config] { return inspectModel(p, bits, config); },
         [this, path](TaskOutcome<ModelInspection> outcome) {
             if (!outcome.value) {
-                showOpenError(errorTitle(outcome.kind), outcome.error);
+                showOpenError(outcome.kind, outcome.error, path);
                 return;
             }
             m_modelPage->setBusy(false);

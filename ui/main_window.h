@@ -2,6 +2,7 @@
 // The one window: a step list (Model, Settings, Compress, Results, Try it) beside stacked pages, the
 // model chip on top and a status bar with threads, memory in use and the engine version.
 
+#include "novaq/io/error.h"
 #include "novaq/pipeline/compress.h"
 #include "novaq/pipeline/inspect.h"
 #include "novaq/pipeline/report.h"
@@ -67,7 +68,7 @@ private:
     void startCompression(const CompressOptions& options);
     void rememberRecent(const QString& path);
     void updateMemory();
-    void showOpenError(const QString& title, const QString& message);
+    void showOpenError(ErrorKind kind, const QString& message, const QString& path); // path: as opened
 
     QListWidget* m_steps;
     QStackedWidget* m_pages;

@@ -37,10 +37,15 @@ ModelPage::ModelPage(QWidget* parent) : QWidget(parent)
     m_tabs->addTab(m_url, tr("URL"));
     // The banner belongs to the tab whose action failed: it goes when another tab is shown, and
     // when a new action starts on its tab (a new search, download or pull).
-    connect(m_hub, &HubTab::failed, this, [this](const QString& t, const QString& m) { showError(m_hub, t, m); });
-    connect(m_ollama, &OllamaTab::failed, this,
-            [this](const QString& t, const QString& m) { showError(m_ollama, t, m); });
-    connect(m_url, &UrlTab::failed, this, [this](const QString& t, const QString& m) { showError(m_url, t, m); });
+    connect(m_hub, &HubTab::failed, this, [this](const QString& t, const QString& m, const QString& d) {
+        showError(m_hub, {t, m, d});
+    });
+    connect(m_ollama, &OllamaTab::failed, this, [this](const QString& t, const QString& m, const QString& d) {
+        showError(m_ollama, {t, m, d});
+    });
+    connect(m_url, &UrlTab::failed, this, [this](const QString& t, const QString& m, const QString& d) {
+        showError(m_url, {t, m, d});
+    });
     connect(m_hub, &HubTab::actionStarted, this, [this] { clearError(m_hub); });
     connect(m_ollama, &OllamaTab::actionStarted, this, [this] { clearError(m_ollama); });
     connect(m_url, &UrlTab::actionStarted, this, [this] { clearError(m_url); });
@@ -117,10 +122,10 @@ QWidget* ModelPage::makeLocalTab()
     return tab;
 }
 
-void ModelPage::showError(QWidget* tab, const QString& title, const QString& message)
+void ModelPage::showError(QWidget* tab, const ErrorWording& wording)
 {
     m_bannerOwner = tab ? tab : m_tabs->currentWidget();
-    m_banner->showError(title, message);
+    m_banner->showError(wording);
 }
 
 void ModelPage::clearError(QWidget* tab)

@@ -2,6 +2,8 @@
 // Step 1: choose a model. Tabs for Hugging Face (search and download), Ollama (models on
 // this computer, pull by name), this computer (files, folders, the demo model) and a URL.
 
+#include "ui/error_wording.h"
+
 #include <QWidget>
 
 class QLabel;
@@ -25,7 +27,8 @@ public:
     ErrorBanner* banner() const noexcept { return m_banner; }
     // An error of `tab` (nullptr: the tab shown now) in the page's banner; it goes when another
     // tab is shown or a new action starts on `tab`.
-    void showError(QWidget* tab, const QString& title, const QString& message);
+    // An engine error in the app's words (ErrorWording); nullptr: the tab shown now.
+    void showError(QWidget* tab, const ErrorWording& wording);
     void clearError(QWidget* tab = nullptr); // nullptr: whichever tab it belongs to
     void setRecent(const QStringList& paths);
     void setBusy(bool busy, const QString& what = {});

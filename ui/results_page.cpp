@@ -1,6 +1,7 @@
 #include "ui/results_page.h"
 
 #include "ui/charts.h"
+#include "ui/error_wording.h"
 #include "ui/format.h"
 #include "ui/jobs.h"
 #include "ui/try_it_page.h"
@@ -195,13 +196,15 @@ void ResultsPage::setBusy(bool busy, const QString& what)
 void ResultsPage::validate()
 {
     const std::filesystem::path file = m_report.output;
+    m_banner->clear(); // the last check's or export's message: this one is on its way
     setBusy(true, tr("Checking %1...").arg(QString::fromStdString(file.filename().string())));
     runTask<ValidateReport>(
         this, [file] { return validateNovaq(file, std::nullopt, nullptr, nullptr); },
         [this](TaskOutcome<ValidateReport> outcome) {
             setBusy(false);
             if (!outcome.value) {
-                m_banner->showError(errorTitle(outcome.kind), outcome.error);
+                m_banner->showError(wordError(outcome.kind, outcome.error, ErrorContext::Validate,
+                                              QString::fromStdString(m_report.output.string())));
                 Q_EMIT validated(false);
                 return;
             }
@@ -240,6 +243,7 @@ void ResultsPage::exportSafetensors()
         return;
     const std::filesystem::path in = m_report.output;
     const std::filesystem::path out = target.toStdString();
+    m_banner->clear();
     setBusy(true, tr("Exporting to %1...").arg(target));
     runTask<bool>(
         this,
@@ -252,7 +256,7 @@ void ResultsPage::exportSafetensors()
             if (outcome.value)
                 m_banner->showInfo(tr("Exported"), tr("The weights were written to %1 (16-bit).").arg(target));
             else
-                m_banner->showError(errorTitle(outcome.kind), outcome.error);
+                m_banner->showError(wordError(outcome.kind, outcome.error, ErrorContext::Export, target));
         });
 }
 

@@ -1,5 +1,6 @@
 #include "ui/settings_page.h"
 
+#include "ui/error_wording.h"
 #include "ui/format.h"
 #include "ui/jobs.h"
 #include "ui/table_models.h"
@@ -412,6 +413,8 @@ void SettingsPage::refreshEstimates()
         return;
     const int generation = ++m_generation;
     m_pending = 1;
+    if (!m_bannerIsOutput)
+        m_banner->clear(); // an old estimate's error; a new estimate is on its way
     for (ChoiceCard* card : m_cards)
         card->setEstimate(tr("estimating..."));
     const std::filesystem::path path = m_model.path;
@@ -444,7 +447,8 @@ void SettingsPage::refreshEstimates()
             if (!outcome.value) {
                 m_estimates.clear();
                 m_haveEstimates = false;
-                m_banner->showError(tr("The estimate failed"), outcome.error);
+                m_banner->showError(wordError(outcome.kind, outcome.error, ErrorContext::Estimate,
+                                              QString::fromStdString(m_model.path.string())));
                 m_bannerIsOutput = false;
                 for (ChoiceCard* card : m_cards)
                     card->setEstimate({});

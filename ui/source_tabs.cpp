@@ -1,6 +1,7 @@
 #include "ui/source_tabs.h"
 
 #include "ui/app_settings.h"
+#include "ui/error_wording.h"
 #include "ui/format.h"
 #include "ui/jobs.h"
 #include "ui/source_models.h"
@@ -32,6 +33,13 @@ namespace {
 constexpr int kHubPageSize = 30;
 
 QString toQ(const std::string& s) { return QString::fromStdString(s); }
+
+// A tab's failure in the app's words (the page's banner shows it, details behind a toggle).
+template <class Tab>
+void report(Tab* tab, const ErrorWording& w)
+{
+    Q_EMIT tab->failed(w.title, w.message, w.details);
+}
 
 QString pathText(const std::filesystem::path& p) { return QFile::decodeName(QByteArray::fromStdString(p.string())); }
 
@@ -114,7 +122,7 @@ DownloadRow::DownloadRow(QWidget* parent) : QWidget(parent), m_job(new DownloadJ
     connect(m_job, &DownloadJob::failed, this, [this](ErrorKind kind, const QString& message) {
         hide();
         Q_EMIT busyChanged(false);
-        Q_EMIT failed(errorTitle(kind), message);
+        Q_EMIT failed(kind, message, m_file->text());
     });
 }
 
@@ -261,7 +269,10 @@ HubTab::HubTab(QWidget* parent) : QWidget(parent)
         m_results->markCached(m_downloadingRepo.toStdString());
         Q_EMIT openRequested(path);
     });
-    connect(m_download, &DownloadRow::failed, this, &HubTab::failed);
+    connect(m_download, &DownloadRow::failed, this,
+            [this](ErrorKind kind, const QString& message, const QString& what) {
+                report(this, wordError(kind, message, ErrorContext::HubDownload, what));
+            });
     connect(m_download, &DownloadRow::busyChanged, this,
             [this](bool busy) { m_use->setEnabled(!busy && !m_repo.isEmpty()); });
 }
@@ -310,15 +321,14 @@ void HubTab::fetchPage(bool append)
             }
             return page;
         },
-        [this, serial, append](TaskOutcome<Page> outcome) {
+        [this, serial, append, query = m_query](TaskOutcome<Page> outcome) {
             if (serial != m_searchSerial)
                 return; // a newer search is on its way
             m_more->setEnabled(true);
             if (!outcome.value) {
                 m_status->setText(append ? tr("More results could not be loaded.") : tr("The search did not work."));
                 m_more->setVisible(append && !m_nextUrl.empty());
-                Q_EMIT failed(tr("Hugging Face could not be searched"),
-                              outcome.error + tr("\nCheck your internet connection and try again."));
+                report(this, wordError(outcome.kind, outcome.error, ErrorContext::HubSearch, toQ(query.text)));
                 return;
             }
             m_nextUrl = std::move(outcome.value->nextUrl);
@@ -359,7 +369,7 @@ void HubTab::showDetails(int row)
                 return;
             if (!outcome.value) {
                 m_total->clear();
-                Q_EMIT failed(tr("The model's details could not be read"), outcome.error);
+                report(this, wordError(outcome.kind, outcome.error, ErrorContext::HubDetails, repo));
                 return;
             }
             const hf::ModelInfo& info = *outcome.value;
@@ -470,7 +480,10 @@ OllamaTab::OllamaTab(QWidget* parent) : QWidget(parent)
     connect(m_pull, &QPushButton::clicked, this, pull);
     connect(m_pullName, &QLineEdit::returnPressed, this, pull);
     connect(m_download, &DownloadRow::busyChanged, m_pull, &QWidget::setDisabled);
-    connect(m_download, &DownloadRow::failed, this, &OllamaTab::failed);
+    connect(m_download, &DownloadRow::failed, this,
+            [this](ErrorKind kind, const QString& message, const QString& what) {
+                report(this, wordError(kind, message, ErrorContext::OllamaPull, what));
+            });
     connect(m_download, &DownloadRow::finished, this, [this](const QString& path) {
         refresh();
         Q_EMIT openRequested(path);
@@ -504,7 +517,7 @@ void OllamaTab::refresh()
         [this](TaskOutcome<OllamaListing> outcome) {
             m_refresh->setEnabled(true);
             if (!outcome.value) {
-                Q_EMIT failed(tr("Ollama's models could not be listed"), outcome.error);
+                report(this, wordError(outcome.kind, outcome.error, ErrorContext::OllamaList));
                 return;
             }
             const int n = int(outcome.value->models.size());
@@ -533,10 +546,9 @@ void OllamaTab::useSelected()
                             "the weights of " + name + " are not in an Ollama store on this computer");
             return pathText(local->blob);
         },
-        [this](TaskOutcome<QString> outcome) {
+        [this, name](TaskOutcome<QString> outcome) {
             if (!outcome.value) {
-                Q_EMIT failed(tr("This Ollama model cannot be opened"),
-                              outcome.error + tr("\nPull it again, or choose another model."));
+                report(this, wordError(outcome.kind, outcome.error, ErrorContext::OllamaOpen, toQ(name)));
                 return;
             }
             Q_EMIT openRequested(*outcome.value);
@@ -570,7 +582,10 @@ UrlTab::UrlTab(QWidget* parent) : QWidget(parent)
     connect(m_fetch, &QPushButton::clicked, this, &UrlTab::fetch);
     connect(m_url, &QLineEdit::returnPressed, this, &UrlTab::fetch);
     connect(m_download, &DownloadRow::busyChanged, m_fetch, &QWidget::setDisabled);
-    connect(m_download, &DownloadRow::failed, this, &UrlTab::failed);
+    connect(m_download, &DownloadRow::failed, this,
+            [this](ErrorKind kind, const QString& message, const QString& what) {
+                report(this, wordError(kind, message, ErrorContext::UrlDownload, what));
+            });
     connect(m_download, &DownloadRow::finished, this, &UrlTab::openRequested);
 }
 

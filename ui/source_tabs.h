@@ -37,7 +37,7 @@ public:
 
 Q_SIGNALS:
     void finished(const QString& path);
-    void failed(const QString& title, const QString& message);
+    void failed(ErrorKind kind, const QString& engineMessage, const QString& what); // what: as given to start()
     void busyChanged(bool busy);
 
 private:
@@ -69,7 +69,7 @@ public Q_SLOTS:
 
 Q_SIGNALS:
     void openRequested(const QString& path);
-    void failed(const QString& title, const QString& message);
+    void failed(const QString& title, const QString& message, const QString& details); // see ErrorWording
     void actionStarted();             // a search, a page, a details request or a download: old errors go
     void searchFinished(int results); // after a search or a further page: the rows shown now
     void detailsShown(const QString& repo);
@@ -116,7 +116,7 @@ public Q_SLOTS:
 
 Q_SIGNALS:
     void openRequested(const QString& path);
-    void failed(const QString& title, const QString& message);
+    void failed(const QString& title, const QString& message, const QString& details); // see ErrorWording
     void actionStarted(); // a refresh, a pull or a use: old errors go
     void listed(int models);
 
@@ -148,8 +148,8 @@ public:
 
 Q_SIGNALS:
     void openRequested(const QString& path);
-    void failed(const QString& title, const QString& message);
-    void actionStarted(); // a fetch: old errors go
+    void failed(const QString& title, const QString& message, const QString& details); // see ErrorWording
+    void actionStarted();                                                              // a fetch: old errors go
 
 private:
     void fetch();

@@ -1,5 +1,6 @@
 #include "ui/try_it_page.h"
 
+#include "ui/error_wording.h"
 #include "ui/format.h"
 #include "ui/jobs.h"
 #include "ui/try_it_jobs.h"
@@ -207,7 +208,7 @@ TryItPage::TryItPage(QWidget* parent) : QWidget(parent)
             onAnswerDone(Side(side));
         });
         connect(m_jobs[side], &StreamJob::failed, this, [this, side](ErrorKind kind, const QString& message) {
-            m_banner->showError(errorTitle(kind), message);
+            m_banner->showError(wordError(kind, message, ErrorContext::TryIt));
             m_messages[side].pop_back(); // the turn that got no answer
             onAnswerDone(Side(side));
         });
@@ -310,8 +311,7 @@ TryItPage::TryItPage(QWidget* parent) : QWidget(parent)
     connect(m_qualityJob, &QualityJob::failed, this, [this](ErrorKind kind, const QString& message) {
         m_qualityStatus->setText(kQualityHint());
         m_qualityStatus->show();
-        m_banner->showError(kind == ErrorKind::InvalidArgument ? tr("The text is too short") : errorTitle(kind),
-                            message);
+        m_banner->showError(wordError(kind, message, ErrorContext::QualityCheck, m_sampleFile));
         updateButtons();
         Q_EMIT qualityFailed(message);
     });
@@ -417,12 +417,7 @@ void TryItPage::load()
             m_loading = false;
             if (!outcome.value) {
                 m_note->setText(tr("Nothing to try: the model could not be loaded."));
-                if (outcome.kind == ErrorKind::Unsupported)
-                    m_banner->showError(tr("NOVAQ Studio cannot run this model yet"),
-                                        outcome.error + tr("\nIt can still be compressed; trying it and checking its "
-                                                           "quality need a model the app can run."));
-                else
-                    m_banner->showError(errorTitle(outcome.kind), outcome.error);
+                m_banner->showError(wordError(outcome.kind, outcome.error, ErrorContext::TryIt, m_compressedPath));
                 updateButtons();
                 Q_EMIT loadFailed(outcome.error);
                 return;
@@ -527,7 +522,10 @@ void TryItPage::send()
             ids = pane->encoder->encodeChat(chatTemplate.render(m_messages[side], true), chatTemplate);
         } catch (const Error& e) {
             m_messages[side].pop_back();
-            m_banner->showError(tr("The chat format refused this message"), QString::fromStdString(e.what()));
+            m_banner->showError({tr("The chat format refused this message"),
+                                 tr("The model's chat format does not take this turn. Write the message another "
+                                    "way, or press New chat to start again."),
+                                 QString::fromStdString(e.what())});
             continue;
         }
         const std::array<RunnableModel*, 2> models{m_pair->original.get(), m_pair->compressed.get()};
@@ -635,7 +633,8 @@ void TryItPage::checkQuality()
         try {
             text = readTextForEval(m_sampleFile.toStdString());
         } catch (const Error& e) {
-            m_banner->showError(errorTitle(e.kind()), QString::fromStdString(e.what()));
+            m_banner->showError(
+                wordError(e.kind(), QString::fromStdString(e.what()), ErrorContext::QualityCheck, m_sampleFile));
             return;
         }
         label = QFileInfo(m_sampleFile).fileName().toStdString();

@@ -2,10 +2,13 @@
 
 #include "ui/format.h"
 
+#include <QClipboard>
 #include <QCoreApplication>
 #include <QDragEnterEvent>
 #include <QDropEvent>
+#include <QFontDatabase>
 #include <QGridLayout>
+#include <QGuiApplication>
 #include <QHBoxLayout>
 #include <QKeyEvent>
 #include <QLabel>
@@ -33,11 +36,57 @@ ErrorBanner::ErrorBanner(QWidget* parent) : QFrame(parent)
     QFont bold = m_title->font();
     bold.setBold(true);
     m_title->setFont(bold);
+    m_title->setWordWrap(true);
     m_message = new QLabel(this);
     m_message->setWordWrap(true);
     m_message->setTextInteractionFlags(Qt::TextSelectableByMouse);
     texts->addWidget(m_title);
     texts->addWidget(m_message);
+
+    // The engine's own message: for a bug report or a search, not for reading first.
+    auto* detailButtons = new QHBoxLayout;
+    detailButtons->setContentsMargins(0, 0, 0, 0);
+    auto* toggle = new QToolButton(this);
+    toggle->setText(tr("Show details"));
+    toggle->setCheckable(true);
+    toggle->setAutoRaise(true);
+    toggle->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    toggle->setArrowType(Qt::RightArrow);
+    toggle->setToolTip(tr("Show the engine's own message, as the command line would print it."));
+    toggle->setAccessibleName(tr("Show details"));
+    m_toggle = toggle;
+    auto* copy = new QToolButton(this);
+    copy->setText(tr("Copy details"));
+    copy->setAutoRaise(true);
+    copy->setToolTip(tr("Copy this message and its details, for a bug report or a search."));
+    copy->setAccessibleName(tr("Copy details"));
+    m_copy = copy;
+    detailButtons->addWidget(toggle);
+    detailButtons->addWidget(copy);
+    detailButtons->addStretch();
+    texts->addLayout(detailButtons);
+    m_details = new QLabel(this);
+    m_details->setWordWrap(true);
+    m_details->setTextFormat(Qt::PlainText);
+    m_details->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_details->setAccessibleName(tr("Details"));
+    m_details->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    m_details->setContentsMargins(18, 0, 0, 0);
+    texts->addWidget(m_details);
+    m_toggle->hide();
+    m_copy->hide();
+    m_details->hide();
+    connect(toggle, &QToolButton::toggled, this, [this, toggle](bool shown) {
+        toggle->setArrowType(shown ? Qt::DownArrow : Qt::RightArrow);
+        toggle->setText(shown ? tr("Hide details") : tr("Show details"));
+        toggle->setAccessibleName(toggle->text());
+        m_details->setVisible(shown && !m_details->text().isEmpty());
+    });
+    connect(copy, &QToolButton::clicked, this, [this] {
+        QGuiApplication::clipboard()->setText(title() + QLatin1Char('\n') + message() + QStringLiteral("\n\n") +
+                                              details());
+    });
+
     layout->addLayout(texts, 1);
     auto* close = new QToolButton(this);
     close->setText(QStringLiteral("\u2715"));
@@ -50,10 +99,14 @@ ErrorBanner::ErrorBanner(QWidget* parent) : QFrame(parent)
     hide();
 }
 
-void ErrorBanner::showStyled(const QString& title, const QString& message, bool error)
+void ErrorBanner::showStyled(const QString& title, const QString& message, const QString& details, bool error)
 {
     m_title->setText(title);
     m_message->setText(message);
+    m_details->setText(details);
+    setDetailsShown(false); // a new message starts short
+    m_toggle->setVisible(!details.isEmpty());
+    m_copy->setVisible(!details.isEmpty());
     const QString colour = error ? QStringLiteral("#d9485f") : accentColor().name();
     setStyleSheet(QStringLiteral("#errorBanner { border: 1px solid %1; border-left: 5px solid %1; border-radius: 6px;"
                                  " background: palette(base); }")
@@ -61,20 +114,39 @@ void ErrorBanner::showStyled(const QString& title, const QString& message, bool 
     show();
 }
 
-void ErrorBanner::showError(const QString& title, const QString& message) { showStyled(title, message, true); }
+void ErrorBanner::showError(const ErrorWording& wording)
+{
+    showStyled(wording.title, wording.message, wording.details, true);
+}
 
-void ErrorBanner::showInfo(const QString& title, const QString& message) { showStyled(title, message, false); }
+void ErrorBanner::showError(const QString& title, const QString& message) { showStyled(title, message, {}, true); }
+
+void ErrorBanner::showInfo(const QString& title, const QString& message) { showStyled(title, message, {}, false); }
 
 void ErrorBanner::clear()
 {
     m_title->clear();
     m_message->clear();
+    m_details->clear();
+    setDetailsShown(false);
+    m_toggle->hide();
+    m_copy->hide();
     hide();
 }
 
 QString ErrorBanner::title() const { return m_title->text(); }
 
 QString ErrorBanner::message() const { return m_message->text(); }
+
+QString ErrorBanner::details() const { return m_details->text(); }
+
+bool ErrorBanner::detailsShown() const { return m_toggle->isChecked(); }
+
+void ErrorBanner::setDetailsShown(bool shown)
+{
+    m_toggle->setChecked(shown);
+    m_details->setVisible(shown && !m_details->text().isEmpty());
+}
 
 // ---- ElidedLabel
 

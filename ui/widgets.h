@@ -2,30 +2,44 @@
 // Small building blocks of the pages: the inline error banner, the drop zone, choice cards
 // and summary cards.
 
+#include "ui/error_wording.h"
+
 #include <QFrame>
 #include <QLabel>
 #include <QPushButton>
 #include <QScrollArea>
 
+class QAbstractButton;
 class QGridLayout;
 
 namespace novaq::ui {
 
-// "What happened" in bold, then the engine's message, and a close button. Hidden when empty.
+// "What happened" in bold, then what to do, and a close button. Hidden when empty. An engine
+// error (ErrorWording) also brings "Show details", which reveals the engine's own message,
+// and "Copy details", which puts all three on the clipboard for a bug report.
 class ErrorBanner : public QFrame {
     Q_OBJECT
 public:
     explicit ErrorBanner(QWidget* parent = nullptr);
-    void showError(const QString& title, const QString& message);
+    void showError(const ErrorWording& wording);
+    void showError(const QString& title, const QString& message); // the app's own errors: no details
     void showInfo(const QString& title, const QString& message);
     void clear();
     QString title() const;
     QString message() const;
+    QString details() const;
+    bool detailsShown() const;
+    void setDetailsShown(bool shown);
+    QAbstractButton* detailsButton() const noexcept { return m_toggle; }
+    QAbstractButton* copyButton() const noexcept { return m_copy; }
 
 private:
-    void showStyled(const QString& title, const QString& message, bool error);
+    void showStyled(const QString& title, const QString& message, const QString& details, bool error);
     QLabel* m_title;
     QLabel* m_message;
+    QLabel* m_details;
+    QAbstractButton* m_toggle;
+    QAbstractButton* m_copy;
 };
 
 // A one-line label that never asks for more width than it gets: a text too long for it is

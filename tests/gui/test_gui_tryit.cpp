@@ -363,8 +363,8 @@ private Q_SLOTS:
         page.show();
         QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, 60000);
         QCOMPARE(page.banner()->title(), QStringLiteral("NOVAQ Studio cannot run this model yet"));
-        QVERIFY2(page.banner()->message().contains(QStringLiteral("configuration")),
-                 qPrintable(page.banner()->message()));
+        QVERIFY2(page.banner()->details().contains(QStringLiteral("configuration")),
+                 qPrintable(page.banner()->details()));
         QVERIFY(page.banner()->message().contains(QStringLiteral("can still be compressed")));
         QVERIFY(!page.sendButton()->isEnabled());
         QVERIFY(!page.checkButton()->isEnabled());
