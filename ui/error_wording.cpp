@@ -198,7 +198,8 @@ ErrorWording notAWebAddress(const Facts& f)
 
 ErrorWording truncated(const Facts& f)
 {
-    if (f.context == ErrorContext::Validate || f.context == ErrorContext::Export)
+    if (f.context == ErrorContext::Validate || f.context == ErrorContext::Export ||
+        f.subject.endsWith(QStringLiteral(".novaq\u201d")))
         return make(f, tr("The compressed file is incomplete"),
                     tr("%1 ends before all of its data; it was cut off while it was written or copied. Compress "
                        "the model again to get a whole file.")

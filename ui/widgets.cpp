@@ -15,6 +15,7 @@
 #include <QMimeData>
 #include <QPainter>
 #include <QRegularExpression>
+#include <QResizeEvent>
 #include <QScrollBar>
 #include <QStyle>
 #include <QToolButton>
@@ -29,26 +30,23 @@ namespace novaq::ui {
 ErrorBanner::ErrorBanner(QWidget* parent) : QFrame(parent)
 {
     setObjectName(QStringLiteral("errorBanner"));
-    auto* layout = new QHBoxLayout(this);
-    layout->setContentsMargins(14, 10, 8, 10);
-    auto* texts = new QVBoxLayout;
+    // Compact, for small screens: the title shares its row with the buttons, and the details
+    // scroll inside a few lines instead of making the page taller.
+    auto* texts = new QVBoxLayout(this);
+    texts->setContentsMargins(14, 6, 6, 8);
+    texts->setSpacing(2);
+    auto* top = new QHBoxLayout;
+    top->setSpacing(2);
     m_title = new QLabel(this);
     QFont bold = m_title->font();
     bold.setBold(true);
     m_title->setFont(bold);
     m_title->setWordWrap(true);
-    m_message = new QLabel(this);
-    m_message->setWordWrap(true);
-    m_message->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    texts->addWidget(m_title);
-    texts->addWidget(m_message);
+    top->addWidget(m_title, 1);
 
     // The engine's own message: for a bug report or a search, not for reading first.
-    auto* detailButtons = new QHBoxLayout;
-    detailButtons->setContentsMargins(0, 0, 0, 0);
     auto* toggle = new QToolButton(this);
     toggle->setText(tr("Show details"));
-    toggle->setCheckable(true);
     toggle->setAutoRaise(true);
     toggle->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
     toggle->setArrowType(Qt::RightArrow);
@@ -61,39 +59,50 @@ ErrorBanner::ErrorBanner(QWidget* parent) : QFrame(parent)
     copy->setToolTip(tr("Copy this message and its details, for a bug report or a search."));
     copy->setAccessibleName(tr("Copy details"));
     m_copy = copy;
-    detailButtons->addWidget(toggle);
-    detailButtons->addWidget(copy);
-    detailButtons->addStretch();
-    texts->addLayout(detailButtons);
-    m_details = new QLabel(this);
-    m_details->setWordWrap(true);
-    m_details->setTextFormat(Qt::PlainText);
-    m_details->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    m_details->setAccessibleName(tr("Details"));
-    m_details->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
-    m_details->setContentsMargins(18, 0, 0, 0);
-    texts->addWidget(m_details);
-    m_toggle->hide();
-    m_copy->hide();
-    m_details->hide();
-    connect(toggle, &QToolButton::toggled, this, [this, toggle](bool shown) {
-        toggle->setArrowType(shown ? Qt::DownArrow : Qt::RightArrow);
-        toggle->setText(shown ? tr("Hide details") : tr("Show details"));
-        toggle->setAccessibleName(toggle->text());
-        m_details->setVisible(shown && !m_details->text().isEmpty());
-    });
-    connect(copy, &QToolButton::clicked, this, [this] {
-        QGuiApplication::clipboard()->setText(title() + QLatin1Char('\n') + message() + QStringLiteral("\n\n") +
-                                              details());
-    });
-
-    layout->addLayout(texts, 1);
     auto* close = new QToolButton(this);
     close->setText(QStringLiteral("\u2715"));
     close->setAutoRaise(true);
     close->setToolTip(tr("Hide this message."));
     close->setAccessibleName(tr("Hide message"));
-    layout->addWidget(close, 0, Qt::AlignTop);
+    top->addWidget(toggle, 0, Qt::AlignTop);
+    top->addWidget(copy, 0, Qt::AlignTop);
+    top->addWidget(close, 0, Qt::AlignTop);
+    texts->addLayout(top);
+
+    m_message = new QLabel(this);
+    m_message->setWordWrap(true);
+    m_message->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    texts->addWidget(m_message);
+
+    m_details = new QLabel;
+    m_details->setWordWrap(true);
+    m_details->setTextFormat(Qt::PlainText);
+    m_details->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_details->setAccessibleName(tr("Details"));
+    m_details->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    m_details->setAlignment(Qt::AlignLeft | Qt::AlignTop);
+    m_detailsArea = new QScrollArea(this);
+    m_detailsArea->setWidget(m_details);
+    m_detailsArea->setWidgetResizable(true);
+    m_detailsArea->setFrameShape(QFrame::NoFrame);
+    m_detailsArea->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    m_detailsArea->viewport()->setAutoFillBackground(false);
+    m_details->setAutoFillBackground(false);
+    m_details->setContentsMargins(6, 3, 6, 3);
+    m_detailsArea->setObjectName(QStringLiteral("bannerDetails"));
+    m_detailsArea->setStyleSheet(QStringLiteral("#bannerDetails { background: palette(window); border-radius: 4px; }"));
+    // Explicit from the start: a scroll area's own minimum would make the page taller.
+    m_detailsArea->setMinimumHeight(2 * QFontMetrics(m_details->font()).lineSpacing() + 6);
+    m_detailsArea->hide();
+    texts->addWidget(m_detailsArea);
+    m_toggle->hide();
+    m_copy->hide();
+
+    connect(toggle, &QToolButton::clicked, this, [this] { setDetailsShown(!m_detailsShown); });
+    connect(copy, &QToolButton::clicked, this, [this] {
+        QGuiApplication::clipboard()->setText(title() + QLatin1Char('\n') + message() + QStringLiteral("\n\n") +
+                                              details());
+    });
     connect(close, &QToolButton::clicked, this, &ErrorBanner::clear);
     setAccessibleName(tr("Message"));
     hide();
@@ -140,12 +149,41 @@ QString ErrorBanner::message() const { return m_message->text(); }
 
 QString ErrorBanner::details() const { return m_details->text(); }
 
-bool ErrorBanner::detailsShown() const { return m_toggle->isChecked(); }
+void ErrorBanner::resizeEvent(QResizeEvent* event)
+{
+    QFrame::resizeEvent(event);
+    fitDetails();
+}
+
+void ErrorBanner::fitDetails()
+{
+    if (!m_detailsShown)
+        return;
+    const int line = QFontMetrics(m_details->font()).lineSpacing();
+    const QMargins m = m_details->contentsMargins();
+    const QMargins outer = layout()->contentsMargins();
+    const int width =
+        contentsRect().width() - outer.left() - outer.right() - m_detailsArea->verticalScrollBar()->sizeHint().width();
+    int needed = m_details->heightForWidth(std::max(width, 50));
+    if (needed < 0)
+        needed = m_details->sizeHint().height();
+    const int frame = m.top() + m.bottom();
+    // Never more than two lines in the minimum, so that the page does not grow on a small screen.
+    m_detailsArea->setMinimumHeight(std::min(needed, 2 * line + frame));
+    m_detailsArea->setMaximumHeight(std::min(needed, 5 * line + frame));
+}
+
+bool ErrorBanner::detailsShown() const { return m_detailsShown; }
 
 void ErrorBanner::setDetailsShown(bool shown)
 {
-    m_toggle->setChecked(shown);
-    m_details->setVisible(shown && !m_details->text().isEmpty());
+    m_detailsShown = shown && !m_details->text().isEmpty();
+    auto* toggle = static_cast<QToolButton*>(m_toggle);
+    toggle->setArrowType(m_detailsShown ? Qt::DownArrow : Qt::RightArrow);
+    toggle->setText(m_detailsShown ? tr("Hide details") : tr("Show details"));
+    toggle->setAccessibleName(toggle->text());
+    m_detailsArea->setVisible(m_detailsShown);
+    fitDetails();
 }
 
 // ---- ElidedLabel
@@ -286,7 +324,7 @@ DropZone::DropZone(QWidget* parent) : QFrame(parent)
 {
     setObjectName(QStringLiteral("dropZone"));
     setAcceptDrops(true);
-    setMinimumHeight(200);
+    setMinimumHeight(140); // leaves the Model page room for an error banner with its details at 1024 x 600
     auto* layout = new QVBoxLayout(this);
     auto* icon = new QLabel(QStringLiteral("\u2B07"), this);
     QFont big = icon->font();

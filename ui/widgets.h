@@ -33,13 +33,19 @@ public:
     QAbstractButton* detailsButton() const noexcept { return m_toggle; }
     QAbstractButton* copyButton() const noexcept { return m_copy; }
 
+protected:
+    void resizeEvent(QResizeEvent* event) override;
+
 private:
     void showStyled(const QString& title, const QString& message, const QString& details, bool error);
+    void fitDetails(); // as tall as the details, between one and five lines; they scroll beyond
     QLabel* m_title;
     QLabel* m_message;
     QLabel* m_details;
+    QScrollArea* m_detailsArea;
     QAbstractButton* m_toggle;
     QAbstractButton* m_copy;
+    bool m_detailsShown = false;
 };
 
 // A one-line label that never asks for more width than it gets: a text too long for it is

@@ -39,9 +39,9 @@ namespace {
 // variables, byte offsets and the engine's placeholder for an address.
 QString commandLineLeftover(const QString& text)
 {
-    static const QRegularExpression leftovers(
-        QStringLiteral("(--[a-z])|((?<![.\\w])novaq [a-z])|(`)|(\\b(HF|HUGGING_FACE|OLLAMA|XDG|NOVAQ)_[A-Z_]+)|(\\$[A-Z])|"
-                       "(\\boffset)|(\\b\\d+ bytes\\b)|(an invalid URL)"));
+    static const QRegularExpression leftovers(QStringLiteral(
+        "(--[a-z])|((?<![.\\w])novaq [a-z])|(`)|(\\b(HF|HUGGING_FACE|OLLAMA|XDG|NOVAQ)_[A-Z_]+)|(\\$[A-Z])|"
+        "(\\boffset)|(\\b\\d+ bytes\\b)|(an invalid URL)"));
     const QRegularExpressionMatch m = leftovers.match(text);
     return m.hasMatch() ? m.captured(0) : QString();
 }
@@ -102,6 +102,10 @@ private Q_SLOTS:
             << "incomplete" << QStringList{"model.safetensors", "Download it again"};
         QTest::newRow("truncated .novaq on Validate")
             << K::Corrupt << C::Validate << "/o/m.novaq: tensor 3 runs past the end of the file at offset 123456"
+            << "/o/m.novaq"
+            << "incomplete" << QStringList{"m.novaq", "Compress the model again"};
+        QTest::newRow("truncated .novaq opened with File > Open")
+            << K::Corrupt << C::OpenModel << "/o/m.novaq: the tensor index runs past the end of the file (812 bytes)"
             << "/o/m.novaq"
             << "incomplete" << QStringList{"m.novaq", "Compress the model again"};
         QTest::newRow("empty folder is not 'this file'")
@@ -458,6 +462,41 @@ private Q_SLOTS:
         QVERIFY(!page.banner()->isVisible());
         QVERIFY(validated.wait(30000));
         QVERIFY(page.banner()->isVisible());
+    }
+
+    // A banner with its details open still fits the smallest window (1024 x 600, as
+    // test_gui_layout): the details scroll within a few lines, the window does not grow.
+    void bannerWithDetailsFitsTheSmallestWindow()
+    {
+        const QSize smallest(1024, 600);
+        MainWindow window;
+        window.resize(smallest);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        ErrorBanner* banner = window.modelPage()->banner();
+        const QString engine =
+            QStringLiteral("/tmp/a-rather-long-folder-name/llama3-cut.gguf: metadata key 19 'tokenizer.ggml.tokens' "
+                           "element 307: string length (8 bytes) runs past the end of the file (5000 bytes); the "
+                           "file is truncated at offset 4998\n")
+                .repeated(4);
+        banner->showError(wordError(ErrorKind::InvalidInput, engine, ErrorContext::OpenModel,
+                                    QStringLiteral("/tmp/a-rather-long-folder-name/llama3-cut.gguf")));
+        for (bool open : {false, true}) {
+            banner->setDetailsShown(open);
+            QApplication::processEvents();
+            QApplication::sendPostedEvents(nullptr, QEvent::LayoutRequest);
+            QApplication::processEvents();
+            const QSize hint = window.minimumSizeHint();
+            QVERIFY2(hint.height() <= smallest.height() && hint.width() <= smallest.width(),
+                     qPrintable(QStringLiteral("details %1: minimum size %2x%3")
+                                    .arg(open ? "open" : "closed")
+                                    .arg(hint.width())
+                                    .arg(hint.height())));
+            QCOMPARE(window.size(), smallest);
+            QString why;
+            QVERIFY2(wholeInWindow(&window, banner->detailsButton(), &why), qPrintable(why));
+            QVERIFY2(wholeInWindow(&window, window.modelPage()->demoButton(), &why), qPrintable(why));
+        }
     }
 
 private:
