@@ -450,7 +450,9 @@ void TestGguf::malformed_data()
     const std::string f32x4 = f32(1) + f32(2) + f32(3) + f32(4);
 
     row("empty file", "", {"magic", "offset 0", "truncated"});
-    row("truncated header", std::string("GGUF\x03\0\0\0\x01\0", 10), {"tensor_count", "offset 8", "truncated"});
+    // The offset locates the field (before the verdict), and the verdict says what to do.
+    row("truncated header", std::string("GGUF\x03\0\0\0\x01\0", 10),
+        {"tensor_count", "at offset 8: ", "truncated, download or copy it again"});
     {
         GgufBuilder b;
         b.magic = "GGUX";
@@ -470,7 +472,7 @@ void TestGguf::malformed_data()
     {
         GgufBuilder b;
         b.tensorCount = 5;
-        row("tensor_count past end", b.build(), {"tensor_count 5", "offset 8"});
+        row("tensor_count past end", b.build(), {"tensor_count 5", "offset 8", "truncated or damaged"});
     }
     {
         GgufBuilder b;

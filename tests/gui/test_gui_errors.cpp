@@ -84,8 +84,15 @@ private Q_SLOTS:
         // The engine's messages as its throw sites write them (paths and figures made up).
         QTest::newRow("truncated GGUF: offsets, no 'download it again'")
             << K::InvalidInput << C::OpenModel
-            << "/home/ann/models/m.gguf: metadata key 19 'tokenizer.ggml.tokens' element 307: string length (8 bytes) "
-               "runs past the end of the file (5000 bytes); the file is truncated at offset 4998"
+            << "/home/ann/models/m.gguf: metadata key 19 'tokenizer.ggml.tokens' element 307 at offset 4998: string "
+               "length (8 bytes) runs past the end of the file (5000 bytes); the file is truncated, download or copy "
+               "it again"
+            << "/home/ann/models/m.gguf"
+            << "incomplete" << QStringList{"m.gguf", "Download it again"};
+        QTest::newRow("truncated GGUF, older wording: offset after the verdict")
+            << K::InvalidInput << C::OpenModel
+            << "/home/ann/models/m.gguf: metadata key 19 'tokenizer.ggml.tokens' element 307: string length (8 "
+               "bytes) runs past the end of the file (5000 bytes); the file is truncated at offset 4998"
             << "/home/ann/models/m.gguf"
             << "incomplete" << QStringList{"m.gguf", "Download it again"};
         QTest::newRow("GGUF header cut short")

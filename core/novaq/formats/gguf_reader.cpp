@@ -201,15 +201,17 @@ public:
         std::string where = m_context;
         for (uint64_t element : m_elements)
             where += (where.empty() ? "" : " ") + std::string("element ") + std::to_string(element);
-        throw Error(ErrorKind::InvalidInput, m_map.path().string() + ": " + where + (where.empty() ? "" : ": ") + what +
-                                                 " at offset " + std::to_string(at));
+        // The offset goes with the field it locates, not after the verdict ("the file is
+        // truncated at offset N" read as if the file ended there).
+        throw Error(ErrorKind::InvalidInput, m_map.path().string() + ": " + where + (where.empty() ? "" : " ") +
+                                                 "at offset " + std::to_string(at) + ": " + what);
     }
 
     void need(uint64_t bytes, std::string_view field) const
     {
         if (bytes > remaining())
             fail(std::string(field) + " (" + std::to_string(bytes) + " bytes) runs past the end of the file (" +
-                     std::to_string(m_size) + " bytes); the file is truncated",
+                     std::to_string(m_size) + " bytes); the file is truncated, download or copy it again",
                  m_pos);
     }
 
@@ -249,7 +251,9 @@ public:
                  at);
         if (length > remaining())
             fail(std::string(field) + " length " + std::to_string(length) + " runs past the end of the file (" +
-                     std::to_string(remaining()) + " bytes remain); the file is truncated or damaged",
+                     std::to_string(remaining()) +
+                     " bytes remain); the file is truncated or damaged, download or "
+                     "copy it again",
                  at);
         std::string s(reinterpret_cast<const char*>(m_map.data() + m_pos), static_cast<size_t>(length));
         m_pos += length;
@@ -266,7 +270,7 @@ public:
         if (count > remaining() / minBytes)
             fail(std::string(field) + " " + std::to_string(count) + " needs at least " +
                      std::to_string(count * minBytes) + " bytes, but only " + std::to_string(remaining()) +
-                     " remain in the file",
+                     " remain in the file; the file is truncated or damaged, download or copy it again",
                  at);
         return count;
     }
@@ -566,7 +570,8 @@ ParsedGguf parseGguf(const MappedFile& map)
         p.setContext("header");
         p.fail("tensor_count " + std::to_string(tensorCount) + " needs at least " +
                    std::to_string(tensorCount * kMinTensorInfoBytes) + " bytes of tensor infos, but only " +
-                   std::to_string(p.remaining()) + " remain after the metadata",
+                   std::to_string(p.remaining()) +
+                   " remain after the metadata; the file is truncated or damaged, download or copy it again",
                8);
     }
     parseTensorInfos(p, out, tensorCount);
