@@ -131,9 +131,16 @@ QString glossaryHtml()
         {t("Subspaces"), subspaces()},           {t("Vector length"), vectorLength()},
         {t("Stored as"), codecLabel()},          {t("Fits in memory"), fitsInMemory()},
     };
+    // Most texts open with their term ("SQNR (...): ..."): that opening goes in bold; the others
+    // get the term in front.
     QString html;
-    for (const auto& e : entries)
-        html += QStringLiteral("<h3>%1</h3><p>%2</p>\n").arg(e.term.toHtmlEscaped(), e.text.toHtmlEscaped());
+    for (const auto& e : entries) {
+        const qsizetype colon = e.text.indexOf(QStringLiteral(": "));
+        const bool opensWithTerm = colon > 0 && colon < 80 && e.text.startsWith(e.term.left(4));
+        const QString head = opensWithTerm ? e.text.left(colon + 1) : e.term + QLatin1Char(':');
+        const QString rest = opensWithTerm ? e.text.mid(colon + 2) : e.text;
+        html += QStringLiteral("<p><b>%1</b> %2</p>\n").arg(head.toHtmlEscaped(), rest.toHtmlEscaped());
+    }
     return html;
 }
 

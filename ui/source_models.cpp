@@ -51,12 +51,14 @@ MemoryHint memoryHint(uint64_t bytes, std::optional<uint64_t> physical)
     const QString have = sizeText(*physical);
     if (fit == MemoryFit::Fits) {
         hint.text = HubResultsModel::tr("fits in memory");
+        hint.shortText = HubResultsModel::tr("fits");
         hint.tooltip = HubResultsModel::tr("Fits in this computer's memory: running it needs about %1 (its files plus "
                                            "a margin) of the %2 this computer has.")
                            .arg(need, have);
     } else {
         hint.tooLarge = true;
         hint.text = HubResultsModel::tr("larger than this computer's memory (%1)").arg(have);
+        hint.shortText = HubResultsModel::tr("too large");
         hint.tooltip = HubResultsModel::tr("Larger than this computer's memory (%1): running it needs about %2 (its "
                                            "files plus a margin). It can still be compressed, slowly; the compressed "
                                            "file may then fit.")
@@ -166,7 +168,7 @@ QVariant HubResultsModel::data(const QModelIndex& index, int role) const
                 return QStringLiteral("-");
             return r.sizeAtLeast ? tr("from %1").arg(sizeText(r.sizeBytes)) : sizeText(r.sizeBytes);
         case Memory:
-            return memoryHint(r.sizeBytes, m_physical).text;
+            return memoryHint(r.sizeBytes, m_physical).shortText;
         case Local:
             return r.cached ? tr("downloaded") : QString();
         default:
@@ -212,7 +214,7 @@ QVariant HubResultsModel::headerData(int section, Qt::Orientation orientation, i
         case Size:
             return tr("Size");
         case Memory:
-            return tr("Memory");
+            return tr("Fits in memory");
         case Local:
             return tr("On this computer");
         default:
@@ -320,7 +322,7 @@ QVariant OllamaModelsModel::data(const QModelIndex& index, int role) const
         case Size:
             return sizeText(m.size);
         case Memory:
-            return memoryHint(m.size, m_physical).text;
+            return memoryHint(m.size, m_physical).shortText;
         case Parameters:
             return QString::fromStdString(m.parameterSize);
         case Family:
@@ -355,7 +357,7 @@ QVariant OllamaModelsModel::headerData(int section, Qt::Orientation orientation,
         case Size:
             return tr("Size");
         case Memory:
-            return tr("Memory");
+            return tr("Fits in memory");
         case Parameters:
             return tr("Parameters");
         case Family:

@@ -28,8 +28,9 @@ struct HubResult {
 // The "fits in memory" hint of a model of `bytes` on a computer with `physical` bytes of
 // memory (novaq::memoryFit: the files plus a margin). Empty texts when either is unknown.
 struct MemoryHint {
-    QString text;    // "fits in memory", "larger than memory (15.5 GiB)"
-    QString tooltip; // the sentence with both figures
+    QString text;      // "fits in memory", "larger than this computer's memory (15.5 GiB)"
+    QString shortText; // for a list column: "fits", "too large"
+    QString tooltip;   // the sentence with both figures
     bool tooLarge = false;
 };
 MemoryHint memoryHint(uint64_t bytes, std::optional<uint64_t> physical);
