@@ -11,6 +11,7 @@
 
 #include <QApplication>
 #include <QDir>
+#include <QEvent>
 #include <QFile>
 #include <QIcon>
 #include <QLineEdit>
@@ -20,6 +21,7 @@
 #include <QStyleFactory>
 #include <QTimer>
 #include <QToolTip>
+#include <QTranslator>
 
 #include <memory>
 
@@ -35,7 +37,52 @@ void applyAccent(QPalette& pal)
     pal.setColor(QPalette::LinkVisited, accentTextColor(pal));
 }
 
+// Follows a switch of the application palette (the desktop going dark or light, or
+// QApplication::setPalette). The app's style sheet makes every widget's palette its own when
+// it is polished, so without a repolish the widgets, the cards and the charts (which restyle
+// on PaletteChange and StyleChange) would keep the old colours. The accent-dependent link
+// colours and the tooltips' palette are set again too.
+class PaletteFollower : public QObject {
+public:
+    using QObject::QObject;
+
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override
+    {
+        if (watched == qApp && event->type() == QEvent::ApplicationPaletteChange && !m_busy) {
+            m_busy = true; // setPalette below sends the event again
+            QPalette pal = QApplication::palette();
+            applyAccent(pal);
+            if (pal != QApplication::palette())
+                QApplication::setPalette(pal);
+            QToolTip::setPalette(QApplication::palette());
+            qApp->setStyleSheet(qApp->styleSheet()); // repolishes every widget
+            m_busy = false;
+        }
+        return QObject::eventFilter(watched, event);
+    }
+
+private:
+    bool m_busy = false;
+};
+
 } // namespace
+
+bool installPluralForms(QCoreApplication& app)
+{
+    // The app speaks English only; its English "translation" holds just the plural forms of
+    // the counted texts (tr("%n token(s)", nullptr, n) -> "1 token", "2 tokens"). Loaded
+    // whatever the locale: without it every count would read "(s)".
+    if (app.findChild<QTranslator*>(QStringLiteral("novaqPluralForms")))
+        return true;
+    auto* translator = new QTranslator(&app);
+    translator->setObjectName(QStringLiteral("novaqPluralForms"));
+    if (!translator->load(QStringLiteral(":/i18n/novaq_studio_en.qm"))) {
+        delete translator;
+        return false;
+    }
+    return QCoreApplication::installTranslator(translator);
+}
 
 Theme themeFromEnvironment()
 {
@@ -92,6 +139,7 @@ void setupApplication(QApplication& app, Theme theme)
     QCoreApplication::setApplicationName(QStringLiteral("NOVAQ Studio"));
     QCoreApplication::setApplicationVersion(QStringLiteral(NOVAQ_VERSION));
     QGuiApplication::setDesktopFileName(QStringLiteral("org.novaq.Studio"));
+    installPluralForms(app);
     app.setStyle(QStyleFactory::create(QStringLiteral("Fusion")));
     // The system palette (light or dark) with our one accent colour, or one of ours.
     QPalette pal = app.palette();
@@ -114,6 +162,11 @@ void setupApplication(QApplication& app, Theme theme)
                                      " text-align: center; }"
                                      "QProgressBar::chunk { background: %1; border-radius: 5px; }")
                           .arg(accentColor().name(), accentColor().lighter(115).name()));
+    if (!app.findChild<QObject*>(QStringLiteral("novaqPaletteFollower"), Qt::FindDirectChildrenOnly)) {
+        auto* follower = new PaletteFollower(&app);
+        follower->setObjectName(QStringLiteral("novaqPaletteFollower"));
+        app.installEventFilter(follower);
+    }
 }
 
 QString screenshotPath(const QString& folder, const QString& page)

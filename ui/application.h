@@ -7,6 +7,7 @@
 #include <QString>
 
 class QApplication;
+class QCoreApplication;
 
 namespace novaq::ui {
 
@@ -21,6 +22,10 @@ QPalette lightPalette();
 QPalette darkPalette();
 
 void setupApplication(QApplication& app, Theme theme = themeFromEnvironment());
+
+// Installs the English plural forms of the counted texts (":/i18n/novaq_studio_en.qm") once;
+// setupApplication calls it. False when the resource is missing.
+bool installPluralForms(QCoreApplication& app);
 
 // "<folder>/<page>.png", or "<folder>/<page>-dark.png" while the application palette is dark.
 QString screenshotPath(const QString& folder, const QString& page);

@@ -4,6 +4,7 @@
 #include "ui/compress_page.h"
 #include "ui/error_wording.h"
 #include "ui/format.h"
+#include "ui/help_page.h"
 #include "ui/jobs.h"
 #include "ui/model_page.h"
 #include "ui/results_page.h"
@@ -284,6 +285,20 @@ void MainWindow::buildMenus()
     quit->setShortcut(QKeySequence::Quit);
     connect(quit, &QAction::triggered, this, &QWidget::close);
     QMenu* help = menuBar()->addMenu(tr("&Help"));
+    QAction* guide = help->addAction(tr("&Guide"));
+    guide->setObjectName(QStringLiteral("guideAction"));
+    guide->setShortcut(QKeySequence(Qt::Key_F1));
+    guide->setToolTip(tr("What compression does, which preset to pick and what the numbers mean."));
+    connect(guide, &QAction::triggered, this, [this] {
+        // One guide, kept open beside the window while the user works.
+        auto* dialog = findChild<HelpDialog*>();
+        if (!dialog)
+            dialog = new HelpDialog(this);
+        dialog->show();
+        dialog->raise();
+        dialog->activateWindow();
+    });
+    help->addSeparator();
     QAction* about = help->addAction(tr("&About NOVAQ Studio"));
     connect(about, &QAction::triggered, this, [this] {
         QMessageBox::about(this, tr("About NOVAQ Studio"),

@@ -2,6 +2,7 @@
 
 #include "ui/charts.h"
 #include "ui/error_wording.h"
+#include "ui/explanations.h"
 #include "ui/format.h"
 #include "ui/jobs.h"
 #include "ui/try_it_page.h"
@@ -67,12 +68,20 @@ ResultsPage::ResultsPage(QWidget* parent) : QWidget(parent)
     auto* grid = new CardGrid(3, 180, body);
     const QStringList captions{tr("original -> compressed file"), tr("smaller"),     tr("bits per weight"),
                                tr("mean relative error"),         tr("worst error"), tr("time")};
-    const QStringList tips{tr("The size of the source weights and of the compressed file."),
-                           tr("How many times smaller the file is than the source, and than a 16-bit copy."),
-                           tr("What each weight costs on average, codebooks and scales included."),
-                           tr("The average error of the compressed tensors; smaller is better."),
-                           tr("The largest error of any compressed tensor, and which one."),
-                           tr("How long the compression took.")};
+    // Each card says what its number means and what is good (explanations.h, shared with the
+    // tables and the Guide).
+    const QStringList tips{
+        tr("The size of the source weights and of the compressed file."),
+        tr("How many times smaller the file is than the source, and than a 16-bit copy.") + QStringLiteral("\n\n") +
+            explain::ratio(),
+        explain::bitsPerWeight(),
+        tr("The average relative error of the compressed tensors, each counted by its number of weights.") +
+            QStringLiteral("\n\n") + explain::relativeError(),
+        tr("The largest relative error of any compressed tensor, and which one. A worst tensor far above the mean "
+           "is worth a look in the table on the Compress step; the output layer and the embedding are kept at "
+           "more bits for that reason.") +
+            QStringLiteral("\n\n") + explain::relativeError(),
+        tr("How long the compression took.")};
     for (int i = 0; i < captions.size(); ++i) {
         auto* card = new SummaryCard(captions[i], body);
         card->setToolTip(tips[i]);

@@ -1,6 +1,7 @@
 #include "ui/settings_page.h"
 
 #include "ui/error_wording.h"
+#include "ui/explanations.h"
 #include "ui/format.h"
 #include "ui/jobs.h"
 #include "ui/table_models.h"
@@ -123,7 +124,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     m_bitsSlider->setRange(0, int(presets.size()) - 1);
     m_bitsSlider->setPageStep(1);
     m_bitsSlider->setTickPosition(QSlider::TicksBelow);
-    m_bitsSlider->setToolTip(tr("Fewer bits make a smaller file and a larger error."));
+    m_bitsSlider->setToolTip(explain::bitsPerWeight());
     m_bitsSlider->setAccessibleName(tr("Bits per weight"));
     m_bitsValue = new QLabel(left);
     bitsRow->addWidget(m_bitsSlider, 1);
@@ -132,8 +133,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     m_subspaces = new QSpinBox(left);
     m_subspaces->setRange(1, 64);
     m_subspaces->setValue(CompressOptions{}.subspaces);
-    m_subspaces->setToolTip(tr("How many groups of columns get their own codebooks; more groups fit the weights "
-                               "better but store more codebooks."));
+    m_subspaces->setToolTip(explain::subspaces());
     m_subspaces->setAccessibleName(tr("Subspaces"));
     form->addRow(tr("Subspaces"), m_subspaces);
     leftLayout->addLayout(form);
@@ -148,27 +148,22 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     m_vectorLength = new QSpinBox(m_advanced);
     m_vectorLength->setRange(0, 16);
     m_vectorLength->setSpecialValueText(tr("As the preset"));
-    m_vectorLength->setToolTip(tr("How many weights share one code; longer vectors make a smaller file with a "
-                                  "larger error (the codebook sizes stay those of the preset)."));
+    m_vectorLength->setToolTip(explain::vectorLength());
     m_vectorLength->setAccessibleName(tr("Vector length"));
     advForm->addRow(tr("Vector length"), m_vectorLength);
     m_seed = new QSpinBox(m_advanced);
     m_seed->setRange(0, INT_MAX);
     m_seed->setValue(int(CompressOptions{}.seed));
-    m_seed->setToolTip(tr("The same seed and settings always give the same file; change it to try another "
-                          "random start."));
+    m_seed->setToolTip(explain::seed());
     m_seed->setAccessibleName(tr("Seed"));
     advForm->addRow(tr("Seed"), m_seed);
     m_threads = new QSpinBox(m_advanced);
     m_threads->setRange(0, 1024);
     m_threads->setSpecialValueText(tr("All cores (%1)").arg(QThread::idealThreadCount()));
-    m_threads->setToolTip(tr("How many processor cores to use; the result is the same for any number."));
+    m_threads->setToolTip(explain::threads());
     m_threads->setAccessibleName(tr("Threads"));
     advForm->addRow(tr("Threads"), m_threads);
-    const QString calibrationTip =
-        tr("A plain-text file in the model's language; when set, the compressor runs the original model on it and "
-           "fits the compressed weights to what the model actually computes (Llama, Mistral, Qwen, Gemma and Phi-3 "
-           "models).");
+    const QString calibrationTip = explain::calibration();
     auto* calibrationRow = new QHBoxLayout;
     m_calibration = new QLineEdit(m_advanced);
     m_calibration->setPlaceholderText(tr("None"));
@@ -259,7 +254,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     figures->setColumnStretch(2, 1);
     m_previewSize->setToolTip(tr("The estimated size of the compressed file, everything included."));
     m_previewRatio->setToolTip(tr("How many times smaller than the source the file should be."));
-    m_previewBits->setToolTip(tr("What each weight costs on average, codebooks and scales included."));
+    m_previewBits->setToolTip(explain::bitsPerWeight());
     rightLayout->addLayout(figures);
     m_previewCost = new QLabel(right);
     m_previewCost->setWordWrap(true);
@@ -350,10 +345,9 @@ void SettingsPage::setModel(const ModelInspection& inspection, const QString& la
     m_output->setText(QDir(folder).filePath(base + QStringLiteral(".novaq")));
     m_bannerIsOutput = false;
     checkOutput();
-    m_previewModel->setText(tr("%1 - %2 - %3 parameters - %4 tensors - %5")
+    m_previewModel->setText(tr("%1 - %2 - %3 parameters - %n tensor(s) - %4", nullptr, int(inspection.tensors.size()))
                                 .arg(label, QString::fromStdString(inspection.format))
                                 .arg(paramsText(inspection.params()))
-                                .arg(inspection.tensors.size())
                                 .arg(sizeText(inspection.sourceBytes())));
     refreshEstimates();
 }

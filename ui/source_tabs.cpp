@@ -374,8 +374,17 @@ void HubTab::showDetails(int row)
             }
             const hf::ModelInfo& info = *outcome.value;
             m_files->setFiles(info.files);
-            m_total->setText(
-                tr("%n file(s), %1 in all", nullptr, m_files->rowCount()).arg(sizeText(m_files->totalBytes())));
+            // The listing has no sizes: the row gets the download's size and memory hint now.
+            bool atLeast = false;
+            const uint64_t weights = downloadBytes(info.files, repo.toStdString(), &atLeast);
+            m_results->setSize(repo.toStdString(), weights, atLeast);
+            QString total =
+                tr("%n file(s), %1 in all", nullptr, m_files->rowCount()).arg(sizeText(m_files->totalBytes()));
+            const MemoryHint hint = memoryHint(weights, m_results->physicalMemory());
+            if (!hint.text.isEmpty())
+                total += QStringLiteral(" - ") + hint.text;
+            m_total->setText(total);
+            m_total->setToolTip(hint.tooltip);
             if (info.gated != "false" && !info.gated.empty()) {
                 const QString url = hf::HubSettings::fromEnvironment().endpoint.empty()
                                         ? QString()

@@ -1,5 +1,6 @@
 #include "ui/table_models.h"
 
+#include "ui/explanations.h"
 #include "ui/format.h"
 
 namespace novaq::ui {
@@ -63,15 +64,37 @@ QVariant TensorPlanModel::data(const QModelIndex& index, int role) const
         const QString name = QString::fromStdString(t.info.name);
         // The shape too: a narrow Settings page hides the Shape column.
         const QString kind = tensorKindName(tensorKind(t.info.name)) + QStringLiteral(", ") + shapeText(t.info.shape);
-        return t.quantize ? tr("%1 (%2): compressed as %3").arg(name, kind, QString::fromStdString(t.plannedAs))
-                          : tr("%1 (%2): kept as %3 - %4")
-                                .arg(name, kind, QString::fromStdString(t.plannedAs), QString::fromStdString(t.reason));
+        if (t.quantize) {
+            const QString label = QString::fromStdString(t.plannedAs);
+            return tr("%1 (%2): compressed as %3").arg(name, kind, label) + QLatin1Char('\n') +
+                   explain::codecLabelInWords(label);
+        }
+        return tr("%1 (%2): kept as %3 - %4")
+            .arg(name, kind, QString::fromStdString(t.plannedAs), QString::fromStdString(t.reason));
     }
     return {};
 }
 
 QVariant TensorPlanModel::headerData(int section, Qt::Orientation orientation, int role) const
 {
+    if (orientation == Qt::Horizontal && role == Qt::ToolTipRole) {
+        switch (section) {
+        case Name:
+            return tr("The tensor's name in the model: one weight matrix or vector.");
+        case Shape:
+            return tr("Rows x columns of the tensor.");
+        case Kind:
+            return tr("What the tensor does in the model: attention, MLP (feed-forward), embedding or output.");
+        case Plan:
+            return tr("Compressed, or kept as it is (tensors too small or too sensitive to gain).");
+        case Why:
+            return explain::codecLabel();
+        case Estimate:
+            return tr("The estimated size of the tensor in the compressed file.");
+        default:
+            return {};
+        }
+    }
     if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
         return QAbstractTableModel::headerData(section, orientation, role);
     switch (section) {
@@ -152,11 +175,35 @@ QVariant TensorResultModel::data(const QModelIndex& index, int role) const
     }
     if (role == Qt::TextAlignmentRole)
         return alignFor(index.column() != Name && index.column() != StoredAs);
+    if (role == Qt::ToolTipRole && index.column() == StoredAs)
+        return explain::codecLabelInWords(QString::fromStdString(r.storedAs));
     return {};
 }
 
 QVariant TensorResultModel::headerData(int section, Qt::Orientation orientation, int role) const
 {
+    if (orientation == Qt::Horizontal && role == Qt::ToolTipRole) {
+        switch (section) {
+        case Name:
+            return tr("The tensor's name in the model: one weight matrix or vector.");
+        case Shape:
+            return tr("Rows x columns of the tensor.");
+        case StoredAs:
+            return explain::codecLabel();
+        case Bits:
+            return explain::bitsPerWeight();
+        case Error:
+            return explain::relativeError();
+        case Sqnr:
+            return explain::sqnr();
+        case Size:
+            return tr("The tensor's size in the source, then in the compressed file.");
+        case Time:
+            return tr("How long this tensor took to compress, in seconds.");
+        default:
+            return {};
+        }
+    }
     if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
         return QAbstractTableModel::headerData(section, orientation, role);
     switch (section) {

@@ -51,10 +51,11 @@ QualityTexts qualityTexts(const QualityCheck& c)
     QualityTexts t;
     const int same = qRound(c.top1 * 100);
     t.verdict = TryItPage::tr("Picks the same next word as the original %1 times in 100.").arg(same);
-    t.detail = TryItPage::tr("Measured on %1, %2 tokens. Perplexity is how surprised a model is by the text (lower "
-                             "is better); KL divergence is how far the compressed model's predictions are from the "
-                             "original's (0: the same).")
-                   .arg(QString::fromStdString(c.text), QLocale().toString(qlonglong(c.tokens)));
+    t.detail = TryItPage::tr("Measured on %1, %Ln token(s). Perplexity is how surprised a model is by the text "
+                             "(lower is better); KL divergence is how far the compressed model's predictions are "
+                             "from the original's (0: the same).",
+                             nullptr, int(c.tokens))
+                   .arg(QString::fromStdString(c.text));
     t.original = perplexityText(c.originalPerplexity);
     t.compressed = perplexityText(c.perplexity);
     t.kl = errorText(c.meanKl);
