@@ -41,7 +41,7 @@ std::filesystem::path sourceFile(const QString& name)
 {
     if (name == "kjv-Q4_K_M")
         return modelsDir() / "kjv-llama-7m" / "kjv-llama-7m-Q4_K_M.gguf";
-    return variant(name == "Q4_K_M"   ? "stories260K-Q4_K_M-llamaquantize.gguf"
+    return variant(name == "Q4_K_M" ? "stories260K-Q4_K_M-llamaquantize.gguf"
                    : name == "Q4_K" ? "stories260K-rows256-Q4_K.gguf"
                    : name == "Q6_K" ? "stories260K-rows256-Q6_K.gguf"
                                     : "stories260K-Q8_0.gguf");
@@ -191,7 +191,8 @@ void TestKeepSource::neverLargerThanSource_data()
     QTest::addColumn<double>("bits");
     for (const char* source : {"Q4_K_M", "Q4_K", "Q6_K"})
         for (const BitsPreset& p : bitsPresets())
-            QTest::newRow(qPrintable(QString("%1 at %2 bits").arg(source).arg(p.bits, 0, 'f', 1))) << QString(source) << p.bits;
+            QTest::newRow(qPrintable(QString("%1 at %2 bits").arg(source).arg(p.bits, 0, 'f', 1)))
+                << QString(source) << p.bits;
     QTest::newRow("kjv-Q4_K_M at 4.0 bits") << QString("kjv-Q4_K_M") << 4.0;
 }
 
@@ -212,8 +213,9 @@ void TestKeepSource::neverLargerThanSource()
     QVERIFY2(report.fileBytes <= estimate.estimatedFileBytes(),
              qPrintable(QString("file %1 > estimate %2").arg(report.fileBytes).arg(estimate.estimatedFileBytes())));
     if (!estimate.notSmallerThanSource())
-        QVERIFY2(report.fileBytes < estimate.sourceBytes(),
-                 qPrintable(QString("file %1 >= source %2 unflagged").arg(report.fileBytes).arg(estimate.sourceBytes())));
+        QVERIFY2(
+            report.fileBytes < estimate.sourceBytes(),
+            qPrintable(QString("file %1 >= source %2 unflagged").arg(report.fileBytes).arg(estimate.sourceBytes())));
     else
         QVERIFY(!notSmallerWarning(estimate).empty());
     // No tensor grows: each is quantized smaller, or kept as the source stores it (16-bit

@@ -190,8 +190,7 @@ TensorRecord TensorRecord::fromJson(const json& j, const std::string& where)
             fieldError(where + ".dtype", "\"" + type + "\" is not a GGUF block type this build decodes (" +
                                              supportedGgmlTypeNames() + ")");
     } else {
-        fieldError(where + ".encoding",
-                   "expected \"novaq\", \"raw\" or \"gguf\", found \"" + encoding + "\"");
+        fieldError(where + ".encoding", "expected \"novaq\", \"raw\" or \"gguf\", found \"" + encoding + "\"");
     }
 
     r.data = SectionRef::fromJson(require(j, where, "data"), "manifest field " + where + ".data");

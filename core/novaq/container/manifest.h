@@ -46,9 +46,9 @@ struct TensorRecord {
     std::vector<int64_t> shape;
     std::string sourceDtype;
     TensorEncoding encoding = TensorEncoding::Raw;
-    DType dtype = DType::F16; // Raw: the stored element type
-    CodecConfig codec;        // Novaq
-    bool colScale = false;    // Novaq
+    DType dtype = DType::F16;             // Raw: the stored element type
+    CodecConfig codec;                    // Novaq
+    bool colScale = false;                // Novaq
     const GgmlTypeTraits* ggml = nullptr; // Gguf: the block type (a supported row of ggmlTypeTable())
     SectionRef data;
     double relError = 0, sqnrDb = 0, effectiveBits = 0;

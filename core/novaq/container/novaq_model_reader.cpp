@@ -36,7 +36,8 @@ public:
             info.fileIndex = 0;
             info.offset = r.data.offset;
             info.nbytes = r.data.length;
-            if (r.encoding == TensorEncoding::Gguf) // as the GGUF reader names them: inspect shows it, compress keeps it
+            if (r.encoding ==
+                TensorEncoding::Gguf) // as the GGUF reader names them: inspect shows it, compress keeps it
                 info.storage = std::string(r.ggml->name);
             m_tensors.push_back(std::move(info));
         }

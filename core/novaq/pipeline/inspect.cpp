@@ -46,12 +46,18 @@ std::string typeName(const TensorInfo& info)
 
 nlohmann::json breakdownJson(const EstimateBreakdown& b)
 {
-    return {{"quantized_bytes", b.quantizedBytes},     {"kept_bytes", b.keptBytes},
-            {"overhead_bytes", b.overheadBytes},       {"quantized_params", b.quantizedParams},
-            {"kept_params", b.keptParams},             {"kept_16bit_params", b.keptAt16Params},
-            {"kept_source_params", b.keptSourceParams}, {"nominal_bits", b.nominalBits},
-            {"effective_bits", b.effectiveBits},       {"kept_extra_bits", b.keptExtraBits},
-            {"quantized_extra_bits", b.quantizedExtraBits}, {"file_extra_bits", b.fileExtraBits}};
+    return {{"quantized_bytes", b.quantizedBytes},
+            {"kept_bytes", b.keptBytes},
+            {"overhead_bytes", b.overheadBytes},
+            {"quantized_params", b.quantizedParams},
+            {"kept_params", b.keptParams},
+            {"kept_16bit_params", b.keptAt16Params},
+            {"kept_source_params", b.keptSourceParams},
+            {"nominal_bits", b.nominalBits},
+            {"effective_bits", b.effectiveBits},
+            {"kept_extra_bits", b.keptExtraBits},
+            {"quantized_extra_bits", b.quantizedExtraBits},
+            {"file_extra_bits", b.fileExtraBits}};
 }
 
 } // namespace
@@ -101,10 +107,7 @@ double ModelInspection::sourceBitsPerWeight() const noexcept
     return p ? 8.0 * double(sourceBytes()) / double(p) : 0.0;
 }
 
-bool ModelInspection::sourceAlreadyCompressed() const noexcept
-{
-    return params() > 0 && sourceBitsPerWeight() < 15.5;
-}
+bool ModelInspection::sourceAlreadyCompressed() const noexcept { return params() > 0 && sourceBitsPerWeight() < 15.5; }
 
 bool ModelInspection::notSmallerThanSource() const noexcept
 {
@@ -185,8 +188,8 @@ std::string ModelInspection::extraBitsText() const
     char number[32];
     for (size_t k = 0; k < parts.size(); ++k) {
         std::snprintf(number, sizeof number, "%.1f", parts[k].first);
-        text += (k == 0 ? "" : "; ") + parts[k].second + " add" + (k == 0 ? " " : " ") + number +
-                (k == 0 ? " bits" : "");
+        text +=
+            (k == 0 ? "" : "; ") + parts[k].second + " add" + (k == 0 ? " " : " ") + number + (k == 0 ? " bits" : "");
     }
     return text;
 }
@@ -312,8 +315,8 @@ std::string notSmallerWarning(const ModelInspection& m)
     return text + bits + "; choose fewer bits, or keep the source file as it is";
 }
 
-std::vector<PresetEstimate> estimatePresets(const ModelReader& reader, const std::filesystem::path& path,
-                                            int subspaces, int vectorLength)
+std::vector<PresetEstimate> estimatePresets(const ModelReader& reader, const std::filesystem::path& path, int subspaces,
+                                            int vectorLength)
 {
     std::vector<PresetEstimate> out;
     for (const BitsPreset& p : bitsPresets()) {
@@ -439,7 +442,8 @@ std::string formatInspection(const ModelInspection& m)
     if (const std::string extra = m.extraBitsText(); !extra.empty())
         out << "bits above the preset   " << extra << "\n";
     if (m.sourceAlreadyCompressed()) {
-        std::snprintf(line, sizeof line, "source bits/weight      %.3f (already compressed)\n", m.sourceBitsPerWeight());
+        std::snprintf(line, sizeof line, "source bits/weight      %.3f (already compressed)\n",
+                      m.sourceBitsPerWeight());
         out << line;
     }
     if (const std::string warning = notSmallerWarning(m); !warning.empty())

@@ -103,8 +103,8 @@ struct PresetEstimate {
 // Every preset of bitsPresets() (in that order) on this model: expected bytes, effective bits,
 // breakdown, rank and words. The planner is analytic: this reads no tensor data.
 // `vectorLength` > 0 overrides the presets' vector length (the GUI's Advanced setting).
-std::vector<PresetEstimate> estimatePresets(const ModelReader& reader, const std::filesystem::path& path,
-                                            int subspaces, int vectorLength = 0);
+std::vector<PresetEstimate> estimatePresets(const ModelReader& reader, const std::filesystem::path& path, int subspaces,
+                                            int vectorLength = 0);
 std::vector<PresetEstimate> estimatePresets(const std::filesystem::path& path, int subspaces, int vectorLength = 0);
 // Indices into `estimates` in display order (by rank).
 std::vector<size_t> displayOrder(const std::vector<PresetEstimate>& estimates);
