@@ -19,6 +19,7 @@
 #include "novaq/pipeline/validate.h"
 
 #include <QObject>
+#include <QProcess>
 #include <QTest>
 
 #include <set>
@@ -89,6 +90,8 @@ private Q_SLOTS:
     void floatSourceStaysFormat10();
     void calibrationSeesDecodedValues();
     void estimateKnowsSourceBits();
+    void cliWarnsBeforeItStarts_data();
+    void cliWarnsBeforeItStarts();
     void presetsOrdered_data();
     void presetsOrdered();
     void smallModelPresetsExplained();
@@ -364,6 +367,41 @@ void TestKeepSource::estimateKnowsSourceBits()
     const QString warning = QString::fromStdString(notSmallerWarning(small));
     QVERIFY2(warning.contains("would not be smaller") && warning.contains("already 7.9 bits per weight"),
              qPrintable(warning));
+}
+
+void TestKeepSource::cliWarnsBeforeItStarts_data()
+{
+    QTest::addColumn<QString>("bits");
+    QTest::addColumn<bool>("warns");
+    QTest::newRow("1 bit: not smaller") << QString("1") << true;
+    QTest::newRow("3 bits: smaller") << QString("3") << false;
+}
+
+// `novaq local` says on stderr, before the first tensor, that the output would not be smaller,
+// then compresses as asked (exit 0): a warning, not a refusal.
+void TestKeepSource::cliWarnsBeforeItStarts()
+{
+    QFETCH(QString, bits);
+    QFETCH(bool, warns);
+    const std::filesystem::path input = sourceFile("Q4_K_M");
+    NOVAQ_REQUIRE_DATA(input);
+    QVERIFY2(QFile::exists(QStringLiteral(NOVAQ_CLI_PATH)), "the novaq executable is missing; build target novaq");
+    QTemporaryDir dir;
+    QProcess process;
+    process.setStandardInputFile(QProcess::nullDevice());
+    process.start(QStringLiteral(NOVAQ_CLI_PATH), {"local", QString::fromStdString(input.string()), "--bits", bits,
+                                                   "--threads", "2", "--output", dir.filePath("out.novaq")});
+    QVERIFY(process.waitForFinished(120000));
+    QCOMPARE(process.exitCode(), 0);
+    const QString err = QString::fromUtf8(process.readAllStandardError());
+    const qsizetype warning = err.indexOf("novaq: warning: the output (about ");
+    QCOMPARE(warning >= 0, warns);
+    if (warns) {
+        QVERIFY2(err.contains("this model is already 7.9 bits per weight"), qPrintable(err));
+        const qsizetype firstTensor = err.indexOf("token_embd.weight");
+        QVERIFY2(firstTensor < 0 || warning < firstTensor, qPrintable(err)); // said before the work
+    }
+    QVERIFY(QFile::exists(dir.filePath("out.novaq")));
 }
 
 void TestKeepSource::presetsOrdered_data()

@@ -293,7 +293,7 @@ ChoiceCard::ChoiceCard(const QString& title, const QString& detail, QWidget* par
     // keeps one card checked itself, so that Tab reaches every card.
     setFocusPolicy(Qt::StrongFocus);
     setMinimumHeight(kChoiceCardMinHeight);
-    setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
+    setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Minimum); // the cards of a row are as tall as its tallest
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(12, 8, 12, 8);
     m_title = new QLabel(title, this);
@@ -316,6 +316,7 @@ ChoiceCard::ChoiceCard(const QString& title, const QString& detail, QWidget* par
     layout->addWidget(m_detail);
     layout->addWidget(m_estimate);
     layout->addWidget(m_note);
+    layout->addStretch(); // a card taller than its lines (its row's tallest is) keeps them at the top
     setAccessibleName(title);
     setStyleSheet(
         QStringLiteral("novaq--ui--ChoiceCard { border: 1px solid palette(mid); border-radius: 10px;"

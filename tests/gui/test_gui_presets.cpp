@@ -5,7 +5,8 @@
 // the source is a warning on the page and a question before Compress.
 //
 // With NOVAQ_SCREENSHOTS=folder set, the Settings page of the demo model is saved there at
-// 1280x800 (settings.png) and 1024x640 (small/settings.png), as in docs/screenshots.
+// 1280x800 (settings.png) and 1024x640 (small/settings.png), and with Advanced open
+// (settings-advanced.png), as in docs/screenshots.
 
 #include "gui_test_support.h"
 #include "ui/format.h"
@@ -163,8 +164,10 @@ private Q_SLOTS:
         QVERIFY(banner->isVisible());
         QCOMPARE(banner->message(), warning);
         QVERIFY(allText(settings->cards()[0]).contains(QStringLiteral("not smaller than the source")));
-        if (const QByteArray folder = qgetenv("NOVAQ_SCREENSHOTS"); !folder.isEmpty()) // to look at, not for docs
+        if (const QByteArray folder = qgetenv("NOVAQ_SCREENSHOTS"); !folder.isEmpty()) { // to look at, not for docs
+            QDir().mkpath(QString::fromLocal8Bit(folder));
             QVERIFY(window.grab().save(QDir(QString::fromLocal8Bit(folder)).filePath(QStringLiteral("q4km.png"))));
+        }
 
         // Compress asks; "no" starts nothing, "yes" starts the run.
         QSignalSpy requested(settings, &SettingsPage::compressRequested);
@@ -241,6 +244,11 @@ private Q_SLOTS:
                                               : QDir(QString::fromLocal8Bit(folder)).filePath(file);
         QDir().mkpath(QFileInfo(path).absolutePath());
         QVERIFY(window.grab().save(path));
+        // And with Advanced open, as the tour of the README does.
+        window.settingsPage()->setAdvancedVisible(true);
+        QTest::qWait(300);
+        QVERIFY(window.grab().save(
+            QString(path).replace(QStringLiteral("settings.png"), QStringLiteral("settings-advanced.png"))));
     }
 
 private:
