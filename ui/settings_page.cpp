@@ -34,6 +34,7 @@
 #include <QTimer>
 #include <QVBoxLayout>
 
+#include <algorithm>
 #include <climits>
 
 namespace novaq::ui {
@@ -77,6 +78,10 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     outer->addWidget(heading);
     m_banner = new ErrorBanner(this);
     outer->addWidget(m_banner);
+    m_sizeBanner = new ErrorBanner(this);
+    m_sizeBanner->setObjectName(QStringLiteral("sizeWarning"));
+    m_sizeBanner->setAccessibleName(tr("Size warning"));
+    outer->addWidget(m_sizeBanner);
 
     auto* splitter = new QSplitter(Qt::Horizontal, this);
     outer->addWidget(splitter, 1);
@@ -95,6 +100,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     auto* leftLayout = new QVBoxLayout(left);
     leftLayout->setContentsMargins(2, 2, 8, 2); // room for the cards' focus ring
     auto* cardGrid = new CardGrid(3, 120, left);
+    m_cardGrid = cardGrid;
     const auto presets = bitsPresets();
     for (size_t i = 0; i < presets.size(); ++i) {
         const BitsPreset& p = presets[i];
@@ -109,11 +115,14 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
             selectCard(i);
         });
         connect(card, &ChoiceCard::moveFocusRequested, this, [this, i](int step) {
-            const int next = int(i) + step;
-            if (next >= 0 && next < int(m_cards.size()))
-                m_cards[size_t(next)]->setFocus(Qt::TabFocusReason);
+            // The previous or next card as shown (the cards are ordered by what they produce).
+            const auto at = std::find(m_order.begin(), m_order.end(), i);
+            const int next = int(at - m_order.begin()) + step;
+            if (at != m_order.end() && next >= 0 && next < int(m_order.size()))
+                m_cards[m_order[size_t(next)]]->setFocus(Qt::TabFocusReason);
         });
         m_cards.push_back(card);
+        m_order.push_back(i);
     }
     leftLayout->addWidget(cardGrid);
 
@@ -256,6 +265,12 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     m_previewRatio->setToolTip(tr("How many times smaller than the source the file should be."));
     m_previewBits->setToolTip(explain::bitsPerWeight());
     rightLayout->addLayout(figures);
+    m_previewWhy = new QLabel(right);
+    m_previewWhy->setWordWrap(true);
+    m_previewWhy->setAccessibleName(tr("Why the bits per weight differ from the chosen ones"));
+    m_previewWhy->setToolTip(tr("Everything the file stores counts: tensors kept as they are, codebooks and "
+                                "scales, and the file's index."));
+    rightLayout->addWidget(m_previewWhy);
     m_previewCost = new QLabel(right);
     m_previewCost->setWordWrap(true);
     m_previewCost->setAccessibleName(tr("Estimated time and memory"));
@@ -290,7 +305,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     connect(m_bitsSlider, &QSlider::valueChanged, this, [this](int i) {
         selectCard(size_t(i));
         const BitsPreset& p = bitsPresets()[size_t(i)];
-        m_bitsValue->setText(tr("%1 bits (%2)").arg(p.bits, 0, 'f', 1).arg(capitalized(p.label).toLower()));
+        m_bitsValue->setText(tr("%1 bits (%2)").arg(p.bits, 0, 'f', 1).arg(presetTitle(size_t(i)).toLower()));
         showPreview();
     });
     connect(m_subspaces, &QSpinBox::valueChanged, this, &SettingsPage::refreshEstimates);
@@ -363,8 +378,7 @@ void SettingsPage::clearModel()
     m_banner->clear();
     m_bannerIsOutput = false;
     m_previewModel->setText(tr("No model: choose one on the Model step."));
-    for (ChoiceCard* card : m_cards)
-        card->setEstimate({});
+    showCards();
     showPreview();
     checkOutput();
 }
@@ -416,21 +430,20 @@ void SettingsPage::refreshEstimates()
     const int threads = m_threads->value();
     const int vectorLength = m_vectorLength->value();
     struct Estimates {
-        std::vector<ModelInspection> inspections;
+        std::vector<PresetEstimate> presets;
         std::vector<double> seconds;
         std::vector<uint64_t> peakBytes;
     };
     runTask<Estimates>(
         this,
         [path, subspaces, threads, vectorLength] {
+            // Every preset on this model, from the engine's (analytic) planner: sizes, bits, order.
             Estimates all;
-            for (const BitsPreset& p : bitsPresets()) {
-                const CodecConfig config{vectorLength > 0 ? vectorLength : p.d, p.b1, p.b2, subspaces};
-                ModelInspection inspection =
-                    inspectModel(path, vectorLength > 0 ? config.codeBitsPerWeight() : p.bits, config);
-                all.seconds.push_back(estimatedSeconds(inspection, calibratedEncodeRate(config, threads)));
-                all.peakBytes.push_back(estimatedPeakBytes(inspection));
-                all.inspections.push_back(std::move(inspection));
+            all.presets = estimatePresets(path, subspaces, vectorLength);
+            for (const PresetEstimate& e : all.presets) {
+                all.seconds.push_back(
+                    estimatedSeconds(e.inspection, calibratedEncodeRate(e.inspection.settings, threads)));
+                all.peakBytes.push_back(estimatedPeakBytes(e.inspection));
             }
             return all;
         },
@@ -444,18 +457,16 @@ void SettingsPage::refreshEstimates()
                 m_banner->showError(wordError(outcome.kind, outcome.error, ErrorContext::Estimate,
                                               QString::fromStdString(m_model.path.string())));
                 m_bannerIsOutput = false;
-                for (ChoiceCard* card : m_cards)
-                    card->setEstimate({});
+                showCards();
                 return;
             }
-            m_estimates = std::move(outcome.value->inspections);
+            m_estimates = std::move(outcome.value->presets);
             m_seconds = std::move(outcome.value->seconds);
             m_peakBytes = std::move(outcome.value->peakBytes);
             m_haveEstimates = true;
-            for (size_t i = 0; i < m_cards.size() && i < m_estimates.size(); ++i)
-                m_cards[i]->setEstimate(
-                    tr("about %1\n%2 smaller")
-                        .arg(sizeText(m_estimates[i].estimatedFileBytes()), ratioText(estimatedRatio(m_estimates[i]))));
+            showCards();
+            m_bitsValue->setText(
+                tr("%1 bits (%2)").arg(bits(), 0, 'f', 1).arg(presetTitle(size_t(m_bitsSlider->value())).toLower()));
             showPreview();
             Q_EMIT estimatesUpdated();
         });
@@ -468,14 +479,29 @@ void SettingsPage::showPreview()
         m_previewSize->setText(QStringLiteral("-"));
         m_previewRatio->clear();
         m_previewBits->clear();
+        m_previewWhy->clear();
         m_previewCost->clear();
         m_planModel->clear();
+        m_sizeBanner->clear();
         return;
     }
-    const ModelInspection& e = m_estimates[i];
+    const ModelInspection& e = m_estimates[i].inspection;
     m_previewSize->setText(tr("about %1").arg(sizeText(e.estimatedFileBytes())));
-    m_previewRatio->setText(tr("%1 smaller").arg(ratioText(estimatedRatio(e))));
+    m_previewRatio->setText(e.notSmallerThanSource() ? tr("not smaller")
+                                                     : tr("%1 smaller").arg(ratioText(estimatedRatio(e))));
     m_previewBits->setText(tr("%1 bits per weight").arg(bitsText(e.estimatedEffectiveBits())));
+    QStringList why;
+    if (e.sourceAlreadyCompressed())
+        why << tr("This model is already %1 bits per weight; tensors that would not get smaller keep their "
+                  "source encoding.")
+                   .arg(QString::number(e.sourceBitsPerWeight(), 'f', 1));
+    if (const QString extra = extraBitsText(m_estimates[i].breakdown); !extra.isEmpty())
+        why << tr("%1 bits chosen: %2.").arg(e.bits, 0, 'f', 1).arg(extra);
+    m_previewWhy->setText(why.join(QLatin1Char(' ')));
+    if (const QString warning = sizeWarning(); !warning.isEmpty())
+        m_sizeBanner->showError(tr("The file would not get smaller"), warning);
+    else
+        m_sizeBanner->clear();
     if (i < m_seconds.size() && i < m_peakBytes.size())
         m_previewCost->setText(tr("Estimated time: about %1 - estimated working memory: about %2")
                                    .arg(durationText(m_seconds[i]), sizeText(m_peakBytes[i])));
@@ -484,8 +510,160 @@ void SettingsPage::showPreview()
 
 QString SettingsPage::previewText() const
 {
-    return QStringList{m_previewSize->text(), m_previewRatio->text(), m_previewBits->text(), m_previewCost->text()}
+    return QStringList{m_previewSize->text(), m_previewRatio->text(), m_previewBits->text(), m_previewWhy->text(),
+                       m_previewCost->text()}
         .join(QStringLiteral(" | "));
+}
+
+std::vector<ChoiceCard*> SettingsPage::cardsInDisplayOrder() const
+{
+    std::vector<ChoiceCard*> cards;
+    for (size_t i : m_order)
+        cards.push_back(m_cards[i]);
+    return cards;
+}
+
+QString SettingsPage::presetTitle(size_t index) const
+{
+    if (index >= m_estimates.size())
+        return index < bitsPresets().size() ? capitalized(bitsPresets()[index].label) : QString();
+    const std::string& title = m_estimates[index].title;
+    if (title == "no gain here")
+        return tr("No gain here");
+    if (title == "best here")
+        return tr("Best here");
+    return capitalized(title);
+}
+
+// Why the effective bits exceed the chosen ones, the largest part first: "tensors kept at 16
+// bits (the embedding, small tensors) add 0.9 bits; codebooks and scales add 0.3".
+QString SettingsPage::extraBitsText(const EstimateBreakdown& b) const
+{
+    std::vector<std::pair<double, QString>> parts;
+    if (b.keptExtraBits >= 0.05) {
+        QStringList kinds;
+        if (b.keptEmbedding)
+            kinds << tr("the embedding");
+        if (b.keptSmall)
+            kinds << tr("small tensors");
+        if (b.keptNorms)
+            kinds << tr("norms");
+        QString what = b.keptAt16Params == 0 ? tr("tensors kept as the source stores them")
+                       : b.keptSourceParams > 0
+                           ? tr("tensors kept at 16 bits (%1) or as the source stores them").arg(kinds.join(tr(", ")))
+                           : tr("tensors kept at 16 bits (%1)").arg(kinds.join(tr(", ")));
+        parts.emplace_back(b.keptExtraBits, what);
+    }
+    if (b.quantizedExtraBits >= 0.05)
+        parts.emplace_back(b.quantizedExtraBits,
+                           b.moreBitsForSomeRoles ? tr("codebooks, scales and more bits for the embedding and output")
+                                                  : tr("codebooks and scales"));
+    if (b.fileExtraBits >= 0.05)
+        parts.emplace_back(b.fileExtraBits, tr("the file's index and alignment"));
+    std::stable_sort(parts.begin(), parts.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+    QStringList text;
+    for (const auto& [bitsAdded, what] : parts)
+        text << tr("%1 add %2 bits").arg(what).arg(bitsAdded, 0, 'f', 1);
+    return text.join(tr("; "));
+}
+
+QString SettingsPage::cardNote(size_t index) const
+{
+    const PresetEstimate& e = m_estimates[index];
+    if (e.dominatedBy >= 0) {
+        const PresetEstimate& d = m_estimates[size_t(e.dominatedBy)];
+        return tr("Gains nothing: %1 (%2 bits) is no larger.")
+            .arg(presetTitle(size_t(e.dominatedBy)))
+            .arg(d.preset.bits, 0, 'f', 1);
+    }
+    if (e.notSmallerThanSource)
+        return tr("Not smaller than the source, already %1 bits per weight.")
+            .arg(QString::number(e.inspection.sourceBitsPerWeight(), 'f', 1));
+    // The largest reason the effective bits exceed the chosen ones, in a few words.
+    const EstimateBreakdown& b = e.breakdown;
+    const double largest = std::max({b.keptExtraBits, b.quantizedExtraBits, b.fileExtraBits});
+    if (largest < 0.05)
+        return {};
+    if (largest == b.keptExtraBits)
+        return tr("Kept tensors add %1 bits.").arg(largest, 0, 'f', 1);
+    if (largest == b.quantizedExtraBits)
+        return b.moreBitsForSomeRoles
+                   ? tr("Codebooks and more bits for embedding and output add %1 bits.").arg(largest, 0, 'f', 1)
+                   : tr("Codebooks and scales add %1 bits.").arg(largest, 0, 'f', 1);
+    return tr("The file's index adds %1 bits.").arg(largest, 0, 'f', 1);
+}
+
+void SettingsPage::showCards()
+{
+    const auto presets = bitsPresets();
+    const bool have = m_estimates.size() == m_cards.size();
+    m_order.clear();
+    if (have)
+        m_order = displayOrder(m_estimates);
+    else
+        for (size_t i = 0; i < m_cards.size(); ++i)
+            m_order.push_back(i);
+    for (size_t i = 0; i < m_cards.size(); ++i) {
+        ChoiceCard* card = m_cards[i];
+        const BitsPreset& p = presets[i];
+        card->setTitle(presetTitle(i));
+        if (!have) {
+            card->setDetail(tr("%1 bits per weight").arg(p.bits, 0, 'f', 1));
+            card->setEstimate({});
+            card->setNote({});
+            continue;
+        }
+        const PresetEstimate& e = m_estimates[i];
+        // The figures count everything the file stores; the chosen bits are the codes' alone.
+        card->setDetail(
+            tr("%1 bits chosen, %2 in all").arg(e.inspection.bits, 0, 'f', 1).arg(bitsText(e.effectiveBits)));
+        card->setEstimate(
+            e.notSmallerThanSource
+                ? tr("about %1\nnot smaller than the source").arg(sizeText(e.fileBytes))
+                : tr("about %1\n%2 smaller").arg(sizeText(e.fileBytes), ratioText(estimatedRatio(e.inspection))));
+        card->setNote(cardNote(i), e.dominatedBy >= 0 || e.notSmallerThanSource);
+        QString tip = tr("Compress to %1 bits per weight; fewer bits make a smaller file and a larger error.")
+                          .arg(p.bits, 0, 'f', 1);
+        if (const QString extra = extraBitsText(e.breakdown); !extra.isEmpty())
+            tip += QLatin1Char('\n') + tr("In all %1 bits per weight: %2.").arg(bitsText(e.effectiveBits), extra);
+        if (e.dominatedBy >= 0 &&
+            e.breakdown.keptAt16Params > m_estimates[size_t(e.dominatedBy)].breakdown.keptAt16Params)
+            tip += QLatin1Char('\n') + tr("With fewer bits more tensors stay at 16 bits: their codebooks would cost "
+                                          "more than they save.");
+        card->setToolTip(tip);
+    }
+    QList<QWidget*> shown;
+    for (size_t i : m_order)
+        shown << m_cards[i];
+    m_cardGrid->setCardOrder(shown);
+    for (size_t k = 1; k < m_order.size(); ++k) // Tab follows the cards as shown
+        QWidget::setTabOrder(m_cards[m_order[k - 1]], m_cards[m_order[k]]);
+}
+
+QString SettingsPage::sizeWarning() const
+{
+    const auto i = size_t(m_bitsSlider->value());
+    if (!m_haveEstimates || i >= m_estimates.size() || !m_estimates[i].notSmallerThanSource)
+        return {};
+    const ModelInspection& e = m_estimates[i].inspection;
+    QString text = tr("At %1 bits the compressed file would be about %2, not smaller than the source (%3): this "
+                      "model is already %4 bits per weight.")
+                       .arg(e.bits, 0, 'f', 1)
+                       .arg(sizeText(e.estimatedFileBytes()), sizeText(e.sourceBytes()),
+                            QString::number(e.sourceBitsPerWeight(), 'f', 1));
+    const size_t best = m_order.empty() ? i : m_order.front();
+    if (best != i && !m_estimates[best].notSmallerThanSource)
+        text += QLatin1Char(' ') + tr("%1 (%2 bits) would make it smaller.")
+                                       .arg(presetTitle(best))
+                                       .arg(m_estimates[best].preset.bits, 0, 'f', 1);
+    else
+        text += QLatin1Char(' ') + tr("No setting makes it smaller; the source file may serve as it is.");
+    return text;
+}
+
+void SettingsPage::setConfirmLargerOutput(std::function<bool(const QString&)> confirm)
+{
+    m_confirmLarger = std::move(confirm);
 }
 
 CompressOptions SettingsPage::options() const
@@ -522,6 +700,14 @@ void SettingsPage::requestCompress()
                                 .arg(text));
         setAdvancedVisible(true);
         return;
+    }
+    if (const QString warning = sizeWarning(); !warning.isEmpty()) { // told before it starts, and asked
+        const QString question = warning + QStringLiteral("\n\n") + tr("Compress anyway?");
+        const bool go = m_confirmLarger
+                            ? m_confirmLarger(question)
+                            : QMessageBox::question(this, tr("Compress anyway?"), question) == QMessageBox::Yes;
+        if (!go)
+            return;
     }
     if (QFileInfo::exists(m_output->text())) {
         const auto answer = QMessageBox::question(

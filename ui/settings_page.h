@@ -8,6 +8,7 @@
 
 #include <QWidget>
 
+#include <functional>
 #include <vector>
 
 class QCheckBox;
@@ -20,6 +21,7 @@ class QTableView;
 
 namespace novaq::ui {
 
+class CardGrid;
 class ChoiceCard;
 class ElidedLabel;
 class ErrorBanner;
@@ -50,7 +52,17 @@ public:
 
     ErrorBanner* banner() const noexcept { return m_banner; }
     QPushButton* compressButton() const noexcept { return m_compress; }
-    const std::vector<ChoiceCard*>& cards() const noexcept { return m_cards; }
+    const std::vector<ChoiceCard*>& cards() const noexcept { return m_cards; } // in bitsPresets() order
+    // The cards as shown: the presets that gain something by expected size, smallest first,
+    // then those a preset with more bits makes no larger (estimatePresets' rank).
+    std::vector<ChoiceCard*> cardsInDisplayOrder() const;
+    const std::vector<PresetEstimate>& presetEstimates() const noexcept { return m_estimates; }
+    // The warning shown when the chosen preset's file would not be smaller than the source
+    // (empty when it would); Compress then asks before it starts.
+    QString sizeWarning() const;
+    // Asked before compressing to a file no smaller than the source: true goes ahead. The
+    // default shows a question dialog; tests put an answer of their own.
+    void setConfirmLargerOutput(std::function<bool(const QString& question)> confirm);
     TensorPlanModel* planModel() const noexcept { return m_planModel; }
     bool estimatesReady() const noexcept { return m_pending == 0 && m_haveEstimates; }
     QString previewText() const; // the preview figures, for tests and accessibility
@@ -69,11 +81,21 @@ private:
     void selectCard(size_t index); // checks that card only
     void checkOutput();            // shows outputProblem() in the banner and enables Compress
 
+    void showCards(); // titles, figures, notes and order of the cards from m_estimates
+    QString presetTitle(size_t index) const;
+    QString cardNote(size_t index) const;
+    QString extraBitsText(const EstimateBreakdown& b) const;
+
     ModelInspection m_model;
     QString m_label;
-    std::vector<ModelInspection> m_estimates; // one per bitsPresets() row
-    std::vector<double> m_seconds;            // estimated time, one per row
-    std::vector<uint64_t> m_peakBytes;        // estimated peak memory, one per row
+    std::vector<PresetEstimate> m_estimates; // one per bitsPresets() row
+    std::vector<size_t> m_order;             // display order of the cards (indices into bitsPresets())
+    std::function<bool(const QString&)> m_confirmLarger;
+    ErrorBanner* m_sizeBanner = nullptr; // the not-smaller warning
+    QLabel* m_previewWhy = nullptr;      // why the effective bits exceed the chosen ones; the source's bits
+    CardGrid* m_cardGrid = nullptr;
+    std::vector<double> m_seconds;     // estimated time, one per row
+    std::vector<uint64_t> m_peakBytes; // estimated peak memory, one per row
     int m_pending = 0;
     int m_generation = 0;
     bool m_haveEstimates = false;

@@ -318,6 +318,16 @@ void CardGrid::relayout(int columns)
         m_grid->setColumnStretch(c, c < columns ? 1 : 0);
 }
 
+void CardGrid::setCardOrder(const QList<QWidget*>& cards)
+{
+    if (cards.size() != m_cards.size())
+        return;
+    m_cards = cards;
+    const int columns = m_columns > 0 ? m_columns : 1;
+    m_columns = 0; // lay out again even at the same width
+    relayout(columns);
+}
+
 // ---- DropZone
 
 DropZone::DropZone(QWidget* parent) : QFrame(parent)
@@ -382,14 +392,18 @@ void DropZone::dropEvent(QDropEvent* event)
 
 // ---- ChoiceCard
 
+namespace {
+constexpr int kChoiceCardMinHeight = 124;
+}
+
 ChoiceCard::ChoiceCard(const QString& title, const QString& detail, QWidget* parent) : QPushButton(parent)
 {
     setCheckable(true);
     // Not auto-exclusive: an exclusive group takes Tab to its checked button only; the page
     // keeps one card checked itself, so that Tab reaches every card.
     setFocusPolicy(Qt::StrongFocus);
-    setMinimumHeight(124);
-    setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
+    setMinimumHeight(kChoiceCardMinHeight);
+    setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Minimum); // the cards of a row are as tall as its tallest
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(12, 8, 12, 8);
     m_title = new QLabel(title, this);
@@ -399,13 +413,20 @@ ChoiceCard::ChoiceCard(const QString& title, const QString& detail, QWidget* par
     m_title->setFont(f);
     m_detail = new QLabel(detail, this);
     m_estimate = new QLabel(this);
-    for (QLabel* l : {m_title, m_detail, m_estimate}) {
+    m_note = new QLabel(this);
+    QFont small = m_note->font();
+    small.setPointSizeF(small.pointSizeF() * 0.9);
+    m_note->setFont(small);
+    m_note->setVisible(false);
+    for (QLabel* l : {m_title, m_detail, m_estimate, m_note}) {
         l->setAttribute(Qt::WA_TransparentForMouseEvents);
         l->setWordWrap(true); // a narrow card wraps its words instead of widening the page
     }
     layout->addWidget(m_title);
     layout->addWidget(m_detail);
     layout->addWidget(m_estimate);
+    layout->addWidget(m_note);
+    layout->addStretch(); // a card taller than its lines (its row's tallest is) keeps them at the top
     setAccessibleName(title);
     setStyleSheet(
         QStringLiteral("novaq--ui--ChoiceCard { border: 1px solid palette(mid); border-radius: 10px;"
@@ -435,7 +456,57 @@ void ChoiceCard::keyPressEvent(QKeyEvent* event)
     QPushButton::keyPressEvent(event);
 }
 
-void ChoiceCard::setEstimate(const QString& estimate) { m_estimate->setText(estimate); }
+void ChoiceCard::resizeEvent(QResizeEvent* event)
+{
+    QPushButton::resizeEvent(event);
+    fitHeight();
+}
+
+void ChoiceCard::fitHeight()
+{
+    // A QPushButton's size hint knows nothing of the labels laid out inside it: a note that wraps
+    // to more lines at this width would be cut off; ask the layout how tall they are.
+    const int needed = std::max(kChoiceCardMinHeight, layout()->totalHeightForWidth(width()));
+    if (needed != minimumHeight())
+        setMinimumHeight(needed);
+}
+
+void ChoiceCard::setTitle(const QString& title)
+{
+    m_title->setText(title);
+    setAccessibleName(title);
+    fitHeight();
+}
+
+QString ChoiceCard::title() const { return m_title->text(); }
+
+void ChoiceCard::setDetail(const QString& detail)
+{
+    m_detail->setText(detail);
+    fitHeight();
+}
+
+QString ChoiceCard::detail() const { return m_detail->text(); }
+
+void ChoiceCard::setNote(const QString& note, bool warning)
+{
+    m_note->setText(note);
+    m_note->setVisible(!note.isEmpty());
+    m_noteWarning = warning && !note.isEmpty();
+    // The warning colour of the palette's link-visited role is too faint in some themes: a
+    // fixed amber-red that reads on light and dark backgrounds.
+    m_note->setStyleSheet(m_noteWarning ? QStringLiteral("color: #c2410c; font-weight: bold;") : QString());
+    setAccessibleDescription(note);
+    fitHeight();
+}
+
+QString ChoiceCard::note() const { return m_note->text(); }
+
+void ChoiceCard::setEstimate(const QString& estimate)
+{
+    m_estimate->setText(estimate);
+    fitHeight();
+}
 
 QString ChoiceCard::estimate() const { return m_estimate->text(); }
 

@@ -91,6 +91,8 @@ class CardGrid : public QWidget {
 public:
     CardGrid(int maxColumns, int minCardWidth, QWidget* parent = nullptr);
     void addCard(QWidget* card);
+    // Shows the cards in this order (the same cards as added, reordered).
+    void setCardOrder(const QList<QWidget*>& cards);
     int columns() const noexcept { return m_columns; }
     QSize minimumSizeHint() const override; // one card wide, as tall as the current rows
 
@@ -124,24 +126,37 @@ private:
     void setHover(bool hover);
 };
 
-// A checkable card: a title in words, the number beside it and a live estimate line.
+// A checkable card: a title in words, the number beside it, a live estimate line and a
+// note (why its bits exceed the chosen ones; a warning when it gains nothing).
 class ChoiceCard : public QPushButton {
     Q_OBJECT
 public:
     ChoiceCard(const QString& title, const QString& detail, QWidget* parent = nullptr);
+    void setTitle(const QString& title);
+    QString title() const;
+    void setDetail(const QString& detail);
+    QString detail() const;
     void setEstimate(const QString& estimate);
     QString estimate() const;
+    // A short note under the estimate; `warning` draws it in a warning colour. Empty hides it.
+    void setNote(const QString& note, bool warning = false);
+    QString note() const;
+    bool noteIsWarning() const noexcept { return m_noteWarning; }
 
 Q_SIGNALS:
     void moveFocusRequested(int step); // an arrow key: -1 previous card, +1 next
 
 protected:
     void keyPressEvent(QKeyEvent* event) override;
+    void resizeEvent(QResizeEvent* event) override;
 
 private:
+    void fitHeight(); // as tall as its wrapped lines need at its width (at least kMinHeight)
     QLabel* m_title;
     QLabel* m_detail;
     QLabel* m_estimate;
+    QLabel* m_note;
+    bool m_noteWarning = false;
 };
 
 // A big number over a small caption.

@@ -183,7 +183,8 @@ std::vector<OptionSpec> compressOptionSpecs()
         {"--b2", "Y", "expert: stage-2 codebook bits (2^Y entries; 0 = one stage)", ""},
         {"--calibration", "FILE",
          "plain text in the model's language: run the original model on it and fit every layer to what it "
-         "computes (the families `novaq inspect` says it runs; never evaluate on this text; a regular file of at most 1 GiB)",
+         "computes (the families `novaq inspect` says it runs; never evaluate on this text; a regular file of at most "
+         "1 GiB)",
          ""},
         {"--calibration-tokens", "N", "use at most N tokens of the calibration text",
          std::to_string(defaults.calibrationTokens)},
@@ -222,6 +223,27 @@ int compressAndReport(const Context& context, const ParsedArgs& args, const Comp
 {
     requireExisting(options.input);
     requireOutputFolder(options.output, "--output");
+    // Said before any work, not refused: the file is still a good .novaq (kept tensors stay
+    // exact), a script may want it anyway, and Ctrl+C stops the run with nothing left behind.
+    {
+        CodecConfig config;
+        if (options.expert) {
+            config = *options.expert;
+        } else if (const auto preset = presetForBits(options.bits)) {
+            config = {preset->d, preset->b1, preset->b2, options.subspaces};
+        }
+        config.subspaces = options.subspaces;
+        const double bits = options.expert ? config.codeBitsPerWeight() : options.bits;
+        std::string warning;
+        try {
+            if (validateConfig(config).empty())
+                warning = notSmallerWarning(inspectModel(options.input, bits, config));
+        } catch (const Error&) {
+            // compressModel below says what is wrong with the input, as it always has
+        }
+        if (!warning.empty())
+            std::fprintf(stderr, "novaq: warning: %s\n", printable(warning).c_str());
+    }
     ModelReport report;
     {
         ProgressPrinter progress(stderr, "compressed", ProgressPrinter::PlainLines::PerTensor, context.cancel);

@@ -120,6 +120,9 @@ json TensorRecord::toJson() const
                           {"b2", codec.b2},
                           {"subspaces", codec.subspaces},
                           {"col_scale", colScale}};
+    } else if (encoding == TensorEncoding::Gguf) {
+        j["encoding"] = "gguf";
+        j["dtype"] = std::string(ggml ? ggml->name : std::string_view());
     } else {
         j["encoding"] = "raw";
         j["dtype"] = std::string(dtypeInfo(dtype).name);
@@ -179,8 +182,15 @@ TensorRecord TensorRecord::fromJson(const json& j, const std::string& where)
         if (!type)
             fieldError(where + ".dtype", "unknown element type \"" + dtype + "\"");
         r.dtype = *type;
+    } else if (encoding == "gguf") {
+        r.encoding = TensorEncoding::Gguf;
+        const std::string type = requireString(j, where, "dtype");
+        r.ggml = ggmlTypeByName(type);
+        if (!r.ggml || r.ggml->dtype || !r.ggml->supported())
+            fieldError(where + ".dtype", "\"" + type + "\" is not a GGUF block type this build decodes (" +
+                                             supportedGgmlTypeNames() + ")");
     } else {
-        fieldError(where + ".encoding", "expected \"novaq\" or \"raw\", found \"" + encoding + "\"");
+        fieldError(where + ".encoding", "expected \"novaq\", \"raw\" or \"gguf\", found \"" + encoding + "\"");
     }
 
     r.data = SectionRef::fromJson(require(j, where, "data"), "manifest field " + where + ".data");
@@ -218,7 +228,20 @@ std::vector<TensorRecord> tensorRecords(const json& manifest, uint64_t fileSize)
     std::unordered_set<std::string> names;
     for (size_t i = 0; i < it->size(); ++i) {
         const std::string where = "tensors[" + std::to_string(i) + "]";
-        TensorRecord r = TensorRecord::fromJson((*it)[i], where);
+        TensorRecord r;
+        try {
+            r = TensorRecord::fromJson((*it)[i], where);
+        } catch (const Error& e) {
+            // A newer writer's encodings are not corruption: say which version to update to.
+            const json* version = manifest.contains("version") ? &manifest["version"] : nullptr;
+            if (version && version->is_array() && version->size() == 2 && (*version)[1].is_number_integer() &&
+                (*version)[1].get<int64_t>() > kNovaqNewestMinor)
+                throw Error(e.kind(), std::string(e.what()) + " (the file is format " + (*version)[0].dump() + "." +
+                                          (*version)[1].dump() + ", newer than this build's " +
+                                          std::to_string(kNovaqMajor) + "." + std::to_string(kNovaqNewestMinor) +
+                                          ": update NOVAQ Studio)");
+            throw;
+        }
         const std::string label = where + " (\"" + r.name + "\")";
         if (!names.insert(r.name).second)
             fieldError(label + ".name", "duplicate tensor name");
@@ -249,6 +272,20 @@ std::vector<TensorRecord> tensorRecords(const json& manifest, uint64_t fileSize)
             const int64_t rows = r.shape[0];
             const int64_t cols = checkedProduct(r.shape, 1);
             expected = payloadBytes(rows, cols, r.codec, r.colScale);
+        } else if (r.encoding == TensorEncoding::Gguf) {
+            // As the GGUF reader checks a tensor info: the innermost dimension (GGUF's ne[0])
+            // holds whole blocks; the length is blocks times block bytes, overflow-checked.
+            const GgmlTypeTraits& type = *r.ggml;
+            if (r.shape.empty())
+                fieldError(label + ".shape", "a " + std::string(type.name) + " tensor needs at least one dimension");
+            if (r.shape.back() % type.blockSize != 0)
+                fieldError(label + ".shape[" + std::to_string(r.shape.size() - 1) + "]",
+                           std::to_string(r.shape.back()) + " is not a multiple of the " + std::string(type.name) +
+                               " block size " + std::to_string(type.blockSize));
+            const uint64_t blocks = static_cast<uint64_t>(numel) / type.blockSize;
+            if (blocks > std::numeric_limits<uint64_t>::max() / type.blockBytes)
+                fieldError(label + ".shape", "the byte count overflows");
+            expected = blocks * type.blockBytes;
         } else {
             const uint64_t bytes = dtypeInfo(r.dtype).bytes;
             if (static_cast<uint64_t>(numel) > std::numeric_limits<uint64_t>::max() / bytes)

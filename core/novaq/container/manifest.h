@@ -17,8 +17,11 @@
 // }
 // TensorRecord:
 // { "name": "...", "shape": [m, n], "source_dtype": "F16",
-//   "encoding": "novaq" | "raw",
-//   "dtype": "F16",                                        raw only: stored element type
+//   "encoding": "novaq" | "raw" | "gguf",
+//   "dtype": "F16",                 raw: stored element type; gguf: the ggml block type ("Q4_K")
+//                                   whose blocks are stored exactly as in the source GGUF file
+//                                   (format 1.1; shape[last] a multiple of the block size,
+//                                   length = elements / block size * block bytes)
 //   "codec": {"d":8,"b1":8,"b2":4,"subspaces":4,"col_scale":false},   novaq only
 //   "data": {"offset": o, "length": l, "xxh3": "0123456789abcdef"},
 //   "stats": {"rel_error": e, "sqnr_db": s, "effective_bits": b, "bytes_in": i, "bytes_out": o,
@@ -26,6 +29,7 @@
 
 #include "novaq/codec/codec_config.h"
 #include "novaq/container/novaq_file.h"
+#include "novaq/formats/gguf_quants.h"
 #include "novaq/tensor/dtype.h"
 
 #include <nlohmann/json.hpp>
@@ -35,16 +39,17 @@
 
 namespace novaq {
 
-enum class TensorEncoding { Novaq, Raw };
+enum class TensorEncoding { Novaq, Raw, Gguf };
 
 struct TensorRecord {
     std::string name;
     std::vector<int64_t> shape;
     std::string sourceDtype;
     TensorEncoding encoding = TensorEncoding::Raw;
-    DType dtype = DType::F16; // Raw: the stored element type
-    CodecConfig codec;        // Novaq
-    bool colScale = false;    // Novaq
+    DType dtype = DType::F16;             // Raw: the stored element type
+    CodecConfig codec;                    // Novaq
+    bool colScale = false;                // Novaq
+    const GgmlTypeTraits* ggml = nullptr; // Gguf: the block type (a supported row of ggmlTypeTable())
     SectionRef data;
     double relError = 0, sqnrDb = 0, effectiveBits = 0;
     uint64_t bytesIn = 0, bytesOut = 0;
@@ -57,7 +62,8 @@ struct TensorRecord {
 
 // All tensor records of a manifest, checked: names non-empty and unique, sizes >= 0 (> 0 when
 // quantized), sections inside [64, fileSize - 64), payload lengths matching their encoding
-// (payloadBytes()).
+// (payloadBytes(), or the GGUF block size and bytes). An unknown encoding in a file of a newer
+// minor version says so.
 std::vector<TensorRecord> tensorRecords(const nlohmann::json& manifest, uint64_t fileSize);
 
 } // namespace novaq

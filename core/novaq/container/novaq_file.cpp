@@ -140,17 +140,19 @@ SectionRef SectionRef::fromJson(const nlohmann::json& j, const std::string& what
 // ---- NovaqWriter --------------------------------------------------------------------------------
 
 struct NovaqWriter::Impl {
-    explicit Impl(const std::filesystem::path& target) : file(target) {}
+    Impl(const std::filesystem::path& target, uint16_t minorVersion) : file(target), minor(minorVersion) {}
     AtomicFile file;
+    uint16_t minor;
     bool finished = false; // committed, or failed while committing
 };
 
-NovaqWriter::NovaqWriter(const std::filesystem::path& target) : m_impl(std::make_unique<Impl>(target))
+NovaqWriter::NovaqWriter(const std::filesystem::path& target, uint16_t minor)
+    : m_impl(std::make_unique<Impl>(target, minor))
 {
     std::array<std::byte, kHeaderSize> header{};
     std::memcpy(header.data(), kHeaderMagic.data(), kHeaderMagic.size());
     putU16(header.data() + kHeaderMajor, kNovaqMajor);
-    putU16(header.data() + kHeaderMinor, kNovaqMinor);
+    putU16(header.data() + kHeaderMinor, minor);
     putU32(header.data() + kHeaderSizeField, static_cast<uint32_t>(kHeaderSize));
     m_impl->file.write(header);
 }
@@ -194,7 +196,7 @@ void NovaqWriter::commit(const nlohmann::json& manifest)
         putU64(trailer.data() + kTrailerManifestHash, checksum(std::span<const std::byte>(bytes, text.size())));
         putU64(trailer.data() + kTrailerFileSize, file.position() + kTrailerSize);
         putU16(trailer.data() + kTrailerMajor, kNovaqMajor);
-        putU16(trailer.data() + kTrailerMinor, kNovaqMinor);
+        putU16(trailer.data() + kTrailerMinor, m_impl->minor);
         std::memcpy(trailer.data() + kTrailerEnd, kEndMagic.data(), kEndMagic.size());
         file.write(trailer);
         file.commit();

@@ -11,7 +11,12 @@
 //              last 8 bytes "NOVAQEND"
 // All integers little-endian. Every section carries its own XXH3-64 in the manifest.
 // Version rules: a reader accepts any minor of its major; a new major is refused with a
-// message that says which version wrote the file.
+// message that says which version wrote the file. A new variant of something the manifest
+// already describes is a new value of an existing key (a new tensor `encoding`), never a new
+// key, and takes the next minor; a file is written with the lowest minor that describes it,
+// so files that use nothing new stay byte-identical to those of older writers.
+//   1.0  tensor encodings "novaq" and "raw"
+//   1.1  tensor encoding "gguf": a GGUF block-quantized tensor kept byte for byte (manifest.h)
 
 #include "novaq/io/json.h"
 
@@ -26,7 +31,9 @@
 namespace novaq {
 
 inline constexpr uint16_t kNovaqMajor = 1;
-inline constexpr uint16_t kNovaqMinor = 0;
+inline constexpr uint16_t kNovaqMinor = 0;     // the minor of a file that uses nothing newer
+inline constexpr uint16_t kNovaqMinorGguf = 1; // the minor that added tensor encoding "gguf"
+inline constexpr uint16_t kNovaqNewestMinor = kNovaqMinorGguf;
 inline constexpr uint64_t kNovaqAlign = 64;
 // How deep the manifest's JSON may nest: the config and metadata it copies from the source
 // model were parsed within kMaxJsonDepth (io/json.h) and sit a few levels down in it.
@@ -48,7 +55,9 @@ uint64_t checksum(std::span<const std::byte> data) noexcept; // XXH3-64
 // without commit() deletes the temporary file, so a failed or cancelled run leaves nothing.
 class NovaqWriter {
 public:
-    explicit NovaqWriter(const std::filesystem::path& target); // throws Error(Io) naming the folder
+    // Throws Error(Io) naming the folder. `minor`: the lowest minor version that describes the
+    // file (kNovaqMinorGguf when a tensor is stored as "gguf"), written in header and trailer.
+    explicit NovaqWriter(const std::filesystem::path& target, uint16_t minor = kNovaqMinor);
     ~NovaqWriter();
     NovaqWriter(const NovaqWriter&) = delete;
     NovaqWriter& operator=(const NovaqWriter&) = delete;

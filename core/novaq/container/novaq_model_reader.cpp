@@ -3,6 +3,7 @@
 #include "novaq/codec/quantized_tensor.h"
 #include "novaq/container/manifest.h"
 #include "novaq/container/novaq_file.h"
+#include "novaq/formats/gguf_quants.h"
 #include "novaq/io/error.h"
 
 #include <string>
@@ -35,6 +36,9 @@ public:
             info.fileIndex = 0;
             info.offset = r.data.offset;
             info.nbytes = r.data.length;
+            if (r.encoding ==
+                TensorEncoding::Gguf) // as the GGUF reader names them: inspect shows it, compress keeps it
+                info.storage = std::string(r.ggml->name);
             m_tensors.push_back(std::move(info));
         }
         const nlohmann::json& manifest = m_file.manifest();
@@ -63,6 +67,10 @@ public:
         const std::span<const std::byte> bytes = m_file.section(r.data, "tensor '" + r.name + "'");
         if (r.encoding == TensorEncoding::Raw) {
             convertToFloat(r.dtype, bytes.data(), out.size(), out.data());
+            return;
+        }
+        if (r.encoding == TensorEncoding::Gguf) { // blocks as in the source GGUF (tensorRecords checked the length)
+            dequantizeGgml(*r.ggml, bytes.data(), out.size(), out.data());
             return;
         }
         try {

@@ -4,6 +4,7 @@
 #include "novaq/codec/refine.h"
 #include "novaq/container/manifest.h"
 #include "novaq/container/novaq_file.h"
+#include "novaq/formats/gguf_quants.h"
 #include "novaq/formats/model_files.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
@@ -48,6 +49,8 @@ std::string storedAs(const TensorRecord& r)
 {
     if (r.encoding == TensorEncoding::Raw)
         return std::string(dtypeInfo(r.dtype).name);
+    if (r.encoding == TensorEncoding::Gguf)
+        return std::string(r.ggml->name);
     return "novaq d=" + std::to_string(r.codec.d) + " " + std::to_string(r.codec.b1) + "+" +
            std::to_string(r.codec.b2) + " K=" + std::to_string(r.codec.subspaces);
 }
@@ -250,7 +253,10 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     ev.kind = ProgressEvent::Kind::JobStarted;
     notify(sink, ev);
 
-    NovaqWriter writer(options.output);
+    // GGUF blocks kept as they are need format 1.1; every other file stays 1.0, byte for byte.
+    const bool keepsBlocks = std::any_of(plans.begin(), plans.end(), [](const TensorPlan& p) { return p.keepSource; });
+    const uint16_t minor = keepsBlocks ? kNovaqMinorGguf : kNovaqMinor;
+    NovaqWriter writer(options.output, minor);
     nlohmann::json records = nlohmann::json::array();
     W.reserve(maxNumel);
 
@@ -271,7 +277,7 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         TensorRecord rec;
         rec.name = info.name;
         rec.shape = info.shape;
-        rec.sourceDtype = std::string(dtypeInfo(info.dtype).name);
+        rec.sourceDtype = info.storage.empty() ? std::string(dtypeInfo(info.dtype).name) : info.storage;
         rec.bytesIn = info.nbytes;
         const auto numel = static_cast<size_t>(info.numel());
         std::vector<std::byte> payload;
@@ -365,6 +371,12 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
                 unrefinedOutputError = -1;
                 keepFaithfully(plan.keepAs);
             }
+        } else if (plan.keepSource) { // GGUF blocks, byte for byte: decode as the source does
+            const auto raw = reader->rawBytes(i);
+            payload.assign(raw.begin(), raw.end());
+            rec.encoding = TensorEncoding::Gguf;
+            rec.ggml = ggmlTypeByName(info.storage);
+            rec.relError = 0.0;
         } else if (plan.keepAs == info.dtype && info.storage.empty()) {
             const auto raw = reader->rawBytes(i);
             payload.assign(raw.begin(), raw.end());
@@ -380,7 +392,8 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         if (calibrated) {
             if (quantized) {
                 calibrator->done(i, What);
-            } else { // kept (at 16 bits or more): later layers see its values
+            } else { // kept (16-bit, or the source's blocks decoded): later layers see its values
+                (void)calibrator->statistics(i); // enters its layer (a kept tensor may come first in it)
                 W.resize(numel);
                 reader->readFloat(i, W);
                 calibrator->done(i, W);
@@ -425,7 +438,7 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
 
     nlohmann::json manifest;
     manifest["format"] = "novaq";
-    manifest["version"] = {kNovaqMajor, kNovaqMinor};
+    manifest["version"] = {kNovaqMajor, minor};
     manifest["writer"] = std::string("novaq-studio ") + NOVAQ_VERSION;
     nlohmann::json files = nlohmann::json::array();
     for (const auto& f : reader->files())

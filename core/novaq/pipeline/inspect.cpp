@@ -29,8 +29,10 @@ constexpr uint64_t kManifestBase = 2048;
 
 uint64_t align64(uint64_t n) { return (n + kNovaqAlign - 1) / kNovaqAlign * kNovaqAlign; }
 
-std::string plannedAs(const TensorPlan& plan)
+std::string plannedAs(const TensorPlan& plan, const TensorInfo& info)
 {
+    if (plan.keepSource)
+        return info.storage;
     if (!plan.quantize)
         return std::string(dtypeInfo(plan.keepAs).name);
     return "novaq d=" + std::to_string(plan.config.d) + " " + std::to_string(plan.config.b1) + "+" +
@@ -40,6 +42,22 @@ std::string plannedAs(const TensorPlan& plan)
 std::string typeName(const TensorInfo& info)
 {
     return info.storage.empty() ? std::string(dtypeInfo(info.dtype).name) : info.storage;
+}
+
+nlohmann::json breakdownJson(const EstimateBreakdown& b)
+{
+    return {{"quantized_bytes", b.quantizedBytes},
+            {"kept_bytes", b.keptBytes},
+            {"overhead_bytes", b.overheadBytes},
+            {"quantized_params", b.quantizedParams},
+            {"kept_params", b.keptParams},
+            {"kept_16bit_params", b.keptAt16Params},
+            {"kept_source_params", b.keptSourceParams},
+            {"nominal_bits", b.nominalBits},
+            {"effective_bits", b.effectiveBits},
+            {"kept_extra_bits", b.keptExtraBits},
+            {"quantized_extra_bits", b.quantizedExtraBits},
+            {"file_extra_bits", b.fileExtraBits}};
 }
 
 } // namespace
@@ -71,7 +89,7 @@ uint64_t ModelInspection::quantizedParams() const noexcept
 
 uint64_t ModelInspection::estimatedFileBytes() const noexcept
 {
-    uint64_t n = 2 * kNovaqAlign + kManifestBase + (config.is_null() ? 0 : config.dump().size());
+    uint64_t n = 2 * kNovaqAlign + kManifestBase + (config.is_null() ? 0 : config.dump().size()) + metadataBytes;
     for (const TensorInspection& t : tensors)
         n += align64(t.estimatedBytes) + kManifestPerTensor;
     return n;
@@ -81,6 +99,108 @@ double ModelInspection::estimatedEffectiveBits() const noexcept
 {
     const uint64_t p = params();
     return p ? 8.0 * double(estimatedFileBytes()) / double(p) : 0.0;
+}
+
+double ModelInspection::sourceBitsPerWeight() const noexcept
+{
+    const uint64_t p = params();
+    return p ? 8.0 * double(sourceBytes()) / double(p) : 0.0;
+}
+
+bool ModelInspection::sourceAlreadyCompressed() const noexcept { return params() > 0 && sourceBitsPerWeight() < 15.5; }
+
+bool ModelInspection::notSmallerThanSource() const noexcept
+{
+    return !tensors.empty() && estimatedFileBytes() >= sourceBytes();
+}
+
+EstimateBreakdown ModelInspection::breakdown() const noexcept
+{
+    EstimateBreakdown b;
+    for (const TensorInspection& t : tensors) {
+        const auto n = static_cast<uint64_t>(t.info.numel());
+        if (t.quantize) {
+            b.quantizedBytes += t.estimatedBytes;
+            b.quantizedParams += n;
+            b.moreBitsForSomeRoles = b.moreBitsForSomeRoles || t.reason.starts_with("quantized, more bits");
+            continue;
+        }
+        b.keptBytes += t.estimatedBytes;
+        b.keptParams += n;
+        if (t.keepSource) {
+            b.keptSourceParams += n;
+            continue;
+        }
+        b.keptAt16Params += n;
+        const TensorRole role = tensorRole(t.info.name);
+        if (t.info.shape.size() < 2)
+            b.keptNorms = true;
+        else if (role == TensorRole::Embedding || role == TensorRole::Output)
+            b.keptEmbedding = true;
+        else
+            b.keptSmall = true;
+    }
+    const uint64_t file = estimatedFileBytes();
+    b.overheadBytes = file - std::min(file, b.quantizedBytes + b.keptBytes);
+    const uint64_t p = params();
+    b.nominalBits = bits;
+    if (p == 0)
+        return b;
+    const double P = double(p);
+    b.effectiveBits = 8.0 * double(file) / P;
+    b.keptExtraBits = (8.0 * double(b.keptBytes) - bits * double(b.keptParams)) / P;
+    b.quantizedExtraBits = (8.0 * double(b.quantizedBytes) - bits * double(b.quantizedParams)) / P;
+    b.fileExtraBits = 8.0 * double(b.overheadBytes) / P;
+    return b;
+}
+
+std::string ModelInspection::extraBitsText() const
+{
+    const EstimateBreakdown b = breakdown();
+    std::vector<std::pair<double, std::string>> parts;
+    if (b.keptExtraBits >= 0.05) {
+        std::vector<std::string> kinds;
+        if (b.keptEmbedding)
+            kinds.emplace_back("the embedding");
+        if (b.keptSmall)
+            kinds.emplace_back("small tensors");
+        if (b.keptNorms)
+            kinds.emplace_back("norms");
+        std::string what;
+        for (size_t k = 0; k < kinds.size(); ++k)
+            what += (k == 0 ? "" : k + 1 == kinds.size() ? " and " : ", ") + kinds[k];
+        if (b.keptAt16Params == 0)
+            what = "tensors kept in the source's encoding";
+        else if (b.keptSourceParams > 0)
+            what += " kept at 16 bits and tensors kept in the source's encoding";
+        else
+            what += " kept at 16 bits";
+        parts.emplace_back(b.keptExtraBits, what);
+    }
+    if (b.quantizedExtraBits >= 0.05)
+        parts.emplace_back(b.quantizedExtraBits, b.moreBitsForSomeRoles
+                                                     ? "codebooks, scales and more bits for the embedding and output"
+                                                     : "codebooks and scales");
+    if (b.fileExtraBits >= 0.05)
+        parts.emplace_back(b.fileExtraBits, "the manifest and alignment");
+    std::stable_sort(parts.begin(), parts.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+    std::string text;
+    char number[32];
+    for (size_t k = 0; k < parts.size(); ++k) {
+        std::snprintf(number, sizeof number, "%.1f", parts[k].first);
+        text +=
+            (k == 0 ? "" : "; ") + parts[k].second + " add" + (k == 0 ? " " : " ") + number + (k == 0 ? " bits" : "");
+    }
+    return text;
+}
+
+std::string ModelInspection::sourceText() const
+{
+    if (!sourceAlreadyCompressed())
+        return {};
+    char text[160];
+    std::snprintf(text, sizeof text, "this model is already %.1f bits per weight", sourceBitsPerWeight());
+    return text;
 }
 
 nlohmann::json ModelInspection::toJson() const
@@ -95,6 +215,7 @@ nlohmann::json ModelInspection::toJson() const
                         {"quantize", t.quantize},
                         {"planned_as", t.plannedAs},
                         {"reason", t.reason},
+                        {"keep_source", t.keepSource},
                         {"estimated_bytes", t.estimatedBytes}});
     nlohmann::json filesJson = nlohmann::json::array();
     for (const auto& f : files)
@@ -121,12 +242,24 @@ nlohmann::json ModelInspection::toJson() const
               {"estimated_file_bytes", est},
               {"estimated_effective_bits", estimatedEffectiveBits()},
               {"estimated_ratio_vs_source", est ? double(sourceBytes()) / double(est) : 0.0},
-              {"estimated_ratio_vs_16bit", est ? 2.0 * double(params()) / double(est) : 0.0}}}};
+              {"estimated_ratio_vs_16bit", est ? 2.0 * double(params()) / double(est) : 0.0},
+              {"source_bits_per_weight", sourceBitsPerWeight()},
+              {"source_already_compressed", sourceAlreadyCompressed()},
+              {"not_smaller_than_source", notSmallerThanSource()},
+              {"breakdown", breakdownJson(breakdown())},
+              {"extra_bits", extraBitsText()}}}};
 }
 
 ModelInspection inspectModel(const std::filesystem::path& path, double bits, const CodecConfig& config)
 {
     const std::unique_ptr<ModelReader> reader = openModel(path);
+    return inspectModel(*reader, path, bits, config);
+}
+
+ModelInspection inspectModel(const ModelReader& model, const std::filesystem::path& path, double bits,
+                             const CodecConfig& config)
+{
+    const ModelReader* reader = &model;
     ModelInspection out;
     out.path = path;
     out.format = std::string(formatName(reader->format()));
@@ -145,6 +278,9 @@ ModelInspection inspectModel(const std::filesystem::path& path, double bits, con
     out.files = reader->files();
     const nlohmann::json& meta = reader->metadata();
     out.config = meta.contains("config") ? meta["config"] : nlohmann::json();
+    // The manifest carries the source's metadata (a GGUF file's tokenizer among it) as JSON.
+    if (const auto it = meta.find("format_metadata"); it != meta.end() && !it->is_null())
+        out.metadataBytes = it->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size();
     out.settings = config;
     out.bits = bits;
     PlanOptions options;
@@ -157,11 +293,115 @@ ModelInspection inspectModel(const std::filesystem::path& path, double bits, con
         t.quantize = plan.quantize;
         t.config = plan.config;
         t.reason = plan.reason;
-        t.plannedAs = plannedAs(plan);
+        t.plannedAs = plannedAs(plan, t.info);
         t.estimatedBytes = plan.estimatedBytes;
+        t.keepSource = plan.keepSource;
         out.tensors.push_back(std::move(t));
     }
     return out;
+}
+
+std::string notSmallerWarning(const ModelInspection& m)
+{
+    if (!m.notSmallerThanSource())
+        return {};
+    const uint64_t est = m.estimatedFileBytes();
+    std::string text = "the output (about " + humanBytes(est) + ") would not be smaller than the source (" +
+                       humanBytes(m.sourceBytes()) + " of tensors)";
+    if (const std::string source = m.sourceText(); !source.empty())
+        text += ": " + source;
+    char bits[64];
+    std::snprintf(bits, sizeof bits, "; at %g bits it would be %.2f", m.bits, m.estimatedEffectiveBits());
+    return text + bits + "; choose fewer bits, or keep the source file as it is";
+}
+
+std::vector<PresetEstimate> estimatePresets(const ModelReader& reader, const std::filesystem::path& path, int subspaces,
+                                            int vectorLength)
+{
+    std::vector<PresetEstimate> out;
+    for (const BitsPreset& p : bitsPresets()) {
+        const CodecConfig config{vectorLength > 0 ? vectorLength : p.d, p.b1, p.b2, subspaces};
+        PresetEstimate e;
+        e.preset = p;
+        e.inspection = inspectModel(reader, path, vectorLength > 0 ? config.codeBitsPerWeight() : p.bits, config);
+        e.fileBytes = e.inspection.estimatedFileBytes();
+        e.effectiveBits = e.inspection.estimatedEffectiveBits();
+        e.breakdown = e.inspection.breakdown();
+        e.notSmallerThanSource = e.inspection.notSmallerThanSource();
+        out.push_back(std::move(e));
+    }
+    // A preset gains nothing when one with more bits makes a file no larger (on a small model,
+    // fewer bits can keep more tensors at 16 bits: their codebooks would cost more than they save).
+    for (size_t i = 0; i < out.size(); ++i)
+        for (size_t j = 0; j < out.size(); ++j) {
+            if (out[j].inspection.bits <= out[i].inspection.bits || out[j].fileBytes > out[i].fileBytes)
+                continue;
+            const int best = out[i].dominatedBy;
+            if (best < 0 || out[j].fileBytes < out[size_t(best)].fileBytes)
+                out[i].dominatedBy = int(j);
+        }
+    // The useful presets by size (then, among them, by bits too), the others after them.
+    std::vector<size_t> order(out.size());
+    for (size_t i = 0; i < order.size(); ++i)
+        order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        const bool da = out[a].dominatedBy >= 0, db = out[b].dominatedBy >= 0;
+        if (da != db)
+            return !da;
+        return out[a].fileBytes != out[b].fileBytes ? out[a].fileBytes < out[b].fileBytes
+                                                    : out[a].inspection.bits < out[b].inspection.bits;
+    });
+    size_t useful = 0;
+    for (size_t r = 0; r < order.size(); ++r) {
+        out[order[r]].rank = r;
+        useful += out[order[r]].dominatedBy < 0 ? 1 : 0;
+    }
+    for (size_t r = 0; r < order.size(); ++r) {
+        PresetEstimate& e = out[order[r]];
+        if (e.dominatedBy >= 0)
+            e.title = "no gain here";
+        else if (useful == 1)
+            e.title = "best here";
+        else if (r == 0)
+            e.title = "smallest";
+        else if (r + 1 == useful)
+            e.title = "best quality";
+        else
+            e.title = std::string(e.preset.label);
+    }
+    char text[256];
+    for (PresetEstimate& e : out) {
+        if (e.dominatedBy >= 0) {
+            const PresetEstimate& d = out[size_t(e.dominatedBy)];
+            std::snprintf(text, sizeof text, "gains nothing here: %s (%g bits) makes a file no larger", d.title.c_str(),
+                          d.inspection.bits);
+            e.note = text;
+            if (e.breakdown.keptAt16Params > d.breakdown.keptAt16Params)
+                e.note += "; at fewer bits more tensors stay at 16 bits";
+        } else if (e.notSmallerThanSource) {
+            std::snprintf(text, sizeof text, "not smaller than the source, which is already %.1f bits per weight",
+                          e.inspection.sourceBitsPerWeight());
+            e.note = text;
+        } else {
+            e.note = e.inspection.extraBitsText();
+        }
+    }
+    return out;
+}
+
+std::vector<PresetEstimate> estimatePresets(const std::filesystem::path& path, int subspaces, int vectorLength)
+{
+    const std::unique_ptr<ModelReader> reader = openModel(path);
+    return estimatePresets(*reader, path, subspaces, vectorLength);
+}
+
+std::vector<size_t> displayOrder(const std::vector<PresetEstimate>& estimates)
+{
+    std::vector<size_t> order(estimates.size());
+    for (size_t i = 0; i < order.size(); ++i)
+        order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return estimates[a].rank < estimates[b].rank; });
+    return order;
 }
 
 std::string formatInspection(const ModelInspection& m)
@@ -199,6 +439,15 @@ std::string formatInspection(const ModelInspection& m)
                   est ? double(m.sourceBytes()) / double(est) : 0.0,
                   est ? 2.0 * double(m.params()) / double(est) : 0.0);
     out << line;
+    if (const std::string extra = m.extraBitsText(); !extra.empty())
+        out << "bits above the preset   " << extra << "\n";
+    if (m.sourceAlreadyCompressed()) {
+        std::snprintf(line, sizeof line, "source bits/weight      %.3f (already compressed)\n",
+                      m.sourceBitsPerWeight());
+        out << line;
+    }
+    if (const std::string warning = notSmallerWarning(m); !warning.empty())
+        out << "WARNING                 " << warning << "\n";
     std::snprintf(line, sizeof line, "settings                bits=%g d=%d b1=%d b2=%d subspaces=%d\n", m.bits,
                   m.settings.d, m.settings.b1, m.settings.b2, m.settings.subspaces);
     out << line;

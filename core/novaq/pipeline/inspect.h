@@ -18,8 +18,29 @@ struct TensorInspection {
     bool quantize = false;
     CodecConfig config;          // when quantized (subspaces as the planner chose)
     std::string reason;          // "quantized", "1-D (norm or bias)", ...
-    std::string plannedAs;       // "novaq d=8 8+4 K=4" or "F16"
+    std::string plannedAs;       // "novaq d=8 8+4 K=4", "F16", or a GGUF block type kept as it is ("Q4_K")
     uint64_t estimatedBytes = 0; // payload in the .novaq file (an upper bound for quantized ones)
+    bool keepSource = false;     // kept in its source encoding, byte for byte
+};
+
+// Where the bytes of an estimate go. Effective bits = 8 * file bytes / parameters; what they
+// exceed the preset's nominal bits by is the sum of three parts, in bits per weight of the
+// whole model:
+//   keptExtraBits       tensors kept as they are (16-bit, or the source's encoding) cost
+//                       keptBytes instead of the nominal bits for their parameters;
+//   quantizedExtraBits  codebooks, row and column scales, and the higher presets the balanced
+//                       allocation gives the embedding, the output and the first block;
+//   fileExtraBits       header, manifest (the source's metadata included) and alignment.
+struct EstimateBreakdown {
+    uint64_t quantizedBytes = 0, keptBytes = 0, overheadBytes = 0;
+    uint64_t quantizedParams = 0, keptParams = 0;
+    uint64_t keptAt16Params = 0, keptSourceParams = 0; // kept at 16 bits (or more) / in the source's encoding
+    // What the tensors kept at 16 bits are: the embedding or output layer, norms and biases
+    // (1-D), other small matrices.
+    bool keptEmbedding = false, keptNorms = false, keptSmall = false;
+    bool moreBitsForSomeRoles = false; // the balanced allocation raised the embedding, output or first block
+    double nominalBits = 0, effectiveBits = 0;
+    double keptExtraBits = 0, quantizedExtraBits = 0, fileExtraBits = 0;
 };
 
 struct ModelInspection {
@@ -42,12 +63,59 @@ struct ModelInspection {
     // The whole .novaq file: payloads, alignment, header, trailer and a manifest estimate.
     uint64_t estimatedFileBytes() const noexcept;
     double estimatedEffectiveBits() const noexcept;
+    uint64_t metadataBytes = 0; // the source's metadata the manifest carries (JSON text)
+
+    // Bits per weight of the source as stored (8 * sourceBytes / params): 16 for an F16 model,
+    // about 4.9 for a llama.cpp Q4_K_M file.
+    double sourceBitsPerWeight() const noexcept;
+    // The source is stored below 16 bits per weight (a quantized GGUF, for instance).
+    bool sourceAlreadyCompressed() const noexcept;
+    // The estimated file is not smaller than the source's tensors: compressing gains nothing.
+    bool notSmallerThanSource() const noexcept;
+    EstimateBreakdown breakdown() const noexcept;
+    // Why the effective bits exceed the nominal ones, in one short sentence of words, e.g.
+    // "tensors kept at 16 bits add 0.9 bits; codebooks and scales add 0.3"; empty when they
+    // add less than 0.05 bits.
+    std::string extraBitsText() const;
+    // "this model is already 4.9 bits per weight" style line for an already compressed source,
+    // with what the estimate does about it; empty for a 16/32-bit source.
+    std::string sourceText() const;
 
     nlohmann::json toJson() const;
 };
 
+// The estimate of one row of bitsPresets() on a model.
+struct PresetEstimate {
+    BitsPreset preset;
+    ModelInspection inspection; // the plan: every tensor, totals
+    uint64_t fileBytes = 0;     // inspection.estimatedFileBytes()
+    double effectiveBits = 0;   // everything counted
+    EstimateBreakdown breakdown;
+    bool notSmallerThanSource = false;
+    // Another preset with more bits whose file is no larger (index into the result), or -1: this
+    // one gains nothing on this model.
+    int dominatedBy = -1;
+    size_t rank = 0;   // place in the displayed order: the useful presets by size, smallest first, then the others
+    std::string title; // words by what it produces: "smallest", ..., "best quality"; "no gain here" when dominated
+    std::string note;  // why it gains nothing, or why its effective bits exceed the nominal ones
+};
+
+// Every preset of bitsPresets() (in that order) on this model: expected bytes, effective bits,
+// breakdown, rank and words. The planner is analytic: this reads no tensor data.
+// `vectorLength` > 0 overrides the presets' vector length (the GUI's Advanced setting).
+std::vector<PresetEstimate> estimatePresets(const ModelReader& reader, const std::filesystem::path& path, int subspaces,
+                                            int vectorLength = 0);
+std::vector<PresetEstimate> estimatePresets(const std::filesystem::path& path, int subspaces, int vectorLength = 0);
+// Indices into `estimates` in display order (by rank).
+std::vector<size_t> displayOrder(const std::vector<PresetEstimate>& estimates);
+
 ModelInspection inspectModel(const std::filesystem::path& path, double bits, const CodecConfig& config);
+ModelInspection inspectModel(const ModelReader& reader, const std::filesystem::path& path, double bits,
+                             const CodecConfig& config);
 std::string formatInspection(const ModelInspection& inspection);
+// One sentence for a run whose output would not be smaller than its source (what it would be,
+// why, what to do), or empty. `novaq local` prints it before it starts.
+std::string notSmallerWarning(const ModelInspection& inspection);
 
 // Working memory compressModel needs for one quantized rows x cols tensor whose serialized
 // payload is `payloadBytes` (the formula is in inspect.cpp, derived from compress.cpp and

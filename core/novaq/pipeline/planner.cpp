@@ -1,10 +1,12 @@
 #include "novaq/pipeline/planner.h"
 
 #include "novaq/codec/quantized_tensor.h"
+#include "novaq/formats/gguf_quants.h"
 #include "novaq/runtime/architecture.h"
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 
 namespace novaq {
 
@@ -84,7 +86,10 @@ double presetBitsFor(double bits, TensorRole role) noexcept
     return bits;
 }
 
-TensorPlan planTensor(const TensorInfo& info, const PlanOptions& options)
+namespace {
+
+// The plan as if the tensor were floats (a GGUF block-quantized tensor reads as F32).
+TensorPlan planAsFloat(const TensorInfo& info, const PlanOptions& options)
 {
     TensorPlan plan;
     plan.keepAs = keptType(info.dtype);
@@ -147,6 +152,44 @@ TensorPlan planTensor(const TensorInfo& info, const PlanOptions& options)
         return plan;
     }
     plan.reason = "too small to gain";
+    return plan;
+}
+
+// The GGUF block type a tensor is stored in, when the container can keep it byte for byte
+// (a block type our runtime decodes), else nullptr.
+const GgmlTypeTraits* keepableBlockType(const TensorInfo& info) noexcept
+{
+    if (info.storage.empty())
+        return nullptr;
+    const GgmlTypeTraits* type = ggmlTypeByName(info.storage);
+    return type && !type->dtype && type->supported() ? type : nullptr;
+}
+
+std::string bitsText(double bits)
+{
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f", bits);
+    return text;
+}
+
+} // namespace
+
+TensorPlan planTensor(const TensorInfo& info, const PlanOptions& options)
+{
+    TensorPlan plan = planAsFloat(info, options);
+    const GgmlTypeTraits* block = keepableBlockType(info);
+    if (!block || info.nbytes >= plan.estimatedBytes)
+        return plan;
+    // Smaller as the source stores it: kept so (also exact, where 16 bits would be too).
+    if (plan.quantize) {
+        const double bits = info.numel() ? 8.0 * double(info.nbytes) / double(info.numel()) : 0.0;
+        plan.quantize = false;
+        plan.config = {};
+        plan.colScale = false;
+        plan.reason = "already smaller as " + std::string(block->name) + " (" + bitsText(bits) + " bits per weight)";
+    }
+    plan.keepSource = true;
+    plan.estimatedBytes = info.nbytes;
     return plan;
 }
 

@@ -14,6 +14,9 @@ struct TensorPlan {
     CodecConfig config;        // when quantize
     bool colScale = false;     // estimate only: the encoder decides from the data
     DType keepAs = DType::F16; // when kept
+    // Kept as the source stores it, byte for byte: a GGUF block type (TensorInfo::storage) that
+    // is smaller than keepAs, or than quantizing it would be. keepAs is then not used.
+    bool keepSource = false;
     uint64_t estimatedBytes = 0;
     std::string reason; // "quantized", "1-D (norm or bias)", "too small to gain", ...
 };
@@ -40,7 +43,8 @@ struct PlanOptions {
     double maxOverheadOneSubspace = 1.0; // with one subspace (small matrices), at most this share
 };
 
-// Never plans a tensor larger than its 16-bit form.
+// Never plans a tensor larger than its 16-bit form, nor larger than its source encoding when
+// that is a GGUF block type (which it then keeps as it is).
 TensorPlan planTensor(const TensorInfo& info, const PlanOptions& options);
 std::vector<TensorPlan> planModel(const ModelReader& reader, const PlanOptions& options);
 

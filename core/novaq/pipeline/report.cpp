@@ -256,7 +256,9 @@ ModelReport reportFromManifest(const nlohmann::json& manifest, const std::filesy
         t.shape = r.shape;
         t.sourceDtype = r.sourceDtype;
         t.quantized = r.encoding == TensorEncoding::Novaq;
-        t.storedAs = t.quantized ? codecLabel(r.codec) : std::string(dtypeInfo(r.dtype).name);
+        t.storedAs = t.quantized                          ? codecLabel(r.codec)
+                     : r.encoding == TensorEncoding::Gguf ? std::string(r.ggml->name)
+                                                          : std::string(dtypeInfo(r.dtype).name);
         t.relError = r.relError;
         t.sqnrDb = r.sqnrDb;
         t.effectiveBits = r.effectiveBits;

@@ -4,6 +4,7 @@
 #include "novaq/codec/quantized_tensor.h"
 #include "novaq/container/manifest.h"
 #include "novaq/container/novaq_file.h"
+#include "novaq/formats/gguf_quants.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 
@@ -128,6 +129,8 @@ ValidateReport validateNovaq(const std::filesystem::path& file, const std::optio
             decoded.resize(static_cast<size_t>(numel));
             if (r.encoding == TensorEncoding::Raw) {
                 convertToFloat(r.dtype, bytes.data(), decoded.size(), decoded.data());
+            } else if (r.encoding == TensorEncoding::Gguf) {
+                dequantizeGgml(*r.ggml, bytes.data(), decoded.size(), decoded.data());
             } else {
                 const int64_t rows = r.shape[0];
                 const auto cols = static_cast<int64_t>(numel / static_cast<uint64_t>(rows));
