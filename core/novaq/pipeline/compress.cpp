@@ -8,6 +8,7 @@
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/pipeline/calibrate.h"
+#include "novaq/pipeline/cluster.h"
 #include "novaq/pipeline/planner.h"
 #include "novaq/text/tokenizer.h"
 
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -104,6 +106,8 @@ void checkBeforeCompressing(const ModelReader& reader, std::vector<float>& scrat
         const TensorInfo& t = tensors[i];
         if (!isFloatType(t.dtype)) // integers are kept exactly and are always finite
             continue;
+        if (i % static_cast<size_t>(cluster().size()) != static_cast<size_t>(cluster().rank()))
+            continue; // on a cluster each rank reads its share
         checkCancel(cancel);
         scratch.resize(static_cast<size_t>(t.numel()));
         reader.readFloat(i, scratch);
@@ -122,6 +126,99 @@ void checkBeforeCompressing(const ModelReader& reader, std::vector<float>& scrat
                         "); NOVAQ does not compress non-finite weights, which would fail at first use: repair or "
                         "re-export the model");
     }
+}
+
+// One tensor as the rank that compressed it hands it on (cluster.h): to rank 0, which
+// writes it, and for calibrated tensors to every rank, whose calibration continues with it.
+struct Outcome {
+    TensorRecord rec; // encoding, dtype, codec, colScale, relError, outputError
+    double unrefinedOutputError = -1;
+    double seconds = 0;
+    std::vector<std::byte> payload;
+    std::vector<float> What; // on the rank that compressed it only
+};
+
+template <typename T>
+void put(std::vector<std::byte>& out, const T& value)
+{
+    const auto* p = reinterpret_cast<const std::byte*>(&value);
+    out.insert(out.end(), p, p + sizeof(T));
+}
+
+template <typename T>
+T take(std::span<const std::byte>& in)
+{
+    T value{};
+    if (in.size() < sizeof(T))
+        throw Error(ErrorKind::Corrupt, "internal: a tensor message from another rank is truncated");
+    std::memcpy(&value, in.data(), sizeof(T));
+    in = in.subspan(sizeof(T));
+    return value;
+}
+
+// Doubles travel as their bytes, so rank 0 writes exactly what the computing rank measured.
+std::vector<std::byte> pack(const Outcome& o)
+{
+    std::vector<std::byte> out;
+    out.reserve(64 + o.payload.size());
+    put(out, static_cast<uint8_t>(o.rec.encoding));
+    put(out, static_cast<uint8_t>(o.rec.dtype));
+    for (int v : {o.rec.codec.d, o.rec.codec.b1, o.rec.codec.b2, o.rec.codec.subspaces})
+        put(out, static_cast<int32_t>(v));
+    put(out, static_cast<uint8_t>(o.rec.colScale));
+    for (double v : {o.rec.relError, o.rec.outputError, o.unrefinedOutputError, o.seconds})
+        put(out, v);
+    put(out, static_cast<uint64_t>(o.payload.size()));
+    out.insert(out.end(), o.payload.begin(), o.payload.end());
+    return out;
+}
+
+Outcome unpack(std::span<const std::byte> in)
+{
+    Outcome o;
+    o.rec.encoding = static_cast<TensorEncoding>(take<uint8_t>(in));
+    o.rec.dtype = static_cast<DType>(take<uint8_t>(in));
+    o.rec.codec.d = take<int32_t>(in);
+    o.rec.codec.b1 = take<int32_t>(in);
+    o.rec.codec.b2 = take<int32_t>(in);
+    o.rec.codec.subspaces = take<int32_t>(in);
+    o.rec.colScale = take<uint8_t>(in) != 0;
+    o.rec.relError = take<double>(in);
+    o.rec.outputError = take<double>(in);
+    o.unrefinedOutputError = take<double>(in);
+    o.seconds = take<double>(in);
+    const auto n = take<uint64_t>(in);
+    if (in.size() != n)
+        throw Error(ErrorKind::Corrupt, "internal: a tensor message from another rank has the wrong size");
+    o.payload.assign(in.begin(), in.end());
+    return o;
+}
+
+// Every rank must read the same model (a shared filesystem): a rank that cannot, or that
+// sees other files, stops the job with a message naming it.
+std::unique_ptr<ModelReader> openOnEveryRank(const std::filesystem::path& input, const CancelToken* cancel)
+{
+    Cluster& ranks = cluster();
+    if (ranks.single())
+        return openModel(input);
+    std::unique_ptr<ModelReader> reader;
+    try {
+        reader = openModel(input);
+    } catch (const Error& e) {
+        throw Error(e.kind(), rankLabel() + " cannot read the model: " + e.what() +
+                                  "; every rank reads the model itself, so it must be on a filesystem all nodes "
+                                  "share, at the same path");
+    }
+    std::string fingerprint = std::to_string(reader->tensors().size()) + "/" + std::to_string(reader->tensorBytes());
+    for (const TensorInfo& t : reader->tensors())
+        fingerprint += "/" + t.name + shapeToString(t.shape);
+    std::string atRoot = fingerprint;
+    ranks.broadcastString(atRoot, 0, cancel);
+    if (atRoot != fingerprint)
+        throw Error(ErrorKind::InvalidInput, rankLabel() + " sees a different model at " + input.string() +
+                                                 " than rank 0; every node must see the same files (a shared "
+                                                 "filesystem)");
+    return reader;
 }
 
 } // namespace
@@ -169,7 +266,8 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         throw Error(ErrorKind::InvalidArgument, "--threads must be 0 (all cores) or more");
     if (options.output.empty())
         throw Error(ErrorKind::InvalidArgument, "no output file given");
-    {
+    Cluster& ranks = cluster(); // a cluster run: rank 0 writes, every rank compresses a share
+    if (ranks.rank() == 0) {
         std::error_code ec;
         const auto parent = std::filesystem::absolute(options.output, ec).parent_path();
         if (!std::filesystem::is_directory(parent, ec))
@@ -183,7 +281,8 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
             throw Error(ErrorKind::Io, options.output.string() + " already exists");
     }
 
-    std::unique_ptr<ModelReader> reader = openModel(options.input);
+    std::unique_ptr<ModelReader> reader = openOnEveryRank(options.input, cancel);
+    const std::vector<std::string> hosts = ranks.single() ? std::vector<std::string>{} : rankHosts(cancel);
     std::vector<float> W, What;
     checkBeforeCompressing(*reader, W, cancel);
     PlanOptions planOptions;
@@ -250,11 +349,141 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     ev.kind = ProgressEvent::Kind::JobStarted;
     notify(sink, ev);
 
-    NovaqWriter writer(options.output);
+    std::optional<NovaqWriter> writer;
+    if (ranks.rank() == 0)
+        writer.emplace(options.output);
+    if (writer && !ranks.single())
+        setScratchFile(writer->temporaryPath());
     nlohmann::json records = nlohmann::json::array();
     W.reserve(maxNumel);
 
-    for (const size_t i : order) {
+    // The work split (cluster.h): tensors that can be compressed at the same time form a step
+    // (q/k/v of a block, gate/up, ..., and all tensors without calibration); each step is
+    // shared among the ranks by estimated cost. A single process computes everything.
+    std::vector<size_t> stepStart(order.size());
+    std::vector<int> owner(order.size(), 0);
+    std::vector<double> rankLoad(static_cast<size_t>(ranks.size()), 0.0);
+    auto costOf = [&](size_t i) { return double(tensors[i].numel()) * (plans[i].quantize ? 1.0 : 1.0 / 64) + 1.0; };
+    for (size_t p = 0, end = 0; p < order.size(); p = end) {
+        const bool shared = calibrator && calibrator->covers(order[p]);
+        for (end = p + 1; end < order.size(); ++end) {
+            const bool next = calibrator && calibrator->covers(order[end]);
+            if (next != shared || (shared && calibrator->shareKey(order[end]) != calibrator->shareKey(order[p])))
+                break;
+        }
+        std::vector<double> costs;
+        for (size_t q = p; q < end; ++q) {
+            stepStart[q] = p;
+            costs.push_back(costOf(order[q]));
+        }
+        const std::vector<int> owners = splitByCost(costs, rankLoad);
+        std::copy(owners.begin(), owners.end(), owner.begin() + static_cast<std::ptrdiff_t>(p));
+    }
+    std::vector<Outcome> held(order.size()); // computed here, not yet finished
+    std::vector<double> rankSeconds(static_cast<size_t>(ranks.size()), 0.0);
+    size_t finished = 0, computedHere = 0;
+    // Finishes the next tensor in order: every rank continues the calibration with it, rank 0
+    // writes it. Its bytes come from the rank that computed it.
+    auto finishNext = [&] {
+        const size_t p = finished++;
+        const size_t i = order[p];
+        const TensorInfo& info = tensors[i];
+        const bool calibrated = calibrator && calibrator->covers(i);
+        if (!calibrated && ranks.rank() != 0)
+            return; // already sent to rank 0
+        if (calibrated && !ranks.single() && p == stepStart[p]) {
+            // The step's statistics are a collective computation: ranks without a matrix of
+            // the step to quantize take part here.
+            std::optional<size_t> first;
+            bool mine = false;
+            for (size_t q = p; q < order.size() && stepStart[q] == p; ++q)
+                if (plans[order[q]].quantize) {
+                    first = first.value_or(q);
+                    mine = mine || owner[q] == ranks.rank();
+                }
+            if (first && !mine)
+                (void)calibrator->statistics(order[*first]);
+        }
+        Outcome out = std::move(held[p]);
+        held[p] = {};
+        if (!ranks.single()) {
+            std::vector<std::byte> bytes;
+            if (owner[p] == ranks.rank() && calibrated)
+                bytes = pack(out);
+            if (calibrated)
+                ranks.broadcastBytes(bytes, owner[p], cancel);
+            else if (owner[p] != ranks.rank())
+                bytes = ranks.receive(owner[p], cancel);
+            if (owner[p] != ranks.rank())
+                out = unpack(bytes);
+        }
+        const auto numel = static_cast<size_t>(info.numel());
+        const bool quantized = out.rec.encoding == TensorEncoding::Novaq;
+        if (calibrated) {
+            if (quantized) {
+                if (out.What.empty()) { // computed on another rank: its decoded values
+                    out.What.resize(numel);
+                    decode(deserialize(out.payload, info.rows(), info.cols(), out.rec.codec, out.rec.colScale),
+                           out.What);
+                }
+                calibrator->done(i, out.What);
+            } else { // kept (at 16 bits or more): later layers see its values
+                W.resize(numel);
+                reader->readFloat(i, W);
+                calibrator->done(i, W);
+            }
+            reader->release(i);
+        }
+        if (ranks.rank() != 0)
+            return;
+        TensorRecord& rec = out.rec;
+        rec.name = info.name;
+        rec.shape = info.shape;
+        rec.sourceDtype = std::string(dtypeInfo(info.dtype).name);
+        rec.bytesIn = info.nbytes;
+        checkCancel(cancel);
+        rec.data = writer->writeSection(out.payload);
+        rec.bytesOut = out.payload.size();
+        rec.sqnrDb = sqnrDb(rec.relError);
+        rec.effectiveBits = numel ? 8.0 * double(out.payload.size()) / double(numel) : 0.0;
+        records.push_back(rec.toJson());
+
+        TensorResult result;
+        result.name = rec.name;
+        result.shape = rec.shape;
+        result.sourceDtype = rec.sourceDtype;
+        result.quantized = quantized;
+        result.storedAs = storedAs(rec);
+        result.relError = rec.relError;
+        result.sqnrDb = rec.sqnrDb;
+        result.effectiveBits = rec.effectiveBits;
+        result.params = numel;
+        result.bytesIn = rec.bytesIn;
+        result.bytesOut = rec.bytesOut;
+        result.seconds = out.seconds;
+        result.outputError = rec.outputError;
+        result.outputErrorUnrefined = out.unrefinedOutputError;
+        report.tensors.push_back(result);
+        rankSeconds[static_cast<size_t>(owner[p])] += out.seconds;
+        doneParams += numel;
+
+        ev = {};
+        ev.kind = ProgressEvent::Kind::TensorFinished;
+        ev.tensorIndex = i;
+        ev.tensorCount = tensors.size();
+        ev.tensorName = info.name;
+        ev.tensorFraction = 1.0;
+        ev.overallFraction = totalParams ? double(doneParams) / double(totalParams) : 1.0;
+        ev.result = &report.tensors.back();
+        notify(sink, ev);
+    };
+
+    for (size_t pos = 0; pos < order.size(); ++pos) {
+        if (owner[pos] != ranks.rank())
+            continue;
+        while (finished < stepStart[pos]) // the steps before this one, on every rank
+            finishNext();
+        const size_t i = order[pos];
         checkCancel(cancel);
         const bool calibrated = calibrator && calibrator->covers(i);
         const TensorInfo& info = tensors[i];
@@ -376,51 +605,52 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
             reader->readFloat(i, W);
             keepFaithfully(plan.keepAs);
         }
-        const bool quantized = rec.encoding == TensorEncoding::Novaq;
-        if (calibrated) {
-            if (quantized) {
-                calibrator->done(i, What);
-            } else { // kept (at 16 bits or more): later layers see its values
-                W.resize(numel);
-                reader->readFloat(i, W);
-                calibrator->done(i, W);
-            }
-        }
         reader->release(i);
         checkCancel(cancel);
-        rec.data = writer.writeSection(payload);
-        rec.bytesOut = payload.size();
-        rec.sqnrDb = sqnrDb(rec.relError);
-        rec.effectiveBits = numel ? 8.0 * double(payload.size()) / double(numel) : 0.0;
-        records.push_back(rec.toJson());
-
-        TensorResult result;
-        result.name = rec.name;
-        result.shape = rec.shape;
-        result.sourceDtype = rec.sourceDtype;
-        result.quantized = quantized;
-        result.storedAs = storedAs(rec);
-        result.relError = rec.relError;
-        result.sqnrDb = rec.sqnrDb;
-        result.effectiveBits = rec.effectiveBits;
-        result.params = numel;
-        result.bytesIn = rec.bytesIn;
-        result.bytesOut = rec.bytesOut;
-        result.seconds = secondsSince(tt);
-        result.outputError = rec.outputError;
-        result.outputErrorUnrefined = unrefinedOutputError;
-        report.tensors.push_back(result);
-        doneParams += numel;
-
-        ev = {};
-        ev.kind = ProgressEvent::Kind::TensorFinished;
-        ev.tensorIndex = i;
-        ev.tensorCount = tensors.size();
-        ev.tensorName = info.name;
-        ev.tensorFraction = 1.0;
-        ev.overallFraction = totalParams ? double(doneParams) / double(totalParams) : 1.0;
-        ev.result = &report.tensors.back();
-        notify(sink, ev);
+        Outcome& out = held[pos];
+        out.rec = std::move(rec);
+        out.unrefinedOutputError = unrefinedOutputError;
+        out.seconds = secondsSince(tt);
+        out.payload = std::move(payload);
+        if (calibrated && out.rec.encoding == TensorEncoding::Novaq)
+            out.What = What;
+        if (++computedHere == 1)
+            testFailurePoint();
+        if (calibrated && !ranks.single())
+            continue; // finished with its step, on every rank
+        if (ranks.rank() != 0) {
+            ranks.send(pack(out), 0, cancel);
+            out = {};
+            continue;
+        }
+        while (finished <= pos)
+            finishNext();
+    }
+    while (finished < order.size())
+        finishNext();
+    ranks.flush(cancel);
+    if (ranks.rank() != 0) { // rank 0 writes the file and reports
+        report.seconds = secondsSince(t0);
+        return report;
+    }
+    if (!ranks.single() && options.shares) {
+        double totalCost = 0;
+        options.shares->assign(static_cast<size_t>(ranks.size()), RankShare{});
+        for (int r = 0; r < ranks.size(); ++r) {
+            RankShare& share = (*options.shares)[static_cast<size_t>(r)];
+            share.rank = r;
+            share.host = r < static_cast<int>(hosts.size()) ? hosts[static_cast<size_t>(r)] : std::string();
+            share.seconds = rankSeconds[static_cast<size_t>(r)];
+        }
+        for (size_t p = 0; p < order.size(); ++p) {
+            RankShare& share = (*options.shares)[static_cast<size_t>(owner[p])];
+            ++share.tensors;
+            share.params += static_cast<uint64_t>(tensors[order[p]].numel());
+            share.cost += costOf(order[p]);
+            totalCost += costOf(order[p]);
+        }
+        for (RankShare& share : *options.shares)
+            share.cost = totalCost > 0 ? share.cost / totalCost : 0.0;
     }
 
     nlohmann::json manifest;
@@ -452,12 +682,13 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         const std::string text = readTextFile(file);
         const auto* data = reinterpret_cast<const std::byte*>(text.data());
         attachments.push_back(
-            {{"name", file.filename().string()}, {"data", writer.writeSection({data, text.size()}).toJson()}});
+            {{"name", file.filename().string()}, {"data", writer->writeSection({data, text.size()}).toJson()}});
     }
     if (!attachments.empty())
         manifest["attachments"] = attachments;
     checkCancel(cancel);
-    writer.commit(manifest);
+    writer->commit(manifest);
+    setScratchFile({});
 
     std::error_code ec;
     report.fileBytes = std::filesystem::file_size(options.output, ec);
