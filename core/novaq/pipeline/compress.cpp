@@ -9,6 +9,7 @@
 #include "novaq/io/error.h"
 #include "novaq/pipeline/calibrate.h"
 #include "novaq/pipeline/cluster.h"
+#include "novaq/pipeline/cluster_work.h"
 #include "novaq/pipeline/planner.h"
 #include "novaq/text/tokenizer.h"
 
@@ -20,7 +21,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -126,99 +126,6 @@ void checkBeforeCompressing(const ModelReader& reader, std::vector<float>& scrat
                         "); NOVAQ does not compress non-finite weights, which would fail at first use: repair or "
                         "re-export the model");
     }
-}
-
-// One tensor as the rank that compressed it hands it on (cluster.h): to rank 0, which
-// writes it, and for calibrated tensors to every rank, whose calibration continues with it.
-struct Outcome {
-    TensorRecord rec; // encoding, dtype, codec, colScale, relError, outputError
-    double unrefinedOutputError = -1;
-    double seconds = 0;
-    std::vector<std::byte> payload;
-    std::vector<float> What; // on the rank that compressed it only
-};
-
-template <typename T>
-void put(std::vector<std::byte>& out, const T& value)
-{
-    const auto* p = reinterpret_cast<const std::byte*>(&value);
-    out.insert(out.end(), p, p + sizeof(T));
-}
-
-template <typename T>
-T take(std::span<const std::byte>& in)
-{
-    T value{};
-    if (in.size() < sizeof(T))
-        throw Error(ErrorKind::Corrupt, "internal: a tensor message from another rank is truncated");
-    std::memcpy(&value, in.data(), sizeof(T));
-    in = in.subspan(sizeof(T));
-    return value;
-}
-
-// Doubles travel as their bytes, so rank 0 writes exactly what the computing rank measured.
-std::vector<std::byte> pack(const Outcome& o)
-{
-    std::vector<std::byte> out;
-    out.reserve(64 + o.payload.size());
-    put(out, static_cast<uint8_t>(o.rec.encoding));
-    put(out, static_cast<uint8_t>(o.rec.dtype));
-    for (int v : {o.rec.codec.d, o.rec.codec.b1, o.rec.codec.b2, o.rec.codec.subspaces})
-        put(out, static_cast<int32_t>(v));
-    put(out, static_cast<uint8_t>(o.rec.colScale));
-    for (double v : {o.rec.relError, o.rec.outputError, o.unrefinedOutputError, o.seconds})
-        put(out, v);
-    put(out, static_cast<uint64_t>(o.payload.size()));
-    out.insert(out.end(), o.payload.begin(), o.payload.end());
-    return out;
-}
-
-Outcome unpack(std::span<const std::byte> in)
-{
-    Outcome o;
-    o.rec.encoding = static_cast<TensorEncoding>(take<uint8_t>(in));
-    o.rec.dtype = static_cast<DType>(take<uint8_t>(in));
-    o.rec.codec.d = take<int32_t>(in);
-    o.rec.codec.b1 = take<int32_t>(in);
-    o.rec.codec.b2 = take<int32_t>(in);
-    o.rec.codec.subspaces = take<int32_t>(in);
-    o.rec.colScale = take<uint8_t>(in) != 0;
-    o.rec.relError = take<double>(in);
-    o.rec.outputError = take<double>(in);
-    o.unrefinedOutputError = take<double>(in);
-    o.seconds = take<double>(in);
-    const auto n = take<uint64_t>(in);
-    if (in.size() != n)
-        throw Error(ErrorKind::Corrupt, "internal: a tensor message from another rank has the wrong size");
-    o.payload.assign(in.begin(), in.end());
-    return o;
-}
-
-// Every rank must read the same model (a shared filesystem): a rank that cannot, or that
-// sees other files, stops the job with a message naming it.
-std::unique_ptr<ModelReader> openOnEveryRank(const std::filesystem::path& input, const CancelToken* cancel)
-{
-    Cluster& ranks = cluster();
-    if (ranks.single())
-        return openModel(input);
-    std::unique_ptr<ModelReader> reader;
-    try {
-        reader = openModel(input);
-    } catch (const Error& e) {
-        throw Error(e.kind(), rankLabel() + " cannot read the model: " + e.what() +
-                                  "; every rank reads the model itself, so it must be on a filesystem all nodes "
-                                  "share, at the same path");
-    }
-    std::string fingerprint = std::to_string(reader->tensors().size()) + "/" + std::to_string(reader->tensorBytes());
-    for (const TensorInfo& t : reader->tensors())
-        fingerprint += "/" + t.name + shapeToString(t.shape);
-    std::string atRoot = fingerprint;
-    ranks.broadcastString(atRoot, 0, cancel);
-    if (atRoot != fingerprint)
-        throw Error(ErrorKind::InvalidInput, rankLabel() + " sees a different model at " + input.string() +
-                                                 " than rank 0; every node must see the same files (a shared "
-                                                 "filesystem)");
-    return reader;
 }
 
 } // namespace
@@ -379,7 +286,7 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         const std::vector<int> owners = splitByCost(costs, rankLoad);
         std::copy(owners.begin(), owners.end(), owner.begin() + static_cast<std::ptrdiff_t>(p));
     }
-    std::vector<Outcome> held(order.size()); // computed here, not yet finished
+    std::vector<TensorOutcome> held(order.size()); // computed here, not yet finished
     std::vector<double> rankSeconds(static_cast<size_t>(ranks.size()), 0.0);
     size_t finished = 0, computedHere = 0;
     // Finishes the next tensor in order: every rank continues the calibration with it, rank 0
@@ -404,18 +311,18 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
             if (first && !mine)
                 (void)calibrator->statistics(order[*first]);
         }
-        Outcome out = std::move(held[p]);
+        TensorOutcome out = std::move(held[p]);
         held[p] = {};
         if (!ranks.single()) {
             std::vector<std::byte> bytes;
             if (owner[p] == ranks.rank() && calibrated)
-                bytes = pack(out);
+                bytes = packOutcome(out);
             if (calibrated)
                 ranks.broadcastBytes(bytes, owner[p], cancel);
             else if (owner[p] != ranks.rank())
                 bytes = ranks.receive(owner[p], cancel);
             if (owner[p] != ranks.rank())
-                out = unpack(bytes);
+                out = unpackOutcome(bytes);
         }
         const auto numel = static_cast<size_t>(info.numel());
         const bool quantized = out.rec.encoding == TensorEncoding::Novaq;
@@ -607,7 +514,7 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         }
         reader->release(i);
         checkCancel(cancel);
-        Outcome& out = held[pos];
+        TensorOutcome& out = held[pos];
         out.rec = std::move(rec);
         out.unrefinedOutputError = unrefinedOutputError;
         out.seconds = secondsSince(tt);
@@ -619,7 +526,7 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         if (calibrated && !ranks.single())
             continue; // finished with its step, on every rank
         if (ranks.rank() != 0) {
-            ranks.send(pack(out), 0, cancel);
+            ranks.send(packOutcome(out), 0, cancel);
             out = {};
             continue;
         }
