@@ -47,26 +47,38 @@ char g_scratch[4096] = {};
 
 } // namespace
 
-Cluster* clusterInstance(); // cluster_mpi.cpp, or below without MPI
+namespace {
+Cluster* g_joined = nullptr; // set by joinCluster (cluster_mpi.cpp)
+} // namespace
 
-#ifndef NOVAQ_WITH_MPI
-Cluster* clusterInstance() { return nullptr; }
+void setJoinedCluster(Cluster* joined) noexcept { g_joined = joined; }
+
+#ifdef NOVAQ_WITH_MPI
+bool builtWithMpi() noexcept { return true; }
+#else
+bool builtWithMpi() noexcept { return false; }
 int joinCluster(int*, char***) { return 1; }
 void leaveCluster() noexcept {}
-bool builtWithMpi() noexcept { return false; }
-std::vector<std::string> rankHosts(const CancelToken*)
-{
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    return {host};
-}
 #endif
 
 Cluster& cluster()
 {
     static SingleRank single;
-    Cluster* joined = clusterInstance();
-    return joined ? *joined : single;
+    return g_joined ? *g_joined : single;
+}
+
+std::vector<std::string> rankHosts(const CancelToken* cancel)
+{
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    std::vector<std::string> hosts;
+    Cluster& ranks = cluster();
+    for (int r = 0; r < ranks.size(); ++r) { // each rank's name, from that rank, in rank order
+        std::string name = r == ranks.rank() ? std::string(host) : std::string();
+        ranks.broadcastString(name, r, cancel);
+        hosts.push_back(r == ranks.rank() ? std::string(host) : name);
+    }
+    return hosts;
 }
 
 void Cluster::broadcastBytes(std::vector<std::byte>& bytes, int root, const CancelToken* cancel)

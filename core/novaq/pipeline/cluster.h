@@ -48,11 +48,15 @@ public:
 Cluster& cluster();
 
 // main() of `novaq`: joins the MPI job when a launcher (mpirun, srun) started this process,
-// in a build with MPI; otherwise nothing. Returns the rank count.
+// in a build with MPI; otherwise nothing. Returns the rank count. With MPI these two live in
+// the novaq_mpi library (cluster_mpi.cpp), which only `novaq` links: the desktop app and the
+// tests never join a job and do not link MPI.
 int joinCluster(int* argc, char*** argv);
 // main() on success: MPI_Finalize when joined.
 void leaveCluster() noexcept;
 bool builtWithMpi() noexcept;
+// joinCluster's hand-over: cluster() returns `joined` from now on (nullptr: single rank again).
+void setJoinedCluster(Cluster* joined) noexcept;
 
 // The variables MPI launchers set, read through `env`: the rank count they started (1 when
 // none). OMPI_COMM_WORLD_SIZE (Open MPI's mpirun), PMI_SIZE (MPICH, Slurm's PMI), and

@@ -7,7 +7,6 @@
 #include "novaq/io/error.h"
 #include "novaq/pipeline/cluster.h"
 
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -123,10 +122,6 @@ bool launcherPresent()
 
 } // namespace
 
-Cluster* clusterInstance() { return g_mpi.get(); }
-
-bool builtWithMpi() noexcept { return true; }
-
 int joinCluster(int* argc, char*** argv)
 {
     // A process no launcher started stays on its own: no MPI_Init, exactly as without MPI.
@@ -137,6 +132,7 @@ int joinCluster(int* argc, char*** argv)
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
         throw Error(ErrorKind::Io, "MPI_Init failed; check the launcher (mpirun, srun) and its host list");
     g_mpi = std::make_unique<MpiCluster>();
+    setJoinedCluster(g_mpi.get());
     return g_mpi->size();
 }
 
@@ -149,21 +145,8 @@ void leaveCluster() noexcept
     } catch (...) {
     }
     MPI_Finalize();
+    setJoinedCluster(nullptr);
     g_mpi.reset();
-}
-
-std::vector<std::string> rankHosts(const CancelToken*)
-{
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    if (!g_mpi || g_mpi->size() == 1)
-        return {host};
-    std::vector<char> all(sizeof host * static_cast<size_t>(g_mpi->size()));
-    MPI_Allgather(host, sizeof host, MPI_CHAR, all.data(), sizeof host, MPI_CHAR, MPI_COMM_WORLD);
-    std::vector<std::string> hosts;
-    for (int r = 0; r < g_mpi->size(); ++r)
-        hosts.emplace_back(all.data() + sizeof host * static_cast<size_t>(r));
-    return hosts;
 }
 
 } // namespace novaq
