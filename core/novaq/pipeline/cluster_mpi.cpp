@@ -7,7 +7,6 @@
 #include "novaq/io/error.h"
 #include "novaq/pipeline/cluster.h"
 
-
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
