@@ -7,6 +7,7 @@
 #include "novaq/codec/codec_config.h"
 #include "novaq/container/novaq_file.h"
 #include "novaq/io/error.h"
+#include "novaq/pipeline/cluster.h"
 #include "novaq/pipeline/compress.h"
 #include "novaq/pipeline/export.h"
 #include "novaq/pipeline/inspect.h"
@@ -217,15 +218,51 @@ CompressOptions compressOptionsFrom(const ParsedArgs& args)
     return options;
 }
 
-void requireOutputFolderOf(const CompressOptions& options) { requireOutputFolder(options.output, "--output"); }
+void requireOutputFolderOf(const CompressOptions& options)
+{
+    if (cluster().rank() == 0) // only rank 0 writes
+        requireOutputFolder(options.output, "--output");
+}
+
+void shareSourceFromRankZero(CompressOptions& options, const CancelToken* cancel)
+{
+    Cluster& ranks = cluster();
+    if (ranks.single())
+        return;
+    std::string input = options.input.string();
+    ranks.broadcastString(input, 0, cancel);
+    options.input = input;
+    ranks.broadcastString(options.sourceLabel, 0, cancel);
+}
+
+namespace {
+
+// "2 ranks: rank 0 (node1) 12 tensors, 48% of the work, 3.1 s; ..." for the text report.
+std::string sharesText(const std::vector<RankShare>& shares)
+{
+    std::string text = std::to_string(shares.size()) + " ranks:";
+    char line[512];
+    for (const RankShare& s : shares) {
+        std::snprintf(line, sizeof line, "\n  rank %d (%s): %zu tensors, %.1f%% of the estimated work, %.1f s", s.rank,
+                      printable(s.host).c_str(), s.tensors, 100.0 * s.cost, s.seconds);
+        text += line;
+    }
+    return text;
+}
+
+} // namespace
 
 int compressAndReport(const Context& context, const ParsedArgs& args, const CompressOptions& options)
 {
-    requireExisting(options.input);
-    requireOutputFolder(options.output, "--output");
+    // A cluster run (`mpirun -n N novaq local`): every rank compresses a share, rank 0 alone
+    // shows progress and the report; each rank checks that it sees the model (compress.cpp).
+    const bool rankZero = cluster().rank() == 0;
+    if (rankZero)
+        requireExisting(options.input);
+    requireOutputFolderOf(options);
     // Said before any work, not refused: the file is still a good .novaq (kept tensors stay
     // exact), a script may want it anyway, and Ctrl+C stops the run with nothing left behind.
-    {
+    if (rankZero) {
         CodecConfig config;
         if (options.expert) {
             config = *options.expert;
@@ -245,15 +282,38 @@ int compressAndReport(const Context& context, const ParsedArgs& args, const Comp
             std::fprintf(stderr, "novaq: warning: %s\n", printable(warning).c_str());
     }
     ModelReport report;
+    std::vector<RankShare> shares;
+    CompressOptions run = options;
+    run.shares = &shares;
     {
-        ProgressPrinter progress(stderr, "compressed", ProgressPrinter::PlainLines::PerTensor, context.cancel);
-        report = compressModel(options, &progress, context.cancel);
+        std::optional<ProgressPrinter> progress;
+        if (rankZero)
+            progress.emplace(stderr, "compressed", ProgressPrinter::PlainLines::PerTensor, context.cancel);
+        if (rankZero && !cluster().single())
+            std::fprintf(stderr, "Compressing on %d ranks; rank 0 writes %s\n", cluster().size(),
+                         printable(options.output.string()).c_str());
+        report = compressModel(run, progress ? &*progress : nullptr, context.cancel);
     }
+    if (!rankZero)
+        return kExitSuccess;
     if (args.has("--json")) {
-        std::cout << report.toJson().dump(2) << '\n';
+        nlohmann::json j = report.toJson();
+        if (!shares.empty()) {
+            j["ranks"] = nlohmann::json::array();
+            for (const RankShare& s : shares)
+                j["ranks"].push_back({{"rank", s.rank},
+                                      {"host", s.host},
+                                      {"tensors", s.tensors},
+                                      {"params", s.params},
+                                      {"cost_share", s.cost},
+                                      {"seconds", s.seconds}});
+        }
+        std::cout << j.dump(2) << '\n';
     } else {
-        std::cout << formatReportTable(printableReport(report), true) << "\nWrote " << printable(report.output.string())
-                  << '\n';
+        std::cout << formatReportTable(printableReport(report), true);
+        if (!shares.empty())
+            std::cout << "\n" << sharesText(shares);
+        std::cout << "\nWrote " << printable(report.output.string()) << '\n';
     }
     std::cout.flush();
     return kExitSuccess;

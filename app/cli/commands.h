@@ -71,6 +71,9 @@ void parseCodecOptions(const ParsedArgs& args, CompressOptions& options); // --b
 std::vector<OptionSpec> compressOptionSpecs();                            // --bits ... --b2, without --help
 CompressOptions compressOptionsFrom(const ParsedArgs& args);              // everything but input and label
 void requireOutputFolderOf(const CompressOptions& options);               // fails early, before a download
+// A cluster run of a download command: rank 0 downloaded (into a folder every node shares);
+// the others take its input path and label.
+void shareSourceFromRankZero(CompressOptions& options, const CancelToken* cancel);
 // Compresses options.input as `novaq local` does, with progress on stderr and the report
 // (or --json) on stdout.
 int compressAndReport(const Context& context, const ParsedArgs& args, const CompressOptions& options);

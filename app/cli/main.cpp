@@ -6,10 +6,12 @@
 #include "terminal.h"
 
 #include "novaq/io/error.h"
+#include "novaq/pipeline/cluster.h"
 #include "novaq/pipeline/job.h"
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <iostream>
@@ -37,6 +39,9 @@ extern "C" void onStopSignal(int signal)
     if (g_stopSignal == 0)
         g_stopSignal = signal;
     g_cancel.cancel();
+    // A cluster run: the launcher follows SIGTERM with SIGKILL, maybe before rank 0 gets to
+    // its cleanup; unlink() is async-signal-safe (cluster.h). Nothing is registered otherwise.
+    removeScratchFile();
 }
 
 // Ctrl-C (SIGINT), SIGTERM (what `kill`, `timeout`, systemd and container runtimes send) and
@@ -146,6 +151,12 @@ int run(int argc, char** argv, std::string& prefix)
     if (!command)
         throw unknownCommand(first);
     prefix = "novaq " + command->name + ": ";
+    if (cluster().rank() > 0)
+        prefix = "novaq " + command->name + " (" + rankLabel() + "): ";
+    if (!cluster().single() && command->name != "local" && command->name != "hf" && command->name != "ollama" &&
+        command->name != "url")
+        throw Error(ErrorKind::Unsupported, "only local, hf, ollama and url run across MPI ranks; run `novaq " +
+                                                command->name + "` as one process, without mpirun or srun");
     if (!command->run)
         throw Error(ErrorKind::Unsupported, "not available in this build yet (" + command->unavailable +
                                                 "); download the model and use `novaq local PATH`");
@@ -160,9 +171,7 @@ int run(int argc, char** argv, std::string& prefix)
     return command->run(context, parsed);
 }
 
-} // namespace
-
-int main(int argc, char** argv)
+int runAndReport(int argc, char** argv)
 {
     std::string prefix = "novaq: ";
     try {
@@ -173,7 +182,9 @@ int main(int argc, char** argv)
             std::cerr << prefix << "cancelled" << stopSignalName() << "; no output file was written\n";
             return cancelledExitCode();
         }
-        std::cerr << prefix << printable(e.what()) << '\n';
+        // Every rank parses the same arguments: a usage error is told once, by rank 0.
+        if (cluster().rank() == 0 || e.kind() != ErrorKind::InvalidArgument)
+            std::cerr << prefix << printable(e.what()) << '\n';
         return exitCodeFor(e.kind());
     } catch (const std::bad_alloc&) {
         std::cout.flush();
@@ -184,4 +195,30 @@ int main(int argc, char** argv)
         std::cerr << prefix << "internal error: " << printable(e.what()) << "; please report it\n";
         return kExitInternalError;
     }
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    const auto env = [](const char* name) { return static_cast<const char*>(std::getenv(name)); };
+    if (const std::string problem = launchWithoutMpiProblem(env, builtWithMpi()); !problem.empty()) {
+        std::cerr << "novaq: " << problem << '\n';
+        return exitCodeFor(ErrorKind::Unsupported);
+    }
+    try {
+        joinCluster(&argc, &argv);
+    } catch (const Error& e) {
+        std::cerr << "novaq: " << printable(e.what()) << '\n';
+        return exitCodeFor(e.kind());
+    }
+    const int code = runAndReport(argc, argv);
+    // A failed rank ends every rank (no rank waits forever for it), and rank 0 has removed
+    // its temporary file on the way out: no output file is left.
+    if (code != kExitSuccess && !cluster().single()) {
+        std::cerr.flush();
+        cluster().abort(code);
+    }
+    leaveCluster();
+    return code;
 }

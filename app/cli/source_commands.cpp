@@ -9,6 +9,7 @@
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/net/downloader.h"
+#include "novaq/pipeline/cluster.h"
 #include "novaq/pipeline/report.h"
 #include "novaq/sources/huggingface.h"
 #include "novaq/sources/ollama.h"
@@ -315,14 +316,17 @@ int runHf(const Context& context, const ParsedArgs& args)
 
     CompressOptions options = compressOptionsFrom(args);
     requireOutputFolderOf(options);
-    const hf::Snapshot snapshot = hub.download(repo, revision, file);
-    printer.clear();
-    std::fprintf(stderr, "%s at commit %s: %s; %d file(s) from the cache, %d downloaded (%s)%s\n", repo.c_str(),
-                 shortCommit(snapshot.commit).c_str(), printable(snapshot.description).c_str(), snapshot.filesCached,
-                 snapshot.filesDownloaded, humanBytes(snapshot.downloadedBytes).c_str(),
-                 snapshot.offline ? ", offline" : "");
-    options.input = snapshot.modelPath;
-    options.sourceLabel = "hf:" + repo + "@" + snapshot.commit;
+    if (cluster().rank() == 0) { // on a cluster, rank 0 downloads once into the shared cache
+        const hf::Snapshot snapshot = hub.download(repo, revision, file);
+        printer.clear();
+        std::fprintf(stderr, "%s at commit %s: %s; %d file(s) from the cache, %d downloaded (%s)%s\n", repo.c_str(),
+                     shortCommit(snapshot.commit).c_str(), printable(snapshot.description).c_str(),
+                     snapshot.filesCached, snapshot.filesDownloaded, humanBytes(snapshot.downloadedBytes).c_str(),
+                     snapshot.offline ? ", offline" : "");
+        options.input = snapshot.modelPath;
+        options.sourceLabel = "hf:" + repo + "@" + snapshot.commit;
+    }
+    shareSourceFromRankZero(options, context.cancel);
     return compressAndReport(context, args, options);
 }
 
@@ -374,19 +378,22 @@ int runOllama(const Context& context, const ParsedArgs& args)
     const ollama::ModelName name = ollama::ModelName::parse(args.positionals.front());
     CompressOptions options = compressOptionsFrom(args);
     requireOutputFolderOf(options);
-    const std::vector<fs::path> stores = ollama::storeFolders();
-    std::optional<ollama::LocalModel> local = ollama::findLocal(name, stores);
-    if (local) {
-        std::fprintf(stderr, "%s: reading %s in place from the store %s\n", name.shortest().c_str(),
-                     local->blob.filename().string().c_str(), local->store.string().c_str());
-    } else {
-        std::fprintf(stderr, "%s is not in the Ollama store; pulling it from %s into %s\n", name.shortest().c_str(),
-                     name.host.c_str(), ollama::novaqStore().string().c_str());
-        DownloadPrinter printer(stderr, context.cancel);
-        local = ollama::pull(name, args.has("--insecure"), ollama::novaqStore(), {}, &printer, context.cancel);
+    if (cluster().rank() == 0) { // on a cluster, rank 0 pulls once into the shared store
+        const std::vector<fs::path> stores = ollama::storeFolders();
+        std::optional<ollama::LocalModel> local = ollama::findLocal(name, stores);
+        if (local) {
+            std::fprintf(stderr, "%s: reading %s in place from the store %s\n", name.shortest().c_str(),
+                         local->blob.filename().string().c_str(), local->store.string().c_str());
+        } else {
+            std::fprintf(stderr, "%s is not in the Ollama store; pulling it from %s into %s\n", name.shortest().c_str(),
+                         name.host.c_str(), ollama::novaqStore().string().c_str());
+            DownloadPrinter printer(stderr, context.cancel);
+            local = ollama::pull(name, args.has("--insecure"), ollama::novaqStore(), {}, &printer, context.cancel);
+        }
+        options.input = local->blob;
+        options.sourceLabel = "ollama:" + name.shortest();
     }
-    options.input = local->blob;
-    options.sourceLabel = "ollama:" + name.shortest();
+    shareSourceFromRankZero(options, context.cancel);
     return compressAndReport(context, args, options);
 }
 
@@ -398,18 +405,21 @@ int runUrl(const Context& context, const ParsedArgs& args)
     requireOutputFolderOf(options);
     const fs::path folder =
         args.has("--download-dir") ? fs::path(*args.value("--download-dir")) : sources::defaultDownloadFolder();
-    sources::UrlDownload download;
-    {
-        DownloadPrinter printer(stderr, context.cancel);
-        download = sources::downloadUrl(url, folder, {}, &printer, context.cancel);
+    if (cluster().rank() == 0) { // on a cluster, rank 0 downloads once into the shared folder
+        sources::UrlDownload download;
+        {
+            DownloadPrinter printer(stderr, context.cancel);
+            download = sources::downloadUrl(url, folder, {}, &printer, context.cancel);
+        }
+        const ModelFormat format = detectFileFormat(download.file);
+        std::fprintf(stderr, "%s %s (%s, %s)\n", download.reused ? "Using the earlier download" : "Downloaded",
+                     printable(download.file.string()).c_str(), humanBytes(download.size).c_str(),
+                     format == ModelFormat::Unknown ? "format not recognized by content"
+                                                    : std::string(formatName(format)).c_str());
+        options.input = download.file;
+        options.sourceLabel = net::redactUrl(url);
     }
-    const ModelFormat format = detectFileFormat(download.file);
-    std::fprintf(stderr, "%s %s (%s, %s)\n", download.reused ? "Using the earlier download" : "Downloaded",
-                 printable(download.file.string()).c_str(), humanBytes(download.size).c_str(),
-                 format == ModelFormat::Unknown ? "format not recognized by content"
-                                                : std::string(formatName(format)).c_str());
-    options.input = download.file;
-    options.sourceLabel = net::redactUrl(url);
+    shareSourceFromRankZero(options, context.cancel);
     return compressAndReport(context, args, options);
 }
 

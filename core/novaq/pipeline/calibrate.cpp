@@ -1,6 +1,7 @@
 #include "novaq/pipeline/calibrate.h"
 
 #include "novaq/io/error.h"
+#include "novaq/pipeline/cluster.h"
 #include "novaq/runtime/eval.h"
 #include "novaq/runtime/session.h"
 #include "novaq/text/tokenizer.h"
@@ -16,7 +17,18 @@ namespace {
 
 // Windows are split into this many fixed chunks, each summed in order into its own H and the
 // chunks added in order: the same H at any thread count.
+// On a cluster, rank r computes the chunks [r * kChunks / ranks, (r + 1) * kChunks / ranks).
 constexpr int64_t kChunks = 8;
+
+int64_t firstChunkOf(int rank, int ranks) { return int64_t(rank) * kChunks / ranks; }
+
+int ownerOfChunk(int64_t chunk, int ranks)
+{
+    int r = 0;
+    while (r + 1 < ranks && firstChunkOf(r + 1, ranks) <= chunk)
+        ++r;
+    return r;
+}
 
 LinearInput siteOf(int slot)
 {
@@ -86,6 +98,12 @@ Calibrator::Calibrator(const ModelReader& reader, const Tokenizer& tokenizer, co
                                                     std::to_string(all.size()) + " tokens, fewer than one window of " +
                                                     std::to_string(m_ctx) + "; give a longer text");
     m_tokens.assign(all.begin(), all.begin() + m_windows * m_ctx);
+    const Cluster& ranks = cluster();
+    const int64_t perChunk = (m_windows + kChunks - 1) / kChunks;
+    m_firstChunk = firstChunkOf(ranks.rank(), ranks.size());
+    m_endChunk = firstChunkOf(ranks.rank() + 1, ranks.size());
+    m_firstWindow = std::min(m_windows, m_firstChunk * perChunk);
+    m_endWindow = std::min(m_windows, m_endChunk * perChunk);
     m_cache.resize(4);
     m_cached.assign(4, false);
     if (options.teacherTargets) {
@@ -99,6 +117,14 @@ Calibrator::~Calibrator() = default;
 bool Calibrator::covers(size_t index) const
 {
     return std::find(m_order.begin(), m_order.end(), index) != m_order.end();
+}
+
+int64_t Calibrator::shareKey(size_t index) const
+{
+    const Slot s = slotOf(index);
+    if (s.layer < 0 || s.layer >= m_model.config.layers)
+        return int64_t(s.layer) * 4;
+    return int64_t(s.layer) * 4 + static_cast<int64_t>(siteOf(s.slot));
 }
 
 Calibrator::Slot Calibrator::slotOf(size_t index) const
@@ -140,7 +166,7 @@ void Calibrator::enterLayer(int layer)
         if (m_layer >= 0) {
             // Move the hidden states through the finished block (its compressed weights), and
             // the teacher's through the original block.
-            tbb::parallel_for(int64_t(0), m_windows, [&](int64_t w) {
+            tbb::parallel_for(int64_t(0), m_endWindow - m_firstWindow, [&](int64_t w) {
                 KvCache cache(c, m_ctx);
                 forwardLayer(m_model, m_layer, m_hidden.data() + w * m_ctx * c.dim, m_ctx, cache);
                 if (m_options.teacherTargets)
@@ -171,7 +197,7 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
     std::vector<Part> parts(static_cast<size_t>(kChunks));
     const int64_t perChunk = (m_windows + kChunks - 1) / kChunks;
     const int64_t window = m_ctx * c.dim;
-    tbb::parallel_for(int64_t(0), kChunks, [&](int64_t ch) {
+    tbb::parallel_for(m_firstChunk, m_endChunk, [&](int64_t ch) {
         Part& part = parts[static_cast<size_t>(ch)];
         part.H.setZero(cols, cols);
         if (teacher)
@@ -192,24 +218,37 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
         for (int64_t w = ch * perChunk; w < std::min(m_windows, (ch + 1) * perChunk); ++w) {
             if (m_cancel && m_cancel->cancelled())
                 return;
+            const int64_t at = (w - m_firstWindow) * window; // in this rank's windows
             if (layer < c.layers) {
                 if (teacher) {
-                    std::copy_n(m_teacher.data() + w * window, window, hidden.data());
+                    std::copy_n(m_teacher.data() + at, window, hidden.data());
                     runTeacher(layer, hidden.data(), &teacherSeen);
                 }
-                std::copy_n(m_hidden.data() + w * window, window, hidden.data());
+                std::copy_n(m_hidden.data() + at, window, hidden.data());
                 KvCache cache(c, m_ctx);
                 forwardLayer(m_model, layer, hidden.data(), m_ctx, cache, &studentSeen);
             } else { // the output layer's input: the final norm of the last hidden states
                 std::vector<float> xn(static_cast<size_t>(window));
                 if (teacher)
-                    finalNorm(m_model, m_teacher.data() + w * window, m_ctx, xt.data());
-                finalNorm(m_model, m_hidden.data() + w * window, m_ctx, xn.data());
+                    finalNorm(m_model, m_teacher.data() + at, m_ctx, xt.data());
+                finalNorm(m_model, m_hidden.data() + at, m_ctx, xn.data());
                 studentSeen(layer, site, xn.data(), m_ctx, c.dim);
             }
         }
     });
     checkCancel(m_cancel);
+    // Each chunk's partials from the rank that computed them, to every rank, in chunk order.
+    Cluster& ranks = cluster();
+    for (int64_t ch = 0; ch < kChunks && !ranks.single(); ++ch) {
+        Part& part = parts[static_cast<size_t>(ch)];
+        for (HessianMatrix* M : {&part.H, &part.C}) {
+            if (M == &part.C && !teacher)
+                continue;
+            M->resize(cols, cols);
+            ranks.broadcast({reinterpret_cast<std::byte*>(M->data()), static_cast<size_t>(M->size()) * sizeof(float)},
+                            ownerOfChunk(ch, ranks.size()), m_cancel);
+        }
+    }
     HessianMatrix H = HessianMatrix::Zero(cols, cols);
     for (const Part& p : parts)
         H += p.H;
@@ -266,25 +305,32 @@ void Calibrator::done(size_t index, std::span<const float> What)
     const Slot s = slotOf(index);
     const LlamaConfig& c = m_model.config;
     if (s.layer < 0) {
-        m_hidden.resize(m_tokens.size() * static_cast<size_t>(c.dim));
-        for (size_t t = 0; t < m_tokens.size(); ++t)
-            std::copy_n(What.data() + static_cast<size_t>(m_tokens[t]) * static_cast<size_t>(c.dim), c.dim,
+        // This rank's windows only (all of them on a single rank).
+        const std::span<const int32_t> mine(m_tokens.data() + m_firstWindow * m_ctx,
+                                            static_cast<size_t>((m_endWindow - m_firstWindow) * m_ctx));
+        m_hidden.resize(mine.size() * static_cast<size_t>(c.dim));
+        for (size_t t = 0; t < mine.size(); ++t)
+            std::copy_n(What.data() + static_cast<size_t>(mine[t]) * static_cast<size_t>(c.dim), c.dim,
                         m_hidden.data() + t * static_cast<size_t>(c.dim));
-        scaleEmbeddings(c, m_hidden.data(), static_cast<int64_t>(m_tokens.size()));
+        scaleEmbeddings(c, m_hidden.data(), static_cast<int64_t>(mine.size()));
         if (m_options.teacherTargets && m_teacher.empty()) { // the original embedding's rows
             std::vector<float> E(static_cast<size_t>(c.vocab) * static_cast<size_t>(c.dim));
             m_reader.readFloat(m_map.embedding, E);
             m_teacher.resize(m_hidden.size());
-            for (size_t t = 0; t < m_tokens.size(); ++t)
-                std::copy_n(E.data() + static_cast<size_t>(m_tokens[t]) * static_cast<size_t>(c.dim), c.dim,
+            for (size_t t = 0; t < mine.size(); ++t)
+                std::copy_n(E.data() + static_cast<size_t>(mine[t]) * static_cast<size_t>(c.dim), c.dim,
                             m_teacher.data() + t * static_cast<size_t>(c.dim));
-            scaleEmbeddings(c, m_teacher.data(), static_cast<int64_t>(m_tokens.size()));
+            scaleEmbeddings(c, m_teacher.data(), static_cast<int64_t>(mine.size()));
         }
         m_hiddenReady = true;
         return;
     }
     if (s.layer == c.layers)
         return; // nothing comes after the output layer
+    // A block whose matrices were all kept asked for no statistics: the hidden states move
+    // on to it here.
+    if (s.layer > m_layer)
+        enterLayer(s.layer);
     if (s.layer != m_layer)
         throw Error(ErrorKind::InvalidArgument, "internal: calibration out of model order");
     LlamaLayer& layer = m_model.layers[static_cast<size_t>(s.layer)];

@@ -10,6 +10,10 @@
 // gated-MLP output of the compressed gate/up; then the block, fully compressed, moves the
 // hidden states on to the next one. Memory: one block's weights, the hidden states of the
 // calibration tokens and one H at a time, never the whole model.
+//
+// On a cluster (cluster.h) each rank holds the hidden states of its own whole chunks of
+// windows only, runs the teacher and the student over them, and the chunk partials of H and
+// C go to every rank to be added in chunk order: the same statistics at any rank count.
 
 #include "novaq/codec/refine.h"
 #include "novaq/formats/model_reader.h"
@@ -62,6 +66,9 @@ public:
     TensorCalibration statistics(size_t index);
     // What tensor `index` became (decoded), so later layers see its effect.
     void done(size_t index, std::span<const float> What);
+    // Tensors with the same key (consecutive in order()) share their statistics and can be
+    // compressed at the same time: q/k/v of a block, gate/up.
+    int64_t shareKey(size_t index) const;
 
 private:
     struct Slot {
@@ -83,7 +90,9 @@ private:
     std::vector<int32_t> m_tokens; // m_windows * m_ctx inputs
     int64_t m_windows = 0;
     int64_t m_ctx = 0;
-    std::vector<float> m_hidden;  // tokens x dim: hidden states at the current block's input
+    int64_t m_firstChunk = 0, m_endChunk = 0; // this rank's chunks of windows
+    int64_t m_firstWindow = 0, m_endWindow = 0;
+    std::vector<float> m_hidden;  // this rank's tokens x dim: hidden states at the block's input
     std::vector<float> m_teacher; // the same through the original model (teacher targets)
     LlamaModel m_original;        // the current block's original weights (teacher targets)
     bool m_hiddenReady = false;

@@ -9,6 +9,8 @@
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/pipeline/calibrate.h"
+#include "novaq/pipeline/cluster.h"
+#include "novaq/pipeline/cluster_work.h"
 #include "novaq/pipeline/planner.h"
 #include "novaq/text/tokenizer.h"
 
@@ -107,6 +109,8 @@ void checkBeforeCompressing(const ModelReader& reader, std::vector<float>& scrat
         const TensorInfo& t = tensors[i];
         if (!isFloatType(t.dtype)) // integers are kept exactly and are always finite
             continue;
+        if (i % static_cast<size_t>(cluster().size()) != static_cast<size_t>(cluster().rank()))
+            continue; // on a cluster each rank reads its share
         checkCancel(cancel);
         scratch.resize(static_cast<size_t>(t.numel()));
         reader.readFloat(i, scratch);
@@ -172,7 +176,8 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         throw Error(ErrorKind::InvalidArgument, "--threads must be 0 (all cores) or more");
     if (options.output.empty())
         throw Error(ErrorKind::InvalidArgument, "no output file given");
-    {
+    Cluster& ranks = cluster(); // a cluster run: rank 0 writes, every rank compresses a share
+    if (ranks.rank() == 0) {
         std::error_code ec;
         const auto parent = std::filesystem::absolute(options.output, ec).parent_path();
         if (!std::filesystem::is_directory(parent, ec))
@@ -186,7 +191,8 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
             throw Error(ErrorKind::Io, options.output.string() + " already exists");
     }
 
-    std::unique_ptr<ModelReader> reader = openModel(options.input);
+    std::unique_ptr<ModelReader> reader = openOnEveryRank(options.input, cancel);
+    const std::vector<std::string> hosts = ranks.single() ? std::vector<std::string>{} : rankHosts(cancel);
     std::vector<float> W, What;
     checkBeforeCompressing(*reader, W, cancel);
     PlanOptions planOptions;
@@ -256,11 +262,143 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     // GGUF blocks kept as they are need format 1.1; every other file stays 1.0, byte for byte.
     const bool keepsBlocks = std::any_of(plans.begin(), plans.end(), [](const TensorPlan& p) { return p.keepSource; });
     const uint16_t minor = keepsBlocks ? kNovaqMinorGguf : kNovaqMinor;
-    NovaqWriter writer(options.output, minor);
+    std::optional<NovaqWriter> writer;
+    if (ranks.rank() == 0)
+        writer.emplace(options.output, minor);
+    if (writer && !ranks.single())
+        setScratchFile(writer->temporaryPath());
     nlohmann::json records = nlohmann::json::array();
     W.reserve(maxNumel);
 
-    for (const size_t i : order) {
+    // The work split (cluster.h): tensors that can be compressed at the same time form a step
+    // (q/k/v of a block, gate/up, ..., and all tensors without calibration); each step is
+    // shared among the ranks by estimated cost. A single process computes everything.
+    std::vector<size_t> stepStart(order.size());
+    std::vector<int> owner(order.size(), 0);
+    std::vector<double> rankLoad(static_cast<size_t>(ranks.size()), 0.0);
+    auto costOf = [&](size_t i) { return double(tensors[i].numel()) * (plans[i].quantize ? 1.0 : 1.0 / 64) + 1.0; };
+    for (size_t p = 0, end = 0; p < order.size(); p = end) {
+        const bool shared = calibrator && calibrator->covers(order[p]);
+        for (end = p + 1; end < order.size(); ++end) {
+            const bool next = calibrator && calibrator->covers(order[end]);
+            if (next != shared || (shared && calibrator->shareKey(order[end]) != calibrator->shareKey(order[p])))
+                break;
+        }
+        std::vector<double> costs;
+        for (size_t q = p; q < end; ++q) {
+            stepStart[q] = p;
+            costs.push_back(costOf(order[q]));
+        }
+        const std::vector<int> owners = splitByCost(costs, rankLoad);
+        std::copy(owners.begin(), owners.end(), owner.begin() + static_cast<std::ptrdiff_t>(p));
+    }
+    std::vector<TensorOutcome> held(order.size()); // computed here, not yet finished
+    std::vector<double> rankSeconds(static_cast<size_t>(ranks.size()), 0.0);
+    size_t finished = 0, computedHere = 0;
+    // Finishes the next tensor in order: every rank continues the calibration with it, rank 0
+    // writes it. Its bytes come from the rank that computed it.
+    auto finishNext = [&] {
+        const size_t p = finished++;
+        const size_t i = order[p];
+        const TensorInfo& info = tensors[i];
+        const bool calibrated = calibrator && calibrator->covers(i);
+        if (!calibrated && ranks.rank() != 0)
+            return; // already sent to rank 0
+        if (calibrated && !ranks.single() && p == stepStart[p]) {
+            // The step's statistics are a collective computation: ranks without a matrix of
+            // the step to quantize take part here.
+            std::optional<size_t> first;
+            bool mine = false;
+            for (size_t q = p; q < order.size() && stepStart[q] == p; ++q)
+                if (plans[order[q]].quantize) {
+                    first = first.value_or(q);
+                    mine = mine || owner[q] == ranks.rank();
+                }
+            if (first && !mine)
+                (void)calibrator->statistics(order[*first]);
+        }
+        TensorOutcome out = std::move(held[p]);
+        held[p] = {};
+        if (!ranks.single()) {
+            std::vector<std::byte> bytes;
+            if (owner[p] == ranks.rank() && calibrated)
+                bytes = packOutcome(out);
+            if (calibrated)
+                ranks.broadcastBytes(bytes, owner[p], cancel);
+            else if (owner[p] != ranks.rank())
+                bytes = ranks.receive(owner[p], cancel);
+            if (owner[p] != ranks.rank())
+                out = unpackOutcome(bytes);
+        }
+        if (out.rec.encoding == TensorEncoding::Gguf && !out.rec.ggml) // a message carries no pointer
+            out.rec.ggml = ggmlTypeByName(info.storage);
+        const auto numel = static_cast<size_t>(info.numel());
+        const bool quantized = out.rec.encoding == TensorEncoding::Novaq;
+        if (calibrated) {
+            if (quantized) {
+                if (out.What.empty()) { // computed on another rank: its decoded values
+                    out.What.resize(numel);
+                    decode(deserialize(out.payload, info.rows(), info.cols(), out.rec.codec, out.rec.colScale),
+                           out.What);
+                }
+                calibrator->done(i, out.What);
+            } else { // kept (at 16 bits or more): later layers see its values
+                W.resize(numel);
+                reader->readFloat(i, W);
+                calibrator->done(i, W);
+            }
+            reader->release(i);
+        }
+        if (ranks.rank() != 0)
+            return;
+        TensorRecord& rec = out.rec;
+        rec.name = info.name;
+        rec.shape = info.shape;
+        rec.sourceDtype = info.storage.empty() ? std::string(dtypeInfo(info.dtype).name) : info.storage;
+        rec.bytesIn = info.nbytes;
+        checkCancel(cancel);
+        rec.data = writer->writeSection(out.payload);
+        rec.bytesOut = out.payload.size();
+        rec.sqnrDb = sqnrDb(rec.relError);
+        rec.effectiveBits = numel ? 8.0 * double(out.payload.size()) / double(numel) : 0.0;
+        records.push_back(rec.toJson());
+
+        TensorResult result;
+        result.name = rec.name;
+        result.shape = rec.shape;
+        result.sourceDtype = rec.sourceDtype;
+        result.quantized = quantized;
+        result.storedAs = storedAs(rec);
+        result.relError = rec.relError;
+        result.sqnrDb = rec.sqnrDb;
+        result.effectiveBits = rec.effectiveBits;
+        result.params = numel;
+        result.bytesIn = rec.bytesIn;
+        result.bytesOut = rec.bytesOut;
+        result.seconds = out.seconds;
+        result.outputError = rec.outputError;
+        result.outputErrorUnrefined = out.unrefinedOutputError;
+        report.tensors.push_back(result);
+        rankSeconds[static_cast<size_t>(owner[p])] += out.seconds;
+        doneParams += numel;
+
+        ev = {};
+        ev.kind = ProgressEvent::Kind::TensorFinished;
+        ev.tensorIndex = i;
+        ev.tensorCount = tensors.size();
+        ev.tensorName = info.name;
+        ev.tensorFraction = 1.0;
+        ev.overallFraction = totalParams ? double(doneParams) / double(totalParams) : 1.0;
+        ev.result = &report.tensors.back();
+        notify(sink, ev);
+    };
+
+    for (size_t pos = 0; pos < order.size(); ++pos) {
+        if (owner[pos] != ranks.rank())
+            continue;
+        while (finished < stepStart[pos]) // the steps before this one, on every rank
+            finishNext();
+        const size_t i = order[pos];
         checkCancel(cancel);
         const bool calibrated = calibrator && calibrator->covers(i);
         const TensorInfo& info = tensors[i];
@@ -388,52 +526,52 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
             reader->readFloat(i, W);
             keepFaithfully(plan.keepAs);
         }
-        const bool quantized = rec.encoding == TensorEncoding::Novaq;
-        if (calibrated) {
-            if (quantized) {
-                calibrator->done(i, What);
-            } else { // kept (16-bit, or the source's blocks decoded): later layers see its values
-                (void)calibrator->statistics(i); // enters its layer (a kept tensor may come first in it)
-                W.resize(numel);
-                reader->readFloat(i, W);
-                calibrator->done(i, W);
-            }
-        }
         reader->release(i);
         checkCancel(cancel);
-        rec.data = writer.writeSection(payload);
-        rec.bytesOut = payload.size();
-        rec.sqnrDb = sqnrDb(rec.relError);
-        rec.effectiveBits = numel ? 8.0 * double(payload.size()) / double(numel) : 0.0;
-        records.push_back(rec.toJson());
-
-        TensorResult result;
-        result.name = rec.name;
-        result.shape = rec.shape;
-        result.sourceDtype = rec.sourceDtype;
-        result.quantized = quantized;
-        result.storedAs = storedAs(rec);
-        result.relError = rec.relError;
-        result.sqnrDb = rec.sqnrDb;
-        result.effectiveBits = rec.effectiveBits;
-        result.params = numel;
-        result.bytesIn = rec.bytesIn;
-        result.bytesOut = rec.bytesOut;
-        result.seconds = secondsSince(tt);
-        result.outputError = rec.outputError;
-        result.outputErrorUnrefined = unrefinedOutputError;
-        report.tensors.push_back(result);
-        doneParams += numel;
-
-        ev = {};
-        ev.kind = ProgressEvent::Kind::TensorFinished;
-        ev.tensorIndex = i;
-        ev.tensorCount = tensors.size();
-        ev.tensorName = info.name;
-        ev.tensorFraction = 1.0;
-        ev.overallFraction = totalParams ? double(doneParams) / double(totalParams) : 1.0;
-        ev.result = &report.tensors.back();
-        notify(sink, ev);
+        TensorOutcome& out = held[pos];
+        out.rec = std::move(rec);
+        out.unrefinedOutputError = unrefinedOutputError;
+        out.seconds = secondsSince(tt);
+        out.payload = std::move(payload);
+        if (calibrated && out.rec.encoding == TensorEncoding::Novaq)
+            out.What = What;
+        if (++computedHere == 1)
+            testFailurePoint();
+        if (calibrated && !ranks.single())
+            continue; // finished with its step, on every rank
+        if (ranks.rank() != 0) {
+            ranks.send(packOutcome(out), 0, cancel);
+            out = {};
+            continue;
+        }
+        while (finished <= pos)
+            finishNext();
+    }
+    while (finished < order.size())
+        finishNext();
+    ranks.flush(cancel);
+    if (ranks.rank() != 0) { // rank 0 writes the file and reports
+        report.seconds = secondsSince(t0);
+        return report;
+    }
+    if (!ranks.single() && options.shares) {
+        double totalCost = 0;
+        options.shares->assign(static_cast<size_t>(ranks.size()), RankShare{});
+        for (int r = 0; r < ranks.size(); ++r) {
+            RankShare& share = (*options.shares)[static_cast<size_t>(r)];
+            share.rank = r;
+            share.host = r < static_cast<int>(hosts.size()) ? hosts[static_cast<size_t>(r)] : std::string();
+            share.seconds = rankSeconds[static_cast<size_t>(r)];
+        }
+        for (size_t p = 0; p < order.size(); ++p) {
+            RankShare& share = (*options.shares)[static_cast<size_t>(owner[p])];
+            ++share.tensors;
+            share.params += static_cast<uint64_t>(tensors[order[p]].numel());
+            share.cost += costOf(order[p]);
+            totalCost += costOf(order[p]);
+        }
+        for (RankShare& share : *options.shares)
+            share.cost = totalCost > 0 ? share.cost / totalCost : 0.0;
     }
 
     nlohmann::json manifest;
@@ -465,12 +603,13 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         const std::string text = readTextFile(file);
         const auto* data = reinterpret_cast<const std::byte*>(text.data());
         attachments.push_back(
-            {{"name", file.filename().string()}, {"data", writer.writeSection({data, text.size()}).toJson()}});
+            {{"name", file.filename().string()}, {"data", writer->writeSection({data, text.size()}).toJson()}});
     }
     if (!attachments.empty())
         manifest["attachments"] = attachments;
     checkCancel(cancel);
-    writer.commit(manifest);
+    writer->commit(manifest);
+    setScratchFile({});
 
     std::error_code ec;
     report.fileBytes = std::filesystem::file_size(options.output, ec);

@@ -11,8 +11,11 @@
 
 #include <filesystem>
 #include <optional>
+#include <vector>
 
 namespace novaq {
+
+struct RankShare; // cluster.h
 
 struct CompressOptions {
     std::filesystem::path input;  // a model file or folder
@@ -32,6 +35,9 @@ struct CompressOptions {
     // file). Without them, eval/generate find the tokenizer in the source folder the
     // manifest names, or take --tokenizer / --against.
     bool attachTokenizer = false;
+    // A cluster run (`mpirun -n N novaq local`, cluster.h): rank 0 fills in each rank's share
+    // of the work. Unused by a single process.
+    std::vector<RankShare>* shares = nullptr;
 };
 
 // Throws Error on bad options, unreadable input, write failure or cancel; in every such
