@@ -132,6 +132,32 @@ private Q_SLOTS:
         QTest::newRow("with calibration") << true;
     }
 
+    // A GGUF source whose small tensors stay in their blocks ("encoding": "gguf"): the records
+    // computed on another rank carry no block type pointer; rank 0 writes the same bytes.
+    void keptGgufBlocksAtTwoRanks()
+    {
+        if (!builtWithMpi())
+            NOVAQ_SKIP_MISSING_TOOL("MPI (this build has no NOVAQ_WITH_MPI)");
+        QVERIFY2(requireMpi(), "this build has MPI but mpirun is not on PATH (Debian: openmpi-bin)");
+        const fs::path model = test::modelsDir() / "kjv-llama-7m" / "kjv-llama-7m-Q4_K_M.gguf";
+        NOVAQ_REQUIRE_DATA(model);
+        QTemporaryDir tmp;
+        const fs::path dir = test::toPath(tmp.path());
+        auto args = [&](const fs::path& out) {
+            return QStringList{QStringLiteral("local"),     q(model),
+                               QStringLiteral("--bits"),    QStringLiteral("4"),
+                               QStringLiteral("--threads"), QStringLiteral("1"),
+                               QStringLiteral("--output"),  q(out)};
+        };
+        const Run single = runNovaq(0, args(dir / "single.novaq"));
+        QVERIFY2(single.exitCode == 0, single.err.constData());
+        const std::vector<char> expected = test::readAll(dir / "single.novaq");
+        QVERIFY(std::string(expected.begin(), expected.end()).find("\"encoding\":\"gguf\"") != std::string::npos);
+        const Run two = runNovaq(2, args(dir / "two.novaq"));
+        QVERIFY2(two.exitCode == 0, two.err.constData());
+        QVERIFY2(test::readAll(dir / "two.novaq") == expected, "2 ranks wrote other bytes");
+    }
+
     // 1, 2 and 3 ranks write the bytes of a single process: manifest, checksums, sections.
     void byteIdenticalAtAnyRankCount()
     {
