@@ -148,6 +148,43 @@ void addPresetRows()
     QTest::newRow("4 bits d4 8+8") << 4 << 8 << 8;
 }
 
+// Int8 tables: the rounding adds at most half a step per look-up, a step being the block's
+// largest table entry / 127. Per row: |s_i| * sum over blocks of 0.5 * lookups * max_b / 127, the
+// exact tables computed here in double from the layout (a 1% margin covers their f32 rounding).
+std::vector<double> int8RoundingBound(const QuantizedTensor& q, const std::vector<float>& x)
+{
+    const int64_t vpr = vectorsPerRow(q.cols, q.config.d);
+    const int d = q.config.d, m1 = 1 << q.config.b1, m2 = q.config.b2 > 0 ? 1 << q.config.b2 : 0;
+    const int stages = m2 > 0 ? 2 : 1;
+    constexpr int64_t kBlock = 32;
+    double perRow = 0; // sum over blocks of 0.5 * lookups * max_b / 127
+    for (int64_t v0 = 0; v0 < vpr; v0 += kBlock) {
+        double largest = 0;
+        const int64_t v1 = std::min(vpr, v0 + kBlock);
+        for (int64_t v = v0; v < v1; ++v) {
+            int k = 0;
+            while (subspaceBegin(vpr, q.config.subspaces, k + 1) <= v)
+                ++k;
+            for (int e = 0; e < m1 + m2; ++e) {
+                double entry = 0;
+                for (int t = 0; t < d && v * d + t < q.cols; ++t) {
+                    const int64_t j = v * d + t;
+                    const double ts = q.hasColScale ? halfToFloat(q.colScale[static_cast<size_t>(j)]) : 1.0;
+                    entry += double(halfToFloat(q.codebooks[static_cast<size_t>((k * (m1 + m2) + e) * d + t)])) * ts *
+                             x[static_cast<size_t>(j)];
+                }
+                largest = std::max(largest, std::abs(entry));
+            }
+        }
+        perRow += 0.5 * double((v1 - v0) * stages) * largest / 127.0;
+    }
+    std::vector<double> bound(static_cast<size_t>(q.rows));
+    for (int64_t i = 0; i < q.rows; ++i)
+        bound[static_cast<size_t>(i)] =
+            1.01 * std::abs(double(q.scale) * halfToFloat(q.rowScale[static_cast<size_t>(i)])) * perRow;
+    return bound;
+}
+
 } // namespace
 
 class TestQuantizedLinear : public QObject {
@@ -329,6 +366,86 @@ private Q_SLOTS:
         QVERIFY2(lin.memoryBytes() < 2 * packed,
                  qPrintable(QString("%1 bytes for %2 packed").arg(lin.memoryBytes()).arg(packed)));
         QVERIFY(lin.memoryBytes() < static_cast<size_t>(rows * cols) * sizeof(float) / 4);
+    }
+
+    // Int8 tables: the VBMI kernel gives the portable twin's bits; both stay within the f32
+    // bound plus the rounding bound of the tables; on Gaussian data the error is about 1%.
+    void int8Tables_data()
+    {
+        QTest::addColumn<int>("d");
+        QTest::addColumn<int>("b1");
+        QTest::addColumn<int>("b2");
+        QTest::addColumn<int>("subspaces");
+        QTest::addColumn<bool>("colScale");
+        QTest::addColumn<int>("rows");
+        QTest::addColumn<int>("cols");
+        const int stages[][2] = {{8, 0}, {8, 4}, {8, 8}, {8, 7}, {6, 6}, {4, 4}, {7, 0}};
+        for (int d : {4, 8})
+            for (const auto& s : stages)
+                for (bool cs : {false, true})
+                    for (int rows : {1, 70, 300})
+                        QTest::addRow("d%d %d+%d %s %d rows", d, s[0], s[1], cs ? "colscale" : "no-colscale", rows)
+                            << d << s[0] << s[1] << 4 << cs << rows << 600;
+    }
+    void int8Tables()
+    {
+        QFETCH(int, d);
+        QFETCH(int, b1);
+        QFETCH(int, b2);
+        QFETCH(int, subspaces);
+        QFETCH(bool, colScale);
+        QFETCH(int, rows);
+        QFETCH(int, cols);
+        const QuantizedTensor q =
+            randomTensor(rows, cols, {d, b1, b2, subspaces}, colScale, static_cast<uint64_t>(d * 100 + b1 * 10 + b2));
+        const QuantizedLinear lin(q, Tables::Int8);
+        QCOMPARE(lin.tables(), Tables::Int8);
+        const std::vector<float> x = test::gaussian(static_cast<size_t>(cols), 9);
+        const Expected e = expectedProduct(q, x, 1);
+        const std::vector<double> rounding = int8RoundingBound(q, x);
+        std::vector<float> portable(static_cast<size_t>(rows));
+        lin.matVec(x, portable, SimdLevel::Portable, Tables::Int8);
+        const double tol = cols + 2.0 * d + 16.0;
+        double errSq = 0, refSq = 0;
+        for (int i = 0; i < rows; ++i) {
+            const double err = std::abs(double(portable[static_cast<size_t>(i)]) - e.y[static_cast<size_t>(i)]);
+            const double bound = tol * kU * e.scale[static_cast<size_t>(i)] + rounding[static_cast<size_t>(i)];
+            QVERIFY2(err <= bound, qPrintable(QString("row %1: error %2 > bound %3").arg(i).arg(err).arg(bound)));
+            errSq += err * err;
+            refSq += e.y[static_cast<size_t>(i)] * e.y[static_cast<size_t>(i)];
+        }
+        if (rows >= 70) // a typical error well under the worst case: ~1% of the output's size
+            QVERIFY2(std::sqrt(errSq / refSq) < 0.03, qPrintable(QString::number(std::sqrt(errSq / refSq))));
+        for (SimdLevel level : {SimdLevel::Avx512, SimdLevel::Best}) {
+            if (level == SimdLevel::Avx512 && fastestTables() != Tables::Int8)
+                continue; // no VBMI here: the portable twin is the only path
+            std::vector<float> y(static_cast<size_t>(rows), -1.0f);
+            lin.matVec(x, y, level, Tables::Int8);
+            QVERIFY2(sameBits(y, portable), simdLevelName(level));
+        }
+        std::vector<float> byDefault(static_cast<size_t>(rows));
+        lin.matVec(x, byDefault); // the constructor's choice
+        QVERIFY(sameBits(byDefault, portable));
+        // Whatever the thread count.
+        {
+            tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
+            std::vector<float> y(static_cast<size_t>(rows));
+            lin.matVec(x, y);
+            QVERIFY(sameBits(y, portable));
+        }
+        // The f32 tables stay the default of a matrix built without a choice.
+        QCOMPARE(QuantizedLinear(q).tables(), Tables::F32);
+    }
+
+    void int8NeedsByteCodes()
+    {
+        const QuantizedTensor q = randomTensor(16, 64, {8, 10, 0, 1}, false, 3);
+        const QuantizedLinear lin(q, Tables::Int8);
+        QCOMPARE(lin.tables(), Tables::F32); // 10-bit codes: the f32 tables instead
+        std::vector<float> x(64, 1.0f), y(16);
+        const auto f = test::failureOf([&] { lin.matVec(x, y, SimdLevel::Best, Tables::Int8); });
+        QVERIFY(f.has_value());
+        QCOMPARE(f->kind, ErrorKind::Unsupported);
     }
 
     void matVecInPlace()

@@ -183,7 +183,8 @@ std::vector<OptionSpec> compressOptionSpecs()
         {"--b2", "Y", "expert: stage-2 codebook bits (2^Y entries; 0 = one stage)", ""},
         {"--calibration", "FILE",
          "plain text in the model's language: run the original model on it and fit every layer to what it "
-         "computes (the families `novaq inspect` says it runs; never evaluate on this text; a regular file of at most 1 GiB)",
+         "computes (the families `novaq inspect` says it runs; never evaluate on this text; a regular file of at most "
+         "1 GiB)",
          ""},
         {"--calibration-tokens", "N", "use at most N tokens of the calibration text",
          std::to_string(defaults.calibrationTokens)},
