@@ -215,6 +215,60 @@ __attribute__((target("avx2,fma"))) void gemm4x16Avx2(const float* A, int64_t ld
     }
 }
 
+// C[MR][16 NV] += A B in bf16: A is MR decoded rows in bf16 (row stride lda elements, column
+// pairs adjacent), B a packed X slice [pair][16 NV tokens][2]; kp column pairs. Per pair NV loads
+// of B, MR broadcasts of a row's pair and MR * NV VDPBF16PS (each 32 multiply-adds). Every C entry
+// is one VDPBF16PS chain over the pairs ascending, whatever the blocking or thread count.
+template <int MR, int NV>
+__attribute__((target("avx512f,avx512bf16"))) void gemmBf16Avx512(const uint16_t* A, int64_t lda, const uint16_t* B,
+                                                                  int64_t kp, float* C)
+{
+    constexpr int NR = 16 * NV;
+    __m512 c[MR][NV];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+            c[r][v] = _mm512_loadu_ps(C + r * NR + v * 16);
+    for (int64_t p = 0; p < kp; ++p) {
+        __m512i b[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+            b[v] = _mm512_loadu_si512(B + (p * NR + v * 16) * 2);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) {
+            int32_t pair = 0;
+            std::memcpy(&pair, A + r * lda + 2 * p, sizeof pair);
+            const __m512i a = _mm512_set1_epi32(pair);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v)
+                c[r][v] = _mm512_dpbf16_ps(c[r][v], (__m512bh)a, (__m512bh)b[v]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+            _mm512_storeu_ps(C + r * NR + v * 16, c[r][v]);
+}
+
+// n floats to bf16 with VCVTNEPS2BF16 (the rounding toBf16 spells out); the tail in scalar code.
+uint16_t toBf16(float f) noexcept;
+__attribute__((target("avx512f,avx512bf16"))) void toBf16Avx512(const float* in, int64_t n, uint16_t* out)
+{
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(in + j)));
+    for (; j < n; ++j)
+        out[j] = toBf16(in[j]);
+}
+
+bool haveAvx512Bf16() noexcept
+{
+    static const bool have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+    return have;
+}
+
 bool haveAvx2() noexcept
 {
     static const bool have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -369,13 +423,35 @@ UnitCosts unitCosts(SimdLevel level)
     }
 }
 
-int64_t lookupCrossover(int64_t rows, int64_t cols, int64_t vpr, int m1, int m2, SimdLevel level)
+bool haveAvx512Vbmi() noexcept;
+
+// The int8 tables (Avx512 = VBMI) and the bf16 product (VDPBF16PS), same units, fitted to
+// novaq_bench --matvec on 2048 x 5632 at 1.5 and 2 bits (one thread, a shared Xeon: ratios to
+// the FMA kernel measured in the same run, T = 256). A lone int8 mat-vec took 200-260 us there,
+// but a token in T passes 450-690 us (the crossover table shows the same step from T = 8): the
+// costs below fit the passes, what matMul runs. Against ~535 us per token of decode + FMA, look-
+// ups win at 1.5 bits (model: at any T) and lose at 2 bits (model: up to T = 60), at 4 bits (d4)
+// earlier still (model: 29); small matrices (few rows per table entry) decode soon (512 x 1376:
+// model 5). VDPBF16PS ran at 1.35-1.6x the FMA kernel's time.
+constexpr double kInt8Stage = 0.032;      // per row, vector position and stage: VBMI permutes, integer sums
+constexpr double kInt8TableEntry = 0.098; // per column and table entry: f32 tables, then rounded to int8
+constexpr double kBf16Dot = 0.037;        // per weight and token, VDPBF16PS kernel
+constexpr double kBf16DecodeCost = 0.5;   // per weight: codes to f32, then to bf16
+
+int64_t lookupCrossover(int64_t rows, int64_t cols, int64_t vpr, int m1, int m2, SimdLevel level, Tables tables,
+                        Gemm gemm)
 {
     const UnitCosts c = unitCosts(level);
     const double rv = static_cast<double>(rows * vpr), weights = static_cast<double>(rows * cols);
-    const double stage2 = m2 == 0 ? 0.0 : m2 <= 16 ? c.permutedStage : c.gatheredStage;
-    const double L = rv * (c.gatheredStage + stage2) + static_cast<double>(cols * (m1 + m2)) * kTableEntryCost;
-    const double D = weights * kDecodeCost, G = weights * c.fma;
+    double L = 0; // one token's look-ups
+    if (tables == Tables::Int8 && level == SimdLevel::Avx512 && haveAvx512Vbmi()) {
+        L = rv * kInt8Stage * (m2 > 0 ? 2 : 1) + static_cast<double>(cols * (m1 + m2)) * kInt8TableEntry;
+    } else {
+        const double stage2 = m2 == 0 ? 0.0 : m2 <= 16 ? c.permutedStage : c.gatheredStage;
+        L = rv * (c.gatheredStage + stage2) + static_cast<double>(cols * (m1 + m2)) * kTableEntryCost;
+    }
+    const bool bf16 = gemm == Gemm::Bf16 && level == SimdLevel::Avx512;
+    const double D = weights * (bf16 ? kBf16DecodeCost : kDecodeCost), G = weights * (bf16 ? kBf16Dot : c.fma);
     if (L <= G)
         return std::numeric_limits<int64_t>::max();
     return std::max<int64_t>(1, static_cast<int64_t>(D / (L - G)));
@@ -387,6 +463,52 @@ float sumOf(const float* x, int64_t n)
     for (int64_t j = 0; j < n; ++j)
         s += x[j];
     return static_cast<float>(s);
+}
+
+// ---- bf16 product ---------------------------------------------------------------------------
+// f32 to bfloat16 as VCVTNEPS2BF16 defines it: zeros and subnormals to a zero of their sign,
+// NaN kept (made quiet), else round to nearest even on the upper 16 bits (overflow gives inf).
+uint16_t toBf16(float f) noexcept
+{
+    uint32_t b = 0;
+    std::memcpy(&b, &f, sizeof b);
+    if ((b & 0x7F800000u) == 0)
+        return static_cast<uint16_t>((b >> 16) & 0x8000u);
+    if ((b & 0x7FFFFFFFu) > 0x7F800000u)
+        return static_cast<uint16_t>((b >> 16) | 0x0040u);
+    return static_cast<uint16_t>((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
+}
+
+inline float fromBf16(uint16_t h) noexcept
+{
+    const uint32_t b = uint32_t{h} << 16;
+    float f = 0;
+    std::memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+void toBf16Portable(const float* in, int64_t n, uint16_t* out)
+{
+    for (int64_t j = 0; j < n; ++j)
+        out[j] = toBf16(in[j]);
+}
+
+// The twin of one VDPBF16PS chain: over column pairs ascending, acc = fma(a_odd, b_odd, acc) then
+// fma(a_even, b_even, acc), each rounded once to nearest even (the product of two bf16 is exact in
+// f32), a subnormal result flushed to a zero of its sign, as Intel's definition of the instruction
+// reads. (The FMA clone only makes std::fma one instruction; the result is the same.)
+__attribute__((target_clones("fma", "default"))) float dotBf16(const uint16_t* a, const uint16_t* b, int64_t kp)
+{
+    auto step = [](float x, float y, float acc) {
+        const float r = std::fma(x, y, acc);
+        return std::abs(r) < std::numeric_limits<float>::min() ? std::copysign(0.0f, r) : r;
+    };
+    float acc = 0.0f;
+    for (int64_t p = 0; p < kp; ++p) {
+        acc = step(fromBf16(a[2 * p + 1]), fromBf16(b[2 * p + 1]), acc);
+        acc = step(fromBf16(a[2 * p]), fromBf16(b[2 * p]), acc);
+    }
+    return acc;
 }
 
 // ---- int8 tables ---------------------------------------------------------------------------
@@ -555,6 +677,7 @@ Int8Fn pickInt8Avx512(int64_t p2)
 #pragma GCC diagnostic pop
 #else
 bool haveAvx512Vbmi() noexcept { return false; }
+bool haveAvx512Bf16() noexcept { return false; }
 #endif
 
 Int8Fn pickInt8(SimdLevel level, int64_t p1, int64_t p2)
@@ -605,9 +728,13 @@ const char* simdLevelName(SimdLevel level) noexcept
 
 const char* tablesName(Tables tables) noexcept { return tables == Tables::Int8 ? "int8" : "f32"; }
 
+const char* gemmName(Gemm gemm) noexcept { return gemm == Gemm::Bf16 ? "bf16" : "f32"; }
+
+bool bf16GemmFast() noexcept { return haveAvx512Bf16(); }
+
 Tables fastestTables() noexcept { return haveAvx512Vbmi() ? Tables::Int8 : Tables::F32; }
 
-QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables)
+QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, Gemm gemm)
 {
     if (std::string problem = validateConfig(q.config); !problem.empty())
         throw Error(ErrorKind::InvalidArgument, "quantized matrix has invalid codec settings: " + problem);
@@ -653,8 +780,9 @@ QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables)
         m_rowScale[i] = q.scale * halfToFloat(q.rowScale[i]);
         m_rowMean[i] = q.scale * halfToFloat(q.rowMean[i]);
     }
-    m_lookupMaxTokens = lookupCrossover(m_rows, m_cols, m_vpr, m_m1, m_m2, resolve(SimdLevel::Best));
     m_tables = int8Capable() ? tables : Tables::F32;
+    m_gemm = gemm == Gemm::Bf16 && haveAvx512Bf16() ? Gemm::Bf16 : Gemm::F32;
+    m_lookupMaxTokens = lookupCrossover(m_rows, m_cols, m_vpr, m_m1, m_m2, resolve(SimdLevel::Best), m_tables, m_gemm);
     m_colScale.assign(static_cast<size_t>(m_cols), 1.0f); // ones when the tensor has none, as decode() does
     if (q.hasColScale)
         for (size_t j = 0; j < m_colScale.size(); ++j)
@@ -902,9 +1030,18 @@ void QuantizedLinear::matMulLookup(const float* X, int64_t T, float* Y, SimdLeve
 
 void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLevel level) const
 {
+    matMulDecoded(X, T, Y, level, m_gemm);
+}
+
+void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLevel level, Gemm gemm) const
+{
     checkAvailable(level);
     if (T <= 0)
         return;
+    if (gemm == Gemm::Bf16) {
+        matMulBf16(X, T, Y, resolve(level) == SimdLevel::Avx512 && haveAvx512Bf16());
+        return;
+    }
     const int64_t K = m_cols;
     std::vector<float> sx(static_cast<size_t>(T));
     for (int64_t t = 0; t < T; ++t)
@@ -986,6 +1123,121 @@ void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLev
                 }
         }
     });
+}
+
+// The bf16 product: as the f32 one, with the decoded rows and X rounded to bf16 (toBf16) and
+// VDPBF16PS chains (fast) or their scalar twin (dotBf16) for the sums. Columns are padded with a
+// zero to whole pairs (a zero product leaves a chain's sum as it is).
+void QuantizedLinear::matMulBf16(const float* X, int64_t T, float* Y, bool fast) const
+{
+    const int64_t K = m_cols, kp = (K + 1) / 2, kpad = 2 * kp;
+    std::vector<float> sx(static_cast<size_t>(T));
+    for (int64_t t = 0; t < T; ++t)
+        sx[static_cast<size_t>(t)] = sumOf(X + t * K, K);
+    const int64_t blocks = (m_rows + kDecodeRows - 1) / kDecodeRows;
+    auto finish = [&](int64_t r0, int64_t nb, int64_t t, const float* sums) {
+        for (int64_t i = 0; i < nb; ++i)
+            Y[t * m_rows + r0 + i] = m_rowScale[static_cast<size_t>(r0 + i)] * sums[i] +
+                                     m_rowMean[static_cast<size_t>(r0 + i)] * sx[static_cast<size_t>(t)];
+    };
+#if defined(__x86_64__)
+    auto convert = fast ? &toBf16Avx512 : &toBf16Portable;
+#else
+    auto convert = &toBf16Portable;
+#endif
+    constexpr int64_t kDecodeChunk = 8; // rows decoded to f32 at a time before rounding to bf16
+    struct Scratch {
+        std::vector<float> F, C, sums;
+        std::vector<uint16_t> N;
+    };
+    tbb::enumerable_thread_specific<Scratch> scratch;
+    // Rows [r0, r0 + nb) of N = t_j (C1 + C2)_j in bf16 into s.N (row stride ld, zero past K).
+    auto decodeBlock = [&](Scratch& s, int64_t r0, int64_t nb, int64_t ld) {
+        for (int64_t c0 = 0; c0 < nb; c0 += kDecodeChunk) {
+            const int64_t n = std::min(kDecodeChunk, nb - c0);
+            decodeRows(r0 + c0, n, s.F.data(), K, false);
+            for (int64_t i = 0; i < n; ++i) {
+                uint16_t* row = s.N.data() + (c0 + i) * ld;
+                convert(s.F.data() + i * K, K, row);
+                std::fill(row + K, row + ld, uint16_t{0});
+            }
+        }
+    };
+
+    if (!fast) {
+        // The portable twin: X row-major in bf16, one dotBf16 per output.
+        std::vector<uint16_t> Xb(static_cast<size_t>(T * kpad), 0);
+        for (int64_t t = 0; t < T; ++t)
+            toBf16Portable(X + t * K, K, Xb.data() + t * kpad);
+        tbb::parallel_for(tbb::blocked_range<int64_t>(0, blocks, 1), [&](const tbb::blocked_range<int64_t>& range) {
+            Scratch& s = scratch.local();
+            s.F.resize(static_cast<size_t>(kDecodeChunk * K));
+            s.N.resize(static_cast<size_t>(kDecodeRows * kpad));
+            s.sums.resize(static_cast<size_t>(kDecodeRows));
+            for (int64_t blk = range.begin(); blk != range.end(); ++blk) {
+                const int64_t r0 = blk * kDecodeRows, nb = std::min(kDecodeRows, m_rows - r0);
+                decodeBlock(s, r0, nb, kpad);
+                for (int64_t t = 0; t < T; ++t) {
+                    for (int64_t i = 0; i < nb; ++i)
+                        s.sums[static_cast<size_t>(i)] = dotBf16(s.N.data() + i * kpad, Xb.data() + t * kpad, kp);
+                    finish(r0, nb, t, s.sums.data());
+                }
+            }
+        });
+        return;
+    }
+
+#if defined(__x86_64__)
+    // X packed once into tiles of NR tokens, [tile][pair][NR][2] (zeros past T and past K); the
+    // rest as in the f32 product, with slices of kKc / 2 pairs.
+    const bool wide = T > 16;
+    const int64_t MR = 8, NR = wide ? 32 : 16, tiles = (T + NR - 1) / NR;
+    const auto kernel = wide ? &gemmBf16Avx512<8, 2> : &gemmBf16Avx512<8, 1>;
+    const int64_t kcPairs = kKc / 2;
+    std::vector<uint16_t> Xp(static_cast<size_t>(tiles * kpad * NR), 0);
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, tiles, 1), [&](const tbb::blocked_range<int64_t>& range) {
+        std::vector<uint16_t> row(static_cast<size_t>(kpad), 0);
+        for (int64_t tile = range.begin(); tile != range.end(); ++tile)
+            for (int64_t u = 0; u < NR && tile * NR + u < T; ++u) {
+                toBf16Avx512(X + (tile * NR + u) * K, K, row.data());
+                uint16_t* dst = Xp.data() + tile * kpad * NR + 2 * u;
+                for (int64_t p = 0; p < kp; ++p) {
+                    dst[p * 2 * NR] = row[static_cast<size_t>(2 * p)];
+                    dst[p * 2 * NR + 1] = row[static_cast<size_t>(2 * p + 1)];
+                }
+            }
+    });
+    const int64_t paddedRows = (kDecodeRows + MR - 1) / MR * MR;
+    const int64_t ldn = kpad + 32; // padded row stride: the MR rows a kernel reads do not share cache sets
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, blocks, 1), [&](const tbb::blocked_range<int64_t>& range) {
+        Scratch& s = scratch.local();
+        s.F.resize(static_cast<size_t>(kDecodeChunk * K));
+        s.N.resize(static_cast<size_t>(paddedRows * ldn));
+        s.C.resize(static_cast<size_t>(tiles * paddedRows * NR));
+        s.sums.resize(static_cast<size_t>(paddedRows));
+        for (int64_t blk = range.begin(); blk != range.end(); ++blk) {
+            const int64_t r0 = blk * kDecodeRows, nb = std::min(kDecodeRows, m_rows - r0);
+            const int64_t nbp = (nb + MR - 1) / MR * MR;
+            decodeBlock(s, r0, nb, ldn);
+            std::fill(s.N.begin() + nb * ldn, s.N.begin() + nbp * ldn, uint16_t{0});
+            std::fill(s.C.begin(), s.C.begin() + tiles * nbp * NR, 0.0f);
+            for (int64_t p0 = 0; p0 < kp; p0 += kcPairs) {
+                const int64_t pc = std::min(kcPairs, kp - p0);
+                for (int64_t tile = 0; tile < tiles; ++tile) {
+                    const uint16_t* xp = Xp.data() + (tile * kp + p0) * 2 * NR;
+                    for (int64_t i0 = 0; i0 < nbp; i0 += MR)
+                        kernel(s.N.data() + i0 * ldn + 2 * p0, ldn, xp, pc, s.C.data() + (tile * nbp + i0) * NR);
+                }
+            }
+            for (int64_t tile = 0; tile < tiles; ++tile)
+                for (int64_t u = 0; u < NR && tile * NR + u < T; ++u) {
+                    for (int64_t i = 0; i < nb; ++i)
+                        s.sums[static_cast<size_t>(i)] = s.C[static_cast<size_t>((tile * nbp + i) * NR + u)];
+                    finish(r0, nb, tile * NR + u, s.sums.data());
+                }
+        }
+    });
+#endif
 }
 
 // Rows [row0, row0 + count) into out (count x cols). kWithScales: W itself, computed exactly as
