@@ -8,7 +8,8 @@
 // (default 1.5,2,4), median of --repeat calls, one thread and all threads: y = W x dense (f32 with
 // Eigen and with a hand AVX-512 kernel, f16 converted on the fly) against QuantizedLinear's
 // code-domain matVec; Y = X W^T for 256 tokens, Eigen GEMM against QuantizedLinear's decoded
-// product (FMA kernel and Eigen) and its look-up passes; and where matMul switches between them.
+// product (FMA kernel, bf16 VDPBF16PS kernel where the CPU has AVX512_BF16, and Eigen) and its
+// look-up passes; and where matMul switches between them (f32 or int8 tables, FMA or bf16 kernel).
 //
 //   novaq_bench [--bits 1.5,2] [--rows 4096] [--cols 4096] [--threads N] [--repeat R]
 //               [--no-demo] [--demo PATH] [--make-safetensors FILE --gib G]
@@ -43,6 +44,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -287,6 +289,8 @@ int runMatVec(const std::vector<double>& bitsList, int64_t rows, int64_t cols, i
         double bits;
         std::string label;
         std::unique_ptr<novaq::QuantizedLinear> lin;
+        std::unique_ptr<novaq::QuantizedLinear> int8; // Tables::Int8: the runtime's default here
+        std::unique_ptr<novaq::QuantizedLinear> bf16; // Tables::Int8 and Gemm::Bf16
     };
     std::vector<Quantized> quantized;
     for (double bits : bitsList) {
@@ -306,13 +310,15 @@ int runMatVec(const std::vector<double>& bitsList, int64_t rows, int64_t cols, i
         const auto t1 = Clock::now();
         auto lin = std::make_unique<novaq::QuantizedLinear>(q);
         const auto t2 = Clock::now();
+        auto int8 = std::make_unique<novaq::QuantizedLinear>(q, novaq::Tables::Int8);
+        auto bf16 = std::make_unique<novaq::QuantizedLinear>(q, novaq::Tables::Int8, novaq::Gemm::Bf16);
         char label[96];
         std::snprintf(label, sizeof label, "NOVAQ %.1f bits (d%d %d+%d)", bits, preset->d, preset->b1, preset->b2);
         std::printf("%s: packed %.1f MB, in memory %.1f MB; encode %.1f s (short), prepare %.0f ms\n", label,
                     static_cast<double>(novaq::payloadBytes(rows, cols, q.config, q.hasColScale)) / 1e6,
                     static_cast<double>(lin->memoryBytes()) / 1e6, std::chrono::duration<double>(t1 - t0).count(),
                     std::chrono::duration<double>(t2 - t1).count() * 1e3);
-        quantized.push_back({bits, label, std::move(lin)});
+        quantized.push_back({bits, label, std::move(lin), std::move(int8), std::move(bf16)});
     }
     const double f32Bytes = 4.0 * static_cast<double>(rows * cols);
 
@@ -345,8 +351,14 @@ int runMatVec(const std::vector<double>& bitsList, int64_t rows, int64_t cols, i
         }
 #endif
         for (const Quantized& qz : quantized) {
-            const double s = medianSeconds(repeat, [&] { qz.lin->matVec(x, y); });
-            printSpeed({qz.label + ", code domain", threads, s, static_cast<double>(qz.lin->memoryBytes()), flops1},
+            const double s = medianSeconds(repeat, [&] { qz.lin->matVec(x, y, novaq::SimdLevel::Best); });
+            printSpeed({qz.label + ", f32 tables", threads, s, static_cast<double>(qz.lin->memoryBytes()), flops1},
+                       dense);
+            if (!qz.lin->int8Capable())
+                continue;
+            const double s8 =
+                medianSeconds(repeat, [&] { qz.lin->matVec(x, y, novaq::SimdLevel::Best, novaq::Tables::Int8); });
+            printSpeed({qz.label + ", int8 tables", threads, s8, static_cast<double>(qz.lin->memoryBytes()), flops1},
                        dense);
         }
     }
@@ -367,6 +379,14 @@ int runMatVec(const std::vector<double>& bitsList, int64_t rows, int64_t cols, i
             printSpeed({qz.label + ", decode + FMA kernel", threads, dec, static_cast<double>(qz.lin->memoryBytes()),
                         flops1 * T},
                        dense);
+            if (novaq::bf16GemmFast()) { // else its portable twin: slow, not a rate to quote
+                const double bf = medianSeconds(gemmRepeat, [&] {
+                    qz.lin->matMulDecoded(X.data(), T, Y.data(), novaq::SimdLevel::Best, novaq::Gemm::Bf16);
+                });
+                printSpeed({qz.label + ", decode + bf16 dot kernel", threads, bf,
+                            static_cast<double>(qz.lin->memoryBytes()), flops1 * T},
+                           dense);
+            }
             const double eig = medianSeconds(
                 gemmRepeat, [&] { qz.lin->matMulDecoded(X.data(), T, Y.data(), novaq::SimdLevel::Portable); });
             printSpeed({qz.label + ", decode + Eigen GEMM", threads, eig, static_cast<double>(qz.lin->memoryBytes()),
@@ -376,29 +396,53 @@ int runMatVec(const std::vector<double>& bitsList, int64_t rows, int64_t cols, i
             printSpeed({qz.label + ", T look-up passes", threads, lut, static_cast<double>(qz.lin->memoryBytes()) * T,
                         flops1 * T},
                        dense);
+            if (qz.int8->tables() == novaq::Tables::Int8 && novaq::fastestTables() == novaq::Tables::Int8) {
+                // matMul with int8 tables: what the runtime does with a prompt where the CPU has VBMI.
+                const double m8 = medianSeconds(gemmRepeat, [&] { qz.int8->matMul(X.data(), T, Y.data()); });
+                printSpeed({qz.label + ", matMul, int8 tables" + (T <= qz.int8->lookupMaxTokens() ? " (look-ups)" : ""),
+                            threads, m8, static_cast<double>(qz.lin->memoryBytes()), flops1 * T},
+                           dense);
+            }
         }
     }
 
-    // Where matMul switches from look-up passes to decode + FMA kernel (lookupMaxTokens, a cost model).
-    std::printf("\nmatMul crossover, one thread: microseconds per token, look-up passes / decode + FMA kernel; "
-                "matMul takes look-ups up to the T in brackets\n%-34s",
-                "preset");
+    // Where matMul switches from look-up passes to the decoded product (lookupMaxTokens, a cost
+    // model): with f32 tables and the FMA kernel (exact paths), int8 tables (the runtime's default
+    // where the CPU has VBMI) and the FMA kernel, int8 tables and the bf16 kernel.
+    auto maxTokens = [](int64_t n) {
+        return n == std::numeric_limits<int64_t>::max() ? std::string("any") : std::to_string(n);
+    };
+    std::printf("\nmatMul crossover, one thread: microseconds per token, look-up passes / decoded product; "
+                "matMul takes look-ups up to the T in brackets\n%-46s",
+                "preset, tables / product");
     const std::vector<int64_t> tokens{1, 2, 4, 8, 16, 32, 64};
     for (int64_t t : tokens)
         std::printf(" %16s", ("T=" + std::to_string(t)).c_str());
     std::printf("\n");
     {
         tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 1);
-        for (const Quantized& qz : quantized) {
-            std::printf("%-34s", (qz.label + " [" + std::to_string(qz.lin->lookupMaxTokens()) + "]").c_str());
-            for (int64_t t : tokens) {
-                const double lut = medianSeconds(gemmRepeat, [&] { qz.lin->matMulLookup(X.data(), t, Y.data()); });
-                const double dec = medianSeconds(gemmRepeat, [&] { qz.lin->matMulDecoded(X.data(), t, Y.data()); });
-                std::printf(" %7.0f / %6.0f", lut * 1e6 / static_cast<double>(t), dec * 1e6 / static_cast<double>(t));
+        for (const Quantized& qz : quantized)
+            for (const novaq::QuantizedLinear* lin : {qz.lin.get(), qz.int8.get(), qz.bf16.get()}) {
+                if (lin != qz.lin.get() && (!lin->int8Capable() || novaq::fastestTables() != novaq::Tables::Int8))
+                    continue; // the int8 tables' portable twin: not a rate to quote
+                if (lin == qz.bf16.get() && lin->gemm() != novaq::Gemm::Bf16)
+                    continue; // no AVX512_BF16: the same as the row above
+                std::printf("%-46s", (qz.label + ", " + novaq::tablesName(lin->tables()) + " / " +
+                                      novaq::gemmName(lin->gemm()) + " [" + maxTokens(lin->lookupMaxTokens()) + "]")
+                                         .c_str());
+                for (int64_t t : tokens) {
+                    const double lut = medianSeconds(gemmRepeat, [&] {
+                        for (int64_t u = 0; u < t; ++u) // matMul's look-up passes, with this matrix's tables
+                            lin->matVec(std::span<const float>(X.data() + u * cols, static_cast<size_t>(cols)),
+                                        std::span<float>(Y.data() + u * rows, static_cast<size_t>(rows)));
+                    });
+                    const double dec = medianSeconds(gemmRepeat, [&] { lin->matMulDecoded(X.data(), t, Y.data()); });
+                    std::printf(" %7.0f / %6.0f", lut * 1e6 / static_cast<double>(t),
+                                dec * 1e6 / static_cast<double>(t));
+                }
+                std::printf("\n");
+                std::fflush(stdout);
             }
-            std::printf("\n");
-            std::fflush(stdout);
-        }
     }
     return 0;
 }
@@ -409,33 +453,52 @@ int runTokens(const std::string& original, const std::string& compressed)
 {
     const auto origReader = novaq::openModel(original);
     const auto compReader = novaq::openModel(compressed);
-    novaq::LoadOptions decoded;
+    novaq::LoadOptions decoded, f32, int8;
     decoded.decodeQuantized = true;
+    f32.tables = novaq::Tables::F32;
+    int8.tables = novaq::Tables::Int8;
     struct RuntimeRow {
         const char* label;
         novaq::LlamaModel model;
     };
-    RuntimeRow rows[] = {{"original, dense f32 (Eigen)", novaq::loadLlama(*origReader)},
-                         {"novaq, code domain", novaq::loadLlama(*compReader)},
-                         {"novaq, decoded to f32 at load", novaq::loadLlama(*compReader, decoded)}};
-    std::vector<int32_t> prompt;
-    for (int i = 0; i < 16; ++i)
-        prompt.push_back(1 + (i * 37) % 200);
-    novaq::GenerateOptions options;
-    options.maxTokens = 256;
-    options.stopAtEos = false;
-    std::printf("token rate, %s: 16-token prompt, then 256 tokens one at a time (greedy), best of 3\n",
+    std::vector<RuntimeRow> rows;
+    rows.push_back({"original, dense f32 (Eigen)", novaq::loadLlama(*origReader)});
+    rows.push_back({"novaq, code domain, f32 tables", novaq::loadLlama(*compReader, f32)});
+    if (novaq::fastestTables() == novaq::Tables::Int8) // else its portable twin: slow, not a rate to quote
+        rows.push_back({"novaq, code domain, int8 tables", novaq::loadLlama(*compReader, int8)});
+    rows.push_back({"novaq, decoded to f32 at load", novaq::loadLlama(*compReader, decoded)});
+    auto promptOf = [](int n) {
+        std::vector<int32_t> p;
+        for (int i = 0; i < n; ++i)
+            p.push_back(1 + (i * 37) % 200);
+        return p;
+    };
+    const std::vector<int32_t> shortPrompt = promptOf(16), longPrompt = promptOf(256);
+    novaq::GenerateOptions gen;
+    gen.maxTokens = 128;
+    gen.stopAtEos = false;
+    novaq::GenerateOptions one = gen;
+    one.maxTokens = 1;
+    std::printf("token rate, %s, best of 3: generation = 128 tokens one at a time (greedy) after a 16-token "
+                "prompt; prompt = a 256-token prompt and its first token, per prompt token\n",
                 compressed.c_str());
-    std::printf("%-34s %12s %12s\n", "weights", "MiB held", "tokens/s");
+    std::printf("%-34s %12s %16s %16s\n", "weights", "MiB held", "generation t/s", "prompt t/s");
     for (RuntimeRow& r : rows) {
-        double best = 0;
+        double bestGen = 0, bestPrompt = 0;
         for (int rep = 0; rep < 3; ++rep) {
-            const auto t0 = Clock::now();
-            const auto out = novaq::generate(r.model, prompt, options);
-            const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-            best = std::max(best, double(out.size()) / s);
+            auto t0 = Clock::now();
+            const auto out = novaq::generate(r.model, shortPrompt, gen);
+            const auto t1 = Clock::now();
+            (void)novaq::generate(r.model, longPrompt, one);
+            const auto t2 = Clock::now();
+            // The generation time holds the 16-token prompt too: a small share of 128 tokens.
+            bestGen = std::max(bestGen, double(out.size()) / std::chrono::duration<double>(t1 - t0).count());
+            bestPrompt =
+                std::max(bestPrompt, double(longPrompt.size()) / std::chrono::duration<double>(t2 - t1).count());
         }
-        std::printf("%-34s %12.2f %12.1f\n", r.label, double(r.model.memoryBytes()) / (1 << 20), best);
+        std::printf("%-34s %12.2f %16.1f %16.1f\n", r.label, double(r.model.memoryBytes()) / (1 << 20), bestGen,
+                    bestPrompt);
+        std::fflush(stdout);
     }
     return 0;
 }

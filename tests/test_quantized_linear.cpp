@@ -26,7 +26,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
+#include <span>
 
 using namespace novaq;
 
@@ -146,6 +148,43 @@ void addPresetRows()
     QTest::newRow("1.5 bits d8 8+4") << 8 << 8 << 4;
     QTest::newRow("2 bits d8 8+8") << 8 << 8 << 8;
     QTest::newRow("4 bits d4 8+8") << 4 << 8 << 8;
+}
+
+// Int8 tables: the rounding adds at most half a step per look-up, a step being the block's
+// largest table entry / 127. Per row: |s_i| * sum over blocks of 0.5 * lookups * max_b / 127, the
+// exact tables computed here in double from the layout (a 1% margin covers their f32 rounding).
+std::vector<double> int8RoundingBound(const QuantizedTensor& q, const std::vector<float>& x)
+{
+    const int64_t vpr = vectorsPerRow(q.cols, q.config.d);
+    const int d = q.config.d, m1 = 1 << q.config.b1, m2 = q.config.b2 > 0 ? 1 << q.config.b2 : 0;
+    const int stages = m2 > 0 ? 2 : 1;
+    constexpr int64_t kBlock = 32;
+    double perRow = 0; // sum over blocks of 0.5 * lookups * max_b / 127
+    for (int64_t v0 = 0; v0 < vpr; v0 += kBlock) {
+        double largest = 0;
+        const int64_t v1 = std::min(vpr, v0 + kBlock);
+        for (int64_t v = v0; v < v1; ++v) {
+            int k = 0;
+            while (subspaceBegin(vpr, q.config.subspaces, k + 1) <= v)
+                ++k;
+            for (int e = 0; e < m1 + m2; ++e) {
+                double entry = 0;
+                for (int t = 0; t < d && v * d + t < q.cols; ++t) {
+                    const int64_t j = v * d + t;
+                    const double ts = q.hasColScale ? halfToFloat(q.colScale[static_cast<size_t>(j)]) : 1.0;
+                    entry += double(halfToFloat(q.codebooks[static_cast<size_t>((k * (m1 + m2) + e) * d + t)])) * ts *
+                             x[static_cast<size_t>(j)];
+                }
+                largest = std::max(largest, std::abs(entry));
+            }
+        }
+        perRow += 0.5 * double((v1 - v0) * stages) * largest / 127.0;
+    }
+    std::vector<double> bound(static_cast<size_t>(q.rows));
+    for (int64_t i = 0; i < q.rows; ++i)
+        bound[static_cast<size_t>(i)] =
+            1.01 * std::abs(double(q.scale) * halfToFloat(q.rowScale[static_cast<size_t>(i)])) * perRow;
+    return bound;
 }
 
 } // namespace
@@ -329,6 +368,206 @@ private Q_SLOTS:
         QVERIFY2(lin.memoryBytes() < 2 * packed,
                  qPrintable(QString("%1 bytes for %2 packed").arg(lin.memoryBytes()).arg(packed)));
         QVERIFY(lin.memoryBytes() < static_cast<size_t>(rows * cols) * sizeof(float) / 4);
+    }
+
+    // Int8 tables: the VBMI kernel gives the portable twin's bits; both stay within the f32
+    // bound plus the rounding bound of the tables; on Gaussian data the error is about 1%.
+    void int8Tables_data()
+    {
+        QTest::addColumn<int>("d");
+        QTest::addColumn<int>("b1");
+        QTest::addColumn<int>("b2");
+        QTest::addColumn<int>("subspaces");
+        QTest::addColumn<bool>("colScale");
+        QTest::addColumn<int>("rows");
+        QTest::addColumn<int>("cols");
+        const int stages[][2] = {{8, 0}, {8, 4}, {8, 8}, {8, 7}, {6, 6}, {4, 4}, {7, 0}};
+        for (int d : {4, 8})
+            for (const auto& s : stages)
+                for (bool cs : {false, true})
+                    for (int rows : {1, 70, 300})
+                        QTest::addRow("d%d %d+%d %s %d rows", d, s[0], s[1], cs ? "colscale" : "no-colscale", rows)
+                            << d << s[0] << s[1] << 4 << cs << rows << 600;
+    }
+    void int8Tables()
+    {
+        QFETCH(int, d);
+        QFETCH(int, b1);
+        QFETCH(int, b2);
+        QFETCH(int, subspaces);
+        QFETCH(bool, colScale);
+        QFETCH(int, rows);
+        QFETCH(int, cols);
+        const QuantizedTensor q =
+            randomTensor(rows, cols, {d, b1, b2, subspaces}, colScale, static_cast<uint64_t>(d * 100 + b1 * 10 + b2));
+        const QuantizedLinear lin(q, Tables::Int8);
+        QCOMPARE(lin.tables(), Tables::Int8);
+        const std::vector<float> x = test::gaussian(static_cast<size_t>(cols), 9);
+        const Expected e = expectedProduct(q, x, 1);
+        const std::vector<double> rounding = int8RoundingBound(q, x);
+        std::vector<float> portable(static_cast<size_t>(rows));
+        lin.matVec(x, portable, SimdLevel::Portable, Tables::Int8);
+        const double tol = cols + 2.0 * d + 16.0;
+        double errSq = 0, refSq = 0;
+        for (int i = 0; i < rows; ++i) {
+            const double err = std::abs(double(portable[static_cast<size_t>(i)]) - e.y[static_cast<size_t>(i)]);
+            const double bound = tol * kU * e.scale[static_cast<size_t>(i)] + rounding[static_cast<size_t>(i)];
+            QVERIFY2(err <= bound, qPrintable(QString("row %1: error %2 > bound %3").arg(i).arg(err).arg(bound)));
+            errSq += err * err;
+            refSq += e.y[static_cast<size_t>(i)] * e.y[static_cast<size_t>(i)];
+        }
+        if (rows >= 70) // a typical error well under the worst case: ~1% of the output's size
+            QVERIFY2(std::sqrt(errSq / refSq) < 0.03, qPrintable(QString::number(std::sqrt(errSq / refSq))));
+        for (SimdLevel level : {SimdLevel::Avx512, SimdLevel::Best}) {
+            if (level == SimdLevel::Avx512 && fastestTables() != Tables::Int8)
+                continue; // no VBMI here: the portable twin is the only path
+            std::vector<float> y(static_cast<size_t>(rows), -1.0f);
+            lin.matVec(x, y, level, Tables::Int8);
+            QVERIFY2(sameBits(y, portable), simdLevelName(level));
+        }
+        std::vector<float> byDefault(static_cast<size_t>(rows));
+        lin.matVec(x, byDefault); // the constructor's choice
+        QVERIFY(sameBits(byDefault, portable));
+        // Whatever the thread count.
+        {
+            tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
+            std::vector<float> y(static_cast<size_t>(rows));
+            lin.matVec(x, y);
+            QVERIFY(sameBits(y, portable));
+        }
+        // The f32 tables stay the default of a matrix built without a choice.
+        QCOMPARE(QuantizedLinear(q).tables(), Tables::F32);
+    }
+
+    // The bf16 product (Gemm::Bf16): the VDPBF16PS kernel where the CPU has it and the portable
+    // twin, each held to the exact product of the decode()d matrix within the bf16 bound: both
+    // factors rounded to bf16 cost (1 + 2^-9)^2 - 1 = 2^-8 + 2^-18 relative per product, at most
+    // (2^-8 + 2^-18) * A_ti in all (A_ti >= sum_j |s_i n_ij x_tj|), plus the f32 bound above for
+    // the rest (decode's roundings, the f32 sums, the scale and mean). Subnormal flushes add at
+    // most cols * 2^-126 (negligible). Typical errors are far below the bound: an RMS error under
+    // 2^-8 of the output's size is asserted as well. Not held to the same bits: an implementation
+    // of VDPBF16PS may round a pair's sum differently from Intel's definition the twin follows.
+    void bf16Product_data()
+    {
+        QTest::addColumn<int>("d");
+        QTest::addColumn<int>("b1");
+        QTest::addColumn<int>("b2");
+        QTest::addColumn<int>("T");
+        const int presets[][3] = {{8, 8, 4}, {8, 8, 8}, {4, 8, 8}};
+        for (const auto& p : presets)
+            for (int T : {1, 7, 16, 33, 256})
+                QTest::addRow("d%d %d+%d T=%d", p[0], p[1], p[2], T) << p[0] << p[1] << p[2] << T;
+    }
+    void bf16Product()
+    {
+        QFETCH(int, d);
+        QFETCH(int, b1);
+        QFETCH(int, b2);
+        QFETCH(int, T);
+        const int64_t rows = 200, cols = 171; // rows: a partial block of 128 and of 8; cols odd: a padded pair
+        const QuantizedTensor q = randomTensor(rows, cols, {d, b1, b2, 4}, true, static_cast<uint64_t>(d * 10 + b2));
+        const QuantizedLinear lin(q);
+        QCOMPARE(lin.gemm(), Gemm::F32); // the exact product stays the default
+        const std::vector<float> X = test::gaussian(static_cast<size_t>(T * cols), 200 + static_cast<uint64_t>(T));
+        const Expected e = expectedProduct(q, X, T);
+        const double f32Factor = cols + 2.0 * d + 16.0, bf16Factor = (std::ldexp(1.0, -8) + std::ldexp(1.0, -18)) / kU;
+        const double factor = f32Factor + bf16Factor;
+
+        std::vector<std::pair<const char*, SimdLevel>> paths{{"portable twin", SimdLevel::Portable}};
+        if (bf16GemmFast())
+            paths.emplace_back("VDPBF16PS", SimdLevel::Best);
+        std::vector<std::vector<float>> results;
+        for (const auto& [what, level] : paths) {
+            std::vector<float> Y(static_cast<size_t>(T * rows), -1.0f);
+            lin.matMulDecoded(X.data(), T, Y.data(), level, Gemm::Bf16);
+            results.push_back(Y);
+            QVERIFY2(firstViolation(what, Y, e, factor).isEmpty(), qPrintable(firstViolation(what, Y, e, factor)));
+            double errSq = 0, refSq = 0;
+            for (size_t n = 0; n < Y.size(); ++n) {
+                errSq += (double(Y[n]) - e.y[n]) * (double(Y[n]) - e.y[n]);
+                refSq += e.y[n] * e.y[n];
+            }
+            const double rms = std::sqrt(errSq / refSq);
+            QVERIFY2(rms < std::ldexp(1.0, -8), qPrintable(QString("%1: RMS error %2").arg(what).arg(rms)));
+            // Rounding happened: the bf16 product is not the f32 one (else the path was not taken).
+            std::vector<float> exact(Y.size());
+            lin.matMulDecoded(X.data(), T, exact.data(), level, Gemm::F32);
+            QVERIFY2(!sameBits(Y, exact), what);
+        }
+        if (results.size() == 2) // informative: whether this CPU's VDPBF16PS rounds as the twin does
+            qInfo("VDPBF16PS and its twin: %s", sameBits(results[0], results[1]) ? "same bits" : "different bits");
+
+        // A matrix built for Bf16 uses it by default (where the CPU has it: else F32).
+        const QuantizedLinear bf(q, Tables::F32, Gemm::Bf16);
+        QCOMPARE(bf.gemm(), bf16GemmFast() ? Gemm::Bf16 : Gemm::F32);
+        std::vector<float> byDefault(static_cast<size_t>(T * rows)), explicitly(byDefault.size());
+        bf.matMulDecoded(X.data(), T, byDefault.data());
+        bf.matMulDecoded(X.data(), T, explicitly.data(), SimdLevel::Best, bf.gemm());
+        QVERIFY(sameBits(byDefault, explicitly));
+    }
+
+    void bf16SameBitsAtAnyThreadCount_data()
+    {
+        QTest::addColumn<bool>("portable");
+        QTest::newRow("portable twin") << true;
+        QTest::newRow("best") << false; // VDPBF16PS where the CPU has it
+    }
+    void bf16SameBitsAtAnyThreadCount()
+    {
+        // Several blocks of 128 rows, so that two threads split them.
+        QFETCH(bool, portable);
+        const int64_t rows = 700, cols = 300, T = 40;
+        const QuantizedLinear lin(randomTensor(rows, cols, {8, 8, 8, 4}, true, 91));
+        const std::vector<float> X = test::gaussian(static_cast<size_t>(T * cols), 92);
+        const SimdLevel level = portable ? SimdLevel::Portable : SimdLevel::Best;
+        std::vector<std::vector<float>> results;
+        for (size_t threads : {size_t{1}, size_t{2}}) {
+            tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
+            std::vector<float> Y(static_cast<size_t>(T * rows));
+            lin.matMulDecoded(X.data(), T, Y.data(), level, Gemm::Bf16);
+            results.push_back(Y);
+        }
+        QVERIFY(sameBits(results[0], results[1]));
+    }
+
+    // Int8 look-ups (VBMI) cost a fraction of f32 ones, so matMul keeps them for longer batches;
+    // at 1.5 bits (a small stage 2) a token's look-ups cost less than its share of the decoded
+    // product, so matMul never decodes. (Before, the crossover was that of the f32 tables
+    // whatever the matrix's tables.)
+    void crossoverFollowsTheTables()
+    {
+        const int64_t rows = 2048, cols = 2048;
+        const QuantizedTensor q2 = randomTensor(rows, cols, {8, 8, 8, 4}, true, 5);
+        const QuantizedTensor q15 = randomTensor(rows, cols, {8, 8, 4, 4}, true, 6);
+        const QuantizedLinear f32(q2, Tables::F32), int8(q2, Tables::Int8), int8Small(q15, Tables::Int8);
+        QVERIFY(f32.lookupMaxTokens() < 16);
+        if (fastestTables() != Tables::Int8) { // the int8 tables' portable twin: costed as f32 tables
+            QCOMPARE(int8.lookupMaxTokens(), f32.lookupMaxTokens());
+            return;
+        }
+        QVERIFY2(int8.lookupMaxTokens() > 2 * f32.lookupMaxTokens(),
+                 qPrintable(QString::number(int8.lookupMaxTokens())));
+        QCOMPARE(int8Small.lookupMaxTokens(), std::numeric_limits<int64_t>::max());
+        // matMul follows it: at T = 20 the look-up passes' bits (int8 tables), not the decoded product's.
+        const int64_t T = 20;
+        const std::vector<float> X = test::gaussian(static_cast<size_t>(T * cols), 6);
+        std::vector<float> Y(static_cast<size_t>(T * rows)), Yt(Y.size());
+        int8.matMul(X.data(), T, Y.data());
+        for (int64_t t = 0; t < T; ++t)
+            int8.matVec(std::span<const float>(X.data() + t * cols, static_cast<size_t>(cols)),
+                        std::span<float>(Yt.data() + t * rows, static_cast<size_t>(rows)));
+        QVERIFY(sameBits(Y, Yt));
+    }
+
+    void int8NeedsByteCodes()
+    {
+        const QuantizedTensor q = randomTensor(16, 64, {8, 10, 0, 1}, false, 3);
+        const QuantizedLinear lin(q, Tables::Int8);
+        QCOMPARE(lin.tables(), Tables::F32); // 10-bit codes: the f32 tables instead
+        std::vector<float> x(64, 1.0f), y(16);
+        const auto f = test::failureOf([&] { lin.matVec(x, y, SimdLevel::Best, Tables::Int8); });
+        QVERIFY(f.has_value());
+        QCOMPARE(f->kind, ErrorKind::Unsupported);
     }
 
     void matVecInPlace()

@@ -175,6 +175,7 @@ int runChat(const Context& context, const ParsedArgs& args)
     const auto limit = threadLimit(args);
     LoadOptions load;
     load.decodeQuantized = args.has("--decode");
+    load.tables = tablesOption(args);
 
     const RunnableModel model = openRunnable(modelPath, tokenizerPath, load);
     const Tokenizer& tokenizer = tokenizerOf(model, nullptr);
@@ -314,6 +315,7 @@ void addChatReplCommand(std::vector<Command>& commands)
             {"--chat-template", "NAME", "built-in chat template to use instead of the model's own", ""},
             {"--tokenizer", "FILE", "tokenizer to use; default: the model's own", ""},
             {"--decode", "", "decode quantized matrices to F32 once at load (faster, more memory)", ""},
+            kTablesOption,
             {"--threads", "N", "worker threads, 0 = all cores", "0"},
             kHelpOption,
         },

@@ -8,6 +8,7 @@
 #include "novaq/pipeline/inspect.h"
 #include "novaq/pipeline/job.h"
 #include "novaq/pipeline/report.h"
+#include "novaq/runtime/quantized_linear.h"
 
 #include <tbb/global_control.h>
 
@@ -56,6 +57,9 @@ int runExport(const Context& context, const ParsedArgs& args);
 void requireExisting(const std::filesystem::path& path);
 // --threads N as a TBB limit for the command's lifetime (none for 0 or no option).
 std::optional<tbb::global_control> threadLimit(const ParsedArgs& args);
+// --tables int8|f32 (default: the fastest this CPU has), and its one help line.
+Tables tablesOption(const ParsedArgs& args);
+extern const OptionSpec kTablesOption;
 // The path given with `option`, which must exist (requireExisting), or nullopt.
 std::optional<std::filesystem::path> optionalPath(const ParsedArgs& args, const char* option);
 // The one MODEL argument of a command; `what` names the missing one ("the MODEL to evaluate").

@@ -42,7 +42,7 @@ const OptionSpec kDecode{"--decode", "",
 // A command's own options, then the ones eval and generate share.
 std::vector<OptionSpec> withRuntimeOptions(std::vector<OptionSpec> own)
 {
-    for (const OptionSpec* o : {&kTokenizer, &kDecode, &kThreads, &kJson, &kHelp})
+    for (const OptionSpec* o : {&kTokenizer, &kDecode, &kTablesOption, &kThreads, &kJson, &kHelp})
         own.push_back(*o);
     return own;
 }
@@ -91,6 +91,7 @@ int runEval(const Context& context, const ParsedArgs& args)
         throw Error(ErrorKind::InvalidArgument,
                     "--split does not apply to --protocol llama.cpp, which reads the text as one document");
     request.decodeQuantized = args.has("--decode");
+    request.tables = tablesOption(args);
     const auto limit = threadLimit(args);
     const bool json = args.has("--json");
 
@@ -163,6 +164,7 @@ int runGenerate(const Context& context, const ParsedArgs& args)
         options.seed = parseUnsigned("--seed", *v);
     LoadOptions load;
     load.decodeQuantized = args.has("--decode");
+    load.tables = tablesOption(args);
     const auto limit = threadLimit(args);
     const bool json = args.has("--json");
 
@@ -231,6 +233,24 @@ int runGenerate(const Context& context, const ParsedArgs& args)
 }
 
 } // namespace
+
+const OptionSpec kTablesOption{
+    "--tables", "KIND",
+    "look-up tables of a token's product in the code domain: int8 (2-4x faster with AVX-512 VBMI, about 1% "
+    "rounding per product, as llama.cpp's 8-bit activations) or f32 (exact)",
+    fastestTables() == Tables::Int8 ? "int8 (this CPU has AVX-512 VBMI)" : "f32 (this CPU lacks AVX-512 VBMI)"};
+
+Tables tablesOption(const ParsedArgs& args)
+{
+    const auto v = args.value("--tables");
+    if (!v)
+        return fastestTables();
+    if (*v == "int8")
+        return Tables::Int8;
+    if (*v == "f32")
+        return Tables::F32;
+    throw Error(ErrorKind::InvalidArgument, "--tables must be int8 or f32, got '" + *v + "'");
+}
 
 std::optional<tbb::global_control> threadLimit(const ParsedArgs& args)
 {

@@ -52,6 +52,7 @@ int runServe(const Context& context, const ParsedArgs& args)
     const auto limit = threadLimit(args);
     LoadOptions load;
     load.decodeQuantized = args.has("--decode");
+    load.tables = tablesOption(args);
 
     const RunnableModel model = openRunnable(modelPath, tokenizerPath, load);
     const Tokenizer& tokenizer = tokenizerOf(model, nullptr);
@@ -128,6 +129,7 @@ void addServeCommands(std::vector<Command>& commands)
              ""},
             {"--tokenizer", "FILE", "tokenizer to use; default: the model's own", ""},
             {"--decode", "", "decode quantized matrices to F32 once at load (faster, more memory)", ""},
+            kTablesOption,
             {"--threads", "N", "worker threads, 0 = all cores", "0"},
             kHelpOption,
         },

@@ -729,7 +729,7 @@ private:
 
 class CodeDomainLinear final : public Linear {
 public:
-    explicit CodeDomainLinear(const QuantizedTensor& q) : m_q(q) {}
+    CodeDomainLinear(const QuantizedTensor& q, Tables tables) : m_q(q, tables) {}
     int64_t rows() const noexcept override { return m_q.rows(); }
     int64_t cols() const noexcept override { return m_q.cols(); }
     void forward(const float* X, int64_t T, float* Y) const override
@@ -750,7 +750,10 @@ private:
 
 std::unique_ptr<Linear> makeDenseLinear(RowMatrix W) { return std::make_unique<DenseLinear>(std::move(W)); }
 
-std::unique_ptr<Linear> makeQuantizedLinear(const QuantizedTensor& q) { return std::make_unique<CodeDomainLinear>(q); }
+std::unique_ptr<Linear> makeQuantizedLinear(const QuantizedTensor& q, Tables tables)
+{
+    return std::make_unique<CodeDomainLinear>(q, tables);
+}
 
 size_t LlamaModel::memoryBytes() const noexcept
 {
@@ -794,7 +797,7 @@ std::unique_ptr<Linear> readLinear(const ModelReader& reader, size_t index, int6
                                                  std::to_string(rows) + ", " + std::to_string(cols) + "]");
     if (!options.decodeQuantized)
         if (std::optional<QuantizedTensor> q = quantizedTensorOf(reader, index))
-            return makeQuantizedLinear(*q);
+            return makeQuantizedLinear(*q, options.tables);
     RowMatrix W(rows, cols);
     reader.readFloat(index, {W.data(), static_cast<size_t>(W.size())});
     reader.release(index);

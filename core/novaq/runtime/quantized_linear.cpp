@@ -9,6 +9,7 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -24,7 +25,10 @@ namespace {
 
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-constexpr int64_t kGroup = 16;                           // rows served by one SIMD look-up (the code interleave)
+constexpr int64_t kGroup = 16;                           // rows served by one f32 SIMD look-up
+constexpr int64_t kInterleave = 64;                      // the code interleave: 64 rows, one int8 look-up
+constexpr int64_t kSubGroups = kInterleave / kGroup;     // f32 groups per interleave group
+constexpr int64_t kBlockVecs = 32;                       // int8 tables: vector positions sharing one scale
 constexpr int64_t kChunkGroups = 8;                      // groups whose sums stay in registers/L1 while tiles stream
 constexpr int64_t kTileBytes = 32 << 10;                 // table bytes per tile of vector positions (L1-sized)
 constexpr int64_t kParallelLookups = int64_t{1} << 15;   // rows * vectors above which look-ups go parallel
@@ -38,7 +42,7 @@ struct LookupArgs {
     const float* table; // [vec][entries]
     int64_t entries;    // m1 + m2
     int m1;
-    const uint8_t* codes1; // this group's codes: [vec][16 rows]
+    const uint8_t* codes1; // this group's codes: [vec][64 rows], starting at its 16 rows
     const uint8_t* codes2; // null when m2 = 0
 };
 using LookupFn = void (*)(const LookupArgs& a, int64_t v0, int64_t v1, float* acc1, float* acc2);
@@ -59,11 +63,11 @@ void lookupPortable(const LookupArgs& a, int64_t v0, int64_t v1, float* acc1, fl
     for (int64_t v = v0; v < v1; ++v) {
         const float* t1 = a.table + v * a.entries;
         for (int64_t r = 0; r < kGroup; ++r)
-            acc1[r] += t1[loadCode(a.codes1, W1, v * kGroup + r)];
+            acc1[r] += t1[loadCode(a.codes1, W1, v * kInterleave + r)];
         if constexpr (W2 > 0) {
             const float* t2 = t1 + a.m1;
             for (int64_t r = 0; r < kGroup; ++r)
-                acc2[r] += t2[loadCode(a.codes2, W2, v * kGroup + r)];
+                acc2[r] += t2[loadCode(a.codes2, W2, v * kInterleave + r)];
         }
     }
 }
@@ -85,12 +89,12 @@ __attribute__((target("avx2"))) void lookupAvx2(const LookupArgs& a, int64_t v0,
     __m256 s2a = _mm256_loadu_ps(acc2), s2b = _mm256_loadu_ps(acc2 + 8);
     for (int64_t v = v0; v < v1; ++v) {
         const float* t1 = a.table + v * a.entries;
-        s1a = _mm256_add_ps(s1a, _mm256_i32gather_ps(t1, codes8<W1>(a.codes1, v * kGroup), 4));
-        s1b = _mm256_add_ps(s1b, _mm256_i32gather_ps(t1, codes8<W1>(a.codes1, v * kGroup + 8), 4));
+        s1a = _mm256_add_ps(s1a, _mm256_i32gather_ps(t1, codes8<W1>(a.codes1, v * kInterleave), 4));
+        s1b = _mm256_add_ps(s1b, _mm256_i32gather_ps(t1, codes8<W1>(a.codes1, v * kInterleave + 8), 4));
         if constexpr (W2 > 0) {
             const float* t2 = t1 + a.m1;
-            s2a = _mm256_add_ps(s2a, _mm256_i32gather_ps(t2, codes8<W2>(a.codes2, v * kGroup), 4));
-            s2b = _mm256_add_ps(s2b, _mm256_i32gather_ps(t2, codes8<W2>(a.codes2, v * kGroup + 8), 4));
+            s2a = _mm256_add_ps(s2a, _mm256_i32gather_ps(t2, codes8<W2>(a.codes2, v * kInterleave), 4));
+            s2b = _mm256_add_ps(s2b, _mm256_i32gather_ps(t2, codes8<W2>(a.codes2, v * kInterleave + 8), 4));
         }
     }
     _mm256_storeu_ps(acc1, s1a);
@@ -123,13 +127,14 @@ __attribute__((target("avx512f"))) void lookupAvx512(const LookupArgs& a, int64_
     __m512 s2 = _mm512_loadu_ps(acc2);
     for (int64_t v = v0; v < v1; ++v) {
         const float* t1 = a.table + v * a.entries;
-        s1 = _mm512_add_ps(s1, _mm512_i32gather_ps(codes16<W1>(a.codes1, v * kGroup), t1, 4));
+        s1 = _mm512_add_ps(s1, _mm512_i32gather_ps(codes16<W1>(a.codes1, v * kInterleave), t1, 4));
         if constexpr (W2 > 0) {
             const float* t2 = t1 + a.m1;
             if constexpr (kPermute2)
-                s2 = _mm512_add_ps(s2, _mm512_permutexvar_ps(codes16<W2>(a.codes2, v * kGroup), _mm512_loadu_ps(t2)));
+                s2 = _mm512_add_ps(s2,
+                                   _mm512_permutexvar_ps(codes16<W2>(a.codes2, v * kInterleave), _mm512_loadu_ps(t2)));
             else
-                s2 = _mm512_add_ps(s2, _mm512_i32gather_ps(codes16<W2>(a.codes2, v * kGroup), t2, 4));
+                s2 = _mm512_add_ps(s2, _mm512_i32gather_ps(codes16<W2>(a.codes2, v * kInterleave), t2, 4));
         }
     }
     _mm512_storeu_ps(acc1, s1);
@@ -208,6 +213,60 @@ __attribute__((target("avx2,fma"))) void gemm4x16Avx2(const float* A, int64_t ld
         _mm256_storeu_ps(C + r * 16, c[r][0]);
         _mm256_storeu_ps(C + r * 16 + 8, c[r][1]);
     }
+}
+
+// C[MR][16 NV] += A B in bf16: A is MR decoded rows in bf16 (row stride lda elements, column
+// pairs adjacent), B a packed X slice [pair][16 NV tokens][2]; kp column pairs. Per pair NV loads
+// of B, MR broadcasts of a row's pair and MR * NV VDPBF16PS (each 32 multiply-adds). Every C entry
+// is one VDPBF16PS chain over the pairs ascending, whatever the blocking or thread count.
+template <int MR, int NV>
+__attribute__((target("avx512f,avx512bf16"))) void gemmBf16Avx512(const uint16_t* A, int64_t lda, const uint16_t* B,
+                                                                  int64_t kp, float* C)
+{
+    constexpr int NR = 16 * NV;
+    __m512 c[MR][NV];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+            c[r][v] = _mm512_loadu_ps(C + r * NR + v * 16);
+    for (int64_t p = 0; p < kp; ++p) {
+        __m512i b[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+            b[v] = _mm512_loadu_si512(B + (p * NR + v * 16) * 2);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) {
+            int32_t pair = 0;
+            std::memcpy(&pair, A + r * lda + 2 * p, sizeof pair);
+            const __m512i a = _mm512_set1_epi32(pair);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v)
+                c[r][v] = _mm512_dpbf16_ps(c[r][v], (__m512bh)a, (__m512bh)b[v]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+            _mm512_storeu_ps(C + r * NR + v * 16, c[r][v]);
+}
+
+// n floats to bf16 with VCVTNEPS2BF16 (the rounding toBf16 spells out); the tail in scalar code.
+uint16_t toBf16(float f) noexcept;
+__attribute__((target("avx512f,avx512bf16"))) void toBf16Avx512(const float* in, int64_t n, uint16_t* out)
+{
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(in + j)));
+    for (; j < n; ++j)
+        out[j] = toBf16(in[j]);
+}
+
+bool haveAvx512Bf16() noexcept
+{
+    static const bool have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+    return have;
 }
 
 bool haveAvx2() noexcept
@@ -364,13 +423,35 @@ UnitCosts unitCosts(SimdLevel level)
     }
 }
 
-int64_t lookupCrossover(int64_t rows, int64_t cols, int64_t vpr, int m1, int m2, SimdLevel level)
+bool haveAvx512Vbmi() noexcept;
+
+// The int8 tables (Avx512 = VBMI) and the bf16 product (VDPBF16PS), same units, fitted to
+// novaq_bench --matvec on 2048 x 5632 at 1.5 and 2 bits (one thread, a shared Xeon: ratios to
+// the FMA kernel measured in the same run, T = 256). A lone int8 mat-vec took 200-260 us there,
+// but a token in T passes 450-690 us (the crossover table shows the same step from T = 8): the
+// costs below fit the passes, what matMul runs. Against ~535 us per token of decode + FMA, look-
+// ups win at 1.5 bits (model: at any T) and lose at 2 bits (model: up to T = 60), at 4 bits (d4)
+// earlier still (model: 29); small matrices (few rows per table entry) decode soon (512 x 1376:
+// model 5). VDPBF16PS ran at 1.35-1.6x the FMA kernel's time.
+constexpr double kInt8Stage = 0.032;      // per row, vector position and stage: VBMI permutes, integer sums
+constexpr double kInt8TableEntry = 0.098; // per column and table entry: f32 tables, then rounded to int8
+constexpr double kBf16Dot = 0.037;        // per weight and token, VDPBF16PS kernel
+constexpr double kBf16DecodeCost = 0.5;   // per weight: codes to f32, then to bf16
+
+int64_t lookupCrossover(int64_t rows, int64_t cols, int64_t vpr, int m1, int m2, SimdLevel level, Tables tables,
+                        Gemm gemm)
 {
     const UnitCosts c = unitCosts(level);
     const double rv = static_cast<double>(rows * vpr), weights = static_cast<double>(rows * cols);
-    const double stage2 = m2 == 0 ? 0.0 : m2 <= 16 ? c.permutedStage : c.gatheredStage;
-    const double L = rv * (c.gatheredStage + stage2) + static_cast<double>(cols * (m1 + m2)) * kTableEntryCost;
-    const double D = weights * kDecodeCost, G = weights * c.fma;
+    double L = 0; // one token's look-ups
+    if (tables == Tables::Int8 && level == SimdLevel::Avx512 && haveAvx512Vbmi()) {
+        L = rv * kInt8Stage * (m2 > 0 ? 2 : 1) + static_cast<double>(cols * (m1 + m2)) * kInt8TableEntry;
+    } else {
+        const double stage2 = m2 == 0 ? 0.0 : m2 <= 16 ? c.permutedStage : c.gatheredStage;
+        L = rv * (c.gatheredStage + stage2) + static_cast<double>(cols * (m1 + m2)) * kTableEntryCost;
+    }
+    const bool bf16 = gemm == Gemm::Bf16 && level == SimdLevel::Avx512;
+    const double D = weights * (bf16 ? kBf16DecodeCost : kDecodeCost), G = weights * (bf16 ? kBf16Dot : c.fma);
     if (L <= G)
         return std::numeric_limits<int64_t>::max();
     return std::max<int64_t>(1, static_cast<int64_t>(D / (L - G)));
@@ -382,6 +463,233 @@ float sumOf(const float* x, int64_t n)
     for (int64_t j = 0; j < n; ++j)
         s += x[j];
     return static_cast<float>(s);
+}
+
+// ---- bf16 product ---------------------------------------------------------------------------
+// f32 to bfloat16 as VCVTNEPS2BF16 defines it: zeros and subnormals to a zero of their sign,
+// NaN kept (made quiet), else round to nearest even on the upper 16 bits (overflow gives inf).
+uint16_t toBf16(float f) noexcept
+{
+    uint32_t b = 0;
+    std::memcpy(&b, &f, sizeof b);
+    if ((b & 0x7F800000u) == 0)
+        return static_cast<uint16_t>((b >> 16) & 0x8000u);
+    if ((b & 0x7FFFFFFFu) > 0x7F800000u)
+        return static_cast<uint16_t>((b >> 16) | 0x0040u);
+    return static_cast<uint16_t>((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
+}
+
+inline float fromBf16(uint16_t h) noexcept
+{
+    const uint32_t b = uint32_t{h} << 16;
+    float f = 0;
+    std::memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+void toBf16Portable(const float* in, int64_t n, uint16_t* out)
+{
+    for (int64_t j = 0; j < n; ++j)
+        out[j] = toBf16(in[j]);
+}
+
+// The twin of one VDPBF16PS chain: over column pairs ascending, acc = fma(a_odd, b_odd, acc) then
+// fma(a_even, b_even, acc), each rounded once to nearest even (the product of two bf16 is exact in
+// f32), a subnormal result flushed to a zero of its sign, as Intel's definition of the instruction
+// reads. (The FMA clone only makes std::fma one instruction; the result is the same.)
+__attribute__((target_clones("fma", "default"))) float dotBf16(const uint16_t* a, const uint16_t* b, int64_t kp)
+{
+    auto step = [](float x, float y, float acc) {
+        const float r = std::fma(x, y, acc);
+        return std::abs(r) < std::numeric_limits<float>::min() ? std::copysign(0.0f, r) : r;
+    };
+    float acc = 0.0f;
+    for (int64_t p = 0; p < kp; ++p) {
+        acc = step(fromBf16(a[2 * p + 1]), fromBf16(b[2 * p + 1]), acc);
+        acc = step(fromBf16(a[2 * p]), fromBf16(b[2 * p]), acc);
+    }
+    return acc;
+}
+
+// ---- int8 tables ---------------------------------------------------------------------------
+// The tables of kBlockVecs vector positions share one scale: entries rounded to int8 (round to
+// nearest even of e * 127 / max|e| over the block), summed per row as integers over the block
+// (at most 32 * 2 * 127 = 8128: int16 holds it), then acc = fma(float(sum), scale, acc) over the
+// blocks in order. Integer sums are exact, so the portable twin and the VBMI kernel agree bit for
+// bit. Each stage's table is padded with zeros to a whole number of 64 bytes (one zmm register).
+
+struct Int8Args {
+    const int8_t* tables; // [vec][stride]: stage 1 (p1 bytes), then stage 2
+    int64_t stride;       // bytes per vector position
+    int64_t p1;           // stage-1 bytes: m1 rounded up to 64
+    bool twoStages;
+    const uint8_t* codes1; // this 64-row group's codes: [vec][64 rows]
+    const uint8_t* codes2; // null when m2 = 0
+};
+using Int8Fn = void (*)(const Int8Args& a, int64_t v0, int64_t v1, float scale, float* acc);
+
+inline int64_t padTo64(int64_t n) { return (n + 63) / 64 * 64; }
+
+void int8Portable(const Int8Args& a, int64_t v0, int64_t v1, float scale, float* acc)
+{
+    for (int64_t r = 0; r < kInterleave; ++r) {
+        int32_t sum = 0;
+        for (int64_t v = v0; v < v1; ++v) {
+            const int8_t* t = a.tables + v * a.stride;
+            sum += t[a.codes1[v * kInterleave + r]];
+            if (a.twoStages)
+                sum += t[a.p1 + a.codes2[v * kInterleave + r]];
+        }
+        acc[r] = std::fma(static_cast<float>(sum), scale, acc[r]);
+    }
+}
+
+#if defined(__x86_64__)
+// GCC 12's AVX-512 intrinsics use _mm512_undefined_*() (the same false positive as above).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+bool haveAvx512Vbmi() noexcept
+{
+    static const bool have =
+        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
+    return have;
+}
+
+// 64 look-ups in a table of E int8 entries (E = 64, 128 or 256) by byte permutes: vpermb reads
+// one register, vpermi2b two; 256 entries take two vpermi2b and a blend on the index's top bit.
+template <int E>
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) inline __m512i lookup64(const int8_t* t, __m512i idx)
+{
+    if constexpr (E == 64) {
+        return _mm512_permutexvar_epi8(idx, _mm512_loadu_si512(t));
+    } else if constexpr (E == 128) {
+        return _mm512_permutex2var_epi8(_mm512_loadu_si512(t), idx, _mm512_loadu_si512(t + 64));
+    } else {
+        const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512(t), idx, _mm512_loadu_si512(t + 64));
+        const __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512(t + 128), idx, _mm512_loadu_si512(t + 192));
+        return _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi);
+    }
+}
+
+template <int E1, int E2>
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void int8Avx512(const Int8Args& a, int64_t v0, int64_t v1,
+                                                                       float scale, float* acc)
+{
+    __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512(); // int16 sums of rows 0-31, 32-63
+    for (int64_t v = v0; v < v1; ++v) {
+        const int8_t* t = a.tables + v * a.stride;
+        __m512i l = lookup64<E1>(t, _mm512_loadu_si512(a.codes1 + v * kInterleave));
+        __m512i l16lo = _mm512_cvtepi8_epi16(_mm512_castsi512_si256(l));
+        __m512i l16hi = _mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64(l, 1));
+        if constexpr (E2 > 0) {
+            const __m512i m = lookup64<E2>(t + a.p1, _mm512_loadu_si512(a.codes2 + v * kInterleave));
+            l16lo = _mm512_add_epi16(l16lo, _mm512_cvtepi8_epi16(_mm512_castsi512_si256(m)));
+            l16hi = _mm512_add_epi16(l16hi, _mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64(m, 1)));
+        }
+        lo = _mm512_add_epi16(lo, l16lo);
+        hi = _mm512_add_epi16(hi, l16hi);
+    }
+    const __m512 s = _mm512_set1_ps(scale);
+    const __m512i parts[4] = {
+        _mm512_cvtepi16_epi32(_mm512_castsi512_si256(lo)), _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(lo, 1)),
+        _mm512_cvtepi16_epi32(_mm512_castsi512_si256(hi)), _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(hi, 1))};
+    for (int q = 0; q < 4; ++q)
+        _mm512_storeu_ps(acc + 16 * q, _mm512_fmadd_ps(_mm512_cvtepi32_ps(parts[q]), s, _mm512_loadu_ps(acc + 16 * q)));
+}
+
+// out[e] = round-to-nearest-even(in[e] * inv) for e < n: the same bits as roundTables' loop.
+__attribute__((target("avx512f,avx512bw"))) void roundAvx512(const float* in, int64_t n, float inv, int8_t* out)
+{
+    const __m512 s = _mm512_set1_ps(inv);
+    int64_t e = 0;
+    for (; e + 16 <= n; e += 16)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + e),
+                         _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(in + e), s))));
+    for (; e < n; ++e)
+        out[e] = static_cast<int8_t>(std::lrint(in[e] * inv));
+}
+
+// The f32 tables of vector positions [v0, v1) into out ([v - v0][m]) and their largest magnitude:
+// per 16 entries, d FMAs into one register (x_t broadcast, the transposed codebook row loaded),
+// four positions at a time when they share a codebook (its rows then load once for the four).
+// Each entry is fma(x_{d-1}, B, ... fma(x_1, B, x_0 * B)), the same chain for every position.
+__attribute__((target("avx512f"))) float tablesAvx512(const float* xt, int d, const float* booksT,
+                                                      const uint32_t* bookOf, int64_t m, int64_t v0, int64_t v1,
+                                                      float* out)
+{
+    __m512 largest = _mm512_setzero_ps();
+    int64_t v = v0;
+    for (; v + 4 <= v1 && bookOf[v] == bookOf[v + 3]; v += 4) {
+        const float* BT = booksT + bookOf[v];
+        const float* x = xt + v * d;
+        float* o = out + (v - v0) * m;
+        for (int64_t c = 0; c < m; c += 16) {
+            const __mmask16 k = m - c >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (m - c)) - 1);
+            __m512 b = _mm512_maskz_loadu_ps(k, BT + c);
+            __m512 a0 = _mm512_mul_ps(_mm512_set1_ps(x[0]), b), a1 = _mm512_mul_ps(_mm512_set1_ps(x[d]), b);
+            __m512 a2 = _mm512_mul_ps(_mm512_set1_ps(x[2 * d]), b), a3 = _mm512_mul_ps(_mm512_set1_ps(x[3 * d]), b);
+            for (int t = 1; t < d; ++t) {
+                b = _mm512_maskz_loadu_ps(k, BT + t * m + c);
+                a0 = _mm512_fmadd_ps(_mm512_set1_ps(x[t]), b, a0);
+                a1 = _mm512_fmadd_ps(_mm512_set1_ps(x[d + t]), b, a1);
+                a2 = _mm512_fmadd_ps(_mm512_set1_ps(x[2 * d + t]), b, a2);
+                a3 = _mm512_fmadd_ps(_mm512_set1_ps(x[3 * d + t]), b, a3);
+            }
+            _mm512_mask_storeu_ps(o + c, k, a0);
+            _mm512_mask_storeu_ps(o + m + c, k, a1);
+            _mm512_mask_storeu_ps(o + 2 * m + c, k, a2);
+            _mm512_mask_storeu_ps(o + 3 * m + c, k, a3);
+            largest = _mm512_max_ps(largest, _mm512_max_ps(_mm512_max_ps(_mm512_abs_ps(a0), _mm512_abs_ps(a1)),
+                                                           _mm512_max_ps(_mm512_abs_ps(a2), _mm512_abs_ps(a3))));
+        }
+    }
+    for (; v < v1; ++v) {
+        const float* BT = booksT + bookOf[v];
+        const float* x = xt + v * d;
+        float* o = out + (v - v0) * m;
+        for (int64_t c = 0; c < m; c += 16) {
+            const __mmask16 k = m - c >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (m - c)) - 1);
+            __m512 a = _mm512_mul_ps(_mm512_set1_ps(x[0]), _mm512_maskz_loadu_ps(k, BT + c));
+            for (int t = 1; t < d; ++t)
+                a = _mm512_fmadd_ps(_mm512_set1_ps(x[t]), _mm512_maskz_loadu_ps(k, BT + t * m + c), a);
+            _mm512_mask_storeu_ps(o + c, k, a);
+            largest = _mm512_max_ps(largest, _mm512_abs_ps(a));
+        }
+    }
+    return _mm512_reduce_max_ps(largest);
+}
+
+template <int E1>
+Int8Fn pickInt8Avx512(int64_t p2)
+{
+    switch (p2) {
+    case 0:
+        return &int8Avx512<E1, 0>;
+    case 64:
+        return &int8Avx512<E1, 64>;
+    case 128:
+        return &int8Avx512<E1, 128>;
+    default:
+        return &int8Avx512<E1, 256>;
+    }
+}
+#pragma GCC diagnostic pop
+#else
+bool haveAvx512Vbmi() noexcept { return false; }
+bool haveAvx512Bf16() noexcept { return false; }
+#endif
+
+Int8Fn pickInt8(SimdLevel level, int64_t p1, int64_t p2)
+{
+#if defined(__x86_64__)
+    if (level == SimdLevel::Avx512)
+        return p1 == 64 ? pickInt8Avx512<64>(p2) : p1 == 128 ? pickInt8Avx512<128>(p2) : pickInt8Avx512<256>(p2);
+#endif
+    (void)p1;
+    (void)p2;
+    (void)level;
+    return &int8Portable;
 }
 
 } // namespace
@@ -418,7 +726,15 @@ const char* simdLevelName(SimdLevel level) noexcept
     return "?";
 }
 
-QuantizedLinear::QuantizedLinear(const QuantizedTensor& q)
+const char* tablesName(Tables tables) noexcept { return tables == Tables::Int8 ? "int8" : "f32"; }
+
+const char* gemmName(Gemm gemm) noexcept { return gemm == Gemm::Bf16 ? "bf16" : "f32"; }
+
+bool bf16GemmFast() noexcept { return haveAvx512Bf16(); }
+
+Tables fastestTables() noexcept { return haveAvx512Vbmi() ? Tables::Int8 : Tables::F32; }
+
+QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, Gemm gemm)
 {
     if (std::string problem = validateConfig(q.config); !problem.empty())
         throw Error(ErrorKind::InvalidArgument, "quantized matrix has invalid codec settings: " + problem);
@@ -464,23 +780,26 @@ QuantizedLinear::QuantizedLinear(const QuantizedTensor& q)
         m_rowScale[i] = q.scale * halfToFloat(q.rowScale[i]);
         m_rowMean[i] = q.scale * halfToFloat(q.rowMean[i]);
     }
-    m_lookupMaxTokens = lookupCrossover(m_rows, m_cols, m_vpr, m_m1, m_m2, resolve(SimdLevel::Best));
+    m_tables = int8Capable() ? tables : Tables::F32;
+    m_gemm = gemm == Gemm::Bf16 && haveAvx512Bf16() ? Gemm::Bf16 : Gemm::F32;
+    m_lookupMaxTokens = lookupCrossover(m_rows, m_cols, m_vpr, m_m1, m_m2, resolve(SimdLevel::Best), m_tables, m_gemm);
     m_colScale.assign(static_cast<size_t>(m_cols), 1.0f); // ones when the tensor has none, as decode() does
     if (q.hasColScale)
         for (size_t j = 0; j < m_colScale.size(); ++j)
             m_colScale[j] = halfToFloat(q.colScale[j]);
 
-    // Codes: [group][vec][16 rows], padding rows of the last group hold code 0.
-    const auto slots = static_cast<size_t>(m_groups * m_vpr * kGroup);
+    // Codes: [group of 64 rows][vec][64 rows], padding rows of the last group hold code 0.
+    const int64_t interleaved = (m_rows + kInterleave - 1) / kInterleave;
+    const auto slots = static_cast<size_t>(interleaved * m_vpr * kInterleave);
     m_codes1.assign(slots * static_cast<size_t>(m_width1), 0);
     m_codes2.assign(slots * static_cast<size_t>(m_width2), 0);
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, m_groups, 4), [&](const tbb::blocked_range<int64_t>& range) {
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, interleaved, 1), [&](const tbb::blocked_range<int64_t>& range) {
         for (int64_t g = range.begin(); g != range.end(); ++g)
-            for (int64_t r = 0; r < kGroup && g * kGroup + r < m_rows; ++r)
+            for (int64_t r = 0; r < kInterleave && g * kInterleave + r < m_rows; ++r)
                 for (int64_t v = 0; v < m_vpr; ++v) {
                     uint32_t a = 0, b = 0;
-                    readCodes(q, g * kGroup + r, v, a, b);
-                    const auto slot = static_cast<size_t>((g * m_vpr + v) * kGroup + r);
+                    readCodes(q, g * kInterleave + r, v, a, b);
+                    const auto slot = static_cast<size_t>((g * m_vpr + v) * kInterleave + r);
                     const auto a16 = static_cast<uint16_t>(a), b16 = static_cast<uint16_t>(b);
                     std::memcpy(m_codes1.data() + slot * static_cast<size_t>(m_width1), &a16,
                                 static_cast<size_t>(m_width1));
@@ -514,7 +833,8 @@ void QuantizedLinear::lookupSums(const float* table, SimdLevel level, float* sum
 {
     const LookupFn fn = pickLookup(resolve(level), m_width1, m_width2, m_m2);
     const int64_t tile = std::max<int64_t>(1, kTileBytes / (m_entries * static_cast<int64_t>(sizeof(float))));
-    const int64_t planeBytes1 = m_vpr * kGroup * m_width1, planeBytes2 = m_vpr * kGroup * m_width2;
+    // Group g (16 rows) starts at slot (g / 4) * vpr * 64 + (g % 4) * 16 of the interleave.
+    auto groupSlot = [&](int64_t g) { return (g / kSubGroups) * m_vpr * kInterleave + (g % kSubGroups) * kGroup; };
     auto body = [&](int64_t g0, int64_t g1) {
         float acc1[kChunkGroups * kGroup], acc2[kChunkGroups * kGroup];
         for (int64_t c0 = g0; c0 < g1; c0 += kChunkGroups) {
@@ -524,8 +844,8 @@ void QuantizedLinear::lookupSums(const float* table, SimdLevel level, float* sum
             for (int64_t v0 = 0; v0 < m_vpr; v0 += tile) {
                 const int64_t v1 = std::min(m_vpr, v0 + tile);
                 for (int64_t g = c0; g < c1; ++g) {
-                    const LookupArgs args{table, m_entries, m_m1, m_codes1.data() + g * planeBytes1,
-                                          m_width2 > 0 ? m_codes2.data() + g * planeBytes2 : nullptr};
+                    const LookupArgs args{table, m_entries, m_m1, m_codes1.data() + groupSlot(g) * m_width1,
+                                          m_width2 > 0 ? m_codes2.data() + groupSlot(g) * m_width2 : nullptr};
                     fn(args, v0, v1, acc1 + (g - c0) * kGroup, acc2 + (g - c0) * kGroup);
                 }
             }
@@ -540,15 +860,29 @@ void QuantizedLinear::lookupSums(const float* table, SimdLevel level, float* sum
                           [&](const tbb::blocked_range<int64_t>& r) { body(r.begin(), r.end()); });
 }
 
-void QuantizedLinear::matVec(std::span<const float> x, std::span<float> y) const { matVec(x, y, SimdLevel::Best); }
+void QuantizedLinear::matVec(std::span<const float> x, std::span<float> y) const
+{
+    matVec(x, y, SimdLevel::Best, m_tables);
+}
 
 void QuantizedLinear::matVec(std::span<const float> x, std::span<float> y, SimdLevel level) const
+{
+    matVec(x, y, level, Tables::F32);
+}
+
+void QuantizedLinear::matVec(std::span<const float> x, std::span<float> y, SimdLevel level, Tables tables) const
 {
     if (x.size() != static_cast<size_t>(m_cols) || y.size() != static_cast<size_t>(m_rows))
         throw Error(ErrorKind::InvalidArgument, "mat-vec with a " + std::to_string(m_rows) + "x" +
                                                     std::to_string(m_cols) + " matrix got x of " +
                                                     std::to_string(x.size()) + " and y of " + std::to_string(y.size()));
     checkAvailable(level);
+    if (tables == Tables::Int8) {
+        if (!int8Capable())
+            throw Error(ErrorKind::Unsupported, "int8 tables need codes of at most 8 bits");
+        matVecInt8(x.data(), y.data(), level);
+        return;
+    }
     // Everything that reads x comes before y is written, so x and y may be the same buffer.
     // Scratch: the tables (not zeroed: every entry is written, only the padding is cleared).
     const auto tableSize = static_cast<size_t>(m_vpr * m_entries + kTablePad);
@@ -562,10 +896,127 @@ void QuantizedLinear::matVec(std::span<const float> x, std::span<float> y, SimdL
             m_rowScale[static_cast<size_t>(i)] * y[static_cast<size_t>(i)] + m_rowMean[static_cast<size_t>(i)] * sx;
 }
 
+void QuantizedLinear::matVecInt8(const float* x, float* y, SimdLevel level) const
+{
+    const SimdLevel use = level == SimdLevel::Best   ? (haveAvx512Vbmi() ? SimdLevel::Avx512 : SimdLevel::Portable)
+                          : level == SimdLevel::Avx2 ? SimdLevel::Portable
+                                                     : level;
+    if (use == SimdLevel::Avx512 && !haveAvx512Vbmi())
+        throw Error(ErrorKind::Unsupported, "the int8 avx512 path needs AVX-512 VBMI, which this CPU lacks");
+    const int64_t p1 = padTo64(m_m1), p2 = m_m2 > 0 ? padTo64(m_m2) : 0, stride = p1 + p2;
+    const int64_t blocks = (m_vpr + kBlockVecs - 1) / kBlockVecs;
+    // Scratch of the calling thread, kept between calls (a token's mat-vecs allocate nothing once
+    // warm): x o t zero-padded to whole vectors, the int8 tables, the block scales. Taken out of
+    // the thread's slot for the call: a mat-vec that a waiting thread runs meanwhile (TBB may
+    // hand it another task while this one waits for its parallel loops) finds the slot empty.
+    struct Scratch {
+        std::vector<float> xt, scales;
+        std::vector<int8_t> tables;
+    };
+    thread_local Scratch threadScratch;
+    Scratch scratch = std::move(threadScratch);
+    threadScratch = {};
+    struct PutBack {
+        Scratch& from;
+        ~PutBack() { threadScratch = std::move(from); }
+    } putBack{scratch};
+    std::vector<float>& xt = scratch.xt;
+    xt.assign(static_cast<size_t>(m_vpr * m_d), 0.0f);
+    for (int64_t j = 0; j < m_cols; ++j)
+        xt[static_cast<size_t>(j)] = x[j] * m_colScale[static_cast<size_t>(j)];
+    scratch.tables.resize(static_cast<size_t>(m_vpr * stride));
+    int8_t* const tables = scratch.tables.data();
+    std::vector<float>& scales = scratch.scales;
+    scales.resize(static_cast<size_t>(blocks));
+    const bool vbmi = use == SimdLevel::Avx512;
+    // Per block: its f32 tables (in a block-sized scratch), the largest magnitude, the rounding.
+    auto build = [&](int64_t b0, int64_t b1) {
+        thread_local std::vector<float> f; // one block's f32 tables
+        f.resize(static_cast<size_t>(kBlockVecs * m_entries));
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t v0 = b * kBlockVecs, v1 = std::min(m_vpr, v0 + kBlockVecs);
+            // The f32 tables by the widest FMA kernel this CPU has, whatever the look-up path (as
+            // for the f32 tables); the largest magnitude is exact in any order; each entry rounds
+            // its product (one f32 multiply) to the nearest integer, ties to even, on both paths.
+            float largest = 0.0f;
+#if defined(__x86_64__)
+            if (haveAvx512())
+                largest = tablesAvx512(xt.data(), m_d, m_booksT.data(), m_bookOf.data(), m_entries, v0, v1, f.data());
+            else
+#endif
+            {
+                for (int64_t v = v0; v < v1; ++v)
+                    tableRow(xt.data() + v * m_d, m_d, m_booksT.data() + m_bookOf[static_cast<size_t>(v)], m_entries,
+                             f.data() + (v - v0) * m_entries);
+                for (int64_t e = 0; e < (v1 - v0) * m_entries; ++e)
+                    largest = std::max(largest, std::fabs(f[static_cast<size_t>(e)]));
+            }
+            const float inv = largest > 0.0f ? 127.0f / largest : 0.0f;
+            scales[static_cast<size_t>(b)] = largest / 127.0f;
+            for (int64_t v = v0; v < v1; ++v) {
+                const float* row = f.data() + (v - v0) * m_entries;
+                int8_t* t = tables + v * stride;
+                std::fill(t, t + stride, int8_t{0});
+#if defined(__x86_64__)
+                if (vbmi) {
+                    roundAvx512(row, m_m1, inv, t);
+                    roundAvx512(row + m_m1, m_m2, inv, t + p1);
+                    continue;
+                }
+#endif
+                for (int64_t e = 0; e < m_m1; ++e)
+                    t[e] = static_cast<int8_t>(std::lrint(row[e] * inv));
+                for (int64_t e = 0; e < m_m2; ++e)
+                    t[p1 + e] = static_cast<int8_t>(std::lrint(row[m_m1 + e] * inv));
+            }
+        }
+    };
+    if (m_cols * m_entries < kParallelTableWork)
+        build(0, blocks);
+    else
+        tbb::parallel_for(tbb::blocked_range<int64_t>(0, blocks, 1),
+                          [&](const tbb::blocked_range<int64_t>& r) { build(r.begin(), r.end()); });
+    const float sx = sumOf(x, m_cols);
+
+    const Int8Fn fn = pickInt8(use, p1, p2);
+    const int64_t interleaved = (m_rows + kInterleave - 1) / kInterleave;
+    constexpr int64_t kChunk = 4; // 64-row groups whose sums stay in L1 while a block's tables are reused
+    auto body = [&](int64_t g0, int64_t g1) {
+        float acc[kChunk * kInterleave];
+        for (int64_t c0 = g0; c0 < g1; c0 += kChunk) {
+            const int64_t c1 = std::min(g1, c0 + kChunk);
+            std::fill(std::begin(acc), std::end(acc), 0.0f);
+            for (int64_t b = 0; b < blocks; ++b) {
+                const int64_t v0 = b * kBlockVecs, v1 = std::min(m_vpr, v0 + kBlockVecs);
+                for (int64_t g = c0; g < c1; ++g) {
+                    const int64_t slot = g * m_vpr * kInterleave;
+                    const Int8Args args{tables,
+                                        stride,
+                                        p1,
+                                        m_m2 > 0,
+                                        m_codes1.data() + slot,
+                                        m_m2 > 0 ? m_codes2.data() + slot : nullptr};
+                    fn(args, v0, v1, scales[static_cast<size_t>(b)], acc + (g - c0) * kInterleave);
+                }
+            }
+            for (int64_t i = c0 * kInterleave; i < std::min(m_rows, c1 * kInterleave); ++i)
+                y[i] = m_rowScale[static_cast<size_t>(i)] * acc[i - c0 * kInterleave] +
+                       m_rowMean[static_cast<size_t>(i)] * sx;
+        }
+    };
+    if (m_rows * m_vpr < kParallelLookups)
+        body(0, interleaved);
+    else
+        tbb::parallel_for(tbb::blocked_range<int64_t>(0, interleaved, kChunk),
+                          [&](const tbb::blocked_range<int64_t>& r) { body(r.begin(), r.end()); });
+}
+
 void QuantizedLinear::matMul(const float* X, int64_t T, float* Y) const
 {
     if (T <= m_lookupMaxTokens)
-        matMulLookup(X, T, Y);
+        for (int64_t t = 0; t < T; ++t) // with this matrix's tables
+            matVec(std::span<const float>(X + t * m_cols, static_cast<size_t>(m_cols)),
+                   std::span<float>(Y + t * m_rows, static_cast<size_t>(m_rows)));
     else
         matMulDecoded(X, T, Y);
 }
@@ -579,9 +1030,18 @@ void QuantizedLinear::matMulLookup(const float* X, int64_t T, float* Y, SimdLeve
 
 void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLevel level) const
 {
+    matMulDecoded(X, T, Y, level, m_gemm);
+}
+
+void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLevel level, Gemm gemm) const
+{
     checkAvailable(level);
     if (T <= 0)
         return;
+    if (gemm == Gemm::Bf16) {
+        matMulBf16(X, T, Y, resolve(level) == SimdLevel::Avx512 && haveAvx512Bf16());
+        return;
+    }
     const int64_t K = m_cols;
     std::vector<float> sx(static_cast<size_t>(T));
     for (int64_t t = 0; t < T; ++t)
@@ -665,6 +1125,121 @@ void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLev
     });
 }
 
+// The bf16 product: as the f32 one, with the decoded rows and X rounded to bf16 (toBf16) and
+// VDPBF16PS chains (fast) or their scalar twin (dotBf16) for the sums. Columns are padded with a
+// zero to whole pairs (a zero product leaves a chain's sum as it is).
+void QuantizedLinear::matMulBf16(const float* X, int64_t T, float* Y, bool fast) const
+{
+    const int64_t K = m_cols, kp = (K + 1) / 2, kpad = 2 * kp;
+    std::vector<float> sx(static_cast<size_t>(T));
+    for (int64_t t = 0; t < T; ++t)
+        sx[static_cast<size_t>(t)] = sumOf(X + t * K, K);
+    const int64_t blocks = (m_rows + kDecodeRows - 1) / kDecodeRows;
+    auto finish = [&](int64_t r0, int64_t nb, int64_t t, const float* sums) {
+        for (int64_t i = 0; i < nb; ++i)
+            Y[t * m_rows + r0 + i] = m_rowScale[static_cast<size_t>(r0 + i)] * sums[i] +
+                                     m_rowMean[static_cast<size_t>(r0 + i)] * sx[static_cast<size_t>(t)];
+    };
+#if defined(__x86_64__)
+    auto convert = fast ? &toBf16Avx512 : &toBf16Portable;
+#else
+    auto convert = &toBf16Portable;
+#endif
+    constexpr int64_t kDecodeChunk = 8; // rows decoded to f32 at a time before rounding to bf16
+    struct Scratch {
+        std::vector<float> F, C, sums;
+        std::vector<uint16_t> N;
+    };
+    tbb::enumerable_thread_specific<Scratch> scratch;
+    // Rows [r0, r0 + nb) of N = t_j (C1 + C2)_j in bf16 into s.N (row stride ld, zero past K).
+    auto decodeBlock = [&](Scratch& s, int64_t r0, int64_t nb, int64_t ld) {
+        for (int64_t c0 = 0; c0 < nb; c0 += kDecodeChunk) {
+            const int64_t n = std::min(kDecodeChunk, nb - c0);
+            decodeRows(r0 + c0, n, s.F.data(), K, false);
+            for (int64_t i = 0; i < n; ++i) {
+                uint16_t* row = s.N.data() + (c0 + i) * ld;
+                convert(s.F.data() + i * K, K, row);
+                std::fill(row + K, row + ld, uint16_t{0});
+            }
+        }
+    };
+
+    if (!fast) {
+        // The portable twin: X row-major in bf16, one dotBf16 per output.
+        std::vector<uint16_t> Xb(static_cast<size_t>(T * kpad), 0);
+        for (int64_t t = 0; t < T; ++t)
+            toBf16Portable(X + t * K, K, Xb.data() + t * kpad);
+        tbb::parallel_for(tbb::blocked_range<int64_t>(0, blocks, 1), [&](const tbb::blocked_range<int64_t>& range) {
+            Scratch& s = scratch.local();
+            s.F.resize(static_cast<size_t>(kDecodeChunk * K));
+            s.N.resize(static_cast<size_t>(kDecodeRows * kpad));
+            s.sums.resize(static_cast<size_t>(kDecodeRows));
+            for (int64_t blk = range.begin(); blk != range.end(); ++blk) {
+                const int64_t r0 = blk * kDecodeRows, nb = std::min(kDecodeRows, m_rows - r0);
+                decodeBlock(s, r0, nb, kpad);
+                for (int64_t t = 0; t < T; ++t) {
+                    for (int64_t i = 0; i < nb; ++i)
+                        s.sums[static_cast<size_t>(i)] = dotBf16(s.N.data() + i * kpad, Xb.data() + t * kpad, kp);
+                    finish(r0, nb, t, s.sums.data());
+                }
+            }
+        });
+        return;
+    }
+
+#if defined(__x86_64__)
+    // X packed once into tiles of NR tokens, [tile][pair][NR][2] (zeros past T and past K); the
+    // rest as in the f32 product, with slices of kKc / 2 pairs.
+    const bool wide = T > 16;
+    const int64_t MR = 8, NR = wide ? 32 : 16, tiles = (T + NR - 1) / NR;
+    const auto kernel = wide ? &gemmBf16Avx512<8, 2> : &gemmBf16Avx512<8, 1>;
+    const int64_t kcPairs = kKc / 2;
+    std::vector<uint16_t> Xp(static_cast<size_t>(tiles * kpad * NR), 0);
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, tiles, 1), [&](const tbb::blocked_range<int64_t>& range) {
+        std::vector<uint16_t> row(static_cast<size_t>(kpad), 0);
+        for (int64_t tile = range.begin(); tile != range.end(); ++tile)
+            for (int64_t u = 0; u < NR && tile * NR + u < T; ++u) {
+                toBf16Avx512(X + (tile * NR + u) * K, K, row.data());
+                uint16_t* dst = Xp.data() + tile * kpad * NR + 2 * u;
+                for (int64_t p = 0; p < kp; ++p) {
+                    dst[p * 2 * NR] = row[static_cast<size_t>(2 * p)];
+                    dst[p * 2 * NR + 1] = row[static_cast<size_t>(2 * p + 1)];
+                }
+            }
+    });
+    const int64_t paddedRows = (kDecodeRows + MR - 1) / MR * MR;
+    const int64_t ldn = kpad + 32; // padded row stride: the MR rows a kernel reads do not share cache sets
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, blocks, 1), [&](const tbb::blocked_range<int64_t>& range) {
+        Scratch& s = scratch.local();
+        s.F.resize(static_cast<size_t>(kDecodeChunk * K));
+        s.N.resize(static_cast<size_t>(paddedRows * ldn));
+        s.C.resize(static_cast<size_t>(tiles * paddedRows * NR));
+        s.sums.resize(static_cast<size_t>(paddedRows));
+        for (int64_t blk = range.begin(); blk != range.end(); ++blk) {
+            const int64_t r0 = blk * kDecodeRows, nb = std::min(kDecodeRows, m_rows - r0);
+            const int64_t nbp = (nb + MR - 1) / MR * MR;
+            decodeBlock(s, r0, nb, ldn);
+            std::fill(s.N.begin() + nb * ldn, s.N.begin() + nbp * ldn, uint16_t{0});
+            std::fill(s.C.begin(), s.C.begin() + tiles * nbp * NR, 0.0f);
+            for (int64_t p0 = 0; p0 < kp; p0 += kcPairs) {
+                const int64_t pc = std::min(kcPairs, kp - p0);
+                for (int64_t tile = 0; tile < tiles; ++tile) {
+                    const uint16_t* xp = Xp.data() + (tile * kp + p0) * 2 * NR;
+                    for (int64_t i0 = 0; i0 < nbp; i0 += MR)
+                        kernel(s.N.data() + i0 * ldn + 2 * p0, ldn, xp, pc, s.C.data() + (tile * nbp + i0) * NR);
+                }
+            }
+            for (int64_t tile = 0; tile < tiles; ++tile)
+                for (int64_t u = 0; u < NR && tile * NR + u < T; ++u) {
+                    for (int64_t i = 0; i < nb; ++i)
+                        s.sums[static_cast<size_t>(i)] = s.C[static_cast<size_t>((tile * nbp + i) * NR + u)];
+                    finish(r0, nb, tile * NR + u, s.sums.data());
+                }
+        }
+    });
+#endif
+}
+
 // Rows [row0, row0 + count) into out (count x cols). kWithScales: W itself, computed exactly as
 // decode() does; else the normalized part t_j * (C1[a] + C2[b])_j that matMulDecoded scales later.
 // D > 0: the vector length as a constant (the common 4 and 8), so the inner loop is straight SIMD.
@@ -677,13 +1252,14 @@ void QuantizedLinear::decodeRowsImpl(int64_t row0, int64_t count, float* out, in
         float* row = out + (i - row0) * ld;
         const float s = m_rowScale[static_cast<size_t>(i)], mu = m_rowMean[static_cast<size_t>(i)];
         // First the codebook offsets of the row's entries (the branchy part), then the arithmetic.
-        const int64_t slot0 = (i / kGroup) * m_vpr * kGroup + i % kGroup; // slot of (i, v) = slot0 + 16 v
+        const int64_t slot0 = (i / kInterleave) * m_vpr * kInterleave + i % kInterleave; // (i, v): slot0 + 64 v
         for (int64_t v = 0; v < m_vpr; ++v) {
             const uint32_t base = m_bookOf[static_cast<size_t>(v)];
-            off1[static_cast<size_t>(v)] = base + loadCode(m_codes1.data(), m_width1, slot0 + v * kGroup) * d;
+            off1[static_cast<size_t>(v)] = base + loadCode(m_codes1.data(), m_width1, slot0 + v * kInterleave) * d;
             if constexpr (kTwoStages)
                 off2[static_cast<size_t>(v)] =
-                    base + (static_cast<uint32_t>(m_m1) + loadCode(m_codes2.data(), m_width2, slot0 + v * kGroup)) * d;
+                    base +
+                    (static_cast<uint32_t>(m_m1) + loadCode(m_codes2.data(), m_width2, slot0 + v * kInterleave)) * d;
         }
         decodeRowFromOffsets<D, kTwoStages, kWithScales>(m_books.data(), off1.data(), off2.data(), m_colScale.data(),
                                                          m_d, m_cols, s, mu, row);

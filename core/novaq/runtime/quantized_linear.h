@@ -30,15 +30,56 @@ enum class SimdLevel { Best, Avx512, Avx2, Portable };
 bool simdLevelAvailable(SimdLevel level) noexcept;
 const char* simdLevelName(SimdLevel level) noexcept;
 
+// How a mat-vec's look-ups sum. F32: f32 tables, exact (every SimdLevel gives the same bits).
+// Int8: the tables of each 32 vector positions rounded to int8 with one scale (as llama.cpp
+// rounds activations to 8 bits per block of 256 before its integer dot products), summed per
+// row as integers, then one FMA per block: byte permutes instead of gathers. Needs codes of at
+// most 8 bits (wider ones use F32); fast with AVX-512 VBMI (its Avx512 path), portable twin
+// bit-identical. Its error against F32 is about 0.4% of an output's size (tests hold a bound).
+enum class Tables { F32, Int8 };
+const char* tablesName(Tables tables) noexcept;
+// Int8 where this CPU has AVX-512 VBMI (where the permutes make it pay), else F32.
+Tables fastestTables() noexcept;
+
+// How the decoded product multiplies (matMulDecoded). F32: decoded rows and X in f32, FMA
+// kernels, within f32 rounding of the exact product. Bf16: the decoded rows t_j (C1 + C2)_j and
+// the tokens rounded to bfloat16 (round to nearest even, f32 subnormals to zero: what
+// VCVTNEPS2BF16 does), multiplied with AVX-512 BF16's VDPBF16PS (two multiply-adds per f32 lane
+// and instruction, twice an FMA's), summed in f32. The bf16 rounding of both factors costs up to
+// 2^-8 + 2^-18 relative per product (2^-9 each): |error| <= (2^-8 + 2^-18) * sum_j |s_i n_ij x_tj|
+// plus the f32 bound (tests hold it, and an RMS error under 2^-8 of the outputs. size, i.e. under
+// the int8 tables' ~0.4%). Its portable twin does what Intel defines VDPBF16PS to do (per f32 lane
+// acc = fma(a_odd, b_odd, acc) then fma(a_even, b_even, acc), each rounded to nearest even; the
+// products of two bf16 are exact in f32; tiny results flushed to zero), in scalar code. The
+// tests hold the twin and the instruction to the same bound rather than to the same bits (an
+// implementation may round the pair differently); on the Xeon measured they gave the same bits.
+// Speed: on the Xeon measured (AVX512_BF16, VNNI, VBMI, no AMX) VDPBF16PS retires ~0.65 per ns
+// against ~2.3 FMAs per ns (a 16-chain throughput loop each), so its 2x work per instruction
+// nets ~0.6x the FMA kernel's GFLOP/s: Bf16 is opt-in (a CPU where the instruction is as fast as
+// an FMA would gain up to 2x), never a default here. VNNI's VPDPBUSD ran at the FMA's rate with
+// 4x its multiply-adds: an int8 product with per-block scales is the way to a faster GEMM here.
+enum class Gemm { F32, Bf16 };
+const char* gemmName(Gemm gemm) noexcept;
+// Whether this CPU has VDPBF16PS (AVX512_BF16); without it Bf16 runs the (slow) portable twin.
+bool bf16GemmFast() noexcept;
+
 // A quantized matrix W prepared for inference: codebooks in f32 (the column scale is folded into
 // x instead: it varies inside a vector that shares its codebook with other columns), codes
-// unpacked to one byte (two above 8 bits) per stage and vector, interleaved by groups of 16 rows
-// so that one SIMD look-up serves 16 rows; row scale and mean in f32. Memory: about 1.3x the
+// unpacked to one byte (two above 8 bits) per stage and vector, interleaved by groups of 64 rows
+// so that one int8 SIMD look-up serves 64 rows (and an f32 one 16); row scale and mean in f32. Memory: about 1.3x the
 // packed size at 1.5 bits, 1.05x at 2 and 4 bits (tests: under 2x); never rows * cols floats.
 // Every method is const and safe to call from several threads; each call owns its scratch.
 class QuantizedLinear {
 public:
-    explicit QuantizedLinear(const QuantizedTensor& q);
+    // `tables`: what matVec without a level uses (Int8 falls back to F32 for codes above 8 bits).
+    // `gemm`: what matMulDecoded without a Gemm (and so matMul) uses; Bf16 falls back to F32
+    // where the CPU lacks AVX512_BF16 (its twin is a reference, not a fast path). Both are the
+    // caller's choice between exact paths (F32, F32) and approximate fast ones; the runtime ties
+    // the look-ups to LoadOptions::tables and keeps the F32 product (see Gemm: slower here).
+    explicit QuantizedLinear(const QuantizedTensor& q, Tables tables = Tables::F32, Gemm gemm = Gemm::F32);
+    Tables tables() const noexcept { return m_tables; }
+    Gemm gemm() const noexcept { return m_gemm; }
+    bool int8Capable() const noexcept { return m_width1 == 1 && m_width2 <= 1; }
 
     int64_t rows() const noexcept { return m_rows; }
     int64_t cols() const noexcept { return m_cols; }
@@ -48,6 +89,9 @@ public:
     // depend on the thread count. x and y may be the same buffer (square W).
     void matVec(std::span<const float> x, std::span<float> y) const;
     void matVec(std::span<const float> x, std::span<float> y, SimdLevel level) const;
+    // With the given tables (Int8 on a matrix with wider codes: Error(Unsupported); Int8 has the
+    // Avx512 path, meaning VBMI, and Portable; Avx2 means Portable there).
+    void matVec(std::span<const float> x, std::span<float> y, SimdLevel level, Tables tables) const;
 
     // Y (T x rows) = X (T x cols) W^T, both row-major; the result does not depend on the thread
     // count. Two strategies, public for tests and the benchmark:
@@ -64,9 +108,22 @@ public:
     // measured T ~ 16 at 1.5 bits (d8 8+4; model: 24), 8-12 at 2 bits (d8 8+8; model: 8), 4-5 at
     // 4 bits (d4 8+8; model: 3); near it both paths cost about the same. At T = 256 the decoded
     // product ran at 80-130 GFLOP/s, 3-6x dense f32 Eigen GEMM and 2.5-17x the look-up passes.
+    //  - With Gemm::Bf16, blocks of rows are decoded to bf16 and X is packed to bf16 once; an
+    //    8 rows x 32 tokens (8 x 16 for T <= 16) VDPBF16PS kernel multiplies them (novaq_bench
+    //    --matvec, "decode + bf16 dot kernel"; ~0.6x the FMA kernel on the Xeon measured).
+    // matMul looks up with this matrix's tables; the crossover follows them. Int8 tables (VBMI)
+    // cost less per token than f32 ones, so they keep look-ups for longer batches: on a 1B-class
+    // matrix (2048 x 5632, one thread, T = 256) int8 look-up passes took 114 ms at 1.5 bits
+    // against 139 for decode + FMA (the model: look-ups at any T), 177 against 137 at 2 bits
+    // (model: look-ups up to T = 60). The unit costs (lookupCrossover in the .cpp) were re-measured
+    // with novaq_bench --matvec; the f32-table figures above stand.
     void matMul(const float* X, int64_t T, float* Y) const;
     void matMulLookup(const float* X, int64_t T, float* Y, SimdLevel level = SimdLevel::Best) const;
+    // Without a Gemm: this matrix's gemm().
     void matMulDecoded(const float* X, int64_t T, float* Y, SimdLevel level = SimdLevel::Best) const;
+    // Gemm::Bf16 takes the VDPBF16PS kernel on Best or Avx512 where the CPU has AVX512_BF16 and
+    // the portable twin otherwise (Avx2 and Portable included).
+    void matMulDecoded(const float* X, int64_t T, float* Y, SimdLevel level, Gemm gemm) const;
     int64_t lookupMaxTokens() const noexcept { return m_lookupMaxTokens; }
     static constexpr int64_t kDecodeRows = 128; // rows decoded at a time
 
@@ -78,8 +135,10 @@ public:
 
 private:
     void buildTables(const float* x, float* table) const;
+    void matVecInt8(const float* x, float* y, SimdLevel level) const;
     void lookupSums(const float* table, SimdLevel level, float* sums) const;
     void decodeRows(int64_t row0, int64_t count, float* out, int64_t ld, bool withScales) const;
+    void matMulBf16(const float* X, int64_t T, float* Y, bool fast) const;
     template <int D, bool kTwoStages, bool kWithScales>
     void decodeRowsImpl(int64_t row0, int64_t count, float* out, int64_t ld) const;
 
@@ -87,10 +146,12 @@ private:
     int m_d = 0, m_m1 = 0, m_m2 = 0;
     int64_t m_entries = 0;          // m1 + m2: table entries per vector position
     int64_t m_vpr = 0;              // vectors per row
-    int64_t m_groups = 0;           // groups of 16 rows (the last one padded with code 0)
+    int64_t m_groups = 0;           // groups of 16 rows (the f32 look-ups' unit)
     int m_width1 = 1, m_width2 = 1; // bytes per stage-1 / stage-2 code (0: no stage 2)
     int64_t m_lookupMaxTokens = 1;
-    std::vector<uint8_t> m_codes1;  // [group][vec][16 rows], m_width1 bytes each
+    Tables m_tables = Tables::F32;
+    Gemm m_gemm = Gemm::F32;
+    std::vector<uint8_t> m_codes1;  // [group of 64 rows][vec][64 rows], m_width1 bytes each (code 0 pads)
     std::vector<uint8_t> m_codes2;  // same for stage 2 (empty when m2 = 0)
     std::vector<float> m_books;     // [subspace][m1 + m2][d]: stage-1 then stage-2 entries
     std::vector<float> m_booksT;    // [subspace][d][m1 + m2]: the same, transposed for the tables

@@ -67,6 +67,7 @@ EvalReport evaluateFiles(const EvalRequest& request, const CancelToken* cancel, 
     const std::string text = readTextForEval(request.text);
     LoadOptions load;
     load.decodeQuantized = request.decodeQuantized;
+    load.tables = request.tables;
     const RunnableModel model = openRunnable(request.model, request.tokenizer, load);
     std::optional<RunnableModel> against;
     if (request.against)

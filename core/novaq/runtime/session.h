@@ -49,6 +49,7 @@ struct EvalRequest {
     DocumentSplit split = DocumentSplit::Lines;
     int64_t maxTokens = 0; // 0: the whole text
     bool decodeQuantized = false;
+    Tables tables = fastestTables();
 };
 
 struct EvalReport {
