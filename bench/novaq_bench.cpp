@@ -14,7 +14,7 @@
 //   novaq_bench [--bits 1.5,2] [--rows 4096] [--cols 4096] [--threads N] [--repeat R]
 //               [--no-demo] [--demo PATH] [--make-safetensors FILE --gib G]
 //   novaq_bench --matvec [--bits 1.5,2,4] [--rows 4096] [--cols 4096] [--threads N] [--repeat 31]
-//   novaq_bench --tokens FILE.novaq [--demo ORIGINAL] [--threads N]
+//   novaq_bench --tokens FILE.novaq [--demo ORIGINAL | --no-dense] [--threads N]
 // With --tokens, the token rate of the Llama runtime: 256 new tokens one at a time after a
 // 16-token prompt (greedy, KV cache), original dense F32 weights against the .novaq file in
 // the code domain and decoded to F32, best of three runs.
@@ -449,9 +449,9 @@ int runMatVec(const std::vector<double>& bitsList, int64_t rows, int64_t cols, i
 
 // ---- --tokens: the runtime's token rate ------------------------------------------------------
 
-int runTokens(const std::string& original, const std::string& compressed)
+int runTokens(const std::string& original, const std::string& compressed, bool withDense)
 {
-    const auto origReader = novaq::openModel(original);
+    const auto origReader = withDense ? novaq::openModel(original) : nullptr;
     const auto compReader = novaq::openModel(compressed);
     novaq::LoadOptions decoded, f32, int8;
     decoded.decodeQuantized = true;
@@ -462,11 +462,13 @@ int runTokens(const std::string& original, const std::string& compressed)
         novaq::LlamaModel model;
     };
     std::vector<RuntimeRow> rows;
-    rows.push_back({"original, dense f32 (Eigen)", novaq::loadLlama(*origReader)});
+    if (withDense)
+        rows.push_back({"original, dense f32 (Eigen)", novaq::loadLlama(*origReader)});
     rows.push_back({"novaq, code domain, f32 tables", novaq::loadLlama(*compReader, f32)});
     if (novaq::fastestTables() == novaq::Tables::Int8) // else its portable twin: slow, not a rate to quote
         rows.push_back({"novaq, code domain, int8 tables", novaq::loadLlama(*compReader, int8)});
-    rows.push_back({"novaq, decoded to f32 at load", novaq::loadLlama(*compReader, decoded)});
+    if (withDense)
+        rows.push_back({"novaq, decoded to f32 at load", novaq::loadLlama(*compReader, decoded)});
     auto promptOf = [](int n) {
         std::vector<int32_t> p;
         for (int i = 0; i < n; ++i)
@@ -510,7 +512,7 @@ int main(int argc, char** argv)
     std::vector<double> bitsList{1.5, 2.0};
     int64_t rows = 4096, cols = 4096;
     int threads = 0, repeat = 1;
-    bool demo = true, matvec = false, bitsGiven = false, repeatGiven = false;
+    bool demo = true, matvec = false, bitsGiven = false, repeatGiven = false, dense = true;
     std::string demoPath = NOVAQ_BENCH_DEMO_MODEL;
     std::string tokensFile;
     for (int i = 1; i < argc; ++i) {
@@ -542,6 +544,8 @@ int main(int argc, char** argv)
             matvec = true;
         } else if (a == "--tokens") {
             tokensFile = next();
+        } else if (a == "--no-dense") {
+            dense = false; // --tokens: only the code-domain rows (the dense ones of a 1B model take minutes)
         } else if (a == "--no-demo") {
             demo = false;
         } else if (a == "--demo") {
@@ -567,7 +571,7 @@ int main(int argc, char** argv)
                 useThreads, tbb::info::default_concurrency(), __VERSION__, NOVAQ_BUILD_FLAGS);
     if (!tokensFile.empty()) {
         try {
-            return runTokens(demoPath, tokensFile);
+            return runTokens(demoPath, tokensFile, dense);
         } catch (const std::exception& e) {
             std::fprintf(stderr, "novaq_bench: %s\n", e.what());
             return 1;
