@@ -9,6 +9,7 @@
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/pipeline/calibrate.h"
+#include "novaq/pipeline/inspect.h"
 #include "novaq/pipeline/planner.h"
 #include "novaq/text/tokenizer.h"
 
@@ -152,7 +153,11 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
 {
     const auto t0 = Clock::now();
     CodecConfig config;
-    if (options.expert) {
+    const bool targeted = options.targetBytes > 0 || options.targetBits > 0;
+    if (targeted) {
+        const BitsPreset smallest = bitsPresets().front(); // where the fit starts from
+        config = {smallest.d, smallest.b1, smallest.b2, options.subspaces};
+    } else if (options.expert) {
         config = *options.expert;
     } else {
         const auto preset = presetForBits(options.bits);
@@ -192,7 +197,20 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     PlanOptions planOptions;
     planOptions.config = config;
     planOptions.bits = options.expert ? 0.0 : options.bits;
-    const std::vector<TensorPlan> plans = planModel(*reader, planOptions);
+    std::optional<TargetFit> fit;
+    std::vector<TensorPlan> plans;
+    if (targeted) {
+        fit = fitToTarget(*reader, options.input, options.targetBytes, options.targetBits, options.subspaces,
+                          options.targetText.empty() ? "the target" : options.targetText);
+        plans = fit->plans;
+    } else {
+        plans = planModel(*reader, planOptions);
+    }
+    // With a target, the plan of the tensors not written yet is made again before each one from
+    // the bytes the written ones really took (the estimate is an upper bound: a tensor without
+    // outlier columns stores no column scales), so the savings buy later tensors more bits.
+    std::vector<int> fitDone(targeted ? plans.size() : 0, -1);
+    uint64_t fitSpent = 0;
 
     std::optional<tbb::global_control> threadLimit;
     if (options.threads > 0)
@@ -226,7 +244,13 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     report.settings["beam"] = defaults.beamWidth;
     report.settings["outlier_fraction"] = defaults.outlierFraction;
     report.settings["outlier_threshold"] = defaults.outlierThreshold;
-    report.settings["allocation"] = planOptions.bits > 0 ? "balanced" : "uniform";
+    report.settings["allocation"] = targeted ? "target" : planOptions.bits > 0 ? "balanced" : "uniform";
+    if (targeted)
+        report.settings["target"] = {{"option", options.targetText},
+                                     {"bytes", fit->targetBytes},
+                                     {"bits", options.targetBits},
+                                     {"estimated_bytes", fit->inspection.estimatedFileBytes()},
+                                     {"predicted_error", fit->inspection.predictedError}};
 
     // With calibration text, the model's matrices go first, in model order (each fitted to
     // what the compressed layers before it produce), then everything else in file order.
@@ -254,7 +278,11 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     notify(sink, ev);
 
     // GGUF blocks kept as they are need format 1.1; every other file stays 1.0, byte for byte.
-    const bool keepsBlocks = std::any_of(plans.begin(), plans.end(), [](const TensorPlan& p) { return p.keepSource; });
+    bool keepsBlocks = std::any_of(plans.begin(), plans.end(), [](const TensorPlan& p) { return p.keepSource; });
+    if (fit) // a later plan may keep blocks the first one did not
+        for (const auto& o : fit->options)
+            keepsBlocks =
+                keepsBlocks || std::any_of(o.begin(), o.end(), [](const FitOption& f) { return f.plan.keepSource; });
     const uint16_t minor = keepsBlocks ? kNovaqMinorGguf : kNovaqMinor;
     NovaqWriter writer(options.output, minor);
     nlohmann::json records = nlohmann::json::array();
@@ -264,6 +292,14 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         checkCancel(cancel);
         const bool calibrated = calibrator && calibrator->covers(i);
         const TensorInfo& info = tensors[i];
+        if (fit) {
+            const uint64_t budget = fit->targetBytes - std::min(fit->targetBytes, fit->fixedBytes + fitSpent);
+            const std::vector<size_t> choice = allocateBudget(fit->options, budget, fitDone);
+            for (size_t k = 0; k < plans.size(); ++k)
+                if (fitDone[k] < 0)
+                    plans[k] = fit->options[k][choice[k]].plan;
+            fitDone[i] = static_cast<int>(choice[i]);
+        }
         const TensorPlan& plan = plans[i];
         const auto tt = Clock::now();
         ev = {};
@@ -403,6 +439,9 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         checkCancel(cancel);
         rec.data = writer.writeSection(payload);
         rec.bytesOut = payload.size();
+        if (fit)
+            fitSpent += (payload.size() + kNovaqAlign - 1) / kNovaqAlign * kNovaqAlign +
+                        fit->options[i][static_cast<size_t>(fitDone[i])].record;
         rec.sqnrDb = sqnrDb(rec.relError);
         rec.effectiveBits = numel ? 8.0 * double(payload.size()) / double(numel) : 0.0;
         records.push_back(rec.toJson());
