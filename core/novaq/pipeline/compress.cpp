@@ -200,8 +200,15 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     std::optional<TargetFit> fit;
     std::vector<TensorPlan> plans;
     if (targeted) {
+        uint64_t attached = 0; // --with-tokenizer: its files, aligned, and their manifest entries
+        if (options.attachTokenizer)
+            for (const auto& file : tokenizerFilesBeside(options.input)) {
+                std::error_code ec;
+                attached += (std::filesystem::file_size(file, ec) + kNovaqAlign - 1) / kNovaqAlign * kNovaqAlign +
+                            file.filename().string().size() + 128;
+            }
         fit = fitToTarget(*reader, options.input, options.targetBytes, options.targetBits, options.subspaces,
-                          options.targetText.empty() ? "the target" : options.targetText);
+                          options.targetText.empty() ? "the target" : options.targetText, attached);
         plans = fit->plans;
     } else {
         plans = planModel(*reader, planOptions);

@@ -318,7 +318,7 @@ ModelInspection inspectModel(const ModelReader& model, const std::filesystem::pa
 }
 
 TargetFit fitToTarget(const ModelReader& reader, const std::filesystem::path& path, uint64_t targetBytes,
-                      double targetBits, int subspaces, const std::string& what)
+                      double targetBits, int subspaces, const std::string& what, uint64_t extraBytes)
 {
     const BitsPreset smallest = bitsPresets().front();
     TargetFit fit;
@@ -334,7 +334,7 @@ TargetFit fitToTarget(const ModelReader& reader, const std::filesystem::path& pa
         std::error_code ec;
         uint64_t manifest = 768 + 2 * std::filesystem::absolute(path, ec).string().size() +
                             (m.config.is_null() ? 0 : m.config.dump().size()) + m.metadataBytes;
-        fit.fixedBytes = 2 * kNovaqAlign + manifest + kNovaqAlign; // the manifest's alignment
+        fit.fixedBytes = 2 * kNovaqAlign + manifest + kNovaqAlign + extraBytes; // + the manifest's alignment
     }
     fit.options = fitOptions(reader, subspaces);
     fit.minBytes = fit.maxBytes = fit.fixedBytes;

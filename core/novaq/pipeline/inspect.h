@@ -141,8 +141,9 @@ struct TargetFit {
     std::vector<TensorPlan> plans;               // per tensor, the chosen plans
     ModelInspection inspection;                  // the plan as `novaq inspect` shows it
 };
+// `extraBytes`: what else the file will hold (attached tokenizer files).
 TargetFit fitToTarget(const ModelReader& reader, const std::filesystem::path& path, uint64_t targetBytes,
-                      double targetBits, int subspaces, const std::string& what);
+                      double targetBits, int subspaces, const std::string& what, uint64_t extraBytes = 0);
 TargetFit fitToTarget(const std::filesystem::path& path, uint64_t targetBytes, double targetBits, int subspaces,
                       const std::string& what);
 
