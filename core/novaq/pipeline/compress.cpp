@@ -237,7 +237,11 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     report.sourceFormat = std::string(formatName(reader->format()));
     report.architecture = reader->architecture();
     report.sourceBytes = reader->tensorBytes();
-    report.settings = {{"bits", options.expert ? config.codeBitsPerWeight() : options.bits},
+    // With a target, d/b1/b2 are the smallest preset's, where the fit starts (every tensor's
+    // record has its own codec).
+    report.settings = {{"bits", targeted         ? bitsPresets().front().bits
+                                : options.expert ? config.codeBitsPerWeight()
+                                                 : options.bits},
                        {"d", config.d},
                        {"b1", config.b1},
                        {"b2", config.b2},
