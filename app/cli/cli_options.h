@@ -48,6 +48,10 @@ std::string suggest(std::string_view word, const std::vector<std::string>& candi
 int64_t parseInteger(const std::string& option, const std::string& value, int64_t min, int64_t max);
 uint64_t parseUnsigned(const std::string& option, const std::string& value);
 double parseNumber(const std::string& option, const std::string& value);
+// A size in bytes: "2200000", "2.2MB", "4GB", "500kB" (SI: 1000^n), "2MiB", "4GiB", "512KiB"
+// (binary: 1024^n); units are case-insensitive, a space before them is allowed. Anything
+// else, zero, or more than 2^62 bytes throws Error(InvalidArgument) naming the value.
+uint64_t parseSize(const std::string& option, const std::string& value);
 
 // "1.5", "2", "0.25": a number as a person writes it.
 std::string formatNumber(double value);

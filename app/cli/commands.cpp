@@ -147,6 +147,23 @@ void parseCodecOptions(const ParsedArgs& args, CompressOptions& options)
         throw usageError("the expert override needs --d, --b1 and --b2 together (e.g. --d 8 --b1 8 --b2 4)");
     if (expert && args.has("--bits"))
         throw usageError("give either --bits or the expert override --d/--b1/--b2, not both");
+    if (args.has("--target-size") && args.has("--target-bits"))
+        throw usageError("give either --target-size or --target-bits, not both");
+    for (const char* target : {"--target-size", "--target-bits"})
+        if (args.has(target) && (expert || args.has("--bits")))
+            throw usageError(std::string(target) +
+                             " chooses the preset of every tensor itself; leave out --bits and --d/--b1/--b2");
+    if (auto size = args.value("--target-size")) {
+        options.targetBytes = parseSize("--target-size", *size);
+        options.targetText = "--target-size " + *size;
+    }
+    if (auto bits = args.value("--target-bits")) {
+        const double b = parseNumber("--target-bits", *bits);
+        if (!(b > 0) || b > 64)
+            throw usageError("--target-bits expects effective bits per weight above 0 (e.g. 2.3), got '" + *bits + "'");
+        options.targetBits = b;
+        options.targetText = "--target-bits " + *bits;
+    }
     if (auto bits = args.value("--bits")) {
         const double b = parseNumber("--bits", *bits);
         if (!presetForBits(b))
@@ -175,6 +192,12 @@ std::vector<OptionSpec> compressOptionSpecs()
         {"--bits", "B", "code bits per weight: " + presetList() + "; see the table below", formatNumber(defaults.bits)},
         {"--subspaces", "K", "column subspaces, each with its own codebooks, 1..64",
          std::to_string(defaults.subspaces)},
+        {"--target-size", "SIZE",
+         "make it fit: choose every tensor's preset so the file lands just under SIZE (bytes, or 2.2MB, 4GB, 2MiB, "
+         "4GiB), with the least predicted error; instead of --bits",
+         ""},
+        {"--target-bits", "B",
+         "make it fit: the same for effective bits per weight, everything counted (e.g. 2.3); instead of --bits", ""},
         {"--output", "FILE", "the .novaq file to write", kDefaultOutput},
         {"--threads", "N", "worker threads, 0 = all cores", std::to_string(defaults.threads)},
         {"--seed", "S", "seed of codebook training", defaultSeedText()},
@@ -262,7 +285,7 @@ int compressAndReport(const Context& context, const ParsedArgs& args, const Comp
     requireOutputFolderOf(options);
     // Said before any work, not refused: the file is still a good .novaq (kept tensors stay
     // exact), a script may want it anyway, and Ctrl+C stops the run with nothing left behind.
-    if (rankZero) {
+    if (rankZero && options.targetBytes == 0 && options.targetBits == 0) {
         CodecConfig config;
         if (options.expert) {
             config = *options.expert;
@@ -346,6 +369,7 @@ const std::vector<Command>& commandTable()
                 "novaq local ./my-model --bits 2 --output my-model.novaq",
                 "novaq local model.safetensors --threads 2 --json > report.json",
                 "novaq local ./kjv-llama-7m --bits 2 --calibration kjv_calibration.txt",
+                "novaq local ./my-model --target-size 4GB",
             },
             true,
             runLocal,
@@ -361,13 +385,17 @@ const std::vector<Command>& commandTable()
             {
                 {"--bits", "B", "code bits per weight: " + presetList(), formatNumber(defaults.bits)},
                 {"--subspaces", "K", "column subspaces, 1..64", std::to_string(defaults.subspaces)},
+                {"--target-size", "SIZE",
+                 "show the per-tensor plan that fits the file just under SIZE (bytes, or 2.2MB, 4GB, 2MiB, 4GiB)", ""},
+                {"--target-bits", "B", "the same for effective bits per weight, everything counted (e.g. 2.3)", ""},
                 json,
                 {"--d", "D", "expert: vector length (with --b1 and --b2, instead of --bits)", ""},
                 {"--b1", "X", "expert: stage-1 codebook bits", ""},
                 {"--b2", "Y", "expert: stage-2 codebook bits", ""},
                 help,
             },
-            {"novaq inspect ./my-model", "novaq inspect model.gguf --bits 2 --json"},
+            {"novaq inspect ./my-model", "novaq inspect model.gguf --bits 2 --json",
+             "novaq inspect ./my-model --target-size 2.5MB"},
             true,
             runInspect,
             "",
@@ -469,7 +497,11 @@ int runInspect(const Context&, const ParsedArgs& args)
         config = {preset.d, preset.b1, preset.b2, options.subspaces};
     }
     const double bits = options.expert ? config.codeBitsPerWeight() : options.bits;
-    const ModelInspection inspection = inspectModel(path, bits, config);
+    const ModelInspection inspection =
+        options.targetBytes > 0 || options.targetBits > 0
+            ? fitToTarget(path, options.targetBytes, options.targetBits, options.subspaces, options.targetText)
+                  .inspection
+            : inspectModel(path, bits, config);
     if (args.has("--json"))
         std::cout << inspection.toJson().dump(2) << '\n';
     else

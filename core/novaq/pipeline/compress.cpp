@@ -11,6 +11,7 @@
 #include "novaq/pipeline/calibrate.h"
 #include "novaq/pipeline/cluster.h"
 #include "novaq/pipeline/cluster_work.h"
+#include "novaq/pipeline/inspect.h"
 #include "novaq/pipeline/planner.h"
 #include "novaq/text/tokenizer.h"
 
@@ -156,7 +157,11 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
 {
     const auto t0 = Clock::now();
     CodecConfig config;
-    if (options.expert) {
+    const bool targeted = options.targetBytes > 0 || options.targetBits > 0;
+    if (targeted) {
+        const BitsPreset smallest = bitsPresets().front(); // where the fit starts from
+        config = {smallest.d, smallest.b1, smallest.b2, options.subspaces};
+    } else if (options.expert) {
         config = *options.expert;
     } else {
         const auto preset = presetForBits(options.bits);
@@ -191,6 +196,10 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
             throw Error(ErrorKind::Io, options.output.string() + " already exists");
     }
 
+    if (targeted && !ranks.single())
+        throw Error(ErrorKind::Unsupported,
+                    "--target-size and --target-bits run as one process for now (each tensor's preset "
+                    "depends on the bytes of those written before it): run without mpirun, or give --bits");
     std::unique_ptr<ModelReader> reader = openOnEveryRank(options.input, cancel);
     const std::vector<std::string> hosts = ranks.single() ? std::vector<std::string>{} : rankHosts(cancel);
     std::vector<float> W, What;
@@ -198,7 +207,27 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     PlanOptions planOptions;
     planOptions.config = config;
     planOptions.bits = options.expert ? 0.0 : options.bits;
-    const std::vector<TensorPlan> plans = planModel(*reader, planOptions);
+    std::optional<TargetFit> fit;
+    std::vector<TensorPlan> plans;
+    if (targeted) {
+        uint64_t attached = 0; // --with-tokenizer: its files, aligned, and their manifest entries
+        if (options.attachTokenizer)
+            for (const auto& file : tokenizerFilesBeside(options.input)) {
+                std::error_code ec;
+                attached += (std::filesystem::file_size(file, ec) + kNovaqAlign - 1) / kNovaqAlign * kNovaqAlign +
+                            file.filename().string().size() + 128;
+            }
+        fit = fitToTarget(*reader, options.input, options.targetBytes, options.targetBits, options.subspaces,
+                          options.targetText.empty() ? "the target" : options.targetText, attached);
+        plans = fit->plans;
+    } else {
+        plans = planModel(*reader, planOptions);
+    }
+    // With a target, the plan of the tensors not written yet is made again before each one from
+    // the bytes the written ones really took (the estimate is an upper bound: a tensor without
+    // outlier columns stores no column scales), so the savings buy later tensors more bits.
+    std::vector<int> fitDone(targeted ? plans.size() : 0, -1);
+    uint64_t fitSpent = 0;
 
     std::optional<tbb::global_control> threadLimit;
     if (options.threads > 0)
@@ -218,7 +247,11 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     report.sourceFormat = std::string(formatName(reader->format()));
     report.architecture = reader->architecture();
     report.sourceBytes = reader->tensorBytes();
-    report.settings = {{"bits", options.expert ? config.codeBitsPerWeight() : options.bits},
+    // With a target, d/b1/b2 are the smallest preset's, where the fit starts (every tensor's
+    // record has its own codec).
+    report.settings = {{"bits", targeted         ? bitsPresets().front().bits
+                                : options.expert ? config.codeBitsPerWeight()
+                                                 : options.bits},
                        {"d", config.d},
                        {"b1", config.b1},
                        {"b2", config.b2},
@@ -232,7 +265,13 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     report.settings["beam"] = defaults.beamWidth;
     report.settings["outlier_fraction"] = defaults.outlierFraction;
     report.settings["outlier_threshold"] = defaults.outlierThreshold;
-    report.settings["allocation"] = planOptions.bits > 0 ? "balanced" : "uniform";
+    report.settings["allocation"] = targeted ? "target" : planOptions.bits > 0 ? "balanced" : "uniform";
+    if (targeted)
+        report.settings["target"] = {{"option", options.targetText},
+                                     {"bytes", fit->targetBytes},
+                                     {"bits", options.targetBits},
+                                     {"estimated_bytes", fit->inspection.estimatedFileBytes()},
+                                     {"predicted_error", fit->inspection.predictedError}};
 
     // With calibration text, the model's matrices go first, in model order (each fitted to
     // what the compressed layers before it produce), then everything else in file order.
@@ -260,7 +299,11 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     notify(sink, ev);
 
     // GGUF blocks kept as they are need format 1.1; every other file stays 1.0, byte for byte.
-    const bool keepsBlocks = std::any_of(plans.begin(), plans.end(), [](const TensorPlan& p) { return p.keepSource; });
+    bool keepsBlocks = std::any_of(plans.begin(), plans.end(), [](const TensorPlan& p) { return p.keepSource; });
+    if (fit) // a later plan may keep blocks the first one did not
+        for (const auto& o : fit->options)
+            keepsBlocks =
+                keepsBlocks || std::any_of(o.begin(), o.end(), [](const FitOption& f) { return f.plan.keepSource; });
     const uint16_t minor = keepsBlocks ? kNovaqMinorGguf : kNovaqMinor;
     std::optional<NovaqWriter> writer;
     if (ranks.rank() == 0)
@@ -359,6 +402,9 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         checkCancel(cancel);
         rec.data = writer->writeSection(out.payload);
         rec.bytesOut = out.payload.size();
+        if (fit) // one process: written before the next tensor is planned
+            fitSpent += (out.payload.size() + kNovaqAlign - 1) / kNovaqAlign * kNovaqAlign +
+                        fit->options[i][static_cast<size_t>(fitDone[i])].record;
         rec.sqnrDb = sqnrDb(rec.relError);
         rec.effectiveBits = numel ? 8.0 * double(out.payload.size()) / double(numel) : 0.0;
         records.push_back(rec.toJson());
@@ -402,6 +448,14 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         checkCancel(cancel);
         const bool calibrated = calibrator && calibrator->covers(i);
         const TensorInfo& info = tensors[i];
+        if (fit) {
+            const uint64_t budget = fit->targetBytes - std::min(fit->targetBytes, fit->fixedBytes + fitSpent);
+            const std::vector<size_t> choice = allocateBudget(fit->options, budget, fitDone);
+            for (size_t k = 0; k < plans.size(); ++k)
+                if (fitDone[k] < 0)
+                    plans[k] = fit->options[k][choice[k]].plan;
+            fitDone[i] = static_cast<int>(choice[i]);
+        }
         const TensorPlan& plan = plans[i];
         const auto tt = Clock::now();
         ev = {};

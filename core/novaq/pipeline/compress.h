@@ -38,6 +38,12 @@ struct CompressOptions {
     // A cluster run (`mpirun -n N novaq local`, cluster.h): rank 0 fills in each rank's share
     // of the work. Unused by a single process.
     std::vector<RankShare>* shares = nullptr;
+    // Make it fit (--target-size / --target-bits): per-tensor presets chosen so that the file
+    // lands just under this many bytes, or effective bits per weight (everything counted);
+    // 0: off. When on, `bits` and `expert` are not used (subspaces is).
+    uint64_t targetBytes = 0;
+    double targetBits = 0;
+    std::string targetText; // the option as given ("--target-size 2.2MB"), for messages and the file
 };
 
 // Throws Error on bad options, unreadable input, write failure or cancel; in every such

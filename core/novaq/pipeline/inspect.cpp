@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -89,6 +90,12 @@ uint64_t ModelInspection::quantizedParams() const noexcept
 
 uint64_t ModelInspection::estimatedFileBytes() const noexcept
 {
+    if (fixedBytes > 0) {
+        uint64_t n = fixedBytes;
+        for (const TensorInspection& t : tensors)
+            n += align64(t.estimatedBytes);
+        return n;
+    }
     uint64_t n = 2 * kNovaqAlign + kManifestBase + (config.is_null() ? 0 : config.dump().size()) + metadataBytes;
     for (const TensorInspection& t : tensors)
         n += align64(t.estimatedBytes) + kManifestPerTensor;
@@ -221,6 +228,14 @@ nlohmann::json ModelInspection::toJson() const
     for (const auto& f : files)
         filesJson.push_back(f.string());
     const uint64_t est = estimatedFileBytes();
+    nlohmann::json target;
+    if (targetBytes > 0)
+        target = {{"option", targetText},
+                  {"bytes", targetBytes},
+                  {"bits", params() ? 8.0 * double(targetBytes) / double(params()) : 0.0},
+                  {"min_bytes", targetMinBytes},
+                  {"max_bytes", targetMaxBytes},
+                  {"predicted_error", predictedError}};
     return {{"path", path.string()},
             {"format", format},
             {"architecture", architecture},
@@ -234,6 +249,7 @@ nlohmann::json ModelInspection::toJson() const
               {"b2", settings.b2},
               {"subspaces", settings.subspaces}}},
             {"tensors", rows},
+            {"target", target},
             {"totals",
              {{"tensors", tensors.size()},
               {"params", params()},
@@ -299,6 +315,78 @@ ModelInspection inspectModel(const ModelReader& model, const std::filesystem::pa
         out.tensors.push_back(std::move(t));
     }
     return out;
+}
+
+TargetFit fitToTarget(const ModelReader& reader, const std::filesystem::path& path, uint64_t targetBytes,
+                      double targetBits, int subspaces, const std::string& what, uint64_t extraBytes)
+{
+    const BitsPreset smallest = bitsPresets().front();
+    TargetFit fit;
+    fit.inspection = inspectModel(reader, path, smallest.bits, {smallest.d, smallest.b1, smallest.b2, subspaces});
+    ModelInspection& m = fit.inspection;
+    const uint64_t params = m.params();
+    if (targetBits > 0)
+        targetBytes = static_cast<uint64_t>(std::floor(targetBits * double(params) / 8.0));
+    fit.targetBytes = targetBytes;
+    {
+        // The manifest as compressModel writes it, but the tensor records (FitOption::record):
+        // settings, source (its label and absolute path), config and the source's metadata.
+        std::error_code ec;
+        uint64_t manifest = 768 + 2 * std::filesystem::absolute(path, ec).string().size() +
+                            (m.config.is_null() ? 0 : m.config.dump().size()) + m.metadataBytes;
+        fit.fixedBytes = 2 * kNovaqAlign + manifest + kNovaqAlign + extraBytes; // + the manifest's alignment
+    }
+    fit.options = fitOptions(reader, subspaces);
+    fit.minBytes = fit.maxBytes = fit.fixedBytes;
+    for (const auto& o : fit.options) {
+        fit.minBytes += o.front().cost;
+        fit.maxBytes += o.back().cost;
+    }
+    auto bits = [&](uint64_t bytes) { return params ? 8.0 * double(bytes) / double(params) : 0.0; };
+    if (targetBytes < fit.minBytes || targetBytes > fit.maxBytes) {
+        char text[512];
+        std::snprintf(text, sizeof text,
+                      "%s (%s bytes, %.3f bits per weight) is %s than this model can be at these settings: the "
+                      "reachable range is %s to %s bytes (%s to %s, %.3f to %.3f bits per weight); choose a target "
+                      "in it",
+                      what.c_str(), withThousands(targetBytes).c_str(), bits(targetBytes),
+                      targetBytes < fit.minBytes ? "smaller" : "larger", withThousands(fit.minBytes).c_str(),
+                      withThousands(fit.maxBytes).c_str(), humanBytes(fit.minBytes).c_str(),
+                      humanBytes(fit.maxBytes).c_str(), bits(fit.minBytes), bits(fit.maxBytes));
+        throw Error(ErrorKind::InvalidArgument, text);
+    }
+    fit.choice = allocateBudget(fit.options, targetBytes - fit.fixedBytes);
+    uint64_t records = 0;
+    for (size_t i = 0; i < fit.options.size(); ++i)
+        records += fit.options[i][fit.choice[i]].record;
+    m.fixedBytes = fit.fixedBytes + records;
+    double error = 0, weight = 0;
+    for (size_t i = 0; i < fit.options.size(); ++i) {
+        const FitOption& o = fit.options[i][fit.choice[i]];
+        fit.plans.push_back(o.plan);
+        TensorInspection& t = m.tensors[i];
+        t.quantize = o.plan.quantize;
+        t.config = o.plan.config;
+        t.reason = o.plan.reason;
+        t.plannedAs = plannedAs(o.plan, t.info);
+        t.estimatedBytes = o.plan.estimatedBytes;
+        t.keepSource = o.plan.keepSource;
+        error += o.error;
+        weight += roleWeight(tensorRole(t.info.name)) * double(t.info.numel());
+    }
+    m.targetBytes = targetBytes;
+    m.targetText = what;
+    m.targetMinBytes = fit.minBytes;
+    m.targetMaxBytes = fit.maxBytes;
+    m.predictedError = weight > 0 ? error / weight : 0.0;
+    return fit;
+}
+
+TargetFit fitToTarget(const std::filesystem::path& path, uint64_t targetBytes, double targetBits, int subspaces,
+                      const std::string& what)
+{
+    const std::unique_ptr<ModelReader> reader = openModel(path);
+    return fitToTarget(*reader, path, targetBytes, targetBits, subspaces, what);
 }
 
 std::string notSmallerWarning(const ModelInspection& m)
@@ -439,7 +527,7 @@ std::string formatInspection(const ModelInspection& m)
                   est ? double(m.sourceBytes()) / double(est) : 0.0,
                   est ? 2.0 * double(m.params()) / double(est) : 0.0);
     out << line;
-    if (const std::string extra = m.extraBitsText(); !extra.empty())
+    if (const std::string extra = m.extraBitsText(); !extra.empty() && m.targetBytes == 0)
         out << "bits above the preset   " << extra << "\n";
     if (m.sourceAlreadyCompressed()) {
         std::snprintf(line, sizeof line, "source bits/weight      %.3f (already compressed)\n",
@@ -448,8 +536,21 @@ std::string formatInspection(const ModelInspection& m)
     }
     if (const std::string warning = notSmallerWarning(m); !warning.empty())
         out << "WARNING                 " << warning << "\n";
-    std::snprintf(line, sizeof line, "settings                bits=%g d=%d b1=%d b2=%d subspaces=%d\n", m.bits,
-                  m.settings.d, m.settings.b1, m.settings.b2, m.settings.subspaces);
+    if (m.targetBytes > 0) {
+        std::snprintf(line, sizeof line,
+                      "target                  %s: %s bytes (%.3f bits/weight); reachable %s to %s bytes; "
+                      "predicted error %.4f (role-weighted mean)\n",
+                      m.targetText.c_str(), withThousands(m.targetBytes).c_str(),
+                      m.params() ? 8.0 * double(m.targetBytes) / double(m.params()) : 0.0,
+                      withThousands(m.targetMinBytes).c_str(), withThousands(m.targetMaxBytes).c_str(),
+                      m.predictedError);
+        out << line;
+        std::snprintf(line, sizeof line, "settings                per-tensor presets (fit to target), subspaces=%d\n",
+                      m.settings.subspaces);
+    } else {
+        std::snprintf(line, sizeof line, "settings                bits=%g d=%d b1=%d b2=%d subspaces=%d\n", m.bits,
+                      m.settings.d, m.settings.b1, m.settings.b2, m.settings.subspaces);
+    }
     out << line;
     return out.str();
 }

@@ -4,6 +4,7 @@
 
 #include "novaq/codec/codec_config.h"
 #include "novaq/formats/model_reader.h"
+#include "novaq/pipeline/planner.h"
 
 #include <nlohmann/json.hpp>
 
@@ -65,6 +66,15 @@ struct ModelInspection {
     double estimatedEffectiveBits() const noexcept;
     uint64_t metadataBytes = 0; // the source's metadata the manifest carries (JSON text)
 
+    // A plan fitted to a size (--target-size / --target-bits); targetBytes 0: none.
+    uint64_t targetBytes = 0;
+    std::string targetText;                          // as the user gave it: "--target-size 2.2MB"
+    uint64_t targetMinBytes = 0, targetMaxBytes = 0; // the reachable range of the estimate
+    double predictedError = 0;                       // role-weighted mean relative error of the plan
+    // With a target: header, manifest and trailer estimated from the tensor names rather than
+    // the generous per-tensor constant, so that the file can fill the target (0: not used).
+    uint64_t fixedBytes = 0;
+
     // Bits per weight of the source as stored (8 * sourceBytes / params): 16 for an F16 model,
     // about 4.9 for a llama.cpp Q4_K_M file.
     double sourceBitsPerWeight() const noexcept;
@@ -116,6 +126,26 @@ std::string formatInspection(const ModelInspection& inspection);
 // One sentence for a run whose output would not be smaller than its source (what it would be,
 // why, what to do), or empty. `novaq local` prints it before it starts.
 std::string notSmallerWarning(const ModelInspection& inspection);
+
+// Per-tensor presets that fit the estimated file within 2% under a target, with the lowest
+// predicted error (planner.h: fitOptions, allocateBudget). The target is bytes, or effective
+// bits per weight (everything counted, as `novaq stats` reports) when targetBits > 0.
+// `what` names the option in messages ("--target-size 2.2MB"). A target outside the reachable
+// range throws Error(InvalidArgument) naming the range.
+struct TargetFit {
+    uint64_t targetBytes = 0;
+    uint64_t fixedBytes = 0; // header, manifest and trailer: everything but the tensor payloads
+    uint64_t minBytes = 0, maxBytes = 0;
+    std::vector<std::vector<FitOption>> options; // per tensor
+    std::vector<size_t> choice;                  // per tensor, into options
+    std::vector<TensorPlan> plans;               // per tensor, the chosen plans
+    ModelInspection inspection;                  // the plan as `novaq inspect` shows it
+};
+// `extraBytes`: what else the file will hold (attached tokenizer files).
+TargetFit fitToTarget(const ModelReader& reader, const std::filesystem::path& path, uint64_t targetBytes,
+                      double targetBits, int subspaces, const std::string& what, uint64_t extraBytes = 0);
+TargetFit fitToTarget(const std::filesystem::path& path, uint64_t targetBytes, double targetBits, int subspaces,
+                      const std::string& what);
 
 // Working memory compressModel needs for one quantized rows x cols tensor whose serialized
 // payload is `payloadBytes` (the formula is in inspect.cpp, derived from compress.cpp and

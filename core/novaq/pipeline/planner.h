@@ -48,4 +48,33 @@ struct PlanOptions {
 TensorPlan planTensor(const TensorInfo& info, const PlanOptions& options);
 std::vector<TensorPlan> planModel(const ModelReader& reader, const PlanOptions& options);
 
+// --- Make it fit: per-tensor presets chosen for a size budget (--target-size / --target-bits).
+
+// Measured mean relative error ||W - What||^2 / ||W||^2 of the codec at each preset of
+// bitsPresets() (the Gaussian limit 2^(-2R) times a factor of 1.2 to 1.6); 0 for other bits.
+double presetRelativeError(double presetBits) noexcept;
+// How much one parameter's error counts by role, from the role table above (see planner.cpp).
+double roleWeight(TensorRole role) noexcept;
+
+// One way to store one tensor when fitting a target: the plan at one preset (or kept), its
+// file cost and its predicted error (role-weighted, times the
+// parameter count). A tensor's options are sorted by cost, and each costs more and predicts
+// less error than the one before it (the others are left out).
+struct FitOption {
+    TensorPlan plan;
+    double presetBits = 0; // 0 when kept
+    uint64_t cost = 0;     // the payload, 64-byte aligned, plus `record`
+    uint64_t record = 0;   // its manifest record (name, shape, codec, section, stats), at most
+    double error = 0;
+};
+std::vector<std::vector<FitOption>> fitOptions(const ModelReader& reader, int subspaces);
+
+// Greedy allocation: every tensor starts at its cheapest option; then, while the budget
+// allows, the upgrade with the largest predicted error reduction per byte is made (one that no
+// longer fits is skipped, and a cheaper one may still fit). Tensors with `fixed[i] >= 0` keep
+// that option and are not charged (their bytes are already counted outside `budget`).
+// Deterministic: ties go to the lower tensor index, then the cheaper option.
+std::vector<size_t> allocateBudget(const std::vector<std::vector<FitOption>>& options, uint64_t budget,
+                                   const std::vector<int>& fixed = {});
+
 } // namespace novaq
