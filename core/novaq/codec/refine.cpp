@@ -94,11 +94,36 @@ struct Unpacked {
     }
 };
 
+// out = A H. Eigen runs one thread here (EIGEN_DONT_PARALLELIZE: TBB owns the cores), so
+// fixed blocks of rows go to TBB; each block's product does not depend on which thread ran
+// it, so the result is the same bits at any thread count. This product is almost all of the
+// refit's time (R x N x N per Hessian-vector product).
+void timesH(const Matrix& A, const Matrix& H, Matrix& out)
+{
+    out.resize(A.rows(), H.cols());
+    constexpr int64_t kBlock = 64;
+    const int64_t blocks = (A.rows() + kBlock - 1) / kBlock;
+    tbb::parallel_for(int64_t(0), blocks, [&](int64_t b) {
+        const int64_t r0 = b * kBlock, nr = std::min(kBlock, int64_t(A.rows()) - r0);
+        out.middleRows(r0, nr).noalias() = A.middleRows(r0, nr) * H;
+    });
+}
+
+// sum_ij X_ij Y_ij in double, by rows in order.
+double frobeniusDot(const Matrix& X, const Matrix& Y)
+{
+    double s = 0;
+    for (int64_t i = 0; i < X.rows(); ++i)
+        s += X.row(i).cast<double>().dot(Y.row(i).cast<double>());
+    return s;
+}
+
 double objective(const Matrix& W, const Matrix& What, const Matrix& H)
 {
     const Matrix E = W - What;
-    const Matrix EH = E * H;
-    return EH.cwiseProduct(E).cast<double>().sum();
+    Matrix EH;
+    timesH(E, H, EH);
+    return frobeniusDot(EH, E);
 }
 
 Matrix decodeMatrix(const QuantizedTensor& q)
@@ -120,9 +145,10 @@ double dot(const std::vector<double>& x, const std::vector<double>& y)
 
 double outputError(const QuantizedTensor& q, std::span<const float> W, const HessianMatrix& H)
 {
-    const Eigen::Map<const Matrix> Wm(W.data(), q.rows, q.cols);
-    const Matrix Wd = Wm;
-    const double denom = (Wd * H).cwiseProduct(Wd).cast<double>().sum();
+    const Matrix Wd = Eigen::Map<const Matrix>(W.data(), q.rows, q.cols);
+    Matrix WH;
+    timesH(Wd, H, WH);
+    const double denom = frobeniusDot(WH, Wd);
     return denom > 0 ? objective(Wd, decodeMatrix(q), H) / denom : 0.0;
 }
 
@@ -132,7 +158,9 @@ RefineResult refineForOutput(QuantizedTensor& q, std::span<const float> Wspan, c
     if (H.rows() != q.cols || H.cols() != q.cols || Wspan.size() != static_cast<size_t>(q.rows * q.cols))
         throw Error(ErrorKind::InvalidArgument, "internal: refineForOutput shapes do not match");
     const Matrix W = Eigen::Map<const Matrix>(Wspan.data(), q.rows, q.cols);
-    const double denom = (W * H).cwiseProduct(W).cast<double>().sum();
+    Matrix WH;
+    timesH(W, H, WH);
+    const double denom = frobeniusDot(WH, W);
     RefineResult result;
     const double before = objective(W, decodeMatrix(q), H);
     result.before = result.after = denom > 0 ? before / denom : 0.0;
@@ -149,11 +177,10 @@ RefineResult refineForOutput(QuantizedTensor& q, std::span<const float> Wspan, c
         s[static_cast<size_t>(i)] = double(q.scale) * halfToFloat(q.rowScale[static_cast<size_t>(i)]);
         mu[static_cast<size_t>(i)] = double(q.scale) * halfToFloat(q.rowMean[static_cast<size_t>(i)]);
     }
-    const Matrix WH = W * H;
     const Eigen::VectorXf H1 = H.rowwise().sum();
     const double hh = H1.cast<double>().sum();
 
-    Matrix A, G;
+    Matrix A, G, AH;
     for (int round = 0; round < options.rounds; ++round) {
         // Codebooks: minimize ||S A(theta) + mu 1^T - W||_H, i.e. solve
         // scatter(S^2 A(theta) H) = scatter(S (W H - mu (H 1)^T)) by conjugate gradients.
@@ -162,7 +189,7 @@ RefineResult refineForOutput(QuantizedTensor& q, std::span<const float> Wspan, c
             u.decodeNormalized(xf, A);
             for (int64_t i = 0; i < u.R; ++i)
                 A.row(i) *= static_cast<float>(s[static_cast<size_t>(i)] * s[static_cast<size_t>(i)]);
-            G.noalias() = A * H;
+            timesH(A, H, G);
             u.scatter(G, out);
         };
         G = WH;
@@ -171,34 +198,57 @@ RefineResult refineForOutput(QuantizedTensor& q, std::span<const float> Wspan, c
                        (WH.row(i) - static_cast<float>(mu[static_cast<size_t>(i)]) * H1.transpose());
         std::vector<double> rhs;
         u.scatter(G, rhs);
-        std::vector<double> x(theta.begin(), theta.end()), Ax, r(P), p, Ap;
-        apply(x, Ax);
-        for (size_t e = 0; e < P; ++e)
+        // Jacobi preconditioner: the normal matrix's diagonal, sum over the uses of an entry
+        // of (s_i c_j)^2 H_jj. Entries are used very unevenly, so it cuts the steps needed.
+        std::vector<double> D;
+        for (int64_t i = 0; i < u.R; ++i)
+            for (int64_t j = 0; j < u.N; ++j)
+                G(i, j) = static_cast<float>(s[static_cast<size_t>(i)] * s[static_cast<size_t>(i)]) *
+                          u.colScale[static_cast<size_t>(j)] * H(j, j);
+        u.scatter(G, D);
+        for (double& v : D)
+            v = v > 0 ? 1.0 / v : 0.0;
+        std::vector<double> x(theta.begin(), theta.end()), Ax, r(P), z(P), p, Ap;
+        if (round == 0) { // warm start: the current codebooks
+            apply(x, Ax);
+        } else { // A(theta) H is there from the last row solve: only the row scales changed
+            for (int64_t i = 0; i < u.R; ++i)
+                G.row(i) = static_cast<float>(s[static_cast<size_t>(i)] * s[static_cast<size_t>(i)]) * AH.row(i);
+            u.scatter(G, Ax);
+        }
+        for (size_t e = 0; e < P; ++e) {
             r[e] = rhs[e] - Ax[e];
-        p = r;
-        double rs = dot(r, r);
-        const double stop = 1e-12 * std::max(dot(rhs, rhs), 1e-30);
-        for (int it = 0; it < options.cgIterations && rs > stop; ++it) {
+            z[e] = D[e] * r[e];
+        }
+        p = z;
+        double rz = dot(r, z);
+        // Each step lowers the output error by alpha r.z; stop when that is a negligible part of it.
+        const double negligible = options.cgTolerance * before;
+        for (int it = 0; it < options.cgIterations && rz > 0; ++it) {
             apply(p, Ap);
             const double pAp = dot(p, Ap);
             if (!(pAp > 0))
                 break;
-            const double alpha = rs / pAp;
+            const double alpha = rz / pAp;
             for (size_t e = 0; e < P; ++e) {
                 x[e] += alpha * p[e];
                 r[e] -= alpha * Ap[e];
+                z[e] = D[e] * r[e];
             }
-            const double rsNew = dot(r, r);
+            const double rzNew = dot(r, z);
             for (size_t e = 0; e < P; ++e)
-                p[e] = r[e] + (rsNew / rs) * p[e];
-            rs = rsNew;
+                p[e] = z[e] + (rzNew / rz) * p[e];
+            const double gain = alpha * rz;
+            rz = rzNew;
+            if (gain < negligible)
+                break;
         }
         for (size_t e = 0; e < P; ++e) // what the file stores
             theta[e] = halfToFloat(floatToHalf(static_cast<float>(x[e])));
 
         // Rows: for each row the (scale, offset) minimizing ||s a + m 1 - w||_H.
         u.decodeNormalized(theta, A);
-        const Matrix AH = A * H;
+        timesH(A, H, AH);
         for (int64_t i = 0; i < u.R; ++i) {
             const double aHa = AH.row(i).cast<double>().dot(A.row(i).cast<double>());
             const double aH1 = AH.row(i).cast<double>().sum();

@@ -29,7 +29,11 @@ struct RefineResult {
 
 struct RefineOptions {
     int rounds = 3;        // codebook solve + row solve, alternated
-    int cgIterations = 16; // conjugate-gradient steps per codebook solve
+    int cgIterations = 16; // conjugate-gradient steps per codebook solve, at most
+    // A codebook solve (Jacobi-preconditioned, warm-started from the current codebooks) stops
+    // after a step that lowers the output error by less than this fraction of the error before
+    // the refit: the later steps and rounds then cost far less than the fixed count did.
+    double cgTolerance = 1e-3;
 };
 
 RefineResult refineForOutput(QuantizedTensor& q, std::span<const float> W, const HessianMatrix& H,

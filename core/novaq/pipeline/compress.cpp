@@ -13,9 +13,9 @@
 #include "novaq/pipeline/cluster_work.h"
 #include "novaq/pipeline/inspect.h"
 #include "novaq/pipeline/planner.h"
+#include "novaq/pipeline/teacher_targets.h"
 #include "novaq/text/tokenizer.h"
 
-#include <Eigen/Cholesky>
 #include <tbb/global_control.h>
 #include <tbb/info.h>
 
@@ -276,6 +276,7 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     // With calibration text, the model's matrices go first, in model order (each fitted to
     // what the compressed layers before it produce), then everything else in file order.
     std::unique_ptr<Calibrator> calibrator;
+    TeacherTargets teacherTargets; // keeps its solve for the matrices that share an input
     std::vector<size_t> order;
     if (!options.calibration.empty()) {
         (void)llamaConfig(*reader); // an architecture we cannot run is the first thing to say
@@ -521,17 +522,12 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
                 params.rowImportance = calibration.rowImportance;
             }
             // Teacher targets: the weights that best map the compressed model's inputs to the
-            // original's outputs, W* = W C H^-1 (calibrate.h); quantizing towards W* instead of
+            // original's outputs, W* = W (C + delta I) H^-1 (teacher_targets.h); quantizing towards W* instead of
             // W minimizes ||X_t W^T - X_s What^T||.
             std::vector<float> target;
-            if (calibration.C.size() > 0) {
-                const Eigen::Map<const HessianMatrix> Wm(W.data(), info.rows(), info.cols());
-                const Eigen::LLT<Eigen::MatrixXd> llt(calibration.H.cast<double>());
-                const Eigen::MatrixXd WstarT =
-                    llt.solve(calibration.C.cast<double>().transpose() * Wm.cast<double>().transpose());
-                target.resize(numel);
-                Eigen::Map<HessianMatrix>(target.data(), info.rows(), info.cols()) = WstarT.transpose().cast<float>();
-            }
+            if (calibration.C.size() > 0)
+                target = teacherTargets.solve(W, info.rows(), info.cols(), calibration.H, calibration.C,
+                                              calibration.columnImportance);
             const std::span<const float> goal = target.empty() ? std::span<const float>(W) : target;
             QuantizedTensor q;
             try {

@@ -1,0 +1,201 @@
+// Teacher-guided refinement, the solver side: teacher targets anchored to the original
+// weights (pipeline/teacher_targets), the output-error refit at any thread count
+// (codec/refine), and calibration with fewer tokens than a layer's input width.
+
+#include "test_support.h"
+
+#include "novaq/codec/encoder.h"
+#include "novaq/codec/refine.h"
+#include "novaq/pipeline/compress.h"
+#include "novaq/pipeline/teacher_targets.h"
+
+#include <QTest>
+
+#include <Eigen/SVD>
+#include <tbb/global_control.h>
+
+#include <cmath>
+#include <map>
+
+using namespace novaq;
+using namespace novaq::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// n x cols inputs with correlated neighbouring columns.
+HessianMatrix inputs(int n, int cols, uint64_t seed)
+{
+    const std::vector<float> noise = gaussian(static_cast<size_t>(n * cols), seed);
+    HessianMatrix X(n, cols);
+    for (int t = 0; t < n; ++t)
+        for (int j = 0; j < cols; ++j)
+            X(t, j) = 0.7f * (j ? X(t, j - 1) : 0.0f) + noise[static_cast<size_t>(t * cols + j)];
+    return X;
+}
+
+// H = Xs^T Xs / n damped as the calibrator does (+ 0.01 mean diag), its undamped diagonal.
+HessianMatrix dampedH(const HessianMatrix& Xs, std::vector<float>& diag)
+{
+    HessianMatrix H = Xs.transpose() * Xs / float(Xs.rows());
+    diag.resize(static_cast<size_t>(H.rows()));
+    double mean = 0;
+    for (int64_t j = 0; j < H.rows(); ++j) {
+        diag[static_cast<size_t>(j)] = H(j, j);
+        mean += H(j, j);
+    }
+    const float add = static_cast<float>(0.01 * mean / double(H.rows()));
+    for (int64_t j = 0; j < H.rows(); ++j)
+        H(j, j) += add;
+    return H;
+}
+
+double relErr(const std::vector<float>& W, const std::vector<float>& V) { return relativeError(W, V); }
+
+} // namespace
+
+class TestRefine : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    // With the same inputs on both sides (X_t = X_s) the best target is W itself, whatever the
+    // token count: before the anchor, W* lost every direction the tokens did not span (with
+    // 16 tokens for 64 columns, three quarters of the weights).
+    void teacherTargetsKeepWeights_data()
+    {
+        QTest::addColumn<int>("tokens");
+        QTest::addColumn<int>("cols");
+        QTest::newRow("16 tokens, 64 wide") << 16 << 64;
+        QTest::newRow("63 tokens, 64 wide") << 63 << 64;
+        QTest::newRow("64 tokens, 64 wide") << 64 << 64;
+        QTest::newRow("512 tokens, 64 wide") << 512 << 64;
+    }
+    void teacherTargetsKeepWeights()
+    {
+        QFETCH(int, tokens);
+        QFETCH(int, cols);
+        const int rows = 40;
+        const std::vector<float> W = gaussian(static_cast<size_t>(rows * cols), 3);
+        const HessianMatrix X = inputs(tokens, cols, 4);
+        std::vector<float> diag;
+        const HessianMatrix H = dampedH(X, diag);
+        const HessianMatrix C = X.transpose() * X / float(tokens);
+        TeacherTargets targets;
+        const std::vector<float> Wstar = targets.solve(W, rows, cols, H, C, diag);
+        QVERIFY2(relErr(W, Wstar) < 1e-8, qPrintable(QString::number(relErr(W, Wstar))));
+    }
+
+    // With different inputs (the compressed model's X_s, the original's X_t) and few tokens,
+    // W* moves only in the directions X_s spans: on a direction u with X_s u = 0, W* u = W u.
+    void teacherTargetsAnchoredOutsideTheInputs()
+    {
+        const int rows = 32, cols = 48, tokens = 12;
+        const std::vector<float> W = gaussian(static_cast<size_t>(rows * cols), 5);
+        const HessianMatrix Xs = inputs(tokens, cols, 6);
+        HessianMatrix Xt = Xs;
+        const std::vector<float> noise = gaussian(static_cast<size_t>(tokens * cols), 7);
+        for (int t = 0; t < tokens; ++t)
+            for (int j = 0; j < cols; ++j)
+                Xt(t, j) += 0.3f * noise[static_cast<size_t>(t * cols + j)];
+        std::vector<float> diag;
+        const HessianMatrix H = dampedH(Xs, diag);
+        const HessianMatrix C = Xt.transpose() * Xs / float(tokens);
+        TeacherTargets targets;
+        const std::vector<float> Wstar = targets.solve(W, rows, cols, H, C, diag);
+        // The null space of X_s (cols - tokens directions).
+        const Eigen::JacobiSVD<Eigen::MatrixXd> svd(Xs.cast<double>(), Eigen::ComputeFullV);
+        const Eigen::MatrixXd U = svd.matrixV().rightCols(cols - tokens);
+        QVERIFY((Xs.cast<double>() * U).norm() < 1e-4 * Xs.cast<double>().norm());
+        const Eigen::Map<const HessianMatrix> Wm(W.data(), rows, cols), Sm(Wstar.data(), rows, cols);
+        const double moved = ((Sm.cast<double>() - Wm.cast<double>()) * U).norm();
+        const double there = (Wm.cast<double>() * U).norm();
+        QVERIFY2(moved < 1e-4 * there, qPrintable(QString("%1 of %2").arg(moved).arg(there)));
+        // And it does move where the inputs are: the fit is not just W.
+        QVERIFY(relErr(W, Wstar) > 1e-4);
+    }
+
+    // q, k and v (gate and up) share their input: one factorization for the three.
+    void teacherFactorReused()
+    {
+        const int cols = 32;
+        const HessianMatrix X = inputs(100, cols, 9);
+        std::vector<float> diag;
+        const HessianMatrix H = dampedH(X, diag);
+        const HessianMatrix C = X.transpose() * X / 100.0f;
+        TeacherTargets targets;
+        const std::vector<float> W1 = gaussian(static_cast<size_t>(20 * cols), 1);
+        const std::vector<float> W2 = gaussian(static_cast<size_t>(50 * cols), 2);
+        const std::vector<float> a = targets.solve(W1, 20, cols, H, C, diag);
+        const std::vector<float> b = targets.solve(W2, 50, cols, H, C, diag);
+        QCOMPARE(targets.factorizations(), 1);
+        // The reused factor gives what a fresh one gives.
+        TeacherTargets fresh;
+        QCOMPARE(fresh.solve(W2, 50, cols, H, C, diag), b);
+        HessianMatrix H2 = H;
+        H2(0, 0) += 1.0f;
+        targets.solve(W1, 20, cols, H2, C, diag);
+        QCOMPARE(targets.factorizations(), 2);
+    }
+
+    // The refit and the targets split their products over threads: the same bytes at 1 and 2.
+    void sameBitsAtAnyThreadCount()
+    {
+        const int rows = 300, cols = 96, tokens = 200;
+        const std::vector<float> W = gaussian(static_cast<size_t>(rows * cols), 11);
+        const HessianMatrix X = inputs(tokens, cols, 12);
+        std::vector<float> diag;
+        const HessianMatrix H = dampedH(X, diag);
+        const HessianMatrix C = X.transpose() * X / float(tokens);
+        CodecParams params;
+        params.config = {8, 8, 4, 2};
+        auto run = [&](int threads) {
+            tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads));
+            TeacherTargets targets;
+            const std::vector<float> goal = targets.solve(W, rows, cols, H, C, diag);
+            QuantizedTensor q = encodeMatrix(goal, rows, cols, params);
+            const RefineResult r = refineForOutput(q, goal, H);
+            std::vector<float> What(W.size());
+            decode(q, What);
+            return std::make_pair(What, r.after);
+        };
+        const auto one = run(1), two = run(2);
+        QCOMPARE(one.first, two.first);
+        QCOMPARE(one.second, two.second);
+    }
+
+    // Calibration with one window of tokens (256, no more than the demo model's width of 256)
+    // leaves the first block's matrices with many barely excited input directions: their weight
+    // error stays within 5x the uncalibrated one (2.8x to 4.3x; 6.4x to 9.9x before W* was
+    // anchored to W). down_proj (768 wide) is not held to it: its teacher target moves the
+    // weights a long way at any token count (reported as left to do).
+    void fewTokensKeepWeights()
+    {
+        const fs::path text = textDir() / "kjv_calibration.txt";
+        NOVAQ_REQUIRE_DATA(text);
+        QTemporaryDir dir;
+        CompressOptions options;
+        options.input = demoModelDir();
+        options.bits = 2;
+        options.output = toPath(dir.path()) / "plain.novaq";
+        std::map<std::string, double> plain;
+        for (const TensorResult& t : compressModel(options, nullptr, nullptr).tensors)
+            plain[t.name] = t.relError;
+        options.calibration = text;
+        options.calibrationTokens = 256;
+        options.output = toPath(dir.path()) / "calibrated.novaq";
+        int checked = 0;
+        for (const TensorResult& t : compressModel(options, nullptr, nullptr).tensors) {
+            if (t.name.rfind("model.layers.0.", 0) != 0 || t.name.find("down_proj") != std::string::npos ||
+                t.outputError < 0)
+                continue;
+            ++checked;
+            QVERIFY2(t.relError < 5.0 * plain.at(t.name),
+                     qPrintable(QString::fromStdString(t.name) +
+                                QString(": %1 against %2 uncalibrated").arg(t.relError).arg(plain.at(t.name))));
+        }
+        QCOMPARE(checked, 6); // q k v o gate up
+    }
+};
+
+QTEST_GUILESS_MAIN(TestRefine)
+#include "test_refine.moc"
