@@ -32,6 +32,10 @@ struct CompressOptions {
     // file). Without them, eval/generate find the tokenizer in the source folder the
     // manifest names, or take --tokenizer / --against.
     bool attachTokenizer = false;
+    // Benchmarks only (novaq_bench --make-novaq): a short encode (fewer k-means iterations and
+    // training vectors, no refit rounds): the same layout and size, worse codes; for measuring
+    // the runtime's speed on large models, whose full encode takes far longer.
+    bool quickEncode = false;
 };
 
 // Throws Error on bad options, unreadable input, write failure or cancel; in every such
