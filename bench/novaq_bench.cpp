@@ -15,13 +15,16 @@
 //               [--no-demo] [--demo PATH] [--make-safetensors FILE --gib G]
 //   novaq_bench --matvec [--bits 1.5,2,4] [--rows 4096] [--cols 4096] [--threads N] [--repeat 31]
 //   novaq_bench --tokens FILE.novaq [--demo ORIGINAL | --no-dense] [--threads N]
-// With --tokens, the token rate of the Llama runtime: 256 new tokens one at a time after a
-// 16-token prompt (greedy, KV cache), original dense F32 weights against the .novaq file in
-// the code domain and decoded to F32, best of three runs.
+//   novaq_bench [--bits B] --make-novaq MODEL OUT.novaq   (a quick encode, for --tokens on big models)
+// With --tokens, the token rate of the Llama runtime: generation (128 tokens one at a time after a
+// 16-token prompt, greedy, KV cache) and prompt (a 256-token prompt and its first token), best of
+// three, for the .novaq file in the code domain with f32 and int8 tables and, unless --no-dense,
+// the original as dense F32 weights and the .novaq file decoded to F32.
 
 #include "novaq/codec/encoder.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
+#include "novaq/pipeline/compress.h"
 #include "novaq/pipeline/planner.h"
 #include "novaq/runtime/eval.h"
 #include "novaq/runtime/llama.h"
@@ -550,6 +553,25 @@ int main(int argc, char** argv)
             demo = false;
         } else if (a == "--demo") {
             demoPath = next();
+        } else if (a == "--make-novaq") {
+            // --make-novaq MODEL OUT.novaq [--bits B]: a quick encode for speed benchmarks
+            // (CompressOptions::quickEncode: the same layout and size as novaq local, worse codes).
+            novaq::CompressOptions options;
+            options.input = next();
+            options.output = next();
+            options.bits = bitsList.size() == 1 ? bitsList.front() : 2.0;
+            options.quickEncode = true;
+            try {
+                const auto t0 = Clock::now();
+                const novaq::ModelReport report = novaq::compressModel(options, nullptr, nullptr);
+                std::printf("%s: %llu bytes, %.2f bits per weight, quick encode in %.0f s\n", argv[i],
+                            static_cast<unsigned long long>(report.fileBytes), report.effectiveBits(),
+                            std::chrono::duration<double>(Clock::now() - t0).count());
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "novaq_bench: %s\n", e.what());
+                return 1;
+            }
+            return 0;
         } else if (a == "--make-safetensors") {
             std::string path = next();
             double gib = 1.0;

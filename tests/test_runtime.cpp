@@ -299,18 +299,37 @@ private Q_SLOTS:
         QCOMPARE(attached.front().first, std::string("tokenizer.model"));
         QCOMPARE(attached.front().second.size(), size_t(fs::file_size(demoModelDir() / "tokenizer.model")));
         QCOMPARE(findTokenizer(*reader, toPath(dir.path()) / "elsewhere.novaq")->vocabSize(), 4096);
-        const LlamaModel code = loadLlama(*reader);
-        LoadOptions decodeAll;
+        LoadOptions exact, int8, decodeAll;
+        exact.tables = Tables::F32;
+        int8.tables = Tables::Int8;
         decodeAll.decodeQuantized = true;
+        const LlamaModel code = loadLlama(*reader, exact);
         const LlamaModel dense = loadLlama(*reader, decodeAll);
         QVERIFY(code.memoryBytes() < dense.memoryBytes() / 3);
         const std::vector<int32_t> ids = {1, 100, 200, 300, 400, 500};
-        std::vector<float> a(ids.size() * 4096), b(a.size());
+        std::vector<float> a(ids.size() * 4096), b(a.size()), c(a.size());
         KvCache ca(code.config, 8), cb(dense.config, 8);
         forward(code, ca, ids, a.data());
         forward(dense, cb, ids, b.data());
-        const double diff = maxRelativeDifference(a, std::vector<double>(b.begin(), b.end()));
+        const std::vector<double> reference(b.begin(), b.end());
+        const double diff = maxRelativeDifference(a, reference);
         QVERIFY2(diff < 1e-4, qPrintable(QString("max relative difference %1").arg(diff)));
+
+        // Int8 tables (six tokens take the look-up path): ~1% rounding per product, so the
+        // logits move by a few percent at most and the most likely token stays.
+        const LlamaModel rounded = loadLlama(*reader, int8);
+        KvCache cc(rounded.config, 8);
+        forward(rounded, cc, ids, c.data());
+        const double diff8 = maxRelativeDifference(c, reference);
+        QVERIFY2(diff8 < 0.05, qPrintable(QString("int8 tables: max relative difference %1").arg(diff8)));
+        int sameTop = 0;
+        for (size_t t = 0; t < ids.size(); ++t) {
+            const auto top = [&](const std::vector<float>& v) {
+                return std::max_element(v.begin() + long(t * 4096), v.begin() + long((t + 1) * 4096)) - v.begin();
+            };
+            sameTop += top(c) == top(b) ? 1 : 0;
+        }
+        QVERIFY2(sameTop >= 5, qPrintable(QString("int8 tables: top token kept at %1 of 6 positions").arg(sameTop)));
     }
 
     // The reference perplexities of tests/data/models (its README), same protocol, same text, within 0.5%.

@@ -503,6 +503,12 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
             CodecParams params;
             params.config = plan.config;
             params.seed = tensorSeed(options.seed, info.name);
+            if (options.quickEncode) {
+                params.kmeansIterations = 2;
+                params.trainVectors = 8192;
+                params.refitIterations = 0;
+                params.fullRounds = 1;
+            }
             auto onProgress = [&](double f, const char* stage) {
                 ProgressEvent pe;
                 pe.kind = ProgressEvent::Kind::TensorProgress;

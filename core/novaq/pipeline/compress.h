@@ -44,6 +44,10 @@ struct CompressOptions {
     uint64_t targetBytes = 0;
     double targetBits = 0;
     std::string targetText; // the option as given ("--target-size 2.2MB"), for messages and the file
+    // Benchmarks only (novaq_bench --make-novaq): a short encode (fewer k-means iterations and
+    // training vectors, no refit rounds): the same layout and size, worse codes; for measuring
+    // the runtime's speed on large models, whose full encode takes far longer.
+    bool quickEncode = false;
 };
 
 // Throws Error on bad options, unreadable input, write failure or cancel; in every such
