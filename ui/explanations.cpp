@@ -51,6 +51,10 @@ QString vectorLength()
              "experimenting.");
 }
 
+QString tensorName() { return t("The tensor's name in the model: one weight matrix or vector."); }
+
+QString tensorShape() { return t("Rows x columns of the tensor."); }
+
 QString codecLabel()
 {
     return t("How the tensor is stored. \"novaq d=8 8+4 K=4\" means: weights are coded 8 at a time (d), each group "

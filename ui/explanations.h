@@ -18,6 +18,8 @@ QString seed();          // codebook training's random start
 QString threads();       // processor cores
 QString calibration();   // the calibration text
 QString fitsInMemory();  // the memory hint of the model lists
+QString tensorName();    // the Tensor column of both tensor tables
+QString tensorShape();   // the Shape column of both tensor tables
 
 // One label in words: "novaq d=8 8+4 K=4" -> "Groups of 8 weights share a code: an 8-bit code
 // plus a 4-bit correction, 1.5 code bits per weight, in 4 column groups." A kept tensor's

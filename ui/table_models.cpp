@@ -80,9 +80,9 @@ QVariant TensorPlanModel::headerData(int section, Qt::Orientation orientation, i
     if (orientation == Qt::Horizontal && role == Qt::ToolTipRole) {
         switch (section) {
         case Name:
-            return tr("The tensor's name in the model: one weight matrix or vector.");
+            return explain::tensorName();
         case Shape:
-            return tr("Rows x columns of the tensor.");
+            return explain::tensorShape();
         case Kind:
             return tr("What the tensor does in the model: attention, MLP (feed-forward), embedding or output.");
         case Plan:
@@ -185,9 +185,9 @@ QVariant TensorResultModel::headerData(int section, Qt::Orientation orientation,
     if (orientation == Qt::Horizontal && role == Qt::ToolTipRole) {
         switch (section) {
         case Name:
-            return tr("The tensor's name in the model: one weight matrix or vector.");
+            return explain::tensorName();
         case Shape:
-            return tr("Rows x columns of the tensor.");
+            return explain::tensorShape();
         case StoredAs:
             return explain::codecLabel();
         case Bits:
