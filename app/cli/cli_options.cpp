@@ -1,6 +1,7 @@
 #include "cli_options.h"
 
 #include "novaq/io/error.h"
+#include "novaq/pipeline/fit_memory.h"
 
 #include <algorithm>
 #include <cctype>
@@ -157,44 +158,7 @@ double parseNumber(const std::string& option, const std::string& value)
 
 uint64_t parseSize(const std::string& option, const std::string& value)
 {
-    const auto bad = [&](const std::string& why) {
-        return usageError(option +
-                          " expects a size in bytes, or with a unit (kB, MB, GB, TB are powers of 1000; KiB, "
-                          "MiB, GiB, TiB powers of 1024), e.g. 2.2MB or 4GiB; got '" +
-                          value + "'" + why);
-    };
-    size_t pos = 0;
-    while (pos < value.size() && (std::isdigit(static_cast<unsigned char>(value[pos])) || value[pos] == '.'))
-        ++pos;
-    const std::string number = value.substr(0, pos);
-    if (number.empty() || number.front() == '.' || number.back() == '.' ||
-        std::count(number.begin(), number.end(), '.') > 1)
-        throw bad("");
-    std::string unit = value.substr(pos);
-    if (!unit.empty() && unit.front() == ' ')
-        unit.erase(0, 1);
-    std::transform(unit.begin(), unit.end(), unit.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    struct Unit {
-        const char* name;
-        double factor;
-    };
-    static constexpr Unit kUnits[] = {
-        {"", 1},      {"b", 1},        {"kb", 1e3},        {"mb", 1e6},           {"gb", 1e9},
-        {"tb", 1e12}, {"kib", 1024.0}, {"mib", 1048576.0}, {"gib", 1073741824.0}, {"tib", 1099511627776.0},
-    };
-    const Unit* found = nullptr;
-    for (const Unit& u : kUnits)
-        if (unit == u.name)
-            found = &u;
-    if (!found)
-        throw bad(" (unknown unit '" + value.substr(pos) + "')");
-    const double bytes = std::floor(std::strtod(number.c_str(), nullptr) * found->factor);
-    if (!(bytes >= 1))
-        throw bad(" (must be at least 1 byte)");
-    if (bytes > 4611686018427387904.0)
-        throw bad(" (too large)");
-    return static_cast<uint64_t>(bytes);
+    return parseByteSize(option, value); // core/novaq/pipeline/fit_memory.h: the app parses sizes the same way
 }
 
 std::string formatNumber(double value)

@@ -10,6 +10,7 @@
 #include "novaq/pipeline/cluster.h"
 #include "novaq/pipeline/compress.h"
 #include "novaq/pipeline/export.h"
+#include "novaq/pipeline/fit_memory.h"
 #include "novaq/pipeline/inspect.h"
 #include "novaq/pipeline/report.h"
 #include "novaq/pipeline/validate.h"
@@ -153,6 +154,18 @@ void parseCodecOptions(const ParsedArgs& args, CompressOptions& options)
         if (args.has(target) && (expert || args.has("--bits")))
             throw usageError(std::string(target) +
                              " chooses the preset of every tensor itself; leave out --bits and --d/--b1/--b2");
+    for (const char* other : {"--target-size", "--target-bits", "--bits"})
+        if (args.has("--fit-memory") && args.has(other))
+            throw usageError(std::string("--fit-memory chooses the preset of every tensor itself; leave out ") + other);
+    if (args.has("--fit-memory") && expert)
+        throw usageError("--fit-memory chooses the preset of every tensor itself; leave out --d/--b1/--b2");
+    if (args.has("--context") && !args.has("--fit-memory"))
+        throw usageError(
+            "--context is the context --fit-memory counts the KV cache at; give it with --fit-memory SIZE");
+    if (auto size = args.value("--fit-memory"))
+        parseSize("--fit-memory", *size); // checked here, applied once the model is known (applyFitMemory)
+    if (auto n = args.value("--context"))
+        parseInteger("--context", *n, 1, int64_t(1) << 24);
     if (auto size = args.value("--target-size")) {
         options.targetBytes = parseSize("--target-size", *size);
         options.targetText = "--target-size " + *size;
@@ -198,6 +211,14 @@ std::vector<OptionSpec> compressOptionSpecs()
          ""},
         {"--target-bits", "B",
          "make it fit: the same for effective bits per weight, everything counted (e.g. 2.3); instead of --bits", ""},
+        {"--fit-memory", "SIZE",
+         "make it fit: the best file that runs in SIZE of memory (weights as the runtime holds them, KV cache at "
+         "--context, buffers); instead of --bits",
+         ""},
+        {"--context", "N",
+         "with --fit-memory: the tokens the KV cache is counted at (default: the model's context length, at most "
+         "4096)",
+         ""},
         {"--output", "FILE", "the .novaq file to write", kDefaultOutput},
         {"--threads", "N", "worker threads, 0 = all cores", std::to_string(defaults.threads)},
         {"--seed", "S", "seed of codebook training", defaultSeedText()},
@@ -275,8 +296,42 @@ std::string sharesText(const std::vector<RankShare>& shares)
 
 } // namespace
 
-int compressAndReport(const Context& context, const ParsedArgs& args, const CompressOptions& options)
+namespace {
+
+MemoryTarget memoryTargetOf(const ParsedArgs& args, const fs::path& model, int subspaces)
 {
+    const std::string size = *args.value("--fit-memory");
+    const int64_t tokens =
+        args.value("--context") ? parseInteger("--context", *args.value("--context"), 1, int64_t(1) << 24) : 0;
+    return fitToMemory(model, parseSize("--fit-memory", size), tokens, subspaces, "--fit-memory " + size);
+}
+
+void applyFitMemory(const ParsedArgs& args, CompressOptions& options)
+{
+    if (!args.has("--fit-memory"))
+        return;
+    const MemoryTarget target = memoryTargetOf(args, options.input, options.subspaces);
+    options.targetBytes = target.fit.targetBytes;
+    options.targetText = target.memory.text;
+    if (cluster().rank() == 0) {
+        const RunMemory& m = target.memory;
+        std::fprintf(stderr,
+                     "Fit to memory: %s; the plan runs in about %s (weights %s, KV cache %s at %lld tokens, buffers "
+                     "%s), a file of about %s\n",
+                     printable(m.text).c_str(), humanBytes(m.total()).c_str(), humanBytes(m.weights).c_str(),
+                     humanBytes(m.kvCache).c_str(), static_cast<long long>(m.context), humanBytes(m.scratch).c_str(),
+                     humanBytes(target.fit.inspection.estimatedFileBytes()).c_str());
+    }
+}
+
+} // namespace
+
+int compressAndReport(const Context& context, const ParsedArgs& args, const CompressOptions& given)
+{
+    CompressOptions options = given;
+    if (cluster().rank() == 0)
+        requireExisting(options.input);
+    applyFitMemory(args, options);
     // A cluster run (`mpirun -n N novaq local`): every rank compresses a share, rank 0 alone
     // shows progress and the report; each rank checks that it sees the model (compress.cpp).
     const bool rankZero = cluster().rank() == 0;
@@ -370,6 +425,7 @@ const std::vector<Command>& commandTable()
                 "novaq local model.safetensors --threads 2 --json > report.json",
                 "novaq local ./kjv-llama-7m --bits 2 --calibration kjv_calibration.txt",
                 "novaq local ./my-model --target-size 4GB",
+                "novaq local ./my-model --fit-memory 8GB --context 4096",
             },
             true,
             runLocal,
@@ -388,6 +444,12 @@ const std::vector<Command>& commandTable()
                 {"--target-size", "SIZE",
                  "show the per-tensor plan that fits the file just under SIZE (bytes, or 2.2MB, 4GB, 2MiB, 4GiB)", ""},
                 {"--target-bits", "B", "the same for effective bits per weight, everything counted (e.g. 2.3)", ""},
+                {"--fit-memory", "SIZE",
+                 "show the plan of the best file that runs in SIZE of memory, and what it holds (weights, KV cache, "
+                 "buffers)",
+                 ""},
+                {"--context", "N",
+                 "with --fit-memory: the tokens the KV cache is counted at (default: the model's, at most 4096)", ""},
                 json,
                 {"--d", "D", "expert: vector length (with --b1 and --b2, instead of --bits)", ""},
                 {"--b1", "X", "expert: stage-1 codebook bits", ""},
@@ -395,7 +457,8 @@ const std::vector<Command>& commandTable()
                 help,
             },
             {"novaq inspect ./my-model", "novaq inspect model.gguf --bits 2 --json",
-             "novaq inspect ./my-model --target-size 2.5MB"},
+             "novaq inspect ./my-model --target-size 2.5MB",
+             "novaq inspect ./my-model --fit-memory 8GB --context 4096"},
             true,
             runInspect,
             "",
@@ -498,7 +561,8 @@ int runInspect(const Context&, const ParsedArgs& args)
     }
     const double bits = options.expert ? config.codeBitsPerWeight() : options.bits;
     const ModelInspection inspection =
-        options.targetBytes > 0 || options.targetBits > 0
+        args.has("--fit-memory") ? memoryTargetOf(args, path, options.subspaces).fit.inspection
+        : options.targetBytes > 0 || options.targetBits > 0
             ? fitToTarget(path, options.targetBytes, options.targetBits, options.subspaces, options.targetText)
                   .inspection
             : inspectModel(path, bits, config);

@@ -210,6 +210,34 @@ std::string ModelInspection::sourceText() const
     return text;
 }
 
+// --- The --fit-memory part of `inspect` (pipeline/fit_memory.h); kept apart from the rest.
+namespace {
+
+nlohmann::json runMemoryJson(const RunMemory& r)
+{
+    if (r.limit == 0)
+        return nullptr;
+    return {{"option", r.text},           {"memory_bytes", r.limit},     {"context", r.context},
+            {"weights_bytes", r.weights}, {"kv_cache_bytes", r.kvCache}, {"buffers_bytes", r.scratch},
+            {"total_bytes", r.total()}};
+}
+
+std::string runMemoryText(const RunMemory& r)
+{
+    if (r.limit == 0)
+        return {};
+    char line[512];
+    std::snprintf(line, sizeof line,
+                  "fit memory              %s: runs in about %s of %s (weights %s as the runtime holds them, KV "
+                  "cache %s at %lld tokens, buffers %s)\n",
+                  r.text.c_str(), humanBytes(r.total()).c_str(), humanBytes(r.limit).c_str(),
+                  humanBytes(r.weights).c_str(), humanBytes(r.kvCache).c_str(), static_cast<long long>(r.context),
+                  humanBytes(r.scratch).c_str());
+    return line;
+}
+
+} // namespace
+
 nlohmann::json ModelInspection::toJson() const
 {
     nlohmann::json rows = nlohmann::json::array();
@@ -250,6 +278,7 @@ nlohmann::json ModelInspection::toJson() const
               {"subspaces", settings.subspaces}}},
             {"tensors", rows},
             {"target", target},
+            {"fit_memory", runMemoryJson(runMemory)},
             {"totals",
              {{"tensors", tensors.size()},
               {"params", params()},
@@ -317,17 +346,12 @@ ModelInspection inspectModel(const ModelReader& model, const std::filesystem::pa
     return out;
 }
 
-TargetFit fitToTarget(const ModelReader& reader, const std::filesystem::path& path, uint64_t targetBytes,
-                      double targetBits, int subspaces, const std::string& what, uint64_t extraBytes)
+TargetFit targetRange(const ModelReader& reader, const std::filesystem::path& path, int subspaces, uint64_t extraBytes)
 {
     const BitsPreset smallest = bitsPresets().front();
     TargetFit fit;
     fit.inspection = inspectModel(reader, path, smallest.bits, {smallest.d, smallest.b1, smallest.b2, subspaces});
     ModelInspection& m = fit.inspection;
-    const uint64_t params = m.params();
-    if (targetBits > 0)
-        targetBytes = static_cast<uint64_t>(std::floor(targetBits * double(params) / 8.0));
-    fit.targetBytes = targetBytes;
     {
         // The manifest as compressModel writes it, but the tensor records (FitOption::record):
         // settings, source (its label and absolute path), config and the source's metadata.
@@ -342,6 +366,18 @@ TargetFit fitToTarget(const ModelReader& reader, const std::filesystem::path& pa
         fit.minBytes += o.front().cost;
         fit.maxBytes += o.back().cost;
     }
+    return fit;
+}
+
+TargetFit fitToTarget(const ModelReader& reader, const std::filesystem::path& path, uint64_t targetBytes,
+                      double targetBits, int subspaces, const std::string& what, uint64_t extraBytes)
+{
+    TargetFit fit = targetRange(reader, path, subspaces, extraBytes);
+    ModelInspection& m = fit.inspection;
+    const uint64_t params = m.params();
+    if (targetBits > 0)
+        targetBytes = static_cast<uint64_t>(std::floor(targetBits * double(params) / 8.0));
+    fit.targetBytes = targetBytes;
     auto bits = [&](uint64_t bytes) { return params ? 8.0 * double(bytes) / double(params) : 0.0; };
     if (targetBytes < fit.minBytes || targetBytes > fit.maxBytes) {
         char text[512];
@@ -545,6 +581,7 @@ std::string formatInspection(const ModelInspection& m)
                       withThousands(m.targetMinBytes).c_str(), withThousands(m.targetMaxBytes).c_str(),
                       m.predictedError);
         out << line;
+        out << runMemoryText(m.runMemory);
         std::snprintf(line, sizeof line, "settings                per-tensor presets (fit to target), subspaces=%d\n",
                       m.settings.subspaces);
     } else {

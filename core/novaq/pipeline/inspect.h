@@ -44,6 +44,16 @@ struct EstimateBreakdown {
     double keptExtraBits = 0, quantizedExtraBits = 0, fileExtraBits = 0;
 };
 
+// What running a planned model takes (--fit-memory; pipeline/fit_memory.h): the runtime's
+// weights as held, its KV cache at `context` positions and its working buffers. limit 0: none.
+struct RunMemory {
+    uint64_t limit = 0;  // the memory the plan was fitted to
+    std::string text;    // as the user gave it: "--fit-memory 8GB"
+    int64_t context = 0; // positions the cache holds
+    uint64_t weights = 0, kvCache = 0, scratch = 0;
+    uint64_t total() const noexcept { return weights + kvCache + scratch; }
+};
+
 struct ModelInspection {
     std::filesystem::path path;
     std::string format;
@@ -74,6 +84,8 @@ struct ModelInspection {
     // With a target: header, manifest and trailer estimated from the tensor names rather than
     // the generous per-tensor constant, so that the file can fill the target (0: not used).
     uint64_t fixedBytes = 0;
+    // With --fit-memory: the memory the plan runs in (limit 0: none).
+    RunMemory runMemory;
 
     // Bits per weight of the source as stored (8 * sourceBytes / params): 16 for an F16 model,
     // about 4.9 for a llama.cpp Q4_K_M file.
@@ -142,6 +154,9 @@ struct TargetFit {
     ModelInspection inspection;                  // the plan as `novaq inspect` shows it
 };
 // `extraBytes`: what else the file will hold (attached tokenizer files).
+// targetRange: the options, fixed bytes and reachable range only (no choice yet).
+TargetFit targetRange(const ModelReader& reader, const std::filesystem::path& path, int subspaces,
+                      uint64_t extraBytes = 0);
 TargetFit fitToTarget(const ModelReader& reader, const std::filesystem::path& path, uint64_t targetBytes,
                       double targetBits, int subspaces, const std::string& what, uint64_t extraBytes = 0);
 TargetFit fitToTarget(const std::filesystem::path& path, uint64_t targetBytes, double targetBits, int subspaces,

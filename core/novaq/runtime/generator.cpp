@@ -15,7 +15,7 @@ namespace {
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD"; // U+FFFD, the decoders' mark for bad bytes
 constexpr size_t kAnchorTokens = 4;                       // ids kept before the text being decoded
 constexpr size_t kWindowTokens = 64;                      // re-anchor once the window is this long
-constexpr int64_t kPromptChunk = 256;                     // prompt ids per forward() call
+constexpr int64_t kPromptChunk = kForwardBatchTokens;     // prompt ids per forward() call (llama.h)
 
 // Bytes at the end of `text` that may still change: up to 3 U+FFFD (an unfinished UTF-8
 // character made of byte tokens shows as one U+FFFD per byte until its last byte arrives).

@@ -13,6 +13,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <thread>
 
 namespace novaq {
 
@@ -729,7 +730,7 @@ private:
 
 class CodeDomainLinear final : public Linear {
 public:
-    CodeDomainLinear(const QuantizedTensor& q, Tables tables) : m_q(q, tables) {}
+    CodeDomainLinear(const QuantizedTensor& q, Tables tables) : m_q(q, tables), m_config(q.config) {}
     int64_t rows() const noexcept override { return m_q.rows(); }
     int64_t cols() const noexcept override { return m_q.cols(); }
     void forward(const float* X, int64_t T, float* Y) const override
@@ -741,9 +742,11 @@ public:
     }
     void row(int64_t r, float* out) const override { m_q.decodeRow(r, {out, static_cast<size_t>(m_q.cols())}); }
     size_t memoryBytes() const noexcept override { return m_q.memoryBytes(); }
+    const CodecConfig* quantized() const noexcept override { return &m_config; }
 
 private:
     QuantizedLinear m_q;
+    CodecConfig m_config;
 };
 
 } // namespace
@@ -764,6 +767,93 @@ size_t LlamaModel::memoryBytes() const noexcept
         for (const auto& lin : l.linear)
             bytes += lin ? lin->memoryBytes() : 0;
     return bytes;
+}
+
+size_t LlamaModel::weightBytes() const noexcept
+{
+    auto vec = [](const std::vector<float>& v) { return v.capacity() * sizeof(float); };
+    size_t bytes = memoryBytes() + vec(finalNorm);
+    for (const LlamaLayer& l : layers) {
+        for (const auto& b : l.bias)
+            bytes += vec(b);
+        bytes +=
+            vec(l.attnNorm) + vec(l.ffnNorm) + vec(l.postAttnNorm) + vec(l.postFfnNorm) + vec(l.qNorm) + vec(l.kNorm);
+    }
+    return bytes;
+}
+
+// ---------------------------------------------------------------------------------------
+// Memory held (`--fit-memory`)
+
+uint64_t predictQuantizedLinearBytes(int64_t rows, int64_t cols, const CodecConfig& c) noexcept
+{
+    // As QuantizedLinear's constructor allocates them (quantized_linear.cpp).
+    constexpr int64_t kInterleave = 64; // rows per code group
+    const int64_t vpr = vectorsPerRow(cols, c.d);
+    const int64_t entries = (int64_t(1) << c.b1) + (c.b2 > 0 ? int64_t(1) << c.b2 : 0);
+    const int64_t width1 = c.b1 > 8 ? 2 : 1, width2 = c.b2 == 0 ? 0 : c.b2 > 8 ? 2 : 1;
+    const int64_t slots = (rows + kInterleave - 1) / kInterleave * kInterleave * vpr;
+    const int64_t books = int64_t(c.subspaces) * entries * c.d;
+    return sizeof(QuantizedLinear) + uint64_t(slots * (width1 + width2)) +
+           uint64_t(2 * books + 2 * rows + cols) * sizeof(float) + uint64_t(vpr) * sizeof(uint32_t);
+}
+
+uint64_t linearScratchBytes(int64_t cols, const CodecConfig* config, int64_t batch, int threads) noexcept
+{
+    if (!config)
+        return 0;
+    const auto t = static_cast<uint64_t>(std::max(threads, 1));
+    const int64_t decode = QuantizedLinear::kDecodeRows;
+    constexpr int64_t kTile = 32, kRowTile = 8; // the widest kernel tiles: tokens x rows
+    const int64_t vpr = vectorsPerRow(cols, config->d);
+    const int64_t entries = (int64_t(1) << config->b1) + (config->b2 > 0 ? int64_t(1) << config->b2 : 0);
+    // A token's mat-vec: x o t padded to whole vectors and the tables (f32 at most), per thread.
+    const uint64_t lookup = t * uint64_t(vpr * config->d + vpr * (entries + 128)) * sizeof(float);
+    // The decoded product: X repacked in token tiles once, and per thread a decoded block
+    // of rows (padded stride), its sums and the accumulators of every token tile.
+    const int64_t tiles = (batch + kTile - 1) / kTile;
+    const uint64_t decoded =
+        uint64_t(tiles * kTile * cols + batch) * sizeof(float) +
+        t * uint64_t((decode + kRowTile) * (cols + 16) + tiles * (decode + kRowTile) * kTile + decode + kRowTile) *
+            sizeof(float);
+    return std::max(lookup, decoded);
+}
+
+uint64_t forwardScratchBytes(const LlamaConfig& c, int64_t batch, int64_t context, uint64_t linearScratch) noexcept
+{
+    // forward(): H; forwardLayer(): xn, q, att, tmp, gate, up, and the fused qkv (freed before
+    // the MLP) or gate_up; attend(): the scores of one query; outputLogits(): xn and the logits
+    // of the last token (the generator keeps one row).
+    const int64_t T = batch, dim = c.dim, qDim = c.qDim(), kvDim = c.kvDim(), hidden = c.hiddenDim;
+    const int64_t block = 2 * T * dim + 2 * T * qDim + 2 * T * hidden;
+    const int64_t fused = std::max(T * (qDim + 2 * kvDim), 2 * T * hidden);
+    const int64_t floats = T * dim + block + fused + context + T * dim + c.vocab;
+    return uint64_t(floats) * sizeof(float) + linearScratch;
+}
+
+uint64_t forwardScratchBytes(const LlamaModel& model, int64_t batch, int64_t context, int threads) noexcept
+{
+    // The largest per-call scratch of the model's quantized matrices (they run one at a time).
+    uint64_t linear = 0;
+    for (const LlamaLayer& l : model.layers)
+        for (const auto& lin : l.linear)
+            if (lin && lin->quantized())
+                linear = std::max(linear, linearScratchBytes(lin->cols(), lin->quantized(), batch, threads));
+    for (const Linear* l : {model.embedding.get(), model.output.get()})
+        if (l && l->quantized())
+            linear = std::max(linear, linearScratchBytes(l->cols(), l->quantized(), batch, threads));
+    return forwardScratchBytes(model.config, batch, context, linear);
+}
+
+RuntimeMemory runtimeMemory(const LlamaModel& model, const KvCache& cache, int64_t batch, int threads)
+{
+    if (threads <= 0)
+        threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    RuntimeMemory m;
+    m.weights = model.weightBytes();
+    m.kvCache = cache.memoryBytes();
+    m.scratch = forwardScratchBytes(model, batch, cache.capacity, threads);
+    return m;
 }
 
 // ---------------------------------------------------------------------------------------

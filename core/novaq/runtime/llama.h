@@ -10,6 +10,7 @@
 // matrices stay quantized and are multiplied in the code domain (runtime/quantized_linear.h).
 // The names keep "Llama" from when it was the only family.
 
+#include "novaq/codec/codec_config.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/runtime/architecture.h"
 #include "novaq/runtime/quantized_linear.h"
@@ -90,6 +91,8 @@ public:
     // Row r of W (embedding look-up).
     virtual void row(int64_t r, float* out) const = 0;
     virtual size_t memoryBytes() const noexcept = 0;
+    // The codec settings when multiplied in the code domain; null for a dense matrix.
+    virtual const CodecConfig* quantized() const noexcept { return nullptr; }
 };
 
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -126,7 +129,10 @@ struct LlamaModel {
     size_t embeddingTensor = 0, outputTensor = 0;
 
     const Linear& head() const { return output ? *output : *embedding; }
+    // Bytes of the matrices as held (quantized ones in their code-domain form, others as f32).
     size_t memoryBytes() const noexcept;
+    // Everything the weights hold: the matrices, and the norm and bias vectors.
+    size_t weightBytes() const noexcept;
 };
 
 inline constexpr size_t kNoTensor = static_cast<size_t>(-1);
@@ -168,7 +174,43 @@ struct KvCache {
     std::vector<float> k, v; // layers x maxSeq x kvDim
     explicit KvCache(const LlamaConfig& c, int64_t maxSeq = 0);
     int64_t capacity = 0;
+    // Bytes the cache holds (keys and values, f32, allocated in full when it is made).
+    size_t memoryBytes() const noexcept { return (k.capacity() + v.capacity()) * sizeof(float); }
 };
+
+// --- What running a model holds in memory (`--fit-memory`, issue 18).
+
+// Tokens per forward() call when a prompt runs (the generator's chunk): the batch that sets
+// the largest working buffers.
+inline constexpr int64_t kForwardBatchTokens = 256;
+
+// The bytes a QuantizedLinear holds for a rows x cols matrix at `config` (codes at one or two
+// bytes each in groups of 64 rows, both codebook layouts, row and column scales, the subspace
+// offsets); the layout is quantized_linear.cpp's constructor. Before any file exists: the
+// planner's prediction. test_fit_memory checks it against memoryBytes() of loaded matrices.
+uint64_t predictQuantizedLinearBytes(int64_t rows, int64_t cols, const CodecConfig& config) noexcept;
+
+// The working buffers of forward() over `batch` tokens with a cache of `context` positions:
+// the hidden states, the block's activations (normed input, q, attention output, MLP gate and
+// up, fused projections), the attention scores, the final norm and the logits of one token;
+// plus the largest per-call scratch of a linear layer on `threads` threads (a decoded block of
+// 128 rows per thread, the repacked input, the look-up tables). The buffers are the ones
+// forwardLayer / forward / outputLogits allocate (llama.cpp); tests measure them.
+uint64_t forwardScratchBytes(const LlamaModel& model, int64_t batch, int64_t context, int threads) noexcept;
+uint64_t forwardScratchBytes(const LlamaConfig& config, int64_t batch, int64_t context,
+                             uint64_t linearScratch) noexcept;
+// The largest per-call scratch of one linear layer with `cols` columns (0 for a dense one, whose
+// product Eigen runs without one of its own): quantized with `config` when non-null.
+uint64_t linearScratchBytes(int64_t cols, const CodecConfig* config, int64_t batch, int threads) noexcept;
+
+// What the runtime holds: measured from its buffers for weights and cache, and the working
+// buffers of a forward pass of `batch` tokens (forwardScratchBytes).
+struct RuntimeMemory {
+    uint64_t weights = 0, kvCache = 0, scratch = 0;
+    uint64_t total() const noexcept { return weights + kvCache + scratch; }
+};
+RuntimeMemory runtimeMemory(const LlamaModel& model, const KvCache& cache, int64_t batch = kForwardBatchTokens,
+                            int threads = 0);
 
 // What calibration sees: the input of each group of linear layers before it is multiplied.
 enum class LinearInput { Attention /*q,k,v*/, AttentionOutput /*o*/, Mlp /*gate,up*/, MlpDown /*down*/ };
