@@ -45,6 +45,11 @@ std::string sizeAtLeast(uint64_t bytes)
 
 } // namespace
 
+uint64_t memoryNeeded(const RunMemory& m) noexcept
+{
+    return m.total() + static_cast<uint64_t>(std::ceil(kWeightHeadroom * double(m.weights)));
+}
+
 int64_t defaultFitContext(const ModelReader& reader)
 {
     return std::min<int64_t>(llamaConfig(reader).maxSeq, kDefaultFitContext);
@@ -90,7 +95,9 @@ RunMemory predictRunMemory(const ModelReader& reader, const ModelInspection& pla
     }
     // KvCache: keys and values, f32, layers x context x kvDim each.
     m.kvCache = 2 * uint64_t(c.layers) * uint64_t(m.context) * uint64_t(c.kvDim()) * sizeof(float);
-    m.scratch = forwardScratchBytes(c, kForwardBatchTokens, m.context, linearScratch);
+    const bool fusedQkv = !map.linear.empty() && map.linear.front()[size_t(LinearSlot::K)] == kNoTensor;
+    const bool fusedGateUp = !map.linear.empty() && map.linear.front()[size_t(LinearSlot::Up)] == kNoTensor;
+    m.scratch = forwardScratchBytes(c, kForwardBatchTokens, m.context, linearScratch, fusedQkv, fusedGateUp);
     return m;
 }
 
@@ -154,14 +161,15 @@ MemoryTarget fitToMemory(const ModelReader& reader, const std::filesystem::path&
         t.memory = predictRunMemory(reader, t.fit.inspection, context, threads);
         return t;
     };
+    auto needs = [](const RunMemory& m) { return memoryNeeded(m); };
     MemoryTarget best = fitAt(range.minBytes);
-    const uint64_t smallest = best.memory.total();
+    const uint64_t smallest = needs(best.memory);
     if (smallest > memoryBytes) {
         char text[768];
         std::snprintf(text, sizeof text,
                       "%s (%s bytes) is less than this model needs to run even at the smallest setting: %s bytes (%s: "
-                      "weights %s as the runtime holds them, KV cache %s at %lld tokens, buffers %s); give at "
-                      "least %s, or a shorter --context",
+                      "weights %s as the runtime holds them, KV cache %s at %lld tokens, buffers %s, 2%% of the "
+                      "weights as headroom); give at least %s, or a shorter --context",
                       what.c_str(), withThousands(memoryBytes).c_str(), withThousands(smallest).c_str(),
                       humanBytes(smallest).c_str(), humanBytes(best.memory.weights).c_str(),
                       humanBytes(best.memory.kvCache).c_str(), static_cast<long long>(context),
@@ -172,14 +180,14 @@ MemoryTarget fitToMemory(const ModelReader& reader, const std::filesystem::path&
     // target almost everywhere (a larger budget upgrades tensors); a bisection over the bytes
     // keeps the largest target seen to fit, so a rare non-monotone step costs a little room at
     // most, never a plan that does not fit.
-    if (MemoryTarget top = fitAt(range.maxBytes); top.memory.total() <= memoryBytes) {
+    if (MemoryTarget top = fitAt(range.maxBytes); needs(top.memory) <= memoryBytes) {
         best = std::move(top);
     } else {
         uint64_t lo = range.minBytes, hi = range.maxBytes; // lo fits, hi does not
         while (hi - lo > std::max<uint64_t>(1, lo / 2000)) {
             const uint64_t mid = lo + (hi - lo) / 2;
             MemoryTarget t = fitAt(mid);
-            if (t.memory.total() <= memoryBytes) {
+            if (needs(t.memory) <= memoryBytes) {
                 lo = mid;
                 best = std::move(t);
             } else {

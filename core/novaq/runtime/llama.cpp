@@ -819,15 +819,18 @@ uint64_t linearScratchBytes(int64_t cols, const CodecConfig* config, int64_t bat
     return std::max(lookup, decoded);
 }
 
-uint64_t forwardScratchBytes(const LlamaConfig& c, int64_t batch, int64_t context, uint64_t linearScratch) noexcept
+uint64_t forwardScratchBytes(const LlamaConfig& c, int64_t batch, int64_t context, uint64_t linearScratch,
+                             bool fusedQkv, bool fusedGateUp) noexcept
 {
-    // forward(): H; forwardLayer(): xn, q, att, tmp, gate, up, and the fused qkv (freed before
-    // the MLP) or gate_up; attend(): the scores of one query; outputLogits(): xn and the logits
-    // of the last token (the generator keeps one row).
+    // forward() holds H throughout. forwardLayer() holds xn, q, att and tmp, with the fused qkv
+    // (freed before the MLP) or attend()'s scores (at most one per position) at attention time,
+    // then gate and up, and the fused gate_up, in the MLP. outputLogits() holds xn and the logits
+    // of the last token (the generator's one row), after the blocks have freed theirs.
     const int64_t T = batch, dim = c.dim, qDim = c.qDim(), kvDim = c.kvDim(), hidden = c.hiddenDim;
-    const int64_t block = 2 * T * dim + 2 * T * qDim + 2 * T * hidden;
-    const int64_t fused = std::max(T * (qDim + 2 * kvDim), 2 * T * hidden);
-    const int64_t floats = T * dim + block + fused + context + T * dim + c.vocab;
+    const int64_t attention = 2 * T * dim + 2 * T * qDim + (fusedQkv ? T * (qDim + 2 * kvDim) : 0) + context;
+    const int64_t mlp = 2 * T * dim + 2 * T * qDim + 2 * T * hidden + (fusedGateUp ? 2 * T * hidden : 0);
+    const int64_t output = T * dim + c.vocab;
+    const int64_t floats = T * dim + std::max({attention, mlp, output});
     return uint64_t(floats) * sizeof(float) + linearScratch;
 }
 
@@ -842,7 +845,9 @@ uint64_t forwardScratchBytes(const LlamaModel& model, int64_t batch, int64_t con
     for (const Linear* l : {model.embedding.get(), model.output.get()})
         if (l && l->quantized())
             linear = std::max(linear, linearScratchBytes(l->cols(), l->quantized(), batch, threads));
-    return forwardScratchBytes(model.config, batch, context, linear);
+    const bool fusedQkv = !model.layers.empty() && model.layers.front().fusedQkv();
+    const bool fusedGateUp = !model.layers.empty() && model.layers.front().fusedGateUp();
+    return forwardScratchBytes(model.config, batch, context, linear, fusedQkv, fusedGateUp);
 }
 
 RuntimeMemory runtimeMemory(const LlamaModel& model, const KvCache& cache, int64_t batch, int threads)

@@ -197,8 +197,8 @@ uint64_t predictQuantizedLinearBytes(int64_t rows, int64_t cols, const CodecConf
 // 128 rows per thread, the repacked input, the look-up tables). The buffers are the ones
 // forwardLayer / forward / outputLogits allocate (llama.cpp); tests measure them.
 uint64_t forwardScratchBytes(const LlamaModel& model, int64_t batch, int64_t context, int threads) noexcept;
-uint64_t forwardScratchBytes(const LlamaConfig& config, int64_t batch, int64_t context,
-                             uint64_t linearScratch) noexcept;
+uint64_t forwardScratchBytes(const LlamaConfig& config, int64_t batch, int64_t context, uint64_t linearScratch,
+                             bool fusedQkv = false, bool fusedGateUp = false) noexcept;
 // The largest per-call scratch of one linear layer with `cols` columns (0 for a dense one, whose
 // product Eigen runs without one of its own): quantized with `config` when non-null.
 uint64_t linearScratchBytes(int64_t cols, const CodecConfig* config, int64_t batch, int threads) noexcept;
