@@ -101,6 +101,14 @@ RunMemory predictRunMemory(const ModelReader& reader, const ModelInspection& pla
     return m;
 }
 
+std::vector<double> planBitsPerTensor(const ModelInspection& plan)
+{
+    std::vector<double> bits;
+    for (const TensorInspection& t : plan.tensors)
+        bits.push_back(t.info.numel() > 0 ? 8.0 * double(t.estimatedBytes) / double(t.info.numel()) : 0.0);
+    return bits;
+}
+
 uint64_t parseByteSize(const std::string& what, const std::string& value)
 {
     const auto bad = [&](const std::string& why) {

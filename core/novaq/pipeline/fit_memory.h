@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace novaq {
 
@@ -34,6 +35,10 @@ RunMemory predictRunMemory(const ModelReader& reader, const ModelInspection& pla
 // stories260K (test_fit_memory), so 2% is kept free.
 inline constexpr double kWeightHeadroom = 0.02;
 uint64_t memoryNeeded(const RunMemory& memory) noexcept;
+
+// Bits per weight of each tensor of a plan as the file stores it (8 x estimated bytes over its
+// parameters), in model order: the allocation chart of the app.
+std::vector<double> planBitsPerTensor(const ModelInspection& plan);
 
 // A size as a person writes it: bytes, or a number with a unit: kB, MB, GB, TB (powers of 1000),
 // KiB, MiB, GiB, TiB (powers of 1024), case-insensitive, one optional space ("2.2MB", "8 GiB").
