@@ -297,4 +297,79 @@ void ErrorHistogramChart::setTensors(const std::vector<TensorResult>& results, i
     m_axisY->setTickCount(5);
 }
 
+// ---- AllocationChart
+
+AllocationChart::AllocationChart(QWidget* parent) : QChartView(parent)
+{
+    auto* chart = new QChart;
+    chart->setTitle(tr("Bits per weight of each tensor, in model order"));
+    chart->legend()->hide();
+    auto* series = new QBarSeries(chart);
+    series->setBarWidth(0.85);
+    m_set = new QBarSet(tr("bits per weight"));
+    series->append(m_set);
+    chart->addSeries(series);
+    m_axisX = new QBarCategoryAxis(chart);
+    m_axisX->setLabelsVisible(false);
+    m_axisX->setGridLineVisible(false);
+    m_axisY = new QValueAxis(chart);
+    m_axisY->setLabelFormat(QStringLiteral("%.0f"));
+    m_axisY->setRange(0, 16);
+    chart->addAxis(m_axisX, Qt::AlignBottom);
+    chart->addAxis(m_axisY, Qt::AlignLeft);
+    series->attachAxis(m_axisX);
+    series->attachAxis(m_axisY);
+    setChart(chart);
+    applyStyle();
+    setRenderHint(QPainter::Antialiasing);
+    setMinimumHeight(140);
+    connect(series, &QBarSeries::hovered, this, [this](bool status, int index, QBarSet*) {
+        if (status)
+            QToolTip::showText(QCursor::pos(), tooltipFor(index), this);
+        else
+            QToolTip::hideText();
+    });
+}
+
+void AllocationChart::setTensors(const std::vector<std::string>& names, const std::vector<double>& bits)
+{
+    m_names = names;
+    m_bits = bits;
+    m_set->remove(0, m_set->count());
+    QStringList categories;
+    QList<qreal> values;
+    double top = 1;
+    for (size_t i = 0; i < bits.size(); ++i) {
+        categories << QString::number(i + 1);
+        values << bits[i];
+        top = std::max(top, bits[i]);
+    }
+    m_axisX->clear();
+    m_axisX->append(categories);
+    m_set->append(values);
+    m_axisY->setRange(0, top <= 8 ? 8 : 16);
+}
+
+QString AllocationChart::tooltipFor(int index) const
+{
+    if (index < 0 || size_t(index) >= m_bits.size())
+        return {};
+    return tr("%1: %2 bits per weight")
+        .arg(QString::fromStdString(m_names[size_t(index)]), bitsText(m_bits[size_t(index)]));
+}
+
+void AllocationChart::changeEvent(QEvent* event)
+{
+    QChartView::changeEvent(event);
+    if (restyles(event))
+        applyStyle();
+}
+
+void AllocationChart::applyStyle()
+{
+    styleChart(chart(), this);
+    m_set->setColor(palette().color(QPalette::Highlight));
+    m_set->setBorderColor(palette().color(QPalette::Highlight));
+}
+
 } // namespace novaq::ui

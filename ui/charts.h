@@ -9,6 +9,7 @@
 
 #include <QChartView>
 
+#include <string>
 #include <vector>
 
 class QBarCategoryAxis;
@@ -86,6 +87,29 @@ private:
     QBarSet* m_set = nullptr;
     QBarCategoryAxis* m_axisX = nullptr;
     QValueAxis* m_axisY = nullptr;
+};
+
+// The allocation of a fitted plan ("Fit to" on the Settings page): bits per weight of each
+// tensor in model order, one bar each, with its name and bits in the tooltip. The bits come
+// from the engine (fit_memory.h planBitsPerTensor).
+class AllocationChart : public QChartView {
+    Q_OBJECT
+public:
+    explicit AllocationChart(QWidget* parent = nullptr);
+    void setTensors(const std::vector<std::string>& names, const std::vector<double>& bits);
+    int barCount() const noexcept { return int(m_names.size()); }
+    QString tooltipFor(int index) const;
+
+protected:
+    void changeEvent(QEvent* event) override;
+
+private:
+    void applyStyle();
+    QBarSet* m_set = nullptr;
+    QBarCategoryAxis* m_axisX = nullptr;
+    QValueAxis* m_axisY = nullptr;
+    std::vector<std::string> m_names;
+    std::vector<double> m_bits;
 };
 
 } // namespace novaq::ui

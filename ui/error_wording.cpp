@@ -5,6 +5,7 @@
 #include <QRegularExpression>
 
 #include <array>
+#include <optional>
 #include <string_view>
 
 namespace novaq::ui {
@@ -466,9 +467,43 @@ ErrorWording generic(const Facts& f)
 
 } // namespace
 
+// "Fit to" on the Settings page: the engine names --fit-memory and bytes; the app names the
+// field, what was typed and the size that would do, in the units people type.
+std::optional<ErrorWording> fitToWording(const Facts& f)
+{
+    if (f.context != ErrorContext::FitTo)
+        return std::nullopt;
+    if (f.lower.contains(QLatin1String("expects a size")))
+        return make(f, tr("\"%1\" is not a size").arg(f.typed),
+                    tr("Type a number with a unit, such as 2.5 MB, 800 MB or 8 GB (MiB and GiB work too)."));
+    static const QRegularExpression least(QStringLiteral("give at least ([0-9.]+)([MG]B)"));
+    if (const QRegularExpressionMatch m = least.match(f.engine); m.hasMatch())
+        return make(f, tr("The model does not fit in %1").arg(f.typed),
+                    tr("Even the smallest setting needs about %1 %2 to run. Give more memory, or a shorter "
+                       "context.")
+                        .arg(m.captured(1), m.captured(2)));
+    static const QRegularExpression range(QStringLiteral("reachable range is [0-9,]+ to [0-9,]+ bytes \\(([^)]+) "
+                                                         "to ([^)]+)\\)"));
+    if (const QRegularExpressionMatch m = range.match(f.engine); m.hasMatch()) {
+        const QString from = m.captured(1), to = m.captured(2).section(QLatin1Char(','), 0, 0);
+        return make(f,
+                    f.lower.contains(QLatin1String("smaller than this model"))
+                        ? tr("%1 is too small for this model").arg(f.typed)
+                        : tr("%1 is more than this model needs").arg(f.typed),
+                    tr("This model can be made from %1 to %2. Type a size in that range.").arg(from, to));
+    }
+    if (f.kind == ErrorKind::Unsupported)
+        return make(f, tr("Fit to memory needs a model the app can run"),
+                    tr("NOVAQ Studio cannot run this model yet, so it cannot tell what running it takes. Fit to a "
+                       "size instead."));
+    return std::nullopt;
+}
+
 ErrorWording wordError(ErrorKind kind, const QString& engineMessage, ErrorContext context, const QString& typed)
 {
     Facts f{kind, context, engineMessage, engineMessage.toLower(), typed.trimmed(), {}};
+    if (std::optional<ErrorWording> fit = fitToWording(f))
+        return *fit;
     f.subject = subjectOf(engineMessage, f.typed, context);
     for (const Rule& rule : kRules) {
         if (rule.applies && !rule.applies(context))

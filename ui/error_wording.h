@@ -26,6 +26,7 @@ enum class ErrorContext {
     Export,       // Results: Export...
     TryIt,        // Try it: loading the models or answering
     QualityCheck, // Try it: the quality check
+    FitTo,        // Settings: "Fit to" a size or this computer's memory (`typed`: what was typed)
 };
 
 struct ErrorWording {

@@ -148,4 +148,42 @@ QString glossaryHtml()
     return html;
 }
 
+QString fitTo()
+{
+    return t("Instead of a card: the best file no larger than a size you type, or the best one that runs in this "
+             "computer's memory (its weights, its memory of the conversation and its working space counted).");
+}
+
+QString fitContext()
+{
+    return t("How many tokens of conversation the model should be able to remember while it runs; more tokens "
+             "need more memory and leave less for the model.");
+}
+
+QString allocationChart()
+{
+    return t("Bits per weight of each tensor in the chosen plan, in model order: the tensors that matter most for "
+             "the output get more bits.");
+}
+
+QString predictedQuality(double relativeError)
+{
+    // Thresholds from the measurements of kjv-llama-7m without calibration (README, "Quality by
+    // preset": KL on held-out text, top-1 agreement), against each preset's mean relative error
+    // (planner.cpp presetRelativeError): 4 bits 0.0059 -> KL 0.0029, top-1 94.7%; 3 bits 0.024 ->
+    // KL 0.0061, 92.5%; 2.5 bits 0.043 -> KL 0.0099, 91.1%; 2 bits 0.073 -> KL 0.035, 84.3%;
+    // 1.5 bits 0.153 -> KL 0.038, 82.6%; 1 bit 0.293 -> KL 0.133, 70.9%. So: at most 0.01
+    // (KL under 0.003), at most 0.045 (KL under 0.01, the same next word more than 9 times in
+    // 10), at most 0.16 (KL under 0.04, about 8 times in 10), and above.
+    if (!(relativeError > 0))
+        return {};
+    if (relativeError <= 0.01)
+        return t("very close to the original");
+    if (relativeError <= 0.045)
+        return t("close to the original");
+    if (relativeError <= 0.16)
+        return t("noticeably different");
+    return t("far from the original");
+}
+
 } // namespace novaq::ui::explain

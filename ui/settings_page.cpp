@@ -1,5 +1,6 @@
 #include "ui/settings_page.h"
 
+#include "ui/charts.h"
 #include "ui/error_wording.h"
 #include "ui/explanations.h"
 #include "ui/format.h"
@@ -8,8 +9,12 @@
 #include "ui/widgets.h"
 
 #include "novaq/codec/codec_config.h"
+#include "novaq/io/system_memory.h"
+#include "novaq/pipeline/fit_memory.h"
+#include "novaq/pipeline/planner.h"
 
 #include <QCheckBox>
+#include <QComboBox>
 #include <QDir>
 #include <QEvent>
 #include <QFile>
@@ -92,6 +97,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     auto* leftColumnLayout = new QVBoxLayout(leftColumn);
     leftColumnLayout->setContentsMargins(0, 0, 12, 0);
     auto* scroll = new VerticalScrollArea(leftColumn);
+    m_scroll = scroll;
     scroll->setObjectName(QStringLiteral("settingsScroll"));
     leftColumnLayout->addWidget(scroll, 1);
     auto* left = new QWidget(scroll);
@@ -111,6 +117,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
         // One card is checked at a time, kept so by hand: an exclusive group (auto-exclusive or
         // QButtonGroup) would let Tab reach the checked card only.
         connect(card, &ChoiceCard::clicked, this, [this, i] {
+            setFitMode(FitMode::Preset);
             m_bitsSlider->setValue(int(i));
             selectCard(i);
         });
@@ -125,6 +132,60 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
         m_order.push_back(i);
     }
     leftLayout->addWidget(cardGrid);
+
+    // Fit to: beside the cards, a size or this computer's memory instead of a preset.
+    auto* fitForm = new QFormLayout;
+    fitForm->setFieldGrowthPolicy(QFormLayout::ExpandingFieldsGrow);
+    auto* fitRow = new QHBoxLayout;
+    m_fitMode = new QComboBox(left);
+    m_fitMode->addItem(tr("A card above"));
+    m_fitMode->addItem(tr("A size"));
+    m_fitMode->addItem(tr("This computer's memory"));
+    m_fitMode->setToolTip(explain::fitTo());
+    m_fitMode->setAccessibleName(tr("Fit to"));
+    m_fitSize = new QLineEdit(left);
+    m_fitSize->setPlaceholderText(tr("e.g. 2.5 MB or 4 GB"));
+    m_fitSize->setToolTip(tr("The largest the compressed file may be: a number with a unit (MB, GB, MiB, GiB)."));
+    m_fitSize->setAccessibleName(tr("Fit to size"));
+    m_fitContextLabel = new QLabel(tr("Context"), left);
+    m_fitContext = new QSpinBox(left);
+    m_fitContext->setRange(0, 1 << 20);
+    m_fitContext->setSingleStep(512);
+    m_fitContext->setSpecialValueText(tr("Model's"));
+    m_fitContext->setSuffix(tr(" tokens"));
+    m_fitContext->setToolTip(explain::fitContext());
+    m_fitContext->setAccessibleName(tr("Context length"));
+    m_fitContext->setMaximumWidth(m_fitContext->fontMetrics().horizontalAdvance(QStringLiteral("0000000 tokens")) + 40);
+    m_fitContextLabel->setToolTip(explain::fitContext());
+    m_fitContextLabel->setBuddy(m_fitContext);
+    fitRow->addWidget(m_fitMode);
+    fitRow->addWidget(m_fitSize, 1);
+    fitRow->addWidget(m_fitContextLabel);
+    fitRow->addWidget(m_fitContext);
+    fitForm->addRow(tr("Fit to"), fitRow);
+    if (QWidget* label = fitForm->labelForField(fitRow))
+        label->setToolTip(explain::fitTo());
+    leftLayout->addLayout(fitForm);
+    m_fitResult = new QLabel(left);
+    m_fitResult->setWordWrap(true);
+    m_fitResult->setAccessibleName(tr("Fit to result"));
+    leftLayout->addWidget(m_fitResult);
+    m_systemMemory = [] { return physicalMemoryBytes(); };
+    connect(m_fitMode, &QComboBox::currentIndexChanged, this, [this] {
+        showFitControls();
+        refreshFit();
+    });
+    connect(m_fitSize, &QLineEdit::editingFinished, this, [this] {
+        if (fitMode() == FitMode::Size)
+            refreshFit();
+    });
+    connect(m_fitContext, &QSpinBox::editingFinished, this, [this] {
+        if (fitMode() == FitMode::Memory)
+            refreshFit();
+    });
+    for (QWidget* w : {static_cast<QWidget*>(m_fitSize), static_cast<QWidget*>(m_fitContextLabel),
+                       static_cast<QWidget*>(m_fitContext), static_cast<QWidget*>(m_fitResult)})
+        w->setVisible(false); // until Fit to is used (showFitControls)
 
     auto* form = new QFormLayout;
     form->setFieldGrowthPolicy(QFormLayout::ExpandingFieldsGrow);
@@ -277,6 +338,13 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     m_previewCost->setToolTip(tr("Estimated from a short test run on this computer and from the largest tensor; the "
                                  "real run may differ."));
     rightLayout->addWidget(m_previewCost);
+    // The fitted plan's bits per tensor (Fit to), above the table of what happens to each.
+    m_allocation = new AllocationChart(right);
+    m_allocation->setToolTip(explain::allocationChart());
+    m_allocation->setAccessibleName(tr("Bits per tensor of the fitted plan"));
+    m_allocation->setFixedHeight(150);
+    m_allocation->setVisible(false);
+    rightLayout->addWidget(m_allocation);
     m_planModel = new TensorPlanModel(this);
     m_table = new QTableView(right);
     m_table->setModel(m_planModel);
@@ -309,6 +377,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
         showPreview();
     });
     connect(m_subspaces, &QSpinBox::valueChanged, this, &SettingsPage::refreshEstimates);
+    connect(m_subspaces, &QSpinBox::valueChanged, this, &SettingsPage::refreshFit);
     connect(m_threads, &QSpinBox::valueChanged, this, &SettingsPage::refreshEstimates);
     connect(m_vectorLength, &QSpinBox::valueChanged, this, &SettingsPage::refreshEstimates);
     setBits(CompressOptions{}.bits);
@@ -365,6 +434,7 @@ void SettingsPage::setModel(const ModelInspection& inspection, const QString& la
                                 .arg(paramsText(inspection.params()))
                                 .arg(sizeText(inspection.sourceBytes())));
     refreshEstimates();
+    refreshFit();
 }
 
 void SettingsPage::clearModel()
@@ -378,6 +448,10 @@ void SettingsPage::clearModel()
     m_banner->clear();
     m_bannerIsOutput = false;
     m_previewModel->setText(tr("No model: choose one on the Model step."));
+    m_fitPlan.reset();
+    ++m_fitGeneration;
+    m_fitPending = 0;
+    showFitControls();
     showCards();
     showPreview();
     checkOutput();
@@ -474,6 +548,25 @@ void SettingsPage::refreshEstimates()
 
 void SettingsPage::showPreview()
 {
+    if (m_fitPlan && fitMode() != FitMode::Preset) {
+        const ModelInspection& e = *m_fitPlan;
+        m_previewSize->setText(tr("about %1").arg(sizeText(e.estimatedFileBytes())));
+        m_previewRatio->setText(tr("%1 smaller").arg(ratioText(estimatedRatio(e))));
+        m_previewBits->setText(tr("%1 bits per weight").arg(bitsText(e.estimatedEffectiveBits())));
+        const QString quality = explain::predictedQuality(e.predictedError);
+        m_previewWhy->setText(
+            quality.isEmpty() ? QString()
+                              : tr("Predicted quality: %1 (each tensor gets the bits it needs most).").arg(quality));
+        m_previewCost->setText(e.runMemory.limit > 0
+                                   ? tr("Runs in about %1: the model %2, its memory of %3 tokens %4, working space %5.")
+                                         .arg(sizeText(e.runMemory.total()), sizeText(e.runMemory.weights))
+                                         .arg(e.runMemory.context)
+                                         .arg(sizeText(e.runMemory.kvCache), sizeText(e.runMemory.scratch))
+                                   : QString());
+        m_sizeBanner->clear();
+        m_planModel->setInspection(e);
+        return;
+    }
     const auto i = size_t(m_bitsSlider->value());
     if (!m_haveEstimates || i >= m_estimates.size()) {
         m_previewSize->setText(QStringLiteral("-"));
@@ -615,8 +708,11 @@ void SettingsPage::showCards()
         }
         const PresetEstimate& e = m_estimates[i];
         // The figures count everything the file stores; the chosen bits are the codes' alone.
-        card->setDetail(
-            tr("%1 bits chosen, %2 in all").arg(e.inspection.bits, 0, 'f', 1).arg(bitsText(e.effectiveBits)));
+        const QString quality = explain::predictedQuality(presetRelativeError(p.bits));
+        const QString bitsLine =
+            tr("%1 bits chosen, %2 in all").arg(e.inspection.bits, 0, 'f', 1).arg(bitsText(e.effectiveBits));
+        card->setDetail(quality.isEmpty() ? bitsLine
+                                          : bitsLine + QLatin1Char('\n') + capitalized(quality.toStdString()));
         card->setEstimate(
             e.notSmallerThanSource
                 ? tr("about %1\nnot smaller than the source").arg(sizeText(e.fileBytes))
@@ -681,6 +777,11 @@ CompressOptions SettingsPage::options() const
         const BitsPreset& p = bitsPresets()[size_t(m_bitsSlider->value())];
         o.expert = CodecConfig{m_vectorLength->value(), p.b1, p.b2, o.subspaces};
     }
+    if (m_fitPlan && fitMode() != FitMode::Preset) { // the engine re-plans the same way from the target
+        o.targetBytes = m_fitFileTarget;
+        o.targetText = m_fitTargetText;
+        o.expert.reset();
+    }
     o.overwrite = true;
     return o;
 }
@@ -727,5 +828,148 @@ void SettingsPage::setCalibrationPath(const QString& path) { m_calibration->setT
 QString SettingsPage::calibrationPath() const { return m_calibration->text().trimmed(); }
 
 void SettingsPage::setAdvancedVisible(bool visible) { m_advancedToggle->setChecked(visible); }
+
+SettingsPage::FitMode SettingsPage::fitMode() const { return FitMode(m_fitMode->currentIndex()); }
+
+void SettingsPage::setFitMode(FitMode mode) { m_fitMode->setCurrentIndex(int(mode)); }
+
+void SettingsPage::setFitSize(const QString& text)
+{
+    m_fitSize->setText(text);
+    if (fitMode() == FitMode::Size)
+        refreshFit();
+    else
+        setFitMode(FitMode::Size);
+}
+
+void SettingsPage::setFitContext(int tokens)
+{
+    m_fitContext->setValue(tokens);
+    if (fitMode() == FitMode::Memory)
+        refreshFit();
+}
+
+void SettingsPage::setSystemMemory(std::function<std::optional<uint64_t>()> memory)
+{
+    m_systemMemory = std::move(memory);
+}
+
+QString SettingsPage::fitText() const { return m_fitResult->text(); }
+
+void SettingsPage::showFitControls()
+{
+    const FitMode mode = fitMode();
+    m_fitSize->setVisible(mode == FitMode::Size);
+    m_fitContextLabel->setVisible(mode == FitMode::Memory);
+    m_fitContext->setVisible(mode == FitMode::Memory);
+    const bool plan = m_fitPlan.has_value() && mode != FitMode::Preset;
+    m_allocation->setVisible(plan);
+    m_fitResult->setVisible(mode != FitMode::Preset && !m_fitResult->text().isEmpty());
+    if (mode != FitMode::Preset)
+        selectCard(m_cards.size()); // no card: the plan is the fitted one
+    else
+        selectCard(size_t(m_bitsSlider->value()));
+}
+
+void SettingsPage::refreshFit()
+{
+    const int generation = ++m_fitGeneration;
+    const FitMode mode = fitMode();
+    m_fitPlan.reset();
+    m_fitResult->clear();
+    if (mode == FitMode::Preset || m_model.path.empty() ||
+        (mode == FitMode::Size && m_fitSize->text().trimmed().isEmpty())) {
+        m_fitPending = 0;
+        showFitControls();
+        showPreview();
+        Q_EMIT fitUpdated();
+        return;
+    }
+    const QString typed = mode == FitMode::Size ? m_fitSize->text().trimmed() : QString();
+    std::optional<uint64_t> memory;
+    if (mode == FitMode::Memory) {
+        memory = m_systemMemory ? m_systemMemory() : std::nullopt;
+        if (!memory) {
+            m_fitPending = 0;
+            m_banner->showError(tr("This computer does not say how much memory it has"),
+                                tr("Fit to a size instead: type how large the file may be."));
+            m_bannerIsOutput = false;
+            showFitControls();
+            Q_EMIT fitUpdated();
+            return;
+        }
+    }
+    m_fitPending = 1;
+    m_fitResult->setText(tr("Planning..."));
+    showFitControls();
+    const std::filesystem::path path = m_model.path;
+    const int subspaces = m_subspaces->value();
+    const int64_t context = m_fitContext->value();
+    struct Fit {
+        ModelInspection plan;
+        uint64_t fileTarget = 0;
+        std::vector<double> bits;
+        std::vector<std::string> names;
+    };
+    runTask<Fit>(
+        this,
+        [path, subspaces, context, typed, memory] {
+            Fit fit;
+            if (memory) {
+                MemoryTarget t = fitToMemory(path, *memory, context, subspaces, "this computer's memory");
+                fit.plan = std::move(t.fit.inspection);
+                fit.fileTarget = t.fit.targetBytes;
+            } else {
+                const uint64_t bytes = parseByteSize("Fit to", typed.toStdString());
+                TargetFit t = fitToTarget(path, bytes, 0, subspaces, "Fit to " + typed.toStdString());
+                fit.plan = std::move(t.inspection);
+                fit.fileTarget = t.targetBytes;
+            }
+            for (const TensorBits& t : planTensorBits(fit.plan)) {
+                fit.names.push_back(t.name);
+                fit.bits.push_back(t.bits);
+            }
+            return fit;
+        },
+        [this, generation, typed, memory](TaskOutcome<Fit> outcome) {
+            if (generation != m_fitGeneration)
+                return;
+            m_fitPending = 0;
+            if (!outcome.value) {
+                m_fitResult->clear();
+                m_banner->showError(
+                    wordError(outcome.kind, outcome.error, ErrorContext::FitTo, memory ? sizeText(*memory) : typed));
+                m_bannerIsOutput = false;
+                showFitControls();
+                showPreview();
+                Q_EMIT fitUpdated();
+                return;
+            }
+            if (!m_bannerIsOutput)
+                m_banner->clear();
+            m_fitPlan = std::move(outcome.value->plan);
+            m_fitFileTarget = outcome.value->fileTarget;
+            const ModelInspection& p = *m_fitPlan;
+            const QString quality = explain::predictedQuality(p.predictedError);
+            if (memory) {
+                m_fitTargetText = "Fit to this computer's memory (" + sizeText(*memory).toStdString() + ")";
+                m_fitResult->setText(tr("The best file that runs in this computer's %1: about %2, %3 bits per "
+                                        "weight, %4.")
+                                         .arg(sizeText(*memory), sizeText(p.estimatedFileBytes()),
+                                              bitsText(p.estimatedEffectiveBits()), quality));
+            } else {
+                m_fitTargetText = "Fit to " + typed.toStdString();
+                m_fitResult->setText(
+                    tr("The best file within %1: about %2, %3 bits per weight, %4.")
+                        .arg(typed, sizeText(p.estimatedFileBytes()), bitsText(p.estimatedEffectiveBits()), quality));
+            }
+            m_allocation->setTensors(outcome.value->names, outcome.value->bits);
+            showFitControls();
+            showPreview();
+            // On a small screen Fit to is below the cards: bring it and its line into view.
+            QTimer::singleShot(0, m_scroll, [this] { m_scroll->ensureWidgetVisible(m_fitResult, 0, 24); });
+            Q_EMIT fitUpdated();
+        });
+}
 
 } // namespace novaq::ui

@@ -8,19 +8,24 @@
 
 #include <QWidget>
 
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 class QCheckBox;
+class QComboBox;
 class QLabel;
 class QLineEdit;
 class QPushButton;
+class QScrollArea;
 class QSlider;
 class QSpinBox;
 class QTableView;
 
 namespace novaq::ui {
 
+class AllocationChart;
 class CardGrid;
 class ChoiceCard;
 class ElidedLabel;
@@ -67,12 +72,28 @@ public:
     bool estimatesReady() const noexcept { return m_pending == 0 && m_haveEstimates; }
     QString previewText() const; // the preview figures, for tests and accessibility
 
+    // "Fit to": instead of a card, the best plan for a size or for this computer's memory. The
+    // engine plans it on a worker thread (fitToTarget / fitToMemory); fitUpdated() follows.
+    enum class FitMode { Preset, Size, Memory };
+    void setFitMode(FitMode mode);
+    FitMode fitMode() const;
+    void setFitSize(const QString& text); // as typed: "2.5 MB"; planned at once
+    void setFitContext(int tokens);       // 0: the model's context length, at most 4096
+    // Where "this computer's memory" comes from (physicalMemoryBytes by default; tests inject).
+    void setSystemMemory(std::function<std::optional<uint64_t>()> memory);
+    bool fitReady() const noexcept { return m_fitPending == 0; }
+    // The fitted plan when Fit to has one (null otherwise), and its line of words.
+    const ModelInspection* fitPlan() const noexcept { return m_fitPlan ? &*m_fitPlan : nullptr; }
+    QString fitText() const;
+    AllocationChart* allocationChart() const noexcept { return m_allocation; }
+
 protected:
     bool eventFilter(QObject* watched, QEvent* event) override;
 
 Q_SIGNALS:
     void compressRequested(const novaq::CompressOptions& options);
     void estimatesUpdated();
+    void fitUpdated();
 
 private:
     void refreshEstimates();
@@ -81,6 +102,8 @@ private:
     void selectCard(size_t index); // checks that card only
     void checkOutput();            // shows outputProblem() in the banner and enables Compress
 
+    void refreshFit();
+    void showFitControls();
     void showCards(); // titles, figures, notes and order of the cards from m_estimates
     QString presetTitle(size_t index) const;
     QString cardNote(size_t index) const;
@@ -121,6 +144,20 @@ private:
     ElidedLabel* m_previewModel;
     TensorPlanModel* m_planModel;
     QTableView* m_table;
+
+    QScrollArea* m_scroll = nullptr;
+    QComboBox* m_fitMode = nullptr;
+    QLineEdit* m_fitSize = nullptr;
+    QSpinBox* m_fitContext = nullptr;
+    QLabel* m_fitContextLabel = nullptr;
+    QLabel* m_fitResult = nullptr;
+    AllocationChart* m_allocation = nullptr;
+    std::optional<ModelInspection> m_fitPlan; // the fitted plan (with runMemory for memory)
+    uint64_t m_fitFileTarget = 0;             // the file target that gives it
+    std::string m_fitTargetText;              // for the file's settings: "Fit to 2.5 MB"
+    int m_fitPending = 0;
+    int m_fitGeneration = 0;
+    std::function<std::optional<uint64_t>()> m_systemMemory;
 };
 
 // Estimated ratio of the source size to the .novaq size of an inspection (0 when unknown), by

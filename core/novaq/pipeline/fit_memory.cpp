@@ -101,12 +101,13 @@ RunMemory predictRunMemory(const ModelReader& reader, const ModelInspection& pla
     return m;
 }
 
-std::vector<double> planBitsPerTensor(const ModelInspection& plan)
+std::vector<TensorBits> planTensorBits(const ModelInspection& plan)
 {
-    std::vector<double> bits;
+    std::vector<TensorBits> out;
     for (const TensorInspection& t : plan.tensors)
-        bits.push_back(t.info.numel() > 0 ? 8.0 * double(t.estimatedBytes) / double(t.info.numel()) : 0.0);
-    return bits;
+        if (t.info.shape.size() >= 2 && t.info.numel() > 0)
+            out.push_back({t.info.name, 8.0 * double(t.estimatedBytes) / double(t.info.numel())});
+    return out;
 }
 
 uint64_t parseByteSize(const std::string& what, const std::string& value)

@@ -36,9 +36,14 @@ RunMemory predictRunMemory(const ModelReader& reader, const ModelInspection& pla
 inline constexpr double kWeightHeadroom = 0.02;
 uint64_t memoryNeeded(const RunMemory& memory) noexcept;
 
-// Bits per weight of each tensor of a plan as the file stores it (8 x estimated bytes over its
-// parameters), in model order: the allocation chart of the app.
-std::vector<double> planBitsPerTensor(const ModelInspection& plan);
+// Bits per weight of each matrix of a plan as the file stores it (8 x estimated bytes over its
+// parameters), in model order: the allocation chart of the app. 1-D tensors (norms, biases)
+// are left out: always kept, they are a rounding error of the size and would only add bars.
+struct TensorBits {
+    std::string name;
+    double bits = 0;
+};
+std::vector<TensorBits> planTensorBits(const ModelInspection& plan);
 
 // A size as a person writes it: bytes, or a number with a unit: kB, MB, GB, TB (powers of 1000),
 // KiB, MiB, GiB, TiB (powers of 1024), case-insensitive, one optional space ("2.2MB", "8 GiB").
