@@ -162,6 +162,8 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     fitRow->addWidget(m_fitSize, 1);
     fitRow->addWidget(m_fitContextLabel);
     fitRow->addWidget(m_fitContext);
+    fitRow->addStretch(); // the size field takes the room when shown (stretch 1), else the choice stays compact
+    m_fitMode->setSizePolicy(QSizePolicy::Fixed, QSizePolicy::Fixed);
     fitForm->addRow(tr("Fit to"), fitRow);
     if (QWidget* label = fitForm->labelForField(fitRow))
         label->setToolTip(explain::fitTo());
