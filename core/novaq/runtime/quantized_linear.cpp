@@ -437,6 +437,9 @@ constexpr double kInt8Stage = 0.032;      // per row, vector position and stage:
 constexpr double kInt8TableEntry = 0.098; // per column and table entry: f32 tables, then rounded to int8
 constexpr double kBf16Dot = 0.037;        // per weight and token, VDPBF16PS kernel
 constexpr double kBf16DecodeCost = 0.5;   // per weight: codes to f32, then to bf16
+constexpr double kInt8Dot = 0.012;        // per weight and token, VPDPBUSD kernel with its block scales
+constexpr double kInt8DecodeCost = 0.5;   // per weight: codes to f32, then rounded to int8
+bool haveAvx512Vnni() noexcept;
 
 int64_t lookupCrossover(int64_t rows, int64_t cols, int64_t vpr, int m1, int m2, SimdLevel level, Tables tables,
                         Gemm gemm)
@@ -451,7 +454,9 @@ int64_t lookupCrossover(int64_t rows, int64_t cols, int64_t vpr, int m1, int m2,
         L = rv * (c.gatheredStage + stage2) + static_cast<double>(cols * (m1 + m2)) * kTableEntryCost;
     }
     const bool bf16 = gemm == Gemm::Bf16 && level == SimdLevel::Avx512;
-    const double D = weights * (bf16 ? kBf16DecodeCost : kDecodeCost), G = weights * (bf16 ? kBf16Dot : c.fma);
+    const bool int8 = gemm == Gemm::Int8 && level == SimdLevel::Avx512 && haveAvx512Vnni();
+    const double D = weights * (bf16 ? kBf16DecodeCost : int8 ? kInt8DecodeCost : kDecodeCost);
+    const double G = weights * (bf16 ? kBf16Dot : int8 ? kInt8Dot : c.fma);
     if (L <= G)
         return std::numeric_limits<int64_t>::max();
     return std::max<int64_t>(1, static_cast<int64_t>(D / (L - G)));
@@ -692,6 +697,161 @@ Int8Fn pickInt8(SimdLevel level, int64_t p1, int64_t p2)
     return &int8Portable;
 }
 
+// ---- int8 product --------------------------------------------------------------------------
+// Every kQBlock columns share a scale: of a decoded row i (w_ib = max|n_ij| / 127 over block b,
+// q_ij = rne(n_ij * 127 / max) in [-127, 127]) and of a token t (a_tb and p_tj likewise). VPDPBUSD
+// multiplies unsigned by signed bytes, so a token is stored as u_tj = p_tj + 128 in [1, 255]: the
+// integer dot of a block is D = sum u q = sum p q + 128 rs_ib, rs_ib the block's sum of q, kept
+// with the row as 128 rs_ib and subtracted (the kernel starts its sum at -128 rs_ib). Then per
+// row and token acc = fma(float(D - 128 rs_ib), a_tb * w_ib, acc) over the blocks in order, and
+// y_ti = s_i acc + mu_i sum(x_t). |D - 128 rs| <= 32 * 127 * 127 < 2^24: exact in f32. Integer
+// sums are exact in any order, so the VNNI kernel and the portable twin, which round the same
+// numbers the same way and fold the blocks in the same order, give the same bits.
+constexpr int64_t kQBlock = 32;
+
+// n floats (a whole number of blocks) to int8 by blocks: q, the block scales, and (sums not null)
+// 128 * the negated block sums of q. Portable: std::lrint (round to nearest even).
+void quantizeBlocksPortable(const float* in, int64_t n, int8_t* q, float* scales, int32_t* negSums)
+{
+    for (int64_t b = 0; b * kQBlock < n; ++b) {
+        const float* x = in + b * kQBlock;
+        float largest = 0.0f;
+        for (int64_t j = 0; j < kQBlock; ++j)
+            largest = std::max(largest, std::fabs(x[j]));
+        const float inv = largest > 0.0f ? 127.0f / largest : 0.0f;
+        scales[b] = largest / 127.0f;
+        int32_t sum = 0;
+        for (int64_t j = 0; j < kQBlock; ++j) {
+            const auto v = static_cast<int8_t>(std::lrint(x[j] * inv));
+            q[b * kQBlock + j] = v;
+            sum += v;
+        }
+        if (negSums)
+            negSums[b] = -128 * sum;
+    }
+}
+
+// The portable twin of the product: rows [0, nr) of Aq (row stride lda, block scales and negated
+// sums at stride ldb) against tokens [0, T) of Xu (row stride lda, offset bytes), scales Sa
+// (stride ldb); C[t][i] (row stride ldc) = the folded sum.
+void gemmInt8Portable(const int8_t* Aq, const float* Sw, const int32_t* negSums, int64_t nr, const uint8_t* Xu,
+                      const float* Sa, int64_t T, int64_t lda, int64_t ldb, float* C, int64_t ldc)
+{
+    for (int64_t t = 0; t < T; ++t)
+        for (int64_t i = 0; i < nr; ++i) {
+            float acc = 0.0f;
+            for (int64_t b = 0; b < ldb; ++b) {
+                int32_t dot = negSums[i * ldb + b];
+                const int8_t* a = Aq + i * lda + b * kQBlock;
+                const uint8_t* x = Xu + t * lda + b * kQBlock;
+                for (int64_t j = 0; j < kQBlock; ++j)
+                    dot += int32_t{x[j]} * int32_t{a[j]};
+                acc = std::fma(static_cast<float>(dot), Sa[t * ldb + b] * Sw[i * ldb + b], acc);
+            }
+            C[t * ldc + i] = acc;
+        }
+}
+
+#if defined(__x86_64__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+bool haveAvx512Vnni() noexcept
+{
+    static const bool have =
+        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
+    return have;
+}
+
+// quantizeBlocksPortable's numbers with AVX-512 (a block of 32 in two registers): the largest
+// magnitude is exact in any order, the scale and its inverse are the same scalar divisions, and
+// VCVTPS2DQ rounds to nearest even as lrint does.
+__attribute__((target("avx512f,avx512bw"))) void quantizeBlocksAvx512(const float* in, int64_t n, int8_t* q,
+                                                                      float* scales, int32_t* negSums)
+{
+    static_assert(kQBlock == 32);
+    for (int64_t b = 0; b * kQBlock < n; ++b) {
+        const float* x = in + b * kQBlock;
+        const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+        const float largest = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+        const float inv = largest > 0.0f ? 127.0f / largest : 0.0f;
+        scales[b] = largest / 127.0f;
+        const __m512 s = _mm512_set1_ps(inv);
+        const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, s)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, s));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * kQBlock), _mm512_cvtsepi32_epi8(q0));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * kQBlock + 16), _mm512_cvtsepi32_epi8(q1));
+        if (negSums)
+            negSums[b] = -128 * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    }
+}
+
+// C[MR][16 NV] = the folded sums of MR quantized rows (row stride lda bytes; scales and negated
+// sums at stride ldb = blocks) against a packed token tile B ([k / 4][16 NV tokens][4 bytes],
+// offset bytes) with its scales Sa ([block][16 NV]). Per block and 4 columns NV loads of B, MR
+// broadcasts of a row's 4 bytes and MR * NV VPDPBUSD (64 multiply-adds each); per block and row
+// the sum starts at -128 rs (a broadcast), then one conversion, multiply and FMA per register.
+template <int MR, int NV>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void
+gemmInt8Vnni(const int8_t* A, const float* Sw, const int32_t* negSums, const uint8_t* B, const float* Sa, int64_t lda,
+             int64_t ldb, float* C)
+{
+    constexpr int NR = 16 * NV;
+    __m512 acc[MR][NV];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+            acc[r][v] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < ldb; ++b) {
+        __m512i dot[MR][NV];
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+            const __m512i start = _mm512_set1_epi32(negSums[r * ldb + b]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v)
+                dot[r][v] = start;
+        }
+        const uint8_t* Bb = B + b * kQBlock * NR;
+        const int8_t* Ab = A + b * kQBlock;
+#pragma GCC unroll 8
+        for (int kq = 0; kq < kQBlock / 4; ++kq) {
+            __m512i bv[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v)
+                bv[v] = _mm512_loadu_si512(Bb + (kq * NR + v * 16) * 4);
+#pragma GCC unroll 8
+            for (int r = 0; r < MR; ++r) {
+                int32_t four = 0;
+                std::memcpy(&four, Ab + r * lda + kq * 4, sizeof four);
+                const __m512i a = _mm512_set1_epi32(four);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v)
+                    dot[r][v] = _mm512_dpbusd_epi32(dot[r][v], bv[v], a);
+            }
+        }
+        __m512 sa[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+            sa[v] = _mm512_loadu_ps(Sa + b * NR + v * 16);
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+            const __m512 w = _mm512_set1_ps(Sw[r * ldb + b]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v)
+                acc[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r][v]), _mm512_mul_ps(sa[v], w), acc[r][v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+            _mm512_storeu_ps(C + r * NR + v * 16, acc[r][v]);
+}
+#pragma GCC diagnostic pop
+#else
+bool haveAvx512Vnni() noexcept { return false; }
+#endif
+
 } // namespace
 
 bool simdLevelAvailable(SimdLevel level) noexcept
@@ -728,13 +888,25 @@ const char* simdLevelName(SimdLevel level) noexcept
 
 const char* tablesName(Tables tables) noexcept { return tables == Tables::Int8 ? "int8" : "f32"; }
 
-const char* gemmName(Gemm gemm) noexcept { return gemm == Gemm::Bf16 ? "bf16" : "f32"; }
+const char* gemmName(Gemm gemm) noexcept
+{
+    switch (gemm) {
+    case Gemm::Bf16:
+        return "bf16";
+    case Gemm::Int8:
+        return "int8";
+    default:
+        return "f32";
+    }
+}
+
+bool int8GemmFast() noexcept { return haveAvx512Vnni(); }
 
 bool bf16GemmFast() noexcept { return haveAvx512Bf16(); }
 
 Tables fastestTables() noexcept { return haveAvx512Vbmi() ? Tables::Int8 : Tables::F32; }
 
-QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, Gemm gemm)
+QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, std::optional<Gemm> gemm)
 {
     if (std::string problem = validateConfig(q.config); !problem.empty())
         throw Error(ErrorKind::InvalidArgument, "quantized matrix has invalid codec settings: " + problem);
@@ -781,7 +953,12 @@ QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, Gemm g
         m_rowMean[i] = q.scale * halfToFloat(q.rowMean[i]);
     }
     m_tables = int8Capable() ? tables : Tables::F32;
-    m_gemm = gemm == Gemm::Bf16 && haveAvx512Bf16() ? Gemm::Bf16 : Gemm::F32;
+    // Without a choice, the product follows the tables: rounded (int8) or exact (f32). A fast
+    // path the CPU lacks falls back to the exact product (its twin is a reference, not a speed).
+    const Gemm wanted = gemm.value_or(tables == Tables::Int8 ? Gemm::Int8 : Gemm::F32);
+    m_gemm = wanted == Gemm::Bf16 && haveAvx512Bf16()   ? Gemm::Bf16
+             : wanted == Gemm::Int8 && haveAvx512Vnni() ? Gemm::Int8
+                                                        : Gemm::F32;
     m_lookupMaxTokens = lookupCrossover(m_rows, m_cols, m_vpr, m_m1, m_m2, resolve(SimdLevel::Best), m_tables, m_gemm);
     m_colScale.assign(static_cast<size_t>(m_cols), 1.0f); // ones when the tensor has none, as decode() does
     if (q.hasColScale)
@@ -1042,6 +1219,10 @@ void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLev
         matMulBf16(X, T, Y, resolve(level) == SimdLevel::Avx512 && haveAvx512Bf16());
         return;
     }
+    if (gemm == Gemm::Int8) {
+        matMulInt8(X, T, Y, resolve(level) == SimdLevel::Avx512 && haveAvx512Vnni());
+        return;
+    }
     const int64_t K = m_cols;
     std::vector<float> sx(static_cast<size_t>(T));
     for (int64_t t = 0; t < T; ++t)
@@ -1238,6 +1419,125 @@ void QuantizedLinear::matMulBf16(const float* X, int64_t T, float* Y, bool fast)
         }
     });
 #endif
+}
+
+// The int8 product (see kQBlock): tokens rounded once per call, blocks of rows decoded a few at a
+// time, rounded, then multiplied by the VNNI kernel (4 rows x 32 tokens, or 8 x 16 for T <= 16)
+// or the portable twin. Scratch per thread, kept between calls: nothing is allocated once warm.
+void QuantizedLinear::matMulInt8(const float* X, int64_t T, float* Y, bool vnni) const
+{
+    const int64_t K = m_cols, nB = (K + kQBlock - 1) / kQBlock, Kp = nB * kQBlock;
+    const bool wide = T > 16;
+    const int64_t MR = wide ? 4 : 8, NR = vnni ? (wide ? 32 : 16) : 1;
+    const int64_t tiles = (T + NR - 1) / NR;
+    auto quantize = [vnni](const float* in, int64_t n, int8_t* q, float* scales, int32_t* negSums) {
+#if defined(__x86_64__)
+        if (vnni) {
+            quantizeBlocksAvx512(in, n, q, scales, negSums);
+            return;
+        }
+#endif
+        (void)vnni;
+        quantizeBlocksPortable(in, n, q, scales, negSums);
+    };
+    // The calling thread's scratch, taken out of its slot for the call (as matVecInt8's): the
+    // tokens in offset bytes, [tile][k / 4][NR][4] (VNNI) or [t][k] (portable), their block
+    // scales [tile][block][NR] or [t][block], and sum(x_t).
+    struct CallScratch {
+        std::vector<uint8_t> Xu;
+        std::vector<float> Sa, sx;
+    };
+    thread_local CallScratch threadScratch;
+    CallScratch call = std::move(threadScratch);
+    threadScratch = {};
+    struct PutBack {
+        CallScratch& from;
+        ~PutBack() { threadScratch = std::move(from); }
+    } putBack{call};
+    call.Xu.assign(static_cast<size_t>(tiles * NR * Kp), uint8_t{128}); // padding tokens: p = 0
+    call.Sa.assign(static_cast<size_t>(tiles * NR * nB), 0.0f);
+    call.sx.resize(static_cast<size_t>(T));
+    uint8_t* const Xu = call.Xu.data();
+    float* const Sa = call.Sa.data();
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, T, 4), [&](const tbb::blocked_range<int64_t>& range) {
+        thread_local std::vector<float> row;
+        thread_local std::vector<int8_t> q;
+        thread_local std::vector<float> scales;
+        row.assign(static_cast<size_t>(Kp), 0.0f);
+        q.resize(static_cast<size_t>(Kp));
+        scales.resize(static_cast<size_t>(nB));
+        for (int64_t t = range.begin(); t != range.end(); ++t) {
+            std::copy(X + t * K, X + (t + 1) * K, row.begin());
+            quantize(row.data(), Kp, q.data(), scales.data(), nullptr);
+            const int64_t tile = t / NR, u = t % NR;
+            for (int64_t k = 0; k < Kp; ++k)
+                Xu[((tile * Kp + k - k % 4) * NR) + u * 4 + k % 4] =
+                    static_cast<uint8_t>(static_cast<uint8_t>(q[static_cast<size_t>(k)]) ^ 0x80u);
+            for (int64_t b = 0; b < nB; ++b)
+                Sa[(tile * nB + b) * NR + u] = scales[static_cast<size_t>(b)];
+            call.sx[static_cast<size_t>(t)] = sumOf(X + t * K, K);
+        }
+    });
+
+    const int64_t blocks = (m_rows + kDecodeRows - 1) / kDecodeRows;
+    const int64_t paddedRows = (kDecodeRows + MR - 1) / MR * MR;
+    constexpr int64_t kChunk = 8; // rows decoded to f32 at a time before rounding
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, blocks, 1), [&](const tbb::blocked_range<int64_t>& range) {
+        // This worker's scratch: a few decoded rows, a block of rounded rows with their scales and
+        // sums, the folded sums. Nothing inside waits for other tasks, so thread_local is safe.
+        struct Scratch {
+            std::vector<float> F, Sw, C, sums;
+            std::vector<int8_t> Aq;
+            std::vector<int32_t> negSums;
+        };
+        thread_local Scratch s;
+        s.F.resize(static_cast<size_t>(kChunk * Kp));
+        s.Aq.resize(static_cast<size_t>(paddedRows * Kp));
+        s.Sw.resize(static_cast<size_t>(paddedRows * nB));
+        s.negSums.resize(static_cast<size_t>(paddedRows * nB));
+        s.C.resize(static_cast<size_t>(tiles * NR * paddedRows));
+        s.sums.resize(static_cast<size_t>(paddedRows));
+        for (int64_t blk = range.begin(); blk != range.end(); ++blk) {
+            const int64_t r0 = blk * kDecodeRows, nb = std::min(kDecodeRows, m_rows - r0);
+            const int64_t nbp = (nb + MR - 1) / MR * MR;
+            for (int64_t c0 = 0; c0 < nb; c0 += kChunk) {
+                const int64_t n = std::min(kChunk, nb - c0);
+                decodeRows(r0 + c0, n, s.F.data(), Kp, false);
+                for (int64_t i = 0; i < n; ++i) {
+                    std::fill(s.F.begin() + i * Kp + K, s.F.begin() + (i + 1) * Kp, 0.0f);
+                    quantize(s.F.data() + i * Kp, Kp, s.Aq.data() + (c0 + i) * Kp, s.Sw.data() + (c0 + i) * nB,
+                             s.negSums.data() + (c0 + i) * nB);
+                }
+            }
+            std::fill(s.Aq.begin() + nb * Kp, s.Aq.begin() + nbp * Kp, int8_t{0});
+            std::fill(s.Sw.begin() + nb * nB, s.Sw.begin() + nbp * nB, 0.0f);
+            std::fill(s.negSums.begin() + nb * nB, s.negSums.begin() + nbp * nB, 0);
+            if (!vnni) {
+                // C[t][i]: the twin, token by token.
+                gemmInt8Portable(s.Aq.data(), s.Sw.data(), s.negSums.data(), nb, Xu, Sa, T, Kp, nB, s.C.data(), nb);
+                for (int64_t t = 0; t < T; ++t)
+                    for (int64_t i = 0; i < nb; ++i)
+                        Y[t * m_rows + r0 + i] =
+                            m_rowScale[static_cast<size_t>(r0 + i)] * s.C[static_cast<size_t>(t * nb + i)] +
+                            m_rowMean[static_cast<size_t>(r0 + i)] * call.sx[static_cast<size_t>(t)];
+                continue;
+            }
+#if defined(__x86_64__)
+            // C[tile][row][NR]: per token tile, every row tile (the tile's tokens stay in L2).
+            const auto kernel = wide ? &gemmInt8Vnni<4, 2> : &gemmInt8Vnni<8, 1>;
+            for (int64_t tile = 0; tile < tiles; ++tile)
+                for (int64_t i0 = 0; i0 < nbp; i0 += MR)
+                    kernel(s.Aq.data() + i0 * Kp, s.Sw.data() + i0 * nB, s.negSums.data() + i0 * nB,
+                           Xu + tile * Kp * NR, Sa + tile * nB * NR, Kp, nB, s.C.data() + (tile * nbp + i0) * NR);
+            for (int64_t t = 0; t < T; ++t) {
+                const float* c = s.C.data() + (t / NR * nbp) * NR + t % NR;
+                for (int64_t i = 0; i < nb; ++i)
+                    Y[t * m_rows + r0 + i] = m_rowScale[static_cast<size_t>(r0 + i)] * c[i * NR] +
+                                             m_rowMean[static_cast<size_t>(r0 + i)] * call.sx[static_cast<size_t>(t)];
+            }
+#endif
+        }
+    });
 }
 
 // Rows [row0, row0 + count) into out (count x cols). kWithScales: W itself, computed exactly as
