@@ -390,6 +390,14 @@ int runMatVec(const std::vector<double>& bitsList, int64_t rows, int64_t cols, i
                             static_cast<double>(qz.lin->memoryBytes()), flops1 * T},
                            dense);
             }
+            if (novaq::int8GemmFast()) { // else its portable twin: slow, not a rate to quote
+                const double i8 = medianSeconds(gemmRepeat, [&] {
+                    qz.lin->matMulDecoded(X.data(), T, Y.data(), novaq::SimdLevel::Best, novaq::Gemm::Int8);
+                });
+                printSpeed({qz.label + ", decode + int8 VNNI kernel", threads, i8,
+                            static_cast<double>(qz.lin->memoryBytes()), flops1 * T},
+                           dense);
+            }
             const double eig = medianSeconds(
                 gemmRepeat, [&] { qz.lin->matMulDecoded(X.data(), T, Y.data(), novaq::SimdLevel::Portable); });
             printSpeed({qz.label + ", decode + Eigen GEMM", threads, eig, static_cast<double>(qz.lin->memoryBytes()),

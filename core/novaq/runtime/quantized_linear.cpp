@@ -43,9 +43,16 @@ struct LookupArgs {
     int64_t entries;    // m1 + m2
     int m1;
     const uint8_t* codes1; // this group's codes: [vec][64 rows], starting at its 16 rows
-    const uint8_t* codes2; // null when m2 = 0
+    const uint8_t* codes2; // null when m2 = 0; nibbles: [vec][32 bytes], at this group's 16 bytes
+    int shift2;            // nibbles: 0 (rows 0-31 of the interleave) or 4 (rows 32-63)
 };
 using LookupFn = void (*)(const LookupArgs& a, int64_t v0, int64_t v1, float* acc1, float* acc2);
+
+// Stage-2 codes of at most 4 bits are held two per byte (CodePacking::Compact): per 64-row group
+// and vector position 32 bytes, byte r holding row r in its low nibble and row r + 32 in its high
+// one. kNibbles stands for that width where the kernels take a width in bytes.
+constexpr int kNibbles = 4;
+inline int64_t codeStride(int width) { return width == kNibbles ? kInterleave / 2 : kInterleave; }
 
 inline uint32_t loadCode(const uint8_t* p, int width, int64_t index) noexcept
 {
@@ -66,17 +73,26 @@ void lookupPortable(const LookupArgs& a, int64_t v0, int64_t v1, float* acc1, fl
             acc1[r] += t1[loadCode(a.codes1, W1, v * kInterleave + r)];
         if constexpr (W2 > 0) {
             const float* t2 = t1 + a.m1;
-            for (int64_t r = 0; r < kGroup; ++r)
-                acc2[r] += t2[loadCode(a.codes2, W2, v * kInterleave + r)];
+            for (int64_t r = 0; r < kGroup; ++r) {
+                if constexpr (W2 == kNibbles)
+                    acc2[r] += t2[(a.codes2[v * codeStride(W2) + r] >> a.shift2) & 15];
+                else
+                    acc2[r] += t2[loadCode(a.codes2, W2, v * kInterleave + r)];
+            }
         }
     }
 }
 
 #if defined(__x86_64__)
 template <int W>
-__attribute__((target("avx2"))) inline __m256i codes8(const uint8_t* codes, int64_t index)
+__attribute__((target("avx2"))) inline __m256i codes8(const uint8_t* codes, int64_t index, int shift = 0)
 {
-    if constexpr (W == 1)
+    if constexpr (W == kNibbles)
+        return _mm256_and_si256(
+            _mm256_srli_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + index))),
+                              shift),
+            _mm256_set1_epi32(15));
+    else if constexpr (W == 1)
         return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + index)));
     else
         return _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + 2 * index)));
@@ -93,8 +109,9 @@ __attribute__((target("avx2"))) void lookupAvx2(const LookupArgs& a, int64_t v0,
         s1b = _mm256_add_ps(s1b, _mm256_i32gather_ps(t1, codes8<W1>(a.codes1, v * kInterleave + 8), 4));
         if constexpr (W2 > 0) {
             const float* t2 = t1 + a.m1;
-            s2a = _mm256_add_ps(s2a, _mm256_i32gather_ps(t2, codes8<W2>(a.codes2, v * kInterleave), 4));
-            s2b = _mm256_add_ps(s2b, _mm256_i32gather_ps(t2, codes8<W2>(a.codes2, v * kInterleave + 8), 4));
+            const int64_t at = v * codeStride(W2);
+            s2a = _mm256_add_ps(s2a, _mm256_i32gather_ps(t2, codes8<W2>(a.codes2, at, a.shift2), 4));
+            s2b = _mm256_add_ps(s2b, _mm256_i32gather_ps(t2, codes8<W2>(a.codes2, at + 8, a.shift2), 4));
         }
     }
     _mm256_storeu_ps(acc1, s1a);
@@ -109,9 +126,14 @@ __attribute__((target("avx2"))) void lookupAvx2(const LookupArgs& a, int64_t v0,
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 template <int W>
-__attribute__((target("avx512f"))) inline __m512i codes16(const uint8_t* codes, int64_t index)
+__attribute__((target("avx512f"))) inline __m512i codes16(const uint8_t* codes, int64_t index, int shift = 0)
 {
-    if constexpr (W == 1)
+    if constexpr (W == kNibbles)
+        return _mm512_and_si512(
+            _mm512_srli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + index))),
+                              static_cast<unsigned>(shift)),
+            _mm512_set1_epi32(15));
+    else if constexpr (W == 1)
         return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + index)));
     else
         return _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 2 * index)));
@@ -131,10 +153,10 @@ __attribute__((target("avx512f"))) void lookupAvx512(const LookupArgs& a, int64_
         if constexpr (W2 > 0) {
             const float* t2 = t1 + a.m1;
             if constexpr (kPermute2)
-                s2 = _mm512_add_ps(s2,
-                                   _mm512_permutexvar_ps(codes16<W2>(a.codes2, v * kInterleave), _mm512_loadu_ps(t2)));
+                s2 = _mm512_add_ps(s2, _mm512_permutexvar_ps(codes16<W2>(a.codes2, v * codeStride(W2), a.shift2),
+                                                             _mm512_loadu_ps(t2)));
             else
-                s2 = _mm512_add_ps(s2, _mm512_i32gather_ps(codes16<W2>(a.codes2, v * kInterleave), t2, 4));
+                s2 = _mm512_add_ps(s2, _mm512_i32gather_ps(codes16<W2>(a.codes2, v * codeStride(W2), a.shift2), t2, 4));
         }
     }
     _mm512_storeu_ps(acc1, s1);
@@ -301,9 +323,12 @@ LookupFn pickLookup(SimdLevel level, int w1, int w2, int m2)
 {
     const bool small = m2 > 0 && m2 <= 16;
     if (w1 == 1)
-        return w2 == 0   ? pickFor<1, 0>(level, small)
-               : w2 == 1 ? pickFor<1, 1>(level, small)
-                         : pickFor<1, 2>(level, small);
+        return w2 == 0          ? pickFor<1, 0>(level, small)
+               : w2 == 1        ? pickFor<1, 1>(level, small)
+               : w2 == kNibbles ? pickFor<1, kNibbles>(level, small)
+                                : pickFor<1, 2>(level, small);
+    if (w2 == kNibbles)
+        return pickFor<2, kNibbles>(level, small);
     return w2 == 0 ? pickFor<2, 0>(level, small) : w2 == 1 ? pickFor<2, 1>(level, small) : pickFor<2, 2>(level, small);
 }
 
@@ -529,7 +554,8 @@ struct Int8Args {
     int64_t p1;           // stage-1 bytes: m1 rounded up to 64
     bool twoStages;
     const uint8_t* codes1; // this 64-row group's codes: [vec][64 rows]
-    const uint8_t* codes2; // null when m2 = 0
+    const uint8_t* codes2; // null when m2 = 0; nibbles: [vec][32 bytes]
+    bool nibbles2;         // stage-2 codes two per byte
 };
 using Int8Fn = void (*)(const Int8Args& a, int64_t v0, int64_t v1, float scale, float* acc);
 
@@ -543,7 +569,8 @@ void int8Portable(const Int8Args& a, int64_t v0, int64_t v1, float scale, float*
             const int8_t* t = a.tables + v * a.stride;
             sum += t[a.codes1[v * kInterleave + r]];
             if (a.twoStages)
-                sum += t[a.p1 + a.codes2[v * kInterleave + r]];
+                sum += t[a.p1 + (a.nibbles2 ? (a.codes2[v * kInterleave / 2 + r % 32] >> (r / 32 * 4)) & 15
+                                            : a.codes2[v * kInterleave + r])];
         }
         acc[r] = std::fma(static_cast<float>(sum), scale, acc[r]);
     }
@@ -577,7 +604,7 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) inline __m512i lookup64(c
     }
 }
 
-template <int E1, int E2>
+template <int E1, int E2, bool kNib2 = false>
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void int8Avx512(const Int8Args& a, int64_t v0, int64_t v1,
                                                                        float scale, float* acc)
 {
@@ -588,7 +615,15 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void int8Avx512(const Int
         __m512i l16lo = _mm512_cvtepi8_epi16(_mm512_castsi512_si256(l));
         __m512i l16hi = _mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64(l, 1));
         if constexpr (E2 > 0) {
-            const __m512i m = lookup64<E2>(t + a.p1, _mm512_loadu_si512(a.codes2 + v * kInterleave));
+            __m512i idx2;
+            if constexpr (kNib2) { // 32 bytes: rows 0-31 in the low nibbles, 32-63 in the high ones
+                const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.codes2 + v * kInterleave / 2));
+                idx2 = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(b), _mm256_srli_epi16(b, 4), 1),
+                                        _mm512_set1_epi8(15));
+            } else {
+                idx2 = _mm512_loadu_si512(a.codes2 + v * kInterleave);
+            }
+            const __m512i m = lookup64<E2>(t + a.p1, idx2);
             l16lo = _mm512_add_epi16(l16lo, _mm512_cvtepi8_epi16(_mm512_castsi512_si256(m)));
             l16hi = _mm512_add_epi16(l16hi, _mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64(m, 1)));
         }
@@ -666,13 +701,13 @@ __attribute__((target("avx512f"))) float tablesAvx512(const float* xt, int d, co
 }
 
 template <int E1>
-Int8Fn pickInt8Avx512(int64_t p2)
+Int8Fn pickInt8Avx512(int64_t p2, bool nibbles2)
 {
     switch (p2) {
     case 0:
         return &int8Avx512<E1, 0>;
     case 64:
-        return &int8Avx512<E1, 64>;
+        return nibbles2 ? &int8Avx512<E1, 64, true> : &int8Avx512<E1, 64>;
     case 128:
         return &int8Avx512<E1, 128>;
     default:
@@ -685,14 +720,17 @@ bool haveAvx512Vbmi() noexcept { return false; }
 bool haveAvx512Bf16() noexcept { return false; }
 #endif
 
-Int8Fn pickInt8(SimdLevel level, int64_t p1, int64_t p2)
+Int8Fn pickInt8(SimdLevel level, int64_t p1, int64_t p2, bool nibbles2)
 {
 #if defined(__x86_64__)
     if (level == SimdLevel::Avx512)
-        return p1 == 64 ? pickInt8Avx512<64>(p2) : p1 == 128 ? pickInt8Avx512<128>(p2) : pickInt8Avx512<256>(p2);
+        return p1 == 64    ? pickInt8Avx512<64>(p2, nibbles2)
+               : p1 == 128 ? pickInt8Avx512<128>(p2, nibbles2)
+                           : pickInt8Avx512<256>(p2, nibbles2);
 #endif
     (void)p1;
     (void)p2;
+    (void)nibbles2;
     (void)level;
     return &int8Portable;
 }
@@ -906,7 +944,7 @@ bool bf16GemmFast() noexcept { return haveAvx512Bf16(); }
 
 Tables fastestTables() noexcept { return haveAvx512Vbmi() ? Tables::Int8 : Tables::F32; }
 
-QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, std::optional<Gemm> gemm)
+QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, std::optional<Gemm> gemm, CodePacking packing)
 {
     if (std::string problem = validateConfig(q.config); !problem.empty())
         throw Error(ErrorKind::InvalidArgument, "quantized matrix has invalid codec settings: " + problem);
@@ -928,6 +966,7 @@ QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, std::o
     m_groups = (q.rows + kGroup - 1) / kGroup;
     m_width1 = c.b1 > 8 ? 2 : 1;
     m_width2 = c.b2 == 0 ? 0 : c.b2 > 8 ? 2 : 1;
+    m_nibbles2 = packing == CodePacking::Compact && c.b2 > 0 && c.b2 <= 4;
     const auto books = static_cast<size_t>(c.subspaces * m_entries * m_d);
     if (q.codebooks.size() != books)
         throw Error(ErrorKind::InvalidArgument, "quantized matrix codebooks do not match its codec settings");
@@ -969,7 +1008,7 @@ QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, std::o
     const int64_t interleaved = (m_rows + kInterleave - 1) / kInterleave;
     const auto slots = static_cast<size_t>(interleaved * m_vpr * kInterleave);
     m_codes1.assign(slots * static_cast<size_t>(m_width1), 0);
-    m_codes2.assign(slots * static_cast<size_t>(m_width2), 0);
+    m_codes2.assign(m_nibbles2 ? slots / 2 : slots * static_cast<size_t>(m_width2), 0);
     tbb::parallel_for(tbb::blocked_range<int64_t>(0, interleaved, 1), [&](const tbb::blocked_range<int64_t>& range) {
         for (int64_t g = range.begin(); g != range.end(); ++g)
             for (int64_t r = 0; r < kInterleave && g * kInterleave + r < m_rows; ++r)
@@ -980,7 +1019,10 @@ QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, std::o
                     const auto a16 = static_cast<uint16_t>(a), b16 = static_cast<uint16_t>(b);
                     std::memcpy(m_codes1.data() + slot * static_cast<size_t>(m_width1), &a16,
                                 static_cast<size_t>(m_width1));
-                    if (m_width2 > 0)
+                    if (m_nibbles2)
+                        m_codes2[static_cast<size_t>((g * m_vpr + v) * kInterleave / 2 + r % 32)] |=
+                            static_cast<uint8_t>(b << (r / 32 * 4));
+                    else if (m_width2 > 0)
                         std::memcpy(m_codes2.data() + slot * static_cast<size_t>(m_width2), &b16,
                                     static_cast<size_t>(m_width2));
                 }
@@ -1008,7 +1050,7 @@ void QuantizedLinear::buildTables(const float* x, float* table) const
 
 void QuantizedLinear::lookupSums(const float* table, SimdLevel level, float* sums) const
 {
-    const LookupFn fn = pickLookup(resolve(level), m_width1, m_width2, m_m2);
+    const LookupFn fn = pickLookup(resolve(level), m_width1, m_nibbles2 ? kNibbles : m_width2, m_m2);
     const int64_t tile = std::max<int64_t>(1, kTileBytes / (m_entries * static_cast<int64_t>(sizeof(float))));
     // Group g (16 rows) starts at slot (g / 4) * vpr * 64 + (g % 4) * 16 of the interleave.
     auto groupSlot = [&](int64_t g) { return (g / kSubGroups) * m_vpr * kInterleave + (g % kSubGroups) * kGroup; };
@@ -1021,8 +1063,17 @@ void QuantizedLinear::lookupSums(const float* table, SimdLevel level, float* sum
             for (int64_t v0 = 0; v0 < m_vpr; v0 += tile) {
                 const int64_t v1 = std::min(m_vpr, v0 + tile);
                 for (int64_t g = c0; g < c1; ++g) {
-                    const LookupArgs args{table, m_entries, m_m1, m_codes1.data() + groupSlot(g) * m_width1,
-                                          m_width2 > 0 ? m_codes2.data() + groupSlot(g) * m_width2 : nullptr};
+                    // Nibbles: the 64-row group's 32 bytes, 16 rows at byte (g % 4 % 2) * 16, shifted by
+                    // (g % 4 / 2) * 4.
+                    const int64_t nibbleSlot = (g / kSubGroups) * m_vpr * kInterleave / 2 + g % kSubGroups % 2 * kGroup;
+                    const LookupArgs args{table,
+                                          m_entries,
+                                          m_m1,
+                                          m_codes1.data() + groupSlot(g) * m_width1,
+                                          m_width2 == 0 ? nullptr
+                                          : m_nibbles2  ? m_codes2.data() + nibbleSlot
+                                                        : m_codes2.data() + groupSlot(g) * m_width2,
+                                          static_cast<int>(g % kSubGroups / 2 * 4)};
                     fn(args, v0, v1, acc1 + (g - c0) * kGroup, acc2 + (g - c0) * kGroup);
                 }
             }
@@ -1155,7 +1206,7 @@ void QuantizedLinear::matVecInt8(const float* x, float* y, SimdLevel level) cons
                           [&](const tbb::blocked_range<int64_t>& r) { build(r.begin(), r.end()); });
     const float sx = sumOf(x, m_cols);
 
-    const Int8Fn fn = pickInt8(use, p1, p2);
+    const Int8Fn fn = pickInt8(use, p1, p2, m_nibbles2);
     const int64_t interleaved = (m_rows + kInterleave - 1) / kInterleave;
     constexpr int64_t kChunk = 4; // 64-row groups whose sums stay in L1 while a block's tables are reused
     auto body = [&](int64_t g0, int64_t g1) {
@@ -1172,7 +1223,8 @@ void QuantizedLinear::matVecInt8(const float* x, float* y, SimdLevel level) cons
                                         p1,
                                         m_m2 > 0,
                                         m_codes1.data() + slot,
-                                        m_m2 > 0 ? m_codes2.data() + slot : nullptr};
+                                        m_m2 > 0 ? m_codes2.data() + (m_nibbles2 ? slot / 2 : slot) : nullptr,
+                                        m_nibbles2};
                     fn(args, v0, v1, scales[static_cast<size_t>(b)], acc + (g - c0) * kInterleave);
                 }
             }
@@ -1553,13 +1605,17 @@ void QuantizedLinear::decodeRowsImpl(int64_t row0, int64_t count, float* out, in
         const float s = m_rowScale[static_cast<size_t>(i)], mu = m_rowMean[static_cast<size_t>(i)];
         // First the codebook offsets of the row's entries (the branchy part), then the arithmetic.
         const int64_t slot0 = (i / kInterleave) * m_vpr * kInterleave + i % kInterleave; // (i, v): slot0 + 64 v
+        const int64_t nibble0 = (i / kInterleave) * m_vpr * kInterleave / 2 + i % 32;    // (i, v): + 32 v
+        const unsigned nibbleShift = i % kInterleave / 32 * 4;
         for (int64_t v = 0; v < m_vpr; ++v) {
             const uint32_t base = m_bookOf[static_cast<size_t>(v)];
             off1[static_cast<size_t>(v)] = base + loadCode(m_codes1.data(), m_width1, slot0 + v * kInterleave) * d;
-            if constexpr (kTwoStages)
-                off2[static_cast<size_t>(v)] =
-                    base +
-                    (static_cast<uint32_t>(m_m1) + loadCode(m_codes2.data(), m_width2, slot0 + v * kInterleave)) * d;
+            if constexpr (kTwoStages) {
+                const uint32_t b =
+                    m_nibbles2 ? (m_codes2[static_cast<size_t>(nibble0 + v * kInterleave / 2)] >> nibbleShift) & 15u
+                               : loadCode(m_codes2.data(), m_width2, slot0 + v * kInterleave);
+                off2[static_cast<size_t>(v)] = base + (static_cast<uint32_t>(m_m1) + b) * d;
+            }
         }
         decodeRowFromOffsets<D, kTwoStages, kWithScales>(m_books.data(), off1.data(), off2.data(), m_colScale.data(),
                                                          m_d, m_cols, s, mu, row);

@@ -74,12 +74,19 @@ bool int8GemmFast() noexcept;
 // Whether this CPU has VDPBF16PS (AVX512_BF16); without it Bf16 runs the (slow) portable twin.
 bool bf16GemmFast() noexcept;
 
+// How the codes are held. Compact: stage-2 codes of at most 4 bits (the 1.5-bit preset's) two per
+// byte, so that the codes take no more memory than in the file; every kernel reads the nibbles.
+// Bytes: one byte each (the layout before; tests hold Compact to its bits).
+enum class CodePacking { Compact, Bytes };
+
 // A quantized matrix W prepared for inference: codebooks in f32 (the column scale is folded into
 // x instead: it varies inside a vector that shares its codebook with other columns), codes
-// unpacked to one byte (two above 8 bits) per stage and vector, interleaved by groups of 64 rows
-// so that one int8 SIMD look-up serves 64 rows (and an f32 one 16); row scale and mean in f32. Memory: about 1.3x the
-// packed size at 1.5 bits, 1.05x at 2 and 4 bits (tests: under 2x); never rows * cols floats.
-// Every method is const and safe to call from several threads; each call owns its scratch.
+// unpacked to one byte (two above 8 bits; stage-2 codes of at most 4 bits two per byte) per stage
+// and vector, interleaved by groups of 64 rows so that one int8 SIMD look-up serves 64 rows (and
+// an f32 one 16); row scale and mean in f32. Memory: about 1.05x the packed size at 1.5, 2 and 4
+// bits with CodePacking::Compact (1.3x at 1.5 bits with Bytes; tests: under 1.1x); never
+// rows * cols floats. Every method is const and safe to call from several threads; each call
+// owns its scratch.
 class QuantizedLinear {
 public:
     // `tables`: what matVec without a level uses (Int8 falls back to F32 for codes above 8 bits).
@@ -89,7 +96,7 @@ public:
     // tables: Int8 tables, Int8 product (where the CPU has VNNI); F32 tables, F32 product. LoadOptions::tables so
     // chooses both for the runtime.
     explicit QuantizedLinear(const QuantizedTensor& q, Tables tables = Tables::F32,
-                             std::optional<Gemm> gemm = std::nullopt);
+                             std::optional<Gemm> gemm = std::nullopt, CodePacking packing = CodePacking::Compact);
     Tables tables() const noexcept { return m_tables; }
     Gemm gemm() const noexcept { return m_gemm; }
     bool int8Capable() const noexcept { return m_width1 == 1 && m_width2 <= 1; }
@@ -129,7 +136,10 @@ public:
     // matrix (2048 x 5632, one thread, T = 256) int8 look-up passes took 114 ms at 1.5 bits
     // against 139 for decode + FMA (the model: look-ups at any T), 177 against 137 at 2 bits
     // (model: look-ups up to T = 60). The unit costs (lookupCrossover in the .cpp) were re-measured
-    // with novaq_bench --matvec; the f32-table figures above stand.
+    // with novaq_bench --matvec; the f32-table figures above stand. With the int8 product (VNNI,
+    // the default with int8 tables) decoding pays sooner: on 2048 x 5632, one thread, at a load
+    // of 11 the kernel ran 2.0-2.5x the FMA kernel at T = 256; the passes and the int8 product
+    // cost the same near T ~ 64 at 1.5 bits (model: 55) and ~ 32 at 2 bits (model: 24).
     void matMul(const float* X, int64_t T, float* Y) const;
     void matMulLookup(const float* X, int64_t T, float* Y, SimdLevel level = SimdLevel::Best) const;
     // Without a Gemm: this matrix's gemm().
@@ -163,11 +173,13 @@ private:
     int64_t m_vpr = 0;              // vectors per row
     int64_t m_groups = 0;           // groups of 16 rows (the f32 look-ups' unit)
     int m_width1 = 1, m_width2 = 1; // bytes per stage-1 / stage-2 code (0: no stage 2)
+    bool m_nibbles2 = false;        // stage-2 codes two per byte (CodePacking::Compact, at most 4 bits)
     int64_t m_lookupMaxTokens = 1;
     Tables m_tables = Tables::F32;
     Gemm m_gemm = Gemm::F32;
     std::vector<uint8_t> m_codes1;  // [group of 64 rows][vec][64 rows], m_width1 bytes each (code 0 pads)
-    std::vector<uint8_t> m_codes2;  // same for stage 2 (empty when m2 = 0)
+    std::vector<uint8_t> m_codes2;  // same for stage 2 (empty when m2 = 0); nibbles: [group][vec][32 bytes],
+                                    // byte r = row r (low nibble) | row r + 32 (high nibble)
     std::vector<float> m_books;     // [subspace][m1 + m2][d]: stage-1 then stage-2 entries
     std::vector<float> m_booksT;    // [subspace][d][m1 + m2]: the same, transposed for the tables
     std::vector<uint32_t> m_bookOf; // per vector position: offset of its subspace in m_books / m_booksT
