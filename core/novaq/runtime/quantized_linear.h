@@ -37,6 +37,7 @@ const char* simdLevelName(SimdLevel level) noexcept;
 // row as integers, then one FMA per block: byte permutes instead of gathers. Needs codes of at
 // most 8 bits (wider ones use F32); fast with AVX-512 VBMI (its Avx512 path), portable twin
 // bit-identical. Its error against F32 is about 0.4% of an output's size (tests hold a bound).
+// A matrix built with Int8 tables multiplies batches with the int8 product too (Gemm::Int8).
 enum class Tables { F32, Int8 };
 const char* tablesName(Tables tables) noexcept;
 // Int8 where this CPU has AVX-512 VBMI (where the permutes make it pay), else F32.
