@@ -132,6 +132,11 @@ public:
     //  - With Gemm::Bf16, blocks of rows are decoded to bf16 and X is packed to bf16 once; an
     //    8 rows x 32 tokens (8 x 16 for T <= 16) VDPBF16PS kernel multiplies them (novaq_bench
     //    --matvec, "decode + bf16 dot kernel"; ~0.6x the FMA kernel on the Xeon measured).
+    //  - With Gemm::Int8, X is rounded to int8 once per call, blocks of rows are decoded a few
+    //    rows at a time and rounded, and a 4 rows x 32 tokens (8 x 16 for T <= 16) VPDPBUSD kernel
+    //    multiplies them (novaq_bench --matvec, "decode + int8 VNNI kernel": 2.0-2.5x the FMA
+    //    kernel's rate on 2048 x 5632, T = 256, one thread). Scratch per thread is kept between
+    //    calls (thread_local): a warm call allocates nothing.
     // matMul looks up with this matrix's tables; the crossover follows them. Int8 tables (VBMI)
     // cost less per token than f32 ones, so they keep look-ups for longer batches: on a 1B-class
     // matrix (2048 x 5632, one thread, T = 256) int8 look-up passes took 114 ms at 1.5 bits
