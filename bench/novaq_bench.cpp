@@ -14,12 +14,13 @@
 //   novaq_bench [--bits 1.5,2] [--rows 4096] [--cols 4096] [--threads N] [--repeat R]
 //               [--no-demo] [--demo PATH] [--make-safetensors FILE --gib G]
 //   novaq_bench --matvec [--bits 1.5,2,4] [--rows 4096] [--cols 4096] [--threads N] [--repeat 31]
-//   novaq_bench --tokens FILE.novaq [--demo ORIGINAL | --no-dense] [--threads N]
+//   novaq_bench --tokens FILE.novaq [--demo ORIGINAL | --no-dense] [--threads N] [--tables int8|f32]
 //   novaq_bench [--bits B] --make-novaq MODEL OUT.novaq   (a quick encode, for --tokens on big models)
 // With --tokens, the token rate of the Llama runtime: generation (128 tokens one at a time after a
 // 16-token prompt, greedy, KV cache) and prompt (a 256-token prompt and its first token), best of
-// three, for the .novaq file in the code domain with f32 and int8 tables and, unless --no-dense,
-// the original as dense F32 weights and the .novaq file decoded to F32.
+// three, for the .novaq file in the code domain with f32 and int8 tables (--tables: one of them;
+// int8 tables come with the int8 product where the CPU has VNNI) and, unless --no-dense, the
+// original as dense F32 weights and the .novaq file decoded to F32.
 
 #include "novaq/codec/encoder.h"
 #include "novaq/formats/model_reader.h"
@@ -390,6 +391,14 @@ int runMatVec(const std::vector<double>& bitsList, int64_t rows, int64_t cols, i
                             static_cast<double>(qz.lin->memoryBytes()), flops1 * T},
                            dense);
             }
+            if (novaq::int8GemmFast()) { // else its portable twin: slow, not a rate to quote
+                const double i8 = medianSeconds(gemmRepeat, [&] {
+                    qz.lin->matMulDecoded(X.data(), T, Y.data(), novaq::SimdLevel::Best, novaq::Gemm::Int8);
+                });
+                printSpeed({qz.label + ", decode + int8 VNNI kernel", threads, i8,
+                            static_cast<double>(qz.lin->memoryBytes()), flops1 * T},
+                           dense);
+            }
             const double eig = medianSeconds(
                 gemmRepeat, [&] { qz.lin->matMulDecoded(X.data(), T, Y.data(), novaq::SimdLevel::Portable); });
             printSpeed({qz.label + ", decode + Eigen GEMM", threads, eig, static_cast<double>(qz.lin->memoryBytes()),
@@ -452,7 +461,8 @@ int runMatVec(const std::vector<double>& bitsList, int64_t rows, int64_t cols, i
 
 // ---- --tokens: the runtime's token rate ------------------------------------------------------
 
-int runTokens(const std::string& original, const std::string& compressed, bool withDense)
+// tables: "int8" or "f32" runs that row only (with the product it implies), empty: both.
+int runTokens(const std::string& original, const std::string& compressed, bool withDense, const std::string& tables)
 {
     const auto origReader = withDense ? novaq::openModel(original) : nullptr;
     const auto compReader = novaq::openModel(compressed);
@@ -467,9 +477,14 @@ int runTokens(const std::string& original, const std::string& compressed, bool w
     std::vector<RuntimeRow> rows;
     if (withDense)
         rows.push_back({"original, dense f32 (Eigen)", novaq::loadLlama(*origReader)});
-    rows.push_back({"novaq, code domain, f32 tables", novaq::loadLlama(*compReader, f32)});
-    if (novaq::fastestTables() == novaq::Tables::Int8) // else its portable twin: slow, not a rate to quote
-        rows.push_back({"novaq, code domain, int8 tables", novaq::loadLlama(*compReader, int8)});
+    if (tables != "int8")
+        rows.push_back({"novaq, code domain, f32 tables", novaq::loadLlama(*compReader, f32)});
+    // Int8 tables bring the int8 product (VNNI) for prompts; elsewhere their portable twins: slow,
+    // not a rate to quote.
+    if (tables != "f32" && novaq::fastestTables() == novaq::Tables::Int8)
+        rows.push_back(
+            {novaq::int8GemmFast() ? "novaq, code domain, int8 tables+product" : "novaq, code domain, int8 tables",
+             novaq::loadLlama(*compReader, int8)});
     if (withDense)
         rows.push_back({"novaq, decoded to f32 at load", novaq::loadLlama(*compReader, decoded)});
     auto promptOf = [](int n) {
@@ -517,7 +532,7 @@ int main(int argc, char** argv)
     int threads = 0, repeat = 1;
     bool demo = true, matvec = false, bitsGiven = false, repeatGiven = false, dense = true;
     std::string demoPath = NOVAQ_BENCH_DEMO_MODEL;
-    std::string tokensFile;
+    std::string tokensFile, tokensTables;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&]() -> std::string {
@@ -547,6 +562,12 @@ int main(int argc, char** argv)
             matvec = true;
         } else if (a == "--tokens") {
             tokensFile = next();
+        } else if (a == "--tables") {
+            tokensTables = next(); // --tokens: only the int8 or the f32 row
+            if (tokensTables != "int8" && tokensTables != "f32") {
+                std::fprintf(stderr, "novaq_bench: --tables must be int8 or f32\n");
+                return 2;
+            }
         } else if (a == "--no-dense") {
             dense = false; // --tokens: only the code-domain rows (the dense ones of a 1B model take minutes)
         } else if (a == "--no-demo") {
@@ -593,7 +614,7 @@ int main(int argc, char** argv)
                 useThreads, tbb::info::default_concurrency(), __VERSION__, NOVAQ_BUILD_FLAGS);
     if (!tokensFile.empty()) {
         try {
-            return runTokens(demoPath, tokensFile, dense);
+            return runTokens(demoPath, tokensFile, dense, tokensTables);
         } catch (const std::exception& e) {
             std::fprintf(stderr, "novaq_bench: %s\n", e.what());
             return 1;

@@ -43,9 +43,16 @@ struct LookupArgs {
     int64_t entries;    // m1 + m2
     int m1;
     const uint8_t* codes1; // this group's codes: [vec][64 rows], starting at its 16 rows
-    const uint8_t* codes2; // null when m2 = 0
+    const uint8_t* codes2; // null when m2 = 0; nibbles: [vec][32 bytes], at this group's 16 bytes
+    int shift2;            // nibbles: 0 (rows 0-31 of the interleave) or 4 (rows 32-63)
 };
 using LookupFn = void (*)(const LookupArgs& a, int64_t v0, int64_t v1, float* acc1, float* acc2);
+
+// Stage-2 codes of at most 4 bits are held two per byte (CodePacking::Compact): per 64-row group
+// and vector position 32 bytes, byte r holding row r in its low nibble and row r + 32 in its high
+// one. kNibbles stands for that width where the kernels take a width in bytes.
+constexpr int kNibbles = 4;
+inline int64_t codeStride(int width) { return width == kNibbles ? kInterleave / 2 : kInterleave; }
 
 inline uint32_t loadCode(const uint8_t* p, int width, int64_t index) noexcept
 {
@@ -66,17 +73,26 @@ void lookupPortable(const LookupArgs& a, int64_t v0, int64_t v1, float* acc1, fl
             acc1[r] += t1[loadCode(a.codes1, W1, v * kInterleave + r)];
         if constexpr (W2 > 0) {
             const float* t2 = t1 + a.m1;
-            for (int64_t r = 0; r < kGroup; ++r)
-                acc2[r] += t2[loadCode(a.codes2, W2, v * kInterleave + r)];
+            for (int64_t r = 0; r < kGroup; ++r) {
+                if constexpr (W2 == kNibbles)
+                    acc2[r] += t2[(a.codes2[v * codeStride(W2) + r] >> a.shift2) & 15];
+                else
+                    acc2[r] += t2[loadCode(a.codes2, W2, v * kInterleave + r)];
+            }
         }
     }
 }
 
 #if defined(__x86_64__)
 template <int W>
-__attribute__((target("avx2"))) inline __m256i codes8(const uint8_t* codes, int64_t index)
+__attribute__((target("avx2"))) inline __m256i codes8(const uint8_t* codes, int64_t index, int shift = 0)
 {
-    if constexpr (W == 1)
+    if constexpr (W == kNibbles)
+        return _mm256_and_si256(
+            _mm256_srli_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + index))),
+                              shift),
+            _mm256_set1_epi32(15));
+    else if constexpr (W == 1)
         return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + index)));
     else
         return _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + 2 * index)));
@@ -93,8 +109,9 @@ __attribute__((target("avx2"))) void lookupAvx2(const LookupArgs& a, int64_t v0,
         s1b = _mm256_add_ps(s1b, _mm256_i32gather_ps(t1, codes8<W1>(a.codes1, v * kInterleave + 8), 4));
         if constexpr (W2 > 0) {
             const float* t2 = t1 + a.m1;
-            s2a = _mm256_add_ps(s2a, _mm256_i32gather_ps(t2, codes8<W2>(a.codes2, v * kInterleave), 4));
-            s2b = _mm256_add_ps(s2b, _mm256_i32gather_ps(t2, codes8<W2>(a.codes2, v * kInterleave + 8), 4));
+            const int64_t at = v * codeStride(W2);
+            s2a = _mm256_add_ps(s2a, _mm256_i32gather_ps(t2, codes8<W2>(a.codes2, at, a.shift2), 4));
+            s2b = _mm256_add_ps(s2b, _mm256_i32gather_ps(t2, codes8<W2>(a.codes2, at + 8, a.shift2), 4));
         }
     }
     _mm256_storeu_ps(acc1, s1a);
@@ -109,9 +126,14 @@ __attribute__((target("avx2"))) void lookupAvx2(const LookupArgs& a, int64_t v0,
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 template <int W>
-__attribute__((target("avx512f"))) inline __m512i codes16(const uint8_t* codes, int64_t index)
+__attribute__((target("avx512f"))) inline __m512i codes16(const uint8_t* codes, int64_t index, int shift = 0)
 {
-    if constexpr (W == 1)
+    if constexpr (W == kNibbles)
+        return _mm512_and_si512(
+            _mm512_srli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + index))),
+                              static_cast<unsigned>(shift)),
+            _mm512_set1_epi32(15));
+    else if constexpr (W == 1)
         return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + index)));
     else
         return _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 2 * index)));
@@ -131,10 +153,10 @@ __attribute__((target("avx512f"))) void lookupAvx512(const LookupArgs& a, int64_
         if constexpr (W2 > 0) {
             const float* t2 = t1 + a.m1;
             if constexpr (kPermute2)
-                s2 = _mm512_add_ps(s2,
-                                   _mm512_permutexvar_ps(codes16<W2>(a.codes2, v * kInterleave), _mm512_loadu_ps(t2)));
+                s2 = _mm512_add_ps(s2, _mm512_permutexvar_ps(codes16<W2>(a.codes2, v * codeStride(W2), a.shift2),
+                                                             _mm512_loadu_ps(t2)));
             else
-                s2 = _mm512_add_ps(s2, _mm512_i32gather_ps(codes16<W2>(a.codes2, v * kInterleave), t2, 4));
+                s2 = _mm512_add_ps(s2, _mm512_i32gather_ps(codes16<W2>(a.codes2, v * codeStride(W2), a.shift2), t2, 4));
         }
     }
     _mm512_storeu_ps(acc1, s1);
@@ -301,9 +323,12 @@ LookupFn pickLookup(SimdLevel level, int w1, int w2, int m2)
 {
     const bool small = m2 > 0 && m2 <= 16;
     if (w1 == 1)
-        return w2 == 0   ? pickFor<1, 0>(level, small)
-               : w2 == 1 ? pickFor<1, 1>(level, small)
-                         : pickFor<1, 2>(level, small);
+        return w2 == 0          ? pickFor<1, 0>(level, small)
+               : w2 == 1        ? pickFor<1, 1>(level, small)
+               : w2 == kNibbles ? pickFor<1, kNibbles>(level, small)
+                                : pickFor<1, 2>(level, small);
+    if (w2 == kNibbles)
+        return pickFor<2, kNibbles>(level, small);
     return w2 == 0 ? pickFor<2, 0>(level, small) : w2 == 1 ? pickFor<2, 1>(level, small) : pickFor<2, 2>(level, small);
 }
 
@@ -437,6 +462,9 @@ constexpr double kInt8Stage = 0.032;      // per row, vector position and stage:
 constexpr double kInt8TableEntry = 0.098; // per column and table entry: f32 tables, then rounded to int8
 constexpr double kBf16Dot = 0.037;        // per weight and token, VDPBF16PS kernel
 constexpr double kBf16DecodeCost = 0.5;   // per weight: codes to f32, then to bf16
+constexpr double kInt8Dot = 0.012;        // per weight and token, VPDPBUSD kernel with its block scales
+constexpr double kInt8DecodeCost = 0.5;   // per weight: codes to f32, then rounded to int8
+bool haveAvx512Vnni() noexcept;
 
 int64_t lookupCrossover(int64_t rows, int64_t cols, int64_t vpr, int m1, int m2, SimdLevel level, Tables tables,
                         Gemm gemm)
@@ -451,7 +479,9 @@ int64_t lookupCrossover(int64_t rows, int64_t cols, int64_t vpr, int m1, int m2,
         L = rv * (c.gatheredStage + stage2) + static_cast<double>(cols * (m1 + m2)) * kTableEntryCost;
     }
     const bool bf16 = gemm == Gemm::Bf16 && level == SimdLevel::Avx512;
-    const double D = weights * (bf16 ? kBf16DecodeCost : kDecodeCost), G = weights * (bf16 ? kBf16Dot : c.fma);
+    const bool int8 = gemm == Gemm::Int8 && level == SimdLevel::Avx512 && haveAvx512Vnni();
+    const double D = weights * (bf16 ? kBf16DecodeCost : int8 ? kInt8DecodeCost : kDecodeCost);
+    const double G = weights * (bf16 ? kBf16Dot : int8 ? kInt8Dot : c.fma);
     if (L <= G)
         return std::numeric_limits<int64_t>::max();
     return std::max<int64_t>(1, static_cast<int64_t>(D / (L - G)));
@@ -524,7 +554,8 @@ struct Int8Args {
     int64_t p1;           // stage-1 bytes: m1 rounded up to 64
     bool twoStages;
     const uint8_t* codes1; // this 64-row group's codes: [vec][64 rows]
-    const uint8_t* codes2; // null when m2 = 0
+    const uint8_t* codes2; // null when m2 = 0; nibbles: [vec][32 bytes]
+    bool nibbles2;         // stage-2 codes two per byte
 };
 using Int8Fn = void (*)(const Int8Args& a, int64_t v0, int64_t v1, float scale, float* acc);
 
@@ -538,7 +569,8 @@ void int8Portable(const Int8Args& a, int64_t v0, int64_t v1, float scale, float*
             const int8_t* t = a.tables + v * a.stride;
             sum += t[a.codes1[v * kInterleave + r]];
             if (a.twoStages)
-                sum += t[a.p1 + a.codes2[v * kInterleave + r]];
+                sum += t[a.p1 + (a.nibbles2 ? (a.codes2[v * kInterleave / 2 + r % 32] >> (r / 32 * 4)) & 15
+                                            : a.codes2[v * kInterleave + r])];
         }
         acc[r] = std::fma(static_cast<float>(sum), scale, acc[r]);
     }
@@ -572,7 +604,7 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) inline __m512i lookup64(c
     }
 }
 
-template <int E1, int E2>
+template <int E1, int E2, bool kNib2 = false>
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void int8Avx512(const Int8Args& a, int64_t v0, int64_t v1,
                                                                        float scale, float* acc)
 {
@@ -583,7 +615,15 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void int8Avx512(const Int
         __m512i l16lo = _mm512_cvtepi8_epi16(_mm512_castsi512_si256(l));
         __m512i l16hi = _mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64(l, 1));
         if constexpr (E2 > 0) {
-            const __m512i m = lookup64<E2>(t + a.p1, _mm512_loadu_si512(a.codes2 + v * kInterleave));
+            __m512i idx2;
+            if constexpr (kNib2) { // 32 bytes: rows 0-31 in the low nibbles, 32-63 in the high ones
+                const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.codes2 + v * kInterleave / 2));
+                idx2 = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(b), _mm256_srli_epi16(b, 4), 1),
+                                        _mm512_set1_epi8(15));
+            } else {
+                idx2 = _mm512_loadu_si512(a.codes2 + v * kInterleave);
+            }
+            const __m512i m = lookup64<E2>(t + a.p1, idx2);
             l16lo = _mm512_add_epi16(l16lo, _mm512_cvtepi8_epi16(_mm512_castsi512_si256(m)));
             l16hi = _mm512_add_epi16(l16hi, _mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64(m, 1)));
         }
@@ -661,13 +701,13 @@ __attribute__((target("avx512f"))) float tablesAvx512(const float* xt, int d, co
 }
 
 template <int E1>
-Int8Fn pickInt8Avx512(int64_t p2)
+Int8Fn pickInt8Avx512(int64_t p2, bool nibbles2)
 {
     switch (p2) {
     case 0:
         return &int8Avx512<E1, 0>;
     case 64:
-        return &int8Avx512<E1, 64>;
+        return nibbles2 ? &int8Avx512<E1, 64, true> : &int8Avx512<E1, 64>;
     case 128:
         return &int8Avx512<E1, 128>;
     default:
@@ -680,17 +720,175 @@ bool haveAvx512Vbmi() noexcept { return false; }
 bool haveAvx512Bf16() noexcept { return false; }
 #endif
 
-Int8Fn pickInt8(SimdLevel level, int64_t p1, int64_t p2)
+Int8Fn pickInt8(SimdLevel level, int64_t p1, int64_t p2, bool nibbles2)
 {
 #if defined(__x86_64__)
     if (level == SimdLevel::Avx512)
-        return p1 == 64 ? pickInt8Avx512<64>(p2) : p1 == 128 ? pickInt8Avx512<128>(p2) : pickInt8Avx512<256>(p2);
+        return p1 == 64    ? pickInt8Avx512<64>(p2, nibbles2)
+               : p1 == 128 ? pickInt8Avx512<128>(p2, nibbles2)
+                           : pickInt8Avx512<256>(p2, nibbles2);
 #endif
     (void)p1;
     (void)p2;
+    (void)nibbles2;
     (void)level;
     return &int8Portable;
 }
+
+// ---- int8 product --------------------------------------------------------------------------
+// Every kQBlock columns share a scale: of a decoded row i (w_ib = max|n_ij| / 127 over block b,
+// q_ij = rne(n_ij * 127 / max) in [-127, 127]) and of a token t (a_tb and p_tj likewise). VPDPBUSD
+// multiplies unsigned by signed bytes, so a token is stored as u_tj = p_tj + 128 in [1, 255]: the
+// integer dot of a block is D = sum u q = sum p q + 128 rs_ib, rs_ib the block's sum of q, kept
+// with the row as 128 rs_ib and subtracted (the kernel starts its sum at -128 rs_ib). Then per
+// row and token acc = fma(float(D - 128 rs_ib), a_tb * w_ib, acc) over the blocks in order, and
+// y_ti = s_i acc + mu_i sum(x_t). |D - 128 rs| <= 32 * 127 * 127 < 2^24: exact in f32. Integer
+// sums are exact in any order, so the VNNI kernel and the portable twin, which round the same
+// numbers the same way and fold the blocks in the same order, give the same bits.
+constexpr int64_t kQBlock = 32;
+
+// n floats (a whole number of blocks) to int8 by blocks: q, the block scales, and (sums not null)
+// 128 * the negated block sums of q. Portable: std::lrint (round to nearest even).
+void quantizeBlocksPortable(const float* in, int64_t n, int8_t* q, float* scales, int32_t* negSums)
+{
+    for (int64_t b = 0; b * kQBlock < n; ++b) {
+        const float* x = in + b * kQBlock;
+        float largest = 0.0f;
+        for (int64_t j = 0; j < kQBlock; ++j)
+            largest = std::max(largest, std::fabs(x[j]));
+        const float inv = largest > 0.0f ? 127.0f / largest : 0.0f;
+        scales[b] = largest / 127.0f;
+        int32_t sum = 0;
+        for (int64_t j = 0; j < kQBlock; ++j) {
+            const auto v = static_cast<int8_t>(std::lrint(x[j] * inv));
+            q[b * kQBlock + j] = v;
+            sum += v;
+        }
+        if (negSums)
+            negSums[b] = -128 * sum;
+    }
+}
+
+// The portable twin of the product: rows [0, nr) of Aq (row stride lda, block scales and negated
+// sums at stride ldb) against tokens [0, T) of Xu (row stride lda, offset bytes), scales Sa
+// (stride ldb); C[t][i] (row stride ldc) = the folded sum.
+void gemmInt8Portable(const int8_t* Aq, const float* Sw, const int32_t* negSums, int64_t nr, const uint8_t* Xu,
+                      const float* Sa, int64_t T, int64_t lda, int64_t ldb, float* C, int64_t ldc)
+{
+    for (int64_t t = 0; t < T; ++t)
+        for (int64_t i = 0; i < nr; ++i) {
+            float acc = 0.0f;
+            for (int64_t b = 0; b < ldb; ++b) {
+                int32_t dot = negSums[i * ldb + b];
+                const int8_t* a = Aq + i * lda + b * kQBlock;
+                const uint8_t* x = Xu + t * lda + b * kQBlock;
+                for (int64_t j = 0; j < kQBlock; ++j)
+                    dot += int32_t{x[j]} * int32_t{a[j]};
+                acc = std::fma(static_cast<float>(dot), Sa[t * ldb + b] * Sw[i * ldb + b], acc);
+            }
+            C[t * ldc + i] = acc;
+        }
+}
+
+#if defined(__x86_64__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+bool haveAvx512Vnni() noexcept
+{
+    static const bool have =
+        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
+    return have;
+}
+
+// quantizeBlocksPortable's numbers with AVX-512 (a block of 32 in two registers): the largest
+// magnitude is exact in any order, the scale and its inverse are the same scalar divisions, and
+// VCVTPS2DQ rounds to nearest even as lrint does.
+__attribute__((target("avx512f,avx512bw"))) void quantizeBlocksAvx512(const float* in, int64_t n, int8_t* q,
+                                                                      float* scales, int32_t* negSums)
+{
+    static_assert(kQBlock == 32);
+    for (int64_t b = 0; b * kQBlock < n; ++b) {
+        const float* x = in + b * kQBlock;
+        const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+        const float largest = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+        const float inv = largest > 0.0f ? 127.0f / largest : 0.0f;
+        scales[b] = largest / 127.0f;
+        const __m512 s = _mm512_set1_ps(inv);
+        const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, s)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, s));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * kQBlock), _mm512_cvtsepi32_epi8(q0));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * kQBlock + 16), _mm512_cvtsepi32_epi8(q1));
+        if (negSums)
+            negSums[b] = -128 * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    }
+}
+
+// C[MR][16 NV] = the folded sums of MR quantized rows (row stride lda bytes; scales and negated
+// sums at stride ldb = blocks) against a packed token tile B ([k / 4][16 NV tokens][4 bytes],
+// offset bytes) with its scales Sa ([block][16 NV]). Per block and 4 columns NV loads of B, MR
+// broadcasts of a row's 4 bytes and MR * NV VPDPBUSD (64 multiply-adds each); per block and row
+// the sum starts at -128 rs (a broadcast), then one conversion, multiply and FMA per register.
+template <int MR, int NV>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void
+gemmInt8Vnni(const int8_t* A, const float* Sw, const int32_t* negSums, const uint8_t* B, const float* Sa, int64_t lda,
+             int64_t ldb, float* C)
+{
+    constexpr int NR = 16 * NV;
+    __m512 acc[MR][NV];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+            acc[r][v] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < ldb; ++b) {
+        __m512i dot[MR][NV];
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+            const __m512i start = _mm512_set1_epi32(negSums[r * ldb + b]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v)
+                dot[r][v] = start;
+        }
+        const uint8_t* Bb = B + b * kQBlock * NR;
+        const int8_t* Ab = A + b * kQBlock;
+#pragma GCC unroll 8
+        for (int kq = 0; kq < kQBlock / 4; ++kq) {
+            __m512i bv[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v)
+                bv[v] = _mm512_loadu_si512(Bb + (kq * NR + v * 16) * 4);
+#pragma GCC unroll 8
+            for (int r = 0; r < MR; ++r) {
+                int32_t four = 0;
+                std::memcpy(&four, Ab + r * lda + kq * 4, sizeof four);
+                const __m512i a = _mm512_set1_epi32(four);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v)
+                    dot[r][v] = _mm512_dpbusd_epi32(dot[r][v], bv[v], a);
+            }
+        }
+        __m512 sa[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+            sa[v] = _mm512_loadu_ps(Sa + b * NR + v * 16);
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+            const __m512 w = _mm512_set1_ps(Sw[r * ldb + b]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v)
+                acc[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r][v]), _mm512_mul_ps(sa[v], w), acc[r][v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+            _mm512_storeu_ps(C + r * NR + v * 16, acc[r][v]);
+}
+#pragma GCC diagnostic pop
+#else
+bool haveAvx512Vnni() noexcept { return false; }
+#endif
 
 } // namespace
 
@@ -728,13 +926,25 @@ const char* simdLevelName(SimdLevel level) noexcept
 
 const char* tablesName(Tables tables) noexcept { return tables == Tables::Int8 ? "int8" : "f32"; }
 
-const char* gemmName(Gemm gemm) noexcept { return gemm == Gemm::Bf16 ? "bf16" : "f32"; }
+const char* gemmName(Gemm gemm) noexcept
+{
+    switch (gemm) {
+    case Gemm::Bf16:
+        return "bf16";
+    case Gemm::Int8:
+        return "int8";
+    default:
+        return "f32";
+    }
+}
+
+bool int8GemmFast() noexcept { return haveAvx512Vnni(); }
 
 bool bf16GemmFast() noexcept { return haveAvx512Bf16(); }
 
 Tables fastestTables() noexcept { return haveAvx512Vbmi() ? Tables::Int8 : Tables::F32; }
 
-QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, Gemm gemm)
+QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, std::optional<Gemm> gemm, CodePacking packing)
 {
     if (std::string problem = validateConfig(q.config); !problem.empty())
         throw Error(ErrorKind::InvalidArgument, "quantized matrix has invalid codec settings: " + problem);
@@ -756,6 +966,7 @@ QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, Gemm g
     m_groups = (q.rows + kGroup - 1) / kGroup;
     m_width1 = c.b1 > 8 ? 2 : 1;
     m_width2 = c.b2 == 0 ? 0 : c.b2 > 8 ? 2 : 1;
+    m_nibbles2 = packing == CodePacking::Compact && c.b2 > 0 && c.b2 <= 4;
     const auto books = static_cast<size_t>(c.subspaces * m_entries * m_d);
     if (q.codebooks.size() != books)
         throw Error(ErrorKind::InvalidArgument, "quantized matrix codebooks do not match its codec settings");
@@ -781,7 +992,12 @@ QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, Gemm g
         m_rowMean[i] = q.scale * halfToFloat(q.rowMean[i]);
     }
     m_tables = int8Capable() ? tables : Tables::F32;
-    m_gemm = gemm == Gemm::Bf16 && haveAvx512Bf16() ? Gemm::Bf16 : Gemm::F32;
+    // Without a choice, the product follows the tables: rounded (int8) or exact (f32). A fast
+    // path the CPU lacks falls back to the exact product (its twin is a reference, not a speed).
+    const Gemm wanted = gemm.value_or(tables == Tables::Int8 ? Gemm::Int8 : Gemm::F32);
+    m_gemm = wanted == Gemm::Bf16 && haveAvx512Bf16()   ? Gemm::Bf16
+             : wanted == Gemm::Int8 && haveAvx512Vnni() ? Gemm::Int8
+                                                        : Gemm::F32;
     m_lookupMaxTokens = lookupCrossover(m_rows, m_cols, m_vpr, m_m1, m_m2, resolve(SimdLevel::Best), m_tables, m_gemm);
     m_colScale.assign(static_cast<size_t>(m_cols), 1.0f); // ones when the tensor has none, as decode() does
     if (q.hasColScale)
@@ -792,7 +1008,7 @@ QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, Gemm g
     const int64_t interleaved = (m_rows + kInterleave - 1) / kInterleave;
     const auto slots = static_cast<size_t>(interleaved * m_vpr * kInterleave);
     m_codes1.assign(slots * static_cast<size_t>(m_width1), 0);
-    m_codes2.assign(slots * static_cast<size_t>(m_width2), 0);
+    m_codes2.assign(m_nibbles2 ? slots / 2 : slots * static_cast<size_t>(m_width2), 0);
     tbb::parallel_for(tbb::blocked_range<int64_t>(0, interleaved, 1), [&](const tbb::blocked_range<int64_t>& range) {
         for (int64_t g = range.begin(); g != range.end(); ++g)
             for (int64_t r = 0; r < kInterleave && g * kInterleave + r < m_rows; ++r)
@@ -803,7 +1019,10 @@ QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, Gemm g
                     const auto a16 = static_cast<uint16_t>(a), b16 = static_cast<uint16_t>(b);
                     std::memcpy(m_codes1.data() + slot * static_cast<size_t>(m_width1), &a16,
                                 static_cast<size_t>(m_width1));
-                    if (m_width2 > 0)
+                    if (m_nibbles2)
+                        m_codes2[static_cast<size_t>((g * m_vpr + v) * kInterleave / 2 + r % 32)] |=
+                            static_cast<uint8_t>(b << (r / 32 * 4));
+                    else if (m_width2 > 0)
                         std::memcpy(m_codes2.data() + slot * static_cast<size_t>(m_width2), &b16,
                                     static_cast<size_t>(m_width2));
                 }
@@ -831,7 +1050,7 @@ void QuantizedLinear::buildTables(const float* x, float* table) const
 
 void QuantizedLinear::lookupSums(const float* table, SimdLevel level, float* sums) const
 {
-    const LookupFn fn = pickLookup(resolve(level), m_width1, m_width2, m_m2);
+    const LookupFn fn = pickLookup(resolve(level), m_width1, m_nibbles2 ? kNibbles : m_width2, m_m2);
     const int64_t tile = std::max<int64_t>(1, kTileBytes / (m_entries * static_cast<int64_t>(sizeof(float))));
     // Group g (16 rows) starts at slot (g / 4) * vpr * 64 + (g % 4) * 16 of the interleave.
     auto groupSlot = [&](int64_t g) { return (g / kSubGroups) * m_vpr * kInterleave + (g % kSubGroups) * kGroup; };
@@ -844,8 +1063,17 @@ void QuantizedLinear::lookupSums(const float* table, SimdLevel level, float* sum
             for (int64_t v0 = 0; v0 < m_vpr; v0 += tile) {
                 const int64_t v1 = std::min(m_vpr, v0 + tile);
                 for (int64_t g = c0; g < c1; ++g) {
-                    const LookupArgs args{table, m_entries, m_m1, m_codes1.data() + groupSlot(g) * m_width1,
-                                          m_width2 > 0 ? m_codes2.data() + groupSlot(g) * m_width2 : nullptr};
+                    // Nibbles: the 64-row group's 32 bytes, 16 rows at byte (g % 4 % 2) * 16, shifted by
+                    // (g % 4 / 2) * 4.
+                    const int64_t nibbleSlot = (g / kSubGroups) * m_vpr * kInterleave / 2 + g % kSubGroups % 2 * kGroup;
+                    const LookupArgs args{table,
+                                          m_entries,
+                                          m_m1,
+                                          m_codes1.data() + groupSlot(g) * m_width1,
+                                          m_width2 == 0 ? nullptr
+                                          : m_nibbles2  ? m_codes2.data() + nibbleSlot
+                                                        : m_codes2.data() + groupSlot(g) * m_width2,
+                                          static_cast<int>(g % kSubGroups / 2 * 4)};
                     fn(args, v0, v1, acc1 + (g - c0) * kGroup, acc2 + (g - c0) * kGroup);
                 }
             }
@@ -978,7 +1206,7 @@ void QuantizedLinear::matVecInt8(const float* x, float* y, SimdLevel level) cons
                           [&](const tbb::blocked_range<int64_t>& r) { build(r.begin(), r.end()); });
     const float sx = sumOf(x, m_cols);
 
-    const Int8Fn fn = pickInt8(use, p1, p2);
+    const Int8Fn fn = pickInt8(use, p1, p2, m_nibbles2);
     const int64_t interleaved = (m_rows + kInterleave - 1) / kInterleave;
     constexpr int64_t kChunk = 4; // 64-row groups whose sums stay in L1 while a block's tables are reused
     auto body = [&](int64_t g0, int64_t g1) {
@@ -995,7 +1223,8 @@ void QuantizedLinear::matVecInt8(const float* x, float* y, SimdLevel level) cons
                                         p1,
                                         m_m2 > 0,
                                         m_codes1.data() + slot,
-                                        m_m2 > 0 ? m_codes2.data() + slot : nullptr};
+                                        m_m2 > 0 ? m_codes2.data() + (m_nibbles2 ? slot / 2 : slot) : nullptr,
+                                        m_nibbles2};
                     fn(args, v0, v1, scales[static_cast<size_t>(b)], acc + (g - c0) * kInterleave);
                 }
             }
@@ -1040,6 +1269,10 @@ void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLev
         return;
     if (gemm == Gemm::Bf16) {
         matMulBf16(X, T, Y, resolve(level) == SimdLevel::Avx512 && haveAvx512Bf16());
+        return;
+    }
+    if (gemm == Gemm::Int8) {
+        matMulInt8(X, T, Y, resolve(level) == SimdLevel::Avx512 && haveAvx512Vnni());
         return;
     }
     const int64_t K = m_cols;
@@ -1240,6 +1473,125 @@ void QuantizedLinear::matMulBf16(const float* X, int64_t T, float* Y, bool fast)
 #endif
 }
 
+// The int8 product (see kQBlock): tokens rounded once per call, blocks of rows decoded a few at a
+// time, rounded, then multiplied by the VNNI kernel (4 rows x 32 tokens, or 8 x 16 for T <= 16)
+// or the portable twin. Scratch per thread, kept between calls: nothing is allocated once warm.
+void QuantizedLinear::matMulInt8(const float* X, int64_t T, float* Y, bool vnni) const
+{
+    const int64_t K = m_cols, nB = (K + kQBlock - 1) / kQBlock, Kp = nB * kQBlock;
+    const bool wide = T > 16;
+    const int64_t MR = wide ? 4 : 8, NR = vnni ? (wide ? 32 : 16) : 1;
+    const int64_t tiles = (T + NR - 1) / NR;
+    auto quantize = [vnni](const float* in, int64_t n, int8_t* q, float* scales, int32_t* negSums) {
+#if defined(__x86_64__)
+        if (vnni) {
+            quantizeBlocksAvx512(in, n, q, scales, negSums);
+            return;
+        }
+#endif
+        (void)vnni;
+        quantizeBlocksPortable(in, n, q, scales, negSums);
+    };
+    // The calling thread's scratch, taken out of its slot for the call (as matVecInt8's): the
+    // tokens in offset bytes, [tile][k / 4][NR][4] (VNNI) or [t][k] (portable), their block
+    // scales [tile][block][NR] or [t][block], and sum(x_t).
+    struct CallScratch {
+        std::vector<uint8_t> Xu;
+        std::vector<float> Sa, sx;
+    };
+    thread_local CallScratch threadScratch;
+    CallScratch call = std::move(threadScratch);
+    threadScratch = {};
+    struct PutBack {
+        CallScratch& from;
+        ~PutBack() { threadScratch = std::move(from); }
+    } putBack{call};
+    call.Xu.assign(static_cast<size_t>(tiles * NR * Kp), uint8_t{128}); // padding tokens: p = 0
+    call.Sa.assign(static_cast<size_t>(tiles * NR * nB), 0.0f);
+    call.sx.resize(static_cast<size_t>(T));
+    uint8_t* const Xu = call.Xu.data();
+    float* const Sa = call.Sa.data();
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, T, 4), [&](const tbb::blocked_range<int64_t>& range) {
+        thread_local std::vector<float> row;
+        thread_local std::vector<int8_t> q;
+        thread_local std::vector<float> scales;
+        row.assign(static_cast<size_t>(Kp), 0.0f);
+        q.resize(static_cast<size_t>(Kp));
+        scales.resize(static_cast<size_t>(nB));
+        for (int64_t t = range.begin(); t != range.end(); ++t) {
+            std::copy(X + t * K, X + (t + 1) * K, row.begin());
+            quantize(row.data(), Kp, q.data(), scales.data(), nullptr);
+            const int64_t tile = t / NR, u = t % NR;
+            for (int64_t k = 0; k < Kp; ++k)
+                Xu[((tile * Kp + k - k % 4) * NR) + u * 4 + k % 4] =
+                    static_cast<uint8_t>(static_cast<uint8_t>(q[static_cast<size_t>(k)]) ^ 0x80u);
+            for (int64_t b = 0; b < nB; ++b)
+                Sa[(tile * nB + b) * NR + u] = scales[static_cast<size_t>(b)];
+            call.sx[static_cast<size_t>(t)] = sumOf(X + t * K, K);
+        }
+    });
+
+    const int64_t blocks = (m_rows + kDecodeRows - 1) / kDecodeRows;
+    const int64_t paddedRows = (kDecodeRows + MR - 1) / MR * MR;
+    constexpr int64_t kChunk = 8; // rows decoded to f32 at a time before rounding
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, blocks, 1), [&](const tbb::blocked_range<int64_t>& range) {
+        // This worker's scratch: a few decoded rows, a block of rounded rows with their scales and
+        // sums, the folded sums. Nothing inside waits for other tasks, so thread_local is safe.
+        struct Scratch {
+            std::vector<float> F, Sw, C, sums;
+            std::vector<int8_t> Aq;
+            std::vector<int32_t> negSums;
+        };
+        thread_local Scratch s;
+        s.F.resize(static_cast<size_t>(kChunk * Kp));
+        s.Aq.resize(static_cast<size_t>(paddedRows * Kp));
+        s.Sw.resize(static_cast<size_t>(paddedRows * nB));
+        s.negSums.resize(static_cast<size_t>(paddedRows * nB));
+        s.C.resize(static_cast<size_t>(tiles * NR * paddedRows));
+        s.sums.resize(static_cast<size_t>(paddedRows));
+        for (int64_t blk = range.begin(); blk != range.end(); ++blk) {
+            const int64_t r0 = blk * kDecodeRows, nb = std::min(kDecodeRows, m_rows - r0);
+            const int64_t nbp = (nb + MR - 1) / MR * MR;
+            for (int64_t c0 = 0; c0 < nb; c0 += kChunk) {
+                const int64_t n = std::min(kChunk, nb - c0);
+                decodeRows(r0 + c0, n, s.F.data(), Kp, false);
+                for (int64_t i = 0; i < n; ++i) {
+                    std::fill(s.F.begin() + i * Kp + K, s.F.begin() + (i + 1) * Kp, 0.0f);
+                    quantize(s.F.data() + i * Kp, Kp, s.Aq.data() + (c0 + i) * Kp, s.Sw.data() + (c0 + i) * nB,
+                             s.negSums.data() + (c0 + i) * nB);
+                }
+            }
+            std::fill(s.Aq.begin() + nb * Kp, s.Aq.begin() + nbp * Kp, int8_t{0});
+            std::fill(s.Sw.begin() + nb * nB, s.Sw.begin() + nbp * nB, 0.0f);
+            std::fill(s.negSums.begin() + nb * nB, s.negSums.begin() + nbp * nB, 0);
+            if (!vnni) {
+                // C[t][i]: the twin, token by token.
+                gemmInt8Portable(s.Aq.data(), s.Sw.data(), s.negSums.data(), nb, Xu, Sa, T, Kp, nB, s.C.data(), nb);
+                for (int64_t t = 0; t < T; ++t)
+                    for (int64_t i = 0; i < nb; ++i)
+                        Y[t * m_rows + r0 + i] =
+                            m_rowScale[static_cast<size_t>(r0 + i)] * s.C[static_cast<size_t>(t * nb + i)] +
+                            m_rowMean[static_cast<size_t>(r0 + i)] * call.sx[static_cast<size_t>(t)];
+                continue;
+            }
+#if defined(__x86_64__)
+            // C[tile][row][NR]: per token tile, every row tile (the tile's tokens stay in L2).
+            const auto kernel = wide ? &gemmInt8Vnni<4, 2> : &gemmInt8Vnni<8, 1>;
+            for (int64_t tile = 0; tile < tiles; ++tile)
+                for (int64_t i0 = 0; i0 < nbp; i0 += MR)
+                    kernel(s.Aq.data() + i0 * Kp, s.Sw.data() + i0 * nB, s.negSums.data() + i0 * nB,
+                           Xu + tile * Kp * NR, Sa + tile * nB * NR, Kp, nB, s.C.data() + (tile * nbp + i0) * NR);
+            for (int64_t t = 0; t < T; ++t) {
+                const float* c = s.C.data() + (t / NR * nbp) * NR + t % NR;
+                for (int64_t i = 0; i < nb; ++i)
+                    Y[t * m_rows + r0 + i] = m_rowScale[static_cast<size_t>(r0 + i)] * c[i * NR] +
+                                             m_rowMean[static_cast<size_t>(r0 + i)] * call.sx[static_cast<size_t>(t)];
+            }
+#endif
+        }
+    });
+}
+
 // Rows [row0, row0 + count) into out (count x cols). kWithScales: W itself, computed exactly as
 // decode() does; else the normalized part t_j * (C1[a] + C2[b])_j that matMulDecoded scales later.
 // D > 0: the vector length as a constant (the common 4 and 8), so the inner loop is straight SIMD.
@@ -1253,13 +1605,17 @@ void QuantizedLinear::decodeRowsImpl(int64_t row0, int64_t count, float* out, in
         const float s = m_rowScale[static_cast<size_t>(i)], mu = m_rowMean[static_cast<size_t>(i)];
         // First the codebook offsets of the row's entries (the branchy part), then the arithmetic.
         const int64_t slot0 = (i / kInterleave) * m_vpr * kInterleave + i % kInterleave; // (i, v): slot0 + 64 v
+        const int64_t nibble0 = (i / kInterleave) * m_vpr * kInterleave / 2 + i % 32;    // (i, v): + 32 v
+        const unsigned nibbleShift = i % kInterleave / 32 * 4;
         for (int64_t v = 0; v < m_vpr; ++v) {
             const uint32_t base = m_bookOf[static_cast<size_t>(v)];
             off1[static_cast<size_t>(v)] = base + loadCode(m_codes1.data(), m_width1, slot0 + v * kInterleave) * d;
-            if constexpr (kTwoStages)
-                off2[static_cast<size_t>(v)] =
-                    base +
-                    (static_cast<uint32_t>(m_m1) + loadCode(m_codes2.data(), m_width2, slot0 + v * kInterleave)) * d;
+            if constexpr (kTwoStages) {
+                const uint32_t b =
+                    m_nibbles2 ? (m_codes2[static_cast<size_t>(nibble0 + v * kInterleave / 2)] >> nibbleShift) & 15u
+                               : loadCode(m_codes2.data(), m_width2, slot0 + v * kInterleave);
+                off2[static_cast<size_t>(v)] = base + (static_cast<uint32_t>(m_m1) + b) * d;
+            }
         }
         decodeRowFromOffsets<D, kTwoStages, kWithScales>(m_books.data(), off1.data(), off2.data(), m_colScale.data(),
                                                          m_d, m_cols, s, mu, row);

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -36,6 +37,7 @@ const char* simdLevelName(SimdLevel level) noexcept;
 // row as integers, then one FMA per block: byte permutes instead of gathers. Needs codes of at
 // most 8 bits (wider ones use F32); fast with AVX-512 VBMI (its Avx512 path), portable twin
 // bit-identical. Its error against F32 is about 0.4% of an output's size (tests hold a bound).
+// A matrix built with Int8 tables multiplies batches with the int8 product too (Gemm::Int8).
 enum class Tables { F32, Int8 };
 const char* tablesName(Tables tables) noexcept;
 // Int8 where this CPU has AVX-512 VBMI (where the permutes make it pay), else F32.
@@ -58,25 +60,44 @@ Tables fastestTables() noexcept;
 // nets ~0.6x the FMA kernel's GFLOP/s: Bf16 is opt-in (a CPU where the instruction is as fast as
 // an FMA would gain up to 2x), never a default here. VNNI's VPDPBUSD ran at the FMA's rate with
 // 4x its multiply-adds: an int8 product with per-block scales is the way to a faster GEMM here.
-enum class Gemm { F32, Bf16 };
+//
+// Int8: the decoded rows and the tokens rounded to int8 with one scale per 32 columns (per row,
+// per token: llama.cpp's Q8 blocks), integer dot products per block with AVX-512 VNNI's VPDPBUSD
+// (unsigned x signed bytes: the tokens offset by 128, the row's block sums correct it), one FMA per
+// block folding the products of the two scales. Its portable twin computes the same integers and
+// the same f32 operations: bit-identical. Its error against F32 is about 1% of an output's size
+// on Gaussian data (tests hold a bound), like the int8 tables'; the default of a matrix built with
+// Tables::Int8 where the CPU has VNNI (else F32).
+enum class Gemm { F32, Bf16, Int8 };
 const char* gemmName(Gemm gemm) noexcept;
+// Whether this CPU has VPDPBUSD (AVX512_VNNI); without it Int8 runs the (slow) portable twin.
+bool int8GemmFast() noexcept;
 // Whether this CPU has VDPBF16PS (AVX512_BF16); without it Bf16 runs the (slow) portable twin.
 bool bf16GemmFast() noexcept;
 
+// How the codes are held. Compact: stage-2 codes of at most 4 bits (the 1.5-bit preset's) two per
+// byte, so that the codes take no more memory than in the file; every kernel reads the nibbles.
+// Bytes: one byte each (the layout before; tests hold Compact to its bits).
+enum class CodePacking { Compact, Bytes };
+
 // A quantized matrix W prepared for inference: codebooks in f32 (the column scale is folded into
 // x instead: it varies inside a vector that shares its codebook with other columns), codes
-// unpacked to one byte (two above 8 bits) per stage and vector, interleaved by groups of 64 rows
-// so that one int8 SIMD look-up serves 64 rows (and an f32 one 16); row scale and mean in f32. Memory: about 1.3x the
-// packed size at 1.5 bits, 1.05x at 2 and 4 bits (tests: under 2x); never rows * cols floats.
-// Every method is const and safe to call from several threads; each call owns its scratch.
+// unpacked to one byte (two above 8 bits; stage-2 codes of at most 4 bits two per byte) per stage
+// and vector, interleaved by groups of 64 rows so that one int8 SIMD look-up serves 64 rows (and
+// an f32 one 16); row scale and mean in f32. Memory: about 1.05x the packed size at 1.5, 2 and 4
+// bits with CodePacking::Compact (1.3x at 1.5 bits with Bytes; tests: under 1.1x); never
+// rows * cols floats. Every method is const and safe to call from several threads; each call
+// owns its scratch.
 class QuantizedLinear {
 public:
     // `tables`: what matVec without a level uses (Int8 falls back to F32 for codes above 8 bits).
     // `gemm`: what matMulDecoded without a Gemm (and so matMul) uses; Bf16 falls back to F32
     // where the CPU lacks AVX512_BF16 (its twin is a reference, not a fast path). Both are the
-    // caller's choice between exact paths (F32, F32) and approximate fast ones; the runtime ties
-    // the look-ups to LoadOptions::tables and keeps the F32 product (see Gemm: slower here).
-    explicit QuantizedLinear(const QuantizedTensor& q, Tables tables = Tables::F32, Gemm gemm = Gemm::F32);
+    // caller's choice between exact paths (F32, F32) and approximate fast ones. Without a gemm, the product follows the
+    // tables: Int8 tables, Int8 product (where the CPU has VNNI); F32 tables, F32 product. LoadOptions::tables so
+    // chooses both for the runtime.
+    explicit QuantizedLinear(const QuantizedTensor& q, Tables tables = Tables::F32,
+                             std::optional<Gemm> gemm = std::nullopt, CodePacking packing = CodePacking::Compact);
     Tables tables() const noexcept { return m_tables; }
     Gemm gemm() const noexcept { return m_gemm; }
     bool int8Capable() const noexcept { return m_width1 == 1 && m_width2 <= 1; }
@@ -111,18 +132,27 @@ public:
     //  - With Gemm::Bf16, blocks of rows are decoded to bf16 and X is packed to bf16 once; an
     //    8 rows x 32 tokens (8 x 16 for T <= 16) VDPBF16PS kernel multiplies them (novaq_bench
     //    --matvec, "decode + bf16 dot kernel"; ~0.6x the FMA kernel on the Xeon measured).
+    //  - With Gemm::Int8, X is rounded to int8 once per call, blocks of rows are decoded a few
+    //    rows at a time and rounded, and a 4 rows x 32 tokens (8 x 16 for T <= 16) VPDPBUSD kernel
+    //    multiplies them (novaq_bench --matvec, "decode + int8 VNNI kernel": 2.0-2.5x the FMA
+    //    kernel's rate on 2048 x 5632, T = 256, one thread). Scratch per thread is kept between
+    //    calls (thread_local): a warm call allocates nothing.
     // matMul looks up with this matrix's tables; the crossover follows them. Int8 tables (VBMI)
     // cost less per token than f32 ones, so they keep look-ups for longer batches: on a 1B-class
     // matrix (2048 x 5632, one thread, T = 256) int8 look-up passes took 114 ms at 1.5 bits
     // against 139 for decode + FMA (the model: look-ups at any T), 177 against 137 at 2 bits
     // (model: look-ups up to T = 60). The unit costs (lookupCrossover in the .cpp) were re-measured
-    // with novaq_bench --matvec; the f32-table figures above stand.
+    // with novaq_bench --matvec; the f32-table figures above stand. With the int8 product (VNNI,
+    // the default with int8 tables) decoding pays sooner: on 2048 x 5632, one thread, at a load
+    // of 11 the kernel ran 2.0-2.5x the FMA kernel at T = 256; the passes and the int8 product
+    // cost the same near T ~ 64 at 1.5 bits (model: 55) and ~ 32 at 2 bits (model: 24).
     void matMul(const float* X, int64_t T, float* Y) const;
     void matMulLookup(const float* X, int64_t T, float* Y, SimdLevel level = SimdLevel::Best) const;
     // Without a Gemm: this matrix's gemm().
     void matMulDecoded(const float* X, int64_t T, float* Y, SimdLevel level = SimdLevel::Best) const;
     // Gemm::Bf16 takes the VDPBF16PS kernel on Best or Avx512 where the CPU has AVX512_BF16 and
-    // the portable twin otherwise (Avx2 and Portable included).
+    // the portable twin otherwise (Avx2 and Portable included); Gemm::Int8 the VPDPBUSD kernel
+    // on Best or Avx512 where the CPU has AVX512_VNNI, else its twin.
     void matMulDecoded(const float* X, int64_t T, float* Y, SimdLevel level, Gemm gemm) const;
     int64_t lookupMaxTokens() const noexcept { return m_lookupMaxTokens; }
     static constexpr int64_t kDecodeRows = 128; // rows decoded at a time
@@ -139,6 +169,7 @@ private:
     void lookupSums(const float* table, SimdLevel level, float* sums) const;
     void decodeRows(int64_t row0, int64_t count, float* out, int64_t ld, bool withScales) const;
     void matMulBf16(const float* X, int64_t T, float* Y, bool fast) const;
+    void matMulInt8(const float* X, int64_t T, float* Y, bool vnni) const;
     template <int D, bool kTwoStages, bool kWithScales>
     void decodeRowsImpl(int64_t row0, int64_t count, float* out, int64_t ld) const;
 
@@ -148,11 +179,13 @@ private:
     int64_t m_vpr = 0;              // vectors per row
     int64_t m_groups = 0;           // groups of 16 rows (the f32 look-ups' unit)
     int m_width1 = 1, m_width2 = 1; // bytes per stage-1 / stage-2 code (0: no stage 2)
+    bool m_nibbles2 = false;        // stage-2 codes two per byte (CodePacking::Compact, at most 4 bits)
     int64_t m_lookupMaxTokens = 1;
     Tables m_tables = Tables::F32;
     Gemm m_gemm = Gemm::F32;
     std::vector<uint8_t> m_codes1;  // [group of 64 rows][vec][64 rows], m_width1 bytes each (code 0 pads)
-    std::vector<uint8_t> m_codes2;  // same for stage 2 (empty when m2 = 0)
+    std::vector<uint8_t> m_codes2;  // same for stage 2 (empty when m2 = 0); nibbles: [group][vec][32 bytes],
+                                    // byte r = row r (low nibble) | row r + 32 (high nibble)
     std::vector<float> m_books;     // [subspace][m1 + m2][d]: stage-1 then stage-2 entries
     std::vector<float> m_booksT;    // [subspace][d][m1 + m2]: the same, transposed for the tables
     std::vector<uint32_t> m_bookOf; // per vector position: offset of its subspace in m_books / m_booksT
