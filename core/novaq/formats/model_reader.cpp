@@ -187,11 +187,6 @@ std::string describe(const Head& head)
                                              ". Supported formats: " + supportedFormats() + ".");
 }
 
-bool endsWith(const std::string& s, std::string_view suffix)
-{
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // A single file: by content.
 std::unique_ptr<ModelReader> openFile(const fs::path& path)
 {
@@ -200,9 +195,9 @@ std::unique_ptr<ModelReader> openFile(const fs::path& path)
         return entry->open(path);
     // Formats without a magic number: a damaged file with their extension goes to their
     // reader, which says precisely what is wrong.
-    if (endsWith(path.filename().string(), ".safetensors"))
+    if (path.filename().string().ends_with(".safetensors"))
         return openSafetensors(path);
-    if (endsWith(path.filename().string(), ".onnx"))
+    if (path.filename().string().ends_with(".onnx"))
         return openOnnx(path);
     throwNotAModel(path, head);
 }
@@ -228,9 +223,9 @@ std::unique_ptr<ModelReader> openFolder(const fs::path& folder)
     std::vector<fs::path> safetensors;
     for (const fs::path& f : files) {
         const std::string name = f.filename().string();
-        if (endsWith(name, ".safetensors.index.json"))
+        if (name.ends_with(".safetensors.index.json"))
             indexes.push_back(f);
-        else if (endsWith(name, ".safetensors"))
+        else if (name.ends_with(".safetensors"))
             safetensors.push_back(f);
     }
     if (indexes.size() == 1)
@@ -308,9 +303,9 @@ std::unique_ptr<ModelReader> openModel(const fs::path& path)
     if (!fs::is_regular_file(status))
         throw Error(ErrorKind::InvalidInput, path.string() + " is neither a file nor a folder; name a model file "
                                                              "or the folder that holds one");
-    if (endsWith(path.filename().string(), ".bin.index.json"))
+    if (path.filename().string().ends_with(".bin.index.json"))
         return openPyTorchIndex(path);
-    if (endsWith(path.filename().string(), ".index.json"))
+    if (path.filename().string().ends_with(".index.json"))
         return openSafetensorsIndex(path);
     return openFile(path);
 }

@@ -120,7 +120,4 @@ std::filesystem::path validatorPathFor(const std::filesystem::path& destination)
 // Throws Error(Io) when `folder` (or its closest existing parent) has less than `bytes` free.
 void requireFreeSpace(const std::filesystem::path& folder, uint64_t bytes, const std::string& what);
 
-// "1.2 GiB", "512 KiB".
-std::string formatBytes(uint64_t bytes);
-
 } // namespace novaq::net
