@@ -21,22 +21,9 @@ namespace fs = std::filesystem;
 
 std::string_view formatName(ModelFormat format) noexcept
 {
-    switch (format) {
-    case ModelFormat::Safetensors:
-        return "safetensors";
-    case ModelFormat::Gguf:
-        return "GGUF";
-    case ModelFormat::PyTorch:
-        return "PyTorch";
-    case ModelFormat::Onnx:
-        return "ONNX";
-    case ModelFormat::Llama2c:
-        return "llama2.c";
-    case ModelFormat::Novaq:
-        return "NOVAQ";
-    case ModelFormat::Unknown:
-        break;
-    }
+    for (const FormatEntry& entry : formatTable())
+        if (entry.format == format)
+            return entry.name;
     return "unknown";
 }
 
@@ -68,13 +55,13 @@ std::span<const FormatEntry> formatTable()
 {
     // The llama2.c row is last: that format has no magic number (see llama2c_reader.h).
     static const std::array<FormatEntry, 6> kTable{{
-        {ModelFormat::Gguf, sniffGguf, openGguf},
-        {ModelFormat::Safetensors, sniffSafetensors, openSafetensors},
-        {ModelFormat::PyTorch, sniffPyTorch, openPyTorch},
-        {ModelFormat::Onnx, sniffOnnx, openOnnx},
-        {ModelFormat::Novaq, [](std::span<const std::byte> head, uint64_t) { return isNovaqHeader(head); },
+        {ModelFormat::Gguf, "GGUF", sniffGguf, openGguf},
+        {ModelFormat::Safetensors, "safetensors", sniffSafetensors, openSafetensors},
+        {ModelFormat::PyTorch, "PyTorch", sniffPyTorch, openPyTorch},
+        {ModelFormat::Onnx, "ONNX", sniffOnnx, openOnnx},
+        {ModelFormat::Novaq, "NOVAQ", [](std::span<const std::byte> head, uint64_t) { return isNovaqHeader(head); },
          openNovaqModel},
-        {ModelFormat::Llama2c, sniffLlama2c, openLlama2c},
+        {ModelFormat::Llama2c, "llama2.c", sniffLlama2c, openLlama2c},
     }};
     return kTable;
 }
