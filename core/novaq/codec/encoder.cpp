@@ -333,7 +333,7 @@ double sqnrDb(double relError)
 }
 
 QuantizedTensor encodeMatrix(std::span<const float> W, int64_t rows, int64_t cols, const CodecParams& params,
-                             const CancelToken* cancel, const TensorProgress& progress, EncodeStats* stats)
+                             const CancelToken* cancel, const EncodeProgress& progress, EncodeStats* stats)
 {
     const CodecConfig& cfg = params.config;
     if (std::string problem = validateConfig(cfg); !problem.empty())

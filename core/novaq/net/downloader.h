@@ -26,8 +26,8 @@
 // - free disk space is checked before the first byte;
 // - progress reports bytes, speed and ETA; cancel works at any moment.
 
+#include "novaq/io/cancel.h"
 #include "novaq/net/http_client.h"
-#include "novaq/pipeline/job.h"
 
 #include <cstdint>
 #include <filesystem>
