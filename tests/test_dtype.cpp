@@ -3,6 +3,7 @@
 
 #include "test_support.h"
 
+#include "novaq/codec/encoder.h"
 #include "novaq/io/error.h"
 #include "novaq/tensor/dtype.h"
 #include "novaq/tensor/tensor.h"
@@ -112,6 +113,7 @@ private Q_SLOTS:
     void tensorShapeHelpers();
     void exitCodes_data();
     void exitCodes();
+    void bugsAreNotBadUsage();
 };
 
 void TestDType::table_data()
@@ -478,6 +480,7 @@ void TestDType::exitCodes_data()
     QTest::newRow("Corrupt") << int(novaq::ErrorKind::Corrupt) << 6;
     QTest::newRow("Network") << int(novaq::ErrorKind::Network) << 7;
     QTest::newRow("Cancelled") << int(novaq::ErrorKind::Cancelled) << 130;
+    QTest::newRow("Internal") << int(novaq::ErrorKind::Internal) << 1;
 }
 
 void TestDType::exitCodes()
@@ -485,6 +488,18 @@ void TestDType::exitCodes()
     QFETCH(int, kind);
     QFETCH(int, code);
     QCOMPARE(novaq::exitCodeFor(static_cast<novaq::ErrorKind>(kind)), code);
+}
+
+// Regression: broken invariants threw the InvalidArgument kind, so the CLI called a bug "bad
+// usage" (exit 2). They are ErrorKind::Internal now (exit 1, "please report it").
+void TestDType::bugsAreNotBadUsage()
+{
+    const std::vector<float> a(4, 1.0f), b(3, 1.0f);
+    novaq::ErrorKind kind{};
+    const std::string message = novaq::test::failureMessage([&] { (void)novaq::relativeError(a, b); }, &kind);
+    QCOMPARE(int(kind), int(novaq::ErrorKind::Internal));
+    QVERIFY2(message.rfind("internal: ", 0) == 0, message.c_str());
+    QCOMPARE(novaq::exitCodeFor(kind), 1);
 }
 
 QTEST_APPLESS_MAIN(TestDType)

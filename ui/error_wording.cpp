@@ -461,6 +461,10 @@ ErrorWording generic(const Facts& f)
     case ErrorKind::Corrupt:
         return make(f, tr("This .novaq file is damaged"),
                     tr("%1 does not pass its checks. Compress the model again to get a good file.").arg(f.subject));
+    case ErrorKind::Internal:
+        return make(f, tr("NOVAQ Studio made a mistake"),
+                    tr("This is a bug in the app, not something you did. Copy details and report it; then %1.")
+                        .arg(tryAgain(c)));
     }
     return make(f, tr("Something went wrong"), tr("Show details says what happened; %1.").arg(tryAgain(c)));
 }

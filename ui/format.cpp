@@ -86,6 +86,8 @@ QString errorTitle(ErrorKind kind)
         return tr("Cancelled");
     case ErrorKind::Network:
         return tr("The download failed");
+    case ErrorKind::Internal:
+        return tr("NOVAQ Studio made a mistake");
     }
     return tr("Something went wrong");
 }

@@ -37,7 +37,7 @@ const std::vector<ExitCodeRow>& exitCodeTable()
 {
     static const std::vector<ExitCodeRow> kTable = {
         {std::nullopt, kExitSuccess, "success"},
-        {std::nullopt, kExitInternalError, "internal error (a bug: please report it)"},
+        {ErrorKind::Internal, 0, "internal error (a bug: please report it)"},
         {ErrorKind::InvalidArgument, 0, "bad usage: unknown command or option, bad option value"},
         {ErrorKind::InvalidInput, 0, "unreadable or malformed input file"},
         {ErrorKind::Unsupported, 0, "unsupported input, or a command not available in this build"},

@@ -2,6 +2,8 @@
 
 #include "terminal.h"
 
+#include "novaq/io/units.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,7 +36,7 @@ void DownloadPrinter::line(const std::string& text)
 void DownloadPrinter::onDownload(const net::DownloadProgress& p)
 {
     using Stage = net::DownloadProgress::Stage;
-    const std::string total = p.bytesTotal ? net::formatBytes(*p.bytesTotal) : std::string("size unknown");
+    const std::string total = p.bytesTotal ? humanBytes(*p.bytesTotal) : std::string("size unknown");
     const bool newFile = p.label != m_label;
     const bool stageChanged = newFile || p.stage != m_stage;
     m_label = p.label;
@@ -48,7 +50,7 @@ void DownloadPrinter::onDownload(const net::DownloadProgress& p)
         line("  " + p.label + ": " + p.note);
         return;
     case Stage::Finished:
-        line("  " + p.label + ": done, " + net::formatBytes(p.bytesDone));
+        line("  " + p.label + ": done, " + humanBytes(p.bytesDone));
         return;
     case Stage::Verifying:
         if (stageChanged && !m_terminal)
@@ -64,10 +66,10 @@ void DownloadPrinter::onDownload(const net::DownloadProgress& p)
         const double fraction = std::clamp(double(p.bytesDone) / double(*p.bytesTotal), 0.0, 1.0);
         text = textBar(fraction);
     }
-    text += printable(p.label) + "  " + (p.stage == Stage::Verifying ? "verifying " : "") +
-            net::formatBytes(p.bytesDone) + " / " + total;
+    text += printable(p.label) + "  " + (p.stage == Stage::Verifying ? "verifying " : "") + humanBytes(p.bytesDone) +
+            " / " + total;
     if (p.bytesPerSecond > 0)
-        text += "  " + net::formatBytes(uint64_t(p.bytesPerSecond)) + "/s";
+        text += "  " + humanBytes(uint64_t(p.bytesPerSecond)) + "/s";
     if (p.etaSeconds)
         text += "  ETA " + clockText(*p.etaSeconds);
     if (m_cancel && m_cancel->cancelled())

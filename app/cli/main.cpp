@@ -182,6 +182,10 @@ int runAndReport(int argc, char** argv)
             std::cerr << prefix << "cancelled" << stopSignalName() << "; no output file was written\n";
             return cancelledExitCode();
         }
+        if (e.kind() == ErrorKind::Internal) {
+            std::cerr << prefix << "internal error: " << printable(e.what()) << "; please report it\n";
+            return kExitInternalError;
+        }
         // Every rank parses the same arguments: a usage error is told once, by rank 0.
         if (cluster().rank() == 0 || e.kind() != ErrorKind::InvalidArgument)
             std::cerr << prefix << printable(e.what()) << '\n';

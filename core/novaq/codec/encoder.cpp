@@ -298,7 +298,7 @@ void writeBits(std::vector<uint8_t>& out, uint64_t pos, uint32_t value, int nbit
 double relativeError(std::span<const float> W, std::span<const float> What)
 {
     if (W.size() != What.size())
-        throw Error(ErrorKind::InvalidArgument, "internal: relativeError on tensors of different sizes");
+        internalError("relativeError on tensors of different sizes");
     const auto n = static_cast<int64_t>(W.size());
     const int64_t chunks = chunkCount(n);
     std::vector<double> err(static_cast<size_t>(chunks)), ref(static_cast<size_t>(chunks));
@@ -333,13 +333,13 @@ double sqnrDb(double relError)
 }
 
 QuantizedTensor encodeMatrix(std::span<const float> W, int64_t rows, int64_t cols, const CodecParams& params,
-                             const CancelToken* cancel, const TensorProgress& progress, EncodeStats* stats)
+                             const CancelToken* cancel, const EncodeProgress& progress, EncodeStats* stats)
 {
     const CodecConfig& cfg = params.config;
     if (std::string problem = validateConfig(cfg); !problem.empty())
         throw Error(ErrorKind::InvalidArgument, "codec settings: " + problem);
     if (rows <= 0 || cols <= 0 || W.size() != static_cast<size_t>(rows * cols))
-        throw Error(ErrorKind::InvalidArgument, "internal: encodeMatrix shape does not match the data");
+        internalError("encodeMatrix shape does not match the data");
     float maxAbs = 0;
     for (float x : W) {
         if (!std::isfinite(x))

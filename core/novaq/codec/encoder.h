@@ -8,7 +8,7 @@
 
 #include "novaq/codec/codec_config.h"
 #include "novaq/codec/quantized_tensor.h"
-#include "novaq/pipeline/job.h"
+#include "novaq/io/cancel.h"
 
 #include <functional>
 #include <span>
@@ -25,12 +25,12 @@ struct EncodeStats {
 };
 
 // Progress within one tensor, 0..1, with the current stage name; may be null.
-using TensorProgress = std::function<void(double fraction, const char* stage)>;
+using EncodeProgress = std::function<void(double fraction, const char* stage)>;
 
 // Quantizes W (rows x cols, row-major). Deterministic for the same input and params at any
 // thread count. Throws Error(Cancelled) when `cancel` is set.
 QuantizedTensor encodeMatrix(std::span<const float> W, int64_t rows, int64_t cols, const CodecParams& params,
-                             const CancelToken* cancel = nullptr, const TensorProgress& progress = {},
+                             const CancelToken* cancel = nullptr, const EncodeProgress& progress = {},
                              EncodeStats* stats = nullptr);
 
 // ||W - What||^2 / ||W||^2 in double precision (0 when W is all zero and What equals it).

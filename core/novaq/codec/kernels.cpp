@@ -1,5 +1,7 @@
 #include "novaq/codec/kernels.h"
 
+#include "novaq/io/cpu.h"
+
 #include <Eigen/Core>
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
@@ -141,17 +143,9 @@ __attribute__((target("avx512f"))) Best scanAvx512(const uint32_t* list, int cou
 
 #pragma GCC diagnostic pop
 
-bool haveAvx2() noexcept
-{
-    static const bool have = __builtin_cpu_supports("avx2");
-    return have;
-}
+bool haveAvx2() noexcept { return cpuHas(CpuFeature::Avx2); }
 
-bool haveAvx512() noexcept
-{
-    static const bool have = __builtin_cpu_supports("avx512f");
-    return have;
-}
+bool haveAvx512() noexcept { return cpuHas(CpuFeature::Avx512); }
 #endif
 
 Best scan(const uint32_t* list, int count, const float* base, const float* cross, const float* q2, int m2p)

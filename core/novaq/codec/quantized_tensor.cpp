@@ -87,7 +87,7 @@ std::vector<std::byte> serialize(const QuantizedTensor& q)
     put(out, pos, q.codebooks.data(), q.codebooks.size());
     put(out, pos, q.codes.data(), q.codes.size());
     if (pos != out.size())
-        throw Error(ErrorKind::InvalidArgument, "internal: quantized tensor parts do not match its layout");
+        internalError("quantized tensor parts do not match its layout");
     return out;
 }
 
@@ -142,7 +142,7 @@ void decode(const QuantizedTensor& q, std::span<float> out)
     const int64_t m1 = entries1(c), m2 = entries2(c);
     const size_t perSubspace = static_cast<size_t>((m1 + m2) * d);
     if (out.size() != static_cast<size_t>(q.rows * q.cols))
-        throw Error(ErrorKind::InvalidArgument, "internal: decode buffer has the wrong size");
+        internalError("decode buffer has the wrong size");
 
     // Codebooks to float once, and the subspace of every vector.
     std::vector<float> books(q.codebooks.size());

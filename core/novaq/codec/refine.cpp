@@ -156,7 +156,7 @@ RefineResult refineForOutput(QuantizedTensor& q, std::span<const float> Wspan, c
                              const RefineOptions& options)
 {
     if (H.rows() != q.cols || H.cols() != q.cols || Wspan.size() != static_cast<size_t>(q.rows * q.cols))
-        throw Error(ErrorKind::InvalidArgument, "internal: refineForOutput shapes do not match");
+        internalError("refineForOutput shapes do not match");
     const Matrix W = Eigen::Map<const Matrix>(Wspan.data(), q.rows, q.cols);
     Matrix WH;
     timesH(W, H, WH);

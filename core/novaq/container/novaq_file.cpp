@@ -1,6 +1,7 @@
 #include "novaq/container/novaq_file.h"
 
 #include "novaq/io/atomic_file.h"
+#include "novaq/io/bytes.h"
 #include "novaq/io/error.h"
 #include "novaq/io/mapped_file.h"
 
@@ -36,28 +37,6 @@ constexpr size_t kHeaderMajor = 8;
 constexpr size_t kHeaderMinor = 10;
 constexpr size_t kHeaderSizeField = 12;
 
-void putU16(std::byte* p, uint16_t v)
-{
-    for (int i = 0; i < 2; ++i)
-        p[i] = static_cast<std::byte>((v >> (8 * i)) & 0xff);
-}
-void putU32(std::byte* p, uint32_t v)
-{
-    for (int i = 0; i < 4; ++i)
-        p[i] = static_cast<std::byte>((v >> (8 * i)) & 0xff);
-}
-void putU64(std::byte* p, uint64_t v)
-{
-    for (int i = 0; i < 8; ++i)
-        p[i] = static_cast<std::byte>((v >> (8 * i)) & 0xff);
-}
-uint64_t getLe(const std::byte* p, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; ++i)
-        v |= static_cast<uint64_t>(std::to_integer<uint8_t>(p[i])) << (8 * i);
-    return v;
-}
 bool bytesEqual(const std::byte* p, std::string_view s) { return std::memcmp(p, s.data(), s.size()) == 0; }
 
 uint64_t alignUp(uint64_t v) { return (v + kNovaqAlign - 1) / kNovaqAlign * kNovaqAlign; }
@@ -151,9 +130,9 @@ NovaqWriter::NovaqWriter(const std::filesystem::path& target, uint16_t minor)
 {
     std::array<std::byte, kHeaderSize> header{};
     std::memcpy(header.data(), kHeaderMagic.data(), kHeaderMagic.size());
-    putU16(header.data() + kHeaderMajor, kNovaqMajor);
-    putU16(header.data() + kHeaderMinor, minor);
-    putU32(header.data() + kHeaderSizeField, static_cast<uint32_t>(kHeaderSize));
+    storeLe<uint16_t>(header.data() + kHeaderMajor, kNovaqMajor);
+    storeLe<uint16_t>(header.data() + kHeaderMinor, minor);
+    storeLe<uint32_t>(header.data() + kHeaderSizeField, static_cast<uint32_t>(kHeaderSize));
     m_impl->file.write(header);
 }
 
@@ -191,12 +170,13 @@ void NovaqWriter::commit(const nlohmann::json& manifest)
 
         std::array<std::byte, kTrailerSize> trailer{};
         std::memcpy(trailer.data(), kTrailerMagic.data(), kTrailerMagic.size());
-        putU64(trailer.data() + kTrailerManifestOffset, manifestOffset);
-        putU64(trailer.data() + kTrailerManifestLength, text.size());
-        putU64(trailer.data() + kTrailerManifestHash, checksum(std::span<const std::byte>(bytes, text.size())));
-        putU64(trailer.data() + kTrailerFileSize, file.position() + kTrailerSize);
-        putU16(trailer.data() + kTrailerMajor, kNovaqMajor);
-        putU16(trailer.data() + kTrailerMinor, m_impl->minor);
+        storeLe<uint64_t>(trailer.data() + kTrailerManifestOffset, manifestOffset);
+        storeLe<uint64_t>(trailer.data() + kTrailerManifestLength, text.size());
+        storeLe<uint64_t>(trailer.data() + kTrailerManifestHash,
+                          checksum(std::span<const std::byte>(bytes, text.size())));
+        storeLe<uint64_t>(trailer.data() + kTrailerFileSize, file.position() + kTrailerSize);
+        storeLe<uint16_t>(trailer.data() + kTrailerMajor, kNovaqMajor);
+        storeLe<uint16_t>(trailer.data() + kTrailerMinor, m_impl->minor);
         std::memcpy(trailer.data() + kTrailerEnd, kEndMagic.data(), kEndMagic.size());
         file.write(trailer);
         file.commit();
@@ -233,15 +213,15 @@ NovaqFile::NovaqFile(const std::filesystem::path& path) : m_impl(std::make_uniqu
     if (!isNovaqHeader(d.map.bytes()))
         corrupt(path, "not a .novaq file: bad magic at offset 0");
 
-    d.major = static_cast<uint16_t>(getLe(base + kHeaderMajor, 2));
-    d.minor = static_cast<uint16_t>(getLe(base + kHeaderMinor, 2));
+    d.major = loadLe<uint16_t>(base + kHeaderMajor);
+    d.minor = loadLe<uint16_t>(base + kHeaderMinor);
     if (d.major > kNovaqMajor)
         corrupt(path, "written by a newer NOVAQ (format " + versionText(d.major, d.minor) + "); this build reads " +
                           std::to_string(kNovaqMajor) + ".x — update NOVAQ Studio");
     if (d.major < kNovaqMajor)
         corrupt(path, "format version " + versionText(d.major, d.minor) + " is not supported; this build reads " +
                           std::to_string(kNovaqMajor) + ".x");
-    const uint64_t headerSize = getLe(base + kHeaderSizeField, 4);
+    const uint64_t headerSize = loadLe<uint32_t>(base + kHeaderSizeField);
     if (headerSize != kHeaderSize)
         corrupt(path, "header size at offset " + std::to_string(kHeaderSizeField) + " is " +
                           std::to_string(headerSize) + ", expected " + std::to_string(kHeaderSize));
@@ -251,7 +231,7 @@ NovaqFile::NovaqFile(const std::filesystem::path& path) : m_impl(std::make_uniqu
         corrupt(path, "truncated or incomplete: no trailer in the last 64 bytes (offset " +
                           std::to_string(size - kTrailerSize) +
                           ") — the file was cut short or not completely written; re-create or re-download it");
-    const uint64_t recordedSize = getLe(trailer + kTrailerFileSize, 8);
+    const uint64_t recordedSize = loadLe<uint64_t>(trailer + kTrailerFileSize);
     if (recordedSize != size) {
         if (recordedSize > size)
             corrupt(path, "truncated: expected " + std::to_string(recordedSize) + " bytes, found " +
@@ -259,15 +239,15 @@ NovaqFile::NovaqFile(const std::filesystem::path& path) : m_impl(std::make_uniqu
         corrupt(path, "size mismatch: expected " + std::to_string(recordedSize) + " bytes, found " +
                           std::to_string(size) + " — re-create or re-download it");
     }
-    const auto trailerMajor = static_cast<uint16_t>(getLe(trailer + kTrailerMajor, 2));
-    const auto trailerMinor = static_cast<uint16_t>(getLe(trailer + kTrailerMinor, 2));
+    const auto trailerMajor = loadLe<uint16_t>(trailer + kTrailerMajor);
+    const auto trailerMinor = loadLe<uint16_t>(trailer + kTrailerMinor);
     if (trailerMajor != d.major || trailerMinor != d.minor)
         corrupt(path, "trailer version " + versionText(trailerMajor, trailerMinor) + " (offset " +
                           std::to_string(size - kTrailerSize + kTrailerMajor) + ") does not match header version " +
                           versionText(d.major, d.minor));
 
-    const uint64_t manifestOffset = getLe(trailer + kTrailerManifestOffset, 8);
-    const uint64_t manifestLength = getLe(trailer + kTrailerManifestLength, 8);
+    const uint64_t manifestOffset = loadLe<uint64_t>(trailer + kTrailerManifestOffset);
+    const uint64_t manifestLength = loadLe<uint64_t>(trailer + kTrailerManifestLength);
     const uint64_t manifestEnd = size - kTrailerSize;
     if (manifestOffset < kHeaderSize || manifestOffset > manifestEnd || manifestLength > manifestEnd - manifestOffset)
         corrupt(path, "manifest offset " + std::to_string(manifestOffset) + " / length " +
@@ -275,7 +255,7 @@ NovaqFile::NovaqFile(const std::filesystem::path& path) : m_impl(std::make_uniqu
                           std::to_string(size - kTrailerSize) + ") lies outside the file's data area [" +
                           std::to_string(kHeaderSize) + ", " + std::to_string(manifestEnd) + ")");
     const std::span<const std::byte> manifestBytes(base + manifestOffset, static_cast<size_t>(manifestLength));
-    const uint64_t expectedHash = getLe(trailer + kTrailerManifestHash, 8);
+    const uint64_t expectedHash = loadLe<uint64_t>(trailer + kTrailerManifestHash);
     const uint64_t actualHash = checksum(manifestBytes);
     if (actualHash != expectedHash)
         corrupt(path, "manifest checksum mismatch at offset " + std::to_string(manifestOffset) + " (expected xxh3 " +

@@ -1,5 +1,6 @@
 #include "novaq/formats/gguf_quants.h"
 
+#include "novaq/io/bytes.h"
 #include "novaq/io/error.h"
 
 #include <tbb/blocked_range.h>
@@ -152,17 +153,11 @@ void q4_1Ref(const std::byte* src, size_t blocks, float* y)
     }
 }
 
-uint32_t loadU32Le(const uint8_t* p) noexcept
-{
-    return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) | (static_cast<uint32_t>(p[2]) << 16) |
-           (static_cast<uint32_t>(p[3]) << 24);
-}
-
 // The fifth bits of a Q5 block: bit j of qh belongs to weight j (0..31).
 template <typename Block>
 void q5Values(const Block& b, int offset, std::array<int, kQk>& q) noexcept
 {
-    const uint32_t qh = loadU32Le(b.qh);
+    const uint32_t qh = loadLe<uint32_t>(b.qh);
     for (uint32_t j = 0; j < kQk / 2; ++j) {
         const int high0 = static_cast<int>((qh >> j) & 1u) << 4;
         const int high1 = static_cast<int>((qh >> (j + kQk / 2)) & 1u) << 4;

@@ -2,8 +2,10 @@
 
 #include "novaq/formats/gguf_quants.h"
 #include "novaq/formats/mapped_model_reader.h"
+#include "novaq/io/bytes.h"
 #include "novaq/io/error.h"
 #include "novaq/io/mapped_file.h"
+#include "novaq/io/utf8.h"
 
 #include <algorithm>
 #include <cstring>
@@ -91,99 +93,6 @@ uint64_t minValueBytes(ValueType type) noexcept
 
 std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
-template <typename T>
-T loadLe(const std::byte* p) noexcept
-{
-    using U = std::make_unsigned_t<T>;
-    U v = 0;
-    for (size_t i = sizeof(T); i-- > 0;)
-        v = static_cast<U>((v << 8) | static_cast<U>(p[i]));
-    T out;
-    std::memcpy(&out, &v, sizeof(T));
-    return out;
-}
-
-float loadF32(const std::byte* p) noexcept
-{
-    const auto bits = loadLe<uint32_t>(p);
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-}
-
-double loadF64(const std::byte* p) noexcept
-{
-    const auto bits = loadLe<uint64_t>(p);
-    double f;
-    std::memcpy(&f, &bits, 8);
-    return f;
-}
-
-// Length of the valid UTF-8 sequence at s[i], or 0 when it is not one.
-size_t utf8SequenceLength(std::string_view s, size_t i) noexcept
-{
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80)
-        return 1;
-    size_t n = 0;
-    uint32_t cp = 0;
-    if ((c & 0xE0) == 0xC0) {
-        n = 2;
-        cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-        n = 3;
-        cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (i + n > s.size())
-        return 0;
-    for (size_t k = 1; k < n; ++k) {
-        const auto cc = static_cast<unsigned char>(s[i + k]);
-        if ((cc & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr uint32_t kMinCodePoint[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMinCodePoint[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
-bool isValidUtf8(std::string_view s) noexcept
-{
-    for (size_t i = 0; i < s.size();) {
-        const size_t n = utf8SequenceLength(s, i);
-        if (n == 0)
-            return false;
-        i += n;
-    }
-    return true;
-}
-
-// The string with each invalid byte replaced by U+FFFD, so the JSON metadata can be written.
-std::string sanitizeUtf8(std::string s)
-{
-    if (isValidUtf8(s))
-        return s;
-    std::string out;
-    out.reserve(s.size() + 16);
-    for (size_t i = 0; i < s.size();) {
-        const size_t n = utf8SequenceLength(s, i);
-        if (n == 0) {
-            out += "\xEF\xBF\xBD";
-            ++i;
-        } else {
-            out.append(s, i, n);
-            i += n;
-        }
-    }
-    return out;
-}
-
 // A bounds-checked cursor over the mapped file. Errors name the file, the current context
 // (key or tensor), the field, and the byte offset where the field starts.
 class Parser {
@@ -227,7 +136,7 @@ public:
     float readF32(std::string_view field)
     {
         need(4, field);
-        const float v = loadF32(m_map.data() + m_pos);
+        const float v = loadLe<float>(m_map.data() + m_pos);
         m_pos += 4;
         return v;
     }
@@ -235,7 +144,7 @@ public:
     double readF64(std::string_view field)
     {
         need(8, field);
-        const double v = loadF64(m_map.data() + m_pos);
+        const double v = loadLe<double>(m_map.data() + m_pos);
         m_pos += 8;
         return v;
     }

@@ -21,22 +21,9 @@ namespace fs = std::filesystem;
 
 std::string_view formatName(ModelFormat format) noexcept
 {
-    switch (format) {
-    case ModelFormat::Safetensors:
-        return "safetensors";
-    case ModelFormat::Gguf:
-        return "GGUF";
-    case ModelFormat::PyTorch:
-        return "PyTorch";
-    case ModelFormat::Onnx:
-        return "ONNX";
-    case ModelFormat::Llama2c:
-        return "llama2.c";
-    case ModelFormat::Novaq:
-        return "NOVAQ";
-    case ModelFormat::Unknown:
-        break;
-    }
+    for (const FormatEntry& entry : formatTable())
+        if (entry.format == format)
+            return entry.name;
     return "unknown";
 }
 
@@ -68,13 +55,13 @@ std::span<const FormatEntry> formatTable()
 {
     // The llama2.c row is last: that format has no magic number (see llama2c_reader.h).
     static const std::array<FormatEntry, 6> kTable{{
-        {ModelFormat::Gguf, sniffGguf, openGguf},
-        {ModelFormat::Safetensors, sniffSafetensors, openSafetensors},
-        {ModelFormat::PyTorch, sniffPyTorch, openPyTorch},
-        {ModelFormat::Onnx, sniffOnnx, openOnnx},
-        {ModelFormat::Novaq, [](std::span<const std::byte> head, uint64_t) { return isNovaqHeader(head); },
+        {ModelFormat::Gguf, "GGUF", sniffGguf, openGguf},
+        {ModelFormat::Safetensors, "safetensors", sniffSafetensors, openSafetensors},
+        {ModelFormat::PyTorch, "PyTorch", sniffPyTorch, openPyTorch},
+        {ModelFormat::Onnx, "ONNX", sniffOnnx, openOnnx},
+        {ModelFormat::Novaq, "NOVAQ", [](std::span<const std::byte> head, uint64_t) { return isNovaqHeader(head); },
          openNovaqModel},
-        {ModelFormat::Llama2c, sniffLlama2c, openLlama2c},
+        {ModelFormat::Llama2c, "llama2.c", sniffLlama2c, openLlama2c},
     }};
     return kTable;
 }
@@ -187,11 +174,6 @@ std::string describe(const Head& head)
                                              ". Supported formats: " + supportedFormats() + ".");
 }
 
-bool endsWith(const std::string& s, std::string_view suffix)
-{
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // A single file: by content.
 std::unique_ptr<ModelReader> openFile(const fs::path& path)
 {
@@ -200,9 +182,9 @@ std::unique_ptr<ModelReader> openFile(const fs::path& path)
         return entry->open(path);
     // Formats without a magic number: a damaged file with their extension goes to their
     // reader, which says precisely what is wrong.
-    if (endsWith(path.filename().string(), ".safetensors"))
+    if (path.filename().string().ends_with(".safetensors"))
         return openSafetensors(path);
-    if (endsWith(path.filename().string(), ".onnx"))
+    if (path.filename().string().ends_with(".onnx"))
         return openOnnx(path);
     throwNotAModel(path, head);
 }
@@ -228,9 +210,9 @@ std::unique_ptr<ModelReader> openFolder(const fs::path& folder)
     std::vector<fs::path> safetensors;
     for (const fs::path& f : files) {
         const std::string name = f.filename().string();
-        if (endsWith(name, ".safetensors.index.json"))
+        if (name.ends_with(".safetensors.index.json"))
             indexes.push_back(f);
-        else if (endsWith(name, ".safetensors"))
+        else if (name.ends_with(".safetensors"))
             safetensors.push_back(f);
     }
     if (indexes.size() == 1)
@@ -308,9 +290,9 @@ std::unique_ptr<ModelReader> openModel(const fs::path& path)
     if (!fs::is_regular_file(status))
         throw Error(ErrorKind::InvalidInput, path.string() + " is neither a file nor a folder; name a model file "
                                                              "or the folder that holds one");
-    if (endsWith(path.filename().string(), ".bin.index.json"))
+    if (path.filename().string().ends_with(".bin.index.json"))
         return openPyTorchIndex(path);
-    if (endsWith(path.filename().string(), ".index.json"))
+    if (path.filename().string().ends_with(".index.json"))
         return openSafetensorsIndex(path);
     return openFile(path);
 }

@@ -17,6 +17,7 @@
 namespace novaq {
 
 enum class ModelFormat { Safetensors, Gguf, PyTorch, Onnx, Llama2c, Novaq, Unknown };
+// The format's name from its row of the format table ("unknown" for Unknown).
 std::string_view formatName(ModelFormat format) noexcept;
 
 class ModelReader {
@@ -50,6 +51,7 @@ public:
 
 struct FormatEntry {
     ModelFormat format;
+    std::string_view name; // what messages and reports call it: "safetensors", "GGUF", ...
     // True when the first bytes of a file (up to 64, fewer if the file is short) are this format's.
     std::function<bool(std::span<const std::byte> head, uint64_t fileSize)> sniff;
     std::function<std::unique_ptr<ModelReader>(const std::filesystem::path& path)> open;

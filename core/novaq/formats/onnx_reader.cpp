@@ -5,6 +5,7 @@
 #include "novaq/formats/protobuf_wire.h"
 #include "novaq/io/error.h"
 #include "novaq/io/mapped_file.h"
+#include "novaq/io/utf8.h"
 
 #include <array>
 #include <bit>
@@ -372,7 +373,7 @@ private:
     {
         reader.expectType(f, WireType::Bytes);
         const std::string_view s = reader.text(f);
-        if (!protobuf::isValidUtf8(s))
+        if (!isValidUtf8(s))
             reader.failField(f, "is not valid UTF-8 text");
         return std::string(s);
     }

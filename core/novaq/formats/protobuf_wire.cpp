@@ -1,5 +1,6 @@
 #include "novaq/formats/protobuf_wire.h"
 
+#include "novaq/io/bytes.h"
 #include "novaq/io/error.h"
 
 #include <utility>
@@ -139,14 +140,12 @@ bool WireReader::next(Field& field)
     }
     case WireType::Fixed64:
         need(8);
-        for (int i = 7; i >= 0; --i)
-            field.value = (field.value << 8) | static_cast<uint64_t>(m_buffer[static_cast<size_t>(m_pos) + i]);
+        field.value = loadLe<uint64_t>(m_buffer.data() + m_pos);
         m_pos += 8;
         break;
     case WireType::Fixed32:
         need(4);
-        for (int i = 3; i >= 0; --i)
-            field.value = (field.value << 8) | static_cast<uint64_t>(m_buffer[static_cast<size_t>(m_pos) + i]);
+        field.value = loadLe<uint32_t>(m_buffer.data() + m_pos);
         m_pos += 4;
         break;
     case WireType::StartGroup:
@@ -187,44 +186,6 @@ bool countPackedVarints(std::span<const std::byte> buffer, uint64_t begin, uint6
             return false;
         }
         ++count;
-    }
-    return true;
-}
-
-bool isValidUtf8(std::string_view text) noexcept
-{
-    size_t i = 0;
-    while (i < text.size()) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        size_t extra = 0;
-        uint32_t cp = 0;
-        if (c < 0x80) {
-            ++i;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            extra = 1;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            extra = 2;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            extra = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (extra >= text.size() - i)
-            return false;
-        for (size_t k = 1; k <= extra; ++k) {
-            const auto cc = static_cast<unsigned char>(text[i + k]);
-            if ((cc & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (cc & 0x3F);
-        }
-        static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-        if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += extra + 1;
     }
     return true;
 }

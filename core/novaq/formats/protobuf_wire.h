@@ -89,7 +89,4 @@ private:
 bool countPackedVarints(std::span<const std::byte> buffer, uint64_t begin, uint64_t end, uint64_t& count,
                         uint64_t& badOffset) noexcept;
 
-// True when `text` is valid UTF-8 (names and metadata go into JSON manifests).
-bool isValidUtf8(std::string_view text) noexcept;
-
 } // namespace novaq::protobuf

@@ -4,6 +4,7 @@
 #include "novaq/formats/model_files.h"
 #include "novaq/formats/unpickler.h"
 #include "novaq/formats/zip_archive.h"
+#include "novaq/io/bytes.h"
 #include "novaq/io/error.h"
 #include "novaq/io/mapped_file.h"
 
@@ -408,9 +409,7 @@ Parsed parseLegacy(const MappedFile& map, uint32_t fileIndex)
             fail(file, "storage " + quote(key) + ": its element count at offset " + std::to_string(pos) +
                            " lies past the end of the file (" + std::to_string(bytes.size()) +
                            " bytes); the file is truncated");
-        uint64_t count = 0;
-        for (int i = 7; i >= 0; --i)
-            count = (count << 8) | static_cast<uint64_t>(bytes[static_cast<size_t>(pos) + static_cast<size_t>(i)]);
+        const auto count = loadLe<uint64_t>(bytes.data() + pos);
         if (count != static_cast<uint64_t>(root->second->numel))
             fail(file, "storage " + quote(key) + " holds " + std::to_string(count) + " elements (count at offset " +
                            std::to_string(pos) + "), but the pickle says " + std::to_string(root->second->numel));

@@ -2,6 +2,7 @@
 
 #include "novaq/formats/mapped_model_reader.h"
 #include "novaq/formats/model_files.h"
+#include "novaq/io/bytes.h"
 #include "novaq/io/error.h"
 #include "novaq/io/mapped_file.h"
 
@@ -46,14 +47,6 @@ std::string supportedDTypes()
 std::string offsetsToString(uint64_t begin, uint64_t end)
 {
     return "[" + std::to_string(begin) + ", " + std::to_string(end) + "]";
-}
-
-uint64_t loadU64Le(const std::byte* p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; --i)
-        v = (v << 8) | static_cast<uint64_t>(p[i]);
-    return v;
 }
 
 struct ParsedFile {
@@ -160,7 +153,7 @@ ParsedFile parseSafetensorsFile(const MappedFile& map, uint32_t fileIndex)
         fail(file, "the file is " + std::to_string(size) +
                        " bytes, shorter than the 8-byte header length at offset 0; it is truncated or not a "
                        "safetensors file");
-    const uint64_t headerBytes = loadU64Le(map.data());
+    const uint64_t headerBytes = loadLe<uint64_t>(map.data());
     if (headerBytes > kMaxHeaderBytes)
         fail(file, "header length " + std::to_string(headerBytes) + " (file offset 0) exceeds the limit of " +
                        std::to_string(kMaxHeaderBytes) + " bytes; the file is damaged or not a safetensors file");
@@ -276,7 +269,7 @@ bool sniffSafetensors(std::span<const std::byte> head, uint64_t fileSize) noexce
 {
     if (head.size() < 9 || fileSize < 10)
         return false;
-    const uint64_t headerBytes = loadU64Le(head.data());
+    const uint64_t headerBytes = loadLe<uint64_t>(head.data());
     return headerBytes >= 2 && headerBytes <= kMaxHeaderBytes && headerBytes <= fileSize - 8 &&
            head[8] == std::byte{'{'};
 }

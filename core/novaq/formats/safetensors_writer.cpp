@@ -1,6 +1,7 @@
 #include "novaq/formats/safetensors_writer.h"
 
 #include "novaq/io/atomic_file.h"
+#include "novaq/io/bytes.h"
 #include "novaq/io/error.h"
 
 #include <nlohmann/json.hpp>
@@ -80,9 +81,7 @@ SafetensorsWriter::SafetensorsWriter(const std::filesystem::path& target, std::v
     m_impl->numel = std::move(counts);
 
     std::byte length[8];
-    const uint64_t n = text.size();
-    for (int i = 0; i < 8; ++i)
-        length[i] = static_cast<std::byte>((n >> (8 * i)) & 0xff);
+    storeLe<uint64_t>(length, text.size());
     m_impl->file.write(length);
     m_impl->file.write(std::span<const std::byte>(reinterpret_cast<const std::byte*>(text.data()), text.size()));
 }

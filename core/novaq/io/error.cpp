@@ -13,7 +13,10 @@ namespace novaq {
 //   Io                   5   reading or writing failed
 //   Corrupt              6   a .novaq file failed its structure or checksum checks
 //   Network              7   a download failed
+//   Internal             1   a bug in the engine (please report it)
 //   Cancelled          130   the user cancelled (as shells report SIGINT)
+void internalError(const std::string& what) { throw Error(ErrorKind::Internal, "internal: " + what); }
+
 int exitCodeFor(ErrorKind kind) noexcept
 {
     switch (kind) {
@@ -31,6 +34,8 @@ int exitCodeFor(ErrorKind kind) noexcept
         return 7;
     case ErrorKind::Cancelled:
         return 130;
+    case ErrorKind::Internal:
+        return 1;
     }
     return 1; // not reached: every kind is listed above
 }

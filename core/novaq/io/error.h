@@ -1,7 +1,9 @@
 #pragma once
-// User-facing errors of the engine. Internal invariants use assert(); everything a user
-// can cause (a bad file, a bad option, a cancelled run) is an Error with a message that
-// names what failed and says what to do.
+// Errors of the engine. Everything a user can cause (a bad file, a bad option, a cancelled
+// run) is an Error with a message that names what failed and says what to do. A broken
+// invariant inside the engine (a bug, never the user's doing) is ErrorKind::Internal: the CLI
+// exits with 1 and asks for a report instead of calling it bad usage; throw it with
+// internalError() so the message always starts the same way.
 
 #include <stdexcept>
 #include <string>
@@ -16,6 +18,7 @@ enum class ErrorKind {
     Corrupt,         // a .novaq file failed its structure or checksum checks
     Cancelled,       // the user cancelled the job
     Network,         // a download failed
+    Internal,        // a bug in the engine: an invariant did not hold (please report)
 };
 
 class Error : public std::runtime_error {
@@ -26,6 +29,9 @@ public:
 private:
     ErrorKind m_kind;
 };
+
+// Throws Error(ErrorKind::Internal, "internal: " + what).
+[[noreturn]] void internalError(const std::string& what);
 
 // Process exit code for an error kind, documented in the README and `novaq --help`.
 int exitCodeFor(ErrorKind kind) noexcept;

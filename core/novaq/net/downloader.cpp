@@ -2,6 +2,7 @@
 
 #include "novaq/io/error.h"
 #include "novaq/io/json.h"
+#include "novaq/io/units.h"
 #include "novaq/net/sha256.h"
 
 #include <nlohmann/json.hpp>
@@ -278,23 +279,6 @@ fs::path validatorPathFor(const fs::path& destination)
     return p;
 }
 
-std::string formatBytes(uint64_t bytes)
-{
-    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double value = double(bytes);
-    int unit = 0;
-    while (value >= 1024.0 && unit < 4) {
-        value /= 1024.0;
-        ++unit;
-    }
-    char buf[32];
-    if (unit == 0)
-        std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
-    else
-        std::snprintf(buf, sizeof buf, "%.1f %s", value, units[unit]);
-    return buf;
-}
-
 void requireFreeSpace(const fs::path& folder, uint64_t bytes, const std::string& what)
 {
     if (bytes == 0)
@@ -308,7 +292,7 @@ void requireFreeSpace(const fs::path& folder, uint64_t bytes, const std::string&
         return; // cannot tell; the write itself will report a full disk
     const uint64_t available = uint64_t(info.f_bavail) * uint64_t(info.f_frsize);
     if (available < bytes)
-        throw Error(ErrorKind::Io, what + " needs " + formatBytes(bytes) + " but only " + formatBytes(available) +
+        throw Error(ErrorKind::Io, what + " needs " + humanBytes(bytes) + " but only " + humanBytes(available) +
                                        " is free in " + probe.string() +
                                        "; free some space or choose another folder (HF_HUB_CACHE, --download-dir)");
 }
@@ -522,8 +506,7 @@ void Downloader::afterFailure(Job& job, const HttpResponse& r, bool usedDirect, 
         limit = std::to_string(slowFailures) + " attempts that got no answer or too slow an answer";
     if (!limit.empty()) {
         const std::string message = target.label + ": download failed after " + limit + ", last: " + reason +
-                                    "; run the command again to resume (" + formatBytes(job.bytesDone.load()) +
-                                    " kept)";
+                                    "; run the command again to resume (" + humanBytes(job.bytesDone.load()) + " kept)";
         if (r.transportOk())
             throw HttpStatusError(message, r.status, r.headers, redactUrl(r.url));
         throw Error(ErrorKind::Network, message);

@@ -26,8 +26,8 @@
 // - free disk space is checked before the first byte;
 // - progress reports bytes, speed and ETA; cancel works at any moment.
 
+#include "novaq/io/cancel.h"
 #include "novaq/net/http_client.h"
-#include "novaq/pipeline/job.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -119,8 +119,5 @@ std::filesystem::path validatorPathFor(const std::filesystem::path& destination)
 
 // Throws Error(Io) when `folder` (or its closest existing parent) has less than `bytes` free.
 void requireFreeSpace(const std::filesystem::path& folder, uint64_t bytes, const std::string& what);
-
-// "1.2 GiB", "512 KiB".
-std::string formatBytes(uint64_t bytes);
 
 } // namespace novaq::net

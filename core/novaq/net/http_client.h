@@ -6,8 +6,8 @@
 // first byte, a stall limit (no bytes for a while) and a minimum average rate over a window,
 // so a silent or trickling server fails instead of holding a download for days.
 
+#include "novaq/io/cancel.h"
 #include "novaq/io/error.h"
-#include "novaq/pipeline/job.h"
 
 #include <cstdint>
 #include <functional>

@@ -1,7 +1,7 @@
 #pragma once
 // SHA-256 (OpenSSL's EVP) of a stream or a file, as lower-case hex.
 
-#include "novaq/pipeline/job.h"
+#include "novaq/io/cancel.h"
 
 #include <cstdint>
 #include <filesystem>

@@ -137,7 +137,7 @@ Calibrator::Slot Calibrator::slotOf(size_t index) const
         for (int k = 0; k < kLinearSlots; ++k)
             if (m_map.linear[l][static_cast<size_t>(k)] == index)
                 return {static_cast<int>(l), k};
-    throw Error(ErrorKind::InvalidArgument, "internal: tensor " + std::to_string(index) + " is not calibrated");
+    internalError("tensor " + std::to_string(index) + " is not calibrated");
 }
 
 // Hidden states from the original embedding, when the embedding itself was not compressed.
@@ -332,7 +332,7 @@ void Calibrator::done(size_t index, std::span<const float> What)
     if (s.layer > m_layer)
         enterLayer(s.layer);
     if (s.layer != m_layer)
-        throw Error(ErrorKind::InvalidArgument, "internal: calibration out of model order");
+        internalError("calibration out of model order");
     LlamaLayer& layer = m_model.layers[static_cast<size_t>(s.layer)];
     const Linear& old = *layer.linear[s.slot];
     RowMatrix W = Eigen::Map<const RowMatrix>(What.data(), old.rows(), old.cols());

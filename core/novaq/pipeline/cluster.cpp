@@ -21,12 +21,11 @@ public:
     void broadcast(std::span<std::byte>, int, const CancelToken*) override {}
     void send(std::vector<std::byte>, int to, const CancelToken*) override
     {
-        throw Error(ErrorKind::InvalidArgument, "internal: send to rank " + std::to_string(to) + " of a single rank");
+        internalError("send to rank " + std::to_string(to) + " of a single rank");
     }
     std::vector<std::byte> receive(int from, const CancelToken*) override
     {
-        throw Error(ErrorKind::InvalidArgument,
-                    "internal: receive from rank " + std::to_string(from) + " of a single rank");
+        internalError("receive from rank " + std::to_string(from) + " of a single rank");
     }
     void flush(const CancelToken*) override {}
     [[noreturn]] void abort(int exitCode) noexcept override { std::_Exit(exitCode); }

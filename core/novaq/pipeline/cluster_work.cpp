@@ -24,7 +24,7 @@ T take(std::span<const std::byte>& in)
 {
     T value{};
     if (in.size() < sizeof(T))
-        throw Error(ErrorKind::Corrupt, "internal: a tensor message from another rank is truncated");
+        internalError("a tensor message from another rank is truncated");
     std::memcpy(&value, in.data(), sizeof(T));
     in = in.subspan(sizeof(T));
     return value;
@@ -67,7 +67,7 @@ TensorOutcome unpackOutcome(std::span<const std::byte> in)
     o.seconds = take<double>(in);
     const auto n = take<uint64_t>(in);
     if (in.size() != n)
-        throw Error(ErrorKind::Corrupt, "internal: a tensor message from another rank has the wrong size");
+        internalError("a tensor message from another rank has the wrong size");
     o.payload.assign(in.begin(), in.end());
     return o;
 }

@@ -1,27 +1,14 @@
 #pragma once
-// What every long job shares: a cancel token and a progress sink.
+// What every compression job shares: the cancel token (io/cancel.h), the figures of a
+// finished tensor and the progress sink.
 
-#include <atomic>
+#include "novaq/io/cancel.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace novaq {
-
-// Cancelling is a request; jobs check it between units of work (k-means iterations, row
-// blocks) and stop by throwing Error(Cancelled) after cleaning up what they wrote.
-class CancelToken {
-public:
-    void cancel() noexcept { m_cancelled.store(true, std::memory_order_relaxed); }
-    bool cancelled() const noexcept { return m_cancelled.load(std::memory_order_relaxed); }
-    void throwIfCancelled() const; // throws Error(Cancelled)
-
-private:
-    std::atomic<bool> m_cancelled{false};
-};
-
-// Throws Error(Cancelled) when token is set and cancelled; a null token never cancels.
-void checkCancel(const CancelToken* token);
 
 // Figures of one finished tensor.
 struct TensorResult {

@@ -11,19 +11,6 @@
 
 namespace novaq {
 
-std::string withThousands(uint64_t value)
-{
-    std::string digits = std::to_string(value);
-    std::string out;
-    const size_t n = digits.size();
-    for (size_t i = 0; i < n; ++i) {
-        if (i > 0 && (n - i) % 3 == 0)
-            out.push_back(',');
-        out.push_back(digits[i]);
-    }
-    return out;
-}
-
 namespace {
 
 // Figures shown as "exact" instead of a number (see TensorResult::sqnrDb).
@@ -438,20 +425,6 @@ double estimatedSecondsLeft(double elapsedSeconds, double fractionDone) noexcept
     if (fractionDone >= 1.0)
         return 0.0;
     return elapsedSeconds * (1.0 - fractionDone) / fractionDone;
-}
-
-std::string humanBytes(uint64_t bytes)
-{
-    if (bytes < 1024)
-        return std::to_string(bytes) + " B";
-    static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB"};
-    double value = double(bytes) / 1024.0;
-    size_t unit = 0;
-    while (value >= 1024.0 && unit + 1 < std::size(kUnits)) {
-        value /= 1024.0;
-        ++unit;
-    }
-    return format("%.1f ", value) + kUnits[unit];
 }
 
 } // namespace novaq

@@ -2,6 +2,7 @@
 // The figures of a compressed model: what `novaq local` prints at the end, what
 // `novaq stats` reads back from a file, and what the GUI's results page shows.
 
+#include "novaq/io/units.h" // humanBytes, withThousands: used with every report
 #include "novaq/pipeline/job.h"
 
 #include <nlohmann/json.hpp>
@@ -92,8 +93,5 @@ double compressionRatio(uint64_t sourceBytes, uint64_t outputBytes) noexcept;
 // Seconds left of a run `fractionDone` (0..1) done after `elapsedSeconds`, assuming the rest
 // goes at the same pace; -1 (unknown) until 2 % and half a second have passed.
 double estimatedSecondsLeft(double elapsedSeconds, double fractionDone) noexcept;
-
-std::string humanBytes(uint64_t bytes);
-std::string withThousands(uint64_t value); // 6819072 -> "6,819,072"
 
 } // namespace novaq

@@ -14,7 +14,7 @@ std::vector<float> TeacherTargets::solve(std::span<const float> W, int64_t rows,
 {
     if (H.rows() != cols || H.cols() != cols || C.rows() != cols || C.cols() != cols ||
         W.size() != static_cast<size_t>(rows * cols) || (!diagH.empty() && diagH.size() != static_cast<size_t>(cols)))
-        throw Error(ErrorKind::InvalidArgument, "internal: teacher-target shapes do not match");
+        internalError("teacher-target shapes do not match");
     if (m_H.rows() != H.rows() || m_H.cols() != H.cols() || !std::equal(H.data(), H.data() + H.size(), m_H.data()) ||
         m_C.rows() != C.rows() || m_C.cols() != C.cols() || !std::equal(C.data(), C.data() + C.size(), m_C.data()) ||
         !std::equal(diagH.begin(), diagH.end(), m_diag.begin(), m_diag.end())) {

@@ -29,7 +29,7 @@
 //   chunk's token i+1, i.e. N - 1 - N/2 targets per chunk (the first half only gives context);
 //   perplexity = exp(total negative log-likelihood / number of scored targets).
 
-#include "novaq/pipeline/job.h"
+#include "novaq/io/cancel.h"
 #include "novaq/runtime/llama.h"
 
 #include <functional>

@@ -4,7 +4,7 @@
 // whole UTF-8 characters only, cancellation, and a KV cache kept between calls so that a
 // prompt extending the previous one (the next turn of a chat) only runs its new tokens.
 
-#include "novaq/pipeline/job.h"
+#include "novaq/io/cancel.h"
 #include "novaq/runtime/llama.h"
 #include "novaq/runtime/sampler.h"
 

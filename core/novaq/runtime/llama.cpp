@@ -928,7 +928,7 @@ LlamaTensorMap llamaTensors(const ModelReader& reader, const LlamaConfig& c)
 {
     const auto index = tensorIndex(reader);
     if (!c.layout || !c.arch)
-        throw Error(ErrorKind::InvalidArgument, "internal: llamaTensors needs a configuration from llamaConfig");
+        internalError("llamaTensors needs a configuration from llamaConfig");
     const TensorNames& n = c.layout->names;
     auto has = [&](const std::string& name) { return index.count(name) > 0; };
     auto find = [&](const std::string& name) -> size_t {

@@ -2,6 +2,7 @@
 
 #include "novaq/io/error.h"
 #include "novaq/io/json.h"
+#include "novaq/io/units.h"
 #include "novaq/net/http_client.h"
 #include "novaq/net/sha256.h"
 
@@ -63,9 +64,10 @@ std::string lower(std::string s)
     return s;
 }
 
-bool endsWith(const std::string& s, const std::string& suffix)
+// File names on the Hub are matched without regard to case ("Model.GGUF").
+bool endsWithIgnoringCase(const std::string& s, std::string_view lowerSuffix)
 {
-    return s.size() >= suffix.size() && lower(s.substr(s.size() - suffix.size())) == suffix;
+    return lower(s).ends_with(lowerSuffix);
 }
 
 bool isHex(const std::string& s, size_t length)
@@ -180,7 +182,7 @@ void validateRevision(const std::string& revision)
 
 bool isWeightsGguf(const RepoFile& f)
 {
-    return endsWith(f.path, ".gguf") && lower(f.path).find("mmproj") == std::string::npos;
+    return endsWithIgnoringCase(f.path, ".gguf") && lower(f.path).find("mmproj") == std::string::npos;
 }
 
 } // namespace
@@ -545,7 +547,7 @@ FileChoice chooseFiles(const std::vector<RepoFile>& files, const std::string& wa
         std::vector<std::string> lines;
         for (const RepoFile& f : files)
             if (isWeightsGguf(f))
-                lines.push_back(f.path + "  (" + net::formatBytes(f.size) + ")");
+                lines.push_back(f.path + "  (" + humanBytes(f.size) + ")");
         return cappedList(lines);
     };
 
@@ -565,13 +567,13 @@ FileChoice chooseFiles(const std::vector<RepoFile>& files, const std::string& wa
                                              : "matches several files of " + repo + "; give the full name") +
                             (ggufList().empty() ? "; run `novaq hf " + repo + " --list` to see its files"
                                                 : ". Its GGUF files:" + ggufList()));
-        if (endsWith(exact->path, ".index.json")) {
-            useIndex(exact->path, endsWith(exact->path, ".bin.index.json") ? "PyTorch" : "safetensors");
+        if (endsWithIgnoringCase(exact->path, ".index.json")) {
+            useIndex(exact->path, endsWithIgnoringCase(exact->path, ".bin.index.json") ? "PyTorch" : "safetensors");
             return choice;
         }
         choice.files.push_back(exact->path);
         choice.modelPath = exact->path;
-        if (!endsWith(exact->path, ".gguf"))
+        if (!endsWithIgnoringCase(exact->path, ".gguf"))
             addConfig();
         choice.description = exact->path;
         return choice;
@@ -582,7 +584,7 @@ FileChoice chooseFiles(const std::vector<RepoFile>& files, const std::string& wa
     for (const RepoFile& f : files) {
         if (f.path.find('/') != std::string::npos)
             continue; // weights at the top level; subfolders hold other variants
-        if (endsWith(f.path, ".safetensors"))
+        if (endsWithIgnoringCase(f.path, ".safetensors"))
             safetensors.push_back(&f);
         else if (isWeightsGguf(f))
             ggufs.push_back(&f);

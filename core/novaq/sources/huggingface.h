@@ -7,8 +7,8 @@
 // The token is sent only to the Hub's own host, never to the storage host a download
 // redirects to, and never appears in a message.
 
+#include "novaq/io/cancel.h"
 #include "novaq/net/downloader.h"
-#include "novaq/pipeline/job.h"
 
 #include <nlohmann/json.hpp>
 

@@ -4,8 +4,8 @@
 // know, so we never write there), listing through a running server, and pulls from a
 // registry into NOVAQ's own store of the same layout.
 
+#include "novaq/io/cancel.h"
 #include "novaq/net/downloader.h"
-#include "novaq/pipeline/job.h"
 
 #include <nlohmann/json.hpp>
 

@@ -3,8 +3,8 @@
 // taken from Content-Disposition or the URL path, sanitized so that it can never leave that
 // folder. The reader is chosen later by content, not by the name.
 
+#include "novaq/io/cancel.h"
 #include "novaq/net/downloader.h"
-#include "novaq/pipeline/job.h"
 
 #include <filesystem>
 #include <string>

@@ -1,5 +1,6 @@
 #include "novaq/tensor/dtype.h"
 
+#include "novaq/io/bytes.h"
 #include "novaq/io/error.h"
 
 #include <array>
@@ -10,39 +11,6 @@
 namespace novaq {
 
 namespace {
-
-static_assert(std::endian::native == std::endian::little || std::endian::native == std::endian::big,
-              "mixed-endian hosts are not supported");
-
-template <typename T>
-T byteSwap(T value) noexcept
-{
-    std::array<std::byte, sizeof(T)> b;
-    std::memcpy(b.data(), &value, sizeof(T));
-    for (size_t i = 0; i < sizeof(T) / 2; ++i)
-        std::swap(b[i], b[sizeof(T) - 1 - i]);
-    std::memcpy(&value, b.data(), sizeof(T));
-    return value;
-}
-
-// Reads a little-endian T from any address.
-template <typename T>
-T loadLe(const std::byte* p) noexcept
-{
-    T value;
-    std::memcpy(&value, p, sizeof(T));
-    if constexpr (std::endian::native == std::endian::big)
-        value = byteSwap(value);
-    return value;
-}
-
-template <typename T>
-void storeLe(std::byte* p, T value) noexcept
-{
-    if constexpr (std::endian::native == std::endian::big)
-        value = byteSwap(value);
-    std::memcpy(p, &value, sizeof(T));
-}
 
 using ToFloatFn = void (*)(const std::byte* src, size_t count, float* dst);
 using FromFloatFn = void (*)(const float* src, size_t count, std::byte* dst);

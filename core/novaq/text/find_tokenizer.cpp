@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 
 namespace novaq {
 
@@ -29,18 +30,27 @@ std::vector<fs::path> llama2cCandidates(const fs::path& dir, const std::string& 
     return out;
 }
 
-// The tokenizer in `dir`, in the order of tokenizerFilesBeside(); null when none.
-std::unique_ptr<Tokenizer> loadTokenizerFromFolder(const fs::path& dir)
+// The one rule for which tokenizer file in `dir` a model uses, first found: tokenizer.json
+// (Hugging Face), tokenizer.model (SentencePiece), tok*.bin (llama2.c), tok*.model.
+std::optional<fs::path> tokenizerFileIn(const fs::path& dir)
 {
     std::error_code ec;
     if (const fs::path json = dir / "tokenizer.json"; fs::is_regular_file(json, ec))
-        return loadHfTokenizerJson(json);
+        return json;
     if (const fs::path model = dir / "tokenizer.model"; fs::is_regular_file(model, ec))
-        return loadSentencePiece(model);
+        return model;
     if (const auto bins = llama2cCandidates(dir, ".bin"); !bins.empty())
-        return loadLlama2cTokenizer(bins.front());
+        return bins.front();
     if (const auto models = llama2cCandidates(dir, ".model"); !models.empty())
-        return loadSentencePiece(models.front());
+        return models.front();
+    return std::nullopt;
+}
+
+// The tokenizer in `dir` (loaded as openTokenizerFile loads that file); null when none.
+std::unique_ptr<Tokenizer> loadTokenizerFromFolder(const fs::path& dir)
+{
+    if (const auto file = tokenizerFileIn(dir))
+        return openTokenizerFile(*file);
     return nullptr;
 }
 
@@ -69,20 +79,16 @@ std::vector<fs::path> tokenizerFilesBeside(const fs::path& modelPath)
 {
     std::error_code ec;
     const fs::path dir = fs::is_directory(modelPath, ec) ? modelPath : modelPath.parent_path();
-    std::vector<fs::path> files;
-    if (const fs::path json = dir / "tokenizer.json"; fs::is_regular_file(json, ec)) {
-        files.push_back(json);
+    const auto main = tokenizerFileIn(dir);
+    if (!main)
+        return {};
+    std::vector<fs::path> files{*main};
+    if (main->filename() == "tokenizer.json") {
         if (const fs::path config = dir / "tokenizer_config.json"; fs::is_regular_file(config, ec))
             files.push_back(config);
         // The chat template, when saved apart from tokenizer_config.json (newer transformers).
         if (const fs::path chat = dir / "chat_template.jinja"; fs::is_regular_file(chat, ec))
             files.push_back(chat);
-    } else if (const fs::path model = dir / "tokenizer.model"; fs::is_regular_file(model, ec)) {
-        files.push_back(model);
-    } else if (const auto bins = llama2cCandidates(dir, ".bin"); !bins.empty()) {
-        files.push_back(bins.front());
-    } else if (const auto models = llama2cCandidates(dir, ".model"); !models.empty()) {
-        files.push_back(models.front());
     }
     return files;
 }

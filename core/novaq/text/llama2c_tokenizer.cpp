@@ -8,6 +8,7 @@
 // is merged. run.c rescans for that pair each time; the priority queue here merges in the
 // same order. As in run.c, the BOS takes part in the pair search.
 
+#include "novaq/io/bytes.h"
 #include "novaq/io/error.h"
 #include "novaq/text/tokenizer_detail.h"
 
@@ -108,11 +109,7 @@ std::unique_ptr<Tokenizer> loadLlama2cTokenizer(const std::filesystem::path& pat
 {
     const std::vector<std::byte> bytes = text::readFileBytes(path);
     const std::string label = path.string();
-    auto readI32 = [&](size_t at) {
-        int32_t v = 0;
-        std::memcpy(&v, bytes.data() + at, 4);
-        return v;
-    };
+    auto readI32 = [&](size_t at) { return loadLe<int32_t>(bytes.data() + at); };
     if (bytes.size() < 4)
         text::failInput(label, "the llama2.c tokenizer is " + std::to_string(bytes.size()) +
                                    " bytes; it must start with the int32 max_token_length");
@@ -128,8 +125,7 @@ std::unique_ptr<Tokenizer> loadLlama2cTokenizer(const std::filesystem::path& pat
         if (bytes.size() - pos < 8)
             text::failInput(label, where + ": the file ends inside the score and length (" +
                                        std::to_string(bytes.size() - pos) + " bytes left, 8 needed)");
-        float score = 0;
-        std::memcpy(&score, bytes.data() + pos, 4);
+        const auto score = loadLe<float>(bytes.data() + pos);
         const int32_t length = readI32(pos + 4);
         pos += 8;
         if (length < 0 || length > maxTokenLength || static_cast<size_t>(length) > bytes.size() - pos)

@@ -10,6 +10,7 @@
 // (training options, self-test data, the denormalizer) do not change encoding and are skipped.
 
 #include "novaq/formats/protobuf_wire.h"
+#include "novaq/io/bytes.h"
 #include "novaq/io/error.h"
 #include "novaq/text/tokenizer_detail.h"
 
@@ -44,14 +45,14 @@ public:
         if (blob.size() <= 4)
             failInput(where, "precompiled_charsmap (field 2) is " + std::to_string(blob.size()) +
                                  " bytes; it must hold a 4-byte trie size and the trie");
-        const uint32_t trieBytes = loadLe32(blob.data());
+        const uint32_t trieBytes = loadLe<uint32_t>(blob.data());
         if (trieBytes == 0 || trieBytes % 4 != 0 || trieBytes > blob.size() - 4)
             failInput(where, "precompiled_charsmap (field 2) says its trie is " + std::to_string(trieBytes) +
                                  " bytes, but the blob holds " + std::to_string(blob.size() - 4) +
                                  " bytes after the size (the trie must be a non-empty multiple of 4 that fits)");
         m_units.resize(trieBytes / 4);
         for (size_t i = 0; i < m_units.size(); ++i)
-            m_units[i] = loadLe32(blob.data() + 4 + i * 4);
+            m_units[i] = loadLe<uint32_t>(blob.data() + 4 + i * 4);
         m_pool = blob.substr(4 + trieBytes);
     }
 
@@ -87,13 +88,6 @@ public:
     }
 
 private:
-    static uint32_t loadLe32(const char* p) noexcept
-    {
-        const auto* u = reinterpret_cast<const unsigned char*>(p);
-        return static_cast<uint32_t>(u[0]) | static_cast<uint32_t>(u[1]) << 8 | static_cast<uint32_t>(u[2]) << 16 |
-               static_cast<uint32_t>(u[3]) << 24;
-    }
-
     static size_t offset(uint32_t unit) noexcept { return (unit >> 10) << ((unit & (1u << 9)) >> 6); }
 
     std::vector<uint32_t> m_units;

@@ -3,6 +3,7 @@
 // vocabulary every tokenizer carries (pieces, types, specials) with its decoders, and the
 // pair-merging engine every BPE flavour runs (SentencePiece, llama.cpp, llama2.c, GPT-2, HF).
 
+#include "novaq/io/utf8.h"
 #include "novaq/text/tokenizer.h"
 
 #include <queue>
@@ -26,11 +27,9 @@ namespace novaq::text {
 // stray continuation bytes), as SentencePiece's OneCharLen and llama.cpp's unicode_len_utf8.
 size_t utf8SequenceLength(uint8_t lead) noexcept;
 
-// Decodes one well-formed UTF-8 character at `pos` (shortest form, no surrogates, at most
-// U+10FFFF). Returns its length, or 0 when the bytes there are malformed.
-size_t decodeUtf8(std::string_view text, size_t pos, char32_t& codePoint) noexcept;
-
-void appendUtf8(std::string& out, char32_t codePoint);
+// decodeUtf8, appendUtf8: novaq/io/utf8.h (one UTF-8 module for readers and tokenizers).
+using novaq::appendUtf8;
+using novaq::decodeUtf8;
 
 // Code points of `text`; each malformed byte becomes U+FFFD (as llama.cpp does).
 std::u32string toCodePoints(std::string_view text);

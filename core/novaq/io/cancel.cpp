@@ -1,4 +1,4 @@
-#include "novaq/pipeline/job.h"
+#include "novaq/io/cancel.h"
 
 #include "novaq/io/error.h"
 

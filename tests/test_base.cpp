@@ -1,0 +1,130 @@
+// The base helpers every layer uses: io/utf8 (the one UTF-8 check of the readers and the
+// tokenizers), io/bytes (little-endian loads and stores), io/units (sizes for people).
+
+#include "novaq/io/bytes.h"
+#include "novaq/io/units.h"
+#include "novaq/io/utf8.h"
+
+#include <QTest>
+
+#include <algorithm>
+#include <string>
+
+class TestBase : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void wellFormed_data();
+    void wellFormed();
+    void appendRoundTrips();
+    void littleEndian();
+    void sizesForPeople_data();
+    void sizesForPeople();
+};
+
+void TestBase::wellFormed_data()
+{
+    QTest::addColumn<QByteArray>("bytes");
+    QTest::addColumn<bool>("valid");
+    QTest::addColumn<QByteArray>("sanitized");
+    const QByteArray fffd("\xEF\xBF\xBD");
+    QTest::newRow("empty") << QByteArray() << true << QByteArray();
+    QTest::newRow("ascii") << QByteArray("token_embd.weight") << true << QByteArray("token_embd.weight");
+    QTest::newRow("two bytes") << QByteArray("caf\xC3\xA9") << true << QByteArray("caf\xC3\xA9");
+    QTest::newRow("three bytes") << QByteArray("\xE2\x96\x81the") << true << QByteArray("\xE2\x96\x81the");
+    QTest::newRow("four bytes") << QByteArray("\xF0\x9F\x98\x80") << true << QByteArray("\xF0\x9F\x98\x80");
+    QTest::newRow("U+10FFFF") << QByteArray("\xF4\x8F\xBF\xBF") << true << QByteArray("\xF4\x8F\xBF\xBF");
+    QTest::newRow("above U+10FFFF") << QByteArray("\xF4\x90\x80\x80") << false << fffd + fffd + fffd + fffd;
+    QTest::newRow("overlong slash") << QByteArray("\xC0\xAF") << false << fffd + fffd;
+    QTest::newRow("overlong three") << QByteArray("\xE0\x80\xAF") << false << fffd + fffd + fffd;
+    QTest::newRow("surrogate") << QByteArray("\xED\xA0\x80") << false << fffd + fffd + fffd;
+    QTest::newRow("stray continuation") << QByteArray("a\x80z") << false << QByteArray("a") + fffd + "z";
+    QTest::newRow("truncated at end") << QByteArray("ok\xE2\x96") << false << QByteArray("ok") + fffd + fffd;
+    QTest::newRow("lead then ascii") << QByteArray("\xC3"
+                                                   "A")
+                                     << false << fffd + "A";
+    QTest::newRow("0xFF") << QByteArray("\xFF") << false << fffd;
+}
+
+void TestBase::wellFormed()
+{
+    QFETCH(QByteArray, bytes);
+    QFETCH(bool, valid);
+    QFETCH(QByteArray, sanitized);
+    const std::string_view text(bytes.constData(), size_t(bytes.size()));
+    QCOMPARE(novaq::isValidUtf8(text), valid);
+    const std::string clean = novaq::sanitizeUtf8(text);
+    QCOMPARE(QByteArray(clean.data(), qsizetype(clean.size())), sanitized);
+    QVERIFY(novaq::isValidUtf8(clean));
+}
+
+void TestBase::appendRoundTrips()
+{
+    for (char32_t cp :
+         {char32_t(0x41), char32_t(0xE9), char32_t(0x2581), char32_t(0xFFFD), char32_t(0x1F600), char32_t(0x10FFFF)}) {
+        std::string out;
+        novaq::appendUtf8(out, cp);
+        char32_t back = 0;
+        QCOMPARE(novaq::decodeUtf8(out, 0, back), out.size());
+        QCOMPARE(uint32_t(back), uint32_t(cp));
+    }
+    char32_t untouched = 7;
+    QCOMPARE(novaq::decodeUtf8("abc", 3, untouched), size_t(0)); // at the end
+    QCOMPARE(uint32_t(untouched), 7u);
+}
+
+// The byte order is the file's, not the host's: the same bytes give the same values anywhere.
+void TestBase::littleEndian()
+{
+    const unsigned char bytes[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x88, 0xff};
+    QCOMPARE(novaq::loadLe<uint16_t>(bytes), uint16_t(0x0201));
+    QCOMPARE(novaq::loadLe<uint32_t>(bytes + 1), uint32_t(0x05040302));
+    QCOMPARE(novaq::loadLe<uint64_t>(bytes), uint64_t(0x8807060504030201ull));
+    QCOMPARE(novaq::loadLe<int64_t>(bytes), int64_t(0x8807060504030201ull)); // negative: sign bit set
+    QCOMPARE(novaq::loadLe<int8_t>(bytes + 8), int8_t(-1));
+    const unsigned char one[] = {0x00, 0x00, 0x80, 0x3f}; // 1.0f in IEEE 754, little-endian
+    QCOMPARE(novaq::loadLe<float>(one), 1.0f);
+    unsigned char out[9] = {};
+    novaq::storeLe<uint64_t>(out + 1, 0x8807060504030201ull); // any address, unaligned
+    QVERIFY(std::equal(out + 1, out + 9, bytes));
+    novaq::storeLe<double>(out, -2.5);
+    QCOMPARE(novaq::loadLe<double>(out), -2.5);
+    novaq::storeLe<uint16_t>(out, 0xbeef);
+    QCOMPARE(int(out[0]), 0xef);
+    QCOMPARE(int(out[1]), 0xbe);
+}
+
+void TestBase::sizesForPeople_data()
+{
+    QTest::addColumn<qulonglong>("bytes");
+    QTest::addColumn<QString>("human");
+    QTest::addColumn<QString>("thousands");
+    QTest::newRow("zero") << 0ull << "0 B"
+                          << "0";
+    QTest::newRow("below a KiB") << 1023ull << "1023 B"
+                                 << "1,023";
+    QTest::newRow("one KiB") << 1024ull << "1.0 KiB"
+                             << "1,024";
+    QTest::newRow("demo model") << 13644256ull << "13.0 MiB"
+                                << "13,644,256";
+    QTest::newRow("1B model") << 2200293632ull << "2.0 GiB"
+                              << "2,200,293,632";
+    QTest::newRow("70B model, F16") << 141'000'000'000ull << "131.3 GiB"
+                                    << "141,000,000,000";
+    QTest::newRow("TiB") << (3ull << 40) << "3.0 TiB"
+                         << "3,298,534,883,328";
+    QTest::newRow("past TiB stays TiB") << (2048ull << 40) << "2048.0 TiB"
+                                        << "2,251,799,813,685,248";
+}
+
+void TestBase::sizesForPeople()
+{
+    QFETCH(qulonglong, bytes);
+    QFETCH(QString, human);
+    QFETCH(QString, thousands);
+    QCOMPARE(QString::fromStdString(novaq::humanBytes(bytes)), human);
+    QCOMPARE(QString::fromStdString(novaq::withThousands(bytes)), thousands);
+}
+
+QTEST_APPLESS_MAIN(TestBase)
+#include "test_base.moc"
