@@ -794,7 +794,9 @@ uint64_t predictQuantizedLinearBytes(int64_t rows, int64_t cols, const CodecConf
     const int64_t width1 = c.b1 > 8 ? 2 : 1, width2 = c.b2 == 0 ? 0 : c.b2 > 8 ? 2 : 1;
     const int64_t slots = (rows + kInterleave - 1) / kInterleave * kInterleave * vpr;
     const int64_t books = int64_t(c.subspaces) * entries * c.d;
-    return sizeof(QuantizedLinear) + uint64_t(slots * (width1 + width2)) +
+    // Stage-2 codes of at most 4 bits are held two per byte (CodePacking::Compact, the default).
+    const int64_t codes2 = c.b2 > 0 && c.b2 <= 4 ? slots / 2 : slots * width2;
+    return sizeof(QuantizedLinear) + uint64_t(slots * width1 + codes2) +
            uint64_t(2 * books + 2 * rows + cols) * sizeof(float) + uint64_t(vpr) * sizeof(uint32_t);
 }
 

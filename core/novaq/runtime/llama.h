@@ -156,7 +156,8 @@ struct LoadOptions {
     // decoded to F32 once at load (faster batched evaluation, more memory).
     bool decodeQuantized = false;
     // The look-up tables of a token's mat-vec in the code domain (quantized_linear.h): int8
-    // where this CPU has AVX-512 VBMI (2-4x faster, ~1% rounding per product), else f32.
+    // where this CPU has AVX-512 VBMI (2-4x faster, ~1% rounding per product), else f32. Int8
+    // tables also bring the int8 product for prompts (Gemm::Int8) where the CPU has VNNI.
     Tables tables = fastestTables();
 };
 

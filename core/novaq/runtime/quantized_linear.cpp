@@ -1,5 +1,6 @@
 #include "novaq/runtime/quantized_linear.h"
 
+#include "novaq/io/cpu.h"
 #include "novaq/io/error.h"
 #include "novaq/tensor/dtype.h"
 
@@ -285,23 +286,11 @@ __attribute__((target("avx512f,avx512bf16"))) void toBf16Avx512(const float* in,
         out[j] = toBf16(in[j]);
 }
 
-bool haveAvx512Bf16() noexcept
-{
-    static const bool have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
-    return have;
-}
+bool haveAvx512Bf16() noexcept { return cpuHas(CpuFeature::Avx512Bf16); }
 
-bool haveAvx2() noexcept
-{
-    static const bool have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return have;
-}
+bool haveAvx2() noexcept { return cpuHas(CpuFeature::Avx2); }
 
-bool haveAvx512() noexcept
-{
-    static const bool have = __builtin_cpu_supports("avx512f");
-    return have;
-}
+bool haveAvx512() noexcept { return cpuHas(CpuFeature::Avx512); }
 #endif
 
 template <int W1, int W2>
@@ -581,12 +570,7 @@ void int8Portable(const Int8Args& a, int64_t v0, int64_t v1, float scale, float*
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-bool haveAvx512Vbmi() noexcept
-{
-    static const bool have =
-        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
-    return have;
-}
+bool haveAvx512Vbmi() noexcept { return cpuHas(CpuFeature::Avx512Vbmi); }
 
 // 64 look-ups in a table of E int8 entries (E = 64, 128 or 256) by byte permutes: vpermb reads
 // one register, vpermi2b two; 256 entries take two vpermi2b and a blend on the index's top bit.
@@ -794,12 +778,7 @@ void gemmInt8Portable(const int8_t* Aq, const float* Sw, const int32_t* negSums,
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-bool haveAvx512Vnni() noexcept
-{
-    static const bool have =
-        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
-    return have;
-}
+bool haveAvx512Vnni() noexcept { return cpuHas(CpuFeature::Avx512Vnni); }
 
 // quantizeBlocksPortable's numbers with AVX-512 (a block of 32 in two registers): the largest
 // magnitude is exact in any order, the scale and its inverse are the same scalar divisions, and
