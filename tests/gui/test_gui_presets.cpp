@@ -131,9 +131,14 @@ private Q_SLOTS:
             }
         }
         if (model == storiesF32()) {
-            // Issue 13 B: "Smallest" (1 bit) is no longer first nor called so; 3 bits is.
+            // Issue 13 B: "Smallest" (1 bit) is no longer first nor called so; a preset of 3 bits
+            // or more is (3 bits before the d = 2 presets of 5 and 6 bits, whose codebooks are
+            // tiny, came in; on this model's 64-wide matrices they make the smaller file).
             QVERIFY(gainedNothing);
-            QCOMPARE(settings->cards()[4]->title(), QStringLiteral("Smallest"));
+            const auto smallest = std::find_if(settings->cards().begin(), settings->cards().end(),
+                                               [](auto* c) { return c->title() == QStringLiteral("Smallest"); });
+            QVERIFY(smallest != settings->cards().end());
+            QVERIFY(bitsPresets()[size_t(smallest - settings->cards().begin())].bits >= 3.0);
             QVERIFY(settings->cards()[0]->title() != QStringLiteral("Smallest"));
         }
         // The preview says why 1.5 bits become more.
@@ -209,7 +214,12 @@ private Q_SLOTS:
             QApplication::processEvents();
             QVERIFY2(settings->previewText().contains(QStringLiteral("This model is already 5.0 bits per weight")),
                      qPrintable(settings->previewText()));
-            QVERIFY2(settings->sizeWarning().isEmpty(), qPrintable(settings->sizeWarning()));
+            // Up to the source's 5.0 bits the file is smaller; the 6-bit preset is not, and says so.
+            if (p.bits <= 5.0)
+                QVERIFY2(settings->sizeWarning().isEmpty(), qPrintable(settings->sizeWarning()));
+            else
+                QVERIFY2(settings->sizeWarning().contains(QStringLiteral("not smaller than the source")),
+                         qPrintable(settings->sizeWarning()));
         }
     }
 
