@@ -24,12 +24,11 @@
 
 using namespace novaq;
 using novaq::test::demoModelDir;
+using novaq::test::modelFor;
 using novaq::test::modelsDir;
+using novaq::test::storiesGguf;
 
 namespace {
-
-std::filesystem::path stories() { return modelsDir() / "stories260K" / "stories260K.gguf"; }
-std::filesystem::path modelFor(const QString& name) { return name == "demo" ? demoModelDir() : stories(); }
 
 // Bytes the heap holds now (main arena and large mapped blocks): loading and forward passes
 // allocate on the calling thread.
@@ -304,16 +303,17 @@ void TestFitMemory::cliShowsAndRefuses()
 // `novaq local --fit-memory` on stories260K: the written file, loaded, holds no more than the memory.
 void TestFitMemory::localWritesAFileThatFits()
 {
-    NOVAQ_REQUIRE_DATA(stories());
-    const auto reader = openModel(stories());
-    const MemoryTarget range = fitToMemory(*reader, stories(), 1ull << 40, 0, 4, "all");
+    NOVAQ_REQUIRE_DATA(storiesGguf());
+    const auto reader = openModel(storiesGguf());
+    const MemoryTarget range = fitToMemory(*reader, storiesGguf(), 1ull << 40, 0, 4, "all");
     const uint64_t memory = range.smallestBytes + (range.memory.total() - range.smallestBytes) / 2;
     QTemporaryDir dir;
     const QString out = dir.filePath("fit.novaq");
     QProcess process;
     process.setStandardInputFile(QProcess::nullDevice());
-    process.start(QStringLiteral(NOVAQ_CLI_PATH), {"local", QString::fromStdString(stories().string()), "--fit-memory",
-                                                   QString::number(memory), "--output", out, "--threads", "2"});
+    process.start(QStringLiteral(NOVAQ_CLI_PATH),
+                  {"local", QString::fromStdString(storiesGguf().string()), "--fit-memory", QString::number(memory),
+                   "--output", out, "--threads", "2"});
     QVERIFY(process.waitForFinished(300000));
     const QString err = QString::fromUtf8(process.readAllStandardError());
     QVERIFY2(process.exitCode() == 0, qPrintable(err));

@@ -68,6 +68,31 @@ QuantizedTensor randomTensor(int64_t rows, int64_t cols, CodecConfig cfg, bool c
     return q;
 }
 
+// The stage-1 and stage-2 codebook values behind weight (i, j) (c2 = 0 with one stage) and its
+// column scale t, read from the layout as decode() does, in double.
+struct WeightParts {
+    double c1 = 0, c2 = 0, t = 1;
+};
+
+WeightParts weightParts(const QuantizedTensor& q, int64_t i, int64_t j)
+{
+    const int64_t vpr = vectorsPerRow(q.cols, q.config.d);
+    const int d = q.config.d, m1 = 1 << q.config.b1, m2 = q.config.b2 > 0 ? 1 << q.config.b2 : 0;
+    const int64_t v = j / d;
+    int k = 0;
+    while (subspaceBegin(vpr, q.config.subspaces, k + 1) <= v)
+        ++k;
+    uint32_t a = 0, b = 0;
+    readCodes(q, i, v, a, b);
+    const size_t base = static_cast<size_t>(k * (m1 + m2) * d + j % d);
+    WeightParts w;
+    w.c1 = halfToFloat(q.codebooks[base + a * static_cast<size_t>(d)]);
+    if (m2 > 0)
+        w.c2 = halfToFloat(q.codebooks[base + (static_cast<size_t>(m1) + b) * static_cast<size_t>(d)]);
+    w.t = q.hasColScale ? halfToFloat(q.colScale[static_cast<size_t>(j)]) : 1.0;
+    return w;
+}
+
 // The exact product Y = X W^T of the decode()d matrix (in double) and the error scale A.
 struct Expected {
     std::vector<double> y, scale; // T x rows
@@ -75,8 +100,7 @@ struct Expected {
 
 Expected expectedProduct(const QuantizedTensor& q, const std::vector<float>& X, int64_t T)
 {
-    const int64_t rows = q.rows, cols = q.cols, vpr = vectorsPerRow(cols, q.config.d);
-    const int d = q.config.d, m1 = 1 << q.config.b1, m2 = q.config.b2 > 0 ? 1 << q.config.b2 : 0;
+    const int64_t rows = q.rows, cols = q.cols;
     std::vector<float> W(static_cast<size_t>(rows * cols));
     decode(q, W);
     std::vector<double> A(W.size()); // |s t| (|C1| + |C2|) + |mu| per weight
@@ -84,18 +108,8 @@ Expected expectedProduct(const QuantizedTensor& q, const std::vector<float>& X, 
         const double s = std::abs(double(q.scale) * halfToFloat(q.rowScale[static_cast<size_t>(i)]));
         const double mu = std::abs(double(q.scale) * halfToFloat(q.rowMean[static_cast<size_t>(i)]));
         for (int64_t j = 0; j < cols; ++j) {
-            const int64_t v = j / d;
-            int k = 0;
-            while (subspaceBegin(vpr, q.config.subspaces, k + 1) <= v)
-                ++k;
-            uint32_t a = 0, b = 0;
-            readCodes(q, i, v, a, b);
-            const size_t base = static_cast<size_t>(k * (m1 + m2) * d + j % d);
-            double c = std::abs(halfToFloat(q.codebooks[base + a * static_cast<size_t>(d)]));
-            if (m2 > 0)
-                c += std::abs(halfToFloat(q.codebooks[base + (static_cast<size_t>(m1) + b) * static_cast<size_t>(d)]));
-            const double t = q.hasColScale ? halfToFloat(q.colScale[static_cast<size_t>(j)]) : 1.0;
-            A[static_cast<size_t>(i * cols + j)] = s * t * c + mu;
+            const WeightParts w = weightParts(q, i, j);
+            A[static_cast<size_t>(i * cols + j)] = s * w.t * (std::abs(w.c1) + std::abs(w.c2)) + mu;
         }
     }
     Expected e;
@@ -193,24 +207,13 @@ std::vector<double> int8RoundingBound(const QuantizedTensor& q, const std::vecto
 // t_j (C1 + C2)_j from the layout in double (a 1% margin covers its f32 rounding).
 std::vector<double> int8ProductBound(const QuantizedTensor& q, const std::vector<float>& X, int64_t T)
 {
-    const int64_t rows = q.rows, cols = q.cols, vpr = vectorsPerRow(cols, q.config.d);
-    const int d = q.config.d, m1 = 1 << q.config.b1, m2 = q.config.b2 > 0 ? 1 << q.config.b2 : 0;
+    const int64_t rows = q.rows, cols = q.cols;
     constexpr int64_t kBlock = 32;
     std::vector<double> N(static_cast<size_t>(rows * cols));
     for (int64_t i = 0; i < rows; ++i)
         for (int64_t j = 0; j < cols; ++j) {
-            const int64_t v = j / d;
-            int k = 0;
-            while (subspaceBegin(vpr, q.config.subspaces, k + 1) <= v)
-                ++k;
-            uint32_t a = 0, b = 0;
-            readCodes(q, i, v, a, b);
-            const size_t base = static_cast<size_t>(k * (m1 + m2) * d + j % d);
-            double c = halfToFloat(q.codebooks[base + a * static_cast<size_t>(d)]);
-            if (m2 > 0)
-                c += halfToFloat(q.codebooks[base + (static_cast<size_t>(m1) + b) * static_cast<size_t>(d)]);
-            const double t = q.hasColScale ? halfToFloat(q.colScale[static_cast<size_t>(j)]) : 1.0;
-            N[static_cast<size_t>(i * cols + j)] = t * c;
+            const WeightParts w = weightParts(q, i, j);
+            N[static_cast<size_t>(i * cols + j)] = w.t * (w.c1 + w.c2);
         }
     std::vector<double> bound(static_cast<size_t>(T * rows));
     for (int64_t t = 0; t < T; ++t)

@@ -12,6 +12,8 @@ std::filesystem::path demoModelDir() { return std::filesystem::path(NOVAQ_DEMO_M
 std::filesystem::path testDataDir() { return std::filesystem::path(NOVAQ_TEST_DATA_DIR); }
 std::filesystem::path modelsDir() { return testDataDir() / "models"; }
 std::filesystem::path textDir() { return testDataDir() / "text"; }
+std::filesystem::path storiesGguf() { return modelsDir() / "stories260K" / "stories260K.gguf"; }
+std::filesystem::path modelFor(const QString& name) { return name == "demo" ? demoModelDir() : storiesGguf(); }
 
 std::vector<char> readAll(const std::filesystem::path& path)
 {

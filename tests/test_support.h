@@ -23,6 +23,10 @@ std::filesystem::path demoModelDir();
 std::filesystem::path testDataDir();
 std::filesystem::path modelsDir();
 std::filesystem::path textDir();
+// stories260K.gguf (a 260 K-parameter llama2.c model as llama.cpp converted it) in modelsDir().
+std::filesystem::path storiesGguf();
+// "demo" for the demo model, anything else for storiesGguf() (data rows name one of the two).
+std::filesystem::path modelFor(const QString& name);
 
 std::vector<char> readAll(const std::filesystem::path& path);
 void writeAll(const std::filesystem::path& path, const std::vector<char>& bytes);

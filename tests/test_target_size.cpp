@@ -23,12 +23,11 @@
 
 using namespace novaq;
 using novaq::test::demoModelDir;
+using novaq::test::modelFor;
 using novaq::test::modelsDir;
+using novaq::test::storiesGguf;
 
 namespace {
-
-std::filesystem::path stories() { return modelsDir() / "stories260K" / "stories260K.gguf"; }
-std::filesystem::path modelFor(const QString& name) { return name == "demo" ? demoModelDir() : stories(); }
 
 ModelReport compressTo(const std::filesystem::path& input, const std::filesystem::path& output, uint64_t bytes,
                        double bits, int threads, bool tokenizer = false)
@@ -176,12 +175,12 @@ void TestTargetSize::writtenFileWithinTwoPercent()
 
 void TestTargetSize::sameFileAtAnyThreadCount()
 {
-    NOVAQ_REQUIRE_DATA(stories());
+    NOVAQ_REQUIRE_DATA(storiesGguf());
     QTemporaryDir dir;
     const std::filesystem::path one = dir.filePath("one.novaq").toStdString();
     const std::filesystem::path two = dir.filePath("two.novaq").toStdString();
-    compressTo(stories(), one, 330'000, 0, 1);
-    compressTo(stories(), two, 330'000, 0, 2);
+    compressTo(storiesGguf(), one, 330'000, 0, 1);
+    compressTo(storiesGguf(), two, 330'000, 0, 2);
     QVERIFY(slurp(one) == slurp(two));
 }
 
@@ -189,15 +188,15 @@ void TestTargetSize::sameFileAtAnyThreadCount()
 // effective bits (8 * file bytes / parameters, as stats reports them) within 2% under B.
 void TestTargetSize::targetBitsCountEverything()
 {
-    NOVAQ_REQUIRE_DATA(stories());
+    NOVAQ_REQUIRE_DATA(storiesGguf());
     const double bits = 9.0;
-    const TargetFit byBits = fitToTarget(stories(), 0, bits, 4, "--target-bits 9");
+    const TargetFit byBits = fitToTarget(storiesGguf(), 0, bits, 4, "--target-bits 9");
     const uint64_t params = byBits.inspection.params();
-    const TargetFit bySize = fitToTarget(stories(), uint64_t(bits * double(params) / 8.0), 0, 4, "size");
+    const TargetFit bySize = fitToTarget(storiesGguf(), uint64_t(bits * double(params) / 8.0), 0, 4, "size");
     QCOMPARE(byBits.choice, bySize.choice);
     QTemporaryDir dir;
     const std::filesystem::path out = dir.filePath("bits.novaq").toStdString();
-    const ModelReport report = compressTo(stories(), out, 0, bits, 2);
+    const ModelReport report = compressTo(storiesGguf(), out, 0, bits, 2);
     const double effective = 8.0 * double(std::filesystem::file_size(out)) / double(params);
     QVERIFY2(effective <= bits && effective >= 0.98 * bits, qPrintable(QString::number(effective)));
     QCOMPARE(report.settings["target"]["bits"].get<double>(), bits);
@@ -205,10 +204,10 @@ void TestTargetSize::targetBitsCountEverything()
 
 void TestTargetSize::outOfRangeNamesTheRange()
 {
-    NOVAQ_REQUIRE_DATA(stories());
+    NOVAQ_REQUIRE_DATA(storiesGguf());
     for (const uint64_t target : {uint64_t(1000), uint64_t(100'000'000)}) {
         try {
-            fitToTarget(stories(), target, 0, 4, "--target-size X");
+            fitToTarget(storiesGguf(), target, 0, 4, "--target-size X");
             QFAIL("a target outside the reachable range was accepted");
         } catch (const Error& e) {
             QCOMPARE(e.kind(), ErrorKind::InvalidArgument);
@@ -238,11 +237,11 @@ void TestTargetSize::cliRefusesBadValues()
 {
     QFETCH(QStringList, args);
     QFETCH(QString, message);
-    NOVAQ_REQUIRE_DATA(stories());
+    NOVAQ_REQUIRE_DATA(storiesGguf());
     QVERIFY2(QFile::exists(QStringLiteral(NOVAQ_CLI_PATH)), "the novaq executable is missing; build target novaq");
     QTemporaryDir dir;
     for (const char* command : {"local", "inspect"}) {
-        QStringList all{command, QString::fromStdString(stories().string())};
+        QStringList all{command, QString::fromStdString(storiesGguf().string())};
         all << args;
         if (QString(command) == "local")
             all << "--output" << dir.filePath("out.novaq");
@@ -260,17 +259,17 @@ void TestTargetSize::cliRefusesBadValues()
 
 void TestTargetSize::inspectShowsThePlan()
 {
-    NOVAQ_REQUIRE_DATA(stories());
+    NOVAQ_REQUIRE_DATA(storiesGguf());
     QProcess process;
     process.setStandardInputFile(QProcess::nullDevice());
     process.start(QStringLiteral(NOVAQ_CLI_PATH),
-                  {"inspect", QString::fromStdString(stories().string()), "--target-size", "340kB"});
+                  {"inspect", QString::fromStdString(storiesGguf().string()), "--target-size", "340kB"});
     QVERIFY(process.waitForFinished(120000));
     QCOMPARE(process.exitCode(), 0);
     const QString out = QString::fromUtf8(process.readAllStandardOutput());
     QVERIFY2(out.contains("target                  --target-size 340kB: 340,000 bytes"), qPrintable(out));
     QVERIFY2(out.contains("(fit to target)"), qPrintable(out));
-    const TargetFit fit = fitToTarget(stories(), 340'000, 0, 4, "--target-size 340kB");
+    const TargetFit fit = fitToTarget(storiesGguf(), 340'000, 0, 4, "--target-size 340kB");
     QVERIFY2(out.contains(QString::fromStdString(withThousands(fit.inspection.estimatedFileBytes()))), qPrintable(out));
 }
 

@@ -32,18 +32,7 @@ namespace {
 // SentencePiece's decoder does.
 void flushBytes(std::string& out, std::string& bytes)
 {
-    size_t pos = 0;
-    while (pos < bytes.size()) {
-        char32_t cp = 0;
-        const size_t length = decodeUtf8(bytes, pos, cp);
-        if (length == 0) {
-            out += "\xEF\xBF\xBD";
-            ++pos;
-        } else {
-            out.append(bytes, pos, length);
-            pos += length;
-        }
-    }
+    out += sanitizeUtf8(bytes);
     bytes.clear();
 }
 
