@@ -22,6 +22,7 @@
 #include <QProcess>
 #include <QTest>
 
+#include <algorithm>
 #include <set>
 
 using namespace novaq;
@@ -481,12 +482,16 @@ void TestKeepSource::smallModelPresetsExplained()
     NOVAQ_REQUIRE_DATA(path);
     const std::vector<PresetEstimate> estimates = estimatePresets(path, 4);
     const PresetEstimate& oneBit = estimates[0];
-    const PresetEstimate& threeBits = estimates[4];
     QCOMPARE(oneBit.preset.bits, 1.0);
     QVERIFY(oneBit.dominatedBy >= 0);
     QVERIFY(oneBit.title != "smallest");
-    QCOMPARE(threeBits.rank, size_t(0));
-    QCOMPARE(threeBits.title, std::string("smallest"));
+    // The smallest file comes from a preset of 3 bits or more (3 bits until the d = 2 presets of
+    // 5 and 6 bits came: their codebooks are tiny, and this model's matrices are 64 wide).
+    const auto first =
+        std::find_if(estimates.begin(), estimates.end(), [](const PresetEstimate& e) { return e.rank == 0; });
+    QVERIFY(first != estimates.end());
+    QVERIFY2(first->preset.bits >= 3.0, std::to_string(first->preset.bits).c_str());
+    QCOMPARE(first->title, std::string("smallest"));
     QVERIFY2(QString::fromStdString(oneBit.note).contains("more tensors stay at 16 bits"), oneBit.note.c_str());
 
     const std::filesystem::path kjv = modelsDir() / "kjv-llama-7m" / "model.safetensors";

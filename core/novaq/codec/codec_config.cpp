@@ -14,8 +14,8 @@ namespace {
 constexpr std::array kPresets{
     BitsPreset{1.0, 8, 8, 0, "smallest"},      BitsPreset{1.5, 8, 8, 4, "compact"},
     BitsPreset{2.0, 8, 8, 8, "balanced"},      BitsPreset{2.5, 6, 8, 7, "good quality"},
-    BitsPreset{3.0, 4, 8, 4, "high quality"},  BitsPreset{4.0, 4, 8, 8, "best quality"},
-    BitsPreset{5.0, 2, 6, 4, "near original"}, BitsPreset{6.0, 2, 6, 6, "closest to original"},
+    BitsPreset{3.0, 4, 8, 4, "high quality"},  BitsPreset{4.0, 4, 8, 8, "very high quality"},
+    BitsPreset{5.0, 2, 6, 4, "near original"}, BitsPreset{6.0, 2, 6, 6, "best quality"},
 };
 
 } // namespace
