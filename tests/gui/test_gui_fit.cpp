@@ -29,8 +29,11 @@ using namespace novaq::ui;
 
 namespace {
 
-bool openDemo(MainWindow& window)
+// Shows the window at `size` and opens the demo model; true once its estimates are ready.
+bool openDemo(MainWindow& window, QSize size = QSize(1280, 800))
 {
+    window.resize(size);
+    window.show();
     window.openDemoModel();
     for (int waited = 0; waited < 60000; waited += 50) {
         if (window.settingsPage()->estimatesReady())
@@ -83,8 +86,6 @@ private Q_SLOTS:
     {
         QFETCH(QString, typed);
         MainWindow window;
-        window.resize(1280, 800);
-        window.show();
         QVERIFY(openDemo(window));
         SettingsPage* page = window.settingsPage();
         page->setFitSize(typed);
@@ -125,8 +126,6 @@ private Q_SLOTS:
         QFETCH(qulonglong, memory);
         QFETCH(int, context);
         MainWindow window;
-        window.resize(1280, 800);
-        window.show();
         QVERIFY(openDemo(window));
         SettingsPage* page = window.settingsPage();
         page->setSystemMemory([memory] { return std::optional<uint64_t>(memory); });
@@ -167,8 +166,6 @@ private Q_SLOTS:
         QFETCH(qulonglong, memory);
         QFETCH(QString, title);
         MainWindow window;
-        window.resize(1280, 800);
-        window.show();
         QVERIFY(openDemo(window));
         SettingsPage* page = window.settingsPage();
         if (memory > 0) {
@@ -189,8 +186,6 @@ private Q_SLOTS:
     void cardsSayQuality()
     {
         MainWindow window;
-        window.resize(1280, 800);
-        window.show();
         QVERIFY(openDemo(window));
         const auto presets = bitsPresets();
         for (size_t i = 0; i < presets.size(); ++i) {
