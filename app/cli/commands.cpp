@@ -210,8 +210,10 @@ std::vector<OptionSpec> compressOptionSpecs()
          "computes (the families `novaq inspect` says it runs; never evaluate on this text; a regular file of at most "
          "1 GiB)",
          ""},
-        {"--calibration-tokens", "N", "use at most N tokens of the calibration text",
-         std::to_string(defaults.calibrationTokens)},
+        {"--calibration-tokens", "N",
+         "use at most N tokens of the calibration text (at least the widest layer input of the model, or "
+         "the refit has directions it never sees)",
+         "4x the widest layer input, 32768-65536"},
         {"--with-tokenizer", "",
          "carry the model's tokenizer files inside the .novaq file (their size counts), so that eval and "
          "generate need nothing else",
@@ -271,6 +273,31 @@ std::string sharesText(const std::vector<RankShare>& shares)
         text += line;
     }
     return text;
+}
+
+// "Calibration: 32768 tokens of kjv_calibration.txt (chosen from the layer width: ...)", and a
+// warning on stderr when the tokens are fewer than the widest layer input.
+std::string calibrationLine(const ModelReport& report)
+{
+    if (!report.settings.contains("calibration"))
+        return {};
+    const nlohmann::json& c = report.settings["calibration"];
+    const int64_t tokens = c.value("tokens", int64_t(0)), widest = c.value("widest_input", int64_t(0));
+    std::string line = "Calibration: " + std::to_string(tokens) + " tokens of " + printable(c.value("text", "")) +
+                       " (" +
+                       (c.value("tokens_from", "") == "option"
+                            ? std::string("--calibration-tokens")
+                            : "chosen from the layer width: 4 x the widest layer input " + std::to_string(widest) +
+                                  ", 32768 to 65536, at most what the text gives") +
+                       ")\n";
+    if (widest > 0 && tokens < widest)
+        std::fprintf(stderr,
+                     "novaq: warning: %lld calibration tokens are fewer than the widest layer input (%lld): the refit "
+                     "kept the original weights in the directions the text never reached, so calibration helped "
+                     "less than it can; give a longer text or --calibration-tokens %lld or more\n",
+                     static_cast<long long>(tokens), static_cast<long long>(widest),
+                     static_cast<long long>(widest * 4));
+    return line;
 }
 
 } // namespace
@@ -334,6 +361,8 @@ int compressAndReport(const Context& context, const ParsedArgs& args, const Comp
         std::cout << j.dump(2) << '\n';
     } else {
         std::cout << formatReportTable(printableReport(report), true);
+        if (const std::string line = calibrationLine(report); !line.empty())
+            std::cout << "\n" << line;
         if (!shares.empty())
             std::cout << "\n" << sharesText(shares);
         std::cout << "\nWrote " << printable(report.output.string()) << '\n';

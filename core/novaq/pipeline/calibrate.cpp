@@ -9,6 +9,7 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 namespace novaq {
@@ -63,6 +64,23 @@ HessianMatrix damped(HessianMatrix H, double damping, std::vector<float>& diag)
     return H;
 }
 
+int64_t colsOf(const LlamaConfig& c, int site)
+{
+    switch (static_cast<LinearInput>(site)) {
+    case LinearInput::AttentionOutput:
+        return c.qDim();
+    case LinearInput::MlpDown:
+        return c.hiddenDim;
+    default:
+        return c.dim;
+    }
+}
+
+double secondsSince(std::chrono::steady_clock::time_point t0)
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 } // namespace
 
 Calibrator::Calibrator(const ModelReader& reader, const Tokenizer& tokenizer, const CalibrationOptions& options,
@@ -106,6 +124,8 @@ Calibrator::Calibrator(const ModelReader& reader, const Tokenizer& tokenizer, co
     m_endWindow = std::min(m_windows, m_endChunk * perChunk);
     m_cache.resize(4);
     m_cached.assign(4, false);
+    m_teacherInputs.resize(4);
+    m_seconds.resize(static_cast<size_t>(c.layers) + 2);
     if (options.teacherTargets) {
         m_original.config = c;
         m_original.layers.resize(static_cast<size_t>(c.layers));
@@ -152,10 +172,28 @@ void Calibrator::ensureHidden()
     done(m_map.embedding, E);
 }
 
-void Calibrator::runTeacher(int layer, float* hidden, const InputObserver* observer) const
+void Calibrator::teacherPass(int layer, bool keepInputs)
 {
-    KvCache cache(m_original.config, m_ctx);
-    forwardLayer(m_original, layer, hidden, m_ctx, cache, observer);
+    if (m_teacherLayer >= layer)
+        return;
+    const auto t0 = std::chrono::steady_clock::now();
+    const LlamaConfig& c = m_model.config;
+    const int64_t mine = (m_endWindow - m_firstWindow) * m_ctx;
+    if (keepInputs)
+        for (int g = 0; g < 4; ++g)
+            m_teacherInputs[static_cast<size_t>(g)].resize(static_cast<size_t>(mine * colsOf(c, g)));
+    // Each window writes its own rows: the same values at any thread count.
+    tbb::parallel_for(int64_t(0), m_endWindow - m_firstWindow, [&](int64_t w) {
+        const InputObserver keep = [&](int, LinearInput s, const float* X, int64_t T, int64_t n) {
+            std::copy_n(X, T * n, m_teacherInputs[static_cast<size_t>(s)].data() + w * m_ctx * n);
+        };
+        KvCache cache(m_original.config, m_ctx);
+        forwardLayer(m_original, layer, m_teacher.data() + w * m_ctx * c.dim, m_ctx, cache,
+                     keepInputs ? &keep : nullptr);
+    });
+    m_teacherLayer = layer;
+    m_seconds[static_cast<size_t>(layer + 1)].teacher += secondsSince(t0);
+    checkCancel(m_cancel);
 }
 
 void Calibrator::enterLayer(int layer)
@@ -165,16 +203,20 @@ void Calibrator::enterLayer(int layer)
     while (m_layer < layer) {
         if (m_layer >= 0) {
             // Move the hidden states through the finished block (its compressed weights), and
-            // the teacher's through the original block.
+            // the teacher's through the original block (when no statistics asked for it).
+            if (m_options.teacherTargets)
+                teacherPass(m_layer, false);
+            const auto t0 = std::chrono::steady_clock::now();
             tbb::parallel_for(int64_t(0), m_endWindow - m_firstWindow, [&](int64_t w) {
                 KvCache cache(c, m_ctx);
                 forwardLayer(m_model, m_layer, m_hidden.data() + w * m_ctx * c.dim, m_ctx, cache);
-                if (m_options.teacherTargets)
-                    runTeacher(m_layer, m_teacher.data() + w * m_ctx * c.dim, nullptr);
             });
+            m_seconds[static_cast<size_t>(m_layer + 1)].statistics += secondsSince(t0);
             m_model.layers[static_cast<size_t>(m_layer)] = LlamaLayer{};
             if (m_options.teacherTargets)
                 m_original.layers[static_cast<size_t>(m_layer)] = LlamaLayer{};
+            for (auto& kept : m_teacherInputs)
+                std::vector<float>().swap(kept);
             checkCancel(m_cancel);
         }
         ++m_layer;
@@ -191,6 +233,12 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
 {
     const LlamaConfig& c = m_model.config;
     const bool teacher = m_options.teacherTargets;
+    if (teacher && layer < c.layers) {
+        teacherPass(layer, true);
+        if (m_teacherInputs[static_cast<size_t>(site)].empty())
+            throw Error(ErrorKind::InvalidArgument, "internal: calibration statistics asked for twice");
+    }
+    const auto t0 = std::chrono::steady_clock::now();
     struct Part {
         HessianMatrix H, C;
     };
@@ -202,38 +250,51 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
         part.H.setZero(cols, cols);
         if (teacher)
             part.C.setZero(cols, cols);
-        std::vector<float> hidden(static_cast<size_t>(window)), xt(static_cast<size_t>(m_ctx * cols));
-        const InputObserver studentSeen = [&](int l, LinearInput s, const float* X, int64_t T, int64_t n) {
-            if (l != layer || s != site)
-                return;
-            const Eigen::Map<const HessianMatrix> Xs(X, T, n);
-            part.H.noalias() += Xs.transpose() * Xs;
-            if (teacher)
-                part.C.noalias() += Eigen::Map<const HessianMatrix>(xt.data(), T, n).transpose() * Xs;
-        };
-        const InputObserver teacherSeen = [&](int l, LinearInput s, const float* X, int64_t T, int64_t n) {
-            if (l == layer && s == site)
-                std::copy_n(X, T * n, xt.data());
-        };
-        for (int64_t w = ch * perChunk; w < std::min(m_windows, (ch + 1) * perChunk); ++w) {
+        const int64_t first = std::min(m_windows, ch * perChunk), end = std::min(m_windows, (ch + 1) * perChunk);
+        if (first >= end)
+            return;
+        const int64_t rows = (end - first) * m_ctx;
+        // The student's inputs of the chunk's windows, one row per token.
+        HessianMatrix Xs(rows, cols);
+        std::vector<float> hidden(static_cast<size_t>(window));
+        for (int64_t w = first; w < end; ++w) {
             if (m_cancel && m_cancel->cancelled())
                 return;
             const int64_t at = (w - m_firstWindow) * window; // in this rank's windows
+            float* into = Xs.data() + (w - first) * m_ctx * cols;
             if (layer < c.layers) {
-                if (teacher) {
-                    std::copy_n(m_teacher.data() + at, window, hidden.data());
-                    runTeacher(layer, hidden.data(), &teacherSeen);
-                }
+                // The compressed block's forward, stopped at the input wanted: what comes
+                // after it is not needed (an exception is the one way out of forwardLayer
+                // without a change to the runtime's hot path).
+                struct Stop {};
+                const InputObserver stopAt = [&](int, LinearInput s, const float* X, int64_t T, int64_t n) {
+                    if (s != site)
+                        return;
+                    std::copy_n(X, T * n, into);
+                    throw Stop{};
+                };
                 std::copy_n(m_hidden.data() + at, window, hidden.data());
                 KvCache cache(c, m_ctx);
-                forwardLayer(m_model, layer, hidden.data(), m_ctx, cache, &studentSeen);
+                try {
+                    forwardLayer(m_model, layer, hidden.data(), m_ctx, cache, &stopAt);
+                } catch (const Stop&) {
+                }
             } else { // the output layer's input: the final norm of the last hidden states
-                std::vector<float> xn(static_cast<size_t>(window));
-                if (teacher)
-                    finalNorm(m_model, m_teacher.data() + at, m_ctx, xt.data());
-                finalNorm(m_model, m_hidden.data() + at, m_ctx, xn.data());
-                studentSeen(layer, site, xn.data(), m_ctx, c.dim);
+                finalNorm(m_model, m_hidden.data() + at, m_ctx, into);
             }
+        }
+        // H += Xs^T Xs as one symmetric rank update (the lower triangle; mirrored below).
+        part.H.selfadjointView<Eigen::Lower>().rankUpdate(Xs.transpose());
+        if (teacher) {
+            HessianMatrix Xt(rows, cols);
+            if (layer < c.layers)
+                std::copy_n(m_teacherInputs[static_cast<size_t>(site)].data() + (first - m_firstWindow) * m_ctx * cols,
+                            rows * cols, Xt.data());
+            else
+                for (int64_t w = first; w < end; ++w)
+                    finalNorm(m_model, m_teacher.data() + (w - m_firstWindow) * window, m_ctx,
+                              Xt.data() + (w - first) * m_ctx * cols);
+            part.C.noalias() = Xt.transpose() * Xs;
         }
     });
     checkCancel(m_cancel);
@@ -252,6 +313,7 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
     HessianMatrix H = HessianMatrix::Zero(cols, cols);
     for (const Part& p : parts)
         H += p.H;
+    H.triangularView<Eigen::StrictlyUpper>() = H.transpose();
     const float n = static_cast<float>(m_windows * m_ctx);
     out.H = damped(H / n, m_options.damping, out.columnImportance);
     if (teacher) {
@@ -260,6 +322,10 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
             out.C += p.C;
         out.C /= n;
     }
+    // The teacher's inputs of this site are used once: later sites need the memory.
+    if (layer < c.layers)
+        std::vector<float>().swap(m_teacherInputs[static_cast<size_t>(site)]);
+    m_seconds[static_cast<size_t>(layer + 1)].statistics += secondsSince(t0);
 }
 
 TensorCalibration Calibrator::statistics(size_t index)
@@ -291,10 +357,7 @@ TensorCalibration Calibrator::statistics(size_t index)
     const LinearInput site = siteOf(s.slot);
     const auto g = static_cast<size_t>(site);
     if (!m_cached[g]) {
-        const int64_t cols = site == LinearInput::MlpDown           ? c.hiddenDim
-                             : site == LinearInput::AttentionOutput ? c.qDim()
-                                                                    : c.dim;
-        accumulate(s.layer, site, cols, m_cache[g]);
+        accumulate(s.layer, site, colsOf(c, static_cast<int>(site)), m_cache[g]);
         m_cached[g] = true;
     }
     return m_cache[g];
