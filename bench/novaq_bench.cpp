@@ -529,8 +529,7 @@ int runCalibrate(const std::string& model, const std::string& text, double bits,
     options.input = model;
     options.output = out;
     options.bits = bits;
-    std::printf("--calibrate %s --bits %g, load average %s at the start\n", model.c_str(), bits,
-                loadAverage().c_str());
+    std::printf("--calibrate %s --bits %g, load average %s at the start\n", model.c_str(), bits, loadAverage().c_str());
     const novaq::ModelReport plain = novaq::compressModel(options, nullptr, nullptr);
     const double plainRss = peakRssMiB();
     std::printf("plain: %.1f s, peak RSS %.0f MiB, load average %s\n", plain.seconds, plainRss, loadAverage().c_str());
@@ -547,7 +546,7 @@ int runCalibrate(const std::string& model, const std::string& text, double bits,
     printPhases("plain", plain.phases, plain.seconds);
     printPhases("calibrated", cal.phases, cal.seconds);
     for (size_t b = 0; b < cal.blockPhases.size(); ++b) {
-        const std::string name = b == 0                           ? "embedding"
+        const std::string name = b == 0                            ? "embedding"
                                  : b + 1 == cal.blockPhases.size() ? "output"
                                                                    : "block " + std::to_string(b - 1);
         printPhases(("  " + name).c_str(), cal.blockPhases[b], cal.blockPhases[b].total());
@@ -660,8 +659,7 @@ int main(int argc, char** argv)
             return 2;
         }
         try {
-            return runCalibrate(calibrateModel, calibrationText, bitsGiven ? bitsList.front() : 2.0,
-                                calibrationTokens);
+            return runCalibrate(calibrateModel, calibrationText, bitsGiven ? bitsList.front() : 2.0, calibrationTokens);
         } catch (const std::exception& e) {
             std::fprintf(stderr, "novaq_bench: %s\n", e.what());
             return 1;

@@ -6,7 +6,9 @@
 
 #include "novaq/codec/codec_config.h"
 #include "novaq/container/novaq_file.h"
+#include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
+#include "novaq/pipeline/calibration_estimate.h"
 #include "novaq/pipeline/cluster.h"
 #include "novaq/pipeline/compress.h"
 #include "novaq/pipeline/export.h"
@@ -21,6 +23,7 @@
 #include <cstdio>
 #include <iostream>
 #include <limits>
+#include <optional>
 
 namespace novaq::cli {
 
@@ -417,6 +420,12 @@ const std::vector<Command>& commandTable()
                 {"--target-size", "SIZE",
                  "show the per-tensor plan that fits the file just under SIZE (bytes, or 2.2MB, 4GB, 2MiB, 4GiB)", ""},
                 {"--target-bits", "B", "the same for effective bits per weight, everything counted (e.g. 2.3)", ""},
+                {"--calibration", "FILE",
+                 "also estimate the time and peak memory of `novaq local --calibration FILE` on this computer (a "
+                 "short measured probe)",
+                 ""},
+                {"--calibration-tokens", "N", "the estimate for N calibration tokens",
+                 "4x the widest layer input, 32768-65536"},
                 json,
                 {"--d", "D", "expert: vector length (with --b1 and --b2, instead of --bits)", ""},
                 {"--b1", "X", "expert: stage-1 codebook bits", ""},
@@ -424,7 +433,8 @@ const std::vector<Command>& commandTable()
                 help,
             },
             {"novaq inspect ./my-model", "novaq inspect model.gguf --bits 2 --json",
-             "novaq inspect ./my-model --target-size 2.5MB"},
+             "novaq inspect ./my-model --target-size 2.5MB",
+             "novaq inspect ./my-model --bits 2 --calibration kjv_calibration.txt"},
             true,
             runInspect,
             "",
@@ -531,10 +541,26 @@ int runInspect(const Context&, const ParsedArgs& args)
             ? fitToTarget(path, options.targetBytes, options.targetBits, options.subspaces, options.targetText)
                   .inspection
             : inspectModel(path, bits, config);
-    if (args.has("--json"))
-        std::cout << inspection.toJson().dump(2) << '\n';
-    else
+    std::optional<CalibrationEstimate> calibrated;
+    if (auto text = args.value("--calibration")) {
+        requireExisting(*text);
+        int64_t tokens = 0;
+        if (auto n = args.value("--calibration-tokens"))
+            tokens = parseInteger("--calibration-tokens", *n, 16, int64_t(1) << 32);
+        calibrated = estimateCalibratedRun(*openModel(path), path, inspection, *text, tokens, 0);
+    } else if (args.has("--calibration-tokens")) {
+        throw usageError("--calibration-tokens needs --calibration FILE");
+    }
+    if (args.has("--json")) {
+        nlohmann::json j = inspection.toJson();
+        if (calibrated)
+            j["calibration_estimate"] = calibrated->toJson();
+        std::cout << j.dump(2) << '\n';
+    } else {
         std::cout << formatInspection(printableInspection(inspection));
+        if (calibrated)
+            std::cout << calibrated->text();
+    }
     std::cout.flush();
     return kExitSuccess;
 }

@@ -239,25 +239,42 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
             throw Error(ErrorKind::InvalidArgument, "internal: calibration statistics asked for twice");
     }
     const auto t0 = std::chrono::steady_clock::now();
+    Cluster& ranks = cluster();
+    const int64_t perChunk = (m_windows + kChunks - 1) / kChunks;
+    const int64_t window = m_ctx * c.dim;
+    // H and C are sums over chunks of windows, added in chunk order: H = ((0 + P_0) + P_1) + ...
+    // One process adds each chunk's product straight into H (and C); a cluster keeps the
+    // products of the chunks, sent by the rank that computed them to every rank, and adds them
+    // in the same order: the same bits at any thread and rank count.
+    HessianMatrix H = HessianMatrix::Zero(cols, cols), C;
+    if (teacher)
+        C = HessianMatrix::Zero(cols, cols);
     struct Part {
         HessianMatrix H, C;
     };
-    std::vector<Part> parts(static_cast<size_t>(kChunks));
-    const int64_t perChunk = (m_windows + kChunks - 1) / kChunks;
-    const int64_t window = m_ctx * c.dim;
-    tbb::parallel_for(m_firstChunk, m_endChunk, [&](int64_t ch) {
-        Part& part = parts[static_cast<size_t>(ch)];
-        part.H.setZero(cols, cols);
-        if (teacher)
-            part.C.setZero(cols, cols);
+    std::vector<Part> parts(ranks.single() ? 0 : static_cast<size_t>(kChunks));
+    // Output tiles of kTile x kTile: each one GEMM over the chunk's tokens by one task, the same
+    // arithmetic at any thread count; H's lower triangle only (mirrored at the end).
+    constexpr int64_t kTile = 256;
+    const int64_t tiles = (cols + kTile - 1) / kTile;
+    for (int64_t ch = m_firstChunk; ch < m_endChunk; ++ch) {
         const int64_t first = std::min(m_windows, ch * perChunk), end = std::min(m_windows, (ch + 1) * perChunk);
+        HessianMatrix* intoH = &H;
+        HessianMatrix* intoC = &C;
+        if (!ranks.single()) {
+            Part& part = parts[static_cast<size_t>(ch)];
+            part.H.setZero(cols, cols);
+            if (teacher)
+                part.C.setZero(cols, cols);
+            intoH = &part.H;
+            intoC = &part.C;
+        }
         if (first >= end)
-            return;
+            continue;
         const int64_t rows = (end - first) * m_ctx;
         // The student's inputs of the chunk's windows, one row per token.
         HessianMatrix Xs(rows, cols);
-        std::vector<float> hidden(static_cast<size_t>(window));
-        for (int64_t w = first; w < end; ++w) {
+        tbb::parallel_for(first, end, [&](int64_t w) {
             if (m_cancel && m_cancel->cancelled())
                 return;
             const int64_t at = (w - m_firstWindow) * window; // in this rank's windows
@@ -273,7 +290,7 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
                     std::copy_n(X, T * n, into);
                     throw Stop{};
                 };
-                std::copy_n(m_hidden.data() + at, window, hidden.data());
+                std::vector<float> hidden(m_hidden.begin() + at, m_hidden.begin() + at + window);
                 KvCache cache(c, m_ctx);
                 try {
                     forwardLayer(m_model, layer, hidden.data(), m_ctx, cache, &stopAt);
@@ -282,24 +299,37 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
             } else { // the output layer's input: the final norm of the last hidden states
                 finalNorm(m_model, m_hidden.data() + at, m_ctx, into);
             }
-        }
-        // H += Xs^T Xs as one symmetric rank update (the lower triangle; mirrored below).
-        part.H.selfadjointView<Eigen::Lower>().rankUpdate(Xs.transpose());
+        });
+        checkCancel(m_cancel);
+        HessianMatrix Xt;
         if (teacher) {
-            HessianMatrix Xt(rows, cols);
+            Xt.resize(rows, cols);
             if (layer < c.layers)
                 std::copy_n(m_teacherInputs[static_cast<size_t>(site)].data() + (first - m_firstWindow) * m_ctx * cols,
                             rows * cols, Xt.data());
             else
-                for (int64_t w = first; w < end; ++w)
+                tbb::parallel_for(first, end, [&](int64_t w) {
                     finalNorm(m_model, m_teacher.data() + (w - m_firstWindow) * window, m_ctx,
                               Xt.data() + (w - first) * m_ctx * cols);
-            part.C.noalias() = Xt.transpose() * Xs;
+                });
         }
-    });
+        // Tile (i, j): H_ij += Xs_i^T Xs_j for j <= i, C_ij += Xt_i^T Xs_j for all j.
+        tbb::parallel_for(int64_t(0), tiles * tiles, [&](int64_t t) {
+            const int64_t i = t / tiles, j = t % tiles;
+            const int64_t r0 = i * kTile, c0 = j * kTile;
+            const int64_t nr = std::min(kTile, cols - r0), nc = std::min(kTile, cols - c0);
+            HessianMatrix tile(nr, nc);
+            if (j <= i) {
+                tile.noalias() = Xs.middleCols(r0, nr).transpose() * Xs.middleCols(c0, nc);
+                intoH->block(r0, c0, nr, nc) += tile;
+            }
+            if (teacher) {
+                tile.noalias() = Xt.middleCols(r0, nr).transpose() * Xs.middleCols(c0, nc);
+                intoC->block(r0, c0, nr, nc) += tile;
+            }
+        });
+    }
     checkCancel(m_cancel);
-    // Each chunk's partials from the rank that computed them, to every rank, in chunk order.
-    Cluster& ranks = cluster();
     for (int64_t ch = 0; ch < kChunks && !ranks.single(); ++ch) {
         Part& part = parts[static_cast<size_t>(ch)];
         for (HessianMatrix* M : {&part.H, &part.C}) {
@@ -309,19 +339,16 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
             ranks.broadcast({reinterpret_cast<std::byte*>(M->data()), static_cast<size_t>(M->size()) * sizeof(float)},
                             ownerOfChunk(ch, ranks.size()), m_cancel);
         }
+        H += part.H;
+        if (teacher)
+            C += part.C;
+        part = Part{};
     }
-    HessianMatrix H = HessianMatrix::Zero(cols, cols);
-    for (const Part& p : parts)
-        H += p.H;
     H.triangularView<Eigen::StrictlyUpper>() = H.transpose();
     const float n = static_cast<float>(m_windows * m_ctx);
     out.H = damped(H / n, m_options.damping, out.columnImportance);
-    if (teacher) {
-        out.C = HessianMatrix::Zero(cols, cols);
-        for (const Part& p : parts)
-            out.C += p.C;
-        out.C /= n;
-    }
+    if (teacher)
+        out.C = C / n;
     // The teacher's inputs of this site are used once: later sites need the memory.
     if (layer < c.layers)
         std::vector<float>().swap(m_teacherInputs[static_cast<size_t>(site)]);
@@ -357,6 +384,11 @@ TensorCalibration Calibrator::statistics(size_t index)
     const LinearInput site = siteOf(s.slot);
     const auto g = static_cast<size_t>(site);
     if (!m_cached[g]) {
+        // Inputs are asked for in block order: the statistics of the ones before are done with.
+        for (size_t k = 0; k < g; ++k) {
+            m_cache[k] = TensorCalibration{};
+            m_cached[k] = false;
+        }
         accumulate(s.layer, site, colsOf(c, static_cast<int>(site)), m_cache[g]);
         m_cached[g] = true;
     }

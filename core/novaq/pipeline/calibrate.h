@@ -111,10 +111,10 @@ private:
     int64_t m_ctx = 0;
     int64_t m_firstChunk = 0, m_endChunk = 0; // this rank's chunks of windows
     int64_t m_firstWindow = 0, m_endWindow = 0;
-    std::vector<float> m_hidden;  // this rank's tokens x dim: hidden states at the block's input
-    std::vector<float> m_teacher; // the same through the original model (teacher targets)
-    LlamaModel m_original;        // the current block's original weights (teacher targets)
-    int m_teacherLayer = -1;      // the block m_teacher has been moved through
+    std::vector<float> m_hidden;                     // this rank's tokens x dim: hidden states at the block's input
+    std::vector<float> m_teacher;                    // the same through the original model (teacher targets)
+    LlamaModel m_original;                           // the current block's original weights (teacher targets)
+    int m_teacherLayer = -1;                         // the block m_teacher has been moved through
     std::vector<std::vector<float>> m_teacherInputs; // per LinearInput: this rank's tokens x cols
     std::vector<CalibrationSeconds> m_seconds;
     bool m_hiddenReady = false;

@@ -537,8 +537,8 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
             // original's outputs, W* = W (C + delta I) H^-1 (teacher_targets.h); quantizing towards W* instead of
             // W minimizes ||X_t W^T - X_s What^T||.
             // This tensor's share of the run's phases (and of its block's, when calibrated).
-            PhaseSeconds* block = calibrated ? &report.blockPhases[static_cast<size_t>(calibrator->blockOf(i) + 1)]
-                                             : nullptr;
+            PhaseSeconds* block =
+                calibrated ? &report.blockPhases[static_cast<size_t>(calibrator->blockOf(i) + 1)] : nullptr;
             auto charge = [&](double PhaseSeconds::*phase, Clock::time_point since) {
                 const double s = secondsSince(since);
                 report.phases.*phase += s;
