@@ -5,7 +5,8 @@
 // block's forwards stopped at each input, H and C as GEMMs over the tokens, teacher targets
 // and refits per matrix) and turned into seconds by rates measured here in a short probe (a
 // dense block-shaped product, a tile GEMM, a teacher-target solve and a refit on small
-// matrices, the plain encoding rate): well under a second of work.
+// matrices, each the best of five runs, and the plain encoding rate): about a second of work.
+// The estimate is for the cores free: on a machine busy with other jobs a run takes longer.
 
 #include "novaq/formats/model_reader.h"
 #include "novaq/pipeline/inspect.h"
