@@ -173,17 +173,23 @@ CalibrationEstimate estimateCalibratedRun(const ModelReader& reader, const std::
     est.targets = targetWork / rates.targets;
     est.refit = refitWork / rates.refit;
 
-    // Peak memory: two streams of hidden states, the teacher's inputs of a block, the block's
-    // weights twice (compressed and original, as floats), a chunk of inputs, the statistics of
-    // the widest input (cached, handed out, solved in double) and a plain run's working set.
-    double blockParams = 0;
+    // Peak memory: two streams of hidden states throughout, and the larger of two phases.
+    // A block: the teacher's inputs of the block, its weights twice (compressed and original,
+    // as floats), a chunk of inputs of each stream, the statistics of the widest input (H and C
+    // cached and handed out: 16 cols^2 bytes; the teacher-target map, factor and right-hand
+    // sides: 20 cols^2) and a matrix being compressed (W and its decode). The embedding and the
+    // output: a plain run's working set and the embedding as floats.
+    double blockParams = 0, largest = 0;
     for (size_t slot : map.linear.front())
-        if (slot != kNoTensor)
+        if (slot != kNoTensor) {
             blockParams += double(reader.tensors()[slot].numel());
+            largest = std::max(largest, double(reader.tensors()[slot].numel()));
+        }
     const double widest = double(est.widestInput);
-    const double peak = 2 * N * dim * 4 + N * (2 * dim + qDim + ffn) * 4 + 2 * blockParams * 4 +
-                        2 * (N / 8) * widest * 4 + widest * widest * (4 * 4 + 4 * 4 + 3 * 8) +
-                        double(estimatedPeakBytes(inspection)) + 64e6;
+    const double block = N * (2 * dim + qDim + ffn) * 4 + 2 * blockParams * 4 + 2 * (N / 8) * widest * 4 +
+                         36 * widest * widest + 8 * largest;
+    const double ends = double(estimatedPeakBytes(inspection)) + double(c.vocab) * dim * 4;
+    const double peak = 2 * N * dim * 4 + std::max(block, ends) + 64e6;
     est.peakBytes = static_cast<uint64_t>(peak);
     est.probeSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return est;
