@@ -45,10 +45,11 @@ struct ModelReport {
     std::string architecture;
     nlohmann::json settings; // bits, d, b1, b2, subspaces, seed, ...
     std::vector<TensorResult> tensors;
-    uint64_t sourceBytes = 0;              // tensor bytes in the source files
-    uint64_t fileBytes = 0;                // size of the .novaq file, everything included
-    double seconds = 0;                    // wall time of the run (0 when read back from a file)
-    std::optional<QualityCheck> quality;   // set once a quality check ran; "quality" in toJson()
+    uint64_t sourceBytes = 0;            // tensor bytes in the source files
+    uint64_t fileBytes = 0;              // size of the .novaq file, everything included
+    double seconds = 0;                  // wall time of the run (0 when read back from a file)
+    std::optional<QualityCheck> quality; // set once a quality check ran; "quality" in toJson()
+    // Where the time went (compressModel; not read back from a file).
     PhaseSeconds phases;                   // the whole run
     std::vector<PhaseSeconds> blockPhases; // calibrated runs: the embedding, each block, the output
 
