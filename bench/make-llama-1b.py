@@ -5,6 +5,9 @@ Shapes of TinyLlama-1.1B (hidden 2048, 22 layers, 32 query / 4 key-value heads, 
 vocab 32000): 1,100,048,384 parameters. Writes
 
   OUT/hf/config.json, OUT/hf/model.safetensors   F16 (norms F32), Hugging Face layout
+  OUT/hf/tokenizer.model                         the demo model's SentencePiece tokenizer
+                                                 (resources/models/kjv-llama-7m; its ids are
+                                                 below 32000), so that `--calibration TEXT` runs
   OUT/model-f16.gguf                             the same weights for llama.cpp / ik_llama.cpp
                                                  (GGUF v3, F16, q/k rows in GGUF's RoPE order,
                                                  no vocabulary: tokenizer.ggml.model = "none")
@@ -17,6 +20,7 @@ llama.cpp's docs/gguf.md), with numpy only (Debian's python3-numpy).
 Usage: /usr/bin/python3 bench/make-llama-1b.py OUT [--layers N]
 """
 import json
+import shutil
 import struct
 import sys
 from pathlib import Path
@@ -144,6 +148,8 @@ def main():
     }
     (out / "hf" / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     write_safetensors(out / "hf" / "model.safetensors", specs)
+    demo = Path(__file__).resolve().parent.parent / "resources" / "models" / "kjv-llama-7m"
+    shutil.copyfile(demo / "tokenizer.model", out / "hf" / "tokenizer.model")
     write_gguf(out / "model-f16.gguf", specs, layers)
     params = sum(int(np.prod(s)) for _, _, s, _ in specs)
     print(f"{out}: {params:,} parameters, {layers} layers")

@@ -16,6 +16,11 @@
 //   novaq_bench --matvec [--bits 1.5,2,4] [--rows 4096] [--cols 4096] [--threads N] [--repeat 31]
 //   novaq_bench --tokens FILE.novaq [--demo ORIGINAL | --no-dense] [--threads N] [--tables int8|f32]
 //   novaq_bench [--bits B] --make-novaq MODEL OUT.novaq   (a quick encode, for --tokens on big models)
+//   novaq_bench --calibrate MODEL --calibration TEXT [--bits 2] [--calibration-tokens N] [--threads N]
+// With --calibrate, the cost of teacher-guided refinement: the same model compressed without and
+// with calibration in one run, the time per phase (teacher pass, statistics, encoding, teacher
+// targets, refits) in total and per block, the ratio calibrated / (plain + teacher pass) and the
+// peak resident set after each run.
 // With --tokens, the token rate of the Llama runtime: generation (128 tokens one at a time after a
 // 16-token prompt, greedy, KV cache) and prompt (a 256-token prompt and its first token), best of
 // three, for the .novaq file in the code domain with f32 and int8 tables (--tables: one of them;
@@ -45,6 +50,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -525,6 +531,47 @@ int runTokens(const std::string& original, const std::string& compressed, bool w
 
 } // namespace
 
+void printPhases(const char* label, const novaq::PhaseSeconds& p, double wall)
+{
+    std::printf("%-12s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f\n", label, p.teacher, p.statistics, p.encoding, p.targets,
+                p.refit, wall);
+}
+
+int runCalibrate(const std::string& model, const std::string& text, double bits, int64_t tokens)
+{
+    const std::filesystem::path out = std::filesystem::temp_directory_path() / "novaq_bench_calibrate.novaq";
+    novaq::CompressOptions options;
+    options.input = model;
+    options.output = out;
+    options.bits = bits;
+    std::printf("--calibrate %s --bits %g, load average %s at the start\n", model.c_str(), bits, loadAverage().c_str());
+    const novaq::ModelReport plain = novaq::compressModel(options, nullptr, nullptr);
+    const double plainRss = peakRssMiB();
+    std::printf("plain: %.1f s, peak RSS %.0f MiB, load average %s\n", plain.seconds, plainRss, loadAverage().c_str());
+    std::fflush(stdout);
+    options.calibration = text;
+    options.calibrationTokens = tokens;
+    const novaq::ModelReport cal = novaq::compressModel(options, nullptr, nullptr);
+    std::filesystem::remove(out);
+    std::printf("calibrated: %.1f s with %lld tokens, peak RSS %.0f MiB (the process's, both runs), load average "
+                "%s\n\n",
+                cal.seconds, static_cast<long long>(cal.settings["calibration"].value("tokens", int64_t(0))),
+                peakRssMiB(), loadAverage().c_str());
+    std::printf("%-12s %9s %9s %9s %9s %9s %9s\n", "seconds", "teacher", "stats", "encode", "targets", "refit", "wall");
+    printPhases("plain", plain.phases, plain.seconds);
+    printPhases("calibrated", cal.phases, cal.seconds);
+    for (size_t b = 0; b < cal.blockPhases.size(); ++b) {
+        const std::string name = b == 0                            ? "embedding"
+                                 : b + 1 == cal.blockPhases.size() ? "output"
+                                                                   : "block " + std::to_string(b - 1);
+        printPhases(("  " + name).c_str(), cal.blockPhases[b], cal.blockPhases[b].total());
+    }
+    const double ratio = cal.seconds / (plain.seconds + cal.phases.teacher);
+    std::printf("\ncalibrated / (plain + teacher pass) = %.1f / (%.1f + %.1f) = %.2fx\n", cal.seconds, plain.seconds,
+                cal.phases.teacher, ratio);
+    return 0;
+}
+
 int main(int argc, char** argv)
 {
     std::vector<double> bitsList{1.5, 2.0};
@@ -532,7 +579,8 @@ int main(int argc, char** argv)
     int threads = 0, repeat = 1;
     bool demo = true, matvec = false, bitsGiven = false, repeatGiven = false, dense = true;
     std::string demoPath = NOVAQ_BENCH_DEMO_MODEL;
-    std::string tokensFile, tokensTables;
+    std::string tokensFile, tokensTables, calibrateModel, calibrationText;
+    int64_t calibrationTokens = 0;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&]() -> std::string {
@@ -568,6 +616,12 @@ int main(int argc, char** argv)
                 std::fprintf(stderr, "novaq_bench: --tables must be int8 or f32\n");
                 return 2;
             }
+        } else if (a == "--calibrate") {
+            calibrateModel = next();
+        } else if (a == "--calibration") {
+            calibrationText = next();
+        } else if (a == "--calibration-tokens") {
+            calibrationTokens = std::stoll(next());
         } else if (a == "--no-dense") {
             dense = false; // --tokens: only the code-domain rows (the dense ones of a 1B model take minutes)
         } else if (a == "--no-demo") {
@@ -615,6 +669,18 @@ int main(int argc, char** argv)
     if (!tokensFile.empty()) {
         try {
             return runTokens(demoPath, tokensFile, dense, tokensTables);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "novaq_bench: %s\n", e.what());
+            return 1;
+        }
+    }
+    if (!calibrateModel.empty()) {
+        if (calibrationText.empty()) {
+            std::fprintf(stderr, "novaq_bench: --calibrate needs --calibration TEXT\n");
+            return 2;
+        }
+        try {
+            return runCalibrate(calibrateModel, calibrationText, bitsGiven ? bitsList.front() : 2.0, calibrationTokens);
         } catch (const std::exception& e) {
             std::fprintf(stderr, "novaq_bench: %s\n", e.what());
             return 1;

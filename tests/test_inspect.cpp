@@ -5,8 +5,10 @@
 
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
+#include "novaq/pipeline/calibration_estimate.h"
 #include "novaq/pipeline/compress.h"
 #include "novaq/pipeline/inspect.h"
+#include "novaq/pipeline/planner.h"
 #include "novaq/pipeline/validate.h"
 
 #include <QtTest>
@@ -140,6 +142,62 @@ private Q_SLOTS:
         a->readFloat(0, va);
         b->readFloat(gi, vb);
         QVERIFY(va == vb);
+    }
+
+    // The calibration tokens a run takes when the user gives none: 4x the widest layer input,
+    // 32768 to 65536, whole windows of 256.
+    void defaultCalibrationTokens_data()
+    {
+        QTest::addColumn<qint64>("widest");
+        QTest::addColumn<qint64>("tokens");
+        QTest::newRow("demo model, ffn 768") << qint64(768) << qint64(32768);
+        QTest::newRow("TinyLlama, ffn 5632") << qint64(5632) << qint64(32768);
+        QTest::newRow("Llama 3 8B, ffn 14336") << qint64(14336) << qint64(57344);
+        QTest::newRow("Llama 3 70B, ffn 28672") << qint64(28672) << qint64(65536);
+        QTest::newRow("not a window multiple") << qint64(9001) << qint64(36096);
+    }
+    void defaultCalibrationTokens()
+    {
+        QFETCH(qint64, widest);
+        QFETCH(qint64, tokens);
+        QCOMPARE(qint64(novaq::defaultCalibrationTokens(widest)), tokens);
+    }
+
+    // `novaq inspect --calibration`: the estimate of a calibrated run has every phase, the token
+    // count the run would take, and a peak memory at least what the token streams need.
+    void calibrationEstimate()
+    {
+        const fs::path text = test::textDir() / "kjv_calibration.txt";
+        NOVAQ_REQUIRE_DATA(text);
+        const BitsPreset p = *presetForBits(2);
+        const CodecConfig config{p.d, p.b1, p.b2, 4};
+        const auto reader = openModel(test::demoModelDir());
+        const ModelInspection m = inspectModel(*reader, test::demoModelDir(), 2, config);
+        const CalibrationEstimate e = estimateCalibratedRun(*reader, test::demoModelDir(), m, text, 0, 0);
+        QCOMPARE(e.widestInput, int64_t(768)); // the demo model's ffn width
+        QVERIFY(e.tokensFromWidth);
+        QVERIFY(e.textTokens > 0);
+        QCOMPARE(e.tokens, std::min<int64_t>(32768, e.textTokens));
+        QCOMPARE(e.blocks, 6);
+        for (double s : {e.teacher, e.statistics, e.encoding, e.targets, e.refit, e.plainSeconds})
+            QVERIFY2(s > 0 && std::isfinite(s), qPrintable(QString::number(s)));
+        QCOMPARE(e.seconds(), e.teacher + e.statistics + e.encoding + e.targets + e.refit);
+        QVERIFY(e.plainSeconds < e.seconds());
+        const double streams = 2.0 * double(e.tokens) * 256 * 4; // teacher and student hidden states
+        QVERIFY2(double(e.peakBytes) > streams && e.peakBytes < (uint64_t(8) << 30),
+                 qPrintable(QString::number(e.peakBytes)));
+        const nlohmann::json j = e.toJson();
+        for (const char* key : {"tokens", "seconds", "plain_seconds", "phases", "peak_bytes", "tokens_from"})
+            QVERIFY2(j.contains(key), key);
+        QVERIFY(e.text().find("calibrated run") != std::string::npos);
+        QVERIFY(e.text().find("WARNING") == std::string::npos);
+        // 64 times fewer tokens: less of the token-bound work, less memory, and a warning
+        // (512 < 768, the widest input).
+        const CalibrationEstimate few = estimateCalibratedRun(*reader, test::demoModelDir(), m, text, 512, 0);
+        QCOMPARE(few.tokens, int64_t(512));
+        QVERIFY(!few.tokensFromWidth);
+        QVERIFY(few.peakBytes < e.peakBytes);
+        QVERIFY(few.text().find("WARNING") != std::string::npos);
     }
 };
 

@@ -183,8 +183,30 @@ private Q_SLOTS:
         options.calibration = text;
         options.calibrationTokens = 256;
         options.output = toPath(dir.path()) / "calibrated.novaq";
+        const ModelReport calibrated = compressModel(options, nullptr, nullptr);
+        // The run says how few tokens it had against the widest input (novaq local warns).
+        QCOMPARE(calibrated.settings["calibration"]["tokens"].get<int64_t>(), int64_t(256));
+        QCOMPARE(calibrated.settings["calibration"]["widest_input"].get<int64_t>(), int64_t(768));
+        QCOMPARE(calibrated.settings["calibration"]["tokens_from"].get<std::string>(), std::string("option"));
+        // Per-phase seconds: every phase of a calibrated run took time, per block too (the
+        // embedding, 6 blocks, the output), and the blocks add up to the run's phases.
+        QCOMPARE(calibrated.blockPhases.size(), size_t(8));
+        PhaseSeconds sum;
+        for (const PhaseSeconds& b : calibrated.blockPhases) {
+            sum.teacher += b.teacher;
+            sum.statistics += b.statistics;
+            sum.refit += b.refit;
+        }
+        for (double s : {calibrated.phases.teacher, calibrated.phases.statistics, calibrated.phases.encoding,
+                         calibrated.phases.targets, calibrated.phases.refit})
+            QVERIFY(s > 0);
+        QVERIFY(calibrated.blockPhases[1].teacher > 0 && calibrated.blockPhases[6].statistics > 0);
+        QCOMPARE(sum.teacher, calibrated.phases.teacher);
+        QCOMPARE(sum.statistics, calibrated.phases.statistics);
+        QVERIFY(std::abs(sum.refit - calibrated.phases.refit) <= 1e-9 * calibrated.phases.refit + 1e-12);
+        QVERIFY(calibrated.phases.total() <= calibrated.seconds);
         int checked = 0;
-        for (const TensorResult& t : compressModel(options, nullptr, nullptr).tensors) {
+        for (const TensorResult& t : calibrated.tensors) {
             if (t.name.rfind("model.layers.0.", 0) != 0 || t.name.find("down_proj") != std::string::npos ||
                 t.outputError < 0)
                 continue;

@@ -6,7 +6,9 @@
 
 #include "novaq/codec/codec_config.h"
 #include "novaq/container/novaq_file.h"
+#include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
+#include "novaq/pipeline/calibration_estimate.h"
 #include "novaq/pipeline/cluster.h"
 #include "novaq/pipeline/compress.h"
 #include "novaq/pipeline/export.h"
@@ -22,6 +24,7 @@
 #include <cstdio>
 #include <iostream>
 #include <limits>
+#include <optional>
 
 namespace novaq::cli {
 
@@ -231,8 +234,10 @@ std::vector<OptionSpec> compressOptionSpecs()
          "computes (the families `novaq inspect` says it runs; never evaluate on this text; a regular file of at most "
          "1 GiB)",
          ""},
-        {"--calibration-tokens", "N", "use at most N tokens of the calibration text",
-         std::to_string(defaults.calibrationTokens)},
+        {"--calibration-tokens", "N",
+         "use at most N tokens of the calibration text (at least the widest layer input of the model, or "
+         "the refit has directions it never sees)",
+         "4x the widest layer input, 32768-65536"},
         {"--with-tokenizer", "",
          "carry the model's tokenizer files inside the .novaq file (their size counts), so that eval and "
          "generate need nothing else",
@@ -292,6 +297,31 @@ std::string sharesText(const std::vector<RankShare>& shares)
         text += line;
     }
     return text;
+}
+
+// "Calibration: 32768 tokens of kjv_calibration.txt (chosen from the layer width: ...)", and a
+// warning on stderr when the tokens are fewer than the widest layer input.
+std::string calibrationLine(const ModelReport& report)
+{
+    if (!report.settings.contains("calibration"))
+        return {};
+    const nlohmann::json& c = report.settings["calibration"];
+    const int64_t tokens = c.value("tokens", int64_t(0)), widest = c.value("widest_input", int64_t(0));
+    std::string line = "Calibration: " + std::to_string(tokens) + " tokens of " + printable(c.value("text", "")) +
+                       " (" +
+                       (c.value("tokens_from", "") == "option"
+                            ? std::string("--calibration-tokens")
+                            : "chosen from the layer width: 4 x the widest layer input " + std::to_string(widest) +
+                                  ", 32768 to 65536, at most what the text gives") +
+                       ")\n";
+    if (widest > 0 && tokens < widest)
+        std::fprintf(stderr,
+                     "novaq: warning: %lld calibration tokens are fewer than the widest layer input (%lld): the refit "
+                     "kept the original weights in the directions the text never reached, so calibration helped "
+                     "less than it can; give a longer text or --calibration-tokens %lld or more\n",
+                     static_cast<long long>(tokens), static_cast<long long>(widest),
+                     static_cast<long long>(widest * 4));
+    return line;
 }
 
 } // namespace
@@ -389,6 +419,8 @@ int compressAndReport(const Context& context, const ParsedArgs& args, const Comp
         std::cout << j.dump(2) << '\n';
     } else {
         std::cout << formatReportTable(printableReport(report), true);
+        if (const std::string line = calibrationLine(report); !line.empty())
+            std::cout << "\n" << line;
         if (!shares.empty())
             std::cout << "\n" << sharesText(shares);
         std::cout << "\nWrote " << printable(report.output.string()) << '\n';
@@ -450,6 +482,12 @@ const std::vector<Command>& commandTable()
                  ""},
                 {"--context", "N",
                  "with --fit-memory: the tokens the KV cache is counted at (default: the model's, at most 4096)", ""},
+                {"--calibration", "FILE",
+                 "also estimate the time and peak memory of `novaq local --calibration FILE` on this computer (a "
+                 "short measured probe)",
+                 ""},
+                {"--calibration-tokens", "N", "the estimate for N calibration tokens",
+                 "4x the widest layer input, 32768-65536"},
                 json,
                 {"--d", "D", "expert: vector length (with --b1 and --b2, instead of --bits)", ""},
                 {"--b1", "X", "expert: stage-1 codebook bits", ""},
@@ -457,8 +495,8 @@ const std::vector<Command>& commandTable()
                 help,
             },
             {"novaq inspect ./my-model", "novaq inspect model.gguf --bits 2 --json",
-             "novaq inspect ./my-model --target-size 2.5MB",
-             "novaq inspect ./my-model --fit-memory 8GB --context 4096"},
+             "novaq inspect ./my-model --target-size 2.5MB", "novaq inspect ./my-model --fit-memory 8GB --context 4096",
+             "novaq inspect ./my-model --bits 2 --calibration kjv_calibration.txt"},
             true,
             runInspect,
             "",
@@ -566,10 +604,26 @@ int runInspect(const Context&, const ParsedArgs& args)
             ? fitToTarget(path, options.targetBytes, options.targetBits, options.subspaces, options.targetText)
                   .inspection
             : inspectModel(path, bits, config);
-    if (args.has("--json"))
-        std::cout << inspection.toJson().dump(2) << '\n';
-    else
+    std::optional<CalibrationEstimate> calibrated;
+    if (auto text = args.value("--calibration")) {
+        requireExisting(*text);
+        int64_t tokens = 0;
+        if (auto n = args.value("--calibration-tokens"))
+            tokens = parseInteger("--calibration-tokens", *n, 16, int64_t(1) << 32);
+        calibrated = estimateCalibratedRun(*openModel(path), path, inspection, *text, tokens, 0);
+    } else if (args.has("--calibration-tokens")) {
+        throw usageError("--calibration-tokens needs --calibration FILE");
+    }
+    if (args.has("--json")) {
+        nlohmann::json j = inspection.toJson();
+        if (calibrated)
+            j["calibration_estimate"] = calibrated->toJson();
+        std::cout << j.dump(2) << '\n';
+    } else {
         std::cout << formatInspection(printableInspection(inspection));
+        if (calibrated)
+            std::cout << calibrated->text();
+    }
     std::cout.flush();
     return kExitSuccess;
 }

@@ -9,6 +9,7 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 namespace novaq {
@@ -63,6 +64,23 @@ HessianMatrix damped(HessianMatrix H, double damping, std::vector<float>& diag)
     return H;
 }
 
+int64_t colsOf(const LlamaConfig& c, int site)
+{
+    switch (static_cast<LinearInput>(site)) {
+    case LinearInput::AttentionOutput:
+        return c.qDim();
+    case LinearInput::MlpDown:
+        return c.hiddenDim;
+    default:
+        return c.dim;
+    }
+}
+
+double secondsSince(std::chrono::steady_clock::time_point t0)
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 } // namespace
 
 Calibrator::Calibrator(const ModelReader& reader, const Tokenizer& tokenizer, const CalibrationOptions& options,
@@ -106,6 +124,8 @@ Calibrator::Calibrator(const ModelReader& reader, const Tokenizer& tokenizer, co
     m_endWindow = std::min(m_windows, m_endChunk * perChunk);
     m_cache.resize(4);
     m_cached.assign(4, false);
+    m_teacherInputs.resize(4);
+    m_seconds.resize(static_cast<size_t>(c.layers) + 2);
     if (options.teacherTargets) {
         m_original.config = c;
         m_original.layers.resize(static_cast<size_t>(c.layers));
@@ -152,10 +172,28 @@ void Calibrator::ensureHidden()
     done(m_map.embedding, E);
 }
 
-void Calibrator::runTeacher(int layer, float* hidden, const InputObserver* observer) const
+void Calibrator::teacherPass(int layer, bool keepInputs)
 {
-    KvCache cache(m_original.config, m_ctx);
-    forwardLayer(m_original, layer, hidden, m_ctx, cache, observer);
+    if (m_teacherLayer >= layer)
+        return;
+    const auto t0 = std::chrono::steady_clock::now();
+    const LlamaConfig& c = m_model.config;
+    const int64_t mine = (m_endWindow - m_firstWindow) * m_ctx;
+    if (keepInputs)
+        for (int g = 0; g < 4; ++g)
+            m_teacherInputs[static_cast<size_t>(g)].resize(static_cast<size_t>(mine * colsOf(c, g)));
+    // Each window writes its own rows: the same values at any thread count.
+    tbb::parallel_for(int64_t(0), m_endWindow - m_firstWindow, [&](int64_t w) {
+        const InputObserver keep = [&](int, LinearInput s, const float* X, int64_t T, int64_t n) {
+            std::copy_n(X, T * n, m_teacherInputs[static_cast<size_t>(s)].data() + w * m_ctx * n);
+        };
+        KvCache cache(m_original.config, m_ctx);
+        forwardLayer(m_original, layer, m_teacher.data() + w * m_ctx * c.dim, m_ctx, cache,
+                     keepInputs ? &keep : nullptr);
+    });
+    m_teacherLayer = layer;
+    m_seconds[static_cast<size_t>(layer + 1)].teacher += secondsSince(t0);
+    checkCancel(m_cancel);
 }
 
 void Calibrator::enterLayer(int layer)
@@ -165,16 +203,20 @@ void Calibrator::enterLayer(int layer)
     while (m_layer < layer) {
         if (m_layer >= 0) {
             // Move the hidden states through the finished block (its compressed weights), and
-            // the teacher's through the original block.
+            // the teacher's through the original block (when no statistics asked for it).
+            if (m_options.teacherTargets)
+                teacherPass(m_layer, false);
+            const auto t0 = std::chrono::steady_clock::now();
             tbb::parallel_for(int64_t(0), m_endWindow - m_firstWindow, [&](int64_t w) {
                 KvCache cache(c, m_ctx);
                 forwardLayer(m_model, m_layer, m_hidden.data() + w * m_ctx * c.dim, m_ctx, cache);
-                if (m_options.teacherTargets)
-                    runTeacher(m_layer, m_teacher.data() + w * m_ctx * c.dim, nullptr);
             });
+            m_seconds[static_cast<size_t>(m_layer + 1)].statistics += secondsSince(t0);
             m_model.layers[static_cast<size_t>(m_layer)] = LlamaLayer{};
             if (m_options.teacherTargets)
                 m_original.layers[static_cast<size_t>(m_layer)] = LlamaLayer{};
+            for (auto& kept : m_teacherInputs)
+                std::vector<float>().swap(kept);
             checkCancel(m_cancel);
         }
         ++m_layer;
@@ -191,54 +233,103 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
 {
     const LlamaConfig& c = m_model.config;
     const bool teacher = m_options.teacherTargets;
+    if (teacher && layer < c.layers) {
+        teacherPass(layer, true);
+        if (m_teacherInputs[static_cast<size_t>(site)].empty())
+            internalError("calibration statistics asked for twice");
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    Cluster& ranks = cluster();
+    const int64_t perChunk = (m_windows + kChunks - 1) / kChunks;
+    const int64_t window = m_ctx * c.dim;
+    // H and C are sums over chunks of windows, added in chunk order: H = ((0 + P_0) + P_1) + ...
+    // One process adds each chunk's product straight into H (and C); a cluster keeps the
+    // products of the chunks, sent by the rank that computed them to every rank, and adds them
+    // in the same order: the same bits at any thread and rank count.
+    HessianMatrix H = HessianMatrix::Zero(cols, cols), C;
+    if (teacher)
+        C = HessianMatrix::Zero(cols, cols);
     struct Part {
         HessianMatrix H, C;
     };
-    std::vector<Part> parts(static_cast<size_t>(kChunks));
-    const int64_t perChunk = (m_windows + kChunks - 1) / kChunks;
-    const int64_t window = m_ctx * c.dim;
-    tbb::parallel_for(m_firstChunk, m_endChunk, [&](int64_t ch) {
-        Part& part = parts[static_cast<size_t>(ch)];
-        part.H.setZero(cols, cols);
-        if (teacher)
-            part.C.setZero(cols, cols);
-        std::vector<float> hidden(static_cast<size_t>(window)), xt(static_cast<size_t>(m_ctx * cols));
-        const InputObserver studentSeen = [&](int l, LinearInput s, const float* X, int64_t T, int64_t n) {
-            if (l != layer || s != site)
-                return;
-            const Eigen::Map<const HessianMatrix> Xs(X, T, n);
-            part.H.noalias() += Xs.transpose() * Xs;
+    std::vector<Part> parts(ranks.single() ? 0 : static_cast<size_t>(kChunks));
+    // Output tiles of kTile x kTile: each one GEMM over the chunk's tokens by one task, the same
+    // arithmetic at any thread count; H's lower triangle only (mirrored at the end).
+    constexpr int64_t kTile = 256;
+    const int64_t tiles = (cols + kTile - 1) / kTile;
+    for (int64_t ch = m_firstChunk; ch < m_endChunk; ++ch) {
+        const int64_t first = std::min(m_windows, ch * perChunk), end = std::min(m_windows, (ch + 1) * perChunk);
+        HessianMatrix* intoH = &H;
+        HessianMatrix* intoC = &C;
+        if (!ranks.single()) {
+            Part& part = parts[static_cast<size_t>(ch)];
+            part.H.setZero(cols, cols);
             if (teacher)
-                part.C.noalias() += Eigen::Map<const HessianMatrix>(xt.data(), T, n).transpose() * Xs;
-        };
-        const InputObserver teacherSeen = [&](int l, LinearInput s, const float* X, int64_t T, int64_t n) {
-            if (l == layer && s == site)
-                std::copy_n(X, T * n, xt.data());
-        };
-        for (int64_t w = ch * perChunk; w < std::min(m_windows, (ch + 1) * perChunk); ++w) {
+                part.C.setZero(cols, cols);
+            intoH = &part.H;
+            intoC = &part.C;
+        }
+        if (first >= end)
+            continue;
+        const int64_t rows = (end - first) * m_ctx;
+        // The student's inputs of the chunk's windows, one row per token.
+        HessianMatrix Xs(rows, cols);
+        tbb::parallel_for(first, end, [&](int64_t w) {
             if (m_cancel && m_cancel->cancelled())
                 return;
             const int64_t at = (w - m_firstWindow) * window; // in this rank's windows
+            float* into = Xs.data() + (w - first) * m_ctx * cols;
             if (layer < c.layers) {
-                if (teacher) {
-                    std::copy_n(m_teacher.data() + at, window, hidden.data());
-                    runTeacher(layer, hidden.data(), &teacherSeen);
-                }
-                std::copy_n(m_hidden.data() + at, window, hidden.data());
+                // The compressed block's forward, stopped at the input wanted: what comes
+                // after it is not needed (an exception is the one way out of forwardLayer
+                // without a change to the runtime's hot path).
+                struct Stop {};
+                const InputObserver stopAt = [&](int, LinearInput s, const float* X, int64_t T, int64_t n) {
+                    if (s != site)
+                        return;
+                    std::copy_n(X, T * n, into);
+                    throw Stop{};
+                };
+                std::vector<float> hidden(m_hidden.begin() + at, m_hidden.begin() + at + window);
                 KvCache cache(c, m_ctx);
-                forwardLayer(m_model, layer, hidden.data(), m_ctx, cache, &studentSeen);
+                try {
+                    forwardLayer(m_model, layer, hidden.data(), m_ctx, cache, &stopAt);
+                } catch (const Stop&) {
+                }
             } else { // the output layer's input: the final norm of the last hidden states
-                std::vector<float> xn(static_cast<size_t>(window));
-                if (teacher)
-                    finalNorm(m_model, m_teacher.data() + at, m_ctx, xt.data());
-                finalNorm(m_model, m_hidden.data() + at, m_ctx, xn.data());
-                studentSeen(layer, site, xn.data(), m_ctx, c.dim);
+                finalNorm(m_model, m_hidden.data() + at, m_ctx, into);
             }
+        });
+        checkCancel(m_cancel);
+        HessianMatrix Xt;
+        if (teacher) {
+            Xt.resize(rows, cols);
+            if (layer < c.layers)
+                std::copy_n(m_teacherInputs[static_cast<size_t>(site)].data() + (first - m_firstWindow) * m_ctx * cols,
+                            rows * cols, Xt.data());
+            else
+                tbb::parallel_for(first, end, [&](int64_t w) {
+                    finalNorm(m_model, m_teacher.data() + (w - m_firstWindow) * window, m_ctx,
+                              Xt.data() + (w - first) * m_ctx * cols);
+                });
         }
-    });
+        // Tile (i, j): H_ij += Xs_i^T Xs_j for j <= i, C_ij += Xt_i^T Xs_j for all j.
+        tbb::parallel_for(int64_t(0), tiles * tiles, [&](int64_t t) {
+            const int64_t i = t / tiles, j = t % tiles;
+            const int64_t r0 = i * kTile, c0 = j * kTile;
+            const int64_t nr = std::min(kTile, cols - r0), nc = std::min(kTile, cols - c0);
+            HessianMatrix tile(nr, nc);
+            if (j <= i) {
+                tile.noalias() = Xs.middleCols(r0, nr).transpose() * Xs.middleCols(c0, nc);
+                intoH->block(r0, c0, nr, nc) += tile;
+            }
+            if (teacher) {
+                tile.noalias() = Xt.middleCols(r0, nr).transpose() * Xs.middleCols(c0, nc);
+                intoC->block(r0, c0, nr, nc) += tile;
+            }
+        });
+    }
     checkCancel(m_cancel);
-    // Each chunk's partials from the rank that computed them, to every rank, in chunk order.
-    Cluster& ranks = cluster();
     for (int64_t ch = 0; ch < kChunks && !ranks.single(); ++ch) {
         Part& part = parts[static_cast<size_t>(ch)];
         for (HessianMatrix* M : {&part.H, &part.C}) {
@@ -248,18 +339,20 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
             ranks.broadcast({reinterpret_cast<std::byte*>(M->data()), static_cast<size_t>(M->size()) * sizeof(float)},
                             ownerOfChunk(ch, ranks.size()), m_cancel);
         }
+        H += part.H;
+        if (teacher)
+            C += part.C;
+        part = Part{};
     }
-    HessianMatrix H = HessianMatrix::Zero(cols, cols);
-    for (const Part& p : parts)
-        H += p.H;
+    H.triangularView<Eigen::StrictlyUpper>() = H.transpose();
     const float n = static_cast<float>(m_windows * m_ctx);
     out.H = damped(H / n, m_options.damping, out.columnImportance);
-    if (teacher) {
-        out.C = HessianMatrix::Zero(cols, cols);
-        for (const Part& p : parts)
-            out.C += p.C;
-        out.C /= n;
-    }
+    if (teacher)
+        out.C = C / n;
+    // The teacher's inputs of this site are used once: later sites need the memory.
+    if (layer < c.layers)
+        std::vector<float>().swap(m_teacherInputs[static_cast<size_t>(site)]);
+    m_seconds[static_cast<size_t>(layer + 1)].statistics += secondsSince(t0);
 }
 
 TensorCalibration Calibrator::statistics(size_t index)
@@ -291,10 +384,12 @@ TensorCalibration Calibrator::statistics(size_t index)
     const LinearInput site = siteOf(s.slot);
     const auto g = static_cast<size_t>(site);
     if (!m_cached[g]) {
-        const int64_t cols = site == LinearInput::MlpDown           ? c.hiddenDim
-                             : site == LinearInput::AttentionOutput ? c.qDim()
-                                                                    : c.dim;
-        accumulate(s.layer, site, cols, m_cache[g]);
+        // Inputs are asked for in block order: the statistics of the ones before are done with.
+        for (size_t k = 0; k < g; ++k) {
+            m_cache[k] = TensorCalibration{};
+            m_cached[k] = false;
+        }
+        accumulate(s.layer, site, colsOf(c, static_cast<int>(site)), m_cache[g]);
         m_cached[g] = true;
     }
     return m_cache[g];

@@ -8,8 +8,16 @@
 // q/k/v are fitted to the normed hidden states, o to the attention output computed with
 // the compressed q/k/v, gate/up to the MLP input after the compressed o, and down to the
 // gated-MLP output of the compressed gate/up; then the block, fully compressed, moves the
-// hidden states on to the next one. Memory: one block's weights, the hidden states of the
-// calibration tokens and one H at a time, never the whole model.
+// hidden states on to the next one.
+//
+// Work per block: one forward of the original block (the teacher) over the calibration
+// tokens, which keeps its inputs at the four sites (q/k/v, o, gate/up, down) until each is
+// used; per site one forward of the compressed block stopped at that site's input; one more
+// to move the hidden states on. H (and C) of a site are one rank update (one GEMM) per chunk
+// of windows, shared by every matrix that reads the site's input.
+// Memory: one block's weights, two streams of hidden states of the calibration tokens, the
+// teacher's inputs of the current block (tokens x (2 dim + q dim + ffn width), at most) and
+// one H and C per site at a time, never the whole model.
 //
 // On a cluster (cluster.h) each rank holds the hidden states of its own whole chunks of
 // windows only, runs the teacher and the student over them, and the chunk partials of H and
@@ -38,6 +46,12 @@ struct CalibrationOptions {
     // than to the original weights on the compressed inputs (X_s W^T): the refit then also
     // corrects what the compressed layers before it got wrong.
     bool teacherTargets = true;
+};
+
+// Where a calibrated run spends its time, in seconds (wall clock).
+struct CalibrationSeconds {
+    double teacher = 0;    // forwards of the original blocks
+    double statistics = 0; // forwards of the compressed blocks, H and C
 };
 
 struct TensorCalibration {
@@ -69,6 +83,11 @@ public:
     // Tensors with the same key (consecutive in order()) share their statistics and can be
     // compressed at the same time: q/k/v of a block, gate/up.
     int64_t shareKey(size_t index) const;
+    // The block a tensor belongs to: -1 the embedding, 0.. layers - 1, layers the output.
+    int blockOf(size_t index) const { return slotOf(index).layer; }
+    int blocks() const noexcept { return m_model.config.layers; }
+    // Time spent so far, per block (index blockOf() + 1: the embedding first, the output last).
+    const std::vector<CalibrationSeconds>& seconds() const noexcept { return m_seconds; }
 
 private:
     struct Slot {
@@ -79,7 +98,7 @@ private:
     void ensureHidden();
     void enterLayer(int layer);
     void accumulate(int layer, LinearInput site, int64_t cols, TensorCalibration& out);
-    void runTeacher(int layer, float* hidden, const InputObserver* observer) const;
+    void teacherPass(int layer, bool keepInputs);
 
     const ModelReader& m_reader;
     CalibrationOptions m_options;
@@ -92,9 +111,12 @@ private:
     int64_t m_ctx = 0;
     int64_t m_firstChunk = 0, m_endChunk = 0; // this rank's chunks of windows
     int64_t m_firstWindow = 0, m_endWindow = 0;
-    std::vector<float> m_hidden;  // this rank's tokens x dim: hidden states at the block's input
-    std::vector<float> m_teacher; // the same through the original model (teacher targets)
-    LlamaModel m_original;        // the current block's original weights (teacher targets)
+    std::vector<float> m_hidden;                     // this rank's tokens x dim: hidden states at the block's input
+    std::vector<float> m_teacher;                    // the same through the original model (teacher targets)
+    LlamaModel m_original;                           // the current block's original weights (teacher targets)
+    int m_teacherLayer = -1;                         // the block m_teacher has been moved through
+    std::vector<std::vector<float>> m_teacherInputs; // per LinearInput: this rank's tokens x cols
+    std::vector<CalibrationSeconds> m_seconds;
     bool m_hiddenReady = false;
     int m_layer = -1;                       // block whose weights are loaded
     std::vector<TensorCalibration> m_cache; // per LinearInput of the current block

@@ -283,12 +283,18 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
         const std::unique_ptr<Tokenizer> tokenizer = findTokenizer(*reader, options.input);
         CalibrationOptions calibrationOptions;
         calibrationOptions.text = options.calibration;
-        calibrationOptions.maxTokens = options.calibrationTokens;
+        const LlamaConfig shape = llamaConfig(*reader);
+        const int64_t widest = std::max({shape.dim, shape.qDim(), shape.hiddenDim});
+        calibrationOptions.maxTokens =
+            options.calibrationTokens > 0 ? options.calibrationTokens : defaultCalibrationTokens(widest);
         calibrator = std::make_unique<Calibrator>(*reader, *tokenizer, calibrationOptions, cancel);
         order = calibrator->order();
         report.settings["calibration"] = {{"text", options.calibration.filename().string()},
                                           {"tokens", calibrator->tokens()},
+                                          {"tokens_from", options.calibrationTokens > 0 ? "option" : "layer width"},
+                                          {"widest_input", widest},
                                           {"damping", calibrationOptions.damping}};
+        report.blockPhases.resize(static_cast<size_t>(calibrator->blocks()) + 2);
     }
     for (size_t i = 0; i < tensors.size(); ++i)
         if (!calibrator || !calibrator->covers(i))
@@ -530,12 +536,25 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
             // Teacher targets: the weights that best map the compressed model's inputs to the
             // original's outputs, W* = W (C + delta I) H^-1 (teacher_targets.h); quantizing towards W* instead of
             // W minimizes ||X_t W^T - X_s What^T||.
+            // This tensor's share of the run's phases (and of its block's, when calibrated).
+            PhaseSeconds* block =
+                calibrated ? &report.blockPhases[static_cast<size_t>(calibrator->blockOf(i) + 1)] : nullptr;
+            auto charge = [&](double PhaseSeconds::*phase, Clock::time_point since) {
+                const double s = secondsSince(since);
+                report.phases.*phase += s;
+                if (block)
+                    block->*phase += s;
+            };
             std::vector<float> target;
-            if (calibration.C.size() > 0)
+            auto tp = Clock::now();
+            if (calibration.C.size() > 0) {
                 target = teacherTargets.solve(W, info.rows(), info.cols(), calibration.H, calibration.C,
                                               calibration.columnImportance);
+                charge(&PhaseSeconds::targets, tp);
+            }
             const std::span<const float> goal = target.empty() ? std::span<const float>(W) : target;
             QuantizedTensor q;
+            tp = Clock::now();
             try {
                 q = encodeMatrix(goal, info.rows(), info.cols(), params, cancel, onProgress);
             } catch (const Error& e) {
@@ -543,9 +562,12 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
                     throw;
                 throw Error(e.kind(), fileOf(*reader, info) + ": tensor '" + info.name + "': " + e.what());
             }
+            charge(&PhaseSeconds::encoding, tp);
             if (calibration.H.size() > 0) {
                 onProgress(0.97, "refit");
+                tp = Clock::now();
                 const RefineResult refined = refineForOutput(q, goal, calibration.H);
+                charge(&PhaseSeconds::refit, tp);
                 rec.outputError = refined.after;
                 unrefinedOutputError = refined.before;
             }
@@ -606,6 +628,14 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     while (finished < order.size())
         finishNext();
     ranks.flush(cancel);
+    if (calibrator)
+        for (size_t b = 0; b < report.blockPhases.size(); ++b) {
+            const CalibrationSeconds& s = calibrator->seconds()[b];
+            report.blockPhases[b].teacher = s.teacher;
+            report.blockPhases[b].statistics = s.statistics;
+            report.phases.teacher += s.teacher;
+            report.phases.statistics += s.statistics;
+        }
     if (ranks.rank() != 0) { // rank 0 writes the file and reports
         report.seconds = secondsSince(t0);
         return report;

@@ -28,9 +28,10 @@ struct CompressOptions {
     uint64_t seed = CodecParams{}.seed;
     bool overwrite = true;
     // Teacher-guided refinement: calibration text (empty: none) and how many of its tokens
-    // to use. Families of the architecture table only (runtime/architecture.h).
+    // to use (0: chosen from the layer width, defaultCalibrationTokens() in planner.h).
+    // Families of the architecture table only (runtime/architecture.h).
     std::filesystem::path calibration;
-    int64_t calibrationTokens = 32768;
+    int64_t calibrationTokens = 0;
     // Carry the source's tokenizer files inside the .novaq file (their size counts in the
     // file). Without them, eval/generate find the tokenizer in the source folder the
     // manifest names, or take --tokenizer / --against.

@@ -333,4 +333,11 @@ std::vector<size_t> allocateBudget(const std::vector<std::vector<FitOption>>& op
     return choice;
 }
 
+int64_t defaultCalibrationTokens(int64_t widestInput) noexcept
+{
+    constexpr int64_t kWindow = 256, kLeast = 32768, kMost = 65536;
+    const int64_t wanted = (4 * std::max<int64_t>(widestInput, 0) + kWindow - 1) / kWindow * kWindow;
+    return std::clamp(wanted, kLeast, kMost);
+}
+
 } // namespace novaq

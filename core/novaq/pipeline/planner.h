@@ -77,4 +77,10 @@ std::vector<std::vector<FitOption>> fitOptions(const ModelReader& reader, int su
 std::vector<size_t> allocateBudget(const std::vector<std::vector<FitOption>>& options, uint64_t budget,
                                    const std::vector<int>& fixed = {});
 
+// Calibration tokens when the user gives none, from the widest input of the model's linear
+// layers: four times that width (so that H = X^T X / n is estimated from several times as
+// many tokens as it has directions), at least 32,768 and at most 65,536 (memory: the teacher's
+// inputs of one block are kept, tokens x the block's input widths), in whole windows of 256.
+int64_t defaultCalibrationTokens(int64_t widestInput) noexcept;
+
 } // namespace novaq

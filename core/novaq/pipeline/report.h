@@ -29,6 +29,16 @@ struct QualityCheck {
     nlohmann::json toJson() const;
 };
 
+// Where a run spent its time, in seconds of wall clock (not stored in the file).
+struct PhaseSeconds {
+    double teacher = 0;    // calibration: forwards of the original blocks
+    double statistics = 0; // calibration: forwards of the compressed blocks, H and C
+    double encoding = 0;   // codebooks and codes
+    double targets = 0;    // teacher targets W* (teacher_targets.h)
+    double refit = 0;      // least-squares refits for the layer outputs (refine.h)
+    double total() const noexcept { return teacher + statistics + encoding + targets + refit; }
+};
+
 struct ModelReport {
     std::filesystem::path output; // the .novaq file
     std::string source;           // what the user named
@@ -40,6 +50,9 @@ struct ModelReport {
     uint64_t fileBytes = 0;              // size of the .novaq file, everything included
     double seconds = 0;                  // wall time of the run (0 when read back from a file)
     std::optional<QualityCheck> quality; // set once a quality check ran; "quality" in toJson()
+    // Where the time went (compressModel; not read back from a file).
+    PhaseSeconds phases;                   // the whole run
+    std::vector<PhaseSeconds> blockPhases; // calibrated runs: the embedding, each block, the output
 
     uint64_t params() const noexcept;
     uint64_t quantizedParams() const noexcept;

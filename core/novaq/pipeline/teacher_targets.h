@@ -13,6 +13,7 @@
 
 #include "novaq/codec/refine.h"
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -29,9 +30,8 @@ public:
     int factorizations() const noexcept { return m_factorizations; } // for tests
 
 private:
-    HessianMatrix m_H, m_C; // the statistics m_M was made from
-    std::vector<float> m_diag;
-    HessianMatrix m_M; // (C + delta I) H^-1
+    std::array<uint64_t, 3> m_key{}; // cols and a 128-bit hash of the statistics m_M was made from
+    HessianMatrix m_M;               // (C + delta I) H^-1
     int m_factorizations = 0;
 };
 

@@ -1,0 +1,235 @@
+#include "novaq/pipeline/calibration_estimate.h"
+
+#include "novaq/codec/encoder.h"
+#include "novaq/codec/refine.h"
+#include "novaq/io/error.h"
+#include "novaq/pipeline/planner.h"
+#include "novaq/pipeline/report.h"
+#include "novaq/pipeline/teacher_targets.h"
+#include "novaq/runtime/eval.h"
+#include "novaq/runtime/llama.h"
+#include "novaq/runtime/session.h"
+#include "novaq/text/tokenizer.h"
+
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <random>
+
+namespace novaq {
+
+namespace {
+
+// The best of five runs: what the work takes when the cores are free (on a shared machine a
+// single short run measures the other jobs as much as this one).
+double secondsOf(const std::function<void()>& f)
+{
+    double best = 1e30;
+    for (int k = 0; k < 5; ++k) {
+        const auto t0 = std::chrono::steady_clock::now();
+        f();
+        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return best;
+}
+
+HessianMatrix gaussianMatrix(int64_t rows, int64_t cols, uint64_t seed)
+{
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    HessianMatrix X(rows, cols);
+    for (int64_t i = 0; i < X.size(); ++i)
+        X.data()[i] = gauss(rng);
+    return X;
+}
+
+// Rates of this machine (floating-point operations per second, or the like), measured on
+// small matrices with the code paths calibration runs.
+struct Rates {
+    double forward = 0; // a dense block-shaped product (LlamaModel's dense Linear)
+    double gemm = 0;    // H and C tiles (calibrate.cpp)
+    double targets = 0; // TeacherTargets::solve, per (7/3 cols^3 + 2 rows cols^2)
+    double refit = 0;   // refineForOutput, per rows cols^2
+};
+
+Rates measureRates(int64_t dim, const CodecConfig& config)
+{
+    Rates r;
+    // The forward: 256 tokens through a 512 x dim matrix, the best of two.
+    const int64_t cols = std::clamp<int64_t>(dim, 64, 4096), T = 256, rows = 512;
+    const std::unique_ptr<Linear> linear = makeDenseLinear(gaussianMatrix(rows, cols, 1));
+    const HessianMatrix X = gaussianMatrix(T, cols, 2);
+    HessianMatrix Y(T, rows);
+    const double best = secondsOf([&] { linear->forward(X.data(), T, Y.data()); });
+    r.forward = 2.0 * double(T * rows * cols) / std::max(best, 1e-9);
+    // The tiles: 256 x 256 outputs over 1024 tokens, in parallel as calibrate.cpp runs them.
+    const int64_t gc = std::min<int64_t>(cols, 1024), tile = 256, tiles = (gc + tile - 1) / tile;
+    const HessianMatrix Xg = gaussianMatrix(1024, gc, 3);
+    const double g = secondsOf([&] {
+        tbb::parallel_for(int64_t(0), tiles * tiles, [&](int64_t t) {
+            const int64_t i = t / tiles, j = t % tiles;
+            const int64_t nr = std::min(tile, gc - i * tile), nc = std::min(tile, gc - j * tile);
+            HessianMatrix out = Xg.middleCols(i * tile, nr).transpose() * Xg.middleCols(j * tile, nc);
+            (void)out;
+        });
+    });
+    r.gemm = 2.0 * 1024.0 * double(gc * gc) / std::max(g, 1e-9);
+    // Teacher targets and a refit of a 256 x 512 matrix.
+    const int64_t pr = 256, pc = 512;
+    const HessianMatrix Xp = gaussianMatrix(1024, pc, 4);
+    HessianMatrix H = Xp.transpose() * Xp / 1024.0f;
+    std::vector<float> diag(static_cast<size_t>(pc));
+    for (int64_t j = 0; j < pc; ++j) {
+        diag[static_cast<size_t>(j)] = H(j, j);
+        H(j, j) += 0.01f;
+    }
+    const HessianMatrix W = gaussianMatrix(pr, pc, 5);
+    const std::vector<float> w(W.data(), W.data() + W.size());
+    std::vector<float> goal;
+    const double t = secondsOf([&] {
+        TeacherTargets fresh; // a factorization each time
+        goal = fresh.solve(w, pr, pc, H, H, diag);
+    });
+    r.targets = (7.0 / 3.0 * double(pc) * pc * pc + 2.0 * double(pr) * pc * pc) / std::max(t, 1e-9);
+    CodecParams params;
+    params.config = config;
+    const QuantizedTensor q = encodeMatrix(goal, pr, pc, params);
+    const double f = secondsOf([&] {
+        QuantizedTensor copy = q;
+        (void)refineForOutput(copy, goal, H);
+    });
+    r.refit = double(pr) * pc * pc / std::max(f, 1e-9);
+    return r;
+}
+
+} // namespace
+
+CalibrationEstimate estimateCalibratedRun(const ModelReader& reader, const std::filesystem::path& modelPath,
+                                          const ModelInspection& inspection, const std::filesystem::path& text,
+                                          int64_t tokens, int threads)
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    const LlamaConfig c = llamaConfig(reader);
+    const LlamaTensorMap map = llamaTensors(reader, c);
+    CalibrationEstimate est;
+    est.blocks = c.layers;
+    est.widestInput = std::max({c.dim, c.qDim(), c.hiddenDim});
+    est.tokensFromWidth = tokens <= 0;
+    const int64_t ctx = std::min<int64_t>(256, c.maxSeq); // CalibrationOptions::ctx
+    {
+        const std::unique_ptr<Tokenizer> tokenizer = findTokenizer(reader, modelPath);
+        const std::vector<int32_t> all =
+            protocolTokens(*tokenizer, readTextForEval(text), DocumentSplit::Lines, bosOf(c, *tokenizer), 0);
+        est.textTokens = static_cast<int64_t>(all.size()) / ctx * ctx;
+    }
+    const int64_t wanted = tokens > 0 ? tokens : defaultCalibrationTokens(est.widestInput);
+    est.tokens = std::min(est.textTokens, std::max<int64_t>(wanted / ctx, 1) * ctx);
+
+    Rates rates;
+    if (threads > 0) {
+        tbb::task_arena arena(threads);
+        arena.execute([&] { rates = measureRates(c.dim, inspection.settings); });
+    } else {
+        rates = measureRates(c.dim, inspection.settings);
+    }
+
+    // Work per block, from the shapes (calibrate.cpp).
+    const double N = double(est.tokens), dim = double(c.dim), qDim = double(c.qDim()), kvDim = double(c.kvDim()),
+                 ffn = double(c.hiddenDim);
+    const double qkv = 2 * (qDim + 2 * kvDim) * dim + 2 * qDim * double(ctx); // with attention, per token
+    const double o = 2 * dim * qDim, gateUp = 4 * ffn * dim, down = 2 * dim * ffn;
+    const double full = qkv + o + gateUp + down;
+    // The compressed block stopped at each input (q/k/v: at once), then run through.
+    const double stopped = qkv + (qkv + o) + (qkv + o + gateUp) + full;
+    est.teacher = double(c.layers) * N * full / rates.forward;
+    double gemm = 0;
+    for (double cols : {dim, qDim, dim, ffn})
+        gemm += 3 * N * cols * cols; // H: half of 2 N cols^2 (lower tiles), C: 2 N cols^2
+    gemm *= double(c.layers);
+    if (map.output)
+        gemm += 3 * N * dim * dim;
+    est.statistics = double(c.layers) * N * stopped / rates.forward + gemm / rates.gemm;
+
+    // Per matrix: encoding (as a plain run), targets (a factor per input, W M per matrix), refit.
+    const double encodeRate = calibratedEncodeRate(inspection.settings, threads);
+    double targetWork = 0, refitWork = 0;
+    for (const TensorInspection& t : inspection.tensors) {
+        if (!t.quantize)
+            continue;
+        est.plainSeconds += double(t.info.numel()) / encodeRate;
+        if (t.info.name == reader.tensors()[map.embedding].name) // no H: rows weighted by token counts
+            continue;
+        const double rows = double(t.info.rows()), cols = double(t.info.cols());
+        targetWork += 2 * rows * cols * cols;
+        refitWork += rows * cols * cols;
+    }
+    for (double cols : {dim, qDim, dim, ffn})
+        targetWork += double(c.layers) * 7.0 / 3.0 * cols * cols * cols;
+    est.encoding = est.plainSeconds;
+    est.targets = targetWork / rates.targets;
+    est.refit = refitWork / rates.refit;
+
+    // Peak memory: two streams of hidden states throughout, and the larger of two phases.
+    // A block: the teacher's inputs of the block, its weights twice (compressed and original,
+    // as floats), a chunk of inputs of each stream, the statistics of the widest input (H and C
+    // cached and handed out: 16 cols^2 bytes; the teacher-target map, factor and right-hand
+    // sides: 20 cols^2) and a matrix being compressed (W and its decode). The embedding and the
+    // output: a plain run's working set and the embedding as floats.
+    double blockParams = 0, largest = 0;
+    for (size_t slot : map.linear.front())
+        if (slot != kNoTensor) {
+            blockParams += double(reader.tensors()[slot].numel());
+            largest = std::max(largest, double(reader.tensors()[slot].numel()));
+        }
+    const double widest = double(est.widestInput);
+    const double block = N * (2 * dim + qDim + ffn) * 4 + 2 * blockParams * 4 + 2 * (N / 8) * widest * 4 +
+                         36 * widest * widest + 8 * largest;
+    const double ends = double(estimatedPeakBytes(inspection)) + double(c.vocab) * dim * 4;
+    const double peak = 2 * N * dim * 4 + std::max(block, ends) + 64e6;
+    est.peakBytes = static_cast<uint64_t>(peak);
+    est.probeSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return est;
+}
+
+nlohmann::json CalibrationEstimate::toJson() const
+{
+    return {{"tokens", tokens},
+            {"text_tokens", textTokens},
+            {"widest_input", widestInput},
+            {"tokens_from", tokensFromWidth ? "layer width" : "option"},
+            {"seconds", seconds()},
+            {"plain_seconds", plainSeconds},
+            {"phases",
+             {{"teacher", teacher},
+              {"statistics", statistics},
+              {"encoding", encoding},
+              {"targets", targets},
+              {"refit", refit}}},
+            {"peak_bytes", peakBytes},
+            {"probe_seconds", probeSeconds}};
+}
+
+std::string CalibrationEstimate::text() const
+{
+    char line[640];
+    std::snprintf(line, sizeof line,
+                  "calibration tokens      %lld of the text's %lld (%s; widest layer input %lld)\n"
+                  "calibrated run          about %.0f s on this computer now (teacher pass %.0f, statistics %.0f, "
+                  "encoding %.0f, targets %.0f, refits %.0f; without calibration about %.0f s)\n"
+                  "calibrated peak memory  about %s\n",
+                  static_cast<long long>(tokens), static_cast<long long>(textTokens),
+                  tokensFromWidth ? "chosen from the layer width" : "--calibration-tokens",
+                  static_cast<long long>(widestInput), seconds(), teacher, statistics, encoding, targets, refit,
+                  plainSeconds, humanBytes(peakBytes).c_str());
+    std::string out = line;
+    if (tokens < widestInput)
+        out += "WARNING                 fewer calibration tokens than the widest layer input: the refit keeps the "
+               "original weights where the text never reaches; give a longer text\n";
+    return out;
+}
+
+} // namespace novaq
