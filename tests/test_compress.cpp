@@ -1,4 +1,5 @@
-// compressModel end to end: determinism across thread counts, cancel, failure leaves nothing.
+// compressModel end to end: determinism across thread counts, cancel, failure leaves nothing,
+// and the progress events of compress, validate and export (pipeline/job_progress.h).
 
 #include "test_support.h"
 
@@ -7,6 +8,7 @@
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/pipeline/compress.h"
+#include "novaq/pipeline/export.h"
 #include "novaq/pipeline/validate.h"
 #include "novaq/tensor/dtype.h"
 
@@ -64,6 +66,22 @@ private:
     CancelToken& m_token;
     int m_after;
     int m_finished = 0;
+};
+
+// Every event of a job, with the name of the finished tensor's figures.
+class RecordingSink : public ProgressSink {
+public:
+    struct Seen {
+        ProgressEvent event; // result cleared: it points into the job
+        std::string resultName;
+    };
+    void onEvent(const ProgressEvent& e) override
+    {
+        Seen seen{e, e.result ? e.result->name : std::string()};
+        seen.event.result = nullptr;
+        events.push_back(seen);
+    }
+    std::vector<Seen> events;
 };
 
 std::vector<fs::path> listDir(const fs::path& dir)
@@ -248,6 +266,86 @@ private Q_SLOTS:
             lastError = err;
             QVERIFY(validateNovaq(o.output, std::nullopt, nullptr, nullptr).ok);
         }
+    }
+
+    // The events each job sends, built by one helper (JobProgress) for the three: the job's
+    // start, for every tensor its start, progress (compress: per stage) and finish with its
+    // figures, the overall fraction by parameters done (the tensor in progress by its own
+    // fraction), and the job's end.
+    void progressEvents_data()
+    {
+        QTest::addColumn<QString>("job");
+        QTest::addColumn<QString>("stage");                 // what every event says (compress: none)
+        QTest::addColumn<double>("finishedTensorFraction"); // of the JobFinished event
+        QTest::newRow("compress") << "compress"
+                                  << "" << 0.0;
+        QTest::newRow("validate") << "validate"
+                                  << "validate" << 1.0;
+        QTest::newRow("export") << "export"
+                                << "write" << 1.0;
+    }
+    void progressEvents()
+    {
+        QFETCH(QString, job);
+        QFETCH(QString, stage);
+        QFETCH(double, finishedTensorFraction);
+        QTemporaryDir tmp;
+        const fs::path dir = test::toPath(tmp.path());
+        const fs::path model = writeSmallModel(dir);
+        CompressOptions o;
+        o.input = model;
+        o.output = dir / "m.novaq";
+        RecordingSink sink;
+        compressModel(o, job == "compress" ? &sink : nullptr, nullptr);
+        if (job == "validate")
+            QVERIFY(validateNovaq(o.output, model, &sink, nullptr).ok);
+        else if (job == "export")
+            exportSafetensors(o.output, dir / "e.safetensors", DType::F32, &sink, nullptr);
+        const std::vector<std::string> names = {"a.weight", "b.weight", "norm.weight", "position_ids"};
+        const std::vector<uint64_t> params = {384 * 512, 256 * 256, 512, 4};
+        const double total = 384 * 512 + 256 * 256 + 512 + 4;
+        using Kind = ProgressEvent::Kind;
+        const auto& seen = sink.events;
+        QVERIFY(seen.size() >= 2 + 2 * names.size());
+        QVERIFY(seen.front().event.kind == Kind::JobStarted);
+        QVERIFY(seen.back().event.kind == Kind::JobFinished);
+        for (const auto& s : seen) {
+            QCOMPARE(s.event.tensorCount, names.size());
+            if (s.event.kind != Kind::TensorProgress)
+                QCOMPARE(QString::fromStdString(s.event.stage), stage);
+        }
+        QCOMPARE(seen.back().event.tensorIndex, names.size());
+        QCOMPARE(seen.back().event.overallFraction, 1.0);
+        QCOMPARE(seen.back().event.tensorFraction, finishedTensorFraction);
+        // Tensors in file order (no calibration): started, progress, finished.
+        size_t k = 1;
+        double done = 0;
+        int progressEvents = 0;
+        for (size_t i = 0; i < names.size(); ++i) {
+            QVERIFY(seen[k].event.kind == Kind::TensorStarted);
+            QCOMPARE(seen[k].event.tensorIndex, i);
+            QCOMPARE(seen[k].event.tensorName, names[i]);
+            QCOMPARE(seen[k].event.overallFraction, done / total);
+            for (++k; seen[k].event.kind == Kind::TensorProgress; ++k) {
+                const ProgressEvent& e = seen[k].event;
+                ++progressEvents;
+                QCOMPARE(e.tensorIndex, i);
+                QVERIFY(!e.stage.empty());
+                QVERIFY(e.tensorFraction >= 0 && e.tensorFraction <= 1);
+                QCOMPARE(e.overallFraction, (done + e.tensorFraction * double(params[i])) / total);
+            }
+            done += double(params[i]);
+            const ProgressEvent& e = seen[k].event;
+            QVERIFY(e.kind == Kind::TensorFinished);
+            QCOMPARE(e.tensorIndex, i);
+            QCOMPARE(e.tensorName, names[i]);
+            QCOMPARE(seen[k].resultName, names[i]);
+            QCOMPARE(e.tensorFraction, 1.0);
+            QCOMPARE(e.overallFraction, done / total);
+            ++k;
+        }
+        QCOMPARE(k + 1, seen.size());
+        QCOMPARE(progressEvents > 0, job == "compress"); // the encoder's stages, the two matrices
     }
 };
 

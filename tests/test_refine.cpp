@@ -1,13 +1,17 @@
 // Teacher-guided refinement, the solver side: teacher targets anchored to the original
 // weights (pipeline/teacher_targets), the output-error refit at any thread count
-// (codec/refine), and calibration with fewer tokens than a layer's input width.
+// (codec/refine), the calibrator's targets (pipeline/calibrate), and calibration with fewer
+// tokens than a layer's input width.
 
 #include "test_support.h"
 
 #include "novaq/codec/encoder.h"
 #include "novaq/codec/refine.h"
+#include "novaq/formats/model_reader.h"
+#include "novaq/pipeline/calibrate.h"
 #include "novaq/pipeline/compress.h"
 #include "novaq/pipeline/teacher_targets.h"
+#include "novaq/text/tokenizer.h"
 
 #include <QTest>
 
@@ -161,6 +165,43 @@ private Q_SLOTS:
         const auto one = run(1), two = run(2);
         QCOMPARE(one.first, two.first);
         QCOMPARE(one.second, two.second);
+    }
+
+    // The calibrator hands out the teacher targets of its statistics (compress asks it, since
+    // the solve moved out of compressModel): none for the embedding (its statistics hold no C),
+    // and for q, k and v (which share their input, k and v from the solve kept for q) the W* a
+    // fresh solve gives.
+    void calibratorTargets()
+    {
+        const fs::path text = textDir() / "kjv_calibration.txt";
+        NOVAQ_REQUIRE_DATA(text);
+        const std::unique_ptr<ModelReader> reader = openModel(demoModelDir());
+        const std::unique_ptr<Tokenizer> tokenizer = findTokenizer(*reader, demoModelDir());
+        CalibrationOptions options;
+        options.text = text;
+        options.maxTokens = 256;
+        Calibrator calibrator(*reader, *tokenizer, options, nullptr);
+        auto weights = [&](size_t index) {
+            std::vector<float> W(static_cast<size_t>(reader->tensors()[index].numel()));
+            reader->readFloat(index, W);
+            return W;
+        };
+        const std::vector<size_t>& order = calibrator.order();
+        const size_t embedding = order[0];
+        const TensorInfo& e = reader->tensors()[embedding];
+        const TensorCalibration rows = calibrator.statistics(embedding);
+        QVERIFY(calibrator.targets(weights(embedding), e.rows(), e.cols(), rows).empty());
+        calibrator.done(embedding, weights(embedding));
+        for (size_t k = 1; k <= 3; ++k) { // q, k, v of the first block
+            const size_t index = order[k];
+            const TensorInfo& t = reader->tensors()[index];
+            const TensorCalibration stats = calibrator.statistics(index);
+            QVERIFY(stats.C.size() > 0);
+            const std::vector<float> W = weights(index);
+            TeacherTargets fresh;
+            QCOMPARE(calibrator.targets(W, t.rows(), t.cols(), stats),
+                     fresh.solve(W, t.rows(), t.cols(), stats.H, stats.C, stats.columnImportance));
+        }
     }
 
     // Calibration with one window of tokens (256, no more than the demo model's width of 256)

@@ -81,6 +81,30 @@ double secondsSince(std::chrono::steady_clock::time_point t0)
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Tile (i, j) of kTile x kTile outputs: H_ij += Xs_i^T Xs_j for j <= i, C_ij += Xt_i^T Xs_j for
+// all j (C when Xt is given). Each tile is one GEMM over the chunk's tokens by one task: the
+// same arithmetic at any thread count; H's lower triangle only (mirrored by the caller).
+void addChunkProducts(const HessianMatrix& Xs, const HessianMatrix* Xt, HessianMatrix& H, HessianMatrix* C)
+{
+    constexpr int64_t kTile = 256;
+    const int64_t cols = Xs.cols();
+    const int64_t tiles = (cols + kTile - 1) / kTile;
+    tbb::parallel_for(int64_t(0), tiles * tiles, [&](int64_t t) {
+        const int64_t i = t / tiles, j = t % tiles;
+        const int64_t r0 = i * kTile, c0 = j * kTile;
+        const int64_t nr = std::min(kTile, cols - r0), nc = std::min(kTile, cols - c0);
+        HessianMatrix tile(nr, nc);
+        if (j <= i) {
+            tile.noalias() = Xs.middleCols(r0, nr).transpose() * Xs.middleCols(c0, nc);
+            H.block(r0, c0, nr, nc) += tile;
+        }
+        if (Xt) {
+            tile.noalias() = Xt->middleCols(r0, nr).transpose() * Xs.middleCols(c0, nc);
+            C->block(r0, c0, nr, nc) += tile;
+        }
+    });
+}
+
 } // namespace
 
 Calibrator::Calibrator(const ModelReader& reader, const Tokenizer& tokenizer, const CalibrationOptions& options,
@@ -229,6 +253,60 @@ void Calibrator::enterLayer(int layer)
     }
 }
 
+// The student's inputs at `site` of windows [first, end) (this rank's), one row per token.
+HessianMatrix Calibrator::studentInputs(int layer, LinearInput site, int64_t first, int64_t end, int64_t cols)
+{
+    const LlamaConfig& c = m_model.config;
+    const int64_t window = m_ctx * c.dim;
+    HessianMatrix Xs((end - first) * m_ctx, cols);
+    tbb::parallel_for(first, end, [&](int64_t w) {
+        if (m_cancel && m_cancel->cancelled())
+            return;
+        const int64_t at = (w - m_firstWindow) * window; // in this rank's windows
+        float* into = Xs.data() + (w - first) * m_ctx * cols;
+        if (layer < c.layers) {
+            // The compressed block's forward, stopped at the input wanted: what comes
+            // after it is not needed (an exception is the one way out of forwardLayer
+            // without a change to the runtime's hot path).
+            struct Stop {};
+            const InputObserver stopAt = [&](int, LinearInput s, const float* X, int64_t T, int64_t n) {
+                if (s != site)
+                    return;
+                std::copy_n(X, T * n, into);
+                throw Stop{};
+            };
+            std::vector<float> hidden(m_hidden.begin() + at, m_hidden.begin() + at + window);
+            KvCache cache(c, m_ctx);
+            try {
+                forwardLayer(m_model, layer, hidden.data(), m_ctx, cache, &stopAt);
+            } catch (const Stop&) {
+            }
+        } else { // the output layer's input: the final norm of the last hidden states
+            finalNorm(m_model, m_hidden.data() + at, m_ctx, into);
+        }
+    });
+    checkCancel(m_cancel);
+    return Xs;
+}
+
+// The original model's inputs at `site` of windows [first, end): kept by the teacher pass, or
+// for the output layer the final norm of the teacher's hidden states.
+HessianMatrix Calibrator::teacherInputs(int layer, LinearInput site, int64_t first, int64_t end, int64_t cols)
+{
+    const LlamaConfig& c = m_model.config;
+    const int64_t rows = (end - first) * m_ctx;
+    HessianMatrix Xt(rows, cols);
+    if (layer < c.layers)
+        std::copy_n(m_teacherInputs[static_cast<size_t>(site)].data() + (first - m_firstWindow) * m_ctx * cols,
+                    rows * cols, Xt.data());
+    else
+        tbb::parallel_for(first, end, [&](int64_t w) {
+            finalNorm(m_model, m_teacher.data() + (w - m_firstWindow) * m_ctx * c.dim, m_ctx,
+                      Xt.data() + (w - first) * m_ctx * cols);
+        });
+    return Xt;
+}
+
 void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCalibration& out)
 {
     const LlamaConfig& c = m_model.config;
@@ -241,7 +319,6 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
     const auto t0 = std::chrono::steady_clock::now();
     Cluster& ranks = cluster();
     const int64_t perChunk = (m_windows + kChunks - 1) / kChunks;
-    const int64_t window = m_ctx * c.dim;
     // H and C are sums over chunks of windows, added in chunk order: H = ((0 + P_0) + P_1) + ...
     // One process adds each chunk's product straight into H (and C); a cluster keeps the
     // products of the chunks, sent by the rank that computed them to every rank, and adds them
@@ -249,20 +326,13 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
     HessianMatrix H = HessianMatrix::Zero(cols, cols), C;
     if (teacher)
         C = HessianMatrix::Zero(cols, cols);
-    struct Part {
-        HessianMatrix H, C;
-    };
-    std::vector<Part> parts(ranks.single() ? 0 : static_cast<size_t>(kChunks));
-    // Output tiles of kTile x kTile: each one GEMM over the chunk's tokens by one task, the same
-    // arithmetic at any thread count; H's lower triangle only (mirrored at the end).
-    constexpr int64_t kTile = 256;
-    const int64_t tiles = (cols + kTile - 1) / kTile;
+    std::vector<ChunkProducts> parts(ranks.single() ? 0 : static_cast<size_t>(kChunks));
     for (int64_t ch = m_firstChunk; ch < m_endChunk; ++ch) {
         const int64_t first = std::min(m_windows, ch * perChunk), end = std::min(m_windows, (ch + 1) * perChunk);
         HessianMatrix* intoH = &H;
         HessianMatrix* intoC = &C;
         if (!ranks.single()) {
-            Part& part = parts[static_cast<size_t>(ch)];
+            ChunkProducts& part = parts[static_cast<size_t>(ch)];
             part.H.setZero(cols, cols);
             if (teacher)
                 part.C.setZero(cols, cols);
@@ -271,79 +341,15 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
         }
         if (first >= end)
             continue;
-        const int64_t rows = (end - first) * m_ctx;
-        // The student's inputs of the chunk's windows, one row per token.
-        HessianMatrix Xs(rows, cols);
-        tbb::parallel_for(first, end, [&](int64_t w) {
-            if (m_cancel && m_cancel->cancelled())
-                return;
-            const int64_t at = (w - m_firstWindow) * window; // in this rank's windows
-            float* into = Xs.data() + (w - first) * m_ctx * cols;
-            if (layer < c.layers) {
-                // The compressed block's forward, stopped at the input wanted: what comes
-                // after it is not needed (an exception is the one way out of forwardLayer
-                // without a change to the runtime's hot path).
-                struct Stop {};
-                const InputObserver stopAt = [&](int, LinearInput s, const float* X, int64_t T, int64_t n) {
-                    if (s != site)
-                        return;
-                    std::copy_n(X, T * n, into);
-                    throw Stop{};
-                };
-                std::vector<float> hidden(m_hidden.begin() + at, m_hidden.begin() + at + window);
-                KvCache cache(c, m_ctx);
-                try {
-                    forwardLayer(m_model, layer, hidden.data(), m_ctx, cache, &stopAt);
-                } catch (const Stop&) {
-                }
-            } else { // the output layer's input: the final norm of the last hidden states
-                finalNorm(m_model, m_hidden.data() + at, m_ctx, into);
-            }
-        });
-        checkCancel(m_cancel);
+        const HessianMatrix Xs = studentInputs(layer, site, first, end, cols);
         HessianMatrix Xt;
-        if (teacher) {
-            Xt.resize(rows, cols);
-            if (layer < c.layers)
-                std::copy_n(m_teacherInputs[static_cast<size_t>(site)].data() + (first - m_firstWindow) * m_ctx * cols,
-                            rows * cols, Xt.data());
-            else
-                tbb::parallel_for(first, end, [&](int64_t w) {
-                    finalNorm(m_model, m_teacher.data() + (w - m_firstWindow) * window, m_ctx,
-                              Xt.data() + (w - first) * m_ctx * cols);
-                });
-        }
-        // Tile (i, j): H_ij += Xs_i^T Xs_j for j <= i, C_ij += Xt_i^T Xs_j for all j.
-        tbb::parallel_for(int64_t(0), tiles * tiles, [&](int64_t t) {
-            const int64_t i = t / tiles, j = t % tiles;
-            const int64_t r0 = i * kTile, c0 = j * kTile;
-            const int64_t nr = std::min(kTile, cols - r0), nc = std::min(kTile, cols - c0);
-            HessianMatrix tile(nr, nc);
-            if (j <= i) {
-                tile.noalias() = Xs.middleCols(r0, nr).transpose() * Xs.middleCols(c0, nc);
-                intoH->block(r0, c0, nr, nc) += tile;
-            }
-            if (teacher) {
-                tile.noalias() = Xt.middleCols(r0, nr).transpose() * Xs.middleCols(c0, nc);
-                intoC->block(r0, c0, nr, nc) += tile;
-            }
-        });
+        if (teacher)
+            Xt = teacherInputs(layer, site, first, end, cols);
+        addChunkProducts(Xs, teacher ? &Xt : nullptr, *intoH, teacher ? intoC : nullptr);
     }
     checkCancel(m_cancel);
-    for (int64_t ch = 0; ch < kChunks && !ranks.single(); ++ch) {
-        Part& part = parts[static_cast<size_t>(ch)];
-        for (HessianMatrix* M : {&part.H, &part.C}) {
-            if (M == &part.C && !teacher)
-                continue;
-            M->resize(cols, cols);
-            ranks.broadcast({reinterpret_cast<std::byte*>(M->data()), static_cast<size_t>(M->size()) * sizeof(float)},
-                            ownerOfChunk(ch, ranks.size()), m_cancel);
-        }
-        H += part.H;
-        if (teacher)
-            C += part.C;
-        part = Part{};
-    }
+    if (!ranks.single())
+        addChunksInOrder(parts, cols, H, teacher ? &C : nullptr);
     H.triangularView<Eigen::StrictlyUpper>() = H.transpose();
     const float n = static_cast<float>(m_windows * m_ctx);
     out.H = damped(H / n, m_options.damping, out.columnImportance);
@@ -353,6 +359,27 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
     if (layer < c.layers)
         std::vector<float>().swap(m_teacherInputs[static_cast<size_t>(site)]);
     m_seconds[static_cast<size_t>(layer + 1)].statistics += secondsSince(t0);
+}
+
+// A cluster: every chunk's products go from the rank that computed them to every rank, and are
+// added in chunk order.
+void Calibrator::addChunksInOrder(std::vector<ChunkProducts>& parts, int64_t cols, HessianMatrix& H, HessianMatrix* C)
+{
+    Cluster& ranks = cluster();
+    for (int64_t ch = 0; ch < kChunks; ++ch) {
+        ChunkProducts& part = parts[static_cast<size_t>(ch)];
+        for (HessianMatrix* M : {&part.H, &part.C}) {
+            if (M == &part.C && !C)
+                continue;
+            M->resize(cols, cols);
+            ranks.broadcast({reinterpret_cast<std::byte*>(M->data()), static_cast<size_t>(M->size()) * sizeof(float)},
+                            ownerOfChunk(ch, ranks.size()), m_cancel);
+        }
+        H += part.H;
+        if (C)
+            *C += part.C;
+        part = ChunkProducts{};
+    }
 }
 
 TensorCalibration Calibrator::statistics(size_t index)
@@ -393,6 +420,14 @@ TensorCalibration Calibrator::statistics(size_t index)
         m_cached[g] = true;
     }
     return m_cache[g];
+}
+
+std::vector<float> Calibrator::targets(std::span<const float> W, int64_t rows, int64_t cols,
+                                       const TensorCalibration& calibration)
+{
+    if (calibration.C.size() == 0)
+        return {};
+    return m_targets.solve(W, rows, cols, calibration.H, calibration.C, calibration.columnImportance);
 }
 
 void Calibrator::done(size_t index, std::span<const float> What)

@@ -26,6 +26,7 @@
 #include "novaq/codec/refine.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/pipeline/job.h"
+#include "novaq/pipeline/teacher_targets.h"
 #include "novaq/runtime/llama.h"
 
 #include <filesystem>
@@ -78,6 +79,13 @@ public:
 
     // Statistics for tensor `index` (the next one in order()).
     TensorCalibration statistics(size_t index);
+    // Teacher targets (teacher_targets.h): the weights W* (rows x cols, row-major) that best
+    // map the compressed model's inputs to the original's outputs, W* = W (C + delta I) H^-1;
+    // quantizing towards W* instead of W minimizes ||X_t W^T - X_s What^T||. Empty when the
+    // statistics hold no C (teacher targets off, or the embedding): quantize W itself. The
+    // solve is kept for the next matrices with the same statistics (q/k/v, gate/up).
+    std::vector<float> targets(std::span<const float> W, int64_t rows, int64_t cols,
+                               const TensorCalibration& calibration);
     // What tensor `index` became (decoded), so later layers see its effect.
     void done(size_t index, std::span<const float> What);
     // Tensors with the same key (consecutive in order()) share their statistics and can be
@@ -98,6 +106,12 @@ private:
     void ensureHidden();
     void enterLayer(int layer);
     void accumulate(int layer, LinearInput site, int64_t cols, TensorCalibration& out);
+    HessianMatrix studentInputs(int layer, LinearInput site, int64_t first, int64_t end, int64_t cols);
+    HessianMatrix teacherInputs(int layer, LinearInput site, int64_t first, int64_t end, int64_t cols);
+    struct ChunkProducts { // one chunk of windows' share of H and C (a cluster)
+        HessianMatrix H, C;
+    };
+    void addChunksInOrder(std::vector<ChunkProducts>& parts, int64_t cols, HessianMatrix& H, HessianMatrix* C);
     void teacherPass(int layer, bool keepInputs);
 
     const ModelReader& m_reader;
@@ -121,6 +135,7 @@ private:
     int m_layer = -1;                       // block whose weights are loaded
     std::vector<TensorCalibration> m_cache; // per LinearInput of the current block
     std::vector<bool> m_cached;
+    TeacherTargets m_targets; // keeps its solve for the matrices that share an input
 };
 
 } // namespace novaq

@@ -106,20 +106,14 @@ Rates measureRates(int64_t dim, const CodecConfig& config)
     return r;
 }
 
-} // namespace
-
-CalibrationEstimate estimateCalibratedRun(const ModelReader& reader, const std::filesystem::path& modelPath,
-                                          const ModelInspection& inspection, const std::filesystem::path& text,
-                                          int64_t tokens, int threads)
+// The calibration tokens the run would use: whole windows of the text, at most those asked for
+// (tokens 0: chosen from the layer width).
+void countTokens(CalibrationEstimate& est, const ModelReader& reader, const std::filesystem::path& modelPath,
+                 const LlamaConfig& c, const std::filesystem::path& text, int64_t tokens, int64_t ctx)
 {
-    const auto t0 = std::chrono::steady_clock::now();
-    const LlamaConfig c = llamaConfig(reader);
-    const LlamaTensorMap map = llamaTensors(reader, c);
-    CalibrationEstimate est;
     est.blocks = c.layers;
     est.widestInput = std::max({c.dim, c.qDim(), c.hiddenDim});
     est.tokensFromWidth = tokens <= 0;
-    const int64_t ctx = std::min<int64_t>(256, c.maxSeq); // CalibrationOptions::ctx
     {
         const std::unique_ptr<Tokenizer> tokenizer = findTokenizer(reader, modelPath);
         const std::vector<int32_t> all =
@@ -128,16 +122,12 @@ CalibrationEstimate estimateCalibratedRun(const ModelReader& reader, const std::
     }
     const int64_t wanted = tokens > 0 ? tokens : defaultCalibrationTokens(est.widestInput);
     est.tokens = std::min(est.textTokens, std::max<int64_t>(wanted / ctx, 1) * ctx);
+}
 
-    Rates rates;
-    if (threads > 0) {
-        tbb::task_arena arena(threads);
-        arena.execute([&] { rates = measureRates(c.dim, inspection.settings); });
-    } else {
-        rates = measureRates(c.dim, inspection.settings);
-    }
-
-    // Work per block, from the shapes (calibrate.cpp).
+// Work per block, from the shapes (calibrate.cpp): the teacher's forwards, the compressed
+// block's forwards and the H and C GEMMs.
+void estimateBlockWork(CalibrationEstimate& est, const LlamaConfig& c, bool hasOutput, int64_t ctx, const Rates& rates)
+{
     const double N = double(est.tokens), dim = double(c.dim), qDim = double(c.qDim()), kvDim = double(c.kvDim()),
                  ffn = double(c.hiddenDim);
     const double qkv = 2 * (qDim + 2 * kvDim) * dim + 2 * qDim * double(ctx); // with attention, per token
@@ -150,11 +140,16 @@ CalibrationEstimate estimateCalibratedRun(const ModelReader& reader, const std::
     for (double cols : {dim, qDim, dim, ffn})
         gemm += 3 * N * cols * cols; // H: half of 2 N cols^2 (lower tiles), C: 2 N cols^2
     gemm *= double(c.layers);
-    if (map.output)
+    if (hasOutput)
         gemm += 3 * N * dim * dim;
     est.statistics = double(c.layers) * N * stopped / rates.forward + gemm / rates.gemm;
+}
 
-    // Per matrix: encoding (as a plain run), targets (a factor per input, W M per matrix), refit.
+// Per matrix: encoding (as a plain run), targets (a factor per input, W M per matrix), refit.
+void estimateMatrixWork(CalibrationEstimate& est, const ModelReader& reader, const LlamaConfig& c,
+                        const LlamaTensorMap& map, const ModelInspection& inspection, int threads, const Rates& rates)
+{
+    const double dim = double(c.dim), qDim = double(c.qDim()), ffn = double(c.hiddenDim);
     const double encodeRate = calibratedEncodeRate(inspection.settings, threads);
     double targetWork = 0, refitWork = 0;
     for (const TensorInspection& t : inspection.tensors) {
@@ -172,13 +167,18 @@ CalibrationEstimate estimateCalibratedRun(const ModelReader& reader, const std::
     est.encoding = est.plainSeconds;
     est.targets = targetWork / rates.targets;
     est.refit = refitWork / rates.refit;
+}
 
-    // Peak memory: two streams of hidden states throughout, and the larger of two phases.
-    // A block: the teacher's inputs of the block, its weights twice (compressed and original,
-    // as floats), a chunk of inputs of each stream, the statistics of the widest input (H and C
-    // cached and handed out: 16 cols^2 bytes; the teacher-target map, factor and right-hand
-    // sides: 20 cols^2) and a matrix being compressed (W and its decode). The embedding and the
-    // output: a plain run's working set and the embedding as floats.
+// Peak memory: two streams of hidden states throughout, and the larger of two phases.
+// A block: the teacher's inputs of the block, its weights twice (compressed and original,
+// as floats), a chunk of inputs of each stream, the statistics of the widest input (H and C
+// cached and handed out: 16 cols^2 bytes; the teacher-target map, factor and right-hand
+// sides: 20 cols^2) and a matrix being compressed (W and its decode). The embedding and the
+// output: a plain run's working set and the embedding as floats.
+uint64_t estimatePeakBytes(const CalibrationEstimate& est, const ModelReader& reader, const LlamaConfig& c,
+                           const LlamaTensorMap& map, const ModelInspection& inspection)
+{
+    const double N = double(est.tokens), dim = double(c.dim), qDim = double(c.qDim()), ffn = double(c.hiddenDim);
     double blockParams = 0, largest = 0;
     for (size_t slot : map.linear.front())
         if (slot != kNoTensor) {
@@ -190,7 +190,31 @@ CalibrationEstimate estimateCalibratedRun(const ModelReader& reader, const std::
                          36 * widest * widest + 8 * largest;
     const double ends = double(estimatedPeakBytes(inspection)) + double(c.vocab) * dim * 4;
     const double peak = 2 * N * dim * 4 + std::max(block, ends) + 64e6;
-    est.peakBytes = static_cast<uint64_t>(peak);
+    return static_cast<uint64_t>(peak);
+}
+
+} // namespace
+
+CalibrationEstimate estimateCalibratedRun(const ModelReader& reader, const std::filesystem::path& modelPath,
+                                          const ModelInspection& inspection, const std::filesystem::path& text,
+                                          int64_t tokens, int threads)
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    const LlamaConfig c = llamaConfig(reader);
+    const LlamaTensorMap map = llamaTensors(reader, c);
+    const int64_t ctx = std::min<int64_t>(256, c.maxSeq); // CalibrationOptions::ctx
+    CalibrationEstimate est;
+    countTokens(est, reader, modelPath, c, text, tokens, ctx);
+    Rates rates;
+    if (threads > 0) {
+        tbb::task_arena arena(threads);
+        arena.execute([&] { rates = measureRates(c.dim, inspection.settings); });
+    } else {
+        rates = measureRates(c.dim, inspection.settings);
+    }
+    estimateBlockWork(est, c, map.output.has_value(), ctx, rates);
+    estimateMatrixWork(est, reader, c, map, inspection, threads, rates);
+    est.peakBytes = estimatePeakBytes(est, reader, c, map, inspection);
     est.probeSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return est;
 }

@@ -163,7 +163,7 @@ TargetFit fitToTarget(const std::filesystem::path& path, uint64_t targetBytes, d
                       const std::string& what);
 
 // Working memory compressModel needs for one quantized rows x cols tensor whose serialized
-// payload is `payloadBytes` (the formula is in inspect.cpp, derived from compress.cpp and
+// payload is `payloadBytes` (the formula is in inspect.cpp, derived from compress_steps.cpp and
 // encoder.cpp). The source model itself is memory-mapped and not counted.
 uint64_t tensorWorkingBytes(int64_t rows, int64_t cols, const CodecConfig& config, uint64_t payloadBytes);
 

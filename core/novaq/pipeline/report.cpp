@@ -89,6 +89,121 @@ std::string stringField(const nlohmann::json& object, const char* key)
     return {};
 }
 
+// The tensor rows of formatReportTable: titles, cells and column widths.
+struct TensorTable {
+    struct Column {
+        std::string title;
+        bool rightAlign;
+    };
+    std::vector<Column> columns;
+    std::vector<std::vector<std::string>> rows; // the rows shown
+    std::vector<size_t> widths;
+    size_t head = 0, tail = 0; // rows shown before and after the "... N more ..." line
+};
+
+std::vector<std::string> tensorCells(const TensorResult& t, bool withTimes)
+{
+    std::vector<std::string> row = {t.name,
+                                    shapeToString(t.shape),
+                                    t.storedAs,
+                                    relErrorText(t.relError),
+                                    sqnrText(t.sqnrDb),
+                                    format("%.2f", t.effectiveBits),
+                                    humanBytes(t.bytesIn),
+                                    humanBytes(t.bytesOut)};
+    if (withTimes)
+        row.push_back(format("%.2fs", t.seconds));
+    return row;
+}
+
+TensorTable tensorTable(const ModelReport& report, bool withTimes, size_t maxRows)
+{
+    TensorTable table;
+    table.columns = {{"tensor", false}, {"shape", false}, {"stored as", false}, {"rel.err", true},
+                     {"SQNR dB", true}, {"bits", true},   {"in", true},         {"out", true}};
+    if (withTimes)
+        table.columns.push_back({"time", true});
+    // Which rows are shown: all, or the first and last ones around a "... N more ..." line.
+    const size_t n = report.tensors.size();
+    table.head = n;
+    if (maxRows > 0 && n > maxRows) {
+        table.head = (maxRows + 1) / 2;
+        table.tail = maxRows - table.head;
+    }
+    for (size_t i = 0; i < table.head; ++i)
+        table.rows.push_back(tensorCells(report.tensors[i], withTimes));
+    for (size_t i = n - table.tail; i < n; ++i)
+        table.rows.push_back(tensorCells(report.tensors[i], withTimes));
+    for (const TensorTable::Column& c : table.columns)
+        table.widths.push_back(c.title.size());
+    for (const auto& row : table.rows)
+        for (size_t c = 0; c < row.size(); ++c)
+            table.widths[c] = std::max(table.widths[c], row[c].size());
+    return table;
+}
+
+// The table's title line, a rule, and its rows around the "... N more tensors ..." line.
+void writeTensorTable(std::ostringstream& out, const TensorTable& table, size_t n)
+{
+    auto line = [&](const std::vector<std::string>& row) {
+        std::string text;
+        for (size_t c = 0; c < row.size(); ++c) {
+            const std::string pad(table.widths[c] - row[c].size(), ' ');
+            if (c > 0)
+                text += "  ";
+            text += table.columns[c].rightAlign ? pad + row[c] : row[c] + (c + 1 < row.size() ? pad : "");
+        }
+        out << text << '\n';
+    };
+    std::vector<std::string> titles;
+    for (const TensorTable::Column& c : table.columns)
+        titles.push_back(c.title);
+    line(titles);
+    size_t total = 0;
+    for (size_t w : table.widths)
+        total += w;
+    out << std::string(total + 2 * (table.widths.size() - 1), '-') << '\n';
+    const size_t head = table.head, tail = table.tail;
+    for (size_t i = 0; i < table.rows.size(); ++i) {
+        if (i == head && tail + head < n)
+            out << "... " << (n - head - tail) << " more tensors ...\n";
+        line(table.rows[i]);
+    }
+    if (head + tail < n && tail == 0)
+        out << "... " << (n - head) << " more tensors ...\n";
+    out << '\n';
+}
+
+// The totals under the table: one "label   value" line each.
+void writeTotals(std::ostringstream& out, const ModelReport& report, bool withTimes)
+{
+    auto totalLine = [&](const std::string& label, const std::string& value) {
+        out << label << std::string(label.size() < 24 ? 24 - label.size() : 1, ' ') << value << '\n';
+    };
+    const size_t n = report.tensors.size();
+    const uint64_t params = report.params();
+    const size_t quantizedCount =
+        size_t(std::count_if(report.tensors.begin(), report.tensors.end(), [](const auto& t) { return t.quantized; }));
+    totalLine("tensors", std::to_string(n) + " (" + std::to_string(quantizedCount) + " quantized, " +
+                             std::to_string(n - quantizedCount) + " kept)");
+    totalLine("parameters", withThousands(params) + " (" + withThousands(report.quantizedParams()) + " quantized)");
+    totalLine("source size", humanBytes(report.sourceBytes) + " (" + withThousands(report.sourceBytes) + " bytes" +
+                                 (report.sourceFormat.empty() ? "" : ", " + report.sourceFormat) + ")");
+    totalLine("output size",
+              humanBytes(report.fileBytes) + " (" + withThousands(report.fileBytes) + " bytes, whole file)");
+    totalLine("ratio vs source", ratioText(report.ratioVsSource()));
+    totalLine("ratio vs 16-bit", ratioText(report.ratioVs16Bit()));
+    totalLine("effective bits/weight", format("%.3f", report.effectiveBits()) + " (all overhead included)");
+    totalLine("mean rel. error", relErrorText(report.meanRelError()) + " (quantized tensors, weighted by parameters)");
+    const std::string worst = report.worstTensor();
+    totalLine("worst rel. error", relErrorText(report.worstRelError()) + (worst.empty() ? "" : " (" + worst + ")"));
+    if (withTimes)
+        totalLine("time", format("%.1f s", report.seconds));
+    if (!report.architecture.empty())
+        totalLine("architecture", report.architecture);
+    totalLine("settings", settingsText(report.settings));
+}
+
 } // namespace
 
 uint64_t ModelReport::params() const noexcept
@@ -260,101 +375,9 @@ ModelReport reportFromManifest(const nlohmann::json& manifest, const std::filesy
 
 std::string formatReportTable(const ModelReport& report, bool withTimes, size_t maxRows)
 {
-    struct Column {
-        std::string title;
-        bool rightAlign;
-    };
-    std::vector<Column> columns = {{"tensor", false}, {"shape", false}, {"stored as", false}, {"rel.err", true},
-                                   {"SQNR dB", true}, {"bits", true},   {"in", true},         {"out", true}};
-    if (withTimes)
-        columns.push_back({"time", true});
-
-    auto cells = [&](const TensorResult& t) {
-        std::vector<std::string> row = {t.name,
-                                        shapeToString(t.shape),
-                                        t.storedAs,
-                                        relErrorText(t.relError),
-                                        sqnrText(t.sqnrDb),
-                                        format("%.2f", t.effectiveBits),
-                                        humanBytes(t.bytesIn),
-                                        humanBytes(t.bytesOut)};
-        if (withTimes)
-            row.push_back(format("%.2fs", t.seconds));
-        return row;
-    };
-
-    // Which rows are shown: all, or the first and last ones around a "... N more ..." line.
-    const size_t n = report.tensors.size();
-    size_t head = n, tail = 0;
-    if (maxRows > 0 && n > maxRows) {
-        head = (maxRows + 1) / 2;
-        tail = maxRows - head;
-    }
-    std::vector<std::vector<std::string>> rows;
-    for (size_t i = 0; i < head; ++i)
-        rows.push_back(cells(report.tensors[i]));
-    for (size_t i = n - tail; i < n; ++i)
-        rows.push_back(cells(report.tensors[i]));
-
-    std::vector<size_t> widths;
-    for (const Column& c : columns)
-        widths.push_back(c.title.size());
-    for (const auto& row : rows)
-        for (size_t c = 0; c < row.size(); ++c)
-            widths[c] = std::max(widths[c], row[c].size());
-
     std::ostringstream out;
-    auto line = [&](const std::vector<std::string>& row) {
-        std::string text;
-        for (size_t c = 0; c < row.size(); ++c) {
-            const std::string pad(widths[c] - row[c].size(), ' ');
-            if (c > 0)
-                text += "  ";
-            text += columns[c].rightAlign ? pad + row[c] : row[c] + (c + 1 < row.size() ? pad : "");
-        }
-        out << text << '\n';
-    };
-    std::vector<std::string> titles;
-    for (const Column& c : columns)
-        titles.push_back(c.title);
-    line(titles);
-    size_t total = 0;
-    for (size_t w : widths)
-        total += w;
-    out << std::string(total + 2 * (widths.size() - 1), '-') << '\n';
-    for (size_t i = 0; i < rows.size(); ++i) {
-        if (i == head && tail + head < n)
-            out << "... " << (n - head - tail) << " more tensors ...\n";
-        line(rows[i]);
-    }
-    if (head + tail < n && tail == 0)
-        out << "... " << (n - head) << " more tensors ...\n";
-    out << '\n';
-
-    auto totalLine = [&](const std::string& label, const std::string& value) {
-        out << label << std::string(label.size() < 24 ? 24 - label.size() : 1, ' ') << value << '\n';
-    };
-    const uint64_t params = report.params();
-    const size_t quantizedCount =
-        size_t(std::count_if(report.tensors.begin(), report.tensors.end(), [](const auto& t) { return t.quantized; }));
-    totalLine("tensors", std::to_string(n) + " (" + std::to_string(quantizedCount) + " quantized, " +
-                             std::to_string(n - quantizedCount) + " kept)");
-    totalLine("parameters", withThousands(params) + " (" + withThousands(report.quantizedParams()) + " quantized)");
-    totalLine("source size", humanBytes(report.sourceBytes) + " (" + withThousands(report.sourceBytes) + " bytes" +
-                                 (report.sourceFormat.empty() ? "" : ", " + report.sourceFormat) + ")");
-    totalLine("output size",
-              humanBytes(report.fileBytes) + " (" + withThousands(report.fileBytes) + " bytes, whole file)");
-    totalLine("ratio vs source", ratioText(report.ratioVsSource()));
-    totalLine("ratio vs 16-bit", ratioText(report.ratioVs16Bit()));
-    totalLine("effective bits/weight", format("%.3f", report.effectiveBits()) + " (all overhead included)");
-    totalLine("mean rel. error", relErrorText(report.meanRelError()) + " (quantized tensors, weighted by parameters)");
-    const std::string worst = report.worstTensor();
-    totalLine("worst rel. error", relErrorText(report.worstRelError()) + (worst.empty() ? "" : " (" + worst + ")"));
-    if (withTimes)
-        totalLine("time", format("%.1f s", report.seconds));
-    if (!report.architecture.empty())
-        totalLine("architecture", report.architecture);
-    totalLine("settings", settingsText(report.settings));
+    writeTensorTable(out, tensorTable(report, withTimes, maxRows), report.tensors.size());
+    writeTotals(out, report, withTimes);
     return out.str();
 }
 
