@@ -438,115 +438,116 @@ const std::vector<Command>& commandTable()
         std::vector<Command> commands;
 
         commands.push_back(Command{
-            "local",
-            "[PATH]",
-            "Compress a local model (the embedded demo model when PATH is omitted)",
-            "PATH is a model file or a folder holding one: safetensors, GGUF, PyTorch (.bin/.pt/.pth),\n"
-            "ONNX or llama2.c, sharded checkpoints by their index files, recognized by content;\n"
-            "config.json is read when present. The result is a .novaq\n"
-            "file; a cancelled or failed run leaves no file behind. The same input, settings and\n"
-            "seed give a byte-identical file at any thread count.",
-            [&] {
-                std::vector<OptionSpec> options = compressOptionSpecs();
-                options.push_back(help);
-                return options;
-            }(),
-            {
-                "novaq local",
-                "novaq local ./my-model --bits 2 --output my-model.novaq",
-                "novaq local model.safetensors --threads 2 --json > report.json",
-                "novaq local ./kjv-llama-7m --bits 2 --calibration kjv_calibration.txt",
-                "novaq local ./my-model --target-size 4GB",
-                "novaq local ./my-model --fit-memory 8GB --context 4096",
-            },
-            true,
-            runLocal,
-            "",
+            .name = "local",
+            .arguments = "[PATH]",
+            .summary = "Compress a local model (the embedded demo model when PATH is omitted)",
+            .details = "PATH is a model file or a folder holding one: safetensors, GGUF, PyTorch (.bin/.pt/.pth),\n"
+                       "ONNX or llama2.c, sharded checkpoints by their index files, recognized by content;\n"
+                       "config.json is read when present. The result is a .novaq\n"
+                       "file; a cancelled or failed run leaves no file behind. The same input, settings and\n"
+                       "seed give a byte-identical file at any thread count.",
+            .options =
+                [&] {
+                    std::vector<OptionSpec> options = compressOptionSpecs();
+                    options.push_back(help);
+                    return options;
+                }(),
+            .examples =
+                {
+                    "novaq local",
+                    "novaq local ./my-model --bits 2 --output my-model.novaq",
+                    "novaq local model.safetensors --threads 2 --json > report.json",
+                    "novaq local ./kjv-llama-7m --bits 2 --calibration kjv_calibration.txt",
+                    "novaq local ./my-model --target-size 4GB",
+                    "novaq local ./my-model --fit-memory 8GB --context 4096",
+                },
+            .showsBitsTable = true,
+            .run = runLocal,
         });
         commands.push_back(Command{
-            "inspect",
-            "PATH",
-            "List what a model holds and what `novaq local` would do with each tensor",
-            "Format, architecture, every tensor (name, shape, type, bytes), totals, and for the\n"
-            "chosen settings which tensors would be quantized or kept and the estimated output size.\n"
-            "Nothing is decoded or written.",
-            {
-                {"--bits", "B", "code bits per weight: " + presetList(), formatNumber(defaults.bits)},
-                {"--subspaces", "K", "column subspaces, 1..64", std::to_string(defaults.subspaces)},
-                {"--target-size", "SIZE",
-                 "show the per-tensor plan that fits the file just under SIZE (bytes, or 2.2MB, 4GB, 2MiB, 4GiB)", ""},
-                {"--target-bits", "B", "the same for effective bits per weight, everything counted (e.g. 2.3)", ""},
-                {"--fit-memory", "SIZE",
-                 "show the plan of the best file that runs in SIZE of memory, and what it holds (weights, KV cache, "
-                 "buffers)",
-                 ""},
-                {"--context", "N",
-                 "with --fit-memory: the tokens the KV cache is counted at (default: the model's, at most 4096)", ""},
-                {"--calibration", "FILE",
-                 "also estimate the time and peak memory of `novaq local --calibration FILE` on this computer (a "
-                 "short measured probe)",
-                 ""},
-                {"--calibration-tokens", "N", "the estimate for N calibration tokens",
-                 "4x the widest layer input, 32768-65536"},
-                json,
-                {"--d", "D", "expert: vector length (with --b1 and --b2, instead of --bits)", ""},
-                {"--b1", "X", "expert: stage-1 codebook bits", ""},
-                {"--b2", "Y", "expert: stage-2 codebook bits", ""},
-                help,
-            },
-            {"novaq inspect ./my-model", "novaq inspect model.gguf --bits 2 --json",
-             "novaq inspect ./my-model --target-size 2.5MB", "novaq inspect ./my-model --fit-memory 8GB --context 4096",
-             "novaq inspect ./my-model --bits 2 --calibration kjv_calibration.txt"},
-            true,
-            runInspect,
-            "",
+            .name = "inspect",
+            .arguments = "PATH",
+            .summary = "List what a model holds and what `novaq local` would do with each tensor",
+            .details = "Format, architecture, every tensor (name, shape, type, bytes), totals, and for the\n"
+                       "chosen settings which tensors would be quantized or kept and the estimated output size.\n"
+                       "Nothing is decoded or written.",
+            .options =
+                {
+                    {"--bits", "B", "code bits per weight: " + presetList(), formatNumber(defaults.bits)},
+                    {"--subspaces", "K", "column subspaces, 1..64", std::to_string(defaults.subspaces)},
+                    {"--target-size", "SIZE",
+                     "show the per-tensor plan that fits the file just under SIZE (bytes, or 2.2MB, 4GB, 2MiB, 4GiB)",
+                     ""},
+                    {"--target-bits", "B", "the same for effective bits per weight, everything counted (e.g. 2.3)", ""},
+                    {"--fit-memory", "SIZE",
+                     "show the plan of the best file that runs in SIZE of memory, and what it holds (weights, KV "
+                     "cache, "
+                     "buffers)",
+                     ""},
+                    {"--context", "N",
+                     "with --fit-memory: the tokens the KV cache is counted at (default: the model's, at most 4096)",
+                     ""},
+                    {"--calibration", "FILE",
+                     "also estimate the time and peak memory of `novaq local --calibration FILE` on this computer (a "
+                     "short measured probe)",
+                     ""},
+                    {"--calibration-tokens", "N", "the estimate for N calibration tokens",
+                     "4x the widest layer input, 32768-65536"},
+                    json,
+                    {"--d", "D", "expert: vector length (with --b1 and --b2, instead of --bits)", ""},
+                    {"--b1", "X", "expert: stage-1 codebook bits", ""},
+                    {"--b2", "Y", "expert: stage-2 codebook bits", ""},
+                    help,
+                },
+            .examples = {"novaq inspect ./my-model", "novaq inspect model.gguf --bits 2 --json",
+                         "novaq inspect ./my-model --target-size 2.5MB",
+                         "novaq inspect ./my-model --fit-memory 8GB --context 4096",
+                         "novaq inspect ./my-model --bits 2 --calibration kjv_calibration.txt"},
+            .showsBitsTable = true,
+            .run = runInspect,
         });
         commands.push_back(Command{
-            "validate",
-            "FILE",
-            "Check a .novaq file: structure, checksums, and a decode of every tensor",
-            "With --against SOURCE (the model that was compressed), each tensor's relative error\n"
-            "is recomputed from the source and compared with the one recorded in the file.",
-            {
-                {"--against", "SOURCE", "the source model, to recompute every tensor's error", ""},
-                json,
-                help,
-            },
-            {"novaq validate model.novaq", "novaq validate model.novaq --against ./my-model"},
-            false,
-            runValidate,
-            "",
+            .name = "validate",
+            .arguments = "FILE",
+            .summary = "Check a .novaq file: structure, checksums, and a decode of every tensor",
+            .details = "With --against SOURCE (the model that was compressed), each tensor's relative error\n"
+                       "is recomputed from the source and compared with the one recorded in the file.",
+            .options =
+                {
+                    {"--against", "SOURCE", "the source model, to recompute every tensor's error", ""},
+                    json,
+                    help,
+                },
+            .examples = {"novaq validate model.novaq", "novaq validate model.novaq --against ./my-model"},
+            .run = runValidate,
         });
         commands.push_back(Command{
-            "stats",
-            "FILE",
-            "Show the per-tensor table and totals of a .novaq file",
-            "Totals: parameters, source and output size, ratio against the source and against\n"
-            "16-bit, effective bits per weight (everything in the file counted), mean and worst\n"
-            "relative error, and the settings used.",
-            {json, help},
-            {"novaq stats model.novaq", "novaq stats model.novaq --json"},
-            false,
-            runStats,
-            "",
+            .name = "stats",
+            .arguments = "FILE",
+            .summary = "Show the per-tensor table and totals of a .novaq file",
+            .details = "Totals: parameters, source and output size, ratio against the source and against\n"
+                       "16-bit, effective bits per weight (everything in the file counted), mean and worst\n"
+                       "relative error, and the settings used.",
+            .options = {json, help},
+            .examples = {"novaq stats model.novaq", "novaq stats model.novaq --json"},
+            .run = runStats,
         });
         commands.push_back(Command{
-            "export",
-            "FILE",
-            "Write the decoded model as safetensors, tensors under their original names",
-            "FILE is a .novaq file or any model NOVAQ reads (GGUF, PyTorch, ONNX, ...): the way to\n"
-            "convert it for other tools (PyTorch, transformers, llama.cpp's converters) and to see\n"
-            "exactly what our decoding or dequantization produced.",
-            {
-                {"--output", "FILE", "the safetensors file to write (required)", ""},
-                {"--dtype", "TYPE", "element type of the output: f16 or f32", "f16"},
-                help,
-            },
-            {"novaq export model.novaq --output model.safetensors",
-             "novaq export model.novaq --output model-f32.safetensors --dtype f32"},
-            false,
-            runExport,
-            "",
+            .name = "export",
+            .arguments = "FILE",
+            .summary = "Write the decoded model as safetensors, tensors under their original names",
+            .details = "FILE is a .novaq file or any model NOVAQ reads (GGUF, PyTorch, ONNX, ...): the way to\n"
+                       "convert it for other tools (PyTorch, transformers, llama.cpp's converters) and to see\n"
+                       "exactly what our decoding or dequantization produced.",
+            .options =
+                {
+                    {"--output", "FILE", "the safetensors file to write (required)", ""},
+                    {"--dtype", "TYPE", "element type of the output: f16 or f32", "f16"},
+                    help,
+                },
+            .examples = {"novaq export model.novaq --output model.safetensors",
+                         "novaq export model.novaq --output model-f32.safetensors --dtype f32"},
+            .run = runExport,
         });
         addSourceCommands(commands);
         addRuntimeCommands(commands);

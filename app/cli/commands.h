@@ -1,6 +1,6 @@
 #pragma once
 // The table of `novaq` commands. main() dispatches through it and `--help` is generated
-// from it; a command without a runner is listed but not available in this build.
+// from it. Rows are written with designated initializers (.name = ..., .run = ...).
 
 #include "cli_options.h"
 
@@ -24,7 +24,6 @@ namespace novaq::cli {
 inline constexpr const char* kDefaultOutput = "novaq_compressed.bin"; // as in the original NOVAQ README
 
 struct Context {
-    std::string command;              // "local"
     std::filesystem::path executable; // this program, resolved (/proc/self/exe)
     const CancelToken* cancel = nullptr;
 };
@@ -37,10 +36,8 @@ struct Command {
     std::vector<OptionSpec> options;
     std::vector<std::string> examples;
     bool showsBitsTable = false;
-    // Returns the exit code; throws Error for everything that went wrong. Empty: the
-    // command is not available in this build and `unavailable` says why.
+    // Returns the exit code; throws Error for everything that went wrong.
     std::function<int(const Context&, const ParsedArgs&)> run;
-    std::string unavailable;
 };
 
 const std::vector<Command>& commandTable();

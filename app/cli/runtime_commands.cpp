@@ -276,25 +276,25 @@ std::optional<fs::path> optionalPath(const ParsedArgs& args, const char* option)
 void addRuntimeCommands(std::vector<Command>& commands)
 {
     commands.push_back(Command{
-        "eval",
-        "MODEL",
-        "Perplexity of a model on a text; with --against, KL divergence and top-1 agreement",
-        "MODEL is a .novaq file or an original model (safetensors folder, GGUF, llama2.c, ...) of\n"
-        "the Llama family. Protocol: the tokens are, over the documents of the text (non-empty\n"
-        "lines, or blank-line-separated paragraphs with --split paragraphs), [BOS] followed by the\n"
-        "document's token ids; window j of N = --ctx tokens has inputs t[jN..jN+N-1] and targets\n"
-        "t[jN+1..jN+N]; windows run while jN+N+1 <= len(t), the last partial one is dropped; no BOS\n"
-        "is added at window starts and nothing carries over; every target is scored.\n"
-        "Perplexity = exp(mean negative log-likelihood). KL = mean over the scored positions of\n"
-        "KL(original || model) of the next-token distributions, in nats; top-1 = how often both\n"
-        "models' most likely next token agree. Quantized matrices are multiplied in the code\n"
-        "domain unless --decode is given.\n"
-        "With --protocol llama.cpp, llama-perplexity's protocol instead, to compare with figures\n"
-        "published with it: tokens = [BOS] + the whole text's ids; chunk j of N = --ctx tokens is\n"
-        "t[jN..jN+N-1] with its first token replaced by BOS; only the second half is scored\n"
-        "(positions N/2..N-2, each predicting the next token of the chunk); at least two chunks.\n"
-        "llama-perplexity's --chunks C corresponds to --max-tokens C*N.",
-        withRuntimeOptions({
+        .name = "eval",
+        .arguments = "MODEL",
+        .summary = "Perplexity of a model on a text; with --against, KL divergence and top-1 agreement",
+        .details = "MODEL is a .novaq file or an original model (safetensors folder, GGUF, llama2.c, ...) of\n"
+                   "the Llama family. Protocol: the tokens are, over the documents of the text (non-empty\n"
+                   "lines, or blank-line-separated paragraphs with --split paragraphs), [BOS] followed by the\n"
+                   "document's token ids; window j of N = --ctx tokens has inputs t[jN..jN+N-1] and targets\n"
+                   "t[jN+1..jN+N]; windows run while jN+N+1 <= len(t), the last partial one is dropped; no BOS\n"
+                   "is added at window starts and nothing carries over; every target is scored.\n"
+                   "Perplexity = exp(mean negative log-likelihood). KL = mean over the scored positions of\n"
+                   "KL(original || model) of the next-token distributions, in nats; top-1 = how often both\n"
+                   "models' most likely next token agree. Quantized matrices are multiplied in the code\n"
+                   "domain unless --decode is given.\n"
+                   "With --protocol llama.cpp, llama-perplexity's protocol instead, to compare with figures\n"
+                   "published with it: tokens = [BOS] + the whole text's ids; chunk j of N = --ctx tokens is\n"
+                   "t[jN..jN+N-1] with its first token replaced by BOS; only the second half is scored\n"
+                   "(positions N/2..N-2, each predicting the next token of the chunk); at least two chunks.\n"
+                   "llama-perplexity's --chunks C corresponds to --max-tokens C*N.",
+        .options = withRuntimeOptions({
             {"--text", "FILE", "the plain-text file to measure on (required; a regular file of at most 1 GiB)", ""},
             {"--against", "ORIGINAL", "the original model, for KL divergence and top-1 agreement", ""},
             {"--ctx", "N", "window length in tokens", "256"},
@@ -302,30 +302,26 @@ void addRuntimeCommands(std::vector<Command>& commands)
             {"--protocol", "P", "novaq, or llama.cpp (llama-perplexity's chunks, second half scored)", "novaq"},
             {"--max-tokens", "N", "use only the first N tokens of the text", ""},
         }),
-        {"novaq eval model.novaq --against kjv-llama-7m --text kjv_john.txt",
-         "novaq eval stories260K.gguf --text tinystories_valid.txt --split paragraphs --max-tokens 8192",
-         "novaq eval model.gguf --text wiki.test.raw --protocol llama.cpp --ctx 512"},
-        false,
-        runEval,
-        "",
+        .examples = {"novaq eval model.novaq --against kjv-llama-7m --text kjv_john.txt",
+                     "novaq eval stories260K.gguf --text tinystories_valid.txt --split paragraphs --max-tokens 8192",
+                     "novaq eval model.gguf --text wiki.test.raw --protocol llama.cpp --ctx 512"},
+        .run = runEval,
     });
     commands.push_back(Command{
-        "generate",
-        "MODEL",
-        "Continue a prompt with a model (and with the original beside it)",
-        "Greedy by default (--temperature 0). With --against ORIGINAL both continue the same\n"
-        "prompt, one after the other, so the two texts can be compared.",
-        withRuntimeOptions({
+        .name = "generate",
+        .arguments = "MODEL",
+        .summary = "Continue a prompt with a model (and with the original beside it)",
+        .details = "Greedy by default (--temperature 0). With --against ORIGINAL both continue the same\n"
+                   "prompt, one after the other, so the two texts can be compared.",
+        .options = withRuntimeOptions({
             {"--prompt", "TEXT", "the text to continue (required)", ""},
             {"--max-tokens", "N", "new tokens at most", "64"},
             {"--against", "ORIGINAL", "also continue with this model", ""},
             {"--temperature", "T", "sampling temperature; 0 picks the most likely token", "0"},
             {"--seed", "S", "random seed for sampling", "1"},
         }),
-        {"novaq generate model.novaq --prompt \"In the beginning\" --against kjv-llama-7m"},
-        false,
-        runGenerate,
-        "",
+        .examples = {"novaq generate model.novaq --prompt \"In the beginning\" --against kjv-llama-7m"},
+        .run = runGenerate,
     });
 }
 
