@@ -23,14 +23,6 @@ namespace {
 
 constexpr std::streamsize kMaxMessagesBytes = std::streamsize(64) << 20;
 
-std::string builtinNameList()
-{
-    std::string names;
-    for (const std::string& n : ChatTemplate::builtinNames())
-        names += (names.empty() ? "" : ", ") + n;
-    return names;
-}
-
 std::string readMessagesText(const std::string& file)
 {
     std::string text;
@@ -125,7 +117,7 @@ int runPrompt(const Context&, const ParsedArgs& args)
         const auto names = ChatTemplate::builtinNames();
         if (std::find(names.begin(), names.end(), *name) == names.end())
             throw Error(ErrorKind::InvalidArgument, "--chat-template: unknown template '" + *name +
-                                                        "'; the built-in ones are " + builtinNameList());
+                                                        "'; the built-in ones are " + builtinTemplateNames());
     }
     ChatTemplateVariables variables;
     if (auto vars = args.value("--template-vars")) {
@@ -167,7 +159,7 @@ void addChatCommands(std::vector<Command>& commands)
                 {"--messages", "FILE",
                  "the conversation: a JSON array of {\"role\", \"content\"} (OpenAI style); - reads stdin (required)",
                  ""},
-                {"--chat-template", "NAME", "use a built-in template instead: " + builtinNameList(), ""},
+                chatTemplateOption(),
                 {"--no-generation-prompt", "", "do not open the assistant's turn at the end", ""},
                 {"--template-vars", "JSON",
                  "extra template variables as a JSON object, e.g. '{\"enable_thinking\": false}' for Qwen3", ""},

@@ -223,9 +223,9 @@ std::vector<OptionSpec> compressOptionSpecs()
          "4096)",
          ""},
         {"--output", "FILE", "the .novaq file to write", kDefaultOutput},
-        {"--threads", "N", "worker threads, 0 = all cores", std::to_string(defaults.threads)},
+        kThreadsOption,
         {"--seed", "S", "seed of codebook training", defaultSeedText()},
-        {"--json", "", "print the result as JSON on stdout (and nothing else there)", ""},
+        kJsonOption,
         {"--d", "D", "expert: vector length (give --d, --b1 and --b2 together, instead of --bits)", ""},
         {"--b1", "X", "expert: stage-1 codebook bits (2^X entries)", ""},
         {"--b2", "Y", "expert: stage-2 codebook bits (2^Y entries; 0 = one stage)", ""},
@@ -243,6 +243,14 @@ std::vector<OptionSpec> compressOptionSpecs()
          "generate need nothing else",
          ""},
     };
+}
+
+OptionSpec compressOptionSpec(std::string_view name)
+{
+    for (OptionSpec& o : compressOptionSpecs())
+        if (o.name == name)
+            return o;
+    throw Error(ErrorKind::Internal, "no option " + std::string(name) + " among the compress options");
 }
 
 CompressOptions compressOptionsFrom(const ParsedArgs& args)
@@ -432,7 +440,6 @@ int compressAndReport(const Context& context, const ParsedArgs& args, const Comp
 const std::vector<Command>& commandTable()
 {
     static const std::vector<Command> kCommands = [] {
-        const CompressOptions defaults;
         const OptionSpec& help = kHelpOption;
         const OptionSpec& json = kJsonOption;
         std::vector<Command> commands;
@@ -473,8 +480,8 @@ const std::vector<Command>& commandTable()
                        "Nothing is decoded or written.",
             .options =
                 {
-                    {"--bits", "B", "code bits per weight: " + presetList(), formatNumber(defaults.bits)},
-                    {"--subspaces", "K", "column subspaces, 1..64", std::to_string(defaults.subspaces)},
+                    compressOptionSpec("--bits"),
+                    compressOptionSpec("--subspaces"),
                     {"--target-size", "SIZE",
                      "show the per-tensor plan that fits the file just under SIZE (bytes, or 2.2MB, 4GB, 2MiB, 4GiB)",
                      ""},
@@ -484,9 +491,7 @@ const std::vector<Command>& commandTable()
                      "cache, "
                      "buffers)",
                      ""},
-                    {"--context", "N",
-                     "with --fit-memory: the tokens the KV cache is counted at (default: the model's, at most 4096)",
-                     ""},
+                    compressOptionSpec("--context"),
                     {"--calibration", "FILE",
                      "also estimate the time and peak memory of `novaq local --calibration FILE` on this computer (a "
                      "short measured probe)",
@@ -494,9 +499,9 @@ const std::vector<Command>& commandTable()
                     {"--calibration-tokens", "N", "the estimate for N calibration tokens",
                      "4x the widest layer input, 32768-65536"},
                     json,
-                    {"--d", "D", "expert: vector length (with --b1 and --b2, instead of --bits)", ""},
-                    {"--b1", "X", "expert: stage-1 codebook bits", ""},
-                    {"--b2", "Y", "expert: stage-2 codebook bits", ""},
+                    compressOptionSpec("--d"),
+                    compressOptionSpec("--b1"),
+                    compressOptionSpec("--b2"),
                     help,
                 },
             .examples = {"novaq inspect ./my-model", "novaq inspect model.gguf --bits 2 --json",

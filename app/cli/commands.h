@@ -57,6 +57,12 @@ std::optional<tbb::global_control> threadLimit(const ParsedArgs& args);
 // --tables int8|f32 (default: the fastest this CPU has), and its one help line.
 Tables tablesOption(const ParsedArgs& args);
 extern const OptionSpec kTablesOption;
+// Options several commands share, declared once (runtime_commands.cpp).
+extern const OptionSpec kThreadsOption;   // --threads N, 0 = all cores
+extern const OptionSpec kDecodeOption;    // --decode
+extern const OptionSpec kTokenizerOption; // --tokenizer FILE; eval and generate add the --against fallback
+const OptionSpec& chatTemplateOption();   // --chat-template NAME, naming the built-in templates
+std::string builtinTemplateNames();       // "chatml, gemma, ..."
 // The path given with `option`, which must exist (requireExisting), or nullopt.
 std::optional<std::filesystem::path> optionalPath(const ParsedArgs& args, const char* option);
 // The one MODEL argument of a command; `what` names the missing one ("the MODEL to evaluate").
@@ -70,8 +76,9 @@ ModelInspection printableInspection(ModelInspection inspection);
 // Shared by `local` and the download commands (commands.cpp).
 void parseCodecOptions(const ParsedArgs& args, CompressOptions& options); // --bits, --subspaces, --d/--b1/--b2
 std::vector<OptionSpec> compressOptionSpecs();                            // --bits ... --b2, without --help
-CompressOptions compressOptionsFrom(const ParsedArgs& args);              // everything but input and label
-void requireOutputFolderOf(const CompressOptions& options);               // fails early, before a download
+OptionSpec compressOptionSpec(std::string_view name);        // one row of compressOptionSpecs(), for `inspect`
+CompressOptions compressOptionsFrom(const ParsedArgs& args); // everything but input and label
+void requireOutputFolderOf(const CompressOptions& options);  // fails early, before a download
 // A cluster run of a download command: rank 0 downloaded (into a folder every node shares);
 // the others take its input path and label.
 void shareSourceFromRankZero(CompressOptions& options, const CancelToken* cancel);

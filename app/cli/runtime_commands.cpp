@@ -9,6 +9,7 @@
 #include "novaq/pipeline/report.h"
 #include "novaq/runtime/generator.h"
 #include "novaq/runtime/session.h"
+#include "novaq/text/chat_template.h"
 
 #include <nlohmann/json.hpp>
 #include <tbb/global_control.h>
@@ -29,20 +30,13 @@ namespace {
 
 const OptionSpec& kHelp = kHelpOption;
 const OptionSpec& kJson = kJsonOption;
-const OptionSpec kTokenizer{"--tokenizer", "FILE",
-                            "tokenizer to use (tokenizer.model, tokenizer.json, a GGUF file, a llama2.c tok*.bin); "
-                            "default: the model's own, else the --against model's",
-                            ""};
-const OptionSpec kThreads{"--threads", "N", "worker threads, 0 = all cores", "0"};
-const OptionSpec kDecode{"--decode", "",
-                         "decode quantized matrices to F32 once at load instead of multiplying in the code domain "
-                         "(faster for long texts, more memory)",
-                         ""};
-
 // A command's own options, then the ones eval and generate share.
 std::vector<OptionSpec> withRuntimeOptions(std::vector<OptionSpec> own)
 {
-    for (const OptionSpec* o : {&kTokenizer, &kDecode, &kTablesOption, &kThreads, &kJson, &kHelp})
+    OptionSpec tokenizer = kTokenizerOption;
+    tokenizer.help += ", else the --against model's";
+    own.push_back(tokenizer);
+    for (const OptionSpec* o : {&kDecodeOption, &kTablesOption, &kThreadsOption, &kJson, &kHelp})
         own.push_back(*o);
     return own;
 }
@@ -240,6 +234,32 @@ const OptionSpec kTablesOption{
     "prompts through an int8 product about 2x faster with AVX-512 VNNI; about 1% rounding per product, as "
     "llama.cpp's 8-bit activations) or f32 (exact)",
     fastestTables() == Tables::Int8 ? "int8 (this CPU has AVX-512 VBMI)" : "f32 (this CPU lacks AVX-512 VBMI)"};
+
+const OptionSpec kThreadsOption{"--threads", "N", "worker threads, 0 = all cores", "0"};
+const OptionSpec kDecodeOption{"--decode", "",
+                               "decode quantized matrices to F32 once at load instead of multiplying in the code "
+                               "domain (faster for long texts, more memory)",
+                               ""};
+const OptionSpec kTokenizerOption{
+    "--tokenizer", "FILE",
+    "tokenizer to use (tokenizer.model, tokenizer.json, a GGUF file, a llama2.c tok*.bin); default: the model's own",
+    ""};
+
+const OptionSpec& chatTemplateOption()
+{
+    static const OptionSpec kOption{
+        "--chat-template", "NAME",
+        "built-in chat template to use instead of the model's own: " + builtinTemplateNames(), ""};
+    return kOption;
+}
+
+std::string builtinTemplateNames()
+{
+    std::string names;
+    for (const std::string& n : ChatTemplate::builtinNames())
+        names += (names.empty() ? "" : ", ") + n;
+    return names;
+}
 
 Tables tablesOption(const ParsedArgs& args)
 {

@@ -119,19 +119,11 @@ void addServeCommands(std::vector<Command>& commands)
                 {"--queue", "N", "requests that may wait for a free generation (at most 256); more get 503", "16"},
                 {"--ctx", "N", "context tokens per generation (prompt and reply)",
                  "the model's, at most " + std::to_string(serve::kDefaultContext)},
-                {"--chat-template", "NAME",
-                 "built-in chat template to use instead of the model's own: " +
-                     [] {
-                         std::string names;
-                         for (const std::string& n : ChatTemplate::builtinNames())
-                             names += (names.empty() ? "" : ", ") + n;
-                         return names;
-                     }(),
-                 ""},
-                {"--tokenizer", "FILE", "tokenizer to use; default: the model's own", ""},
-                {"--decode", "", "decode quantized matrices to F32 once at load (faster, more memory)", ""},
+                chatTemplateOption(),
+                kTokenizerOption,
+                kDecodeOption,
                 kTablesOption,
-                {"--threads", "N", "worker threads, 0 = all cores", "0"},
+                kThreadsOption,
                 kHelpOption,
             },
         .examples = {"novaq serve model.novaq --port 8080",
