@@ -12,6 +12,7 @@
 #include "novaq/pipeline/cluster.h"
 #include "novaq/pipeline/report.h"
 #include "novaq/sources/huggingface.h"
+#include "novaq/sources/listing.h"
 #include "novaq/sources/ollama.h"
 #include "novaq/sources/url_source.h"
 
@@ -69,69 +70,8 @@ void expectOne(const ParsedArgs& args, const std::string& what)
         throw Error(ErrorKind::InvalidArgument, "missing " + what + "; run with --help for the usage");
 }
 
-// "https://huggingface.co/org/name", "hf.co/org/name", "org/name" -> "org/name".
-std::string repoIdFrom(std::string text, const std::string& endpoint)
-{
-    for (const std::string& prefix :
-         {endpoint + "/", std::string("https://huggingface.co/"), std::string("http://huggingface.co/"),
-          std::string("https://hf.co/"), std::string("huggingface.co/"), std::string("hf.co/")})
-        if (text.starts_with(prefix)) {
-            text = text.substr(prefix.size());
-            break;
-        }
-    while (!text.empty() && text.back() == '/')
-        text.pop_back();
-    return text;
-}
-
-std::string shortCommit(const std::string& commit) { return commit.substr(0, 12); }
-
-std::string countText(uint64_t n)
-{
-    char buf[32];
-    if (n >= 1000000)
-        std::snprintf(buf, sizeof buf, "%.1fM", double(n) / 1e6);
-    else if (n >= 10000)
-        std::snprintf(buf, sizeof buf, "%.1fk", double(n) / 1e3);
-    else
-        std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(n));
-    return buf;
-}
-
-std::string pad(const std::string& s, size_t width)
-{
-    return s.size() >= width ? s + " " : s + std::string(width - s.size(), ' ');
-}
-
-std::string padLeft(const std::string& s, size_t width)
-{
-    return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
-}
-
-nlohmann::json infoJson(const hf::ModelInfo& info, const hf::FileChoice* choice)
-{
-    nlohmann::json files = nlohmann::json::array();
-    for (const hf::RepoFile& f : info.files) {
-        const bool chosen =
-            choice && std::find(choice->files.begin(), choice->files.end(), f.path) != choice->files.end();
-        files.push_back(
-            {{"path", f.path}, {"size", f.size}, {"sha256", f.sha256}, {"git_oid", f.gitOid}, {"selected", chosen}});
-    }
-    return {{"id", info.id},
-            {"revision", info.revision},
-            {"commit", info.commit},
-            {"gated", info.gated},
-            {"private", info.isPrivate},
-            {"architecture", info.architecture},
-            {"parameters", info.parameters},
-            {"pipeline_tag", info.pipelineTag},
-            {"library_name", info.libraryName},
-            {"downloads", info.downloads},
-            {"likes", info.likes},
-            {"last_modified", info.lastModified},
-            {"selection", choice ? choice->description : ""},
-            {"files", files}};
-}
+// Texts from a server or a store, as the terminal shows them (terminal.h).
+std::string shown(std::string_view text) { return printable(text); }
 
 int listHf(const hf::HubClient& hub, const std::string& repo, const std::string& revision, const std::string& file,
            bool json)
@@ -144,35 +84,10 @@ int listHf(const hf::HubClient& hub, const std::string& repo, const std::string&
     } catch (const Error& e) {
         choiceProblem = e.what();
     }
-    if (json) {
-        std::cout << infoJson(info, choice ? &*choice : nullptr).dump(2) << '\n';
-        return kExitSuccess;
-    }
-    std::cout << printable(info.id) << " at " << printable(revision) << " (commit " << shortCommit(info.commit)
-              << ")\n";
-    std::cout << "  architecture: " << (info.architecture.empty() ? "unknown" : printable(info.architecture))
-              << "   parameters: " << (info.parameters ? countText(info.parameters) : std::string("unknown"))
-              << "   gated: " << (info.gated == "false" ? "no" : printable(info.gated) + " (needs a token with access)")
-              << (info.isPrivate ? "   private" : "") << '\n';
-    size_t width = 0;
-    uint64_t total = 0;
-    for (const hf::RepoFile& f : info.files)
-        width = std::max(width, printable(f.path).size());
-    std::cout << "  files (* = what `novaq hf` downloads):\n";
-    for (const hf::RepoFile& f : info.files) {
-        const bool chosen =
-            choice && std::find(choice->files.begin(), choice->files.end(), f.path) != choice->files.end();
-        total += f.size;
-        std::cout << "  " << (chosen ? "* " : "  ") << pad(printable(f.path), width + 2)
-                  << padLeft(humanBytes(f.size), 10)
-                  << (f.sha256.empty() ? "" : "  sha256 " + f.sha256.substr(0, 16) + "...") << '\n';
-    }
-    std::cout << "  " << info.files.size() << " files, " << humanBytes(total) << " in all\n";
-    if (choice)
-        std::cout << "  selected: " << printable(choice->description)
-                  << (choice->indexPath.empty() ? "" : " (shards listed in the index)") << '\n';
+    if (json)
+        std::cout << sources::modelInfoJson(info, choice ? &*choice : nullptr).dump(2) << '\n';
     else
-        std::cout << "  selected: nothing yet; " << printable(choiceProblem) << '\n';
+        std::cout << sources::formatModelInfo(info, revision, choice ? &*choice : nullptr, choiceProblem, shown);
     return kExitSuccess;
 }
 
@@ -268,34 +183,10 @@ int runSearch(const Context& context, const ParsedArgs& args)
 
     const hf::HubClient hub(hf::HubSettings::fromEnvironment(), {}, nullptr, context.cancel);
     const std::vector<hf::ModelSummary> models = hub.search(query);
-    if (args.has("--json")) {
-        nlohmann::json out = nlohmann::json::array();
-        for (const hf::ModelSummary& m : models)
-            out.push_back({{"id", m.id},
-                           {"downloads", m.downloads},
-                           {"likes", m.likes},
-                           {"last_modified", m.lastModified},
-                           {"pipeline_tag", m.pipelineTag},
-                           {"library_name", m.libraryName},
-                           {"gated", m.gated},
-                           {"tags", m.tags}});
-        std::cout << out.dump(2) << '\n';
-        return kExitSuccess;
-    }
-    if (models.empty()) {
-        std::cout << "No models match '" << query.text << "'"
-                  << (query.format.empty() ? "" : " with format " + query.format) << ".\n";
-        return kExitSuccess;
-    }
-    size_t width = 5;
-    for (const hf::ModelSummary& m : models)
-        width = std::max(width, printable(m.id).size());
-    std::cout << pad("MODEL", width + 2) << padLeft("DOWNLOADS", 10) << padLeft("LIKES", 8) << "  UPDATED     NOTE\n";
-    for (const hf::ModelSummary& m : models)
-        std::cout << pad(printable(m.id), width + 2) << padLeft(countText(m.downloads), 10)
-                  << padLeft(countText(m.likes), 8) << "  " << pad(printable(m.lastModified.substr(0, 10)), 12)
-                  << (m.gated == "false" ? "" : "gated") << '\n';
-    std::cout << models.size() << " models; `novaq hf ID --list` shows one's files\n";
+    if (args.has("--json"))
+        std::cout << sources::searchResultsJson(models).dump(2) << '\n';
+    else
+        std::cout << sources::formatSearchResults(models, query, shown);
     return kExitSuccess;
 }
 
@@ -303,7 +194,7 @@ int runHf(const Context& context, const ParsedArgs& args)
 {
     expectOne(args, "the Hugging Face model id (org/name)");
     const hf::HubSettings settings = hf::HubSettings::fromEnvironment();
-    const std::string repo = repoIdFrom(args.positionals.front(), settings.endpoint);
+    const std::string repo = hf::repoIdFrom(args.positionals.front(), settings.endpoint);
     const std::string revision = args.value("--revision").value_or("main");
     const std::string file = args.value("--file").value_or("");
     DownloadPrinter printer(stderr, context.cancel);
@@ -317,7 +208,7 @@ int runHf(const Context& context, const ParsedArgs& args)
         const hf::Snapshot snapshot = hub.download(repo, revision, file);
         printer.clear();
         std::fprintf(stderr, "%s at commit %s: %s; %d file(s) from the cache, %d downloaded (%s)%s\n", repo.c_str(),
-                     shortCommit(snapshot.commit).c_str(), printable(snapshot.description).c_str(),
+                     snapshot.commit.substr(0, 12).c_str(), printable(snapshot.description).c_str(),
                      snapshot.filesCached, snapshot.filesDownloaded, humanBytes(snapshot.downloadedBytes).c_str(),
                      snapshot.offline ? ", offline" : "");
         options.input = snapshot.modelPath;
@@ -336,39 +227,10 @@ int runOllama(const Context& context, const ParsedArgs& args)
         const auto fromServer = ollama::listFromServer(server, context.cancel);
         const std::vector<fs::path> stores = ollama::storeFolders();
         const std::vector<ollama::ListedModel> rows = fromServer ? *fromServer : ollama::listStores(stores);
-        if (args.has("--json")) {
-            nlohmann::json out = nlohmann::json::array();
-            for (const ollama::ListedModel& m : rows)
-                out.push_back({{"name", m.name},
-                               {"size", m.size},
-                               {"family", m.family},
-                               {"parameter_size", m.parameterSize},
-                               {"quantization", m.quantization},
-                               {"modified", m.modified},
-                               {"where", m.where}});
-            std::cout << out.dump(2) << '\n';
-            return kExitSuccess;
-        }
-        if (fromServer) {
-            std::cout << "Models of the Ollama server at " << server << ":\n";
-        } else {
-            std::cout << "No Ollama server answers at " << server << "; models in the stores";
-            for (const fs::path& s : stores)
-                std::cout << " " << s.string();
-            std::cout << ":\n";
-        }
-        size_t width = 4;
-        for (const ollama::ListedModel& m : rows)
-            width = std::max(width, printable(m.name).size());
-        for (const ollama::ListedModel& m : rows) {
-            std::cout << "  " << pad(printable(m.name), width + 2) << padLeft(humanBytes(m.size), 10);
-            if (!m.parameterSize.empty() || !m.quantization.empty())
-                std::cout << "  " << printable(m.parameterSize) << " " << printable(m.quantization);
-            if (!fromServer)
-                std::cout << "  " << printable(m.where);
-            std::cout << '\n';
-        }
-        std::cout << rows.size() << " models" << (rows.empty() ? "; pull one with `ollama pull NAME`" : "") << '\n';
+        if (args.has("--json"))
+            std::cout << sources::ollamaListJson(rows).dump(2) << '\n';
+        else
+            std::cout << sources::formatOllamaList(rows, fromServer.has_value(), server, stores, shown);
         return kExitSuccess;
     }
     expectOne(args, "an Ollama model NAME (e.g. llama3.2:1b), or --list");

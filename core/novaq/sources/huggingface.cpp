@@ -204,6 +204,20 @@ void validateRepoId(const std::string& repo)
                                                     "e.g. meta-llama/Llama-3.2-1B");
 }
 
+std::string repoIdFrom(std::string text, const std::string& endpoint)
+{
+    for (const std::string& prefix :
+         {endpoint + "/", std::string("https://huggingface.co/"), std::string("http://huggingface.co/"),
+          std::string("https://hf.co/"), std::string("huggingface.co/"), std::string("hf.co/")})
+        if (text.starts_with(prefix)) {
+            text = text.substr(prefix.size());
+            break;
+        }
+    while (!text.empty() && text.back() == '/')
+        text.pop_back();
+    return text;
+}
+
 HubSettings HubSettings::fromEnvironment()
 {
     HubSettings s;
