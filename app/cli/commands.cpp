@@ -11,11 +11,13 @@
 #include "novaq/pipeline/calibration_estimate.h"
 #include "novaq/pipeline/cluster.h"
 #include "novaq/pipeline/compress.h"
+#include "novaq/pipeline/compress_report.h"
 #include "novaq/pipeline/export.h"
 #include "novaq/pipeline/fit_memory.h"
 #include "novaq/pipeline/inspect.h"
 #include "novaq/pipeline/report.h"
 #include "novaq/pipeline/validate.h"
+#include "novaq/pipeline/validate_report.h"
 #include "novaq/tensor/dtype.h"
 
 #include <nlohmann/json.hpp>
@@ -72,22 +74,8 @@ std::string presetList()
     return list;
 }
 
-nlohmann::json validateJson(const fs::path& file, const ValidateReport& report)
-{
-    nlohmann::json tensors = nlohmann::json::array();
-    for (const TensorCheck& t : report.tensors) {
-        nlohmann::json row = {
-            {"name", t.name}, {"ok", t.ok}, {"problem", t.problem}, {"recorded_rel_error", t.recordedRelError}};
-        row["recomputed_rel_error"] = t.recomputedRelError ? nlohmann::json(*t.recomputedRelError) : nlohmann::json();
-        tensors.push_back(std::move(row));
-    }
-    return {{"file", file.string()},
-            {"ok", report.ok},
-            {"version", {report.major, report.minor}},
-            {"tensor_count", report.tensorCount},
-            {"tensors", std::move(tensors)},
-            {"problems", report.problems}};
-}
+// Texts from files, as the terminal shows them (terminal.h), for the core's text reports.
+std::string shown(std::string_view text) { return printable(text); }
 
 } // namespace
 
@@ -294,48 +282,6 @@ void shareSourceFromRankZero(CompressOptions& options, const CancelToken* cancel
 
 namespace {
 
-// "2 ranks: rank 0 (node1) 12 tensors, 48% of the work, 3.1 s; ..." for the text report.
-std::string sharesText(const std::vector<RankShare>& shares)
-{
-    std::string text = std::to_string(shares.size()) + " ranks:";
-    char line[512];
-    for (const RankShare& s : shares) {
-        std::snprintf(line, sizeof line, "\n  rank %d (%s): %zu tensors, %.1f%% of the estimated work, %.1f s", s.rank,
-                      printable(s.host).c_str(), s.tensors, 100.0 * s.cost, s.seconds);
-        text += line;
-    }
-    return text;
-}
-
-// "Calibration: 32768 tokens of kjv_calibration.txt (chosen from the layer width: ...)", and a
-// warning on stderr when the tokens are fewer than the widest layer input.
-std::string calibrationLine(const ModelReport& report)
-{
-    if (!report.settings.contains("calibration"))
-        return {};
-    const nlohmann::json& c = report.settings["calibration"];
-    const int64_t tokens = c.value("tokens", int64_t(0)), widest = c.value("widest_input", int64_t(0));
-    std::string line = "Calibration: " + std::to_string(tokens) + " tokens of " + printable(c.value("text", "")) +
-                       " (" +
-                       (c.value("tokens_from", "") == "option"
-                            ? std::string("--calibration-tokens")
-                            : "chosen from the layer width: 4 x the widest layer input " + std::to_string(widest) +
-                                  ", 32768 to 65536, at most what the text gives") +
-                       ")\n";
-    if (widest > 0 && tokens < widest)
-        std::fprintf(stderr,
-                     "novaq: warning: %lld calibration tokens are fewer than the widest layer input (%lld): the refit "
-                     "kept the original weights in the directions the text never reached, so calibration helped "
-                     "less than it can; give a longer text or --calibration-tokens %lld or more\n",
-                     static_cast<long long>(tokens), static_cast<long long>(widest),
-                     static_cast<long long>(widest * 4));
-    return line;
-}
-
-} // namespace
-
-namespace {
-
 MemoryTarget memoryTargetOf(const ParsedArgs& args, const fs::path& model, int subspaces)
 {
     const std::string size = *args.value("--fit-memory");
@@ -351,15 +297,8 @@ void applyFitMemory(const ParsedArgs& args, CompressOptions& options)
     const MemoryTarget target = memoryTargetOf(args, options.input, options.subspaces);
     options.targetBytes = target.fit.targetBytes;
     options.targetText = target.memory.text;
-    if (cluster().rank() == 0) {
-        const RunMemory& m = target.memory;
-        std::fprintf(stderr,
-                     "Fit to memory: %s; the plan runs in about %s (weights %s, KV cache %s at %lld tokens, buffers "
-                     "%s), a file of about %s\n",
-                     printable(m.text).c_str(), humanBytes(m.total()).c_str(), humanBytes(m.weights).c_str(),
-                     humanBytes(m.kvCache).c_str(), static_cast<long long>(m.context), humanBytes(m.scratch).c_str(),
-                     humanBytes(target.fit.inspection.estimatedFileBytes()).c_str());
-    }
+    if (cluster().rank() == 0)
+        std::fputs(fitMemoryNote(target, shown).c_str(), stderr);
 }
 
 } // namespace
@@ -413,25 +352,11 @@ int compressAndReport(const Context& context, const ParsedArgs& args, const Comp
     if (!rankZero)
         return kExitSuccess;
     if (args.has("--json")) {
-        nlohmann::json j = report.toJson();
-        if (!shares.empty()) {
-            j["ranks"] = nlohmann::json::array();
-            for (const RankShare& s : shares)
-                j["ranks"].push_back({{"rank", s.rank},
-                                      {"host", s.host},
-                                      {"tensors", s.tensors},
-                                      {"params", s.params},
-                                      {"cost_share", s.cost},
-                                      {"seconds", s.seconds}});
-        }
-        std::cout << j.dump(2) << '\n';
+        std::cout << compressReportJson(report, shares).dump(2) << '\n';
     } else {
-        std::cout << formatReportTable(printableReport(report), true);
-        if (const std::string line = calibrationLine(report); !line.empty())
-            std::cout << "\n" << line;
-        if (!shares.empty())
-            std::cout << "\n" << sharesText(shares);
-        std::cout << "\nWrote " << printable(report.output.string()) << '\n';
+        if (const std::string warning = calibrationWarning(report); !warning.empty())
+            std::fprintf(stderr, "novaq: warning: %s\n", warning.c_str());
+        std::cout << formatCompressReport(printableReport(report), shares, shown);
     }
     std::cout.flush();
     return kExitSuccess;
@@ -651,52 +576,15 @@ int runValidate(const Context& context, const ParsedArgs& args)
         report = validateNovaq(file, against, &progress, context.cancel);
     }
 
-    size_t bad = 0;
-    size_t width = 0;
-    for (const TensorCheck& t : report.tensors) {
-        bad += t.ok ? 0 : 1;
-        width = std::max(width, printable(t.name).size());
-    }
-    std::string problems;
-    if (bad > 0)
-        problems = std::to_string(bad) + " of " + std::to_string(report.tensorCount) + " tensors bad";
-    if (!report.problems.empty())
-        problems += (problems.empty() ? "" : ", ") + std::to_string(report.problems.size()) + " file-level problem" +
-                    (report.problems.size() == 1 ? "" : "s");
-
-    if (args.has("--json")) {
-        std::cout << validateJson(file, report).dump(2) << '\n';
-    } else {
-        std::cout << printable(file.string());
-        if (report.major > 0)
-            std::cout << ": .novaq version " << report.major << "." << report.minor << ", " << report.tensorCount
-                      << " tensors";
-        std::cout << '\n';
-        for (const TensorCheck& t : report.tensors) {
-            char figures[128] = "";
-            if (t.recomputedRelError)
-                std::snprintf(figures, sizeof figures, "  rel.err recorded %.6g, recomputed %.6g", t.recordedRelError,
-                              *t.recomputedRelError);
-            else
-                std::snprintf(figures, sizeof figures, "  rel.err %.6g", t.recordedRelError);
-            const std::string name = printable(t.name);
-            const std::string pad(width - name.size(), ' ');
-            std::cout << (t.ok ? "  ok    " : "  FAIL  ") << name
-                      << (t.ok ? pad + figures : ": " + printable(t.problem)) << '\n';
-        }
-        for (const std::string& p : report.problems)
-            std::cout << "  FAIL  " << printable(p) << '\n';
-        if (report.ok)
-            std::cout << "OK: " << report.tensorCount << " tensors, all checksums and decodes good"
-                      << (against ? ", errors match the source" : "") << '\n';
-        else
-            std::cout << "FAILED: " << problems << " (listed above)\n";
-    }
+    if (args.has("--json"))
+        std::cout << validateReportJson(file, report).dump(2) << '\n';
+    else
+        std::cout << formatValidateReport(file, report, against.has_value(), shown);
     std::cout.flush();
     if (report.ok)
         return kExitSuccess;
-    std::cerr << "novaq validate: " << printable(file.string()) << " failed validation (" << problems
-              << "); recompress the model or restore the file from a copy\n";
+    std::cerr << "novaq validate: " << printable(file.string()) << " failed validation ("
+              << validateProblemsText(report) << "); recompress the model or restore the file from a copy\n";
     return exitCodeFor(ErrorKind::Corrupt);
 }
 
@@ -710,10 +598,7 @@ int runStats(const Context&, const ParsedArgs& args)
     if (args.has("--json")) {
         std::cout << report.toJson().dump(2) << '\n';
     } else {
-        const ModelReport shown = printableReport(report);
-        std::cout << printable(file.string()) << " (.novaq version " << novaq.major() << "." << novaq.minor()
-                  << "), compressed from " << (shown.source.empty() ? "an unnamed source" : shown.source) << "\n\n"
-                  << formatReportTable(shown, false);
+        std::cout << formatStats(file, novaq.major(), novaq.minor(), printableReport(report), shown);
     }
     std::cout.flush();
     return kExitSuccess;

@@ -1,0 +1,252 @@
+// The reports `novaq validate`, `local` (and the download commands) and `stats` print, as the
+// core builds them (pipeline/validate_report.h, pipeline/compress_report.h): JSON and text,
+// texts from files going through the caller's escaping. The CLI only prints these; the end to
+// end runs in test_cli check that it does.
+
+#include "novaq/pipeline/compress_report.h"
+#include "novaq/pipeline/validate_report.h"
+
+#include <QtTest>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+using namespace novaq;
+
+namespace {
+
+// Marks every text that went through `shown`, so a test sees which texts did.
+std::string bracketed(std::string_view text) { return "<" + std::string(text) + ">"; }
+
+TensorCheck check(const std::string& name, bool ok, const std::string& problem, double recorded,
+                  std::optional<double> recomputed = std::nullopt)
+{
+    return {name, ok, problem, recorded, recomputed};
+}
+
+ValidateReport failedReport()
+{
+    ValidateReport r;
+    r.ok = false;
+    r.major = 1;
+    r.minor = 2;
+    r.tensorCount = 2;
+    r.tensors = {check("a.weight", true, "", 0.125, 0.125), check("bb", false, "checksum mismatch", 0.25)};
+    r.problems = {"manifest: bad"};
+    return r;
+}
+
+ModelReport calibratedReport(int64_t tokens, int64_t widest, const std::string& from)
+{
+    ModelReport r;
+    r.output = "out.novaq";
+    r.source = "src";
+    r.settings = {
+        {"bits", 2},
+        {"calibration", {{"tokens", tokens}, {"widest_input", widest}, {"text", "kjv.txt"}, {"tokens_from", from}}}};
+    return r;
+}
+
+RankShare share(int rank, const std::string& host, size_t tensors, double cost, double seconds)
+{
+    RankShare s;
+    s.rank = rank;
+    s.host = host;
+    s.tensors = tensors;
+    s.params = 1000 * tensors;
+    s.cost = cost;
+    s.seconds = seconds;
+    return s;
+}
+
+} // namespace
+
+class TestCliReports : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void validateJson()
+    {
+        const nlohmann::json j = validateReportJson("f.novaq", failedReport());
+        QCOMPARE(j["file"].get<std::string>(), std::string("f.novaq"));
+        QCOMPARE(j["ok"].get<bool>(), false);
+        QCOMPARE(j["version"], nlohmann::json({1, 2}));
+        QCOMPARE(j["tensor_count"].get<size_t>(), size_t(2));
+        QCOMPARE(j["tensors"][0]["recomputed_rel_error"].get<double>(), 0.125);
+        QVERIFY(j["tensors"][1]["recomputed_rel_error"].is_null()); // not recomputed: null, not 0
+        QCOMPARE(j["tensors"][1]["problem"].get<std::string>(), std::string("checksum mismatch"));
+        QCOMPARE(j["problems"], nlohmann::json({"manifest: bad"}));
+    }
+
+    void validateProblems_data()
+    {
+        QTest::addColumn<int>("badTensors");
+        QTest::addColumn<int>("fileProblems");
+        QTest::addColumn<QString>("text");
+        QTest::newRow("nothing wrong") << 0 << 0 << "";
+        QTest::newRow("bad tensors") << 2 << 0 << "2 of 3 tensors bad";
+        QTest::newRow("one file-level problem") << 0 << 1 << "1 file-level problem";
+        QTest::newRow("file-level problems") << 0 << 2 << "2 file-level problems";
+        QTest::newRow("both") << 1 << 2 << "1 of 3 tensors bad, 2 file-level problems";
+    }
+
+    void validateProblems()
+    {
+        QFETCH(int, badTensors);
+        QFETCH(int, fileProblems);
+        QFETCH(QString, text);
+        ValidateReport r;
+        r.tensorCount = 3;
+        for (int i = 0; i < 3; ++i)
+            r.tensors.push_back(check("t" + std::to_string(i), i >= badTensors, i < badTensors ? "bad" : "", 0.1));
+        for (int i = 0; i < fileProblems; ++i)
+            r.problems.push_back("p" + std::to_string(i));
+        QCOMPARE(QString::fromStdString(validateProblemsText(r)), text);
+    }
+
+    void validateText()
+    {
+        // Good rows are padded to the longest shown name ("<a.weight>", 10); a failing row
+        // names its problem instead of the error.
+        QCOMPARE(QString::fromStdString(formatValidateReport("f.novaq", failedReport(), true, bracketed)),
+                 QString("<f.novaq>: .novaq version 1.2, 2 tensors\n"
+                         "  ok    <a.weight>  rel.err recorded 0.125, recomputed 0.125\n"
+                         "  FAIL  <bb>: <checksum mismatch>\n"
+                         "  FAIL  <manifest: bad>\n"
+                         "FAILED: 1 of 2 tensors bad, 1 file-level problem (listed above)\n"));
+
+        // Version 0 (the header could not be read) is not shown; "errors match the source"
+        // only when they were recomputed from it.
+        ValidateReport good;
+        good.tensorCount = 2;
+        good.tensors = {check("w", true, "", 0.5), check("long", true, "", 0.03125)};
+        const std::string expected = "<f>\n"
+                                     "  ok    <w>     rel.err 0.5\n"
+                                     "  ok    <long>  rel.err 0.03125\n"
+                                     "OK: 2 tensors, all checksums and decodes good";
+        QCOMPARE(formatValidateReport("f", good, false, bracketed), expected + "\n");
+        QCOMPARE(formatValidateReport("f", good, true, bracketed), expected + ", errors match the source\n");
+    }
+
+    void calibration_data()
+    {
+        QTest::addColumn<qlonglong>("tokens");
+        QTest::addColumn<qlonglong>("widest");
+        QTest::addColumn<QString>("from");
+        QTest::addColumn<QString>("line");
+        QTest::addColumn<QString>("warning"); // a part of it; empty: none
+        QTest::newRow("chosen from the layer width")
+            << 32768LL << 512LL << "width"
+            << "Calibration: 32768 tokens of <kjv.txt> (chosen from the layer width: 4 x the widest layer input 512, "
+               "32768 to 65536, at most what the text gives)\n"
+            << "";
+        QTest::newRow("given with the option") << 4096LL << 512LL << "option"
+                                               << "Calibration: 4096 tokens of <kjv.txt> (--calibration-tokens)\n"
+                                               << "";
+        QTest::newRow("as many tokens as the widest input")
+            << 512LL << 512LL << "option"
+            << "Calibration: 512 tokens of <kjv.txt> (--calibration-tokens)\n"
+            << "";
+        QTest::newRow("fewer tokens than the widest input")
+            << 100LL << 512LL << "option"
+            << "Calibration: 100 tokens of <kjv.txt> (--calibration-tokens)\n"
+            << "100 calibration tokens are fewer than the widest layer input (512)";
+    }
+
+    void calibration()
+    {
+        QFETCH(qlonglong, tokens);
+        QFETCH(qlonglong, widest);
+        QFETCH(QString, from);
+        QFETCH(QString, line);
+        QFETCH(QString, warning);
+        const ModelReport r = calibratedReport(tokens, widest, from.toStdString());
+        QCOMPARE(QString::fromStdString(calibrationLine(r, bracketed)), line);
+        const std::string said = calibrationWarning(r);
+        if (warning.isEmpty()) {
+            QCOMPARE(said, std::string());
+        } else {
+            QVERIFY2(said.starts_with(warning.toStdString()), said.c_str());
+            // It names the option and a count that reaches 4 x the widest input.
+            QVERIFY2(said.ends_with("--calibration-tokens " + std::to_string(4 * widest) + " or more"), said.c_str());
+        }
+
+        // An uncalibrated run has neither.
+        ModelReport plain;
+        plain.settings = {{"bits", 2}};
+        QCOMPARE(calibrationLine(plain, bracketed), std::string());
+        QCOMPARE(calibrationWarning(plain), std::string());
+    }
+
+    void rankShares()
+    {
+        const std::vector<RankShare> shares{share(0, "node1", 12, 0.48, 3.14), share(1, "node\x1b", 13, 0.52, 2.0)};
+        QCOMPARE(QString::fromStdString(formatRankShares(shares, bracketed)),
+                 QString("2 ranks:\n"
+                         "  rank 0 (<node1>): 12 tensors, 48.0% of the estimated work, 3.1 s\n"
+                         "  rank 1 (<node\x1b>): 13 tensors, 52.0% of the estimated work, 2.0 s"));
+
+        ModelReport r;
+        r.output = "m.novaq";
+        QVERIFY(!compressReportJson(r, {}).contains("ranks")); // one process: no ranks
+        const nlohmann::json j = compressReportJson(r, shares);
+        QCOMPARE(j["ranks"].size(), size_t(2));
+        QCOMPARE(j["ranks"][1]["host"].get<std::string>(), std::string("node\x1b")); // JSON as it came
+        QCOMPARE(j["ranks"][0]["params"].get<uint64_t>(), uint64_t(12000));
+        QCOMPARE(j["ranks"][0]["cost_share"].get<double>(), 0.48);
+        // The rest is the report's own JSON.
+        nlohmann::json withoutRanks = j;
+        withoutRanks.erase("ranks");
+        QCOMPARE(withoutRanks, r.toJson());
+    }
+
+    void compressText()
+    {
+        const ModelReport r = calibratedReport(4096, 512, "option");
+        const std::vector<RankShare> shares{share(0, "a", 1, 1.0, 1.0)};
+        const std::string text = formatCompressReport(r, shares, bracketed);
+        // The table, then the calibration line, the ranks and the file written, each after a blank line.
+        const std::string expected = formatReportTable(r, true) + "\n" + calibrationLine(r, bracketed) + "\n" +
+                                     formatRankShares(shares, bracketed) + "\nWrote out.novaq\n";
+        QCOMPARE(text, expected);
+        QVERIFY(text.find("\nCalibration: 4096 tokens") != std::string::npos);
+        QVERIFY(text.ends_with(
+            "1 ranks:\n  rank 0 (<a>): 1 tensors, 100.0% of the estimated work, 1.0 s\nWrote out.novaq\n"));
+
+        ModelReport plain;
+        plain.output = "x.novaq";
+        QCOMPARE(formatCompressReport(plain, {}, bracketed), formatReportTable(plain, true) + "\nWrote x.novaq\n");
+    }
+
+    void fitMemory()
+    {
+        MemoryTarget target;
+        target.memory.text = "--fit-memory 8GB";
+        target.memory.context = 4096;
+        target.memory.weights = 1024;
+        target.memory.kvCache = 2048;
+        target.memory.scratch = 0;
+        target.fit.inspection.fixedBytes = 5'000'000; // no tensors: the file is its fixed part
+        QCOMPARE(QString::fromStdString(fitMemoryNote(target, bracketed)),
+                 QString("Fit to memory: <--fit-memory 8GB>; the plan runs in about 3.0 KiB (weights 1.0 KiB, KV cache "
+                         "2.0 KiB at 4096 tokens, buffers 0 B), a file of about 4.8 MiB\n"));
+    }
+
+    void stats()
+    {
+        ModelReport r;
+        r.source = "hf:org/x@abc";
+        QCOMPARE(formatStats("m.novaq", 1, 3, r, bracketed),
+                 "<m.novaq> (.novaq version 1.3), compressed from hf:org/x@abc\n\n" + formatReportTable(r, false));
+        r.source.clear();
+        QVERIFY(formatStats("m.novaq", 1, 3, r, bracketed)
+                    .starts_with("<m.novaq> (.novaq version 1.3), compressed "
+                                 "from an unnamed source\n\n"));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCliReports)
+#include "test_cli_reports.moc"
