@@ -1,10 +1,13 @@
-// The reports `novaq validate`, `local` (and the download commands) and `stats` print, as the
-// core builds them (pipeline/validate_report.h, pipeline/compress_report.h): JSON and text,
+// The reports `novaq validate`, `local` (and the download commands), `stats`, `eval` and
+// `tokenize` print, as the core builds them (pipeline/validate_report.h,
+// pipeline/compress_report.h, runtime/eval_report.h, text/token_report.h): JSON and text,
 // texts from files going through the caller's escaping. The CLI only prints these; the end to
 // end runs in test_cli check that it does.
 
 #include "novaq/pipeline/compress_report.h"
 #include "novaq/pipeline/validate_report.h"
+#include "novaq/runtime/eval_report.h"
+#include "novaq/text/token_report.h"
 
 #include <QtTest>
 
@@ -60,6 +63,55 @@ RankShare share(int rank, const std::string& host, size_t tensors, double cost, 
     s.cost = cost;
     s.seconds = seconds;
     return s;
+}
+
+// Three tokens: a word, a space and the first byte of a two-byte character (not UTF-8 alone).
+class ThreeTokens : public Tokenizer {
+public:
+    std::vector<int32_t> encode(std::string_view, bool) const override { return {0, 1, 2}; }
+    std::string decode(std::span<const int32_t>) const override { return {}; }
+    std::string piece(int32_t id) const override { return kPieces[id]; }
+    std::string pieceBytes(int32_t id) const override { return kBytes[id]; }
+    int32_t vocabSize() const noexcept override { return 3; }
+    int32_t bos() const noexcept override { return -1; }
+    int32_t eos() const noexcept override { return -1; }
+    std::string_view kind() const noexcept override { return "test-bpe"; }
+
+private:
+    static constexpr const char* kPieces[] = {"the", "\xe2\x96\x81", "<0xC3>"};
+    static constexpr const char* kBytes[] = {"the", " ", "\xc3"};
+};
+
+EvalRequest evalRequest(bool llamaCpp)
+{
+    EvalRequest request;
+    request.model = "m.novaq";
+    request.text = "t.txt";
+    request.options.ctx = 128;
+    if (llamaCpp)
+        request.options.protocol = EvalProtocol::LlamaCpp;
+    return request;
+}
+
+EvalReport evalReport(bool compared)
+{
+    EvalReport report;
+    report.tokens = 12345;
+    report.tokenizerKind = "test-bpe";
+    report.modelMemoryBytes = 4096;
+    EvalResult& r = report.result;
+    r.windows = 96;
+    r.scored = 12288;
+    r.meanNll = 1.5;
+    r.perplexity = 4.4816890703;
+    r.seconds = 2.0;
+    if (compared) {
+        r.compared = true;
+        r.refPerplexity = 4.25;
+        r.meanKl = 0.0123456;
+        r.top1 = 0.9375;
+    }
+    return report;
 }
 
 } // namespace
@@ -245,6 +297,60 @@ private Q_SLOTS:
         QVERIFY(formatStats("m.novaq", 1, 3, r, bracketed)
                     .starts_with("<m.novaq> (.novaq version 1.3), compressed "
                                  "from an unnamed source\n\n"));
+    }
+
+    void evalJson()
+    {
+        const nlohmann::json j = evalReportJson(evalRequest(false), evalReport(false));
+        QCOMPARE(j["model"].get<std::string>(), std::string("m.novaq"));
+        QCOMPARE(j["protocol"].get<std::string>(), std::string("novaq"));
+        QCOMPARE(j["ctx"].get<int>(), 128);
+        QCOMPARE(j["tokens"].get<int64_t>(), int64_t(12345));
+        QCOMPARE(j["scored"].get<int64_t>(), int64_t(12288));
+        QCOMPARE(j["weights_in_memory_bytes"].get<size_t>(), size_t(4096));
+        QVERIFY(!j.contains("against")); // no reference: none of its figures
+
+        EvalRequest request = evalRequest(true);
+        request.against = "orig";
+        const nlohmann::json c = evalReportJson(request, evalReport(true));
+        QCOMPARE(c["protocol"].get<std::string>(), std::string("llama.cpp"));
+        QCOMPARE(c["against"].get<std::string>(), std::string("orig"));
+        QCOMPARE(c["against_perplexity"].get<double>(), 4.25);
+        QCOMPARE(c["kl"].get<double>(), 0.0123456);
+        QCOMPARE(c["top1"].get<double>(), 0.9375);
+    }
+
+    void evalText()
+    {
+        // Counts with thousands separators, perplexity to 3 decimals, the rate scored / seconds.
+        QCOMPARE(QString::fromStdString(formatEvalReport(evalRequest(false), evalReport(false), bracketed)),
+                 QString("text       <t.txt>: 12,345 tokens (<test-bpe>), 96 windows of 128, 12,288 scored\n"
+                         "model      <m.novaq>  perplexity 4.482\n"
+                         "time 2.0 s (6,144 tokens/s)\n"));
+        EvalRequest request = evalRequest(true);
+        request.against = "orig";
+        QCOMPARE(
+            QString::fromStdString(formatEvalReport(request, evalReport(true), bracketed)),
+            QString("text       <t.txt>: 12,345 tokens (<test-bpe>), 96 chunks of 128 (llama.cpp protocol), 12,288 "
+                    "scored\n"
+                    "model      <m.novaq>  perplexity 4.482\n"
+                    "original   <orig>  perplexity 4.250\n"
+                    "KL divergence of the model from the original: 0.01235 nats/token; top-1 agreement 93.75%\n"
+                    "time 2.0 s (6,144 tokens/s through both models)\n"));
+    }
+
+    void tokens()
+    {
+        const ThreeTokens tokenizer;
+        const std::vector<int32_t> ids{0, 1, 2, 0};
+        const nlohmann::json j = tokensJson(tokenizer, ids);
+        QCOMPARE(j["tokenizer"].get<std::string>(), std::string("test-bpe"));
+        QCOMPARE(j["count"].get<size_t>(), size_t(4));
+        QCOMPARE(j["ids"], nlohmann::json(ids));
+        QCOMPARE(j["pieces"][2].get<std::string>(), std::string("<0xC3>")); // the vocabulary's piece, as it is
+        // The text shows the bytes a token stands for, through `shown`.
+        QCOMPARE(formatTokens(tokenizer, ids, bracketed),
+                 std::string("0\t<the>\n1\t< >\n2\t<\xc3>\n0\t<the>\n4 tokens (<test-bpe>)\n"));
     }
 };
 

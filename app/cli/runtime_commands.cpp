@@ -7,6 +7,7 @@
 
 #include "novaq/io/error.h"
 #include "novaq/pipeline/report.h"
+#include "novaq/runtime/eval_report.h"
 #include "novaq/runtime/generator.h"
 #include "novaq/runtime/session.h"
 #include "novaq/text/chat_template.h"
@@ -41,7 +42,8 @@ std::vector<OptionSpec> withRuntimeOptions(std::vector<OptionSpec> own)
     return own;
 }
 
-std::string thousandsOf(int64_t value) { return withThousands(static_cast<uint64_t>(std::max<int64_t>(value, 0))); }
+// Texts from files, as the terminal shows them (terminal.h), for the core's text reports.
+std::string shown(std::string_view text) { return printable(text); }
 
 std::string fixed(double value, int digits)
 {
@@ -97,44 +99,10 @@ int runEval(const Context& context, const ParsedArgs& args)
     });
     if (live)
         std::fprintf(stderr, "\r%*s\r", static_cast<int>(terminalColumns(stderr)) - 1, "");
-    const EvalResult& r = report.result;
-
-    if (json) {
-        nlohmann::json j = {{"model", request.model.string()},
-                            {"text", request.text.string()},
-                            {"tokenizer", report.tokenizerKind},
-                            {"protocol", llamaCpp ? "llama.cpp" : "novaq"},
-                            {"ctx", request.options.ctx},
-                            {"tokens", report.tokens},
-                            {"windows", r.windows},
-                            {"scored", r.scored},
-                            {"perplexity", r.perplexity},
-                            {"mean_nll", r.meanNll},
-                            {"seconds", r.seconds},
-                            {"weights_in_memory_bytes", report.modelMemoryBytes}};
-        if (r.compared) {
-            j["against"] = request.against->string();
-            j["against_perplexity"] = r.refPerplexity;
-            j["kl"] = r.meanKl;
-            j["top1"] = r.top1;
-        }
-        std::cout << j.dump(2) << '\n';
-        return kExitSuccess;
-    }
-    std::cout << "text       " << printable(request.text.string()) << ": " << thousandsOf(report.tokens) << " tokens ("
-              << printable(report.tokenizerKind) << "), " << r.windows << (llamaCpp ? " chunks of " : " windows of ")
-              << request.options.ctx << (llamaCpp ? " (llama.cpp protocol)" : "") << ", " << thousandsOf(r.scored)
-              << " scored\n";
-    std::cout << "model      " << printable(request.model.string()) << "  perplexity " << fixed(r.perplexity, 3)
-              << '\n';
-    if (r.compared) {
-        std::cout << "original   " << printable(request.against->string()) << "  perplexity "
-                  << fixed(r.refPerplexity, 3) << '\n';
-        std::cout << "KL divergence of the model from the original: " << fixed(r.meanKl, 5)
-                  << " nats/token; top-1 agreement " << fixed(100.0 * r.top1, 2) << "%\n";
-    }
-    std::cout << "time " << fixed(r.seconds, 1) << " s (" << thousandsOf(static_cast<int64_t>(r.scored / r.seconds))
-              << " tokens/s" << (r.compared ? " through both models" : "") << ")\n";
+    if (json)
+        std::cout << evalReportJson(request, report).dump(2) << '\n';
+    else
+        std::cout << formatEvalReport(request, report, shown);
     return kExitSuccess;
 }
 

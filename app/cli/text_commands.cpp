@@ -8,6 +8,7 @@
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/io/text_file.h"
+#include "novaq/text/token_report.h"
 #include "novaq/text/tokenizer.h"
 
 #include <nlohmann/json.hpp>
@@ -64,23 +65,11 @@ int runTokenize(const Context&, const ParsedArgs& args)
     const std::vector<int32_t> ids = tokenizer->encode(text, args.has("--bos"));
 
     if (args.has("--json")) {
-        nlohmann::json pieces = nlohmann::json::array();
-        for (const int32_t id : ids)
-            pieces.push_back(tokenizer->piece(id));
-        const nlohmann::json out = {
-            {"tokenizer", std::string(tokenizer->kind())}, {"count", ids.size()}, {"ids", ids}, {"pieces", pieces}};
         // A piece that is not valid UTF-8 (a vocabulary is data from a file) is shown with U+FFFD.
-        std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+        std::cout << tokensJson(*tokenizer, ids).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
         return kExitSuccess;
     }
-    std::string lines;
-    for (const int32_t id : ids) {
-        lines += std::to_string(id);
-        lines += '\t';
-        lines += printable(tokenizer->pieceBytes(id));
-        lines += '\n';
-    }
-    std::cout << lines << ids.size() << " tokens (" << printable(tokenizer->kind()) << ")\n";
+    std::cout << formatTokens(*tokenizer, ids, [](std::string_view text) { return printable(text); });
     return kExitSuccess;
 }
 
