@@ -1,12 +1,12 @@
-// The reports `novaq validate`, `local` (and the download commands), `stats`, `eval` and
-// `tokenize` print, as the core builds them (pipeline/validate_report.h,
-// pipeline/compress_report.h, runtime/eval_report.h, text/token_report.h): JSON and text,
+// The reports `novaq validate`, `local` (and the download commands), `stats`, `eval`,
+// `generate` and `tokenize` print, as the core builds them (pipeline/validate_report.h,
+// pipeline/compress_report.h, runtime/run_report.h, text/token_report.h): JSON and text,
 // texts from files going through the caller's escaping. The CLI only prints these; the end to
 // end runs in test_cli check that it does.
 
 #include "novaq/pipeline/compress_report.h"
 #include "novaq/pipeline/validate_report.h"
-#include "novaq/runtime/eval_report.h"
+#include "novaq/runtime/run_report.h"
 #include "novaq/text/token_report.h"
 
 #include <QtTest>
@@ -351,6 +351,21 @@ private Q_SLOTS:
         // The text shows the bytes a token stands for, through `shown`.
         QCOMPARE(formatTokens(tokenizer, ids, bracketed),
                  std::string("0\t<the>\n1\t< >\n2\t<\xc3>\n0\t<the>\n4 tokens (<test-bpe>)\n"));
+    }
+
+    void generations()
+    {
+        const std::vector<Generation> runs{{"m.novaq", " and the earth", {5, 6, 7}, 12.5}, {"orig", "", {}, 0.0}};
+        const nlohmann::json j = generationsJson("In the beginning", runs);
+        QCOMPARE(j["prompt"].get<std::string>(), std::string("In the beginning"));
+        QCOMPARE(j["results"].size(), size_t(2));
+        QCOMPARE(j["results"][0]["model"].get<std::string>(), std::string("m.novaq"));
+        QCOMPARE(j["results"][0]["text"].get<std::string>(), std::string(" and the earth"));
+        QCOMPARE(j["results"][0]["ids"], nlohmann::json({5, 6, 7}));
+        QCOMPARE(j["results"][0]["tokens_per_second"].get<double>(), 12.5);
+        QVERIFY(j["results"][1]["ids"].is_array()); // none produced: an empty list, not null
+        QCOMPARE(generationSummary(3, 12.34), std::string("[3 tokens, 12.3 tokens/s]")); // one decimal
+        QCOMPARE(generationSummary(0, 0.0), std::string("[0 tokens, 0.0 tokens/s]"));
     }
 };
 

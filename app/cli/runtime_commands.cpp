@@ -7,8 +7,8 @@
 
 #include "novaq/io/error.h"
 #include "novaq/pipeline/report.h"
-#include "novaq/runtime/eval_report.h"
 #include "novaq/runtime/generator.h"
+#include "novaq/runtime/run_report.h"
 #include "novaq/runtime/session.h"
 #include "novaq/text/chat_template.h"
 
@@ -44,13 +44,6 @@ std::vector<OptionSpec> withRuntimeOptions(std::vector<OptionSpec> own)
 
 // Texts from files, as the terminal shows them (terminal.h), for the core's text reports.
 std::string shown(std::string_view text) { return printable(text); }
-
-std::string fixed(double value, int digits)
-{
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", digits, value);
-    return buf;
-}
 
 int runEval(const Context& context, const ParsedArgs& args)
 {
@@ -150,7 +143,7 @@ int runGenerate(const Context& context, const ParsedArgs& args)
         const std::string full = tokenizer.decode(all);
         return full.compare(0, promptText.size(), promptText) == 0 ? full.substr(promptText.size()) : full;
     };
-    nlohmann::json out = nlohmann::json::array();
+    std::vector<Generation> generations;
     auto runOne = [&](const RunnableModel& m, const char* label) {
         if (!json)
             std::cout << label << " (" << printable(m.path.string()) << "):\n"
@@ -175,12 +168,9 @@ int runGenerate(const Context& context, const ParsedArgs& args)
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         const double rate = produced.empty() ? 0.0 : double(produced.size()) / seconds;
         if (json) {
-            out.push_back({{"model", m.path.string()},
-                           {"text", continuation(produced)},
-                           {"ids", produced},
-                           {"tokens_per_second", rate}});
+            generations.push_back({m.path, continuation(produced), produced, rate});
         } else {
-            std::cout << "\n[" << produced.size() << " tokens, " << fixed(rate, 1) << " tokens/s]\n";
+            std::cout << "\n" << generationSummary(produced.size(), rate) << "\n";
         }
     };
     runOne(model, againstPath ? "compressed" : "model");
@@ -190,7 +180,7 @@ int runGenerate(const Context& context, const ParsedArgs& args)
         runOne(*against, "original");
     }
     if (json)
-        std::cout << nlohmann::json{{"prompt", *prompt}, {"results", out}}.dump(2) << '\n';
+        std::cout << generationsJson(*prompt, generations).dump(2) << '\n';
     return kExitSuccess;
 }
 

@@ -1,4 +1,4 @@
-#include "novaq/runtime/eval_report.h"
+#include "novaq/runtime/run_report.h"
 
 #include "novaq/io/units.h"
 
@@ -66,6 +66,20 @@ std::string formatEvalReport(const EvalRequest& request, const EvalReport& repor
     out << "time " << fixed(r.seconds, 1) << " s (" << thousandsOf(static_cast<int64_t>(r.scored / r.seconds))
         << " tokens/s" << (r.compared ? " through both models" : "") << ")\n";
     return out.str();
+}
+
+nlohmann::json generationsJson(const std::string& prompt, const std::vector<Generation>& generations)
+{
+    nlohmann::json results = nlohmann::json::array();
+    for (const Generation& g : generations)
+        results.push_back(
+            {{"model", g.model.string()}, {"text", g.text}, {"ids", g.ids}, {"tokens_per_second", g.tokensPerSecond}});
+    return {{"prompt", prompt}, {"results", results}};
+}
+
+std::string generationSummary(size_t tokens, double tokensPerSecond)
+{
+    return "[" + std::to_string(tokens) + " tokens, " + fixed(tokensPerSecond, 1) + " tokens/s]";
 }
 
 } // namespace novaq
