@@ -1,7 +1,7 @@
 // The model sources' answers as reports (sources/listing.h): `novaq search`, `novaq hf --list`
-// and `novaq ollama --list` as JSON and as text, built by the core so that the app can show
-// the same; and the repo id in what a person types or pastes (hf::repoIdFrom). No network:
-// the listings are built by hand.
+// and `novaq ollama --list` as JSON and as text, and the summaries of `novaq hf` and `url`
+// downloads, built by the core so that the app can show the same; and the repo id in what a
+// person types or pastes (hf::repoIdFrom). No network: the listings are built by hand.
 
 #include "novaq/sources/huggingface.h"
 #include "novaq/sources/listing.h"
@@ -202,6 +202,30 @@ private Q_SLOTS:
         QCOMPARE(sources::formatOllamaList({}, true, server, {}, bracketed),
                  std::string("Models of the Ollama server at http://127.0.0.1:11434:\n"
                              "0 models; pull one with `ollama pull NAME`\n"));
+    }
+
+    void downloadSummaries()
+    {
+        hf::Snapshot snapshot;
+        snapshot.commit = "0123456789abcdef0123456789abcdef01234567";
+        snapshot.description = "safetensors (model.safetensors)";
+        snapshot.filesCached = 1;
+        snapshot.filesDownloaded = 2;
+        snapshot.downloadedBytes = 3 * 1024 * 1024;
+        QCOMPARE(sources::snapshotSummary("org/x", snapshot, bracketed),
+                 std::string("org/x at commit 0123456789ab: <safetensors (model.safetensors)>; 1 file(s) from the "
+                             "cache, 2 downloaded (3.0 MiB)"));
+        snapshot.offline = true;
+        QVERIFY(sources::snapshotSummary("org/x", snapshot, bracketed).ends_with("(3.0 MiB), offline"));
+
+        sources::UrlDownload download;
+        download.file = "/d/tiny.gguf";
+        download.size = 2048;
+        QCOMPARE(sources::urlDownloadSummary(download, ModelFormat::Gguf, bracketed),
+                 "Downloaded </d/tiny.gguf> (2.0 KiB, " + std::string(formatName(ModelFormat::Gguf)) + ")");
+        download.reused = true;
+        QCOMPARE(sources::urlDownloadSummary(download, ModelFormat::Unknown, bracketed),
+                 std::string("Using the earlier download </d/tiny.gguf> (2.0 KiB, format not recognized by content)"));
     }
 };
 

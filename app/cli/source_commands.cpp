@@ -207,10 +207,7 @@ int runHf(const Context& context, const ParsedArgs& args)
     if (cluster().rank() == 0) { // on a cluster, rank 0 downloads once into the shared cache
         const hf::Snapshot snapshot = hub.download(repo, revision, file);
         printer.clear();
-        std::fprintf(stderr, "%s at commit %s: %s; %d file(s) from the cache, %d downloaded (%s)%s\n", repo.c_str(),
-                     snapshot.commit.substr(0, 12).c_str(), printable(snapshot.description).c_str(),
-                     snapshot.filesCached, snapshot.filesDownloaded, humanBytes(snapshot.downloadedBytes).c_str(),
-                     snapshot.offline ? ", offline" : "");
+        std::fprintf(stderr, "%s\n", sources::snapshotSummary(repo, snapshot, shown).c_str());
         options.input = snapshot.modelPath;
         options.sourceLabel = "hf:" + repo + "@" + snapshot.commit;
     }
@@ -271,10 +268,7 @@ int runUrl(const Context& context, const ParsedArgs& args)
             download = sources::downloadUrl(url, folder, {}, &printer, context.cancel);
         }
         const ModelFormat format = detectFileFormat(download.file);
-        std::fprintf(stderr, "%s %s (%s, %s)\n", download.reused ? "Using the earlier download" : "Downloaded",
-                     printable(download.file.string()).c_str(), humanBytes(download.size).c_str(),
-                     format == ModelFormat::Unknown ? "format not recognized by content"
-                                                    : std::string(formatName(format)).c_str());
+        std::fprintf(stderr, "%s\n", sources::urlDownloadSummary(download, format, shown).c_str());
         options.input = download.file;
         options.sourceLabel = net::redactUrl(url);
     }

@@ -171,4 +171,21 @@ std::string formatOllamaList(const std::vector<ollama::ListedModel>& models, boo
     return out.str();
 }
 
+std::string snapshotSummary(const std::string& repo, const hf::Snapshot& snapshot, const ShownText& shown)
+{
+    return repo + " at commit " + shortCommit(snapshot.commit) + ": " + shown(snapshot.description) + "; " +
+           std::to_string(snapshot.filesCached) + " file(s) from the cache, " +
+           std::to_string(snapshot.filesDownloaded) + " downloaded (" + humanBytes(snapshot.downloadedBytes) + ")" +
+           (snapshot.offline ? ", offline" : "");
+}
+
+std::string urlDownloadSummary(const UrlDownload& download, ModelFormat format, const ShownText& shown)
+{
+    return std::string(download.reused ? "Using the earlier download" : "Downloaded") + " " +
+           shown(download.file.string()) + " (" + humanBytes(download.size) + ", " +
+           (format == ModelFormat::Unknown ? std::string("format not recognized by content")
+                                           : std::string(formatName(format))) +
+           ")";
+}
+
 } // namespace novaq::sources

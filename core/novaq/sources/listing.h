@@ -6,9 +6,11 @@
 // `shown` (the CLI passes its printable(), which escapes control characters), the rest is
 // printed as given.
 
+#include "novaq/formats/model_reader.h"
 #include "novaq/io/shown_text.h"
 #include "novaq/sources/huggingface.h"
 #include "novaq/sources/ollama.h"
+#include "novaq/sources/url_source.h"
 
 #include <nlohmann/json.hpp>
 
@@ -45,5 +47,13 @@ nlohmann::json ollamaListJson(const std::vector<ollama::ListedModel>& models);
 // model and a count.
 std::string formatOllamaList(const std::vector<ollama::ListedModel>& models, bool fromServer, const std::string& server,
                              const std::vector<std::filesystem::path>& stores, const ShownText& shown);
+
+// After `novaq hf` fetched `repo`: "org/x at commit 0123456789ab: safetensors (...); 2 file(s)
+// from the cache, 1 downloaded (1.2 GiB)[, offline]" (no newline).
+std::string snapshotSummary(const std::string& repo, const hf::Snapshot& snapshot, const ShownText& shown);
+
+// After `novaq url` fetched a file: "Downloaded FILE (SIZE, FORMAT)" or "Using the earlier
+// download FILE (...)", FORMAT as recognized by content (no newline).
+std::string urlDownloadSummary(const UrlDownload& download, ModelFormat format, const ShownText& shown);
 
 } // namespace novaq::sources
