@@ -339,7 +339,7 @@ private Q_SLOTS:
                     "time 2.0 s (6,144 tokens/s through both models)\n"));
     }
 
-    void tokens()
+    void tokenizedText()
     {
         const ThreeTokens tokenizer;
         const std::vector<int32_t> ids{0, 1, 2, 0};

@@ -74,9 +74,6 @@ std::string presetList()
     return list;
 }
 
-// Texts from files, as the terminal shows them (terminal.h), for the core's text reports.
-std::string shown(std::string_view text) { return printable(text); }
-
 } // namespace
 
 ModelReport printableReport(ModelReport report)

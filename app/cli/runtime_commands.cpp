@@ -42,9 +42,6 @@ std::vector<OptionSpec> withRuntimeOptions(std::vector<OptionSpec> own)
     return own;
 }
 
-// Texts from files, as the terminal shows them (terminal.h), for the core's text reports.
-std::string shown(std::string_view text) { return printable(text); }
-
 int runEval(const Context& context, const ParsedArgs& args)
 {
     EvalRequest request;

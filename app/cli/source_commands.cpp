@@ -70,9 +70,6 @@ void expectOne(const ParsedArgs& args, const std::string& what)
         throw Error(ErrorKind::InvalidArgument, "missing " + what + "; run with --help for the usage");
 }
 
-// Texts from a server or a store, as the terminal shows them (terminal.h).
-std::string shown(std::string_view text) { return printable(text); }
-
 int listHf(const hf::HubClient& hub, const std::string& repo, const std::string& revision, const std::string& file,
            bool json)
 {

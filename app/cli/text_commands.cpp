@@ -69,7 +69,7 @@ int runTokenize(const Context&, const ParsedArgs& args)
         std::cout << tokensJson(*tokenizer, ids).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
         return kExitSuccess;
     }
-    std::cout << formatTokens(*tokenizer, ids, [](std::string_view text) { return printable(text); });
+    std::cout << formatTokens(*tokenizer, ids, shown);
     return kExitSuccess;
 }
 
