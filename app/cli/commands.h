@@ -29,15 +29,17 @@ struct Context {
 };
 
 struct Command {
-    std::string name;
-    std::string arguments; // "[PATH]", "FILE"
-    std::string summary;   // one line for the command list
-    std::string details;   // a paragraph for `novaq help CMD`
-    std::vector<OptionSpec> options;
-    std::vector<std::string> examples;
+    // Every member has a default (GCC's -Wmissing-field-initializers then accepts rows that
+    // leave one out).
+    std::string name{};
+    std::string arguments{}; // "[PATH]", "FILE"
+    std::string summary{};   // one line for the command list
+    std::string details{};   // a paragraph for `novaq help CMD`
+    std::vector<OptionSpec> options{};
+    std::vector<std::string> examples{};
     bool showsBitsTable = false;
     // Returns the exit code; throws Error for everything that went wrong.
-    std::function<int(const Context&, const ParsedArgs&)> run;
+    std::function<int(const Context&, const ParsedArgs&)> run{};
 };
 
 const std::vector<Command>& commandTable();
