@@ -125,12 +125,12 @@ private Q_SLOTS:
         const nlohmann::json j = validateReportJson("f.novaq", failedReport());
         QCOMPARE(j["file"].get<std::string>(), std::string("f.novaq"));
         QCOMPARE(j["ok"].get<bool>(), false);
-        QCOMPARE(j["version"], nlohmann::json({1, 2}));
+        QCOMPARE(QString::fromStdString(j["version"].dump()), QString("[1,2]"));
         QCOMPARE(j["tensor_count"].get<size_t>(), size_t(2));
         QCOMPARE(j["tensors"][0]["recomputed_rel_error"].get<double>(), 0.125);
         QVERIFY(j["tensors"][1]["recomputed_rel_error"].is_null()); // not recomputed: null, not 0
         QCOMPARE(j["tensors"][1]["problem"].get<std::string>(), std::string("checksum mismatch"));
-        QCOMPARE(j["problems"], nlohmann::json({"manifest: bad"}));
+        QCOMPARE(QString::fromStdString(j["problems"].dump()), QString(R"(["manifest: bad"])"));
     }
 
     void validateProblems_data()
@@ -252,7 +252,7 @@ private Q_SLOTS:
         // The rest is the report's own JSON.
         nlohmann::json withoutRanks = j;
         withoutRanks.erase("ranks");
-        QCOMPARE(withoutRanks, r.toJson());
+        QCOMPARE(QString::fromStdString(withoutRanks.dump()), QString::fromStdString(r.toJson().dump()));
     }
 
     void compressText()
@@ -346,7 +346,7 @@ private Q_SLOTS:
         const nlohmann::json j = tokensJson(tokenizer, ids);
         QCOMPARE(j["tokenizer"].get<std::string>(), std::string("test-bpe"));
         QCOMPARE(j["count"].get<size_t>(), size_t(4));
-        QCOMPARE(j["ids"], nlohmann::json(ids));
+        QCOMPARE(QString::fromStdString(j["ids"].dump()), QString("[0,1,2,0]"));
         QCOMPARE(j["pieces"][2].get<std::string>(), std::string("<0xC3>")); // the vocabulary's piece, as it is
         // The text shows the bytes a token stands for, through `shown`.
         QCOMPARE(formatTokens(tokenizer, ids, bracketed),
@@ -361,7 +361,7 @@ private Q_SLOTS:
         QCOMPARE(j["results"].size(), size_t(2));
         QCOMPARE(j["results"][0]["model"].get<std::string>(), std::string("m.novaq"));
         QCOMPARE(j["results"][0]["text"].get<std::string>(), std::string(" and the earth"));
-        QCOMPARE(j["results"][0]["ids"], nlohmann::json({5, 6, 7}));
+        QCOMPARE(QString::fromStdString(j["results"][0]["ids"].dump()), QString("[5,6,7]"));
         QCOMPARE(j["results"][0]["tokens_per_second"].get<double>(), 12.5);
         QVERIFY(j["results"][1]["ids"].is_array()); // none produced: an empty list, not null
         QCOMPARE(generationSummary(3, 12.34), std::string("[3 tokens, 12.3 tokens/s]")); // one decimal

@@ -113,7 +113,7 @@ private Q_SLOTS:
         QCOMPARE(j[0]["downloads"].get<uint64_t>(), uint64_t(123456));
         QCOMPARE(j[0]["last_modified"].get<std::string>(), a.lastModified);
         QCOMPARE(j[1]["gated"].get<std::string>(), std::string("manual"));
-        QCOMPARE(j[0]["tags"], nlohmann::json({"gguf"}));
+        QCOMPARE(QString::fromStdString(j[0]["tags"].dump()), QString(R"(["gguf"])"));
 
         // The MODEL column is as wide as the longest shown id ("<org/b-longer>", 14) plus two; counts
         // above 10,000 in thousands with one decimal (123456 -> 123.5k); the date is the day only.
