@@ -163,7 +163,7 @@ private Q_SLOTS:
         gated.gated = "manual";
         const std::string none = sources::formatModelInfo(gated, "v1", nullptr, "no weights", bracketed);
         QVERIFY(none.find("gated: <manual> (needs a token with access)") != std::string::npos);
-        QVERIFY(none.find("* ") == std::string::npos);
+        QVERIFY(none.find("  * <") == std::string::npos); // no file marked
         QVERIFY(none.find("  selected: nothing yet; <no weights>\n") != std::string::npos);
     }
 
