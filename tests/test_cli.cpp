@@ -281,7 +281,7 @@ void TestCli::sharedOptionsReadTheSame()
     // --tokenizer: eval and generate add their fallback (the --against model's) to the one line.
     const QString tokenizer = helpOf["--tokenizer"]["serve"];
     QVERIFY(!tokenizer.isEmpty());
-    for (const QString& command : {"eval", "generate", "chat"})
+    for (const char* command : {"eval", "generate", "chat"})
         QVERIFY2(helpOf["--tokenizer"][command].startsWith(tokenizer), qPrintable(helpOf["--tokenizer"][command]));
 }
 
