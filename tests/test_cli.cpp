@@ -10,7 +10,9 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QMap>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -45,6 +47,7 @@ private Q_SLOTS:
 
     void usage_data();
     void usage();
+    void sharedOptionsReadTheSame();
 
     // End to end, in this order: each step uses the file the first one wrote.
     void compressDemo();
@@ -231,6 +234,55 @@ void TestCli::usage()
     // Nothing is left in the working folder by a failed command.
     QVERIFY(!QFile::exists(m_dir.filePath(QStringLiteral("novaq_compressed.bin"))));
     QVERIFY(!QFile::exists(m_dir.filePath(QStringLiteral("t.novaq"))));
+}
+
+// An option several commands take is declared once: its help line (text and default) is the
+// same in every command's --help. Options that mean different things in different commands
+// (--seed, --ctx, --max-tokens, --output, ...) are not in the list.
+void TestCli::sharedOptionsReadTheSame()
+{
+    const Result general = run({QStringLiteral("--help")});
+    QCOMPARE(general.exitCode, 0);
+    QStringList commands;
+    bool inList = false;
+    for (const QString& line : general.out.split('\n')) {
+        if (line == QLatin1String("COMMANDS")) {
+            inList = true;
+            continue;
+        }
+        if (inList && line.trimmed().isEmpty())
+            break;
+        if (inList)
+            commands << line.trimmed().section(' ', 0, 0);
+    }
+    QVERIFY2(commands.size() >= 10, qPrintable(general.out));
+
+    const QStringList shared{"--threads", "--decode", "--chat-template", "--tables", "--bits", "--subspaces", "--d",
+                             "--b1",      "--b2",     "--context",       "--json",   "--help"};
+    const QRegularExpression row(QStringLiteral("^  (--\\S+)(?: \\S+)?\\s{2,}(.*)$"));
+    QMap<QString, QMap<QString, QString>> helpOf; // option -> command -> help line
+    for (const QString& command : commands) {
+        const Result r = run({QStringLiteral("help"), command});
+        QCOMPARE(r.exitCode, 0);
+        const QString options = r.out.section(QStringLiteral("\nOPTIONS\n"), 1).section(QStringLiteral("\n\n"), 0, 0);
+        for (const QString& line : options.split('\n')) {
+            const QRegularExpressionMatch m = row.match(line);
+            if (m.hasMatch())
+                helpOf[m.captured(1)][command] = m.captured(2);
+        }
+    }
+    for (const QString& option : shared) {
+        QVERIFY2(helpOf[option].size() >= 2, qPrintable(option + " is in fewer than two commands"));
+        const QString first = helpOf[option].first();
+        for (auto it = helpOf[option].cbegin(); it != helpOf[option].cend(); ++it)
+            QVERIFY2(it.value() == first,
+                     qPrintable(option + " in `" + it.key() + "`: '" + it.value() + "'\n  elsewhere: '" + first + "'"));
+    }
+    // --tokenizer: eval and generate add their fallback (the --against model's) to the one line.
+    const QString tokenizer = helpOf["--tokenizer"]["serve"];
+    QVERIFY(!tokenizer.isEmpty());
+    for (const char* command : {"eval", "generate", "chat"})
+        QVERIFY2(helpOf["--tokenizer"][command].startsWith(tokenizer), qPrintable(helpOf["--tokenizer"][command]));
 }
 
 void TestCli::requireCompressed()

@@ -683,6 +683,23 @@ void TestHuggingFace::chooseFiles_data()
     QTest::newRow("several safetensors, no index") << QStringList{"a.safetensors", "b.safetensors"} << ""
                                                    << ""
                                                    << "Pick one with --file";
+    QTest::newRow("PyTorch single file with config") << QStringList{"pytorch_model.bin", "config.json"} << ""
+                                                     << "pytorch_model.bin"
+                                                     << "pytorch_model.bin,config.json";
+    QTest::newRow("--file an index: sharded")
+        << QStringList{"a.bin.index.json", "config.json", "m.gguf"} << "a.bin.index.json"
+        << "a.bin.index.json"
+        << "a.bin.index.json,config.json";
+    QTest::newRow("--file a safetensors path takes config")
+        << QStringList{"sub/m.safetensors", "config.json"} << "sub/m.safetensors"
+        << "sub/m.safetensors"
+        << "sub/m.safetensors,config.json";
+    QTest::newRow("--file a GGUF path takes no config") << QStringList{"m-Q8_0.gguf", "config.json"} << "m-Q8_0.gguf"
+                                                        << "m-Q8_0.gguf"
+                                                        << "m-Q8_0.gguf";
+    QTest::newRow("--file not in the repo") << QStringList{"README.md"} << "nothing.gguf"
+                                            << ""
+                                            << "is not a file of org/x; run `novaq hf org/x --list`";
 }
 
 void TestHuggingFace::chooseFiles()

@@ -23,14 +23,6 @@ namespace {
 
 constexpr std::streamsize kMaxMessagesBytes = std::streamsize(64) << 20;
 
-std::string builtinNameList()
-{
-    std::string names;
-    for (const std::string& n : ChatTemplate::builtinNames())
-        names += (names.empty() ? "" : ", ") + n;
-    return names;
-}
-
 std::string readMessagesText(const std::string& file)
 {
     std::string text;
@@ -125,7 +117,7 @@ int runPrompt(const Context&, const ParsedArgs& args)
         const auto names = ChatTemplate::builtinNames();
         if (std::find(names.begin(), names.end(), *name) == names.end())
             throw Error(ErrorKind::InvalidArgument, "--chat-template: unknown template '" + *name +
-                                                        "'; the built-in ones are " + builtinNameList());
+                                                        "'; the built-in ones are " + builtinTemplateNames());
     }
     ChatTemplateVariables variables;
     if (auto vars = args.value("--template-vars")) {
@@ -154,28 +146,28 @@ int runPrompt(const Context&, const ParsedArgs& args)
 void addChatCommands(std::vector<Command>& commands)
 {
     commands.push_back(Command{
-        "prompt",
-        "MODEL",
-        "Show the exact text a chat model sees for a conversation",
-        "Renders the conversation in --messages with the model's chat template: its own\n"
-        "(tokenizer_config.json or chat_template.jinja beside it, GGUF tokenizer.chat_template, or\n"
-        "the tokenizer_config.json a .novaq file carries), else the plain transcript a base model\n"
-        "can continue (\"User: ...\" / \"Assistant:\"). Prints exactly that text on stdout (no\n"
-        "newline added) and which template was used on stderr.",
-        {
-            {"--messages", "FILE",
-             "the conversation: a JSON array of {\"role\", \"content\"} (OpenAI style); - reads stdin (required)", ""},
-            {"--chat-template", "NAME", "use a built-in template instead: " + builtinNameList(), ""},
-            {"--no-generation-prompt", "", "do not open the assistant's turn at the end", ""},
-            {"--template-vars", "JSON",
-             "extra template variables as a JSON object, e.g. '{\"enable_thinking\": false}' for Qwen3", ""},
-            kHelpOption,
-        },
-        {"novaq prompt Qwen3-0.6B --messages chat.json",
-         "novaq prompt model.novaq --messages chat.json --chat-template chatml"},
-        false,
-        runPrompt,
-        "",
+        .name = "prompt",
+        .arguments = "MODEL",
+        .summary = "Show the exact text a chat model sees for a conversation",
+        .details = "Renders the conversation in --messages with the model's chat template: its own\n"
+                   "(tokenizer_config.json or chat_template.jinja beside it, GGUF tokenizer.chat_template, or\n"
+                   "the tokenizer_config.json a .novaq file carries), else the plain transcript a base model\n"
+                   "can continue (\"User: ...\" / \"Assistant:\"). Prints exactly that text on stdout (no\n"
+                   "newline added) and which template was used on stderr.",
+        .options =
+            {
+                {"--messages", "FILE",
+                 "the conversation: a JSON array of {\"role\", \"content\"} (OpenAI style); - reads stdin (required)",
+                 ""},
+                chatTemplateOption(),
+                {"--no-generation-prompt", "", "do not open the assistant's turn at the end", ""},
+                {"--template-vars", "JSON",
+                 "extra template variables as a JSON object, e.g. '{\"enable_thinking\": false}' for Qwen3", ""},
+                kHelpOption,
+            },
+        .examples = {"novaq prompt Qwen3-0.6B --messages chat.json",
+                     "novaq prompt model.novaq --messages chat.json --chat-template chatml"},
+        .run = runPrompt,
     });
 }
 

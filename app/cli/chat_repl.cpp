@@ -294,36 +294,35 @@ int runChat(const Context& context, const ParsedArgs& args)
 void addChatReplCommand(std::vector<Command>& commands)
 {
     commands.push_back(Command{
-        "chat",
-        "MODEL",
-        "Chat with a model in the terminal, the reply streamed as it is written",
-        "Each line you type is a message; the model's reply is written as it is generated, then\n"
-        "the speed (prompt and reply tokens per second) on stderr. The conversation is rendered\n"
-        "with the model's chat template (or --chat-template); a turn only runs its new tokens, the\n"
-        "earlier ones stay in the KV cache. /reset starts over (keeping --system), /exit or the\n"
-        "end of input quits. Ctrl-C stops the reply being written; at the prompt, Ctrl-C twice\n"
-        "quits. Reads stdin whether or not it is a terminal, so it can be scripted.",
-        {
-            {"--system", "TEXT", "a system message to start the conversation with", ""},
-            {"--temperature", "T", "sampling temperature; 0 picks the most likely token", "0.8"},
-            {"--top-p", "P", "sample from the most likely tokens that make up P of the probability", "0.95"},
-            {"--top-k", "K", "sample from the K most likely tokens (0: all)", "40"},
-            {"--seed", "S", "random seed (the same seed and input give the same replies)", "random"},
-            {"--max-tokens", "N", "reply tokens at most (0: until the model ends its turn)", "0"},
-            {"--ctx", "N", "context tokens (conversation and reply)",
-             "the model's, at most " + std::to_string(serve::kDefaultContext)},
-            {"--chat-template", "NAME", "built-in chat template to use instead of the model's own", ""},
-            {"--tokenizer", "FILE", "tokenizer to use; default: the model's own", ""},
-            {"--decode", "", "decode quantized matrices to F32 once at load (faster, more memory)", ""},
-            kTablesOption,
-            {"--threads", "N", "worker threads, 0 = all cores", "0"},
-            kHelpOption,
-        },
-        {"novaq chat model.novaq --system \"You are a helpful assistant.\"",
-         "printf 'Hello\\n' | novaq chat model.novaq --temperature 0"},
-        false,
-        runChat,
-        "",
+        .name = "chat",
+        .arguments = "MODEL",
+        .summary = "Chat with a model in the terminal, the reply streamed as it is written",
+        .details = "Each line you type is a message; the model's reply is written as it is generated, then\n"
+                   "the speed (prompt and reply tokens per second) on stderr. The conversation is rendered\n"
+                   "with the model's chat template (or --chat-template); a turn only runs its new tokens, the\n"
+                   "earlier ones stay in the KV cache. /reset starts over (keeping --system), /exit or the\n"
+                   "end of input quits. Ctrl-C stops the reply being written; at the prompt, Ctrl-C twice\n"
+                   "quits. Reads stdin whether or not it is a terminal, so it can be scripted.",
+        .options =
+            {
+                {"--system", "TEXT", "a system message to start the conversation with", ""},
+                {"--temperature", "T", "sampling temperature; 0 picks the most likely token", "0.8"},
+                {"--top-p", "P", "sample from the most likely tokens that make up P of the probability", "0.95"},
+                {"--top-k", "K", "sample from the K most likely tokens (0: all)", "40"},
+                {"--seed", "S", "random seed (the same seed and input give the same replies)", "random"},
+                {"--max-tokens", "N", "reply tokens at most (0: until the model ends its turn)", "0"},
+                {"--ctx", "N", "context tokens (conversation and reply)",
+                 "the model's, at most " + std::to_string(serve::kDefaultContext)},
+                chatTemplateOption(),
+                kTokenizerOption,
+                kDecodeOption,
+                kTablesOption,
+                kThreadsOption,
+                kHelpOption,
+            },
+        .examples = {"novaq chat model.novaq --system \"You are a helpful assistant.\"",
+                     "printf 'Hello\\n' | novaq chat model.novaq --temperature 0"},
+        .run = runChat,
     });
 }
 

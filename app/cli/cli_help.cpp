@@ -109,8 +109,6 @@ std::string commandHelp(const Command& command)
     out << "\n\n" << command.summary << '\n';
     if (!command.details.empty())
         out << '\n' << command.details << '\n';
-    if (!command.run)
-        out << "\nNot available in this build: " << command.unavailable << '\n';
     if (!command.options.empty())
         out << "\nOPTIONS\n" << optionsText(command.options);
     if (command.showsBitsTable)

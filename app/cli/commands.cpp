@@ -11,11 +11,13 @@
 #include "novaq/pipeline/calibration_estimate.h"
 #include "novaq/pipeline/cluster.h"
 #include "novaq/pipeline/compress.h"
+#include "novaq/pipeline/compress_report.h"
 #include "novaq/pipeline/export.h"
 #include "novaq/pipeline/fit_memory.h"
 #include "novaq/pipeline/inspect.h"
 #include "novaq/pipeline/report.h"
 #include "novaq/pipeline/validate.h"
+#include "novaq/pipeline/validate_report.h"
 #include "novaq/tensor/dtype.h"
 
 #include <nlohmann/json.hpp>
@@ -70,23 +72,6 @@ std::string presetList()
     for (const BitsPreset& p : bitsPresets())
         list += (list.empty() ? "" : ", ") + formatNumber(p.bits);
     return list;
-}
-
-nlohmann::json validateJson(const fs::path& file, const ValidateReport& report)
-{
-    nlohmann::json tensors = nlohmann::json::array();
-    for (const TensorCheck& t : report.tensors) {
-        nlohmann::json row = {
-            {"name", t.name}, {"ok", t.ok}, {"problem", t.problem}, {"recorded_rel_error", t.recordedRelError}};
-        row["recomputed_rel_error"] = t.recomputedRelError ? nlohmann::json(*t.recomputedRelError) : nlohmann::json();
-        tensors.push_back(std::move(row));
-    }
-    return {{"file", file.string()},
-            {"ok", report.ok},
-            {"version", {report.major, report.minor}},
-            {"tensor_count", report.tensorCount},
-            {"tensors", std::move(tensors)},
-            {"problems", report.problems}};
 }
 
 } // namespace
@@ -223,9 +208,9 @@ std::vector<OptionSpec> compressOptionSpecs()
          "4096)",
          ""},
         {"--output", "FILE", "the .novaq file to write", kDefaultOutput},
-        {"--threads", "N", "worker threads, 0 = all cores", std::to_string(defaults.threads)},
+        kThreadsOption,
         {"--seed", "S", "seed of codebook training", defaultSeedText()},
-        {"--json", "", "print the result as JSON on stdout (and nothing else there)", ""},
+        kJsonOption,
         {"--d", "D", "expert: vector length (give --d, --b1 and --b2 together, instead of --bits)", ""},
         {"--b1", "X", "expert: stage-1 codebook bits (2^X entries)", ""},
         {"--b2", "Y", "expert: stage-2 codebook bits (2^Y entries; 0 = one stage)", ""},
@@ -243,6 +228,14 @@ std::vector<OptionSpec> compressOptionSpecs()
          "generate need nothing else",
          ""},
     };
+}
+
+OptionSpec compressOptionSpec(std::string_view name)
+{
+    for (OptionSpec& o : compressOptionSpecs())
+        if (o.name == name)
+            return o;
+    throw Error(ErrorKind::Internal, "no option " + std::string(name) + " among the compress options");
 }
 
 CompressOptions compressOptionsFrom(const ParsedArgs& args)
@@ -286,48 +279,6 @@ void shareSourceFromRankZero(CompressOptions& options, const CancelToken* cancel
 
 namespace {
 
-// "2 ranks: rank 0 (node1) 12 tensors, 48% of the work, 3.1 s; ..." for the text report.
-std::string sharesText(const std::vector<RankShare>& shares)
-{
-    std::string text = std::to_string(shares.size()) + " ranks:";
-    char line[512];
-    for (const RankShare& s : shares) {
-        std::snprintf(line, sizeof line, "\n  rank %d (%s): %zu tensors, %.1f%% of the estimated work, %.1f s", s.rank,
-                      printable(s.host).c_str(), s.tensors, 100.0 * s.cost, s.seconds);
-        text += line;
-    }
-    return text;
-}
-
-// "Calibration: 32768 tokens of kjv_calibration.txt (chosen from the layer width: ...)", and a
-// warning on stderr when the tokens are fewer than the widest layer input.
-std::string calibrationLine(const ModelReport& report)
-{
-    if (!report.settings.contains("calibration"))
-        return {};
-    const nlohmann::json& c = report.settings["calibration"];
-    const int64_t tokens = c.value("tokens", int64_t(0)), widest = c.value("widest_input", int64_t(0));
-    std::string line = "Calibration: " + std::to_string(tokens) + " tokens of " + printable(c.value("text", "")) +
-                       " (" +
-                       (c.value("tokens_from", "") == "option"
-                            ? std::string("--calibration-tokens")
-                            : "chosen from the layer width: 4 x the widest layer input " + std::to_string(widest) +
-                                  ", 32768 to 65536, at most what the text gives") +
-                       ")\n";
-    if (widest > 0 && tokens < widest)
-        std::fprintf(stderr,
-                     "novaq: warning: %lld calibration tokens are fewer than the widest layer input (%lld): the refit "
-                     "kept the original weights in the directions the text never reached, so calibration helped "
-                     "less than it can; give a longer text or --calibration-tokens %lld or more\n",
-                     static_cast<long long>(tokens), static_cast<long long>(widest),
-                     static_cast<long long>(widest * 4));
-    return line;
-}
-
-} // namespace
-
-namespace {
-
 MemoryTarget memoryTargetOf(const ParsedArgs& args, const fs::path& model, int subspaces)
 {
     const std::string size = *args.value("--fit-memory");
@@ -343,15 +294,8 @@ void applyFitMemory(const ParsedArgs& args, CompressOptions& options)
     const MemoryTarget target = memoryTargetOf(args, options.input, options.subspaces);
     options.targetBytes = target.fit.targetBytes;
     options.targetText = target.memory.text;
-    if (cluster().rank() == 0) {
-        const RunMemory& m = target.memory;
-        std::fprintf(stderr,
-                     "Fit to memory: %s; the plan runs in about %s (weights %s, KV cache %s at %lld tokens, buffers "
-                     "%s), a file of about %s\n",
-                     printable(m.text).c_str(), humanBytes(m.total()).c_str(), humanBytes(m.weights).c_str(),
-                     humanBytes(m.kvCache).c_str(), static_cast<long long>(m.context), humanBytes(m.scratch).c_str(),
-                     humanBytes(target.fit.inspection.estimatedFileBytes()).c_str());
-    }
+    if (cluster().rank() == 0)
+        std::fputs(fitMemoryNote(target, shown).c_str(), stderr);
 }
 
 } // namespace
@@ -405,25 +349,11 @@ int compressAndReport(const Context& context, const ParsedArgs& args, const Comp
     if (!rankZero)
         return kExitSuccess;
     if (args.has("--json")) {
-        nlohmann::json j = report.toJson();
-        if (!shares.empty()) {
-            j["ranks"] = nlohmann::json::array();
-            for (const RankShare& s : shares)
-                j["ranks"].push_back({{"rank", s.rank},
-                                      {"host", s.host},
-                                      {"tensors", s.tensors},
-                                      {"params", s.params},
-                                      {"cost_share", s.cost},
-                                      {"seconds", s.seconds}});
-        }
-        std::cout << j.dump(2) << '\n';
+        std::cout << compressReportJson(report, shares).dump(2) << '\n';
     } else {
-        std::cout << formatReportTable(printableReport(report), true);
-        if (const std::string line = calibrationLine(report); !line.empty())
-            std::cout << "\n" << line;
-        if (!shares.empty())
-            std::cout << "\n" << sharesText(shares);
-        std::cout << "\nWrote " << printable(report.output.string()) << '\n';
+        if (const std::string warning = calibrationWarning(report); !warning.empty())
+            std::fprintf(stderr, "novaq: warning: %s\n", warning.c_str());
+        std::cout << formatCompressReport(printableReport(report), shares, shown);
     }
     std::cout.flush();
     return kExitSuccess;
@@ -432,121 +362,119 @@ int compressAndReport(const Context& context, const ParsedArgs& args, const Comp
 const std::vector<Command>& commandTable()
 {
     static const std::vector<Command> kCommands = [] {
-        const CompressOptions defaults;
         const OptionSpec& help = kHelpOption;
         const OptionSpec& json = kJsonOption;
         std::vector<Command> commands;
 
         commands.push_back(Command{
-            "local",
-            "[PATH]",
-            "Compress a local model (the embedded demo model when PATH is omitted)",
-            "PATH is a model file or a folder holding one: safetensors, GGUF, PyTorch (.bin/.pt/.pth),\n"
-            "ONNX or llama2.c, sharded checkpoints by their index files, recognized by content;\n"
-            "config.json is read when present. The result is a .novaq\n"
-            "file; a cancelled or failed run leaves no file behind. The same input, settings and\n"
-            "seed give a byte-identical file at any thread count.",
-            [&] {
-                std::vector<OptionSpec> options = compressOptionSpecs();
-                options.push_back(help);
-                return options;
-            }(),
-            {
-                "novaq local",
-                "novaq local ./my-model --bits 2 --output my-model.novaq",
-                "novaq local model.safetensors --threads 2 --json > report.json",
-                "novaq local ./kjv-llama-7m --bits 2 --calibration kjv_calibration.txt",
-                "novaq local ./my-model --target-size 4GB",
-                "novaq local ./my-model --fit-memory 8GB --context 4096",
-            },
-            true,
-            runLocal,
-            "",
+            .name = "local",
+            .arguments = "[PATH]",
+            .summary = "Compress a local model (the embedded demo model when PATH is omitted)",
+            .details = "PATH is a model file or a folder holding one: safetensors, GGUF, PyTorch (.bin/.pt/.pth),\n"
+                       "ONNX or llama2.c, sharded checkpoints by their index files, recognized by content;\n"
+                       "config.json is read when present. The result is a .novaq\n"
+                       "file; a cancelled or failed run leaves no file behind. The same input, settings and\n"
+                       "seed give a byte-identical file at any thread count.",
+            .options =
+                [&] {
+                    std::vector<OptionSpec> options = compressOptionSpecs();
+                    options.push_back(help);
+                    return options;
+                }(),
+            .examples =
+                {
+                    "novaq local",
+                    "novaq local ./my-model --bits 2 --output my-model.novaq",
+                    "novaq local model.safetensors --threads 2 --json > report.json",
+                    "novaq local ./kjv-llama-7m --bits 2 --calibration kjv_calibration.txt",
+                    "novaq local ./my-model --target-size 4GB",
+                    "novaq local ./my-model --fit-memory 8GB --context 4096",
+                },
+            .showsBitsTable = true,
+            .run = runLocal,
         });
         commands.push_back(Command{
-            "inspect",
-            "PATH",
-            "List what a model holds and what `novaq local` would do with each tensor",
-            "Format, architecture, every tensor (name, shape, type, bytes), totals, and for the\n"
-            "chosen settings which tensors would be quantized or kept and the estimated output size.\n"
-            "Nothing is decoded or written.",
-            {
-                {"--bits", "B", "code bits per weight: " + presetList(), formatNumber(defaults.bits)},
-                {"--subspaces", "K", "column subspaces, 1..64", std::to_string(defaults.subspaces)},
-                {"--target-size", "SIZE",
-                 "show the per-tensor plan that fits the file just under SIZE (bytes, or 2.2MB, 4GB, 2MiB, 4GiB)", ""},
-                {"--target-bits", "B", "the same for effective bits per weight, everything counted (e.g. 2.3)", ""},
-                {"--fit-memory", "SIZE",
-                 "show the plan of the best file that runs in SIZE of memory, and what it holds (weights, KV cache, "
-                 "buffers)",
-                 ""},
-                {"--context", "N",
-                 "with --fit-memory: the tokens the KV cache is counted at (default: the model's, at most 4096)", ""},
-                {"--calibration", "FILE",
-                 "also estimate the time and peak memory of `novaq local --calibration FILE` on this computer (a "
-                 "short measured probe)",
-                 ""},
-                {"--calibration-tokens", "N", "the estimate for N calibration tokens",
-                 "4x the widest layer input, 32768-65536"},
-                json,
-                {"--d", "D", "expert: vector length (with --b1 and --b2, instead of --bits)", ""},
-                {"--b1", "X", "expert: stage-1 codebook bits", ""},
-                {"--b2", "Y", "expert: stage-2 codebook bits", ""},
-                help,
-            },
-            {"novaq inspect ./my-model", "novaq inspect model.gguf --bits 2 --json",
-             "novaq inspect ./my-model --target-size 2.5MB", "novaq inspect ./my-model --fit-memory 8GB --context 4096",
-             "novaq inspect ./my-model --bits 2 --calibration kjv_calibration.txt"},
-            true,
-            runInspect,
-            "",
+            .name = "inspect",
+            .arguments = "PATH",
+            .summary = "List what a model holds and what `novaq local` would do with each tensor",
+            .details = "Format, architecture, every tensor (name, shape, type, bytes), totals, and for the\n"
+                       "chosen settings which tensors would be quantized or kept and the estimated output size.\n"
+                       "Nothing is decoded or written.",
+            .options =
+                {
+                    compressOptionSpec("--bits"),
+                    compressOptionSpec("--subspaces"),
+                    {"--target-size", "SIZE",
+                     "show the per-tensor plan that fits the file just under SIZE (bytes, or 2.2MB, 4GB, 2MiB, 4GiB)",
+                     ""},
+                    {"--target-bits", "B", "the same for effective bits per weight, everything counted (e.g. 2.3)", ""},
+                    {"--fit-memory", "SIZE",
+                     "show the plan of the best file that runs in SIZE of memory, and what it holds (weights, KV "
+                     "cache, "
+                     "buffers)",
+                     ""},
+                    compressOptionSpec("--context"),
+                    {"--calibration", "FILE",
+                     "also estimate the time and peak memory of `novaq local --calibration FILE` on this computer (a "
+                     "short measured probe)",
+                     ""},
+                    {"--calibration-tokens", "N", "the estimate for N calibration tokens",
+                     "4x the widest layer input, 32768-65536"},
+                    json,
+                    compressOptionSpec("--d"),
+                    compressOptionSpec("--b1"),
+                    compressOptionSpec("--b2"),
+                    help,
+                },
+            .examples = {"novaq inspect ./my-model", "novaq inspect model.gguf --bits 2 --json",
+                         "novaq inspect ./my-model --target-size 2.5MB",
+                         "novaq inspect ./my-model --fit-memory 8GB --context 4096",
+                         "novaq inspect ./my-model --bits 2 --calibration kjv_calibration.txt"},
+            .showsBitsTable = true,
+            .run = runInspect,
         });
         commands.push_back(Command{
-            "validate",
-            "FILE",
-            "Check a .novaq file: structure, checksums, and a decode of every tensor",
-            "With --against SOURCE (the model that was compressed), each tensor's relative error\n"
-            "is recomputed from the source and compared with the one recorded in the file.",
-            {
-                {"--against", "SOURCE", "the source model, to recompute every tensor's error", ""},
-                json,
-                help,
-            },
-            {"novaq validate model.novaq", "novaq validate model.novaq --against ./my-model"},
-            false,
-            runValidate,
-            "",
+            .name = "validate",
+            .arguments = "FILE",
+            .summary = "Check a .novaq file: structure, checksums, and a decode of every tensor",
+            .details = "With --against SOURCE (the model that was compressed), each tensor's relative error\n"
+                       "is recomputed from the source and compared with the one recorded in the file.",
+            .options =
+                {
+                    {"--against", "SOURCE", "the source model, to recompute every tensor's error", ""},
+                    json,
+                    help,
+                },
+            .examples = {"novaq validate model.novaq", "novaq validate model.novaq --against ./my-model"},
+            .run = runValidate,
         });
         commands.push_back(Command{
-            "stats",
-            "FILE",
-            "Show the per-tensor table and totals of a .novaq file",
-            "Totals: parameters, source and output size, ratio against the source and against\n"
-            "16-bit, effective bits per weight (everything in the file counted), mean and worst\n"
-            "relative error, and the settings used.",
-            {json, help},
-            {"novaq stats model.novaq", "novaq stats model.novaq --json"},
-            false,
-            runStats,
-            "",
+            .name = "stats",
+            .arguments = "FILE",
+            .summary = "Show the per-tensor table and totals of a .novaq file",
+            .details = "Totals: parameters, source and output size, ratio against the source and against\n"
+                       "16-bit, effective bits per weight (everything in the file counted), mean and worst\n"
+                       "relative error, and the settings used.",
+            .options = {json, help},
+            .examples = {"novaq stats model.novaq", "novaq stats model.novaq --json"},
+            .run = runStats,
         });
         commands.push_back(Command{
-            "export",
-            "FILE",
-            "Write the decoded model as safetensors, tensors under their original names",
-            "FILE is a .novaq file or any model NOVAQ reads (GGUF, PyTorch, ONNX, ...): the way to\n"
-            "convert it for other tools (PyTorch, transformers, llama.cpp's converters) and to see\n"
-            "exactly what our decoding or dequantization produced.",
-            {
-                {"--output", "FILE", "the safetensors file to write (required)", ""},
-                {"--dtype", "TYPE", "element type of the output: f16 or f32", "f16"},
-                help,
-            },
-            {"novaq export model.novaq --output model.safetensors",
-             "novaq export model.novaq --output model-f32.safetensors --dtype f32"},
-            false,
-            runExport,
-            "",
+            .name = "export",
+            .arguments = "FILE",
+            .summary = "Write the decoded model as safetensors, tensors under their original names",
+            .details = "FILE is a .novaq file or any model NOVAQ reads (GGUF, PyTorch, ONNX, ...): the way to\n"
+                       "convert it for other tools (PyTorch, transformers, llama.cpp's converters) and to see\n"
+                       "exactly what our decoding or dequantization produced.",
+            .options =
+                {
+                    {"--output", "FILE", "the safetensors file to write (required)", ""},
+                    {"--dtype", "TYPE", "element type of the output: f16 or f32", "f16"},
+                    help,
+                },
+            .examples = {"novaq export model.novaq --output model.safetensors",
+                         "novaq export model.novaq --output model-f32.safetensors --dtype f32"},
+            .run = runExport,
         });
         addSourceCommands(commands);
         addRuntimeCommands(commands);
@@ -645,52 +573,15 @@ int runValidate(const Context& context, const ParsedArgs& args)
         report = validateNovaq(file, against, &progress, context.cancel);
     }
 
-    size_t bad = 0;
-    size_t width = 0;
-    for (const TensorCheck& t : report.tensors) {
-        bad += t.ok ? 0 : 1;
-        width = std::max(width, printable(t.name).size());
-    }
-    std::string problems;
-    if (bad > 0)
-        problems = std::to_string(bad) + " of " + std::to_string(report.tensorCount) + " tensors bad";
-    if (!report.problems.empty())
-        problems += (problems.empty() ? "" : ", ") + std::to_string(report.problems.size()) + " file-level problem" +
-                    (report.problems.size() == 1 ? "" : "s");
-
-    if (args.has("--json")) {
-        std::cout << validateJson(file, report).dump(2) << '\n';
-    } else {
-        std::cout << printable(file.string());
-        if (report.major > 0)
-            std::cout << ": .novaq version " << report.major << "." << report.minor << ", " << report.tensorCount
-                      << " tensors";
-        std::cout << '\n';
-        for (const TensorCheck& t : report.tensors) {
-            char figures[128] = "";
-            if (t.recomputedRelError)
-                std::snprintf(figures, sizeof figures, "  rel.err recorded %.6g, recomputed %.6g", t.recordedRelError,
-                              *t.recomputedRelError);
-            else
-                std::snprintf(figures, sizeof figures, "  rel.err %.6g", t.recordedRelError);
-            const std::string name = printable(t.name);
-            const std::string pad(width - name.size(), ' ');
-            std::cout << (t.ok ? "  ok    " : "  FAIL  ") << name
-                      << (t.ok ? pad + figures : ": " + printable(t.problem)) << '\n';
-        }
-        for (const std::string& p : report.problems)
-            std::cout << "  FAIL  " << printable(p) << '\n';
-        if (report.ok)
-            std::cout << "OK: " << report.tensorCount << " tensors, all checksums and decodes good"
-                      << (against ? ", errors match the source" : "") << '\n';
-        else
-            std::cout << "FAILED: " << problems << " (listed above)\n";
-    }
+    if (args.has("--json"))
+        std::cout << validateReportJson(file, report).dump(2) << '\n';
+    else
+        std::cout << formatValidateReport(file, report, against.has_value(), shown);
     std::cout.flush();
     if (report.ok)
         return kExitSuccess;
-    std::cerr << "novaq validate: " << printable(file.string()) << " failed validation (" << problems
-              << "); recompress the model or restore the file from a copy\n";
+    std::cerr << "novaq validate: " << printable(file.string()) << " failed validation ("
+              << validateProblemsText(report) << "); recompress the model or restore the file from a copy\n";
     return exitCodeFor(ErrorKind::Corrupt);
 }
 
@@ -704,10 +595,7 @@ int runStats(const Context&, const ParsedArgs& args)
     if (args.has("--json")) {
         std::cout << report.toJson().dump(2) << '\n';
     } else {
-        const ModelReport shown = printableReport(report);
-        std::cout << printable(file.string()) << " (.novaq version " << novaq.major() << "." << novaq.minor()
-                  << "), compressed from " << (shown.source.empty() ? "an unnamed source" : shown.source) << "\n\n"
-                  << formatReportTable(shown, false);
+        std::cout << formatStats(file, novaq.major(), novaq.minor(), printableReport(report), shown);
     }
     std::cout.flush();
     return kExitSuccess;

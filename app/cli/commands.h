@@ -1,6 +1,6 @@
 #pragma once
 // The table of `novaq` commands. main() dispatches through it and `--help` is generated
-// from it; a command without a runner is listed but not available in this build.
+// from it. Rows are written with designated initializers (.name = ..., .run = ...).
 
 #include "cli_options.h"
 
@@ -24,23 +24,22 @@ namespace novaq::cli {
 inline constexpr const char* kDefaultOutput = "novaq_compressed.bin"; // as in the original NOVAQ README
 
 struct Context {
-    std::string command;              // "local"
     std::filesystem::path executable; // this program, resolved (/proc/self/exe)
     const CancelToken* cancel = nullptr;
 };
 
 struct Command {
-    std::string name;
-    std::string arguments; // "[PATH]", "FILE"
-    std::string summary;   // one line for the command list
-    std::string details;   // a paragraph for `novaq help CMD`
-    std::vector<OptionSpec> options;
-    std::vector<std::string> examples;
+    // Every member has a default (GCC's -Wmissing-field-initializers then accepts rows that
+    // leave one out).
+    std::string name{};
+    std::string arguments{}; // "[PATH]", "FILE"
+    std::string summary{};   // one line for the command list
+    std::string details{};   // a paragraph for `novaq help CMD`
+    std::vector<OptionSpec> options{};
+    std::vector<std::string> examples{};
     bool showsBitsTable = false;
-    // Returns the exit code; throws Error for everything that went wrong. Empty: the
-    // command is not available in this build and `unavailable` says why.
-    std::function<int(const Context&, const ParsedArgs&)> run;
-    std::string unavailable;
+    // Returns the exit code; throws Error for everything that went wrong.
+    std::function<int(const Context&, const ParsedArgs&)> run{};
 };
 
 const std::vector<Command>& commandTable();
@@ -60,6 +59,12 @@ std::optional<tbb::global_control> threadLimit(const ParsedArgs& args);
 // --tables int8|f32 (default: the fastest this CPU has), and its one help line.
 Tables tablesOption(const ParsedArgs& args);
 extern const OptionSpec kTablesOption;
+// Options several commands share, declared once (runtime_commands.cpp).
+extern const OptionSpec kThreadsOption;   // --threads N, 0 = all cores
+extern const OptionSpec kDecodeOption;    // --decode
+extern const OptionSpec kTokenizerOption; // --tokenizer FILE; eval and generate add the --against fallback
+const OptionSpec& chatTemplateOption();   // --chat-template NAME, naming the built-in templates
+std::string builtinTemplateNames();       // "chatml, gemma, ..."
 // The path given with `option`, which must exist (requireExisting), or nullopt.
 std::optional<std::filesystem::path> optionalPath(const ParsedArgs& args, const char* option);
 // The one MODEL argument of a command; `what` names the missing one ("the MODEL to evaluate").
@@ -73,8 +78,9 @@ ModelInspection printableInspection(ModelInspection inspection);
 // Shared by `local` and the download commands (commands.cpp).
 void parseCodecOptions(const ParsedArgs& args, CompressOptions& options); // --bits, --subspaces, --d/--b1/--b2
 std::vector<OptionSpec> compressOptionSpecs();                            // --bits ... --b2, without --help
-CompressOptions compressOptionsFrom(const ParsedArgs& args);              // everything but input and label
-void requireOutputFolderOf(const CompressOptions& options);               // fails early, before a download
+OptionSpec compressOptionSpec(std::string_view name);        // one row of compressOptionSpecs(), for `inspect`
+CompressOptions compressOptionsFrom(const ParsedArgs& args); // everything but input and label
+void requireOutputFolderOf(const CompressOptions& options);  // fails early, before a download
 // A cluster run of a download command: rank 0 downloaded (into a folder every node shares);
 // the others take its input path and label.
 void shareSourceFromRankZero(CompressOptions& options, const CancelToken* cancel);

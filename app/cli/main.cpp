@@ -157,9 +157,6 @@ int run(int argc, char** argv, std::string& prefix)
         command->name != "url")
         throw Error(ErrorKind::Unsupported, "only local, hf, ollama and url run across MPI ranks; run `novaq " +
                                                 command->name + "` as one process, without mpirun or srun");
-    if (!command->run)
-        throw Error(ErrorKind::Unsupported, "not available in this build yet (" + command->unavailable +
-                                                "); download the model and use `novaq local PATH`");
 
     const ParsedArgs parsed = parseArgs({args.begin() + 1, args.end()}, command->options);
     if (parsed.has("--help")) {
@@ -167,7 +164,7 @@ int run(int argc, char** argv, std::string& prefix)
         return kExitSuccess;
     }
     installStopHandlers();
-    const Context context{command->name, executablePath(argv[0]), &g_cancel};
+    const Context context{executablePath(argv[0]), &g_cancel};
     return command->run(context, parsed);
 }
 

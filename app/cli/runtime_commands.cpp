@@ -8,7 +8,9 @@
 #include "novaq/io/error.h"
 #include "novaq/pipeline/report.h"
 #include "novaq/runtime/generator.h"
+#include "novaq/runtime/run_report.h"
 #include "novaq/runtime/session.h"
+#include "novaq/text/chat_template.h"
 
 #include <nlohmann/json.hpp>
 #include <tbb/global_control.h>
@@ -29,31 +31,15 @@ namespace {
 
 const OptionSpec& kHelp = kHelpOption;
 const OptionSpec& kJson = kJsonOption;
-const OptionSpec kTokenizer{"--tokenizer", "FILE",
-                            "tokenizer to use (tokenizer.model, tokenizer.json, a GGUF file, a llama2.c tok*.bin); "
-                            "default: the model's own, else the --against model's",
-                            ""};
-const OptionSpec kThreads{"--threads", "N", "worker threads, 0 = all cores", "0"};
-const OptionSpec kDecode{"--decode", "",
-                         "decode quantized matrices to F32 once at load instead of multiplying in the code domain "
-                         "(faster for long texts, more memory)",
-                         ""};
-
 // A command's own options, then the ones eval and generate share.
 std::vector<OptionSpec> withRuntimeOptions(std::vector<OptionSpec> own)
 {
-    for (const OptionSpec* o : {&kTokenizer, &kDecode, &kTablesOption, &kThreads, &kJson, &kHelp})
+    OptionSpec tokenizer = kTokenizerOption;
+    tokenizer.help += ", else the --against model's";
+    own.push_back(tokenizer);
+    for (const OptionSpec* o : {&kDecodeOption, &kTablesOption, &kThreadsOption, &kJson, &kHelp})
         own.push_back(*o);
     return own;
-}
-
-std::string thousandsOf(int64_t value) { return withThousands(static_cast<uint64_t>(std::max<int64_t>(value, 0))); }
-
-std::string fixed(double value, int digits)
-{
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", digits, value);
-    return buf;
 }
 
 int runEval(const Context& context, const ParsedArgs& args)
@@ -103,44 +89,10 @@ int runEval(const Context& context, const ParsedArgs& args)
     });
     if (live)
         std::fprintf(stderr, "\r%*s\r", static_cast<int>(terminalColumns(stderr)) - 1, "");
-    const EvalResult& r = report.result;
-
-    if (json) {
-        nlohmann::json j = {{"model", request.model.string()},
-                            {"text", request.text.string()},
-                            {"tokenizer", report.tokenizerKind},
-                            {"protocol", llamaCpp ? "llama.cpp" : "novaq"},
-                            {"ctx", request.options.ctx},
-                            {"tokens", report.tokens},
-                            {"windows", r.windows},
-                            {"scored", r.scored},
-                            {"perplexity", r.perplexity},
-                            {"mean_nll", r.meanNll},
-                            {"seconds", r.seconds},
-                            {"weights_in_memory_bytes", report.modelMemoryBytes}};
-        if (r.compared) {
-            j["against"] = request.against->string();
-            j["against_perplexity"] = r.refPerplexity;
-            j["kl"] = r.meanKl;
-            j["top1"] = r.top1;
-        }
-        std::cout << j.dump(2) << '\n';
-        return kExitSuccess;
-    }
-    std::cout << "text       " << printable(request.text.string()) << ": " << thousandsOf(report.tokens) << " tokens ("
-              << printable(report.tokenizerKind) << "), " << r.windows << (llamaCpp ? " chunks of " : " windows of ")
-              << request.options.ctx << (llamaCpp ? " (llama.cpp protocol)" : "") << ", " << thousandsOf(r.scored)
-              << " scored\n";
-    std::cout << "model      " << printable(request.model.string()) << "  perplexity " << fixed(r.perplexity, 3)
-              << '\n';
-    if (r.compared) {
-        std::cout << "original   " << printable(request.against->string()) << "  perplexity "
-                  << fixed(r.refPerplexity, 3) << '\n';
-        std::cout << "KL divergence of the model from the original: " << fixed(r.meanKl, 5)
-                  << " nats/token; top-1 agreement " << fixed(100.0 * r.top1, 2) << "%\n";
-    }
-    std::cout << "time " << fixed(r.seconds, 1) << " s (" << thousandsOf(static_cast<int64_t>(r.scored / r.seconds))
-              << " tokens/s" << (r.compared ? " through both models" : "") << ")\n";
+    if (json)
+        std::cout << evalReportJson(request, report).dump(2) << '\n';
+    else
+        std::cout << formatEvalReport(request, report, shown);
     return kExitSuccess;
 }
 
@@ -188,7 +140,7 @@ int runGenerate(const Context& context, const ParsedArgs& args)
         const std::string full = tokenizer.decode(all);
         return full.compare(0, promptText.size(), promptText) == 0 ? full.substr(promptText.size()) : full;
     };
-    nlohmann::json out = nlohmann::json::array();
+    std::vector<Generation> generations;
     auto runOne = [&](const RunnableModel& m, const char* label) {
         if (!json)
             std::cout << label << " (" << printable(m.path.string()) << "):\n"
@@ -213,12 +165,9 @@ int runGenerate(const Context& context, const ParsedArgs& args)
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         const double rate = produced.empty() ? 0.0 : double(produced.size()) / seconds;
         if (json) {
-            out.push_back({{"model", m.path.string()},
-                           {"text", continuation(produced)},
-                           {"ids", produced},
-                           {"tokens_per_second", rate}});
+            generations.push_back({m.path, continuation(produced), produced, rate});
         } else {
-            std::cout << "\n[" << produced.size() << " tokens, " << fixed(rate, 1) << " tokens/s]\n";
+            std::cout << "\n" << generationSummary(produced.size(), rate) << "\n";
         }
     };
     runOne(model, againstPath ? "compressed" : "model");
@@ -228,7 +177,7 @@ int runGenerate(const Context& context, const ParsedArgs& args)
         runOne(*against, "original");
     }
     if (json)
-        std::cout << nlohmann::json{{"prompt", *prompt}, {"results", out}}.dump(2) << '\n';
+        std::cout << generationsJson(*prompt, generations).dump(2) << '\n';
     return kExitSuccess;
 }
 
@@ -240,6 +189,32 @@ const OptionSpec kTablesOption{
     "prompts through an int8 product about 2x faster with AVX-512 VNNI; about 1% rounding per product, as "
     "llama.cpp's 8-bit activations) or f32 (exact)",
     fastestTables() == Tables::Int8 ? "int8 (this CPU has AVX-512 VBMI)" : "f32 (this CPU lacks AVX-512 VBMI)"};
+
+const OptionSpec kThreadsOption{"--threads", "N", "worker threads, 0 = all cores", "0"};
+const OptionSpec kDecodeOption{"--decode", "",
+                               "decode quantized matrices to F32 once at load instead of multiplying in the code "
+                               "domain (faster for long texts, more memory)",
+                               ""};
+const OptionSpec kTokenizerOption{
+    "--tokenizer", "FILE",
+    "tokenizer to use (tokenizer.model, tokenizer.json, a GGUF file, a llama2.c tok*.bin); default: the model's own",
+    ""};
+
+const OptionSpec& chatTemplateOption()
+{
+    static const OptionSpec kOption{
+        "--chat-template", "NAME",
+        "built-in chat template to use instead of the model's own: " + builtinTemplateNames(), ""};
+    return kOption;
+}
+
+std::string builtinTemplateNames()
+{
+    std::string names;
+    for (const std::string& n : ChatTemplate::builtinNames())
+        names += (names.empty() ? "" : ", ") + n;
+    return names;
+}
 
 Tables tablesOption(const ParsedArgs& args)
 {
@@ -276,25 +251,25 @@ std::optional<fs::path> optionalPath(const ParsedArgs& args, const char* option)
 void addRuntimeCommands(std::vector<Command>& commands)
 {
     commands.push_back(Command{
-        "eval",
-        "MODEL",
-        "Perplexity of a model on a text; with --against, KL divergence and top-1 agreement",
-        "MODEL is a .novaq file or an original model (safetensors folder, GGUF, llama2.c, ...) of\n"
-        "the Llama family. Protocol: the tokens are, over the documents of the text (non-empty\n"
-        "lines, or blank-line-separated paragraphs with --split paragraphs), [BOS] followed by the\n"
-        "document's token ids; window j of N = --ctx tokens has inputs t[jN..jN+N-1] and targets\n"
-        "t[jN+1..jN+N]; windows run while jN+N+1 <= len(t), the last partial one is dropped; no BOS\n"
-        "is added at window starts and nothing carries over; every target is scored.\n"
-        "Perplexity = exp(mean negative log-likelihood). KL = mean over the scored positions of\n"
-        "KL(original || model) of the next-token distributions, in nats; top-1 = how often both\n"
-        "models' most likely next token agree. Quantized matrices are multiplied in the code\n"
-        "domain unless --decode is given.\n"
-        "With --protocol llama.cpp, llama-perplexity's protocol instead, to compare with figures\n"
-        "published with it: tokens = [BOS] + the whole text's ids; chunk j of N = --ctx tokens is\n"
-        "t[jN..jN+N-1] with its first token replaced by BOS; only the second half is scored\n"
-        "(positions N/2..N-2, each predicting the next token of the chunk); at least two chunks.\n"
-        "llama-perplexity's --chunks C corresponds to --max-tokens C*N.",
-        withRuntimeOptions({
+        .name = "eval",
+        .arguments = "MODEL",
+        .summary = "Perplexity of a model on a text; with --against, KL divergence and top-1 agreement",
+        .details = "MODEL is a .novaq file or an original model (safetensors folder, GGUF, llama2.c, ...) of\n"
+                   "the Llama family. Protocol: the tokens are, over the documents of the text (non-empty\n"
+                   "lines, or blank-line-separated paragraphs with --split paragraphs), [BOS] followed by the\n"
+                   "document's token ids; window j of N = --ctx tokens has inputs t[jN..jN+N-1] and targets\n"
+                   "t[jN+1..jN+N]; windows run while jN+N+1 <= len(t), the last partial one is dropped; no BOS\n"
+                   "is added at window starts and nothing carries over; every target is scored.\n"
+                   "Perplexity = exp(mean negative log-likelihood). KL = mean over the scored positions of\n"
+                   "KL(original || model) of the next-token distributions, in nats; top-1 = how often both\n"
+                   "models' most likely next token agree. Quantized matrices are multiplied in the code\n"
+                   "domain unless --decode is given.\n"
+                   "With --protocol llama.cpp, llama-perplexity's protocol instead, to compare with figures\n"
+                   "published with it: tokens = [BOS] + the whole text's ids; chunk j of N = --ctx tokens is\n"
+                   "t[jN..jN+N-1] with its first token replaced by BOS; only the second half is scored\n"
+                   "(positions N/2..N-2, each predicting the next token of the chunk); at least two chunks.\n"
+                   "llama-perplexity's --chunks C corresponds to --max-tokens C*N.",
+        .options = withRuntimeOptions({
             {"--text", "FILE", "the plain-text file to measure on (required; a regular file of at most 1 GiB)", ""},
             {"--against", "ORIGINAL", "the original model, for KL divergence and top-1 agreement", ""},
             {"--ctx", "N", "window length in tokens", "256"},
@@ -302,30 +277,26 @@ void addRuntimeCommands(std::vector<Command>& commands)
             {"--protocol", "P", "novaq, or llama.cpp (llama-perplexity's chunks, second half scored)", "novaq"},
             {"--max-tokens", "N", "use only the first N tokens of the text", ""},
         }),
-        {"novaq eval model.novaq --against kjv-llama-7m --text kjv_john.txt",
-         "novaq eval stories260K.gguf --text tinystories_valid.txt --split paragraphs --max-tokens 8192",
-         "novaq eval model.gguf --text wiki.test.raw --protocol llama.cpp --ctx 512"},
-        false,
-        runEval,
-        "",
+        .examples = {"novaq eval model.novaq --against kjv-llama-7m --text kjv_john.txt",
+                     "novaq eval stories260K.gguf --text tinystories_valid.txt --split paragraphs --max-tokens 8192",
+                     "novaq eval model.gguf --text wiki.test.raw --protocol llama.cpp --ctx 512"},
+        .run = runEval,
     });
     commands.push_back(Command{
-        "generate",
-        "MODEL",
-        "Continue a prompt with a model (and with the original beside it)",
-        "Greedy by default (--temperature 0). With --against ORIGINAL both continue the same\n"
-        "prompt, one after the other, so the two texts can be compared.",
-        withRuntimeOptions({
+        .name = "generate",
+        .arguments = "MODEL",
+        .summary = "Continue a prompt with a model (and with the original beside it)",
+        .details = "Greedy by default (--temperature 0). With --against ORIGINAL both continue the same\n"
+                   "prompt, one after the other, so the two texts can be compared.",
+        .options = withRuntimeOptions({
             {"--prompt", "TEXT", "the text to continue (required)", ""},
             {"--max-tokens", "N", "new tokens at most", "64"},
             {"--against", "ORIGINAL", "also continue with this model", ""},
             {"--temperature", "T", "sampling temperature; 0 picks the most likely token", "0"},
             {"--seed", "S", "random seed for sampling", "1"},
         }),
-        {"novaq generate model.novaq --prompt \"In the beginning\" --against kjv-llama-7m"},
-        false,
-        runGenerate,
-        "",
+        .examples = {"novaq generate model.novaq --prompt \"In the beginning\" --against kjv-llama-7m"},
+        .run = runGenerate,
     });
 }
 

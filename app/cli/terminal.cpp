@@ -130,4 +130,6 @@ std::string printable(std::string_view text, bool keepLineBreaks)
     return out;
 }
 
+std::string shown(std::string_view text) { return printable(text); }
+
 } // namespace novaq::cli

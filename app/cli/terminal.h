@@ -22,5 +22,8 @@ std::string clockText(double seconds);
 // that are not valid UTF-8 \xHH. Valid UTF-8 text is kept as it is. With `keepLineBreaks`,
 // '\n' and '\t' pass unchanged (generated text, whose lines are its own).
 std::string printable(std::string_view text, bool keepLineBreaks = false);
+// printable(text): how the core's text reports show a text from a file, a server or a store
+// (novaq/io/shown_text.h ShownText).
+std::string shown(std::string_view text);
 
 } // namespace novaq::cli

@@ -8,6 +8,7 @@
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/io/text_file.h"
+#include "novaq/text/token_report.h"
 #include "novaq/text/tokenizer.h"
 
 #include <nlohmann/json.hpp>
@@ -64,23 +65,11 @@ int runTokenize(const Context&, const ParsedArgs& args)
     const std::vector<int32_t> ids = tokenizer->encode(text, args.has("--bos"));
 
     if (args.has("--json")) {
-        nlohmann::json pieces = nlohmann::json::array();
-        for (const int32_t id : ids)
-            pieces.push_back(tokenizer->piece(id));
-        const nlohmann::json out = {
-            {"tokenizer", std::string(tokenizer->kind())}, {"count", ids.size()}, {"ids", ids}, {"pieces", pieces}};
         // A piece that is not valid UTF-8 (a vocabulary is data from a file) is shown with U+FFFD.
-        std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+        std::cout << tokensJson(*tokenizer, ids).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
         return kExitSuccess;
     }
-    std::string lines;
-    for (const int32_t id : ids) {
-        lines += std::to_string(id);
-        lines += '\t';
-        lines += printable(tokenizer->pieceBytes(id));
-        lines += '\n';
-    }
-    std::cout << lines << ids.size() << " tokens (" << printable(tokenizer->kind()) << ")\n";
+    std::cout << formatTokens(*tokenizer, ids, shown);
     return kExitSuccess;
 }
 
@@ -89,30 +78,30 @@ int runTokenize(const Context&, const ParsedArgs& args)
 void addTextCommands(std::vector<Command>& commands)
 {
     commands.push_back(Command{
-        "tokenize",
-        "MODEL",
-        "Show the token ids and pieces a model's tokenizer makes of a text",
-        "MODEL is any model NOVAQ reads (GGUF, a Hugging Face folder, .novaq, ...) or a tokenizer\n"
-        "file (tokenizer.json, tokenizer.model); its tokenizer is found as `eval` finds it.\n"
-        "Encoded as the reference implementations do without special tokens (HF tokenizers'\n"
-        "add_special_tokens=False, llama.cpp's llama_tokenize without parse_special), so the ids\n"
-        "can be compared with theirs. Prints one line per token, the id and the text the token\n"
-        "stands for (control characters and bytes of a split UTF-8 character escaped: \\n, \\xe4),\n"
-        "then the count; --json gives the ids and the vocabulary pieces as they are.",
-        {
-            {"--text", "FILE", "the text to tokenize (required)", ""},
-            {"--tokenizer", "FILE",
-             "tokenizer to use instead of MODEL's (tokenizer.json, tokenizer.model, a GGUF file, a llama2.c "
-             "tok*.bin)",
-             ""},
-            {"--bos", "", "put the tokenizer's BOS first", ""},
-            kJsonOption,
-            kHelpOption,
-        },
-        {"novaq tokenize ./Qwen3-0.6B --text prompt.txt", "novaq tokenize model.gguf --text prompt.txt --json"},
-        false,
-        runTokenize,
-        "",
+        .name = "tokenize",
+        .arguments = "MODEL",
+        .summary = "Show the token ids and pieces a model's tokenizer makes of a text",
+        .details = "MODEL is any model NOVAQ reads (GGUF, a Hugging Face folder, .novaq, ...) or a tokenizer\n"
+                   "file (tokenizer.json, tokenizer.model); its tokenizer is found as `eval` finds it.\n"
+                   "Encoded as the reference implementations do without special tokens (HF tokenizers'\n"
+                   "add_special_tokens=False, llama.cpp's llama_tokenize without parse_special), so the ids\n"
+                   "can be compared with theirs. Prints one line per token, the id and the text the token\n"
+                   "stands for (control characters and bytes of a split UTF-8 character escaped: \\n, \\xe4),\n"
+                   "then the count; --json gives the ids and the vocabulary pieces as they are.",
+        .options =
+            {
+                {"--text", "FILE", "the text to tokenize (required)", ""},
+                {"--tokenizer", "FILE",
+                 "tokenizer to use instead of MODEL's (tokenizer.json, tokenizer.model, a GGUF file, a llama2.c "
+                 "tok*.bin)",
+                 ""},
+                {"--bos", "", "put the tokenizer's BOS first", ""},
+                kJsonOption,
+                kHelpOption,
+            },
+        .examples = {"novaq tokenize ./Qwen3-0.6B --text prompt.txt",
+                     "novaq tokenize model.gguf --text prompt.txt --json"},
+        .run = runTokenize,
     });
 }
 

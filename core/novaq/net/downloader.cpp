@@ -21,6 +21,7 @@
 #include <deque>
 #include <exception>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -233,6 +234,16 @@ struct Downloader::Job {
         return r;
     }
 
+    // After an answer to request(): a redirect to another host gave the signed storage URL
+    // the next requests go to directly.
+    void rememberRedirect(bool usedDirect, const HttpResponse& response)
+    {
+        if (!usedDirect && response.redirects > 0 && hostOf(response.url) != hostOf(target.url)) {
+            std::lock_guard lock(mutex);
+            directUrl = response.url;
+        }
+    }
+
     void report(DownloadProgress::Stage stage, const std::string& note = {}, bool force = false)
     {
         if (!sink)
@@ -335,6 +346,83 @@ DownloadResult Downloader::download(const DownloadTarget& target)
     return result;
 }
 
+// Where a single-stream attempt starts: the partial file's size, or 0 after deleting bytes
+// that are not ours to resume (an unknown version of the file, or longer than it).
+uint64_t Downloader::resumePoint(Job& job, const std::string& validator)
+{
+    uint64_t have = sizeOrZero(job.partial);
+    if (have > 0 && validator.empty() && !job.pinned) {
+        // Bytes of an unknown version of the file: appending could splice two versions
+        // together, and nothing would notice. Start over.
+        job.removePartial();
+        have = 0;
+    }
+    if (job.total && have > *job.total) {
+        job.removePartial(); // longer than the file: not ours to resume
+        have = 0;
+    }
+    return have;
+}
+
+// The first answer of a single-stream attempt, before its first bytes are appended to `fd`:
+// a 200 starts the file over (have = 0), a 206 must continue at `have`; records the validator
+// a later resume must match and, without an expected size, the size the answer announces.
+// False when a 206 is of another version of the file than the partial bytes (`changed`).
+bool Downloader::acceptSingleAnswer(Job& job, int fd, const HttpResponse& head, uint64_t& have,
+                                    const std::string& validator, bool& changed)
+{
+    const DownloadTarget& target = job.target;
+    const std::string current = validatorOf(head.headers);
+    const auto [start, total] = parseContentRange(head.headers.get("Content-Range"));
+    if (head.status == 206 && have > 0 && !validator.empty() && !current.empty() && current != validator) {
+        changed = true; // the server honoured Range but not If-Range
+        return false;
+    }
+    if (head.status == 200 && have > 0) {
+        // The server ignored our Range, or If-Range said the file changed: appending
+        // would corrupt the file. Start over.
+        if (::ftruncate(fd, 0) != 0)
+            throw writeError(job.partial, errno);
+        have = 0;
+        job.bytesDone = 0;
+    } else if (head.status == 206 && start != have) {
+        throw Error(ErrorKind::Network, target.label + ": the server sent bytes from offset " +
+                                            (start ? std::to_string(*start) : std::string("?")) + " when asked for " +
+                                            std::to_string(have));
+    }
+    if (have == 0)
+        writeValidator(job.validatorFile, current); // what a later resume must match
+    if (!target.expectedSize) {
+        if (head.status == 200) // a new body: what it announces, or nothing
+            job.total = parseDecimal(head.headers.get("Content-Length").value_or(""));
+        else if (total)
+            job.total = total;
+    }
+    return true;
+}
+
+// After a single-stream attempt: true when the file is complete (a whole body, or a 416 that
+// says the partial file is the whole file); else `response` says what failed, for afterFailure.
+bool Downloader::singleComplete(Job& job, HttpResponse& response, uint64_t have)
+{
+    if (response.ok()) {
+        const uint64_t now = sizeOrZero(job.partial);
+        if (!job.total || now == *job.total)
+            return true;
+        response.failure = TransportFailure::Truncated;
+        response.failureMessage =
+            "the body ended at " + std::to_string(now) + " of " + std::to_string(*job.total) + " bytes";
+    } else if (response.transportOk() && response.status == 416 && have > 0) {
+        const auto [start, total] = parseContentRange(response.headers.get("Content-Range"));
+        if (total && *total == have) {
+            job.total = have; // complete already (the previous run stopped before the rename)
+            return true;
+        }
+        job.removePartial(); // a partial file that does not fit the server's: start over
+    }
+    return false;
+}
+
 void Downloader::fetchSingle(Job& job)
 {
     const DownloadTarget& target = job.target;
@@ -342,18 +430,8 @@ void Downloader::fetchSingle(Job& job)
     bool spaceChecked = false;
     for (;;) {
         checkCancel(m_cancel);
-        uint64_t have = sizeOrZero(job.partial);
         const std::string validator = readValidator(job.validatorFile);
-        if (have > 0 && validator.empty() && !job.pinned) {
-            // Bytes of an unknown version of the file: appending could splice two versions
-            // together, and nothing would notice. Start over.
-            job.removePartial();
-            have = 0;
-        }
-        if (job.total && have > *job.total) {
-            job.removePartial(); // longer than the file: not ours to resume
-            have = 0;
-        }
+        uint64_t have = resumePoint(job, validator);
         if (job.total && have == *job.total)
             return;
         if (!spaceChecked && m_settings.checkFreeSpace && job.total) {
@@ -369,32 +447,8 @@ void Downloader::fetchSingle(Job& job)
         const BodySink sink = [&](const HttpResponse& head, std::span<const char> chunk) {
             if (first) {
                 first = false;
-                const std::string current = validatorOf(head.headers);
-                const auto [start, total] = parseContentRange(head.headers.get("Content-Range"));
-                if (head.status == 206 && have > 0 && !validator.empty() && !current.empty() && current != validator) {
-                    changed = true; // the server honoured Range but not If-Range
+                if (!acceptSingleAnswer(job, out.get(), head, have, validator, changed))
                     return false;
-                }
-                if (head.status == 200 && have > 0) {
-                    // The server ignored our Range, or If-Range said the file changed: appending
-                    // would corrupt the file. Start over.
-                    if (::ftruncate(out.get(), 0) != 0)
-                        throw writeError(job.partial, errno);
-                    have = 0;
-                    job.bytesDone = 0;
-                } else if (head.status == 206 && start != have) {
-                    throw Error(ErrorKind::Network, target.label + ": the server sent bytes from offset " +
-                                                        (start ? std::to_string(*start) : std::string("?")) +
-                                                        " when asked for " + std::to_string(have));
-                }
-                if (have == 0)
-                    writeValidator(job.validatorFile, current); // what a later resume must match
-                if (!target.expectedSize) {
-                    if (head.status == 200) // a new body: what it announces, or nothing
-                        job.total = parseDecimal(head.headers.get("Content-Length").value_or(""));
-                    else if (total)
-                        job.total = total;
-                }
             }
             if (job.total && job.bytesDone.load() + chunk.size() > *job.total) {
                 // More than the file has: stop now, not when the disk is full.
@@ -429,26 +483,9 @@ void Downloader::fetchSingle(Job& job)
             response.failureMessage = "the file changed on the server since the download began; starting over";
             job.removePartial();
         }
-        if (!usedDirect && response.redirects > 0 && hostOf(response.url) != hostOf(target.url)) {
-            std::lock_guard lock(job.mutex);
-            job.directUrl = response.url;
-        }
-
-        if (response.ok()) {
-            const uint64_t now = sizeOrZero(job.partial);
-            if (!job.total || now == *job.total)
-                return;
-            response.failure = TransportFailure::Truncated;
-            response.failureMessage =
-                "the body ended at " + std::to_string(now) + " of " + std::to_string(*job.total) + " bytes";
-        } else if (response.transportOk() && response.status == 416 && have > 0) {
-            const auto [start, total] = parseContentRange(response.headers.get("Content-Range"));
-            if (total && *total == have) {
-                job.total = have; // complete already (the previous run stopped before the rename)
-                return;
-            }
-            job.removePartial(); // a partial file that does not fit the server's: start over
-        }
+        job.rememberRedirect(usedDirect, response);
+        if (singleComplete(job, response, have))
+            return;
         afterFailure(job, response, usedDirect, attempts, sizeOrZero(job.partial) > before, m_cancel);
     }
 }
@@ -517,52 +554,62 @@ void Downloader::afterFailure(Job& job, const HttpResponse& r, bool usedDirect, 
     sleepCancellable(wait, cancel);
 }
 
-bool Downloader::fetchParallel(Job& job)
-{
-    const DownloadTarget& target = job.target;
-    const uint64_t total = *job.total;
-    const uint64_t partSize = m_settings.partSize;
-    const size_t partCount = size_t((total + partSize - 1) / partSize);
-
+// A parallel download: its parts of partSize bytes (the last one shorter), which of them are
+// done (recorded in job.partsFile so that a restart redoes only the others), the validator
+// every part must share, and the token that stops every worker when one fails, the user
+// cancels, or the server stops honouring ranges.
+struct Downloader::Parts {
+    uint64_t total = 0;
+    uint64_t partSize = 0;
+    size_t count = 0;
+    std::unique_ptr<Fd> file;
+    std::mutex recordMutex; // guards `done` and the record while workers run
     std::set<size_t> done;
-    bool recordOk = false;
-    // The parts on disk may only be kept when they are provably of this version of the file.
-    std::string validator = readValidator(job.validatorFile);
-    try {
-        std::ifstream in(job.partsFile);
-        if (in && (job.pinned || !validator.empty())) {
-            const nlohmann::json record =
-                parseJsonStrict(std::string(std::istreambuf_iterator<char>(in), {}), job.partsFile, 0, "the record");
-            if (record.at("size").get<uint64_t>() == total && record.at("part_size").get<uint64_t>() == partSize &&
-                sizeOrZero(job.partial) == total) {
-                for (const auto& i : record.at("done"))
-                    if (i.get<size_t>() < partCount)
-                        done.insert(i.get<size_t>());
-                recordOk = true;
-            }
-        }
-    } catch (const std::exception&) {
-        recordOk = false; // an unreadable record: start over
-    }
-    if (!recordOk) {
-        done.clear();
-        validator.clear();
-        removeQuietly(job.validatorFile);
-    }
-    const auto partBytes = [&](size_t i) { return std::min(partSize, total - uint64_t(i) * partSize); };
-    uint64_t doneBytes = 0;
-    for (size_t i : done)
-        doneBytes += partBytes(i);
-    if (m_settings.checkFreeSpace)
-        requireFreeSpace(job.partial.parent_path(), recordOk ? total - doneBytes : total,
-                         "downloading " + target.label);
-    Fd file(job.partial, O_RDWR | O_CREAT | (recordOk ? 0 : O_TRUNC), "write the download");
-    if (!recordOk && ::ftruncate(file.get(), off_t(total)) != 0)
-        throw writeError(job.partial, errno);
-    job.bytesDone = doneBytes;
+    std::string validator; // guarded by job.mutex while workers run
+    CancelToken stop;
+    std::atomic<bool> rangeIgnored{false}; // or the file changed: one stream from the start
+    std::exception_ptr firstError;         // guarded by errorMutex
+    std::mutex errorMutex;
 
-    std::mutex recordMutex;
-    const auto saveRecord = [&] {
+    Parts(uint64_t totalBytes, uint64_t size)
+        : total(totalBytes), partSize(size), count(size_t((totalBytes + size - 1) / size))
+    {}
+
+    uint64_t bytesOf(size_t i) const { return std::min(partSize, total - uint64_t(i) * partSize); }
+
+    // Reads the record of an earlier run; false (and nothing done) unless it is of this file
+    // and size and the parts on disk are provably of this version of the file.
+    bool resume(const Job& job)
+    {
+        bool recordOk = false;
+        validator = readValidator(job.validatorFile);
+        try {
+            std::ifstream in(job.partsFile);
+            if (in && (job.pinned || !validator.empty())) {
+                const nlohmann::json record = parseJsonStrict(std::string(std::istreambuf_iterator<char>(in), {}),
+                                                              job.partsFile, 0, "the record");
+                if (record.at("size").get<uint64_t>() == total && record.at("part_size").get<uint64_t>() == partSize &&
+                    sizeOrZero(job.partial) == total) {
+                    for (const auto& i : record.at("done"))
+                        if (i.get<size_t>() < count)
+                            done.insert(i.get<size_t>());
+                    recordOk = true;
+                }
+            }
+        } catch (const std::exception&) {
+            recordOk = false; // an unreadable record: start over
+        }
+        if (!recordOk) {
+            done.clear();
+            validator.clear();
+            removeQuietly(job.validatorFile);
+        }
+        return recordOk;
+    }
+
+    // Writes the record (through a temporary file and a rename); the caller holds recordMutex.
+    void save(const Job& job) const
+    {
         nlohmann::json record = {{"size", total}, {"part_size", partSize}, {"done", nlohmann::json::array()}};
         for (size_t i : done)
             record["done"].push_back(i);
@@ -576,100 +623,50 @@ bool Downloader::fetchParallel(Job& job)
         }
         std::error_code ec;
         fs::rename(tmp, job.partsFile, ec);
-    };
+    }
+};
+
+bool Downloader::fetchParallel(Job& job)
+{
+    Parts parts(*job.total, m_settings.partSize);
+    const bool resumed = parts.resume(job);
+    uint64_t doneBytes = 0;
+    for (size_t i : parts.done)
+        doneBytes += parts.bytesOf(i);
+    if (m_settings.checkFreeSpace)
+        requireFreeSpace(job.partial.parent_path(), resumed ? parts.total - doneBytes : parts.total,
+                         "downloading " + job.target.label);
+    parts.file = std::make_unique<Fd>(job.partial, O_RDWR | O_CREAT | (resumed ? 0 : O_TRUNC), "write the download");
+    if (!resumed && ::ftruncate(parts.file->get(), off_t(parts.total)) != 0)
+        throw writeError(job.partial, errno);
+    job.bytesDone = doneBytes;
     {
-        std::lock_guard lock(recordMutex);
-        saveRecord();
+        std::lock_guard lock(parts.recordMutex);
+        parts.save(job);
     }
 
     std::vector<size_t> pending;
-    for (size_t i = 0; i < partCount; ++i)
-        if (!done.count(i))
+    for (size_t i = 0; i < parts.count; ++i)
+        if (!parts.done.count(i))
             pending.push_back(i);
+    fetchParts(job, parts, pending);
+    checkCancel(m_cancel);
+    if (parts.rangeIgnored) {
+        // No ranges, or the file changed under us: one stream from the start, into a fresh file.
+        job.removePartial();
+        job.bytesDone = 0;
+        return false;
+    }
+    if (parts.firstError)
+        std::rethrow_exception(parts.firstError);
+    removeQuietly(job.partsFile);
+    return true;
+}
 
-    CancelToken stop; // stops every worker: the user cancelled, or one part failed
+void Downloader::fetchParts(Job& job, Parts& parts, const std::vector<size_t>& pending)
+{
     std::atomic<size_t> next{0};
-    std::atomic<bool> rangeIgnored{false}; // or the file changed: one stream from the start
     std::atomic<int> running{0};
-    std::exception_ptr firstError;
-    std::mutex errorMutex;
-
-    const auto fetchPart = [&](size_t index) {
-        const uint64_t start = uint64_t(index) * partSize;
-        const uint64_t end = start + partBytes(index) - 1;
-        int attempts = 0;
-        uint64_t received = 0; // of this part, kept across attempts (resume inside the part)
-        for (;;) {
-            checkCancel(&stop);
-            uint64_t thisAttempt = 0;
-            bool first = true;
-            const BodySink sink = [&](const HttpResponse& head, std::span<const char> chunk) {
-                if (first) {
-                    first = false;
-                    if (head.status != 206) {
-                        rangeIgnored = true; // no ranges, or If-Range said the file changed
-                        return false;
-                    }
-                    const auto [from, size] = parseContentRange(head.headers.get("Content-Range"));
-                    if (from != start + received || (size && *size != total))
-                        throw Error(ErrorKind::Network,
-                                    target.label + ": the server answered the range " +
-                                        std::to_string(start + received) + "-" + std::to_string(end) + " with " +
-                                        head.headers.get("Content-Range").value_or("no Content-Range") +
-                                        " (the file has " + std::to_string(total) + " bytes)");
-                    const std::string current = validatorOf(head.headers);
-                    std::lock_guard lock(job.mutex);
-                    if (validator.empty() && !current.empty()) {
-                        validator = current;
-                        writeValidator(job.validatorFile, validator);
-                    } else if (!current.empty() && current != validator) {
-                        rangeIgnored = true; // another version of the file than the other parts
-                        return false;
-                    }
-                }
-                const uint64_t room = end + 1 - (start + received);
-                if (chunk.size() > room)
-                    throw Error(ErrorKind::Network, target.label + ": the server sent more than the range " +
-                                                        std::to_string(start) + "-" + std::to_string(end) +
-                                                        " it was asked for; check the URL, or try again later");
-                writeAt(file.get(), job.partial, start + received, chunk);
-                received += chunk.size();
-                thisAttempt += chunk.size();
-                job.bytesDone += chunk.size();
-                job.report(DownloadProgress::Stage::Downloading);
-                return true;
-            };
-            bool usedDirect = false;
-            HttpRequest request = job.request(usedDirect);
-            request.rangeStart = start + received;
-            request.rangeEnd = end;
-            {
-                std::lock_guard lock(job.mutex);
-                if (!validator.empty())
-                    request.headers.set("If-Range", validator);
-            }
-            HttpResponse response;
-            try {
-                response = m_client.send(request, sink, &stop);
-            } catch (const Error& e) {
-                if (e.kind() == ErrorKind::Cancelled && rangeIgnored)
-                    return;
-                throw;
-            }
-            if (!usedDirect && response.redirects > 0 && hostOf(response.url) != hostOf(target.url)) {
-                std::lock_guard lock(job.mutex);
-                job.directUrl = response.url;
-            }
-            if (response.ok()) {
-                if (start + received == end + 1)
-                    return;
-                response.failure = TransportFailure::Truncated;
-                response.failureMessage = "a part ended early";
-            }
-            afterFailure(job, response, usedDirect, attempts, thisAttempt > 0, &stop);
-        }
-    };
-
     const int workers = int(std::min<size_t>(size_t(std::max(1, m_settings.connections)), pending.size()));
     std::vector<std::thread> threads;
     running = workers;
@@ -678,43 +675,116 @@ bool Downloader::fetchParallel(Job& job)
             try {
                 for (;;) {
                     const size_t k = next++;
-                    if (k >= pending.size() || stop.cancelled())
+                    if (k >= pending.size() || parts.stop.cancelled())
                         break;
-                    fetchPart(pending[k]);
-                    if (rangeIgnored) {
-                        stop.cancel();
+                    fetchPart(job, parts, pending[k]);
+                    if (parts.rangeIgnored) {
+                        parts.stop.cancel();
                         break;
                     }
-                    std::lock_guard lock(recordMutex);
-                    done.insert(pending[k]);
-                    saveRecord();
+                    std::lock_guard lock(parts.recordMutex);
+                    parts.done.insert(pending[k]);
+                    parts.save(job);
                 }
             } catch (...) {
-                std::lock_guard lock(errorMutex);
-                if (!firstError)
-                    firstError = std::current_exception();
-                stop.cancel();
+                std::lock_guard lock(parts.errorMutex);
+                if (!parts.firstError)
+                    parts.firstError = std::current_exception();
+                parts.stop.cancel();
             }
             --running;
         });
     while (running.load() > 0) {
         if (m_cancel && m_cancel->cancelled())
-            stop.cancel();
+            parts.stop.cancel();
         std::this_thread::sleep_for(kPollInterval);
     }
     for (std::thread& t : threads)
         t.join();
-    checkCancel(m_cancel);
-    if (rangeIgnored) {
-        // No ranges, or the file changed under us: one stream from the start, into a fresh file.
-        job.removePartial();
-        job.bytesDone = 0;
+}
+
+// The first answer to a part's request: a 206 of the range asked for, of the same version of
+// the file as the other parts. False when the server ignored the range or the file changed
+// (parts.rangeIgnored: the download goes single); throws when the range is another one.
+bool Downloader::acceptPartAnswer(Job& job, Parts& parts, const HttpResponse& head, uint64_t from, uint64_t end)
+{
+    if (head.status != 206) {
+        parts.rangeIgnored = true; // no ranges, or If-Range said the file changed
         return false;
     }
-    if (firstError)
-        std::rethrow_exception(firstError);
-    removeQuietly(job.partsFile);
+    const auto [start, size] = parseContentRange(head.headers.get("Content-Range"));
+    if (start != from || (size && *size != parts.total))
+        throw Error(ErrorKind::Network, job.target.label + ": the server answered the range " + std::to_string(from) +
+                                            "-" + std::to_string(end) + " with " +
+                                            head.headers.get("Content-Range").value_or("no Content-Range") +
+                                            " (the file has " + std::to_string(parts.total) + " bytes)");
+    const std::string current = validatorOf(head.headers);
+    std::lock_guard lock(job.mutex);
+    if (parts.validator.empty() && !current.empty()) {
+        parts.validator = current;
+        writeValidator(job.validatorFile, parts.validator);
+    } else if (!current.empty() && current != parts.validator) {
+        parts.rangeIgnored = true; // another version of the file than the other parts
+        return false;
+    }
     return true;
+}
+
+void Downloader::fetchPart(Job& job, Parts& parts, size_t index)
+{
+    const DownloadTarget& target = job.target;
+    const uint64_t start = uint64_t(index) * parts.partSize;
+    const uint64_t end = start + parts.bytesOf(index) - 1;
+    int attempts = 0;
+    uint64_t received = 0; // of this part, kept across attempts (resume inside the part)
+    for (;;) {
+        checkCancel(&parts.stop);
+        uint64_t thisAttempt = 0;
+        bool first = true;
+        const BodySink sink = [&](const HttpResponse& head, std::span<const char> chunk) {
+            if (first) {
+                first = false;
+                if (!acceptPartAnswer(job, parts, head, start + received, end))
+                    return false;
+            }
+            const uint64_t room = end + 1 - (start + received);
+            if (chunk.size() > room)
+                throw Error(ErrorKind::Network, target.label + ": the server sent more than the range " +
+                                                    std::to_string(start) + "-" + std::to_string(end) +
+                                                    " it was asked for; check the URL, or try again later");
+            writeAt(parts.file->get(), job.partial, start + received, chunk);
+            received += chunk.size();
+            thisAttempt += chunk.size();
+            job.bytesDone += chunk.size();
+            job.report(DownloadProgress::Stage::Downloading);
+            return true;
+        };
+        bool usedDirect = false;
+        HttpRequest request = job.request(usedDirect);
+        request.rangeStart = start + received;
+        request.rangeEnd = end;
+        {
+            std::lock_guard lock(job.mutex);
+            if (!parts.validator.empty())
+                request.headers.set("If-Range", parts.validator);
+        }
+        HttpResponse response;
+        try {
+            response = m_client.send(request, sink, &parts.stop);
+        } catch (const Error& e) {
+            if (e.kind() == ErrorKind::Cancelled && parts.rangeIgnored)
+                return;
+            throw;
+        }
+        job.rememberRedirect(usedDirect, response);
+        if (response.ok()) {
+            if (start + received == end + 1)
+                return;
+            response.failure = TransportFailure::Truncated;
+            response.failureMessage = "a part ended early";
+        }
+        afterFailure(job, response, usedDirect, attempts, thisAttempt > 0, &parts.stop);
+    }
 }
 
 void Downloader::verifyAndCommit(Job& job, DownloadResult& result)

@@ -33,6 +33,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace novaq::net {
 
@@ -100,8 +101,18 @@ public:
 
 private:
     struct Job;
+    struct Parts;
     void fetchSingle(Job& job);
+    uint64_t resumePoint(Job& job, const std::string& validator);
+    bool acceptSingleAnswer(Job& job, int fd, const HttpResponse& head, uint64_t& have, const std::string& validator,
+                            bool& changed);
+    bool singleComplete(Job& job, HttpResponse& response, uint64_t have);
     bool fetchParallel(Job& job); // false: the server ignores ranges, go single
+    // Runs m_settings.connections workers over the `pending` parts until all are done or one
+    // failed (parts.firstError) or the ranges stopped working (parts.rangeIgnored).
+    void fetchParts(Job& job, Parts& parts, const std::vector<size_t>& pending);
+    void fetchPart(Job& job, Parts& parts, size_t index);
+    bool acceptPartAnswer(Job& job, Parts& parts, const HttpResponse& head, uint64_t from, uint64_t end);
     // After a failed attempt: waits (backoff, Retry-After) before the next one, or throws.
     void afterFailure(Job& job, const HttpResponse& response, bool usedDirect, int& attempts, bool progressed,
                       const CancelToken* cancel);

@@ -204,6 +204,20 @@ void validateRepoId(const std::string& repo)
                                                     "e.g. meta-llama/Llama-3.2-1B");
 }
 
+std::string repoIdFrom(std::string text, const std::string& endpoint)
+{
+    for (const std::string& prefix :
+         {endpoint + "/", std::string("https://huggingface.co/"), std::string("http://huggingface.co/"),
+          std::string("https://hf.co/"), std::string("huggingface.co/"), std::string("hf.co/")})
+        if (text.starts_with(prefix)) {
+            text = text.substr(prefix.size());
+            break;
+        }
+    while (!text.empty() && text.back() == '/')
+        text.pop_back();
+    return text;
+}
+
 HubSettings HubSettings::fromEnvironment()
 {
     HubSettings s;
@@ -523,61 +537,82 @@ ModelInfo HubClient::modelInfo(const std::string& repo, const std::string& revis
     return info;
 }
 
-FileChoice chooseFiles(const std::vector<RepoFile>& files, const std::string& wanted, const std::string& repo)
+namespace {
+
+const RepoFile* findFile(const std::vector<RepoFile>& files, const std::string& path)
+{
+    for (const RepoFile& f : files)
+        if (f.path == path)
+            return &f;
+    return nullptr;
+}
+
+// A sharded checkpoint: its index first, then config.json when the repo has one.
+FileChoice indexChoice(const std::vector<RepoFile>& files, const std::string& index, const std::string& what)
 {
     FileChoice choice;
-    const auto find = [&](const std::string& path) -> const RepoFile* {
-        for (const RepoFile& f : files)
-            if (f.path == path)
-                return &f;
-        return nullptr;
-    };
-    const auto addConfig = [&] {
-        if (find("config.json"))
-            choice.files.push_back("config.json");
-    };
-    const auto useIndex = [&](const std::string& index, const std::string& what) {
-        choice.indexPath = index;
-        choice.modelPath = index;
-        choice.files.push_back(index);
-        addConfig();
-        choice.description = what + " (sharded, by " + index + ")";
-    };
-    const auto ggufList = [&] {
-        std::vector<std::string> lines;
-        for (const RepoFile& f : files)
-            if (isWeightsGguf(f))
-                lines.push_back(f.path + "  (" + humanBytes(f.size) + ")");
-        return cappedList(lines);
-    };
+    choice.indexPath = index;
+    choice.modelPath = index;
+    choice.files.push_back(index);
+    if (findFile(files, "config.json"))
+        choice.files.push_back("config.json");
+    choice.description = what + " (sharded, by " + index + ")";
+    return choice;
+}
 
-    if (!wanted.empty()) {
-        const RepoFile* exact = find(wanted);
-        std::vector<const RepoFile*> matches;
-        if (!exact)
-            for (const RepoFile& f : files)
-                if (isWeightsGguf(f) && lower(f.path).find(lower(wanted)) != std::string::npos)
-                    matches.push_back(&f);
-        if (!exact && matches.size() == 1)
-            exact = matches.front();
-        if (!exact)
-            throw Error(ErrorKind::InvalidArgument,
-                        "'" + wanted + "' " +
-                            (matches.empty() ? "is not a file of " + repo
-                                             : "matches several files of " + repo + "; give the full name") +
-                            (ggufList().empty() ? "; run `novaq hf " + repo + " --list` to see its files"
-                                                : ". Its GGUF files:" + ggufList()));
-        if (endsWithIgnoringCase(exact->path, ".index.json")) {
-            useIndex(exact->path, endsWithIgnoringCase(exact->path, ".bin.index.json") ? "PyTorch" : "safetensors");
-            return choice;
-        }
-        choice.files.push_back(exact->path);
-        choice.modelPath = exact->path;
-        if (!endsWithIgnoringCase(exact->path, ".gguf"))
-            addConfig();
-        choice.description = exact->path;
-        return choice;
-    }
+// One weights file, with config.json when `withConfig` and the repo has one.
+FileChoice singleChoice(const std::vector<RepoFile>& files, const std::string& path, bool withConfig,
+                        const std::string& description)
+{
+    FileChoice choice;
+    choice.files.push_back(path);
+    choice.modelPath = path;
+    if (withConfig && findFile(files, "config.json"))
+        choice.files.push_back("config.json");
+    choice.description = description;
+    return choice;
+}
+
+// "\n  m-Q4_K_M.gguf  (4.1 GiB)..." of the repo's GGUF weights, capped.
+std::string ggufList(const std::vector<RepoFile>& files)
+{
+    std::vector<std::string> lines;
+    for (const RepoFile& f : files)
+        if (isWeightsGguf(f))
+            lines.push_back(f.path + "  (" + humanBytes(f.size) + ")");
+    return cappedList(lines);
+}
+
+// --file: an exact path, else the one GGUF whose name contains `wanted` (case-insensitive).
+FileChoice chooseWantedFile(const std::vector<RepoFile>& files, const std::string& wanted, const std::string& repo)
+{
+    const RepoFile* exact = findFile(files, wanted);
+    std::vector<const RepoFile*> matches;
+    if (!exact)
+        for (const RepoFile& f : files)
+            if (isWeightsGguf(f) && lower(f.path).find(lower(wanted)) != std::string::npos)
+                matches.push_back(&f);
+    if (!exact && matches.size() == 1)
+        exact = matches.front();
+    if (!exact)
+        throw Error(ErrorKind::InvalidArgument,
+                    "'" + wanted + "' " +
+                        (matches.empty() ? "is not a file of " + repo
+                                         : "matches several files of " + repo + "; give the full name") +
+                        (ggufList(files).empty() ? "; run `novaq hf " + repo + " --list` to see its files"
+                                                 : ". Its GGUF files:" + ggufList(files)));
+    if (endsWithIgnoringCase(exact->path, ".index.json"))
+        return indexChoice(files, exact->path,
+                           endsWithIgnoringCase(exact->path, ".bin.index.json") ? "PyTorch" : "safetensors");
+    return singleChoice(files, exact->path, !endsWithIgnoringCase(exact->path, ".gguf"), exact->path);
+}
+
+} // namespace
+
+FileChoice chooseFiles(const std::vector<RepoFile>& files, const std::string& wanted, const std::string& repo)
+{
+    if (!wanted.empty())
+        return chooseWantedFile(files, wanted, repo);
 
     std::vector<const RepoFile*> safetensors;
     std::vector<const RepoFile*> ggufs;
@@ -589,20 +624,13 @@ FileChoice chooseFiles(const std::vector<RepoFile>& files, const std::string& wa
         else if (isWeightsGguf(f))
             ggufs.push_back(&f);
     }
-    if (find("model.safetensors.index.json")) {
-        useIndex("model.safetensors.index.json", "safetensors");
-        return choice;
-    }
-    const RepoFile* single = find("model.safetensors");
+    if (findFile(files, "model.safetensors.index.json"))
+        return indexChoice(files, "model.safetensors.index.json", "safetensors");
+    const RepoFile* single = findFile(files, "model.safetensors");
     if (!single && safetensors.size() == 1)
         single = safetensors.front();
-    if (single) {
-        choice.files.push_back(single->path);
-        choice.modelPath = single->path;
-        addConfig();
-        choice.description = "safetensors (" + single->path + ")";
-        return choice;
-    }
+    if (single)
+        return singleChoice(files, single->path, true, "safetensors (" + single->path + ")");
     if (safetensors.size() > 1) {
         std::vector<std::string> lines;
         for (const RepoFile* f : safetensors)
@@ -611,28 +639,17 @@ FileChoice chooseFiles(const std::vector<RepoFile>& files, const std::string& wa
                                                     " safetensors files and no index:" + cappedList(lines) +
                                                     "\nPick one with --file");
     }
-    if (find("pytorch_model.bin.index.json")) {
-        useIndex("pytorch_model.bin.index.json", "PyTorch");
-        return choice;
-    }
-    if (const RepoFile* bin = find("pytorch_model.bin")) {
-        choice.files.push_back(bin->path);
-        choice.modelPath = bin->path;
-        addConfig();
-        choice.description = "PyTorch (pytorch_model.bin)";
-        return choice;
-    }
-    if (ggufs.size() == 1) {
-        choice.files.push_back(ggufs.front()->path);
-        choice.modelPath = ggufs.front()->path;
-        choice.description = "GGUF (" + ggufs.front()->path + ")";
-        return choice;
-    }
+    if (findFile(files, "pytorch_model.bin.index.json"))
+        return indexChoice(files, "pytorch_model.bin.index.json", "PyTorch");
+    if (const RepoFile* bin = findFile(files, "pytorch_model.bin"))
+        return singleChoice(files, bin->path, true, "PyTorch (pytorch_model.bin)");
+    if (ggufs.size() == 1)
+        return singleChoice(files, ggufs.front()->path, false, "GGUF (" + ggufs.front()->path + ")");
     if (ggufs.size() > 1)
         throw Error(ErrorKind::InvalidArgument, repo + " has " + std::to_string(ggufs.size()) +
                                                     " GGUF files; pick one with --file (a name or a quant such as "
                                                     "Q8_0):" +
-                                                    ggufList());
+                                                    ggufList(files));
     throw Error(ErrorKind::InvalidArgument, repo +
                                                 " has no model weights NOVAQ reads at its top level (safetensors, "
                                                 "PyTorch or GGUF); run `novaq hf " +

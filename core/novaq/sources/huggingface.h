@@ -160,4 +160,10 @@ private:
 // "org/name" with the Hub's allowed characters; throws Error(InvalidArgument) otherwise.
 void validateRepoId(const std::string& repo);
 
+// The repo id in what a person types or pastes: "https://huggingface.co/org/name",
+// "hf.co/org/name/", "<endpoint>/org/name" (a mirror, HF_ENDPOINT) or "org/name" itself, all
+// -> "org/name": one known prefix is taken off, then any trailing '/'. Nothing is checked
+// (validateRepoId does that, when the Hub is asked).
+std::string repoIdFrom(std::string text, const std::string& endpoint);
+
 } // namespace novaq::hf
