@@ -2,6 +2,7 @@
 
 #include "novaq/codec/encoder.h"
 #include "novaq/container/novaq_file.h"
+#include "novaq/container/open_model.h"
 #include "novaq/io/error.h"
 #include "novaq/pipeline/planner.h"
 #include "novaq/pipeline/report.h"
