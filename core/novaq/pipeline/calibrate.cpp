@@ -4,6 +4,7 @@
 #include "novaq/pipeline/cluster.h"
 #include "novaq/runtime/eval.h"
 #include "novaq/runtime/session.h"
+#include "novaq/tensor/dense.h"
 #include "novaq/text/tokenizer.h"
 
 #include <tbb/parallel_for.h>
@@ -318,15 +319,12 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
             const int64_t i = t / tiles, j = t % tiles;
             const int64_t r0 = i * kTile, c0 = j * kTile;
             const int64_t nr = std::min(kTile, cols - r0), nc = std::min(kTile, cols - c0);
-            HessianMatrix tile(nr, nc);
-            if (j <= i) {
-                tile.noalias() = Xs.middleCols(r0, nr).transpose() * Xs.middleCols(c0, nc);
-                intoH->block(r0, c0, nr, nc) += tile;
-            }
-            if (teacher) {
-                tile.noalias() = Xt.middleCols(r0, nr).transpose() * Xs.middleCols(c0, nc);
-                intoC->block(r0, c0, nr, nc) += tile;
-            }
+            if (j <= i)
+                dense::gemm(dense::Op::T, dense::Op::N, nr, nc, rows, Xs.data() + r0, cols, Xs.data() + c0, cols,
+                            intoH->data() + r0 * cols + c0, cols, true);
+            if (teacher)
+                dense::gemm(dense::Op::T, dense::Op::N, nr, nc, rows, Xt.data() + r0, cols, Xs.data() + c0, cols,
+                            intoC->data() + r0 * cols + c0, cols, true);
         });
     }
     checkCancel(m_cancel);
