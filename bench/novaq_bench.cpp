@@ -28,6 +28,7 @@
 // original as dense F32 weights and the .novaq file decoded to F32.
 
 #include "novaq/codec/encoder.h"
+#include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/pipeline/compress.h"

@@ -11,6 +11,7 @@
 
 #include "test_support.h"
 
+#include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/formats/safetensors_writer.h"
 #include "novaq/io/error.h"

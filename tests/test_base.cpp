@@ -1,6 +1,7 @@
 // The base helpers every layer uses: io/utf8 (the one UTF-8 check of the readers and the
 // tokenizers), io/bytes (little-endian loads and stores), io/units (sizes for people).
 
+#include "novaq/io/byte_cursor.h"
 #include "novaq/io/bytes.h"
 #include "novaq/io/units.h"
 #include "novaq/io/utf8.h"
@@ -20,6 +21,9 @@ private Q_SLOTS:
     void littleEndian();
     void sizesForPeople_data();
     void sizesForPeople();
+    void cursorReadsInOrder();
+    void cursorFailuresNameFileContextFieldAndOffset_data();
+    void cursorFailuresNameFileContextFieldAndOffset();
 };
 
 void TestBase::wellFormed_data()
@@ -124,6 +128,55 @@ void TestBase::sizesForPeople()
     QFETCH(QString, thousands);
     QCOMPARE(QString::fromStdString(novaq::humanBytes(bytes)), human);
     QCOMPARE(QString::fromStdString(novaq::withThousands(bytes)), thousands);
+}
+
+void TestBase::cursorReadsInOrder()
+{
+    const unsigned char raw[] = {0x01, 0x02, 0x03, 0x04, 0x00, 0x00, 0x80, 0x3f, 'h', 'i', 0xff};
+    const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(raw), sizeof raw);
+    novaq::ByteCursor cursor(bytes, "x.bin");
+    QCOMPARE(cursor.read<uint16_t>("a"), uint16_t(0x0201));
+    QCOMPARE(cursor.read<uint16_t>("b"), uint16_t(0x0403));
+    QCOMPARE(cursor.read<float>("c"), 1.0f);
+    QCOMPARE(cursor.readBytes(2, "d"), std::string_view("hi"));
+    QCOMPARE(cursor.pos(), uint64_t(10));
+    QCOMPARE(cursor.remaining(), uint64_t(1));
+    cursor.skip(1, "e");
+    QCOMPARE(cursor.remaining(), uint64_t(0));
+}
+
+void TestBase::cursorFailuresNameFileContextFieldAndOffset_data()
+{
+    QTest::addColumn<int>("skip");
+    QTest::addColumn<int>("want"); // bytes asked for after the skip
+    QTest::addColumn<QString>("message");
+    QTest::newRow("u32 past the end") << 6 << 4
+                                      << "x.bin: token 3 at offset 6: count (4 bytes) runs past the end of "
+                                         "the file (8 bytes); the file is truncated, download or copy it again";
+    QTest::newRow("bytes past the end") << 0 << 9
+                                        << "x.bin: token 3 at offset 0: count (9 bytes) runs past the end of "
+                                           "the file (8 bytes); the file is truncated, download or copy it again";
+}
+
+void TestBase::cursorFailuresNameFileContextFieldAndOffset()
+{
+    QFETCH(int, skip);
+    QFETCH(int, want);
+    QFETCH(QString, message);
+    const std::byte raw[8]{};
+    novaq::ByteCursor cursor(std::span<const std::byte>(raw, 8), "x.bin");
+    cursor.setContext("token 3");
+    cursor.skip(static_cast<uint64_t>(skip), "padding");
+    try {
+        if (want == 4)
+            (void)cursor.read<uint32_t>("count");
+        else
+            (void)cursor.readBytes(static_cast<uint64_t>(want), "count");
+        QFAIL("no error");
+    } catch (const novaq::Error& e) {
+        QCOMPARE(e.kind(), novaq::ErrorKind::InvalidInput);
+        QCOMPARE(QString::fromStdString(e.what()), message);
+    }
 }
 
 QTEST_APPLESS_MAIN(TestBase)

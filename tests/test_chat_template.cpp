@@ -6,6 +6,7 @@
 #include "test_support.h"
 
 #include "novaq/container/novaq_model_reader.h"
+#include "novaq/container/open_model.h"
 #include "novaq/pipeline/compress.h"
 #include "novaq/text/chat_template.h"
 #include "novaq/text/jinja.h"

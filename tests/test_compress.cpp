@@ -5,6 +5,7 @@
 
 #include "novaq/container/manifest.h"
 #include "novaq/container/novaq_file.h"
+#include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/pipeline/compress.h"

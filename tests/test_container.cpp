@@ -7,6 +7,7 @@
 #include "novaq/container/manifest.h"
 #include "novaq/container/novaq_file.h"
 #include "novaq/container/novaq_model_reader.h"
+#include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/formats/safetensors_writer.h"
 #include "novaq/io/atomic_file.h"

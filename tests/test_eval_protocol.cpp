@@ -2,6 +2,7 @@
 
 #include "test_support.h"
 
+#include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/runtime/eval.h"
 #include "novaq/runtime/llama.h"

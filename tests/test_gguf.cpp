@@ -6,6 +6,7 @@
 
 #include "test_support.h"
 
+#include "novaq/container/open_model.h"
 #include "novaq/formats/gguf_quants.h"
 #include "novaq/formats/gguf_reader.h"
 #include "novaq/formats/model_reader.h"

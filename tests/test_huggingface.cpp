@@ -10,6 +10,7 @@
 #include "http_test_server.h"
 #include "test_support.h"
 
+#include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/net/sha256.h"

@@ -3,6 +3,7 @@
 
 #include "test_support.h"
 
+#include "novaq/container/open_model.h"
 #include "novaq/formats/llama2c_reader.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"

@@ -7,6 +7,7 @@
 
 #include "test_support.h"
 
+#include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/formats/pytorch_reader.h"
 #include "novaq/formats/unpickler.h"

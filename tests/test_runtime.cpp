@@ -5,6 +5,7 @@
 #include "novaq/codec/encoder.h"
 #include "novaq/codec/refine.h"
 #include "novaq/container/novaq_model_reader.h"
+#include "novaq/container/open_model.h"
 #include "novaq/pipeline/compress.h"
 #include "novaq/runtime/eval.h"
 #include "novaq/runtime/llama.h"

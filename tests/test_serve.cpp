@@ -5,6 +5,7 @@
 
 #include "test_support.h"
 
+#include "novaq/container/open_model.h"
 #include "novaq/io/error.h"
 #include "novaq/pipeline/compress.h"
 #include "novaq/runtime/eval.h"

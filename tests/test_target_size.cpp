@@ -6,6 +6,7 @@
 #include "test_support.h"
 
 #include "novaq/container/novaq_file.h"
+#include "novaq/container/open_model.h"
 #include "novaq/io/error.h"
 #include "novaq/pipeline/compress.h"
 #include "novaq/pipeline/inspect.h"

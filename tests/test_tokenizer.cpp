@@ -13,6 +13,7 @@
 
 #include "test_support.h"
 
+#include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/text/tokenizer.h"

@@ -4,6 +4,7 @@
 #include "cli_help.h"
 #include "commands.h"
 
+#include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/text/chat_template.h"

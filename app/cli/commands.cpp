@@ -6,6 +6,7 @@
 
 #include "novaq/codec/codec_config.h"
 #include "novaq/container/novaq_file.h"
+#include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/pipeline/calibration_estimate.h"

@@ -6,6 +6,7 @@
 #include "download_printer.h"
 #include "terminal.h"
 
+#include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/net/downloader.h"

@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "terminal.h"
 
+#include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/io/text_file.h"

@@ -16,6 +16,7 @@
 #include "ui/widgets.h"
 
 #include "novaq/codec/codec_config.h"
+#include "novaq/container/open_model.h"
 #include "novaq/pipeline/compress.h"
 
 #include <QDir>

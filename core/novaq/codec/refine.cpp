@@ -1,6 +1,7 @@
 #include "novaq/codec/refine.h"
 
 #include "novaq/io/error.h"
+#include "novaq/tensor/dense.h"
 #include "novaq/tensor/dtype.h"
 
 #include <tbb/parallel_for.h>
@@ -105,7 +106,8 @@ void timesH(const Matrix& A, const Matrix& H, Matrix& out)
     const int64_t blocks = (A.rows() + kBlock - 1) / kBlock;
     tbb::parallel_for(int64_t(0), blocks, [&](int64_t b) {
         const int64_t r0 = b * kBlock, nr = std::min(kBlock, int64_t(A.rows()) - r0);
-        out.middleRows(r0, nr).noalias() = A.middleRows(r0, nr) * H;
+        dense::gemm(dense::Op::N, dense::Op::N, nr, H.cols(), A.cols(), A.data() + r0 * A.cols(), A.cols(), H.data(),
+                    H.cols(), out.data() + r0 * out.cols(), out.cols(), false);
     });
 }
 

@@ -2,7 +2,7 @@
 
 #include "novaq/formats/gguf_quants.h"
 #include "novaq/formats/mapped_model_reader.h"
-#include "novaq/io/bytes.h"
+#include "novaq/io/byte_cursor.h"
 #include "novaq/io/error.h"
 #include "novaq/io/mapped_file.h"
 #include "novaq/io/utf8.h"
@@ -93,66 +93,24 @@ uint64_t minValueBytes(ValueType type) noexcept
 
 std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
-// A bounds-checked cursor over the mapped file. Errors name the file, the current context
-// (key or tensor), the field, and the byte offset where the field starts.
-class Parser {
+// GGUF's reader over the mapped file: the shared bounds-checked cursor (io/byte_cursor.h) with
+// GGUF's strings, counts, value types and values; errors also name the array elements being
+// read.
+class Parser : public ByteCursor {
 public:
-    explicit Parser(const MappedFile& map) : m_map(map), m_size(map.size()) {}
+    explicit Parser(const MappedFile& map)
+        : ByteCursor(std::span<const std::byte>(map.data(), map.size()), map.path().string()), m_map(map)
+    {}
 
     const fs::path& path() const noexcept { return m_map.path(); }
-    uint64_t pos() const noexcept { return m_pos; }
-    uint64_t size() const noexcept { return m_size; }
-    uint64_t remaining() const noexcept { return m_size - m_pos; }
-    void setContext(std::string context) { m_context = std::move(context); }
 
-    [[noreturn]] void fail(const std::string& what, uint64_t at) const
-    {
-        std::string where = m_context;
-        for (uint64_t element : m_elements)
-            where += (where.empty() ? "" : " ") + std::string("element ") + std::to_string(element);
-        // The offset goes with the field it locates, not after the verdict ("the file is
-        // truncated at offset N" read as if the file ended there).
-        throw Error(ErrorKind::InvalidInput, m_map.path().string() + ": " + where + (where.empty() ? "" : " ") +
-                                                 "at offset " + std::to_string(at) + ": " + what);
-    }
-
-    void need(uint64_t bytes, std::string_view field) const
-    {
-        if (bytes > remaining())
-            fail(std::string(field) + " (" + std::to_string(bytes) + " bytes) runs past the end of the file (" +
-                     std::to_string(m_size) + " bytes); the file is truncated, download or copy it again",
-                 m_pos);
-    }
-
-    template <typename T>
-    T read(std::string_view field)
-    {
-        need(sizeof(T), field);
-        const T v = loadLe<T>(m_map.data() + m_pos);
-        m_pos += sizeof(T);
-        return v;
-    }
-
-    float readF32(std::string_view field)
-    {
-        need(4, field);
-        const float v = loadLe<float>(m_map.data() + m_pos);
-        m_pos += 4;
-        return v;
-    }
-
-    double readF64(std::string_view field)
-    {
-        need(8, field);
-        const double v = loadLe<double>(m_map.data() + m_pos);
-        m_pos += 8;
-        return v;
-    }
+    float readF32(std::string_view field) { return read<float>(field); }
+    double readF64(std::string_view field) { return read<double>(field); }
 
     // gguf_string: u64 length, then the bytes.
     std::string readString(std::string_view field, uint64_t maxBytes)
     {
-        const uint64_t at = m_pos;
+        const uint64_t at = pos();
         const auto length = read<uint64_t>(std::string(field) + " length");
         if (length > maxBytes)
             fail(std::string(field) + " length " + std::to_string(length) + " exceeds the limit of " +
@@ -164,15 +122,13 @@ public:
                      " bytes remain); the file is truncated or damaged, download or "
                      "copy it again",
                  at);
-        std::string s(reinterpret_cast<const char*>(m_map.data() + m_pos), static_cast<size_t>(length));
-        m_pos += length;
-        return s;
+        return std::string(readBytes(length, field));
     }
 
     // A count of `minBytes`-byte items that must fit in the bytes that remain and under `cap`.
     uint64_t readCount(std::string_view field, uint64_t minBytes, uint64_t cap)
     {
-        const uint64_t at = m_pos;
+        const uint64_t at = pos();
         const auto count = read<uint64_t>(field);
         if (count > cap)
             fail(std::string(field) + " " + std::to_string(count) + " exceeds the limit of " + std::to_string(cap), at);
@@ -186,7 +142,7 @@ public:
 
     ValueType readValueType(std::string_view field)
     {
-        const uint64_t at = m_pos;
+        const uint64_t at = pos();
         const auto type = read<uint32_t>(field);
         if (type >= kValueTypeCount)
             fail(std::string(field) + " " + std::to_string(type) + " is unknown (GGUF value types are 0 to " +
@@ -219,7 +175,7 @@ public:
         case ValueType::F64:
             return readF64("f64 value");
         case ValueType::Bool: {
-            const uint64_t at = m_pos;
+            const uint64_t at = pos();
             const auto b = read<uint8_t>("bool value");
             if (b > 1)
                 fail("bool value " + std::to_string(b) + " is neither 0 nor 1", at);
@@ -230,14 +186,14 @@ public:
         case ValueType::Array:
             return readArray(depth);
         }
-        fail("value type " + std::to_string(static_cast<uint32_t>(type)) + " is unknown", m_pos);
+        fail("value type " + std::to_string(static_cast<uint32_t>(type)) + " is unknown", pos());
     }
 
 private:
     json readArray(int depth)
     {
         if (depth >= kMaxArrayDepth)
-            fail("arrays are nested deeper than " + std::to_string(kMaxArrayDepth) + " levels", m_pos);
+            fail("arrays are nested deeper than " + std::to_string(kMaxArrayDepth) + " levels", pos());
         const ValueType elementType = readValueType("array element type");
         const uint64_t count = readCount("array count", minValueBytes(elementType), kMaxArrayCount);
         json array = json::array();
@@ -252,10 +208,15 @@ private:
         return array;
     }
 
+    std::string where() const override
+    {
+        std::string where = ByteCursor::where();
+        for (uint64_t element : m_elements)
+            where += (where.empty() ? "" : " ") + std::string("element ") + std::to_string(element);
+        return where;
+    }
+
     const MappedFile& m_map;
-    uint64_t m_size = 0;
-    uint64_t m_pos = 0;
-    std::string m_context;
     std::vector<uint64_t> m_elements; // indices of the arrays being read, outermost first
 };
 

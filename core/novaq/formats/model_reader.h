@@ -1,7 +1,8 @@
 #pragma once
-// Readers turn model files into named tensors plus metadata. Every format plugs in here:
-// one row in the format table (formats/model_reader.cpp) with its magic-byte sniffer and
-// its opener. Formats are chosen by content, never by file extension.
+// Readers turn model files into named tensors plus metadata. Every format plugs in with a
+// ModelReader subclass here and one row in the format table (container/open_model.cpp: its
+// name, magic-byte sniffer and opener; the table sits in the container layer because its
+// .novaq row opens a NOVAQ file). Formats are chosen by content, never by file extension.
 
 #include "novaq/tensor/tensor.h"
 
@@ -17,9 +18,6 @@
 namespace novaq {
 
 enum class ModelFormat { Safetensors, Gguf, PyTorch, Onnx, Llama2c, Novaq, Unknown };
-// The format's name from its row of the format table ("unknown" for Unknown).
-std::string_view formatName(ModelFormat format) noexcept;
-
 class ModelReader {
 public:
     virtual ~ModelReader() = default;
@@ -48,24 +46,5 @@ public:
     uint64_t tensorBytes() const noexcept;
     std::string architecture() const;
 };
-
-struct FormatEntry {
-    ModelFormat format;
-    std::string_view name; // what messages and reports call it: "safetensors", "GGUF", ...
-    // True when the first bytes of a file (up to 64, fewer if the file is short) are this format's.
-    std::function<bool(std::span<const std::byte> head, uint64_t fileSize)> sniff;
-    std::function<std::unique_ptr<ModelReader>(const std::filesystem::path& path)> open;
-};
-
-// The format table. Readers of later formats register here.
-std::span<const FormatEntry> formatTable();
-
-// Detects a single file's format from its content.
-ModelFormat detectFileFormat(const std::filesystem::path& path);
-
-// Opens a model: a file of any known format, or a folder holding one (a sharded
-// checkpoint's index, a single weights file). Throws Error naming the path and what was
-// found when nothing readable is there.
-std::unique_ptr<ModelReader> openModel(const std::filesystem::path& path);
 
 } // namespace novaq

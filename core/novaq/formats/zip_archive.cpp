@@ -1,5 +1,6 @@
 #include "novaq/formats/zip_archive.h"
 
+#include "novaq/io/bytes.h"
 #include "novaq/io/error.h"
 
 #include <algorithm>
@@ -25,12 +26,17 @@ constexpr uint64_t kMaxComment = 0xFFFF;
 constexpr uint16_t kZip64ExtraId = 0x0001;
 constexpr uint16_t kFlagEncrypted = 0x0001;
 
-uint64_t loadLe(const std::byte* p, int bytes)
+// A little-endian field of 2, 4 or 8 bytes, widened.
+uint64_t leField(const std::byte* p, int bytes)
 {
-    uint64_t v = 0;
-    for (int i = bytes - 1; i >= 0; --i)
-        v = (v << 8) | static_cast<uint64_t>(p[i]);
-    return v;
+    switch (bytes) {
+    case 2:
+        return loadLe<uint16_t>(p);
+    case 4:
+        return loadLe<uint32_t>(p);
+    default:
+        return loadLe<uint64_t>(p);
+    }
 }
 
 std::string at(uint64_t offset) { return " at file offset " + std::to_string(offset); }
@@ -46,7 +52,7 @@ std::string hex32(uint32_t value)
 
 bool ZipArchive::hasZipMagic(std::span<const std::byte> head) noexcept
 {
-    return head.size() >= 4 && loadLe(head.data(), 4) == kLocalMagic;
+    return head.size() >= 4 && leField(head.data(), 4) == kLocalMagic;
 }
 
 void ZipArchive::fail(const std::string& what) const
@@ -68,7 +74,7 @@ ZipArchive::ZipArchive(std::span<const std::byte> bytes, std::filesystem::path p
     bool found = false;
     const uint64_t lowest = size - kEndBytes > kMaxComment ? size - kEndBytes - kMaxComment : 0;
     for (uint64_t pos = size - kEndBytes + 1; pos-- > lowest;) {
-        if (loadLe(base + pos, 4) == kEndMagic && pos + kEndBytes + loadLe(base + pos + 20, 2) <= size) {
+        if (leField(base + pos, 4) == kEndMagic && pos + kEndBytes + leField(base + pos + 20, 2) <= size) {
             end = pos;
             found = true;
             break;
@@ -78,29 +84,29 @@ ZipArchive::ZipArchive(std::span<const std::byte> bytes, std::filesystem::path p
         fail("no zip end of central directory record in the last " + std::to_string(size - lowest) +
              " bytes; the archive is truncated or damaged, download it again");
 
-    uint64_t diskNumber = loadLe(base + end + 4, 2);
-    uint64_t centralDisk = loadLe(base + end + 6, 2);
-    uint64_t count = loadLe(base + end + 10, 2);
-    uint64_t centralSize = loadLe(base + end + 12, 4);
-    uint64_t centralOffset = loadLe(base + end + 16, 4);
+    uint64_t diskNumber = leField(base + end + 4, 2);
+    uint64_t centralDisk = leField(base + end + 6, 2);
+    uint64_t count = leField(base + end + 10, 2);
+    uint64_t centralSize = leField(base + end + 12, 4);
+    uint64_t centralOffset = leField(base + end + 16, 4);
     uint64_t centralLimit = end; // the central directory ends before the record that describes it
 
     // ZIP64: a locator right before the end record points at the ZIP64 end record, whose
     // 64-bit counts and offsets replace the 16/32-bit ones (torch writes it for every archive).
-    if (end >= kEnd64LocatorBytes && loadLe(base + end - kEnd64LocatorBytes, 4) == kEnd64LocatorMagic) {
+    if (end >= kEnd64LocatorBytes && leField(base + end - kEnd64LocatorBytes, 4) == kEnd64LocatorMagic) {
         const uint64_t locator = end - kEnd64LocatorBytes;
-        const uint64_t record = loadLe(base + locator + 8, 8);
+        const uint64_t record = leField(base + locator + 8, 8);
         if (record > locator || locator - record < kEnd64Bytes)
             fail("the ZIP64 end of central directory offset " + std::to_string(record) + " (field of the locator" +
                  at(locator + 8) + ") does not leave room for the record before the locator; the archive is damaged");
-        if (loadLe(base + record, 4) != kEnd64Magic)
+        if (leField(base + record, 4) != kEnd64Magic)
             fail("no ZIP64 end of central directory record" + at(record) +
                  " where the locator points; the archive is damaged");
-        diskNumber = loadLe(base + record + 16, 4);
-        centralDisk = loadLe(base + record + 20, 4);
-        count = loadLe(base + record + 32, 8);
-        centralSize = loadLe(base + record + 40, 8);
-        centralOffset = loadLe(base + record + 48, 8);
+        diskNumber = leField(base + record + 16, 4);
+        centralDisk = leField(base + record + 20, 4);
+        count = leField(base + record + 32, 8);
+        centralSize = leField(base + record + 40, 8);
+        centralOffset = leField(base + record + 48, 8);
         centralLimit = record;
     } else if (count == 0xFFFF || centralSize == 0xFFFFFFFF || centralOffset == 0xFFFFFFFF) {
         fail("the end of central directory" + at(end) +
@@ -124,21 +130,21 @@ ZipArchive::ZipArchive(std::span<const std::byte> bytes, std::filesystem::path p
     uint64_t pos = centralOffset;
     const uint64_t centralEnd = centralOffset + centralSize;
     for (uint64_t i = 0; i < count; ++i) {
-        if (centralEnd - pos < kCentralBytes || loadLe(base + pos, 4) != kCentralMagic)
+        if (centralEnd - pos < kCentralBytes || leField(base + pos, 4) != kCentralMagic)
             fail("central directory entry " + std::to_string(i) + at(pos) +
                  " is missing or has a bad signature; the archive is damaged");
         ZipEntry e;
         e.centralOffset = pos;
-        e.flags = static_cast<uint16_t>(loadLe(base + pos + 8, 2));
-        e.method = static_cast<uint16_t>(loadLe(base + pos + 10, 2));
-        e.crc32 = static_cast<uint32_t>(loadLe(base + pos + 16, 4));
-        e.compressedSize = loadLe(base + pos + 20, 4);
-        e.size = loadLe(base + pos + 24, 4);
-        const uint64_t nameLen = loadLe(base + pos + 28, 2);
-        const uint64_t extraLen = loadLe(base + pos + 30, 2);
-        const uint64_t commentLen = loadLe(base + pos + 32, 2);
-        const uint64_t disk = loadLe(base + pos + 34, 2);
-        e.localHeaderOffset = loadLe(base + pos + 42, 4);
+        e.flags = static_cast<uint16_t>(leField(base + pos + 8, 2));
+        e.method = static_cast<uint16_t>(leField(base + pos + 10, 2));
+        e.crc32 = static_cast<uint32_t>(leField(base + pos + 16, 4));
+        e.compressedSize = leField(base + pos + 20, 4);
+        e.size = leField(base + pos + 24, 4);
+        const uint64_t nameLen = leField(base + pos + 28, 2);
+        const uint64_t extraLen = leField(base + pos + 30, 2);
+        const uint64_t commentLen = leField(base + pos + 32, 2);
+        const uint64_t disk = leField(base + pos + 34, 2);
+        e.localHeaderOffset = leField(base + pos + 42, 4);
         const uint64_t recordBytes = kCentralBytes + nameLen + extraLen + commentLen;
         if (recordBytes > centralEnd - pos)
             fail("central directory entry " + std::to_string(i) + at(pos) +
@@ -149,8 +155,8 @@ ZipArchive::ZipArchive(std::span<const std::byte> bytes, std::filesystem::path p
         const uint64_t extraStart = pos + kCentralBytes + nameLen;
         const uint64_t extraEnd = extraStart + extraLen;
         for (uint64_t x = extraStart; extraEnd - x >= 4;) {
-            const auto id = static_cast<uint16_t>(loadLe(base + x, 2));
-            const uint64_t len = loadLe(base + x + 2, 2);
+            const auto id = static_cast<uint16_t>(leField(base + x, 2));
+            const uint64_t len = leField(base + x + 2, 2);
             if (len > extraEnd - x - 4)
                 fail("entry \"" + e.name + "\": extra field" + at(x) + " runs past its record; the archive is damaged");
             if (id == kZip64ExtraId) {
@@ -158,7 +164,7 @@ ZipArchive::ZipArchive(std::span<const std::byte> bytes, std::filesystem::path p
                 const auto take = [&](uint64_t& value, const char* what) {
                     if (field + 8 > x + 4 + len)
                         fail("entry \"" + e.name + "\": the ZIP64 extra field" + at(x) + " lacks the 64-bit " + what);
-                    value = loadLe(base + field, 8);
+                    value = leField(base + field, 8);
                     field += 8;
                 };
                 if (e.size == 0xFFFFFFFF)
@@ -208,11 +214,11 @@ uint64_t ZipArchive::dataOffset(const ZipEntry& e) const
              at(e.centralOffset + 42) + ") lies past the entries, which end at the central directory" +
              at(m_centralStart) + "; the archive is truncated or damaged");
     const std::byte* p = m_bytes.data() + local;
-    if (loadLe(p, 4) != kLocalMagic)
+    if (leField(p, 4) != kLocalMagic)
         fail(entry + ": no local header signature" + at(local) + "; the archive is damaged");
     // Lengths from the local header: torch pads the local extra field so that data is aligned.
-    const uint64_t nameLen = loadLe(p + 26, 2);
-    const uint64_t extraLen = loadLe(p + 28, 2);
+    const uint64_t nameLen = leField(p + 26, 2);
+    const uint64_t extraLen = leField(p + 28, 2);
     const uint64_t data = local + kLocalBytes + nameLen + extraLen;
     if (data > m_centralStart || e.size > m_centralStart - data)
         fail(entry + ": its " + std::to_string(e.size) + " bytes" + at(data) +

@@ -4,6 +4,7 @@
 #include "novaq/pipeline/cluster.h"
 #include "novaq/runtime/eval.h"
 #include "novaq/runtime/session.h"
+#include "novaq/tensor/dense.h"
 #include "novaq/text/tokenizer.h"
 
 #include <tbb/parallel_for.h>
@@ -93,15 +94,14 @@ void addChunkProducts(const HessianMatrix& Xs, const HessianMatrix* Xt, HessianM
         const int64_t i = t / tiles, j = t % tiles;
         const int64_t r0 = i * kTile, c0 = j * kTile;
         const int64_t nr = std::min(kTile, cols - r0), nc = std::min(kTile, cols - c0);
-        HessianMatrix tile(nr, nc);
-        if (j <= i) {
-            tile.noalias() = Xs.middleCols(r0, nr).transpose() * Xs.middleCols(c0, nc);
-            H.block(r0, c0, nr, nc) += tile;
-        }
-        if (Xt) {
-            tile.noalias() = Xt->middleCols(r0, nr).transpose() * Xs.middleCols(c0, nc);
-            C->block(r0, c0, nr, nc) += tile;
-        }
+        const int64_t rows = Xs.rows();
+        // Straight into the tile of H (C) through the CPU's widest build (tensor/dense.h).
+        if (j <= i)
+            dense::gemm(dense::Op::T, dense::Op::N, nr, nc, rows, Xs.data() + r0, cols, Xs.data() + c0, cols,
+                        H.data() + r0 * cols + c0, cols, true);
+        if (Xt)
+            dense::gemm(dense::Op::T, dense::Op::N, nr, nc, rows, Xt->data() + r0, cols, Xs.data() + c0, cols,
+                        C->data() + r0 * cols + c0, cols, true);
     });
 }
 

@@ -9,6 +9,7 @@
 #include "novaq/runtime/eval.h"
 #include "novaq/runtime/llama.h"
 #include "novaq/runtime/session.h"
+#include "novaq/tensor/dense.h"
 #include "novaq/text/tokenizer.h"
 
 #include <tbb/parallel_for.h>
@@ -73,8 +74,9 @@ Rates measureRates(int64_t dim, const CodecConfig& config)
         tbb::parallel_for(int64_t(0), tiles * tiles, [&](int64_t t) {
             const int64_t i = t / tiles, j = t % tiles;
             const int64_t nr = std::min(tile, gc - i * tile), nc = std::min(tile, gc - j * tile);
-            HessianMatrix out = Xg.middleCols(i * tile, nr).transpose() * Xg.middleCols(j * tile, nc);
-            (void)out;
+            HessianMatrix out(nr, nc);
+            dense::gemm(dense::Op::T, dense::Op::N, nr, nc, 1024, Xg.data() + i * tile, gc, Xg.data() + j * tile, gc,
+                        out.data(), nc, false);
         });
     });
     r.gemm = 2.0 * 1024.0 * double(gc * gc) / std::max(g, 1e-9);
@@ -150,12 +152,13 @@ void estimateMatrixWork(CalibrationEstimate& est, const ModelReader& reader, con
                         const LlamaTensorMap& map, const ModelInspection& inspection, int threads, const Rates& rates)
 {
     const double dim = double(c.dim), qDim = double(c.qDim()), ffn = double(c.hiddenDim);
-    const double encodeRate = calibratedEncodeRate(inspection.settings, threads);
+    // Encoding measured per codec the plan uses (the embedding and output often get a higher
+    // preset); measureEncodeTimes keeps each in the process.
     double targetWork = 0, refitWork = 0;
     for (const TensorInspection& t : inspection.tensors) {
         if (!t.quantize)
             continue;
-        est.plainSeconds += double(t.info.numel()) / encodeRate;
+        est.plainSeconds += measureEncodeTimes(t.config, threads).secondsFor(t.info.rows(), t.info.cols(), t.config);
         if (t.info.name == reader.tensors()[map.embedding].name) // no H: rows weighted by token counts
             continue;
         const double rows = double(t.info.rows()), cols = double(t.info.cols());

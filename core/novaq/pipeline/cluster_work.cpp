@@ -1,5 +1,6 @@
 #include "novaq/pipeline/cluster_work.h"
 
+#include "novaq/container/open_model.h"
 #include "novaq/io/error.h"
 #include "novaq/pipeline/cluster.h"
 

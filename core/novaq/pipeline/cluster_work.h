@@ -3,6 +3,7 @@
 // every rank sees the same model. Used by compressModel (compress.cpp).
 
 #include "novaq/container/manifest.h"
+#include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/pipeline/job.h"
 

@@ -3,6 +3,7 @@
 #include "novaq/codec/encoder.h"
 #include "novaq/container/manifest.h"
 #include "novaq/container/novaq_file.h"
+#include "novaq/container/open_model.h"
 #include "novaq/formats/gguf_quants.h"
 #include "novaq/formats/model_files.h"
 #include "novaq/formats/model_reader.h"

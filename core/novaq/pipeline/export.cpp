@@ -1,5 +1,6 @@
 #include "novaq/pipeline/export.h"
 
+#include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/formats/safetensors_writer.h"
 #include "novaq/io/error.h"

@@ -1,5 +1,6 @@
 #include "novaq/pipeline/fit_memory.h"
 
+#include "novaq/container/open_model.h"
 #include "novaq/io/error.h"
 #include "novaq/pipeline/report.h"
 #include "novaq/runtime/llama.h"

@@ -2,6 +2,7 @@
 
 #include "novaq/codec/encoder.h"
 #include "novaq/container/novaq_file.h"
+#include "novaq/container/open_model.h"
 #include "novaq/io/error.h"
 #include "novaq/pipeline/planner.h"
 #include "novaq/pipeline/report.h"
@@ -664,6 +665,64 @@ double calibratedEncodeRate(const CodecConfig& config, int threads)
     const std::lock_guard lock(mutex);
     rates.emplace(key, rate);
     return rate;
+}
+
+double EncodeTimes::secondsFor(int64_t rows, int64_t cols, const CodecConfig& config) const
+{
+    const int64_t vpr = (cols + config.d - 1) / std::max(config.d, 1);
+    const double perSubspace = double(rows) * double((vpr + config.subspaces - 1) / std::max(config.subspaces, 1));
+    const double sampled = std::min(1.0, perSubspace / double(CodecParams{}.trainVectors));
+    return trainSeconds * sampled + secondsPerWeight * double(rows) * double(cols);
+}
+
+EncodeTimes measureEncodeTimes(const CodecConfig& config, int threads)
+{
+    using Key = std::tuple<int, int, int, int, int>;
+    static std::mutex mutex;
+    static std::map<Key, EncodeTimes> cache;
+    const Key key{config.d, config.b1, config.b2, config.subspaces, threads};
+    {
+        const std::lock_guard lock(mutex);
+        if (const auto it = cache.find(key); it != cache.end())
+            return it->second;
+    }
+    constexpr int64_t cols = 1024;
+    std::vector<float> W(static_cast<size_t>(2048 * cols));
+    std::mt19937_64 rng(20260101);
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    for (float& x : W)
+        x = gauss(rng);
+    CodecParams params;
+    params.config = config;
+    // The best of two: on a shared machine one run measures the other jobs as much as this.
+    const auto best = [&](int64_t rows) {
+        double seconds = 1e30;
+        for (int k = 0; k < 2; ++k) {
+            const auto t0 = std::chrono::steady_clock::now();
+            (void)encodeMatrix(std::span<const float>(W.data(), static_cast<size_t>(rows * cols)), rows, cols, params);
+            seconds = std::min(seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        }
+        return seconds;
+    };
+    // Both sizes sample the training cap (1024 rows of 128 vectors over 4 subspaces, and more).
+    const auto both = [&] { return std::pair{best(1024), best(2048)}; };
+    std::pair<double, double> t;
+    if (threads > 0) {
+        tbb::task_arena arena(threads);
+        t = arena.execute(both);
+    } else {
+        t = both();
+    }
+    EncodeTimes e;
+    e.secondsPerWeight = std::max(t.second - t.first, 1e-12) / double(1024 * cols);
+    e.trainSeconds = std::max(t.first - e.secondsPerWeight * double(1024 * cols), 0.0) /
+                     std::min(1.0, double(1024) *
+                                       double((cols / std::max(config.d, 1) + config.subspaces - 1) /
+                                              std::max(config.subspaces, 1)) /
+                                       double(params.trainVectors));
+    const std::lock_guard lock(mutex);
+    cache.emplace(key, e);
+    return e;
 }
 
 double estimatedSeconds(const ModelInspection& inspection, double paramsPerSecond)

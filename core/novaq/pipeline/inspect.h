@@ -176,6 +176,19 @@ uint64_t estimatedPeakBytes(const ModelInspection& inspection);
 // calls return the cached rate. threads 0: all cores. Takes a fraction of a second.
 double calibratedEncodeRate(const CodecConfig& config, int threads);
 
+// The encoder's time on this machine as two parts, measured once per (config, threads) by
+// encoding 1024 x 1024 and 2048 x 1024 Gaussian matrices (the best of two each): a tensor
+// costs the codebook training, which samples at most CodecParams::trainVectors vectors per
+// subspace and so stops growing with the tensor, plus a time per weight. A single small probe
+// (calibratedEncodeRate) counts the training as if it grew with the tensor, which made the
+// estimate of a 1B-class model 50x too long.
+struct EncodeTimes {
+    double trainSeconds = 0;     // per tensor with at least trainVectors vectors per subspace
+    double secondsPerWeight = 0; // search and refit, per weight
+    double secondsFor(int64_t rows, int64_t cols, const CodecConfig& config) const;
+};
+EncodeTimes measureEncodeTimes(const CodecConfig& config, int threads);
+
 // The estimated time of compressing the quantized tensors at `paramsPerSecond` (kept tensors
 // only convert and cost little next to them).
 double estimatedSeconds(const ModelInspection& inspection, double paramsPerSecond);

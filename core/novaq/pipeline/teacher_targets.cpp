@@ -1,8 +1,8 @@
 #include "novaq/pipeline/teacher_targets.h"
 
 #include "novaq/io/error.h"
+#include "novaq/tensor/dense.h"
 
-#include <Eigen/Cholesky>
 #include <tbb/parallel_for.h>
 #include <xxhash.h>
 
@@ -37,28 +37,40 @@ std::vector<float> TeacherTargets::solve(std::span<const float> W, int64_t rows,
                 delta += double(H(j, j)) - double(diagH[static_cast<size_t>(j)]);
             delta = std::max(delta / double(cols), 0.0);
         }
-        // M = (C + delta I) H^-1 = (H^-1 (C^T + delta I))^T, in double; H is symmetric.
-        Eigen::MatrixXd factor = H.cast<double>();
-        const Eigen::LLT<Eigen::Ref<Eigen::MatrixXd>> llt(factor); // in place: one cols^2 double
-        Eigen::MatrixXd rhs = C.cast<double>().transpose();
-        rhs.diagonal().array() += delta;
-        constexpr int64_t kColumns = 128; // fixed blocks of right-hand sides, solved in parallel
+        // M = (C + delta I) H^-1 = (H^-1 (C^T + delta I))^T, in double; H is symmetric. The
+        // factor and the solves take the CPU's widest build (tensor/dense.h).
+        std::vector<double> factor(static_cast<size_t>(cols * cols)); // in place: one cols^2 double
+        std::copy_n(H.data(), factor.size(), factor.begin());
+        if (!dense::cholesky(factor.data(), cols, cols))
+            internalError("the damped input statistics of a " + std::to_string(cols) +
+                          "-wide layer are not positive definite");
+        // The right-hand sides C^T + delta I by fixed blocks of columns, each block solved in
+        // parallel into its own buffer and written into M's rows: cols x 128 doubles at a time,
+        // not a second cols^2 of them (254 MB for a 5632-wide input).
+        m_M.resize(cols, cols);
+        constexpr int64_t kColumns = 128;
         tbb::parallel_for(int64_t(0), (cols + kColumns - 1) / kColumns, [&](int64_t b) {
-            auto block = rhs.middleCols(b * kColumns, std::min(kColumns, cols - b * kColumns));
-            llt.solveInPlace(block);
+            const int64_t j0 = b * kColumns, nj = std::min(kColumns, cols - j0);
+            std::vector<double> rhs(static_cast<size_t>(cols * nj));
+            for (int64_t i = 0; i < cols; ++i)
+                for (int64_t j = 0; j < nj; ++j)
+                    rhs[static_cast<size_t>(i * nj + j)] = double(C(j0 + j, i)) + (i == j0 + j ? delta : 0.0);
+            dense::choleskySolve(factor.data(), cols, cols, rhs.data(), nj, nj);
+            for (int64_t j = 0; j < nj; ++j)
+                for (int64_t i = 0; i < cols; ++i)
+                    m_M(j0 + j, i) = static_cast<float>(rhs[static_cast<size_t>(i * nj + j)]);
         });
-        m_M = rhs.transpose().cast<float>();
         ++m_factorizations;
     }
     std::vector<float> out(W.size());
-    // W* = W M by fixed blocks of rows in parallel (Eigen runs one thread here): the same
+    // W* = W M by fixed blocks of rows in parallel (each block on one thread): the same
     // bits at any thread count.
     constexpr int64_t kBlock = 64;
     const int64_t blocks = (rows + kBlock - 1) / kBlock;
     tbb::parallel_for(int64_t(0), blocks, [&](int64_t b) {
         const int64_t r0 = b * kBlock, nr = std::min(kBlock, rows - r0);
-        Eigen::Map<HessianMatrix>(out.data() + r0 * cols, nr, cols).noalias() =
-            Eigen::Map<const HessianMatrix>(W.data() + r0 * cols, nr, cols) * m_M;
+        dense::gemm(dense::Op::N, dense::Op::N, nr, cols, cols, W.data() + r0 * cols, cols, m_M.data(), cols,
+                    out.data() + r0 * cols, cols, false);
     });
     return out;
 }

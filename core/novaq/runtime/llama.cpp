@@ -4,6 +4,7 @@
 #include "novaq/container/novaq_model_reader.h"
 #include "novaq/io/error.h"
 #include "novaq/runtime/quantized_linear.h"
+#include "novaq/tensor/dense.h"
 #include "novaq/tensor/dtype.h"
 
 #include <tbb/parallel_for.h>
@@ -706,19 +707,18 @@ public:
 
     void forward(const float* X, int64_t T, float* Y) const override
     {
-        using ConstMap = Eigen::Map<const RowMatrix>;
-        using Map = Eigen::Map<RowMatrix>;
         if (T == 1 && m_w.size() >= (1 << 18)) {
             // One token: split the rows over the cores (Eigen itself runs single-threaded here).
-            const Eigen::Map<const Eigen::VectorXf> x(X, m_w.cols());
             constexpr int64_t block = 256;
             tbb::parallel_for(int64_t(0), (m_w.rows() + block - 1) / block, [&](int64_t b) {
                 const int64_t r0 = b * block, n = std::min(block, m_w.rows() - r0);
-                Eigen::Map<Eigen::VectorXf>(Y + r0, n).noalias() = m_w.middleRows(r0, n) * x;
+                dense::gemv(n, m_w.cols(), m_w.data() + r0 * m_w.cols(), m_w.cols(), X, Y + r0);
             });
             return;
         }
-        Map(Y, T, m_w.rows()).noalias() = ConstMap(X, T, m_w.cols()) * m_w.transpose();
+        // The CPU's widest build of the product (tensor/dense.h): 3-5x the plain x86-64 one.
+        dense::gemm(dense::Op::N, dense::Op::T, T, m_w.rows(), m_w.cols(), X, m_w.cols(), m_w.data(), m_w.cols(), Y,
+                    m_w.rows(), false);
     }
 
     void row(int64_t r, float* out) const override { std::copy_n(m_w.row(r).data(), m_w.cols(), out); }

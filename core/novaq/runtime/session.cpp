@@ -1,6 +1,7 @@
 #include "novaq/runtime/session.h"
 
 #include "novaq/container/novaq_model_reader.h"
+#include "novaq/container/open_model.h"
 #include "novaq/formats/model_files.h"
 #include "novaq/io/error.h"
 #include "novaq/io/text_file.h"

@@ -1,6 +1,7 @@
 // Finding a model's tokenizer: the GGUF metadata, then the files beside the weights.
 
 #include "novaq/container/novaq_model_reader.h"
+#include "novaq/container/open_model.h"
 #include "novaq/io/error.h"
 #include "novaq/text/tokenizer_detail.h"
 

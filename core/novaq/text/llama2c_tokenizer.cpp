@@ -8,7 +8,7 @@
 // is merged. run.c rescans for that pair each time; the priority queue here merges in the
 // same order. As in run.c, the BOS takes part in the pair search.
 
-#include "novaq/io/bytes.h"
+#include "novaq/io/byte_cursor.h"
 #include "novaq/io/error.h"
 #include "novaq/text/tokenizer_detail.h"
 
@@ -109,32 +109,28 @@ std::unique_ptr<Tokenizer> loadLlama2cTokenizer(const std::filesystem::path& pat
 {
     const std::vector<std::byte> bytes = text::readFileBytes(path);
     const std::string label = path.string();
-    auto readI32 = [&](size_t at) { return loadLe<int32_t>(bytes.data() + at); };
+    ByteCursor cursor(bytes, label);
     if (bytes.size() < 4)
         text::failInput(label, "the llama2.c tokenizer is " + std::to_string(bytes.size()) +
                                    " bytes; it must start with the int32 max_token_length");
-    const int32_t maxTokenLength = readI32(0);
+    cursor.setContext("header");
+    const auto maxTokenLength = cursor.read<int32_t>("max_token_length");
     if (maxTokenLength <= 0 || maxTokenLength > 65536)
-        text::failInput(label, "max_token_length at offset 0 is " + std::to_string(maxTokenLength) +
-                                   "; this is not a llama2.c tokenizer (expected 1 to 65536)");
+        cursor.fail("max_token_length is " + std::to_string(maxTokenLength) +
+                        "; this is not a llama2.c tokenizer (expected 1 to 65536)",
+                    0);
     text::Vocabulary v;
-    size_t pos = 4;
-    while (pos < bytes.size()) {
+    while (cursor.remaining() > 0) {
         const size_t index = v.pieces.size();
-        const std::string where = "token " + std::to_string(index) + " at offset " + std::to_string(pos);
-        if (bytes.size() - pos < 8)
-            text::failInput(label, where + ": the file ends inside the score and length (" +
-                                       std::to_string(bytes.size() - pos) + " bytes left, 8 needed)");
-        const auto score = loadLe<float>(bytes.data() + pos);
-        const int32_t length = readI32(pos + 4);
-        pos += 8;
-        if (length < 0 || length > maxTokenLength || static_cast<size_t>(length) > bytes.size() - pos)
-            text::failInput(label, where + ": length " + std::to_string(length) +
-                                       " is negative, exceeds "
-                                       "max_token_length " +
-                                       std::to_string(maxTokenLength) + " or runs past the end of the file");
-        std::string piece(reinterpret_cast<const char*>(bytes.data() + pos), static_cast<size_t>(length));
-        pos += static_cast<size_t>(length);
+        const uint64_t at = cursor.pos();
+        cursor.setContext("token " + std::to_string(index));
+        const auto score = cursor.read<float>("score");
+        const auto length = cursor.read<int32_t>("length");
+        if (length < 0 || length > maxTokenLength || static_cast<uint64_t>(length) > cursor.remaining())
+            cursor.fail("length " + std::to_string(length) + " is negative, exceeds max_token_length " +
+                            std::to_string(maxTokenLength) + " or runs past the end of the file",
+                        at + 4);
+        std::string piece(cursor.readBytes(static_cast<uint64_t>(length), "piece"));
         PieceType type = PieceType::Normal;
         if (index == 0)
             type = PieceType::Unknown;

@@ -1,0 +1,40 @@
+# The `dense_symbols` test: the AVX2 and AVX-512 builds of the dense kernels
+# (core/novaq/tensor/dense_variant.inc) may define no shared (weak) symbol outside their own
+# namespaces. One that is shared with the rest of the program (an inline function or a template
+# instantiated there too) would be merged by the linker, and the AVX-512 copy could then run on
+# a CPU without AVX-512.
+#   cmake -DNM=<nm> "-DOBJECTS=<objects of novaq_tensor>" -P check_dense_symbols.cmake
+cmake_minimum_required(VERSION 3.25)
+if(NOT NM OR NOT OBJECTS)
+  message(FATAL_ERROR "check_dense_symbols.cmake: give -DNM=<nm> and -DOBJECTS=<object files>")
+endif()
+set(checked 0)
+set(failures 0)
+foreach(object ${OBJECTS})
+  if(NOT object MATCHES "dense_avx(2|512)\\.cpp\\.o$")
+    continue()
+  endif()
+  math(EXPR checked "${checked} + 1")
+  execute_process(COMMAND ${NM} -C --defined-only "${object}" OUTPUT_VARIABLE symbols RESULT_VARIABLE status)
+  if(NOT status EQUAL 0)
+    message(FATAL_ERROR "${NM} failed on ${object}")
+  endif()
+  string(REPLACE "\n" ";" lines "${symbols}")
+  foreach(line ${lines})
+    # "<address> <type> <name>": weak (W, V, w, v) and unique (u) symbols are the shared ones.
+    if(line MATCHES "^[0-9a-f]* [WVwvu] (.*)$")
+      set(name "${CMAKE_MATCH_1}")
+      if(NOT name MATCHES "NovaqDenseEigen_|novaq::dense::" AND NOT name STREQUAL "DW.ref.__gxx_personality_v0")
+        message(SEND_ERROR "${object}: ${name} is shared with the rest of the program")
+        math(EXPR failures "${failures} + 1")
+      endif()
+    endif()
+  endforeach()
+endforeach()
+if(checked EQUAL 0)
+  message(FATAL_ERROR "no dense_avx2/dense_avx512 object among the ones given")
+endif()
+if(failures GREATER 0)
+  message(FATAL_ERROR "${failures} shared symbol(s) in the AVX builds of the dense kernels")
+endif()
+message(STATUS "dense_symbols: ${checked} objects, nothing shared")
