@@ -7,6 +7,7 @@
 
 #include "novaq/codec/encoder.h"
 #include "novaq/codec/refine.h"
+#include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/pipeline/calibrate.h"
 #include "novaq/pipeline/compress.h"

@@ -3,6 +3,7 @@
 // downloads, built by the core so that the app can show the same; and the repo id in what a
 // person types or pastes (hf::repoIdFrom). No network: the listings are built by hand.
 
+#include "novaq/container/open_model.h"
 #include "novaq/sources/huggingface.h"
 #include "novaq/sources/listing.h"
 

@@ -1,5 +1,6 @@
 #include "novaq/sources/listing.h"
 
+#include "novaq/container/open_model.h"
 #include "novaq/io/units.h"
 
 #include <algorithm>
