@@ -928,7 +928,7 @@ public:
 
 private:
     // Typed values in the dtype's little-endian layout.
-    // shape: long on purpose (one pass over the typed fields; the store and bounds lambdas share the value count that every error names)
+    // shape: long on purpose (one pass over the typed fields; its lambdas share the value count every error names)
     std::vector<std::byte> decode(size_t index) const
     {
         const TensorInfo& t = m_tensors[index];

@@ -1255,7 +1255,7 @@ void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLev
     matMulDecoded(X, T, Y, level, m_gemm);
 }
 
-// shape: long on purpose (a kernel: the portable Eigen twin and the FMA tiling share the row blocks and the row-scale epilogue)
+// shape: long on purpose (a kernel: the Eigen twin and the FMA tiling share the row blocks and the epilogue)
 void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLevel level, Gemm gemm) const
 {
     checkAvailable(level);

@@ -2717,7 +2717,7 @@ const std::vector<std::string_view>& testNames()
 
 // Python's printf-style `format % args` for the conversions templates use: s r d i f F x X o
 // c %, with flags - 0 + and space, a width and a precision (no %(name)s mappings).
-// shape: long on purpose (one conversion-spec interpreter: flags, width, precision, the conversion switch and the padding share the spec)
+// shape: long on purpose (a conversion switch; flags, width and precision are parsed and applied around it)
 std::string Evaluator::percentFormat(const std::string& format, const std::vector<Value>& args, int line)
 {
     std::string out;
