@@ -143,6 +143,173 @@ double dot(const std::vector<double>& x, const std::vector<double>& y)
     return s;
 }
 
+// What the fit changes: the codebooks theta (f16 values, as the file stores them) and each
+// row's scale s_i and offset mu_i (double, before the shared tensor scale).
+struct FitState {
+    std::vector<float> theta;
+    std::vector<double> s, mu;
+};
+
+FitState unpackFit(const QuantizedTensor& q, const Unpacked& u)
+{
+    FitState f;
+    const size_t P = static_cast<size_t>(u.K) * u.perSubspace();
+    f.theta.resize(P);
+    for (size_t e = 0; e < P; ++e)
+        f.theta[e] = halfToFloat(q.codebooks[e]);
+    f.s.resize(static_cast<size_t>(u.R));
+    f.mu.resize(static_cast<size_t>(u.R));
+    for (int64_t i = 0; i < u.R; ++i) {
+        f.s[static_cast<size_t>(i)] = double(q.scale) * halfToFloat(q.rowScale[static_cast<size_t>(i)]);
+        f.mu[static_cast<size_t>(i)] = double(q.scale) * halfToFloat(q.rowMean[static_cast<size_t>(i)]);
+    }
+    return f;
+}
+
+// q with the fitted codebooks and rows, stored as the file stores them (f16, row scales and
+// offsets relative to one tensor scale, the largest of them).
+QuantizedTensor packFit(const QuantizedTensor& q, const FitState& f)
+{
+    QuantizedTensor fitted = q;
+    for (size_t e = 0; e < f.theta.size(); ++e)
+        fitted.codebooks[e] = floatToHalf(f.theta[e]);
+    const size_t R = f.s.size();
+    double g = 0;
+    for (size_t i = 0; i < R; ++i)
+        g = std::max({g, std::abs(f.s[i]), std::abs(f.mu[i])});
+    fitted.scale = g > 0 ? static_cast<float>(g) : 1.0f;
+    for (size_t i = 0; i < R; ++i) {
+        fitted.rowScale[i] = floatToHalf(static_cast<float>(f.s[i] / fitted.scale));
+        fitted.rowMean[i] = floatToHalf(static_cast<float>(f.mu[i] / fitted.scale));
+    }
+    return fitted;
+}
+
+// Scratch matrices of the fit (R x N), reused across rounds: AH = A(theta) H survives from
+// one round's row solve to the next round's codebook solve.
+struct Workspace {
+    Matrix A, G, AH;
+};
+
+// The codebooks' normal matrix applied to x: scatter(S^2 A(x) H).
+void applyNormal(const Unpacked& u, const Matrix& H, const std::vector<double>& s, const std::vector<double>& x,
+                 std::vector<double>& out, Workspace& ws)
+{
+    std::vector<float> xf(x.begin(), x.end());
+    u.decodeNormalized(xf, ws.A);
+    for (int64_t i = 0; i < u.R; ++i)
+        ws.A.row(i) *= static_cast<float>(s[static_cast<size_t>(i)] * s[static_cast<size_t>(i)]);
+    timesH(ws.A, H, ws.G);
+    u.scatter(ws.G, out);
+}
+
+// The right-hand side of the codebooks' normal equations: scatter(S (W H - mu (H 1)^T)).
+std::vector<double> codebookRhs(const Unpacked& u, const Matrix& WH, const Eigen::VectorXf& H1, const FitState& f,
+                                Matrix& G)
+{
+    G = WH;
+    for (int64_t i = 0; i < u.R; ++i)
+        G.row(i) = static_cast<float>(f.s[static_cast<size_t>(i)]) *
+                   (WH.row(i) - static_cast<float>(f.mu[static_cast<size_t>(i)]) * H1.transpose());
+    std::vector<double> rhs;
+    u.scatter(G, rhs);
+    return rhs;
+}
+
+// Jacobi preconditioner: the inverse of the normal matrix's diagonal, sum over the uses of an
+// entry of (s_i c_j)^2 H_jj (0 for unused entries). Entries are used very unevenly, so it cuts
+// the steps needed. G must be R x N.
+std::vector<double> jacobiInverse(const Unpacked& u, const Matrix& H, const FitState& f, Matrix& G)
+{
+    std::vector<double> D;
+    for (int64_t i = 0; i < u.R; ++i)
+        for (int64_t j = 0; j < u.N; ++j)
+            G(i, j) = static_cast<float>(f.s[static_cast<size_t>(i)] * f.s[static_cast<size_t>(i)]) *
+                      u.colScale[static_cast<size_t>(j)] * H(j, j);
+    u.scatter(G, D);
+    for (double& v : D)
+        v = v > 0 ? 1.0 / v : 0.0;
+    return D;
+}
+
+// Preconditioned conjugate gradients for apply(x) = rhs from x (Ax = apply(x)), at most
+// `iterations` steps. Each step lowers the output error by alpha r.z; it stops after a step
+// that gained less than `negligible`.
+template <typename Apply>
+void conjugateGradient(const Apply& apply, const std::vector<double>& rhs, const std::vector<double>& D,
+                       std::vector<double>& x, const std::vector<double>& Ax, int iterations, double negligible)
+{
+    const size_t P = x.size();
+    std::vector<double> r(P), z(P), p, Ap;
+    for (size_t e = 0; e < P; ++e) {
+        r[e] = rhs[e] - Ax[e];
+        z[e] = D[e] * r[e];
+    }
+    p = z;
+    double rz = dot(r, z);
+    for (int it = 0; it < iterations && rz > 0; ++it) {
+        apply(p, Ap);
+        const double pAp = dot(p, Ap);
+        if (!(pAp > 0))
+            break;
+        const double alpha = rz / pAp;
+        for (size_t e = 0; e < P; ++e) {
+            x[e] += alpha * p[e];
+            r[e] -= alpha * Ap[e];
+            z[e] = D[e] * r[e];
+        }
+        const double rzNew = dot(r, z);
+        for (size_t e = 0; e < P; ++e)
+            p[e] = z[e] + (rzNew / rz) * p[e];
+        const double gain = alpha * rz;
+        rz = rzNew;
+        if (gain < negligible)
+            break;
+    }
+}
+
+// Codebooks: minimize ||S A(theta) + mu 1^T - W||_H for the current rows, i.e. solve
+// scatter(S^2 A(theta) H) = scatter(S (W H - mu (H 1)^T)) by conjugate gradients, warm-started
+// from the current codebooks; theta gets the result rounded to f16.
+void solveCodebooks(const Unpacked& u, const Matrix& H, const Matrix& WH, const Eigen::VectorXf& H1, bool firstRound,
+                    int iterations, double negligible, FitState& f, Workspace& ws)
+{
+    auto apply = [&](const std::vector<double>& x, std::vector<double>& out) { applyNormal(u, H, f.s, x, out, ws); };
+    const std::vector<double> rhs = codebookRhs(u, WH, H1, f, ws.G);
+    const std::vector<double> D = jacobiInverse(u, H, f, ws.G);
+    std::vector<double> x(f.theta.begin(), f.theta.end()), Ax;
+    if (firstRound) {
+        apply(x, Ax);
+    } else { // A(theta) H is there from the last row solve: only the row scales changed
+        for (int64_t i = 0; i < u.R; ++i)
+            ws.G.row(i) = static_cast<float>(f.s[static_cast<size_t>(i)] * f.s[static_cast<size_t>(i)]) * ws.AH.row(i);
+        u.scatter(ws.G, Ax);
+    }
+    conjugateGradient(apply, rhs, D, x, Ax, iterations, negligible);
+    for (size_t e = 0; e < f.theta.size(); ++e) // what the file stores
+        f.theta[e] = halfToFloat(floatToHalf(static_cast<float>(x[e])));
+}
+
+// Rows: for each row the (scale, offset) minimizing ||s a + m 1 - w||_H for the codebooks
+// theta. Leaves A = A(theta) and AH = A(theta) H in the workspace.
+void solveRows(const Unpacked& u, const Matrix& H, const Matrix& W, const Matrix& WH, double hh, FitState& f,
+               Workspace& ws)
+{
+    u.decodeNormalized(f.theta, ws.A);
+    timesH(ws.A, H, ws.AH);
+    for (int64_t i = 0; i < u.R; ++i) {
+        const double aHa = ws.AH.row(i).cast<double>().dot(ws.A.row(i).cast<double>());
+        const double aH1 = ws.AH.row(i).cast<double>().sum();
+        const double aHw = ws.AH.row(i).cast<double>().dot(W.row(i).cast<double>());
+        const double wH1 = WH.row(i).cast<double>().sum();
+        const double det = aHa * hh - aH1 * aH1;
+        if (det > 1e-12 * std::max(aHa * hh, 1e-30)) {
+            f.s[static_cast<size_t>(i)] = (aHw * hh - aH1 * wH1) / det;
+            f.mu[static_cast<size_t>(i)] = (aHa * wH1 - aH1 * aHw) / det;
+        }
+    }
+}
+
 } // namespace
 
 double outputError(const QuantizedTensor& q, std::span<const float> W, const HessianMatrix& H)
@@ -170,113 +337,16 @@ RefineResult refineForOutput(QuantizedTensor& q, std::span<const float> Wspan, c
         return result;
 
     const Unpacked u(q);
-    const size_t P = static_cast<size_t>(u.K) * u.perSubspace();
-    std::vector<float> theta(P);
-    for (size_t e = 0; e < P; ++e)
-        theta[e] = halfToFloat(q.codebooks[e]);
-    std::vector<double> s(static_cast<size_t>(u.R)), mu(static_cast<size_t>(u.R));
-    for (int64_t i = 0; i < u.R; ++i) {
-        s[static_cast<size_t>(i)] = double(q.scale) * halfToFloat(q.rowScale[static_cast<size_t>(i)]);
-        mu[static_cast<size_t>(i)] = double(q.scale) * halfToFloat(q.rowMean[static_cast<size_t>(i)]);
-    }
+    FitState f = unpackFit(q, u);
     const Eigen::VectorXf H1 = H.rowwise().sum();
     const double hh = H1.cast<double>().sum();
-
-    Matrix A, G, AH;
+    Workspace ws;
     for (int round = 0; round < options.rounds; ++round) {
-        // Codebooks: minimize ||S A(theta) + mu 1^T - W||_H, i.e. solve
-        // scatter(S^2 A(theta) H) = scatter(S (W H - mu (H 1)^T)) by conjugate gradients.
-        auto apply = [&](const std::vector<double>& x, std::vector<double>& out) {
-            std::vector<float> xf(x.begin(), x.end());
-            u.decodeNormalized(xf, A);
-            for (int64_t i = 0; i < u.R; ++i)
-                A.row(i) *= static_cast<float>(s[static_cast<size_t>(i)] * s[static_cast<size_t>(i)]);
-            timesH(A, H, G);
-            u.scatter(G, out);
-        };
-        G = WH;
-        for (int64_t i = 0; i < u.R; ++i)
-            G.row(i) = static_cast<float>(s[static_cast<size_t>(i)]) *
-                       (WH.row(i) - static_cast<float>(mu[static_cast<size_t>(i)]) * H1.transpose());
-        std::vector<double> rhs;
-        u.scatter(G, rhs);
-        // Jacobi preconditioner: the normal matrix's diagonal, sum over the uses of an entry
-        // of (s_i c_j)^2 H_jj. Entries are used very unevenly, so it cuts the steps needed.
-        std::vector<double> D;
-        for (int64_t i = 0; i < u.R; ++i)
-            for (int64_t j = 0; j < u.N; ++j)
-                G(i, j) = static_cast<float>(s[static_cast<size_t>(i)] * s[static_cast<size_t>(i)]) *
-                          u.colScale[static_cast<size_t>(j)] * H(j, j);
-        u.scatter(G, D);
-        for (double& v : D)
-            v = v > 0 ? 1.0 / v : 0.0;
-        std::vector<double> x(theta.begin(), theta.end()), Ax, r(P), z(P), p, Ap;
-        if (round == 0) { // warm start: the current codebooks
-            apply(x, Ax);
-        } else { // A(theta) H is there from the last row solve: only the row scales changed
-            for (int64_t i = 0; i < u.R; ++i)
-                G.row(i) = static_cast<float>(s[static_cast<size_t>(i)] * s[static_cast<size_t>(i)]) * AH.row(i);
-            u.scatter(G, Ax);
-        }
-        for (size_t e = 0; e < P; ++e) {
-            r[e] = rhs[e] - Ax[e];
-            z[e] = D[e] * r[e];
-        }
-        p = z;
-        double rz = dot(r, z);
-        // Each step lowers the output error by alpha r.z; stop when that is a negligible part of it.
-        const double negligible = options.cgTolerance * before;
-        for (int it = 0; it < options.cgIterations && rz > 0; ++it) {
-            apply(p, Ap);
-            const double pAp = dot(p, Ap);
-            if (!(pAp > 0))
-                break;
-            const double alpha = rz / pAp;
-            for (size_t e = 0; e < P; ++e) {
-                x[e] += alpha * p[e];
-                r[e] -= alpha * Ap[e];
-                z[e] = D[e] * r[e];
-            }
-            const double rzNew = dot(r, z);
-            for (size_t e = 0; e < P; ++e)
-                p[e] = z[e] + (rzNew / rz) * p[e];
-            const double gain = alpha * rz;
-            rz = rzNew;
-            if (gain < negligible)
-                break;
-        }
-        for (size_t e = 0; e < P; ++e) // what the file stores
-            theta[e] = halfToFloat(floatToHalf(static_cast<float>(x[e])));
-
-        // Rows: for each row the (scale, offset) minimizing ||s a + m 1 - w||_H.
-        u.decodeNormalized(theta, A);
-        timesH(A, H, AH);
-        for (int64_t i = 0; i < u.R; ++i) {
-            const double aHa = AH.row(i).cast<double>().dot(A.row(i).cast<double>());
-            const double aH1 = AH.row(i).cast<double>().sum();
-            const double aHw = AH.row(i).cast<double>().dot(W.row(i).cast<double>());
-            const double wH1 = WH.row(i).cast<double>().sum();
-            const double det = aHa * hh - aH1 * aH1;
-            if (det > 1e-12 * std::max(aHa * hh, 1e-30)) {
-                s[static_cast<size_t>(i)] = (aHw * hh - aH1 * wH1) / det;
-                mu[static_cast<size_t>(i)] = (aHa * wH1 - aH1 * aHw) / det;
-            }
-        }
+        solveCodebooks(u, H, WH, H1, round == 0, options.cgIterations, options.cgTolerance * before, f, ws);
+        solveRows(u, H, W, WH, hh, f, ws);
     }
 
-    QuantizedTensor fitted = q;
-    for (size_t e = 0; e < P; ++e)
-        fitted.codebooks[e] = floatToHalf(theta[e]);
-    double g = 0;
-    for (int64_t i = 0; i < u.R; ++i)
-        g = std::max({g, std::abs(s[static_cast<size_t>(i)]), std::abs(mu[static_cast<size_t>(i)])});
-    fitted.scale = g > 0 ? static_cast<float>(g) : 1.0f;
-    for (int64_t i = 0; i < u.R; ++i) {
-        fitted.rowScale[static_cast<size_t>(i)] =
-            floatToHalf(static_cast<float>(s[static_cast<size_t>(i)] / fitted.scale));
-        fitted.rowMean[static_cast<size_t>(i)] =
-            floatToHalf(static_cast<float>(mu[static_cast<size_t>(i)] / fitted.scale));
-    }
+    QuantizedTensor fitted = packFit(q, f);
     const double after = objective(W, decodeMatrix(fitted), H);
     if (after < before) {
         q = std::move(fitted);

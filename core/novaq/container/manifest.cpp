@@ -210,6 +210,89 @@ TensorRecord TensorRecord::fromJson(const json& j, const std::string& where)
     return r;
 }
 
+namespace {
+
+constexpr uint64_t kHeader = 64, kTrailer = 64;
+
+// tensors[i] parsed; a newer writer's encodings are not corruption: the error then says which
+// version to update to.
+TensorRecord recordAt(const json& manifest, const json& entry, const std::string& where)
+{
+    try {
+        return TensorRecord::fromJson(entry, where);
+    } catch (const Error& e) {
+        const json* version = manifest.contains("version") ? &manifest["version"] : nullptr;
+        if (version && version->is_array() && version->size() == 2 && (*version)[1].is_number_integer() &&
+            (*version)[1].get<int64_t>() > kNovaqNewestMinor)
+            throw Error(e.kind(), std::string(e.what()) + " (the file is format " + (*version)[0].dump() + "." +
+                                      (*version)[1].dump() + ", newer than this build's " +
+                                      std::to_string(kNovaqMajor) + "." + std::to_string(kNovaqNewestMinor) +
+                                      ": update NOVAQ Studio)");
+        throw;
+    }
+}
+
+// The element count of r's shape. A zero size is legal (a tensor with no elements, as
+// safetensors allows); quantized tensors need at least one row and one column.
+int64_t checkedElementCount(const TensorRecord& r, const std::string& label)
+{
+    for (size_t k = 0; k < r.shape.size(); ++k)
+        if (r.shape[k] < 0 || (r.shape[k] == 0 && r.encoding == TensorEncoding::Novaq))
+            fieldError(
+                label + ".shape[" + std::to_string(k) + "]",
+                std::string(r.encoding == TensorEncoding::Novaq ? "expected a positive size" : "expected a size >= 0") +
+                    ", found " + std::to_string(r.shape[k]));
+    const int64_t numel = checkedProduct(r.shape, 0);
+    if (numel < 0)
+        fieldError(label + ".shape", "the element count overflows");
+    return numel;
+}
+
+// r's data section lies inside the data area [kHeader, dataEnd) and is aligned.
+void checkSection(const TensorRecord& r, const std::string& label, uint64_t dataEnd)
+{
+    if (r.data.offset < kHeader || r.data.offset > dataEnd || r.data.length > dataEnd - r.data.offset)
+        fieldError(label + ".data", "section at offset " + std::to_string(r.data.offset) + " (length " +
+                                        std::to_string(r.data.length) + ") lies outside the data area [" +
+                                        std::to_string(kHeader) + ", " + std::to_string(dataEnd) + ")");
+    if (r.data.offset % kNovaqAlign != 0)
+        fieldError(label + ".data.offset",
+                   std::to_string(r.data.offset) + " is not a multiple of " + std::to_string(kNovaqAlign));
+}
+
+// The byte length r's encoding and shape need.
+uint64_t expectedLength(const TensorRecord& r, const std::string& label, int64_t numel)
+{
+    if (r.encoding == TensorEncoding::Novaq) {
+        if (r.shape.empty())
+            fieldError(label + ".shape", "a quantized tensor needs at least one dimension");
+        const int64_t rows = r.shape[0];
+        const int64_t cols = checkedProduct(r.shape, 1);
+        return payloadBytes(rows, cols, r.codec, r.colScale);
+    }
+    if (r.encoding == TensorEncoding::Gguf) {
+        // As the GGUF reader checks a tensor info: the innermost dimension (GGUF's ne[0])
+        // holds whole blocks; the length is blocks times block bytes, overflow-checked.
+        const GgmlTypeTraits& type = *r.ggml;
+        if (r.shape.empty())
+            fieldError(label + ".shape", "a " + std::string(type.name) + " tensor needs at least one dimension");
+        if (r.shape.back() % type.blockSize != 0)
+            fieldError(label + ".shape[" + std::to_string(r.shape.size() - 1) + "]",
+                       std::to_string(r.shape.back()) + " is not a multiple of the " + std::string(type.name) +
+                           " block size " + std::to_string(type.blockSize));
+        const uint64_t blocks = static_cast<uint64_t>(numel) / type.blockSize;
+        if (blocks > std::numeric_limits<uint64_t>::max() / type.blockBytes)
+            fieldError(label + ".shape", "the byte count overflows");
+        return blocks * type.blockBytes;
+    }
+    const uint64_t bytes = dtypeInfo(r.dtype).bytes;
+    if (static_cast<uint64_t>(numel) > std::numeric_limits<uint64_t>::max() / bytes)
+        fieldError(label + ".shape", "the byte count overflows");
+    return static_cast<uint64_t>(numel) * bytes;
+}
+
+} // namespace
+
 std::vector<TensorRecord> tensorRecords(const json& manifest, uint64_t fileSize)
 {
     if (!manifest.is_object())
@@ -219,8 +302,6 @@ std::vector<TensorRecord> tensorRecords(const json& manifest, uint64_t fileSize)
         fieldError("tensors", "missing");
     if (!it->is_array())
         fieldError("tensors", "expected an array" + std::string(it->is_null() ? ", found null" : ""));
-
-    constexpr uint64_t kHeader = 64, kTrailer = 64;
     const uint64_t dataEnd = fileSize >= kHeader + kTrailer ? fileSize - kTrailer : 0;
 
     std::vector<TensorRecord> records;
@@ -228,70 +309,13 @@ std::vector<TensorRecord> tensorRecords(const json& manifest, uint64_t fileSize)
     std::unordered_set<std::string> names;
     for (size_t i = 0; i < it->size(); ++i) {
         const std::string where = "tensors[" + std::to_string(i) + "]";
-        TensorRecord r;
-        try {
-            r = TensorRecord::fromJson((*it)[i], where);
-        } catch (const Error& e) {
-            // A newer writer's encodings are not corruption: say which version to update to.
-            const json* version = manifest.contains("version") ? &manifest["version"] : nullptr;
-            if (version && version->is_array() && version->size() == 2 && (*version)[1].is_number_integer() &&
-                (*version)[1].get<int64_t>() > kNovaqNewestMinor)
-                throw Error(e.kind(), std::string(e.what()) + " (the file is format " + (*version)[0].dump() + "." +
-                                          (*version)[1].dump() + ", newer than this build's " +
-                                          std::to_string(kNovaqMajor) + "." + std::to_string(kNovaqNewestMinor) +
-                                          ": update NOVAQ Studio)");
-            throw;
-        }
+        TensorRecord r = recordAt(manifest, (*it)[i], where);
         const std::string label = where + " (\"" + r.name + "\")";
         if (!names.insert(r.name).second)
             fieldError(label + ".name", "duplicate tensor name");
-        // A zero size is legal (a tensor with no elements, as safetensors allows); quantized
-        // tensors need at least one row and one column.
-        for (size_t k = 0; k < r.shape.size(); ++k)
-            if (r.shape[k] < 0 || (r.shape[k] == 0 && r.encoding == TensorEncoding::Novaq))
-                fieldError(label + ".shape[" + std::to_string(k) + "]",
-                           std::string(r.encoding == TensorEncoding::Novaq ? "expected a positive size"
-                                                                           : "expected a size >= 0") +
-                               ", found " + std::to_string(r.shape[k]));
-        const int64_t numel = checkedProduct(r.shape, 0);
-        if (numel < 0)
-            fieldError(label + ".shape", "the element count overflows");
-
-        if (r.data.offset < kHeader || r.data.offset > dataEnd || r.data.length > dataEnd - r.data.offset)
-            fieldError(label + ".data", "section at offset " + std::to_string(r.data.offset) + " (length " +
-                                            std::to_string(r.data.length) + ") lies outside the data area [" +
-                                            std::to_string(kHeader) + ", " + std::to_string(dataEnd) + ")");
-        if (r.data.offset % kNovaqAlign != 0)
-            fieldError(label + ".data.offset",
-                       std::to_string(r.data.offset) + " is not a multiple of " + std::to_string(kNovaqAlign));
-
-        uint64_t expected = 0;
-        if (r.encoding == TensorEncoding::Novaq) {
-            if (r.shape.empty())
-                fieldError(label + ".shape", "a quantized tensor needs at least one dimension");
-            const int64_t rows = r.shape[0];
-            const int64_t cols = checkedProduct(r.shape, 1);
-            expected = payloadBytes(rows, cols, r.codec, r.colScale);
-        } else if (r.encoding == TensorEncoding::Gguf) {
-            // As the GGUF reader checks a tensor info: the innermost dimension (GGUF's ne[0])
-            // holds whole blocks; the length is blocks times block bytes, overflow-checked.
-            const GgmlTypeTraits& type = *r.ggml;
-            if (r.shape.empty())
-                fieldError(label + ".shape", "a " + std::string(type.name) + " tensor needs at least one dimension");
-            if (r.shape.back() % type.blockSize != 0)
-                fieldError(label + ".shape[" + std::to_string(r.shape.size() - 1) + "]",
-                           std::to_string(r.shape.back()) + " is not a multiple of the " + std::string(type.name) +
-                               " block size " + std::to_string(type.blockSize));
-            const uint64_t blocks = static_cast<uint64_t>(numel) / type.blockSize;
-            if (blocks > std::numeric_limits<uint64_t>::max() / type.blockBytes)
-                fieldError(label + ".shape", "the byte count overflows");
-            expected = blocks * type.blockBytes;
-        } else {
-            const uint64_t bytes = dtypeInfo(r.dtype).bytes;
-            if (static_cast<uint64_t>(numel) > std::numeric_limits<uint64_t>::max() / bytes)
-                fieldError(label + ".shape", "the byte count overflows");
-            expected = static_cast<uint64_t>(numel) * bytes;
-        }
+        const int64_t numel = checkedElementCount(r, label);
+        checkSection(r, label, dataEnd);
+        const uint64_t expected = expectedLength(r, label, numel);
         if (r.data.length != expected)
             fieldError(label + ".data.length", "expected " + std::to_string(expected) + " bytes for shape " +
                                                    shapeToString(r.shape) + ", found " + std::to_string(r.data.length));

@@ -452,63 +452,85 @@ private:
         Field first;
     };
 
-    void parseTensor(const Field& message, uint64_t index)
-    {
-        const uint64_t begin = message.offset;
-        const uint64_t end = message.offset + message.length;
-        const std::string at = "#" + std::to_string(index) + ", TensorProto at file offset " + std::to_string(begin);
-
-        // Pass 1: the name, so that every later message names the tensor. A malformed field
-        // stops this pass; pass 2 reports it, naming the tensor when its name came first.
-        std::string name;
-        {
-            WireReader r(m_bytes, begin, end, m_file + ": initializer " + at, tensorFieldName);
-            bool malformed = false;
-            bool sawName = false;
-            Field f;
-            try {
-                while (r.next(f)) {
-                    if (f.number != TensorField::kName)
-                        continue;
-                    if (sawName)
-                        r.failField(f, "appears twice");
-                    sawName = true;
-                    name = text(r, f);
-                }
-            } catch (const Error&) {
-                if (name.empty())
-                    throw;
-                malformed = true;
-            }
-            if (name.empty() && !malformed)
-                throw Error(ErrorKind::InvalidInput, r.where() + ": the initializer has no name (field 8); the file "
-                                                                 "is damaged");
-        }
-
-        TensorSource src;
-        src.where = m_file + ": initializer " + quote(name) + " (" + at + ")";
-        src.messageBegin = begin;
-        src.messageEnd = end;
-        WireReader r(m_bytes, begin, end, src.where, tensorFieldName);
-        const auto fail = [&](const std::string& what) -> void {
-            throw Error(ErrorKind::InvalidInput, src.where + ": " + what);
-        };
-
-        if (auto it = m_names.find(name); it != m_names.end())
-            fail("the name is used twice: initializer #" + std::to_string(it->second) +
-                 " has it too; the file is damaged");
-        m_names.emplace(name, index);
-
-        TensorInfo t;
-        t.name = name;
+    // The fields of one TensorProto that say where its values are (pass 2 of parseTensor).
+    struct TensorFields {
         std::optional<int64_t> dataType;
         uint64_t dataTypeOffset = 0;
         std::optional<Field> raw;
         std::optional<uint64_t> location;
         std::vector<std::pair<Field, std::pair<std::string, std::string>>> external;
         std::map<uint32_t, TypedOccurrences> typed; // by field number
-        int nameFields = 0;
+    };
 
+    [[noreturn]] static void failTensor(const TensorSource& src, const std::string& what)
+    {
+        throw Error(ErrorKind::InvalidInput, src.where + ": " + what);
+    }
+
+    void parseTensor(const Field& message, uint64_t index)
+    {
+        const uint64_t begin = message.offset;
+        const uint64_t end = message.offset + message.length;
+        const std::string at = "#" + std::to_string(index) + ", TensorProto at file offset " + std::to_string(begin);
+        const std::string name = tensorName(begin, end, at);
+
+        TensorSource src;
+        src.where = m_file + ": initializer " + quote(name) + " (" + at + ")";
+        src.messageBegin = begin;
+        src.messageEnd = end;
+        WireReader r(m_bytes, begin, end, src.where, tensorFieldName);
+        if (auto it = m_names.find(name); it != m_names.end())
+            failTensor(src, "the name is used twice: initializer #" + std::to_string(it->second) +
+                                " has it too; the file is damaged");
+        m_names.emplace(name, index);
+
+        TensorInfo t;
+        t.name = name;
+        const TensorFields fields = readTensorFields(r, src, t);
+        const OnnxType& type = tensorType(fields, src);
+        t.dtype = *type.dtype;
+        src.onnxType = *fields.dataType;
+        const uint64_t numel = sizeTensor(t, type, src);
+        t.fileIndex = 0;
+        placeValues(src, t, fields, type, numel);
+        m_tensors.push_back(std::move(t));
+        m_sources.push_back(std::move(src));
+    }
+
+    // Pass 1 of parseTensor: the name, so that every later message names the tensor. A
+    // malformed field stops this pass; pass 2 reports it, naming the tensor when its name came first.
+    std::string tensorName(uint64_t begin, uint64_t end, const std::string& at)
+    {
+        std::string name;
+        WireReader r(m_bytes, begin, end, m_file + ": initializer " + at, tensorFieldName);
+        bool malformed = false;
+        bool sawName = false;
+        Field f;
+        try {
+            while (r.next(f)) {
+                if (f.number != TensorField::kName)
+                    continue;
+                if (sawName)
+                    r.failField(f, "appears twice");
+                sawName = true;
+                name = text(r, f);
+            }
+        } catch (const Error&) {
+            if (name.empty())
+                throw;
+            malformed = true;
+        }
+        if (name.empty() && !malformed)
+            throw Error(ErrorKind::InvalidInput, r.where() + ": the initializer has no name (field 8); the file "
+                                                             "is damaged");
+        return name;
+    }
+
+    // shape: long on purpose (one switch over the TensorProto field numbers, each case a few checks)
+    TensorFields readTensorFields(WireReader& r, const TensorSource& src, TensorInfo& t)
+    {
+        TensorFields fields;
+        int nameFields = 0;
         const auto addDim = [&](const Field& f, uint64_t value) {
             if (t.shape.size() >= kMaxRank)
                 r.failField(f, "the tensor has more than " + std::to_string(kMaxRank) + " dims; the file is damaged");
@@ -545,8 +567,8 @@ private:
                 break;
             case TensorField::kDataType:
                 r.expectType(f, WireType::Varint);
-                dataType = static_cast<int64_t>(f.value);
-                dataTypeOffset = f.keyOffset;
+                fields.dataType = static_cast<int64_t>(f.value);
+                fields.dataTypeOffset = f.keyOffset;
                 break;
             case TensorField::kSegment:
                 throw Error(ErrorKind::Unsupported, src.where + ": " + r.fieldLabel(f.number) + " at file offset " +
@@ -558,21 +580,21 @@ private:
             case TensorField::kInt64Data:
             case TensorField::kStringData:
             case TensorField::kUint64Data:
-                countTyped(r, f, typed[f.number]);
+                countTyped(r, f, fields.typed[f.number]);
                 break;
             case TensorField::kRawData:
                 r.expectType(f, WireType::Bytes);
-                if (raw)
+                if (fields.raw)
                     r.failField(f, "appears twice");
-                raw = f;
+                fields.raw = f;
                 break;
             case TensorField::kExternalData: {
                 r.expectType(f, WireType::Bytes);
                 auto entry = parseEntry(r, f, "external_data");
-                for (const auto& [other, kv] : external)
+                for (const auto& [other, kv] : fields.external)
                     if (kv.first == entry.first)
                         r.failField(f, "external_data key " + quote(entry.first) + " appears twice");
-                external.emplace_back(f, std::move(entry));
+                fields.external.emplace_back(f, std::move(entry));
                 break;
             }
             case TensorField::kDataLocation:
@@ -580,96 +602,117 @@ private:
                 if (f.value > kLocationExternal)
                     r.failField(f, "data_location " + std::to_string(f.value) +
                                        " is neither DEFAULT (0) nor EXTERNAL (1)");
-                location = f.value;
+                fields.location = f.value;
                 break;
             default:
                 break; // doc_string, metadata_props, future fields
             }
         }
-        // The data type.
-        if (!dataType || *dataType == 0)
-            fail("field data_type (2) is missing or UNDEFINED; the file is damaged");
-        const OnnxType* type = onnxType(*dataType);
+        return fields;
+    }
+
+    // The tensor's data type, which must be one this build reads.
+    static const OnnxType& tensorType(const TensorFields& fields, const TensorSource& src)
+    {
+        if (!fields.dataType || *fields.dataType == 0)
+            failTensor(src, "field data_type (2) is missing or UNDEFINED; the file is damaged");
+        const OnnxType* type = onnxType(*fields.dataType);
         if (!type || !type->dtype)
             throw Error(ErrorKind::Unsupported,
-                        src.where + ": field data_type (2) at file offset " + std::to_string(dataTypeOffset) + " is " +
-                            (type ? std::string(type->name) + " (" + std::to_string(*dataType) + ")"
-                                  : "the unknown type id " + std::to_string(*dataType)) +
+                        src.where + ": field data_type (2) at file offset " + std::to_string(fields.dataTypeOffset) +
+                            " is " +
+                            (type ? std::string(type->name) + " (" + std::to_string(*fields.dataType) + ")"
+                                  : "the unknown type id " + std::to_string(*fields.dataType)) +
                             ", which is not supported (supported: " + supportedOnnxTypes() +
                             "); convert the model's weights to FLOAT, FLOAT16 or BFLOAT16 first");
-        t.dtype = *type->dtype;
-        src.onnxType = *dataType;
+        return *type;
+    }
 
-        // Element count and bytes, overflow-checked.
+    // Element count and bytes (t.nbytes), overflow-checked; returns the element count.
+    static uint64_t sizeTensor(TensorInfo& t, const OnnxType& type, const TensorSource& src)
+    {
         uint64_t numel = 1;
         for (int64_t d : t.shape)
             if (__builtin_mul_overflow(numel, static_cast<uint64_t>(d), &numel) ||
                 numel > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-                fail("field dims (1) " + shapeToString(t.shape) +
-                     " has more elements than fit in 64 bits; the "
-                     "file is damaged");
+                failTensor(src, "field dims (1) " + shapeToString(t.shape) +
+                                    " has more elements than fit in 64 bits; the "
+                                    "file is damaged");
         const uint64_t elementBytes = dtypeInfo(t.dtype).bytes;
         uint64_t nbytes = 0;
         if (__builtin_mul_overflow(numel, elementBytes, &nbytes))
-            fail("field dims (1) " + shapeToString(t.shape) + " of " + std::string(type->name) +
-                 " needs more bytes than fit in 64 bits; the file is damaged");
+            failTensor(src, "field dims (1) " + shapeToString(t.shape) + " of " + std::string(type.name) +
+                                " needs more bytes than fit in 64 bits; the file is damaged");
         t.nbytes = nbytes;
-        const std::string need = "dims " + shapeToString(t.shape) + " of " + std::string(type->name) + " need " +
-                                 std::to_string(nbytes) + " bytes";
+        return numel;
+    }
 
-        // Exactly one source of values.
-        const bool isExternal = location && *location == kLocationExternal;
+    // Exactly one source of values: external data, raw_data or one typed field; sets where
+    // the tensor's bytes are.
+    void placeValues(TensorSource& src, TensorInfo& t, const TensorFields& fields, const OnnxType& type, uint64_t numel)
+    {
+        const uint64_t nbytes = t.nbytes;
+        const std::string need = "dims " + shapeToString(t.shape) + " of " + std::string(type.name) + " need " +
+                                 std::to_string(nbytes) + " bytes";
+        const bool isExternal = fields.location && *fields.location == kLocationExternal;
         std::vector<std::string> sources;
         if (isExternal)
             sources.emplace_back("external data");
-        if (raw)
-            sources.emplace_back("raw_data (9) at file offset " + std::to_string(raw->keyOffset));
-        for (const auto& [number, occ] : typed)
+        if (fields.raw)
+            sources.emplace_back("raw_data (9) at file offset " + std::to_string(fields.raw->keyOffset));
+        for (const auto& [number, occ] : fields.typed)
             sources.emplace_back(std::string(tensorFieldName(number)) + " (" + std::to_string(number) +
                                  ") at file offset " + std::to_string(occ.first.keyOffset));
         if (sources.size() > 1)
-            fail("holds its values in both " + sources[0] + " and " + sources[1] +
-                 "; exactly one source is allowed, the file is damaged");
-        if (!external.empty() && !isExternal)
-            fail("field external_data (13) at file offset " + std::to_string(external.front().first.keyOffset) +
-                 " is set, but data_location is not EXTERNAL (1); the file is damaged");
+            failTensor(src, "holds its values in both " + sources[0] + " and " + sources[1] +
+                                "; exactly one source is allowed, the file is damaged");
+        if (!fields.external.empty() && !isExternal)
+            failTensor(src, "field external_data (13) at file offset " +
+                                std::to_string(fields.external.front().first.keyOffset) +
+                                " is set, but data_location is not EXTERNAL (1); the file is damaged");
 
-        t.fileIndex = 0;
         if (isExternal) {
             src.source = Source::External;
-            resolveExternal(src, t, external, nbytes, need);
-        } else if (raw) {
+            resolveExternal(src, t, fields.external, nbytes, need);
+        } else if (fields.raw) {
             src.source = Source::Raw;
-            if (raw->length != nbytes)
-                fail("field raw_data (9) at file offset " + std::to_string(raw->keyOffset) + " holds " +
-                     std::to_string(raw->length) + " bytes, but " + need + "; the file is damaged");
-            t.offset = raw->offset;
-        } else if (!typed.empty()) {
-            const auto& [number, occ] = *typed.begin();
-            const std::string label = std::string(tensorFieldName(number)) + " (" + std::to_string(number) + ")";
-            if (number != typedFieldNumber(type->typed))
-                fail("field " + label + " at file offset " + std::to_string(occ.first.keyOffset) +
-                     " cannot hold values of " + std::string(type->name) + " (they belong in " +
-                     std::string(tensorFieldName(typedFieldNumber(type->typed))) + "); the file is damaged");
-            if (occ.count != numel)
-                fail("field " + label + " at file offset " + std::to_string(occ.first.keyOffset) + " holds " +
-                     std::to_string(occ.count) + " values, but dims " + shapeToString(t.shape) + " need " +
-                     std::to_string(numel) + "; the file is damaged");
-            src.source = Source::Typed;
-            src.typed = type->typed;
-            // Packed float and double values in one field are already the little-endian layout.
-            src.direct = (src.typed == TypedField::FloatData || src.typed == TypedField::DoubleData) &&
-                         occ.chunks == 1 && occ.first.type == WireType::Bytes;
-            t.offset = src.direct ? occ.first.offset : begin;
+            if (fields.raw->length != nbytes)
+                failTensor(src, "field raw_data (9) at file offset " + std::to_string(fields.raw->keyOffset) +
+                                    " holds " + std::to_string(fields.raw->length) + " bytes, but " + need +
+                                    "; the file is damaged");
+            t.offset = fields.raw->offset;
+        } else if (!fields.typed.empty()) {
+            placeTyped(src, t, *fields.typed.begin(), type, numel);
         } else if (numel != 0) {
-            fail("has no values: neither raw_data, a typed field nor external data holds the " + std::to_string(numel) +
-                 " elements of dims " + shapeToString(t.shape) + "; the file is damaged");
+            failTensor(src, "has no values: neither raw_data, a typed field nor external data holds the " +
+                                std::to_string(numel) + " elements of dims " + shapeToString(t.shape) +
+                                "; the file is damaged");
         } else {
-            t.offset = begin;
+            t.offset = src.messageBegin;
         }
+    }
 
-        m_tensors.push_back(std::move(t));
-        m_sources.push_back(std::move(src));
+    // Values in a typed field (float_data, int32_data, ...): the one the type uses, holding
+    // every element.
+    static void placeTyped(TensorSource& src, TensorInfo& t, const std::pair<const uint32_t, TypedOccurrences>& typed,
+                           const OnnxType& type, uint64_t numel)
+    {
+        const auto& [number, occ] = typed;
+        const std::string label = std::string(tensorFieldName(number)) + " (" + std::to_string(number) + ")";
+        if (number != typedFieldNumber(type.typed))
+            failTensor(src, "field " + label + " at file offset " + std::to_string(occ.first.keyOffset) +
+                                " cannot hold values of " + std::string(type.name) + " (they belong in " +
+                                std::string(tensorFieldName(typedFieldNumber(type.typed))) + "); the file is damaged");
+        if (occ.count != numel)
+            failTensor(src, "field " + label + " at file offset " + std::to_string(occ.first.keyOffset) + " holds " +
+                                std::to_string(occ.count) + " values, but dims " + shapeToString(t.shape) + " need " +
+                                std::to_string(numel) + "; the file is damaged");
+        src.source = Source::Typed;
+        src.typed = type.typed;
+        // Packed float and double values in one field are already the little-endian layout.
+        src.direct = (src.typed == TypedField::FloatData || src.typed == TypedField::DoubleData) && occ.chunks == 1 &&
+                     occ.first.type == WireType::Bytes;
+        t.offset = src.direct ? occ.first.offset : src.messageBegin;
     }
 
     // Counts the values of one occurrence of a typed field (packed or not).
@@ -704,6 +747,50 @@ private:
         ++occ.count;
     }
 
+    // The external data file `location` names: a relative POSIX path confined to the model's
+    // folder, to a regular file (symbolic links resolved, and they must stay inside too).
+    fs::path externalFile(const TensorSource& src, const std::string& label, const std::string& location) const
+    {
+        const auto fail = [&](ErrorKind kind, const std::string& what) { throw Error(kind, src.where + ": " + what); };
+        if (location.empty())
+            fail(ErrorKind::InvalidInput, label + " is empty; the file is damaged");
+        if (location.find('\0') != std::string::npos)
+            fail(ErrorKind::InvalidInput, label + " contains a NUL byte; refusing to read it");
+        if (location.front() == '/' || location.front() == '\\')
+            fail(ErrorKind::InvalidInput, label + " is an absolute path; external data must sit in the model's "
+                                                  "folder, refusing to read outside it");
+        for (size_t start = 0; start <= location.size();) {
+            size_t stop = location.find_first_of("/\\", start);
+            if (stop == std::string::npos)
+                stop = location.size();
+            if (std::string_view(location).substr(start, stop - start) == "..")
+                fail(ErrorKind::InvalidInput, label + " has a '..' component; external data must sit in the "
+                                                      "model's folder, refusing to read outside it");
+            start = stop + 1;
+        }
+
+        std::error_code ec;
+        const fs::path folder = fs::canonical(m_folder, ec);
+        if (ec)
+            fail(ErrorKind::Io, "cannot resolve the model's folder " + m_folder.string() + ": " + ec.message());
+        const fs::path target = m_folder / location;
+        if (!fs::exists(fs::symlink_status(target, ec)))
+            fail(ErrorKind::Io,
+                 label + ": the external data file " + target.string() + " does not exist; copy it beside the model");
+        const fs::path resolved = fs::canonical(target, ec);
+        if (ec)
+            fail(ErrorKind::Io,
+                 label + ": cannot resolve " + target.string() + ": " + ec.message() + " (a dangling symbolic link?)");
+        const fs::path relative = resolved.lexically_relative(folder);
+        if (relative.empty() || relative == "." || *relative.begin() == "..")
+            fail(ErrorKind::InvalidInput, label + " resolves through a symbolic link to " + resolved.string() +
+                                              ", outside the model's folder " + folder.string() +
+                                              "; refusing to read it (copy the data file into the folder)");
+        if (!fs::is_regular_file(resolved, ec))
+            fail(ErrorKind::InvalidInput, label + " (" + resolved.string() + ") is not a regular file");
+        return resolved;
+    }
+
     void resolveExternal(TensorSource& src, TensorInfo& t,
                          const std::vector<std::pair<Field, std::pair<std::string, std::string>>>& external,
                          uint64_t nbytes, const std::string& need)
@@ -724,44 +811,7 @@ private:
             fail(ErrorKind::InvalidInput, "data_location is EXTERNAL but external_data (13) has no \"location\" key; "
                                           "the file is damaged");
         const std::string label = "external_data location " + quote(*location);
-
-        // A relative POSIX path confined to the model's folder.
-        if (location->empty())
-            fail(ErrorKind::InvalidInput, label + " is empty; the file is damaged");
-        if (location->find('\0') != std::string::npos)
-            fail(ErrorKind::InvalidInput, label + " contains a NUL byte; refusing to read it");
-        if (location->front() == '/' || location->front() == '\\')
-            fail(ErrorKind::InvalidInput, label + " is an absolute path; external data must sit in the model's "
-                                                  "folder, refusing to read outside it");
-        for (size_t start = 0; start <= location->size();) {
-            size_t stop = location->find_first_of("/\\", start);
-            if (stop == std::string::npos)
-                stop = location->size();
-            if (std::string_view(*location).substr(start, stop - start) == "..")
-                fail(ErrorKind::InvalidInput, label + " has a '..' component; external data must sit in the "
-                                                      "model's folder, refusing to read outside it");
-            start = stop + 1;
-        }
-
-        std::error_code ec;
-        const fs::path folder = fs::canonical(m_folder, ec);
-        if (ec)
-            fail(ErrorKind::Io, "cannot resolve the model's folder " + m_folder.string() + ": " + ec.message());
-        const fs::path target = m_folder / *location;
-        if (!fs::exists(fs::symlink_status(target, ec)))
-            fail(ErrorKind::Io,
-                 label + ": the external data file " + target.string() + " does not exist; copy it beside the model");
-        const fs::path resolved = fs::canonical(target, ec);
-        if (ec)
-            fail(ErrorKind::Io,
-                 label + ": cannot resolve " + target.string() + ": " + ec.message() + " (a dangling symbolic link?)");
-        const fs::path relative = resolved.lexically_relative(folder);
-        if (relative.empty() || relative == "." || *relative.begin() == "..")
-            fail(ErrorKind::InvalidInput, label + " resolves through a symbolic link to " + resolved.string() +
-                                              ", outside the model's folder " + folder.string() +
-                                              "; refusing to read it (copy the data file into the folder)");
-        if (!fs::is_regular_file(resolved, ec))
-            fail(ErrorKind::InvalidInput, label + " (" + resolved.string() + ") is not a regular file");
+        const fs::path resolved = externalFile(src, label, *location);
 
         uint64_t offset = 0;
         if (offsetText) {
@@ -878,6 +928,7 @@ public:
 
 private:
     // Typed values in the dtype's little-endian layout.
+    // shape: long on purpose (one pass over the typed fields; its lambdas share the value count every error names)
     std::vector<std::byte> decode(size_t index) const
     {
         const TensorInfo& t = m_tensors[index];

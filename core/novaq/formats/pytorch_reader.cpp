@@ -254,12 +254,10 @@ bool isTorchScript(const ZipArchive& zip, const std::string& prefix)
                        [&](const ZipEntry& e) { return e.name.starts_with(prefix + "code/"); });
 }
 
-Parsed parseZip(const MappedFile& map, uint32_t fileIndex)
+// The archive's one data.pkl record, <prefix>/data.pkl with any single-level prefix
+// ("archive/", "<file stem>/").
+const ZipEntry& findDataPickle(const ZipArchive& zip, const fs::path& file)
 {
-    const fs::path& file = map.path();
-    const ZipArchive zip(map.bytes(), file);
-
-    // <prefix>/data.pkl, with any single-level prefix ("archive/", "<file stem>/").
     std::vector<const ZipEntry*> pickles;
     for (const ZipEntry& e : zip.entries()) {
         if (e.name == "data.pkl" ||
@@ -283,14 +281,12 @@ Parsed parseZip(const MappedFile& map, uint32_t fileIndex)
         fail(file, "the archive holds " + std::to_string(pickles.size()) + " data.pkl records (" +
                        quote(pickles[0]->name) + ", " + quote(pickles[1]->name) +
                        "); a PyTorch checkpoint has exactly one");
-    const ZipEntry& pickleEntry = *pickles.front();
-    const std::string prefix =
-        pickleEntry.name.substr(0, pickleEntry.name.size() - std::string_view("data.pkl").size());
-    if (isTorchScript(zip, prefix))
-        throw Error(ErrorKind::Unsupported, file.string() + ": this is a TorchScript archive (torch.jit.save), "
-                                                            "not a checkpoint; save model.state_dict() with "
-                                                            "torch.save and open that");
+    return *pickles.front();
+}
 
+// The optional byteorder record: the tensors must be little-endian.
+void checkByteOrder(const ZipArchive& zip, const std::string& prefix, const fs::path& file)
+{
     if (const ZipEntry* order = zip.find(prefix + "byteorder")) {
         const auto bytes = zip.verifiedData(*order);
         const std::string text(reinterpret_cast<const char*>(bytes.data()), std::min<size_t>(bytes.size(), 16));
@@ -302,6 +298,20 @@ Parsed parseZip(const MappedFile& map, uint32_t fileIndex)
         if (text != "little")
             fail(file, "record " + quote(order->name) + " must say \"little\" or \"big\", found " + quote(text));
     }
+}
+
+Parsed parseZip(const MappedFile& map, uint32_t fileIndex)
+{
+    const fs::path& file = map.path();
+    const ZipArchive zip(map.bytes(), file);
+    const ZipEntry& pickleEntry = findDataPickle(zip, file);
+    const std::string prefix =
+        pickleEntry.name.substr(0, pickleEntry.name.size() - std::string_view("data.pkl").size());
+    if (isTorchScript(zip, prefix))
+        throw Error(ErrorKind::Unsupported, file.string() + ": this is a TorchScript archive (torch.jit.save), "
+                                                            "not a checkpoint; save model.state_dict() with "
+                                                            "torch.save and open that");
+    checkByteOrder(zip, prefix, file);
 
     const uint64_t pickleOffset = zip.dataOffset(pickleEntry);
     const pickle::PickleSource source{file.string(), pickleEntry.name, pickleOffset};
@@ -342,31 +352,39 @@ Parsed parseZip(const MappedFile& map, uint32_t fileIndex)
 
 // ---- the legacy stream ----
 
-Parsed parseLegacy(const MappedFile& map, uint32_t fileIndex)
-{
-    const fs::path& file = map.path();
-    const auto bytes = map.bytes();
+// The legacy format: pickles one after the other, then the raw storages.
+struct LegacyStream {
+    const fs::path& file;
+    std::span<const std::byte> bytes;
     uint64_t pos = 0;
-    const auto next = [&](const char* what) {
+
+    Unpickled next(const char* what)
+    {
         const pickle::PickleSource source{file.string(), std::string("the legacy ") + what + " pickle", pos};
         Unpickled u = pickle::unpickle(bytes.subspan(static_cast<size_t>(pos)), source);
         pos += u.consumed;
         return u;
-    };
+    }
+};
 
-    const Unpickled magic = next("magic number");
+// The three header pickles: PyTorch's magic number, the protocol version, sys_info (which
+// must not say big-endian).
+void readLegacyHeader(LegacyStream& in)
+{
+    const fs::path& file = in.file;
+    const Unpickled magic = in.next("magic number");
     const pickle::Value& m = magic[magic.root];
     if (m.kind != Kind::BigInt || m.text.size() != kLegacyMagic.size() ||
         !std::equal(kLegacyMagic.begin(), kLegacyMagic.end(), m.text.begin(),
                     [](uint8_t a, char b) { return a == static_cast<uint8_t>(b); }))
         fail(file, "a pickle that does not start with PyTorch's magic number 0x1950a86a20f9469cfc6c, so not a "
                    "PyTorch checkpoint");
-    const Unpickled version = next("protocol version");
+    const Unpickled version = in.next("protocol version");
     if (version[version.root].kind != Kind::Int || version[version.root].integer != kLegacyProtocolVersion)
         fail(file, "the legacy protocol version (after the magic number) must be 1001, found " +
                        (version[version.root].kind == Kind::Int ? std::to_string(version[version.root].integer)
                                                                 : std::string("something else")));
-    const Unpickled sysInfo = next("sys_info");
+    const Unpickled sysInfo = in.next("sys_info");
     if (sysInfo[sysInfo.root].kind != Kind::Dict)
         fail(file, "the legacy sys_info record must be a dict");
     const auto& info = sysInfo[sysInfo.root].items;
@@ -375,16 +393,12 @@ Parsed parseLegacy(const MappedFile& map, uint32_t fileIndex)
             sysInfo[info[i + 1]].kind == Kind::Bool && sysInfo[info[i + 1]].integer == 0)
             throw Error(ErrorKind::Unsupported, file.string() + ": the checkpoint was saved big-endian; only "
                                                                 "little-endian checkpoints are read");
+}
 
-    const uint64_t objectOffset = pos;
-    const Unpickled u = next("state dict");
-    const std::vector<NamedTensor> named = namedTensors(u, file);
-    const uint64_t keysOffset = pos;
-    const Unpickled keys = next("storage keys");
-    if (keys[keys.root].kind != Kind::List)
-        fail(file, "the storage key list at offset " + std::to_string(keysOffset) + " must be a list");
-
-    // Each root storage the pickle names: its type and size.
+// Each root storage the pickle at objectOffset names: its type and size.
+std::map<std::string, const pickle::StorageRef*> rootStorages(const Unpickled& u, const fs::path& file,
+                                                              uint64_t objectOffset)
+{
     std::map<std::string, const pickle::StorageRef*> roots;
     for (const pickle::StorageRef& s : u.storages) {
         auto [it, inserted] = roots.emplace(s.key, &s);
@@ -394,8 +408,17 @@ Parsed parseLegacy(const MappedFile& map, uint32_t fileIndex)
                            " of " + std::to_string(s.numel) + ") in the pickle at offset " +
                            std::to_string(objectOffset));
     }
+    return roots;
+}
 
-    // Then, in the order of the key list, each storage: int64 element count and the raw elements.
+// Then, in the order of the key list, each storage: int64 element count and the raw elements.
+std::unordered_map<std::string, StorageBytes>
+readLegacyStorages(LegacyStream& in, const Unpickled& keys, uint64_t keysOffset,
+                   const std::map<std::string, const pickle::StorageRef*>& roots)
+{
+    const fs::path& file = in.file;
+    const std::span<const std::byte> bytes = in.bytes;
+    uint64_t& pos = in.pos;
     std::unordered_map<std::string, StorageBytes> records;
     for (ValueId k : keys[keys.root].items) {
         if (keys[k].kind != Kind::String)
@@ -423,6 +446,23 @@ Parsed parseLegacy(const MappedFile& map, uint32_t fileIndex)
             fail(file, "the storage key list names storage " + quote(key) + " twice");
         pos += size;
     }
+    return records;
+}
+
+Parsed parseLegacy(const MappedFile& map, uint32_t fileIndex)
+{
+    const fs::path& file = map.path();
+    LegacyStream in{file, map.bytes()};
+    readLegacyHeader(in);
+    const uint64_t objectOffset = in.pos;
+    const Unpickled u = in.next("state dict");
+    const std::vector<NamedTensor> named = namedTensors(u, file);
+    const uint64_t keysOffset = in.pos;
+    const Unpickled keys = in.next("storage keys");
+    if (keys[keys.root].kind != Kind::List)
+        fail(file, "the storage key list at offset " + std::to_string(keysOffset) + " must be a list");
+    const std::unordered_map<std::string, StorageBytes> records =
+        readLegacyStorages(in, keys, keysOffset, rootStorages(u, file, objectOffset));
 
     Parsed out;
     for (const NamedTensor& n : named) {

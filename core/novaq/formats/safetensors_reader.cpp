@@ -145,15 +145,12 @@ TensorInfo parseTensor(const fs::path& file, const std::string& name, const json
     return t;
 }
 
-ParsedFile parseSafetensorsFile(const MappedFile& map, uint32_t fileIndex)
+// The JSON header: its 8-byte length at offset 0, then the text, which must be a JSON object.
+json readHeader(const MappedFile& map, uint64_t& headerBytes)
 {
     const fs::path& file = map.path();
     const uint64_t size = map.size();
-    if (size < 8)
-        fail(file, "the file is " + std::to_string(size) +
-                       " bytes, shorter than the 8-byte header length at offset 0; it is truncated or not a "
-                       "safetensors file");
-    const uint64_t headerBytes = loadLe<uint64_t>(map.data());
+    headerBytes = loadLe<uint64_t>(map.data());
     if (headerBytes > kMaxHeaderBytes)
         fail(file, "header length " + std::to_string(headerBytes) + " (file offset 0) exceeds the limit of " +
                        std::to_string(kMaxHeaderBytes) + " bytes; the file is damaged or not a safetensors file");
@@ -165,32 +162,20 @@ ParsedFile parseSafetensorsFile(const MappedFile& map, uint32_t fileIndex)
         fail(file, "the JSON header at file offset 8 does not start with '{'; the file is damaged or not a "
                    "safetensors file");
 
-    const json header =
-        parseJsonStrict(std::string_view(text, static_cast<size_t>(headerBytes)), file, 8, "the header");
+    json header = parseJsonStrict(std::string_view(text, static_cast<size_t>(headerBytes)), file, 8, "the header");
     if (!header.is_object())
         fail(file, "the header must be a JSON object, found " + std::string(header.type_name()));
+    return header;
+}
 
-    const uint64_t bufferStart = 8 + headerBytes;
-    const uint64_t bufferSize = size - bufferStart;
-
-    ParsedFile parsed;
-    std::vector<Span> spans;
-    for (const auto& [name, entry] : header.items()) {
-        if (name == "__metadata__") {
-            checkMetadata(file, entry);
-            parsed.formatMetadata = entry;
-            continue;
-        }
-        Span span;
-        TensorInfo t = parseTensor(file, name, entry, bufferStart, bufferSize, span);
-        t.fileIndex = fileIndex;
-        parsed.tensors.push_back(std::move(t));
-        spans.push_back(span);
-    }
-
-    // The byte buffer must be covered exactly: in offset order each tensor begins where the
-    // previous one ended, and the last one ends at the end of the file.
-    std::vector<size_t> order(parsed.tensors.size());
+// The tensors in offset order (ties: end, then name). The byte buffer must be covered
+// exactly: in that order each tensor begins where the previous one ended, and the last one
+// ends at the end of the file.
+std::vector<size_t> coveringOrder(const fs::path& file, const std::vector<TensorInfo>& tensors,
+                                  const std::vector<Span>& spans, uint64_t bufferStart, uint64_t bufferSize,
+                                  uint64_t size)
+{
+    std::vector<size_t> order(tensors.size());
     for (size_t i = 0; i < order.size(); ++i)
         order[i] = i;
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -198,14 +183,14 @@ ParsedFile parseSafetensorsFile(const MappedFile& map, uint32_t fileIndex)
             return spans[a].begin < spans[b].begin;
         if (spans[a].end != spans[b].end)
             return spans[a].end < spans[b].end;
-        return parsed.tensors[a].name < parsed.tensors[b].name;
+        return tensors[a].name < tensors[b].name;
     });
     uint64_t previousEnd = 0;
     const TensorInfo* previous = nullptr;
     Span previousSpan;
     for (size_t i : order) {
         const Span& span = spans[i];
-        const TensorInfo& t = parsed.tensors[i];
+        const TensorInfo& t = tensors[i];
         if (span.begin < previousEnd)
             fail(file, "tensors " + quote(previous->name) + " (data_offsets " +
                            offsetsToString(previousSpan.begin, previousSpan.end) + ") and " + quote(t.name) +
@@ -229,7 +214,38 @@ ParsedFile parseSafetensorsFile(const MappedFile& map, uint32_t fileIndex)
                                  : std::string("the header (the file lists no tensors)")) +
                        " belong to no tensor; 8 + header length + last data_offsets end must equal the file size " +
                        std::to_string(size));
+    return order;
+}
 
+ParsedFile parseSafetensorsFile(const MappedFile& map, uint32_t fileIndex)
+{
+    const fs::path& file = map.path();
+    const uint64_t size = map.size();
+    if (size < 8)
+        fail(file, "the file is " + std::to_string(size) +
+                       " bytes, shorter than the 8-byte header length at offset 0; it is truncated or not a "
+                       "safetensors file");
+    uint64_t headerBytes = 0;
+    const json header = readHeader(map, headerBytes);
+    const uint64_t bufferStart = 8 + headerBytes;
+    const uint64_t bufferSize = size - bufferStart;
+
+    ParsedFile parsed;
+    std::vector<Span> spans;
+    for (const auto& [name, entry] : header.items()) {
+        if (name == "__metadata__") {
+            checkMetadata(file, entry);
+            parsed.formatMetadata = entry;
+            continue;
+        }
+        Span span;
+        TensorInfo t = parseTensor(file, name, entry, bufferStart, bufferSize, span);
+        t.fileIndex = fileIndex;
+        parsed.tensors.push_back(std::move(t));
+        spans.push_back(span);
+    }
+
+    const std::vector<size_t> order = coveringOrder(file, parsed.tensors, spans, bufferStart, bufferSize, size);
     std::vector<TensorInfo> sorted;
     sorted.reserve(order.size());
     for (size_t i : order)

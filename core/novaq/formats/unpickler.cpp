@@ -466,6 +466,7 @@ private:
     }
 
     // ---- one opcode ----
+    // shape: long on purpose (an opcode switch: one case per pickle opcode)
     void step(uint8_t op)
     {
         switch (op) {

@@ -64,26 +64,45 @@ ZipArchive::ZipArchive(std::span<const std::byte> bytes, std::filesystem::path p
     : m_bytes(bytes), m_path(std::move(path))
 {
     const uint64_t size = m_bytes.size();
-    const std::byte* base = m_bytes.data();
     if (size < kEndBytes)
         fail("the file is " + std::to_string(size) +
              " bytes, too short for a zip archive's end of central directory; it is truncated");
+    const CentralDirectory dir = readEndRecords(findEndRecord());
+    m_centralStart = dir.offset;
 
-    // The end of central directory record: the last signature within the trailing comment range.
-    uint64_t end = 0;
-    bool found = false;
-    const uint64_t lowest = size - kEndBytes > kMaxComment ? size - kEndBytes - kMaxComment : 0;
-    for (uint64_t pos = size - kEndBytes + 1; pos-- > lowest;) {
-        if (leField(base + pos, 4) == kEndMagic && pos + kEndBytes + leField(base + pos + 20, 2) <= size) {
-            end = pos;
-            found = true;
-            break;
-        }
+    m_entries.reserve(static_cast<size_t>(dir.count));
+    std::unordered_set<std::string> names;
+    uint64_t pos = dir.offset;
+    const uint64_t centralEnd = dir.offset + dir.size;
+    for (uint64_t i = 0; i < dir.count; ++i) {
+        ZipEntry e;
+        const uint64_t recordBytes = readCentralEntry(pos, centralEnd, i, e);
+        if (!names.insert(e.name).second)
+            fail("entry \"" + e.name + "\" appears twice in the central directory (second" + at(pos) +
+                 "); the archive is damaged or was built by a broken tool");
+        m_entries.push_back(std::move(e));
+        pos += recordBytes;
     }
-    if (!found)
-        fail("no zip end of central directory record in the last " + std::to_string(size - lowest) +
-             " bytes; the archive is truncated or damaged, download it again");
+}
 
+// The end of central directory record: the last signature within the trailing comment range.
+uint64_t ZipArchive::findEndRecord() const
+{
+    const uint64_t size = m_bytes.size();
+    const std::byte* base = m_bytes.data();
+    const uint64_t lowest = size - kEndBytes > kMaxComment ? size - kEndBytes - kMaxComment : 0;
+    for (uint64_t pos = size - kEndBytes + 1; pos-- > lowest;)
+        if (leField(base + pos, 4) == kEndMagic && pos + kEndBytes + leField(base + pos + 20, 2) <= size)
+            return pos;
+    fail("no zip end of central directory record in the last " + std::to_string(size - lowest) +
+         " bytes; the archive is truncated or damaged, download it again");
+}
+
+// Where the central directory is and how many entries it lists, from the end record at `end`
+// (or the ZIP64 end record it leads to), checked against the file.
+ZipArchive::CentralDirectory ZipArchive::readEndRecords(uint64_t end) const
+{
+    const std::byte* base = m_bytes.data();
     uint64_t diskNumber = leField(base + end + 4, 2);
     uint64_t centralDisk = leField(base + end + 6, 2);
     uint64_t count = leField(base + end + 10, 2);
@@ -123,67 +142,66 @@ ZipArchive::ZipArchive(std::span<const std::byte> bytes, std::filesystem::path p
     if (count > centralSize / kCentralBytes)
         fail("the end of central directory" + at(end) + " lists " + std::to_string(count) + " entries, more than its " +
              std::to_string(centralSize) + "-byte central directory can hold");
-    m_centralStart = centralOffset;
+    return CentralDirectory{centralOffset, centralSize, count};
+}
 
-    m_entries.reserve(static_cast<size_t>(count));
-    std::unordered_set<std::string> names;
-    uint64_t pos = centralOffset;
-    const uint64_t centralEnd = centralOffset + centralSize;
-    for (uint64_t i = 0; i < count; ++i) {
-        if (centralEnd - pos < kCentralBytes || leField(base + pos, 4) != kCentralMagic)
-            fail("central directory entry " + std::to_string(i) + at(pos) +
-                 " is missing or has a bad signature; the archive is damaged");
-        ZipEntry e;
-        e.centralOffset = pos;
-        e.flags = static_cast<uint16_t>(leField(base + pos + 8, 2));
-        e.method = static_cast<uint16_t>(leField(base + pos + 10, 2));
-        e.crc32 = static_cast<uint32_t>(leField(base + pos + 16, 4));
-        e.compressedSize = leField(base + pos + 20, 4);
-        e.size = leField(base + pos + 24, 4);
-        const uint64_t nameLen = leField(base + pos + 28, 2);
-        const uint64_t extraLen = leField(base + pos + 30, 2);
-        const uint64_t commentLen = leField(base + pos + 32, 2);
-        const uint64_t disk = leField(base + pos + 34, 2);
-        e.localHeaderOffset = leField(base + pos + 42, 4);
-        const uint64_t recordBytes = kCentralBytes + nameLen + extraLen + commentLen;
-        if (recordBytes > centralEnd - pos)
-            fail("central directory entry " + std::to_string(i) + at(pos) +
-                 " runs past the end of the central directory; the archive is damaged");
-        e.name.assign(reinterpret_cast<const char*>(base + pos + kCentralBytes), static_cast<size_t>(nameLen));
+// Reads the central directory entry at `pos` (the i-th) into e; returns its record's size.
+uint64_t ZipArchive::readCentralEntry(uint64_t pos, uint64_t centralEnd, uint64_t i, ZipEntry& e) const
+{
+    const std::byte* base = m_bytes.data();
+    if (centralEnd - pos < kCentralBytes || leField(base + pos, 4) != kCentralMagic)
+        fail("central directory entry " + std::to_string(i) + at(pos) +
+             " is missing or has a bad signature; the archive is damaged");
+    e.centralOffset = pos;
+    e.flags = static_cast<uint16_t>(leField(base + pos + 8, 2));
+    e.method = static_cast<uint16_t>(leField(base + pos + 10, 2));
+    e.crc32 = static_cast<uint32_t>(leField(base + pos + 16, 4));
+    e.compressedSize = leField(base + pos + 20, 4);
+    e.size = leField(base + pos + 24, 4);
+    const uint64_t nameLen = leField(base + pos + 28, 2);
+    const uint64_t extraLen = leField(base + pos + 30, 2);
+    const uint64_t commentLen = leField(base + pos + 32, 2);
+    const uint64_t disk = leField(base + pos + 34, 2);
+    e.localHeaderOffset = leField(base + pos + 42, 4);
+    const uint64_t recordBytes = kCentralBytes + nameLen + extraLen + commentLen;
+    if (recordBytes > centralEnd - pos)
+        fail("central directory entry " + std::to_string(i) + at(pos) +
+             " runs past the end of the central directory; the archive is damaged");
+    e.name.assign(reinterpret_cast<const char*>(base + pos + kCentralBytes), static_cast<size_t>(nameLen));
 
-        // ZIP64 extra field: 64-bit values for exactly those fields that hold 0xFFFFFFFF, in order.
-        const uint64_t extraStart = pos + kCentralBytes + nameLen;
-        const uint64_t extraEnd = extraStart + extraLen;
-        for (uint64_t x = extraStart; extraEnd - x >= 4;) {
-            const auto id = static_cast<uint16_t>(leField(base + x, 2));
-            const uint64_t len = leField(base + x + 2, 2);
-            if (len > extraEnd - x - 4)
-                fail("entry \"" + e.name + "\": extra field" + at(x) + " runs past its record; the archive is damaged");
-            if (id == kZip64ExtraId) {
-                uint64_t field = x + 4;
-                const auto take = [&](uint64_t& value, const char* what) {
-                    if (field + 8 > x + 4 + len)
-                        fail("entry \"" + e.name + "\": the ZIP64 extra field" + at(x) + " lacks the 64-bit " + what);
-                    value = leField(base + field, 8);
-                    field += 8;
-                };
-                if (e.size == 0xFFFFFFFF)
-                    take(e.size, "size");
-                if (e.compressedSize == 0xFFFFFFFF)
-                    take(e.compressedSize, "compressed size");
-                if (e.localHeaderOffset == 0xFFFFFFFF)
-                    take(e.localHeaderOffset, "local header offset");
-            }
-            x += 4 + len;
+    readZip64Extra(pos + kCentralBytes + nameLen, extraLen, e);
+    if (disk != 0 && disk != 0xFFFF)
+        fail("entry \"" + e.name + "\" lives on disk " + std::to_string(disk) +
+             "; multi-part zip archives are not supported");
+    return recordBytes;
+}
+
+// ZIP64 extra field: 64-bit values for exactly those fields of e that hold 0xFFFFFFFF, in order.
+void ZipArchive::readZip64Extra(uint64_t extraStart, uint64_t extraLen, ZipEntry& e) const
+{
+    const std::byte* base = m_bytes.data();
+    const uint64_t extraEnd = extraStart + extraLen;
+    for (uint64_t x = extraStart; extraEnd - x >= 4;) {
+        const auto id = static_cast<uint16_t>(leField(base + x, 2));
+        const uint64_t len = leField(base + x + 2, 2);
+        if (len > extraEnd - x - 4)
+            fail("entry \"" + e.name + "\": extra field" + at(x) + " runs past its record; the archive is damaged");
+        if (id == kZip64ExtraId) {
+            uint64_t field = x + 4;
+            const auto take = [&](uint64_t& value, const char* what) {
+                if (field + 8 > x + 4 + len)
+                    fail("entry \"" + e.name + "\": the ZIP64 extra field" + at(x) + " lacks the 64-bit " + what);
+                value = leField(base + field, 8);
+                field += 8;
+            };
+            if (e.size == 0xFFFFFFFF)
+                take(e.size, "size");
+            if (e.compressedSize == 0xFFFFFFFF)
+                take(e.compressedSize, "compressed size");
+            if (e.localHeaderOffset == 0xFFFFFFFF)
+                take(e.localHeaderOffset, "local header offset");
         }
-        if (disk != 0 && disk != 0xFFFF)
-            fail("entry \"" + e.name + "\" lives on disk " + std::to_string(disk) +
-                 "; multi-part zip archives are not supported");
-        if (!names.insert(e.name).second)
-            fail("entry \"" + e.name + "\" appears twice in the central directory (second" + at(pos) +
-                 "); the archive is damaged or was built by a broken tool");
-        m_entries.push_back(std::move(e));
-        pos += recordBytes;
+        x += 4 + len;
     }
 }
 

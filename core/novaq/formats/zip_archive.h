@@ -54,7 +54,16 @@ public:
     static bool hasZipMagic(std::span<const std::byte> head) noexcept;
 
 private:
+    // Where the central directory is, from the end records.
+    struct CentralDirectory {
+        uint64_t offset = 0, size = 0, count = 0;
+    };
+
     [[noreturn]] void fail(const std::string& what) const;
+    uint64_t findEndRecord() const;
+    CentralDirectory readEndRecords(uint64_t end) const;
+    uint64_t readCentralEntry(uint64_t pos, uint64_t centralEnd, uint64_t i, ZipEntry& e) const;
+    void readZip64Extra(uint64_t extraStart, uint64_t extraLen, ZipEntry& e) const;
 
     std::span<const std::byte> m_bytes;
     std::filesystem::path m_path;

@@ -103,21 +103,26 @@ struct WindowSums {
 
 } // namespace
 
-EvalResult evaluate(const LlamaModel& model, const LlamaModel* reference, std::span<const int32_t> tokens,
-                    const EvalOptions& options, const CancelToken* cancel, const EvalProgress& progress)
+namespace {
+
+// The windows evaluate() scores. Novaq: window w has inputs t[wN..wN+N-1] and targets
+// t[wN+1..wN+N], all scored. LlamaCpp: chunk w is t[wN..wN+N-1] (first token made BOS);
+// positions first..N-2 are scored, each against the chunk's next token (see eval.h).
+struct WindowPlan {
+    int64_t N = 0, windows = 0, first = 0, perWindow = 0;
+    bool llamaCpp = false;
+};
+
+// Checks the options against the model and the text; throws what to change.
+WindowPlan planWindows(const LlamaModel& model, const LlamaModel* reference, int64_t len, const EvalOptions& options)
 {
-    const auto started = std::chrono::steady_clock::now();
     const int64_t N = options.ctx;
     if (N < 2)
         throw Error(ErrorKind::InvalidArgument, "--ctx " + std::to_string(N) + ": a window needs at least 2 tokens");
     if (N > model.config.maxSeq)
         throw Error(ErrorKind::InvalidArgument, "--ctx " + std::to_string(N) + " is longer than the model's context (" +
                                                     std::to_string(model.config.maxSeq) + " positions)");
-    const int64_t len = static_cast<int64_t>(tokens.size());
     const bool llamaCpp = options.protocol == EvalProtocol::LlamaCpp;
-    // Novaq: window w has inputs t[wN..wN+N-1] and targets t[wN+1..wN+N], all scored.
-    // LlamaCpp: chunk w is t[wN..wN+N-1] (first token made BOS); positions first..N-2 are
-    // scored, each against the chunk's next token (see eval.h).
     const int64_t windows = llamaCpp ? (len >= 2 * N ? len / N : 0) : (len >= N + 1 ? (len - 1) / N : 0);
     const int64_t first = llamaCpp ? N / 2 : 0;
     const int64_t perWindow = llamaCpp ? N - 1 - first : N;
@@ -135,60 +140,57 @@ EvalResult evaluate(const LlamaModel& model, const LlamaModel* reference, std::s
         throw Error(ErrorKind::InvalidInput, "the two models have different vocabularies (" +
                                                  std::to_string(model.config.vocab) + " and " +
                                                  std::to_string(reference->config.vocab) + " tokens)");
-    const int64_t V = model.config.vocab;
+    return WindowPlan{N, windows, first, perWindow, llamaCpp};
+}
 
-    std::vector<WindowSums> sums(static_cast<size_t>(windows));
-    std::atomic<int64_t> done{0};
-    std::mutex progressMutex;
-    tbb::parallel_for(int64_t(0), windows, [&](int64_t w) {
-        if (cancel && cancel->cancelled())
-            return;
-        const std::span<const int32_t> window = tokens.subspan(static_cast<size_t>(w * N), static_cast<size_t>(N));
-        std::vector<int32_t> chunk;
-        std::span<const int32_t> input = window;
-        if (llamaCpp && options.bos >= 0) {
-            chunk.assign(window.begin(), window.end());
-            chunk[0] = options.bos;
-            input = chunk;
-        }
-        std::vector<float> logits(static_cast<size_t>(N * V)), refLogits;
-        KvCache cache(model.config, N);
-        forward(model, cache, input, logits.data());
+// Runs window w through the model (and the reference) and sums its scored positions.
+WindowSums scoreWindow(const LlamaModel& model, const LlamaModel* reference, std::span<const int32_t> tokens,
+                       const WindowPlan& plan, int bos, int64_t w)
+{
+    const int64_t N = plan.N, V = model.config.vocab;
+    const std::span<const int32_t> window = tokens.subspan(static_cast<size_t>(w * N), static_cast<size_t>(N));
+    std::vector<int32_t> chunk;
+    std::span<const int32_t> input = window;
+    if (plan.llamaCpp && bos >= 0) {
+        chunk.assign(window.begin(), window.end());
+        chunk[0] = bos;
+        input = chunk;
+    }
+    std::vector<float> logits(static_cast<size_t>(N * V)), refLogits;
+    KvCache cache(model.config, N);
+    forward(model, cache, input, logits.data());
+    if (reference) {
+        refLogits.resize(logits.size());
+        KvCache refCache(reference->config, N);
+        forward(*reference, refCache, input, refLogits.data());
+    }
+    WindowSums s;
+    std::vector<double> lp, lq;
+    for (int64_t t = plan.first; t < plan.first + plan.perWindow; ++t) {
+        const int32_t target = tokens[static_cast<size_t>(w * N + t + 1)];
+        logSoftmax(logits.data() + t * V, V, lp);
+        s.nll -= lp[static_cast<size_t>(target)];
         if (reference) {
-            refLogits.resize(logits.size());
-            KvCache refCache(reference->config, N);
-            forward(*reference, refCache, input, refLogits.data());
+            logSoftmax(refLogits.data() + t * V, V, lq);
+            s.refNll -= lq[static_cast<size_t>(target)];
+            double kl = 0;
+            for (int64_t v = 0; v < V; ++v)
+                kl += std::exp(lq[static_cast<size_t>(v)]) * (lq[static_cast<size_t>(v)] - lp[static_cast<size_t>(v)]);
+            s.kl += kl;
+            s.agree += argmax(logits.data() + t * V, V) == argmax(refLogits.data() + t * V, V);
         }
-        WindowSums& s = sums[static_cast<size_t>(w)];
-        std::vector<double> lp, lq;
-        for (int64_t t = first; t < first + perWindow; ++t) {
-            const int32_t target = tokens[static_cast<size_t>(w * N + t + 1)];
-            logSoftmax(logits.data() + t * V, V, lp);
-            s.nll -= lp[static_cast<size_t>(target)];
-            if (reference) {
-                logSoftmax(refLogits.data() + t * V, V, lq);
-                s.refNll -= lq[static_cast<size_t>(target)];
-                double kl = 0;
-                for (int64_t v = 0; v < V; ++v)
-                    kl += std::exp(lq[static_cast<size_t>(v)]) *
-                          (lq[static_cast<size_t>(v)] - lp[static_cast<size_t>(v)]);
-                s.kl += kl;
-                s.agree += argmax(logits.data() + t * V, V) == argmax(refLogits.data() + t * V, V);
-            }
-        }
-        const int64_t d = ++done;
-        if (progress) {
-            std::lock_guard lock(progressMutex);
-            progress(d, windows);
-        }
-    });
-    checkCancel(cancel);
+    }
+    return s;
+}
 
+// The figures from the windows' sums, added in window order: the same at any thread count.
+EvalResult summarize(const std::vector<WindowSums>& sums, const WindowPlan& plan, bool compared)
+{
     EvalResult r;
-    r.windows = windows;
-    r.scored = windows * perWindow;
+    r.windows = plan.windows;
+    r.scored = plan.windows * plan.perWindow;
     WindowSums total;
-    for (const WindowSums& s : sums) { // in window order: the same figures at any thread count
+    for (const WindowSums& s : sums) {
         total.nll += s.nll;
         total.refNll += s.refNll;
         total.kl += s.kl;
@@ -197,13 +199,38 @@ EvalResult evaluate(const LlamaModel& model, const LlamaModel* reference, std::s
     const double n = double(r.scored);
     r.meanNll = total.nll / n;
     r.perplexity = std::exp(r.meanNll);
-    if (reference) {
+    if (compared) {
         r.compared = true;
         r.refMeanNll = total.refNll / n;
         r.refPerplexity = std::exp(r.refMeanNll);
         r.meanKl = total.kl / n;
         r.top1 = double(total.agree) / n;
     }
+    return r;
+}
+
+} // namespace
+
+EvalResult evaluate(const LlamaModel& model, const LlamaModel* reference, std::span<const int32_t> tokens,
+                    const EvalOptions& options, const CancelToken* cancel, const EvalProgress& progress)
+{
+    const auto started = std::chrono::steady_clock::now();
+    const WindowPlan plan = planWindows(model, reference, static_cast<int64_t>(tokens.size()), options);
+    std::vector<WindowSums> sums(static_cast<size_t>(plan.windows));
+    std::atomic<int64_t> done{0};
+    std::mutex progressMutex;
+    tbb::parallel_for(int64_t(0), plan.windows, [&](int64_t w) {
+        if (cancel && cancel->cancelled())
+            return;
+        sums[static_cast<size_t>(w)] = scoreWindow(model, reference, tokens, plan, options.bos, w);
+        const int64_t d = ++done;
+        if (progress) {
+            std::lock_guard lock(progressMutex);
+            progress(d, plan.windows);
+        }
+    });
+    checkCancel(cancel);
+    EvalResult r = summarize(sums, plan, reference != nullptr);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     return r;
 }

@@ -151,6 +151,40 @@ void Generator::reset() noexcept
     m_cached.clear();
 }
 
+size_t Generator::reusePrefix(std::span<const int32_t> prompt)
+{
+    // The cached prefix this prompt shares; the last prompt id always runs again for its logits.
+    size_t common = 0;
+    while (common < m_cached.size() && common < prompt.size() && m_cached[common] == prompt[common])
+        ++common;
+    common = std::min(common, prompt.size() - 1);
+    m_cache.pos = static_cast<int64_t>(common); // later rows are overwritten
+    m_cached.resize(common);
+    return common;
+}
+
+bool Generator::prefill(std::span<const int32_t> prompt, size_t from, const CancelToken* cancel)
+{
+    try {
+        size_t at = from;
+        while (at + 1 < prompt.size()) {
+            if (cancel && cancel->cancelled())
+                return false;
+            const size_t n = std::min<size_t>(kPromptChunk, prompt.size() - 1 - at);
+            forward(m_model, m_cache, prompt.subspan(at, n), nullptr);
+            m_cached.insert(m_cached.end(), prompt.begin() + static_cast<std::ptrdiff_t>(at),
+                            prompt.begin() + static_cast<std::ptrdiff_t>(at + n));
+            at += n;
+        }
+        forward(m_model, m_cache, prompt.subspan(prompt.size() - 1), m_logits.data());
+        m_cached.push_back(prompt.back());
+    } catch (...) {
+        reset();
+        throw;
+    }
+    return true;
+}
+
 GenerationResult Generator::generate(std::span<const int32_t> prompt, const GenerationParams& params,
                                      const TextSink& sink, const CancelToken* cancel, const TokenObserver& observer)
 {
@@ -167,37 +201,16 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt, const Gene
     result.promptTokens = static_cast<int64_t>(prompt.size());
     const auto cancelled = [&] { return cancel && cancel->cancelled(); };
 
-    // The cached prefix this prompt shares; the last prompt id always runs again for its logits.
-    size_t common = 0;
-    while (common < m_cached.size() && common < prompt.size() && m_cached[common] == prompt[common])
-        ++common;
-    common = std::min(common, prompt.size() - 1);
-    m_cache.pos = static_cast<int64_t>(common); // later rows are overwritten
-    m_cached.resize(common);
+    const size_t common = reusePrefix(prompt);
     result.reusedTokens = static_cast<int64_t>(common);
 
     const auto started = std::chrono::steady_clock::now();
-    try {
-        size_t at = common;
-        while (at + 1 < prompt.size()) {
-            if (cancelled()) {
-                result.finish = FinishReason::Cancelled;
-                result.promptSeconds = secondsSince(started);
-                return result;
-            }
-            const size_t n = std::min<size_t>(kPromptChunk, prompt.size() - 1 - at);
-            forward(m_model, m_cache, prompt.subspan(at, n), nullptr);
-            m_cached.insert(m_cached.end(), prompt.begin() + static_cast<std::ptrdiff_t>(at),
-                            prompt.begin() + static_cast<std::ptrdiff_t>(at + n));
-            at += n;
-        }
-        forward(m_model, m_cache, prompt.subspan(prompt.size() - 1), m_logits.data());
-        m_cached.push_back(prompt.back());
-    } catch (...) {
-        reset();
-        throw;
-    }
+    const bool prefilled = prefill(prompt, common, cancel);
     result.promptSeconds = secondsSince(started);
+    if (!prefilled) {
+        result.finish = FinishReason::Cancelled;
+        return result;
+    }
 
     const auto generating = std::chrono::steady_clock::now();
     IncrementalDecoder decoder(m_tokenizer, prompt);

@@ -105,6 +105,12 @@ public:
     const LlamaModel& model() const noexcept { return m_model; }
 
 private:
+    // Keeps the cached ids this prompt starts with (all but its last id at most); returns how many.
+    size_t reusePrefix(std::span<const int32_t> prompt);
+    // Runs prompt[from..] through the model (the logits of its last id in m_logits); false when
+    // cancelled on the way (a chunk boundary). Resets the cache when the model throws.
+    bool prefill(std::span<const int32_t> prompt, size_t from, const CancelToken* cancel);
+
     const LlamaModel& m_model;
     const Tokenizer& m_tokenizer;
     KvCache m_cache;

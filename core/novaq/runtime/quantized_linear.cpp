@@ -950,20 +950,7 @@ QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, std::o
     if (q.codebooks.size() != books)
         throw Error(ErrorKind::InvalidArgument, "quantized matrix codebooks do not match its codec settings");
 
-    m_books.resize(books);
-    for (size_t i = 0; i < books; ++i)
-        m_books[i] = halfToFloat(q.codebooks[i]);
-    m_booksT.resize(books);
-    for (int k = 0; k < c.subspaces; ++k)
-        for (int64_t e = 0; e < m_entries; ++e)
-            for (int t = 0; t < m_d; ++t)
-                m_booksT[static_cast<size_t>((k * m_d + t) * m_entries + e)] =
-                    m_books[static_cast<size_t>((k * m_entries + e) * m_d + t)];
-    m_bookOf.resize(static_cast<size_t>(m_vpr));
-    for (int k = 0; k < c.subspaces; ++k)
-        for (int64_t v = subspaceBegin(m_vpr, c.subspaces, k); v < subspaceBegin(m_vpr, c.subspaces, k + 1); ++v)
-            m_bookOf[static_cast<size_t>(v)] = static_cast<uint32_t>(k * m_entries * m_d);
-
+    loadCodebooks(q);
     m_rowScale.resize(static_cast<size_t>(m_rows));
     m_rowMean.resize(static_cast<size_t>(m_rows));
     for (size_t i = 0; i < m_rowScale.size(); ++i) {
@@ -983,6 +970,32 @@ QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, std::o
         for (size_t j = 0; j < m_colScale.size(); ++j)
             m_colScale[j] = halfToFloat(q.colScale[j]);
 
+    interleaveCodes(q);
+}
+
+// m_books (f32), m_booksT (per subspace, transposed) and m_bookOf from q's codebooks.
+void QuantizedLinear::loadCodebooks(const QuantizedTensor& q)
+{
+    const CodecConfig& c = q.config;
+    const size_t books = q.codebooks.size();
+    m_books.resize(books);
+    for (size_t i = 0; i < books; ++i)
+        m_books[i] = halfToFloat(q.codebooks[i]);
+    m_booksT.resize(books);
+    for (int k = 0; k < c.subspaces; ++k)
+        for (int64_t e = 0; e < m_entries; ++e)
+            for (int t = 0; t < m_d; ++t)
+                m_booksT[static_cast<size_t>((k * m_d + t) * m_entries + e)] =
+                    m_books[static_cast<size_t>((k * m_entries + e) * m_d + t)];
+    m_bookOf.resize(static_cast<size_t>(m_vpr));
+    for (int k = 0; k < c.subspaces; ++k)
+        for (int64_t v = subspaceBegin(m_vpr, c.subspaces, k); v < subspaceBegin(m_vpr, c.subspaces, k + 1); ++v)
+            m_bookOf[static_cast<size_t>(v)] = static_cast<uint32_t>(k * m_entries * m_d);
+}
+
+// m_codes1 and m_codes2 from q's packed codes.
+void QuantizedLinear::interleaveCodes(const QuantizedTensor& q)
+{
     // Codes: [group of 64 rows][vec][64 rows], padding rows of the last group hold code 0.
     const int64_t interleaved = (m_rows + kInterleave - 1) / kInterleave;
     const auto slots = static_cast<size_t>(interleaved * m_vpr * kInterleave);
@@ -1103,6 +1116,7 @@ void QuantizedLinear::matVec(std::span<const float> x, std::span<float> y, SimdL
             m_rowScale[static_cast<size_t>(i)] * y[static_cast<size_t>(i)] + m_rowMean[static_cast<size_t>(i)] * sx;
 }
 
+// shape: long on purpose (a kernel: scratch, int8 tables and the block loop share their buffers and read as one pass)
 void QuantizedLinear::matVecInt8(const float* x, float* y, SimdLevel level) const
 {
     const SimdLevel use = level == SimdLevel::Best   ? (haveAvx512Vbmi() ? SimdLevel::Avx512 : SimdLevel::Portable)
@@ -1241,6 +1255,7 @@ void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLev
     matMulDecoded(X, T, Y, level, m_gemm);
 }
 
+// shape: long on purpose (a kernel: the Eigen twin and the FMA tiling share the row blocks and the epilogue)
 void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLevel level, Gemm gemm) const
 {
     checkAvailable(level);
@@ -1340,6 +1355,7 @@ void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLev
 // The bf16 product: as the f32 one, with the decoded rows and X rounded to bf16 (toBf16) and
 // VDPBF16PS chains (fast) or their scalar twin (dotBf16) for the sums. Columns are padded with a
 // zero to whole pairs (a zero product leaves a chain's sum as it is).
+// shape: long on purpose (a kernel: decode, rounding and the VDPBF16PS tiles read as one pass)
 void QuantizedLinear::matMulBf16(const float* X, int64_t T, float* Y, bool fast) const
 {
     const int64_t K = m_cols, kp = (K + 1) / 2, kpad = 2 * kp;
@@ -1455,6 +1471,7 @@ void QuantizedLinear::matMulBf16(const float* X, int64_t T, float* Y, bool fast)
 // The int8 product (see kQBlock): tokens rounded once per call, blocks of rows decoded a few at a
 // time, rounded, then multiplied by the VNNI kernel (4 rows x 32 tokens, or 8 x 16 for T <= 16)
 // or the portable twin. Scratch per thread, kept between calls: nothing is allocated once warm.
+// shape: long on purpose (a kernel: per-thread scratch, token rounding and the register tiles read as one pass)
 void QuantizedLinear::matMulInt8(const float* X, int64_t T, float* Y, bool vnni) const
 {
     const int64_t K = m_cols, nB = (K + kQBlock - 1) / kQBlock, Kp = nB * kQBlock;

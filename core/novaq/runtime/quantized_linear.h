@@ -164,6 +164,8 @@ public:
     size_t memoryBytes() const noexcept;
 
 private:
+    void loadCodebooks(const QuantizedTensor& q);
+    void interleaveCodes(const QuantizedTensor& q);
     void buildTables(const float* x, float* table) const;
     void matVecInt8(const float* x, float* y, SimdLevel level) const;
     void lookupSums(const float* table, SimdLevel level, float* sums) const;

@@ -410,6 +410,35 @@ struct Server::Impl {
         if (boolField(body, "echo", false))
             throw ApiError(400, "'echo' is not supported", "echo", "unsupported_parameter");
 
+        readSampling(body, chat, job);
+        const bool ignoreEos = boolField(body, "ignore_eos", false); // llama.cpp's extension
+        job.params.stop = stopField(body);
+
+        const char* promptField = chat ? "messages" : "prompt";
+        if (chat) {
+            job.prompt = chatPrompt(body);
+            job.params.stop.insert(job.params.stop.end(), chatStops.begin(), chatStops.end());
+            if (!ignoreEos)
+                job.params.stopTokens = chatStopTokens;
+        } else {
+            job.prompt = textPrompt(body);
+            if (!ignoreEos)
+                job.params.stopTokens = textStopTokens;
+        }
+        if (job.prompt.empty())
+            throw ApiError(400, std::string("the ") + promptField + " give no tokens", promptField, "invalid_value");
+        if (static_cast<int64_t>(job.prompt.size()) >= context)
+            throw ApiError(400,
+                           "This model's maximum context length is " + std::to_string(context) + " tokens; the " +
+                               promptField + " have " + std::to_string(job.prompt.size()) +
+                               " tokens, which leaves no room for a reply",
+                           promptField, "context_length_exceeded");
+        return job;
+    }
+
+    // The sampling parameters, the seed (random when not given) and the token limit.
+    void readSampling(const json& body, bool chat, Job& job) const
+    {
         SamplingParams& s = job.params.sampling;
         s.temperature = static_cast<float>(numberField(body, "temperature", 1.0, 0.0, 2.0));
         s.topP = static_cast<float>(numberField(body, "top_p", 1.0, 0.0, 1.0));
@@ -429,59 +458,49 @@ struct Server::Impl {
             maxTokens = integerField(body, "max_completion_tokens", 0, 1, maxLimit);
         maxTokens = integerField(body, "max_tokens", maxTokens, 1, maxLimit);
         job.params.maxTokens = maxTokens;
-        const bool ignoreEos = boolField(body, "ignore_eos", false); // llama.cpp's extension
-        job.params.stop = stopField(body);
+    }
 
-        const char* promptField = chat ? "messages" : "prompt";
-        if (chat) {
-            const std::vector<ChatMessage> messages = messagesField(body);
-            std::string rendered;
-            try {
-                rendered = chatTemplate.render(messages, true);
-            } catch (const Error& e) {
-                throw ApiError(400, std::string("the chat template could not render the messages: ") + e.what(),
-                               "messages", "invalid_value");
-            }
-            job.prompt = encoder.encodeChat(rendered, chatTemplate);
-            job.params.stop.insert(job.params.stop.end(), chatStops.begin(), chatStops.end());
-            if (!ignoreEos)
-                job.params.stopTokens = chatStopTokens;
-        } else {
-            const json* p = field(body, "prompt");
-            if (!p)
-                throw ApiError(400, "'prompt' is required: the text to continue", "prompt",
-                               "missing_required_parameter");
-            if (p->is_array() && p->size() == 1 && (*p)[0].is_string())
-                p = &(*p)[0];
-            if (p->is_string()) {
-                job.prompt = encoder.encodeText(p->get<std::string>());
-            } else if (p->is_array() && !p->empty() &&
-                       std::all_of(p->begin(), p->end(), [](const json& x) { return x.is_number_integer(); })) {
-                for (const json& x : *p) {
-                    const int64_t id = x.get<int64_t>();
-                    if (id < 0 || id >= model.config.vocab)
-                        throw ApiError(400,
-                                       "'prompt' token id " + std::to_string(id) + " is outside the vocabulary (0.." +
-                                           std::to_string(model.config.vocab - 1) + ")",
-                                       "prompt", "invalid_value");
-                    job.prompt.push_back(static_cast<int32_t>(id));
-                }
-            } else {
-                throw ApiError(400, "'prompt' must be a string (or one string or token ids in an array)", "prompt",
-                               "invalid_type");
-            }
-            if (!ignoreEos)
-                job.params.stopTokens = textStopTokens;
+    // The chat messages rendered with the model's template, as token ids.
+    std::vector<int32_t> chatPrompt(const json& body) const
+    {
+        const std::vector<ChatMessage> messages = messagesField(body);
+        std::string rendered;
+        try {
+            rendered = chatTemplate.render(messages, true);
+        } catch (const Error& e) {
+            throw ApiError(400, std::string("the chat template could not render the messages: ") + e.what(), "messages",
+                           "invalid_value");
         }
-        if (job.prompt.empty())
-            throw ApiError(400, std::string("the ") + promptField + " give no tokens", promptField, "invalid_value");
-        if (static_cast<int64_t>(job.prompt.size()) >= context)
-            throw ApiError(400,
-                           "This model's maximum context length is " + std::to_string(context) + " tokens; the " +
-                               promptField + " have " + std::to_string(job.prompt.size()) +
-                               " tokens, which leaves no room for a reply",
-                           promptField, "context_length_exceeded");
-        return job;
+        return encoder.encodeChat(rendered, chatTemplate);
+    }
+
+    // The completion prompt: a string, one string in an array, or token ids.
+    std::vector<int32_t> textPrompt(const json& body) const
+    {
+        std::vector<int32_t> prompt;
+        const json* p = field(body, "prompt");
+        if (!p)
+            throw ApiError(400, "'prompt' is required: the text to continue", "prompt", "missing_required_parameter");
+        if (p->is_array() && p->size() == 1 && (*p)[0].is_string())
+            p = &(*p)[0];
+        if (p->is_string()) {
+            prompt = encoder.encodeText(p->get<std::string>());
+        } else if (p->is_array() && !p->empty() &&
+                   std::all_of(p->begin(), p->end(), [](const json& x) { return x.is_number_integer(); })) {
+            for (const json& x : *p) {
+                const int64_t id = x.get<int64_t>();
+                if (id < 0 || id >= model.config.vocab)
+                    throw ApiError(400,
+                                   "'prompt' token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+                                       std::to_string(model.config.vocab - 1) + ")",
+                                   "prompt", "invalid_value");
+                prompt.push_back(static_cast<int32_t>(id));
+            }
+        } else {
+            throw ApiError(400, "'prompt' must be a string (or one string or token ids in an array)", "prompt",
+                           "invalid_type");
+        }
+        return prompt;
     }
 
     json usageJson(const GenerationResult& r) const
@@ -553,76 +572,88 @@ struct Server::Impl {
         }
         auto ticket = std::make_shared<Ticket>(*pool);
         if (!job->stream) {
-            Generator* g = ticket->acquire([this] { return !stopping.cancelled(); });
-            if (!g)
-                throw ApiError(503, "the server is shutting down", "", "shutting_down", "server_error");
-            if (options.onSlotAcquired)
-                options.onSlotAcquired();
-            GenerationResult r;
-            try {
-                r = g->generate(job->prompt, job->params, {}, &stopping, observer());
-            } catch (...) {
-                ++disconnected; // cut short by an error: counted once all the same
-                throw;
-            }
-            ticket->release();
-            count(r);
-            if (r.finish == FinishReason::Cancelled)
-                throw ApiError(503, "the server is shutting down", "", "shutting_down", "server_error");
-            res.set_content(dump(completionJson(*job, r)), "application/json");
+            completeNow(*job, *ticket, res);
             return;
         }
         res.set_header("Cache-Control", "no-cache");
         res.set_header("X-Accel-Buffering", "no");
         res.set_chunked_content_provider("text/event-stream", [this, job, ticket](size_t, httplib::DataSink& sink) {
-            const auto send = [&sink](const std::string& event) { return sink.write(event.data(), event.size()); };
-            const auto data = [&](const json& j) { return send("data: " + dump(j) + "\n\n"); };
-            try {
-                int waits = 0;
-                // While queued, an SSE comment now and then finds out whether the client is still there.
-                Generator* g = ticket->acquire([&] {
-                    return !stopping.cancelled() && (++waits % 5 != 0 || send(": waiting for a free slot\n\n"));
-                });
-                if (!g) {
-                    if (stopping.cancelled())
-                        data(errorJson("the server is shutting down", "server_error", "", "shutting_down"));
-                    else
-                        ++disconnected; // the client left while it waited
-                    return false;
-                }
-                if (options.onSlotAcquired)
-                    options.onSlotAcquired();
-                if (job->chat && !data(chunkJson(*job, "", nullptr, true))) {
-                    ++disconnected;
-                    return false;
-                }
-                const GenerationResult r = g->generate(
-                    job->prompt, job->params,
-                    [&](std::string_view text) { return data(chunkJson(*job, std::string(text), nullptr, false)); },
-                    &stopping, observer());
-                ticket->release();
-                count(r);
-                if (r.finish == FinishReason::Cancelled)
-                    return false;
-                if (!data(chunkJson(*job, "", finishReasonName(r.finish), false)))
-                    return false;
-                if (job->includeUsage) {
-                    json usage = chunkJson(*job, "", nullptr, false);
-                    usage["choices"] = json::array();
-                    usage["usage"] = usageJson(r);
-                    if (!data(usage))
-                        return false;
-                }
-                if (!send("data: [DONE]\n\n"))
-                    return false;
-                sink.done();
-                return true;
-            } catch (const std::exception& e) {
-                ++disconnected; // cut short by an error: counted once all the same
-                data(errorJson(std::string("generation failed: ") + e.what(), "server_error", "", ""));
+            return streamJob(*job, *ticket, sink);
+        });
+    }
+
+    // A non-streamed completion: waits for a slot, generates, answers with the whole result.
+    void completeNow(const Job& job, Ticket& ticket, httplib::Response& res)
+    {
+        Generator* g = ticket.acquire([this] { return !stopping.cancelled(); });
+        if (!g)
+            throw ApiError(503, "the server is shutting down", "", "shutting_down", "server_error");
+        if (options.onSlotAcquired)
+            options.onSlotAcquired();
+        GenerationResult r;
+        try {
+            r = g->generate(job.prompt, job.params, {}, &stopping, observer());
+        } catch (...) {
+            ++disconnected; // cut short by an error: counted once all the same
+            throw;
+        }
+        ticket.release();
+        count(r);
+        if (r.finish == FinishReason::Cancelled)
+            throw ApiError(503, "the server is shutting down", "", "shutting_down", "server_error");
+        res.set_content(dump(completionJson(job, r)), "application/json");
+    }
+
+    // A streamed completion (server-sent events), run by httplib's content provider: false
+    // ends the stream early (client gone, shutdown, failure).
+    bool streamJob(const Job& job, Ticket& ticket, httplib::DataSink& sink)
+    {
+        const auto send = [&sink](const std::string& event) { return sink.write(event.data(), event.size()); };
+        const auto data = [&](const json& j) { return send("data: " + dump(j) + "\n\n"); };
+        try {
+            int waits = 0;
+            // While queued, an SSE comment now and then finds out whether the client is still there.
+            Generator* g = ticket.acquire(
+                [&] { return !stopping.cancelled() && (++waits % 5 != 0 || send(": waiting for a free slot\n\n")); });
+            if (!g) {
+                if (stopping.cancelled())
+                    data(errorJson("the server is shutting down", "server_error", "", "shutting_down"));
+                else
+                    ++disconnected; // the client left while it waited
                 return false;
             }
-        });
+            if (options.onSlotAcquired)
+                options.onSlotAcquired();
+            if (job.chat && !data(chunkJson(job, "", nullptr, true))) {
+                ++disconnected;
+                return false;
+            }
+            const GenerationResult r = g->generate(
+                job.prompt, job.params,
+                [&](std::string_view text) { return data(chunkJson(job, std::string(text), nullptr, false)); },
+                &stopping, observer());
+            ticket.release();
+            count(r);
+            if (r.finish == FinishReason::Cancelled)
+                return false;
+            if (!data(chunkJson(job, "", finishReasonName(r.finish), false)))
+                return false;
+            if (job.includeUsage) {
+                json usage = chunkJson(job, "", nullptr, false);
+                usage["choices"] = json::array();
+                usage["usage"] = usageJson(r);
+                if (!data(usage))
+                    return false;
+            }
+            if (!send("data: [DONE]\n\n"))
+                return false;
+            sink.done();
+            return true;
+        } catch (const std::exception& e) {
+            ++disconnected; // cut short by an error: counted once all the same
+            data(errorJson(std::string("generation failed: ") + e.what(), "server_error", "", ""));
+            return false;
+        }
     }
 
     // ---- routes ----
@@ -652,6 +683,7 @@ struct Server::Impl {
         (void)req;
     }
 
+    // shape: long on purpose (the route table: one handler per endpoint, registered in one place)
     void routes()
     {
         // A generating or waiting request holds its connection's thread: room for all of them,

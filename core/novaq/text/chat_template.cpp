@@ -38,6 +38,7 @@ struct Builtin {
 };
 
 // The families of llama.cpp's built-in list that the models we run use, in our own Jinja.
+// shape: long on purpose (a table: one row per built-in chat template)
 const std::vector<Builtin>& builtins()
 {
     static const std::vector<Builtin> table = {

@@ -602,14 +602,9 @@ std::optional<std::string> configToken(const std::filesystem::path& dir, const c
     return std::nullopt;
 }
 
-} // namespace
-
-std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path)
+// The BPE model of a tokenizer.json root (other model types and subword affixes are not supported).
+const json& bpeModel(const json& root, const std::string& label)
 {
-    const std::string label = path.string();
-    const std::vector<std::byte> bytes = text::readFileBytes(path);
-    const std::string_view textView(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    const json root = parseJsonStrict(textView, path, 0, "tokenizer.json");
     if (!root.is_object())
         failInput(label, "the top level is not a JSON object; this is not a tokenizer.json");
     const json& model = member(root, "model", label, "tokenizer");
@@ -623,8 +618,12 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
     for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"})
         if (!stringOr(model, key, "", label, "model").empty())
             unsupported(label, std::string("model.") + key + " is set; BPE with subword affixes is not supported");
+    return model;
+}
 
-    HfBpeTokenizer::Config c;
+// model.vocab into c.vocab; returns the tokens by id.
+std::map<int64_t, std::string> readVocab(const json& model, const std::string& label, HfBpeTokenizer::Config& c)
+{
     const json& vocab = member(model, "vocab", label, "model");
     if (!vocab.is_object() || vocab.empty())
         failInput(label, "model.vocab must be a non-empty object of token -> id");
@@ -635,6 +634,13 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
         byId[id.get<int64_t>()] = token;
         c.vocab[token] = static_cast<int32_t>(id.get<int64_t>());
     }
+    return byId;
+}
+
+// added_tokens into c.vocab, c.added and byId; returns whether each added id is special.
+std::map<int64_t, bool> readAddedTokens(const json& root, const std::string& label, HfBpeTokenizer::Config& c,
+                                        std::map<int64_t, std::string>& byId)
+{
     std::map<int64_t, bool> specialIds;
     if (const auto it = root.find("added_tokens"); it != root.end() && !it->is_null()) {
         if (!it->is_array())
@@ -657,6 +663,14 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
             specialIds[id] = boolOr(a, "special", false, label, where);
         }
     }
+    return specialIds;
+}
+
+// The pieces by id (no holes allowed) and their types; sets c's byte fallback, fuse_unk,
+// ignore_merges and unknown token from the model.
+text::Vocabulary pieceTable(const json& model, const std::string& label, const std::map<int64_t, std::string>& byId,
+                            const std::map<int64_t, bool>& specialIds, HfBpeTokenizer::Config& c)
+{
     const int64_t size = byId.rbegin()->first + 1;
     if (static_cast<size_t>(size) != byId.size())
         failInput(label, "model.vocab and added_tokens use ids up to " + std::to_string(size - 1) + " but only " +
@@ -687,7 +701,12 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
     for (const auto& [id, special] : specialIds)
         if (special)
             v.types[static_cast<size_t>(id)] = PieceType::Control;
+    return v;
+}
 
+// model.merges into c.merges, ranked by position (the first of equal pairs wins).
+void readMerges(const json& model, const std::string& label, HfBpeTokenizer::Config& c)
+{
     const json& merges = member(model, "merges", label, "model");
     if (!merges.is_array())
         failInput(label, "model.merges must be an array");
@@ -723,7 +742,11 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
             (static_cast<uint64_t>(static_cast<uint32_t>(l->second)) << 32) | static_cast<uint32_t>(r->second);
         c.merges.emplace(key, std::make_pair(static_cast<int32_t>(i), merged->second)); // first rank wins
     }
+}
 
+// The normalizers and pre-tokenizers into c; returns whether the pipeline is byte-level.
+bool readPipeline(const json& root, const std::string& label, HfBpeTokenizer::Config& c)
+{
     if (const auto it = root.find("normalizer"); it != root.end())
         parseNormalizer(*it, label, "normalizer", c.normalizers);
     if (const auto it = root.find("pre_tokenizer"); it != root.end())
@@ -736,9 +759,15 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
         byteLevel = byteLevel || optionalType(*it) == "ByteLevel";
         c.stripLeadingSpace = decoderStripsLeadingSpace(*it);
     }
+    return byteLevel;
+}
 
+// BOS and EOS: from the post-processor's template, tokenizer_config.json beside the file,
+// or, last, the usual names among the special added tokens.
+void findBosEos(const json& root, const std::filesystem::path& dir, const HfBpeTokenizer::Config& c,
+                std::map<int64_t, bool>& specialIds, text::Vocabulary& v)
+{
     const json post = root.value("post_processor", json());
-    const std::filesystem::path dir = path.parent_path();
     auto idOf = [&](const std::optional<std::string>& token) -> int32_t {
         if (!token)
             return -1;
@@ -765,6 +794,24 @@ std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path
         v.bos = specialNamed({"<s>", "<|begin_of_text|>", "<bos>"});
     if (v.eos < 0)
         v.eos = specialNamed({"</s>", "<|end_of_text|>", "<|endoftext|>", "<eos>"});
+}
+
+} // namespace
+
+std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path)
+{
+    const std::string label = path.string();
+    const std::vector<std::byte> bytes = text::readFileBytes(path);
+    const std::string_view textView(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    const json root = parseJsonStrict(textView, path, 0, "tokenizer.json");
+    const json& model = bpeModel(root, label);
+    HfBpeTokenizer::Config c;
+    std::map<int64_t, std::string> byId = readVocab(model, label, c);
+    std::map<int64_t, bool> specialIds = readAddedTokens(root, label, c, byId);
+    text::Vocabulary v = pieceTable(model, label, byId, specialIds, c);
+    readMerges(model, label, c);
+    const bool byteLevel = readPipeline(root, label, c);
+    findBosEos(root, path.parent_path(), c, specialIds, v);
 
     std::string kind = byteLevel ? "bpe-byte-level" : c.byteFallback ? "bpe-byte-fallback" : "bpe";
     const text::DecodeStyle style = byteLevel ? text::DecodeStyle::ByteLevel : text::DecodeStyle::Metaspace;

@@ -730,6 +730,7 @@ private:
     }
 
     // The tokens of one tag from `p`; returns the position after its closing delimiter.
+    // shape: long on purpose (a lexer loop: one branch per token class, sharing the position and bracket depth)
     size_t lexTag(size_t p, char kind, size_t tagStart, char& closeSign)
     {
         const size_t n = m_src.size();
@@ -1112,149 +1113,31 @@ private:
         }
     }
 
+    // A statement after its '{%': dispatches on the keyword.
     std::unique_ptr<Stmt> parseStatement(int line)
     {
         enter(line);
         const std::string keyword = expectName("a statement name (if, for, set, ...)");
         std::unique_ptr<Stmt> s;
         if (keyword == "if") {
-            s = newStmt(Stmt::Kind::If, line);
-            ExprPtr cond = parseExpr();
-            expectType(Tok::BlockEnd, "'%}'");
-            while (true) {
-                std::string tag;
-                Body body = parseBody({"elif", "else", "endif"}, tag, line);
-                s->branches.emplace_back(std::move(cond), std::move(body));
-                if (tag == "elif") {
-                    cond = parseExpr();
-                    expectType(Tok::BlockEnd, "'%}'");
-                    continue;
-                }
-                if (tag == "else") {
-                    expectType(Tok::BlockEnd, "'%}'");
-                    s->elseBody = parseBody({"endif"}, tag, line);
-                }
-                expectType(Tok::BlockEnd, "'%}'");
-                break;
-            }
+            s = parseIf(line);
         } else if (keyword == "for") {
-            s = newStmt(Stmt::Kind::For, line);
-            s->targets.push_back(expectName("a loop variable"));
-            while (isOp(",")) {
-                ++m_i;
-                s->targets.push_back(expectName("a loop variable"));
-            }
-            if (!isName("in"))
-                unexpected("'in'");
-            ++m_i;
-            s->expr = parseTupleOr(/*noCond=*/true);
-            if (isName("if")) {
-                ++m_i;
-                s->filter = parseExpr();
-            }
-            if (isName("recursive"))
-                fail(m_label, peek().line, "recursive loops are not supported");
-            expectType(Tok::BlockEnd, "'%}'");
-            std::string tag;
-            {
-                LoopGuard guard(m_loopDepth);
-                s->body = parseBody({"else", "endfor"}, tag, line);
-            }
-            if (tag == "else") {
-                expectType(Tok::BlockEnd, "'%}'");
-                s->elseBody = parseBody({"endfor"}, tag, line);
-            }
-            expectType(Tok::BlockEnd, "'%}'");
+            s = parseFor(line);
         } else if (keyword == "set") {
-            s = newStmt(Stmt::Kind::Set, line);
-            s->targets.push_back(expectName("a variable name"));
-            if (isOp(".")) {
-                ++m_i;
-                s->targets.push_back(expectName("an attribute name"));
-                s->attrTarget = true;
-            } else {
-                while (isOp(",")) {
-                    ++m_i;
-                    s->targets.push_back(expectName("a variable name"));
-                }
-            }
-            if (isOp("=")) {
-                ++m_i;
-                s->expr = parseTupleOr(false);
-                expectType(Tok::BlockEnd, "'%}'");
-            } else {
-                if (s->targets.size() > 1 && !s->attrTarget)
-                    unexpected("'='");
-                expectType(Tok::BlockEnd, "'%}' or '='");
-                s->kind = Stmt::Kind::SetBlock;
-                std::string tag;
-                s->body = parseBody({"endset"}, tag, line);
-                expectType(Tok::BlockEnd, "'%}'");
-            }
+            s = parseSet(line);
         } else if (keyword == "macro") {
-            s = newStmt(Stmt::Kind::Macro, line);
-            s->targets.push_back(expectName("a macro name"));
-            expectOp("(");
-            while (!isOp(")")) {
-                std::string param = expectName("a parameter name");
-                ExprPtr def;
-                if (isOp("=")) {
-                    ++m_i;
-                    def = parseExpr();
-                }
-                s->params.emplace_back(std::move(param), std::move(def));
-                if (!isOp(")"))
-                    expectOp(",");
-            }
-            ++m_i;
-            expectType(Tok::BlockEnd, "'%}'");
-            std::string tag;
-            s->body = parseBody({"endmacro"}, tag, line);
-            expectType(Tok::BlockEnd, "'%}'");
+            s = parseMacro(line);
         } else if (keyword == "break" || keyword == "continue") {
             if (m_loopDepth == 0)
                 fail(m_label, line, "{% " + keyword + " %} outside a loop");
             s = newStmt(keyword == "break" ? Stmt::Kind::Break : Stmt::Kind::Continue, line);
             expectType(Tok::BlockEnd, "'%}'");
         } else if (keyword == "generation") {
-            // transformers' marker for assistant tokens: renders its body.
-            s = newStmt(Stmt::Kind::Scope, line);
-            expectType(Tok::BlockEnd, "'%}'");
-            std::string tag;
-            s->body = parseBody({"endgeneration"}, tag, line);
-            expectType(Tok::BlockEnd, "'%}'");
+            s = parseGeneration(line);
         } else if (keyword == "with") {
-            // {% with a = 1, b = x %} ... {% endwith %}: names that live only inside.
-            s = newStmt(Stmt::Kind::With, line);
-            while (peek().type != Tok::BlockEnd) {
-                std::string name = expectName("a variable name");
-                expectOp("=");
-                s->params.emplace_back(std::move(name), parseExpr());
-                if (peek().type != Tok::BlockEnd)
-                    expectOp(",");
-            }
-            ++m_i;
-            std::string tag;
-            s->body = parseBody({"endwith"}, tag, line);
-            expectType(Tok::BlockEnd, "'%}'");
+            s = parseWith(line);
         } else if (keyword == "filter") {
-            // {% filter upper %} ... {% endfilter %}: the body's text through a filter.
-            s = newStmt(Stmt::Kind::FilterBlock, line);
-            auto f = make(Expr::Kind::Filter, line);
-            f->name = expectName("a filter name");
-            const auto& names = filterNames();
-            if (std::find(names.begin(), names.end(), f->name) == names.end())
-                fail(m_label, line, "no filter named '" + f->name + "'");
-            if (isOp("(")) {
-                enter(line);
-                parseCallArgs(*f);
-                --m_depth;
-            }
-            s->expr = std::move(f);
-            expectType(Tok::BlockEnd, "'%}'");
-            std::string tag;
-            s->body = parseBody({"endfilter"}, tag, line);
-            expectType(Tok::BlockEnd, "'%}'");
+            s = parseFilterBlock(line);
         } else if (keyword == "elif" || keyword == "else" || keyword.rfind("end", 0) == 0) {
             fail(m_label, line, "{% " + keyword + " %} without a matching opening tag");
         } else {
@@ -1264,6 +1147,171 @@ private:
                      "break, continue, generation)");
         }
         --m_depth;
+        return s;
+    }
+
+    // {% if %} ... {% elif %} ... {% else %} ... {% endif %}.
+    std::unique_ptr<Stmt> parseIf(int line)
+    {
+        std::unique_ptr<Stmt> s = newStmt(Stmt::Kind::If, line);
+        ExprPtr cond = parseExpr();
+        expectType(Tok::BlockEnd, "'%}'");
+        while (true) {
+            std::string tag;
+            Body body = parseBody({"elif", "else", "endif"}, tag, line);
+            s->branches.emplace_back(std::move(cond), std::move(body));
+            if (tag == "elif") {
+                cond = parseExpr();
+                expectType(Tok::BlockEnd, "'%}'");
+                continue;
+            }
+            if (tag == "else") {
+                expectType(Tok::BlockEnd, "'%}'");
+                s->elseBody = parseBody({"endif"}, tag, line);
+            }
+            expectType(Tok::BlockEnd, "'%}'");
+            break;
+        }
+        return s;
+    }
+
+    // {% for x, y in expr if cond %} ... {% else %} ... {% endfor %}.
+    std::unique_ptr<Stmt> parseFor(int line)
+    {
+        std::unique_ptr<Stmt> s = newStmt(Stmt::Kind::For, line);
+        s->targets.push_back(expectName("a loop variable"));
+        while (isOp(",")) {
+            ++m_i;
+            s->targets.push_back(expectName("a loop variable"));
+        }
+        if (!isName("in"))
+            unexpected("'in'");
+        ++m_i;
+        s->expr = parseTupleOr(/*noCond=*/true);
+        if (isName("if")) {
+            ++m_i;
+            s->filter = parseExpr();
+        }
+        if (isName("recursive"))
+            fail(m_label, peek().line, "recursive loops are not supported");
+        expectType(Tok::BlockEnd, "'%}'");
+        std::string tag;
+        {
+            LoopGuard guard(m_loopDepth);
+            s->body = parseBody({"else", "endfor"}, tag, line);
+        }
+        if (tag == "else") {
+            expectType(Tok::BlockEnd, "'%}'");
+            s->elseBody = parseBody({"endfor"}, tag, line);
+        }
+        expectType(Tok::BlockEnd, "'%}'");
+        return s;
+    }
+
+    // {% set a = expr %}, {% set a, b = expr %}, {% set ns.attr = expr %} or {% set a %} ... {% endset %}.
+    std::unique_ptr<Stmt> parseSet(int line)
+    {
+        std::unique_ptr<Stmt> s = newStmt(Stmt::Kind::Set, line);
+        s->targets.push_back(expectName("a variable name"));
+        if (isOp(".")) {
+            ++m_i;
+            s->targets.push_back(expectName("an attribute name"));
+            s->attrTarget = true;
+        } else {
+            while (isOp(",")) {
+                ++m_i;
+                s->targets.push_back(expectName("a variable name"));
+            }
+        }
+        if (isOp("=")) {
+            ++m_i;
+            s->expr = parseTupleOr(false);
+            expectType(Tok::BlockEnd, "'%}'");
+        } else {
+            if (s->targets.size() > 1 && !s->attrTarget)
+                unexpected("'='");
+            expectType(Tok::BlockEnd, "'%}' or '='");
+            s->kind = Stmt::Kind::SetBlock;
+            std::string tag;
+            s->body = parseBody({"endset"}, tag, line);
+            expectType(Tok::BlockEnd, "'%}'");
+        }
+        return s;
+    }
+
+    // {% macro name(a, b=default) %} ... {% endmacro %}.
+    std::unique_ptr<Stmt> parseMacro(int line)
+    {
+        std::unique_ptr<Stmt> s = newStmt(Stmt::Kind::Macro, line);
+        s->targets.push_back(expectName("a macro name"));
+        expectOp("(");
+        while (!isOp(")")) {
+            std::string param = expectName("a parameter name");
+            ExprPtr def;
+            if (isOp("=")) {
+                ++m_i;
+                def = parseExpr();
+            }
+            s->params.emplace_back(std::move(param), std::move(def));
+            if (!isOp(")"))
+                expectOp(",");
+        }
+        ++m_i;
+        expectType(Tok::BlockEnd, "'%}'");
+        std::string tag;
+        s->body = parseBody({"endmacro"}, tag, line);
+        expectType(Tok::BlockEnd, "'%}'");
+        return s;
+    }
+
+    // {% generation %} ... {% endgeneration %}: transformers' marker for assistant tokens, renders its body.
+    std::unique_ptr<Stmt> parseGeneration(int line)
+    {
+        std::unique_ptr<Stmt> s = newStmt(Stmt::Kind::Scope, line);
+        expectType(Tok::BlockEnd, "'%}'");
+        std::string tag;
+        s->body = parseBody({"endgeneration"}, tag, line);
+        expectType(Tok::BlockEnd, "'%}'");
+        return s;
+    }
+
+    // {% with a = 1, b = x %} ... {% endwith %}: names that live only inside.
+    std::unique_ptr<Stmt> parseWith(int line)
+    {
+        std::unique_ptr<Stmt> s = newStmt(Stmt::Kind::With, line);
+        while (peek().type != Tok::BlockEnd) {
+            std::string name = expectName("a variable name");
+            expectOp("=");
+            s->params.emplace_back(std::move(name), parseExpr());
+            if (peek().type != Tok::BlockEnd)
+                expectOp(",");
+        }
+        ++m_i;
+        std::string tag;
+        s->body = parseBody({"endwith"}, tag, line);
+        expectType(Tok::BlockEnd, "'%}'");
+        return s;
+    }
+
+    // {% filter upper %} ... {% endfilter %}: the body's text through a filter.
+    std::unique_ptr<Stmt> parseFilterBlock(int line)
+    {
+        std::unique_ptr<Stmt> s = newStmt(Stmt::Kind::FilterBlock, line);
+        auto f = make(Expr::Kind::Filter, line);
+        f->name = expectName("a filter name");
+        const auto& names = filterNames();
+        if (std::find(names.begin(), names.end(), f->name) == names.end())
+            fail(m_label, line, "no filter named '" + f->name + "'");
+        if (isOp("(")) {
+            enter(line);
+            parseCallArgs(*f);
+            --m_depth;
+        }
+        s->expr = std::move(f);
+        expectType(Tok::BlockEnd, "'%}'");
+        std::string tag;
+        s->body = parseBody({"endfilter"}, tag, line);
+        expectType(Tok::BlockEnd, "'%}'");
         return s;
     }
 
@@ -1469,6 +1517,7 @@ private:
         return withFilter ? parseFilterExpr(std::move(e)) : std::move(e);
     }
 
+    // shape: long on purpose (a token switch: one branch per kind of primary expression)
     ExprPtr parsePrimary()
     {
         const Token& t = peek();
@@ -1995,6 +2044,7 @@ private:
     }
 
 public:
+    // shape: long on purpose (an opcode switch: one case per expression kind)
     Value eval(const Expr& e)
     {
         step(e.line);
@@ -2194,6 +2244,7 @@ public:
         error(line, "cannot use '" + op + "' on a " + typeName(a) + " and a " + typeName(b));
     }
 
+    // shape: long on purpose (an operator switch: one case per binary operator)
     Value binaryOp(const std::string& op, const Value& a, const Value& b, int line)
     {
         if (op == "~") {
@@ -2455,6 +2506,7 @@ Value Evaluator::item(const Value& obj, const Value& key, int line)
 }
 
 // Methods of str and dict as bound functions, then dict keys.
+// shape: long on purpose (a name switch: one case per str/list/dict method the templates call)
 Value Evaluator::attribute(const Value& obj, const std::string& name, int line)
 {
     const Value self = obj;
@@ -2665,6 +2717,7 @@ const std::vector<std::string_view>& testNames()
 
 // Python's printf-style `format % args` for the conversions templates use: s r d i f F x X o
 // c %, with flags - 0 + and space, a width and a precision (no %(name)s mappings).
+// shape: long on purpose (a conversion switch; flags, width and precision are parsed and applied around it)
 std::string Evaluator::percentFormat(const std::string& format, const std::vector<Value>& args, int line)
 {
     std::string out;
@@ -2923,6 +2976,7 @@ bool Evaluator::callTest(const std::string& name, const Value& v, Args& args, in
     return compare(op, v, other, line);
 }
 
+// shape: long on purpose (a name switch: one case per Jinja filter, each a few lines)
 Value Evaluator::callFilter(const std::string& name, Value& v, Args& args, int line)
 {
     using K = Value::Kind;

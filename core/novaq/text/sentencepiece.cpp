@@ -185,6 +185,124 @@ std::string_view normalizerFieldName(uint32_t n) noexcept
     return {};
 }
 
+// One ModelProto.pieces[index] entry (field 1 of the ModelProto, at f) into vocab.
+void parsePiece(std::span<const std::byte> bytes, const protobuf::Field& f, const std::string& label, size_t index,
+                text::Vocabulary& vocab)
+{
+    using protobuf::Field;
+    using protobuf::WireReader;
+    using protobuf::WireType;
+    WireReader p(bytes, f.offset, f.offset + f.length, label + ": ModelProto.pieces[" + std::to_string(index) + "]",
+                 pieceFieldName);
+    std::string piece;
+    float score = 0;
+    uint64_t type = 1;
+    Field g;
+    while (p.next(g)) {
+        if (g.number == 1) {
+            p.expectType(g, WireType::Bytes);
+            piece = std::string(p.text(g));
+        } else if (g.number == 2) {
+            p.expectType(g, WireType::Fixed32);
+            score = std::bit_cast<float>(static_cast<uint32_t>(g.value));
+        } else if (g.number == 3) {
+            p.expectType(g, WireType::Varint);
+            type = g.value;
+        }
+    }
+    if (type < 1 || type > 6)
+        failInput(p.where(), "type (field 3) is " + std::to_string(type) +
+                                 "; SentencePiece piece types are 1 (NORMAL) to 6 (BYTE)");
+    if (piece.empty())
+        failInput(p.where(), "piece (field 1) is empty");
+    if (piece.find('\0') != std::string::npos)
+        failInput(p.where(), "piece (field 1) contains a NUL byte");
+    if (piece.size() >= kMaxPieceBytes)
+        failInput(p.where(), "piece (field 1) is " + std::to_string(piece.size()) +
+                                 " bytes; SentencePiece allows fewer than " + std::to_string(kMaxPieceBytes));
+    vocab.pieces.push_back(std::move(piece));
+    vocab.scores.push_back(score);
+    vocab.types.push_back(static_cast<PieceType>(type));
+}
+
+// The fields of ModelProto.trainer_spec (field 2) this reader uses.
+void parseTrainerSpec(std::span<const std::byte> bytes, const protobuf::Field& f, const std::string& label,
+                      TrainerSpec& trainer)
+{
+    using protobuf::Field;
+    using protobuf::WireReader;
+    using protobuf::WireType;
+    WireReader t(bytes, f.offset, f.offset + f.length, label + ": ModelProto.trainer_spec", trainerFieldName);
+    Field g;
+    while (t.next(g)) {
+        switch (g.number) {
+        case 3:
+            t.expectType(g, WireType::Varint);
+            trainer.modelType = static_cast<int>(std::min<uint64_t>(g.value, 1000));
+            break;
+        case 24:
+            t.expectType(g, WireType::Varint);
+            trainer.treatWhitespaceAsSuffix = g.value != 0;
+            break;
+        case 35:
+            t.expectType(g, WireType::Varint);
+            trainer.byteFallback = g.value != 0;
+            break;
+        case 45:
+            t.expectType(g, WireType::Bytes);
+            trainer.unkPiece = std::string(t.text(g));
+            break;
+        case 46:
+            t.expectType(g, WireType::Bytes);
+            trainer.bosPiece = std::string(t.text(g));
+            break;
+        case 47:
+            t.expectType(g, WireType::Bytes);
+            trainer.eosPiece = std::string(t.text(g));
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+// The fields of ModelProto.normalizer_spec (field 3).
+void parseNormalizerSpec(std::span<const std::byte> bytes, const protobuf::Field& f, const std::string& label,
+                         NormalizerSpec& normalizer)
+{
+    using protobuf::Field;
+    using protobuf::WireReader;
+    using protobuf::WireType;
+    WireReader n(bytes, f.offset, f.offset + f.length, label + ": ModelProto.normalizer_spec", normalizerFieldName);
+    Field g;
+    while (n.next(g)) {
+        switch (g.number) {
+        case 1:
+            n.expectType(g, WireType::Bytes);
+            normalizer.name = std::string(n.text(g));
+            break;
+        case 2:
+            n.expectType(g, WireType::Bytes);
+            normalizer.charsmap = std::string(n.text(g));
+            break;
+        case 3:
+            n.expectType(g, WireType::Varint);
+            normalizer.addDummyPrefix = g.value != 0;
+            break;
+        case 4:
+            n.expectType(g, WireType::Varint);
+            normalizer.removeExtraWhitespaces = g.value != 0;
+            break;
+        case 5:
+            n.expectType(g, WireType::Varint);
+            normalizer.escapeWhitespaces = g.value != 0;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
 ParsedModel parseModelProto(std::span<const std::byte> bytes, const std::string& label)
 {
     using protobuf::Field;
@@ -198,104 +316,15 @@ ParsedModel parseModelProto(std::span<const std::byte> bytes, const std::string&
     while (top.next(f)) {
         if (f.number == 1) {
             top.expectType(f, WireType::Bytes);
-            WireReader p(bytes, f.offset, f.offset + f.length,
-                         label + ": ModelProto.pieces[" + std::to_string(index) + "]", pieceFieldName);
-            std::string piece;
-            float score = 0;
-            uint64_t type = 1;
-            Field g;
-            while (p.next(g)) {
-                if (g.number == 1) {
-                    p.expectType(g, WireType::Bytes);
-                    piece = std::string(p.text(g));
-                } else if (g.number == 2) {
-                    p.expectType(g, WireType::Fixed32);
-                    score = std::bit_cast<float>(static_cast<uint32_t>(g.value));
-                } else if (g.number == 3) {
-                    p.expectType(g, WireType::Varint);
-                    type = g.value;
-                }
-            }
-            if (type < 1 || type > 6)
-                failInput(p.where(), "type (field 3) is " + std::to_string(type) +
-                                         "; SentencePiece piece types are 1 (NORMAL) to 6 (BYTE)");
-            if (piece.empty())
-                failInput(p.where(), "piece (field 1) is empty");
-            if (piece.find('\0') != std::string::npos)
-                failInput(p.where(), "piece (field 1) contains a NUL byte");
-            if (piece.size() >= kMaxPieceBytes)
-                failInput(p.where(), "piece (field 1) is " + std::to_string(piece.size()) +
-                                         " bytes; SentencePiece allows fewer than " + std::to_string(kMaxPieceBytes));
-            out.vocab.pieces.push_back(std::move(piece));
-            out.vocab.scores.push_back(score);
-            out.vocab.types.push_back(static_cast<PieceType>(type));
+            parsePiece(bytes, f, label, index, out.vocab);
             ++index;
         } else if (f.number == 2) {
             top.expectType(f, WireType::Bytes);
             sawTrainer = true;
-            WireReader t(bytes, f.offset, f.offset + f.length, label + ": ModelProto.trainer_spec", trainerFieldName);
-            Field g;
-            while (t.next(g)) {
-                switch (g.number) {
-                case 3:
-                    t.expectType(g, WireType::Varint);
-                    out.trainer.modelType = static_cast<int>(std::min<uint64_t>(g.value, 1000));
-                    break;
-                case 24:
-                    t.expectType(g, WireType::Varint);
-                    out.trainer.treatWhitespaceAsSuffix = g.value != 0;
-                    break;
-                case 35:
-                    t.expectType(g, WireType::Varint);
-                    out.trainer.byteFallback = g.value != 0;
-                    break;
-                case 45:
-                    t.expectType(g, WireType::Bytes);
-                    out.trainer.unkPiece = std::string(t.text(g));
-                    break;
-                case 46:
-                    t.expectType(g, WireType::Bytes);
-                    out.trainer.bosPiece = std::string(t.text(g));
-                    break;
-                case 47:
-                    t.expectType(g, WireType::Bytes);
-                    out.trainer.eosPiece = std::string(t.text(g));
-                    break;
-                default:
-                    break;
-                }
-            }
+            parseTrainerSpec(bytes, f, label, out.trainer);
         } else if (f.number == 3) {
             top.expectType(f, WireType::Bytes);
-            WireReader n(bytes, f.offset, f.offset + f.length, label + ": ModelProto.normalizer_spec",
-                         normalizerFieldName);
-            Field g;
-            while (n.next(g)) {
-                switch (g.number) {
-                case 1:
-                    n.expectType(g, WireType::Bytes);
-                    out.normalizer.name = std::string(n.text(g));
-                    break;
-                case 2:
-                    n.expectType(g, WireType::Bytes);
-                    out.normalizer.charsmap = std::string(n.text(g));
-                    break;
-                case 3:
-                    n.expectType(g, WireType::Varint);
-                    out.normalizer.addDummyPrefix = g.value != 0;
-                    break;
-                case 4:
-                    n.expectType(g, WireType::Varint);
-                    out.normalizer.removeExtraWhitespaces = g.value != 0;
-                    break;
-                case 5:
-                    n.expectType(g, WireType::Varint);
-                    out.normalizer.escapeWhitespaces = g.value != 0;
-                    break;
-                default:
-                    break;
-                }
-            }
+            parseNormalizerSpec(bytes, f, label, out.normalizer);
         }
     }
     if (out.vocab.pieces.empty())
