@@ -1,5 +1,6 @@
 #include "novaq/pipeline/compress.h"
 
+#include "novaq/codec/codec_spec.h"
 #include "novaq/codec/encoder.h"
 #include "novaq/codec/refine.h"
 #include "novaq/container/manifest.h"
@@ -54,8 +55,7 @@ std::string storedAs(const TensorRecord& r)
         return std::string(dtypeInfo(r.dtype).name);
     if (r.encoding == TensorEncoding::Gguf)
         return std::string(r.ggml->name);
-    return "novaq d=" + std::to_string(r.codec.d) + " " + std::to_string(r.codec.b1) + "+" +
-           std::to_string(r.codec.b2) + " K=" + std::to_string(r.codec.subspaces);
+    return codecLabel(r.codec);
 }
 
 void notify(ProgressSink* sink, const ProgressEvent& e)
@@ -156,27 +156,11 @@ std::filesystem::path demoModelPath(const std::filesystem::path& executable)
 ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, const CancelToken* cancel)
 {
     const auto t0 = Clock::now();
-    CodecConfig config;
+    // With a target the fit starts from the smallest preset (each tensor's record has its own).
     const bool targeted = options.targetBytes > 0 || options.targetBits > 0;
-    if (targeted) {
-        const BitsPreset smallest = bitsPresets().front(); // where the fit starts from
-        config = {smallest.d, smallest.b1, smallest.b2, options.subspaces};
-    } else if (options.expert) {
-        config = *options.expert;
-    } else {
-        const auto preset = presetForBits(options.bits);
-        if (!preset) {
-            std::string list;
-            for (const BitsPreset& p : bitsPresets())
-                list += (list.empty() ? "" : ", ") + std::to_string(p.bits).substr(0, 3);
-            throw Error(ErrorKind::InvalidArgument,
-                        "--bits " + std::to_string(options.bits) + " is not a preset; choose one of " + list);
-        }
-        config = {preset->d, preset->b1, preset->b2, options.subspaces};
-    }
-    config.subspaces = options.subspaces;
-    if (std::string problem = validateConfig(config); !problem.empty())
-        throw Error(ErrorKind::InvalidArgument, problem);
+    const CodecSpec spec = targeted ? CodecSpec::preset(kBitsPresets.front().bits, options.subspaces)
+                                    : CodecSpec::fromOptions(options.bits, options.expert, options.subspaces);
+    const CodecConfig config = spec.resolve();
     if (options.threads < 0)
         throw Error(ErrorKind::InvalidArgument, "--threads must be 0 (all cores) or more");
     if (options.output.empty())
@@ -206,7 +190,7 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     checkBeforeCompressing(*reader, W, cancel);
     PlanOptions planOptions;
     planOptions.config = config;
-    planOptions.bits = options.expert ? 0.0 : options.bits;
+    planOptions.bits = spec.isPreset() ? spec.bits() : 0.0; // 0: expert settings, taken as given
     std::optional<TargetFit> fit;
     std::vector<TensorPlan> plans;
     if (targeted) {
@@ -249,14 +233,8 @@ ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, co
     report.sourceBytes = reader->tensorBytes();
     // With a target, d/b1/b2 are the smallest preset's, where the fit starts (every tensor's
     // record has its own codec).
-    report.settings = {{"bits", targeted         ? bitsPresets().front().bits
-                                : options.expert ? config.codeBitsPerWeight()
-                                                 : options.bits},
-                       {"d", config.d},
-                       {"b1", config.b1},
-                       {"b2", config.b2},
-                       {"subspaces", config.subspaces},
-                       {"seed", options.seed}};
+    report.settings = {{"bits", spec.bits()},           {"d", config.d},       {"b1", config.b1}, {"b2", config.b2},
+                       {"subspaces", config.subspaces}, {"seed", options.seed}};
     const CodecParams defaults;
     report.settings["kmeans_iterations"] = defaults.kmeansIterations;
     report.settings["train_vectors"] = defaults.trainVectors;
