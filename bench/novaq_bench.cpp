@@ -27,6 +27,7 @@
 // int8 tables come with the int8 product where the CPU has VNNI) and, unless --no-dense, the
 // original as dense F32 weights and the .novaq file decoded to F32.
 
+#include "novaq/codec/codec_spec.h"
 #include "novaq/codec/encoder.h"
 #include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
@@ -57,6 +58,7 @@
 #include <iostream>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -269,6 +271,18 @@ std::string loadAverage()
     return first.empty() ? "unknown" : first;
 }
 
+// The codec at --bits B: the preset in 4 subspaces (the CLI's default); nullopt, said on
+// stderr, when B is not a preset.
+std::optional<novaq::CodecConfig> presetConfig(double bits)
+{
+    try {
+        return novaq::CodecSpec::preset(bits, 4).resolve();
+    } catch (const novaq::Error& e) {
+        std::fprintf(stderr, "novaq_bench: %s\n", e.what());
+        return std::nullopt;
+    }
+}
+
 int runMatVec(const std::vector<double>& bitsList, int64_t rows, int64_t cols, int useThreads, int repeat)
 {
     const int gemmRepeat = std::max(3, repeat / 6);
@@ -305,13 +319,11 @@ int runMatVec(const std::vector<double>& bitsList, int64_t rows, int64_t cols, i
     };
     std::vector<Quantized> quantized;
     for (double bits : bitsList) {
-        const auto preset = novaq::presetForBits(bits);
-        if (!preset) {
-            std::fprintf(stderr, "novaq_bench: no preset for --bits %g\n", bits);
+        const std::optional<novaq::CodecConfig> config = presetConfig(bits);
+        if (!config)
             return 2;
-        }
         novaq::CodecParams params;
-        params.config = {preset->d, preset->b1, preset->b2, 4};
+        params.config = *config;
         params.kmeansIterations = 2;
         params.trainVectors = 8192;
         params.refitIterations = 0;
@@ -324,7 +336,7 @@ int runMatVec(const std::vector<double>& bitsList, int64_t rows, int64_t cols, i
         auto int8 = std::make_unique<novaq::QuantizedLinear>(q, novaq::Tables::Int8);
         auto bf16 = std::make_unique<novaq::QuantizedLinear>(q, novaq::Tables::Int8, novaq::Gemm::Bf16);
         char label[96];
-        std::snprintf(label, sizeof label, "NOVAQ %.1f bits (d%d %d+%d)", bits, preset->d, preset->b1, preset->b2);
+        std::snprintf(label, sizeof label, "NOVAQ %.1f bits (d%d %d+%d)", bits, config->d, config->b1, config->b2);
         std::printf("%s: packed %.1f MB, in memory %.1f MB; encode %.1f s (short), prepare %.0f ms\n", label,
                     static_cast<double>(novaq::payloadBytes(rows, cols, q.config, q.hasColScale)) / 1e6,
                     static_cast<double>(lin->memoryBytes()) / 1e6, std::chrono::duration<double>(t1 - t0).count(),
@@ -704,13 +716,11 @@ int main(int argc, char** argv)
         for (int64_t i = 0; i < rows; ++i)
             outl[static_cast<size_t>(i * cols + j)] *= 10.0f;
     for (double bits : bitsList) {
-        const auto preset = novaq::presetForBits(bits);
-        if (!preset) {
-            std::fprintf(stderr, "novaq_bench: no preset for --bits %g\n", bits);
+        const std::optional<novaq::CodecConfig> config = presetConfig(bits);
+        if (!config)
             return 2;
-        }
         novaq::CodecParams params;
-        params.config = {preset->d, preset->b1, preset->b2, 4};
+        params.config = *config;
         const std::string shape = std::to_string(rows) + "x" + std::to_string(cols);
         printRow(runOne("gaussian " + shape, gauss, rows, cols, params, bits, repeat));
         printRow(runOne("gaussian " + shape + " + 16 outlier cols x10", outl, rows, cols, params, bits, repeat));
@@ -720,9 +730,8 @@ int main(int argc, char** argv)
     try {
         auto reader = novaq::openModel(demoPath);
         for (double bits : bitsList) {
-            const auto preset = novaq::presetForBits(bits);
             novaq::PlanOptions plan;
-            plan.config = {preset->d, preset->b1, preset->b2, 4};
+            plan.config = *presetConfig(bits); // every --bits was checked above
             for (const novaq::TensorPlan& p : novaq::planModel(*reader, plan)) {
                 if (!p.quantize)
                     continue;

@@ -4,6 +4,8 @@
 
 #include "test_support.h"
 
+#include "novaq/codec/codec_config.h"
+
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -67,6 +69,8 @@ private Q_SLOTS:
     void evalAndGenerate();
     void tokenize_data();
     void tokenize();
+    void codecLimits_data();
+    void codecLimits();
 
 private:
     Result run(const QStringList& args, int timeoutMs = kQuickTimeoutMs, const QString& workDir = {});
@@ -693,6 +697,55 @@ void TestCli::tokenize()
     QVERIFY(lines.contains(QStringLiteral("151644\t<|im_start|>")));
     QVERIFY(lines.contains(QStringLiteral("198\t\\n"))); // a newline token, escaped
     QVERIFY(lines.contains(QString::fromUtf8("9707\tHello")));
+}
+
+// --d, --b1, --b2 and --subspaces take exactly kCodecLimits (codec_config.h), the limits the
+// validator, CodecSpec and the manifest reader apply (test_codec_spec): the least and the most
+// are accepted, one beyond is refused naming the option, the range and the value.
+void TestCli::codecLimits_data()
+{
+    QTest::addColumn<QString>("option");
+    QTest::addColumn<int>("value");
+    QTest::addColumn<bool>("allowed");
+    QTest::addColumn<QString>("range");
+    const novaq::CodecLimits& l = novaq::kCodecLimits;
+    const std::pair<const char*, const novaq::CodecLimit*> fields[] = {
+        {"--d", &l.d}, {"--b1", &l.b1}, {"--b2", &l.b2}, {"--subspaces", &l.subspaces}};
+    for (const auto& [option, limit] : fields) {
+        const QString range = QString::fromStdString(limit->rangeText());
+        QTest::addRow("%s %d", option, limit->min - 1) << option << limit->min - 1 << false << range;
+        QTest::addRow("%s %d", option, limit->min) << option << limit->min << true << range;
+        QTest::addRow("%s %d", option, limit->max) << option << limit->max << true << range;
+        QTest::addRow("%s %d", option, limit->max + 1) << option << limit->max + 1 << false << range;
+    }
+}
+
+void TestCli::codecLimits()
+{
+    QFETCH(QString, option);
+    QFETCH(int, value);
+    QFETCH(bool, allowed);
+    QFETCH(QString, range);
+    QMap<QString, int> settings{{"--d", 8}, {"--b1", 8}, {"--b2", 4}, {"--subspaces", 4}};
+    settings[option] = value;
+    QStringList args{"inspect", "{demo}"};
+    for (auto it = settings.cbegin(); it != settings.cend(); ++it)
+        args << it.key() << QString::number(it.value());
+    const Result r = run(expand(args));
+    QVERIFY2(!r.crashed, qPrintable(r.err));
+    if (allowed) {
+        QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains(QString("d=%1 b1=%2 b2=%3 subspaces=%4")
+                                    .arg(settings["--d"])
+                                    .arg(settings["--b1"])
+                                    .arg(settings["--b2"])
+                                    .arg(settings["--subspaces"])),
+                 qPrintable(r.out));
+    } else {
+        QCOMPARE(r.exitCode, 2);
+        const QString expected = QString("%1 must be %2, got '%3'").arg(option, range).arg(value);
+        QVERIFY2(r.err.contains(expected), qPrintable("stderr lacks '" + expected + "':\n" + r.err));
+    }
 }
 
 QTEST_GUILESS_MAIN(TestCli)

@@ -644,12 +644,25 @@ void TestContainer::recordFieldErrors_data()
     QTest::newRow("b1 missing") << "/codec/b1"
                                 << "<remove>"
                                 << "tensors[3].codec.b1: missing";
+    // The codec's fields are read against kCodecLimits (codec_config.h), the writer's limits.
     QTest::newRow("b1 a string") << "/codec/b1"
                                  << "\"8\""
-                                 << "tensors[3].codec.b1: expected an integer 0..16";
+                                 << "tensors[3].codec.b1: expected an integer 1..12, found \"8\"";
     QTest::newRow("b1 too large") << "/codec/b1"
-                                  << "17"
-                                  << "tensors[3].codec.b1: expected an integer 0..16";
+                                  << "13"
+                                  << "tensors[3].codec.b1: expected an integer 1..12, found 13";
+    QTest::newRow("b1 zero") << "/codec/b1"
+                             << "0"
+                             << "tensors[3].codec.b1: expected an integer 1..12, found 0";
+    QTest::newRow("d above the limit") << "/codec/d"
+                                       << "33"
+                                       << "tensors[3].codec.d: expected an integer 1..32, found 33";
+    QTest::newRow("b2 above the limit") << "/codec/b2"
+                                        << "13"
+                                        << "tensors[3].codec.b2: expected an integer 0..12, found 13";
+    QTest::newRow("subspaces above the limit") << "/codec/subspaces"
+                                               << "65"
+                                               << "tensors[3].codec.subspaces: expected an integer 1..64, found 65";
     QTest::newRow("b1 fractional") << "/codec/b1"
                                    << "2.5"
                                    << "tensors[3].codec.b1";
@@ -751,7 +764,7 @@ void TestContainer::tensorRecordChecks_data()
     QTest::newRow("novaq length mismatch") << "novaq-length"
                                            << "tensors[1]";
     QTest::newRow("codec settings invalid") << "codec"
-                                            << "tensors[1].codec";
+                                            << "tensors[1].codec.subspaces: expected an integer 1..64, found 1000";
     QTest::newRow("tensors missing") << "no-tensors"
                                      << "tensors: missing";
     QTest::newRow("tensors not an array") << "tensors-object"

@@ -1,7 +1,10 @@
 #include "ui/explanations.h"
 
+#include "novaq/codec/codec_spec.h"
+
 #include <QCoreApplication>
-#include <QRegularExpression>
+
+#include <optional>
 
 namespace novaq::ui::explain {
 
@@ -98,14 +101,17 @@ QString fitsInMemory()
 
 QString codecLabelInWords(const QString& label)
 {
-    static const QRegularExpression codec(QStringLiteral("^novaq d=(\\d+) (\\d+)\\+(\\d+) K=(\\d+)$"));
-    const QRegularExpressionMatch m = codec.match(label.trimmed());
-    if (m.hasMatch()) {
-        const int d = m.captured(1).toInt();
-        const int b1 = m.captured(2).toInt();
-        const int b2 = m.captured(3).toInt();
-        const int k = m.captured(4).toInt();
-        const double bits = d > 0 ? double(b1 + b2) / d : 0.0;
+    // The engine's label of a configuration (codecLabel, codec_spec.h), read back by its parser.
+    std::optional<CodecSpec> spec;
+    try {
+        spec = CodecSpec::parse(label.trimmed().toStdString());
+    } catch (const Error&) {
+        // not a codec label: a kept format, below
+    }
+    if (spec && !spec->isPreset()) {
+        const CodecConfig c = spec->resolve();
+        const int d = c.d, b1 = c.b1, b2 = c.b2, k = c.subspaces;
+        const double bits = c.codeBitsPerWeight();
         const QString codes =
             b2 > 0 ? t("an %1-bit code plus a %2-bit correction").arg(b1).arg(b2) : t("one %1-bit code").arg(b1);
         return t("Groups of %1 weights share a code: %2, %3 code bits per weight, in %4 column groups (subspaces).")

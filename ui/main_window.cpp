@@ -12,6 +12,7 @@
 #include "ui/try_it_page.h"
 #include "ui/widgets.h"
 
+#include "novaq/codec/codec_spec.h"
 #include "novaq/container/novaq_file.h"
 #include "novaq/pipeline/compress.h"
 
@@ -390,10 +391,9 @@ void MainWindow::openPath(const QString& path)
         return;
     }
     const CompressOptions defaults;
-    const auto preset = presetForBits(defaults.bits);
-    const CodecConfig config{preset->d, preset->b1, preset->b2, defaults.subspaces};
+    const CodecSpec spec = CodecSpec::preset(defaults.bits, defaults.subspaces);
     runTask<ModelInspection>(
-        this, [p, bits = defaults.bits, config] { return inspectModel(p, bits, config); },
+        this, [p, bits = spec.bits(), config = spec.resolve()] { return inspectModel(p, bits, config); },
         [this, path](TaskOutcome<ModelInspection> outcome) {
             if (!outcome.value) {
                 showOpenError(outcome.kind, outcome.error, path);

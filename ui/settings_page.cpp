@@ -8,7 +8,7 @@
 #include "ui/table_models.h"
 #include "ui/widgets.h"
 
-#include "novaq/codec/codec_config.h"
+#include "novaq/codec/codec_spec.h"
 #include "novaq/io/system_memory.h"
 #include "novaq/pipeline/fit_memory.h"
 #include "novaq/pipeline/planner.h"
@@ -203,7 +203,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     bitsRow->addWidget(m_bitsValue);
     form->addRow(tr("Bits per weight"), bitsRow);
     m_subspaces = new QSpinBox(left);
-    m_subspaces->setRange(1, 64);
+    m_subspaces->setRange(kCodecLimits.subspaces.min, kCodecLimits.subspaces.max);
     m_subspaces->setValue(CompressOptions{}.subspaces);
     m_subspaces->setToolTip(explain::subspaces());
     m_subspaces->setAccessibleName(tr("Subspaces"));
@@ -218,7 +218,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     advForm->setContentsMargins(20, 0, 0, 0);
     advForm->setFieldGrowthPolicy(QFormLayout::ExpandingFieldsGrow);
     m_vectorLength = new QSpinBox(m_advanced);
-    m_vectorLength->setRange(0, 16);
+    m_vectorLength->setRange(0, kCodecLimits.d.max); // 0: as the preset
     m_vectorLength->setSpecialValueText(tr("As the preset"));
     m_vectorLength->setToolTip(explain::vectorLength());
     m_vectorLength->setAccessibleName(tr("Vector length"));
@@ -775,10 +775,11 @@ CompressOptions SettingsPage::options() const
     o.threads = m_threads->value();
     o.seed = uint64_t(m_seed->value());
     o.calibration = std::filesystem::path(QFile::encodeName(calibrationPath()).toStdString());
-    if (m_vectorLength->value() > 0) {
-        const BitsPreset& p = bitsPresets()[size_t(m_bitsSlider->value())];
-        o.expert = CodecConfig{m_vectorLength->value(), p.b1, p.b2, o.subspaces};
-    }
+    // Advanced > Vector length: the preset's codebooks at that length, as the estimates count it.
+    if (const CodecSpec spec = CodecSpec::presetAtLength(bitsPresets()[size_t(m_bitsSlider->value())],
+                                                         m_vectorLength->value(), o.subspaces);
+        !spec.isPreset())
+        o.expert = spec.resolve();
     if (m_fitPlan && fitMode() != FitMode::Preset) { // the engine re-plans the same way from the target
         o.targetBytes = m_fitFileTarget;
         o.targetText = m_fitTargetText;

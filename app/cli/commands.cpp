@@ -4,7 +4,7 @@
 #include "progress_printer.h"
 #include "terminal.h"
 
-#include "novaq/codec/codec_config.h"
+#include "novaq/codec/codec_spec.h"
 #include "novaq/container/novaq_file.h"
 #include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
@@ -34,8 +34,6 @@ namespace novaq::cli {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr int64_t kMaxSubspaces = 64;
 
 Error usageError(const std::string& message) { return Error(ErrorKind::InvalidArgument, message); }
 
@@ -67,13 +65,7 @@ void requireOutputFolder(const fs::path& output, const std::string& option)
 
 std::string defaultSeedText() { return std::to_string(CompressOptions{}.seed); }
 
-std::string presetList()
-{
-    std::string list;
-    for (const BitsPreset& p : bitsPresets())
-        list += (list.empty() ? "" : ", ") + formatNumber(p.bits);
-    return list;
-}
+std::string presetList() { return presetListText(); }
 
 } // namespace
 
@@ -173,18 +165,17 @@ void parseCodecOptions(const ParsedArgs& args, CompressOptions& options)
                              " (see `novaq local --help`), or the expert override --d/--b1/--b2");
         options.bits = b;
     }
-    if (auto k = args.value("--subspaces"))
-        options.subspaces = int(parseInteger("--subspaces", *k, 1, kMaxSubspaces));
-    if (expert) {
-        CodecConfig config;
-        config.d = int(parseInteger("--d", *args.value("--d"), 1, 1024));
-        config.b1 = int(parseInteger("--b1", *args.value("--b1"), 0, 64));
-        config.b2 = int(parseInteger("--b2", *args.value("--b2"), 0, 64));
-        config.subspaces = options.subspaces;
-        if (const std::string problem = validateConfig(config); !problem.empty())
-            throw usageError("expert override: " + problem);
-        options.expert = config;
-    }
+    // Each field inside kCodecLimits: "--d must be 1..32, got '40'".
+    const auto field = [&](const char* option, const CodecLimit& limit) {
+        return int(parseInteger(option, *args.value(option), limit.min, limit.max));
+    };
+    const CodecLimits& limits = kCodecLimits;
+    if (args.value("--subspaces"))
+        options.subspaces = field("--subspaces", limits.subspaces);
+    if (expert)
+        options.expert = CodecSpec::expert({field("--d", limits.d), field("--b1", limits.b1), field("--b2", limits.b2),
+                                            options.subspaces})
+                             .resolve();
 }
 
 std::vector<OptionSpec> compressOptionSpecs()
@@ -316,18 +307,10 @@ int compressAndReport(const Context& context, const ParsedArgs& args, const Comp
     // Said before any work, not refused: the file is still a good .novaq (kept tensors stay
     // exact), a script may want it anyway, and Ctrl+C stops the run with nothing left behind.
     if (rankZero && options.targetBytes == 0 && options.targetBits == 0) {
-        CodecConfig config;
-        if (options.expert) {
-            config = *options.expert;
-        } else if (const auto preset = presetForBits(options.bits)) {
-            config = {preset->d, preset->b1, preset->b2, options.subspaces};
-        }
-        config.subspaces = options.subspaces;
-        const double bits = options.expert ? config.codeBitsPerWeight() : options.bits;
         std::string warning;
         try {
-            if (validateConfig(config).empty())
-                warning = notSmallerWarning(inspectModel(options.input, bits, config));
+            const CodecSpec spec = CodecSpec::fromOptions(options.bits, options.expert, options.subspaces);
+            warning = notSmallerWarning(inspectModel(options.input, spec.bits(), spec.resolve()));
         } catch (const Error&) {
             // compressModel below says what is wrong with the input, as it always has
         }
@@ -519,20 +502,13 @@ int runInspect(const Context&, const ParsedArgs& args)
     parseCodecOptions(args, options);
     const fs::path path = args.positionals.front();
     requireExisting(path);
-    CodecConfig config;
-    if (options.expert) {
-        config = *options.expert;
-    } else {
-        const BitsPreset preset = *presetForBits(options.bits);
-        config = {preset.d, preset.b1, preset.b2, options.subspaces};
-    }
-    const double bits = options.expert ? config.codeBitsPerWeight() : options.bits;
+    const CodecSpec spec = CodecSpec::fromOptions(options.bits, options.expert, options.subspaces);
     const ModelInspection inspection =
         args.has("--fit-memory") ? memoryTargetOf(args, path, options.subspaces).fit.inspection
         : options.targetBytes > 0 || options.targetBits > 0
             ? fitToTarget(path, options.targetBytes, options.targetBits, options.subspaces, options.targetText)
                   .inspection
-            : inspectModel(path, bits, config);
+            : inspectModel(path, spec.bits(), spec.resolve());
     std::optional<CalibrationEstimate> calibrated;
     if (auto text = args.value("--calibration")) {
         requireExisting(*text);

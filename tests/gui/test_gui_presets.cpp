@@ -16,12 +16,14 @@
 #include "ui/widgets.h"
 
 #include "novaq/codec/codec_config.h"
+#include "novaq/codec/codec_spec.h"
 #include "novaq/container/open_model.h"
 #include "novaq/pipeline/compress.h"
 
 #include <QDir>
 #include <QLabel>
 #include <QSignalSpy>
+#include <QSpinBox>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -260,6 +262,37 @@ private Q_SLOTS:
         QTest::qWait(300);
         QVERIFY(window.grab().save(
             QString(path).replace(QStringLiteral("settings.png"), QStringLiteral("settings-advanced.png"))));
+    }
+
+    // Subspaces and Advanced > Vector length offer exactly kCodecLimits (codec_config.h), the
+    // limits the engine applies (test_codec_spec), and every value they offer makes settings the
+    // engine accepts: the preset's codebooks at that vector length.
+    void codecFieldsOfferTheCodecLimits()
+    {
+        SettingsPage page;
+        QSpinBox* subspaces = nullptr;
+        QSpinBox* vectorLength = nullptr;
+        for (QSpinBox* box : page.findChildren<QSpinBox*>()) {
+            if (box->accessibleName() == QStringLiteral("Subspaces"))
+                subspaces = box;
+            if (box->accessibleName() == QStringLiteral("Vector length"))
+                vectorLength = box;
+        }
+        QVERIFY(subspaces && vectorLength);
+        QCOMPARE(subspaces->minimum(), kCodecLimits.subspaces.min);
+        QCOMPARE(subspaces->maximum(), kCodecLimits.subspaces.max);
+        QCOMPARE(vectorLength->minimum(), 0); // "As the preset"
+        QCOMPARE(vectorLength->maximum(), kCodecLimits.d.max);
+        for (int k : {subspaces->minimum(), subspaces->maximum()})
+            for (int d = vectorLength->minimum(); d <= vectorLength->maximum(); ++d) {
+                subspaces->setValue(k);
+                vectorLength->setValue(d);
+                const CompressOptions o = page.options();
+                QCOMPARE(o.expert.has_value(), d > 0);
+                const CodecSpec spec = CodecSpec::fromOptions(o.bits, o.expert, o.subspaces);
+                QCOMPARE(spec.subspaces(), k);
+                QCOMPARE(spec.resolve().d, d > 0 ? d : presetForBits(o.bits)->d);
+            }
     }
 
 private:

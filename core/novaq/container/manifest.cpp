@@ -1,5 +1,6 @@
 #include "novaq/container/manifest.h"
 
+#include "novaq/codec/codec_spec.h"
 #include "novaq/codec/quantized_tensor.h"
 #include "novaq/io/error.h"
 #include "novaq/tensor/tensor.h"
@@ -43,25 +44,6 @@ std::string requireString(const json& object, const std::string& where, const ch
     if (!v.is_string())
         fieldError(where + "." + key, "expected a string" + found(v));
     return v.get<std::string>();
-}
-
-int64_t requireInt(const json& object, const std::string& where, const char* key, int64_t lo, int64_t hi)
-{
-    const json& v = require(object, where, key);
-    bool ok = false;
-    int64_t x = 0;
-    if (v.is_number_unsigned()) {
-        const uint64_t u = v.get<uint64_t>();
-        ok = u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-        x = static_cast<int64_t>(u);
-    } else if (v.is_number_integer()) {
-        ok = true;
-        x = v.get<int64_t>();
-    }
-    if (!ok || x < lo || x > hi)
-        fieldError(where + "." + key,
-                   "expected an integer " + std::to_string(lo) + ".." + std::to_string(hi) + found(v));
-    return x;
 }
 
 uint64_t requireUnsigned(const json& object, const std::string& where, const char* key)
@@ -115,11 +97,9 @@ json TensorRecord::toJson() const
     j["source_dtype"] = sourceDtype;
     if (encoding == TensorEncoding::Novaq) {
         j["encoding"] = "novaq";
-        j["codec"] = json{{"d", codec.d},
-                          {"b1", codec.b1},
-                          {"b2", codec.b2},
-                          {"subspaces", codec.subspaces},
-                          {"col_scale", colScale}};
+        json c = codecConfigToJson(codec); // d, b1, b2, subspaces (codec_spec.h)
+        c["col_scale"] = colScale;
+        j["codec"] = std::move(c);
     } else if (encoding == TensorEncoding::Gguf) {
         j["encoding"] = "gguf";
         j["dtype"] = std::string(ggml ? ggml->name : std::string_view());
@@ -168,13 +148,9 @@ TensorRecord TensorRecord::fromJson(const json& j, const std::string& where)
         r.encoding = TensorEncoding::Novaq;
         const json& codec = requireObject(j, where, "codec");
         const std::string cw = where + ".codec";
-        r.codec.d = static_cast<int>(requireInt(codec, cw, "d", 1, 1024));
-        r.codec.b1 = static_cast<int>(requireInt(codec, cw, "b1", 0, 16));
-        r.codec.b2 = static_cast<int>(requireInt(codec, cw, "b2", 0, 16));
-        r.codec.subspaces = static_cast<int>(requireInt(codec, cw, "subspaces", 1, 1 << 20));
+        // d, b1, b2 and subspaces, each inside kCodecLimits (the limits the writer checked).
+        r.codec = codecConfigFromJson(codec, "manifest field " + cw, ErrorKind::Corrupt);
         r.colScale = requireBool(codec, cw, "col_scale");
-        if (const std::string problem = validateConfig(r.codec); !problem.empty())
-            fieldError(cw, problem);
     } else if (encoding == "raw") {
         r.encoding = TensorEncoding::Raw;
         const std::string dtype = requireString(j, where, "dtype");

@@ -1,7 +1,7 @@
 #pragma once
 // The manifest of a .novaq file: one JSON document, written after the data. This header is
 // the schema; manifest.cpp converts both ways and rejects what does not fit, naming the
-// field (e.g. "tensors[3].codec.b1: expected an integer 0..16").
+// field (e.g. "tensors[3].codec.b1: expected an integer 1..12": the codec's limits are kCodecLimits).
 //
 // {
 //   "format": "novaq", "version": [1, 0], "writer": "novaq-studio 0.1.0",
@@ -23,6 +23,12 @@
 //                                   (format 1.1; shape[last] a multiple of the block size,
 //                                   length = elements / block size * block bytes)
 //   "codec": {"d":8,"b1":8,"b2":4,"subspaces":4,"col_scale":false},   novaq only
+//                                   (codec_spec.h's JSON form plus col_scale; each field inside
+//                                   kCodecLimits). A codec variant is a new "encoding" name with
+//                                   its own fields, never a new key in "codec" or in the record:
+//                                   older readers ignore unknown keys and would decode the
+//                                   variant's tensors as plain "novaq" ones, wrongly
+//                                   (novaq_file.h has the version rules).
 //   "data": {"offset": o, "length": l, "xxh3": "0123456789abcdef"},
 //   "stats": {"rel_error": e, "sqnr_db": s, "effective_bits": b, "bytes_in": i, "bytes_out": o,
 //             "output_error": x   (optional: calibrated runs, relative layer-output error) } }

@@ -15,6 +15,11 @@
 // already describes is a new value of an existing key (a new tensor `encoding`), never a new
 // key, and takes the next minor; a file is written with the lowest minor that describes it,
 // so files that use nothing new stay byte-identical to those of older writers.
+// In particular a codec variant is a new `encoding` name, never a new key in a "novaq"
+// record's "codec" object or beside it: older readers ignore unknown keys, so they would decode
+// the variant's tensors as plain "novaq" ones, wrongly, whereas an unknown encoding name is
+// refused, with "update NOVAQ Studio" in a file of a newer minor (manifest.h; the encoding
+// name is also the first word of CodecSpec's string form, codec/codec_spec.h).
 //   1.0  tensor encodings "novaq" and "raw"
 //   1.1  tensor encoding "gguf": a GGUF block-quantized tensor kept byte for byte (manifest.h)
 

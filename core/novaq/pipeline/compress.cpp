@@ -1,5 +1,6 @@
 #include "novaq/pipeline/compress.h"
 
+#include "novaq/codec/codec_spec.h"
 #include "novaq/codec/encoder.h"
 #include "novaq/container/manifest.h"
 #include "novaq/container/novaq_file.h"
@@ -34,40 +35,24 @@ using Clock = std::chrono::steady_clock;
 
 double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// The codec the options ask for: the --bits preset, or the expert d/b1/b2, with --subspaces;
-// with a target (--target-size / --target-bits) the smallest preset, where the fit starts.
-// Throws Error(InvalidArgument) for a --bits that is no preset or a codec out of limits.
-CodecConfig resolveCodec(const CompressOptions& options)
+// The codec the options ask for (CodecSpec: the --bits preset, or the expert d/b1/b2, with
+// --subspaces); with a target (--target-size / --target-bits) the smallest preset, where the
+// fit starts (each tensor's record has its own). Throws Error(InvalidArgument) for a --bits
+// that is no preset or a codec out of limits.
+CodecSpec resolveCodec(const CompressOptions& options)
 {
-    CodecConfig config;
-    if (options.targetBytes > 0 || options.targetBits > 0) {
-        const BitsPreset smallest = bitsPresets().front(); // where the fit starts from
-        config = {smallest.d, smallest.b1, smallest.b2, options.subspaces};
-    } else if (options.expert) {
-        config = *options.expert;
-    } else {
-        const auto preset = presetForBits(options.bits);
-        if (!preset) {
-            std::string list;
-            for (const BitsPreset& p : bitsPresets())
-                list += (list.empty() ? "" : ", ") + std::to_string(p.bits).substr(0, 3);
-            throw Error(ErrorKind::InvalidArgument,
-                        "--bits " + std::to_string(options.bits) + " is not a preset; choose one of " + list);
-        }
-        config = {preset->d, preset->b1, preset->b2, options.subspaces};
-    }
-    config.subspaces = options.subspaces;
-    if (std::string problem = validateConfig(config); !problem.empty())
-        throw Error(ErrorKind::InvalidArgument, problem);
-    return config;
+    const bool targeted = options.targetBytes > 0 || options.targetBits > 0;
+    return targeted ? CodecSpec::preset(kBitsPresets.front().bits, options.subspaces)
+                    : CodecSpec::fromOptions(options.bits, options.expert, options.subspaces);
 }
 
-// The options of planModel: the codec, and the --bits preset (0 with expert settings).
-PlanOptions planOptionsOf(const CompressOptions& options, const CodecConfig& config)
+// The options of planModel: the codec, and the preset's bits (0 with expert settings, taken
+// as given).
+PlanOptions planOptionsOf(const CodecSpec& spec)
 {
     PlanOptions plan;
-    plan.config = config;
-    plan.bits = options.expert ? 0.0 : options.bits;
+    plan.config = spec.resolve();
+    plan.bits = spec.isPreset() ? spec.bits() : 0.0;
     return plan;
 }
 
@@ -156,14 +141,14 @@ ModelReport CompressRun::run()
 {
     const auto t0 = Clock::now();
     const bool targeted = m_options.targetBytes > 0 || m_options.targetBits > 0;
-    const CodecConfig config = resolveCodec(m_options);
+    const CodecSpec spec = resolveCodec(m_options);
     checkRunOptions(m_options, targeted);
 
     m_reader = openOnEveryRank(m_options.input, m_cancel);
     m_hosts = m_ranks.single() ? std::vector<std::string>{} : rankHosts(m_cancel);
     m_compressor.emplace(*m_reader, m_options, m_cancel);
     checkBeforeCompressing(*m_reader, m_compressor->weights(), m_cancel);
-    const PlanOptions planOptions = planOptionsOf(m_options, config);
+    const PlanOptions planOptions = planOptionsOf(spec);
     plan(planOptions);
 
     std::optional<tbb::global_control> threadLimit;

@@ -1,5 +1,6 @@
 #include "novaq/pipeline/compress_steps.h"
 
+#include "novaq/codec/codec_spec.h"
 #include "novaq/codec/encoder.h"
 #include "novaq/codec/refine.h"
 #include "novaq/container/novaq_file.h"
@@ -161,9 +162,11 @@ uint64_t attachedTokenizerBytes(const CompressOptions& options)
 nlohmann::json compressSettings(const CompressOptions& options, const PlanOptions& plan, const TargetFit* fit)
 {
     const CodecConfig& config = plan.config;
-    nlohmann::json settings = {{"bits", fit              ? bitsPresets().front().bits
-                                        : options.expert ? config.codeBitsPerWeight()
-                                                         : options.bits},
+    // The bits as CodecSpec gives them: the preset's own (plan.bits), the expert codec's code
+    // bits, or with a target the smallest preset's, where the fit starts.
+    nlohmann::json settings = {{"bits", fit               ? kBitsPresets.front().bits
+                                        : plan.bits > 0.0 ? plan.bits
+                                                          : config.codeBitsPerWeight()},
                                {"d", config.d},
                                {"b1", config.b1},
                                {"b2", config.b2},
@@ -201,8 +204,7 @@ std::string storedAs(const TensorRecord& r)
         return std::string(dtypeInfo(r.dtype).name);
     if (r.encoding == TensorEncoding::Gguf)
         return std::string(r.ggml->name);
-    return "novaq d=" + std::to_string(r.codec.d) + " " + std::to_string(r.codec.b1) + "+" +
-           std::to_string(r.codec.b2) + " K=" + std::to_string(r.codec.subspaces);
+    return codecLabel(r.codec);
 }
 
 TensorCompressor::TensorCompressor(const ModelReader& reader, const CompressOptions& options, const CancelToken* cancel)

@@ -1,5 +1,6 @@
 #include "novaq/pipeline/inspect.h"
 
+#include "novaq/codec/codec_spec.h"
 #include "novaq/codec/encoder.h"
 #include "novaq/container/novaq_file.h"
 #include "novaq/container/open_model.h"
@@ -37,8 +38,7 @@ std::string plannedAs(const TensorPlan& plan, const TensorInfo& info)
         return info.storage;
     if (!plan.quantize)
         return std::string(dtypeInfo(plan.keepAs).name);
-    return "novaq d=" + std::to_string(plan.config.d) + " " + std::to_string(plan.config.b1) + "+" +
-           std::to_string(plan.config.b2) + " K=" + std::to_string(plan.config.subspaces);
+    return codecLabel(plan.config);
 }
 
 std::string typeName(const TensorInfo& info)
@@ -331,7 +331,7 @@ ModelInspection inspectModel(const ModelReader& model, const std::filesystem::pa
     out.bits = bits;
     PlanOptions options;
     options.config = config;
-    if (const auto p = presetForBits(bits); p && p->d == config.d && p->b1 == config.b1 && p->b2 == config.b2)
+    if (CodecSpec::matchesPreset(bits, config))
         options.bits = bits; // a preset, not expert settings: the balanced allocation applies
     for (const TensorPlan& plan : planModel(*reader, options)) {
         TensorInspection t;
@@ -349,9 +349,9 @@ ModelInspection inspectModel(const ModelReader& model, const std::filesystem::pa
 
 TargetFit targetRange(const ModelReader& reader, const std::filesystem::path& path, int subspaces, uint64_t extraBytes)
 {
-    const BitsPreset smallest = bitsPresets().front();
+    const CodecSpec smallest = CodecSpec::preset(kBitsPresets.front().bits, subspaces);
     TargetFit fit;
-    fit.inspection = inspectModel(reader, path, smallest.bits, {smallest.d, smallest.b1, smallest.b2, subspaces});
+    fit.inspection = inspectModel(reader, path, smallest.bits(), smallest.resolve());
     ModelInspection& m = fit.inspection;
     {
         // The manifest as compressModel writes it, but the tensor records (FitOption::record):
@@ -445,10 +445,10 @@ std::vector<PresetEstimate> estimatePresets(const ModelReader& reader, const std
 {
     std::vector<PresetEstimate> out;
     for (const BitsPreset& p : bitsPresets()) {
-        const CodecConfig config{vectorLength > 0 ? vectorLength : p.d, p.b1, p.b2, subspaces};
+        const CodecSpec spec = CodecSpec::presetAtLength(p, vectorLength, subspaces);
         PresetEstimate e;
         e.preset = p;
-        e.inspection = inspectModel(reader, path, vectorLength > 0 ? config.codeBitsPerWeight() : p.bits, config);
+        e.inspection = inspectModel(reader, path, spec.bits(), spec.resolve());
         e.fileBytes = e.inspection.estimatedFileBytes();
         e.effectiveBits = e.inspection.estimatedEffectiveBits();
         e.breakdown = e.inspection.breakdown();

@@ -1,5 +1,6 @@
 #include "novaq/pipeline/planner.h"
 
+#include "novaq/codec/codec_spec.h"
 #include "novaq/codec/quantized_tensor.h"
 #include "novaq/container/novaq_file.h"
 #include "novaq/formats/gguf_quants.h"
@@ -31,20 +32,54 @@ DType keptType(DType source) noexcept
 
 bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
-// Per --bits preset: the presets of the output layer, the embedding and the first block.
+// The role table: per row of kBitsPresets (in its order), the presets the output layer, the
+// embedding and the first block get, as rows of kBitsPresets found by their bits. The
+// static_assert below fails the build when the two tables drift apart: a preset added, removed
+// or re-valued without its row here, or a role given fewer bits than the preset it belongs to.
 struct RoleRow {
-    double bits, output, embedding, firstBlock;
+    size_t preset, output, embedding, firstBlock; // rows of kBitsPresets
 };
-constexpr std::array<RoleRow, 8> kRoleTable = {{
-    {1.0, 2.0, 1.5, 1.5},
-    {1.5, 3.0, 2.0, 2.0},
-    {2.0, 3.0, 2.0, 2.0},
-    {2.5, 4.0, 2.5, 3.0},
-    {3.0, 4.0, 3.0, 4.0},
-    {4.0, 4.0, 4.0, 4.0},
-    {5.0, 6.0, 5.0, 5.0},
-    {6.0, 6.0, 6.0, 6.0},
+constexpr std::array<RoleRow, kBitsPresets.size()> kRoleTable = {{
+    {presetIndex(1.0), presetIndex(2.0), presetIndex(1.5), presetIndex(1.5)},
+    {presetIndex(1.5), presetIndex(3.0), presetIndex(2.0), presetIndex(2.0)},
+    {presetIndex(2.0), presetIndex(3.0), presetIndex(2.0), presetIndex(2.0)},
+    {presetIndex(2.5), presetIndex(4.0), presetIndex(2.5), presetIndex(3.0)},
+    {presetIndex(3.0), presetIndex(4.0), presetIndex(3.0), presetIndex(4.0)},
+    {presetIndex(4.0), presetIndex(4.0), presetIndex(4.0), presetIndex(4.0)},
+    {presetIndex(5.0), presetIndex(6.0), presetIndex(5.0), presetIndex(5.0)},
+    {presetIndex(6.0), presetIndex(6.0), presetIndex(6.0), presetIndex(6.0)},
 }};
+
+constexpr bool roleTableMatchesPresets() noexcept
+{
+    for (size_t i = 0; i < kRoleTable.size(); ++i) {
+        const RoleRow& r = kRoleTable[i];
+        if (r.preset != i) // one row per preset, in the presets' order (a missing row reads as zeros)
+            return false;
+        for (size_t role : {r.output, r.embedding, r.firstBlock})
+            if (role >= kBitsPresets.size() || kBitsPresets[role].bits < kBitsPresets[i].bits)
+                return false; // not a preset, or fewer bits than asked for
+    }
+    return true;
+}
+static_assert(roleTableMatchesPresets(), "kRoleTable must have one row per row of kBitsPresets, in its order, "
+                                         "naming presets with at least that row's bits");
+
+// Measured mean relative error ||W - What||^2 / ||W||^2 per row of kBitsPresets (in its order);
+// see presetRelativeError. A preset missing here would count as error-free and draw the whole
+// budget of a --target-size fit: a row added to kBitsPresets without its figure reads as 0 and
+// fails the static_assert.
+constexpr std::array<double, kBitsPresets.size()> kMeasuredError = {
+    0.2927, 0.1534, 0.0733, 0.0426, 0.0240, 0.00592, 0.00293, 0.000734,
+};
+static_assert(
+    [] {
+        for (size_t i = 0; i < kMeasuredError.size(); ++i)
+            if (!(kMeasuredError[i] > 0) || (i > 0 && !(kMeasuredError[i] < kMeasuredError[i - 1])))
+                return false;
+        return true;
+    }(),
+    "kMeasuredError needs one positive figure per row of kBitsPresets, falling as the bits rise");
 
 } // namespace
 
@@ -74,18 +109,20 @@ TensorRole tensorRole(const std::string& name)
 
 double presetBitsFor(double bits, TensorRole role) noexcept
 {
-    for (const RoleRow& r : kRoleTable)
-        if (r.bits == bits)
-            switch (role) {
-            case TensorRole::Output:
-                return r.output;
-            case TensorRole::Embedding:
-                return r.embedding;
-            case TensorRole::FirstBlock:
-                return r.firstBlock;
-            case TensorRole::Other:
-                break;
-            }
+    const size_t row = presetIndex(bits); // exact: a preset's own bits
+    if (row == kBitsPresets.size())
+        return bits;
+    const RoleRow& r = kRoleTable[row];
+    switch (role) {
+    case TensorRole::Output:
+        return kBitsPresets[r.output].bits;
+    case TensorRole::Embedding:
+        return kBitsPresets[r.embedding].bits;
+    case TensorRole::FirstBlock:
+        return kBitsPresets[r.firstBlock].bits;
+    case TensorRole::Other:
+        break;
+    }
     return bits;
 }
 
@@ -115,11 +152,8 @@ TensorPlan planAsFloat(const TensorInfo& info, const PlanOptions& options)
     CodecConfig base = options.config;
     if (options.bits > 0 && options.allocation == BitAllocation::Balanced) {
         const double target = presetBitsFor(options.bits, tensorRole(info.name));
-        if (const auto preset = presetForBits(target); preset && target != options.bits) {
-            base.d = preset->d;
-            base.b1 = preset->b1;
-            base.b2 = preset->b2;
-        }
+        if (const auto preset = presetForBits(target); preset && target != options.bits)
+            base = preset->config(base.subspaces); // the role's preset, in the subspaces asked for
     }
     if (cols < base.d) {
         plan.reason = "rows shorter than one vector";
@@ -213,24 +247,10 @@ double presetRelativeError(double presetBits) noexcept
     // Parameter-weighted mean relative error of every quantized matrix of kjv-llama-7m at that
     // codec configuration (novaq local --bits 1 ... 6 --json, seed 20260101, no calibration,
     // measured 2026-12-06; at 5 bits the tensors stored at d=2 6+4, the output layer being at
-    // 6). Only the ratios between rows matter to the allocation. A preset missing here would
-    // count as error-free and draw the whole budget of a --target-size fit.
-    struct Row {
-        double bits, error;
-    };
-    constexpr std::array<Row, 8> kMeasured = {{
-        {1.0, 0.2927},
-        {1.5, 0.1534},
-        {2.0, 0.0733},
-        {2.5, 0.0426},
-        {3.0, 0.0240},
-        {4.0, 0.00592},
-        {5.0, 0.00293},
-        {6.0, 0.000734},
-    }};
-    for (const Row& r : kMeasured)
-        if (r.bits == presetBits)
-            return r.error;
+    // 6), in kMeasuredError above. Only the ratios between rows matter to the allocation.
+    const size_t row = presetIndex(presetBits);
+    if (row < kMeasuredError.size())
+        return kMeasuredError[row];
     return 0.0;
 }
 
@@ -261,7 +281,7 @@ std::vector<std::vector<FitOption>> fitOptions(const ModelReader& reader, int su
         std::vector<FitOption> all;
         for (const BitsPreset& p : bitsPresets()) {
             PlanOptions options;
-            options.config = {p.d, p.b1, p.b2, subspaces};
+            options.config = CodecSpec::preset(p.bits, subspaces).resolve();
             options.allocation = BitAllocation::Uniform;
             FitOption o;
             o.plan = planTensor(info, options);

@@ -31,11 +31,13 @@ TensorRole tensorRole(const std::string& name);
 // llama.cpp's k-quant mixes keep those tensors at higher precision for the same reason.
 // Balanced gives them a higher preset; Uniform gives every tensor the chosen one.
 enum class BitAllocation { Balanced, Uniform };
-// The preset a tensor of `role` gets at `--bits bits` with Balanced allocation.
+// The preset a tensor of `role` gets at `--bits bits` with Balanced allocation (the role table
+// in planner.cpp names rows of kBitsPresets and is checked against it when compiled); `bits`
+// itself when it is not a preset's own bits.
 double presetBitsFor(double bits, TensorRole role) noexcept;
 
 struct PlanOptions {
-    CodecConfig config; // from --bits / expert settings
+    CodecConfig config; // CodecSpec::resolve() of the --bits preset or the expert settings
     double bits = 0;    // the --bits preset (0: expert settings, no reallocation)
     BitAllocation allocation = BitAllocation::Balanced;
     int64_t minParams = 4096;            // smaller tensors are kept

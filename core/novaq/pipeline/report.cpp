@@ -1,5 +1,6 @@
 #include "novaq/pipeline/report.h"
 
+#include "novaq/codec/codec_spec.h"
 #include "novaq/container/manifest.h"
 #include "novaq/tensor/dtype.h"
 #include "novaq/tensor/tensor.h"
@@ -42,12 +43,6 @@ std::string sqnrText(double db)
 }
 
 std::string ratioText(double ratio) { return ratio > 0 ? format("%.2fx", ratio) : "n/a"; }
-
-std::string codecLabel(const CodecConfig& c)
-{
-    return "novaq d=" + std::to_string(c.d) + " " + std::to_string(c.b1) + "+" + std::to_string(c.b2) +
-           " K=" + std::to_string(c.subspaces);
-}
 
 uint64_t numelOf(const std::vector<int64_t>& shape)
 {
