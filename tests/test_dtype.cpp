@@ -88,6 +88,7 @@ private Q_SLOTS:
     void table();
     void nameLookup_data();
     void nameLookup();
+    void floatTypes();
 
     void halfToFloat_data();
     void halfToFloat();
@@ -500,6 +501,15 @@ void TestDType::bugsAreNotBadUsage()
     QCOMPARE(int(kind), int(novaq::ErrorKind::Internal));
     QVERIFY2(message.rfind("internal: ", 0) == 0, message.c_str());
     QCOMPARE(novaq::exitCodeFor(kind), 1);
+}
+
+// The four float types and nothing else: what compress checks for NaN and export keeps as floats.
+void TestDType::floatTypes()
+{
+    for (const novaq::DTypeInfo& info : novaq::allDTypes()) {
+        const bool expected = info.name == "F32" || info.name == "F16" || info.name == "BF16" || info.name == "F64";
+        QVERIFY2(novaq::isFloatDType(info.type) == expected, std::string(info.name).c_str());
+    }
 }
 
 QTEST_APPLESS_MAIN(TestDType)

@@ -183,7 +183,7 @@ std::vector<OptionSpec> compressOptionSpecs()
     const CompressOptions defaults;
     return {
         {"--bits", "B", "code bits per weight: " + presetList() + "; see the table below", formatNumber(defaults.bits)},
-        {"--subspaces", "K", "column subspaces, each with its own codebooks, 1..64",
+        {"--subspaces", "K", "column subspaces, each with its own codebooks, " + kCodecLimits.subspaces.rangeText(),
          std::to_string(defaults.subspaces)},
         {"--target-size", "SIZE",
          "make it fit: choose every tensor's preset so the file lands just under SIZE (bytes, or 2.2MB, 4GB, 2MiB, "

@@ -40,11 +40,6 @@ uint64_t tensorSeed(uint64_t seed, const std::string& name)
     return h;
 }
 
-bool isFloatType(DType type) noexcept
-{
-    return type == DType::F32 || type == DType::F16 || type == DType::BF16 || type == DType::F64;
-}
-
 bool allFinite(std::span<const float> values) noexcept
 {
     return std::all_of(values.begin(), values.end(), [](float x) { return std::isfinite(x); });
@@ -89,7 +84,7 @@ void checkFiniteWeights(const ModelReader& reader, std::vector<float>& scratch, 
     const std::vector<TensorInfo>& tensors = reader.tensors();
     for (size_t i = 0; i < tensors.size(); ++i) {
         const TensorInfo& t = tensors[i];
-        if (!isFloatType(t.dtype)) // integers are kept exactly and are always finite
+        if (!isFloatDType(t.dtype)) // integers are kept exactly and are always finite
             continue;
         if (i % static_cast<size_t>(cluster().size()) != static_cast<size_t>(cluster().rank()))
             continue; // on a cluster each rank reads its share

@@ -22,11 +22,6 @@ namespace novaq {
 
 namespace {
 
-bool isFloatType(DType type) noexcept
-{
-    return type == DType::F32 || type == DType::F16 || type == DType::BF16 || type == DType::F64;
-}
-
 bool samePath(const std::filesystem::path& a, const std::filesystem::path& b)
 {
     std::error_code ec;
@@ -117,7 +112,7 @@ void exportSafetensors(const std::filesystem::path& model, const std::filesystem
     size_t largest = 0;
     uint64_t totalParams = 0;
     for (const TensorInfo& t : tensors) {
-        entries.push_back({t.name, t.shape, isFloatType(t.dtype) ? dtype : DType::F32});
+        entries.push_back({t.name, t.shape, isFloatDType(t.dtype) ? dtype : DType::F32});
         largest = std::max(largest, static_cast<size_t>(t.numel()));
         totalParams += static_cast<uint64_t>(t.numel());
     }

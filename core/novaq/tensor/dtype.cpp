@@ -116,6 +116,11 @@ std::string writableTypes()
 
 } // namespace
 
+bool isFloatDType(DType type) noexcept
+{
+    return type == DType::F32 || type == DType::F16 || type == DType::BF16 || type == DType::F64;
+}
+
 const DTypeInfo& dtypeInfo(DType type) noexcept { return kInfos[static_cast<size_t>(type)]; }
 
 std::span<const DTypeInfo> allDTypes() noexcept { return kInfos; }

@@ -19,6 +19,8 @@ struct DTypeInfo {
 };
 
 const DTypeInfo& dtypeInfo(DType type) noexcept;
+// F16, BF16, F32 and F64: the types that can hold NaN or infinity and that export keeps as a float type.
+bool isFloatDType(DType type) noexcept;
 std::span<const DTypeInfo> allDTypes() noexcept;
 std::optional<DType> dtypeFromName(std::string_view name) noexcept; // case-sensitive, as on disk
 
