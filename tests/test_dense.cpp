@@ -12,7 +12,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -20,15 +19,7 @@ using namespace novaq;
 
 namespace {
 
-std::vector<float> randomFloats(size_t n, uint32_t seed)
-{
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> d(0.0f, 1.0f);
-    std::vector<float> v(n);
-    for (float& x : v)
-        x = d(rng);
-    return v;
-}
+std::vector<float> randomFloats(size_t n, uint64_t seed) { return novaq::test::gaussian(n, seed); }
 
 // op(A)(i, p) for a row-major A with leading dimension ld.
 double at(const std::vector<float>& A, int64_t ld, bool trans, int64_t i, int64_t p)

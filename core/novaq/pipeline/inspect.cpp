@@ -630,41 +630,58 @@ uint64_t estimatedPeakBytes(const ModelInspection& inspection)
     return peak;
 }
 
-double calibratedEncodeRate(const CodecConfig& config, int threads)
+namespace {
+
+// A measurement of this machine's encoder, made once per (codec, threads) in the process and
+// kept (one cache per kind of measurement); threads 0: all cores.
+template <typename T, typename Measure>
+T measuredOnce(const CodecConfig& config, int threads, Measure measure)
 {
     using Key = std::tuple<int, int, int, int, int>;
     static std::mutex mutex;
-    static std::map<Key, double> rates;
+    static std::map<Key, T> cache;
     const Key key{config.d, config.b1, config.b2, config.subspaces, threads};
     {
         const std::lock_guard lock(mutex);
-        if (const auto it = rates.find(key); it != rates.end())
+        if (const auto it = cache.find(key); it != cache.end())
             return it->second;
     }
-    constexpr int64_t rows = 256, cols = 1024;
-    std::vector<float> W(static_cast<size_t>(rows * cols));
+    T value;
+    if (threads > 0) {
+        tbb::task_arena arena(threads);
+        value = arena.execute(measure);
+    } else {
+        value = measure();
+    }
+    const std::lock_guard lock(mutex);
+    return cache.emplace(key, value).first->second;
+}
+
+// The probes' weights: N(0, 1), the same every time.
+std::vector<float> probeWeights(int64_t count)
+{
+    std::vector<float> W(static_cast<size_t>(count));
     std::mt19937_64 rng(20260101);
     std::normal_distribution<float> gauss(0.0f, 1.0f);
     for (float& x : W)
         x = gauss(rng);
-    CodecParams params;
-    params.config = config;
-    const auto run = [&] {
+    return W;
+}
+
+} // namespace
+
+double calibratedEncodeRate(const CodecConfig& config, int threads)
+{
+    return measuredOnce<double>(config, threads, [&config] {
+        constexpr int64_t rows = 256, cols = 1024;
+        const std::vector<float> W = probeWeights(rows * cols);
+        CodecParams params;
+        params.config = config;
         const auto t0 = std::chrono::steady_clock::now();
         (void)encodeMatrix(W, rows, cols, params);
-        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    };
-    double seconds = 0;
-    if (threads > 0) {
-        tbb::task_arena arena(threads);
-        seconds = arena.execute(run);
-    } else {
-        seconds = run();
-    }
-    const double rate = double(rows * cols) / std::max(seconds, 1e-9);
-    const std::lock_guard lock(mutex);
-    rates.emplace(key, rate);
-    return rate;
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        return double(rows * cols) / std::max(seconds, 1e-9);
+    });
 }
 
 double EncodeTimes::secondsFor(int64_t rows, int64_t cols, const CodecConfig& config) const
@@ -677,52 +694,33 @@ double EncodeTimes::secondsFor(int64_t rows, int64_t cols, const CodecConfig& co
 
 EncodeTimes measureEncodeTimes(const CodecConfig& config, int threads)
 {
-    using Key = std::tuple<int, int, int, int, int>;
-    static std::mutex mutex;
-    static std::map<Key, EncodeTimes> cache;
-    const Key key{config.d, config.b1, config.b2, config.subspaces, threads};
-    {
-        const std::lock_guard lock(mutex);
-        if (const auto it = cache.find(key); it != cache.end())
-            return it->second;
-    }
-    constexpr int64_t cols = 1024;
-    std::vector<float> W(static_cast<size_t>(2048 * cols));
-    std::mt19937_64 rng(20260101);
-    std::normal_distribution<float> gauss(0.0f, 1.0f);
-    for (float& x : W)
-        x = gauss(rng);
-    CodecParams params;
-    params.config = config;
-    // The best of two: on a shared machine one run measures the other jobs as much as this.
-    const auto best = [&](int64_t rows) {
-        double seconds = 1e30;
-        for (int k = 0; k < 2; ++k) {
-            const auto t0 = std::chrono::steady_clock::now();
-            (void)encodeMatrix(std::span<const float>(W.data(), static_cast<size_t>(rows * cols)), rows, cols, params);
-            seconds = std::min(seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        }
-        return seconds;
-    };
-    // Both sizes sample the training cap (1024 rows of 128 vectors over 4 subspaces, and more).
-    const auto both = [&] { return std::pair{best(1024), best(2048)}; };
-    std::pair<double, double> t;
-    if (threads > 0) {
-        tbb::task_arena arena(threads);
-        t = arena.execute(both);
-    } else {
-        t = both();
-    }
-    EncodeTimes e;
-    e.secondsPerWeight = std::max(t.second - t.first, 1e-12) / double(1024 * cols);
-    e.trainSeconds = std::max(t.first - e.secondsPerWeight * double(1024 * cols), 0.0) /
-                     std::min(1.0, double(1024) *
-                                       double((cols / std::max(config.d, 1) + config.subspaces - 1) /
-                                              std::max(config.subspaces, 1)) /
-                                       double(params.trainVectors));
-    const std::lock_guard lock(mutex);
-    cache.emplace(key, e);
-    return e;
+    return measuredOnce<EncodeTimes>(config, threads, [&config] {
+        constexpr int64_t cols = 1024;
+        const std::vector<float> W = probeWeights(2048 * cols);
+        CodecParams params;
+        params.config = config;
+        // The best of two: on a shared machine one run measures the other jobs as much as this.
+        const auto best = [&](int64_t rows) {
+            double seconds = 1e30;
+            for (int k = 0; k < 2; ++k) {
+                const auto t0 = std::chrono::steady_clock::now();
+                (void)encodeMatrix(std::span<const float>(W.data(), static_cast<size_t>(rows * cols)), rows, cols,
+                                   params);
+                seconds =
+                    std::min(seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+            }
+            return seconds;
+        };
+        // Both sizes sample the training cap (1024 rows of 128 vectors over 4 subspaces, and more).
+        const double small = best(1024), large = best(2048);
+        EncodeTimes e;
+        e.secondsPerWeight = std::max(large - small, 1e-12) / double(1024 * cols);
+        const double vectorsPerSubspace =
+            1024.0 * double((cols / std::max(config.d, 1) + config.subspaces - 1) / std::max(config.subspaces, 1));
+        e.trainSeconds = std::max(small - e.secondsPerWeight * double(1024 * cols), 0.0) /
+                         std::min(1.0, vectorsPerSubspace / double(params.trainVectors));
+        return e;
+    });
 }
 
 double estimatedSeconds(const ModelInspection& inspection, double paramsPerSecond)
