@@ -257,6 +257,12 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
         if (!path.isEmpty())
             m_calibration->setText(path);
     });
+    // With calibration text a fit is planned by the model's measured sensitivity (as the run
+    // plans it): a new text plans the fit again.
+    connect(m_calibration, &QLineEdit::editingFinished, this, [this] {
+        if (fitMode() != FitMode::Preset)
+            refreshFit();
+    });
     m_advanced->setVisible(false);
     connect(m_advancedToggle, &QCheckBox::toggled, this, [this, scroll](bool on) {
         m_advanced->setVisible(on);
@@ -908,6 +914,10 @@ void SettingsPage::refreshFit()
     const std::filesystem::path path = m_model.path;
     const int subspaces = m_subspaces->value();
     const int64_t context = m_fitContext->value();
+    // The text the run will calibrate on, when it is a file (the run itself names a bad one).
+    std::filesystem::path calibration = calibrationPath().toStdString();
+    if (std::error_code ec; !calibration.empty() && !std::filesystem::is_regular_file(calibration, ec))
+        calibration.clear();
     struct Fit {
         ModelInspection plan;
         uint64_t fileTarget = 0;
@@ -916,15 +926,16 @@ void SettingsPage::refreshFit()
     };
     runTask<Fit>(
         this,
-        [path, subspaces, context, typed, memory] {
+        [path, subspaces, context, typed, memory, calibration] {
             Fit fit;
             if (memory) {
-                MemoryTarget t = fitToMemory(path, *memory, context, subspaces, "this computer's memory");
+                MemoryTarget t =
+                    fitToMemory(path, *memory, context, subspaces, "this computer's memory", 0, calibration);
                 fit.plan = std::move(t.fit.inspection);
                 fit.fileTarget = t.fit.targetBytes;
             } else {
                 const uint64_t bytes = parseByteSize("Fit to", typed.toStdString());
-                TargetFit t = fitToTarget(path, bytes, 0, subspaces, "Fit to " + typed.toStdString());
+                TargetFit t = fitToTarget(path, bytes, 0, subspaces, "Fit to " + typed.toStdString(), calibration);
                 fit.plan = std::move(t.inspection);
                 fit.fileTarget = t.targetBytes;
             }

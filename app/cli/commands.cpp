@@ -209,7 +209,8 @@ std::vector<OptionSpec> compressOptionSpecs()
         {"--calibration", "FILE",
          "plain text in the model's language: run the original model on it and fit every layer to what it "
          "computes (the families `novaq inspect` says it runs; never evaluate on this text; a regular file of at most "
-         "1 GiB)",
+         "1 GiB); with --target-size, --target-bits or --fit-memory the fit also spends the bytes by the model's "
+         "measured sensitivity to each tensor (1,024 tokens of the text)",
          ""},
         {"--calibration-tokens", "N",
          "use at most N tokens of the calibration text (at least the widest layer input of the model, or "
@@ -276,7 +277,9 @@ MemoryTarget memoryTargetOf(const ParsedArgs& args, const fs::path& model, int s
     const std::string size = *args.value("--fit-memory");
     const int64_t tokens =
         args.value("--context") ? parseInteger("--context", *args.value("--context"), 1, int64_t(1) << 24) : 0;
-    return fitToMemory(model, parseSize("--fit-memory", size), tokens, subspaces, "--fit-memory " + size);
+    const fs::path calibration = args.value("--calibration") ? fs::path(*args.value("--calibration")) : fs::path();
+    return fitToMemory(model, parseSize("--fit-memory", size), tokens, subspaces, "--fit-memory " + size, 0,
+                       calibration);
 }
 
 void applyFitMemory(const ParsedArgs& args, CompressOptions& options)
@@ -400,7 +403,7 @@ const std::vector<Command>& commandTable()
                     compressOptionSpec("--context"),
                     {"--calibration", "FILE",
                      "also estimate the time and peak memory of `novaq local --calibration FILE` on this computer (a "
-                     "short measured probe)",
+                     "short measured probe); with a target, plan it by measured sensitivity as `local` does",
                      ""},
                     {"--calibration-tokens", "N", "the estimate for N calibration tokens",
                      "4x the widest layer input, 32768-65536"},
@@ -502,11 +505,14 @@ int runInspect(const Context&, const ParsedArgs& args)
     parseCodecOptions(args, options);
     const fs::path path = args.positionals.front();
     requireExisting(path);
+    if (auto text = args.value("--calibration"))
+        requireExisting(*text); // before a fit measures sensitivity on it
     const CodecSpec spec = CodecSpec::fromOptions(options.bits, options.expert, options.subspaces);
     const ModelInspection inspection =
         args.has("--fit-memory") ? memoryTargetOf(args, path, options.subspaces).fit.inspection
         : options.targetBytes > 0 || options.targetBits > 0
-            ? fitToTarget(path, options.targetBytes, options.targetBits, options.subspaces, options.targetText)
+            ? fitToTarget(path, options.targetBytes, options.targetBits, options.subspaces, options.targetText,
+                          args.value("--calibration") ? fs::path(*args.value("--calibration")) : fs::path())
                   .inspection
             : inspectModel(path, spec.bits(), spec.resolve());
     std::optional<CalibrationEstimate> calibrated;

@@ -183,7 +183,7 @@ void CompressRun::plan(const PlanOptions& planOptions)
     if (m_options.targetBytes > 0 || m_options.targetBits > 0) {
         m_fit = fitToTarget(*m_reader, m_options.input, m_options.targetBytes, m_options.targetBits,
                             m_options.subspaces, m_options.targetText.empty() ? "the target" : m_options.targetText,
-                            attachedTokenizerBytes(m_options));
+                            attachedTokenizerBytes(m_options), m_options.calibration, m_cancel);
         m_plans = m_fit->plans;
         m_fitDone.assign(m_plans.size(), -1);
     } else {

@@ -182,6 +182,11 @@ nlohmann::json compressSettings(const CompressOptions& options, const PlanOption
                               {"bits", options.targetBits},
                               {"estimated_bytes", fit->inspection.estimatedFileBytes()},
                               {"predicted_error", fit->inspection.predictedError}};
+    if (fit && fit->inspection.sensitivityTokens > 0) {
+        settings["target"]["allocation"] = "sensitivity";
+        settings["target"]["sensitivity_tokens"] = fit->inspection.sensitivityTokens;
+        settings["target"]["predicted_kl"] = fit->inspection.predictedKl;
+    }
     return settings;
 }
 

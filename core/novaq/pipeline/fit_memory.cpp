@@ -155,7 +155,8 @@ uint64_t parseByteSize(const std::string& what, const std::string& value)
 }
 
 MemoryTarget fitToMemory(const ModelReader& reader, const std::filesystem::path& path, uint64_t memoryBytes,
-                         int64_t context, int subspaces, const std::string& what, int threads)
+                         int64_t context, int subspaces, const std::string& what, int threads,
+                         const std::filesystem::path& calibration)
 {
     const LlamaConfig c = runnableConfig(reader, what);
     if (context <= 0)
@@ -167,7 +168,7 @@ MemoryTarget fitToMemory(const ModelReader& reader, const std::filesystem::path&
     const TargetFit range = targetRange(reader, path, subspaces);
     auto fitAt = [&](uint64_t target) {
         MemoryTarget t;
-        t.fit = fitToTarget(reader, path, target, 0, subspaces, what);
+        t.fit = fitToTarget(reader, path, target, 0, subspaces, what, 0, calibration);
         t.memory = predictRunMemory(reader, t.fit.inspection, context, threads);
         return t;
     };
@@ -214,10 +215,10 @@ MemoryTarget fitToMemory(const ModelReader& reader, const std::filesystem::path&
 }
 
 MemoryTarget fitToMemory(const std::filesystem::path& path, uint64_t memoryBytes, int64_t context, int subspaces,
-                         const std::string& what, int threads)
+                         const std::string& what, int threads, const std::filesystem::path& calibration)
 {
     const std::unique_ptr<ModelReader> reader = openModel(path);
-    return fitToMemory(*reader, path, memoryBytes, context, subspaces, what, threads);
+    return fitToMemory(*reader, path, memoryBytes, context, subspaces, what, threads, calibration);
 }
 
 } // namespace novaq

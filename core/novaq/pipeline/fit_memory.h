@@ -60,9 +60,11 @@ struct MemoryTarget {
     RunMemory memory;           // predicted for the plan
     uint64_t smallestBytes = 0; // what the smallest setting would need
 };
+// `calibration`: as fitToTarget takes it (the fit weighed by measured sensitivity).
 MemoryTarget fitToMemory(const ModelReader& reader, const std::filesystem::path& path, uint64_t memoryBytes,
-                         int64_t context, int subspaces, const std::string& what, int threads = 0);
+                         int64_t context, int subspaces, const std::string& what, int threads = 0,
+                         const std::filesystem::path& calibration = {});
 MemoryTarget fitToMemory(const std::filesystem::path& path, uint64_t memoryBytes, int64_t context, int subspaces,
-                         const std::string& what, int threads = 0);
+                         const std::string& what, int threads = 0, const std::filesystem::path& calibration = {});
 
 } // namespace novaq

@@ -7,6 +7,7 @@
 #include "novaq/io/error.h"
 #include "novaq/pipeline/planner.h"
 #include "novaq/pipeline/report.h"
+#include "novaq/pipeline/sensitivity.h"
 #include "novaq/runtime/llama.h"
 
 #include <tbb/task_arena.h>
@@ -265,6 +266,12 @@ nlohmann::json ModelInspection::toJson() const
                   {"min_bytes", targetMinBytes},
                   {"max_bytes", targetMaxBytes},
                   {"predicted_error", predictedError}};
+    if (targetBytes > 0 && sensitivityTokens > 0) {
+        target["allocation"] = "sensitivity";
+        target["sensitivity_tokens"] = sensitivityTokens;
+        target["sensitivity_seconds"] = sensitivitySeconds;
+        target["predicted_kl"] = predictedKl;
+    }
     return {{"path", path.string()},
             {"format", format},
             {"architecture", architecture},
@@ -347,7 +354,8 @@ ModelInspection inspectModel(const ModelReader& model, const std::filesystem::pa
     return out;
 }
 
-TargetFit targetRange(const ModelReader& reader, const std::filesystem::path& path, int subspaces, uint64_t extraBytes)
+TargetFit targetRange(const ModelReader& reader, const std::filesystem::path& path, int subspaces, uint64_t extraBytes,
+                      const std::vector<double>* sensitivity)
 {
     const CodecSpec smallest = CodecSpec::preset(kBitsPresets.front().bits, subspaces);
     TargetFit fit;
@@ -361,7 +369,7 @@ TargetFit targetRange(const ModelReader& reader, const std::filesystem::path& pa
                             (m.config.is_null() ? 0 : m.config.dump().size()) + m.metadataBytes;
         fit.fixedBytes = 2 * kNovaqAlign + manifest + kNovaqAlign + extraBytes; // + the manifest's alignment
     }
-    fit.options = fitOptions(reader, subspaces);
+    fit.options = fitOptions(reader, subspaces, sensitivity);
     fit.minBytes = fit.maxBytes = fit.fixedBytes;
     for (const auto& o : fit.options) {
         fit.minBytes += o.front().cost;
@@ -371,9 +379,12 @@ TargetFit targetRange(const ModelReader& reader, const std::filesystem::path& pa
 }
 
 TargetFit fitToTarget(const ModelReader& reader, const std::filesystem::path& path, uint64_t targetBytes,
-                      double targetBits, int subspaces, const std::string& what, uint64_t extraBytes)
+                      double targetBits, int subspaces, const std::string& what, uint64_t extraBytes,
+                      const std::filesystem::path& calibration, const CancelToken* cancel)
 {
-    TargetFit fit = targetRange(reader, path, subspaces, extraBytes);
+    const std::shared_ptr<const Sensitivity> sensitivity =
+        calibration.empty() ? nullptr : sensitivityFor(reader, path, calibration, cancel);
+    TargetFit fit = targetRange(reader, path, subspaces, extraBytes, sensitivity ? &sensitivity->perTensor : nullptr);
     ModelInspection& m = fit.inspection;
     const uint64_t params = m.params();
     if (targetBits > 0)
@@ -408,22 +419,32 @@ TargetFit fitToTarget(const ModelReader& reader, const std::filesystem::path& pa
         t.plannedAs = plannedAs(o.plan, t.info);
         t.estimatedBytes = o.plan.estimatedBytes;
         t.keepSource = o.plan.keepSource;
-        error += o.error;
-        weight += roleWeight(tensorRole(t.info.name)) * double(t.info.numel());
+        // The role-weighted mean relative error whatever weighed the allocation, so that the
+        // figure means the same with and without measured sensitivity.
+        const double w = roleWeight(tensorRole(t.info.name)) * double(t.info.numel());
+        error += o.plan.quantize ? w * presetRelativeError(o.presetBits) : 0.0;
+        weight += w;
     }
     m.targetBytes = targetBytes;
     m.targetText = what;
     m.targetMinBytes = fit.minBytes;
     m.targetMaxBytes = fit.maxBytes;
     m.predictedError = weight > 0 ? error / weight : 0.0;
+    if (sensitivity) {
+        m.sensitivityTokens = sensitivity->tokens;
+        m.sensitivitySeconds = sensitivity->seconds;
+        m.predictedKl = 0;
+        for (size_t i = 0; i < fit.options.size(); ++i)
+            m.predictedKl += fit.options[i][fit.choice[i]].error;
+    }
     return fit;
 }
 
 TargetFit fitToTarget(const std::filesystem::path& path, uint64_t targetBytes, double targetBits, int subspaces,
-                      const std::string& what)
+                      const std::string& what, const std::filesystem::path& calibration)
 {
     const std::unique_ptr<ModelReader> reader = openModel(path);
-    return fitToTarget(*reader, path, targetBytes, targetBits, subspaces, what);
+    return fitToTarget(*reader, path, targetBytes, targetBits, subspaces, what, 0, calibration);
 }
 
 std::string notSmallerWarning(const ModelInspection& m)
@@ -582,6 +603,13 @@ std::string formatInspection(const ModelInspection& m)
                       withThousands(m.targetMinBytes).c_str(), withThousands(m.targetMaxBytes).c_str(),
                       m.predictedError);
         out << line;
+        if (m.sensitivityTokens > 0) {
+            std::snprintf(line, sizeof line,
+                          "allocation              by sensitivity measured on %lld calibration tokens (%.1f s); "
+                          "predicted KL %.5f (first order, before the refit)\n",
+                          static_cast<long long>(m.sensitivityTokens), m.sensitivitySeconds, m.predictedKl);
+            out << line;
+        }
         out << runMemoryText(m.runMemory);
         std::snprintf(line, sizeof line, "settings                per-tensor presets (fit to target), subspaces=%d\n",
                       m.settings.subspaces);

@@ -4,6 +4,7 @@
 
 #include "novaq/codec/codec_config.h"
 #include "novaq/formats/model_reader.h"
+#include "novaq/io/cancel.h"
 #include "novaq/pipeline/planner.h"
 
 #include <nlohmann/json.hpp>
@@ -81,6 +82,13 @@ struct ModelInspection {
     std::string targetText;                          // as the user gave it: "--target-size 2.2MB"
     uint64_t targetMinBytes = 0, targetMaxBytes = 0; // the reachable range of the estimate
     double predictedError = 0;                       // role-weighted mean relative error of the plan
+    // Fitted with calibration text: the tokens the sensitivity was measured on (0: the role
+    // table weighed the fit), the seconds it took, and the KL divergence the plan predicts
+    // (sum over tensors of sensitivity times the preset's relative error: a first-order
+    // prediction measured without calibration's refit, so an upper estimate).
+    int64_t sensitivityTokens = 0;
+    double sensitivitySeconds = 0;
+    double predictedKl = 0;
     // With a target: header, manifest and trailer estimated from the tensor names rather than
     // the generous per-tensor constant, so that the file can fill the target (0: not used).
     uint64_t fixedBytes = 0;
@@ -155,12 +163,17 @@ struct TargetFit {
 };
 // `extraBytes`: what else the file will hold (attached tokenizer files).
 // targetRange: the options, fixed bytes and reachable range only (no choice yet).
+// `sensitivity`: per tensor, as fitOptions takes it (null: the role table).
+// `calibration`: a calibration text (empty: none); with one, the fit weighs each tensor by the
+// model's measured sensitivity to it (pipeline/sensitivity.h, sensitivityFor) instead of the
+// role table, so `inspect` and `local` given the same text plan the same file.
 TargetFit targetRange(const ModelReader& reader, const std::filesystem::path& path, int subspaces,
-                      uint64_t extraBytes = 0);
+                      uint64_t extraBytes = 0, const std::vector<double>* sensitivity = nullptr);
 TargetFit fitToTarget(const ModelReader& reader, const std::filesystem::path& path, uint64_t targetBytes,
-                      double targetBits, int subspaces, const std::string& what, uint64_t extraBytes = 0);
+                      double targetBits, int subspaces, const std::string& what, uint64_t extraBytes = 0,
+                      const std::filesystem::path& calibration = {}, const CancelToken* cancel = nullptr);
 TargetFit fitToTarget(const std::filesystem::path& path, uint64_t targetBytes, double targetBits, int subspaces,
-                      const std::string& what);
+                      const std::string& what, const std::filesystem::path& calibration = {});
 
 // Working memory compressModel needs for one quantized rows x cols tensor whose serialized
 // payload is `payloadBytes` (the formula is in inspect.cpp, derived from compress_steps.cpp and

@@ -272,12 +272,15 @@ double roleWeight(TensorRole role) noexcept
     return 1.0;
 }
 
-std::vector<std::vector<FitOption>> fitOptions(const ModelReader& reader, int subspaces)
+std::vector<std::vector<FitOption>> fitOptions(const ModelReader& reader, int subspaces,
+                                               const std::vector<double>* sensitivity)
 {
     std::vector<std::vector<FitOption>> out(reader.tensors().size());
     for (size_t i = 0; i < reader.tensors().size(); ++i) {
         const TensorInfo& info = reader.tensors()[i];
-        const double weight = roleWeight(tensorRole(info.name)) * static_cast<double>(info.numel());
+        const double weight = sensitivity && i < sensitivity->size()
+                                  ? (*sensitivity)[i]
+                                  : roleWeight(tensorRole(info.name)) * static_cast<double>(info.numel());
         std::vector<FitOption> all;
         for (const BitsPreset& p : bitsPresets()) {
             PlanOptions options;

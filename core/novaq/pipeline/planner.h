@@ -69,7 +69,11 @@ struct FitOption {
     uint64_t record = 0;   // its manifest record (name, shape, codec, section, stats), at most
     double error = 0;
 };
-std::vector<std::vector<FitOption>> fitOptions(const ModelReader& reader, int subspaces);
+// `sensitivity` (pipeline/sensitivity.h, per tensor, measured with calibration text): a
+// tensor's predicted error is its sensitivity times the preset's relative error; without it,
+// the role weight times the parameter count times that error.
+std::vector<std::vector<FitOption>> fitOptions(const ModelReader& reader, int subspaces,
+                                               const std::vector<double>* sensitivity = nullptr);
 
 // Greedy allocation: every tensor starts at its cheapest option; then, while the budget
 // allows, the upgrade with the largest predicted error reduction per byte is made (one that no
