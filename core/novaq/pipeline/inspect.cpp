@@ -272,6 +272,8 @@ nlohmann::json ModelInspection::toJson() const
         target["sensitivity_seconds"] = sensitivitySeconds;
         target["predicted_kl"] = predictedKl;
     }
+    if (targetBytes > 0 && !allocationNote.empty())
+        target["allocation"] = allocationNote;
     return {{"path", path.string()},
             {"format", format},
             {"architecture", architecture},
@@ -430,6 +432,10 @@ TargetFit fitToTarget(const ModelReader& reader, const std::filesystem::path& pa
     m.targetMinBytes = fit.minBytes;
     m.targetMaxBytes = fit.maxBytes;
     m.predictedError = weight > 0 ? error / weight : 0.0;
+    if (!calibration.empty() && !sensitivity)
+        m.allocationNote = "by the role table: measuring sensitivity would hold " +
+                           humanBytes(sensitivityMemoryBytes(reader)) + " (the whole model as F32), more than " +
+                           humanBytes(kSensitivityMemoryLimit);
     if (sensitivity) {
         m.sensitivityTokens = sensitivity->tokens;
         m.sensitivitySeconds = sensitivity->seconds;
@@ -610,6 +616,8 @@ std::string formatInspection(const ModelInspection& m)
                           static_cast<long long>(m.sensitivityTokens), m.sensitivitySeconds, m.predictedKl);
             out << line;
         }
+        if (!m.allocationNote.empty())
+            out << "allocation              " << m.allocationNote << "\n";
         out << runMemoryText(m.runMemory);
         std::snprintf(line, sizeof line, "settings                per-tensor presets (fit to target), subspaces=%d\n",
                       m.settings.subspaces);

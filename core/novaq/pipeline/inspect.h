@@ -89,6 +89,7 @@ struct ModelInspection {
     int64_t sensitivityTokens = 0;
     double sensitivitySeconds = 0;
     double predictedKl = 0;
+    std::string allocationNote; // why the role table weighed a fit given calibration text
     // With a target: header, manifest and trailer estimated from the tensor names rather than
     // the generous per-tensor constant, so that the file can fill the target (0: not used).
     uint64_t fixedBytes = 0;

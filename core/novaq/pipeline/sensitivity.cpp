@@ -182,6 +182,17 @@ Sensitivity measureSensitivity(const ModelReader& reader, const Tokenizer& token
     return out;
 }
 
+uint64_t sensitivityMemoryBytes(const ModelReader& reader, const SensitivityOptions& options)
+{
+    const LlamaConfig c = llamaConfig(reader);
+    uint64_t params = 0;
+    for (const TensorInfo& t : reader.tensors())
+        params += static_cast<uint64_t>(t.numel());
+    const uint64_t tokens = static_cast<uint64_t>(std::max<int64_t>(options.tokens, options.ctx));
+    return 4 * params + 8 * tokens * static_cast<uint64_t>(c.vocab) +
+           4 * tokens * static_cast<uint64_t>(c.dim) * static_cast<uint64_t>(c.layers + 1);
+}
+
 std::shared_ptr<const Sensitivity> sensitivityFor(const ModelReader& reader, const std::filesystem::path& modelPath,
                                                   const std::filesystem::path& text, const CancelToken* cancel)
 {
@@ -200,9 +211,11 @@ std::shared_ptr<const Sensitivity> sensitivityFor(const ModelReader& reader, con
         if (auto it = measured.find(key); it != measured.end())
             return it->second;
     }
-    const std::unique_ptr<Tokenizer> tokenizer = findTokenizer(reader, modelPath);
     SensitivityOptions options;
     options.text = text;
+    if (sensitivityMemoryBytes(reader, options) > kSensitivityMemoryLimit)
+        return nullptr;
+    const std::unique_ptr<Tokenizer> tokenizer = findTokenizer(reader, modelPath);
     auto result = std::make_shared<const Sensitivity>(measureSensitivity(reader, *tokenizer, options, cancel));
     std::lock_guard<std::mutex> lock(mutex);
     return measured.emplace(key, std::move(result)).first->second;

@@ -47,10 +47,19 @@ struct Sensitivity {
 Sensitivity measureSensitivity(const ModelReader& reader, const Tokenizer& tokenizer, const SensitivityOptions& options,
                                const CancelToken* cancel = nullptr);
 
+// What measuring holds: the whole model as F32 (loadLlama), the reference log-probabilities
+// of the tokens and the hidden states entering each block.
+uint64_t sensitivityMemoryBytes(const ModelReader& reader, const SensitivityOptions& options = {});
+// Above this, sensitivityFor measures nothing and the fit keeps the role table: the
+// measurement holds the whole model, where compression holds one tensor (one block with
+// calibration). A measurement a block at a time would lift this; it is not written yet.
+inline constexpr uint64_t kSensitivityMemoryLimit = uint64_t(2) << 30;
+
 // The sensitivity a `--target-size` / `--fit-memory` fit with calibration text uses, measured
 // once per (model, text) in the process with the default options (a fit is planned several
 // times: the memory target's bisection, the app's preview and then its run). The model's
-// tokenizer is found as calibration finds it.
+// tokenizer is found as calibration finds it. Null when sensitivityMemoryBytes is above
+// kSensitivityMemoryLimit.
 std::shared_ptr<const Sensitivity> sensitivityFor(const ModelReader& reader, const std::filesystem::path& modelPath,
                                                   const std::filesystem::path& text,
                                                   const CancelToken* cancel = nullptr);
