@@ -31,6 +31,7 @@
 #include "novaq/codec/encoder.h"
 #include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
+#include "novaq/io/cpu.h"
 #include "novaq/io/error.h"
 #include "novaq/pipeline/compress.h"
 #include "novaq/pipeline/planner.h"
@@ -84,7 +85,7 @@ std::string cpuModel()
     std::ifstream in("/proc/cpuinfo");
     std::string line;
     while (std::getline(in, line))
-        if (line.rfind("model name", 0) == 0)
+        if (line.starts_with("model name"))
             return line.substr(line.find(':') + 2);
     return "unknown";
 }
@@ -194,8 +195,6 @@ void overRowBlocks(int64_t rows, const std::function<void(int64_t, int64_t)>& fn
 }
 
 #if defined(__x86_64__)
-bool haveAvx512() { return __builtin_cpu_supports("avx512f"); }
-
 // Dense baselines at the full SIMD width: the project's Eigen is compiled for baseline x86-64
 // (no -march), so these show what a dense mat-vec does with AVX-512 FMA on this machine.
 #pragma GCC diagnostic push
@@ -360,7 +359,7 @@ int runMatVec(const std::vector<double>& bitsList, int64_t rows, int64_t cols, i
         });
         printSpeed({"dense f32, Eigen", threads, dense, f32Bytes, flops1}, dense);
 #if defined(__x86_64__)
-        if (haveAvx512()) {
+        if (novaq::cpuHas(novaq::CpuFeature::Avx512)) {
             const double f32 = medianSeconds(repeat, [&] {
                 overRowBlocks(rows,
                               [&](int64_t r0, int64_t r1) { gemvAvx512(W.data(), r0, r1, cols, x.data(), y.data()); });

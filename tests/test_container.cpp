@@ -444,6 +444,11 @@ void TestContainer::corruptFile_data()
     QTest::newRow("trailer size larger than the file")
         << "trailer-size" << QStringList{"truncated: expected ", " bytes, found "};
     QTest::newRow("too small") << "tiny" << QStringList{"truncated", "128"};
+    QTest::newRow("cut by one byte: no trailer")
+        << "cut1" << QStringList{"truncated or incomplete: no trailer in the last 64 bytes"};
+    QTest::newRow("cut inside the header") << "cut-header" << QStringList{"at least 128 bytes, found 14"};
+    QTest::newRow("cut inside the trailer")
+        << "cut-trailer" << QStringList{"truncated or incomplete: no trailer in the last 64 bytes"};
     QTest::newRow("not a novaq file") << "garbage" << QStringList{"not a .novaq file"};
     QTest::newRow("bad magic") << "magic" << QStringList{"bad magic", "offset 0"};
     QTest::newRow("bad header size") << "header-size" << QStringList{"header size"};
@@ -485,6 +490,12 @@ void TestContainer::corruptFile()
         putU64(bytes, trailer + 32, bytes.size() + 128);
     else if (mutation == "tiny")
         bytes.resize(100);
+    else if (mutation == "cut1")
+        bytes.resize(bytes.size() - 1);
+    else if (mutation == "cut-header")
+        bytes.resize(14); // inside the header size field
+    else if (mutation == "cut-trailer")
+        bytes.resize(trailer + 36); // inside the file size field
     else if (mutation == "garbage")
         bytes.assign(10, 'x');
     else if (mutation == "magic")

@@ -265,6 +265,28 @@ void TestModelReader::llama2cHeaderSizes_data()
     QTest::newRow("size wraps to 28 bytes")
         << QList<int>{1 << 20, 699047, 1 << 20, 1 << 19, 2, (1 << 20) - 2, 1 << 19} << 28 << 0 << "2^64";
     QTest::newRow("2^20 layers, header only") << QList<int>{8, 16, 1 << 20, 2, 2, 16, 4} << 28 << 0 << "header for";
+    // The header cut inside each of its seven fields (read through io/byte_cursor.h): the
+    // message names the field and its offset.
+    const QList<int> tiny{8, 16, 1, 2, 2, 16, 4};
+    const char* fields[] = {"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"};
+    for (int i = 0; i < 7; ++i)
+        QTest::newRow(qPrintable(QString("header cut inside ") + fields[i]))
+            << tiny.mid(0, i) << 4 * i + 2 << 0
+            << QString("llama2.c header at offset %1: %2 (4 bytes) runs past the end of the file (%3 bytes)")
+                   .arg(4 * i)
+                   .arg(fields[i])
+                   .arg(4 * i + 2);
+    // A field no checkpoint holds is named with its offset and the rule it breaks.
+    QTest::newRow("no layers") << QList<int>{8, 16, 0, 2, 2, 16, 4} << 28 << 0
+                               << "at offset 8: n_layers is 0, but it must be 1 to 1048576";
+    QTest::newRow("heads do not divide dim")
+        << QList<int>{8, 16, 1, 3, 1, 16, 4} << 28 << 0 << "at offset 12: n_heads is 3, but it must divide dim";
+    QTest::newRow("kv heads do not divide heads")
+        << QList<int>{8, 16, 1, 4, 3, 16, 4} << 28 << 0 << "at offset 16: n_kv_heads is 3, but it must divide n_heads";
+    QTest::newRow("odd head size") << QList<int>{6, 16, 1, 2, 2, 16, 4} << 28 << 0
+                                   << "at offset 12: n_heads is 2, but it must leave an even head size";
+    QTest::newRow("negative seq_len") << QList<int>{8, 16, 1, 2, 2, 16, -4} << 28 << 0
+                                      << "at offset 24: seq_len is -4, but it must be 1 to 1048576";
 }
 
 void TestModelReader::llama2cHeaderSizes()

@@ -11,6 +11,7 @@
 #include "novaq/formats/model_reader.h"
 #include "novaq/formats/pytorch_reader.h"
 #include "novaq/formats/unpickler.h"
+#include "novaq/formats/zip_archive.h"
 #include "novaq/io/error.h"
 #include "novaq/pipeline/compress.h"
 #include "novaq/tensor/dtype.h"
@@ -108,6 +109,52 @@ std::string checkpoint(const std::string& pkl, const std::vector<std::pair<std::
     return makeZip(entries);
 }
 
+// A stored archive of one entry "a" holding "abcd", for the zip record rows: the central
+// entry's 32-bit size and local header offset as given (0xFFFFFFFF: in the ZIP64 extra
+// field), `extra` as its extra field, and with `zip64` a ZIP64 end record and locator. The
+// layout is fixed: local header at 0 (35 bytes), the central directory at 35 (47 bytes and
+// the extra field), then the end records.
+struct ZipParts {
+    uint64_t size32 = 4;
+    uint64_t offset32 = 0;
+    std::string extra;
+    bool zip64 = false;
+};
+
+constexpr size_t kZipCentral = 35;
+
+std::string zipOf(const ZipParts& p)
+{
+    const std::string local = le(0x04034b50, 4) + le(20, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(crcOf("abcd"), 4) +
+                              le(4, 4) + le(4, 4) + le(1, 2) + le(0, 2) + "a" + "abcd";
+    const std::string central = le(0x02014b50, 4) + le(45, 2) + le(45, 2) + le(0, 2) + le(0, 2) + le(0, 4) +
+                                le(crcOf("abcd"), 4) + le(p.size32, 4) + le(p.size32, 4) + le(1, 2) +
+                                le(p.extra.size(), 2) + le(0, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(p.offset32, 4) +
+                                "a" + p.extra;
+    std::string out = local + central;
+    if (p.zip64) {
+        const uint64_t record = out.size();
+        out += le(0x06064b50, 4) + le(44, 8) + le(45, 2) + le(45, 2) + le(0, 4) + le(0, 4) + le(1, 8) + le(1, 8) +
+               le(central.size(), 8) + le(kZipCentral, 8);
+        out += le(0x07064b50, 4) + le(0, 4) + le(record, 8) + le(1, 4);
+        out += le(0x06054b50, 4) + le(0, 2) + le(0, 2) + le(0xFFFF, 2) + le(0xFFFF, 2) + le(0xFFFFFFFF, 4) +
+               le(0xFFFFFFFF, 4) + le(0, 2);
+    } else {
+        out += le(0x06054b50, 4) + le(0, 2) + le(0, 2) + le(1, 2) + le(1, 2) + le(central.size(), 4) +
+               le(kZipCentral, 4) + le(0, 2);
+    }
+    return out;
+}
+
+// The ZIP64 extra field: id 1, then the given 64-bit values.
+std::string zip64Extra(const std::vector<uint64_t>& values)
+{
+    std::string body;
+    for (uint64_t v : values)
+        body += le(v, 8);
+    return le(1, 2) + le(body.size(), 2) + body;
+}
+
 bool bitIdentical(const std::vector<float>& a, const std::vector<float>& b)
 {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
@@ -140,6 +187,8 @@ private Q_SLOTS:
     void compressEndToEnd();
     void zipRecordCrc_data();
     void zipRecordCrc();
+    void zipRecords_data();
+    void zipRecords();
 };
 
 // ---- the real files ----
@@ -609,6 +658,119 @@ void TestPyTorch::zipRecordCrc()
         QVERIFY2(failure->message.contains(part), qPrintable(part + " missing in: " + failure->message));
     if (!failsAtOpen) // the check is repeated on the next read, not remembered as passed
         QVERIFY(failureOf([&] { readTensor(*reader, 0); }));
+}
+
+// Zip records read through io/byte_cursor.h: each row damages a real archive (a field that
+// points past its record, a ZIP64 field that is missing, a record cut short) and the message
+// names the archive, the record, the field and its file offset. Every cut of the good archives
+// is refused too.
+void TestPyTorch::zipRecords_data()
+{
+    QTest::addColumn<std::string>("zip");
+    QTest::addColumn<QStringList>("expected"); // empty: the archive is read, entry "a" is "abcd"
+    const auto row = [](const char* name, const std::string& zip, const QStringList& expected) {
+        QTest::newRow(name) << zip << expected;
+    };
+    const std::string plain = zipOf({});
+    const std::string zip64 = zipOf({0xFFFFFFFF, 0xFFFFFFFF, zip64Extra({4, 4, 0}), true});
+    const size_t extraAt = kZipCentral + 46 + 1;
+    row("plain", plain, {});
+    row("ZIP64 end records and extra field", zip64, {});
+    row("ZIP64 extra field with other fields",
+        zipOf({0xFFFFFFFF, 0, le(0x7075, 2) + le(3, 2) + "xyz" + zip64Extra({4, 4})}), {});
+    row("ZIP64 extra field lacks the size", zipOf({0xFFFFFFFF, 0, zip64Extra({})}),
+        {"entry \"a\" at offset " + QString::number(extraAt + 4),
+         "64-bit size (8 bytes) runs past the end of the ZIP64 "
+         "extra field"});
+    row("ZIP64 extra field lacks the local header offset", zipOf({0xFFFFFFFF, 0xFFFFFFFF, zip64Extra({4, 4})}),
+        {"at offset " + QString::number(extraAt + 4 + 16), "64-bit local header offset (8 bytes) runs past the end"});
+    row("extra field longer than its record", zipOf({4, 0, le(0x7075, 2) + le(9, 2) + "xy"}),
+        {"entry \"a\": extra field at file offset " + QString::number(extraAt), "(9 bytes) runs past its record"});
+    {
+        std::string z = plain;
+        z.replace(kZipCentral + 30, 2, le(200, 2)); // extra field length
+        row("extra field length past the central directory", z,
+            {"central directory entry 0 at offset " + QString::number(extraAt),
+             "extra fields (200 bytes) runs past the end of the central directory (offset " + QString::number(extraAt) +
+                 ")"});
+    }
+    {
+        std::string z = plain;
+        z.replace(kZipCentral + 28, 2, le(60, 2)); // name length
+        row("name length past the central directory", z,
+            {"central directory entry 0 at offset " + QString::number(kZipCentral + 46),
+             "name (60 bytes) runs past the end of the central directory"});
+    }
+    {
+        std::string z = plain;
+        z.replace(z.size() - 22 + 12, 4, le(20, 4)); // the central directory's size
+        row("central directory shorter than one entry", z,
+            {"lists 1 entries, more than its 20-byte central directory"});
+    }
+    {
+        std::string z = plain;
+        z.replace(z.size() - 22 + 16, 4, le(70, 4)); // central directory offset
+        row("central directory offset past its end record", z,
+            {"the central directory (offset 70, 47 bytes", "runs past the end of the file or into its end record"});
+    }
+    {
+        std::string z = zip64;
+        z.replace(z.size() - 22 - 20 + 8, 8, le(z.size(), 8)); // the locator's record offset
+        row("ZIP64 locator points past the record", z,
+            {"ZIP64 end of central directory offset " + QString::number(z.size()), "field of the locator"});
+    }
+    {
+        std::string z = zip64;
+        const size_t record = z.size() - 22 - 20 - 56;
+        z.replace(record + 40, 8, le(uint64_t(1) << 40, 8)); // the ZIP64 central directory size
+        row("ZIP64 central directory size past the end", z,
+            {"the central directory (offset 35, 1099511627776 bytes", "runs past the end of the file"});
+    }
+    {
+        std::string z = zip64;
+        z.replace(z.size() - 22 - 20 - 56, 4, "XXXX");
+        row("ZIP64 record with a bad signature", z,
+            {"no ZIP64 end of central directory record at file offset " + QString::number(z.size() - 22 - 20 - 56)});
+    }
+    {
+        std::string z = plain;
+        z.replace(26, 2, le(40, 2)); // the local header's name length
+        row("local name length past the entries", z,
+            {"entry \"a\": its 4 bytes at file offset 70", "run past the end of the entries"});
+    }
+    row("local header offset inside the entries' end", zipOf({4, 10, ""}),
+        {"local header offset 10 (central directory at file offset " + QString::number(kZipCentral + 42) + ")",
+         "lies past the entries"});
+    row("end record cut", plain.substr(0, plain.size() - 3), {"no zip end of central directory record"});
+}
+
+void TestPyTorch::zipRecords()
+{
+    QFETCH(std::string, zip);
+    QFETCH(QStringList, expected);
+    const auto bytes = std::as_bytes(std::span(zip.data(), zip.size()));
+    const std::string path = "model.pt";
+    const auto failure = failureOf([&] {
+        const novaq::ZipArchive archive(bytes, path);
+        QCOMPARE(archive.entries().size(), size_t(1));
+        const std::span<const std::byte> data = archive.verifiedData(archive.entries().front());
+        QCOMPARE(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()), std::string_view("abcd"));
+    });
+    if (expected.isEmpty()) {
+        QVERIFY2(!failure, failure ? qPrintable(failure->message) : "");
+        // Every cut of a good archive is refused, never read past its end.
+        for (size_t n = 0; n < zip.size(); ++n) {
+            const auto cut = failureOf([&] { novaq::ZipArchive(bytes.first(n), path); });
+            QVERIFY2(cut && cut->kind == ErrorKind::InvalidInput, qPrintable(QString::number(n)));
+            QVERIFY(cut->message.startsWith("model.pt: "));
+        }
+        return;
+    }
+    QVERIFY2(failure, "the archive was accepted");
+    QCOMPARE(failure->kind, ErrorKind::InvalidInput);
+    QVERIFY2(failure->message.startsWith("model.pt: "), qPrintable(failure->message));
+    for (const QString& part : expected)
+        QVERIFY2(failure->message.contains(part), qPrintable(part + " missing in: " + failure->message));
 }
 
 QTEST_GUILESS_MAIN(TestPyTorch)

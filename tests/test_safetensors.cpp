@@ -273,6 +273,23 @@ void TestSafetensors::corruption_data()
     row("file shorter than 8 bytes", "abc", "shorter than the 8-byte", "header length");
     row("header length past end of file", rawFile(1000, "{}"), "runs past the end of the file", "header length");
     row("header length over 100 MB", rawFile(200'000'000, "{}"), "exceeds the limit", "header length");
+    // A good file cut short at each of its parts (read through io/byte_cursor.h).
+    const std::string good = makeSafetensors(one(R"({"dtype":"F32","shape":[2],"data_offsets":[0,8]})"), eight);
+    const std::string goodHeaderBytes = std::to_string(good.size() - 8 - 8);
+    row("cut inside the header length", good.substr(0, 5), "the file is 5 bytes, shorter than the 8-byte",
+        "header length");
+    row("cut inside the JSON header", good.substr(0, 8 + 10),
+        QString::fromStdString("header length " + goodHeaderBytes +
+                               " (file offset 0) runs past the end of the file (18 bytes)"),
+        "header length");
+    row("cut at the end of the JSON header", good.substr(0, good.size() - 8),
+        "ends at file offset " + QString::number(good.size()) + ", past the end of the file (" +
+            QString::number(good.size() - 8) + " bytes)",
+        "data_offsets");
+    row("cut inside the tensor data", good.substr(0, good.size() - 2),
+        "ends at file offset " + QString::number(good.size()) + ", past the end of the file (" +
+            QString::number(good.size() - 2) + " bytes)",
+        "\"w\"");
     row("header not starting with brace", makeSafetensors("[1,2]", ""), "does not start with '{'", "header");
     row("header not JSON", makeSafetensors("{nope", ""), "not valid JSON in UTF-8: error near byte 2",
         "file offset 10");

@@ -99,7 +99,7 @@ TensorKind tensorKind(const std::string& name)
     if (contains(n, "norm") || contains(n, "bias"))
         return TensorKind::Other;
     if (contains(n, "embed") || contains(n, "lm_head") || contains(n, "wte") || contains(n, "wpe") ||
-        n == "output.weight" || n.rfind("output.", 0) == 0)
+        n == "output.weight" || n.starts_with("output."))
         return TensorKind::EmbeddingOutput;
     if (contains(n, "attn") || contains(n, "attention") || contains(n, "q_proj") || contains(n, "k_proj") ||
         contains(n, "v_proj") || contains(n, "o_proj") || contains(n, ".wq") || contains(n, ".wk") ||

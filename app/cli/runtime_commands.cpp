@@ -138,7 +138,7 @@ int runGenerate(const Context& context, const ParsedArgs& args)
         std::vector<int32_t> all = promptIds;
         all.insert(all.end(), produced.begin(), produced.end());
         const std::string full = tokenizer.decode(all);
-        return full.compare(0, promptText.size(), promptText) == 0 ? full.substr(promptText.size()) : full;
+        return full.starts_with(promptText) ? full.substr(promptText.size()) : full;
     };
     std::vector<Generation> generations;
     auto runOne = [&](const RunnableModel& m, const char* label) {

@@ -1,12 +1,11 @@
 #include "novaq/codec/quantized_tensor.h"
 
+#include "novaq/io/bytes.h"
 #include "novaq/io/error.h"
 #include "novaq/tensor/dtype.h"
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
-
-#include <cstring>
 
 namespace novaq {
 
@@ -42,17 +41,21 @@ uint32_t readBits(const uint8_t* data, uint64_t pos, int nbits) noexcept
     return (v >> shift) & ((1u << nbits) - 1u);
 }
 
+// The payload's numbers are little-endian, as in every file here (io/bytes.h), whatever the
+// host; on x86 and ARM these loops are plain copies.
 template <typename T>
 void put(std::vector<std::byte>& out, size_t& pos, const T* src, size_t count)
 {
-    std::memcpy(out.data() + pos, src, count * sizeof(T));
+    for (size_t i = 0; i < count; ++i)
+        storeLe(out.data() + pos + i * sizeof(T), src[i]);
     pos += count * sizeof(T);
 }
 
 template <typename T>
 void get(std::span<const std::byte> in, size_t& pos, T* dst, size_t count)
 {
-    std::memcpy(dst, in.data() + pos, count * sizeof(T));
+    for (size_t i = 0; i < count; ++i)
+        dst[i] = loadLe<T>(in.data() + pos + i * sizeof(T));
     pos += count * sizeof(T);
 }
 

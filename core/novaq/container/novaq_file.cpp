@@ -1,6 +1,7 @@
 #include "novaq/container/novaq_file.h"
 
 #include "novaq/io/atomic_file.h"
+#include "novaq/io/byte_cursor.h"
 #include "novaq/io/bytes.h"
 #include "novaq/io/error.h"
 #include "novaq/io/mapped_file.h"
@@ -36,8 +37,6 @@ constexpr size_t kTrailerEnd = 56;
 constexpr size_t kHeaderMajor = 8;
 constexpr size_t kHeaderMinor = 10;
 constexpr size_t kHeaderSizeField = 12;
-
-bool bytesEqual(const std::byte* p, std::string_view s) { return std::memcmp(p, s.data(), s.size()) == 0; }
 
 uint64_t alignUp(uint64_t v) { return (v + kNovaqAlign - 1) / kNovaqAlign * kNovaqAlign; }
 
@@ -213,25 +212,43 @@ NovaqFile::NovaqFile(const std::filesystem::path& path) : m_impl(std::make_uniqu
     if (!isNovaqHeader(d.map.bytes()))
         corrupt(path, "not a .novaq file: bad magic at offset 0");
 
-    d.major = loadLe<uint16_t>(base + kHeaderMajor);
-    d.minor = loadLe<uint16_t>(base + kHeaderMinor);
+    // Both ends are read in order through the shared cursor; the layout constants above are
+    // the writer's, and the reads below walk the same fields.
+    static_assert(kHeaderMajor == 8 && kHeaderMinor == 10 && kHeaderSizeField == 12);
+    static_assert(kTrailerManifestOffset == 8 && kTrailerManifestLength == 16 && kTrailerManifestHash == 24 &&
+                  kTrailerFileSize == 32 && kTrailerMajor == 40 && kTrailerMinor == 42 && kTrailerEnd == 56);
+    const ByteCursor file(d.map.bytes(), path.string(), ErrorKind::Corrupt);
+    ByteCursor header = file.range(0, kHeaderSize, "the header");
+    header.setContext("header");
+    header.skip(kHeaderMagic.size(), "magic");
+    d.major = header.read<uint16_t>("major version");
+    d.minor = header.read<uint16_t>("minor version");
     if (d.major > kNovaqMajor)
         corrupt(path, "written by a newer NOVAQ (format " + versionText(d.major, d.minor) + "); this build reads " +
                           std::to_string(kNovaqMajor) + ".x — update NOVAQ Studio");
     if (d.major < kNovaqMajor)
         corrupt(path, "format version " + versionText(d.major, d.minor) + " is not supported; this build reads " +
                           std::to_string(kNovaqMajor) + ".x");
-    const uint64_t headerSize = loadLe<uint32_t>(base + kHeaderSizeField);
+    const uint64_t headerSize = header.read<uint32_t>("header size");
     if (headerSize != kHeaderSize)
         corrupt(path, "header size at offset " + std::to_string(kHeaderSizeField) + " is " +
                           std::to_string(headerSize) + ", expected " + std::to_string(kHeaderSize));
 
-    const std::byte* trailer = base + (size - kTrailerSize);
-    if (!bytesEqual(trailer + kTrailerEnd, kEndMagic) || !bytesEqual(trailer, kTrailerMagic))
-        corrupt(path, "truncated or incomplete: no trailer in the last 64 bytes (offset " +
-                          std::to_string(size - kTrailerSize) +
+    const uint64_t trailerAt = size - kTrailerSize;
+    ByteCursor trailer = file.range(trailerAt, kTrailerSize, "the trailer");
+    trailer.setContext("trailer");
+    const bool trailerMagic = trailer.startsWith(kTrailerMagic);
+    trailer.skip(kTrailerMagic.size(), "magic");
+    const auto manifestOffset = trailer.read<uint64_t>("manifest offset");
+    const auto manifestLength = trailer.read<uint64_t>("manifest length");
+    const auto expectedHash = trailer.read<uint64_t>("manifest xxh3");
+    const auto recordedSize = trailer.read<uint64_t>("file size");
+    const auto trailerMajor = trailer.read<uint16_t>("major version");
+    const auto trailerMinor = trailer.read<uint16_t>("minor version");
+    trailer.skip(kTrailerEnd - kTrailerMinor - 2, "reserved bytes");
+    if (!trailerMagic || !trailer.startsWith(kEndMagic))
+        corrupt(path, "truncated or incomplete: no trailer in the last 64 bytes (offset " + std::to_string(trailerAt) +
                           ") — the file was cut short or not completely written; re-create or re-download it");
-    const uint64_t recordedSize = loadLe<uint64_t>(trailer + kTrailerFileSize);
     if (recordedSize != size) {
         if (recordedSize > size)
             corrupt(path, "truncated: expected " + std::to_string(recordedSize) + " bytes, found " +
@@ -239,23 +256,18 @@ NovaqFile::NovaqFile(const std::filesystem::path& path) : m_impl(std::make_uniqu
         corrupt(path, "size mismatch: expected " + std::to_string(recordedSize) + " bytes, found " +
                           std::to_string(size) + " — re-create or re-download it");
     }
-    const auto trailerMajor = loadLe<uint16_t>(trailer + kTrailerMajor);
-    const auto trailerMinor = loadLe<uint16_t>(trailer + kTrailerMinor);
     if (trailerMajor != d.major || trailerMinor != d.minor)
         corrupt(path, "trailer version " + versionText(trailerMajor, trailerMinor) + " (offset " +
-                          std::to_string(size - kTrailerSize + kTrailerMajor) + ") does not match header version " +
+                          std::to_string(trailerAt + kTrailerMajor) + ") does not match header version " +
                           versionText(d.major, d.minor));
 
-    const uint64_t manifestOffset = loadLe<uint64_t>(trailer + kTrailerManifestOffset);
-    const uint64_t manifestLength = loadLe<uint64_t>(trailer + kTrailerManifestLength);
-    const uint64_t manifestEnd = size - kTrailerSize;
+    const uint64_t manifestEnd = trailerAt;
     if (manifestOffset < kHeaderSize || manifestOffset > manifestEnd || manifestLength > manifestEnd - manifestOffset)
         corrupt(path, "manifest offset " + std::to_string(manifestOffset) + " / length " +
-                          std::to_string(manifestLength) + " (trailer at offset " +
-                          std::to_string(size - kTrailerSize) + ") lies outside the file's data area [" +
-                          std::to_string(kHeaderSize) + ", " + std::to_string(manifestEnd) + ")");
+                          std::to_string(manifestLength) + " (trailer at offset " + std::to_string(trailerAt) +
+                          ") lies outside the file's data area [" + std::to_string(kHeaderSize) + ", " +
+                          std::to_string(manifestEnd) + ")");
     const std::span<const std::byte> manifestBytes(base + manifestOffset, static_cast<size_t>(manifestLength));
-    const uint64_t expectedHash = loadLe<uint64_t>(trailer + kTrailerManifestHash);
     const uint64_t actualHash = checksum(manifestBytes);
     if (actualHash != expectedHash)
         corrupt(path, "manifest checksum mismatch at offset " + std::to_string(manifestOffset) + " (expected xxh3 " +

@@ -49,6 +49,8 @@ constexpr size_t kHeadBytes = 64;
 struct Head {
     std::vector<std::byte> bytes;
     uint64_t fileSize = 0;
+
+    std::string_view text() const noexcept { return {reinterpret_cast<const char*>(bytes.data()), bytes.size()}; }
 };
 
 Head readHead(const fs::path& path)
@@ -73,16 +75,6 @@ const FormatEntry* sniff(const Head& head)
         if (entry.sniff(head.bytes, head.fileSize))
             return &entry;
     return nullptr;
-}
-
-bool startsWith(const std::vector<std::byte>& bytes, std::string_view magic)
-{
-    if (bytes.size() < magic.size())
-        return false;
-    for (size_t i = 0; i < magic.size(); ++i)
-        if (bytes[i] != static_cast<std::byte>(magic[i]))
-            return false;
-    return true;
 }
 
 std::string supportedFormats()
@@ -120,7 +112,7 @@ std::string describe(const Head& head)
         head.bytes[1] <= std::byte{5})
         return "a Python pickle that is not a PyTorch checkpoint (never load it in Python unless you trust it: "
                "pickles can run code)";
-    if (startsWith(head.bytes, "\x1f\x8b"))
+    if (head.text().starts_with("\x1f\x8b"))
         return "a gzip archive (unpack it first)";
     if (looksLikeText(head.bytes)) {
         size_t i = 0;
@@ -128,7 +120,7 @@ std::string describe(const Head& head)
             ++i;
         if (i < head.bytes.size() && (head.bytes[i] == std::byte{'{'} || head.bytes[i] == std::byte{'['}))
             return "text (it looks like JSON)";
-        if (startsWith(head.bytes, "version https://git-lfs"))
+        if (head.text().starts_with("version https://git-lfs"))
             return "a Git LFS pointer (the real file was not downloaded; run `git lfs pull`)";
         return "text";
     }

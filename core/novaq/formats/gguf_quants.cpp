@@ -21,7 +21,7 @@ namespace {
 
 struct Half {
     uint8_t bits[2];
-    float value() const noexcept { return halfToFloat(static_cast<uint16_t>(bits[0] | (bits[1] << 8))); }
+    float value() const noexcept { return halfToFloat(loadLe<uint16_t>(bits)); }
 };
 static_assert(sizeof(Half) == 2);
 

@@ -1,12 +1,14 @@
 #include "novaq/formats/llama2c_reader.h"
 
 #include "novaq/formats/mapped_model_reader.h"
+#include "novaq/io/byte_cursor.h"
 #include "novaq/io/error.h"
 #include "novaq/io/mapped_file.h"
 
 #include <array>
-#include <cstring>
+#include <iterator>
 #include <optional>
+#include <string_view>
 
 namespace novaq {
 
@@ -27,18 +29,66 @@ struct Layout {
     uint64_t bytes = 0; // header included
 };
 
-std::optional<Config> parseHeader(std::span<const std::byte> head)
+// The header: seven little-endian int32 at offset 0, in this order. A negative vocab_size
+// says the classifier has its own weights.
+constexpr std::string_view kFields[] = {"dim",        "hidden_dim", "n_layers", "n_heads",
+                                        "n_kv_heads", "vocab_size", "seq_len"};
+static_assert(std::size(kFields) * 4 == kHeaderBytes);
+
+Config configOf(const std::array<int32_t, 7>& v) noexcept
+{
+    return Config{v[0], v[1], v[2], v[3], v[4], v[5] < 0 ? -int64_t{v[5]} : int64_t{v[5]}, v[6], v[5] > 0};
+}
+
+// The first field of a header that no llama2.c checkpoint holds, and why.
+struct HeaderFault {
+    size_t field = 0; // index into kFields
+    std::string_view rule;
+};
+
+std::optional<HeaderFault> headerFault(const Config& c) noexcept
+{
+    static_assert(kMaxDim == 1 << 20, "the rule below states the bound");
+    const int64_t values[] = {c.dim, c.hidden, c.layers, c.heads, c.kvHeads, c.vocab, c.seqLen};
+    for (size_t i = 0; i < std::size(values); ++i)
+        if (values[i] <= 0 || values[i] > kMaxDim)
+            return HeaderFault{i, "must be 1 to 1048576 (2^20)"};
+    if (c.dim % c.heads != 0)
+        return HeaderFault{3, "must divide dim"};
+    if (c.kvHeads > c.heads || c.heads % c.kvHeads != 0)
+        return HeaderFault{4, "must divide n_heads"};
+    if ((c.dim / c.heads) % 2 != 0)
+        return HeaderFault{3, "must leave an even head size (dim / n_heads)"};
+    return std::nullopt;
+}
+
+// The header of a file that may be a checkpoint (for sniffing), or nullopt.
+std::optional<Config> parseHeader(std::span<const std::byte> head) noexcept
 {
     if (head.size() < kHeaderBytes)
         return std::nullopt;
     std::array<int32_t, 7> v{};
-    std::memcpy(v.data(), head.data(), kHeaderBytes);
-    Config c{v[0], v[1], v[2], v[3], v[4], v[5] < 0 ? -int64_t{v[5]} : int64_t{v[5]}, v[6], v[5] > 0};
-    for (int64_t x : {c.dim, c.hidden, c.layers, c.heads, c.kvHeads, c.vocab, c.seqLen})
-        if (x <= 0 || x > kMaxDim)
-            return std::nullopt;
-    if (c.dim % c.heads != 0 || c.kvHeads > c.heads || c.heads % c.kvHeads != 0 || (c.dim / c.heads) % 2 != 0)
+    for (size_t i = 0; i < v.size(); ++i)
+        v[i] = loadLe<int32_t>(head.data() + 4 * i);
+    const Config c = configOf(v);
+    if (headerFault(c))
         return std::nullopt;
+    return c;
+}
+
+// The header of a file opened as a checkpoint; a field no checkpoint holds is named.
+Config readHeader(const MappedFile& map)
+{
+    ByteCursor cursor(map.bytes(), map.path().string());
+    cursor.setContext("llama2.c header");
+    std::array<int32_t, 7> v{};
+    for (size_t i = 0; i < v.size(); ++i)
+        v[i] = cursor.read<int32_t>(kFields[i]);
+    const Config c = configOf(v);
+    if (const std::optional<HeaderFault> fault = headerFault(c))
+        cursor.fail(std::string(kFields[fault->field]) + " is " + std::to_string(v[fault->field]) + ", but it " +
+                        std::string(fault->rule) + "; this is not a llama2.c checkpoint (or its header is damaged)",
+                    4 * fault->field);
     return c;
 }
 
@@ -81,19 +131,23 @@ std::optional<uint64_t> impliedBytes(const Config& c)
 
 // The tensors in file order, under the names llama2.c's exporter reads from PyTorch
 // (Meta's naming), with PyTorch shapes (out, in). The RoPE tables are skipped.
-Layout layoutOf(const Config& c)
+// The cursor walks the file: a tensor that would end past it is refused, naming it (the size
+// was checked against the header first; this holds the layout to the bytes too).
+Layout layoutOf(const Config& c, const MappedFile& map)
 {
     Layout l;
-    uint64_t offset = kHeaderBytes;
+    ByteCursor cursor(map.bytes(), map.path().string());
+    cursor.setContext("llama2.c tensors");
+    cursor.skip(kHeaderBytes, "header");
     const int64_t hs = c.dim / c.heads;
     auto add = [&](std::string name, std::vector<int64_t> shape) {
         TensorInfo t;
         t.name = std::move(name);
         t.shape = std::move(shape);
         t.dtype = DType::F32;
-        t.offset = offset;
+        t.offset = cursor.pos();
         t.nbytes = static_cast<uint64_t>(t.numel()) * 4;
-        offset += t.nbytes;
+        cursor.skip(t.nbytes, t.name);
         l.tensors.push_back(std::move(t));
     };
     auto perLayer = [&](const std::string& suffix, std::vector<int64_t> shape) {
@@ -111,10 +165,10 @@ Layout layoutOf(const Config& c)
     perLayer("feed_forward.w2.weight", {c.dim, c.hidden});
     perLayer("feed_forward.w3.weight", {c.hidden, c.dim});
     add("norm.weight", {c.dim});
-    offset += 2 * static_cast<uint64_t>(c.seqLen * hs / 2) * 4; // freq_cis_real, freq_cis_imag
+    cursor.skip(2 * static_cast<uint64_t>(c.seqLen * hs / 2) * 4, "freq_cis_real and freq_cis_imag");
     if (!c.sharedClassifier)
         add("output.weight", {c.vocab, c.dim});
-    l.bytes = offset;
+    l.bytes = cursor.pos();
     return l;
 }
 
@@ -157,12 +211,8 @@ bool sniffLlama2c(std::span<const std::byte> head, uint64_t fileSize) noexcept
 std::unique_ptr<ModelReader> openLlama2c(const fs::path& path)
 {
     MappedFile map(path);
-    const auto config = parseHeader(map.bytes());
-    if (!config)
-        throw Error(ErrorKind::InvalidInput, path.string() +
-                                                 ": not a llama2.c checkpoint (the 28-byte header at offset 0 "
-                                                 "does not hold plausible dimensions)");
-    const std::optional<uint64_t> bytes = impliedBytes(*config);
+    const Config config = readHeader(map);
+    const std::optional<uint64_t> bytes = impliedBytes(config);
     if (!bytes)
         throw Error(ErrorKind::InvalidInput, path.string() +
                                                  ": the dimensions of the llama2.c header imply more than 2^64 bytes "
@@ -171,8 +221,8 @@ std::unique_ptr<ModelReader> openLlama2c(const fs::path& path)
         throw Error(ErrorKind::InvalidInput, path.string() + ": a llama2.c header for " + std::to_string(*bytes) +
                                                  " bytes, but the file has " + std::to_string(map.size()) +
                                                  " (truncated or not this format)");
-    Layout layout = layoutOf(*config);
-    const Config& c = *config;
+    Layout layout = layoutOf(config, map);
+    const Config& c = config;
     nlohmann::json hyper = {{"dim", c.dim},
                             {"hidden_dim", c.hidden},
                             {"n_layers", c.layers},

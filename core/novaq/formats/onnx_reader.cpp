@@ -3,6 +3,7 @@
 #include "novaq/formats/mapped_model_reader.h"
 #include "novaq/formats/model_files.h"
 #include "novaq/formats/protobuf_wire.h"
+#include "novaq/io/bytes.h"
 #include "novaq/io/error.h"
 #include "novaq/io/mapped_file.h"
 #include "novaq/io/utf8.h"
@@ -229,19 +230,6 @@ std::string supportedOnnxTypes()
 }
 
 std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-template <typename T>
-void storeLe(std::byte* p, T value) noexcept
-{
-    if constexpr (std::endian::native == std::endian::big) {
-        std::array<std::byte, sizeof(T)> b;
-        std::memcpy(b.data(), &value, sizeof(T));
-        for (size_t i = 0; i < sizeof(T); ++i)
-            p[i] = b[sizeof(T) - 1 - i];
-    } else {
-        std::memcpy(p, &value, sizeof(T));
-    }
-}
 
 // Where a tensor's values are.
 enum class Source : uint8_t { Empty, Raw, External, Typed };

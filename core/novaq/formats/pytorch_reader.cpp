@@ -4,7 +4,7 @@
 #include "novaq/formats/model_files.h"
 #include "novaq/formats/unpickler.h"
 #include "novaq/formats/zip_archive.h"
-#include "novaq/io/bytes.h"
+#include "novaq/io/byte_cursor.h"
 #include "novaq/io/error.h"
 #include "novaq/io/mapped_file.h"
 
@@ -417,8 +417,8 @@ readLegacyStorages(LegacyStream& in, const Unpickled& keys, uint64_t keysOffset,
                    const std::map<std::string, const pickle::StorageRef*>& roots)
 {
     const fs::path& file = in.file;
-    const std::span<const std::byte> bytes = in.bytes;
-    uint64_t& pos = in.pos;
+    ByteCursor cursor(in.bytes, file.string());
+    cursor.seek(in.pos, "the end of the storage key list");
     std::unordered_map<std::string, StorageBytes> records;
     for (ValueId k : keys[keys.root].items) {
         if (keys[k].kind != Kind::String)
@@ -428,24 +428,22 @@ readLegacyStorages(LegacyStream& in, const Unpickled& keys, uint64_t keysOffset,
         if (root == roots.end())
             fail(file, "the storage key list names storage " + quote(key) +
                            ", which no tensor uses, so its element size is unknown; the file is damaged");
-        if (bytes.size() - pos < 8)
-            fail(file, "storage " + quote(key) + ": its element count at offset " + std::to_string(pos) +
-                           " lies past the end of the file (" + std::to_string(bytes.size()) +
-                           " bytes); the file is truncated");
-        const auto count = loadLe<uint64_t>(bytes.data() + pos);
+        cursor.setContext("storage " + quote(key));
+        const uint64_t countAt = cursor.pos();
+        const auto count = cursor.read<uint64_t>("element count");
         if (count != static_cast<uint64_t>(root->second->numel))
             fail(file, "storage " + quote(key) + " holds " + std::to_string(count) + " elements (count at offset " +
-                           std::to_string(pos) + "), but the pickle says " + std::to_string(root->second->numel));
+                           std::to_string(countAt) + "), but the pickle says " + std::to_string(root->second->numel));
         const uint64_t size = storageBytes(file, *root->second);
-        pos += 8;
-        if (size > bytes.size() - pos)
+        if (size > cursor.remaining())
             fail(file, "storage " + quote(key) + ": its " + std::to_string(size) + " bytes at offset " +
-                           std::to_string(pos) + " run past the end of the file (" + std::to_string(bytes.size()) +
-                           " bytes); the file is truncated, download it again");
-        if (!records.emplace(key, StorageBytes{pos, size, nullptr}).second)
+                           std::to_string(cursor.pos()) + " run past the end of the file (" +
+                           std::to_string(cursor.size()) + " bytes); the file is truncated, download it again");
+        if (!records.emplace(key, StorageBytes{cursor.pos(), size, nullptr}).second)
             fail(file, "the storage key list names storage " + quote(key) + " twice");
-        pos += size;
+        cursor.skip(size, "elements");
     }
+    in.pos = cursor.pos();
     return records;
 }
 

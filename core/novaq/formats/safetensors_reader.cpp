@@ -2,6 +2,7 @@
 
 #include "novaq/formats/mapped_model_reader.h"
 #include "novaq/formats/model_files.h"
+#include "novaq/io/byte_cursor.h"
 #include "novaq/io/bytes.h"
 #include "novaq/io/error.h"
 #include "novaq/io/mapped_file.h"
@@ -150,19 +151,24 @@ json readHeader(const MappedFile& map, uint64_t& headerBytes)
 {
     const fs::path& file = map.path();
     const uint64_t size = map.size();
-    headerBytes = loadLe<uint64_t>(map.data());
+    ByteCursor cursor(map.bytes(), file.string());
+    if (size < 8)
+        fail(file, "the file is " + std::to_string(size) +
+                       " bytes, shorter than the 8-byte header length at offset 0; it is truncated or not a "
+                       "safetensors file");
+    headerBytes = cursor.read<uint64_t>("header length");
     if (headerBytes > kMaxHeaderBytes)
         fail(file, "header length " + std::to_string(headerBytes) + " (file offset 0) exceeds the limit of " +
                        std::to_string(kMaxHeaderBytes) + " bytes; the file is damaged or not a safetensors file");
-    if (headerBytes > size - 8)
+    if (headerBytes > cursor.remaining())
         fail(file, "header length " + std::to_string(headerBytes) + " (file offset 0) runs past the end of the file (" +
                        std::to_string(size) + " bytes); the file is truncated, download it again");
-    const auto* text = reinterpret_cast<const char*>(map.data() + 8);
+    const std::string_view text = cursor.readBytes(headerBytes, "the JSON header");
     if (headerBytes < 2 || text[0] != '{')
         fail(file, "the JSON header at file offset 8 does not start with '{'; the file is damaged or not a "
                    "safetensors file");
 
-    json header = parseJsonStrict(std::string_view(text, static_cast<size_t>(headerBytes)), file, 8, "the header");
+    json header = parseJsonStrict(text, file, 8, "the header");
     if (!header.is_object())
         fail(file, "the header must be a JSON object, found " + std::string(header.type_name()));
     return header;
@@ -221,10 +227,6 @@ ParsedFile parseSafetensorsFile(const MappedFile& map, uint32_t fileIndex)
 {
     const fs::path& file = map.path();
     const uint64_t size = map.size();
-    if (size < 8)
-        fail(file, "the file is " + std::to_string(size) +
-                       " bytes, shorter than the 8-byte header length at offset 0; it is truncated or not a "
-                       "safetensors file");
     uint64_t headerBytes = 0;
     const json header = readHeader(map, headerBytes);
     const uint64_t bufferStart = 8 + headerBytes;

@@ -1,5 +1,7 @@
 #include "novaq/formats/unpickler.h"
 
+#include "novaq/io/byte_cursor.h"
+#include "novaq/io/bytes.h"
 #include "novaq/io/error.h"
 
 #include <algorithm>
@@ -135,23 +137,53 @@ std::string printable(std::string_view s)
     return out;
 }
 
+// The pickle's bytes through the shared cursor (offsets within the pickle); running out of
+// bytes names the opcode being read and where the pickle lies in its file.
+class PickleInput final : public ByteCursor {
+public:
+    PickleInput(std::span<const std::byte> bytes, const PickleSource& source)
+        : ByteCursor(bytes, source.file), m_source(source)
+    {}
+
+    uint64_t op = 0; // offset of the opcode being run
+
+    std::string locate(uint64_t pos) const
+    {
+        return "offset " + std::to_string(m_source.fileOffset + pos) + " (byte " + std::to_string(pos) + " of " +
+               m_source.name + ")";
+    }
+
+protected:
+    [[noreturn]] void failPastEnd(std::string_view field, uint64_t bytes) const override
+    {
+        throw Error(ErrorKind::InvalidInput, m_source.file + ": " + m_source.name + ": the pickle ends at " +
+                                                 locate(size()) + " inside the " + std::string(field) +
+                                                 " of the opcode at " + locate(op) + " (" + std::to_string(bytes) +
+                                                 " bytes needed, " + std::to_string(remaining()) +
+                                                 " left) before its STOP opcode; the file is truncated or damaged");
+    }
+
+private:
+    const PickleSource& m_source;
+};
+
 class Machine {
 public:
-    Machine(std::span<const std::byte> bytes, const PickleSource& source) : m_bytes(bytes), m_source(source)
+    Machine(std::span<const std::byte> bytes, const PickleSource& source) : m_in(bytes, source), m_source(source)
     {
-        m_memoBound = std::min<uint64_t>(kMaxMemo, m_bytes.size());
+        m_memoBound = std::min<uint64_t>(kMaxMemo, m_in.size());
     }
 
     Unpickled run()
     {
         while (true) {
-            m_op = m_pos;
-            const uint8_t op = u8("opcode");
+            m_in.op = m_in.pos();
+            const auto op = m_in.read<uint8_t>("opcode");
             if (op == kStop) {
                 if (m_stack.empty())
                     fail("STOP with an empty stack; the pickle is damaged");
                 m_out.root = m_stack.back();
-                m_out.consumed = m_pos;
+                m_out.consumed = m_in.pos();
                 return std::move(m_out);
             }
             step(op);
@@ -160,59 +192,26 @@ public:
 
 private:
     // ---- errors ----
-    std::string where(uint64_t pos) const
-    {
-        return "offset " + std::to_string(m_source.fileOffset + pos) + " (byte " + std::to_string(pos) + " of " +
-               m_source.name + ")";
-    }
-
     [[noreturn]] void fail(const std::string& what) const
     {
         throw Error(ErrorKind::InvalidInput,
-                    m_source.file + ": " + m_source.name + ": at " + where(m_op) + ": " + what);
+                    m_source.file + ": " + m_source.name + ": at " + m_in.locate(m_in.op) + ": " + what);
     }
 
     // ---- input ----
-    std::span<const std::byte> take(uint64_t n, const char* what)
-    {
-        if (n > m_bytes.size() - m_pos) {
-            throw Error(ErrorKind::InvalidInput, m_source.file + ": " + m_source.name + ": the pickle ends at " +
-                                                     where(m_bytes.size()) + " inside the " + what +
-                                                     " of the opcode at " + where(m_op) + " (" + std::to_string(n) +
-                                                     " bytes needed, " + std::to_string(m_bytes.size() - m_pos) +
-                                                     " left) before its STOP opcode; the file is truncated or damaged");
-        }
-        const auto out = m_bytes.subspan(m_pos, static_cast<size_t>(n));
-        m_pos += static_cast<size_t>(n);
-        return out;
-    }
+    uint8_t u8(const char* what) { return m_in.read<uint8_t>(what); }
 
-    uint8_t u8(const char* what) { return static_cast<uint8_t>(take(1, what)[0]); }
-
-    uint64_t le(int n, const char* what)
-    {
-        const auto b = take(static_cast<uint64_t>(n), what);
-        uint64_t v = 0;
-        for (int i = n - 1; i >= 0; --i)
-            v = (v << 8) | static_cast<uint64_t>(b[static_cast<size_t>(i)]);
-        return v;
-    }
-
-    std::string text(uint64_t n, const char* what)
-    {
-        const auto b = take(n, what);
-        return std::string(reinterpret_cast<const char*>(b.data()), b.size());
-    }
+    std::string text(uint64_t n, const char* what) { return std::string(m_in.readBytes(n, what)); }
 
     // A GLOBAL argument: text up to a newline.
     std::string line(const char* what)
     {
-        const auto begin = m_bytes.begin() + static_cast<std::ptrdiff_t>(m_pos);
-        const auto end = std::find(begin, m_bytes.end(), std::byte{'\n'});
-        if (end == m_bytes.end())
-            take(m_bytes.size() - m_pos + 1, what); // throws: the pickle is truncated
-        std::string out(reinterpret_cast<const char*>(&*begin), static_cast<size_t>(end - begin));
-        m_pos += out.size() + 1;
+        const std::string_view rest(reinterpret_cast<const char*>(m_in.here()), static_cast<size_t>(m_in.remaining()));
+        const size_t end = rest.find('\n');
+        if (end == std::string_view::npos)
+            m_in.need(rest.size() + 1, what); // throws: the pickle is truncated
+        std::string out(m_in.readBytes(end, what));
+        m_in.skip(1, "newline");
         return out;
     }
 
@@ -333,11 +332,12 @@ private:
         const std::string full = printable(module) + "." + printable(name);
         if (module == "torch" && name.size() > 7 && name.ends_with("Storage"))
             throw Error(ErrorKind::Unsupported,
-                        m_source.file + ": the pickle uses '" + full + "' at " + where(m_op) +
+                        m_source.file + ": the pickle uses '" + full + "' at " + m_in.locate(m_in.op) +
                             ": tensors of that type are not supported (supported: float, half, bfloat16, double, "
                             "long, int, short, char, byte and bool storages)");
         throw Error(ErrorKind::InvalidInput,
-                    m_source.file + ": refuses to load: the pickle names the global '" + full + "' at " + where(m_op) +
+                    m_source.file + ": refuses to load: the pickle names the global '" + full + "' at " +
+                        m_in.locate(m_in.op) +
                         "; only PyTorch state dicts are read (this file may run code when loaded by Python)");
     }
 
@@ -447,7 +447,7 @@ private:
             if (t.shape.size() != t.strides.size())
                 fail(name + " has a size of " + std::to_string(t.shape.size()) + " dimensions but a stride of " +
                      std::to_string(t.strides.size()));
-            t.offset = m_source.fileOffset + m_op;
+            t.offset = m_source.fileOffset + m_in.op;
             m_out.tensors.push_back(std::move(t));
             Value v;
             v.kind = Kind::Tensor;
@@ -477,7 +477,7 @@ private:
             break;
         }
         case kFrame:
-            le(8, "frame length");
+            m_in.skip(8, "frame length");
             break;
         case kMark:
             if (m_marks.size() >= kMaxMarkDepth)
@@ -507,10 +507,10 @@ private:
         }
         case kBinUnicode:
         case kBinBytes:
-            push(makeString(text(le(4, "length"), "text")));
+            push(makeString(text(m_in.read<uint32_t>("length"), "text")));
             break;
         case kBinString: {
-            const auto n = static_cast<int32_t>(static_cast<uint32_t>(le(4, "length")));
+            const auto n = m_in.read<int32_t>("length");
             if (n < 0)
                 fail("BINSTRING has a negative length");
             push(makeString(text(static_cast<uint64_t>(n), "text")));
@@ -518,7 +518,7 @@ private:
         }
         case kBinUnicode8:
         case kBinBytes8:
-            push(makeString(text(le(8, "length"), "text")));
+            push(makeString(text(m_in.read<uint64_t>("length"), "text")));
             break;
         case kShortBinUnicode:
         case kShortBinBytes:
@@ -529,7 +529,7 @@ private:
             put(u8("memo index"));
             break;
         case kLongBinPut:
-            put(le(4, "memo index"));
+            put(m_in.read<uint32_t>("memo index"));
             break;
         case kMemoize:
             put(m_memoCount);
@@ -538,43 +538,40 @@ private:
             get(u8("memo index"));
             break;
         case kLongBinGet:
-            get(le(4, "memo index"));
+            get(m_in.read<uint32_t>("memo index"));
             break;
         case kBinInt:
-            push(makeInt(static_cast<int32_t>(static_cast<uint32_t>(le(4, "int")))));
+            push(makeInt(m_in.read<int32_t>("int")));
             break;
         case kBinInt1:
             push(makeInt(u8("int")));
             break;
         case kBinInt2:
-            push(makeInt(static_cast<int64_t>(le(2, "int"))));
+            push(makeInt(m_in.read<uint16_t>("int")));
             break;
         case kLong1: {
             const uint8_t n = u8("length");
-            const auto b = take(n, "int");
+            const std::string_view b = m_in.readBytes(n, "int");
             if (n <= 8) {
-                uint64_t v = 0;
-                for (size_t i = n; i-- > 0;)
-                    v = (v << 8) | static_cast<uint64_t>(b[i]);
+                // A little-endian two's complement of n bytes, sign-extended to 64 bits.
+                std::array<std::byte, 8> wide{};
+                std::memcpy(wide.data(), b.data(), n);
                 if (n > 0 && n < 8 && (static_cast<uint8_t>(b[n - 1]) & 0x80))
-                    v |= ~uint64_t{0} << (8 * n); // sign-extend
+                    std::fill(wide.begin() + n, wide.end(), std::byte{0xff});
+                const auto v = loadLe<uint64_t>(wide.data());
                 push(makeInt(std::bit_cast<int64_t>(v)));
             } else {
                 Value v;
                 v.kind = Kind::BigInt;
-                v.text.assign(reinterpret_cast<const char*>(b.data()), b.size());
+                v.text.assign(b);
                 push(make(std::move(v)));
             }
             break;
         }
         case kBinFloat: {
-            const auto b = take(8, "float");
-            uint64_t bits = 0;
-            for (size_t i = 0; i < 8; ++i)
-                bits = (bits << 8) | static_cast<uint64_t>(b[i]); // big-endian
             Value v;
             v.kind = Kind::Float;
-            v.real = std::bit_cast<double>(bits);
+            v.real = loadBe<double>(m_in.readBytes(8, "float").data()); // the one big-endian field of a pickle
             push(make(std::move(v)));
             break;
         }
@@ -670,10 +667,8 @@ private:
         }
     }
 
-    std::span<const std::byte> m_bytes;
+    PickleInput m_in;
     const PickleSource& m_source;
-    size_t m_pos = 0;
-    size_t m_op = 0; // offset of the opcode being run
     Unpickled m_out;
     std::vector<ValueId> m_stack;
     std::vector<size_t> m_marks;

@@ -1,10 +1,12 @@
 #include "novaq/formats/zip_archive.h"
 
+#include "novaq/io/byte_cursor.h"
 #include "novaq/io/bytes.h"
 #include "novaq/io/error.h"
 
 #include <algorithm>
 #include <cstdio>
+#include <string_view>
 #include <unordered_set>
 #include <zlib.h>
 
@@ -13,7 +15,6 @@ namespace novaq {
 namespace {
 
 constexpr uint32_t kLocalMagic = 0x04034b50;
-constexpr uint32_t kCentralMagic = 0x02014b50;
 constexpr uint32_t kEndMagic = 0x06054b50;
 constexpr uint32_t kEnd64Magic = 0x06064b50;
 constexpr uint32_t kEnd64LocatorMagic = 0x07064b50;
@@ -26,18 +27,9 @@ constexpr uint64_t kMaxComment = 0xFFFF;
 constexpr uint16_t kZip64ExtraId = 0x0001;
 constexpr uint16_t kFlagEncrypted = 0x0001;
 
-// A little-endian field of 2, 4 or 8 bytes, widened.
-uint64_t leField(const std::byte* p, int bytes)
-{
-    switch (bytes) {
-    case 2:
-        return loadLe<uint16_t>(p);
-    case 4:
-        return loadLe<uint32_t>(p);
-    default:
-        return loadLe<uint64_t>(p);
-    }
-}
+// The signatures as they stand in the file (little-endian), for ByteCursor::startsWith.
+constexpr std::string_view kLocalSignature{"PK\x03\x04", 4};
+constexpr std::string_view kCentralSignature{"PK\x01\x02", 4};
 
 std::string at(uint64_t offset) { return " at file offset " + std::to_string(offset); }
 
@@ -52,7 +44,7 @@ std::string hex32(uint32_t value)
 
 bool ZipArchive::hasZipMagic(std::span<const std::byte> head) noexcept
 {
-    return head.size() >= 4 && leField(head.data(), 4) == kLocalMagic;
+    return head.size() >= 4 && loadLe<uint32_t>(head.data()) == kLocalMagic;
 }
 
 void ZipArchive::fail(const std::string& what) const
@@ -72,16 +64,15 @@ ZipArchive::ZipArchive(std::span<const std::byte> bytes, std::filesystem::path p
 
     m_entries.reserve(static_cast<size_t>(dir.count));
     std::unordered_set<std::string> names;
-    uint64_t pos = dir.offset;
-    const uint64_t centralEnd = dir.offset + dir.size;
+    const ByteCursor file(m_bytes, m_path.string());
+    ByteCursor central = file.range(dir.offset, dir.size, "the central directory");
     for (uint64_t i = 0; i < dir.count; ++i) {
         ZipEntry e;
-        const uint64_t recordBytes = readCentralEntry(pos, centralEnd, i, e);
+        readCentralEntry(central, i, e);
         if (!names.insert(e.name).second)
-            fail("entry \"" + e.name + "\" appears twice in the central directory (second" + at(pos) +
+            fail("entry \"" + e.name + "\" appears twice in the central directory (second" + at(e.centralOffset) +
                  "); the archive is damaged or was built by a broken tool");
         m_entries.push_back(std::move(e));
-        pos += recordBytes;
     }
 }
 
@@ -92,7 +83,7 @@ uint64_t ZipArchive::findEndRecord() const
     const std::byte* base = m_bytes.data();
     const uint64_t lowest = size - kEndBytes > kMaxComment ? size - kEndBytes - kMaxComment : 0;
     for (uint64_t pos = size - kEndBytes + 1; pos-- > lowest;)
-        if (leField(base + pos, 4) == kEndMagic && pos + kEndBytes + leField(base + pos + 20, 2) <= size)
+        if (loadLe<uint32_t>(base + pos) == kEndMagic && pos + kEndBytes + loadLe<uint16_t>(base + pos + 20) <= size)
             return pos;
     fail("no zip end of central directory record in the last " + std::to_string(size - lowest) +
          " bytes; the archive is truncated or damaged, download it again");
@@ -102,30 +93,42 @@ uint64_t ZipArchive::findEndRecord() const
 // (or the ZIP64 end record it leads to), checked against the file.
 ZipArchive::CentralDirectory ZipArchive::readEndRecords(uint64_t end) const
 {
-    const std::byte* base = m_bytes.data();
-    uint64_t diskNumber = leField(base + end + 4, 2);
-    uint64_t centralDisk = leField(base + end + 6, 2);
-    uint64_t count = leField(base + end + 10, 2);
-    uint64_t centralSize = leField(base + end + 12, 4);
-    uint64_t centralOffset = leField(base + end + 16, 4);
+    const ByteCursor file(m_bytes, m_path.string());
+    ByteCursor eocd = file.range(end, kEndBytes, "the end of central directory record");
+    eocd.setContext("end of central directory");
+    eocd.skip(4, "signature");
+    uint64_t diskNumber = eocd.read<uint16_t>("disk number");
+    uint64_t centralDisk = eocd.read<uint16_t>("central directory disk");
+    eocd.skip(2, "entries on this disk");
+    uint64_t count = eocd.read<uint16_t>("entry count");
+    uint64_t centralSize = eocd.read<uint32_t>("central directory size");
+    uint64_t centralOffset = eocd.read<uint32_t>("central directory offset");
     uint64_t centralLimit = end; // the central directory ends before the record that describes it
 
     // ZIP64: a locator right before the end record points at the ZIP64 end record, whose
     // 64-bit counts and offsets replace the 16/32-bit ones (torch writes it for every archive).
-    if (end >= kEnd64LocatorBytes && leField(base + end - kEnd64LocatorBytes, 4) == kEnd64LocatorMagic) {
-        const uint64_t locator = end - kEnd64LocatorBytes;
-        const uint64_t record = leField(base + locator + 8, 8);
-        if (record > locator || locator - record < kEnd64Bytes)
+    if (end >= kEnd64LocatorBytes &&
+        loadLe<uint32_t>(m_bytes.data() + end - kEnd64LocatorBytes) == kEnd64LocatorMagic) {
+        const uint64_t locatorAt = end - kEnd64LocatorBytes;
+        ByteCursor locator = file.range(locatorAt, kEnd64LocatorBytes, "the ZIP64 locator");
+        locator.setContext("ZIP64 locator");
+        locator.skip(8, "signature and disk");
+        const auto record = locator.read<uint64_t>("ZIP64 end of central directory offset");
+        if (record > locatorAt || locatorAt - record < kEnd64Bytes)
             fail("the ZIP64 end of central directory offset " + std::to_string(record) + " (field of the locator" +
-                 at(locator + 8) + ") does not leave room for the record before the locator; the archive is damaged");
-        if (leField(base + record, 4) != kEnd64Magic)
+                 at(locatorAt + 8) + ") does not leave room for the record before the locator; the archive is damaged");
+        ByteCursor zip64 = file.range(record, kEnd64Bytes, "the ZIP64 end of central directory record");
+        zip64.setContext("ZIP64 end of central directory");
+        if (zip64.read<uint32_t>("signature") != kEnd64Magic)
             fail("no ZIP64 end of central directory record" + at(record) +
                  " where the locator points; the archive is damaged");
-        diskNumber = leField(base + record + 16, 4);
-        centralDisk = leField(base + record + 20, 4);
-        count = leField(base + record + 32, 8);
-        centralSize = leField(base + record + 40, 8);
-        centralOffset = leField(base + record + 48, 8);
+        zip64.skip(12, "record size and versions");
+        diskNumber = zip64.read<uint32_t>("disk number");
+        centralDisk = zip64.read<uint32_t>("central directory disk");
+        zip64.skip(8, "entries on this disk");
+        count = zip64.read<uint64_t>("entry count");
+        centralSize = zip64.read<uint64_t>("central directory size");
+        centralOffset = zip64.read<uint64_t>("central directory offset");
         centralLimit = record;
     } else if (count == 0xFFFF || centralSize == 0xFFFFFFFF || centralOffset == 0xFFFFFFFF) {
         fail("the end of central directory" + at(end) +
@@ -145,63 +148,63 @@ ZipArchive::CentralDirectory ZipArchive::readEndRecords(uint64_t end) const
     return CentralDirectory{centralOffset, centralSize, count};
 }
 
-// Reads the central directory entry at `pos` (the i-th) into e; returns its record's size.
-uint64_t ZipArchive::readCentralEntry(uint64_t pos, uint64_t centralEnd, uint64_t i, ZipEntry& e) const
+// Reads the central directory entry (the i-th) at the cursor, which covers the central
+// directory, into e; leaves the cursor after the entry.
+void ZipArchive::readCentralEntry(ByteCursor& dir, uint64_t i, ZipEntry& e) const
 {
-    const std::byte* base = m_bytes.data();
-    if (centralEnd - pos < kCentralBytes || leField(base + pos, 4) != kCentralMagic)
+    const uint64_t pos = dir.pos();
+    dir.setContext("central directory entry " + std::to_string(i));
+    if (dir.remaining() < kCentralBytes || !dir.startsWith(kCentralSignature))
         fail("central directory entry " + std::to_string(i) + at(pos) +
              " is missing or has a bad signature; the archive is damaged");
     e.centralOffset = pos;
-    e.flags = static_cast<uint16_t>(leField(base + pos + 8, 2));
-    e.method = static_cast<uint16_t>(leField(base + pos + 10, 2));
-    e.crc32 = static_cast<uint32_t>(leField(base + pos + 16, 4));
-    e.compressedSize = leField(base + pos + 20, 4);
-    e.size = leField(base + pos + 24, 4);
-    const uint64_t nameLen = leField(base + pos + 28, 2);
-    const uint64_t extraLen = leField(base + pos + 30, 2);
-    const uint64_t commentLen = leField(base + pos + 32, 2);
-    const uint64_t disk = leField(base + pos + 34, 2);
-    e.localHeaderOffset = leField(base + pos + 42, 4);
-    const uint64_t recordBytes = kCentralBytes + nameLen + extraLen + commentLen;
-    if (recordBytes > centralEnd - pos)
-        fail("central directory entry " + std::to_string(i) + at(pos) +
-             " runs past the end of the central directory; the archive is damaged");
-    e.name.assign(reinterpret_cast<const char*>(base + pos + kCentralBytes), static_cast<size_t>(nameLen));
+    dir.skip(8, "signature and versions");
+    e.flags = dir.read<uint16_t>("flags");
+    e.method = dir.read<uint16_t>("compression method");
+    dir.skip(4, "modification time");
+    e.crc32 = dir.read<uint32_t>("CRC-32");
+    e.compressedSize = dir.read<uint32_t>("compressed size");
+    e.size = dir.read<uint32_t>("size");
+    const uint64_t nameLen = dir.read<uint16_t>("name length");
+    const uint64_t extraLen = dir.read<uint16_t>("extra field length");
+    const uint64_t commentLen = dir.read<uint16_t>("comment length");
+    const uint64_t disk = dir.read<uint16_t>("disk number");
+    dir.skip(6, "file attributes");
+    e.localHeaderOffset = dir.read<uint32_t>("local header offset");
+    e.name = dir.readBytes(nameLen, "name");
+    dir.need(extraLen, "extra fields");
+    ByteCursor extra = dir.range(dir.pos(), extraLen, "the extra fields of entry \"" + e.name + "\"");
+    dir.skip(extraLen, "extra fields");
+    dir.skip(commentLen, "comment");
 
-    readZip64Extra(pos + kCentralBytes + nameLen, extraLen, e);
+    readZip64Extra(extra, e);
     if (disk != 0 && disk != 0xFFFF)
         fail("entry \"" + e.name + "\" lives on disk " + std::to_string(disk) +
              "; multi-part zip archives are not supported");
-    return recordBytes;
 }
 
 // ZIP64 extra field: 64-bit values for exactly those fields of e that hold 0xFFFFFFFF, in order.
-void ZipArchive::readZip64Extra(uint64_t extraStart, uint64_t extraLen, ZipEntry& e) const
+void ZipArchive::readZip64Extra(ByteCursor& extra, ZipEntry& e) const
 {
-    const std::byte* base = m_bytes.data();
-    const uint64_t extraEnd = extraStart + extraLen;
-    for (uint64_t x = extraStart; extraEnd - x >= 4;) {
-        const auto id = static_cast<uint16_t>(leField(base + x, 2));
-        const uint64_t len = leField(base + x + 2, 2);
-        if (len > extraEnd - x - 4)
-            fail("entry \"" + e.name + "\": extra field" + at(x) + " runs past its record; the archive is damaged");
+    extra.setContext("entry \"" + e.name + "\"");
+    while (extra.remaining() >= 4) {
+        const uint64_t x = extra.pos();
+        const auto id = extra.read<uint16_t>("extra field id");
+        const uint64_t len = extra.read<uint16_t>("extra field length");
+        if (len > extra.remaining())
+            fail("entry \"" + e.name + "\": extra field" + at(x) + " (" + std::to_string(len) +
+                 " bytes) runs past its record; the archive is damaged");
         if (id == kZip64ExtraId) {
-            uint64_t field = x + 4;
-            const auto take = [&](uint64_t& value, const char* what) {
-                if (field + 8 > x + 4 + len)
-                    fail("entry \"" + e.name + "\": the ZIP64 extra field" + at(x) + " lacks the 64-bit " + what);
-                value = leField(base + field, 8);
-                field += 8;
-            };
+            ByteCursor zip64 = extra.range(extra.pos(), len, "the ZIP64 extra field");
+            zip64.setContext("entry \"" + e.name + "\"");
             if (e.size == 0xFFFFFFFF)
-                take(e.size, "size");
+                e.size = zip64.read<uint64_t>("64-bit size");
             if (e.compressedSize == 0xFFFFFFFF)
-                take(e.compressedSize, "compressed size");
+                e.compressedSize = zip64.read<uint64_t>("64-bit compressed size");
             if (e.localHeaderOffset == 0xFFFFFFFF)
-                take(e.localHeaderOffset, "local header offset");
+                e.localHeaderOffset = zip64.read<uint64_t>("64-bit local header offset");
         }
-        x += 4 + len;
+        extra.skip(len, "extra field");
     }
 }
 
@@ -231,19 +234,21 @@ uint64_t ZipArchive::dataOffset(const ZipEntry& e) const
         fail(entry + ": local header offset " + std::to_string(local) + " (central directory" +
              at(e.centralOffset + 42) + ") lies past the entries, which end at the central directory" +
              at(m_centralStart) + "; the archive is truncated or damaged");
-    const std::byte* p = m_bytes.data() + local;
-    if (leField(p, 4) != kLocalMagic)
-        fail(entry + ": no local header signature" + at(local) + "; the archive is damaged");
     // Lengths from the local header: torch pads the local extra field so that data is aligned.
-    const uint64_t nameLen = leField(p + 26, 2);
-    const uint64_t extraLen = leField(p + 28, 2);
+    const ByteCursor file(m_bytes, m_path.string());
+    ByteCursor header = file.range(local, m_centralStart - local, "the entries (before the central directory)");
+    header.setContext(entry + " local header");
+    if (!header.startsWith(kLocalSignature))
+        fail(entry + ": no local header signature" + at(local) + "; the archive is damaged");
+    header.skip(26, "signature, versions, flags, method, time, CRC-32 and sizes");
+    const uint64_t nameLen = header.read<uint16_t>("name length");
+    const uint64_t extraLen = header.read<uint16_t>("extra field length");
     const uint64_t data = local + kLocalBytes + nameLen + extraLen;
     if (data > m_centralStart || e.size > m_centralStart - data)
         fail(entry + ": its " + std::to_string(e.size) + " bytes" + at(data) +
              " run past the end of the entries (the central directory starts" + at(m_centralStart) +
              "); the archive is truncated or damaged");
-    if (nameLen != e.name.size() ||
-        !std::equal(e.name.begin(), e.name.end(), reinterpret_cast<const char*>(p + kLocalBytes)))
+    if (header.readBytes(nameLen, "name") != e.name)
         fail(entry + ": the local header" + at(local) +
              " names a different entry than the central directory; the archive is damaged");
     return data;

@@ -18,6 +18,8 @@
 
 namespace novaq {
 
+class ByteCursor;
+
 struct ZipEntry {
     std::string name;
     uint16_t flags = 0;
@@ -62,8 +64,8 @@ private:
     [[noreturn]] void fail(const std::string& what) const;
     uint64_t findEndRecord() const;
     CentralDirectory readEndRecords(uint64_t end) const;
-    uint64_t readCentralEntry(uint64_t pos, uint64_t centralEnd, uint64_t i, ZipEntry& e) const;
-    void readZip64Extra(uint64_t extraStart, uint64_t extraLen, ZipEntry& e) const;
+    void readCentralEntry(ByteCursor& dir, uint64_t i, ZipEntry& e) const;
+    void readZip64Extra(ByteCursor& extra, ZipEntry& e) const;
 
     std::span<const std::byte> m_bytes;
     std::filesystem::path m_path;

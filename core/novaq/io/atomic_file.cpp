@@ -36,7 +36,7 @@ std::string temporaryPrefixFor(const std::filesystem::path& target)
 // The process id of a name "<prefix><decimal pid>", or 0 when the rest is not exactly a pid.
 pid_t pidAfter(const std::string& name, const std::string& prefix)
 {
-    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0)
+    if (name.size() <= prefix.size() || !name.starts_with(prefix))
         return 0;
     const char* first = name.data() + prefix.size();
     const char* last = name.data() + name.size();

@@ -1,7 +1,8 @@
 #pragma once
 // Little-endian integers and floats at any address: every file format here (GGUF,
-// safetensors, the .novaq container, SentencePiece, llama2.c) stores them so, whatever the
-// host. One definition, used by every reader and writer.
+// safetensors, the .novaq container, zip, SentencePiece, llama2.c) stores them so, whatever
+// the host. One definition, used by every reader and writer (the readers through
+// io/byte_cursor.h). The one big-endian field (a pickle's BINFLOAT) has loadBe beside it.
 
 #include <bit>
 #include <cstddef>
@@ -40,6 +41,19 @@ T loadLe(const void* p) noexcept
     detail::LeBits<T> v;
     std::memcpy(&v, p, sizeof(T));
     if constexpr (std::endian::native == std::endian::big)
+        v = detail::byteSwap(v);
+    return std::bit_cast<T>(v);
+}
+
+// The T stored big-endian at `p`.
+template <typename T>
+T loadBe(const void* p) noexcept
+{
+    static_assert(std::is_trivially_copyable_v<T> &&
+                  (sizeof(T) == 1 || sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8));
+    detail::LeBits<T> v;
+    std::memcpy(&v, p, sizeof(T));
+    if constexpr (std::endian::native == std::endian::little)
         v = detail::byteSwap(v);
     return std::bit_cast<T>(v);
 }

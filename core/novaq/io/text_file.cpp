@@ -1,6 +1,7 @@
 #include "novaq/io/text_file.h"
 
 #include "novaq/io/error.h"
+#include "novaq/io/units.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -35,21 +36,12 @@ private:
 [[noreturn]] void tooLarge(const std::filesystem::path& path, const std::string& size, uint64_t limit)
 {
     throw Error(ErrorKind::InvalidInput, path.string() + ": the text is " + size + ", more than the " +
-                                             limitText(limit) +
+                                             exactBytes(limit) +
                                              " a text file may hold; use a part of it (e.g. `head -c 100M " +
                                              path.filename().string() + " > part.txt`)");
 }
 
 } // namespace
-
-std::string limitText(uint64_t bytes)
-{
-    if (bytes >= (uint64_t(1) << 30) && bytes % (uint64_t(1) << 30) == 0)
-        return std::to_string(bytes >> 30) + " GiB";
-    if (bytes >= (uint64_t(1) << 20) && bytes % (uint64_t(1) << 20) == 0)
-        return std::to_string(bytes >> 20) + " MiB";
-    return std::to_string(bytes) + " bytes";
-}
 
 std::string readBoundedText(const std::filesystem::path& path, uint64_t limit)
 {
@@ -95,7 +87,7 @@ std::string readBoundedText(const std::filesystem::path& path, uint64_t limit)
         if (n == 0)
             return text;
     }
-    tooLarge(path, "over " + limitText(limit) + " (it grew while it was read)", limit);
+    tooLarge(path, "over " + exactBytes(limit) + " (it grew while it was read)", limit);
 }
 
 } // namespace novaq

@@ -17,7 +17,4 @@ inline constexpr uint64_t kMaxTextBytes = uint64_t(1) << 30;
 // grows while it is read. Error(Io) when it cannot be opened or read.
 std::string readBoundedText(const std::filesystem::path& path, uint64_t limit = kMaxTextBytes);
 
-// "1 GiB", "512 MiB", "300 bytes": a limit as the messages above state it.
-std::string limitText(uint64_t bytes);
-
 } // namespace novaq

@@ -1,5 +1,6 @@
 #include "novaq/io/units.h"
 
+#include <cmath>
 #include <cstdio>
 #include <iterator>
 
@@ -18,6 +19,29 @@ std::string humanBytes(uint64_t bytes)
     }
     char text[48];
     std::snprintf(text, sizeof text, "%.1f %s", value, kUnits[unit]);
+    return text;
+}
+
+std::string exactBytes(uint64_t bytes)
+{
+    static constexpr struct {
+        int shift;
+        const char* name;
+    } kUnits[] = {{40, " TiB"}, {30, " GiB"}, {20, " MiB"}};
+    for (const auto& unit : kUnits) {
+        const uint64_t size = uint64_t(1) << unit.shift;
+        if (bytes >= size && bytes % size == 0)
+            return std::to_string(bytes >> unit.shift) + unit.name;
+    }
+    return std::to_string(bytes) + " bytes";
+}
+
+std::string siBytesAtLeast(uint64_t bytes)
+{
+    const double unit = bytes >= 1'000'000'000'000ull ? 1e12 : bytes >= 1'000'000'000ull ? 1e9 : 1e6;
+    const char* name = unit == 1e12 ? "TB" : unit == 1e9 ? "GB" : "MB";
+    char text[64];
+    std::snprintf(text, sizeof text, "%.1f%s", std::ceil(double(bytes) / unit * 10.0) / 10.0, name);
     return text;
 }
 

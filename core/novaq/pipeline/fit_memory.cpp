@@ -33,17 +33,6 @@ LlamaConfig runnableConfig(const ModelReader& reader, const std::string& what)
     }
 }
 
-// A size rounded up to one decimal in SI units, in the form --fit-memory takes ("11.8MB"), so
-// that giving it back is enough.
-std::string sizeAtLeast(uint64_t bytes)
-{
-    const bool giga = bytes >= 1000000000ull;
-    const double unit = giga ? 1e9 : 1e6;
-    char text[64];
-    std::snprintf(text, sizeof text, "%.1f%s", std::ceil(double(bytes) / unit * 10.0) / 10.0, giga ? "GB" : "MB");
-    return text;
-}
-
 } // namespace
 
 uint64_t memoryNeeded(const RunMemory& m) noexcept
@@ -184,7 +173,7 @@ MemoryTarget fitToMemory(const ModelReader& reader, const std::filesystem::path&
                       what.c_str(), withThousands(memoryBytes).c_str(), withThousands(smallest).c_str(),
                       humanBytes(smallest).c_str(), humanBytes(best.memory.weights).c_str(),
                       humanBytes(best.memory.kvCache).c_str(), static_cast<long long>(context),
-                      humanBytes(best.memory.scratch).c_str(), sizeAtLeast(smallest).c_str());
+                      humanBytes(best.memory.scratch).c_str(), siBytesAtLeast(smallest).c_str());
         throw Error(ErrorKind::InvalidArgument, text);
     }
     // The largest file target whose plan runs in the memory. The planner's memory grows with the

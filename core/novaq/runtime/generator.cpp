@@ -108,7 +108,7 @@ std::string StopScanner::push(std::string_view text)
     size_t hold = 0;
     for (const std::string& s : m_stops)
         for (size_t k = std::min(m_held.size(), s.size() - 1); k > hold; --k)
-            if (m_held.compare(m_held.size() - k, k, s, 0, k) == 0) {
+            if (std::string_view(m_held).ends_with(std::string_view(s).substr(0, k))) {
                 hold = k;
                 break;
             }

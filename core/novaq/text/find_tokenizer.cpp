@@ -24,7 +24,7 @@ std::vector<fs::path> llama2cCandidates(const fs::path& dir, const std::string& 
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
         const fs::path& p = it->path();
         const std::string name = p.filename().string();
-        if (name.rfind("tok", 0) == 0 && p.extension() == extension && it->is_regular_file(ec))
+        if (name.starts_with("tok") && p.extension() == extension && it->is_regular_file(ec))
             out.push_back(p);
     }
     std::sort(out.begin(), out.end());

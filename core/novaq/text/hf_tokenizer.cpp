@@ -222,7 +222,7 @@ private:
             std::string t = text::replaceAll(w.text, " ", p.replacement);
             const bool prepend =
                 p.prepend == PrependScheme::Always || (p.prepend == PrependScheme::First && w.atTextStart);
-            if (prepend && t.compare(0, p.replacement.size(), p.replacement) != 0)
+            if (prepend && !t.starts_with(p.replacement))
                 t = p.replacement + t;
             if (!p.split) {
                 out.push_back({std::move(t), w.atTextStart});

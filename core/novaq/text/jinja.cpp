@@ -10,6 +10,7 @@
 #include "novaq/text/jinja.h"
 
 #include "novaq/io/error.h"
+#include "novaq/io/utf8.h"
 
 #include <algorithm>
 #include <charconv>
@@ -211,60 +212,25 @@ bool truthy(const Value& v)
 // ---------------------------------------------------------------------------------------
 // UTF-8 and Python str helpers
 
-size_t utf8Length(unsigned char lead)
-{
-    return lead < 0x80 ? 1 : (lead >> 5) == 6 ? 2 : (lead >> 4) == 14 ? 3 : (lead >> 3) == 30 ? 4 : 1;
-}
-
-// The string split into code points (each as its UTF-8 bytes); malformed bytes stand alone.
+// The string split into code points (each as its UTF-8 bytes, io/utf8); a malformed byte
+// stands alone.
 std::vector<std::string_view> codePoints(std::string_view s)
 {
     std::vector<std::string_view> out;
+    char32_t cp = 0;
     for (size_t i = 0; i < s.size();) {
-        size_t n = std::min(utf8Length(static_cast<unsigned char>(s[i])), s.size() - i);
-        for (size_t k = 1; k < n; ++k)
-            if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) {
-                n = 1;
-                break;
-            }
+        const size_t n = std::max<size_t>(decodeUtf8(s, i, cp), 1);
         out.push_back(s.substr(i, n));
         i += n;
     }
     return out;
 }
 
+// The code point of one element of codePoints() (a malformed byte: its value).
 uint32_t decodeOne(std::string_view cp)
 {
-    const auto* p = reinterpret_cast<const unsigned char*>(cp.data());
-    switch (cp.size()) {
-    case 2:
-        return ((p[0] & 0x1Fu) << 6) | (p[1] & 0x3Fu);
-    case 3:
-        return ((p[0] & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu);
-    case 4:
-        return ((p[0] & 0x07u) << 18) | ((p[1] & 0x3Fu) << 12) | ((p[2] & 0x3Fu) << 6) | (p[3] & 0x3Fu);
-    default:
-        return p[0];
-    }
-}
-
-void appendUtf8(std::string& out, uint32_t c)
-{
-    if (c < 0x80) {
-        out += char(c);
-    } else if (c < 0x800) {
-        out += char(0xC0 | (c >> 6));
-        out += char(0x80 | (c & 0x3F));
-    } else if (c < 0x10000) {
-        out += char(0xE0 | (c >> 12));
-        out += char(0x80 | ((c >> 6) & 0x3F));
-        out += char(0x80 | (c & 0x3F));
-    } else {
-        out += char(0xF0 | (c >> 18));
-        out += char(0x80 | ((c >> 12) & 0x3F));
-        out += char(0x80 | ((c >> 6) & 0x3F));
-        out += char(0x80 | (c & 0x3F));
-    }
+    char32_t c = 0;
+    return decodeUtf8(cp, 0, c) > 0 ? uint32_t(c) : static_cast<unsigned char>(cp[0]);
 }
 
 // Python's str.isspace() for one code point.
@@ -1138,7 +1104,7 @@ private:
             s = parseWith(line);
         } else if (keyword == "filter") {
             s = parseFilterBlock(line);
-        } else if (keyword == "elif" || keyword == "else" || keyword.rfind("end", 0) == 0) {
+        } else if (keyword == "elif" || keyword == "else" || keyword.starts_with("end")) {
             fail(m_label, line, "{% " + keyword + " %} without a matching opening tag");
         } else {
             fail(m_label, line,
@@ -2531,9 +2497,7 @@ Value Evaluator::attribute(const Value& obj, const std::string& name, int line)
                 else
                     ev.error(ln, name + "() needs a string or a tuple of strings, found a " + typeName(p));
                 for (const std::string& o : options)
-                    if (o.size() <= self.s.size() &&
-                        (name == "startswith" ? self.s.compare(0, o.size(), o) == 0
-                                              : self.s.compare(self.s.size() - o.size(), o.size(), o) == 0))
+                    if (name == "startswith" ? self.s.starts_with(o) : self.s.ends_with(o))
                         return Value::boolean(true);
                 return Value::boolean(false);
             });

@@ -510,7 +510,7 @@ private:
         }
         if (m_spec.removeExtraWhitespaces) {
             const std::string_view space = m_spec.escapeWhitespaces ? kSpaceSymbol : std::string_view(" ");
-            while (out.size() >= space.size() && std::string_view(out).substr(out.size() - space.size()) == space)
+            while (std::string_view(out).ends_with(space))
                 out.resize(out.size() - space.size());
         }
         if (m_trainer.treatWhitespaceAsSuffix && m_spec.addDummyPrefix)

@@ -93,7 +93,7 @@ std::string VocabTokenizer::decode(std::span<const int32_t> ids) const
             continue;
         }
         std::string_view text = p;
-        if (first && m_stripLeadingSpace && text.substr(0, space.size()) == space)
+        if (first && m_stripLeadingSpace && text.starts_with(space))
             text.remove_prefix(space.size());
         first = false;
         out += m_style == DecodeStyle::Metaspace ? replaceAll(text, kSpaceSymbol, " ") : std::string(text);
