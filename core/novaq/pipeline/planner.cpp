@@ -81,6 +81,26 @@ static_assert(
     }(),
     "kMeasuredError needs one positive figure per row of kBitsPresets, falling as the bits rise");
 
+// Rungs above the presets that only a size fit uses: with measured sensitivity (calibration
+// text) the output layer and the embedding carry most of the predicted KL at 5 to 6 bits
+// (kjv-llama-7m: sensitivity 0.27 and 0.071 against 0.0002-0.012 for the blocks), and the
+// best use of bytes near the 6-bit types is a few more bits for those two rather than for
+// everything. Not presets: no card or --bits value names them. Errors measured like
+// kMeasuredError (`novaq local kjv-llama-7m --d 2 --b1 7 --b2 7`, resp. 8 8, seed 20260101,
+// no calibration, parameter-weighted mean, 2026-12-06).
+struct FitRung {
+    double bits;
+    CodecConfig config;
+    double error;
+};
+constexpr std::array<FitRung, 2> kFitRungs = {{
+    {7.0, CodecConfig{2, 7, 7, 4}, 0.000188},
+    {8.0, CodecConfig{2, 8, 8, 4}, 0.0000451},
+}};
+static_assert(kFitRungs.front().bits > kBitsPresets.back().bits && kFitRungs.front().error < kMeasuredError.back() &&
+                  kFitRungs[1].error < kFitRungs[0].error,
+              "fit rungs lie above the last preset, each with less error than the one below");
+
 } // namespace
 
 TensorRole tensorRole(const std::string& name)
@@ -251,6 +271,9 @@ double presetRelativeError(double presetBits) noexcept
     const size_t row = presetIndex(presetBits);
     if (row < kMeasuredError.size())
         return kMeasuredError[row];
+    for (const FitRung& rung : kFitRungs)
+        if (rung.bits == presetBits)
+            return rung.error;
     return 0.0;
 }
 
@@ -282,22 +305,29 @@ std::vector<std::vector<FitOption>> fitOptions(const ModelReader& reader, int su
                                   ? (*sensitivity)[i]
                                   : roleWeight(tensorRole(info.name)) * static_cast<double>(info.numel());
         std::vector<FitOption> all;
-        for (const BitsPreset& p : bitsPresets()) {
+        // The presets, then (with measured sensitivity) the rungs above them.
+        std::vector<std::pair<double, CodecConfig>> rungs;
+        for (const BitsPreset& p : bitsPresets())
+            rungs.emplace_back(p.bits, CodecSpec::preset(p.bits, subspaces).resolve());
+        if (sensitivity)
+            for (const FitRung& r : kFitRungs)
+                rungs.emplace_back(r.bits, CodecConfig{r.config.d, r.config.b1, r.config.b2, subspaces});
+        for (const auto& [bits, config] : rungs) {
             PlanOptions options;
-            options.config = CodecSpec::preset(p.bits, subspaces).resolve();
+            options.config = config;
             options.allocation = BitAllocation::Uniform;
             FitOption o;
             o.plan = planTensor(info, options);
             o.plan.index = i;
-            o.presetBits = o.plan.quantize ? p.bits : 0.0;
+            o.presetBits = o.plan.quantize ? bits : 0.0;
             if (o.plan.quantize)
-                o.plan.reason = "quantized at " + bitsText(p.bits) + " bits (fit to target)";
+                o.plan.reason = "quantized at " + bitsText(bits) + " bits (fit to target)";
             // Manifest records measured on stories260K and the demo model: name plus 255 to 265
             // bytes when kept, plus 320 to 325 when quantized (shape included); the margin is
             // for longer numbers.
             o.record = info.name.size() + 8 * info.shape.size() + (o.plan.quantize ? 345 : 285);
             o.cost = (o.plan.estimatedBytes + kNovaqAlign - 1) / kNovaqAlign * kNovaqAlign + o.record;
-            o.error = o.plan.quantize ? weight * presetRelativeError(p.bits) : 0.0;
+            o.error = o.plan.quantize ? weight * presetRelativeError(bits) : 0.0;
             all.push_back(std::move(o));
         }
         std::stable_sort(all.begin(), all.end(), [](const FitOption& a, const FitOption& b) {
