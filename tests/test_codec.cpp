@@ -15,6 +15,9 @@
 
 #include <cmath>
 #include <numeric>
+#include <set>
+#include <string>
+#include <vector>
 
 using namespace novaq;
 
@@ -302,13 +305,39 @@ private Q_SLOTS:
         }
     }
 
+    // The encoder reports through io/progress.h's one signature: the fraction of the tensor
+    // (total 1), never going back, from "normalize" at 0 to "done" at 1, with the stage of each
+    // step; the job layer passes the fraction on unchanged (test_compress's progress events).
+    void encoderProgressIsOneTensorsFraction()
+    {
+        const auto W = test::gaussian(128 * 256, 5);
+        CodecParams p;
+        p.config.subspaces = 2;
+        std::vector<ProgressStep> steps;
+        (void)encodeMatrix(W, 128, 256, p, nullptr, [&](const ProgressStep& s) { steps.push_back(s); });
+        QVERIFY(steps.size() >= 2 + 3 * 2); // normalize, per subspace train, refit, encode..., rows, done
+        QCOMPARE(std::string(steps.front().stage), std::string("normalize"));
+        QCOMPARE(steps.front().fraction(), 0.0);
+        QCOMPARE(std::string(steps.back().stage), std::string("done"));
+        QCOMPARE(steps.back().fraction(), 1.0);
+        const std::set<std::string> stages{"normalize", "train", "refit", "encode", "rows", "done"};
+        double last = 0;
+        for (const ProgressStep& s : steps) {
+            QCOMPARE(s.total, 1.0);
+            QVERIFY(s.fraction() == s.done); // exactly: the fraction passes through unchanged
+            QVERIFY2(s.done >= last, s.stage);
+            QVERIFY2(stages.count(s.stage), s.stage);
+            last = s.done;
+        }
+    }
+
     void cancelStopsEncoding()
     {
         const auto W = test::gaussian(256 * 256, 2);
         CodecParams p;
         CancelToken token;
         int calls = 0;
-        auto progress = [&](double, const char*) {
+        auto progress = [&](const ProgressStep&) {
             if (++calls == 2)
                 token.cancel();
         };

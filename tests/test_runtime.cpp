@@ -18,6 +18,9 @@
 
 #include <cmath>
 #include <random>
+#include <set>
+#include <string>
+#include <vector>
 
 using namespace novaq;
 using namespace novaq::test;
@@ -363,7 +366,19 @@ private Q_SLOTS:
         request.text = textPath;
         request.split = paragraphs ? DocumentSplit::Paragraphs : DocumentSplit::Lines;
         request.maxTokens = maxTokens;
-        const EvalReport report = evaluateFiles(request);
+        // Progress (io/progress.h): one step per window, of all windows, one call at a time.
+        std::vector<ProgressStep> steps;
+        const EvalReport report =
+            evaluateFiles(request, nullptr, [&](const ProgressStep& step) { steps.push_back(step); });
+        QCOMPARE(int64_t(steps.size()), report.result.windows);
+        std::set<double> done;
+        for (const ProgressStep& s : steps) {
+            QCOMPARE(s.total, double(report.result.windows));
+            QCOMPARE(std::string(s.stage), std::string("eval"));
+            done.insert(s.done);
+        }
+        QCOMPARE(int64_t(done.size()), report.result.windows); // 1, 2, ..., windows, each once
+        QCOMPARE(*done.rbegin(), double(report.result.windows));
         const double ppl = report.result.perplexity;
         QVERIFY2(std::abs(ppl - expected) / expected < 0.005,
                  qPrintable(QString("perplexity %1, reference %2 (%3 tokens, %4 scored)")

@@ -289,8 +289,8 @@ void CompressRun::compressAt(size_t pos)
         replanForTarget(i);
     m_progress->tensorStarted(i, info.name);
     const auto numel = static_cast<uint64_t>(info.numel());
-    const TensorProgress progress = [&](double f, const char* stage) {
-        m_progress->tensorProgress(i, info.name, numel, f, stage);
+    const ProgressFn progress = [&](const ProgressStep& step) {
+        m_progress->tensorProgress(i, info.name, numel, step.fraction(), step.stage);
     };
     PhaseSeconds phases;
     m_held[pos] = m_compressor->compress(i, m_plans[i], isCalibrated ? m_calibrator.get() : nullptr, progress, phases);

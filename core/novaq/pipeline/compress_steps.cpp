@@ -207,7 +207,7 @@ TensorCompressor::TensorCompressor(const ModelReader& reader, const CompressOpti
 {}
 
 TensorOutcome TensorCompressor::compress(size_t index, const TensorPlan& plan, Calibrator* calibrator,
-                                         const TensorProgress& progress, PhaseSeconds& phases)
+                                         const ProgressFn& progress, PhaseSeconds& phases)
 {
     const auto t0 = Clock::now();
     const TensorInfo& info = m_reader.tensors()[index];
@@ -255,7 +255,7 @@ CodecParams TensorCompressor::codecParams(const TensorPlan& plan, const std::str
 // rows), the goal is the teacher target W* (Calibrator::targets) and the codes are refitted for
 // the layer's output.
 void TensorCompressor::quantize(size_t index, const TensorPlan& plan, Calibrator* calibrator,
-                                const TensorProgress& progress, PhaseSeconds& phases, TensorRecord& rec, Stored& out)
+                                const ProgressFn& progress, PhaseSeconds& phases, TensorRecord& rec, Stored& out)
 {
     const TensorInfo& info = m_reader.tensors()[index];
     const auto numel = static_cast<size_t>(info.numel());
@@ -264,7 +264,7 @@ void TensorCompressor::quantize(size_t index, const TensorPlan& plan, Calibrator
     CodecParams params = codecParams(plan, info.name);
     TensorCalibration calibration;
     if (calibrator) {
-        progress(0.0, "calibrate");
+        reportProgress(progress, 0.0, 1.0, "calibrate");
         calibration = calibrator->statistics(index);
         params.columnImportance = calibration.columnImportance;
         params.rowImportance = calibration.rowImportance;
@@ -288,7 +288,7 @@ void TensorCompressor::quantize(size_t index, const TensorPlan& plan, Calibrator
     }
     phases.encoding += secondsSince(tp);
     if (calibration.H.size() > 0) {
-        progress(0.97, "refit");
+        reportProgress(progress, 0.97, 1.0, "refit");
         tp = Clock::now();
         const RefineResult refined = refineForOutput(q, goal, calibration.H);
         phases.refit += secondsSince(tp);
