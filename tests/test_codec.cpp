@@ -376,7 +376,7 @@ private Q_SLOTS:
         info.nbytes = static_cast<uint64_t>(info.numel()) * 2;
         for (const BitsPreset& preset : bitsPresets()) {
             PlanOptions o;
-            o.config = {preset.d, preset.b1, preset.b2, 4};
+            o.codec = CodecSpec::expert(preset.config(4)); // every tensor at it (no balanced allocation)
             const TensorPlan plan = planTensor(info, o);
             QVERIFY2(plan.estimatedBytes <= info.nbytes, qPrintable(shape));
             if (plan.quantize) {
@@ -417,8 +417,7 @@ private Q_SLOTS:
         info.nbytes = 4096 * 256 * 2;
         for (const BitsPreset& preset : bitsPresets()) {
             PlanOptions o;
-            o.config = {preset.d, preset.b1, preset.b2, 4};
-            o.bits = preset.bits;
+            o.codec = CodecSpec::preset(preset.bits, 4);
             const double target = presetBitsFor(preset.bits, TensorRole(role));
             QVERIFY(presetForBits(target));
             QVERIFY(target >= preset.bits); // never fewer bits than asked for
@@ -430,7 +429,7 @@ private Q_SLOTS:
             o.allocation = BitAllocation::Uniform;
             QCOMPARE(planTensor(info, o).config.codeBitsPerWeight(), preset.bits);
             o.allocation = BitAllocation::Balanced;
-            o.bits = 0; // expert settings are taken as given
+            o.codec = CodecSpec::expert(preset.config(4)); // expert settings are taken as given, even a preset's
             QCOMPARE(planTensor(info, o).config.codeBitsPerWeight(), preset.bits);
         }
     }

@@ -3,6 +3,7 @@
 
 #include "test_support.h"
 
+#include "novaq/codec/codec_spec.h"
 #include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
@@ -29,12 +30,6 @@ bool isModelFile(const fs::path& p)
     return name.rfind("tok512", 0) != 0 && p.extension() != ".data";
 }
 
-CodecConfig preset15()
-{
-    const BitsPreset p = *presetForBits(1.5);
-    return {p.d, p.b1, p.b2, 4};
-}
-
 } // namespace
 
 class TestInspect : public QObject {
@@ -43,7 +38,7 @@ class TestInspect : public QObject {
 private Q_SLOTS:
     void demoModel()
     {
-        const ModelInspection m = inspectModel(test::demoModelDir(), 1.5, preset15());
+        const ModelInspection m = inspectModel(test::demoModelDir(), CodecSpec::preset(1.5, 4));
         QCOMPARE(m.format, std::string("safetensors"));
         QCOMPARE(m.architecture, std::string("llama"));
         QCOMPARE(m.tensors.size(), size_t(57));
@@ -102,7 +97,7 @@ private Q_SLOTS:
             }
             return;
         }
-        const ModelInspection m = inspectModel(path, 1.5, preset15());
+        const ModelInspection m = inspectModel(path, CodecSpec::preset(1.5, 4));
         QVERIFY(!m.tensors.empty());
         QVERIFY(m.params() > 0);
         QTemporaryDir tmp;
@@ -173,7 +168,7 @@ private Q_SLOTS:
         const BitsPreset p = *presetForBits(2);
         const CodecConfig config{p.d, p.b1, p.b2, 4};
         const auto reader = openModel(test::demoModelDir());
-        const ModelInspection m = inspectModel(*reader, test::demoModelDir(), 2, config);
+        const ModelInspection m = inspectModel(*reader, test::demoModelDir(), CodecSpec::preset(2, 4));
         const CalibrationEstimate e = estimateCalibratedRun(*reader, test::demoModelDir(), m, text, 0, 0);
         QCOMPARE(e.widestInput, int64_t(768)); // the demo model's ffn width
         QVERIFY(e.tokensFromWidth);

@@ -293,7 +293,7 @@ private Q_SLOTS:
         CompressOptions options;
         options.input = demoModelDir();
         options.output = toPath(dir.path()) / "demo.novaq";
-        options.bits = 2;
+        options.codec = CodecSpec::preset(2, 4);
         options.attachTokenizer = true;
         compressModel(options, nullptr, nullptr);
         const auto reader = openModel(options.output);
@@ -440,7 +440,7 @@ private Q_SLOTS:
         QTemporaryDir dir;
         CompressOptions options;
         options.input = demoModelDir();
-        options.bits = 1.5;
+        options.codec = CodecSpec::preset(1.5, 4);
         options.calibration = text;
         options.calibrationTokens = 1024;
         options.output = toPath(dir.path()) / "one.novaq";

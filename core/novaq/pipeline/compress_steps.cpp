@@ -156,17 +156,11 @@ uint64_t attachedTokenizerBytes(const CompressOptions& options)
 
 nlohmann::json compressSettings(const CompressOptions& options, const PlanOptions& plan, const TargetFit* fit)
 {
-    const CodecConfig& config = plan.config;
-    // The bits as CodecSpec gives them: the preset's own (plan.bits), the expert codec's code
-    // bits, or with a target the smallest preset's, where the fit starts.
-    nlohmann::json settings = {{"bits", fit               ? kBitsPresets.front().bits
-                                        : plan.bits > 0.0 ? plan.bits
-                                                          : config.codeBitsPerWeight()},
-                               {"d", config.d},
-                               {"b1", config.b1},
-                               {"b2", config.b2},
-                               {"subspaces", config.subspaces},
-                               {"seed", options.seed}};
+    nlohmann::json settings = codecConfigToJson(plan.codec.resolve()); // d, b1, b2, subspaces
+    // The bits as CodecSpec gives them: the preset's own, the expert codec's code bits, or with
+    // a target the smallest preset's, where the fit starts (resolveCodec, compress.cpp).
+    settings["bits"] = plan.codec.bits();
+    settings["seed"] = options.seed;
     const CodecParams defaults;
     settings["kmeans_iterations"] = defaults.kmeansIterations;
     settings["train_vectors"] = defaults.trainVectors;
@@ -175,7 +169,7 @@ nlohmann::json compressSettings(const CompressOptions& options, const PlanOption
     settings["beam"] = defaults.beamWidth;
     settings["outlier_fraction"] = defaults.outlierFraction;
     settings["outlier_threshold"] = defaults.outlierThreshold;
-    settings["allocation"] = fit ? "target" : plan.bits > 0 ? "balanced" : "uniform";
+    settings["allocation"] = fit ? "target" : plan.codec.isPreset() ? "balanced" : "uniform";
     if (fit)
         settings["target"] = {{"option", options.targetText},
                               {"bytes", fit->targetBytes},

@@ -149,10 +149,13 @@ TensorPlan planAsFloat(const TensorInfo& info, const PlanOptions& options)
         return plan;
     }
     const int64_t rows = info.rows(), cols = info.cols();
-    CodecConfig base = options.config;
-    if (options.bits > 0 && options.allocation == BitAllocation::Balanced) {
-        const double target = presetBitsFor(options.bits, tensorRole(info.name));
-        if (const auto preset = presetForBits(target); preset && target != options.bits)
+    const CodecConfig asked = options.codec.resolve();
+    CodecConfig base = asked;
+    // A preset only: expert settings are taken as given, even when they equal a preset's.
+    if (options.codec.isPreset() && options.allocation == BitAllocation::Balanced) {
+        const double bits = options.codec.bits();
+        const double target = presetBitsFor(bits, tensorRole(info.name));
+        if (const auto preset = presetForBits(target); preset && target != bits)
             base = preset->config(base.subspaces); // the role's preset, in the subspaces asked for
     }
     if (cols < base.d) {
@@ -182,7 +185,7 @@ TensorPlan planAsFloat(const TensorInfo& info, const PlanOptions& options)
         plan.colScale = true;
         plan.estimatedBytes = bytes;
         plan.reason = "quantized";
-        if (c.d != options.config.d || c.b1 != options.config.b1 || c.b2 != options.config.b2)
+        if (c.d != asked.d || c.b1 != asked.b1 || c.b2 != asked.b2)
             plan.reason = tensorRole(info.name) == TensorRole::Output      ? "quantized, more bits: output layer"
                           : tensorRole(info.name) == TensorRole::Embedding ? "quantized, more bits: embedding"
                                                                            : "quantized, more bits: first block";
@@ -281,7 +284,7 @@ std::vector<std::vector<FitOption>> fitOptions(const ModelReader& reader, int su
         std::vector<FitOption> all;
         for (const BitsPreset& p : bitsPresets()) {
             PlanOptions options;
-            options.config = CodecSpec::preset(p.bits, subspaces).resolve();
+            options.codec = CodecSpec::preset(p.bits, subspaces);
             options.allocation = BitAllocation::Uniform;
             FitOption o;
             o.plan = planTensor(info, options);
