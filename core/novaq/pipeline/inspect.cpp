@@ -328,13 +328,8 @@ ModelInspection inspectModel(const ModelReader& model, const std::filesystem::pa
     if (const auto it = meta.find("format_metadata"); it != meta.end() && !it->is_null())
         out.metadataBytes = it->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size();
     out.codec = codec;
-    PlanOptions options;
+    PlanOptions options; // as compressModel plans (compress.cpp): a preset balanced, expert settings as given
     options.codec = codec;
-    // Works backwards: expert settings equal to a preset's d/b1/b2 are estimated as that preset.
-    const CodecConfig c = codec.resolve();
-    if (const auto p = presetForBits(codec.bits());
-        !codec.isPreset() && p && p->d == c.d && p->b1 == c.b1 && p->b2 == c.b2)
-        options.codec = CodecSpec::preset(p->bits, codec.subspaces());
     for (const TensorPlan& plan : planModel(*reader, options)) {
         TensorInspection t;
         t.info = reader->tensors()[plan.index];
