@@ -555,7 +555,7 @@ int runCalibrate(const std::string& model, const std::string& text, double bits,
     novaq::CompressOptions options;
     options.input = model;
     options.output = out;
-    options.bits = bits;
+    options.codec = novaq::CodecSpec::preset(bits, options.codec.subspaces());
     std::printf("--calibrate %s --bits %g, load average %s at the start\n", model.c_str(), bits, loadAverage().c_str());
     const novaq::ModelReport plain = novaq::compressModel(options, nullptr, nullptr);
     const double plainRss = peakRssMiB();
@@ -646,9 +646,10 @@ int main(int argc, char** argv)
             novaq::CompressOptions options;
             options.input = next();
             options.output = next();
-            options.bits = bitsList.size() == 1 ? bitsList.front() : 2.0;
             options.quickEncode = true;
             try {
+                options.codec =
+                    novaq::CodecSpec::preset(bitsList.size() == 1 ? bitsList.front() : 2.0, options.codec.subspaces());
                 const auto t0 = Clock::now();
                 const novaq::ModelReport report = novaq::compressModel(options, nullptr, nullptr);
                 std::printf("%s: %llu bytes, %.2f bits per weight, quick encode in %.0f s\n", argv[i],
@@ -730,7 +731,10 @@ int main(int argc, char** argv)
         auto reader = novaq::openModel(demoPath);
         for (double bits : bitsList) {
             novaq::PlanOptions plan;
-            plan.config = *presetConfig(bits); // every --bits was checked above
+            // Every tensor at the preset itself (the role table's higher presets would mix rows of
+            // the table under one --bits); every --bits was checked above.
+            plan.codec = novaq::CodecSpec::preset(bits, 4);
+            plan.allocation = novaq::BitAllocation::Uniform;
             for (const novaq::TensorPlan& p : novaq::planModel(*reader, plan)) {
                 if (!p.quantize)
                     continue;

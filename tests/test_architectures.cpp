@@ -412,7 +412,7 @@ void TestArchitectures::calibrationAndCodeDomain()
     CompressOptions o;
     o.input = dir;
     o.output = test::toPath(tmp.path()) / "model.novaq";
-    o.bits = 2.0;
+    o.codec = CodecSpec::preset(2.0, 4);
     o.threads = 2;
     o.calibration = test::textDir() / "tinystories_valid.txt";
     o.calibrationTokens = 1024;

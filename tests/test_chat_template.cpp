@@ -584,7 +584,7 @@ private Q_SLOTS:
         CompressOptions options;
         options.input = gguf;
         options.output = toPath(dir.path()) / "tiny.novaq";
-        options.bits = 2;
+        options.codec = CodecSpec::preset(2, 4);
         compressModel(options, nullptr, nullptr);
         fs::remove(gguf);
         const auto reader = openModel(options.output);
@@ -605,7 +605,7 @@ private Q_SLOTS:
         CompressOptions options;
         options.input = model;
         options.output = toPath(elsewhere.path()) / "tiny.novaq";
-        options.bits = 2;
+        options.codec = CodecSpec::preset(2, 4);
         options.attachTokenizer = true;
         compressModel(options, nullptr, nullptr);
         fs::remove_all(toPath(source.path())); // only the .novaq file is left
@@ -631,7 +631,7 @@ private Q_SLOTS:
         CompressOptions options;
         options.input = model;
         options.output = toPath(elsewhere.path()) / "tiny.novaq";
-        options.bits = 2;
+        options.codec = CodecSpec::preset(2, 4);
         options.attachTokenizer = true;
         compressModel(options, nullptr, nullptr);
         fs::remove_all(toPath(source.path()));

@@ -71,6 +71,7 @@ private Q_SLOTS:
     void tokenize();
     void codecLimits_data();
     void codecLimits();
+    void inspectPlansWhatLocalWrites();
 
 private:
     Result run(const QStringList& args, int timeoutMs = kQuickTimeoutMs, const QString& workDir = {});
@@ -746,6 +747,42 @@ void TestCli::codecLimits()
         const QString expected = QString("%1 must be %2, got '%3'").arg(option, range).arg(value);
         QVERIFY2(r.err.contains(expected), qPrintable("stderr lacks '" + expected + "':\n" + r.err));
     }
+}
+
+// `novaq inspect` plans what `novaq local` writes at the same settings. Found in review: expert
+// settings equal to the 1-bit preset's fields were planned as the preset (the embedding, output
+// and first block at higher presets) but compressed as given for every tensor.
+void TestCli::inspectPlansWhatLocalWrites()
+{
+    const QStringList settings{"--d", "8", "--b1", "8", "--b2", "0", "--subspaces", "4", "--json"};
+    const Result inspected = run(expand(QStringList{"inspect", "{demo}"} << settings));
+    QVERIFY2(!inspected.crashed && inspected.exitCode == 0, qPrintable(inspected.err));
+    const QString output = m_dir.filePath(QStringLiteral("expert-1bit.novaq"));
+    const Result compressed = run(
+        expand(QStringList{"local", "{demo}", "--output", output, "--threads", "2"} << settings), kCompressTimeoutMs);
+    QVERIFY2(!compressed.crashed && compressed.exitCode == 0, qPrintable(compressed.err));
+    const QJsonObject plan = QJsonDocument::fromJson(inspected.out.toUtf8()).object();
+    const QJsonObject report = QJsonDocument::fromJson(compressed.out.toUtf8()).object();
+    const QJsonArray planned = plan.value(QStringLiteral("tensors")).toArray();
+    const QJsonArray written = report.value(QStringLiteral("tensors")).toArray();
+    QVERIFY(!planned.isEmpty());
+    QCOMPARE(planned.size(), written.size());
+    int quantized = 0;
+    for (qsizetype i = 0; i < planned.size(); ++i) {
+        const QJsonObject p = planned[i].toObject(), w = written[i].toObject();
+        QCOMPARE(p.value(QStringLiteral("name")).toString(), w.value(QStringLiteral("name")).toString());
+        QCOMPARE(p.value(QStringLiteral("planned_as")).toString(), w.value(QStringLiteral("stored_as")).toString());
+        quantized += w.value(QStringLiteral("quantized")).toBool() ? 1 : 0;
+    }
+    QVERIFY(quantized > 0);
+    QCOMPARE(report.value(QStringLiteral("settings")).toObject().value(QStringLiteral("allocation")).toString(),
+             QStringLiteral("uniform"));
+    const double estimated =
+        plan.value(QStringLiteral("totals")).toObject().value(QStringLiteral("estimated_file_bytes")).toDouble();
+    const double bytes =
+        report.value(QStringLiteral("totals")).toObject().value(QStringLiteral("file_bytes")).toDouble();
+    QVERIFY2(estimated >= bytes && estimated < 1.05 * bytes,
+             qPrintable(QStringLiteral("%1 for %2").arg(estimated).arg(bytes)));
 }
 
 QTEST_GUILESS_MAIN(TestCli)

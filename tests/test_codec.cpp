@@ -15,6 +15,9 @@
 
 #include <cmath>
 #include <numeric>
+#include <set>
+#include <string>
+#include <vector>
 
 using namespace novaq;
 
@@ -302,13 +305,39 @@ private Q_SLOTS:
         }
     }
 
+    // The encoder reports through io/progress.h's one signature: the fraction of the tensor
+    // (total 1), never going back, from "normalize" at 0 to "done" at 1, with the stage of each
+    // step; the job layer passes the fraction on unchanged (test_compress's progress events).
+    void encoderProgressIsOneTensorsFraction()
+    {
+        const auto W = test::gaussian(128 * 256, 5);
+        CodecParams p;
+        p.config.subspaces = 2;
+        std::vector<ProgressStep> steps;
+        (void)encodeMatrix(W, 128, 256, p, nullptr, [&](const ProgressStep& s) { steps.push_back(s); });
+        QVERIFY(steps.size() >= 2 + 3 * 2); // normalize, per subspace train, refit, encode..., rows, done
+        QCOMPARE(std::string(steps.front().stage), std::string("normalize"));
+        QCOMPARE(steps.front().fraction(), 0.0);
+        QCOMPARE(std::string(steps.back().stage), std::string("done"));
+        QCOMPARE(steps.back().fraction(), 1.0);
+        const std::set<std::string> stages{"normalize", "train", "refit", "encode", "rows", "done"};
+        double last = 0;
+        for (const ProgressStep& s : steps) {
+            QCOMPARE(s.total, 1.0);
+            QVERIFY(s.fraction() == s.done); // exactly: the fraction passes through unchanged
+            QVERIFY2(s.done >= last, s.stage);
+            QVERIFY2(stages.count(s.stage), s.stage);
+            last = s.done;
+        }
+    }
+
     void cancelStopsEncoding()
     {
         const auto W = test::gaussian(256 * 256, 2);
         CodecParams p;
         CancelToken token;
         int calls = 0;
-        auto progress = [&](double, const char*) {
+        auto progress = [&](const ProgressStep&) {
             if (++calls == 2)
                 token.cancel();
         };
@@ -347,7 +376,7 @@ private Q_SLOTS:
         info.nbytes = static_cast<uint64_t>(info.numel()) * 2;
         for (const BitsPreset& preset : bitsPresets()) {
             PlanOptions o;
-            o.config = {preset.d, preset.b1, preset.b2, 4};
+            o.codec = CodecSpec::expert(preset.config(4)); // every tensor at it (no balanced allocation)
             const TensorPlan plan = planTensor(info, o);
             QVERIFY2(plan.estimatedBytes <= info.nbytes, qPrintable(shape));
             if (plan.quantize) {
@@ -388,8 +417,7 @@ private Q_SLOTS:
         info.nbytes = 4096 * 256 * 2;
         for (const BitsPreset& preset : bitsPresets()) {
             PlanOptions o;
-            o.config = {preset.d, preset.b1, preset.b2, 4};
-            o.bits = preset.bits;
+            o.codec = CodecSpec::preset(preset.bits, 4);
             const double target = presetBitsFor(preset.bits, TensorRole(role));
             QVERIFY(presetForBits(target));
             QVERIFY(target >= preset.bits); // never fewer bits than asked for
@@ -401,7 +429,7 @@ private Q_SLOTS:
             o.allocation = BitAllocation::Uniform;
             QCOMPARE(planTensor(info, o).config.codeBitsPerWeight(), preset.bits);
             o.allocation = BitAllocation::Balanced;
-            o.bits = 0; // expert settings are taken as given
+            o.codec = CodecSpec::expert(preset.config(4)); // expert settings are taken as given, even a preset's
             QCOMPARE(planTensor(info, o).config.codeBitsPerWeight(), preset.bits);
         }
     }

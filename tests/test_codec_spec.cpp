@@ -121,19 +121,36 @@ private Q_SLOTS:
         QVERIFY(j == (nlohmann::json{{"bits", p.bits}, {"subspaces", subspaces}}));
         QVERIFY(CodecSpec::fromJson(nlohmann::json::parse(j.dump()), "settings") == spec);
         // The other ways to the same preset.
-        QVERIFY(CodecSpec::fromOptions(p.bits, std::nullopt, subspaces) == spec);
         QVERIFY(CodecSpec::presetAtLength(p, 0, subspaces) == spec);
         QVERIFY(presetForBits(p.bits) && presetForBits(p.bits)->bits == p.bits);
         QCOMPARE(presetIndex(p.bits), size_t(row));
-        // Working backwards (inspect): the preset's d/b1/b2 at any subspaces is the preset...
-        QVERIFY(CodecSpec::matchesPreset(p.bits, config));
-        QVERIFY(CodecSpec::matchesPreset(p.bits, p.config(subspaces == 1 ? 2 : 1)));
-        // ...and another vector length at the preset's codebooks is expert settings.
-        QVERIFY(!CodecSpec::matchesPreset(p.bits, CodecConfig{p.d + 1, p.b1, p.b2, subspaces}));
-        QVERIFY(!CodecSpec::matchesPreset(p.bits + 0.25, config));
+        // Expert settings with the preset's own fields resolve alike but are not the preset: they
+        // are compressed and estimated as given, without the balanced allocation (codec_spec.h;
+        // test_inspect's estimateIsWhatCompressWrites); at the preset's length too.
+        for (const CodecSpec& same : {CodecSpec::expert(config), CodecSpec::presetAtLength(p, p.d, subspaces)}) {
+            QVERIFY(!same.isPreset());
+            QVERIFY(same.presetRow() == nullptr);
+            QVERIFY(same.resolve() == spec.resolve());
+            QVERIFY(!(same == spec));
+            QCOMPARE(same.toString(), spec.label());
+            QVERIFY(same.toJson() == codecConfigToJson(config));
+        }
         const CodecSpec longer = CodecSpec::presetAtLength(p, p.d + 1, subspaces);
         QVERIFY(!longer.isPreset());
         QVERIFY(longer.resolve() == (CodecConfig{p.d + 1, p.b1, p.b2, subspaces}));
+    }
+
+    // The default value, which CompressOptions and PlanOptions start from, is what `novaq local`
+    // does without --bits: the 1.5-bit preset in 4 subspaces, CodecConfig{}.
+    void defaultIsTheCompactPreset()
+    {
+        const CodecSpec spec;
+        QVERIFY(spec.isPreset());
+        QVERIFY(spec == CodecSpec::preset(1.5, 4));
+        QVERIFY(spec.resolve() == CodecConfig{});
+        QCOMPARE(spec.toString(), std::string("novaq bits=1.5 K=4"));
+        QVERIFY(CompressOptions{}.codec == spec);
+        QVERIFY(PlanOptions{}.codec == spec);
     }
 
     // A value within 1e-9 of a preset is that preset, with the table's own bits: the planner's
@@ -161,7 +178,7 @@ private Q_SLOTS:
             o.input = model;
             o.sourceLabel = "stories260K.gguf";
             o.output = dir / (files.empty() ? "exact.novaq" : "near.novaq");
-            o.bits = bits;
+            o.codec = CodecSpec::preset(bits, 4);
             o.threads = 2;
             const ModelReport report = compressModel(o, nullptr, nullptr);
             QCOMPARE(report.settings["allocation"].get<std::string>(), std::string("balanced"));
@@ -225,8 +242,6 @@ private Q_SLOTS:
             QCOMPARE(spec.toString(), spec.label()); // expert settings print as their label
             QCOMPARE(spec.bits(), expected.codeBitsPerWeight());
             QVERIFY(spec == CodecSpec::expert(expected));
-            // The options' expert override takes the subspaces of --subspaces, not its own.
-            QVERIFY(CodecSpec::fromOptions(1.5, CodecConfig{d, b1, b2, 99}, subspaces) == spec);
             QVERIFY(spec.toJson() == (nlohmann::json{{"d", d}, {"b1", b1}, {"b2", b2}, {"subspaces", subspaces}}));
             QVERIFY(codecConfigToJson(expected) == spec.toJson());
             QVERIFY(codecConfigFromJson(spec.toJson(), "codec", ErrorKind::InvalidInput) == expected);
@@ -287,9 +302,9 @@ private Q_SLOTS:
             << 0 << QStringList{"--bits 1.7 is not a preset; choose one of 1, 1.5, 2, 2.5, 3, 4, 5, 6"};
         QTest::newRow("preset with 0 subspaces") << 1 << QStringList{"subspaces must be 1..64 (got 0)"};
         QTest::newRow("expert d 33") << 2 << QStringList{"vector length d must be 1..32 (got 33)"};
-        QTest::newRow("expert override, 65 subspaces") << 3 << QStringList{"subspaces must be 1..64 (got 65)"};
+        QTest::newRow("expert, 65 subspaces") << 3 << QStringList{"subspaces must be 1..64 (got 65)"};
         QTest::newRow("vector length 33") << 4 << QStringList{"vector length d must be 1..32 (got 33)"};
-        QTest::newRow("options: bits not a preset") << 5 << QStringList{"--bits 7 is not a preset; choose one of"};
+        QTest::newRow("bits 7 not a preset") << 5 << QStringList{"--bits 7 is not a preset; choose one of"};
     }
     void badSettings()
     {
@@ -302,10 +317,10 @@ private Q_SLOTS:
                 CodecSpec::expert({33, 8, 4, 4});
             },
             [] {
-                CodecSpec::fromOptions(1.5, CodecConfig{8, 8, 4, 4}, 65);
+                CodecSpec::expert({8, 8, 4, 65});
             },
             [] { CodecSpec::presetAtLength(kBitsPresets[1], 33, 4); },
-            [] { CodecSpec::fromOptions(7, std::nullopt, 4); },
+            [] { CodecSpec::preset(7, 4); },
         };
         requireAll(errorOf(calls[which], ErrorKind::InvalidArgument), message);
     }

@@ -236,9 +236,8 @@ private Q_SLOTS:
         CompressOptions o;
         o.input = model;
         o.output = dir / output.toStdString();
-        o.bits = bits;
-        o.subspaces = subspaces;
         try {
+            o.codec = CodecSpec::preset(bits, subspaces); // a codec out of limits is refused here, before any work
             compressModel(o, nullptr, nullptr);
             QFAIL("accepted");
         } catch (const Error& e) {
@@ -259,7 +258,7 @@ private Q_SLOTS:
             CompressOptions o;
             o.input = model;
             o.output = dir / "p.novaq";
-            o.bits = p.bits;
+            o.codec = CodecSpec::preset(p.bits, 4);
             const ModelReport r = compressModel(o, nullptr, nullptr);
             const double err = r.tensors[0].relError;
             QVERIFY2(err < lastError,

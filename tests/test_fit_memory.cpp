@@ -46,8 +46,7 @@ ModelInspection planFor(const ModelReader& reader, const std::filesystem::path& 
 {
     if (target > 0)
         return fitToTarget(reader, path, target, 0, 4, "--target-size").inspection;
-    const BitsPreset preset = *presetForBits(bits);
-    return inspectModel(reader, path, bits, {preset.d, preset.b1, preset.b2, 4});
+    return inspectModel(reader, path, CodecSpec::preset(bits, 4));
 }
 
 } // namespace
@@ -105,7 +104,7 @@ void TestFitMemory::predictionMatchesLoadedModel()
         o.targetBytes = target;
         o.targetText = "--target-size";
     } else {
-        o.bits = bits;
+        o.codec = CodecSpec::preset(bits, 4);
     }
     compressModel(o, nullptr, nullptr);
 

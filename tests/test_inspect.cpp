@@ -3,6 +3,7 @@
 
 #include "test_support.h"
 
+#include "novaq/codec/codec_spec.h"
 #include "novaq/container/open_model.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/error.h"
@@ -29,12 +30,6 @@ bool isModelFile(const fs::path& p)
     return name.rfind("tok512", 0) != 0 && p.extension() != ".data";
 }
 
-CodecConfig preset15()
-{
-    const BitsPreset p = *presetForBits(1.5);
-    return {p.d, p.b1, p.b2, 4};
-}
-
 } // namespace
 
 class TestInspect : public QObject {
@@ -43,7 +38,7 @@ class TestInspect : public QObject {
 private Q_SLOTS:
     void demoModel()
     {
-        const ModelInspection m = inspectModel(test::demoModelDir(), 1.5, preset15());
+        const ModelInspection m = inspectModel(test::demoModelDir(), CodecSpec::preset(1.5, 4));
         QCOMPARE(m.format, std::string("safetensors"));
         QCOMPARE(m.architecture, std::string("llama"));
         QCOMPARE(m.tensors.size(), size_t(57));
@@ -68,6 +63,54 @@ private Q_SLOTS:
         const nlohmann::json j = m.toJson();
         QCOMPARE(j["totals"]["params"].get<uint64_t>(), uint64_t(6819072));
         QCOMPARE(j["tensors"].size(), size_t(57));
+    }
+
+    // The estimate is of the file compress writes at the same settings, tensor by tensor. Found in
+    // review: expert settings equal to a preset's ("--d 8 --b1 8 --b2 0 --subspaces 4", the 1-bit
+    // preset's fields) were estimated as the preset (balanced: the embedding, output and first
+    // block at higher presets) but compressed as given for every tensor, so inspect and the app
+    // showed a plan and a size that `novaq local` did not write.
+    void estimateIsWhatCompressWrites_data()
+    {
+        QTest::addColumn<QString>("codec"); // CodecSpec's string form
+        QTest::addColumn<QString>("allocation");
+        QTest::newRow("--bits 1") << "novaq bits=1 K=4"
+                                  << "balanced";
+        QTest::newRow("--d 8 --b1 8 --b2 0 --subspaces 4 (the 1-bit preset's fields)") << "novaq d=8 8+0 K=4"
+                                                                                       << "uniform";
+        QTest::newRow("--d 6 --b1 7 --b2 5 --subspaces 2") << "novaq d=6 7+5 K=2"
+                                                           << "uniform";
+    }
+    void estimateIsWhatCompressWrites()
+    {
+        QFETCH(QString, codec);
+        QFETCH(QString, allocation);
+        const CodecSpec spec = CodecSpec::parse(codec.toStdString());
+        const ModelInspection m = inspectModel(test::demoModelDir(), spec);
+        QTemporaryDir tmp;
+        CompressOptions o;
+        o.input = test::demoModelDir();
+        o.output = test::toPath(tmp.filePath("demo.novaq"));
+        o.codec = spec;
+        o.threads = 2;
+        const ModelReport r = compressModel(o, nullptr, nullptr);
+        QCOMPARE(r.settings["allocation"].get<std::string>(), allocation.toStdString());
+        QCOMPARE(r.tensors.size(), m.tensors.size());
+        size_t quantized = 0;
+        for (size_t i = 0; i < r.tensors.size(); ++i) {
+            const TensorInspection& t = m.tensors[i];
+            QCOMPARE(r.tensors[i].name, t.info.name);
+            QCOMPARE(r.tensors[i].quantized, t.quantize);
+            QCOMPARE(r.tensors[i].storedAs, t.plannedAs); // "novaq d=8 8+0 K=4", not the role's higher preset
+            QVERIFY(r.tensors[i].bytesOut <= t.estimatedBytes);
+            quantized += t.quantize ? 1 : 0;
+        }
+        QVERIFY(quantized > 0);
+        // The file too: the estimate is an upper bound, and close to it.
+        QVERIFY2(m.estimatedFileBytes() >= r.fileBytes, qPrintable(QString::number(m.estimatedFileBytes())));
+        QVERIFY(double(m.estimatedFileBytes()) < 1.05 * double(r.fileBytes));
+        QVERIFY(m.codec == spec);
+        QVERIFY(m.toJson()["settings"]["bits"].get<double>() == spec.bits()); // exactly (QCOMPARE is fuzzy)
     }
 
     void realFiles_data()
@@ -102,7 +145,7 @@ private Q_SLOTS:
             }
             return;
         }
-        const ModelInspection m = inspectModel(path, 1.5, preset15());
+        const ModelInspection m = inspectModel(path, CodecSpec::preset(1.5, 4));
         QVERIFY(!m.tensors.empty());
         QVERIFY(m.params() > 0);
         QTemporaryDir tmp;
@@ -170,10 +213,8 @@ private Q_SLOTS:
     {
         const fs::path text = test::textDir() / "kjv_calibration.txt";
         NOVAQ_REQUIRE_DATA(text);
-        const BitsPreset p = *presetForBits(2);
-        const CodecConfig config{p.d, p.b1, p.b2, 4};
         const auto reader = openModel(test::demoModelDir());
-        const ModelInspection m = inspectModel(*reader, test::demoModelDir(), 2, config);
+        const ModelInspection m = inspectModel(*reader, test::demoModelDir(), CodecSpec::preset(2, 4));
         const CalibrationEstimate e = estimateCalibratedRun(*reader, test::demoModelDir(), m, text, 0, 0);
         QCOMPARE(e.widestInput, int64_t(768)); // the demo model's ffn width
         QVERIFY(e.tokensFromWidth);

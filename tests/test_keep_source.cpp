@@ -56,7 +56,7 @@ ModelReport compress(const std::filesystem::path& input, const std::filesystem::
     CompressOptions o;
     o.input = input;
     o.output = output;
-    o.bits = bits;
+    o.codec = CodecSpec::preset(bits, 4);
     o.threads = 2;
     o.calibration = calibration;
     return compressModel(o, nullptr, nullptr);
@@ -211,8 +211,7 @@ void TestKeepSource::neverLargerThanSource()
     QFETCH(double, bits);
     const std::filesystem::path input = sourceFile(source);
     NOVAQ_REQUIRE_DATA(input);
-    const BitsPreset preset = *presetForBits(bits);
-    const ModelInspection estimate = inspectModel(input, bits, {preset.d, preset.b1, preset.b2, 4});
+    const ModelInspection estimate = inspectModel(input, CodecSpec::preset(bits, 4));
     QVERIFY(estimate.sourceAlreadyCompressed());
     QTemporaryDir dir;
     const ModelReport report = compress(input, toPath(dir.path()) / "out.novaq", bits);
@@ -290,7 +289,7 @@ void TestKeepSource::keptBlocksRoundTrip()
         QVERIFY(readTensor(*st, stIndex.at(name)) == readTensor(*gguf, sourceIndex.at(name)));
 
     // The inspection of the .novaq file names the kept block types.
-    const ModelInspection inspection = inspectModel(out, bits, {8, 8, 4, 4});
+    const ModelInspection inspection = inspectModel(out, CodecSpec::preset(bits, 4));
     size_t named = 0;
     for (const TensorInspection& t : inspection.tensors)
         named += kept.count(t.info.name) && !t.info.storage.empty() ? 1 : 0;
@@ -337,7 +336,7 @@ void TestKeepSource::calibrationSeesDecodedValues()
     CompressOptions o;
     o.input = input;
     o.output = out;
-    o.bits = 3.0;
+    o.codec = CodecSpec::preset(3.0, 4);
     o.threads = 2;
     o.calibration = text;
     o.calibrationTokens = 512;
@@ -362,11 +361,11 @@ void TestKeepSource::estimateKnowsSourceBits()
     const std::filesystem::path f16 = modelsDir() / "kjv-llama-7m" / "kjv-llama-7m-F16.gguf";
     NOVAQ_REQUIRE_DATA(q4);
     NOVAQ_REQUIRE_DATA(f16);
-    const ModelInspection quantized = inspectModel(q4, 4.0, {4, 8, 8, 4});
+    const ModelInspection quantized = inspectModel(q4, CodecSpec::preset(4.0, 4));
     QVERIFY(quantized.sourceAlreadyCompressed());
     QVERIFY(quantized.sourceBitsPerWeight() > 4.5 && quantized.sourceBitsPerWeight() < 5.5);
     QVERIFY(QString::fromStdString(quantized.sourceText()).startsWith("this model is already 5.0 bits per weight"));
-    const ModelInspection plain = inspectModel(f16, 4.0, {4, 8, 8, 4});
+    const ModelInspection plain = inspectModel(f16, CodecSpec::preset(4.0, 4));
     QVERIFY(!plain.sourceAlreadyCompressed());
     QVERIFY(plain.sourceText().empty());
     QVERIFY(!plain.notSmallerThanSource());
@@ -376,7 +375,7 @@ void TestKeepSource::estimateKnowsSourceBits()
 
     // A source that gains nothing (stories260K's Q4_K_M is 7.9 bits per weight, half of it
     // F16 tensors too small to compress) is flagged, with words that say why.
-    const ModelInspection small = inspectModel(sourceFile("Q4_K_M"), 1.0, {8, 8, 0, 4});
+    const ModelInspection small = inspectModel(sourceFile("Q4_K_M"), CodecSpec::preset(1.0, 4));
     QVERIFY(small.notSmallerThanSource());
     const QString warning = QString::fromStdString(notSmallerWarning(small));
     QVERIFY2(warning.contains("would not be smaller") && warning.contains("already 7.9 bits per weight"),

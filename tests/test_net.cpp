@@ -22,7 +22,9 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <string>
 #include <thread>
+#include <vector>
 
 using namespace novaq;
 using namespace novaq::net;
@@ -111,6 +113,7 @@ class TestNet : public QObject {
 
 private Q_SLOTS:
     void helpers();
+    void hashingReportsBytes();
     void protocolHints_data();
     void protocolHints();
     void fileNames_data();
@@ -211,6 +214,29 @@ void TestNet::helpers()
              std::string("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
     QVERIFY(isSha256Hex(std::string(64, 'a')));
     QVERIFY(!isSha256Hex(std::string(63, 'a')));
+}
+
+// sha256File reports through io/progress.h's one signature: the bytes read of the file's size,
+// stage "verify" (the downloader shows them while it verifies).
+void TestNet::hashingReportsBytes()
+{
+    QTemporaryDir dir;
+    const std::filesystem::path file = test::toPath(dir.path()) / "f.bin";
+    std::string body((size_t(4) << 20) + 1000, '\0'); // more than one 4 MiB read
+    for (size_t i = 0; i < body.size(); ++i)
+        body[i] = char(i * 7 + (i >> 12));
+    test::writeAll(file, body);
+    std::vector<ProgressStep> steps;
+    const std::string hex = sha256File(file, nullptr, [&](const ProgressStep& s) { steps.push_back(s); });
+    QCOMPARE(hex, sha256Hex(body));
+    QCOMPARE(steps.size(), size_t(2));
+    QCOMPARE(steps[0].done, double(size_t(4) << 20));
+    for (const ProgressStep& s : steps) {
+        QCOMPARE(s.total, double(body.size()));
+        QCOMPARE(std::string(s.stage), std::string("verify"));
+    }
+    QCOMPARE(steps.back().done, double(body.size()));
+    QCOMPARE(steps.back().fraction(), 1.0);
 }
 
 void TestNet::fileNames_data()

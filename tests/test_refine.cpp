@@ -217,7 +217,7 @@ private Q_SLOTS:
         QTemporaryDir dir;
         CompressOptions options;
         options.input = demoModelDir();
-        options.bits = 2;
+        options.codec = CodecSpec::preset(2, 4);
         options.output = toPath(dir.path()) / "plain.novaq";
         std::map<std::string, double> plain;
         for (const TensorResult& t : compressModel(options, nullptr, nullptr).tensors)

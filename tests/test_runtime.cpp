@@ -18,6 +18,9 @@
 
 #include <cmath>
 #include <random>
+#include <set>
+#include <string>
+#include <vector>
 
 using namespace novaq;
 using namespace novaq::test;
@@ -290,7 +293,7 @@ private Q_SLOTS:
         CompressOptions options;
         options.input = demoModelDir();
         options.output = toPath(dir.path()) / "demo.novaq";
-        options.bits = 2;
+        options.codec = CodecSpec::preset(2, 4);
         options.attachTokenizer = true;
         compressModel(options, nullptr, nullptr);
         const auto reader = openModel(options.output);
@@ -363,7 +366,19 @@ private Q_SLOTS:
         request.text = textPath;
         request.split = paragraphs ? DocumentSplit::Paragraphs : DocumentSplit::Lines;
         request.maxTokens = maxTokens;
-        const EvalReport report = evaluateFiles(request);
+        // Progress (io/progress.h): one step per window, of all windows, one call at a time.
+        std::vector<ProgressStep> steps;
+        const EvalReport report =
+            evaluateFiles(request, nullptr, [&](const ProgressStep& step) { steps.push_back(step); });
+        QCOMPARE(int64_t(steps.size()), report.result.windows);
+        std::set<double> done;
+        for (const ProgressStep& s : steps) {
+            QCOMPARE(s.total, double(report.result.windows));
+            QCOMPARE(std::string(s.stage), std::string("eval"));
+            done.insert(s.done);
+        }
+        QCOMPARE(int64_t(done.size()), report.result.windows); // 1, 2, ..., windows, each once
+        QCOMPARE(*done.rbegin(), double(report.result.windows));
         const double ppl = report.result.perplexity;
         QVERIFY2(std::abs(ppl - expected) / expected < 0.005,
                  qPrintable(QString("perplexity %1, reference %2 (%3 tokens, %4 scored)")
@@ -425,7 +440,7 @@ private Q_SLOTS:
         QTemporaryDir dir;
         CompressOptions options;
         options.input = demoModelDir();
-        options.bits = 1.5;
+        options.codec = CodecSpec::preset(1.5, 4);
         options.calibration = text;
         options.calibrationTokens = 1024;
         options.output = toPath(dir.path()) / "one.novaq";

@@ -290,7 +290,7 @@ private Q_SLOTS:
         CompressOptions options;
         options.input = demo;
         options.output = toPath(m_dir.path()) / "kjv-llama-7m.novaq";
-        options.bits = 2;
+        options.codec = CodecSpec::preset(2, 4);
         options.attachTokenizer = true;
         compressModel(options, nullptr, nullptr);
         m_novaqPath = options.output;

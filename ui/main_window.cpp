@@ -391,9 +391,8 @@ void MainWindow::openPath(const QString& path)
         return;
     }
     const CompressOptions defaults;
-    const CodecSpec spec = CodecSpec::preset(defaults.bits, defaults.subspaces);
     runTask<ModelInspection>(
-        this, [p, bits = spec.bits(), config = spec.resolve()] { return inspectModel(p, bits, config); },
+        this, [p, codec = defaults.codec] { return inspectModel(p, codec); },
         [this, path](TaskOutcome<ModelInspection> outcome) {
             if (!outcome.value) {
                 showOpenError(outcome.kind, outcome.error, path);

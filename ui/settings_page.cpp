@@ -204,7 +204,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     form->addRow(tr("Bits per weight"), bitsRow);
     m_subspaces = new QSpinBox(left);
     m_subspaces->setRange(kCodecLimits.subspaces.min, kCodecLimits.subspaces.max);
-    m_subspaces->setValue(CompressOptions{}.subspaces);
+    m_subspaces->setValue(CompressOptions{}.codec.subspaces());
     m_subspaces->setToolTip(explain::subspaces());
     m_subspaces->setAccessibleName(tr("Subspaces"));
     form->addRow(tr("Subspaces"), m_subspaces);
@@ -388,7 +388,7 @@ SettingsPage::SettingsPage(QWidget* parent) : QWidget(parent)
     connect(m_subspaces, &QSpinBox::valueChanged, this, &SettingsPage::refreshFit);
     connect(m_threads, &QSpinBox::valueChanged, this, &SettingsPage::refreshEstimates);
     connect(m_vectorLength, &QSpinBox::valueChanged, this, &SettingsPage::refreshEstimates);
-    setBits(CompressOptions{}.bits);
+    setBits(CompressOptions{}.codec.bits());
     m_bitsValue->setText(
         tr("%1 bits (%2)").arg(bits(), 0, 'f', 1).arg(capitalized(bitsPresets()[size_t(m_bitsSlider->value())].label)));
 }
@@ -524,7 +524,7 @@ void SettingsPage::refreshEstimates()
             all.presets = estimatePresets(path, subspaces, vectorLength);
             for (const PresetEstimate& e : all.presets) {
                 all.seconds.push_back(
-                    estimatedSeconds(e.inspection, calibratedEncodeRate(e.inspection.settings, threads)));
+                    estimatedSeconds(e.inspection, calibratedEncodeRate(e.inspection.codec.resolve(), threads)));
                 all.peakBytes.push_back(estimatedPeakBytes(e.inspection));
             }
             return all;
@@ -597,7 +597,7 @@ void SettingsPage::showPreview()
                   "source encoding.")
                    .arg(QString::number(e.sourceBitsPerWeight(), 'f', 1));
     if (const QString extra = extraBitsText(m_estimates[i].breakdown); !extra.isEmpty())
-        why << tr("%1 bits chosen: %2.").arg(e.bits, 0, 'f', 1).arg(extra);
+        why << tr("%1 bits chosen: %2.").arg(e.codec.bits(), 0, 'f', 1).arg(extra);
     m_previewWhy->setText(why.join(QLatin1Char(' ')));
     if (const QString warning = sizeWarning(); !warning.isEmpty())
         m_sizeBanner->showError(tr("The file would not get smaller"), warning);
@@ -718,7 +718,7 @@ void SettingsPage::showCards()
         // The figures count everything the file stores; the chosen bits are the codes' alone.
         const QString quality = explain::predictedQuality(presetRelativeError(p.bits));
         const QString bitsLine =
-            tr("%1 bits chosen, %2 in all").arg(e.inspection.bits, 0, 'f', 1).arg(bitsText(e.effectiveBits));
+            tr("%1 bits chosen, %2 in all").arg(e.inspection.codec.bits(), 0, 'f', 1).arg(bitsText(e.effectiveBits));
         card->setDetail(quality.isEmpty() ? bitsLine
                                           : bitsLine + QLatin1Char('\n') + capitalized(quality.toStdString()));
         card->setEstimate(
@@ -752,7 +752,7 @@ QString SettingsPage::sizeWarning() const
     const ModelInspection& e = m_estimates[i].inspection;
     QString text = tr("At %1 bits the compressed file would be about %2, not smaller than the source (%3): this "
                       "model is already %4 bits per weight.")
-                       .arg(e.bits, 0, 'f', 1)
+                       .arg(e.codec.bits(), 0, 'f', 1)
                        .arg(sizeText(e.estimatedFileBytes()), sizeText(e.sourceBytes()),
                             QString::number(e.sourceBitsPerWeight(), 'f', 1));
     const size_t best = m_order.empty() ? i : m_order.front();
@@ -776,20 +776,17 @@ CompressOptions SettingsPage::options() const
     o.input = m_model.path;
     o.sourceLabel = m_label.toStdString();
     o.output = std::filesystem::path(m_output->text().toStdString());
-    o.bits = bits();
-    o.subspaces = m_subspaces->value();
     o.threads = m_threads->value();
     o.seed = uint64_t(m_seed->value());
     o.calibration = std::filesystem::path(QFile::encodeName(calibrationPath()).toStdString());
-    // Advanced > Vector length: the preset's codebooks at that length, as the estimates count it.
-    if (const CodecSpec spec = CodecSpec::presetAtLength(bitsPresets()[size_t(m_bitsSlider->value())],
-                                                         m_vectorLength->value(), o.subspaces);
-        !spec.isPreset())
-        o.expert = spec.resolve();
+    // Advanced > Vector length: the preset's codebooks at that length (expert settings), as the
+    // estimates count it (estimatePresets).
+    const BitsPreset& preset = bitsPresets()[size_t(m_bitsSlider->value())];
+    o.codec = CodecSpec::presetAtLength(preset, m_vectorLength->value(), m_subspaces->value());
     if (m_fitPlan && fitMode() != FitMode::Preset) { // the engine re-plans the same way from the target
         o.targetBytes = m_fitFileTarget;
         o.targetText = m_fitTargetText;
-        o.expert.reset();
+        o.codec = CodecSpec::preset(preset.bits, m_subspaces->value()); // only its subspaces count
     }
     o.overwrite = true;
     return o;

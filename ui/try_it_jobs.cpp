@@ -217,7 +217,9 @@ bool QualityJob::start(std::shared_ptr<const TryItPair> pair, std::string text, 
             auto lastPost = Clock::now();
             const EvalResult r =
                 evaluate(pair->compressed->model, &pair->original->model, tokens, options, token,
-                         [this, &lastPost](int64_t done, int64_t total) {
+                         [this, &lastPost](const ProgressStep& step) {
+                             const auto done = static_cast<int64_t>(step.done);
+                             const auto total = static_cast<int64_t>(step.total);
                              const auto now = Clock::now();
                              if (done < total && now - lastPost < std::chrono::milliseconds(50))
                                  return;

@@ -158,33 +158,34 @@ void parseCodecOptions(const ParsedArgs& args, CompressOptions& options)
         options.targetBits = b;
         options.targetText = "--target-bits " + *bits;
     }
-    if (auto bits = args.value("--bits")) {
-        const double b = parseNumber("--bits", *bits);
-        if (!presetForBits(b))
-            throw usageError("--bits " + *bits + " is not a preset; choose one of " + presetList() +
+    double bits = options.codec.bits();
+    if (auto text = args.value("--bits")) {
+        bits = parseNumber("--bits", *text);
+        if (!presetForBits(bits))
+            throw usageError("--bits " + *text + " is not a preset; choose one of " + presetList() +
                              " (see `novaq local --help`), or the expert override --d/--b1/--b2");
-        options.bits = b;
     }
     // Each field inside kCodecLimits: "--d must be 1..32, got '40'".
     const auto field = [&](const char* option, const CodecLimit& limit) {
         return int(parseInteger(option, *args.value(option), limit.min, limit.max));
     };
     const CodecLimits& limits = kCodecLimits;
-    if (args.value("--subspaces"))
-        options.subspaces = field("--subspaces", limits.subspaces);
-    if (expert)
-        options.expert = CodecSpec::expert({field("--d", limits.d), field("--b1", limits.b1), field("--b2", limits.b2),
-                                            options.subspaces})
-                             .resolve();
+    const int subspaces =
+        args.value("--subspaces") ? field("--subspaces", limits.subspaces) : options.codec.subspaces();
+    options.codec =
+        expert
+            ? CodecSpec::expert({field("--d", limits.d), field("--b1", limits.b1), field("--b2", limits.b2), subspaces})
+            : CodecSpec::preset(bits, subspaces);
 }
 
 std::vector<OptionSpec> compressOptionSpecs()
 {
     const CompressOptions defaults;
     return {
-        {"--bits", "B", "code bits per weight: " + presetList() + "; see the table below", formatNumber(defaults.bits)},
+        {"--bits", "B", "code bits per weight: " + presetList() + "; see the table below",
+         formatNumber(defaults.codec.bits())},
         {"--subspaces", "K", "column subspaces, each with its own codebooks, " + kCodecLimits.subspaces.rangeText(),
-         std::to_string(defaults.subspaces)},
+         std::to_string(defaults.codec.subspaces())},
         {"--target-size", "SIZE",
          "make it fit: choose every tensor's preset so the file lands just under SIZE (bytes, or 2.2MB, 4GB, 2MiB, "
          "4GiB), with the least predicted error; instead of --bits",
@@ -286,7 +287,7 @@ void applyFitMemory(const ParsedArgs& args, CompressOptions& options)
 {
     if (!args.has("--fit-memory"))
         return;
-    const MemoryTarget target = memoryTargetOf(args, options.input, options.subspaces);
+    const MemoryTarget target = memoryTargetOf(args, options.input, options.codec.subspaces());
     options.targetBytes = target.fit.targetBytes;
     options.targetText = target.memory.text;
     if (cluster().rank() == 0)
@@ -312,8 +313,7 @@ int compressAndReport(const Context& context, const ParsedArgs& args, const Comp
     if (rankZero && options.targetBytes == 0 && options.targetBits == 0) {
         std::string warning;
         try {
-            const CodecSpec spec = CodecSpec::fromOptions(options.bits, options.expert, options.subspaces);
-            warning = notSmallerWarning(inspectModel(options.input, spec.bits(), spec.resolve()));
+            warning = notSmallerWarning(inspectModel(options.input, options.codec));
         } catch (const Error&) {
             // compressModel below says what is wrong with the input, as it always has
         }
@@ -507,14 +507,14 @@ int runInspect(const Context&, const ParsedArgs& args)
     requireExisting(path);
     if (auto text = args.value("--calibration"))
         requireExisting(*text); // before a fit measures sensitivity on it
-    const CodecSpec spec = CodecSpec::fromOptions(options.bits, options.expert, options.subspaces);
+    const int subspaces = options.codec.subspaces();
     const ModelInspection inspection =
-        args.has("--fit-memory") ? memoryTargetOf(args, path, options.subspaces).fit.inspection
+        args.has("--fit-memory") ? memoryTargetOf(args, path, subspaces).fit.inspection
         : options.targetBytes > 0 || options.targetBits > 0
-            ? fitToTarget(path, options.targetBytes, options.targetBits, options.subspaces, options.targetText,
+            ? fitToTarget(path, options.targetBytes, options.targetBits, subspaces, options.targetText,
                           args.value("--calibration") ? fs::path(*args.value("--calibration")) : fs::path())
                   .inspection
-            : inspectModel(path, spec.bits(), spec.resolve());
+            : inspectModel(path, options.codec);
     std::optional<CalibrationEstimate> calibrated;
     if (auto text = args.value("--calibration")) {
         requireExisting(*text);

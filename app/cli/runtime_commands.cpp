@@ -82,10 +82,10 @@ int runEval(const Context& context, const ParsedArgs& args)
     const bool json = args.has("--json");
 
     const bool live = !json && isatty(fileno(stderr));
-    const EvalReport report = evaluateFiles(request, context.cancel, [&](int64_t done, int64_t total) {
+    const EvalReport report = evaluateFiles(request, context.cancel, [&](const ProgressStep& step) {
         if (live)
-            std::fprintf(stderr, "\r%s%lld/%lld windows", textBar(double(done) / double(total)).c_str(),
-                         static_cast<long long>(done), static_cast<long long>(total));
+            std::fprintf(stderr, "\r%s%lld/%lld windows", textBar(step.fraction()).c_str(),
+                         static_cast<long long>(step.done), static_cast<long long>(step.total));
     });
     if (live)
         std::fprintf(stderr, "\r%*s\r", static_cast<int>(terminalColumns(stderr)) - 1, "");

@@ -63,7 +63,7 @@ private Q_SLOTS:
             QVERIFY(card->estimate().contains(QStringLiteral("smaller")));
         QVERIFY(settings->planModel()->rowCount() > 0);
         settings->setBits(1.5);
-        QVERIFY(!settings->options().expert.has_value());
+        QVERIFY(settings->options().codec == CodecSpec::preset(1.5, 4));
         // Advanced > Vector length turns into the engine's expert override (preset codebooks, new d).
         QSpinBox* vectorLength = nullptr;
         for (QSpinBox* spin : settings->findChildren<QSpinBox*>())
@@ -71,13 +71,13 @@ private Q_SLOTS:
                 vectorLength = spin;
         QVERIFY(vectorLength && vectorLength->accessibleName() == QStringLiteral("Vector length"));
         vectorLength->setValue(6);
-        QVERIFY(settings->options().expert.has_value());
-        QCOMPARE(settings->options().expert->d, 6);
-        QCOMPARE(settings->options().expert->b1, presetForBits(1.5)->b1);
-        QCOMPARE(settings->options().expert->b2, presetForBits(1.5)->b2);
+        QVERIFY(!settings->options().codec.isPreset());
+        QCOMPARE(settings->options().codec.resolve().d, 6);
+        QCOMPARE(settings->options().codec.resolve().b1, presetForBits(1.5)->b1);
+        QCOMPARE(settings->options().codec.resolve().b2, presetForBits(1.5)->b2);
         QTRY_VERIFY_WITH_TIMEOUT(settings->estimatesReady(), 60000);
         vectorLength->setValue(0);
-        QVERIFY(!settings->options().expert.has_value());
+        QVERIFY(settings->options().codec.isPreset());
         QTRY_VERIFY_WITH_TIMEOUT(settings->estimatesReady(), 60000);
         const QString output = m_dir.filePath(QStringLiteral("demo.novaq"));
         settings->setOutputPath(output);

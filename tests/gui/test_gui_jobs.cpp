@@ -22,7 +22,7 @@ CompressOptions demoOptions(const QTemporaryDir& dir, const char* name)
     CompressOptions o;
     o.input = NOVAQ_DEMO_MODEL_DIR;
     o.output = std::filesystem::path(dir.filePath(QString::fromLatin1(name)).toStdString());
-    o.bits = 1.5;
+    o.codec = CodecSpec::preset(1.5, 4);
     return o;
 }
 

@@ -53,7 +53,7 @@ private Q_SLOTS:
         QVERIFY(tensorWorkingBytes(256, 1536, c, 1000) > tensorWorkingBytes(256, 768, c, 1000));
         QVERIFY(tensorWorkingBytes(256, 768, c, 2000) > tensorWorkingBytes(256, 768, c, 1000));
 
-        const ModelInspection inspection = inspectModel(NOVAQ_DEMO_MODEL_DIR, 1.5, c);
+        const ModelInspection inspection = inspectModel(NOVAQ_DEMO_MODEL_DIR, CodecSpec::preset(1.5, 4));
         uint64_t largest = 0;
         for (const TensorInspection& t : inspection.tensors)
             if (t.quantize)
@@ -68,7 +68,7 @@ private Q_SLOTS:
         const double rate = calibratedEncodeRate(c, 1);
         QVERIFY(rate > 0);
         QCOMPARE(calibratedEncodeRate(c, 1), rate); // measured once per config in the process
-        const ModelInspection inspection = inspectModel(NOVAQ_DEMO_MODEL_DIR, 2.0, CodecConfig{8, 8, 8, 4});
+        const ModelInspection inspection = inspectModel(NOVAQ_DEMO_MODEL_DIR, CodecSpec::preset(2.0, 4));
         const double seconds = estimatedSeconds(inspection, rate);
         QVERIFY(seconds > 0);
         QVERIFY(estimatedSeconds(inspection, rate / 2) > seconds); // slower machine, longer run
@@ -77,7 +77,7 @@ private Q_SLOTS:
 
     void planModelOverDemo()
     {
-        const ModelInspection inspection = inspectModel(NOVAQ_DEMO_MODEL_DIR, 1.5, CodecConfig{8, 8, 4, 4});
+        const ModelInspection inspection = inspectModel(NOVAQ_DEMO_MODEL_DIR, CodecSpec::preset(1.5, 4));
         TensorPlanModel model;
         QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
         model.setInspection(inspection);

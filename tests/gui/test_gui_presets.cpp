@@ -287,11 +287,10 @@ private Q_SLOTS:
             for (int d = vectorLength->minimum(); d <= vectorLength->maximum(); ++d) {
                 subspaces->setValue(k);
                 vectorLength->setValue(d);
-                const CompressOptions o = page.options();
-                QCOMPARE(o.expert.has_value(), d > 0);
-                const CodecSpec spec = CodecSpec::fromOptions(o.bits, o.expert, o.subspaces);
+                const CodecSpec spec = page.options().codec;
+                QCOMPARE(spec.isPreset(), d == 0); // a length, even the preset's own, is expert settings
                 QCOMPARE(spec.subspaces(), k);
-                QCOMPARE(spec.resolve().d, d > 0 ? d : presetForBits(o.bits)->d);
+                QCOMPARE(spec.resolve().d, d > 0 ? d : presetForBits(page.bits())->d);
             }
     }
 

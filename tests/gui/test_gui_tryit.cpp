@@ -53,7 +53,7 @@ private Q_SLOTS:
         CompressOptions options;
         options.input = kDemo.toStdString();
         options.output = m_dir.filePath(QStringLiteral("demo.novaq")).toStdString();
-        options.bits = 2;
+        options.codec = CodecSpec::preset(2, 4);
         options.threads = 2;
         m_novaq = QString::fromStdString(compressModel(options, nullptr, nullptr).output.string());
         QVERIFY(QFile::exists(m_novaq));
@@ -143,7 +143,7 @@ private Q_SLOTS:
         CompressOptions options;
         options.input = dir.toStdString();
         options.output = (dir + QStringLiteral(".novaq")).toStdString();
-        options.bits = 2;
+        options.codec = CodecSpec::preset(2, 4);
         options.threads = 2;
         compressModel(options, nullptr, nullptr);
 

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <vector>
 
 namespace novaq {
@@ -12,6 +13,11 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kEncoding = "novaq"; // manifest.h: the tensor encoding this codec writes
+
+// CodecSpec's default: the 1.5-bit preset, which in CodecConfig{}.subspaces subspaces is CodecConfig{}.
+constexpr size_t kDefaultPreset = presetIndex(1.5);
+static_assert(kDefaultPreset < kBitsPresets.size() &&
+              kBitsPresets[kDefaultPreset].config(CodecConfig{}.subspaces) == CodecConfig{});
 
 std::string numberText(double value)
 {
@@ -165,6 +171,8 @@ private:
 
 } // namespace
 
+CodecSpec::CodecSpec() noexcept : CodecSpec(kDefaultPreset, CodecConfig{}) {}
+
 CodecSpec CodecSpec::preset(double bits, int subspaces)
 {
     const size_t row = presetRowFor(bits);
@@ -181,29 +189,11 @@ CodecSpec CodecSpec::expert(const CodecConfig& config)
     return CodecSpec(kBitsPresets.size(), config);
 }
 
-CodecSpec CodecSpec::fromOptions(double bits, const std::optional<CodecConfig>& expert, int subspaces)
-{
-    if (!expert)
-        return preset(bits, subspaces);
-    CodecConfig config = *expert;
-    config.subspaces = subspaces;
-    return CodecSpec::expert(config);
-}
-
 CodecSpec CodecSpec::presetAtLength(const BitsPreset& preset, int vectorLength, int subspaces)
 {
     if (vectorLength == 0)
         return CodecSpec::preset(preset.bits, subspaces);
     return expert({vectorLength, preset.b1, preset.b2, subspaces});
-}
-
-bool CodecSpec::matchesPreset(double bits, const CodecConfig& config) noexcept
-{
-    const size_t row = presetRowFor(bits);
-    if (row == kBitsPresets.size())
-        return false;
-    const BitsPreset& p = kBitsPresets[row];
-    return p.d == config.d && p.b1 == config.b1 && p.b2 == config.b2;
 }
 
 CodecSpec CodecSpec::parse(std::string_view text) { return StringParser(text).parse(); }

@@ -3,6 +3,13 @@
 // Every place that turns settings into a CodecConfig goes through it (the CLI, the app's main
 // window and settings page, compress, the planner, inspect, the bench), so the rules, the
 // limits (kCodecLimits, codec_config.h) and the words of the errors are the same everywhere.
+// CompressOptions and PlanOptions carry one (pipeline/compress.h, planner.h).
+//
+// A preset and expert settings differ in one rule, which compression and every estimate
+// follow alike (the planner applies it): a preset is the balanced allocation (the embedding,
+// the output and the first block get a higher preset, planner.h), expert settings are taken as
+// given for every tensor, even when they equal a preset's d/b1/b2 ("--d 8 --b1 8 --b2 0" is not
+// "--bits 1"). Whether a spec is a preset is how it was made, never worked out from its fields.
 //
 // String form, in the spirit of faiss's index_factory (parse and toString round-trip):
 //   "novaq bits=1.5 K=4"    the preset of kBitsPresets with these bits, in K subspaces
@@ -23,7 +30,6 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,22 +37,20 @@ namespace novaq {
 
 class CodecSpec {
 public:
+    // The default, what `novaq local` uses without --bits: the 1.5-bit preset ("compact") in
+    // CodecConfig{}.subspaces subspaces, which is CodecConfig{}.
+    CodecSpec() noexcept;
+
     // Each factory checks the fields against kCodecLimits and throws Error(InvalidArgument)
     // naming the field, the value and what is allowed.
     // The preset of kBitsPresets with these bits (to 1e-9): "--bits 1.7 is not a preset; choose
     // one of 1, 1.5, ..." otherwise.
     static CodecSpec preset(double bits, int subspaces);
+    // Expert settings, even when they equal a preset's (see above).
     static CodecSpec expert(const CodecConfig& config);
-    // What CompressOptions say: the expert override when given (with `subspaces`, not its
-    // own), else the preset `bits`.
-    static CodecSpec fromOptions(double bits, const std::optional<CodecConfig>& expert, int subspaces);
     // The app's Advanced > Vector length: 0 is the preset itself, another length the preset's
     // codebook bits at that vector length (expert settings).
     static CodecSpec presetAtLength(const BitsPreset& preset, int vectorLength, int subspaces);
-    // Works backwards from settings already resolved: whether `config` is what preset `bits`
-    // resolves to (d, b1 and b2; any subspaces). inspect uses it to apply the balanced
-    // allocation to presets and not to expert settings.
-    static bool matchesPreset(double bits, const CodecConfig& config) noexcept;
 
     // The string form above. Throws Error(InvalidArgument) quoting the text and naming the
     // word that is wrong, its value and what is allowed.
@@ -56,6 +60,7 @@ public:
     static CodecSpec fromJson(const nlohmann::json& j, const std::string& where,
                               ErrorKind kind = ErrorKind::InvalidInput);
 
+    // A preset: the balanced allocation applies (see above).
     bool isPreset() const noexcept { return m_preset < kBitsPresets.size(); }
     // The row of kBitsPresets, or nullptr for expert settings.
     const BitsPreset* presetRow() const noexcept { return isPreset() ? &kBitsPresets[m_preset] : nullptr; }

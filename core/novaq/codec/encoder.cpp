@@ -36,10 +36,9 @@ void checkCancelled(const CancelToken* cancel)
         throw Error(ErrorKind::Cancelled, "cancelled");
 }
 
-void report(const EncodeProgress& progress, double fraction, const char* stage)
+void report(const ProgressFn& progress, double fraction, const char* stage)
 {
-    if (progress)
-        progress(fraction, stage);
+    reportProgress(progress, fraction, 1.0, stage);
 }
 
 // The number of d-vectors in X; X must hold whole vectors.
@@ -606,7 +605,7 @@ float checkInput(std::span<const float> W, int64_t rows, int64_t cols, const Cod
 // Codebooks for one subspace: trained on a seeded sample of its vectors, then alternating
 // joint encoding and least-squares refits on that sample.
 Codebooks trainSubspace(const SubspaceVectors& sub, const CodecParams& params, SplitMix64& rng, double f0,
-                        double perSub, const EncodeProgress& progress, const CancelToken* cancel, EncodeStats* stats)
+                        double perSub, const ProgressFn& progress, const CancelToken* cancel, EncodeStats* stats)
 {
     const CodecConfig& cfg = params.config;
     const int m1 = 1 << cfg.b1;
@@ -631,7 +630,7 @@ Codebooks trainSubspace(const SubspaceVectors& sub, const CodecParams& params, S
 // for these codes over all vectors (it can only lower the error, and it removes most of the
 // gap between the training sample and the whole tensor), `fullRounds` times.
 Codes encodeSubspace(Codebooks& books, const SubspaceVectors& sub, const CodecParams& params, double f0, double perSub,
-                     const EncodeProgress& progress, const CancelToken* cancel)
+                     const ProgressFn& progress, const CancelToken* cancel)
 {
     const int beam = jointBeam(params, books.m1, books.m2);
     const int rounds = std::max(params.fullRounds, 1);
@@ -882,7 +881,7 @@ QuantizedTensor packTensor(std::span<const float> W, int64_t rows, int64_t cols,
 }
 
 QuantizedTensor encodeMatrix(std::span<const float> W, int64_t rows, int64_t cols, const CodecParams& params,
-                             const CancelToken* cancel, const EncodeProgress& progress, EncodeStats* stats)
+                             const CancelToken* cancel, const ProgressFn& progress, EncodeStats* stats)
 {
     const CodecConfig& cfg = params.config;
     const float maxAbs = checkInput(W, rows, cols, cfg);

@@ -14,9 +14,9 @@
 #include "novaq/codec/codec_config.h"
 #include "novaq/codec/quantized_tensor.h"
 #include "novaq/io/cancel.h"
+#include "novaq/io/progress.h"
 
 #include <cstdint>
-#include <functional>
 #include <span>
 #include <vector>
 
@@ -30,13 +30,12 @@ struct EncodeStats {
     int outlierColumns = 0;
 };
 
-// Progress within one tensor, 0..1, with the current stage name; may be null.
-using EncodeProgress = std::function<void(double fraction, const char* stage)>;
-
 // Quantizes W (rows x cols, row-major). Deterministic for the same input and params at any
-// thread count. Throws Error(Cancelled) when `cancel` is set.
+// thread count. Throws Error(Cancelled) when `cancel` is set. `progress` is told the fraction
+// of the tensor done (total 1) and the stage ("normalize", "train", "refit", "encode", "rows",
+// "done").
 QuantizedTensor encodeMatrix(std::span<const float> W, int64_t rows, int64_t cols, const CodecParams& params,
-                             const CancelToken* cancel = nullptr, const EncodeProgress& progress = {},
+                             const CancelToken* cancel = nullptr, const ProgressFn& progress = {},
                              EncodeStats* stats = nullptr);
 
 // ||W - What||^2 / ||W||^2 in double precision (0 when W is all zero and What equals it).

@@ -803,8 +803,8 @@ void Downloader::verifyAndCommit(Job& job, DownloadResult& result)
     if (!target.expectedSha256.empty()) {
         job.report(DownloadProgress::Stage::Verifying, {}, true);
         job.bytesDone = 0;
-        const std::string actual = sha256File(job.partial, m_cancel, [&](uint64_t n) {
-            job.bytesDone = n;
+        const std::string actual = sha256File(job.partial, m_cancel, [&](const ProgressStep& step) {
+            job.bytesDone = static_cast<uint64_t>(step.done);
             job.report(DownloadProgress::Stage::Verifying);
         });
         std::string expected = target.expectedSha256;

@@ -3,6 +3,7 @@
 #include "novaq/io/error.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,12 +48,13 @@ std::string Sha256::finishHex()
     return hex;
 }
 
-std::string sha256File(const std::filesystem::path& path, const CancelToken* cancel,
-                       const std::function<void(uint64_t)>& progress)
+std::string sha256File(const std::filesystem::path& path, const CancelToken* cancel, const ProgressFn& progress)
 {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         throw Error(ErrorKind::Io, "cannot read " + path.string() + " to verify it: " + std::strerror(errno));
+    struct stat st {};
+    const double total = ::fstat(fd, &st) == 0 ? double(st.st_size) : 0.0; // 0: not known
     Sha256 hash;
     std::vector<char> buffer(size_t(4) << 20);
     uint64_t done = 0;
@@ -73,8 +75,7 @@ std::string sha256File(const std::filesystem::path& path, const CancelToken* can
             break;
         hash.update({buffer.data(), size_t(n)});
         done += uint64_t(n);
-        if (progress)
-            progress(done);
+        reportProgress(progress, double(done), total, "verify");
     }
     ::close(fd);
     return hash.finishHex();

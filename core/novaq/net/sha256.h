@@ -2,10 +2,10 @@
 // SHA-256 (OpenSSL's EVP) of a stream or a file, as lower-case hex.
 
 #include "novaq/io/cancel.h"
+#include "novaq/io/progress.h"
 
 #include <cstdint>
 #include <filesystem>
-#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -27,9 +27,9 @@ private:
     std::unique_ptr<State> m_state;
 };
 
-// Hashes a file; `progress` (may be empty) is told the bytes done so far. Honours cancel.
-std::string sha256File(const std::filesystem::path& path, const CancelToken* cancel,
-                       const std::function<void(uint64_t)>& progress = {});
+// Hashes a file; `progress` (may be empty) is told the bytes done of the file's size (stage
+// "verify"). Honours cancel.
+std::string sha256File(const std::filesystem::path& path, const CancelToken* cancel, const ProgressFn& progress = {});
 std::string sha256Hex(std::span<const char> data);
 
 // True when `text` is 64 hex digits.

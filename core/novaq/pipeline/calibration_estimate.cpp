@@ -211,9 +211,9 @@ CalibrationEstimate estimateCalibratedRun(const ModelReader& reader, const std::
     Rates rates;
     if (threads > 0) {
         tbb::task_arena arena(threads);
-        arena.execute([&] { rates = measureRates(c.dim, inspection.settings); });
+        arena.execute([&] { rates = measureRates(c.dim, inspection.codec.resolve()); });
     } else {
-        rates = measureRates(c.dim, inspection.settings);
+        rates = measureRates(c.dim, inspection.codec.resolve());
     }
     estimateBlockWork(est, c, map.output.has_value(), ctx, rates);
     estimateMatrixWork(est, reader, c, map, inspection, threads, rates);

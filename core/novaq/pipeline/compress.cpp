@@ -35,25 +35,13 @@ using Clock = std::chrono::steady_clock;
 
 double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// The codec the options ask for (CodecSpec: the --bits preset, or the expert d/b1/b2, with
-// --subspaces); with a target (--target-size / --target-bits) the smallest preset, where the
-// fit starts (each tensor's record has its own). Throws Error(InvalidArgument) for a --bits
-// that is no preset or a codec out of limits.
+// The codec the options ask for (the --bits preset, or the expert d/b1/b2, with --subspaces);
+// with a target (--target-size / --target-bits) the smallest preset in those subspaces, where
+// the fit starts (each tensor's record has its own).
 CodecSpec resolveCodec(const CompressOptions& options)
 {
     const bool targeted = options.targetBytes > 0 || options.targetBits > 0;
-    return targeted ? CodecSpec::preset(kBitsPresets.front().bits, options.subspaces)
-                    : CodecSpec::fromOptions(options.bits, options.expert, options.subspaces);
-}
-
-// The options of planModel: the codec, and the preset's bits (0 with expert settings, taken
-// as given).
-PlanOptions planOptionsOf(const CodecSpec& spec)
-{
-    PlanOptions plan;
-    plan.config = spec.resolve();
-    plan.bits = spec.isPreset() ? spec.bits() : 0.0;
-    return plan;
+    return targeted ? CodecSpec::preset(kBitsPresets.front().bits, options.codec.subspaces()) : options.codec;
 }
 
 // The phases one tensor spent its time in (TensorCompressor::compress) added to a total.
@@ -148,7 +136,8 @@ ModelReport CompressRun::run()
     m_hosts = m_ranks.single() ? std::vector<std::string>{} : rankHosts(m_cancel);
     m_compressor.emplace(*m_reader, m_options, m_cancel);
     checkBeforeCompressing(*m_reader, m_compressor->weights(), m_cancel);
-    const PlanOptions planOptions = planOptionsOf(spec);
+    PlanOptions planOptions;
+    planOptions.codec = spec;
     plan(planOptions);
 
     std::optional<tbb::global_control> threadLimit;
@@ -181,9 +170,10 @@ ModelReport CompressRun::run()
 void CompressRun::plan(const PlanOptions& planOptions)
 {
     if (m_options.targetBytes > 0 || m_options.targetBits > 0) {
-        m_fit = fitToTarget(*m_reader, m_options.input, m_options.targetBytes, m_options.targetBits,
-                            m_options.subspaces, m_options.targetText.empty() ? "the target" : m_options.targetText,
-                            attachedTokenizerBytes(m_options), m_options.calibration, m_cancel);
+        m_fit =
+            fitToTarget(*m_reader, m_options.input, m_options.targetBytes, m_options.targetBits,
+                        m_options.codec.subspaces(), m_options.targetText.empty() ? "the target" : m_options.targetText,
+                        attachedTokenizerBytes(m_options), m_options.calibration, m_cancel);
         m_plans = m_fit->plans;
         m_fitDone.assign(m_plans.size(), -1);
     } else {
@@ -289,8 +279,8 @@ void CompressRun::compressAt(size_t pos)
         replanForTarget(i);
     m_progress->tensorStarted(i, info.name);
     const auto numel = static_cast<uint64_t>(info.numel());
-    const TensorProgress progress = [&](double f, const char* stage) {
-        m_progress->tensorProgress(i, info.name, numel, f, stage);
+    const ProgressFn progress = [&](const ProgressStep& step) {
+        m_progress->tensorProgress(i, info.name, numel, step.fraction(), step.stage);
     };
     PhaseSeconds phases;
     m_held[pos] = m_compressor->compress(i, m_plans[i], isCalibrated ? m_calibrator.get() : nullptr, progress, phases);

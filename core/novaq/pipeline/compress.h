@@ -6,11 +6,11 @@
 // --json) but never written into the file.
 
 #include "novaq/codec/codec_config.h"
+#include "novaq/codec/codec_spec.h"
 #include "novaq/pipeline/job.h"
 #include "novaq/pipeline/report.h"
 
 #include <filesystem>
-#include <optional>
 #include <vector>
 
 namespace novaq {
@@ -21,10 +21,8 @@ struct CompressOptions {
     std::filesystem::path input;  // a model file or folder
     std::filesystem::path output; // the .novaq file to write
     std::string sourceLabel;      // what the user named (defaults to input)
-    double bits = 1.5;            // a row of bitsPresets()
-    int subspaces = 4;
-    std::optional<CodecConfig> expert; // d, b1, b2 override (subspaces from above)
-    int threads = 0;                   // 0: all cores
+    CodecSpec codec;              // the --bits preset or the expert settings, with the subspaces
+    int threads = 0;              // 0: all cores
     uint64_t seed = CodecParams{}.seed;
     bool overwrite = true;
     // Teacher-guided refinement: calibration text (empty: none) and how many of its tokens
@@ -41,7 +39,7 @@ struct CompressOptions {
     std::vector<RankShare>* shares = nullptr;
     // Make it fit (--target-size / --target-bits): per-tensor presets chosen so that the file
     // lands just under this many bytes, or effective bits per weight (everything counted);
-    // 0: off. When on, `bits` and `expert` are not used (subspaces is).
+    // 0: off. When on, only the subspaces of `codec` are used.
     uint64_t targetBytes = 0;
     double targetBits = 0;
     std::string targetText; // the option as given ("--target-size 2.2MB"), for messages and the file

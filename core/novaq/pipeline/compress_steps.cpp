@@ -156,17 +156,11 @@ uint64_t attachedTokenizerBytes(const CompressOptions& options)
 
 nlohmann::json compressSettings(const CompressOptions& options, const PlanOptions& plan, const TargetFit* fit)
 {
-    const CodecConfig& config = plan.config;
-    // The bits as CodecSpec gives them: the preset's own (plan.bits), the expert codec's code
-    // bits, or with a target the smallest preset's, where the fit starts.
-    nlohmann::json settings = {{"bits", fit               ? kBitsPresets.front().bits
-                                        : plan.bits > 0.0 ? plan.bits
-                                                          : config.codeBitsPerWeight()},
-                               {"d", config.d},
-                               {"b1", config.b1},
-                               {"b2", config.b2},
-                               {"subspaces", config.subspaces},
-                               {"seed", options.seed}};
+    nlohmann::json settings = codecConfigToJson(plan.codec.resolve()); // d, b1, b2, subspaces
+    // The bits as CodecSpec gives them: the preset's own, the expert codec's code bits, or with
+    // a target the smallest preset's, where the fit starts (resolveCodec, compress.cpp).
+    settings["bits"] = plan.codec.bits();
+    settings["seed"] = options.seed;
     const CodecParams defaults;
     settings["kmeans_iterations"] = defaults.kmeansIterations;
     settings["train_vectors"] = defaults.trainVectors;
@@ -175,7 +169,7 @@ nlohmann::json compressSettings(const CompressOptions& options, const PlanOption
     settings["beam"] = defaults.beamWidth;
     settings["outlier_fraction"] = defaults.outlierFraction;
     settings["outlier_threshold"] = defaults.outlierThreshold;
-    settings["allocation"] = fit ? "target" : plan.bits > 0 ? "balanced" : "uniform";
+    settings["allocation"] = fit ? "target" : plan.codec.isPreset() ? "balanced" : "uniform";
     if (fit)
         settings["target"] = {{"option", options.targetText},
                               {"bytes", fit->targetBytes},
@@ -212,7 +206,7 @@ TensorCompressor::TensorCompressor(const ModelReader& reader, const CompressOpti
 {}
 
 TensorOutcome TensorCompressor::compress(size_t index, const TensorPlan& plan, Calibrator* calibrator,
-                                         const TensorProgress& progress, PhaseSeconds& phases)
+                                         const ProgressFn& progress, PhaseSeconds& phases)
 {
     const auto t0 = Clock::now();
     const TensorInfo& info = m_reader.tensors()[index];
@@ -260,7 +254,7 @@ CodecParams TensorCompressor::codecParams(const TensorPlan& plan, const std::str
 // rows), the goal is the teacher target W* (Calibrator::targets) and the codes are refitted for
 // the layer's output.
 void TensorCompressor::quantize(size_t index, const TensorPlan& plan, Calibrator* calibrator,
-                                const TensorProgress& progress, PhaseSeconds& phases, TensorRecord& rec, Stored& out)
+                                const ProgressFn& progress, PhaseSeconds& phases, TensorRecord& rec, Stored& out)
 {
     const TensorInfo& info = m_reader.tensors()[index];
     const auto numel = static_cast<size_t>(info.numel());
@@ -269,7 +263,7 @@ void TensorCompressor::quantize(size_t index, const TensorPlan& plan, Calibrator
     CodecParams params = codecParams(plan, info.name);
     TensorCalibration calibration;
     if (calibrator) {
-        progress(0.0, "calibrate");
+        reportProgress(progress, 0.0, 1.0, "calibrate");
         calibration = calibrator->statistics(index);
         params.columnImportance = calibration.columnImportance;
         params.rowImportance = calibration.rowImportance;
@@ -293,7 +287,7 @@ void TensorCompressor::quantize(size_t index, const TensorPlan& plan, Calibrator
     }
     phases.encoding += secondsSince(tp);
     if (calibration.H.size() > 0) {
-        progress(0.97, "refit");
+        reportProgress(progress, 0.97, 1.0, "refit");
         tp = Clock::now();
         const RefineResult refined = refineForOutput(q, goal, calibration.H);
         phases.refit += secondsSince(tp);

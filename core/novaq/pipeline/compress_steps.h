@@ -14,6 +14,7 @@
 #include "novaq/codec/codec_config.h"
 #include "novaq/container/manifest.h"
 #include "novaq/formats/model_reader.h"
+#include "novaq/io/progress.h"
 #include "novaq/pipeline/cluster_work.h"
 #include "novaq/pipeline/compress.h"
 #include "novaq/pipeline/planner.h"
@@ -21,7 +22,6 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -59,9 +59,6 @@ void setSourceFields(TensorRecord& rec, const TensorInfo& info);
 // "novaq d=8 8+4 K=4", "F16", or the GGUF block type: what a finished tensor is stored as.
 std::string storedAs(const TensorRecord& r);
 
-// Progress within one tensor, 0..1, with the current stage (as EncodeProgress, encoder.h).
-using TensorProgress = std::function<void(double fraction, const char* stage)>;
-
 // Compresses tensors one at a time as their plans say, into payloads and records. Holds the
 // scratch buffers of the run (sized for the largest tensor once), so it is made once per run.
 class TensorCompressor {
@@ -71,8 +68,9 @@ public:
     // Tensor `index` as `plan` says: quantized (`calibrator` non-null: fitted to the calibration
     // statistics, teacher targets and refit), its GGUF blocks kept, its bytes kept, or kept as
     // floats. `phases` receives the seconds of this tensor's encoding, targets and refit. The
-    // outcome's What is set for a calibrated quantized tensor only.
-    TensorOutcome compress(size_t index, const TensorPlan& plan, Calibrator* calibrator, const TensorProgress& progress,
+    // outcome's What is set for a calibrated quantized tensor only. `progress` is told the fraction
+    // of the tensor done (total 1) and its stage, as encodeMatrix tells it (encoder.h).
+    TensorOutcome compress(size_t index, const TensorPlan& plan, Calibrator* calibrator, const ProgressFn& progress,
                            PhaseSeconds& phases);
 
     // The weights buffer (what was last read); the run reads kept calibrated tensors into it.
@@ -83,7 +81,7 @@ private:
         std::vector<std::byte> payload;
         double unrefinedOutputError = -1;
     };
-    void quantize(size_t index, const TensorPlan& plan, Calibrator* calibrator, const TensorProgress& progress,
+    void quantize(size_t index, const TensorPlan& plan, Calibrator* calibrator, const ProgressFn& progress,
                   PhaseSeconds& phases, TensorRecord& rec, Stored& out);
     void keepBytes(size_t index, TensorRecord& rec, Stored& out, TensorEncoding encoding) const;
     void keepFaithfully(DType preferred, TensorRecord& rec, Stored& out);

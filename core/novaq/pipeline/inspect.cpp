@@ -152,6 +152,7 @@ EstimateBreakdown ModelInspection::breakdown() const noexcept
     const uint64_t file = estimatedFileBytes();
     b.overheadBytes = file - std::min(file, b.quantizedBytes + b.keptBytes);
     const uint64_t p = params();
+    const double bits = codec.bits();
     b.nominalBits = bits;
     if (p == 0)
         return b;
@@ -281,11 +282,11 @@ nlohmann::json ModelInspection::toJson() const
             {"files", filesJson},
             {"config", config},
             {"settings",
-             {{"bits", bits},
-              {"d", settings.d},
-              {"b1", settings.b1},
-              {"b2", settings.b2},
-              {"subspaces", settings.subspaces}}},
+             {{"bits", codec.bits()},
+              {"d", codec.resolve().d},
+              {"b1", codec.resolve().b1},
+              {"b2", codec.resolve().b2},
+              {"subspaces", codec.subspaces()}}},
             {"tensors", rows},
             {"target", target},
             {"fit_memory", runMemoryJson(runMemory)},
@@ -305,14 +306,13 @@ nlohmann::json ModelInspection::toJson() const
               {"extra_bits", extraBitsText()}}}};
 }
 
-ModelInspection inspectModel(const std::filesystem::path& path, double bits, const CodecConfig& config)
+ModelInspection inspectModel(const std::filesystem::path& path, const CodecSpec& codec)
 {
     const std::unique_ptr<ModelReader> reader = openModel(path);
-    return inspectModel(*reader, path, bits, config);
+    return inspectModel(*reader, path, codec);
 }
 
-ModelInspection inspectModel(const ModelReader& model, const std::filesystem::path& path, double bits,
-                             const CodecConfig& config)
+ModelInspection inspectModel(const ModelReader& model, const std::filesystem::path& path, const CodecSpec& codec)
 {
     const ModelReader* reader = &model;
     ModelInspection out;
@@ -336,12 +336,9 @@ ModelInspection inspectModel(const ModelReader& model, const std::filesystem::pa
     // The manifest carries the source's metadata (a GGUF file's tokenizer among it) as JSON.
     if (const auto it = meta.find("format_metadata"); it != meta.end() && !it->is_null())
         out.metadataBytes = it->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size();
-    out.settings = config;
-    out.bits = bits;
-    PlanOptions options;
-    options.config = config;
-    if (CodecSpec::matchesPreset(bits, config))
-        options.bits = bits; // a preset, not expert settings: the balanced allocation applies
+    out.codec = codec;
+    PlanOptions options; // as compressModel plans (compress.cpp): a preset balanced, expert settings as given
+    options.codec = codec;
     for (const TensorPlan& plan : planModel(*reader, options)) {
         TensorInspection t;
         t.info = reader->tensors()[plan.index];
@@ -361,7 +358,7 @@ TargetFit targetRange(const ModelReader& reader, const std::filesystem::path& pa
 {
     const CodecSpec smallest = CodecSpec::preset(kBitsPresets.front().bits, subspaces);
     TargetFit fit;
-    fit.inspection = inspectModel(reader, path, smallest.bits(), smallest.resolve());
+    fit.inspection = inspectModel(reader, path, smallest);
     ModelInspection& m = fit.inspection;
     {
         // The manifest as compressModel writes it, but the tensor records (FitOption::record):
@@ -463,7 +460,7 @@ std::string notSmallerWarning(const ModelInspection& m)
     if (const std::string source = m.sourceText(); !source.empty())
         text += ": " + source;
     char bits[64];
-    std::snprintf(bits, sizeof bits, "; at %g bits it would be %.2f", m.bits, m.estimatedEffectiveBits());
+    std::snprintf(bits, sizeof bits, "; at %g bits it would be %.2f", m.codec.bits(), m.estimatedEffectiveBits());
     return text + bits + "; choose fewer bits, or keep the source file as it is";
 }
 
@@ -475,7 +472,7 @@ std::vector<PresetEstimate> estimatePresets(const ModelReader& reader, const std
         const CodecSpec spec = CodecSpec::presetAtLength(p, vectorLength, subspaces);
         PresetEstimate e;
         e.preset = p;
-        e.inspection = inspectModel(reader, path, spec.bits(), spec.resolve());
+        e.inspection = inspectModel(reader, path, spec);
         e.fileBytes = e.inspection.estimatedFileBytes();
         e.effectiveBits = e.inspection.estimatedEffectiveBits();
         e.breakdown = e.inspection.breakdown();
@@ -486,7 +483,7 @@ std::vector<PresetEstimate> estimatePresets(const ModelReader& reader, const std
     // fewer bits can keep more tensors at 16 bits: their codebooks would cost more than they save).
     for (size_t i = 0; i < out.size(); ++i)
         for (size_t j = 0; j < out.size(); ++j) {
-            if (out[j].inspection.bits <= out[i].inspection.bits || out[j].fileBytes > out[i].fileBytes)
+            if (out[j].inspection.codec.bits() <= out[i].inspection.codec.bits() || out[j].fileBytes > out[i].fileBytes)
                 continue;
             const int best = out[i].dominatedBy;
             if (best < 0 || out[j].fileBytes < out[size_t(best)].fileBytes)
@@ -501,7 +498,7 @@ std::vector<PresetEstimate> estimatePresets(const ModelReader& reader, const std
         if (da != db)
             return !da;
         return out[a].fileBytes != out[b].fileBytes ? out[a].fileBytes < out[b].fileBytes
-                                                    : out[a].inspection.bits < out[b].inspection.bits;
+                                                    : out[a].inspection.codec.bits() < out[b].inspection.codec.bits();
     });
     size_t useful = 0;
     for (size_t r = 0; r < order.size(); ++r) {
@@ -526,7 +523,7 @@ std::vector<PresetEstimate> estimatePresets(const ModelReader& reader, const std
         if (e.dominatedBy >= 0) {
             const PresetEstimate& d = out[size_t(e.dominatedBy)];
             std::snprintf(text, sizeof text, "gains nothing here: %s (%g bits) makes a file no larger", d.title.c_str(),
-                          d.inspection.bits);
+                          d.inspection.codec.bits());
             e.note = text;
             if (e.breakdown.keptAt16Params > d.breakdown.keptAt16Params)
                 e.note += "; at fewer bits more tensors stay at 16 bits";
@@ -620,10 +617,11 @@ std::string formatInspection(const ModelInspection& m)
             out << "allocation              " << m.allocationNote << "\n";
         out << runMemoryText(m.runMemory);
         std::snprintf(line, sizeof line, "settings                per-tensor presets (fit to target), subspaces=%d\n",
-                      m.settings.subspaces);
+                      m.codec.subspaces());
     } else {
-        std::snprintf(line, sizeof line, "settings                bits=%g d=%d b1=%d b2=%d subspaces=%d\n", m.bits,
-                      m.settings.d, m.settings.b1, m.settings.b2, m.settings.subspaces);
+        const CodecConfig c = m.codec.resolve();
+        std::snprintf(line, sizeof line, "settings                bits=%g d=%d b1=%d b2=%d subspaces=%d\n",
+                      m.codec.bits(), c.d, c.b1, c.b2, c.subspaces);
     }
     out << line;
     return out.str();

@@ -3,6 +3,7 @@
 // tensor at the chosen settings: `novaq inspect`, and the data the GUI shows before a run.
 
 #include "novaq/codec/codec_config.h"
+#include "novaq/codec/codec_spec.h"
 #include "novaq/formats/model_reader.h"
 #include "novaq/io/cancel.h"
 #include "novaq/pipeline/planner.h"
@@ -65,8 +66,7 @@ struct ModelInspection {
     std::string runtimeText; // one line of words
     std::vector<std::filesystem::path> files;
     nlohmann::json config; // config.json or null
-    CodecConfig settings;  // the configuration the estimate is for
-    double bits = 0;       // the --bits preset (or the expert code bits)
+    CodecSpec codec;       // the settings the estimate is for (its bits(): the preset's, or the expert code bits)
     std::vector<TensorInspection> tensors;
 
     uint64_t params() const noexcept;
@@ -140,9 +140,10 @@ std::vector<PresetEstimate> estimatePresets(const std::filesystem::path& path, i
 // Indices into `estimates` in display order (by rank).
 std::vector<size_t> displayOrder(const std::vector<PresetEstimate>& estimates);
 
-ModelInspection inspectModel(const std::filesystem::path& path, double bits, const CodecConfig& config);
-ModelInspection inspectModel(const ModelReader& reader, const std::filesystem::path& path, double bits,
-                             const CodecConfig& config);
+// The plan compressModel makes at `codec` (planModel with the same PlanOptions), so the estimate is
+// of the file `novaq local` writes at those settings.
+ModelInspection inspectModel(const std::filesystem::path& path, const CodecSpec& codec);
+ModelInspection inspectModel(const ModelReader& reader, const std::filesystem::path& path, const CodecSpec& codec);
 std::string formatInspection(const ModelInspection& inspection);
 // One sentence for a run whose output would not be smaller than its source (what it would be,
 // why, what to do), or empty. `novaq local` prints it before it starts.

@@ -169,10 +169,13 @@ TensorPlan planAsFloat(const TensorInfo& info, const PlanOptions& options)
         return plan;
     }
     const int64_t rows = info.rows(), cols = info.cols();
-    CodecConfig base = options.config;
-    if (options.bits > 0 && options.allocation == BitAllocation::Balanced) {
-        const double target = presetBitsFor(options.bits, tensorRole(info.name));
-        if (const auto preset = presetForBits(target); preset && target != options.bits)
+    const CodecConfig asked = options.codec.resolve();
+    CodecConfig base = asked;
+    // A preset only: expert settings are taken as given, even when they equal a preset's.
+    if (options.codec.isPreset() && options.allocation == BitAllocation::Balanced) {
+        const double bits = options.codec.bits();
+        const double target = presetBitsFor(bits, tensorRole(info.name));
+        if (const auto preset = presetForBits(target); preset && target != bits)
             base = preset->config(base.subspaces); // the role's preset, in the subspaces asked for
     }
     if (cols < base.d) {
@@ -202,7 +205,7 @@ TensorPlan planAsFloat(const TensorInfo& info, const PlanOptions& options)
         plan.colScale = true;
         plan.estimatedBytes = bytes;
         plan.reason = "quantized";
-        if (c.d != options.config.d || c.b1 != options.config.b1 || c.b2 != options.config.b2)
+        if (c.d != asked.d || c.b1 != asked.b1 || c.b2 != asked.b2)
             plan.reason = tensorRole(info.name) == TensorRole::Output      ? "quantized, more bits: output layer"
                           : tensorRole(info.name) == TensorRole::Embedding ? "quantized, more bits: embedding"
                                                                            : "quantized, more bits: first block";
@@ -306,15 +309,16 @@ std::vector<std::vector<FitOption>> fitOptions(const ModelReader& reader, int su
                                   : roleWeight(tensorRole(info.name)) * static_cast<double>(info.numel());
         std::vector<FitOption> all;
         // The presets, then (with measured sensitivity) the rungs above them.
-        std::vector<std::pair<double, CodecConfig>> rungs;
+        std::vector<std::pair<double, CodecSpec>> rungs;
         for (const BitsPreset& p : bitsPresets())
-            rungs.emplace_back(p.bits, CodecSpec::preset(p.bits, subspaces).resolve());
+            rungs.emplace_back(p.bits, CodecSpec::preset(p.bits, subspaces));
         if (sensitivity)
             for (const FitRung& r : kFitRungs)
-                rungs.emplace_back(r.bits, CodecConfig{r.config.d, r.config.b1, r.config.b2, subspaces});
-        for (const auto& [bits, config] : rungs) {
+                rungs.emplace_back(r.bits,
+                                   CodecSpec::expert(CodecConfig{r.config.d, r.config.b1, r.config.b2, subspaces}));
+        for (const auto& [bits, spec] : rungs) {
             PlanOptions options;
-            options.config = config;
+            options.codec = spec;
             options.allocation = BitAllocation::Uniform;
             FitOption o;
             o.plan = planTensor(info, options);

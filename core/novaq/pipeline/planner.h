@@ -2,6 +2,7 @@
 // Which tensors are quantized, with which configuration, and how the rest is kept.
 
 #include "novaq/codec/codec_config.h"
+#include "novaq/codec/codec_spec.h"
 #include "novaq/formats/model_reader.h"
 
 #include <vector>
@@ -37,8 +38,11 @@ enum class BitAllocation { Balanced, Uniform };
 double presetBitsFor(double bits, TensorRole role) noexcept;
 
 struct PlanOptions {
-    CodecConfig config; // CodecSpec::resolve() of the --bits preset or the expert settings
-    double bits = 0;    // the --bits preset (0: expert settings, no reallocation)
+    // The --bits preset or the expert settings. Balanced allocation applies to a preset only:
+    // expert settings are taken as given for every tensor, even when they equal a preset's
+    // (codec_spec.h; compressModel and inspectModel both plan through here, so the estimate is
+    // what the file holds).
+    CodecSpec codec;
     BitAllocation allocation = BitAllocation::Balanced;
     int64_t minParams = 4096;            // smaller tensors are kept
     double maxOverheadFraction = 0.25;   // with K > 1, codebooks may cost at most this share of the code bits

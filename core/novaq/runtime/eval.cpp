@@ -212,7 +212,7 @@ EvalResult summarize(const std::vector<WindowSums>& sums, const WindowPlan& plan
 } // namespace
 
 EvalResult evaluate(const LlamaModel& model, const LlamaModel* reference, std::span<const int32_t> tokens,
-                    const EvalOptions& options, const CancelToken* cancel, const EvalProgress& progress)
+                    const EvalOptions& options, const CancelToken* cancel, const ProgressFn& progress)
 {
     const auto started = std::chrono::steady_clock::now();
     const WindowPlan plan = planWindows(model, reference, static_cast<int64_t>(tokens.size()), options);
@@ -226,7 +226,7 @@ EvalResult evaluate(const LlamaModel& model, const LlamaModel* reference, std::s
         const int64_t d = ++done;
         if (progress) {
             std::lock_guard lock(progressMutex);
-            progress(d, plan.windows);
+            progress(ProgressStep{double(d), double(plan.windows), "eval"});
         }
     });
     checkCancel(cancel);

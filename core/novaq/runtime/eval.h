@@ -30,6 +30,7 @@
 //   perplexity = exp(total negative log-likelihood / number of scored targets).
 
 #include "novaq/io/cancel.h"
+#include "novaq/io/progress.h"
 #include "novaq/runtime/llama.h"
 
 #include <functional>
@@ -78,13 +79,11 @@ struct EvalResult {
     double seconds = 0;
 };
 
-// Progress: windows done of total (called from the calling thread's tasks, serialized).
-using EvalProgress = std::function<void(int64_t done, int64_t total)>;
-
 // Throws Error(InvalidArgument) when the text has too few tokens for one window, and
-// Error(InvalidInput) when model and reference disagree on the vocabulary.
+// Error(InvalidInput) when model and reference disagree on the vocabulary. `progress` is told the
+// windows scored of all (stage "eval"), from the calling thread's tasks, one call at a time.
 EvalResult evaluate(const LlamaModel& model, const LlamaModel* reference, std::span<const int32_t> tokens,
-                    const EvalOptions& options, const CancelToken* cancel = nullptr, const EvalProgress& progress = {});
+                    const EvalOptions& options, const CancelToken* cancel = nullptr, const ProgressFn& progress = {});
 
 struct GenerateOptions {
     int maxTokens = 64;

@@ -63,7 +63,7 @@ std::string readTextForEval(const fs::path& path)
     return text;
 }
 
-EvalReport evaluateFiles(const EvalRequest& request, const CancelToken* cancel, const EvalProgress& progress)
+EvalReport evaluateFiles(const EvalRequest& request, const CancelToken* cancel, const ProgressFn& progress)
 {
     const std::string text = readTextForEval(request.text);
     LoadOptions load;

@@ -61,6 +61,6 @@ struct EvalReport {
 };
 
 EvalReport evaluateFiles(const EvalRequest& request, const CancelToken* cancel = nullptr,
-                         const EvalProgress& progress = {});
+                         const ProgressFn& progress = {});
 
 } // namespace novaq
