@@ -75,7 +75,7 @@ int requireField(const json& object, const std::string& where, const CodecLimit&
 // One word of the string form: "d=8" gives "8" for key "d", else nullopt.
 std::optional<std::string_view> valueOf(std::string_view word, std::string_view key)
 {
-    if (word.size() > key.size() && word.substr(0, key.size()) == key && word[key.size()] == '=')
+    if (word.size() > key.size() && word.starts_with(key) && word[key.size()] == '=')
         return word.substr(key.size() + 1);
     return std::nullopt;
 }
