@@ -476,12 +476,20 @@ int64_t lookupCrossover(int64_t rows, int64_t cols, int64_t vpr, int m1, int m2,
     return std::max<int64_t>(1, static_cast<int64_t>(D / (L - G)));
 }
 
+// sum(x) in double: eight running sums (element j into sum j mod 8), then added pairwise. One
+// order on every path; eight chains instead of one (a single chain waits on each addition's
+// latency, ~5% of a prompt's time once per token and matrix).
 float sumOf(const float* x, int64_t n)
 {
-    double s = 0;
-    for (int64_t j = 0; j < n; ++j)
-        s += x[j];
-    return static_cast<float>(s);
+    double lane[8] = {};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; ++k)
+            lane[k] += x[j + k];
+    for (; j < n; ++j)
+        lane[j % 8] += x[j];
+    return static_cast<float>(((lane[0] + lane[1]) + (lane[2] + lane[3])) +
+                              ((lane[4] + lane[5]) + (lane[6] + lane[7])));
 }
 
 // ---- bf16 product ---------------------------------------------------------------------------
@@ -799,6 +807,51 @@ __attribute__((target("avx512f,avx512bw"))) void quantizeBlocksAvx512(const floa
         _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * kQBlock + 16), _mm512_cvtsepi32_epi8(q1));
         if (negSums)
             negSums[b] = -128 * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    }
+}
+
+// One row's blocks of 32 columns [0, blocks) decoded from its entries' offsets and rounded, as
+// decodeRowFromOffsets (without scales: t_j (e1 + e2)_j, an f32 sum then an f32 product) followed
+// by quantizeBlocksAvx512 compute them: the same bits, without the f32 row in memory. D = 4 or 8
+// (a block holds whole vectors); 16 columns are 16 / D vectors, loaded and joined in a register.
+template <int D>
+__attribute__((target("avx512f"))) inline __m512 entries16(const float* books, const uint32_t* off, int64_t v)
+{
+    if constexpr (D == 8) {
+        const __m512d lo = _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(books + off[v])));
+        return _mm512_castpd_ps(_mm512_insertf64x4(lo, _mm256_castps_pd(_mm256_loadu_ps(books + off[v + 1])), 1));
+    } else {
+        __m512 r = _mm512_castps128_ps512(_mm_loadu_ps(books + off[v]));
+        r = _mm512_insertf32x4(r, _mm_loadu_ps(books + off[v + 1]), 1);
+        r = _mm512_insertf32x4(r, _mm_loadu_ps(books + off[v + 2]), 2);
+        return _mm512_insertf32x4(r, _mm_loadu_ps(books + off[v + 3]), 3);
+    }
+}
+
+template <int D, bool kTwoStages>
+__attribute__((target("avx512f,avx512bw"))) void
+decodeQuantizeAvx512(const float* books, const uint32_t* off1, const uint32_t* off2, const float* colScale,
+                     int64_t blocks, int8_t* q, float* scales, int32_t* negSums)
+{
+    static_assert(kQBlock == 32 && (D == 4 || D == 8));
+    constexpr int64_t kHalf = 16 / D; // vectors per 16 columns
+    for (int64_t b = 0; b < blocks; ++b) {
+        __m512 x[2];
+        for (int h = 0; h < 2; ++h) {
+            const int64_t v = (2 * b + h) * kHalf;
+            __m512 e = entries16<D>(books, off1, v);
+            if constexpr (kTwoStages)
+                e = _mm512_add_ps(e, entries16<D>(books, off2, v));
+            x[h] = _mm512_mul_ps(_mm512_loadu_ps(colScale + b * kQBlock + 16 * h), e);
+        }
+        const float largest = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x[0]), _mm512_abs_ps(x[1])));
+        const float inv = largest > 0.0f ? 127.0f / largest : 0.0f;
+        scales[b] = largest / 127.0f;
+        const __m512 s = _mm512_set1_ps(inv);
+        const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x[0], s)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x[1], s));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * kQBlock), _mm512_cvtsepi32_epi8(q0));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * kQBlock + 16), _mm512_cvtsepi32_epi8(q1));
+        negSums[b] = -128 * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
     }
 }
 
@@ -1529,17 +1582,15 @@ void QuantizedLinear::matMulInt8(const float* X, int64_t T, float* Y, bool vnni)
 
     const int64_t blocks = (m_rows + kDecodeRows - 1) / kDecodeRows;
     const int64_t paddedRows = (kDecodeRows + MR - 1) / MR * MR;
-    constexpr int64_t kChunk = 8; // rows decoded to f32 at a time before rounding
     tbb::parallel_for(tbb::blocked_range<int64_t>(0, blocks, 1), [&](const tbb::blocked_range<int64_t>& range) {
-        // This worker's scratch: a few decoded rows, a block of rounded rows with their scales and
-        // sums, the folded sums. Nothing inside waits for other tasks, so thread_local is safe.
+        // This worker's scratch: a block of rounded rows with their scales and sums, the folded
+        // sums. Nothing inside waits for other tasks, so thread_local is safe.
         struct Scratch {
-            std::vector<float> F, Sw, C, sums;
+            std::vector<float> Sw, C, sums;
             std::vector<int8_t> Aq;
             std::vector<int32_t> negSums;
         };
         thread_local Scratch s;
-        s.F.resize(static_cast<size_t>(kChunk * Kp));
         s.Aq.resize(static_cast<size_t>(paddedRows * Kp));
         s.Sw.resize(static_cast<size_t>(paddedRows * nB));
         s.negSums.resize(static_cast<size_t>(paddedRows * nB));
@@ -1548,15 +1599,7 @@ void QuantizedLinear::matMulInt8(const float* X, int64_t T, float* Y, bool vnni)
         for (int64_t blk = range.begin(); blk != range.end(); ++blk) {
             const int64_t r0 = blk * kDecodeRows, nb = std::min(kDecodeRows, m_rows - r0);
             const int64_t nbp = (nb + MR - 1) / MR * MR;
-            for (int64_t c0 = 0; c0 < nb; c0 += kChunk) {
-                const int64_t n = std::min(kChunk, nb - c0);
-                decodeRows(r0 + c0, n, s.F.data(), Kp, false);
-                for (int64_t i = 0; i < n; ++i) {
-                    std::fill(s.F.begin() + i * Kp + K, s.F.begin() + (i + 1) * Kp, 0.0f);
-                    quantize(s.F.data() + i * Kp, Kp, s.Aq.data() + (c0 + i) * Kp, s.Sw.data() + (c0 + i) * nB,
-                             s.negSums.data() + (c0 + i) * nB);
-                }
-            }
+            decodeQuantizeRows(r0, nb, Kp, s.Aq.data(), s.Sw.data(), s.negSums.data(), vnni);
             std::fill(s.Aq.begin() + nb * Kp, s.Aq.begin() + nbp * Kp, int8_t{0});
             std::fill(s.Sw.begin() + nb * nB, s.Sw.begin() + nbp * nB, 0.0f);
             std::fill(s.negSums.begin() + nb * nB, s.negSums.begin() + nbp * nB, 0);
@@ -1588,33 +1631,105 @@ void QuantizedLinear::matMulInt8(const float* X, int64_t T, float* Y, bool vnni)
     });
 }
 
+// The offsets in m_books of row i's entries (off1: stage 1; off2: stage 2 when there is one),
+// d floats per entry.
+void QuantizedLinear::rowOffsets(int64_t i, uint32_t* off1, uint32_t* off2) const
+{
+    const auto d = static_cast<uint32_t>(m_d);
+    const int64_t slot0 = (i / kInterleave) * m_vpr * kInterleave + i % kInterleave; // (i, v): slot0 + 64 v
+    const int64_t nibble0 = (i / kInterleave) * m_vpr * kInterleave / 2 + i % 32;    // (i, v): + 32 v
+    const unsigned nibbleShift = i % kInterleave / 32 * 4;
+    for (int64_t v = 0; v < m_vpr; ++v) {
+        const uint32_t base = m_bookOf[static_cast<size_t>(v)];
+        off1[v] = base + loadCode(m_codes1.data(), m_width1, slot0 + v * kInterleave) * d;
+        if (m_m2 > 0) {
+            const uint32_t b = m_nibbles2
+                                   ? (m_codes2[static_cast<size_t>(nibble0 + v * kInterleave / 2)] >> nibbleShift) & 15u
+                                   : loadCode(m_codes2.data(), m_width2, slot0 + v * kInterleave);
+            off2[v] = base + (static_cast<uint32_t>(m_m1) + b) * d;
+        }
+    }
+}
+
+// The codebook offsets of a row, the calling thread's, kept between calls (the products decode a
+// few rows at a time: nothing is allocated once warm). Nothing that uses them waits.
+namespace {
+struct RowOffsets {
+    std::vector<uint32_t> off1, off2;
+    void resize(int64_t vpr)
+    {
+        off1.resize(static_cast<size_t>(vpr));
+        off2.resize(static_cast<size_t>(vpr));
+    }
+};
+thread_local RowOffsets tOffsets;
+} // namespace
+
 // Rows [row0, row0 + count) into out (count x cols). kWithScales: W itself, computed exactly as
 // decode() does; else the normalized part t_j * (C1[a] + C2[b])_j that matMulDecoded scales later.
 // D > 0: the vector length as a constant (the common 4 and 8), so the inner loop is straight SIMD.
 template <int D, bool kTwoStages, bool kWithScales>
 void QuantizedLinear::decodeRowsImpl(int64_t row0, int64_t count, float* out, int64_t ld) const
 {
-    const auto d = static_cast<uint32_t>(D > 0 ? D : m_d);
-    std::vector<uint32_t> off1(static_cast<size_t>(m_vpr)), off2(static_cast<size_t>(m_vpr));
+    tOffsets.resize(m_vpr);
+    uint32_t* off1 = tOffsets.off1.data();
+    uint32_t* off2 = tOffsets.off2.data();
     for (int64_t i = row0; i < row0 + count; ++i) {
-        float* row = out + (i - row0) * ld;
-        const float s = m_rowScale[static_cast<size_t>(i)], mu = m_rowMean[static_cast<size_t>(i)];
         // First the codebook offsets of the row's entries (the branchy part), then the arithmetic.
-        const int64_t slot0 = (i / kInterleave) * m_vpr * kInterleave + i % kInterleave; // (i, v): slot0 + 64 v
-        const int64_t nibble0 = (i / kInterleave) * m_vpr * kInterleave / 2 + i % 32;    // (i, v): + 32 v
-        const unsigned nibbleShift = i % kInterleave / 32 * 4;
-        for (int64_t v = 0; v < m_vpr; ++v) {
-            const uint32_t base = m_bookOf[static_cast<size_t>(v)];
-            off1[static_cast<size_t>(v)] = base + loadCode(m_codes1.data(), m_width1, slot0 + v * kInterleave) * d;
-            if constexpr (kTwoStages) {
-                const uint32_t b =
-                    m_nibbles2 ? (m_codes2[static_cast<size_t>(nibble0 + v * kInterleave / 2)] >> nibbleShift) & 15u
-                               : loadCode(m_codes2.data(), m_width2, slot0 + v * kInterleave);
-                off2[static_cast<size_t>(v)] = base + (static_cast<uint32_t>(m_m1) + b) * d;
+        rowOffsets(i, off1, off2);
+        decodeRowFromOffsets<D, kTwoStages, kWithScales>(m_books.data(), off1, off2, m_colScale.data(), m_d, m_cols,
+                                                         m_rowScale[static_cast<size_t>(i)],
+                                                         m_rowMean[static_cast<size_t>(i)], out + (i - row0) * ld);
+    }
+}
+
+void QuantizedLinear::decodeQuantizeRows(int64_t row0, int64_t count, int64_t Kp, int8_t* q, float* scales,
+                                         int32_t* negSums, bool simd) const
+{
+    const int64_t nB = Kp / kQBlock;
+#if defined(__x86_64__)
+    if (simd && (m_d == 4 || m_d == 8)) {
+        tOffsets.resize(m_vpr);
+        uint32_t* off1 = tOffsets.off1.data();
+        uint32_t* off2 = tOffsets.off2.data();
+        const bool two = m_m2 > 0;
+        const auto kernel = m_d == 8 ? (two ? &decodeQuantizeAvx512<8, true> : &decodeQuantizeAvx512<8, false>)
+                                     : (two ? &decodeQuantizeAvx512<4, true> : &decodeQuantizeAvx512<4, false>);
+        const int64_t full = m_cols / kQBlock; // blocks inside the row
+        for (int64_t i = row0; i < row0 + count; ++i) {
+            rowOffsets(i, off1, off2);
+            int8_t* qi = q + (i - row0) * Kp;
+            float* si = scales + (i - row0) * nB;
+            int32_t* ni = negSums + (i - row0) * nB;
+            kernel(m_books.data(), off1, off2, m_colScale.data(), full, qi, si, ni);
+            if (full < nB) { // the partial last block: decodeRowFromOffsets' numbers, zeros after the row
+                float tail[kQBlock] = {};
+                for (int64_t j = full * kQBlock; j < m_cols; ++j) {
+                    const auto v = static_cast<size_t>(j / m_d);
+                    const auto k = static_cast<size_t>(j % m_d);
+                    const float value = two ? m_books[off1[v] + k] + m_books[off2[v] + k] : m_books[off1[v] + k];
+                    tail[j - full * kQBlock] = m_colScale[static_cast<size_t>(j)] * value;
+                }
+                quantizeBlocksAvx512(tail, kQBlock, qi + full * kQBlock, si + full, ni + full);
             }
         }
-        decodeRowFromOffsets<D, kTwoStages, kWithScales>(m_books.data(), off1.data(), off2.data(), m_colScale.data(),
-                                                         m_d, m_cols, s, mu, row);
+        return;
+    }
+#endif
+    // The definition: each row decoded to f32 (zeros after it), then rounded by blocks.
+    thread_local std::vector<float> row;
+    row.assign(static_cast<size_t>(Kp), 0.0f);
+    for (int64_t i = row0; i < row0 + count; ++i) {
+        decodeRows(i, 1, row.data(), Kp, false);
+#if defined(__x86_64__)
+        if (simd) {
+            quantizeBlocksAvx512(row.data(), Kp, q + (i - row0) * Kp, scales + (i - row0) * nB,
+                                 negSums + (i - row0) * nB);
+            continue;
+        }
+#endif
+        quantizeBlocksPortable(row.data(), Kp, q + (i - row0) * Kp, scales + (i - row0) * nB,
+                               negSums + (i - row0) * nB);
     }
 }
 
