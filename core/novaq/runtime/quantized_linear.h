@@ -171,10 +171,9 @@ private:
     void lookupSums(const float* table, SimdLevel level, float* sums) const;
     void rowOffsets(int64_t i, uint32_t* off1, uint32_t* off2) const;
     void decodeRows(int64_t row0, int64_t count, float* out, int64_t ld, bool withScales) const;
-    // Rows decoded (as decodeRows without scales) and rounded to int8 by blocks of 32 columns
-    // (q: Kp bytes per row; block scales and 128 x the negated block sums: nB per row).
-    void decodeQuantizeRows(int64_t row0, int64_t count, int64_t Kp, int8_t* q, float* scales, int32_t* negSums,
-                            bool simd) const;
+    // Rows decoded (as decodeRows without scales) and rounded to int8 by blocks of 32 columns,
+    // stored offset by 128 (u: Kp bytes per row; block scales: Kp / 32 per row).
+    void decodeQuantizeRows(int64_t row0, int64_t count, int64_t Kp, uint8_t* u, float* scales, bool simd) const;
     void matMulBf16(const float* X, int64_t T, float* Y, bool fast) const;
     void matMulInt8(const float* X, int64_t T, float* Y, bool vnni) const;
     template <int D, bool kTwoStages, bool kWithScales>
