@@ -956,6 +956,22 @@ gemmInt8Vnni(const uint8_t* A, const float* Sw, const int8_t* B, const float* Sa
         for (int v = 0; v < NV; ++v)
             _mm512_storeu_ps(C + r * NR + v * 16, acc[r][v]);
 }
+// y[i] = fma(rs[i], c[i * stride], rm[i] * sx) for i < n: one token's outputs of a block of rows
+// from the kernels' tiles (C[row][token], `stride` tokens per row), 16 rows per store.
+__attribute__((target("avx512f"))) void finishRowsAvx512(const float* c, int64_t stride, int64_t n, const float* rs,
+                                                         const float* rm, float sx, float* y)
+{
+    const __m512i index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32(static_cast<int>(stride)));
+    const __m512 s = _mm512_set1_ps(sx);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
+        const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, index, c + i * stride, 4);
+        const __m512 r =
+            _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, rs + i), v, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, rm + i), s));
+        _mm512_mask_storeu_ps(y + i, k, r);
+    }
+}
 #pragma GCC diagnostic pop
 #else
 bool haveAvx512Vnni() noexcept { return false; }
@@ -1650,24 +1666,24 @@ void QuantizedLinear::matMulInt8(const float* X, int64_t T, float* Y, bool vnni)
                 for (int64_t t = 0; t < T; ++t)
                     for (int64_t i = 0; i < nb; ++i)
                         Y[t * m_rows + r0 + i] =
-                            m_rowScale[static_cast<size_t>(r0 + i)] * s.C[static_cast<size_t>(t * nb + i)] +
-                            m_rowMean[static_cast<size_t>(r0 + i)] * call.sx[static_cast<size_t>(t)];
+                            std::fma(m_rowScale[static_cast<size_t>(r0 + i)], s.C[static_cast<size_t>(t * nb + i)],
+                                     m_rowMean[static_cast<size_t>(r0 + i)] * call.sx[static_cast<size_t>(t)]);
                 continue;
             }
 #if defined(__x86_64__)
-            // C[tile][row][NR]: per token tile, every row tile (the tile's tokens stay in L2).
+            // C[tile][row][NR]: per token tile, every row tile (the tile's tokens stay in L2), then
+            // that tile's outputs (their stores to Y overlap the next tile's products).
             const auto kernel = wide ? &gemmInt8Vnni<4, 2> : &gemmInt8Vnni<8, 1>;
-            for (int64_t tile = 0; tile < tiles; ++tile)
+            for (int64_t tile = 0; tile < tiles; ++tile) {
+                float* C = s.C.data() + tile * nbp * NR;
                 for (int64_t i0 = 0; i0 < nbp; i0 += MR)
                     kernel(s.Au.data() + i0 * Kp, s.Sw.data() + i0 * nB, Xs + tile * Kp * NR, Sa + tile * nB * NR,
-                           Ca + tile * nB * NR, Kp, nB, s.C.data() + (tile * nbp + i0) * NR);
-            for (int64_t t = 0; t < T; ++t) {
-                const float* c = s.C.data() + (t / NR * nbp) * NR + t % NR;
-                const float sx = call.sx[static_cast<size_t>(t)];
-                float* y = Y + t * m_rows + r0;
-                for (int64_t i = 0; i < nb; ++i)
-                    y[i] = m_rowScale[static_cast<size_t>(r0 + i)] * c[i * NR] +
-                           m_rowMean[static_cast<size_t>(r0 + i)] * sx;
+                           Ca + tile * nB * NR, Kp, nB, C + i0 * NR);
+                for (int64_t u = 0; u < NR && tile * NR + u < T; ++u) {
+                    const int64_t t = tile * NR + u;
+                    finishRowsAvx512(C + u, NR, nb, m_rowScale.data() + r0, m_rowMean.data() + r0,
+                                     call.sx[static_cast<size_t>(t)], Y + t * m_rows + r0);
+                }
             }
 #endif
         }
