@@ -63,11 +63,11 @@ Tables fastestTables() noexcept;
 //
 // Int8: the decoded rows and the tokens rounded to int8 with one scale per 32 columns (per row,
 // per token: llama.cpp's Q8 blocks), integer dot products per block with AVX-512 VNNI's VPDPBUSD
-// (unsigned x signed bytes: the tokens offset by 128, the row's block sums correct it), one FMA per
-// block folding the products of the two scales. Its portable twin computes the same integers and
-// the same f32 operations: bit-identical. Its error against F32 is about 1% of an output's size
-// on Gaussian data (tests hold a bound), like the int8 tables'; the default of a matrix built with
-// Tables::Int8 where the CPU has VNNI (else F32).
+// (unsigned x signed bytes: the rows offset by 128, each token's block sums correct it, once per
+// token rather than per row), one FMA per block folding the products of the two scales. Its
+// portable twin computes the same integers and the same f32 operations: bit-identical. Its error
+// against F32 is about 1% of an output's size on Gaussian data (tests hold a bound), like the
+// int8 tables'; the default of a matrix built with Tables::Int8 where the CPU has VNNI (else F32).
 enum class Gemm { F32, Bf16, Int8 };
 const char* gemmName(Gemm gemm) noexcept;
 // Whether this CPU has VPDPBUSD (AVX512_VNNI); without it Int8 runs the (slow) portable twin.
@@ -132,9 +132,9 @@ public:
     //  - With Gemm::Bf16, blocks of rows are decoded to bf16 and X is packed to bf16 once; an
     //    8 rows x 32 tokens (8 x 16 for T <= 16) VDPBF16PS kernel multiplies them (novaq_bench
     //    --matvec, "decode + bf16 dot kernel"; ~0.6x the FMA kernel on the Xeon measured).
-    //  - With Gemm::Int8, X is rounded to int8 once per call, blocks of rows are decoded a few
-    //    rows at a time and rounded, and a 4 rows x 32 tokens (8 x 16 for T <= 16) VPDPBUSD kernel
-    //    multiplies them (novaq_bench --matvec, "decode + int8 VNNI kernel": 2.0-2.5x the FMA
+    //  - With Gemm::Int8, X is rounded to int8 once per call, blocks of rows are decoded and
+    //    rounded in one pass (AVX-512, d 4 and 8), and a 4 rows x 32 tokens (8 x 16 for T <= 16)
+    //    VPDPBUSD kernel multiplies them (novaq_bench --matvec, "decode + int8 VNNI kernel": 2.0-2.5x the FMA
     //    kernel's rate on 2048 x 5632, T = 256, one thread). Scratch per thread is kept between
     //    calls (thread_local): a warm call allocates nothing.
     // matMul looks up with this matrix's tables; the crossover follows them. Int8 tables (VBMI)
