@@ -800,8 +800,10 @@ private Q_SLOTS:
                      qPrintable(QString::number(int8Small.lookupMaxTokens())));
         else
             QCOMPARE(int8Small.lookupMaxTokens(), std::numeric_limits<int64_t>::max());
-        // matMul follows it: at T = 20 the look-up passes' bits (int8 tables), not the decoded product's.
-        const int64_t T = 20;
+        // matMul follows it: at the crossover the look-up passes' bits (int8 tables), not the decoded
+        // product's.
+        const int64_t T = int8.lookupMaxTokens();
+        QVERIFY(T >= 2);
         const std::vector<float> X = test::gaussian(static_cast<size_t>(T * cols), 6);
         std::vector<float> Y(static_cast<size_t>(T * rows)), Yt(Y.size());
         int8.matMul(X.data(), T, Y.data());

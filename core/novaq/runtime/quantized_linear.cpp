@@ -451,8 +451,12 @@ constexpr double kInt8Stage = 0.032;      // per row, vector position and stage:
 constexpr double kInt8TableEntry = 0.098; // per column and table entry: f32 tables, then rounded to int8
 constexpr double kBf16Dot = 0.037;        // per weight and token, VDPBF16PS kernel
 constexpr double kBf16DecodeCost = 0.5;   // per weight: codes to f32, then to bf16
-constexpr double kInt8Dot = 0.012;        // per weight and token, VPDPBUSD kernel with its block scales
-constexpr double kInt8DecodeCost = 0.5;   // per weight: codes to f32, then rounded to int8
+// kInt8Dot re-measured after the one-pass decode (perf profile of novaq_bench --tokens --prompt-only
+// on the 1B model, one thread): the kernel 0.0048 ns per weight and token, the decode 0.5 ns per
+// weight, the int8 look-up passes of gate/up 157 us per token (the model above: 147). With 0.012
+// the 1.5-bit prompt took look-ups for gate and up (2.5x the product's time there).
+constexpr double kInt8Dot = 0.005;      // per weight and token, VPDPBUSD kernel with its block scales
+constexpr double kInt8DecodeCost = 0.5; // per weight: codes to f32, then rounded to int8
 bool haveAvx512Vnni() noexcept;
 
 int64_t lookupCrossover(int64_t rows, int64_t cols, int64_t vpr, int m1, int m2, SimdLevel level, Tables tables,

@@ -145,7 +145,10 @@ public:
     // with novaq_bench --matvec; the f32-table figures above stand. With the int8 product (VNNI,
     // the default with int8 tables) decoding pays sooner: on 2048 x 5632, one thread, at a load
     // of 11 the kernel ran 2.0-2.5x the FMA kernel at T = 256; the passes and the int8 product
-    // cost the same near T ~ 64 at 1.5 bits (model: 55) and ~ 32 at 2 bits (model: 24).
+    // cost the same near T ~ 64 at 1.5 bits (model: 55) and ~ 32 at 2 bits (model: 24). Since the
+    // one-pass decode the kernel's cost per weight and token is 0.4x the figure that model used
+    // (kInt8Dot, re-measured on the 1B model's prompt): on 5632 x 2048 the model now decodes from
+    // T ~ 64 at 1.5 bits (before: never below 640, and the 1.5-bit prompt ran look-ups).
     void matMul(const float* X, int64_t T, float* Y) const;
     void matMulLookup(const float* X, int64_t T, float* Y, SimdLevel level = SimdLevel::Best) const;
     // Without a Gemm: this matrix's gemm().
