@@ -15,6 +15,8 @@
 //               [--no-demo] [--demo PATH] [--make-safetensors FILE --gib G]
 //   novaq_bench --matvec [--bits 1.5,2,4] [--rows 4096] [--cols 4096] [--threads N] [--repeat 31]
 //   novaq_bench --tokens FILE.novaq [--demo ORIGINAL | --no-dense] [--threads N] [--tables int8|f32]
+//               [--prompt-only]
+//   novaq_bench --int8-gemm [--bits 1.5,2] [--rows 4096] [--cols 4096] [--threads N] [--repeat 9]
 //   novaq_bench [--bits B] --make-novaq MODEL OUT.novaq   (a quick encode, for --tokens on big models)
 //   novaq_bench --calibrate MODEL --calibration TEXT [--bits 2] [--calibration-tokens N] [--threads N]
 // With --calibrate, the cost of teacher-guided refinement: the same model compressed without and
@@ -25,7 +27,9 @@
 // 16-token prompt, greedy, KV cache) and prompt (a 256-token prompt and its first token), best of
 // three, for the .novaq file in the code domain with f32 and int8 tables (--tables: one of them;
 // int8 tables come with the int8 product where the CPU has VNNI) and, unless --no-dense, the
-// original as dense F32 weights and the .novaq file decoded to F32.
+// original as dense F32 weights and the .novaq file decoded to F32. --prompt-only: the prompt rate
+// alone (generation shows 0), e.g. to profile the batched path with perf. "prompt t/CPU-s": prompt
+// tokens per CPU second of the process (all threads; wall time is what the rate columns divide by).
 
 #include "novaq/codec/codec_spec.h"
 #include "novaq/codec/encoder.h"
@@ -72,6 +76,15 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// CPU seconds of this process so far (user + system, all threads): on a shared machine the rate per
+// CPU second moves less with the load than the rate per wall second (the quoted figure).
+double cpuSeconds()
+{
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
 
 double peakRssMiB()
 {
@@ -282,6 +295,46 @@ std::optional<novaq::CodecConfig> presetConfig(double bits)
     }
 }
 
+// --int8-gemm: the prompt's product alone, Y = X W^T (T = 256) with the int8 product (decode +
+// VNNI kernel) on a rows x cols Gaussian W, one thread and all threads: median milliseconds and
+// GOP/s (2 rows cols T / time; VPDPBUSD does 64 multiply-adds per instruction).
+int runInt8Gemm(const std::vector<double>& bitsList, int64_t rows, int64_t cols, int useThreads, int repeat)
+{
+    if (!novaq::int8GemmFast()) {
+        std::fprintf(stderr, "novaq_bench: --int8-gemm needs AVX512_VNNI (else the portable twin runs)\n");
+        return 1;
+    }
+    const int64_t T = 256;
+    const std::vector<float> W = gaussian(static_cast<size_t>(rows * cols), 1);
+    const std::vector<float> X = gaussian(static_cast<size_t>(T * cols), 3);
+    std::vector<float> Y(static_cast<size_t>(T * rows));
+    std::printf("load average %s at start; int8 product Y = X W^T, T = %lld, W %lldx%lld; median of %d calls\n",
+                loadAverage().c_str(), static_cast<long long>(T), static_cast<long long>(rows),
+                static_cast<long long>(cols), repeat);
+    for (double bits : bitsList) {
+        const std::optional<novaq::CodecConfig> config = presetConfig(bits);
+        if (!config)
+            return 2;
+        novaq::CodecParams params;
+        params.config = *config;
+        params.kmeansIterations = 2;
+        params.trainVectors = 8192;
+        params.refitIterations = 0;
+        params.fullRounds = 1;
+        const novaq::QuantizedLinear lin(novaq::encodeMatrix(W, rows, cols, params), novaq::Tables::Int8);
+        for (int threads : {1, useThreads}) {
+            tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads));
+            const double s = medianSeconds(
+                repeat, [&] { lin.matMulDecoded(X.data(), T, Y.data(), novaq::SimdLevel::Best, novaq::Gemm::Int8); });
+            std::printf("%.1f bits (d%d %d+%d), %d thread(s): %8.2f ms %8.1f GOP/s\n", bits, config->d, config->b1,
+                        config->b2, threads, s * 1e3, 2.0 * double(rows * cols * T) / s * 1e-9);
+            if (useThreads == 1)
+                break;
+        }
+    }
+    return 0;
+}
+
 int runMatVec(const std::vector<double>& bitsList, int64_t rows, int64_t cols, int useThreads, int repeat)
 {
     const int gemmRepeat = std::max(3, repeat / 6);
@@ -480,7 +533,9 @@ int runMatVec(const std::vector<double>& bitsList, int64_t rows, int64_t cols, i
 // ---- --tokens: the runtime's token rate ------------------------------------------------------
 
 // tables: "int8" or "f32" runs that row only (with the product it implies), empty: both.
-int runTokens(const std::string& original, const std::string& compressed, bool withDense, const std::string& tables)
+// promptOnly: the prompt rate alone (no generation run; for profiling the batched path).
+int runTokens(const std::string& original, const std::string& compressed, bool withDense, const std::string& tables,
+              bool promptOnly)
 {
     const auto origReader = withDense ? novaq::openModel(original) : nullptr;
     const auto compReader = novaq::openModel(compressed);
@@ -520,22 +575,25 @@ int runTokens(const std::string& original, const std::string& compressed, bool w
     std::printf("token rate, %s, best of 3: generation = 128 tokens one at a time (greedy) after a 16-token "
                 "prompt; prompt = a 256-token prompt and its first token, per prompt token\n",
                 compressed.c_str());
-    std::printf("%-34s %12s %16s %16s\n", "weights", "MiB held", "generation t/s", "prompt t/s");
+    std::printf("%-34s %12s %16s %16s %16s\n", "weights", "MiB held", "generation t/s", "prompt t/s", "prompt t/CPU-s");
     for (RuntimeRow& r : rows) {
-        double bestGen = 0, bestPrompt = 0;
+        double bestGen = 0, bestPrompt = 0, bestPromptCpu = 0;
         for (int rep = 0; rep < 3; ++rep) {
             auto t0 = Clock::now();
-            const auto out = novaq::generate(r.model, shortPrompt, gen);
+            const auto out = promptOnly ? std::vector<int32_t>{} : novaq::generate(r.model, shortPrompt, gen);
             const auto t1 = Clock::now();
+            const double cpu0 = cpuSeconds();
             (void)novaq::generate(r.model, longPrompt, one);
+            const double cpu = cpuSeconds() - cpu0;
             const auto t2 = Clock::now();
             // The generation time holds the 16-token prompt too: a small share of 128 tokens.
             bestGen = std::max(bestGen, double(out.size()) / std::chrono::duration<double>(t1 - t0).count());
             bestPrompt =
                 std::max(bestPrompt, double(longPrompt.size()) / std::chrono::duration<double>(t2 - t1).count());
+            bestPromptCpu = std::max(bestPromptCpu, double(longPrompt.size()) / cpu);
         }
-        std::printf("%-34s %12.2f %16.1f %16.1f\n", r.label, double(r.model.memoryBytes()) / (1 << 20), bestGen,
-                    bestPrompt);
+        std::printf("%-34s %12.2f %16.1f %16.1f %16.1f\n", r.label, double(r.model.memoryBytes()) / (1 << 20), bestGen,
+                    bestPrompt, bestPromptCpu);
         std::fflush(stdout);
     }
     return 0;
@@ -589,7 +647,8 @@ int main(int argc, char** argv)
     std::vector<double> bitsList{1.5, 2.0};
     int64_t rows = 4096, cols = 4096;
     int threads = 0, repeat = 1;
-    bool demo = true, matvec = false, bitsGiven = false, repeatGiven = false, dense = true;
+    bool demo = true, matvec = false, bitsGiven = false, repeatGiven = false, dense = true, promptOnly = false,
+         int8Gemm = false;
     std::string demoPath = NOVAQ_BENCH_DEMO_MODEL;
     std::string tokensFile, tokensTables, calibrateModel, calibrationText;
     int64_t calibrationTokens = 0;
@@ -634,6 +693,10 @@ int main(int argc, char** argv)
             calibrationText = next();
         } else if (a == "--calibration-tokens") {
             calibrationTokens = std::stoll(next());
+        } else if (a == "--int8-gemm") {
+            int8Gemm = true;
+        } else if (a == "--prompt-only") {
+            promptOnly = true;
         } else if (a == "--no-dense") {
             dense = false; // --tokens: only the code-domain rows (the dense ones of a 1B model take minutes)
         } else if (a == "--no-demo") {
@@ -681,7 +744,7 @@ int main(int argc, char** argv)
                 useThreads, tbb::info::default_concurrency(), __VERSION__, NOVAQ_BUILD_FLAGS);
     if (!tokensFile.empty()) {
         try {
-            return runTokens(demoPath, tokensFile, dense, tokensTables);
+            return runTokens(demoPath, tokensFile, dense, tokensTables, promptOnly);
         } catch (const std::exception& e) {
             std::fprintf(stderr, "novaq_bench: %s\n", e.what());
             return 1;
@@ -699,6 +762,8 @@ int main(int argc, char** argv)
             return 1;
         }
     }
+    if (int8Gemm)
+        return runInt8Gemm(bitsList, rows, cols, useThreads, repeatGiven ? repeat : 9);
     if (matvec) {
         if (!bitsGiven)
             bitsList = {1.5, 2.0, 4.0};

@@ -16,6 +16,7 @@
 
 #include "novaq/codec/encoder.h"
 #include "novaq/codec/quantized_tensor.h"
+#include "novaq/io/cpu.h"
 #include "novaq/io/error.h"
 #include "novaq/runtime/quantized_linear.h"
 #include "novaq/tensor/dtype.h"
@@ -653,7 +654,9 @@ private Q_SLOTS:
         QTest::addColumn<int>("rows");
         QTest::addColumn<int>("cols");
         QTest::addColumn<int>("T");
-        const int presets[][3] = {{8, 8, 4}, {8, 8, 8}, {4, 8, 8}, {6, 7, 0}};
+        // d 8 and 4: rows decoded and rounded in one pass (whole blocks of 32 columns in registers,
+        // a partial last block apart); d 6: decoded to f32, then rounded.
+        const int presets[][3] = {{8, 8, 4}, {8, 8, 8}, {4, 8, 8}, {8, 8, 0}, {6, 7, 0}};
         // rows: under a tile, partial tiles of 4 and 8, several blocks of 128 with a partial one;
         // cols: under a block of 32, a partial block, whole blocks; T: 1 to 300 (partial token tiles).
         const int shapes[][2] = {{1, 20}, {7, 100}, {200, 171}, {300, 256}};
@@ -712,6 +715,46 @@ private Q_SLOTS:
         }
     }
 
+    // With the portable kernels forced (the CPU module), the int8 product runs its twin: the same
+    // bits as the VNNI kernel with its one-pass decode and rounding, at 1 and 2 threads.
+    void int8ProductForcedPortable_data()
+    {
+        QTest::addColumn<int>("d");
+        QTest::addColumn<int>("b2");
+        QTest::addColumn<int>("cols");
+        QTest::addColumn<int>("T");
+        for (const int d : {8, 4})
+            for (const int b2 : {4, 8, 0})
+                for (const int cols : {64, 200})
+                    for (const int T : {3, 40, 257})
+                        QTest::addRow("d%d 8+%d cols %d T=%d", d, b2, cols, T) << d << b2 << cols << T;
+    }
+    void int8ProductForcedPortable()
+    {
+        QFETCH(int, d);
+        QFETCH(int, b2);
+        QFETCH(int, cols);
+        QFETCH(int, T);
+        const int rows = 150;
+        const QuantizedTensor q = randomTensor(rows, cols, {d, 8, b2, 2}, true, static_cast<uint64_t>(d + b2 + cols));
+        const QuantizedLinear lin(q, Tables::Int8, Gemm::Int8);
+        const std::vector<float> X = test::gaussian(static_cast<size_t>(T * cols), 7 + static_cast<uint64_t>(T));
+        std::vector<float> portable(static_cast<size_t>(T * rows), -1.0f);
+        {
+            ForcePortableKernels force;
+            lin.matMulDecoded(X.data(), T, portable.data(), SimdLevel::Best, Gemm::Int8);
+        }
+        std::vector<float> exact(portable.size());
+        lin.matMulDecoded(X.data(), T, exact.data(), SimdLevel::Portable, Gemm::F32);
+        QVERIFY(!sameBits(portable, exact)); // the int8 product ran, not the f32 one
+        for (size_t threads : {size_t{1}, size_t{2}}) {
+            tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
+            std::vector<float> Y(portable.size(), -1.0f);
+            lin.matMulDecoded(X.data(), T, Y.data(), SimdLevel::Best, Gemm::Int8);
+            QVERIFY2(sameBits(Y, portable), qPrintable(QString("%1 threads").arg(threads)));
+        }
+    }
+
     // The product follows the tables unless told otherwise: int8 tables, int8 product (where the
     // CPU has VNNI); f32 tables, the exact product. matMul takes it beyond lookupMaxTokens().
     void productFollowsTheTables()
@@ -757,8 +800,10 @@ private Q_SLOTS:
                      qPrintable(QString::number(int8Small.lookupMaxTokens())));
         else
             QCOMPARE(int8Small.lookupMaxTokens(), std::numeric_limits<int64_t>::max());
-        // matMul follows it: at T = 20 the look-up passes' bits (int8 tables), not the decoded product's.
-        const int64_t T = 20;
+        // matMul follows it: at the crossover the look-up passes' bits (int8 tables), not the decoded
+        // product's.
+        const int64_t T = int8.lookupMaxTokens();
+        QVERIFY(T >= 2);
         const std::vector<float> X = test::gaussian(static_cast<size_t>(T * cols), 6);
         std::vector<float> Y(static_cast<size_t>(T * rows)), Yt(Y.size());
         int8.matMul(X.data(), T, Y.data());

@@ -17,6 +17,7 @@
 #include <tbb/global_control.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <set>
 #include <string>
@@ -227,6 +228,40 @@ private Q_SLOTS:
             forward(model, tiny, std::span(kIds).subspan(0, 5), l.data());
         });
         QVERIFY(full && full->kind == ErrorKind::InvalidArgument);
+    }
+
+    // A prompt long enough that attention runs in several blocks of queries per head (each task
+    // holds at most kAttentionScoreFloats scores), in one call and after a cached part: the
+    // plain reference's logits, and the same bits at 1 and 2 threads.
+    void attentionInQueryBlocksMatchesReference()
+    {
+        const fs::path path = stories("stories260K.bin");
+        NOVAQ_REQUIRE_DATA(path);
+        const auto reader = openModel(path);
+        const LlamaModel model = loadLlama(*reader);
+        const int64_t V = model.config.vocab, n = 300, first = 100;
+        QVERIFY(n * n > 2 * kAttentionScoreFloats && model.config.maxSeq >= n);
+        std::vector<int32_t> ids;
+        for (int64_t t = 0; t < n; ++t)
+            ids.push_back(static_cast<int32_t>(1 + (t * 37 + 11) % (V - 1)));
+        std::vector<float> logits[2];
+        for (int threads : {1, 2}) {
+            tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads));
+            std::vector<float>& l = logits[threads - 1];
+            l.assign(static_cast<size_t>(n * V), 0.0f);
+            KvCache whole(model.config, n);
+            forward(model, whole, ids, l.data());
+            KvCache parts(model.config, n);
+            std::vector<float> split(l.size());
+            forward(model, parts, std::span(ids).first(first), split.data());
+            forward(model, parts, std::span(ids).subspan(first), split.data() + first * V);
+            QVERIFY2(maxRelativeDifference(split, std::vector<double>(l.begin(), l.end())) < 1e-4,
+                     "a cached first part changed the logits");
+        }
+        QVERIFY2(std::memcmp(logits[0].data(), logits[1].data(), logits[0].size() * sizeof(float)) == 0,
+                 "the logits depend on the thread count");
+        const double diff = maxRelativeDifference(logits[0], referenceLogits(*reader, model.config, ids));
+        QVERIFY2(diff < 1e-4, qPrintable(QString("max relative difference %1").arg(diff)));
     }
 
     // The Hugging Face checkpoint (halves rotated) and llama.cpp's GGUF (q/k rows permuted,

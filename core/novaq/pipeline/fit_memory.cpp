@@ -87,7 +87,7 @@ RunMemory predictRunMemory(const ModelReader& reader, const ModelInspection& pla
     m.kvCache = 2 * uint64_t(c.layers) * uint64_t(m.context) * uint64_t(c.kvDim()) * sizeof(float);
     const bool fusedQkv = !map.linear.empty() && map.linear.front()[size_t(LinearSlot::K)] == kNoTensor;
     const bool fusedGateUp = !map.linear.empty() && map.linear.front()[size_t(LinearSlot::Up)] == kNoTensor;
-    m.scratch = forwardScratchBytes(c, kForwardBatchTokens, m.context, linearScratch, fusedQkv, fusedGateUp);
+    m.scratch = forwardScratchBytes(c, kForwardBatchTokens, m.context, linearScratch, fusedQkv, fusedGateUp, t);
     return m;
 }
 

@@ -247,9 +247,13 @@ std::vector<int32_t> generate(const LlamaModel& model, std::span<const int32_t> 
                                                     std::to_string(model.config.maxSeq));
     KvCache cache(model.config, capacity);
     const int64_t V = model.config.vocab;
-    std::vector<float> logits(static_cast<size_t>(int64_t(prompt.size()) * V));
-    forward(model, cache, prompt, logits.data());
-    std::vector<float> last(logits.end() - V, logits.end());
+    // As Generator::prefill runs a prompt: all but its last id in batches without logits (the
+    // output layer over every prompt token would be wasted), then the last id for its logits.
+    for (size_t at = 0; at + 1 < prompt.size(); at += static_cast<size_t>(kForwardBatchTokens))
+        forward(model, cache, prompt.subspan(at, std::min<size_t>(kForwardBatchTokens, prompt.size() - 1 - at)),
+                nullptr);
+    std::vector<float> last(static_cast<size_t>(V));
+    forward(model, cache, prompt.last(1), last.data());
     std::mt19937_64 rng(options.seed);
     std::vector<int32_t> out;
     while (static_cast<int64_t>(out.size()) < options.maxTokens && cache.pos < capacity) {
@@ -278,8 +282,8 @@ std::vector<int32_t> generate(const LlamaModel& model, std::span<const int32_t> 
         out.push_back(next);
         if (onToken && !onToken(next))
             break;
-        if (cache.pos >= capacity)
-            break;
+        if (cache.pos >= capacity || static_cast<int64_t>(out.size()) >= options.maxTokens)
+            break; // (no forward pass for logits nobody reads)
         const int32_t one[1] = {next};
         forward(model, cache, one, last.data());
     }

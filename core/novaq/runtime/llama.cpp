@@ -7,6 +7,7 @@
 #include "novaq/tensor/dense.h"
 #include "novaq/tensor/dtype.h"
 
+#include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
@@ -822,14 +823,16 @@ uint64_t linearScratchBytes(int64_t cols, const CodecConfig* config, int64_t bat
 }
 
 uint64_t forwardScratchBytes(const LlamaConfig& c, int64_t batch, int64_t context, uint64_t linearScratch,
-                             bool fusedQkv, bool fusedGateUp) noexcept
+                             bool fusedQkv, bool fusedGateUp, int threads) noexcept
 {
     // forward() holds H throughout. forwardLayer() holds xn, q, att and tmp, with the fused qkv
-    // (freed before the MLP) or attend()'s scores (at most one per position) at attention time,
+    // (freed before the MLP) and attend()'s scores (per thread, a block of queries against their
+    // keys: kAttentionScoreFloats, or a row of keys when the context is longer) at attention time,
     // then gate and up, and the fused gate_up, in the MLP. outputLogits() holds xn and the logits
     // of the last token (the generator's one row), after the blocks have freed theirs.
     const int64_t T = batch, dim = c.dim, qDim = c.qDim(), kvDim = c.kvDim(), hidden = c.hiddenDim;
-    const int64_t attention = 2 * T * dim + 2 * T * qDim + (fusedQkv ? T * (qDim + 2 * kvDim) : 0) + context;
+    const int64_t scores = std::max<int64_t>(threads, 1) * std::max(kAttentionScoreFloats, context);
+    const int64_t attention = 2 * T * dim + 2 * T * qDim + (fusedQkv ? T * (qDim + 2 * kvDim) : 0) + scores;
     const int64_t mlp = 2 * T * dim + 2 * T * qDim + 2 * T * hidden + (fusedGateUp ? 2 * T * hidden : 0);
     const int64_t output = T * dim + c.vocab;
     const int64_t floats = T * dim + std::max({attention, mlp, output});
@@ -849,7 +852,7 @@ uint64_t forwardScratchBytes(const LlamaModel& model, int64_t batch, int64_t con
             linear = std::max(linear, linearScratchBytes(l->cols(), l->quantized(), batch, threads));
     const bool fusedQkv = !model.layers.empty() && model.layers.front().fusedQkv();
     const bool fusedGateUp = !model.layers.empty() && model.layers.front().fusedGateUp();
-    return forwardScratchBytes(model.config, batch, context, linear, fusedQkv, fusedGateUp);
+    return forwardScratchBytes(model.config, batch, context, linear, fusedQkv, fusedGateUp, threads);
 }
 
 RuntimeMemory runtimeMemory(const LlamaModel& model, const KvCache& cache, int64_t batch, int threads)
@@ -1074,27 +1077,42 @@ RopeTable ropeTableOf(const LlamaConfig& c, int layer, int64_t capacity)
     return {&c.ropeFreq, c.ropeAttnFactor};
 }
 
-// Rotates the first rotaryDims() of each head of `x` (T rows of nHeads heads, `stride`
-// floats apart) for positions pos0 + t.
-void rope(float* x, int64_t T, int nHeads, int64_t stride, int64_t pos0, const LlamaConfig& c, const RopeTable& table)
+// cos and sin (times the table's scale) of each rotated pair at positions pos0 + t, t < T:
+// [t][pair], computed once for the queries and the keys of a block.
+struct RopeAngles {
+    std::vector<float> cos, sin;
+};
+RopeAngles ropeAngles(int64_t T, int64_t pos0, const LlamaConfig& c, const RopeTable& table)
 {
     const int half = c.rotaryDims() / 2;
-    const int headDim = c.headDim();
-    std::vector<float> cosv(static_cast<size_t>(half)), sinv(static_cast<size_t>(half));
+    RopeAngles a{std::vector<float>(static_cast<size_t>(T * half)), std::vector<float>(static_cast<size_t>(T * half))};
     for (int64_t t = 0; t < T; ++t) {
         const double pos = double(pos0 + t);
         for (int i = 0; i < half; ++i) {
             const double angle = pos * (*table.freq)[static_cast<size_t>(i)];
-            cosv[static_cast<size_t>(i)] = static_cast<float>(std::cos(angle)) * table.scale;
-            sinv[static_cast<size_t>(i)] = static_cast<float>(std::sin(angle)) * table.scale;
+            a.cos[static_cast<size_t>(t * half + i)] = static_cast<float>(std::cos(angle)) * table.scale;
+            a.sin[static_cast<size_t>(t * half + i)] = static_cast<float>(std::sin(angle)) * table.scale;
         }
+    }
+    return a;
+}
+
+// Rotates the first rotaryDims() of each head of `x` (T rows of nHeads heads, `stride`
+// floats apart) by the angles of their positions.
+void rope(float* x, int64_t T, int nHeads, int64_t stride, const LlamaConfig& c, const RopeAngles& angles)
+{
+    const int half = c.rotaryDims() / 2;
+    const int headDim = c.headDim();
+    for (int64_t t = 0; t < T; ++t) {
+        const float* cosv = angles.cos.data() + t * half;
+        const float* sinv = angles.sin.data() + t * half;
         for (int h = 0; h < nHeads; ++h) {
             float* v = x + t * stride + int64_t(h) * headDim;
             for (int i = 0; i < half; ++i) {
                 const int a = c.ropeHalves ? i : 2 * i;
                 const int b = c.ropeHalves ? i + half : 2 * i + 1;
                 const float x0 = v[a], x1 = v[b];
-                const float cs = cosv[static_cast<size_t>(i)], sn = sinv[static_cast<size_t>(i)];
+                const float cs = cosv[i], sn = sinv[i];
                 v[a] = x0 * cs - x1 * sn;
                 v[b] = x0 * sn + x1 * cs;
             }
@@ -1141,47 +1159,59 @@ void project(const LlamaLayer& layer, LinearSlot s, const float* X, int64_t T, f
 
 // Causal attention of T queries at positions pos0.. over the cache, each query head reading
 // its group's key/value head; local layers see only the last `window` positions.
+// Per head and block of queries two dense products (tensor/dense.h, the CPU's widest build):
+// the scores S = Q K^T over the keys any query of the block sees, then, after each row's
+// softmax over its own keys (the others zero), out = P V. Tasks (head, block) run in
+// parallel; each computes the same numbers whatever the thread count. A task's scores take at
+// most kAttentionScoreFloats (or one row of keys when the context is longer).
 void attend(const LlamaConfig& c, const float* q, int64_t T, int64_t pos0, const float* kc, const float* vc,
             int64_t window, float* att)
 {
     const int64_t hd = c.headDim(), qDim = c.qDim(), kvDim = c.kvDim();
     const int group = c.heads / c.kvHeads;
     const float scale = c.attnScale > 0 ? c.attnScale : 1.0f / std::sqrt(static_cast<float>(hd));
-    std::vector<float> scores(static_cast<size_t>(pos0 + T));
-    for (int64_t t = 0; t < T; ++t) {
-        const int64_t end = pos0 + t + 1;
-        const int64_t begin = window > 0 ? std::max<int64_t>(0, end - window) : 0;
-        for (int h = 0; h < c.heads; ++h) {
-            const float* qh = q + t * qDim + h * hd;
-            const int64_t kvOff = (h / group) * hd;
+    const int64_t keys = pos0 + T; // the last query's keys
+    const int64_t block = std::clamp<int64_t>(kAttentionScoreFloats / keys, 1, T);
+    const int64_t blocks = (T + block - 1) / block;
+    auto task = [&](int64_t h, int64_t blk) {
+        const int64_t t0 = blk * block, t1 = std::min(T, t0 + block), m = t1 - t0;
+        auto beginOf = [&](int64_t t) { return window > 0 ? std::max<int64_t>(0, pos0 + t + 1 - window) : 0; };
+        const int64_t k0 = beginOf(t0), k1 = pos0 + t1, n = k1 - k0; // the keys the block sees
+        const int64_t kvOff = (h / group) * hd;
+        std::vector<float> S(static_cast<size_t>(m * n));
+        dense::gemm(dense::Op::N, dense::Op::T, m, n, hd, q + t0 * qDim + h * hd, qDim, kc + k0 * kvDim + kvOff, kvDim,
+                    S.data(), n, false);
+        for (int64_t t = t0; t < t1; ++t) {
+            float* row = S.data() + (t - t0) * n;
+            const int64_t b = beginOf(t) - k0, e = pos0 + t + 1 - k0; // this query's keys: [b, e)
             float maxScore = -INFINITY;
-            for (int64_t j = begin; j < end; ++j) {
-                const float* kj = kc + j * kvDim + kvOff;
-                float dot = 0;
-                for (int64_t i = 0; i < hd; ++i)
-                    dot += qh[i] * kj[i];
-                float s = dot * scale;
+            for (int64_t j = b; j < e; ++j) {
+                float s = row[j] * scale;
                 if (c.attnSoftcap > 0)
                     s = softcap(s, c.attnSoftcap);
-                scores[static_cast<size_t>(j)] = s;
+                row[j] = s;
                 maxScore = std::max(maxScore, s);
             }
             double sum = 0;
-            for (int64_t j = begin; j < end; ++j) {
-                scores[static_cast<size_t>(j)] = std::exp(scores[static_cast<size_t>(j)] - maxScore);
-                sum += scores[static_cast<size_t>(j)];
+            for (int64_t j = b; j < e; ++j) {
+                row[j] = std::exp(row[j] - maxScore);
+                sum += row[j];
             }
             const float inv = static_cast<float>(1.0 / sum);
-            float* out = att + t * qDim + h * hd;
-            std::fill_n(out, hd, 0.0f);
-            for (int64_t j = begin; j < end; ++j) {
-                const float p = scores[static_cast<size_t>(j)] * inv;
-                const float* vj = vc + j * kvDim + kvOff;
-                for (int64_t i = 0; i < hd; ++i)
-                    out[i] += p * vj[i];
-            }
+            std::fill(row, row + b, 0.0f);
+            for (int64_t j = b; j < e; ++j)
+                row[j] *= inv;
+            std::fill(row + e, row + n, 0.0f);
         }
+        dense::gemm(dense::Op::N, dense::Op::N, m, hd, n, S.data(), n, vc + k0 * kvDim + kvOff, kvDim,
+                    att + t0 * qDim + h * hd, qDim, false);
+    };
+    if (static_cast<int64_t>(c.heads) * blocks == 1) {
+        task(0, 0);
+        return;
     }
+    tbb::parallel_for(int64_t(0), static_cast<int64_t>(c.heads) * blocks,
+                      [&](int64_t i) { task(i / blocks, i % blocks); });
 }
 
 // H += norm(x) (when the block has a post-norm) or x.
@@ -1197,15 +1227,23 @@ void residual(float* H, float* x, int64_t T, int64_t dim, const std::vector<floa
 
 void rmsNorm(const float* x, const std::vector<float>& w, float eps, int64_t T, int64_t dim, float* out)
 {
-    for (int64_t t = 0; t < T; ++t) {
-        const float* xt = x + t * dim;
-        double ss = 0;
-        for (int64_t i = 0; i < dim; ++i)
-            ss += double(xt[i]) * xt[i];
-        const float inv = 1.0f / std::sqrt(static_cast<float>(ss / double(dim)) + eps);
-        for (int64_t i = 0; i < dim; ++i)
-            out[t * dim + i] = xt[i] * inv * w[static_cast<size_t>(i)];
-    }
+    auto rows = [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+            const float* xt = x + t * dim;
+            double ss = 0;
+            for (int64_t i = 0; i < dim; ++i)
+                ss += double(xt[i]) * xt[i];
+            const float inv = 1.0f / std::sqrt(static_cast<float>(ss / double(dim)) + eps);
+            for (int64_t i = 0; i < dim; ++i)
+                out[t * dim + i] = xt[i] * inv * w[static_cast<size_t>(i)];
+        }
+    };
+    // Rows in parallel for a prompt (each row's numbers are the same at any thread count).
+    if (T * dim < (int64_t(1) << 16))
+        rows(0, T);
+    else
+        tbb::parallel_for(tbb::blocked_range<int64_t>(0, T, 8),
+                          [&](const tbb::blocked_range<int64_t>& r) { rows(r.begin(), r.end()); });
 }
 
 void finalNorm(const LlamaModel& model, const float* H, int64_t T, float* out)
@@ -1273,9 +1311,9 @@ void forwardLayer(const LlamaModel& model, int layerIndex, float* H, int64_t T, 
         headNorm(q.data(), T, c.heads, qDim, layer.qNorm, c.normEps);
     if (!layer.kNorm.empty())
         headNorm(kc + pos0 * kvDim, T, c.kvHeads, kvDim, layer.kNorm, c.normEps);
-    const RopeTable table = ropeTableOf(c, layerIndex, cache.capacity);
-    rope(q.data(), T, c.heads, qDim, pos0, c, table);
-    rope(kc + pos0 * kvDim, T, c.kvHeads, kvDim, pos0, c, table);
+    const RopeAngles angles = ropeAngles(T, pos0, c, ropeTableOf(c, layerIndex, cache.capacity));
+    rope(q.data(), T, c.heads, qDim, c, angles);
+    rope(kc + pos0 * kvDim, T, c.kvHeads, kvDim, c, angles);
 
     const bool local = !c.localLayer.empty() && c.localLayer[static_cast<size_t>(layerIndex)];
     attend(c, q.data(), T, pos0, kc, vc, local ? c.window : 0, att.data());
@@ -1300,15 +1338,14 @@ void forwardLayer(const LlamaModel& model, int layerIndex, float* H, int64_t T, 
         project(layer, LinearSlot::Gate, xn.data(), T, gate.data());
         project(layer, LinearSlot::Up, xn.data(), T, up.data());
     }
-    if (c.activation == MlpActivation::GeluTanh) {
-        for (size_t i = 0; i < gate.size(); ++i)
-            gate[i] = geluTanh(gate[i]) * up[i];
-    } else {
-        for (size_t i = 0; i < gate.size(); ++i) {
+    // act(gate) * up, token by token in parallel (the same numbers at any thread count).
+    const bool gelu = c.activation == MlpActivation::GeluTanh;
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, T, 16), [&](const tbb::blocked_range<int64_t>& r) {
+        for (auto i = static_cast<size_t>(r.begin() * hidden); i < static_cast<size_t>(r.end() * hidden); ++i) {
             const float g = gate[i];
-            gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+            gate[i] = gelu ? geluTanh(g) * up[i] : g / (1.0f + std::exp(-g)) * up[i];
         }
-    }
+    });
     if (observer)
         (*observer)(layerIndex, LinearInput::MlpDown, gate.data(), T, hidden);
     project(layer, LinearSlot::Down, gate.data(), T, tmp.data());

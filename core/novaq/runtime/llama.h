@@ -184,6 +184,9 @@ struct KvCache {
 // Tokens per forward() call when a prompt runs (the generator's chunk): the batch that sets
 // the largest working buffers.
 inline constexpr int64_t kForwardBatchTokens = 256;
+// Attention scores one task holds (a block of queries of one head against the keys they see):
+// the block is as many queries as fit, one at least (then a row of keys, however many).
+inline constexpr int64_t kAttentionScoreFloats = 16384;
 
 // The bytes a QuantizedLinear holds for a rows x cols matrix at `config` (codes at one or two
 // bytes each in groups of 64 rows, both codebook layouts, row and column scales, the subspace
@@ -196,10 +199,11 @@ uint64_t predictQuantizedLinearBytes(int64_t rows, int64_t cols, const CodecConf
 // up, fused projections), the attention scores, the final norm and the logits of one token;
 // plus the largest per-call scratch of a linear layer on `threads` threads (a decoded block of
 // 128 rows per thread, the repacked input, the look-up tables). The buffers are the ones
-// forwardLayer / forward / outputLogits allocate (llama.cpp); tests measure them.
+// forwardLayer / forward / outputLogits allocate (llama.cpp); tests measure them. Attention
+// scores: max(kAttentionScoreFloats, context) floats per thread (`threads` in the second form).
 uint64_t forwardScratchBytes(const LlamaModel& model, int64_t batch, int64_t context, int threads) noexcept;
 uint64_t forwardScratchBytes(const LlamaConfig& config, int64_t batch, int64_t context, uint64_t linearScratch,
-                             bool fusedQkv = false, bool fusedGateUp = false) noexcept;
+                             bool fusedQkv = false, bool fusedGateUp = false, int threads = 1) noexcept;
 // The largest per-call scratch of one linear layer with `cols` columns (0 for a dense one, whose
 // product Eigen runs without one of its own): quantized with `config` when non-null.
 uint64_t linearScratchBytes(int64_t cols, const CodecConfig* config, int64_t batch, int threads) noexcept;

@@ -451,8 +451,12 @@ constexpr double kInt8Stage = 0.032;      // per row, vector position and stage:
 constexpr double kInt8TableEntry = 0.098; // per column and table entry: f32 tables, then rounded to int8
 constexpr double kBf16Dot = 0.037;        // per weight and token, VDPBF16PS kernel
 constexpr double kBf16DecodeCost = 0.5;   // per weight: codes to f32, then to bf16
-constexpr double kInt8Dot = 0.012;        // per weight and token, VPDPBUSD kernel with its block scales
-constexpr double kInt8DecodeCost = 0.5;   // per weight: codes to f32, then rounded to int8
+// kInt8Dot re-measured after the one-pass decode (perf profile of novaq_bench --tokens --prompt-only
+// on the 1B model, one thread): the kernel 0.0048 ns per weight and token, the decode 0.5 ns per
+// weight, the int8 look-up passes of gate/up 157 us per token (the model above: 147). With 0.012
+// the 1.5-bit prompt took look-ups for gate and up (2.5x the product's time there).
+constexpr double kInt8Dot = 0.005;      // per weight and token, VPDPBUSD kernel with its block scales
+constexpr double kInt8DecodeCost = 0.5; // per weight: codes to f32, then rounded to int8
 bool haveAvx512Vnni() noexcept;
 
 int64_t lookupCrossover(int64_t rows, int64_t cols, int64_t vpr, int m1, int m2, SimdLevel level, Tables tables,
@@ -476,12 +480,20 @@ int64_t lookupCrossover(int64_t rows, int64_t cols, int64_t vpr, int m1, int m2,
     return std::max<int64_t>(1, static_cast<int64_t>(D / (L - G)));
 }
 
+// sum(x) in double: eight running sums (element j into sum j mod 8), then added pairwise. One
+// order on every path; eight chains instead of one (a single chain waits on each addition's
+// latency, ~5% of a prompt's time once per token and matrix).
 float sumOf(const float* x, int64_t n)
 {
-    double s = 0;
-    for (int64_t j = 0; j < n; ++j)
-        s += x[j];
-    return static_cast<float>(s);
+    double lane[8] = {};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; ++k)
+            lane[k] += x[j + k];
+    for (; j < n; ++j)
+        lane[j % 8] += x[j];
+    return static_cast<float>(((lane[0] + lane[1]) + (lane[2] + lane[3])) +
+                              ((lane[4] + lane[5]) + (lane[6] + lane[7])));
 }
 
 // ---- bf16 product ---------------------------------------------------------------------------
@@ -722,11 +734,12 @@ Int8Fn pickInt8(SimdLevel level, int64_t p1, int64_t p2, bool nibbles2)
 // ---- int8 product --------------------------------------------------------------------------
 // Every kQBlock columns share a scale: of a decoded row i (w_ib = max|n_ij| / 127 over block b,
 // q_ij = rne(n_ij * 127 / max) in [-127, 127]) and of a token t (a_tb and p_tj likewise). VPDPBUSD
-// multiplies unsigned by signed bytes, so a token is stored as u_tj = p_tj + 128 in [1, 255]: the
-// integer dot of a block is D = sum u q = sum p q + 128 rs_ib, rs_ib the block's sum of q, kept
-// with the row as 128 rs_ib and subtracted (the kernel starts its sum at -128 rs_ib). Then per
-// row and token acc = fma(float(D - 128 rs_ib), a_tb * w_ib, acc) over the blocks in order, and
-// y_ti = s_i acc + mu_i sum(x_t). |D - 128 rs| <= 32 * 127 * 127 < 2^24: exact in f32. Integer
+// multiplies unsigned by signed bytes, so a row is stored as u_ij = q_ij + 128 in [1, 255]: the
+// integer dot of a block is D = sum u p = sum q p + 128 ps_tb, ps_tb the token block's sum of p,
+// kept with the token as -128 ps_tb (the kernel starts its sum there: one number per token and
+// block, not per row). Then per row and token acc = fma(float(sum q p), a_tb * w_ib, acc) over
+// the blocks in order, and y_ti = s_i acc + mu_i sum(x_t). |sum q p| <= 32 * 127 * 127 < 2^24:
+// exact in f32. Integer
 // sums are exact in any order, so the VNNI kernel and the portable twin, which round the same
 // numbers the same way and fold the blocks in the same order, give the same bits.
 constexpr int64_t kQBlock = 32;
@@ -753,21 +766,22 @@ void quantizeBlocksPortable(const float* in, int64_t n, int8_t* q, float* scales
     }
 }
 
-// The portable twin of the product: rows [0, nr) of Aq (row stride lda, block scales and negated
-// sums at stride ldb) against tokens [0, T) of Xu (row stride lda, offset bytes), scales Sa
-// (stride ldb); C[t][i] (row stride ldc) = the folded sum.
-void gemmInt8Portable(const int8_t* Aq, const float* Sw, const int32_t* negSums, int64_t nr, const uint8_t* Xu,
-                      const float* Sa, int64_t T, int64_t lda, int64_t ldb, float* C, int64_t ldc)
+// The portable twin of the product: rows [0, nr) of Au (offset bytes, row stride lda; block
+// scales at stride ldb) against tokens [0, T) of Xs (signed bytes, row stride lda) with their
+// scales Sa and corrections Ca (-128 ps_tb; both stride ldb); C[t][i] (row stride ldc) = the
+// folded sum.
+void gemmInt8Portable(const uint8_t* Au, const float* Sw, int64_t nr, const int8_t* Xs, const float* Sa,
+                      const int32_t* Ca, int64_t T, int64_t lda, int64_t ldb, float* C, int64_t ldc)
 {
     for (int64_t t = 0; t < T; ++t)
         for (int64_t i = 0; i < nr; ++i) {
             float acc = 0.0f;
             for (int64_t b = 0; b < ldb; ++b) {
-                int32_t dot = negSums[i * ldb + b];
-                const int8_t* a = Aq + i * lda + b * kQBlock;
-                const uint8_t* x = Xu + t * lda + b * kQBlock;
+                int32_t dot = Ca[t * ldb + b];
+                const uint8_t* a = Au + i * lda + b * kQBlock;
+                const int8_t* x = Xs + t * lda + b * kQBlock;
                 for (int64_t j = 0; j < kQBlock; ++j)
-                    dot += int32_t{x[j]} * int32_t{a[j]};
+                    dot += int32_t{a[j]} * int32_t{x[j]};
                 acc = std::fma(static_cast<float>(dot), Sa[t * ldb + b] * Sw[i * ldb + b], acc);
             }
             C[t * ldc + i] = acc;
@@ -802,14 +816,96 @@ __attribute__((target("avx512f,avx512bw"))) void quantizeBlocksAvx512(const floa
     }
 }
 
-// C[MR][16 NV] = the folded sums of MR quantized rows (row stride lda bytes; scales and negated
-// sums at stride ldb = blocks) against a packed token tile B ([k / 4][16 NV tokens][4 bytes],
-// offset bytes) with its scales Sa ([block][16 NV]). Per block and 4 columns NV loads of B, MR
-// broadcasts of a row's 4 bytes and MR * NV VPDPBUSD (64 multiply-adds each); per block and row
-// the sum starts at -128 rs (a broadcast), then one conversion, multiply and FMA per register.
+// One row's blocks of 32 columns [0, blocks) decoded from its codes and rounded, as
+// decodeRowFromOffsets (without scales: t_j (e1 + e2)_j, an f32 sum then an f32 product) followed
+// by quantizeBlocksAvx512 compute them, stored with the offset (u = q + 128): the same bits,
+// without the f32 row in memory. D = 4 or 8 (a block holds whole vectors; 16 columns are 16 / D
+// vectors, loaded and joined in a register). The codes are read where they lie (stage 1 a byte
+// per 64 rows and vector; stage 2 a byte, or a nibble of a byte per 32); the divisions of 16
+// blocks run as one vector division (IEEE division rounds the same in a lane as in a scalar).
+struct RowCodes {
+    const uint8_t* codes1; // the row's stage-1 code of vector v at codes1[64 v]
+    const uint8_t* codes2; // stage 2: codes2[stride2 v] (>> shift2 & 15 for nibbles); null: none
+    int64_t stride2;
+    unsigned shift2;
+    bool nibbles2;
+};
+
+template <int D>
+__attribute__((target("avx512f"))) inline __m512 entries16(const float* books, const uint32_t* off)
+{
+    if constexpr (D == 8) {
+        const __m512d lo = _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(books + off[0])));
+        return _mm512_castpd_ps(_mm512_insertf64x4(lo, _mm256_castps_pd(_mm256_loadu_ps(books + off[1])), 1));
+    } else {
+        __m512 r = _mm512_castps128_ps512(_mm_loadu_ps(books + off[0]));
+        r = _mm512_insertf32x4(r, _mm_loadu_ps(books + off[1]), 1);
+        r = _mm512_insertf32x4(r, _mm_loadu_ps(books + off[2]), 2);
+        return _mm512_insertf32x4(r, _mm_loadu_ps(books + off[3]), 3);
+    }
+}
+
+template <int D, bool kTwoStages>
+__attribute__((target("avx512f,avx512bw"))) void
+decodeQuantizeAvx512(const float* books, const uint32_t* bookOf, uint32_t m1, const RowCodes& rc, const float* colScale,
+                     int64_t blocks, uint8_t* u, float* scales)
+{
+    static_assert(kQBlock == 32 && (D == 4 || D == 8));
+    constexpr int64_t kVecs = kQBlock / D; // vectors per block
+    constexpr int64_t kGroup16 = 16;       // blocks per vector division
+    alignas(64) float x[kGroup16][kQBlock];
+    alignas(64) float largest[kGroup16];
+    alignas(64) float inv[kGroup16];
+    const __m512i offset = _mm512_set1_epi32(128);
+    for (int64_t g0 = 0; g0 < blocks; g0 += kGroup16) {
+        const int64_t n = std::min(kGroup16, blocks - g0);
+        for (int64_t g = 0; g < n; ++g) {
+            const int64_t v0 = (g0 + g) * kVecs;
+            uint32_t off1[kVecs], off2[kVecs];
+            for (int64_t k = 0; k < kVecs; ++k) {
+                const int64_t v = v0 + k;
+                const uint32_t base = bookOf[v];
+                off1[k] = base + uint32_t{rc.codes1[v * kInterleave]} * D;
+                if constexpr (kTwoStages) {
+                    const uint32_t c = rc.codes2[v * rc.stride2];
+                    off2[k] = base + (m1 + (rc.nibbles2 ? (c >> rc.shift2) & 15u : c)) * D;
+                }
+            }
+            __m512 h[2];
+            for (int half = 0; half < 2; ++half) {
+                __m512 e = entries16<D>(books, off1 + half * kVecs / 2);
+                if constexpr (kTwoStages)
+                    e = _mm512_add_ps(e, entries16<D>(books, off2 + half * kVecs / 2));
+                h[half] = _mm512_mul_ps(_mm512_loadu_ps(colScale + (g0 + g) * kQBlock + 16 * half), e);
+                _mm512_store_ps(x[g] + 16 * half, h[half]);
+            }
+            largest[g] = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(h[0]), _mm512_abs_ps(h[1])));
+        }
+        const __mmask16 lanes = static_cast<__mmask16>((1u << n) - 1);
+        const __m512 l = _mm512_maskz_loadu_ps(lanes, largest);
+        const __mmask16 positive = _mm512_mask_cmp_ps_mask(lanes, l, _mm512_setzero_ps(), _CMP_GT_OQ);
+        _mm512_store_ps(inv, _mm512_maskz_div_ps(positive, _mm512_set1_ps(127.0f), l));
+        _mm512_mask_storeu_ps(scales + g0, lanes, _mm512_div_ps(l, _mm512_set1_ps(127.0f)));
+        for (int64_t g = 0; g < n; ++g) {
+            const __m512 s = _mm512_set1_ps(inv[g]);
+            for (int half = 0; half < 2; ++half) {
+                const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_load_ps(x[g] + 16 * half), s));
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(u + (g0 + g) * kQBlock + 16 * half),
+                                 _mm512_cvtepi32_epi8(_mm512_add_epi32(q, offset)));
+            }
+        }
+    }
+}
+
+// C[MR][16 NV] = the folded sums of MR quantized rows (offset bytes, row stride lda; scales at
+// stride ldb = blocks) against a packed token tile B ([k / 4][16 NV tokens][4 signed bytes]) with
+// its scales Sa and corrections Ca ([block][16 NV] each). Per block and 4 columns NV loads of B,
+// MR broadcasts of a row's 4 bytes and MR * NV VPDPBUSD (64 multiply-adds each); per block the
+// sums start at the tokens' corrections (NV loads), then one conversion, multiply and FMA per
+// register.
 template <int MR, int NV>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void
-gemmInt8Vnni(const int8_t* A, const float* Sw, const int32_t* negSums, const uint8_t* B, const float* Sa, int64_t lda,
+gemmInt8Vnni(const uint8_t* A, const float* Sw, const int8_t* B, const float* Sa, const int32_t* Ca, int64_t lda,
              int64_t ldb, float* C)
 {
     constexpr int NR = 16 * NV;
@@ -821,15 +917,15 @@ gemmInt8Vnni(const int8_t* A, const float* Sw, const int32_t* negSums, const uin
             acc[r][v] = _mm512_setzero_ps();
     for (int64_t b = 0; b < ldb; ++b) {
         __m512i dot[MR][NV];
-#pragma GCC unroll 8
-        for (int r = 0; r < MR; ++r) {
-            const __m512i start = _mm512_set1_epi32(negSums[r * ldb + b]);
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v)
+        for (int v = 0; v < NV; ++v) {
+            const __m512i start = _mm512_loadu_si512(Ca + b * NR + v * 16);
+#pragma GCC unroll 8
+            for (int r = 0; r < MR; ++r)
                 dot[r][v] = start;
         }
-        const uint8_t* Bb = B + b * kQBlock * NR;
-        const int8_t* Ab = A + b * kQBlock;
+        const int8_t* Bb = B + b * kQBlock * NR;
+        const uint8_t* Ab = A + b * kQBlock;
 #pragma GCC unroll 8
         for (int kq = 0; kq < kQBlock / 4; ++kq) {
             __m512i bv[NV];
@@ -843,7 +939,7 @@ gemmInt8Vnni(const int8_t* A, const float* Sw, const int32_t* negSums, const uin
                 const __m512i a = _mm512_set1_epi32(four);
 #pragma GCC unroll 4
                 for (int v = 0; v < NV; ++v)
-                    dot[r][v] = _mm512_dpbusd_epi32(dot[r][v], bv[v], a);
+                    dot[r][v] = _mm512_dpbusd_epi32(dot[r][v], a, bv[v]);
             }
         }
         __m512 sa[NV];
@@ -863,6 +959,22 @@ gemmInt8Vnni(const int8_t* A, const float* Sw, const int32_t* negSums, const uin
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v)
             _mm512_storeu_ps(C + r * NR + v * 16, acc[r][v]);
+}
+// y[i] = fma(rs[i], c[i * stride], rm[i] * sx) for i < n: one token's outputs of a block of rows
+// from the kernels' tiles (C[row][token], `stride` tokens per row), 16 rows per store.
+__attribute__((target("avx512f"))) void finishRowsAvx512(const float* c, int64_t stride, int64_t n, const float* rs,
+                                                         const float* rm, float sx, float* y)
+{
+    const __m512i index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32(static_cast<int>(stride)));
+    const __m512 s = _mm512_set1_ps(sx);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
+        const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, index, c + i * stride, 4);
+        const __m512 r =
+            _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, rs + i), v, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, rm + i), s));
+        _mm512_mask_storeu_ps(y + i, k, r);
+    }
 }
 #pragma GCC diagnostic pop
 #else
@@ -1489,11 +1601,12 @@ void QuantizedLinear::matMulInt8(const float* X, int64_t T, float* Y, bool vnni)
         quantizeBlocksPortable(in, n, q, scales, negSums);
     };
     // The calling thread's scratch, taken out of its slot for the call (as matVecInt8's): the
-    // tokens in offset bytes, [tile][k / 4][NR][4] (VNNI) or [t][k] (portable), their block
-    // scales [tile][block][NR] or [t][block], and sum(x_t).
+    // tokens in signed bytes, [tile][k / 4][NR][4] (VNNI) or [t][k] (portable), their block
+    // scales and corrections [tile][block][NR] or [t][block], and sum(x_t).
     struct CallScratch {
-        std::vector<uint8_t> Xu;
+        std::vector<int8_t> Xs;
         std::vector<float> Sa, sx;
+        std::vector<int32_t> Ca;
     };
     thread_local CallScratch threadScratch;
     CallScratch call = std::move(threadScratch);
@@ -1502,91 +1615,118 @@ void QuantizedLinear::matMulInt8(const float* X, int64_t T, float* Y, bool vnni)
         CallScratch& from;
         ~PutBack() { threadScratch = std::move(from); }
     } putBack{call};
-    call.Xu.assign(static_cast<size_t>(tiles * NR * Kp), uint8_t{128}); // padding tokens: p = 0
+    call.Xs.assign(static_cast<size_t>(tiles * NR * Kp), int8_t{0}); // padding tokens: p = 0
     call.Sa.assign(static_cast<size_t>(tiles * NR * nB), 0.0f);
+    call.Ca.assign(static_cast<size_t>(tiles * NR * nB), 0);
     call.sx.resize(static_cast<size_t>(T));
-    uint8_t* const Xu = call.Xu.data();
+    int8_t* const Xs = call.Xs.data();
     float* const Sa = call.Sa.data();
+    int32_t* const Ca = call.Ca.data();
     tbb::parallel_for(tbb::blocked_range<int64_t>(0, T, 4), [&](const tbb::blocked_range<int64_t>& range) {
         thread_local std::vector<float> row;
         thread_local std::vector<int8_t> q;
         thread_local std::vector<float> scales;
+        thread_local std::vector<int32_t> corrections;
         row.assign(static_cast<size_t>(Kp), 0.0f);
         q.resize(static_cast<size_t>(Kp));
         scales.resize(static_cast<size_t>(nB));
+        corrections.resize(static_cast<size_t>(nB));
         for (int64_t t = range.begin(); t != range.end(); ++t) {
             std::copy(X + t * K, X + (t + 1) * K, row.begin());
-            quantize(row.data(), Kp, q.data(), scales.data(), nullptr);
+            quantize(row.data(), Kp, q.data(), scales.data(), corrections.data());
             const int64_t tile = t / NR, u = t % NR;
-            for (int64_t k = 0; k < Kp; ++k)
-                Xu[((tile * Kp + k - k % 4) * NR) + u * 4 + k % 4] =
-                    static_cast<uint8_t>(static_cast<uint8_t>(q[static_cast<size_t>(k)]) ^ 0x80u);
-            for (int64_t b = 0; b < nB; ++b)
+            for (int64_t k = 0; k < Kp; k += 4) // 4 bytes at a time into the tile
+                std::memcpy(Xs + (tile * Kp + k) * NR + u * 4, q.data() + k, 4);
+            for (int64_t b = 0; b < nB; ++b) {
                 Sa[(tile * nB + b) * NR + u] = scales[static_cast<size_t>(b)];
+                Ca[(tile * nB + b) * NR + u] = corrections[static_cast<size_t>(b)];
+            }
             call.sx[static_cast<size_t>(t)] = sumOf(X + t * K, K);
         }
     });
 
     const int64_t blocks = (m_rows + kDecodeRows - 1) / kDecodeRows;
     const int64_t paddedRows = (kDecodeRows + MR - 1) / MR * MR;
-    constexpr int64_t kChunk = 8; // rows decoded to f32 at a time before rounding
     tbb::parallel_for(tbb::blocked_range<int64_t>(0, blocks, 1), [&](const tbb::blocked_range<int64_t>& range) {
-        // This worker's scratch: a few decoded rows, a block of rounded rows with their scales and
-        // sums, the folded sums. Nothing inside waits for other tasks, so thread_local is safe.
+        // This worker's scratch: a block of rounded rows (offset bytes) with their scales, the
+        // folded sums. Nothing inside waits for other tasks, so thread_local is safe.
         struct Scratch {
-            std::vector<float> F, Sw, C, sums;
-            std::vector<int8_t> Aq;
-            std::vector<int32_t> negSums;
+            std::vector<float> Sw, C;
+            std::vector<uint8_t> Au;
         };
         thread_local Scratch s;
-        s.F.resize(static_cast<size_t>(kChunk * Kp));
-        s.Aq.resize(static_cast<size_t>(paddedRows * Kp));
+        s.Au.resize(static_cast<size_t>(paddedRows * Kp));
         s.Sw.resize(static_cast<size_t>(paddedRows * nB));
-        s.negSums.resize(static_cast<size_t>(paddedRows * nB));
         s.C.resize(static_cast<size_t>(tiles * NR * paddedRows));
-        s.sums.resize(static_cast<size_t>(paddedRows));
         for (int64_t blk = range.begin(); blk != range.end(); ++blk) {
             const int64_t r0 = blk * kDecodeRows, nb = std::min(kDecodeRows, m_rows - r0);
             const int64_t nbp = (nb + MR - 1) / MR * MR;
-            for (int64_t c0 = 0; c0 < nb; c0 += kChunk) {
-                const int64_t n = std::min(kChunk, nb - c0);
-                decodeRows(r0 + c0, n, s.F.data(), Kp, false);
-                for (int64_t i = 0; i < n; ++i) {
-                    std::fill(s.F.begin() + i * Kp + K, s.F.begin() + (i + 1) * Kp, 0.0f);
-                    quantize(s.F.data() + i * Kp, Kp, s.Aq.data() + (c0 + i) * Kp, s.Sw.data() + (c0 + i) * nB,
-                             s.negSums.data() + (c0 + i) * nB);
-                }
-            }
-            std::fill(s.Aq.begin() + nb * Kp, s.Aq.begin() + nbp * Kp, int8_t{0});
+            decodeQuantizeRows(r0, nb, Kp, s.Au.data(), s.Sw.data(), vnni);
+            std::fill(s.Au.begin() + nb * Kp, s.Au.begin() + nbp * Kp, uint8_t{128}); // padding rows: q = 0
             std::fill(s.Sw.begin() + nb * nB, s.Sw.begin() + nbp * nB, 0.0f);
-            std::fill(s.negSums.begin() + nb * nB, s.negSums.begin() + nbp * nB, 0);
             if (!vnni) {
                 // C[t][i]: the twin, token by token.
-                gemmInt8Portable(s.Aq.data(), s.Sw.data(), s.negSums.data(), nb, Xu, Sa, T, Kp, nB, s.C.data(), nb);
+                gemmInt8Portable(s.Au.data(), s.Sw.data(), nb, Xs, Sa, Ca, T, Kp, nB, s.C.data(), nb);
                 for (int64_t t = 0; t < T; ++t)
                     for (int64_t i = 0; i < nb; ++i)
                         Y[t * m_rows + r0 + i] =
-                            m_rowScale[static_cast<size_t>(r0 + i)] * s.C[static_cast<size_t>(t * nb + i)] +
-                            m_rowMean[static_cast<size_t>(r0 + i)] * call.sx[static_cast<size_t>(t)];
+                            std::fma(m_rowScale[static_cast<size_t>(r0 + i)], s.C[static_cast<size_t>(t * nb + i)],
+                                     m_rowMean[static_cast<size_t>(r0 + i)] * call.sx[static_cast<size_t>(t)]);
                 continue;
             }
 #if defined(__x86_64__)
-            // C[tile][row][NR]: per token tile, every row tile (the tile's tokens stay in L2).
+            // C[tile][row][NR]: per token tile, every row tile (the tile's tokens stay in L2), then
+            // that tile's outputs (their stores to Y overlap the next tile's products).
             const auto kernel = wide ? &gemmInt8Vnni<4, 2> : &gemmInt8Vnni<8, 1>;
-            for (int64_t tile = 0; tile < tiles; ++tile)
+            for (int64_t tile = 0; tile < tiles; ++tile) {
+                float* C = s.C.data() + tile * nbp * NR;
                 for (int64_t i0 = 0; i0 < nbp; i0 += MR)
-                    kernel(s.Aq.data() + i0 * Kp, s.Sw.data() + i0 * nB, s.negSums.data() + i0 * nB,
-                           Xu + tile * Kp * NR, Sa + tile * nB * NR, Kp, nB, s.C.data() + (tile * nbp + i0) * NR);
-            for (int64_t t = 0; t < T; ++t) {
-                const float* c = s.C.data() + (t / NR * nbp) * NR + t % NR;
-                for (int64_t i = 0; i < nb; ++i)
-                    Y[t * m_rows + r0 + i] = m_rowScale[static_cast<size_t>(r0 + i)] * c[i * NR] +
-                                             m_rowMean[static_cast<size_t>(r0 + i)] * call.sx[static_cast<size_t>(t)];
+                    kernel(s.Au.data() + i0 * Kp, s.Sw.data() + i0 * nB, Xs + tile * Kp * NR, Sa + tile * nB * NR,
+                           Ca + tile * nB * NR, Kp, nB, C + i0 * NR);
+                for (int64_t u = 0; u < NR && tile * NR + u < T; ++u) {
+                    const int64_t t = tile * NR + u;
+                    finishRowsAvx512(C + u, NR, nb, m_rowScale.data() + r0, m_rowMean.data() + r0,
+                                     call.sx[static_cast<size_t>(t)], Y + t * m_rows + r0);
+                }
             }
 #endif
         }
     });
 }
+
+// The offsets in m_books of row i's entries (off1: stage 1; off2: stage 2 when there is one),
+// d floats per entry.
+void QuantizedLinear::rowOffsets(int64_t i, uint32_t* off1, uint32_t* off2) const
+{
+    const auto d = static_cast<uint32_t>(m_d);
+    const int64_t slot0 = (i / kInterleave) * m_vpr * kInterleave + i % kInterleave; // (i, v): slot0 + 64 v
+    const int64_t nibble0 = (i / kInterleave) * m_vpr * kInterleave / 2 + i % 32;    // (i, v): + 32 v
+    const unsigned nibbleShift = i % kInterleave / 32 * 4;
+    for (int64_t v = 0; v < m_vpr; ++v) {
+        const uint32_t base = m_bookOf[static_cast<size_t>(v)];
+        off1[v] = base + loadCode(m_codes1.data(), m_width1, slot0 + v * kInterleave) * d;
+        if (m_m2 > 0) {
+            const uint32_t b = m_nibbles2
+                                   ? (m_codes2[static_cast<size_t>(nibble0 + v * kInterleave / 2)] >> nibbleShift) & 15u
+                                   : loadCode(m_codes2.data(), m_width2, slot0 + v * kInterleave);
+            off2[v] = base + (static_cast<uint32_t>(m_m1) + b) * d;
+        }
+    }
+}
+
+// The codebook offsets of a row, the calling thread's, kept between calls (the products decode a
+// few rows at a time: nothing is allocated once warm). Nothing that uses them waits.
+namespace {
+struct RowOffsets {
+    std::vector<uint32_t> off1, off2;
+    void resize(int64_t vpr)
+    {
+        off1.resize(static_cast<size_t>(vpr));
+        off2.resize(static_cast<size_t>(vpr));
+    }
+};
+thread_local RowOffsets tOffsets;
+} // namespace
 
 // Rows [row0, row0 + count) into out (count x cols). kWithScales: W itself, computed exactly as
 // decode() does; else the normalized part t_j * (C1[a] + C2[b])_j that matMulDecoded scales later.
@@ -1594,27 +1734,79 @@ void QuantizedLinear::matMulInt8(const float* X, int64_t T, float* Y, bool vnni)
 template <int D, bool kTwoStages, bool kWithScales>
 void QuantizedLinear::decodeRowsImpl(int64_t row0, int64_t count, float* out, int64_t ld) const
 {
-    const auto d = static_cast<uint32_t>(D > 0 ? D : m_d);
-    std::vector<uint32_t> off1(static_cast<size_t>(m_vpr)), off2(static_cast<size_t>(m_vpr));
+    tOffsets.resize(m_vpr);
+    uint32_t* off1 = tOffsets.off1.data();
+    uint32_t* off2 = tOffsets.off2.data();
     for (int64_t i = row0; i < row0 + count; ++i) {
-        float* row = out + (i - row0) * ld;
-        const float s = m_rowScale[static_cast<size_t>(i)], mu = m_rowMean[static_cast<size_t>(i)];
         // First the codebook offsets of the row's entries (the branchy part), then the arithmetic.
-        const int64_t slot0 = (i / kInterleave) * m_vpr * kInterleave + i % kInterleave; // (i, v): slot0 + 64 v
-        const int64_t nibble0 = (i / kInterleave) * m_vpr * kInterleave / 2 + i % 32;    // (i, v): + 32 v
-        const unsigned nibbleShift = i % kInterleave / 32 * 4;
-        for (int64_t v = 0; v < m_vpr; ++v) {
-            const uint32_t base = m_bookOf[static_cast<size_t>(v)];
-            off1[static_cast<size_t>(v)] = base + loadCode(m_codes1.data(), m_width1, slot0 + v * kInterleave) * d;
-            if constexpr (kTwoStages) {
-                const uint32_t b =
-                    m_nibbles2 ? (m_codes2[static_cast<size_t>(nibble0 + v * kInterleave / 2)] >> nibbleShift) & 15u
-                               : loadCode(m_codes2.data(), m_width2, slot0 + v * kInterleave);
-                off2[static_cast<size_t>(v)] = base + (static_cast<uint32_t>(m_m1) + b) * d;
+        rowOffsets(i, off1, off2);
+        decodeRowFromOffsets<D, kTwoStages, kWithScales>(m_books.data(), off1, off2, m_colScale.data(), m_d, m_cols,
+                                                         m_rowScale[static_cast<size_t>(i)],
+                                                         m_rowMean[static_cast<size_t>(i)], out + (i - row0) * ld);
+    }
+}
+
+void QuantizedLinear::decodeQuantizeRows(int64_t row0, int64_t count, int64_t Kp, uint8_t* u, float* scales,
+                                         bool simd) const
+{
+    const int64_t nB = Kp / kQBlock;
+#if defined(__x86_64__)
+    if (simd && (m_d == 4 || m_d == 8) && m_width1 == 1 && m_width2 <= 1) {
+        const bool two = m_m2 > 0;
+        const auto kernel = m_d == 8 ? (two ? &decodeQuantizeAvx512<8, true> : &decodeQuantizeAvx512<8, false>)
+                                     : (two ? &decodeQuantizeAvx512<4, true> : &decodeQuantizeAvx512<4, false>);
+        const int64_t full = m_cols / kQBlock; // blocks inside the row
+        const auto d = static_cast<uint32_t>(m_d), m1 = static_cast<uint32_t>(m_m1);
+        for (int64_t i = row0; i < row0 + count; ++i) {
+            const int64_t slot0 = (i / kInterleave) * m_vpr * kInterleave + i % kInterleave;
+            RowCodes rc{m_codes1.data() + slot0, nullptr, kInterleave, 0, m_nibbles2};
+            if (two && m_nibbles2) {
+                rc.codes2 = m_codes2.data() + (i / kInterleave) * m_vpr * kInterleave / 2 + i % 32;
+                rc.stride2 = kInterleave / 2;
+                rc.shift2 = static_cast<unsigned>(i % kInterleave / 32 * 4);
+            } else if (two) {
+                rc.codes2 = m_codes2.data() + slot0;
+            }
+            uint8_t* ui = u + (i - row0) * Kp;
+            float* si = scales + (i - row0) * nB;
+            kernel(m_books.data(), m_bookOf.data(), m1, rc, m_colScale.data(), full, ui, si);
+            if (full < nB) { // the partial last block: decodeRowFromOffsets' numbers, zeros after the row
+                float tail[kQBlock] = {};
+                for (int64_t j = full * kQBlock; j < m_cols; ++j) {
+                    const int64_t v = j / m_d, k = j % m_d;
+                    const uint32_t base = m_bookOf[static_cast<size_t>(v)];
+                    float value = m_books[base + uint32_t{rc.codes1[v * kInterleave]} * d + static_cast<uint32_t>(k)];
+                    if (two) {
+                        const uint32_t c = rc.codes2[v * rc.stride2];
+                        value += m_books[base + (m1 + (rc.nibbles2 ? (c >> rc.shift2) & 15u : c)) * d +
+                                         static_cast<uint32_t>(k)];
+                    }
+                    tail[j - full * kQBlock] = m_colScale[static_cast<size_t>(j)] * value;
+                }
+                auto* qt = reinterpret_cast<int8_t*>(ui + full * kQBlock);
+                quantizeBlocksAvx512(tail, kQBlock, qt, si + full, nullptr);
+                for (int64_t j = 0; j < kQBlock; ++j)
+                    ui[full * kQBlock + j] ^= 0x80u; // q + 128
             }
         }
-        decodeRowFromOffsets<D, kTwoStages, kWithScales>(m_books.data(), off1.data(), off2.data(), m_colScale.data(),
-                                                         m_d, m_cols, s, mu, row);
+        return;
+    }
+#endif
+    // The definition: each row decoded to f32 (zeros after it), rounded by blocks, offset by 128.
+    thread_local std::vector<float> row;
+    row.assign(static_cast<size_t>(Kp), 0.0f);
+    for (int64_t i = row0; i < row0 + count; ++i) {
+        uint8_t* ui = u + (i - row0) * Kp;
+        auto* qi = reinterpret_cast<int8_t*>(ui);
+        decodeRows(i, 1, row.data(), Kp, false);
+#if defined(__x86_64__)
+        if (simd)
+            quantizeBlocksAvx512(row.data(), Kp, qi, scales + (i - row0) * nB, nullptr);
+        else
+#endif
+            quantizeBlocksPortable(row.data(), Kp, qi, scales + (i - row0) * nB, nullptr);
+        for (int64_t j = 0; j < Kp; ++j)
+            ui[j] ^= 0x80u; // q + 128
     }
 }
 

@@ -63,11 +63,11 @@ Tables fastestTables() noexcept;
 //
 // Int8: the decoded rows and the tokens rounded to int8 with one scale per 32 columns (per row,
 // per token: llama.cpp's Q8 blocks), integer dot products per block with AVX-512 VNNI's VPDPBUSD
-// (unsigned x signed bytes: the tokens offset by 128, the row's block sums correct it), one FMA per
-// block folding the products of the two scales. Its portable twin computes the same integers and
-// the same f32 operations: bit-identical. Its error against F32 is about 1% of an output's size
-// on Gaussian data (tests hold a bound), like the int8 tables'; the default of a matrix built with
-// Tables::Int8 where the CPU has VNNI (else F32).
+// (unsigned x signed bytes: the rows offset by 128, each token's block sums correct it, once per
+// token rather than per row), one FMA per block folding the products of the two scales. Its
+// portable twin computes the same integers and the same f32 operations: bit-identical. Its error
+// against F32 is about 1% of an output's size on Gaussian data (tests hold a bound), like the
+// int8 tables'; the default of a matrix built with Tables::Int8 where the CPU has VNNI (else F32).
 enum class Gemm { F32, Bf16, Int8 };
 const char* gemmName(Gemm gemm) noexcept;
 // Whether this CPU has VPDPBUSD (AVX512_VNNI); without it Int8 runs the (slow) portable twin.
@@ -132,9 +132,9 @@ public:
     //  - With Gemm::Bf16, blocks of rows are decoded to bf16 and X is packed to bf16 once; an
     //    8 rows x 32 tokens (8 x 16 for T <= 16) VDPBF16PS kernel multiplies them (novaq_bench
     //    --matvec, "decode + bf16 dot kernel"; ~0.6x the FMA kernel on the Xeon measured).
-    //  - With Gemm::Int8, X is rounded to int8 once per call, blocks of rows are decoded a few
-    //    rows at a time and rounded, and a 4 rows x 32 tokens (8 x 16 for T <= 16) VPDPBUSD kernel
-    //    multiplies them (novaq_bench --matvec, "decode + int8 VNNI kernel": 2.0-2.5x the FMA
+    //  - With Gemm::Int8, X is rounded to int8 once per call, blocks of rows are decoded and
+    //    rounded in one pass (AVX-512, d 4 and 8), and a 4 rows x 32 tokens (8 x 16 for T <= 16)
+    //    VPDPBUSD kernel multiplies them (novaq_bench --matvec, "decode + int8 VNNI kernel": 2.0-2.5x the FMA
     //    kernel's rate on 2048 x 5632, T = 256, one thread). Scratch per thread is kept between
     //    calls (thread_local): a warm call allocates nothing.
     // matMul looks up with this matrix's tables; the crossover follows them. Int8 tables (VBMI)
@@ -145,7 +145,10 @@ public:
     // with novaq_bench --matvec; the f32-table figures above stand. With the int8 product (VNNI,
     // the default with int8 tables) decoding pays sooner: on 2048 x 5632, one thread, at a load
     // of 11 the kernel ran 2.0-2.5x the FMA kernel at T = 256; the passes and the int8 product
-    // cost the same near T ~ 64 at 1.5 bits (model: 55) and ~ 32 at 2 bits (model: 24).
+    // cost the same near T ~ 64 at 1.5 bits (model: 55) and ~ 32 at 2 bits (model: 24). Since the
+    // one-pass decode the kernel's cost per weight and token is 0.4x the figure that model used
+    // (kInt8Dot, re-measured on the 1B model's prompt): on 5632 x 2048 the model now decodes from
+    // T ~ 64 at 1.5 bits (before: never below 640, and the 1.5-bit prompt ran look-ups).
     void matMul(const float* X, int64_t T, float* Y) const;
     void matMulLookup(const float* X, int64_t T, float* Y, SimdLevel level = SimdLevel::Best) const;
     // Without a Gemm: this matrix's gemm().
@@ -169,7 +172,11 @@ private:
     void buildTables(const float* x, float* table) const;
     void matVecInt8(const float* x, float* y, SimdLevel level) const;
     void lookupSums(const float* table, SimdLevel level, float* sums) const;
+    void rowOffsets(int64_t i, uint32_t* off1, uint32_t* off2) const;
     void decodeRows(int64_t row0, int64_t count, float* out, int64_t ld, bool withScales) const;
+    // Rows decoded (as decodeRows without scales) and rounded to int8 by blocks of 32 columns,
+    // stored offset by 128 (u: Kp bytes per row; block scales: Kp / 32 per row).
+    void decodeQuantizeRows(int64_t row0, int64_t count, int64_t Kp, uint8_t* u, float* scales, bool simd) const;
     void matMulBf16(const float* X, int64_t T, float* Y, bool fast) const;
     void matMulInt8(const float* X, int64_t T, float* Y, bool vnni) const;
     template <int D, bool kTwoStages, bool kWithScales>
