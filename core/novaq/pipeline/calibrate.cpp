@@ -215,23 +215,22 @@ void Calibrator::stepWindow(const LlamaModel& model, int layer, Stream& s, int64
     const LlamaLayer& block = model.layers[static_cast<size_t>(layer)];
     const int64_t T = m_ctx, dim = c.dim, qDim = c.qDim();
     float* h = s.hidden.data() + w * T * dim;
-    std::vector<float> local, x;
-    float* att = s.att.empty() ? nullptr : s.att.data() + w * T * qDim;
-    if (!att && from < 1 && to > 1) { // made and used here, not kept
-        local.resize(static_cast<size_t>(T * qDim));
-        att = local.data();
-    }
-    if (!att && from <= 1 && to >= 1)
-        internalError("calibration: the attention output is not kept");
-    // The input of site p into out (T x its width): the attention output as kept; the others
-    // from the residual stream (down's through the MLP's gate and up).
+    if (from == static_cast<int>(LinearInput::AttentionOutput))
+        internalError("calibration: a stream never stops at the attention output");
+    // The attention output, made here from the block's input (the residual stream does not
+    // change before o) and not kept: two streams of it are tokens x q dim each.
+    std::vector<float> att, x;
+    if (from < 1 && to >= 1)
+        att.resize(static_cast<size_t>(T * qDim));
+    // The input of site p into out (T x its width): the attention output as made above; the
+    // others from the residual stream (down's through the MLP's gate and up).
     const auto inputOf = [&](int p, float* out) {
         switch (static_cast<LinearInput>(p)) {
         case LinearInput::Attention:
             rmsNorm(h, block.attnNorm, c.normEps, T, dim, out);
             break;
         case LinearInput::AttentionOutput:
-            std::copy_n(att, T * qDim, out);
+            std::copy_n(att.data(), T * qDim, out);
             break;
         case LinearInput::Mlp:
             rmsNorm(h, block.ffnNorm, c.normEps, T, dim, out);
@@ -249,10 +248,10 @@ void Calibrator::stepWindow(const LlamaModel& model, int layer, Stream& s, int64
             x.resize(static_cast<size_t>(T * dim));
             inputOf(p, x.data());
             KvCache cache(c, T);
-            forwardLayerPart(model, layer, LinearInput::Attention, x.data(), h, T, &cache, att);
+            forwardLayerPart(model, layer, LinearInput::Attention, x.data(), h, T, &cache, att.data());
         } else if (p == static_cast<int>(LinearInput::AttentionOutput)) {
             x.resize(static_cast<size_t>(T * dim)); // the MLP's input, made again by inputOf when asked for
-            forwardLayerPart(model, layer, LinearInput::AttentionOutput, att, h, T, nullptr, x.data());
+            forwardLayerPart(model, layer, LinearInput::AttentionOutput, att.data(), h, T, nullptr, x.data());
         } else if (p == static_cast<int>(LinearInput::MlpDown)) {
             x.resize(static_cast<size_t>(T * c.hiddenDim));
             inputOf(p, x.data());
@@ -277,7 +276,6 @@ void Calibrator::finishBlock(Stream& s, const LlamaModel& model, double& seconds
         tbb::parallel_for(int64_t(0), m_endWindow - m_firstWindow,
                           [&](int64_t w) { stepWindow(model, m_layer, s, w, s.part, 4, nullptr); });
     s.part = 0;
-    std::vector<float>().swap(s.att);
     seconds += secondsSince(t0);
     checkCancel(m_cancel);
 }
@@ -323,10 +321,6 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
     const int teacherTo = products ? 4 : p;
     if (output ? m_outputDone : (m_student.part > p || (teacher && m_teacher.part > p)))
         internalError("calibration statistics asked for out of order");
-    const int64_t tokens = (m_endWindow - m_firstWindow) * m_ctx;
-    for (Stream* s : {&m_student, &m_teacher})
-        if (!output && s->part < 1 && p == 1 && (s == &m_student || teacher))
-            s->att.resize(static_cast<size_t>(tokens * c.qDim()));
     Cluster& ranks = cluster();
     const int64_t perChunk = (m_windows + kChunks - 1) / kChunks;
     CalibrationSeconds& seconds = m_seconds[static_cast<size_t>(layer + 1)];
@@ -393,12 +387,15 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
         for (Stream* s : {&m_student, &m_teacher})
             *s = Stream{};
     } else {
-        m_student.part = p;
+        // The streams stop at the attention output only for its statistics: they stay at the
+        // block's input (the attention output is made again from it for o's successors).
+        const auto reached = [](int part) {
+            return part == static_cast<int>(LinearInput::AttentionOutput) ? static_cast<int>(LinearInput::Attention)
+                                                                          : part;
+        };
+        m_student.part = reached(p);
         if (teacher)
-            m_teacher.part = teacherTo;
-        for (Stream* s : {&m_student, &m_teacher})
-            if (s->part > 1)
-                std::vector<float>().swap(s->att);
+            m_teacher.part = reached(teacherTo);
         // The matrices a stream has gone past are not used again (down's input is made from
         // gate and up): the teacher's block is gone once it has passed down, before down's
         // targets and refit, the block's largest.

@@ -13,15 +13,16 @@
 // Work per block: one forward of the original block (the teacher) and one of the compressed
 // block (the student) over the calibration tokens, each resumed part by part
 // (forwardLayerPart): stopped at a site's input until that site's statistics are taken (and,
-// for the student, its layers compressed), then continued from there. Only the attention
-// output is kept between two parts (the other inputs come from the residual stream by a norm);
-// down's input (ffn wide) is made again from the MLP's input when the student ends the block.
+// for the student, its layers compressed), then continued from there. Nothing but the residual
+// stream is kept between two parts: the inputs of q/k/v and gate/up are its norms; the
+// attention output (o's input) and down's (ffn wide) are made when o's and down's statistics
+// are taken and made again when the stream goes on (o: with gate/up's; down: at the block's end).
 // H (and C) of a site are one rank update (one GEMM) per chunk of windows, shared by every
 // matrix that reads the site's input. down_proj, wider than its output, takes W C = Y_t^T X_s
 // from the teacher's outputs Y_t instead of C (ffn x ffn).
-// Memory: one block's weights (twice), the two residual streams (tokens x dim each), their
-// attention outputs (tokens x q dim) between o and gate/up, one chunk of inputs and one H and
-// C per site at a time, never the whole model.
+// Memory: one block's weights (twice, each matrix let go once its stream has passed it), the
+// two residual streams (tokens x dim each), one chunk of inputs and one H and C per site at a
+// time, never the whole model.
 //
 // On a cluster (cluster.h) each rank holds the hidden states of its own whole chunks of
 // windows only, runs the teacher and the student over them, and the chunk partials of H and
@@ -111,7 +112,6 @@ private:
     // One forward of the current block over this rank's windows, resumable at each site.
     struct Stream {
         std::vector<float> hidden; // tokens x dim: the residual stream
-        std::vector<float> att;    // tokens x q dim: the attention output, kept from o's site to gate/up's
         int part = 0;              // the site (LinearInput) whose input the stream has reached; 4: the block's end
     };
     void ensureHidden();
