@@ -206,6 +206,8 @@ private Q_SLOTS:
     void gemma3MultimodalCheckpoint();
     void calibrationAndCodeDomain_data();
     void calibrationAndCodeDomain();
+    void forwardLayerPartsGiveForwardLayer_data();
+    void forwardLayerPartsGiveForwardLayer();
 };
 
 void TestArchitectures::everyFamilyHasFixtures()
@@ -390,6 +392,65 @@ void TestArchitectures::calibrationAndCodeDomain_data()
     QTest::addColumn<QString>("family");
     for (const Architecture& a : architectures())
         QTest::newRow(a.name) << QString::fromLatin1(a.name);
+}
+
+void TestArchitectures::forwardLayerPartsGiveForwardLayer_data()
+{
+    QTest::addColumn<QString>("family");
+    for (const Architecture& a : architectures())
+        QTest::newRow(a.name) << QString::fromLatin1(a.name);
+}
+
+// Calibration resumes a block's forward part by part (forwardLayerPart): per family (fused
+// projections, q/k norms, post-norms, GELU, local layers), the parts run in turn give
+// forwardLayer's inputs at every site and its output, to the bit.
+void TestArchitectures::forwardLayerPartsGiveForwardLayer()
+{
+    QFETCH(QString, family);
+    const Architecture* arch = nullptr;
+    for (const Architecture& a : architectures())
+        if (family == QLatin1String(a.name))
+            arch = &a;
+    QVERIFY(arch);
+    QTemporaryDir tmp;
+    const fs::path dir = test::toPath(tmp.path()) / "model";
+    writeRandomModel(*arch, RandomModel{}, dir);
+    const std::unique_ptr<ModelReader> reader = openModel(dir);
+    const LlamaModel m = loadLlama(*reader);
+    const LlamaConfig& c = m.config;
+    const int64_t T = 24;
+    std::vector<float> whole = test::gaussian(static_cast<size_t>(T * c.dim), 17);
+    std::vector<float> parted = whole;
+    for (int l = 0; l < c.layers; ++l) {
+        std::vector<std::vector<float>> seen(4);
+        const InputObserver keep = [&](int, LinearInput s, const float* X, int64_t n, int64_t cols) {
+            seen[static_cast<size_t>(s)].assign(X, X + n * cols);
+        };
+        KvCache wholeCache(c, T), partCache(c, T);
+        forwardLayer(m, l, whole.data(), T, wholeCache, &keep);
+        const LlamaLayer& block = m.layers[static_cast<size_t>(l)];
+        std::vector<float> xn(static_cast<size_t>(T * c.dim)), att(static_cast<size_t>(T * c.qDim())),
+            mlp(static_cast<size_t>(T * c.dim)), down(static_cast<size_t>(T * c.hiddenDim)),
+            y(static_cast<size_t>(T * c.dim));
+        rmsNorm(parted.data(), block.attnNorm, c.normEps, T, c.dim, xn.data());
+        QCOMPARE(xn, seen[0]);
+        forwardLayerPart(m, l, LinearInput::Attention, xn.data(), parted.data(), T, &partCache, att.data());
+        QCOMPARE(att, seen[1]);
+        forwardLayerPart(m, l, LinearInput::AttentionOutput, att.data(), parted.data(), T, nullptr, mlp.data());
+        QCOMPARE(mlp, seen[2]);
+        forwardLayerPart(m, l, LinearInput::Mlp, mlp.data(), parted.data(), T, nullptr, down.data());
+        QCOMPARE(down, seen[3]);
+        const std::vector<float> before = parted;
+        forwardLayerPart(m, l, LinearInput::MlpDown, down.data(), parted.data(), T, nullptr, y.data());
+        QCOMPARE(parted, whole);
+        // down's output: what the residual added, where no post-norm comes between.
+        if (block.postFfnNorm.empty()) {
+            std::vector<float> sum(y.size());
+            for (size_t i = 0; i < y.size(); ++i)
+                sum[i] = before[i] + y[i];
+            QCOMPARE(sum, parted);
+        }
+    }
 }
 
 // Per family: teacher-guided refinement lowers the layer-output error of the compressed

@@ -44,11 +44,13 @@ struct Unpacked {
                 colScale[static_cast<size_t>(j)] = halfToFloat(q.colScale[static_cast<size_t>(j)]);
     }
 
-    // A_ij = c_j (C1[a][t] + C2[b][t]): the matrix before row scale and offset.
-    void decodeNormalized(const std::vector<float>& theta, Matrix& A) const
+    // A_ij = c_j (C1[a][t] + C2[b][t]): the matrix before row scale and offset, rows
+    // [r0, r0 + nr) of it (A is nr x N).
+    void decodeNormalized(const std::vector<float>& theta, Matrix& A, int64_t r0, int64_t nr) const
     {
-        A.resize(R, N);
-        tbb::parallel_for(int64_t(0), R, [&](int64_t i) {
+        A.resize(nr, N);
+        tbb::parallel_for(int64_t(0), nr, [&](int64_t r) {
+            const int64_t i = r0 + r;
             for (int64_t v = 0; v < vpr; ++v) {
                 const float* base =
                     theta.data() + static_cast<size_t>(subspaceOf[static_cast<size_t>(v)]) * perSubspace();
@@ -60,22 +62,24 @@ struct Unpacked {
                     const int64_t j = v * d + t;
                     if (j >= N)
                         break;
-                    A(i, j) = colScale[static_cast<size_t>(j)] * (c1[t] + (c2 ? c2[t] : 0.0f));
+                    A(r, j) = colScale[static_cast<size_t>(j)] * (c1[t] + (c2 ? c2[t] : 0.0f));
                 }
             }
         });
     }
 
-    // The adjoint of decodeNormalized: entry e of a codebook collects c_j G_ij over the
-    // (i, j) that use it. Subspaces own disjoint entries, so they run in parallel; each one
-    // sums its rows in order (the same result at any thread count).
-    void scatter(const Matrix& G, std::vector<double>& out) const
+    // The adjoint of decodeNormalized for rows [r0, r0 + G.rows()): entry e of a codebook
+    // collects c_j G_ij over the (i, j) that use it, added to out (K * perSubspace()).
+    // Subspaces own disjoint entries, so they run in parallel; each one adds its rows in order:
+    // groups of rows scattered in order give the sums of one scatter of all rows, at any
+    // thread count.
+    void scatterAdd(const Matrix& G, int64_t r0, std::vector<double>& out) const
     {
-        out.assign(static_cast<size_t>(K) * perSubspace(), 0.0);
         tbb::parallel_for(0, K, [&](int k) {
             double* base = out.data() + static_cast<size_t>(k) * perSubspace();
             const int64_t vb = subspaceBegin(vpr, K, k), ve = subspaceBegin(vpr, K, k + 1);
-            for (int64_t i = 0; i < R; ++i)
+            for (int64_t r = 0; r < G.rows(); ++r) {
+                const int64_t i = r0 + r;
                 for (int64_t v = vb; v < ve; ++v) {
                     double* c1 = base + a[static_cast<size_t>(i * vpr + v)] * static_cast<size_t>(d);
                     double* c2 = m2 ? base + (static_cast<size_t>(m1) + b[static_cast<size_t>(i * vpr + v)]) *
@@ -85,47 +89,79 @@ struct Unpacked {
                         const int64_t j = v * d + t;
                         if (j >= N)
                             break;
-                        const double g = double(G(i, j)) * colScale[static_cast<size_t>(j)];
+                        const double g = double(G(r, j)) * colScale[static_cast<size_t>(j)];
                         c1[t] += g;
                         if (c2)
                             c2[t] += g;
                     }
                 }
+            }
         });
     }
+    size_t entries() const { return static_cast<size_t>(K) * perSubspace(); }
 };
 
-// out = A H. Eigen runs one thread here (EIGEN_DONT_PARALLELIZE: TBB owns the cores), so
-// fixed blocks of rows go to TBB; each block's product does not depend on which thread ran
-// it, so the result is the same bits at any thread count. This product is almost all of the
-// refit's time (R x N x N per Hessian-vector product).
-void timesH(const Matrix& A, const Matrix& H, Matrix& out)
+using ConstMap = Eigen::Map<const Matrix>;
+
+// out = A H (A: rows x H's size, row-major). Eigen runs one thread here (EIGEN_DONT_PARALLELIZE:
+// TBB owns the cores), so fixed blocks of rows go to TBB; each block's product does not depend
+// on which thread ran it, so the result is the same bits at any thread count. This product is
+// almost all of the refit's time (R x N x N per Hessian-vector product).
+constexpr int64_t kRowBlock = 64;
+// The fit's R x N products go by groups of rows (a multiple of kRowBlock: timesH's blocks stay
+// where they were), so its scratch is a group's, not R x N (the output layer's 262 MB each).
+constexpr int64_t kGroupRows = 1024;
+
+template <typename Fn>
+void forGroups(int64_t R, const Fn& fn)
 {
-    out.resize(A.rows(), H.cols());
-    constexpr int64_t kBlock = 64;
-    const int64_t blocks = (A.rows() + kBlock - 1) / kBlock;
+    for (int64_t g0 = 0; g0 < R; g0 += kGroupRows)
+        fn(g0, std::min(kGroupRows, R - g0));
+}
+
+void timesH(const float* A, int64_t rows, const Matrix& H, Matrix& out)
+{
+    const int64_t n = H.cols();
+    out.resize(rows, n);
+    const int64_t blocks = (rows + kRowBlock - 1) / kRowBlock;
     tbb::parallel_for(int64_t(0), blocks, [&](int64_t b) {
-        const int64_t r0 = b * kBlock, nr = std::min(kBlock, int64_t(A.rows()) - r0);
-        dense::gemm(dense::Op::N, dense::Op::N, nr, H.cols(), A.cols(), A.data() + r0 * A.cols(), A.cols(), H.data(),
-                    H.cols(), out.data() + r0 * out.cols(), out.cols(), false);
+        const int64_t r0 = b * kRowBlock, nr = std::min(kRowBlock, rows - r0);
+        dense::gemm(dense::Op::N, dense::Op::N, nr, n, n, A + r0 * n, n, H.data(), n, out.data() + r0 * n, n, false);
     });
 }
 
+void timesH(const Matrix& A, const Matrix& H, Matrix& out) { timesH(A.data(), A.rows(), H, out); }
+
 // sum_ij X_ij Y_ij in double, by rows in order.
-double frobeniusDot(const Matrix& X, const Matrix& Y)
+template <typename X, typename Y>
+double frobeniusDot(const X& x, const Y& y)
 {
     double s = 0;
-    for (int64_t i = 0; i < X.rows(); ++i)
-        s += X.row(i).cast<double>().dot(Y.row(i).cast<double>());
+    for (int64_t i = 0; i < x.rows(); ++i)
+        s += x.row(i).template cast<double>().dot(y.row(i).template cast<double>());
     return s;
 }
 
-double objective(const Matrix& W, const Matrix& What, const Matrix& H)
+// tr((W - What) H (W - What)^T), by the same fixed blocks of rows as timesH, each with its own
+// difference and product (64 rows, not two R x N copies: the output layer's are 262 MB each
+// for a 32000 x 2048 matrix); the rows' sums are added in order.
+double objective(const ConstMap& W, const Matrix& What, const Matrix& H)
 {
-    const Matrix E = W - What;
-    Matrix EH;
-    timesH(E, H, EH);
-    return frobeniusDot(EH, E);
+    const int64_t R = W.rows(), n = W.cols();
+    std::vector<double> rowDot(static_cast<size_t>(R));
+    const int64_t blocks = (R + kRowBlock - 1) / kRowBlock;
+    tbb::parallel_for(int64_t(0), blocks, [&](int64_t b) {
+        const int64_t r0 = b * kRowBlock, nr = std::min(kRowBlock, R - r0);
+        const Matrix E = W.middleRows(r0, nr) - What.middleRows(r0, nr);
+        Matrix EH(nr, n);
+        dense::gemm(dense::Op::N, dense::Op::N, nr, n, n, E.data(), n, H.data(), n, EH.data(), n, false);
+        for (int64_t i = 0; i < nr; ++i)
+            rowDot[static_cast<size_t>(r0 + i)] = EH.row(i).cast<double>().dot(E.row(i).cast<double>());
+    });
+    double s = 0;
+    for (double d : rowDot)
+        s += d;
+    return s;
 }
 
 Matrix decodeMatrix(const QuantizedTensor& q)
@@ -185,10 +221,12 @@ QuantizedTensor packFit(const QuantizedTensor& q, const FitState& f)
     return fitted;
 }
 
-// Scratch matrices of the fit (R x N), reused across rounds: AH = A(theta) H survives from
-// one round's row solve to the next round's codebook solve.
+// Scratch of the fit: a group of rows of A(theta), of its product with H and of what is
+// scattered; Ax = scatter(S^2 A(theta) H) as the last row solve left it, for the next codebook
+// solve to start from.
 struct Workspace {
     Matrix A, G, AH;
+    std::vector<double> Ax;
 };
 
 // The codebooks' normal matrix applied to x: scatter(S^2 A(x) H).
@@ -196,37 +234,46 @@ void applyNormal(const Unpacked& u, const Matrix& H, const std::vector<double>& 
                  std::vector<double>& out, Workspace& ws)
 {
     std::vector<float> xf(x.begin(), x.end());
-    u.decodeNormalized(xf, ws.A);
-    for (int64_t i = 0; i < u.R; ++i)
-        ws.A.row(i) *= static_cast<float>(s[static_cast<size_t>(i)] * s[static_cast<size_t>(i)]);
-    timesH(ws.A, H, ws.G);
-    u.scatter(ws.G, out);
+    out.assign(u.entries(), 0.0);
+    forGroups(u.R, [&](int64_t g0, int64_t gn) {
+        u.decodeNormalized(xf, ws.A, g0, gn);
+        for (int64_t r = 0; r < gn; ++r)
+            ws.A.row(r) *= static_cast<float>(s[static_cast<size_t>(g0 + r)] * s[static_cast<size_t>(g0 + r)]);
+        timesH(ws.A, H, ws.G);
+        u.scatterAdd(ws.G, g0, out);
+    });
 }
 
 // The right-hand side of the codebooks' normal equations: scatter(S (W H - mu (H 1)^T)).
 std::vector<double> codebookRhs(const Unpacked& u, const Matrix& WH, const Eigen::VectorXf& H1, const FitState& f,
                                 Matrix& G)
 {
-    G = WH;
-    for (int64_t i = 0; i < u.R; ++i)
-        G.row(i) = static_cast<float>(f.s[static_cast<size_t>(i)]) *
-                   (WH.row(i) - static_cast<float>(f.mu[static_cast<size_t>(i)]) * H1.transpose());
-    std::vector<double> rhs;
-    u.scatter(G, rhs);
+    std::vector<double> rhs(u.entries(), 0.0);
+    forGroups(u.R, [&](int64_t g0, int64_t gn) {
+        G.resize(gn, u.N);
+        for (int64_t r = 0; r < gn; ++r) {
+            const auto i = static_cast<size_t>(g0 + r);
+            G.row(r) = static_cast<float>(f.s[i]) * (WH.row(g0 + r) - static_cast<float>(f.mu[i]) * H1.transpose());
+        }
+        u.scatterAdd(G, g0, rhs);
+    });
     return rhs;
 }
 
 // Jacobi preconditioner: the inverse of the normal matrix's diagonal, sum over the uses of an
 // entry of (s_i c_j)^2 H_jj (0 for unused entries). Entries are used very unevenly, so it cuts
-// the steps needed. G must be R x N.
+// the steps needed.
 std::vector<double> jacobiInverse(const Unpacked& u, const Matrix& H, const FitState& f, Matrix& G)
 {
-    std::vector<double> D;
-    for (int64_t i = 0; i < u.R; ++i)
-        for (int64_t j = 0; j < u.N; ++j)
-            G(i, j) = static_cast<float>(f.s[static_cast<size_t>(i)] * f.s[static_cast<size_t>(i)]) *
-                      u.colScale[static_cast<size_t>(j)] * H(j, j);
-    u.scatter(G, D);
+    std::vector<double> D(u.entries(), 0.0);
+    forGroups(u.R, [&](int64_t g0, int64_t gn) {
+        G.resize(gn, u.N);
+        for (int64_t r = 0; r < gn; ++r)
+            for (int64_t j = 0; j < u.N; ++j)
+                G(r, j) = static_cast<float>(f.s[static_cast<size_t>(g0 + r)] * f.s[static_cast<size_t>(g0 + r)]) *
+                          u.colScale[static_cast<size_t>(j)] * H(j, j);
+        u.scatterAdd(G, g0, D);
+    });
     for (double& v : D)
         v = v > 0 ? 1.0 / v : 0.0;
     return D;
@@ -278,45 +325,52 @@ void solveCodebooks(const Unpacked& u, const Matrix& H, const Matrix& WH, const 
     const std::vector<double> rhs = codebookRhs(u, WH, H1, f, ws.G);
     const std::vector<double> D = jacobiInverse(u, H, f, ws.G);
     std::vector<double> x(f.theta.begin(), f.theta.end()), Ax;
-    if (firstRound) {
+    if (firstRound)
         apply(x, Ax);
-    } else { // A(theta) H is there from the last row solve: only the row scales changed
-        for (int64_t i = 0; i < u.R; ++i)
-            ws.G.row(i) = static_cast<float>(f.s[static_cast<size_t>(i)] * f.s[static_cast<size_t>(i)]) * ws.AH.row(i);
-        u.scatter(ws.G, Ax);
-    }
+    else // made by the last row solve, with the row scales it found
+        Ax = std::move(ws.Ax);
     conjugateGradient(apply, rhs, D, x, Ax, iterations, negligible);
     for (size_t e = 0; e < f.theta.size(); ++e) // what the file stores
         f.theta[e] = halfToFloat(floatToHalf(static_cast<float>(x[e])));
 }
 
 // Rows: for each row the (scale, offset) minimizing ||s a + m 1 - w||_H for the codebooks
-// theta. Leaves A = A(theta) and AH = A(theta) H in the workspace.
-void solveRows(const Unpacked& u, const Matrix& H, const Matrix& W, const Matrix& WH, double hh, FitState& f,
+// theta, by groups of rows. Leaves Ax = scatter(S^2 A(theta) H) with the new scales in the
+// workspace (A(theta) H is made here anyway; the next codebook solve starts from it).
+void solveRows(const Unpacked& u, const Matrix& H, const ConstMap& W, const Matrix& WH, double hh, FitState& f,
                Workspace& ws)
 {
-    u.decodeNormalized(f.theta, ws.A);
-    timesH(ws.A, H, ws.AH);
-    for (int64_t i = 0; i < u.R; ++i) {
-        const double aHa = ws.AH.row(i).cast<double>().dot(ws.A.row(i).cast<double>());
-        const double aH1 = ws.AH.row(i).cast<double>().sum();
-        const double aHw = ws.AH.row(i).cast<double>().dot(W.row(i).cast<double>());
-        const double wH1 = WH.row(i).cast<double>().sum();
-        const double det = aHa * hh - aH1 * aH1;
-        if (det > 1e-12 * std::max(aHa * hh, 1e-30)) {
-            f.s[static_cast<size_t>(i)] = (aHw * hh - aH1 * wH1) / det;
-            f.mu[static_cast<size_t>(i)] = (aHa * wH1 - aH1 * aHw) / det;
+    ws.Ax.assign(u.entries(), 0.0);
+    forGroups(u.R, [&](int64_t g0, int64_t gn) {
+        u.decodeNormalized(f.theta, ws.A, g0, gn);
+        timesH(ws.A, H, ws.AH);
+        for (int64_t r = 0; r < gn; ++r) {
+            const int64_t i = g0 + r;
+            const double aHa = ws.AH.row(r).cast<double>().dot(ws.A.row(r).cast<double>());
+            const double aH1 = ws.AH.row(r).cast<double>().sum();
+            const double aHw = ws.AH.row(r).cast<double>().dot(W.row(i).cast<double>());
+            const double wH1 = WH.row(i).cast<double>().sum();
+            const double det = aHa * hh - aH1 * aH1;
+            if (det > 1e-12 * std::max(aHa * hh, 1e-30)) {
+                f.s[static_cast<size_t>(i)] = (aHw * hh - aH1 * wH1) / det;
+                f.mu[static_cast<size_t>(i)] = (aHa * wH1 - aH1 * aHw) / det;
+            }
         }
-    }
+        ws.G.resize(gn, u.N);
+        for (int64_t r = 0; r < gn; ++r)
+            ws.G.row(r) =
+                static_cast<float>(f.s[static_cast<size_t>(g0 + r)] * f.s[static_cast<size_t>(g0 + r)]) * ws.AH.row(r);
+        u.scatterAdd(ws.G, g0, ws.Ax);
+    });
 }
 
 } // namespace
 
 double outputError(const QuantizedTensor& q, std::span<const float> W, const HessianMatrix& H)
 {
-    const Matrix Wd = Eigen::Map<const Matrix>(W.data(), q.rows, q.cols);
+    const ConstMap Wd(W.data(), q.rows, q.cols);
     Matrix WH;
-    timesH(Wd, H, WH);
+    timesH(W.data(), q.rows, H, WH);
     const double denom = frobeniusDot(WH, Wd);
     return denom > 0 ? objective(Wd, decodeMatrix(q), H) / denom : 0.0;
 }
@@ -326,9 +380,9 @@ RefineResult refineForOutput(QuantizedTensor& q, std::span<const float> Wspan, c
 {
     if (H.rows() != q.cols || H.cols() != q.cols || Wspan.size() != static_cast<size_t>(q.rows * q.cols))
         internalError("refineForOutput shapes do not match");
-    const Matrix W = Eigen::Map<const Matrix>(Wspan.data(), q.rows, q.cols);
+    const ConstMap W(Wspan.data(), q.rows, q.cols); // not copied: R x N floats
     Matrix WH;
-    timesH(W, H, WH);
+    timesH(Wspan.data(), q.rows, H, WH);
     const double denom = frobeniusDot(WH, W);
     RefineResult result;
     const double before = objective(W, decodeMatrix(q), H);

@@ -82,26 +82,35 @@ double secondsSince(std::chrono::steady_clock::time_point t0)
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Tile (i, j) of kTile x kTile outputs: H_ij += Xs_i^T Xs_j for j <= i, C_ij += Xt_i^T Xs_j for
-// all j (C when Xt is given). Each tile is one GEMM over the chunk's tokens by one task: the
+// One chunk's products, by tiles of kTile x kTile outputs: H_ij += Xs_i^T Xs_j for j <= i, and
+// C_ij += Y_i^T Xs_j for every tile of C (Y's cols x Xs's cols) when Y is given (the teacher's
+// inputs, or down's outputs). Each tile is one GEMM over the chunk's tokens by one task: the
 // same arithmetic at any thread count; H's lower triangle only (mirrored by the caller).
-void addChunkProducts(const HessianMatrix& Xs, const HessianMatrix* Xt, HessianMatrix& H, HessianMatrix* C)
+void addChunkProducts(const HessianMatrix& Xs, const HessianMatrix* Y, HessianMatrix& H, HessianMatrix* C)
 {
     constexpr int64_t kTile = 256;
-    const int64_t cols = Xs.cols();
+    const int64_t cols = Xs.cols(), rows = Xs.rows();
     const int64_t tiles = (cols + kTile - 1) / kTile;
-    tbb::parallel_for(int64_t(0), tiles * tiles, [&](int64_t t) {
-        const int64_t i = t / tiles, j = t % tiles;
-        const int64_t r0 = i * kTile, c0 = j * kTile;
-        const int64_t nr = std::min(kTile, cols - r0), nc = std::min(kTile, cols - c0);
-        const int64_t rows = Xs.rows();
+    const int64_t yCols = Y ? Y->cols() : 0;
+    const int64_t yTiles = (yCols + kTile - 1) / kTile;
+    tbb::parallel_for(int64_t(0), tiles * tiles + yTiles * tiles, [&](int64_t t) {
         // Straight into the tile of H (C) through the CPU's widest build (tensor/dense.h).
-        if (j <= i)
+        if (t < tiles * tiles) {
+            const int64_t i = t / tiles, j = t % tiles;
+            if (j > i)
+                return;
+            const int64_t r0 = i * kTile, c0 = j * kTile;
+            const int64_t nr = std::min(kTile, cols - r0), nc = std::min(kTile, cols - c0);
             dense::gemm(dense::Op::T, dense::Op::N, nr, nc, rows, Xs.data() + r0, cols, Xs.data() + c0, cols,
                         H.data() + r0 * cols + c0, cols, true);
-        if (Xt)
-            dense::gemm(dense::Op::T, dense::Op::N, nr, nc, rows, Xt->data() + r0, cols, Xs.data() + c0, cols,
-                        C->data() + r0 * cols + c0, cols, true);
+            return;
+        }
+        t -= tiles * tiles;
+        const int64_t i = t / tiles, j = t % tiles;
+        const int64_t r0 = i * kTile, c0 = j * kTile;
+        const int64_t nr = std::min(kTile, yCols - r0), nc = std::min(kTile, cols - c0);
+        dense::gemm(dense::Op::T, dense::Op::N, nr, nc, rows, Y->data() + r0, yCols, Xs.data() + c0, cols,
+                    C->data() + r0 * cols + c0, cols, true);
     });
 }
 
@@ -148,7 +157,6 @@ Calibrator::Calibrator(const ModelReader& reader, const Tokenizer& tokenizer, co
     m_endWindow = std::min(m_windows, m_endChunk * perChunk);
     m_cache.resize(4);
     m_cached.assign(4, false);
-    m_teacherInputs.resize(4);
     m_seconds.resize(static_cast<size_t>(c.layers) + 2);
     if (options.teacherTargets) {
         m_original.config = c;
@@ -196,27 +204,79 @@ void Calibrator::ensureHidden()
     done(m_map.embedding, E);
 }
 
-void Calibrator::teacherPass(int layer, bool keepInputs)
+// Window w (this rank's numbering) of stream s from the input of site `from` on to that of site
+// `to` (4: the block's output) through block `layer` of `model`. `into` (m_ctx rows), when
+// non-null, gets the input of site `to`, or at 4 down's output less its bias (the teacher's
+// Y_t). The parts are forwardLayer's (forwardLayerPart): the same bits as one forwardLayer.
+void Calibrator::stepWindow(const LlamaModel& model, int layer, Stream& s, int64_t w, int from, int to,
+                            float* into) const
 {
-    if (m_teacherLayer >= layer)
-        return;
-    const auto t0 = std::chrono::steady_clock::now();
     const LlamaConfig& c = m_model.config;
-    const int64_t mine = (m_endWindow - m_firstWindow) * m_ctx;
-    if (keepInputs)
-        for (int g = 0; g < 4; ++g)
-            m_teacherInputs[static_cast<size_t>(g)].resize(static_cast<size_t>(mine * colsOf(c, g)));
-    // Each window writes its own rows: the same values at any thread count.
-    tbb::parallel_for(int64_t(0), m_endWindow - m_firstWindow, [&](int64_t w) {
-        const InputObserver keep = [&](int, LinearInput s, const float* X, int64_t T, int64_t n) {
-            std::copy_n(X, T * n, m_teacherInputs[static_cast<size_t>(s)].data() + w * m_ctx * n);
-        };
-        KvCache cache(m_original.config, m_ctx);
-        forwardLayer(m_original, layer, m_teacher.data() + w * m_ctx * c.dim, m_ctx, cache,
-                     keepInputs ? &keep : nullptr);
-    });
-    m_teacherLayer = layer;
-    m_seconds[static_cast<size_t>(layer + 1)].teacher += secondsSince(t0);
+    const LlamaLayer& block = model.layers[static_cast<size_t>(layer)];
+    const int64_t T = m_ctx, dim = c.dim, qDim = c.qDim();
+    float* h = s.hidden.data() + w * T * dim;
+    if (from == static_cast<int>(LinearInput::AttentionOutput))
+        internalError("calibration: a stream never stops at the attention output");
+    // The attention output, made here from the block's input (the residual stream does not
+    // change before o) and not kept: two streams of it are tokens x q dim each.
+    std::vector<float> att, x;
+    if (from < 1 && to >= 1)
+        att.resize(static_cast<size_t>(T * qDim));
+    // The input of site p into out (T x its width): the attention output as made above; the
+    // others from the residual stream (down's through the MLP's gate and up).
+    const auto inputOf = [&](int p, float* out) {
+        switch (static_cast<LinearInput>(p)) {
+        case LinearInput::Attention:
+            rmsNorm(h, block.attnNorm, c.normEps, T, dim, out);
+            break;
+        case LinearInput::AttentionOutput:
+            std::copy_n(att.data(), T * qDim, out);
+            break;
+        case LinearInput::Mlp:
+            rmsNorm(h, block.ffnNorm, c.normEps, T, dim, out);
+            break;
+        case LinearInput::MlpDown: {
+            std::vector<float> xn(static_cast<size_t>(T * dim));
+            rmsNorm(h, block.ffnNorm, c.normEps, T, dim, xn.data());
+            forwardLayerPart(model, layer, LinearInput::Mlp, xn.data(), h, T, nullptr, out);
+            break;
+        }
+        }
+    };
+    for (int p = from; p < to; ++p) {
+        if (p == static_cast<int>(LinearInput::Attention)) {
+            x.resize(static_cast<size_t>(T * dim));
+            inputOf(p, x.data());
+            KvCache cache(c, T);
+            forwardLayerPart(model, layer, LinearInput::Attention, x.data(), h, T, &cache, att.data());
+        } else if (p == static_cast<int>(LinearInput::AttentionOutput)) {
+            x.resize(static_cast<size_t>(T * dim)); // the MLP's input, made again by inputOf when asked for
+            forwardLayerPart(model, layer, LinearInput::AttentionOutput, att.data(), h, T, nullptr, x.data());
+        } else if (p == static_cast<int>(LinearInput::MlpDown)) {
+            x.resize(static_cast<size_t>(T * c.hiddenDim));
+            inputOf(p, x.data());
+            float* y = to == 4 ? into : nullptr;
+            forwardLayerPart(model, layer, LinearInput::MlpDown, x.data(), h, T, nullptr, y);
+            const std::vector<float>& bias = block.bias[static_cast<int>(LinearSlot::Down)];
+            if (y && !bias.empty())
+                for (int64_t t = 0; t < T; ++t)
+                    for (int64_t i = 0; i < dim; ++i)
+                        y[t * dim + i] -= bias[static_cast<size_t>(i)];
+        } // from gate/up's site to down's: nothing to do, down's input is made when asked for
+    }
+    if (into && to < 4)
+        inputOf(to, into);
+}
+
+// The rest of the current block for every window of s: its output, the next block's input.
+void Calibrator::finishBlock(Stream& s, const LlamaModel& model, double& seconds)
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    if (s.part < 4)
+        tbb::parallel_for(int64_t(0), m_endWindow - m_firstWindow,
+                          [&](int64_t w) { stepWindow(model, m_layer, s, w, s.part, 4, nullptr); });
+    s.part = 0;
+    seconds += secondsSince(t0);
     checkCancel(m_cancel);
 }
 
@@ -227,21 +287,14 @@ void Calibrator::enterLayer(int layer)
     while (m_layer < layer) {
         if (m_layer >= 0) {
             // Move the hidden states through the finished block (its compressed weights), and
-            // the teacher's through the original block (when no statistics asked for it).
+            // the teacher's through the original block.
+            CalibrationSeconds& seconds = m_seconds[static_cast<size_t>(m_layer + 1)];
             if (m_options.teacherTargets)
-                teacherPass(m_layer, false);
-            const auto t0 = std::chrono::steady_clock::now();
-            tbb::parallel_for(int64_t(0), m_endWindow - m_firstWindow, [&](int64_t w) {
-                KvCache cache(c, m_ctx);
-                forwardLayer(m_model, m_layer, m_hidden.data() + w * m_ctx * c.dim, m_ctx, cache);
-            });
-            m_seconds[static_cast<size_t>(m_layer + 1)].statistics += secondsSince(t0);
+                finishBlock(m_teacher, m_original, seconds.teacher);
+            finishBlock(m_student, m_model, seconds.statistics);
             m_model.layers[static_cast<size_t>(m_layer)] = LlamaLayer{};
             if (m_options.teacherTargets)
                 m_original.layers[static_cast<size_t>(m_layer)] = LlamaLayer{};
-            for (auto& kept : m_teacherInputs)
-                std::vector<float>().swap(kept);
-            checkCancel(m_cancel);
         }
         ++m_layer;
         if (m_layer < c.layers) {
@@ -250,82 +303,34 @@ void Calibrator::enterLayer(int layer)
                 m_original.layers[static_cast<size_t>(m_layer)] = loadLlamaLayer(m_reader, c, m_map, m_layer);
         }
         m_cached.assign(4, false);
+        for (TensorCalibration& kept : m_cache)
+            kept = TensorCalibration{};
     }
-}
-
-// The student's inputs at `site` of windows [first, end) (this rank's), one row per token.
-HessianMatrix Calibrator::studentInputs(int layer, LinearInput site, int64_t first, int64_t end, int64_t cols)
-{
-    const LlamaConfig& c = m_model.config;
-    const int64_t window = m_ctx * c.dim;
-    HessianMatrix Xs((end - first) * m_ctx, cols);
-    tbb::parallel_for(first, end, [&](int64_t w) {
-        if (m_cancel && m_cancel->cancelled())
-            return;
-        const int64_t at = (w - m_firstWindow) * window; // in this rank's windows
-        float* into = Xs.data() + (w - first) * m_ctx * cols;
-        if (layer < c.layers) {
-            // The compressed block's forward, stopped at the input wanted: what comes
-            // after it is not needed (an exception is the one way out of forwardLayer
-            // without a change to the runtime's hot path).
-            struct Stop {};
-            const InputObserver stopAt = [&](int, LinearInput s, const float* X, int64_t T, int64_t n) {
-                if (s != site)
-                    return;
-                std::copy_n(X, T * n, into);
-                throw Stop{};
-            };
-            std::vector<float> hidden(m_hidden.begin() + at, m_hidden.begin() + at + window);
-            KvCache cache(c, m_ctx);
-            try {
-                forwardLayer(m_model, layer, hidden.data(), m_ctx, cache, &stopAt);
-            } catch (const Stop&) {
-            }
-        } else { // the output layer's input: the final norm of the last hidden states
-            finalNorm(m_model, m_hidden.data() + at, m_ctx, into);
-        }
-    });
-    checkCancel(m_cancel);
-    return Xs;
-}
-
-// The original model's inputs at `site` of windows [first, end): kept by the teacher pass, or
-// for the output layer the final norm of the teacher's hidden states.
-HessianMatrix Calibrator::teacherInputs(int layer, LinearInput site, int64_t first, int64_t end, int64_t cols)
-{
-    const LlamaConfig& c = m_model.config;
-    const int64_t rows = (end - first) * m_ctx;
-    HessianMatrix Xt(rows, cols);
-    if (layer < c.layers)
-        std::copy_n(m_teacherInputs[static_cast<size_t>(site)].data() + (first - m_firstWindow) * m_ctx * cols,
-                    rows * cols, Xt.data());
-    else
-        tbb::parallel_for(first, end, [&](int64_t w) {
-            finalNorm(m_model, m_teacher.data() + (w - m_firstWindow) * m_ctx * c.dim, m_ctx,
-                      Xt.data() + (w - first) * m_ctx * cols);
-        });
-    return Xt;
 }
 
 void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCalibration& out)
 {
     const LlamaConfig& c = m_model.config;
     const bool teacher = m_options.teacherTargets;
-    if (teacher && layer < c.layers) {
-        teacherPass(layer, true);
-        if (m_teacherInputs[static_cast<size_t>(site)].empty())
-            internalError("calibration statistics asked for twice");
-    }
-    const auto t0 = std::chrono::steady_clock::now();
+    const bool output = layer == c.layers;
+    const int p = static_cast<int>(site);
+    // down_proj (its input wider than its output): W C = Y_t^T X_s from the teacher's outputs,
+    // dim x ffn, rather than C = X_t^T X_s, ffn x ffn, one GEMM and a cols^2 solve saved.
+    const bool products = teacher && !output && site == LinearInput::MlpDown;
+    const int64_t yCols = products ? c.dim : cols;
+    const int teacherTo = products ? 4 : p;
+    if (output ? m_outputDone : (m_student.part > p || (teacher && m_teacher.part > p)))
+        internalError("calibration statistics asked for out of order");
     Cluster& ranks = cluster();
     const int64_t perChunk = (m_windows + kChunks - 1) / kChunks;
+    CalibrationSeconds& seconds = m_seconds[static_cast<size_t>(layer + 1)];
     // H and C are sums over chunks of windows, added in chunk order: H = ((0 + P_0) + P_1) + ...
     // One process adds each chunk's product straight into H (and C); a cluster keeps the
     // products of the chunks, sent by the rank that computed them to every rank, and adds them
     // in the same order: the same bits at any thread and rank count.
     HessianMatrix H = HessianMatrix::Zero(cols, cols), C;
     if (teacher)
-        C = HessianMatrix::Zero(cols, cols);
+        C = HessianMatrix::Zero(yCols, cols);
     std::vector<ChunkProducts> parts(ranks.single() ? 0 : static_cast<size_t>(kChunks));
     for (int64_t ch = m_firstChunk; ch < m_endChunk; ++ch) {
         const int64_t first = std::min(m_windows, ch * perChunk), end = std::min(m_windows, (ch + 1) * perChunk);
@@ -335,35 +340,95 @@ void Calibrator::accumulate(int layer, LinearInput site, int64_t cols, TensorCal
             ChunkProducts& part = parts[static_cast<size_t>(ch)];
             part.H.setZero(cols, cols);
             if (teacher)
-                part.C.setZero(cols, cols);
+                part.C.setZero(yCols, cols);
             intoH = &part.H;
             intoC = &part.C;
         }
         if (first >= end)
             continue;
-        const HessianMatrix Xs = studentInputs(layer, site, first, end, cols);
-        HessianMatrix Xt;
-        if (teacher)
-            Xt = teacherInputs(layer, site, first, end, cols);
-        addChunkProducts(Xs, teacher ? &Xt : nullptr, *intoH, teacher ? intoC : nullptr);
+        // The chunk's windows, teacher and student, moved on to the site (the teacher past
+        // down, for its outputs) and their inputs there.
+        const int64_t rows = (end - first) * m_ctx;
+        HessianMatrix Y;
+        if (teacher) {
+            const auto t0 = std::chrono::steady_clock::now();
+            Y.resize(rows, yCols);
+            tbb::parallel_for(first, end, [&](int64_t w) {
+                if (m_cancel && m_cancel->cancelled())
+                    return;
+                float* into = Y.data() + (w - first) * m_ctx * yCols;
+                if (output)
+                    finalNorm(m_model, m_teacher.hidden.data() + (w - m_firstWindow) * m_ctx * c.dim, m_ctx, into);
+                else
+                    stepWindow(m_original, layer, m_teacher, w - m_firstWindow, m_teacher.part, teacherTo, into);
+            });
+            seconds.teacher += secondsSince(t0);
+            checkCancel(m_cancel);
+        }
+        const auto t0 = std::chrono::steady_clock::now();
+        HessianMatrix Xs(rows, cols);
+        tbb::parallel_for(first, end, [&](int64_t w) {
+            if (m_cancel && m_cancel->cancelled())
+                return;
+            float* into = Xs.data() + (w - first) * m_ctx * cols;
+            if (output)
+                finalNorm(m_model, m_student.hidden.data() + (w - m_firstWindow) * m_ctx * c.dim, m_ctx, into);
+            else
+                stepWindow(m_model, layer, m_student, w - m_firstWindow, m_student.part, p, into);
+        });
+        checkCancel(m_cancel);
+        addChunkProducts(Xs, teacher ? &Y : nullptr, *intoH, teacher ? intoC : nullptr);
+        seconds.statistics += secondsSince(t0);
     }
     checkCancel(m_cancel);
+    const auto t0 = std::chrono::steady_clock::now();
+    if (output) { // nothing comes after the output layer: the streams are done with
+        m_outputDone = true;
+        for (Stream* s : {&m_student, &m_teacher})
+            *s = Stream{};
+    } else {
+        // The streams stop at the attention output only for its statistics: they stay at the
+        // block's input (the attention output is made again from it for o's successors).
+        const auto reached = [](int part) {
+            return part == static_cast<int>(LinearInput::AttentionOutput) ? static_cast<int>(LinearInput::Attention)
+                                                                          : part;
+        };
+        m_student.part = reached(p);
+        if (teacher)
+            m_teacher.part = reached(teacherTo);
+        // The matrices a stream has gone past are not used again (down's input is made from
+        // gate and up): the teacher's block is gone once it has passed down, before down's
+        // targets and refit, the block's largest.
+        const auto release = [&](LlamaModel& model, int part) {
+            LlamaLayer& block = model.layers[static_cast<size_t>(layer)];
+            for (int slot = 0; slot < kLinearSlots; ++slot) {
+                const int at = static_cast<int>(siteOf(slot));
+                if (at < part &&
+                    !(part == static_cast<int>(LinearInput::MlpDown) && at == static_cast<int>(LinearInput::Mlp)))
+                    block.linear[slot].reset();
+            }
+        };
+        release(m_model, m_student.part);
+        if (teacher)
+            release(m_original, m_teacher.part);
+    }
     if (!ranks.single())
-        addChunksInOrder(parts, cols, H, teacher ? &C : nullptr);
+        addChunksInOrder(parts, cols, yCols, H, teacher ? &C : nullptr);
     H.triangularView<Eigen::StrictlyUpper>() = H.transpose();
     const float n = static_cast<float>(m_windows * m_ctx);
-    out.H = damped(H / n, m_options.damping, out.columnImportance);
-    if (teacher)
-        out.C = C / n;
-    // The teacher's inputs of this site are used once: later sites need the memory.
-    if (layer < c.layers)
-        std::vector<float>().swap(m_teacherInputs[static_cast<size_t>(site)]);
-    m_seconds[static_cast<size_t>(layer + 1)].statistics += secondsSince(t0);
+    H /= n;
+    out.H = damped(std::move(H), m_options.damping, out.columnImportance);
+    if (teacher) {
+        C /= n;
+        (products ? out.WC : out.C) = std::move(C);
+    }
+    seconds.statistics += secondsSince(t0);
 }
 
 // A cluster: every chunk's products go from the rank that computed them to every rank, and are
 // added in chunk order.
-void Calibrator::addChunksInOrder(std::vector<ChunkProducts>& parts, int64_t cols, HessianMatrix& H, HessianMatrix* C)
+void Calibrator::addChunksInOrder(std::vector<ChunkProducts>& parts, int64_t cols, int64_t cRows, HessianMatrix& H,
+                                  HessianMatrix* C)
 {
     Cluster& ranks = cluster();
     for (int64_t ch = 0; ch < kChunks; ++ch) {
@@ -371,7 +436,7 @@ void Calibrator::addChunksInOrder(std::vector<ChunkProducts>& parts, int64_t col
         for (HessianMatrix* M : {&part.H, &part.C}) {
             if (M == &part.C && !C)
                 continue;
-            M->resize(cols, cols);
+            M->resize(M == &part.C ? cRows : cols, cols);
             ranks.broadcast({reinterpret_cast<std::byte*>(M->data()), static_cast<size_t>(M->size()) * sizeof(float)},
                             ownerOfChunk(ch, ranks.size()), m_cancel);
         }
@@ -419,12 +484,18 @@ TensorCalibration Calibrator::statistics(size_t index)
         accumulate(s.layer, site, colsOf(c, static_cast<int>(site)), m_cache[g]);
         m_cached[g] = true;
     }
+    if (site == LinearInput::MlpDown) { // read by down alone: handed over rather than copied (ffn^2)
+        m_cached[g] = false;
+        return std::move(m_cache[g]);
+    }
     return m_cache[g];
 }
 
 std::vector<float> Calibrator::targets(std::span<const float> W, int64_t rows, int64_t cols,
                                        const TensorCalibration& calibration)
 {
+    if (calibration.WC.size() > 0)
+        return m_targets.solveProducts(W, rows, cols, calibration.H, calibration.WC, calibration.columnImportance);
     if (calibration.C.size() == 0)
         return {};
     return m_targets.solve(W, rows, cols, calibration.H, calibration.C, calibration.columnImportance);
@@ -438,19 +509,19 @@ void Calibrator::done(size_t index, std::span<const float> What)
         // This rank's windows only (all of them on a single rank).
         const std::span<const int32_t> mine(m_tokens.data() + m_firstWindow * m_ctx,
                                             static_cast<size_t>((m_endWindow - m_firstWindow) * m_ctx));
-        m_hidden.resize(mine.size() * static_cast<size_t>(c.dim));
+        m_student.hidden.resize(mine.size() * static_cast<size_t>(c.dim));
         for (size_t t = 0; t < mine.size(); ++t)
             std::copy_n(What.data() + static_cast<size_t>(mine[t]) * static_cast<size_t>(c.dim), c.dim,
-                        m_hidden.data() + t * static_cast<size_t>(c.dim));
-        scaleEmbeddings(c, m_hidden.data(), static_cast<int64_t>(mine.size()));
-        if (m_options.teacherTargets && m_teacher.empty()) { // the original embedding's rows
+                        m_student.hidden.data() + t * static_cast<size_t>(c.dim));
+        scaleEmbeddings(c, m_student.hidden.data(), static_cast<int64_t>(mine.size()));
+        if (m_options.teacherTargets && m_teacher.hidden.empty()) { // the original embedding's rows
             std::vector<float> E(static_cast<size_t>(c.vocab) * static_cast<size_t>(c.dim));
             m_reader.readFloat(m_map.embedding, E);
-            m_teacher.resize(m_hidden.size());
+            m_teacher.hidden.resize(m_student.hidden.size());
             for (size_t t = 0; t < mine.size(); ++t)
                 std::copy_n(E.data() + static_cast<size_t>(mine[t]) * static_cast<size_t>(c.dim), c.dim,
-                            m_teacher.data() + t * static_cast<size_t>(c.dim));
-            scaleEmbeddings(c, m_teacher.data(), static_cast<int64_t>(mine.size()));
+                            m_teacher.hidden.data() + t * static_cast<size_t>(c.dim));
+            scaleEmbeddings(c, m_teacher.hidden.data(), static_cast<int64_t>(mine.size()));
         }
         m_hiddenReady = true;
         return;
@@ -461,7 +532,7 @@ void Calibrator::done(size_t index, std::span<const float> What)
     // on to it here.
     if (s.layer > m_layer)
         enterLayer(s.layer);
-    if (s.layer != m_layer)
+    if (s.layer != m_layer || static_cast<int>(siteOf(s.slot)) < m_student.part)
         internalError("calibration out of model order");
     LlamaLayer& layer = m_model.layers[static_cast<size_t>(s.layer)];
     const Linear& old = *layer.linear[s.slot];

@@ -10,14 +10,19 @@
 // gated-MLP output of the compressed gate/up; then the block, fully compressed, moves the
 // hidden states on to the next one.
 //
-// Work per block: one forward of the original block (the teacher) over the calibration
-// tokens, which keeps its inputs at the four sites (q/k/v, o, gate/up, down) until each is
-// used; per site one forward of the compressed block stopped at that site's input; one more
-// to move the hidden states on. H (and C) of a site are one rank update (one GEMM) per chunk
-// of windows, shared by every matrix that reads the site's input.
-// Memory: one block's weights, two streams of hidden states of the calibration tokens, the
-// teacher's inputs of the current block (tokens x (2 dim + q dim + ffn width), at most) and
-// one H and C per site at a time, never the whole model.
+// Work per block: one forward of the original block (the teacher) and one of the compressed
+// block (the student) over the calibration tokens, each resumed part by part
+// (forwardLayerPart): stopped at a site's input until that site's statistics are taken (and,
+// for the student, its layers compressed), then continued from there. Nothing but the residual
+// stream is kept between two parts: the inputs of q/k/v and gate/up are its norms; the
+// attention output (o's input) and down's (ffn wide) are made when o's and down's statistics
+// are taken and made again when the stream goes on (o: with gate/up's; down: at the block's end).
+// H (and C) of a site are one rank update (one GEMM) per chunk of windows, shared by every
+// matrix that reads the site's input. down_proj, wider than its output, takes W C = Y_t^T X_s
+// from the teacher's outputs Y_t instead of C (ffn x ffn).
+// Memory: one block's weights (twice, each matrix let go once its stream has passed it), the
+// two residual streams (tokens x dim each), one chunk of inputs and one H and C per site at a
+// time, never the whole model.
 //
 // On a cluster (cluster.h) each rank holds the hidden states of its own whole chunks of
 // windows only, runs the teacher and the student over them, and the chunk partials of H and
@@ -58,6 +63,7 @@ struct CalibrationSeconds {
 struct TensorCalibration {
     HessianMatrix H;                     // cols x cols, X_s^T X_s / n damped; empty for the embedding
     HessianMatrix C;                     // X_t^T X_s / n (teacher targets), else empty
+    HessianMatrix WC;                    // down_proj: W C = Y_t^T X_s / n (rows x cols) instead of C
     std::vector<float> columnImportance; // diag of H (before damping)
     std::vector<float> rowImportance;    // embedding: how often each token occurs (+1), mean 1
 };
@@ -103,16 +109,21 @@ private:
         int slot = 0;
     };
     Slot slotOf(size_t index) const;
+    // One forward of the current block over this rank's windows, resumable at each site.
+    struct Stream {
+        std::vector<float> hidden; // tokens x dim: the residual stream
+        int part = 0;              // the site (LinearInput) whose input the stream has reached; 4: the block's end
+    };
     void ensureHidden();
     void enterLayer(int layer);
+    void finishBlock(Stream& s, const LlamaModel& model, double& seconds);
+    void stepWindow(const LlamaModel& model, int layer, Stream& s, int64_t w, int from, int to, float* into) const;
     void accumulate(int layer, LinearInput site, int64_t cols, TensorCalibration& out);
-    HessianMatrix studentInputs(int layer, LinearInput site, int64_t first, int64_t end, int64_t cols);
-    HessianMatrix teacherInputs(int layer, LinearInput site, int64_t first, int64_t end, int64_t cols);
     struct ChunkProducts { // one chunk of windows' share of H and C (a cluster)
         HessianMatrix H, C;
     };
-    void addChunksInOrder(std::vector<ChunkProducts>& parts, int64_t cols, HessianMatrix& H, HessianMatrix* C);
-    void teacherPass(int layer, bool keepInputs);
+    void addChunksInOrder(std::vector<ChunkProducts>& parts, int64_t cols, int64_t cRows, HessianMatrix& H,
+                          HessianMatrix* C);
 
     const ModelReader& m_reader;
     CalibrationOptions m_options;
@@ -125,13 +136,12 @@ private:
     int64_t m_ctx = 0;
     int64_t m_firstChunk = 0, m_endChunk = 0; // this rank's chunks of windows
     int64_t m_firstWindow = 0, m_endWindow = 0;
-    std::vector<float> m_hidden;                     // this rank's tokens x dim: hidden states at the block's input
-    std::vector<float> m_teacher;                    // the same through the original model (teacher targets)
-    LlamaModel m_original;                           // the current block's original weights (teacher targets)
-    int m_teacherLayer = -1;                         // the block m_teacher has been moved through
-    std::vector<std::vector<float>> m_teacherInputs; // per LinearInput: this rank's tokens x cols
+    Stream m_student;      // through the compressed layers
+    Stream m_teacher;      // through the original model (teacher targets)
+    LlamaModel m_original; // the current block's original weights (teacher targets)
     std::vector<CalibrationSeconds> m_seconds;
     bool m_hiddenReady = false;
+    bool m_outputDone = false;              // the output layer's statistics are taken: the streams are freed
     int m_layer = -1;                       // block whose weights are loaded
     std::vector<TensorCalibration> m_cache; // per LinearInput of the current block
     std::vector<bool> m_cached;

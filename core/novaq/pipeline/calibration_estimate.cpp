@@ -126,8 +126,10 @@ void countTokens(CalibrationEstimate& est, const ModelReader& reader, const std:
     est.tokens = std::min(est.textTokens, std::max<int64_t>(wanted / ctx, 1) * ctx);
 }
 
-// Work per block, from the shapes (calibrate.cpp): the teacher's forwards, the compressed
-// block's forwards and the H and C GEMMs.
+// Work per block, from the shapes (calibrate.cpp): the teacher's forward and the compressed
+// block's, each resumed at each input (the attention output made twice: for o's statistics
+// and for gate/up's; the student's down input twice: for its statistics and when the block
+// ends), and the H, C and W C GEMMs.
 void estimateBlockWork(CalibrationEstimate& est, const LlamaConfig& c, bool hasOutput, int64_t ctx, const Rates& rates)
 {
     const double N = double(est.tokens), dim = double(c.dim), qDim = double(c.qDim()), kvDim = double(c.kvDim()),
@@ -135,16 +137,15 @@ void estimateBlockWork(CalibrationEstimate& est, const LlamaConfig& c, bool hasO
     const double qkv = 2 * (qDim + 2 * kvDim) * dim + 2 * qDim * double(ctx); // with attention, per token
     const double o = 2 * dim * qDim, gateUp = 4 * ffn * dim, down = 2 * dim * ffn;
     const double full = qkv + o + gateUp + down;
-    // The compressed block stopped at each input (q/k/v: at once), then run through.
-    const double stopped = qkv + (qkv + o) + (qkv + o + gateUp) + full;
-    est.teacher = double(c.layers) * N * full / rates.forward;
+    est.teacher = double(c.layers) * N * (full + qkv) / rates.forward;
     double gemm = 0;
-    for (double cols : {dim, qDim, dim, ffn})
-        gemm += 3 * N * cols * cols; // H: half of 2 N cols^2 (lower tiles), C: 2 N cols^2
+    for (double cols : {dim, qDim, dim})
+        gemm += 3 * N * cols * cols;           // H: half of 2 N cols^2 (lower tiles), C: 2 N cols^2
+    gemm += N * ffn * ffn + 2 * N * dim * ffn; // down: H, and W C = Y_t^T X_s
     gemm *= double(c.layers);
     if (hasOutput)
         gemm += 3 * N * dim * dim;
-    est.statistics = double(c.layers) * N * stopped / rates.forward + gemm / rates.gemm;
+    est.statistics = double(c.layers) * N * (full + qkv + gateUp) / rates.forward + gemm / rates.gemm;
 }
 
 // Per matrix: encoding (as a plain run), targets (a factor per input, W M per matrix), refit.
@@ -165,23 +166,24 @@ void estimateMatrixWork(CalibrationEstimate& est, const ModelReader& reader, con
         targetWork += 2 * rows * cols * cols;
         refitWork += rows * cols * cols;
     }
-    for (double cols : {dim, qDim, dim, ffn})
+    // A factor and the map M per input (down: a factor only, its rows solved as the W M above).
+    for (double cols : {dim, qDim, dim})
         targetWork += double(c.layers) * 7.0 / 3.0 * cols * cols * cols;
+    targetWork += double(c.layers) / 3.0 * ffn * ffn * ffn;
     est.encoding = est.plainSeconds;
     est.targets = targetWork / rates.targets;
     est.refit = refitWork / rates.refit;
 }
 
 // Peak memory: two streams of hidden states throughout, and the larger of two phases.
-// A block: the teacher's inputs of the block, its weights twice (compressed and original,
-// as floats), a chunk of inputs of each stream, the statistics of the widest input (H and C
-// cached and handed out: 16 cols^2 bytes; the teacher-target map, factor and right-hand
-// sides: 20 cols^2) and a matrix being compressed (W and its decode). The embedding and the
-// output: a plain run's working set and the embedding as floats.
+// A block: its weights twice (compressed and original, as floats), a chunk of inputs of the
+// widest site and of the teacher's, the statistics of the widest input (H handed over, W C, the factor: 12 cols^2
+// bytes and more) and a matrix being compressed (W, its target, its decode and the refit's
+// W H). The embedding and the output: a plain run's working set and the embedding as floats.
 uint64_t estimatePeakBytes(const CalibrationEstimate& est, const ModelReader& reader, const LlamaConfig& c,
                            const LlamaTensorMap& map, const ModelInspection& inspection)
 {
-    const double N = double(est.tokens), dim = double(c.dim), qDim = double(c.qDim()), ffn = double(c.hiddenDim);
+    const double N = double(est.tokens), dim = double(c.dim);
     double blockParams = 0, largest = 0;
     for (size_t slot : map.linear.front())
         if (slot != kNoTensor) {
@@ -189,8 +191,7 @@ uint64_t estimatePeakBytes(const CalibrationEstimate& est, const ModelReader& re
             largest = std::max(largest, double(reader.tensors()[slot].numel()));
         }
     const double widest = double(est.widestInput);
-    const double block = N * (2 * dim + qDim + ffn) * 4 + 2 * blockParams * 4 + 2 * (N / 8) * widest * 4 +
-                         36 * widest * widest + 8 * largest;
+    const double block = 2 * blockParams * 4 + (N / 8) * (widest + dim) * 4 + 16 * widest * widest + 16 * largest;
     const double ends = double(estimatedPeakBytes(inspection)) + double(c.vocab) * dim * 4;
     const double peak = 2 * N * dim * 4 + std::max(block, ends) + 64e6;
     return static_cast<uint64_t>(peak);

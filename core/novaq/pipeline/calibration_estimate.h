@@ -1,8 +1,8 @@
 #pragma once
 // What a calibrated run (`novaq local --calibration TEXT`) would cost on this computer, before
 // it starts: `novaq inspect --calibration TEXT`. The work is counted from the model's shapes
-// (calibrate.h: one forward of each original block over the calibration tokens, the compressed
-// block's forwards stopped at each input, H and C as GEMMs over the tokens, teacher targets
+// (calibrate.h: one forward of each original block over the calibration tokens, one of the
+// compressed block resumed at each input, H and C as GEMMs over the tokens, teacher targets
 // and refits per matrix) and turned into seconds by rates measured here in a short probe (a
 // dense block-shaped product, a tile GEMM, a teacher-target solve and a refit on small
 // matrices, each the best of five runs, and the plain encoding rate): about a second of work.

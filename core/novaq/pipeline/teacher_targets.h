@@ -27,6 +27,12 @@ public:
     std::vector<float> solve(std::span<const float> W, int64_t rows, int64_t cols, const HessianMatrix& H,
                              const HessianMatrix& C, std::span<const float> diagH);
 
+    // The same W* from WC = W C (rows x cols) instead of C: W*^T = H^-1 (WC + delta W)^T, rows
+    // right-hand sides instead of cols (down_proj: C is ffn x ffn, WC dim x ffn). Not kept:
+    // one matrix reads such statistics.
+    std::vector<float> solveProducts(std::span<const float> W, int64_t rows, int64_t cols, const HessianMatrix& H,
+                                     const HessianMatrix& WC, std::span<const float> diagH);
+
     int factorizations() const noexcept { return m_factorizations; } // for tests
 
 private:

@@ -1352,6 +1352,91 @@ void forwardLayer(const LlamaModel& model, int layerIndex, float* H, int64_t T, 
     residual(H, tmp.data(), T, dim, layer.postFfnNorm, c.normEps);
 }
 
+// forwardLayer cut at its observer calls (kept separate from it: the hot path stays as it is;
+// test_calibration checks that the parts give forwardLayer's bits).
+void forwardLayerPart(const LlamaModel& model, int layerIndex, LinearInput from, const float* X, float* H, int64_t T,
+                      KvCache* cache, float* next)
+{
+    const LlamaConfig& c = model.config;
+    const LlamaLayer& layer = model.layers[static_cast<size_t>(layerIndex)];
+    const int64_t dim = c.dim, qDim = c.qDim(), kvDim = c.kvDim(), hidden = c.hiddenDim;
+    switch (from) {
+    case LinearInput::Attention: { // q, k, v and attention: next = the attention output
+        const int64_t pos0 = cache->pos;
+        if (pos0 + T > cache->capacity)
+            throw Error(ErrorKind::InvalidArgument, "the context is full (" + std::to_string(cache->capacity) +
+                                                        " positions); use a shorter text or a larger context");
+        std::vector<float> q(static_cast<size_t>(T * qDim));
+        float* kc = cache->k.data() + static_cast<size_t>(layerIndex) * static_cast<size_t>(cache->capacity * kvDim);
+        float* vc = cache->v.data() + static_cast<size_t>(layerIndex) * static_cast<size_t>(cache->capacity * kvDim);
+        if (layer.fusedQkv()) {
+            const int64_t width = qDim + 2 * kvDim;
+            std::vector<float> qkv(static_cast<size_t>(T * width));
+            project(layer, LinearSlot::Q, X, T, qkv.data());
+            for (int64_t t = 0; t < T; ++t) {
+                const float* row = qkv.data() + t * width;
+                std::copy_n(row, qDim, q.data() + t * qDim);
+                std::copy_n(row + qDim, kvDim, kc + (pos0 + t) * kvDim);
+                std::copy_n(row + qDim + kvDim, kvDim, vc + (pos0 + t) * kvDim);
+            }
+        } else {
+            project(layer, LinearSlot::Q, X, T, q.data());
+            project(layer, LinearSlot::K, X, T, kc + pos0 * kvDim);
+            project(layer, LinearSlot::V, X, T, vc + pos0 * kvDim);
+        }
+        if (!layer.qNorm.empty())
+            headNorm(q.data(), T, c.heads, qDim, layer.qNorm, c.normEps);
+        if (!layer.kNorm.empty())
+            headNorm(kc + pos0 * kvDim, T, c.kvHeads, kvDim, layer.kNorm, c.normEps);
+        const RopeTable table = ropeTableOf(c, layerIndex, cache->capacity);
+        rope(q.data(), T, c.heads, qDim, pos0, c, table);
+        rope(kc + pos0 * kvDim, T, c.kvHeads, kvDim, pos0, c, table);
+        const bool local = !c.localLayer.empty() && c.localLayer[static_cast<size_t>(layerIndex)];
+        attend(c, q.data(), T, pos0, kc, vc, local ? c.window : 0, next);
+        return;
+    }
+    case LinearInput::AttentionOutput: { // o and the residual: next = the MLP's normed input
+        std::vector<float> tmp(static_cast<size_t>(T * dim));
+        project(layer, LinearSlot::O, X, T, tmp.data());
+        residual(H, tmp.data(), T, dim, layer.postAttnNorm, c.normEps);
+        rmsNorm(H, layer.ffnNorm, c.normEps, T, dim, next);
+        return;
+    }
+    case LinearInput::Mlp: { // act(gate) * up: next = down's input
+        std::vector<float> gate(static_cast<size_t>(T * hidden)), up(static_cast<size_t>(T * hidden));
+        if (layer.fusedGateUp()) {
+            std::vector<float> both(static_cast<size_t>(T * 2 * hidden));
+            project(layer, LinearSlot::Gate, X, T, both.data());
+            for (int64_t t = 0; t < T; ++t) {
+                std::copy_n(both.data() + t * 2 * hidden, hidden, gate.data() + t * hidden);
+                std::copy_n(both.data() + t * 2 * hidden + hidden, hidden, up.data() + t * hidden);
+            }
+        } else {
+            project(layer, LinearSlot::Gate, X, T, gate.data());
+            project(layer, LinearSlot::Up, X, T, up.data());
+        }
+        if (c.activation == MlpActivation::GeluTanh) {
+            for (size_t i = 0; i < gate.size(); ++i)
+                next[i] = geluTanh(gate[i]) * up[i];
+        } else {
+            for (size_t i = 0; i < gate.size(); ++i) {
+                const float g = gate[i];
+                next[i] = g / (1.0f + std::exp(-g)) * up[i];
+            }
+        }
+        return;
+    }
+    case LinearInput::MlpDown: { // down and the residual: the block's output in H
+        std::vector<float> tmp(static_cast<size_t>(T * dim));
+        project(layer, LinearSlot::Down, X, T, tmp.data());
+        if (next)
+            std::copy(tmp.begin(), tmp.end(), next);
+        residual(H, tmp.data(), T, dim, layer.postFfnNorm, c.normEps);
+        return;
+    }
+    }
+}
+
 void outputLogits(const LlamaModel& model, const float* H, int64_t T, float* logits)
 {
     const int64_t dim = model.config.dim;

@@ -227,6 +227,16 @@ using InputObserver = std::function<void(int layer, LinearInput site, const floa
 void forwardLayer(const LlamaModel& model, int layer, float* H, int64_t T, KvCache& cache,
                   const InputObserver* observer = nullptr);
 
+// Calibration's resumable forward (pipeline/calibrate.cpp): the part of forwardLayer from the
+// input X of group `from` (T x its width) to the input of the next group, written to `next`
+// (T x its width), with H (T x dim) the residual stream as forwardLayer has it at that point,
+// updated by the parts that add to it (after o, after down). From MlpDown the part ends the
+// block; `next`, when non-null, gets down's output before any post-norm (T x dim). `cache` is
+// used (and needed) from Attention only. The same
+// arithmetic as forwardLayer: the parts run in turn give forwardLayer's result to the bit.
+void forwardLayerPart(const LlamaModel& model, int layer, LinearInput from, const float* X, float* H, int64_t T,
+                      KvCache* cache, float* next);
+
 // out (T x dim) = each row of x scaled to unit RMS (plus eps) times w.
 void rmsNorm(const float* x, const std::vector<float>& w, float eps, int64_t T, int64_t dim, float* out);
 
