@@ -1388,9 +1388,9 @@ void forwardLayerPart(const LlamaModel& model, int layerIndex, LinearInput from,
             headNorm(q.data(), T, c.heads, qDim, layer.qNorm, c.normEps);
         if (!layer.kNorm.empty())
             headNorm(kc + pos0 * kvDim, T, c.kvHeads, kvDim, layer.kNorm, c.normEps);
-        const RopeTable table = ropeTableOf(c, layerIndex, cache->capacity);
-        rope(q.data(), T, c.heads, qDim, pos0, c, table);
-        rope(kc + pos0 * kvDim, T, c.kvHeads, kvDim, pos0, c, table);
+        const RopeAngles angles = ropeAngles(T, pos0, c, ropeTableOf(c, layerIndex, cache->capacity));
+        rope(q.data(), T, c.heads, qDim, c, angles);
+        rope(kc + pos0 * kvDim, T, c.kvHeads, kvDim, c, angles);
         const bool local = !c.localLayer.empty() && c.localLayer[static_cast<size_t>(layerIndex)];
         attend(c, q.data(), T, pos0, kc, vc, local ? c.window : 0, next);
         return;
