@@ -30,6 +30,8 @@
 // original as dense F32 weights and the .novaq file decoded to F32. --prompt-only: the prompt rate
 // alone (generation shows 0), e.g. to profile the batched path with perf. "prompt t/CPU-s": prompt
 // tokens per CPU second of the process (all threads; wall time is what the rate columns divide by).
+// It first measures the memory read bandwidth with those threads (readBandwidth) and prints each
+// row's generation as a share of it ("of ceiling": every weight is read once per token).
 
 #include "novaq/codec/codec_spec.h"
 #include "novaq/codec/encoder.h"
@@ -534,6 +536,44 @@ int runMatVec(const std::vector<double>& bitsList, int64_t rows, int64_t cols, i
 
 // tables: "int8" or "f32" runs that row only (with the product it implies), empty: both.
 // promptOnly: the prompt rate alone (no generation run; for profiling the batched path).
+// The memory read bandwidth of this machine with the threads the run may use: the best of three
+// passes summing a 1 GiB buffer (larger than any cache), in bytes per second. Generation reads
+// every weight once per token, so weights held x tokens/s over this is the share of the
+// ceiling a runtime reaches (issue 17).
+double readBandwidth()
+{
+    const size_t n = (size_t(1) << 30) / sizeof(uint64_t);
+    std::vector<uint64_t> buffer(n);
+    for (size_t i = 0; i < n; ++i)
+        buffer[i] = i;
+    double best = 0;
+    for (int rep = 0; rep < 3; ++rep) {
+        std::vector<uint64_t> partial(1024, 0);
+        const auto t0 = Clock::now();
+        tbb::parallel_for(tbb::blocked_range<size_t>(0, partial.size(), 1), [&](const tbb::blocked_range<size_t>& r) {
+            for (size_t c = r.begin(); c < r.end(); ++c) {
+                const size_t b = c * (n / partial.size()), e = (c + 1) * (n / partial.size());
+                uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                for (size_t i = b; i < e; i += 4) {
+                    s0 += buffer[i];
+                    s1 += buffer[i + 1];
+                    s2 += buffer[i + 2];
+                    s3 += buffer[i + 3];
+                }
+                partial[c] = s0 + s1 + s2 + s3;
+            }
+        });
+        const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+        uint64_t sum = 0;
+        for (uint64_t p : partial)
+            sum += p;
+        if (sum != uint64_t(n) * (n - 1) / 2) // the compiler must not drop the reads
+            std::printf("bandwidth probe: wrong sum\n");
+        best = std::max(best, double(n * sizeof(uint64_t)) / s);
+    }
+    return best;
+}
+
 int runTokens(const std::string& original, const std::string& compressed, bool withDense, const std::string& tables,
               bool promptOnly)
 {
@@ -575,7 +615,13 @@ int runTokens(const std::string& original, const std::string& compressed, bool w
     std::printf("token rate, %s, best of 3: generation = 128 tokens one at a time (greedy) after a 16-token "
                 "prompt; prompt = a 256-token prompt and its first token, per prompt token\n",
                 compressed.c_str());
-    std::printf("%-34s %12s %16s %16s %16s\n", "weights", "MiB held", "generation t/s", "prompt t/s", "prompt t/CPU-s");
+    const double bandwidth = readBandwidth();
+    std::printf(
+        "memory read bandwidth: %.1f GB/s (1 GiB summed, best of 3, these threads); \"of ceiling\" = MiB held x "
+        "generation t/s / that\n",
+        bandwidth / 1e9);
+    std::printf("%-34s %12s %16s %16s %16s %11s\n", "weights", "MiB held", "generation t/s", "prompt t/s",
+                "prompt t/CPU-s", "of ceiling");
     for (RuntimeRow& r : rows) {
         double bestGen = 0, bestPrompt = 0, bestPromptCpu = 0;
         for (int rep = 0; rep < 3; ++rep) {
@@ -592,8 +638,8 @@ int runTokens(const std::string& original, const std::string& compressed, bool w
                 std::max(bestPrompt, double(longPrompt.size()) / std::chrono::duration<double>(t2 - t1).count());
             bestPromptCpu = std::max(bestPromptCpu, double(longPrompt.size()) / cpu);
         }
-        std::printf("%-34s %12.2f %16.1f %16.1f %16.1f\n", r.label, double(r.model.memoryBytes()) / (1 << 20), bestGen,
-                    bestPrompt, bestPromptCpu);
+        std::printf("%-34s %12.2f %16.1f %16.1f %16.1f %10.0f%%\n", r.label, double(r.model.memoryBytes()) / (1 << 20),
+                    bestGen, bestPrompt, bestPromptCpu, 100.0 * double(r.model.memoryBytes()) * bestGen / bandwidth);
         std::fflush(stdout);
     }
     return 0;

@@ -2,7 +2,8 @@
 """Draws docs/ladder.svg (KL on John against file bytes, log KL axis) from ladder.csv.
 
 No plotting library is installed on the build machine, so the SVG is written by hand with
-the standard library only: axes, grid, one polyline and marker set per tool, labels per point.
+the standard library only: axes, grid, NOVAQ's best settings joined by a line (no smaller file
+with a lower KL), a marker set per tool, labels per point.
 Usage: python3 tools/ladder/plot_ladder.py [tools/ladder/ladder.csv] [docs/ladder.svg]
 """
 import csv
@@ -66,8 +67,13 @@ for i, (tool, (colour, marker)) in enumerate(STYLE.items()):
     pts = sorted((float(r["bytes"]), float(r["kl_john"]), r["type"]) for r in rows if r["tool"] == tool)
     if not pts:
         continue
-    if tool == "NOVAQ":  # NOVAQ's points joined along the size axis; rivals as separate types
-        path = " ".join(f"{px(b):.1f},{py(k):.1f}" for b, k, _ in pts)
+    if tool == "NOVAQ":  # NOVAQ's best points joined along the size axis; rivals as separate types
+        # The lower envelope: a point is joined when no smaller file has a lower KL.
+        front = []
+        for p in pts:
+            if not front or p[1] < front[-1][1]:
+                front.append(p)
+        path = " ".join(f"{px(b):.1f},{py(k):.1f}" for b, k, _ in front)
         out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
     for b, k, name in pts:
         x, y = px(b), py(k)
