@@ -297,6 +297,18 @@ std::optional<novaq::CodecConfig> presetConfig(double bits)
     }
 }
 
+// A quick encode for the speed benchmarks: the layout and size of `novaq local`, worse codes.
+novaq::CodecParams quickParams(const novaq::CodecConfig& config)
+{
+    novaq::CodecParams params;
+    params.config = config;
+    params.kmeansIterations = 2;
+    params.trainVectors = 8192;
+    params.refitIterations = 0;
+    params.fullRounds = 1;
+    return params;
+}
+
 // --int8-gemm: the prompt's product alone, Y = X W^T (T = 256) with the int8 product (decode +
 // VNNI kernel) on a rows x cols Gaussian W, one thread and all threads: median milliseconds and
 // GOP/s (2 rows cols T / time; VPDPBUSD does 64 multiply-adds per instruction).
@@ -317,12 +329,7 @@ int runInt8Gemm(const std::vector<double>& bitsList, int64_t rows, int64_t cols,
         const std::optional<novaq::CodecConfig> config = presetConfig(bits);
         if (!config)
             return 2;
-        novaq::CodecParams params;
-        params.config = *config;
-        params.kmeansIterations = 2;
-        params.trainVectors = 8192;
-        params.refitIterations = 0;
-        params.fullRounds = 1;
+        const novaq::CodecParams params = quickParams(*config);
         const novaq::QuantizedLinear lin(novaq::encodeMatrix(W, rows, cols, params), novaq::Tables::Int8);
         for (int threads : {1, useThreads}) {
             tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads));
@@ -376,12 +383,7 @@ int runMatVec(const std::vector<double>& bitsList, int64_t rows, int64_t cols, i
         const std::optional<novaq::CodecConfig> config = presetConfig(bits);
         if (!config)
             return 2;
-        novaq::CodecParams params;
-        params.config = *config;
-        params.kmeansIterations = 2;
-        params.trainVectors = 8192;
-        params.refitIterations = 0;
-        params.fullRounds = 1;
+        const novaq::CodecParams params = quickParams(*config);
         const auto t0 = Clock::now();
         const novaq::QuantizedTensor q = novaq::encodeMatrix(W, rows, cols, params);
         const auto t1 = Clock::now();

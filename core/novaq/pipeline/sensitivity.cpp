@@ -19,21 +19,6 @@ namespace novaq {
 
 namespace {
 
-// Log-probabilities of a row of logits, in double.
-void logSoftmax(const float* logits, int64_t n, std::vector<double>& out)
-{
-    out.resize(static_cast<size_t>(n));
-    double top = logits[0];
-    for (int64_t i = 1; i < n; ++i)
-        top = std::max<double>(top, logits[i]);
-    double sum = 0;
-    for (int64_t i = 0; i < n; ++i)
-        sum += std::exp(double(logits[i]) - top);
-    const double logSum = top + std::log(sum);
-    for (int64_t i = 0; i < n; ++i)
-        out[static_cast<size_t>(i)] = double(logits[i]) - logSum;
-}
-
 // The matrix with Gaussian noise whose variance in each row is `relative` times that row's mean
 // square (Box-Muller over SplitMix64: the same bits on every platform and thread count).
 RowMatrix perturbed(const Linear& linear, double relative, uint64_t seed)

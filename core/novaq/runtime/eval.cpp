@@ -77,9 +77,6 @@ std::vector<int32_t> evalTokens(const Tokenizer& tokenizer, std::string_view tex
     return protocolTokens(tokenizer, text, split, bos, maxTokens);
 }
 
-namespace {
-
-// log-softmax of one row, in double.
 void logSoftmax(const float* logits, int64_t n, std::vector<double>& out)
 {
     out.resize(static_cast<size_t>(n));
@@ -93,6 +90,8 @@ void logSoftmax(const float* logits, int64_t n, std::vector<double>& out)
     for (int64_t i = 0; i < n; ++i)
         out[static_cast<size_t>(i)] = double(logits[i]) - lse;
 }
+
+namespace {
 
 int64_t argmax(const float* v, int64_t n) { return std::max_element(v, v + n) - v; }
 

@@ -79,6 +79,9 @@ struct EvalResult {
     double seconds = 0;
 };
 
+// log-softmax of one row of logits (n of them), in double (evaluation, sensitivity).
+void logSoftmax(const float* logits, int64_t n, std::vector<double>& out);
+
 // Throws Error(InvalidArgument) when the text has too few tokens for one window, and
 // Error(InvalidInput) when model and reference disagree on the vocabulary. `progress` is told the
 // windows scored of all (stage "eval"), from the calling thread's tasks, one call at a time.

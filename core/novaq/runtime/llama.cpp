@@ -1272,13 +1272,52 @@ void embedTokens(const LlamaModel& model, std::span<const int32_t> tokens, float
     scaleEmbeddings(model.config, H, static_cast<int64_t>(tokens.size()));
 }
 
+// q, k and v of the normed input X (T x dim) into q (T x qDim) and the cache's rows at cache.pos,
+// head norms and RoPE, then attention into out (T x qDim). Shared by forwardLayer and
+// forwardLayerPart (calibration), so that both give the same bits.
+namespace {
+void selfAttention(const LlamaModel& model, int layerIndex, const float* X, int64_t T, KvCache& cache, float* q,
+                   float* out)
+{
+    const LlamaConfig& c = model.config;
+    const LlamaLayer& layer = model.layers[static_cast<size_t>(layerIndex)];
+    const int64_t qDim = c.qDim(), kvDim = c.kvDim(), pos0 = cache.pos;
+    float* kc = cache.k.data() + static_cast<size_t>(layerIndex) * static_cast<size_t>(cache.capacity * kvDim);
+    float* vc = cache.v.data() + static_cast<size_t>(layerIndex) * static_cast<size_t>(cache.capacity * kvDim);
+    if (layer.fusedQkv()) {
+        const int64_t width = qDim + 2 * kvDim;
+        std::vector<float> qkv(static_cast<size_t>(T * width));
+        project(layer, LinearSlot::Q, X, T, qkv.data());
+        for (int64_t t = 0; t < T; ++t) {
+            const float* row = qkv.data() + t * width;
+            std::copy_n(row, qDim, q + t * qDim);
+            std::copy_n(row + qDim, kvDim, kc + (pos0 + t) * kvDim);
+            std::copy_n(row + qDim + kvDim, kvDim, vc + (pos0 + t) * kvDim);
+        }
+    } else {
+        project(layer, LinearSlot::Q, X, T, q);
+        project(layer, LinearSlot::K, X, T, kc + pos0 * kvDim);
+        project(layer, LinearSlot::V, X, T, vc + pos0 * kvDim);
+    }
+    if (!layer.qNorm.empty())
+        headNorm(q, T, c.heads, qDim, layer.qNorm, c.normEps);
+    if (!layer.kNorm.empty())
+        headNorm(kc + pos0 * kvDim, T, c.kvHeads, kvDim, layer.kNorm, c.normEps);
+    const RopeAngles angles = ropeAngles(T, pos0, c, ropeTableOf(c, layerIndex, cache.capacity));
+    rope(q, T, c.heads, qDim, c, angles);
+    rope(kc + pos0 * kvDim, T, c.kvHeads, kvDim, c, angles);
+    const bool local = !c.localLayer.empty() && c.localLayer[static_cast<size_t>(layerIndex)];
+    attend(c, q, T, pos0, kc, vc, local ? c.window : 0, out);
+}
+} // namespace
+
 // shape: long on purpose: one transformer block, read top to bottom as the model computes it.
 void forwardLayer(const LlamaModel& model, int layerIndex, float* H, int64_t T, KvCache& cache,
                   const InputObserver* observer)
 {
     const LlamaConfig& c = model.config;
     const LlamaLayer& layer = model.layers[static_cast<size_t>(layerIndex)];
-    const int64_t dim = c.dim, qDim = c.qDim(), kvDim = c.kvDim(), hidden = c.hiddenDim;
+    const int64_t dim = c.dim, qDim = c.qDim(), hidden = c.hiddenDim;
     const int64_t pos0 = cache.pos;
     if (pos0 + T > cache.capacity)
         throw Error(ErrorKind::InvalidArgument, "the context is full (" + std::to_string(cache.capacity) +
@@ -1290,33 +1329,7 @@ void forwardLayer(const LlamaModel& model, int layerIndex, float* H, int64_t T, 
     if (observer)
         (*observer)(layerIndex, LinearInput::Attention, xn.data(), T, dim);
 
-    float* kc = cache.k.data() + static_cast<size_t>(layerIndex) * static_cast<size_t>(cache.capacity * kvDim);
-    float* vc = cache.v.data() + static_cast<size_t>(layerIndex) * static_cast<size_t>(cache.capacity * kvDim);
-    if (layer.fusedQkv()) {
-        const int64_t width = qDim + 2 * kvDim;
-        std::vector<float> qkv(static_cast<size_t>(T * width));
-        project(layer, LinearSlot::Q, xn.data(), T, qkv.data());
-        for (int64_t t = 0; t < T; ++t) {
-            const float* row = qkv.data() + t * width;
-            std::copy_n(row, qDim, q.data() + t * qDim);
-            std::copy_n(row + qDim, kvDim, kc + (pos0 + t) * kvDim);
-            std::copy_n(row + qDim + kvDim, kvDim, vc + (pos0 + t) * kvDim);
-        }
-    } else {
-        project(layer, LinearSlot::Q, xn.data(), T, q.data());
-        project(layer, LinearSlot::K, xn.data(), T, kc + pos0 * kvDim);
-        project(layer, LinearSlot::V, xn.data(), T, vc + pos0 * kvDim);
-    }
-    if (!layer.qNorm.empty())
-        headNorm(q.data(), T, c.heads, qDim, layer.qNorm, c.normEps);
-    if (!layer.kNorm.empty())
-        headNorm(kc + pos0 * kvDim, T, c.kvHeads, kvDim, layer.kNorm, c.normEps);
-    const RopeAngles angles = ropeAngles(T, pos0, c, ropeTableOf(c, layerIndex, cache.capacity));
-    rope(q.data(), T, c.heads, qDim, c, angles);
-    rope(kc + pos0 * kvDim, T, c.kvHeads, kvDim, c, angles);
-
-    const bool local = !c.localLayer.empty() && c.localLayer[static_cast<size_t>(layerIndex)];
-    attend(c, q.data(), T, pos0, kc, vc, local ? c.window : 0, att.data());
+    selfAttention(model, layerIndex, xn.data(), T, cache, q.data(), att.data());
     if (observer)
         (*observer)(layerIndex, LinearInput::AttentionOutput, att.data(), T, qDim);
     project(layer, LinearSlot::O, att.data(), T, tmp.data());
@@ -1359,7 +1372,7 @@ void forwardLayerPart(const LlamaModel& model, int layerIndex, LinearInput from,
 {
     const LlamaConfig& c = model.config;
     const LlamaLayer& layer = model.layers[static_cast<size_t>(layerIndex)];
-    const int64_t dim = c.dim, qDim = c.qDim(), kvDim = c.kvDim(), hidden = c.hiddenDim;
+    const int64_t dim = c.dim, qDim = c.qDim(), hidden = c.hiddenDim;
     switch (from) {
     case LinearInput::Attention: { // q, k, v and attention: next = the attention output
         const int64_t pos0 = cache->pos;
@@ -1367,32 +1380,7 @@ void forwardLayerPart(const LlamaModel& model, int layerIndex, LinearInput from,
             throw Error(ErrorKind::InvalidArgument, "the context is full (" + std::to_string(cache->capacity) +
                                                         " positions); use a shorter text or a larger context");
         std::vector<float> q(static_cast<size_t>(T * qDim));
-        float* kc = cache->k.data() + static_cast<size_t>(layerIndex) * static_cast<size_t>(cache->capacity * kvDim);
-        float* vc = cache->v.data() + static_cast<size_t>(layerIndex) * static_cast<size_t>(cache->capacity * kvDim);
-        if (layer.fusedQkv()) {
-            const int64_t width = qDim + 2 * kvDim;
-            std::vector<float> qkv(static_cast<size_t>(T * width));
-            project(layer, LinearSlot::Q, X, T, qkv.data());
-            for (int64_t t = 0; t < T; ++t) {
-                const float* row = qkv.data() + t * width;
-                std::copy_n(row, qDim, q.data() + t * qDim);
-                std::copy_n(row + qDim, kvDim, kc + (pos0 + t) * kvDim);
-                std::copy_n(row + qDim + kvDim, kvDim, vc + (pos0 + t) * kvDim);
-            }
-        } else {
-            project(layer, LinearSlot::Q, X, T, q.data());
-            project(layer, LinearSlot::K, X, T, kc + pos0 * kvDim);
-            project(layer, LinearSlot::V, X, T, vc + pos0 * kvDim);
-        }
-        if (!layer.qNorm.empty())
-            headNorm(q.data(), T, c.heads, qDim, layer.qNorm, c.normEps);
-        if (!layer.kNorm.empty())
-            headNorm(kc + pos0 * kvDim, T, c.kvHeads, kvDim, layer.kNorm, c.normEps);
-        const RopeAngles angles = ropeAngles(T, pos0, c, ropeTableOf(c, layerIndex, cache->capacity));
-        rope(q.data(), T, c.heads, qDim, c, angles);
-        rope(kc + pos0 * kvDim, T, c.kvHeads, kvDim, c, angles);
-        const bool local = !c.localLayer.empty() && c.localLayer[static_cast<size_t>(layerIndex)];
-        attend(c, q.data(), T, pos0, kc, vc, local ? c.window : 0, next);
+        selfAttention(model, layerIndex, X, T, *cache, q.data(), next);
         return;
     }
     case LinearInput::AttentionOutput: { // o and the residual: next = the MLP's normed input
