@@ -896,8 +896,13 @@ std::unique_ptr<Linear> readLinear(const ModelReader& reader, size_t index, int6
                                                  shapeToString(t.shape) + ", the configuration says [" +
                                                  std::to_string(rows) + ", " + std::to_string(cols) + "]");
     if (!options.decodeQuantized)
-        if (std::optional<QuantizedTensor> q = quantizedTensorOf(reader, index))
-            return makeQuantizedLinear(*q, options.tables);
+        if (std::optional<QuantizedTensor> q = quantizedTensorOf(reader, index)) {
+            std::unique_ptr<Linear> linear = makeQuantizedLinear(*q, options.tables);
+            // The codes now live in the linear's own layout: the file's pages of this tensor
+            // leave the resident set (they stayed mapped, doubling what generating holds).
+            reader.release(index);
+            return linear;
+        }
     RowMatrix W(rows, cols);
     reader.readFloat(index, {W.data(), static_cast<size_t>(W.size())});
     reader.release(index);
