@@ -186,6 +186,31 @@ private Q_SLOTS:
         QFETCH(double, left);
         QCOMPARE(novaq::estimatedSecondsLeft(elapsed, fraction), left);
     }
+
+    // The table's settings line: a preset run names its codec; a fit, whose bits/d/b1/b2 are
+    // only the preset it started from (every tensor has its own), says so instead.
+    void settingsLine_data()
+    {
+        QTest::addColumn<QString>("settings");
+        QTest::addColumn<QString>("line");
+        QTest::newRow("preset")
+            << R"({"bits":2.0,"d":8,"b1":8,"b2":8,"subspaces":4,"seed":7,"allocation":"balanced"})"
+            << "settings                bits=2.0 d=8 b1=8 b2=8 subspaces=4 seed=7 allocation=balanced";
+        QTest::newRow("fit") << R"({"bits":1.0,"d":8,"b1":8,"b2":0,"subspaces":4,"seed":7,"allocation":"target"})"
+                             << "settings                per-tensor presets (fit to target) subspaces=4 seed=7 "
+                                "allocation=target";
+    }
+
+    void settingsLine()
+    {
+        QFETCH(QString, settings);
+        QFETCH(QString, line);
+        ModelReport r;
+        r.tensors = withErrors({0.5}, {});
+        r.settings = nlohmann::json::parse(settings.toStdString());
+        const QString table = QString::fromStdString(formatReportTable(r, false));
+        QVERIFY2(table.contains(line + "\n") || table.endsWith(line), qPrintable(table));
+    }
 };
 
 QTEST_APPLESS_MAIN(TestReport)

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <sstream>
+#include <string_view>
 
 namespace novaq {
 
@@ -62,8 +63,13 @@ std::string settingsText(const nlohmann::json& settings)
     auto add = [&](const std::string& key, const nlohmann::json& value) {
         parts.push_back(key + "=" + (value.is_string() ? value.get<std::string>() : value.dump()));
     };
+    // A fit (--target-size, --target-bits, --fit-memory) records the smallest preset, where it
+    // started, as bits/d/b1/b2; every tensor has its own, so the line says that instead.
+    const bool fit = settings.contains("allocation") && settings.at("allocation") == "target";
+    if (fit)
+        parts.emplace_back("per-tensor presets (fit to target)");
     for (const char* key : kFirst)
-        if (settings.contains(key))
+        if (settings.contains(key) && !(fit && std::string_view(key) != "subspaces" && std::string_view(key) != "seed"))
             add(key, settings.at(key));
     // An init-capture, not [&]: clang 14 (the fuzz preset's compiler) cannot capture a
     // structured binding.
