@@ -21,9 +21,10 @@ namespace {
 // Gives the pages of freed heap memory back to the system. glibc keeps what a program frees for
 // its next allocations and returns only a free top of the heap, so the temporaries of loading
 // (the tokenizer's parse tree, each matrix's unpacked copy while it is repacked) stayed in the
-// resident set for the whole run: 14 MB of the 1B-class model's generate (issue 17). Once after
-// the tokenizer and once after the weights, the two points where nothing is held in between;
-// each pass walks the free lists (milliseconds).
+// resident set for the whole run. Once after the tokenizer and once after the weights, the two
+// points where nothing is held in between, each returning about 4 MB on the 1B-class model's
+// generate (issue 17; the tokenizer.json parse still leaves 8 MB of small holes between the
+// pieces it keeps, which no trim can return); each pass walks the free lists (milliseconds).
 void returnFreedMemory() noexcept
 {
 #if defined(__GLIBC__)
