@@ -95,6 +95,27 @@ double peakRssMiB()
     return static_cast<double>(u.ru_maxrss) / 1024.0;
 }
 
+// The process's resident high-water mark (VmHWM) back to its current size (Linux: writing 5 to
+// /proc/self/clear_refs), so that a later peakRssKb() measures from here.
+void resetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+
+// VmHWM of /proc/self/status in KiB (0 where there is none).
+double peakRssKb()
+{
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.starts_with("VmHWM:"))
+            return std::stod(line.substr(6));
+    return 0;
+}
+
+// Bytes of the KV cache of `positions` positions (KvCache: keys and values, f32).
+uint64_t kvCacheBytes(const novaq::LlamaConfig& c, int64_t positions)
+{
+    return 2 * uint64_t(c.layers) * uint64_t(positions) * uint64_t(c.kvDim()) * sizeof(float);
+}
+
 std::string cpuModel()
 {
     std::ifstream in("/proc/cpuinfo");
@@ -585,23 +606,27 @@ int runTokens(const std::string& original, const std::string& compressed, bool w
     decoded.decodeQuantized = true;
     f32.tables = novaq::Tables::F32;
     int8.tables = novaq::Tables::Int8;
+    // Each row's model is loaded when the row runs and dropped after it, so that its peak
+    // resident set is its own (the process's high-water mark is reset before it loads).
     struct RuntimeRow {
         const char* label;
-        novaq::LlamaModel model;
+        const novaq::ModelReader* reader;
+        novaq::LoadOptions options;
+        bool compressed;
     };
     std::vector<RuntimeRow> rows;
     if (withDense)
-        rows.push_back({"original, dense f32 (Eigen)", novaq::loadLlama(*origReader)});
+        rows.push_back({"original, dense f32 (Eigen)", origReader.get(), {}, false});
     if (tables != "int8")
-        rows.push_back({"novaq, code domain, f32 tables", novaq::loadLlama(*compReader, f32)});
+        rows.push_back({"novaq, code domain, f32 tables", compReader.get(), f32, true});
     // Int8 tables bring the int8 product (VNNI) for prompts; elsewhere their portable twins: slow,
     // not a rate to quote.
     if (tables != "f32" && novaq::fastestTables() == novaq::Tables::Int8)
         rows.push_back(
             {novaq::int8GemmFast() ? "novaq, code domain, int8 tables+product" : "novaq, code domain, int8 tables",
-             novaq::loadLlama(*compReader, int8)});
+             compReader.get(), int8, true});
     if (withDense)
-        rows.push_back({"novaq, decoded to f32 at load", novaq::loadLlama(*compReader, decoded)});
+        rows.push_back({"novaq, decoded to f32 at load", compReader.get(), decoded, true});
     auto promptOf = [](int n) {
         std::vector<int32_t> p;
         for (int i = 0; i < n; ++i)
@@ -624,12 +649,26 @@ int runTokens(const std::string& original, const std::string& compressed, bool w
         bandwidth / 1e9);
     std::printf("%-34s %12s %16s %16s %16s %11s\n", "weights", "MiB held", "generation t/s", "prompt t/s",
                 "prompt t/CPU-s", "of ceiling");
-    for (RuntimeRow& r : rows) {
+    struct MemoryLine {
+        const char* label;
+        double peakKb, weightBytes, kvBytes;
+        bool compressed;
+    };
+    std::vector<MemoryLine> memory;
+    for (RuntimeRow& row : rows) {
+        resetPeakRss();
+        struct {
+            novaq::LlamaModel model;
+        } r{novaq::loadLlama(*row.reader, row.options)};
         double bestGen = 0, bestPrompt = 0, bestPromptCpu = 0;
         for (int rep = 0; rep < 3; ++rep) {
             auto t0 = Clock::now();
             const auto out = promptOnly ? std::vector<int32_t>{} : novaq::generate(r.model, shortPrompt, gen);
             const auto t1 = Clock::now();
+            if (rep == 0) // the generation's peak: the prompt's batch below holds larger buffers
+                memory.push_back({row.label, peakRssKb(), double(r.model.weightBytes()),
+                                  double(kvCacheBytes(r.model.config, int64_t(shortPrompt.size()) + gen.maxTokens)),
+                                  row.compressed});
             const double cpu0 = cpuSeconds();
             (void)novaq::generate(r.model, longPrompt, one);
             const double cpu = cpuSeconds() - cpu0;
@@ -640,9 +679,28 @@ int runTokens(const std::string& original, const std::string& compressed, bool w
                 std::max(bestPrompt, double(longPrompt.size()) / std::chrono::duration<double>(t2 - t1).count());
             bestPromptCpu = std::max(bestPromptCpu, double(longPrompt.size()) / cpu);
         }
-        std::printf("%-34s %12.2f %16.1f %16.1f %16.1f %10.0f%%\n", r.label, double(r.model.memoryBytes()) / (1 << 20),
-                    bestGen, bestPrompt, bestPromptCpu, 100.0 * double(r.model.memoryBytes()) * bestGen / bandwidth);
+        std::printf("%-34s %12.2f %16.1f %16.1f %16.1f %10.0f%%\n", row.label,
+                    double(r.model.memoryBytes()) / (1 << 20), bestGen, bestPrompt, bestPromptCpu,
+                    100.0 * double(r.model.memoryBytes()) * bestGen / bandwidth);
         std::fflush(stdout);
+    }
+    // Issue 17's bar: peak memory while generating at most 1.1x (the file + the KV cache).
+    const double fileBytes = double(std::filesystem::file_size(compressed));
+    double tensorBytes = 0;
+    for (const novaq::TensorInfo& t : compReader->tensors())
+        tensorBytes += double(t.nbytes);
+    std::printf("\nmemory while generating (peak RSS from loading through the 128 tokens; libraries included; KV "
+                "cache f32, allocated for the run's %lld positions): file %.0f bytes (tensors %.0f)\n",
+                static_cast<long long>(int64_t(shortPrompt.size()) + gen.maxTokens), fileBytes, tensorBytes);
+    std::printf("%-34s %14s %14s %14s %12s %14s\n", "weights", "peak RSS KiB", "weights held", "KV cache",
+                "held/tensors", "peak/(file+KV)");
+    for (const MemoryLine& m : memory) {
+        if (m.compressed)
+            std::printf("%-34s %14.0f %14.0f %14.0f %12.3f %14.3f\n", m.label, m.peakKb, m.weightBytes, m.kvBytes,
+                        m.weightBytes / tensorBytes, m.peakKb * 1024.0 / (fileBytes + m.kvBytes));
+        else
+            std::printf("%-34s %14.0f %14.0f %14.0f %12s %14s\n", m.label, m.peakKb, m.weightBytes, m.kvBytes, "-",
+                        "-");
     }
     return 0;
 }

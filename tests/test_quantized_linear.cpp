@@ -406,8 +406,11 @@ private Q_SLOTS:
         QVERIFY(sameBits(decoded[0], decoded[1]));
     }
 
-    // The held form of a 1B-class FFN matrix (2048 x 5632) within 1.1x its packed size at every
-    // preset: at 1.5 bits its 4-bit stage-2 codes stay two per byte (one byte each took 1.3x).
+    // The held form of a 1B-class FFN matrix (2048 x 5632) within 1.02x its packed size at every
+    // preset: at 1.5 bits its 4-bit stage-2 codes stay two per byte (one byte each took 1.3x), and
+    // the codebooks stay f16 as packed (widened to f32 in two layouts they took 1.034x at 1.5
+    // bits and 1.042x at 2: issue 17, peak memory while generating). What remains above the
+    // packed size: row scale and mean and the column scale in f32 (under 1%).
     void memoryIsASmallMultipleOfThePackedSize_data() { addPresetRows(); }
     void memoryIsASmallMultipleOfThePackedSize()
     {
@@ -418,7 +421,7 @@ private Q_SLOTS:
         const QuantizedTensor q = randomTensor(rows, cols, {d, b1, b2, 4}, true, 1);
         const QuantizedLinear lin(q);
         const uint64_t packed = payloadBytes(rows, cols, q.config, q.hasColScale);
-        QVERIFY2(static_cast<double>(lin.memoryBytes()) <= 1.1 * static_cast<double>(packed),
+        QVERIFY2(static_cast<double>(lin.memoryBytes()) <= 1.02 * static_cast<double>(packed),
                  qPrintable(QString("%1 bytes for %2 packed").arg(lin.memoryBytes()).arg(packed)));
         QVERIFY(lin.memoryBytes() < static_cast<size_t>(rows * cols) * sizeof(float) / 4);
     }

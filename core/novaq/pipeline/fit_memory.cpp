@@ -168,7 +168,7 @@ MemoryTarget fitToMemory(const ModelReader& reader, const std::filesystem::path&
         char text[768];
         std::snprintf(text, sizeof text,
                       "%s (%s bytes) is less than this model needs to run even at the smallest setting: %s bytes (%s: "
-                      "weights %s as the runtime holds them, KV cache %s at %lld tokens, buffers %s, 2%% of the "
+                      "weights %s as the runtime holds them, KV cache %s at %lld tokens, buffers %s, 3%% of the "
                       "weights as headroom); give at least %s, or a shorter --context",
                       what.c_str(), withThousands(memoryBytes).c_str(), withThousands(smallest).c_str(),
                       humanBytes(smallest).c_str(), humanBytes(best.memory.weights).c_str(),

@@ -32,8 +32,9 @@ RunMemory predictRunMemory(const ModelReader& reader, const ModelInspection& pla
 // What a plan is held to: its prediction plus kWeightHeadroom of its weights. compressModel
 // re-plans as it writes (the bytes one tensor saves go to the next), so the written file's
 // tensors can differ a little from the plan: measured up to 1.2% more weights as loaded on
-// stories260K (test_fit_memory), so 2% is kept free.
-inline constexpr double kWeightHeadroom = 0.02;
+// stories260K (test_fit_memory), 2.3% since the runtime holds the codebooks in f16 (the same
+// bytes more, of smaller weights), so 3% is kept free.
+inline constexpr double kWeightHeadroom = 0.03;
 uint64_t memoryNeeded(const RunMemory& memory) noexcept;
 
 // Bits per weight of each matrix of a plan as the file stores it (8 x estimated bytes over its

@@ -291,6 +291,45 @@ bool haveAvx512Bf16() noexcept { return cpuHas(CpuFeature::Avx512Bf16); }
 bool haveAvx2() noexcept { return cpuHas(CpuFeature::Avx2); }
 
 bool haveAvx512() noexcept { return cpuHas(CpuFeature::Avx512); }
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) void halvesAvx512(const uint16_t* in, size_t n, float* out)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(out + i, _mm512_maskz_cvtph_ps(__mmask16(0xFFFF),
+                                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i))));
+    for (; i < n; ++i)
+        out[i] = halfToFloat(in[i]);
+}
+
+__attribute__((target("avx,f16c"))) void halvesF16c(const uint16_t* in, size_t n, float* out)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))));
+    for (; i < n; ++i)
+        out[i] = halfToFloat(in[i]);
+}
+#endif
+
+// f16 bits to f32, exactly (every f16 value is an f32 value; the instructions convert as
+// halfToFloat does): the held codebooks widened for one call's kernels.
+void halvesToFloats(const uint16_t* in, size_t n, float* out)
+{
+#if defined(__x86_64__)
+    if (haveAvx512()) {
+        halvesAvx512(in, n, out);
+        return;
+    }
+    if (__builtin_cpu_supports("f16c")) {
+        halvesF16c(in, n, out);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; ++i)
+        out[i] = halfToFloat(in[i]);
+}
 #endif
 
 template <int W1, int W2>
@@ -1085,20 +1124,16 @@ QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, std::o
     interleaveCodes(q);
 }
 
-// m_books (f32), m_booksT (per subspace, transposed) and m_bookOf from q's codebooks.
+// m_booksT (f16, per subspace transposed) and m_bookOf from q's codebooks.
 void QuantizedLinear::loadCodebooks(const QuantizedTensor& q)
 {
     const CodecConfig& c = q.config;
-    const size_t books = q.codebooks.size();
-    m_books.resize(books);
-    for (size_t i = 0; i < books; ++i)
-        m_books[i] = halfToFloat(q.codebooks[i]);
-    m_booksT.resize(books);
+    m_booksT.resize(q.codebooks.size());
     for (int k = 0; k < c.subspaces; ++k)
         for (int64_t e = 0; e < m_entries; ++e)
             for (int t = 0; t < m_d; ++t)
                 m_booksT[static_cast<size_t>((k * m_d + t) * m_entries + e)] =
-                    m_books[static_cast<size_t>((k * m_entries + e) * m_d + t)];
+                    q.codebooks[static_cast<size_t>((k * m_entries + e) * m_d + t)];
     m_bookOf.resize(static_cast<size_t>(m_vpr));
     for (int k = 0; k < c.subspaces; ++k)
         for (int64_t v = subspaceBegin(m_vpr, c.subspaces, k); v < subspaceBegin(m_vpr, c.subspaces, k + 1); ++v)
@@ -1133,15 +1168,36 @@ void QuantizedLinear::interleaveCodes(const QuantizedTensor& q)
     });
 }
 
+void QuantizedLinear::tableBooks(std::vector<float>& out) const
+{
+    out.resize(m_booksT.size());
+    halvesToFloats(m_booksT.data(), m_booksT.size(), out.data());
+}
+
+std::vector<float> QuantizedLinear::decodeBooks() const
+{
+    std::vector<float> transposed, books(m_booksT.size());
+    tableBooks(transposed);
+    const int64_t subspaces = static_cast<int64_t>(m_booksT.size()) / (m_entries * m_d);
+    for (int64_t k = 0; k < subspaces; ++k)
+        for (int t = 0; t < m_d; ++t)
+            for (int64_t e = 0; e < m_entries; ++e)
+                books[static_cast<size_t>((k * m_entries + e) * m_d + t)] =
+                    transposed[static_cast<size_t>((k * m_d + t) * m_entries + e)];
+    return books;
+}
+
 void QuantizedLinear::buildTables(const float* x, float* table) const
 {
+    std::vector<float> booksT;
+    tableBooks(booksT);
     // x o t, zero-padded to whole vectors.
     std::vector<float> xt(static_cast<size_t>(m_vpr * m_d), 0.0f);
     for (int64_t j = 0; j < m_cols; ++j)
         xt[static_cast<size_t>(j)] = x[j] * m_colScale[static_cast<size_t>(j)];
     auto body = [&](int64_t v0, int64_t v1) {
         for (int64_t v = v0; v < v1; ++v) {
-            tableRow(xt.data() + v * m_d, m_d, m_booksT.data() + m_bookOf[static_cast<size_t>(v)], m_entries,
+            tableRow(xt.data() + v * m_d, m_d, booksT.data() + m_bookOf[static_cast<size_t>(v)], m_entries,
                      table + v * m_entries);
         }
     };
@@ -1243,7 +1299,7 @@ void QuantizedLinear::matVecInt8(const float* x, float* y, SimdLevel level) cons
     // the thread's slot for the call: a mat-vec that a waiting thread runs meanwhile (TBB may
     // hand it another task while this one waits for its parallel loops) finds the slot empty.
     struct Scratch {
-        std::vector<float> xt, scales;
+        std::vector<float> xt, scales, booksT;
         std::vector<int8_t> tables;
     };
     thread_local Scratch threadScratch;
@@ -1253,6 +1309,8 @@ void QuantizedLinear::matVecInt8(const float* x, float* y, SimdLevel level) cons
         Scratch& from;
         ~PutBack() { threadScratch = std::move(from); }
     } putBack{scratch};
+    tableBooks(scratch.booksT);
+    const float* const booksT = scratch.booksT.data();
     std::vector<float>& xt = scratch.xt;
     xt.assign(static_cast<size_t>(m_vpr * m_d), 0.0f);
     for (int64_t j = 0; j < m_cols; ++j)
@@ -1274,12 +1332,12 @@ void QuantizedLinear::matVecInt8(const float* x, float* y, SimdLevel level) cons
             float largest = 0.0f;
 #if defined(__x86_64__)
             if (haveAvx512())
-                largest = tablesAvx512(xt.data(), m_d, m_booksT.data(), m_bookOf.data(), m_entries, v0, v1, f.data());
+                largest = tablesAvx512(xt.data(), m_d, booksT, m_bookOf.data(), m_entries, v0, v1, f.data());
             else
 #endif
             {
                 for (int64_t v = v0; v < v1; ++v)
-                    tableRow(xt.data() + v * m_d, m_d, m_booksT.data() + m_bookOf[static_cast<size_t>(v)], m_entries,
+                    tableRow(xt.data() + v * m_d, m_d, booksT + m_bookOf[static_cast<size_t>(v)], m_entries,
                              f.data() + (v - v0) * m_entries);
                 for (int64_t e = 0; e < (v1 - v0) * m_entries; ++e)
                     largest = std::max(largest, std::fabs(f[static_cast<size_t>(e)]));
@@ -1382,6 +1440,7 @@ void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLev
         return;
     }
     const int64_t K = m_cols;
+    const std::vector<float> books = decodeBooks();
     std::vector<float> sx(static_cast<size_t>(T));
     for (int64_t t = 0; t < T; ++t)
         sx[static_cast<size_t>(t)] = sumOf(X + t * K, K);
@@ -1402,7 +1461,7 @@ void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLev
             for (int64_t blk = range.begin(); blk != range.end(); ++blk) {
                 const int64_t r0 = blk * kDecodeRows, nb = std::min(kDecodeRows, m_rows - r0);
                 Nb.resize(nb, K);
-                decodeRows(r0, nb, Nb.data(), K, false);
+                decodeRows(r0, nb, Nb.data(), K, false, books.data());
                 P.resize(T, nb);
                 P.noalias() = Xm * Nb.transpose();
                 for (int64_t t = 0; t < T; ++t)
@@ -1443,7 +1502,7 @@ void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLev
         for (int64_t blk = range.begin(); blk != range.end(); ++blk) {
             const int64_t r0 = blk * kDecodeRows, nb = std::min(kDecodeRows, m_rows - r0);
             const int64_t nbp = (nb + MR - 1) / MR * MR;
-            decodeRows(r0, nb, s.N.data(), ldn, false);
+            decodeRows(r0, nb, s.N.data(), ldn, false, books.data());
             std::fill(s.N.begin() + nb * ldn, s.N.begin() + nbp * ldn, 0.0f);
             std::fill(s.C.begin(), s.C.begin() + tiles * nbp * NR, 0.0f);
             for (int64_t k0 = 0; k0 < K; k0 += kKc) {
@@ -1471,6 +1530,7 @@ void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLev
 void QuantizedLinear::matMulBf16(const float* X, int64_t T, float* Y, bool fast) const
 {
     const int64_t K = m_cols, kp = (K + 1) / 2, kpad = 2 * kp;
+    const std::vector<float> books = decodeBooks();
     std::vector<float> sx(static_cast<size_t>(T));
     for (int64_t t = 0; t < T; ++t)
         sx[static_cast<size_t>(t)] = sumOf(X + t * K, K);
@@ -1495,7 +1555,7 @@ void QuantizedLinear::matMulBf16(const float* X, int64_t T, float* Y, bool fast)
     auto decodeBlock = [&](Scratch& s, int64_t r0, int64_t nb, int64_t ld) {
         for (int64_t c0 = 0; c0 < nb; c0 += kDecodeChunk) {
             const int64_t n = std::min(kDecodeChunk, nb - c0);
-            decodeRows(r0 + c0, n, s.F.data(), K, false);
+            decodeRows(r0 + c0, n, s.F.data(), K, false, books.data());
             for (int64_t i = 0; i < n; ++i) {
                 uint16_t* row = s.N.data() + (c0 + i) * ld;
                 convert(s.F.data() + i * K, K, row);
@@ -1647,6 +1707,7 @@ void QuantizedLinear::matMulInt8(const float* X, int64_t T, float* Y, bool vnni)
 
     const int64_t blocks = (m_rows + kDecodeRows - 1) / kDecodeRows;
     const int64_t paddedRows = (kDecodeRows + MR - 1) / MR * MR;
+    const std::vector<float> books = decodeBooks();
     tbb::parallel_for(tbb::blocked_range<int64_t>(0, blocks, 1), [&](const tbb::blocked_range<int64_t>& range) {
         // This worker's scratch: a block of rounded rows (offset bytes) with their scales, the
         // folded sums. Nothing inside waits for other tasks, so thread_local is safe.
@@ -1661,7 +1722,7 @@ void QuantizedLinear::matMulInt8(const float* X, int64_t T, float* Y, bool vnni)
         for (int64_t blk = range.begin(); blk != range.end(); ++blk) {
             const int64_t r0 = blk * kDecodeRows, nb = std::min(kDecodeRows, m_rows - r0);
             const int64_t nbp = (nb + MR - 1) / MR * MR;
-            decodeQuantizeRows(r0, nb, Kp, s.Au.data(), s.Sw.data(), vnni);
+            decodeQuantizeRows(r0, nb, Kp, s.Au.data(), s.Sw.data(), vnni, books.data());
             std::fill(s.Au.begin() + nb * Kp, s.Au.begin() + nbp * Kp, uint8_t{128}); // padding rows: q = 0
             std::fill(s.Sw.begin() + nb * nB, s.Sw.begin() + nbp * nB, 0.0f);
             if (!vnni) {
@@ -1694,7 +1755,7 @@ void QuantizedLinear::matMulInt8(const float* X, int64_t T, float* Y, bool vnni)
     });
 }
 
-// The offsets in m_books of row i's entries (off1: stage 1; off2: stage 2 when there is one),
+// The offsets in the codebooks (decodeBooks) of row i's entries (off1: stage 1; off2: stage 2 when there is one),
 // d floats per entry.
 void QuantizedLinear::rowOffsets(int64_t i, uint32_t* off1, uint32_t* off2) const
 {
@@ -1732,7 +1793,7 @@ thread_local RowOffsets tOffsets;
 // decode() does; else the normalized part t_j * (C1[a] + C2[b])_j that matMulDecoded scales later.
 // D > 0: the vector length as a constant (the common 4 and 8), so the inner loop is straight SIMD.
 template <int D, bool kTwoStages, bool kWithScales>
-void QuantizedLinear::decodeRowsImpl(int64_t row0, int64_t count, float* out, int64_t ld) const
+void QuantizedLinear::decodeRowsImpl(int64_t row0, int64_t count, float* out, int64_t ld, const float* books) const
 {
     tOffsets.resize(m_vpr);
     uint32_t* off1 = tOffsets.off1.data();
@@ -1740,14 +1801,14 @@ void QuantizedLinear::decodeRowsImpl(int64_t row0, int64_t count, float* out, in
     for (int64_t i = row0; i < row0 + count; ++i) {
         // First the codebook offsets of the row's entries (the branchy part), then the arithmetic.
         rowOffsets(i, off1, off2);
-        decodeRowFromOffsets<D, kTwoStages, kWithScales>(m_books.data(), off1, off2, m_colScale.data(), m_d, m_cols,
+        decodeRowFromOffsets<D, kTwoStages, kWithScales>(books, off1, off2, m_colScale.data(), m_d, m_cols,
                                                          m_rowScale[static_cast<size_t>(i)],
                                                          m_rowMean[static_cast<size_t>(i)], out + (i - row0) * ld);
     }
 }
 
-void QuantizedLinear::decodeQuantizeRows(int64_t row0, int64_t count, int64_t Kp, uint8_t* u, float* scales,
-                                         bool simd) const
+void QuantizedLinear::decodeQuantizeRows(int64_t row0, int64_t count, int64_t Kp, uint8_t* u, float* scales, bool simd,
+                                         const float* books) const
 {
     const int64_t nB = Kp / kQBlock;
 #if defined(__x86_64__)
@@ -1769,17 +1830,17 @@ void QuantizedLinear::decodeQuantizeRows(int64_t row0, int64_t count, int64_t Kp
             }
             uint8_t* ui = u + (i - row0) * Kp;
             float* si = scales + (i - row0) * nB;
-            kernel(m_books.data(), m_bookOf.data(), m1, rc, m_colScale.data(), full, ui, si);
+            kernel(books, m_bookOf.data(), m1, rc, m_colScale.data(), full, ui, si);
             if (full < nB) { // the partial last block: decodeRowFromOffsets' numbers, zeros after the row
                 float tail[kQBlock] = {};
                 for (int64_t j = full * kQBlock; j < m_cols; ++j) {
                     const int64_t v = j / m_d, k = j % m_d;
                     const uint32_t base = m_bookOf[static_cast<size_t>(v)];
-                    float value = m_books[base + uint32_t{rc.codes1[v * kInterleave]} * d + static_cast<uint32_t>(k)];
+                    float value = books[base + uint32_t{rc.codes1[v * kInterleave]} * d + static_cast<uint32_t>(k)];
                     if (two) {
                         const uint32_t c = rc.codes2[v * rc.stride2];
-                        value += m_books[base + (m1 + (rc.nibbles2 ? (c >> rc.shift2) & 15u : c)) * d +
-                                         static_cast<uint32_t>(k)];
+                        value += books[base + (m1 + (rc.nibbles2 ? (c >> rc.shift2) & 15u : c)) * d +
+                                       static_cast<uint32_t>(k)];
                     }
                     tail[j - full * kQBlock] = m_colScale[static_cast<size_t>(j)] * value;
                 }
@@ -1798,7 +1859,7 @@ void QuantizedLinear::decodeQuantizeRows(int64_t row0, int64_t count, int64_t Kp
     for (int64_t i = row0; i < row0 + count; ++i) {
         uint8_t* ui = u + (i - row0) * Kp;
         auto* qi = reinterpret_cast<int8_t*>(ui);
-        decodeRows(i, 1, row.data(), Kp, false);
+        decodeRows(i, 1, row.data(), Kp, false, books);
 #if defined(__x86_64__)
         if (simd)
             quantizeBlocksAvx512(row.data(), Kp, qi, scales + (i - row0) * nB, nullptr);
@@ -1810,15 +1871,16 @@ void QuantizedLinear::decodeQuantizeRows(int64_t row0, int64_t count, int64_t Kp
     }
 }
 
-void QuantizedLinear::decodeRows(int64_t row0, int64_t count, float* out, int64_t ld, bool withScales) const
+void QuantizedLinear::decodeRows(int64_t row0, int64_t count, float* out, int64_t ld, bool withScales,
+                                 const float* books) const
 {
     auto forD = [&]<int D>() {
         if (m_m2 > 0)
-            withScales ? decodeRowsImpl<D, true, true>(row0, count, out, ld)
-                       : decodeRowsImpl<D, true, false>(row0, count, out, ld);
+            withScales ? decodeRowsImpl<D, true, true>(row0, count, out, ld, books)
+                       : decodeRowsImpl<D, true, false>(row0, count, out, ld, books);
         else
-            withScales ? decodeRowsImpl<D, false, true>(row0, count, out, ld)
-                       : decodeRowsImpl<D, false, false>(row0, count, out, ld);
+            withScales ? decodeRowsImpl<D, false, true>(row0, count, out, ld, books)
+                       : decodeRowsImpl<D, false, false>(row0, count, out, ld, books);
     };
     if (m_d == 8)
         forD.operator()<8>();
@@ -1834,15 +1896,13 @@ void QuantizedLinear::decodeRow(int64_t row, std::span<float> out) const
         throw Error(ErrorKind::InvalidArgument, "decodeRow " + std::to_string(row) + " of a " + std::to_string(m_rows) +
                                                     "x" + std::to_string(m_cols) + " matrix into " +
                                                     std::to_string(out.size()) + " floats");
-    decodeRows(row, 1, out.data(), m_cols, true);
+    decodeRows(row, 1, out.data(), m_cols, true, decodeBooks().data());
 }
 
 size_t QuantizedLinear::memoryBytes() const noexcept
 {
-    return sizeof(*this) + m_codes1.capacity() + m_codes2.capacity() +
-           (m_books.capacity() + m_booksT.capacity() + m_rowScale.capacity() + m_rowMean.capacity() +
-            m_colScale.capacity()) *
-               sizeof(float) +
+    return sizeof(*this) + m_codes1.capacity() + m_codes2.capacity() + m_booksT.capacity() * sizeof(uint16_t) +
+           (m_rowScale.capacity() + m_rowMean.capacity() + m_colScale.capacity()) * sizeof(float) +
            m_bookOf.capacity() * sizeof(uint32_t);
 }
 

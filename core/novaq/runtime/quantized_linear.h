@@ -80,12 +80,14 @@ bool bf16GemmFast() noexcept;
 // Bytes: one byte each (the layout before; tests hold Compact to its bits).
 enum class CodePacking { Compact, Bytes };
 
-// A quantized matrix W prepared for inference: codebooks in f32 (the column scale is folded into
-// x instead: it varies inside a vector that shares its codebook with other columns), codes
+// A quantized matrix W prepared for inference: codebooks in f16 as in the file, widened to f32 for
+// each call (the column scale is folded into x instead: it varies inside a vector that shares
+// its codebook with other columns), codes
 // unpacked to one byte (two above 8 bits; stage-2 codes of at most 4 bits two per byte) per stage
 // and vector, interleaved by groups of 64 rows so that one int8 SIMD look-up serves 64 rows (and
-// an f32 one 16); row scale and mean in f32. Memory: about 1.05x the packed size at 1.5, 2 and 4
-// bits with CodePacking::Compact (1.3x at 1.5 bits with Bytes; tests: under 1.1x); never
+// an f32 one 16); row scale and mean in f32. Memory: within 1% of the packed size at 1.5, 2 and
+// 4 bits with CodePacking::Compact (1.3x at 1.5 bits with Bytes; the codebooks in f32, held in
+// both layouts, took 1.05x; tests: under 1.02x); never
 // rows * cols floats. Every method is const and safe to call from several threads; each call
 // owns its scratch.
 class QuantizedLinear {
@@ -173,14 +175,20 @@ private:
     void matVecInt8(const float* x, float* y, SimdLevel level) const;
     void lookupSums(const float* table, SimdLevel level, float* sums) const;
     void rowOffsets(int64_t i, uint32_t* off1, uint32_t* off2) const;
-    void decodeRows(int64_t row0, int64_t count, float* out, int64_t ld, bool withScales) const;
+    // The codebooks widened to f32 for one call: as the tables read them ([subspace][d][entries])
+    // and as decoding reads them ([subspace][entries][d]).
+    void tableBooks(std::vector<float>& out) const;
+    std::vector<float> decodeBooks() const;
+    // `books`: decodeBooks().
+    void decodeRows(int64_t row0, int64_t count, float* out, int64_t ld, bool withScales, const float* books) const;
     // Rows decoded (as decodeRows without scales) and rounded to int8 by blocks of 32 columns,
     // stored offset by 128 (u: Kp bytes per row; block scales: Kp / 32 per row).
-    void decodeQuantizeRows(int64_t row0, int64_t count, int64_t Kp, uint8_t* u, float* scales, bool simd) const;
+    void decodeQuantizeRows(int64_t row0, int64_t count, int64_t Kp, uint8_t* u, float* scales, bool simd,
+                            const float* books) const;
     void matMulBf16(const float* X, int64_t T, float* Y, bool fast) const;
     void matMulInt8(const float* X, int64_t T, float* Y, bool vnni) const;
     template <int D, bool kTwoStages, bool kWithScales>
-    void decodeRowsImpl(int64_t row0, int64_t count, float* out, int64_t ld) const;
+    void decodeRowsImpl(int64_t row0, int64_t count, float* out, int64_t ld, const float* books) const;
 
     int64_t m_rows = 0, m_cols = 0;
     int m_d = 0, m_m1 = 0, m_m2 = 0;
@@ -192,12 +200,14 @@ private:
     int64_t m_lookupMaxTokens = 1;
     Tables m_tables = Tables::F32;
     Gemm m_gemm = Gemm::F32;
-    std::vector<uint8_t> m_codes1;  // [group of 64 rows][vec][64 rows], m_width1 bytes each (code 0 pads)
-    std::vector<uint8_t> m_codes2;  // same for stage 2 (empty when m2 = 0); nibbles: [group][vec][32 bytes],
-                                    // byte r = row r (low nibble) | row r + 32 (high nibble)
-    std::vector<float> m_books;     // [subspace][m1 + m2][d]: stage-1 then stage-2 entries
-    std::vector<float> m_booksT;    // [subspace][d][m1 + m2]: the same, transposed for the tables
-    std::vector<uint32_t> m_bookOf; // per vector position: offset of its subspace in m_books / m_booksT
+    std::vector<uint8_t> m_codes1; // [group of 64 rows][vec][64 rows], m_width1 bytes each (code 0 pads)
+    std::vector<uint8_t> m_codes2; // same for stage 2 (empty when m2 = 0); nibbles: [group][vec][32 bytes],
+                                   // byte r = row r (low nibble) | row r + 32 (high nibble)
+    // [subspace][d][m1 + m2]: the file's f16 codebooks (stage-1 then stage-2 entries), transposed
+    // for the tables; held as f16 so that the matrix takes no more memory than in the file, widened
+    // to f32 per call (tableBooks, decodeBooks: 16K values at 2 bits, a microsecond with F16C).
+    std::vector<uint16_t> m_booksT;
+    std::vector<uint32_t> m_bookOf; // per vector position: offset of its subspace in the codebooks
     std::vector<float> m_rowScale;  // s_i = g * rowScale_i
     std::vector<float> m_rowMean;   // mu_i = g * rowMean_i
     std::vector<float> m_colScale;  // t_j (ones when the tensor has none)
