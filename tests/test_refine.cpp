@@ -12,6 +12,7 @@
 #include "novaq/pipeline/calibrate.h"
 #include "novaq/pipeline/compress.h"
 #include "novaq/pipeline/teacher_targets.h"
+#include "novaq/tensor/dense.h"
 #include "novaq/text/tokenizer.h"
 
 #include <QTest>
@@ -19,7 +20,9 @@
 #include <Eigen/SVD>
 #include <tbb/global_control.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 
 using namespace novaq;
@@ -148,6 +151,7 @@ private Q_SLOTS:
     {
         QTest::addColumn<int>("rows");
         QTest::newRow("300 rows") << 300;
+        QTest::newRow("1,024 rows (blocks of 256)") << 1024;
         QTest::newRow("2,100 rows (3 groups)") << 2100;
     }
     void sameBitsAtAnyThreadCount()
@@ -175,6 +179,30 @@ private Q_SLOTS:
         QCOMPARE(one.first, two.first);
         QCOMPARE(one.second, two.second);
         QVERIFY(one.second > 0 && one.second < 1); // and the refit did something sane
+    }
+
+    // The refit's Hessian products go by blocks of up to 256 rows (64 before: each block packs
+    // all of H again). A row's product does not depend on the height of the block it is in:
+    // one product of 256 rows gives the bits of four of 64, so taller blocks change no file.
+    void rowBlockHeightChangesNoBits_data()
+    {
+        QTest::addColumn<int>("n");
+        QTest::newRow("n 96") << 96;
+        QTest::newRow("n 520 (several panels of H)") << 520;
+    }
+    void rowBlockHeightChangesNoBits()
+    {
+        QFETCH(int, n);
+        const int64_t rows = 256;
+        const std::vector<float> A = gaussian(static_cast<size_t>(rows * n), 21);
+        const std::vector<float> H = gaussian(static_cast<size_t>(n * n), 22);
+        std::vector<float> tall(A.size()), short64(A.size());
+        dense::gemm(dense::Op::N, dense::Op::N, rows, n, n, A.data(), n, H.data(), n, tall.data(), n, false);
+        for (int64_t r0 = 0; r0 < rows; r0 += 64)
+            dense::gemm(dense::Op::N, dense::Op::N, 64, n, n, A.data() + r0 * n, n, H.data(), n,
+                        short64.data() + r0 * n, n, false);
+        QVERIFY(std::memcmp(tall.data(), short64.data(), tall.size() * sizeof(float)) == 0);
+        QVERIFY(std::any_of(tall.begin(), tall.end(), [](float v) { return v != 0.0f; }));
     }
 
     // The calibrator hands out the teacher targets of its statistics (compress asks it, since

@@ -107,9 +107,15 @@ using ConstMap = Eigen::Map<const Matrix>;
 // TBB owns the cores), so fixed blocks of rows go to TBB; each block's product does not depend
 // on which thread ran it, so the result is the same bits at any thread count. This product is
 // almost all of the refit's time (R x N x N per Hessian-vector product).
-constexpr int64_t kRowBlock = 64;
-// The fit's R x N products go by groups of rows (a multiple of kRowBlock: timesH's blocks stay
-// where they were), so its scratch is a group's, not R x N (the output layer's 262 MB each).
+// The blocks are as tall as the rows allow up to 256 while there are at least 4 of them (two
+// threads kept busy on a 256-row k_proj): each block's product packs all of H again, which at
+// 64 rows cost about as much as the product (measured for 2048 x 2048 x 2048 on 2 threads,
+// other jobs running: 0.82 s by blocks of 64, 0.48 s by blocks of 256). The size depends on
+// the rows alone, and a row's product does not depend on it (test_refine
+// rowBlockHeightChangesNoBits): the same bits as by blocks of 64.
+int64_t rowBlockOf(int64_t rows) { return std::clamp<int64_t>(rows / 4 / 64 * 64, 64, 256); }
+// The fit's R x N products go by groups of rows, so its scratch is a group's, not R x N (the
+// output layer's 262 MB each).
 constexpr int64_t kGroupRows = 1024;
 
 template <typename Fn>
@@ -123,9 +129,9 @@ void timesH(const float* A, int64_t rows, const Matrix& H, Matrix& out)
 {
     const int64_t n = H.cols();
     out.resize(rows, n);
-    const int64_t blocks = (rows + kRowBlock - 1) / kRowBlock;
+    const int64_t block = rowBlockOf(rows), blocks = (rows + block - 1) / block;
     tbb::parallel_for(int64_t(0), blocks, [&](int64_t b) {
-        const int64_t r0 = b * kRowBlock, nr = std::min(kRowBlock, rows - r0);
+        const int64_t r0 = b * block, nr = std::min(block, rows - r0);
         dense::gemm(dense::Op::N, dense::Op::N, nr, n, n, A + r0 * n, n, H.data(), n, out.data() + r0 * n, n, false);
     });
 }
@@ -143,15 +149,15 @@ double frobeniusDot(const X& x, const Y& y)
 }
 
 // tr((W - What) H (W - What)^T), by the same fixed blocks of rows as timesH, each with its own
-// difference and product (64 rows, not two R x N copies: the output layer's are 262 MB each
+// difference and product (at most 256 rows, not two R x N copies: the output layer's are 262 MB each
 // for a 32000 x 2048 matrix); the rows' sums are added in order.
 double objective(const ConstMap& W, const Matrix& What, const Matrix& H)
 {
     const int64_t R = W.rows(), n = W.cols();
     std::vector<double> rowDot(static_cast<size_t>(R));
-    const int64_t blocks = (R + kRowBlock - 1) / kRowBlock;
+    const int64_t block = rowBlockOf(R), blocks = (R + block - 1) / block;
     tbb::parallel_for(int64_t(0), blocks, [&](int64_t b) {
-        const int64_t r0 = b * kRowBlock, nr = std::min(kRowBlock, R - r0);
+        const int64_t r0 = b * block, nr = std::min(block, R - r0);
         const Matrix E = W.middleRows(r0, nr) - What.middleRows(r0, nr);
         Matrix EH(nr, n);
         dense::gemm(dense::Op::N, dense::Op::N, nr, n, n, E.data(), n, H.data(), n, EH.data(), n, false);

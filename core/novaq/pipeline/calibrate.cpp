@@ -86,9 +86,11 @@ double secondsSince(std::chrono::steady_clock::time_point t0)
 // C_ij += Y_i^T Xs_j for every tile of C (Y's cols x Xs's cols) when Y is given (the teacher's
 // inputs, or down's outputs). Each tile is one GEMM over the chunk's tokens by one task: the
 // same arithmetic at any thread count; H's lower triangle only (mirrored by the caller).
+// Tiles of 512 rather than 256: each GEMM packs its two panels of the chunk again, half as
+// often per output (measured on 2 threads, 4096 tokens, 2048 columns: 46 -> 58 GFLOP/s).
 void addChunkProducts(const HessianMatrix& Xs, const HessianMatrix* Y, HessianMatrix& H, HessianMatrix* C)
 {
-    constexpr int64_t kTile = 256;
+    constexpr int64_t kTile = kCalibrationTile;
     const int64_t cols = Xs.cols(), rows = Xs.rows();
     const int64_t tiles = (cols + kTile - 1) / kTile;
     const int64_t yCols = Y ? Y->cols() : 0;

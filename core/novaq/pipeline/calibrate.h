@@ -43,6 +43,10 @@ namespace novaq {
 
 class Tokenizer;
 
+// The side of the square tiles H = X^T X and C are summed by (one GEMM per tile and chunk);
+// calibration_estimate measures its rate with the same tiles.
+inline constexpr int64_t kCalibrationTile = 512;
+
 struct CalibrationOptions {
     std::filesystem::path text;
     int ctx = 256;             // tokens per window

@@ -3,6 +3,7 @@
 #include "novaq/codec/encoder.h"
 #include "novaq/codec/refine.h"
 #include "novaq/io/error.h"
+#include "novaq/pipeline/calibrate.h"
 #include "novaq/pipeline/planner.h"
 #include "novaq/pipeline/report.h"
 #include "novaq/pipeline/teacher_targets.h"
@@ -67,8 +68,9 @@ Rates measureRates(int64_t dim, const CodecConfig& config)
     HessianMatrix Y(T, rows);
     const double best = secondsOf([&] { linear->forward(X.data(), T, Y.data()); });
     r.forward = 2.0 * double(T * rows * cols) / std::max(best, 1e-9);
-    // The tiles: 256 x 256 outputs over 1024 tokens, in parallel as calibrate.cpp runs them.
-    const int64_t gc = std::min<int64_t>(cols, 1024), tile = 256, tiles = (gc + tile - 1) / tile;
+    // The tiles: kCalibrationTile square outputs over 1024 tokens, in parallel as calibrate.cpp
+    // runs them.
+    const int64_t gc = std::min<int64_t>(cols, 1024), tile = kCalibrationTile, tiles = (gc + tile - 1) / tile;
     const HessianMatrix Xg = gaussianMatrix(1024, gc, 3);
     const double g = secondsOf([&] {
         tbb::parallel_for(int64_t(0), tiles * tiles, [&](int64_t t) {
