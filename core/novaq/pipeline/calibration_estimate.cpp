@@ -61,29 +61,38 @@ struct Rates {
 Rates measureRates(int64_t dim, const CodecConfig& config)
 {
     Rates r;
-    // The forward: 256 tokens through a 512 x dim matrix, the best of two.
-    const int64_t cols = std::clamp<int64_t>(dim, 64, 4096), T = 256, rows = 512;
+    // The forward: 256 tokens (a window) through a dim x dim matrix. Probes of the model's own
+    // widths: on a 512-row matrix (and 1,024-token tiles, and a 256 x 512 refit below) the
+    // rates were 1.4-1.6x below what a 1B-class run reaches (its estimate 2,700-2,850 s for a
+    // 2,072 s run, 2026-12-06).
+    const int64_t cols = std::clamp<int64_t>(dim, 64, 4096), T = 256, rows = cols;
+    // Four windows at once, as calibrate.cpp runs its windows (one forward call alone ran at
+    // two thirds of that rate).
+    constexpr int64_t kWindows = 4;
     const std::unique_ptr<Linear> linear = makeDenseLinear(gaussianMatrix(rows, cols, 1));
     const HessianMatrix X = gaussianMatrix(T, cols, 2);
-    HessianMatrix Y(T, rows);
-    const double best = secondsOf([&] { linear->forward(X.data(), T, Y.data()); });
-    r.forward = 2.0 * double(T * rows * cols) / std::max(best, 1e-9);
-    // The tiles: kCalibrationTile square outputs over 1024 tokens, in parallel as calibrate.cpp
-    // runs them.
+    std::vector<HessianMatrix> Y(kWindows, HessianMatrix(T, rows));
+    const double best = secondsOf([&] {
+        tbb::parallel_for(int64_t(0), kWindows, [&](int64_t w) { linear->forward(X.data(), T, Y[size_t(w)].data()); });
+    });
+    r.forward = 2.0 * double(kWindows * T * rows * cols) / std::max(best, 1e-9);
+    // The tiles: kCalibrationTile square outputs over 4096 tokens (a chunk's worth), in
+    // parallel as calibrate.cpp runs them.
+    constexpr int64_t kTokens = 4096;
     const int64_t gc = std::min<int64_t>(cols, 1024), tile = kCalibrationTile, tiles = (gc + tile - 1) / tile;
-    const HessianMatrix Xg = gaussianMatrix(1024, gc, 3);
+    const HessianMatrix Xg = gaussianMatrix(kTokens, gc, 3);
     const double g = secondsOf([&] {
         tbb::parallel_for(int64_t(0), tiles * tiles, [&](int64_t t) {
             const int64_t i = t / tiles, j = t % tiles;
             const int64_t nr = std::min(tile, gc - i * tile), nc = std::min(tile, gc - j * tile);
             HessianMatrix out(nr, nc);
-            dense::gemm(dense::Op::T, dense::Op::N, nr, nc, 1024, Xg.data() + i * tile, gc, Xg.data() + j * tile, gc,
+            dense::gemm(dense::Op::T, dense::Op::N, nr, nc, kTokens, Xg.data() + i * tile, gc, Xg.data() + j * tile, gc,
                         out.data(), nc, false);
         });
     });
-    r.gemm = 2.0 * 1024.0 * double(gc * gc) / std::max(g, 1e-9);
-    // Teacher targets and a refit of a 256 x 512 matrix.
-    const int64_t pr = 256, pc = 512;
+    r.gemm = 2.0 * double(kTokens) * double(gc * gc) / std::max(g, 1e-9);
+    // Teacher targets and a refit of a 256 x dim matrix (at most 2048 columns).
+    const int64_t pr = 256, pc = std::min<int64_t>(cols, 2048);
     const HessianMatrix Xp = gaussianMatrix(1024, pc, 4);
     HessianMatrix H = Xp.transpose() * Xp / 1024.0f;
     std::vector<float> diag(static_cast<size_t>(pc));
