@@ -23,6 +23,16 @@ STYLE = {  # tool -> (colour, marker)
 }
 
 rows = [r for r in csv.DictReader(open(SRC)) if r["kl_john"]]
+
+
+def short(setting):
+    """A NOVAQ setting as a label: "--target-size 2729312 --calibration" -> "fit 2.73 MB, cal"."""
+    parts = setting.split()
+    cal = ", cal" if "--calibration" in parts else ""
+    if parts[0] == "--target-size":
+        return f"fit {int(parts[1]) / 1e6:.2f} MB{cal}"
+    return f"{parts[1]} bits{cal}"
+
 W, H = 900, 560
 L, R, T, B = 80, 30, 40, 60  # margins
 bytes_ = [float(r["bytes"]) for r in rows]
@@ -84,7 +94,11 @@ for i, (tool, (colour, marker)) in enumerate(STYLE.items()):
         else:
             out.append(f'<polygon points="{x:.1f},{y - 5:.1f} {x - 5:.1f},{y + 4:.1f} {x + 5:.1f},{y + 4:.1f}" '
                        f'fill="{colour}"/>')
-        out.append(f'<text x="{x + 6:.1f}" y="{y - 5:.1f}" fill="{colour}" font-size="9">{name}</text>')
+        label, size = (short(name), 10) if tool == "NOVAQ" else (name, 8)
+        # Right of the point, or left of it near the right edge.
+        anchor, lx = ("end", x - 6) if x > W - R - 110 else ("start", x + 6)
+        out.append(f'<text x="{lx:.1f}" y="{y - 5:.1f}" fill="{colour}" font-size="{size}" '
+                   f'text-anchor="{anchor}">{label}</text>')
     ly = T + 16 + 16 * i
     out.append(f'<text x="{W - R - 10}" y="{ly}" text-anchor="end" fill="{colour}" font-size="12">{tool}</text>')
 out.append("</svg>")
