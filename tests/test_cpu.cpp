@@ -23,8 +23,8 @@ private Q_SLOTS:
 
 void TestCpu::forcingIsScopedAndNests()
 {
-    const CpuFeature all[] = {CpuFeature::Avx2, CpuFeature::Avx512, CpuFeature::Avx512Vbmi, CpuFeature::Avx512Vnni,
-                              CpuFeature::Avx512Bf16};
+    const CpuFeature all[] = {CpuFeature::Avx2,       CpuFeature::Avx512,     CpuFeature::Avx512Vbmi,
+                              CpuFeature::Avx512Vnni, CpuFeature::Avx512Bf16, CpuFeature::F16c};
     for (CpuFeature f : all) {
         QCOMPARE(cpuHas(f), cpuHardwareHas(f));
         QVERIFY(std::string(cpuFeatureName(f)) != "?");

@@ -2,6 +2,10 @@
 
 #include <atomic>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 namespace novaq {
 
 namespace {
@@ -24,6 +28,10 @@ bool detect(CpuFeature feature) noexcept
                __builtin_cpu_supports("avx512vnni");
     case CpuFeature::Avx512Bf16:
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+    case CpuFeature::F16c: { // CPUID leaf 1, ECX bit 29: clang 14 has no "f16c" for __builtin_cpu_supports
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+    }
     }
 #else
     (void)feature;
@@ -31,7 +39,7 @@ bool detect(CpuFeature feature) noexcept
     return false;
 }
 
-constexpr int kFeatures = int(CpuFeature::Avx512Bf16) + 1;
+constexpr int kFeatures = int(CpuFeature::F16c) + 1;
 
 struct Detected {
     bool has[kFeatures];
@@ -70,6 +78,8 @@ const char* cpuFeatureName(CpuFeature feature) noexcept
         return "avx512vnni";
     case CpuFeature::Avx512Bf16:
         return "avx512bf16";
+    case CpuFeature::F16c:
+        return "f16c";
     }
     return "?";
 }

@@ -11,6 +11,7 @@ enum class CpuFeature {
     Avx512Vbmi, // with BW: byte permutes (vpermb, vpermi2b)
     Avx512Vnni, // with BW: int8 dot products (vpdpbusd)
     Avx512Bf16, // VDPBF16PS
+    F16c,       // f16 <-> f32 conversions (vcvtph2ps)
 };
 
 // Whether this CPU has `feature` and kernels may use it (false while portable kernels are forced).

@@ -322,7 +322,7 @@ void halvesToFloats(const uint16_t* in, size_t n, float* out)
         halvesAvx512(in, n, out);
         return;
     }
-    if (__builtin_cpu_supports("f16c")) {
+    if (cpuHas(CpuFeature::F16c)) {
         halvesF16c(in, n, out);
         return;
     }
