@@ -5,6 +5,8 @@
 #include "test_support.h"
 
 #include "novaq/codec/codec_config.h"
+#include "novaq/io/error.h"
+#include "novaq/pipeline/cluster.h"
 
 #include <QDir>
 #include <QFile>
@@ -72,9 +74,14 @@ private Q_SLOTS:
     void codecLimits_data();
     void codecLimits();
     void inspectPlansWhatLocalWrites();
+    void networkCommandsNeedTheHelper_data();
+    void networkCommandsNeedTheHelper();
+    void networkCommandsReachTheHelper();
 
 private:
     Result run(const QStringList& args, int timeoutMs = kQuickTimeoutMs, const QString& workDir = {});
+    // Runs `program` (not NOVAQ_CLI_PATH) with `environment` added to this process's.
+    Result runProgram(const QString& program, const QStringList& args, const QStringList& environment);
     QStringList expand(const QStringList& args) const;
     void requireCompressed();
 
@@ -113,6 +120,28 @@ Result TestCli::run(const QStringList& args, int timeoutMs, const QString& workD
     process.start(QStringLiteral(NOVAQ_CLI_PATH), args);
     Result r;
     if (!process.waitForStarted() || !process.waitForFinished(timeoutMs)) {
+        process.kill();
+        process.waitForFinished();
+        r.crashed = true;
+    }
+    r.crashed = r.crashed || process.exitStatus() != QProcess::NormalExit;
+    r.exitCode = process.exitCode();
+    r.out = QString::fromUtf8(process.readAllStandardOutput());
+    r.err = QString::fromUtf8(process.readAllStandardError());
+    return r;
+}
+
+Result TestCli::runProgram(const QString& program, const QStringList& args, const QStringList& environment)
+{
+    QProcess process;
+    process.setWorkingDirectory(m_dir.path());
+    process.setStandardInputFile(QProcess::nullDevice());
+    QStringList env = QProcess::systemEnvironment();
+    env << environment;
+    process.setEnvironment(env);
+    process.start(program, args);
+    Result r;
+    if (!process.waitForStarted() || !process.waitForFinished(kQuickTimeoutMs)) {
         process.kill();
         process.waitForFinished();
         r.crashed = true;
@@ -783,6 +812,60 @@ void TestCli::inspectPlansWhatLocalWrites()
         report.value(QStringLiteral("totals")).toObject().value(QStringLiteral("file_bytes")).toDouble();
     QVERIFY2(estimated >= bytes && estimated < 1.05 * bytes,
              qPrintable(QStringLiteral("%1 for %2").arg(estimated).arg(bytes)));
+}
+
+// `novaq` links no network library (app/cli/net_helper.h): search, hf, ollama, url, serve and
+// MPI-launched runs are handed to novaq-net beside it. A `novaq` without its helper says so,
+// naming the helper and where it looked, and still shows the help of those commands.
+void TestCli::networkCommandsNeedTheHelper_data()
+{
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QStringList>("environment");
+    QTest::newRow("search") << QStringList{"search", "llama"} << QStringList{};
+    QTest::newRow("hf") << QStringList{"hf", "someone/model"} << QStringList{};
+    QTest::newRow("ollama") << QStringList{"ollama", "llama3.2:1b"} << QStringList{};
+    QTest::newRow("url") << QStringList{"url", "http://127.0.0.1:9/model.gguf"} << QStringList{};
+    QTest::newRow("serve") << QStringList{"serve", "{tmp}/demo.novaq"} << QStringList{};
+    if (novaq::builtWithMpi())
+        QTest::newRow("mpirun -n 2 novaq local")
+            << QStringList{"local", "{demo}"} << QStringList{"OMPI_COMM_WORLD_SIZE=2", "OMPI_COMM_WORLD_RANK=0"};
+}
+
+void TestCli::networkCommandsNeedTheHelper()
+{
+    QFETCH(QStringList, args);
+    QFETCH(QStringList, environment);
+    const QString lone = m_dir.filePath(QStringLiteral("lone"));
+    const QString program = lone + QStringLiteral("/novaq");
+    if (!QFile::exists(program)) {
+        QVERIFY(QDir().mkpath(lone));
+        QVERIFY(QFile::copy(QStringLiteral(NOVAQ_CLI_PATH), program));
+        QVERIFY(QFile::setPermissions(program, QFile::permissions(program) | QFileDevice::ExeOwner));
+    }
+    const Result r = runProgram(program, expand(args), environment);
+    QVERIFY(!r.crashed);
+    QCOMPARE(r.exitCode, novaq::exitCodeFor(novaq::ErrorKind::Unsupported));
+    QVERIFY2(r.err.contains(QStringLiteral("needs novaq-net")), qPrintable(r.err));
+    QVERIFY2(r.err.contains(lone + QStringLiteral("/novaq-net")), qPrintable(r.err));
+    QVERIFY2(r.err.contains(QStringLiteral("libexec/novaq/novaq-net")), qPrintable(r.err));
+
+    const Result help = runProgram(program, {args.front(), QStringLiteral("--help")}, environment);
+    if (environment.isEmpty()) {
+        QCOMPARE(help.exitCode, 0);
+        QVERIFY2(help.out.contains(QStringLiteral("novaq ") + args.front()), qPrintable(help.out));
+    }
+}
+
+// With novaq-net beside it, `novaq` runs those commands there: a search of a hub on a closed
+// port fails with the hub client's own message, not the helper's.
+void TestCli::networkCommandsReachTheHelper()
+{
+    const Result r = runProgram(QStringLiteral(NOVAQ_CLI_PATH), {QStringLiteral("search"), QStringLiteral("llama")},
+                                {QStringLiteral("HF_ENDPOINT=http://127.0.0.1:9")});
+    QVERIFY(!r.crashed);
+    QVERIFY(r.exitCode != 0);
+    QVERIFY2(r.err.startsWith(QStringLiteral("novaq search: cannot reach http://127.0.0.1:9")), qPrintable(r.err));
+    QVERIFY2(!r.err.contains(QStringLiteral("novaq-net")), qPrintable(r.err));
 }
 
 QTEST_GUILESS_MAIN(TestCli)

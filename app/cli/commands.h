@@ -26,6 +26,7 @@ inline constexpr const char* kDefaultOutput = "novaq_compressed.bin"; // as in t
 struct Context {
     std::filesystem::path executable; // this program, resolved (/proc/self/exe)
     const CancelToken* cancel = nullptr;
+    char** argv = nullptr; // the command line as given (null-terminated), for handing it to novaq-net
 };
 
 struct Command {
@@ -99,9 +100,13 @@ void addChatCommands(std::vector<Command>& commands);
 // `chat` (chat_repl.cpp) and `serve` (serve_commands.cpp).
 void addChatReplCommand(std::vector<Command>& commands);
 void addServeCommands(std::vector<Command>& commands);
+// The runners of the commands that need the network stack (libcurl, OpenSSL, cpp-httplib):
+// source_runners.cpp and serve_runner.cpp in novaq-net; in `novaq`, offline_runners.cpp hands
+// the command line to novaq-net (net_helper.h).
 int runSearch(const Context& context, const ParsedArgs& args);
 int runHf(const Context& context, const ParsedArgs& args);
 int runOllama(const Context& context, const ParsedArgs& args);
 int runUrl(const Context& context, const ParsedArgs& args);
+int runServe(const Context& context, const ParsedArgs& args);
 
 } // namespace novaq::cli

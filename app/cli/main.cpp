@@ -3,6 +3,7 @@
 #include "cli_help.h"
 #include "cli_options.h"
 #include "commands.h"
+#include "net_helper.h"
 #include "terminal.h"
 
 #include "novaq/io/error.h"
@@ -164,7 +165,7 @@ int run(int argc, char** argv, std::string& prefix)
         return kExitSuccess;
     }
     installStopHandlers();
-    const Context context{executablePath(argv[0]), &g_cancel};
+    const Context context{executablePath(argv[0]), &g_cancel, argv};
     return command->run(context, parsed);
 }
 
@@ -208,6 +209,11 @@ int main(int argc, char** argv)
         return exitCodeFor(ErrorKind::Unsupported);
     }
     try {
+#ifdef NOVAQ_CLI_OFFLINE
+        // A rank an MPI launcher started: Open MPI is linked by novaq-net only (net_helper.h).
+        if (builtWithMpi() && launcherRanks(env) > 1)
+            execNetHelper(executablePath(argv[0]), argv);
+#endif
         joinCluster(&argc, &argv);
     } catch (const Error& e) {
         std::cerr << "novaq: " << printable(e.what()) << '\n';

@@ -478,8 +478,11 @@ std::filesystem::path demoModelPath(const std::filesystem::path& executable)
     std::vector<std::filesystem::path> candidates;
     if (const char* env = std::getenv("NOVAQ_DEMO_MODEL"); env && *env)
         candidates.emplace_back(env);
-    if (!executable.empty())
-        candidates.push_back(executable.parent_path() / ".." / "share" / "novaq-studio" / "models" / "kjv-llama-7m");
+    if (!executable.empty()) {
+        const std::filesystem::path data = std::filesystem::path("share") / "novaq-studio" / "models" / "kjv-llama-7m";
+        candidates.push_back(executable.parent_path() / ".." / data);
+        candidates.push_back(executable.parent_path() / ".." / ".." / data); // novaq-net, in libexec/novaq
+    }
     candidates.emplace_back(NOVAQ_SOURCE_DEMO_MODEL);
     std::string looked;
     for (const auto& c : candidates) {

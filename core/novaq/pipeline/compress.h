@@ -54,7 +54,8 @@ struct CompressOptions {
 ModelReport compressModel(const CompressOptions& options, ProgressSink* sink, const CancelToken* cancel);
 
 // Where the embedded demo model is: $NOVAQ_DEMO_MODEL, the installed data folder next to
-// the executable (../share/novaq-studio/models/kjv-llama-7m), or the source tree.
+// the executable (../share/novaq-studio/models/kjv-llama-7m, or ../../share/... from
+// libexec/novaq), or the source tree.
 std::filesystem::path demoModelPath(const std::filesystem::path& executable);
 
 } // namespace novaq
