@@ -312,9 +312,10 @@ __attribute__((target("avx,f16c"))) void halvesF16c(const uint16_t* in, size_t n
         out[i] = halfToFloat(in[i]);
 }
 #endif
+#endif // the x86-64 kernels
 
 // f16 bits to f32, exactly (every f16 value is an f32 value; the instructions convert as
-// halfToFloat does): the held codebooks widened for one call's kernels.
+// halfToFloat does): the held codebooks and row scales widened for one call's kernels.
 void halvesToFloats(const uint16_t* in, size_t n, float* out)
 {
 #if defined(__x86_64__)
@@ -330,7 +331,6 @@ void halvesToFloats(const uint16_t* in, size_t n, float* out)
     for (size_t i = 0; i < n; ++i)
         out[i] = halfToFloat(in[i]);
 }
-#endif
 
 template <int W1, int W2>
 LookupFn pickFor(SimdLevel level, bool smallStage2)
@@ -1102,12 +1102,9 @@ QuantizedLinear::QuantizedLinear(const QuantizedTensor& q, Tables tables, std::o
         throw Error(ErrorKind::InvalidArgument, "quantized matrix codebooks do not match its codec settings");
 
     loadCodebooks(q);
-    m_rowScale.resize(static_cast<size_t>(m_rows));
-    m_rowMean.resize(static_cast<size_t>(m_rows));
-    for (size_t i = 0; i < m_rowScale.size(); ++i) {
-        m_rowScale[i] = q.scale * halfToFloat(q.rowScale[i]);
-        m_rowMean[i] = q.scale * halfToFloat(q.rowMean[i]);
-    }
+    m_rowScaleHalf.assign(q.rowScale.begin(), q.rowScale.begin() + m_rows);
+    m_rowMeanHalf.assign(q.rowMean.begin(), q.rowMean.begin() + m_rows);
+    m_scale = q.scale;
     m_tables = int8Capable() ? tables : Tables::F32;
     // Without a choice, the product follows the tables: rounded (int8) or exact (f32). A fast
     // path the CPU lacks falls back to the exact product (its twin is a reference, not a speed).
@@ -1279,9 +1276,13 @@ void QuantizedLinear::matVec(std::span<const float> x, std::span<float> y, SimdL
     buildTables(x.data(), table.get());
     const float sx = sumOf(x.data(), m_cols);
     lookupSums(table.get(), level, y.data());
-    for (int64_t i = 0; i < m_rows; ++i)
-        y[static_cast<size_t>(i)] =
-            m_rowScale[static_cast<size_t>(i)] * y[static_cast<size_t>(i)] + m_rowMean[static_cast<size_t>(i)] * sx;
+    float s[kScaleRows], mu[kScaleRows];
+    for (int64_t r0 = 0; r0 < m_rows; r0 += kScaleRows) {
+        const int64_t n = std::min(kScaleRows, m_rows - r0);
+        rowScales(r0, n, s, mu);
+        for (int64_t i = 0; i < n; ++i)
+            y[static_cast<size_t>(r0 + i)] = s[i] * y[static_cast<size_t>(r0 + i)] + mu[i] * sx;
+    }
 }
 
 // shape: long on purpose (a kernel: scratch, int8 tables and the block loop share their buffers and read as one pass)
@@ -1372,6 +1373,7 @@ void QuantizedLinear::matVecInt8(const float* x, float* y, SimdLevel level) cons
     const Int8Fn fn = pickInt8(use, p1, p2, m_nibbles2);
     const int64_t interleaved = (m_rows + kInterleave - 1) / kInterleave;
     constexpr int64_t kChunk = 4; // 64-row groups whose sums stay in L1 while a block's tables are reused
+    static_assert(kChunk * kInterleave <= kScaleRows);
     auto body = [&](int64_t g0, int64_t g1) {
         float acc[kChunk * kInterleave];
         for (int64_t c0 = g0; c0 < g1; c0 += kChunk) {
@@ -1391,9 +1393,11 @@ void QuantizedLinear::matVecInt8(const float* x, float* y, SimdLevel level) cons
                     fn(args, v0, v1, scales[static_cast<size_t>(b)], acc + (g - c0) * kInterleave);
                 }
             }
-            for (int64_t i = c0 * kInterleave; i < std::min(m_rows, c1 * kInterleave); ++i)
-                y[i] = m_rowScale[static_cast<size_t>(i)] * acc[i - c0 * kInterleave] +
-                       m_rowMean[static_cast<size_t>(i)] * sx;
+            const int64_t r0 = c0 * kInterleave, n = std::min(m_rows, c1 * kInterleave) - r0;
+            float s[kScaleRows], mu[kScaleRows];
+            rowScales(r0, n, s, mu);
+            for (int64_t i = 0; i < n; ++i)
+                y[r0 + i] = s[i] * acc[i] + mu[i] * sx;
         }
     };
     if (m_rows * m_vpr < kParallelLookups)
@@ -1447,9 +1451,10 @@ void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLev
     const int64_t blocks = (m_rows + kDecodeRows - 1) / kDecodeRows;
     // y_ti = s_i * (X N^T)_ti + mu_i * sum(x_t), N = the block's rows of t_j (C1 + C2)_j.
     auto finish = [&](int64_t r0, int64_t nb, int64_t t, const float* sums) {
+        float s[kScaleRows], mu[kScaleRows];
+        rowScales(r0, nb, s, mu);
         for (int64_t i = 0; i < nb; ++i)
-            Y[t * m_rows + r0 + i] = m_rowScale[static_cast<size_t>(r0 + i)] * sums[i] +
-                                     m_rowMean[static_cast<size_t>(r0 + i)] * sx[static_cast<size_t>(t)];
+            Y[t * m_rows + r0 + i] = s[i] * sums[i] + mu[i] * sx[static_cast<size_t>(t)];
     };
     const GemmKernel kernel = pickGemm(resolve(level), T);
     if (!kernel.fn) {
@@ -1536,9 +1541,10 @@ void QuantizedLinear::matMulBf16(const float* X, int64_t T, float* Y, bool fast)
         sx[static_cast<size_t>(t)] = sumOf(X + t * K, K);
     const int64_t blocks = (m_rows + kDecodeRows - 1) / kDecodeRows;
     auto finish = [&](int64_t r0, int64_t nb, int64_t t, const float* sums) {
+        float s[kScaleRows], mu[kScaleRows];
+        rowScales(r0, nb, s, mu);
         for (int64_t i = 0; i < nb; ++i)
-            Y[t * m_rows + r0 + i] = m_rowScale[static_cast<size_t>(r0 + i)] * sums[i] +
-                                     m_rowMean[static_cast<size_t>(r0 + i)] * sx[static_cast<size_t>(t)];
+            Y[t * m_rows + r0 + i] = s[i] * sums[i] + mu[i] * sx[static_cast<size_t>(t)];
     };
 #if defined(__x86_64__)
     auto convert = fast ? &toBf16Avx512 : &toBf16Portable;
@@ -1722,6 +1728,8 @@ void QuantizedLinear::matMulInt8(const float* X, int64_t T, float* Y, bool vnni)
         for (int64_t blk = range.begin(); blk != range.end(); ++blk) {
             const int64_t r0 = blk * kDecodeRows, nb = std::min(kDecodeRows, m_rows - r0);
             const int64_t nbp = (nb + MR - 1) / MR * MR;
+            float rs[kScaleRows], rm[kScaleRows];
+            rowScales(r0, nb, rs, rm);
             decodeQuantizeRows(r0, nb, Kp, s.Au.data(), s.Sw.data(), vnni, books.data());
             std::fill(s.Au.begin() + nb * Kp, s.Au.begin() + nbp * Kp, uint8_t{128}); // padding rows: q = 0
             std::fill(s.Sw.begin() + nb * nB, s.Sw.begin() + nbp * nB, 0.0f);
@@ -1730,9 +1738,8 @@ void QuantizedLinear::matMulInt8(const float* X, int64_t T, float* Y, bool vnni)
                 gemmInt8Portable(s.Au.data(), s.Sw.data(), nb, Xs, Sa, Ca, T, Kp, nB, s.C.data(), nb);
                 for (int64_t t = 0; t < T; ++t)
                     for (int64_t i = 0; i < nb; ++i)
-                        Y[t * m_rows + r0 + i] =
-                            std::fma(m_rowScale[static_cast<size_t>(r0 + i)], s.C[static_cast<size_t>(t * nb + i)],
-                                     m_rowMean[static_cast<size_t>(r0 + i)] * call.sx[static_cast<size_t>(t)]);
+                        Y[t * m_rows + r0 + i] = std::fma(rs[i], s.C[static_cast<size_t>(t * nb + i)],
+                                                          rm[i] * call.sx[static_cast<size_t>(t)]);
                 continue;
             }
 #if defined(__x86_64__)
@@ -1746,13 +1753,22 @@ void QuantizedLinear::matMulInt8(const float* X, int64_t T, float* Y, bool vnni)
                            Ca + tile * nB * NR, Kp, nB, C + i0 * NR);
                 for (int64_t u = 0; u < NR && tile * NR + u < T; ++u) {
                     const int64_t t = tile * NR + u;
-                    finishRowsAvx512(C + u, NR, nb, m_rowScale.data() + r0, m_rowMean.data() + r0,
-                                     call.sx[static_cast<size_t>(t)], Y + t * m_rows + r0);
+                    finishRowsAvx512(C + u, NR, nb, rs, rm, call.sx[static_cast<size_t>(t)], Y + t * m_rows + r0);
                 }
             }
 #endif
         }
     });
+}
+
+void QuantizedLinear::rowScales(int64_t r0, int64_t n, float* s, float* mu) const
+{
+    halvesToFloats(m_rowScaleHalf.data() + r0, static_cast<size_t>(n), s);
+    halvesToFloats(m_rowMeanHalf.data() + r0, static_cast<size_t>(n), mu);
+    for (int64_t i = 0; i < n; ++i) {
+        s[i] *= m_scale;
+        mu[i] *= m_scale;
+    }
 }
 
 // The offsets in the codebooks (decodeBooks) of row i's entries (off1: stage 1; off2: stage 2 when there is one),
@@ -1801,9 +1817,10 @@ void QuantizedLinear::decodeRowsImpl(int64_t row0, int64_t count, float* out, in
     for (int64_t i = row0; i < row0 + count; ++i) {
         // First the codebook offsets of the row's entries (the branchy part), then the arithmetic.
         rowOffsets(i, off1, off2);
-        decodeRowFromOffsets<D, kTwoStages, kWithScales>(books, off1, off2, m_colScale.data(), m_d, m_cols,
-                                                         m_rowScale[static_cast<size_t>(i)],
-                                                         m_rowMean[static_cast<size_t>(i)], out + (i - row0) * ld);
+        float s = 0.0f, mu = 0.0f;
+        rowScales(i, 1, &s, &mu);
+        decodeRowFromOffsets<D, kTwoStages, kWithScales>(books, off1, off2, m_colScale.data(), m_d, m_cols, s, mu,
+                                                         out + (i - row0) * ld);
     }
 }
 
@@ -1902,8 +1919,8 @@ void QuantizedLinear::decodeRow(int64_t row, std::span<float> out) const
 size_t QuantizedLinear::memoryBytes() const noexcept
 {
     return sizeof(*this) + m_codes1.capacity() + m_codes2.capacity() + m_booksT.capacity() * sizeof(uint16_t) +
-           (m_rowScale.capacity() + m_rowMean.capacity() + m_colScale.capacity()) * sizeof(float) +
-           m_bookOf.capacity() * sizeof(uint32_t);
+           (m_rowScaleHalf.capacity() + m_rowMeanHalf.capacity()) * sizeof(uint16_t) +
+           m_colScale.capacity() * sizeof(float) + m_bookOf.capacity() * sizeof(uint32_t);
 }
 
 void quantizedMatVecReference(const QuantizedTensor& q, std::span<const float> x, std::span<float> y)

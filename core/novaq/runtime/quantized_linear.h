@@ -174,6 +174,10 @@ private:
     void buildTables(const float* x, float* table) const;
     void matVecInt8(const float* x, float* y, SimdLevel level) const;
     void lookupSums(const float* table, SimdLevel level, float* sums) const;
+    // s_i and mu_i of rows [r0, r0 + n), n <= kScaleRows, into s and mu: exactly the f32 products
+    // g * half the kernels used to hold.
+    static constexpr int64_t kScaleRows = 256;
+    void rowScales(int64_t r0, int64_t n, float* s, float* mu) const;
     void rowOffsets(int64_t i, uint32_t* off1, uint32_t* off2) const;
     // The codebooks widened to f32 for one call: as the tables read them ([subspace][d][entries])
     // and as decoding reads them ([subspace][entries][d]).
@@ -208,9 +212,11 @@ private:
     // to f32 per call (tableBooks, decodeBooks: 16K values at 2 bits, a microsecond with F16C).
     std::vector<uint16_t> m_booksT;
     std::vector<uint32_t> m_bookOf; // per vector position: offset of its subspace in the codebooks
-    std::vector<float> m_rowScale;  // s_i = g * rowScale_i
-    std::vector<float> m_rowMean;   // mu_i = g * rowMean_i
-    std::vector<float> m_colScale;  // t_j (ones when the tensor has none)
+    // rowScale_i and rowMean_i as the file holds them (f16), and g: s_i = g * rowScale_i and
+    // mu_i = g * rowMean_i are widened per call (rowScales), not held in f32 (1.6 MB on a 1B model).
+    std::vector<uint16_t> m_rowScaleHalf, m_rowMeanHalf;
+    float m_scale = 1.0f;
+    std::vector<float> m_colScale; // t_j (ones when the tensor has none)
 };
 
 // The plain scalar twin of matVec: y = W x element by element from the layout, in double.
