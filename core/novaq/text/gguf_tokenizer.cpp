@@ -28,8 +28,8 @@ using text::failInput;
 using text::MergeCandidate;
 using text::MergeSymbol;
 using text::PieceIndex;
-using text::StringTable;
 using text::PieceType;
+using text::StringTable;
 
 // ---------------------------------------------------------------------------------------
 // Reading the keys

@@ -6,9 +6,9 @@
 #include "novaq/io/utf8.h"
 #include "novaq/text/tokenizer.h"
 
-#include <algorithm>
 #include <queue>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -124,7 +124,8 @@ public:
     size_t memoryBytes() const noexcept { return m_slots.capacity() * sizeof(Slot); }
 
     // The value stored for `key`, or -1.
-    template <class KeyOf> int32_t find(std::string_view key, const KeyOf& keyOf) const noexcept
+    template <class KeyOf>
+    int32_t find(std::string_view key, const KeyOf& keyOf) const noexcept
     {
         if (m_slots.empty())
             return -1;
@@ -141,7 +142,8 @@ public:
 
     // Stores key -> value (value >= 0); when the key is there already, its value stays
     // (replace = false) or becomes `value` (replace = true). Returns the value the key had, or -1.
-    template <class KeyOf> int32_t insert(std::string_view key, int32_t value, const KeyOf& keyOf, bool replace)
+    template <class KeyOf>
+    int32_t insert(std::string_view key, int32_t value, const KeyOf& keyOf, bool replace)
     {
         if ((m_count + 1) * 4 > m_slots.size() * 3)
             grow(keyOf);
@@ -165,7 +167,8 @@ public:
 
     // Replaces each stored value v by f(v); f must keep each value's key (keyOf(f(v)) after
     // equal to keyOf(v) before) and return values >= 0.
-    template <class F> void remapValues(const F& f)
+    template <class F>
+    void remapValues(const F& f)
     {
         for (Slot& s : m_slots)
             if (s.value >= 0)
@@ -184,7 +187,8 @@ private:
         return static_cast<size_t>((static_cast<uint64_t>(static_cast<uint32_t>(h)) * m_slots.size()) >> 32);
     }
     size_t next(size_t at) const noexcept { return at + 1 == m_slots.size() ? 0 : at + 1; }
-    template <class KeyOf> void grow(const KeyOf& keyOf)
+    template <class KeyOf>
+    void grow(const KeyOf& keyOf)
     {
         std::vector<Slot> old = std::move(m_slots);
         m_slots.assign(std::max<size_t>(16, (m_count + 1) * 2), Slot{});
@@ -218,8 +222,8 @@ public:
     // becomes `id` (replace = true). Returns the id the piece had, or -1.
     int32_t insert(const StringTable& pieces, int32_t id, bool replace)
     {
-        return m_index.insert(pieces[static_cast<size_t>(id)], id,
-                              [&](int32_t v) { return pieces[static_cast<size_t>(v)]; }, replace);
+        return m_index.insert(
+            pieces[static_cast<size_t>(id)], id, [&](int32_t v) { return pieces[static_cast<size_t>(v)]; }, replace);
     }
 
 private:
