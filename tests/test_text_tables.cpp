@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+using novaq::text::MergeTable;
 using novaq::text::PieceIndex;
 using novaq::text::StringIndex;
 using novaq::text::StringTable;
@@ -49,6 +50,8 @@ private Q_SLOTS:
     void replaceAndKeep();
     void remapValues();
     void pieceIndexDuplicates();
+    void mergeTable_data();
+    void mergeTable();
     void hfAliasKeepsItsId();
 };
 
@@ -216,6 +219,52 @@ void TestTextTables::pieceIndexDuplicates()
     QCOMPARE(first.find(pieces, "ab"), 4);
     QCOMPARE(first.find(pieces, "ba"), -1);
     QCOMPARE(first.size(), size_t{4});
+}
+
+void TestTextTables::mergeTable_data()
+{
+    QTest::addColumn<bool>("packed");
+    QTest::newRow("packed, 8 bytes a merge") << true;
+    QTest::newRow("12 bytes a merge") << false;
+}
+
+// Pairs found with their rank and merged id, the first rank of a repeated pair kept, pairs
+// and ids that are not there (negative, past the vocabulary, a left id without merges) missed.
+void TestTextTables::mergeTable()
+{
+    QFETCH(bool, packed);
+    const size_t vocab = 3000;
+    std::vector<MergeTable::Raw> raw;
+    std::map<std::pair<int32_t, int32_t>, std::pair<int32_t, int32_t>> expected; // first rank wins
+    int32_t rank = 0;
+    for (int32_t left = 0; left < 2999; left += 3)
+        for (int32_t right = (left * 7) % 11; right < 2999; right += 97 + left % 5) {
+            const int32_t merged = (left + right) % 2999;
+            raw.push_back({left, right, rank, merged});
+            expected.emplace(std::make_pair(left, right), std::make_pair(rank, merged));
+            ++rank;
+        }
+    raw.push_back({3, 5, rank, 2998}); // left 3's rights are 10, 110, ...: one more
+    expected.emplace(std::make_pair(3, 5), std::make_pair(rank++, 2998));
+    raw.push_back({raw[7].left, raw[7].right, rank++, 1}); // a repeat: the earlier rank stays
+    std::reverse(raw.begin(), raw.end());                  // any order
+    const MergeTable table(raw, vocab, packed);
+    QCOMPARE(table.packed(), packed);
+    for (const auto& [pair, value] : expected) {
+        const MergeTable::Merge m = table.find(pair.first, pair.second);
+        if (m.rank != value.first || m.merged != value.second)
+            QFAIL(qPrintable(
+                QString("merge %1 %2: rank %3 merged %4").arg(pair.first).arg(pair.second).arg(m.rank).arg(m.merged)));
+        if (!expected.contains({pair.first, pair.second + 1}) && table.find(pair.first, pair.second + 1).rank != -1)
+            QFAIL("a pair that is not a merge was found");
+    }
+    QCOMPARE(table.find(1, 0).rank, -1);  // left 1 starts no merge
+    QCOMPARE(table.find(-1, 0).rank, -1); // negative ids
+    QCOMPARE(table.find(0, -1).rank, -1);
+    QCOMPARE(table.find(3000, 0).rank, -1); // past the vocabulary
+    QCOMPARE(table.find(2999, 0).rank, -1); // the last id, without merges
+    QCOMPARE(MergeTable().find(0, 0).rank, -1);
+    QVERIFY(table.memoryBytes() >= (vocab + 1) * 4 + expected.size() * (packed ? 8 : 12));
 }
 
 // tokenizer.json: an added token given the id of a model.vocab token of other content takes the

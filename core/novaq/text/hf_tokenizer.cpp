@@ -38,6 +38,7 @@ using nlohmann::json;
 using text::failInput;
 using text::MergeCandidate;
 using text::MergeSymbol;
+using text::MergeTable;
 using text::PieceType;
 using text::StringIndex;
 using text::StringTable;
@@ -103,64 +104,6 @@ struct VocabLookup {
         });
         return v < 0 || static_cast<size_t>(v) < n ? v : aliasIds[static_cast<size_t>(v) - n];
     }
-};
-
-// The merges by pair: for each left id, the merges it starts sorted by right id (a binary
-// search finds one), 12 bytes a merge and 4 a vocabulary entry; a std::unordered_map was a
-// 32-byte node a merge plus buckets.
-class MergeTable {
-public:
-    struct Merge {
-        int32_t right;
-        int32_t rank;
-        int32_t merged;
-    };
-    // `merges`: (left, right, rank, merged) in any order; the first rank of a pair wins.
-    struct Raw {
-        int32_t left;
-        int32_t right;
-        int32_t rank;
-        int32_t merged;
-    };
-    MergeTable() = default;
-    MergeTable(std::vector<Raw> merges, size_t vocabSize)
-    {
-        std::sort(merges.begin(), merges.end(), [](const Raw& a, const Raw& b) {
-            return a.left != b.left ? a.left < b.left : a.right != b.right ? a.right < b.right : a.rank < b.rank;
-        });
-        m_begin.assign(vocabSize + 1, 0);
-        size_t kept = 0;
-        for (size_t i = 0; i < merges.size(); ++i)
-            if (i == 0 || merges[i].left != merges[i - 1].left || merges[i].right != merges[i - 1].right)
-                merges[kept++] = merges[i];
-        merges.resize(kept);
-        m_merges.reserve(kept);
-        for (const Raw& m : merges) {
-            ++m_begin[static_cast<size_t>(m.left) + 1];
-            m_merges.push_back({m.right, m.rank, m.merged});
-        }
-        for (size_t i = 1; i < m_begin.size(); ++i)
-            m_begin[i] += m_begin[i - 1];
-    }
-
-    const Merge* find(int32_t left, int32_t right) const noexcept
-    {
-        const auto l = static_cast<size_t>(static_cast<uint32_t>(left));
-        if (l + 1 >= m_begin.size())
-            return nullptr;
-        const Merge* first = m_merges.data() + m_begin[l];
-        const Merge* last = m_merges.data() + m_begin[l + 1];
-        const Merge* it = std::lower_bound(first, last, right, [](const Merge& m, int32_t r) { return m.right < r; });
-        return it != last && it->right == right ? it : nullptr;
-    }
-    size_t memoryBytes() const noexcept
-    {
-        return m_begin.capacity() * sizeof(uint32_t) + m_merges.capacity() * sizeof(Merge);
-    }
-
-private:
-    std::vector<uint32_t> m_begin; // per left id, where its merges start (vocabulary size + 1)
-    std::vector<Merge> m_merges;
 };
 
 class HfBpeTokenizer final : public text::VocabTokenizer {
@@ -384,11 +327,11 @@ private:
         text::PairMerger merger;
         merger.run(symbols,
                    [&](const std::vector<MergeSymbol>& sym, int32_t l, int32_t r) -> std::optional<MergeCandidate> {
-                       const MergeTable::Merge* m =
+                       const MergeTable::Merge m =
                            m_c.merges.find(sym[static_cast<size_t>(l)].id, sym[static_cast<size_t>(r)].id);
-                       if (m == nullptr)
+                       if (m.rank < 0)
                            return std::nullopt;
-                       return MergeCandidate{-static_cast<double>(m->rank), m->merged};
+                       return MergeCandidate{-static_cast<double>(m.rank), m.merged};
                    });
         for (int32_t i = symbols.empty() ? -1 : 0; i != -1; i = symbols[static_cast<size_t>(i)].next)
             ids.push_back(symbols[static_cast<size_t>(i)].id);

@@ -325,6 +325,98 @@ private:
 // Links symbols[i] to its neighbours (prev = i - 1, next = i + 1, -1 at the ends).
 void linkSymbols(std::vector<MergeSymbol>& symbols);
 
+// A BPE model's merges by pair of ids (HF tokenizer.json): for each left id, the merges it
+// starts sorted by right id (a binary search finds one). A merge is 8 bytes, (right, rank,
+// merged) packed in 22 + 20 + 22 bits, when every id is below 2^22 and every rank below 2^20
+// (Llama 3: 128,256 ids and 280,147 merges; Gemma 3: 262,145 and 514,906), else 12; plus 4
+// bytes a vocabulary entry. A std::unordered_map was a 32-byte node a merge plus buckets.
+class MergeTable {
+public:
+    struct Merge {
+        int32_t rank = -1; // -1: no such merge
+        int32_t merged = -1;
+    };
+    // (left, right, rank, merged) in any order; the first rank of a pair wins.
+    struct Raw {
+        int32_t left;
+        int32_t right;
+        int32_t rank;
+        int32_t merged;
+    };
+    MergeTable() = default;
+    // packed = false keeps the 12-byte layout whatever the sizes (for tests).
+    MergeTable(std::vector<Raw> merges, size_t vocabSize, bool packed = true)
+    {
+        std::sort(merges.begin(), merges.end(), [](const Raw& a, const Raw& b) {
+            return a.left != b.left ? a.left < b.left : a.right != b.right ? a.right < b.right : a.rank < b.rank;
+        });
+        size_t kept = 0;
+        for (size_t i = 0; i < merges.size(); ++i)
+            if (i == 0 || merges[i].left != merges[i - 1].left || merges[i].right != merges[i - 1].right)
+                merges[kept++] = merges[i];
+        merges.resize(kept);
+        m_packed = packed && vocabSize <= (size_t{1} << kIdBits) &&
+                   std::all_of(merges.begin(), merges.end(), [](const Raw& m) { return m.rank < (1 << kRankBits); });
+        m_begin.assign(vocabSize + 1, 0);
+        if (m_packed)
+            m_narrow.reserve(kept);
+        else
+            m_wide.reserve(kept);
+        for (const Raw& m : merges) {
+            ++m_begin[static_cast<size_t>(m.left) + 1];
+            if (m_packed)
+                m_narrow.push_back(static_cast<uint64_t>(m.right) << (kRankBits + kIdBits) |
+                                   static_cast<uint64_t>(m.rank) << kIdBits | static_cast<uint64_t>(m.merged));
+            else
+                m_wide.push_back({m.right, m.rank, m.merged});
+        }
+        for (size_t i = 1; i < m_begin.size(); ++i)
+            m_begin[i] += m_begin[i - 1];
+    }
+
+    Merge find(int32_t left, int32_t right) const noexcept
+    {
+        const auto l = static_cast<size_t>(static_cast<uint32_t>(left));
+        if (l + 1 >= m_begin.size() || right < 0)
+            return {};
+        if (m_packed) {
+            const uint64_t* first = m_narrow.data() + m_begin[l];
+            const uint64_t* last = m_narrow.data() + m_begin[l + 1];
+            const uint64_t key = static_cast<uint64_t>(right) << (kRankBits + kIdBits);
+            const uint64_t* it = std::lower_bound(first, last, key);
+            if (it == last || (*it >> (kRankBits + kIdBits)) != static_cast<uint64_t>(right))
+                return {};
+            return {static_cast<int32_t>((*it >> kIdBits) & ((uint64_t{1} << kRankBits) - 1)),
+                    static_cast<int32_t>(*it & ((uint64_t{1} << kIdBits) - 1))};
+        }
+        const Wide* first = m_wide.data() + m_begin[l];
+        const Wide* last = m_wide.data() + m_begin[l + 1];
+        const Wide* it = std::lower_bound(first, last, right, [](const Wide& m, int32_t r) { return m.right < r; });
+        if (it == last || it->right != right)
+            return {};
+        return {it->rank, it->merged};
+    }
+    bool packed() const noexcept { return m_packed; }
+    size_t memoryBytes() const noexcept
+    {
+        return m_begin.capacity() * sizeof(uint32_t) + m_narrow.capacity() * sizeof(uint64_t) +
+               m_wide.capacity() * sizeof(Wide);
+    }
+
+private:
+    static constexpr int kIdBits = 22;
+    static constexpr int kRankBits = 20;
+    struct Wide {
+        int32_t right;
+        int32_t rank;
+        int32_t merged;
+    };
+    std::vector<uint32_t> m_begin; // per left id, where its merges start (vocabulary size + 1)
+    bool m_packed = true;
+    std::vector<uint64_t> m_narrow; // right << 42 | rank << 22 | merged, sorted per left id
+    std::vector<Wide> m_wide;
+};
+
 // ---------------------------------------------------------------------------------------
 // Files
 
