@@ -27,8 +27,9 @@ using nlohmann::json;
 using text::failInput;
 using text::MergeCandidate;
 using text::MergeSymbol;
-using text::PieceMap;
+using text::PieceIndex;
 using text::PieceType;
+using text::StringTable;
 
 // ---------------------------------------------------------------------------------------
 // Reading the keys
@@ -59,7 +60,7 @@ std::optional<int32_t> specialId(const json& meta, const char* key, size_t vocab
 
 struct GgufVocab {
     text::Vocabulary vocab;
-    PieceMap tokenToId;                        // every token; a later duplicate wins, as in llama.cpp
+    PieceIndex tokenToId;                      // every token; a later duplicate wins, as in llama.cpp
     std::vector<std::string> userDefinedTexts; // matched in the text before tokenizing
 };
 
@@ -72,14 +73,17 @@ GgufVocab readVocab(const json& meta, const std::string& label)
     if (!tokens->is_array() || tokens->empty())
         failInput(label, "tokenizer.ggml.tokens must be a non-empty array of strings, found a " + typeName(*tokens));
     const size_t n = tokens->size();
-    out.vocab.pieces.reserve(n);
+    size_t bytes = 0;
     for (size_t i = 0; i < n; ++i) {
         const json& t = (*tokens)[i];
         if (!t.is_string())
             failInput(label, "tokenizer.ggml.tokens[" + std::to_string(i) + "] is a " + typeName(t) +
                                  "; every token must be a string");
-        out.vocab.pieces.push_back(t.get<std::string>());
+        bytes += t.get_ref<const std::string&>().size();
     }
+    out.vocab.pieces.reserve(n, bytes);
+    for (size_t i = 0; i < n; ++i)
+        out.vocab.pieces.push_back((*tokens)[i].get_ref<const std::string&>());
     out.vocab.types.assign(n, PieceType::Normal);
     if (const json* types = findKey(meta, "tokenizer.ggml.token_type")) {
         if (!types->is_array() || types->size() != n)
@@ -110,11 +114,11 @@ GgufVocab readVocab(const json& meta, const std::string& label)
             out.vocab.scores[i] = s.get<float>();
         }
     }
-    out.tokenToId.reserve(n);
+    out.tokenToId.reset(n);
     for (size_t i = 0; i < n; ++i) {
-        out.tokenToId[out.vocab.pieces[i]] = static_cast<int32_t>(i);
+        out.tokenToId.insert(out.vocab.pieces, static_cast<int32_t>(i), true);
         if (out.vocab.types[i] == PieceType::UserDefined)
-            out.userDefinedTexts.push_back(out.vocab.pieces[i]);
+            out.userDefinedTexts.emplace_back(out.vocab.pieces[i]);
     }
     // llama.cpp tries longer special tokens first.
     std::stable_sort(out.userDefinedTexts.begin(), out.userDefinedTexts.end(),
@@ -131,13 +135,13 @@ struct Fragment {
 // llama.cpp's tokenizer_st_partition with parse_special = false: user-defined tokens (never
 // control ones) are cut out of the raw text, longest tokens first.
 std::vector<Fragment> partition(std::string_view text, const std::vector<std::string>& userDefined,
-                                const PieceMap& tokenToId)
+                                const StringTable& pieces, const PieceIndex& tokenToId)
 {
     std::vector<Fragment> fragments{{text, -1}};
     for (const std::string& special : userDefined) {
         if (special.empty())
             continue;
-        const int32_t id = tokenToId.find(special)->second;
+        const int32_t id = tokenToId.find(pieces, special);
         std::vector<Fragment> next;
         for (const Fragment& f : fragments) {
             if (f.token >= 0) {
@@ -172,10 +176,10 @@ public:
           m_addSpacePrefix(addSpacePrefix)
     {
         for (int b = 0; b < 256; ++b) {
-            auto it = m_tokenToId.find(text::bytePieceName(static_cast<uint8_t>(b)));
-            if (it == m_tokenToId.end())
-                it = m_tokenToId.find(std::string(1, static_cast<char>(b)));
-            m_byteIds[static_cast<size_t>(b)] = it == m_tokenToId.end() ? vocab().unk : it->second;
+            int32_t id = tokenId(text::bytePieceName(static_cast<uint8_t>(b)));
+            if (id < 0)
+                id = tokenId(std::string(1, static_cast<char>(b)));
+            m_byteIds[static_cast<size_t>(b)] = id < 0 ? vocab().unk : id;
         }
     }
 
@@ -187,7 +191,7 @@ public:
         if (input.empty())
             return ids;          // no fragment at all, so no space prefix either
         bool prevSpecial = true; // the text start counts as after a special token
-        for (const Fragment& f : partition(input, m_userDefined, m_tokenToId)) {
+        for (const Fragment& f : partition(input, m_userDefined, vocab().pieces, m_tokenToId)) {
             if (f.token >= 0) {
                 ids.push_back(f.token);
                 prevSpecial = true;
@@ -201,6 +205,8 @@ public:
     }
 
 private:
+    int32_t tokenId(std::string_view token) const noexcept { return m_tokenToId.find(vocab().pieces, token); }
+
     void tokenize(const std::string& t, std::vector<int32_t>& out) const
     {
         std::vector<MergeSymbol> symbols;
@@ -209,8 +215,7 @@ private:
             s.begin = static_cast<uint32_t>(pos);
             s.length =
                 static_cast<uint32_t>(std::min(text::utf8SequenceLength(static_cast<uint8_t>(t[pos])), t.size() - pos));
-            const auto it = m_tokenToId.find(std::string_view(t).substr(pos, s.length));
-            s.id = it == m_tokenToId.end() ? -1 : it->second;
+            s.id = tokenId(std::string_view(t).substr(pos, s.length));
             pos += s.length;
             symbols.push_back(s);
         }
@@ -221,10 +226,10 @@ private:
                    [&](const std::vector<MergeSymbol>& sym, int32_t l, int32_t r) -> std::optional<MergeCandidate> {
                        const MergeSymbol& a = sym[static_cast<size_t>(l)];
                        const MergeSymbol& b = sym[static_cast<size_t>(r)];
-                       const auto it = m_tokenToId.find(std::string_view(t).substr(a.begin, a.length + b.length));
-                       if (it == m_tokenToId.end())
+                       const int32_t id = tokenId(std::string_view(t).substr(a.begin, a.length + b.length));
+                       if (id < 0)
                            return std::nullopt;
-                       return MergeCandidate{scores[static_cast<size_t>(it->second)], it->second};
+                       return MergeCandidate{scores[static_cast<size_t>(id)], id};
                    });
         for (int32_t i = 0; i != -1; i = symbols[static_cast<size_t>(i)].next) {
             const MergeSymbol& s = symbols[static_cast<size_t>(i)];
@@ -246,7 +251,7 @@ private:
         }
     }
 
-    PieceMap m_tokenToId;
+    PieceIndex m_tokenToId; // over vocab().pieces
     std::vector<std::string> m_userDefined;
     bool m_addSpacePrefix;
     std::array<int32_t, 256> m_byteIds{};
@@ -262,18 +267,23 @@ public:
           m_tokenToId(std::move(v.tokenToId)), m_userDefined(std::move(v.userDefinedTexts)), m_regex(regex),
           m_ignoreMerges(ignoreMerges)
     {
-        m_ranks.reserve(merges.size());
+        size_t bytes = 0;
+        for (const json& m : merges)
+            bytes += m.is_string() ? m.get_ref<const std::string&>().size() : 0;
+        m_mergeLines.reserve(merges.size(), bytes);
+        m_ranks.reset(merges.size());
         for (size_t i = 0; i < merges.size(); ++i) {
             const json& m = merges[i];
             if (!m.is_string())
                 failInput(label, "tokenizer.ggml.merges[" + std::to_string(i) + "] is a " + m.type_name() +
                                      "; merges are strings \"left right\"");
-            const std::string line = m.get<std::string>();
+            const std::string& line = m.get_ref<const std::string&>();
             const size_t space = line.find(' ', 1);
             if (space == std::string::npos || space + 1 >= line.size())
                 failInput(label, "tokenizer.ggml.merges[" + std::to_string(i) + "] \"" + line +
                                      "\" is not two tokens separated by a space");
-            m_ranks.emplace(line, static_cast<int32_t>(i)); // the first rank of a repeated line wins
+            m_mergeLines.push_back(line);
+            m_ranks.insert(m_mergeLines, static_cast<int32_t>(i), false); // the first rank of a repeated line wins
         }
     }
 
@@ -282,7 +292,7 @@ public:
         std::vector<int32_t> ids;
         if (addBos && bos() >= 0)
             ids.push_back(bos());
-        for (const Fragment& f : partition(input, m_userDefined, m_tokenToId)) {
+        for (const Fragment& f : partition(input, m_userDefined, vocab().pieces, m_tokenToId)) {
             if (f.token >= 0) {
                 ids.push_back(f.token);
                 continue;
@@ -302,11 +312,13 @@ public:
     }
 
 private:
+    int32_t tokenId(std::string_view token) const noexcept { return m_tokenToId.find(vocab().pieces, token); }
+
     void tokenizeWord(const std::string& w, std::vector<int32_t>& out) const
     {
         if (m_ignoreMerges) {
-            if (const auto it = m_tokenToId.find(w); it != m_tokenToId.end()) {
-                out.push_back(it->second);
+            if (const int32_t id = tokenId(w); id >= 0) {
+                out.push_back(id);
                 return;
             }
         }
@@ -329,32 +341,33 @@ private:
                        key.assign(w, a.begin, a.length);
                        key += ' ';
                        key.append(w, b.begin, b.length);
-                       const auto it = m_ranks.find(key);
-                       if (it == m_ranks.end())
+                       const int32_t rank = m_ranks.find(m_mergeLines, key);
+                       if (rank < 0)
                            return std::nullopt;
-                       return MergeCandidate{-static_cast<double>(it->second), -1};
+                       return MergeCandidate{-static_cast<double>(rank), -1};
                    });
         for (int32_t i = 0; i != -1; i = symbols[static_cast<size_t>(i)].next) {
             const MergeSymbol& s = symbols[static_cast<size_t>(i)];
             const std::string_view piece = std::string_view(w).substr(s.begin, s.length);
-            if (const auto it = m_tokenToId.find(piece); it != m_tokenToId.end()) {
-                out.push_back(it->second);
+            if (const int32_t id = tokenId(piece); id >= 0) {
+                out.push_back(id);
                 continue;
             }
             // Not a token (a merge whose result is missing from the vocabulary): its characters.
             for (size_t pos = 0; pos < piece.size();) {
                 const size_t n =
                     std::min(text::utf8SequenceLength(static_cast<uint8_t>(piece[pos])), piece.size() - pos);
-                if (const auto it = m_tokenToId.find(piece.substr(pos, n)); it != m_tokenToId.end())
-                    out.push_back(it->second);
+                if (const int32_t id = tokenId(piece.substr(pos, n)); id >= 0)
+                    out.push_back(id);
                 pos += n;
             }
         }
     }
 
-    PieceMap m_tokenToId;
+    PieceIndex m_tokenToId; // over vocab().pieces
     std::vector<std::string> m_userDefined;
-    PieceMap m_ranks; // "left right" -> rank
+    StringTable m_mergeLines; // "left right" by rank
+    PieceIndex m_ranks;       // "left right" -> rank, over m_mergeLines
     text::SplitRegex m_regex;
     bool m_ignoreMerges;
 };

@@ -27,11 +27,8 @@
 
 #include <algorithm>
 #include <array>
-#include <exception>
 #include <fstream>
 #include <initializer_list>
-#include <map>
-#include <thread>
 
 namespace novaq {
 
@@ -41,8 +38,10 @@ using nlohmann::json;
 using text::failInput;
 using text::MergeCandidate;
 using text::MergeSymbol;
-using text::PieceMap;
+using text::MergeTable;
 using text::PieceType;
+using text::StringIndex;
+using text::StringTable;
 
 [[noreturn]] void unsupported(const std::string& label, const std::string& what)
 {
@@ -88,11 +87,30 @@ struct Word {
     bool atTextStart = false;
 };
 
+// token -> id of model.vocab and added_tokens, over the pieces by id (text::StringIndex). A
+// token whose id an added token of other content took (byId[id] is that token's content) is
+// an alias: it keeps its id for lookups, as it did when this was a std::unordered_map.
+struct VocabLookup {
+    StringIndex index; // values: ids below pieces.size(), then pieces.size() + alias number
+    StringTable aliasKeys;
+    std::vector<int32_t> aliasIds;
+
+    int32_t find(const StringTable& pieces, std::string_view key) const noexcept
+    {
+        const size_t n = pieces.size();
+        const int32_t v = index.find(key, [&](int32_t id) {
+            const auto i = static_cast<size_t>(id);
+            return i < n ? pieces[i] : aliasKeys[i - n];
+        });
+        return v < 0 || static_cast<size_t>(v) < n ? v : aliasIds[static_cast<size_t>(v) - n];
+    }
+};
+
 class HfBpeTokenizer final : public text::VocabTokenizer {
 public:
     struct Config {
-        PieceMap vocab;
-        std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges; // (left, right) -> (rank, merged)
+        VocabLookup vocab;
+        MergeTable merges;
         std::vector<AddedToken> added;
         std::vector<Normalizer> normalizers;
         std::vector<PreTokenizer> preTokenizers;
@@ -107,17 +125,18 @@ public:
         : VocabTokenizer(std::move(v), style, std::move(kind), label), m_c(std::move(c))
     {
         setStripLeadingSpace(m_c.stripLeadingSpace);
-        for (int b = 0; b < 256; ++b) {
-            const auto it = m_c.vocab.find(text::bytePieceName(static_cast<uint8_t>(b)));
-            m_byteIds[static_cast<size_t>(b)] = it == m_c.vocab.end() ? -1 : it->second;
-        }
+        for (int b = 0; b < 256; ++b)
+            m_byteIds[static_cast<size_t>(b)] = vocabId(text::bytePieceName(static_cast<uint8_t>(b)));
         // Leftmost-longest matching: longer contents first at each position, bucketed by their
         // first byte (Gemma 3 has 6415 added tokens).
         std::stable_sort(m_c.added.begin(), m_c.added.end(),
                          [](const auto& x, const auto& y) { return x.content.size() > y.content.size(); });
-        for (const AddedToken& entry : m_c.added)
+        for (AddedToken& entry : m_c.added)
             if (!entry.content.empty())
-                m_addedByFirstByte[static_cast<uint8_t>(entry.content.front())].push_back(entry);
+                m_addedByFirstByte[static_cast<uint8_t>(entry.content.front())].push_back(std::move(entry));
+        m_c.added = {}; // the buckets hold them now
+        for (auto& bucket : m_addedByFirstByte)
+            bucket.shrink_to_fit();
     }
 
     std::vector<int32_t> encode(std::string_view input, bool addBos) const override
@@ -170,6 +189,8 @@ public:
     }
 
 private:
+    int32_t vocabId(std::string_view token) const noexcept { return m_c.vocab.find(vocab().pieces, token); }
+
     void encodeSegment(std::string_view segment, bool atTextStart, std::vector<int32_t>& ids) const
     {
         std::string normalized(segment);
@@ -244,8 +265,8 @@ private:
     void encodeWord(const std::string& w, std::vector<int32_t>& ids) const
     {
         if (m_c.ignoreMerges) {
-            if (const auto it = m_c.vocab.find(w); it != m_c.vocab.end()) {
-                ids.push_back(it->second);
+            if (const int32_t id = vocabId(w); id >= 0) {
+                ids.push_back(id);
                 return;
             }
         }
@@ -274,9 +295,9 @@ private:
                 n = 1;
             const std::string_view ch = std::string_view(w).substr(pos, n);
             pos += n;
-            if (const auto it = m_c.vocab.find(ch); it != m_c.vocab.end()) {
+            if (const int32_t id = vocabId(ch); id >= 0) {
                 flushUnk();
-                add(it->second, static_cast<uint32_t>(n));
+                add(id, static_cast<uint32_t>(n));
                 continue;
             }
             if (m_c.byteFallback) {
@@ -306,13 +327,11 @@ private:
         text::PairMerger merger;
         merger.run(symbols,
                    [&](const std::vector<MergeSymbol>& sym, int32_t l, int32_t r) -> std::optional<MergeCandidate> {
-                       const uint64_t key =
-                           (static_cast<uint64_t>(static_cast<uint32_t>(sym[static_cast<size_t>(l)].id)) << 32) |
-                           static_cast<uint32_t>(sym[static_cast<size_t>(r)].id);
-                       const auto it = m_c.merges.find(key);
-                       if (it == m_c.merges.end())
+                       const MergeTable::Merge m =
+                           m_c.merges.find(sym[static_cast<size_t>(l)].id, sym[static_cast<size_t>(r)].id);
+                       if (m.rank < 0)
                            return std::nullopt;
-                       return MergeCandidate{-static_cast<double>(it->second.first), it->second.second};
+                       return MergeCandidate{-static_cast<double>(m.rank), m.merged};
                    });
         for (int32_t i = symbols.empty() ? -1 : 0; i != -1; i = symbols[static_cast<size_t>(i)].next)
             ids.push_back(symbols[static_cast<size_t>(i)].id);
@@ -623,27 +642,37 @@ const json& bpeModel(const json& root, const std::string& label)
     return model;
 }
 
-// model.vocab into c.vocab; returns the tokens by id.
-std::map<int64_t, std::string> readVocab(const json& model, const std::string& label, HfBpeTokenizer::Config& c)
+// The tokens of model.vocab, then those of added_tokens, in file order: each the JSON tree's
+// string and its id. Loading only; the tables kept are made from them.
+struct TokenEntry {
+    const std::string* token;
+    int32_t id;
+};
+
+struct Tokens {
+    std::vector<TokenEntry> entries;
+    std::vector<std::pair<int32_t, bool>> special; // (id, special) of each added token, in order
+    std::vector<int8_t> specialById;               // by id: 1 special added token, 0 not, -1 no added token
+};
+
+// model.vocab into t.entries.
+void readVocab(const json& model, const std::string& label, Tokens& t)
 {
     const json& vocab = member(model, "vocab", label, "model");
     if (!vocab.is_object() || vocab.empty())
         failInput(label, "model.vocab must be a non-empty object of token -> id");
-    std::map<int64_t, std::string> byId;
-    for (const auto& [token, id] : vocab.items()) {
+    t.entries.reserve(vocab.size());
+    for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+        const json& id = it.value();
         if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > (int64_t{1} << 30))
-            failInput(label, "model.vocab[\"" + token + "\"] is " + id.dump() + "; ids must be integers >= 0");
-        byId[id.get<int64_t>()] = token;
-        c.vocab[token] = static_cast<int32_t>(id.get<int64_t>());
+            failInput(label, "model.vocab[\"" + it.key() + "\"] is " + id.dump() + "; ids must be integers >= 0");
+        t.entries.push_back({&it.key(), static_cast<int32_t>(id.get<int64_t>())});
     }
-    return byId;
 }
 
-// added_tokens into c.vocab, c.added and byId; returns whether each added id is special.
-std::map<int64_t, bool> readAddedTokens(const json& root, const std::string& label, HfBpeTokenizer::Config& c,
-                                        std::map<int64_t, std::string>& byId)
+// added_tokens into t.entries, t.special and `added`.
+void readAddedTokens(const json& root, const std::string& label, Tokens& t, std::vector<AddedToken>& added)
 {
-    std::map<int64_t, bool> specialIds;
     if (const auto it = root.find("added_tokens"); it != root.end() && !it->is_null()) {
         if (!it->is_array())
             failInput(label, "added_tokens must be an array");
@@ -656,42 +685,78 @@ std::map<int64_t, bool> readAddedTokens(const json& root, const std::string& lab
             // The same bound as model.vocab's ids (the vocabulary size is the largest id + 1).
             if (a["id"].get<int64_t>() > (int64_t{1} << 30))
                 failInput(label, where + ".id is " + a["id"].dump() + "; ids must be at most 2^30");
-            const auto id = a["id"].get<int64_t>();
-            const std::string content = a["content"].get<std::string>();
-            byId[id] = content;
-            c.vocab[content] = static_cast<int32_t>(id);
-            c.added.push_back({content, static_cast<int32_t>(id), boolOr(a, "lstrip", false, label, where),
-                               boolOr(a, "rstrip", false, label, where)});
-            specialIds[id] = boolOr(a, "special", false, label, where);
+            const auto id = static_cast<int32_t>(a["id"].get<int64_t>());
+            const std::string& content = a["content"].get_ref<const std::string&>();
+            t.entries.push_back({&content, id});
+            added.push_back(
+                {content, id, boolOr(a, "lstrip", false, label, where), boolOr(a, "rstrip", false, label, where)});
+            t.special.emplace_back(id, boolOr(a, "special", false, label, where));
         }
     }
-    return specialIds;
 }
 
-// The pieces by id (no holes allowed) and their types; sets c's byte fallback, fuse_unk,
-// ignore_merges and unknown token from the model.
-text::Vocabulary pieceTable(const json& model, const std::string& label, const std::map<int64_t, std::string>& byId,
-                            const std::map<int64_t, bool>& specialIds, HfBpeTokenizer::Config& c)
+// The pieces by id (the last token given an id; no holes allowed), their types and c.vocab;
+// sets c's byte fallback, fuse_unk, ignore_merges and unknown token from the model.
+text::Vocabulary pieceTable(const json& model, const std::string& label, Tokens& t, HfBpeTokenizer::Config& c)
 {
-    const int64_t size = byId.rbegin()->first + 1;
-    if (static_cast<size_t>(size) != byId.size())
-        failInput(label, "model.vocab and added_tokens use ids up to " + std::to_string(size - 1) + " but only " +
-                             std::to_string(byId.size()) + " distinct ids; the vocabulary has holes");
+    const std::vector<TokenEntry>& entries = t.entries;
+    int32_t maxId = 0;
+    for (const TokenEntry& e : entries)
+        maxId = std::max(maxId, e.id);
+    const size_t size = static_cast<size_t>(maxId) + 1;
+    auto holes = [&](size_t distinct) {
+        failInput(label, "model.vocab and added_tokens use ids up to " + std::to_string(maxId) + " but only " +
+                             std::to_string(distinct) + " distinct ids; the vocabulary has holes");
+    };
+    if (size > entries.size()) { // holes for sure; count the distinct ids without a table of them all
+        std::vector<int32_t> ids;
+        ids.reserve(entries.size());
+        for (const TokenEntry& e : entries)
+            ids.push_back(e.id);
+        std::sort(ids.begin(), ids.end());
+        holes(static_cast<size_t>(std::unique(ids.begin(), ids.end()) - ids.begin()));
+    }
+    std::vector<int32_t> lastEntry(size, -1); // as byId[id] = token: the last token of an id wins
+    for (size_t i = 0; i < entries.size(); ++i)
+        lastEntry[static_cast<size_t>(entries[i].id)] = static_cast<int32_t>(i);
+    if (const auto distinct = static_cast<size_t>(size - std::count(lastEntry.begin(), lastEntry.end(), -1));
+        distinct != size)
+        holes(distinct);
 
     text::Vocabulary v;
-    v.pieces.reserve(static_cast<size_t>(size));
-    for (const auto& [id, token] : byId)
-        v.pieces.push_back(token);
-    v.types.assign(v.pieces.size(), PieceType::Normal);
+    size_t bytes = 0;
+    for (const int32_t e : lastEntry)
+        bytes += entries[static_cast<size_t>(e)].token->size();
+    v.pieces.reserve(size, bytes);
+    for (const int32_t e : lastEntry)
+        v.pieces.push_back(*entries[static_cast<size_t>(e)].token);
+    lastEntry = {};
+
+    // token -> id with the last entry of a token winning (c.vocab[token] = id, entry by entry):
+    // first over the entries, then each value turned into its id, or an alias when another
+    // token holds that id's piece (see VocabLookup).
+    c.vocab.index.reset(entries.size());
+    const auto entryKey = [&](int32_t e) { return std::string_view(*entries[static_cast<size_t>(e)].token); };
+    for (size_t i = 0; i < entries.size(); ++i)
+        c.vocab.index.insert(*entries[i].token, static_cast<int32_t>(i), entryKey, true);
+    c.vocab.index.remapValues([&](int32_t e) {
+        const TokenEntry& entry = entries[static_cast<size_t>(e)];
+        if (v.pieces[static_cast<size_t>(entry.id)] == *entry.token)
+            return entry.id;
+        c.vocab.aliasKeys.push_back(*entry.token);
+        c.vocab.aliasIds.push_back(entry.id);
+        return static_cast<int32_t>(size + c.vocab.aliasIds.size() - 1);
+    });
+
+    v.types.assign(size, PieceType::Normal);
     c.byteFallback = boolOr(model, "byte_fallback", false, label, "model");
     c.fuseUnk = boolOr(model, "fuse_unk", false, label, "model");
     c.ignoreMerges = boolOr(model, "ignore_merges", false, label, "model");
     const std::string unkToken = stringOr(model, "unk_token", "", label, "model");
     if (!unkToken.empty()) {
-        const auto it = c.vocab.find(unkToken);
-        if (it == c.vocab.end())
+        c.unk = c.vocab.find(v.pieces, unkToken);
+        if (c.unk < 0)
             failInput(label, "model.unk_token \"" + unkToken + "\" is not in the vocabulary");
-        c.unk = it->second;
         v.unk = c.unk;
         v.types[static_cast<size_t>(c.unk)] = PieceType::Unknown;
     }
@@ -700,50 +765,57 @@ text::Vocabulary pieceTable(const json& model, const std::string& label, const s
             v.types[i] = PieceType::Byte;
     // Special added tokens, the unknown token among them, decode to nothing, as HF's
     // decode(skip_special_tokens=True) does (Gemma 3, Mistral: "<unk>" is a special added token).
-    for (const auto& [id, special] : specialIds)
-        if (special)
-            v.types[static_cast<size_t>(id)] = PieceType::Control;
+    t.specialById.assign(size, -1);
+    for (const auto& [id, special] : t.special) // the last flag given an id wins
+        t.specialById[static_cast<size_t>(id)] = special ? 1 : 0;
+    for (size_t id = 0; id < size; ++id)
+        if (t.specialById[id] == 1)
+            v.types[id] = PieceType::Control;
     return v;
 }
 
 // model.merges into c.merges, ranked by position (the first of equal pairs wins).
-void readMerges(const json& model, const std::string& label, HfBpeTokenizer::Config& c)
+void readMerges(const json& model, const std::string& label, const StringTable& pieces, HfBpeTokenizer::Config& c)
 {
     const json& merges = member(model, "merges", label, "model");
     if (!merges.is_array())
         failInput(label, "model.merges must be an array");
+    std::vector<MergeTable::Raw> raw;
+    raw.reserve(merges.size());
+    std::string left;
+    std::string right;
+    std::string both;
     for (size_t i = 0; i < merges.size(); ++i) {
         const json& m = merges[i];
-        std::string left;
-        std::string right;
         if (m.is_string()) {
-            const std::string line = m.get<std::string>();
+            const std::string& line = m.get_ref<const std::string&>();
             const size_t space = line.find(' ');
             if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos)
                 failInput(label, "model.merges[" + std::to_string(i) + "] \"" + line +
                                      "\" is not two tokens separated by one space");
-            left = line.substr(0, space);
-            right = line.substr(space + 1);
+            left.assign(line, 0, space);
+            right.assign(line, space + 1);
         } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-            left = m[0].get<std::string>();
-            right = m[1].get<std::string>();
+            left = m[0].get_ref<const std::string&>();
+            right = m[1].get_ref<const std::string&>();
         } else {
             failInput(label, "model.merges[" + std::to_string(i) + "] is " + m.dump() +
                                  "; merges are \"left right\" strings or [left, right] pairs");
         }
-        const auto l = c.vocab.find(left);
-        const auto r = c.vocab.find(right);
-        const auto merged = c.vocab.find(left + right);
-        if (l == c.vocab.end() || r == c.vocab.end() || merged == c.vocab.end())
+        both.assign(left);
+        both += right;
+        const int32_t l = c.vocab.find(pieces, left);
+        const int32_t r = c.vocab.find(pieces, right);
+        const int32_t merged = c.vocab.find(pieces, both);
+        if (l < 0 || r < 0 || merged < 0)
             failInput(label, "model.merges[" + std::to_string(i) + "] merges \"" + left + "\" and \"" + right +
                                  "\", but the vocabulary lacks " +
-                                 (l == c.vocab.end()   ? left
-                                  : r == c.vocab.end() ? right
-                                                       : left + right));
-        const uint64_t key =
-            (static_cast<uint64_t>(static_cast<uint32_t>(l->second)) << 32) | static_cast<uint32_t>(r->second);
-        c.merges.emplace(key, std::make_pair(static_cast<int32_t>(i), merged->second)); // first rank wins
+                                 (l < 0   ? left
+                                  : r < 0 ? right
+                                          : both));
+        raw.push_back({l, r, static_cast<int32_t>(i), merged});
     }
+    c.merges = MergeTable(std::move(raw), pieces.size()); // the first rank of a pair wins
 }
 
 // The normalizers and pre-tokenizers into c; returns whether the pipeline is byte-level.
@@ -767,14 +839,13 @@ bool readPipeline(const json& root, const std::string& label, HfBpeTokenizer::Co
 // BOS and EOS: from the post-processor's template, tokenizer_config.json beside the file,
 // or, last, the usual names among the special added tokens.
 void findBosEos(const json& root, const std::filesystem::path& dir, const HfBpeTokenizer::Config& c,
-                std::map<int64_t, bool>& specialIds, text::Vocabulary& v)
+                const std::vector<int8_t>& specialById, text::Vocabulary& v)
 {
     const json post = root.value("post_processor", json());
     auto idOf = [&](const std::optional<std::string>& token) -> int32_t {
         if (!token)
             return -1;
-        const auto it = c.vocab.find(*token);
-        return it == c.vocab.end() ? -1 : it->second;
+        return c.vocab.find(v.pieces, *token);
     };
     v.bos = idOf(templateSpecial(post, true));
     if (v.bos < 0)
@@ -788,7 +859,7 @@ void findBosEos(const json& root, const std::filesystem::path& dir, const HfBpeT
     auto specialNamed = [&](std::initializer_list<const char*> names) -> int32_t {
         for (const char* name : names)
             for (const AddedToken& t : c.added)
-                if (t.content == name && specialIds[t.id])
+                if (t.content == name && specialById[static_cast<size_t>(t.id)] == 1)
                     return t.id;
         return -1;
     };
@@ -803,40 +874,36 @@ void findBosEos(const json& root, const std::filesystem::path& dir, const HfBpeT
 std::unique_ptr<Tokenizer> loadHfTokenizerJson(const std::filesystem::path& path)
 {
     const std::string label = path.string();
-    // The JSON tree (about 10 MB for a 32,000-entry vocabulary) and the id map are made on a
-    // thread of their own, and so in glibc's heap of that thread (an arena per thread), while
-    // the tables the tokenizer keeps are made here. Made in one heap, the kept pieces sit
-    // between the tree's freed nodes and hold their pages: 7 MB a generating process could
-    // never give back (measured on Llama 2's tokenizer.json). Apart, the tree's heap is wholly
-    // free once it goes, and malloc_trim returns it (openRunnable). (Making the kept tables
-    // there too and copying them here was measured 1.5 MB worse.)
+    // The JSON tree (about 10 MB for a 32,000-entry vocabulary, 60 MB for 150,000) and the token
+    // list go once loaded; the tables kept are flat (text::StringTable, text::StringIndex,
+    // MergeTable): a few large blocks, so once the tree is freed its pages are whole free
+    // chunks that malloc_trim gives back (openRunnable). The tree used to be parsed on a thread
+    // of its own (glibc's heap of that thread) to keep the node-based tables of the time from
+    // pinning its pages; with flat tables that made things worse: the thread's heap, all free,
+    // ends up mostly its top chunk, which malloc_trim does not return for a thread's heap
+    // (measured after malloc_trim on Qwen3's tokenizer.json: 37 MB more resident with the
+    // thread for 6.1 MB kept, 6.8 MB more without it).
     struct Parsed {
         json root;
-        HfBpeTokenizer::Config c;
-        std::map<int64_t, std::string> byId;
-        std::map<int64_t, bool> specialIds;
+        Tokens tokens;
+        std::vector<AddedToken> added;
     } p;
-    std::exception_ptr failed;
-    std::thread([&] {
-        try {
-            const std::vector<std::byte> bytes = text::readFileBytes(path);
-            p.root =
-                parseJsonStrict({reinterpret_cast<const char*>(bytes.data()), bytes.size()}, path, 0, "tokenizer.json");
-            p.byId = readVocab(bpeModel(p.root, label), label, p.c);
-            p.specialIds = readAddedTokens(p.root, label, p.c, p.byId);
-        } catch (...) {
-            failed = std::current_exception();
-        }
-    }).join();
-    if (failed)
-        std::rethrow_exception(failed);
+    {
+        const std::vector<std::byte> bytes = text::readFileBytes(path);
+        p.root =
+            parseJsonStrict({reinterpret_cast<const char*>(bytes.data()), bytes.size()}, path, 0, "tokenizer.json");
+    }
+    readVocab(bpeModel(p.root, label), label, p.tokens);
+    readAddedTokens(p.root, label, p.tokens, p.added);
     const json& root = p.root;
     const json& model = bpeModel(root, label);
-    HfBpeTokenizer::Config c = p.c; // a copy, made in this thread's heap
-    text::Vocabulary v = pieceTable(model, label, p.byId, p.specialIds, c);
-    readMerges(model, label, c);
+    HfBpeTokenizer::Config c;
+    c.added = std::move(p.added);
+    text::Vocabulary v = pieceTable(model, label, p.tokens, c);
+    p.tokens.entries = {};
+    readMerges(model, label, v.pieces, c);
     const bool byteLevel = readPipeline(root, label, c);
-    findBosEos(root, path.parent_path(), c, p.specialIds, v);
+    findBosEos(root, path.parent_path(), c, p.tokens.specialById, v);
 
     std::string kind = byteLevel ? "bpe-byte-level" : c.byteFallback ? "bpe-byte-fallback" : "bpe";
     const text::DecodeStyle style = byteLevel ? text::DecodeStyle::ByteLevel : text::DecodeStyle::Metaspace;

@@ -30,10 +30,10 @@ public:
         const auto& pieces = vocab().pieces;
         // run.c looks strings up with bsearch over the sorted vocabulary; with no duplicates
         // (checked below) that is a plain map.
+        m_lookup.reset(pieces.size());
         for (size_t i = 0; i < pieces.size(); ++i)
-            m_lookup.emplace(pieces[i], static_cast<int32_t>(i));
-        const auto it = m_lookup.find(" ");
-        m_dummyPrefix = it == m_lookup.end() ? -1 : it->second;
+            m_lookup.insert(pieces, static_cast<int32_t>(i), false);
+        m_dummyPrefix = m_lookup.find(pieces, " ");
     }
 
     std::vector<int32_t> encode(std::string_view input, bool addBos) const override
@@ -52,8 +52,8 @@ public:
             const bool nextIsContinuation = i + 1 < input.size() && (static_cast<uint8_t>(input[i + 1]) & 0xC0) == 0x80;
             if (nextIsContinuation && buffer.size() < 4)
                 continue;
-            if (const auto it = m_lookup.find(buffer); it != m_lookup.end()) {
-                initial.push_back(it->second);
+            if (const int32_t found = m_lookup.find(vocab().pieces, buffer); found >= 0) {
+                initial.push_back(found);
             } else {
                 for (const char b : buffer) {
                     const int32_t id = static_cast<uint8_t>(b) + 3; // byte fallback past <unk>, <s>, </s>
@@ -68,7 +68,7 @@ public:
         std::string text;
         std::vector<MergeSymbol> symbols(initial.size());
         for (size_t i = 0; i < initial.size(); ++i) {
-            const std::string& p = vocab().pieces[static_cast<size_t>(initial[i])];
+            const std::string_view p = vocab().pieces[static_cast<size_t>(initial[i])];
             symbols[i].begin = static_cast<uint32_t>(text.size());
             symbols[i].length = static_cast<uint32_t>(p.size());
             symbols[i].id = initial[i];
@@ -84,13 +84,14 @@ public:
                    [&](const std::vector<MergeSymbol>& sym, int32_t l, int32_t r) -> std::optional<MergeCandidate> {
                        const MergeSymbol& a = sym[static_cast<size_t>(l)];
                        const MergeSymbol& b = sym[static_cast<size_t>(r)];
-                       const auto it = m_lookup.find(std::string_view(text).substr(a.begin, a.length + b.length));
-                       if (it == m_lookup.end())
+                       const int32_t id =
+                           m_lookup.find(vocab().pieces, std::string_view(text).substr(a.begin, a.length + b.length));
+                       if (id < 0)
                            return std::nullopt;
-                       const float score = scores[static_cast<size_t>(it->second)];
+                       const float score = scores[static_cast<size_t>(id)];
                        if (!(score > -1e10f)) // run.c's initial best score
                            return std::nullopt;
-                       return MergeCandidate{score, it->second};
+                       return MergeCandidate{score, id};
                    });
         std::vector<int32_t> ids;
         for (int32_t i = symbols.empty() ? -1 : 0; i != -1; i = symbols[static_cast<size_t>(i)].next)
@@ -99,7 +100,7 @@ public:
     }
 
 private:
-    text::PieceMap m_lookup;
+    text::PieceIndex m_lookup; // ids by piece, over vocab().pieces
     int32_t m_dummyPrefix = -1;
 };
 
@@ -138,18 +139,20 @@ std::unique_ptr<Tokenizer> loadLlama2cTokenizer(const std::filesystem::path& pat
             type = PieceType::Control;
         else if (text::parseBytePiece(piece) >= 0)
             type = PieceType::Byte;
-        v.pieces.push_back(std::move(piece));
+        v.pieces.push_back(piece);
         v.scores.push_back(score);
         v.types.push_back(type);
     }
     if (v.pieces.size() < 3 + 256)
         text::failInput(label, "the llama2.c tokenizer holds " + std::to_string(v.pieces.size()) +
                                    " tokens; it needs <unk>, <s>, </s> and the 256 byte tokens at least");
-    text::PieceMap seen;
+    v.pieces.shrinkToFit();
+    text::PieceIndex seen;
+    seen.reset(v.pieces.size());
     for (size_t i = 0; i < v.pieces.size(); ++i)
-        if (!seen.emplace(v.pieces[i], static_cast<int32_t>(i)).second)
-            text::failInput(label, "token " + std::to_string(i) + " \"" + v.pieces[i] + "\" repeats token " +
-                                       std::to_string(seen.find(v.pieces[i])->second) +
+        if (const int32_t earlier = seen.insert(v.pieces, static_cast<int32_t>(i), false); earlier >= 0)
+            text::failInput(label, "token " + std::to_string(i) + " \"" + std::string(v.pieces[i]) +
+                                       "\" repeats token " + std::to_string(earlier) +
                                        "; llama2.c's lookup needs unique tokens");
     v.unk = 0;
     v.bos = 1;

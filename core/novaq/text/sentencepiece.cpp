@@ -18,6 +18,7 @@
 #include <array>
 #include <bit>
 #include <limits>
+#include <unordered_map>
 
 namespace novaq {
 
@@ -27,7 +28,7 @@ using text::failInput;
 using text::kSpaceSymbol;
 using text::MergeCandidate;
 using text::MergeSymbol;
-using text::PieceMap;
+using text::PieceIndex;
 using text::PieceType;
 
 constexpr size_t kMaxPieceBytes = 8000; // SentencePiece refuses longer pieces
@@ -220,7 +221,7 @@ void parsePiece(std::span<const std::byte> bytes, const protobuf::Field& f, cons
     if (piece.size() >= kMaxPieceBytes)
         failInput(p.where(), "piece (field 1) is " + std::to_string(piece.size()) +
                                  " bytes; SentencePiece allows fewer than " + std::to_string(kMaxPieceBytes));
-    vocab.pieces.push_back(std::move(piece));
+    vocab.pieces.push_back(piece);
     vocab.scores.push_back(score);
     vocab.types.push_back(static_cast<PieceType>(type));
 }
@@ -327,6 +328,7 @@ ParsedModel parseModelProto(std::span<const std::byte> bytes, const std::string&
             parseNormalizerSpec(bytes, f, label, out.normalizer);
         }
     }
+    out.vocab.pieces.shrinkToFit();
     if (out.vocab.pieces.empty())
         failInput(label, "the ModelProto has no pieces (field 1); this is not a SentencePiece tokenizer.model");
     if (!sawTrainer)
@@ -387,18 +389,19 @@ private:
         const text::Vocabulary& v = vocab();
         std::array<bool, 256> byteSeen{};
         m_byteIds.fill(-1);
+        m_pieces.reset(v.pieces.size());
         for (size_t i = 0; i < v.pieces.size(); ++i) {
             const auto id = static_cast<int32_t>(i);
-            const std::string& p = v.pieces[i];
+            const std::string p(v.pieces[i]); // for the messages
             const PieceType type = v.types[i];
             const bool normal =
                 type == PieceType::Normal || type == PieceType::UserDefined || type == PieceType::Unused;
-            PieceMap& target = normal ? m_pieces : m_reserved;
-            if (!target.emplace(p, id).second)
+            PieceIndex& target = normal ? m_pieces : m_reserved;
+            if (target.insert(v.pieces, id, false) >= 0)
                 failInput(label(), "ModelProto.pieces[" + std::to_string(i) + "] \"" + p +
                                        "\" is already defined by an earlier piece");
             if (type == PieceType::UserDefined) {
-                m_userDefined.emplace(p, id);
+                m_userDefined.insert(v.pieces, id, false);
                 m_maxUserDefinedBytes = std::max(m_maxUserDefinedBytes, p.size());
             }
             if (normal)
@@ -437,10 +440,10 @@ private:
 
     int32_t controlId(const std::string& p) const
     {
-        const auto it = m_reserved.find(p);
-        if (it == m_reserved.end() || vocab().types[static_cast<size_t>(it->second)] != PieceType::Control)
+        const int32_t id = m_reserved.find(vocab().pieces, p);
+        if (id < 0 || vocab().types[static_cast<size_t>(id)] != PieceType::Control)
             return -1;
-        return it->second;
+        return id;
     }
 
     // Longest user-defined piece at the start of `s` (bytes), or 0.
@@ -449,7 +452,7 @@ private:
         if (m_userDefined.empty())
             return 0;
         for (size_t n = std::min(s.size(), m_maxUserDefinedBytes); n > 0; --n)
-            if (m_userDefined.find(s.substr(0, n)) != m_userDefined.end())
+            if (m_userDefined.find(vocab().pieces, s.substr(0, n)) >= 0)
                 return n;
         return 0;
     }
@@ -521,10 +524,10 @@ private:
     // PieceToId(): control/unknown/byte pieces first, then the others, else <unk>.
     int32_t pieceToId(std::string_view w) const
     {
-        if (const auto it = m_reserved.find(w); it != m_reserved.end())
-            return it->second;
-        if (const auto it = m_pieces.find(w); it != m_pieces.end())
-            return it->second;
+        if (const int32_t id = m_reserved.find(vocab().pieces, w); id >= 0)
+            return id;
+        if (const int32_t id = m_pieces.find(vocab().pieces, w); id >= 0)
+            return id;
         return m_unk;
     }
 
@@ -558,13 +561,13 @@ private:
                 const MergeSymbol& a = sym[static_cast<size_t>(l)];
                 const MergeSymbol& b = sym[static_cast<size_t>(r)];
                 const std::string_view piece = normalized.substr(a.begin, a.length + b.length);
-                const auto it = m_pieces.find(piece);
-                if (it == m_pieces.end())
+                const int32_t found = m_pieces.find(vocab().pieces, piece);
+                if (found < 0)
                     return std::nullopt;
-                const auto id = static_cast<size_t>(it->second);
+                const auto id = static_cast<size_t>(found);
                 if (types[id] == PieceType::Unused)
                     revMerge[piece] = {normalized.substr(a.begin, a.length), normalized.substr(b.begin, b.length)};
-                return MergeCandidate{scores[id], it->second};
+                return MergeCandidate{scores[id], found};
             });
 
         EncodeResult out;
@@ -608,10 +611,10 @@ private:
             bool hasSingle = false;
             const size_t limit = std::min(size, start + m_maxPieceBytes);
             for (size_t end = start + 1; end <= limit; ++end) {
-                const auto it = m_pieces.find(normalized.substr(start, end - start));
-                if (it == m_pieces.end())
+                const int32_t found = m_pieces.find(vocab().pieces, normalized.substr(start, end - start));
+                if (found < 0)
                     continue;
-                const auto id = static_cast<size_t>(it->second);
+                const auto id = static_cast<size_t>(found);
                 if (types[id] == PieceType::Unused)
                     continue;
                 const size_t length = end - start;
@@ -624,7 +627,7 @@ private:
                 if (target.startsAt == -1 || candidate > static_cast<double>(target.score)) {
                     target.score = static_cast<float>(candidate);
                     target.startsAt = static_cast<int64_t>(start);
-                    target.id = it->second;
+                    target.id = found;
                 }
                 if (length == charLength)
                     hasSingle = true;
@@ -654,9 +657,10 @@ private:
     TrainerSpec m_trainer;
     NormalizerSpec m_spec;
     CharsMap m_charsMap;
-    PieceMap m_pieces;   // NORMAL, USER_DEFINED and UNUSED pieces: what merges and lattices may use
-    PieceMap m_reserved; // CONTROL, UNKNOWN and BYTE pieces
-    PieceMap m_userDefined;
+    // Ids by piece (over vocab().pieces):
+    PieceIndex m_pieces;   // NORMAL, USER_DEFINED and UNUSED pieces: what merges and lattices may use
+    PieceIndex m_reserved; // CONTROL, UNKNOWN and BYTE pieces
+    PieceIndex m_userDefined;
     size_t m_maxUserDefinedBytes = 0;
     size_t m_maxPieceBytes = 1;
     float m_minScore = std::numeric_limits<float>::max();

@@ -8,6 +8,37 @@
 
 namespace novaq::text {
 
+void StringTable::reserve(size_t count, size_t bytes)
+{
+    m_offsets.reserve(count + 1);
+    m_bytes.reserve(bytes);
+}
+
+void StringTable::push_back(std::string_view s)
+{
+    if (m_offsets.empty())
+        m_offsets.push_back(0);
+    if (s.size() > UINT32_MAX - m_bytes.size())
+        throw Error(ErrorKind::InvalidInput, "the strings of a vocabulary exceed 4 GiB");
+    m_bytes.insert(m_bytes.end(), s.begin(), s.end());
+    m_offsets.push_back(static_cast<uint32_t>(m_bytes.size()));
+}
+
+void StringTable::shrinkToFit()
+{
+    m_bytes.shrink_to_fit();
+    m_offsets.shrink_to_fit();
+}
+
+void StringIndex::reset(size_t count)
+{
+    m_count = 0;
+    m_slots.clear();
+    m_slots.shrink_to_fit();
+    if (count > 0)
+        m_slots.assign(std::max<size_t>(16, count + count / 2), Slot{});
+}
+
 VocabTokenizer::VocabTokenizer(Vocabulary vocab, DecodeStyle style, std::string kind, std::string label)
     : m_vocab(std::move(vocab)), m_style(style), m_kind(std::move(kind)), m_label(std::move(label))
 {}
@@ -23,7 +54,7 @@ void VocabTokenizer::checkId(int32_t id) const
 std::string VocabTokenizer::piece(int32_t id) const
 {
     checkId(id);
-    return m_vocab.pieces[static_cast<size_t>(id)];
+    return std::string(m_vocab.pieces[static_cast<size_t>(id)]);
 }
 
 namespace {
@@ -48,7 +79,7 @@ std::string VocabTokenizer::decode(std::span<const int32_t> ids) const
             const auto index = static_cast<size_t>(id);
             if (m_vocab.types[index] == PieceType::Control)
                 continue;
-            const std::string& p = m_vocab.pieces[index];
+            const std::string_view p = m_vocab.pieces[index];
             size_t pos = 0;
             while (pos < p.size()) {
                 char32_t cp = 0;
@@ -74,7 +105,7 @@ std::string VocabTokenizer::decode(std::span<const int32_t> ids) const
     for (const int32_t id : ids) {
         checkId(id);
         const auto index = static_cast<size_t>(id);
-        const std::string& p = m_vocab.pieces[index];
+        const std::string_view p = m_vocab.pieces[index];
         const PieceType type = m_vocab.types[index];
         if (type == PieceType::Byte) {
             const int b = parseBytePiece(p);
@@ -106,16 +137,16 @@ std::string VocabTokenizer::pieceBytes(int32_t id) const
 {
     checkId(id);
     const auto index = static_cast<size_t>(id);
-    const std::string& p = m_vocab.pieces[index];
+    const std::string_view p = m_vocab.pieces[index];
     const PieceType type = m_vocab.types[index];
     if (type == PieceType::Control || type == PieceType::Unknown)
-        return p;
+        return std::string(p);
     if (type == PieceType::Byte && parseBytePiece(p) >= 0)
         return std::string(1, static_cast<char>(parseBytePiece(p)));
     if (m_style == DecodeStyle::Metaspace)
         return replaceAll(p, kSpaceSymbol, " ");
     if (m_style == DecodeStyle::Llama2c)
-        return p;
+        return std::string(p);
     std::string bytes;
     for (size_t pos = 0; pos < p.size();) {
         char32_t cp = 0;

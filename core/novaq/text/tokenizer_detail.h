@@ -8,6 +8,7 @@
 
 #include <queue>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -15,7 +16,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace novaq::text {
@@ -72,8 +72,6 @@ inline constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81"; // U+2581 '▁'
 std::string replaceAll(std::string_view text, std::string_view from, std::string_view to);
 
 // ---------------------------------------------------------------------------------------
-// Vocabulary
-
 // Token types as SentencePiece's ModelProto and GGUF's tokenizer.ggml.token_type number them.
 enum class PieceType : uint8_t { Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6 };
 
@@ -84,8 +82,159 @@ enum class DecodeStyle {
     ByteLevel, // each character -> the byte it stands for (GPT-2)
 };
 
+// ---------------------------------------------------------------------------------------
+// Flat string tables (tokenizer_common.cpp)
+
+// Strings by index, their bytes side by side in one buffer with an offset each: a vocabulary's
+// pieces cost their bytes plus 4 bytes each (a std::string each was 32 bytes, plus a heap
+// block for those over 15 bytes).
+class StringTable {
+public:
+    void reserve(size_t count, size_t bytes);
+    void push_back(std::string_view s); // Error(InvalidInput) past 4 GiB of text in all
+    size_t size() const noexcept { return m_offsets.empty() ? 0 : m_offsets.size() - 1; }
+    bool empty() const noexcept { return size() == 0; }
+    std::string_view operator[](size_t i) const noexcept
+    {
+        return {m_bytes.data() + m_offsets[i], m_offsets[i + 1] - m_offsets[i]};
+    }
+    void shrinkToFit();
+    size_t memoryBytes() const noexcept { return m_bytes.capacity() + m_offsets.capacity() * sizeof(uint32_t); }
+
+private:
+    std::vector<char> m_bytes;
+    std::vector<uint32_t> m_offsets; // size() + 1 once a string is in: [i, i + 1) is string i
+};
+
+// An open-addressing hash table (linear probing) of int32 values >= 0 keyed by strings that
+// live elsewhere: keyOf(value) is the key a stored value stands for (for a vocabulary, the
+// piece of an id), so a slot is 8 bytes (32 bits of the key's hash and the value) and keys are
+// not stored twice. Written by hand because no library Debian packages gives a flat
+// string -> int map with lookups by string_view: std::unordered_map allocates a node per entry
+// (about 48 bytes with the std::string key, plus the key's own block when over 15 bytes) and
+// a bucket array, which for a 128k vocabulary is megabytes held for the process's life.
+// The table is kept at most 3/4 full; slots are found from the hash by multiply-shift, so its
+// size need not be a power of two.
+class StringIndex {
+public:
+    // Empties the table and sizes it for `count` keys (it grows past that as needed).
+    void reset(size_t count);
+    size_t size() const noexcept { return m_count; }
+    bool empty() const noexcept { return m_count == 0; }
+    size_t memoryBytes() const noexcept { return m_slots.capacity() * sizeof(Slot); }
+
+    // The value stored for `key`, or -1.
+    template <class KeyOf>
+    int32_t find(std::string_view key, const KeyOf& keyOf) const noexcept
+    {
+        if (m_slots.empty())
+            return -1;
+        const uint64_t h = hash(key);
+        const auto tag = static_cast<uint32_t>(h >> 32);
+        for (size_t at = home(h);; at = next(at)) {
+            const Slot& s = m_slots[at];
+            if (s.value < 0)
+                return -1;
+            if (s.tag == tag && keyOf(s.value) == key)
+                return s.value;
+        }
+    }
+
+    // Stores key -> value (value >= 0); when the key is there already, its value stays
+    // (replace = false) or becomes `value` (replace = true). Returns the value the key had, or -1.
+    template <class KeyOf>
+    int32_t insert(std::string_view key, int32_t value, const KeyOf& keyOf, bool replace)
+    {
+        if ((m_count + 1) * 4 > m_slots.size() * 3)
+            grow(keyOf);
+        const uint64_t h = hash(key);
+        const auto tag = static_cast<uint32_t>(h >> 32);
+        for (size_t at = home(h);; at = next(at)) {
+            Slot& s = m_slots[at];
+            if (s.value < 0) {
+                s = {tag, value};
+                ++m_count;
+                return -1;
+            }
+            if (s.tag == tag && keyOf(s.value) == key) {
+                const int32_t before = s.value;
+                if (replace)
+                    s.value = value;
+                return before;
+            }
+        }
+    }
+
+    // Replaces each stored value v by f(v); f must keep each value's key (keyOf(f(v)) after
+    // equal to keyOf(v) before) and return values >= 0.
+    template <class F>
+    void remapValues(const F& f)
+    {
+        for (Slot& s : m_slots)
+            if (s.value >= 0)
+                s.value = f(s.value);
+    }
+
+    static uint64_t hash(std::string_view key) noexcept { return std::hash<std::string_view>{}(key); }
+
+private:
+    struct Slot {
+        uint32_t tag = 0;
+        int32_t value = -1; // -1: empty
+    };
+    size_t home(uint64_t h) const noexcept
+    {
+        return static_cast<size_t>((static_cast<uint64_t>(static_cast<uint32_t>(h)) * m_slots.size()) >> 32);
+    }
+    size_t next(size_t at) const noexcept { return at + 1 == m_slots.size() ? 0 : at + 1; }
+    template <class KeyOf>
+    void grow(const KeyOf& keyOf)
+    {
+        std::vector<Slot> old = std::move(m_slots);
+        m_slots.assign(std::max<size_t>(16, (m_count + 1) * 2), Slot{});
+        for (const Slot& s : old) {
+            if (s.value < 0)
+                continue;
+            size_t at = home(hash(keyOf(s.value)));
+            while (m_slots[at].value >= 0)
+                at = next(at);
+            m_slots[at] = s;
+        }
+    }
+
+    std::vector<Slot> m_slots;
+    size_t m_count = 0;
+};
+
+// The ids of strings of a StringTable (an id is the string's index): a vocabulary's lookup.
+class PieceIndex {
+public:
+    void reset(size_t count) { m_index.reset(count); }
+    size_t size() const noexcept { return m_index.size(); }
+    bool empty() const noexcept { return m_index.empty(); }
+    size_t memoryBytes() const noexcept { return m_index.memoryBytes(); }
+    // The id of `key` among `pieces`, or -1.
+    int32_t find(const StringTable& pieces, std::string_view key) const noexcept
+    {
+        return m_index.find(key, [&](int32_t id) { return pieces[static_cast<size_t>(id)]; });
+    }
+    // Adds pieces[id]; when an equal piece is there already, its id stays (replace = false) or
+    // becomes `id` (replace = true). Returns the id the piece had, or -1.
+    int32_t insert(const StringTable& pieces, int32_t id, bool replace)
+    {
+        return m_index.insert(
+            pieces[static_cast<size_t>(id)], id, [&](int32_t v) { return pieces[static_cast<size_t>(v)]; }, replace);
+    }
+
+private:
+    StringIndex m_index;
+};
+
+// ---------------------------------------------------------------------------------------
+// Vocabulary
+
 struct Vocabulary {
-    std::vector<std::string> pieces;
+    StringTable pieces;
     std::vector<PieceType> types;
     std::vector<float> scores; // may be empty
     int32_t bos = -1;
@@ -176,14 +325,97 @@ private:
 // Links symbols[i] to its neighbours (prev = i - 1, next = i + 1, -1 at the ends).
 void linkSymbols(std::vector<MergeSymbol>& symbols);
 
-// ---------------------------------------------------------------------------------------
-// Hashing std::string keys by string_view without copies.
+// A BPE model's merges by pair of ids (HF tokenizer.json): for each left id, the merges it
+// starts sorted by right id (a binary search finds one). A merge is 8 bytes, (right, rank,
+// merged) packed in 22 + 20 + 22 bits, when every id is below 2^22 and every rank below 2^20
+// (Llama 3: 128,256 ids and 280,147 merges; Gemma 3: 262,145 and 514,906), else 12; plus 4
+// bytes a vocabulary entry. A std::unordered_map was a 32-byte node a merge plus buckets.
+class MergeTable {
+public:
+    struct Merge {
+        int32_t rank = -1; // -1: no such merge
+        int32_t merged = -1;
+    };
+    // (left, right, rank, merged) in any order; the first rank of a pair wins.
+    struct Raw {
+        int32_t left;
+        int32_t right;
+        int32_t rank;
+        int32_t merged;
+    };
+    MergeTable() = default;
+    // packed = false keeps the 12-byte layout whatever the sizes (for tests).
+    MergeTable(std::vector<Raw> merges, size_t vocabSize, bool packed = true)
+    {
+        std::sort(merges.begin(), merges.end(), [](const Raw& a, const Raw& b) {
+            return a.left != b.left ? a.left < b.left : a.right != b.right ? a.right < b.right : a.rank < b.rank;
+        });
+        size_t kept = 0;
+        for (size_t i = 0; i < merges.size(); ++i)
+            if (i == 0 || merges[i].left != merges[i - 1].left || merges[i].right != merges[i - 1].right)
+                merges[kept++] = merges[i];
+        merges.resize(kept);
+        m_packed = packed && vocabSize <= (size_t{1} << kIdBits) &&
+                   std::all_of(merges.begin(), merges.end(), [](const Raw& m) { return m.rank < (1 << kRankBits); });
+        m_begin.assign(vocabSize + 1, 0);
+        if (m_packed)
+            m_narrow.reserve(kept);
+        else
+            m_wide.reserve(kept);
+        for (const Raw& m : merges) {
+            ++m_begin[static_cast<size_t>(m.left) + 1];
+            if (m_packed)
+                m_narrow.push_back(static_cast<uint64_t>(m.right) << (kRankBits + kIdBits) |
+                                   static_cast<uint64_t>(m.rank) << kIdBits | static_cast<uint64_t>(m.merged));
+            else
+                m_wide.push_back({m.right, m.rank, m.merged});
+        }
+        for (size_t i = 1; i < m_begin.size(); ++i)
+            m_begin[i] += m_begin[i - 1];
+    }
 
-struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    Merge find(int32_t left, int32_t right) const noexcept
+    {
+        const auto l = static_cast<size_t>(static_cast<uint32_t>(left));
+        if (l + 1 >= m_begin.size() || right < 0)
+            return {};
+        if (m_packed) {
+            const uint64_t* first = m_narrow.data() + m_begin[l];
+            const uint64_t* last = m_narrow.data() + m_begin[l + 1];
+            const uint64_t key = static_cast<uint64_t>(right) << (kRankBits + kIdBits);
+            const uint64_t* it = std::lower_bound(first, last, key);
+            if (it == last || (*it >> (kRankBits + kIdBits)) != static_cast<uint64_t>(right))
+                return {};
+            return {static_cast<int32_t>((*it >> kIdBits) & ((uint64_t{1} << kRankBits) - 1)),
+                    static_cast<int32_t>(*it & ((uint64_t{1} << kIdBits) - 1))};
+        }
+        const Wide* first = m_wide.data() + m_begin[l];
+        const Wide* last = m_wide.data() + m_begin[l + 1];
+        const Wide* it = std::lower_bound(first, last, right, [](const Wide& m, int32_t r) { return m.right < r; });
+        if (it == last || it->right != right)
+            return {};
+        return {it->rank, it->merged};
+    }
+    bool packed() const noexcept { return m_packed; }
+    size_t memoryBytes() const noexcept
+    {
+        return m_begin.capacity() * sizeof(uint32_t) + m_narrow.capacity() * sizeof(uint64_t) +
+               m_wide.capacity() * sizeof(Wide);
+    }
+
+private:
+    static constexpr int kIdBits = 22;
+    static constexpr int kRankBits = 20;
+    struct Wide {
+        int32_t right;
+        int32_t rank;
+        int32_t merged;
+    };
+    std::vector<uint32_t> m_begin; // per left id, where its merges start (vocabulary size + 1)
+    bool m_packed = true;
+    std::vector<uint64_t> m_narrow; // right << 42 | rank << 22 | merged, sorted per left id
+    std::vector<Wide> m_wide;
 };
-using PieceMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
 
 // ---------------------------------------------------------------------------------------
 // Files
