@@ -23,8 +23,9 @@ namespace {
 // (the tokenizer's parse tree, each matrix's unpacked copy while it is repacked) stayed in the
 // resident set for the whole run. Once after the tokenizer and once after the weights, the two
 // points where nothing is held in between, each returning about 4 MB on the 1B-class model's
-// generate (issue 17; the tokenizer.json parse still leaves 8 MB of small holes between the
-// pieces it keeps, which no trim can return); each pass walks the free lists (milliseconds).
+// generate (issue 17; the tokenizer's tables are flat since, text/tokenizer_detail.h, so its
+// parse leaves few holes: about 0.6 MB above what it keeps); each pass walks the free lists
+// (milliseconds).
 void returnFreedMemory() noexcept
 {
 #if defined(__GLIBC__)
