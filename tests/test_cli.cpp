@@ -80,8 +80,9 @@ private Q_SLOTS:
 
 private:
     Result run(const QStringList& args, int timeoutMs = kQuickTimeoutMs, const QString& workDir = {});
-    // Runs `program` (not NOVAQ_CLI_PATH) with `environment` added to this process's.
-    Result runProgram(const QString& program, const QStringList& args, const QStringList& environment);
+    // Runs `program` with `environment` ("NAME=value") added to this process's.
+    Result runProgram(const QString& program, const QStringList& args, const QStringList& environment,
+                      int timeoutMs = kQuickTimeoutMs, const QString& workDir = {});
     QStringList expand(const QStringList& args) const;
     void requireCompressed();
 
@@ -114,34 +115,20 @@ QStringList TestCli::expand(const QStringList& args) const
 
 Result TestCli::run(const QStringList& args, int timeoutMs, const QString& workDir)
 {
+    return runProgram(QStringLiteral(NOVAQ_CLI_PATH), args, {}, timeoutMs, workDir);
+}
+
+Result TestCli::runProgram(const QString& program, const QStringList& args, const QStringList& environment,
+                           int timeoutMs, const QString& workDir)
+{
     QProcess process;
     process.setWorkingDirectory(workDir.isEmpty() ? m_dir.path() : workDir);
     process.setStandardInputFile(QProcess::nullDevice());
-    process.start(QStringLiteral(NOVAQ_CLI_PATH), args);
-    Result r;
-    if (!process.waitForStarted() || !process.waitForFinished(timeoutMs)) {
-        process.kill();
-        process.waitForFinished();
-        r.crashed = true;
-    }
-    r.crashed = r.crashed || process.exitStatus() != QProcess::NormalExit;
-    r.exitCode = process.exitCode();
-    r.out = QString::fromUtf8(process.readAllStandardOutput());
-    r.err = QString::fromUtf8(process.readAllStandardError());
-    return r;
-}
-
-Result TestCli::runProgram(const QString& program, const QStringList& args, const QStringList& environment)
-{
-    QProcess process;
-    process.setWorkingDirectory(m_dir.path());
-    process.setStandardInputFile(QProcess::nullDevice());
-    QStringList env = QProcess::systemEnvironment();
-    env << environment;
-    process.setEnvironment(env);
+    if (!environment.isEmpty())
+        process.setEnvironment(QProcess::systemEnvironment() << environment);
     process.start(program, args);
     Result r;
-    if (!process.waitForStarted() || !process.waitForFinished(kQuickTimeoutMs)) {
+    if (!process.waitForStarted() || !process.waitForFinished(timeoutMs)) {
         process.kill();
         process.waitForFinished();
         r.crashed = true;

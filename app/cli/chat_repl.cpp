@@ -171,13 +171,8 @@ int runChat(const Context& context, const ParsedArgs& args)
     int64_t contextTokens = serve::kDefaultContext;
     if (auto v = args.value("--ctx"))
         contextTokens = parseInteger("--ctx", *v, 2, int64_t(1) << 24);
-    const std::optional<fs::path> tokenizerPath = optionalPath(args, "--tokenizer");
     const auto limit = threadLimit(args);
-    LoadOptions load;
-    load.decodeQuantized = args.has("--decode");
-    load.tables = tablesOption(args);
-
-    const RunnableModel model = openRunnable(modelPath, tokenizerPath, load);
+    const RunnableModel model = openToRun(modelPath, args);
     const Tokenizer& tokenizer = tokenizerOf(model, nullptr);
     std::string note;
     const ChatTemplate chatTemplate =

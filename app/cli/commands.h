@@ -9,6 +9,7 @@
 #include "novaq/pipeline/job.h"
 #include "novaq/pipeline/report.h"
 #include "novaq/runtime/quantized_linear.h"
+#include "novaq/runtime/session.h"
 
 #include <tbb/global_control.h>
 
@@ -59,6 +60,10 @@ void requireExisting(const std::filesystem::path& path);
 std::optional<tbb::global_control> threadLimit(const ParsedArgs& args);
 // --tables int8|f32 (default: the fastest this CPU has), and its one help line.
 Tables tablesOption(const ParsedArgs& args);
+// How a command that runs a model loads it: --decode and --tables (runtime_commands.cpp).
+LoadOptions loadOptionsFrom(const ParsedArgs& args);
+// The model at `path` loaded to run, with --tokenizer, --decode and --tables (chat, serve).
+RunnableModel openToRun(const std::filesystem::path& path, const ParsedArgs& args);
 extern const OptionSpec kTablesOption;
 // Options several commands share, declared once (runtime_commands.cpp).
 extern const OptionSpec kThreadsOption;   // --threads N, 0 = all cores

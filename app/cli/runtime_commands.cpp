@@ -114,9 +114,7 @@ int runGenerate(const Context& context, const ParsedArgs& args)
     }
     if (auto v = args.value("--seed"))
         options.seed = parseUnsigned("--seed", *v);
-    LoadOptions load;
-    load.decodeQuantized = args.has("--decode");
-    load.tables = tablesOption(args);
+    const LoadOptions load = loadOptionsFrom(args);
     const auto limit = threadLimit(args);
     const bool json = args.has("--json");
 
@@ -226,6 +224,19 @@ Tables tablesOption(const ParsedArgs& args)
     if (*v == "f32")
         return Tables::F32;
     throw Error(ErrorKind::InvalidArgument, "--tables must be int8 or f32, got '" + *v + "'");
+}
+
+LoadOptions loadOptionsFrom(const ParsedArgs& args)
+{
+    LoadOptions load;
+    load.decodeQuantized = args.has("--decode");
+    load.tables = tablesOption(args);
+    return load;
+}
+
+RunnableModel openToRun(const fs::path& path, const ParsedArgs& args)
+{
+    return openRunnable(path, optionalPath(args, "--tokenizer"), loadOptionsFrom(args));
 }
 
 std::optional<tbb::global_control> threadLimit(const ParsedArgs& args)

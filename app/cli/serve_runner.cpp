@@ -51,13 +51,8 @@ int runServe(const Context& context, const ParsedArgs& args)
     }
     if (args.has("--api-key") && options.apiKey.empty())
         throw Error(ErrorKind::InvalidArgument, "--api-key must not be empty");
-    const std::optional<fs::path> tokenizerPath = optionalPath(args, "--tokenizer");
     const auto limit = threadLimit(args);
-    LoadOptions load;
-    load.decodeQuantized = args.has("--decode");
-    load.tables = tablesOption(args);
-
-    const RunnableModel model = openRunnable(modelPath, tokenizerPath, load);
+    const RunnableModel model = openToRun(modelPath, args);
     const Tokenizer& tokenizer = tokenizerOf(model, nullptr);
     std::string note;
     const ChatTemplate chatTemplate =
