@@ -797,9 +797,10 @@ uint64_t predictQuantizedLinearBytes(int64_t rows, int64_t cols, const CodecConf
     const int64_t books = int64_t(c.subspaces) * entries * c.d;
     // Stage-2 codes of at most 4 bits are held two per byte (CodePacking::Compact, the default).
     const int64_t codes2 = c.b2 > 0 && c.b2 <= 4 ? slots / 2 : slots * width2;
-    // The codebooks stay f16, as in the file (widened per call: linearScratchBytes).
-    return sizeof(QuantizedLinear) + uint64_t(slots * width1 + codes2) + uint64_t(books) * sizeof(uint16_t) +
-           uint64_t(2 * rows + cols) * sizeof(float) + uint64_t(vpr) * sizeof(uint32_t);
+    // The codebooks and the row scales stay f16, as in the file (widened per call); the column
+    // scales are f32.
+    return sizeof(QuantizedLinear) + uint64_t(slots * width1 + codes2) + uint64_t(books + 2 * rows) * sizeof(uint16_t) +
+           uint64_t(cols) * sizeof(float) + uint64_t(vpr) * sizeof(uint32_t);
 }
 
 uint64_t linearScratchBytes(int64_t cols, const CodecConfig* config, int64_t batch, int threads) noexcept
