@@ -1450,9 +1450,8 @@ void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLev
         sx[static_cast<size_t>(t)] = sumOf(X + t * K, K);
     const int64_t blocks = (m_rows + kDecodeRows - 1) / kDecodeRows;
     // y_ti = s_i * (X N^T)_ti + mu_i * sum(x_t), N = the block's rows of t_j (C1 + C2)_j.
-    auto finish = [&](int64_t r0, int64_t nb, int64_t t, const float* sums) {
-        float s[kScaleRows], mu[kScaleRows];
-        rowScales(r0, nb, s, mu);
+    // s and mu: the block's row scales (rowScales), widened once per block, not per token.
+    auto finish = [&](int64_t r0, int64_t nb, int64_t t, const float* sums, const float* s, const float* mu) {
         for (int64_t i = 0; i < nb; ++i)
             Y[t * m_rows + r0 + i] = s[i] * sums[i] + mu[i] * sx[static_cast<size_t>(t)];
     };
@@ -1469,8 +1468,10 @@ void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLev
                 decodeRows(r0, nb, Nb.data(), K, false, books.data());
                 P.resize(T, nb);
                 P.noalias() = Xm * Nb.transpose();
+                float s[kScaleRows], mu[kScaleRows];
+                rowScales(r0, nb, s, mu);
                 for (int64_t t = 0; t < T; ++t)
-                    finish(r0, nb, t, P.data() + t * nb);
+                    finish(r0, nb, t, P.data() + t * nb, s, mu);
             }
         });
         return;
@@ -1518,11 +1519,13 @@ void QuantizedLinear::matMulDecoded(const float* X, int64_t T, float* Y, SimdLev
                         kernel.fn(s.N.data() + i0 * ldn + k0, ldn, xp, kc, s.C.data() + (tile * nbp + i0) * NR);
                 }
             }
+            float rs[kScaleRows], rm[kScaleRows];
+            rowScales(r0, nb, rs, rm);
             for (int64_t tile = 0; tile < tiles; ++tile)
                 for (int64_t u = 0; u < NR && tile * NR + u < T; ++u) {
                     for (int64_t i = 0; i < nb; ++i)
                         s.sums[static_cast<size_t>(i)] = s.C[static_cast<size_t>((tile * nbp + i) * NR + u)];
-                    finish(r0, nb, tile * NR + u, s.sums.data());
+                    finish(r0, nb, tile * NR + u, s.sums.data(), rs, rm);
                 }
         }
     });
@@ -1540,9 +1543,8 @@ void QuantizedLinear::matMulBf16(const float* X, int64_t T, float* Y, bool fast)
     for (int64_t t = 0; t < T; ++t)
         sx[static_cast<size_t>(t)] = sumOf(X + t * K, K);
     const int64_t blocks = (m_rows + kDecodeRows - 1) / kDecodeRows;
-    auto finish = [&](int64_t r0, int64_t nb, int64_t t, const float* sums) {
-        float s[kScaleRows], mu[kScaleRows];
-        rowScales(r0, nb, s, mu);
+    // s and mu: the block's row scales (rowScales), widened once per block, not per token.
+    auto finish = [&](int64_t r0, int64_t nb, int64_t t, const float* sums, const float* s, const float* mu) {
         for (int64_t i = 0; i < nb; ++i)
             Y[t * m_rows + r0 + i] = s[i] * sums[i] + mu[i] * sx[static_cast<size_t>(t)];
     };
@@ -1583,10 +1585,12 @@ void QuantizedLinear::matMulBf16(const float* X, int64_t T, float* Y, bool fast)
             for (int64_t blk = range.begin(); blk != range.end(); ++blk) {
                 const int64_t r0 = blk * kDecodeRows, nb = std::min(kDecodeRows, m_rows - r0);
                 decodeBlock(s, r0, nb, kpad);
+                float rs[kScaleRows], rm[kScaleRows];
+                rowScales(r0, nb, rs, rm);
                 for (int64_t t = 0; t < T; ++t) {
                     for (int64_t i = 0; i < nb; ++i)
                         s.sums[static_cast<size_t>(i)] = dotBf16(s.N.data() + i * kpad, Xb.data() + t * kpad, kp);
-                    finish(r0, nb, t, s.sums.data());
+                    finish(r0, nb, t, s.sums.data(), rs, rm);
                 }
             }
         });
@@ -1635,11 +1639,13 @@ void QuantizedLinear::matMulBf16(const float* X, int64_t T, float* Y, bool fast)
                         kernel(s.N.data() + i0 * ldn + 2 * p0, ldn, xp, pc, s.C.data() + (tile * nbp + i0) * NR);
                 }
             }
+            float rs[kScaleRows], rm[kScaleRows];
+            rowScales(r0, nb, rs, rm);
             for (int64_t tile = 0; tile < tiles; ++tile)
                 for (int64_t u = 0; u < NR && tile * NR + u < T; ++u) {
                     for (int64_t i = 0; i < nb; ++i)
                         s.sums[static_cast<size_t>(i)] = s.C[static_cast<size_t>((tile * nbp + i) * NR + u)];
-                    finish(r0, nb, tile * NR + u, s.sums.data());
+                    finish(r0, nb, tile * NR + u, s.sums.data(), rs, rm);
                 }
         }
     });

@@ -177,6 +177,7 @@ private:
     // s_i and mu_i of rows [r0, r0 + n), n <= kScaleRows, into s and mu: exactly the f32 products
     // g * half the kernels used to hold.
     static constexpr int64_t kScaleRows = 256;
+    static_assert(kDecodeRows <= kScaleRows);
     void rowScales(int64_t r0, int64_t n, float* s, float* mu) const;
     void rowOffsets(int64_t i, uint32_t* off1, uint32_t* off2) const;
     // The codebooks widened to f32 for one call: as the tables read them ([subspace][d][entries])
